@@ -1,0 +1,485 @@
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/URI.h>
+#include <google/protobuf/util/time_util.h>
+
+#include <algorithm>
+#include <chrono>
+#include <sstream>
+
+#include "firehub/api.h"
+#include "firehub/log.h"
+
+namespace firehub::api {
+namespace {
+
+using Poco::Net::HTTPResponse;
+using Poco::Net::HTTPServerRequest;
+using Poco::Net::HTTPServerResponse;
+
+std::string jsonString(const std::string& s) {
+  std::ostringstream os;
+  Poco::JSON::Stringifier::formatString(s, os);
+  return os.str();
+}
+
+std::string toJson(const Poco::JSON::Object& obj) {
+  std::ostringstream os;
+  obj.stringify(os);
+  return os.str();
+}
+
+std::vector<std::string> splitPath(const std::string& path) {
+  std::vector<std::string> parts;
+  std::string current;
+  for (char c : path) {
+    if (c == '/') {
+      if (!current.empty()) parts.push_back(current);
+      current.clear();
+    } else {
+      current.push_back(c);
+    }
+  }
+  if (!current.empty()) parts.push_back(current);
+  for (auto& p : parts) {
+    std::string decoded;
+    Poco::URI::decode(p, decoded);
+    p = decoded;
+  }
+  return parts;
+}
+
+std::string geometryJson(const firehub::v1::Geometry& g) {
+  std::ostringstream os;
+  os.precision(9);
+  auto ring = [&](const firehub::v1::LinearRing& r) {
+    os << '[';
+    for (int i = 0; i < r.points_size(); ++i) {
+      if (i) os << ',';
+      os << '[' << r.points(i).lon() << ',' << r.points(i).lat() << ']';
+    }
+    os << ']';
+  };
+  auto polygon = [&](const firehub::v1::Polygon& p) {
+    os << '[';
+    for (int i = 0; i < p.rings_size(); ++i) {
+      if (i) os << ',';
+      ring(p.rings(i));
+    }
+    os << ']';
+  };
+  if (g.has_point()) {
+    os << R"({"type":"Point","coordinates":[)" << g.point().lon() << ',' << g.point().lat() << "]}";
+  } else if (g.has_polygon()) {
+    os << R"({"type":"Polygon","coordinates":)";
+    polygon(g.polygon());
+    os << '}';
+  } else if (g.has_multi_polygon()) {
+    os << R"({"type":"MultiPolygon","coordinates":[)";
+    for (int i = 0; i < g.multi_polygon().polygons_size(); ++i) {
+      if (i) os << ',';
+      polygon(g.multi_polygon().polygons(i));
+    }
+    os << "]}";
+  } else {
+    os << "null";
+  }
+  return os.str();
+}
+
+class Router : public Poco::Net::HTTPRequestHandler {
+ public:
+  Router(const ApiContext& ctx, const ApiOptions& options) : ctx_(ctx), options_(options) {}
+
+  void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
+    try {
+      route(req, resp);
+    } catch (const std::exception& e) {
+      FIREHUB_LOG(kError, "api", req.getMethod() << " " << req.getURI() << ": " << e.what());
+      if (!resp.sent()) sendError(resp, Status::internal(e.what()));
+    }
+  }
+
+ private:
+  void send(HTTPServerResponse& resp, int status, const std::string& body,
+            const std::string& type = "application/json") {
+    resp.setStatus(static_cast<HTTPResponse::HTTPStatus>(status));
+    resp.setContentType(type);
+    resp.setContentLength(static_cast<std::streamsize>(body.size()));
+    resp.set("Cache-Control", "no-store");
+    resp.send() << body;
+    ctx_.metrics->countHttp(status);
+  }
+
+  void sendError(HTTPServerResponse& resp, const Status& s) {
+    send(resp, httpStatus(s),
+         R"({"error":)" + jsonString(statusCodeName(s.code())) + R"(,"detail":)" +
+             jsonString(s.message()) + "}");
+  }
+
+  // Reads the body within the size limit.
+  Result<std::string> readBody(HTTPServerRequest& req) {
+    if (req.hasContentLength() &&
+        req.getContentLength64() > static_cast<int64_t>(options_.max_body_bytes)) {
+      return Status(StatusCode::kPayloadTooLarge,
+                    "body of " + std::to_string(req.getContentLength64()) +
+                        " bytes exceeds the limit of " + std::to_string(options_.max_body_bytes) +
+                        " (http.max_body_bytes); split it into smaller pushes");
+    }
+    std::string body;
+    auto& in = req.stream();
+    char buf[65536];
+    while (in) {
+      in.read(buf, sizeof buf);
+      body.append(buf, static_cast<size_t>(in.gcount()));
+      if (body.size() > options_.max_body_bytes) {
+        return Status(StatusCode::kPayloadTooLarge,
+                      "body exceeds the limit of " + std::to_string(options_.max_body_bytes) +
+                          " bytes (http.max_body_bytes)");
+      }
+    }
+    return body;
+  }
+
+  void route(HTTPServerRequest& req, HTTPServerResponse& resp) {
+    Poco::URI uri(req.getURI());
+    const std::string& method = req.getMethod();
+    std::vector<std::string> p = splitPath(uri.getPath());
+    auto params = uri.getQueryParameters();
+    auto param = [&](const std::string& name) -> std::optional<std::string> {
+      for (const auto& [k, v] : params) {
+        if (k == name) return v;
+      }
+      return std::nullopt;
+    };
+    const bool get = method == "GET" || method == "HEAD";
+    const bool post = method == "POST";
+
+    if (p.size() == 1 && p[0] == "healthz" && get) return send(resp, 200, R"({"status":"ok"})");
+    if (p.size() == 1 && p[0] == "readyz" && get) return ready(resp);
+    if (p.size() == 1 && p[0] == "metrics" && get) {
+      ctx_.metrics->setOutboxDepth(static_cast<double>(ctx_.lake->outboxDepth()));
+      return send(resp, 200, ctx_.metrics->serialize(), "text/plain; version=0.0.4");
+    }
+    if (p.size() < 2 || p[0] != "api" || p[1] != "v1") {
+      return sendError(resp, Status::notFound("no route for " + uri.getPath()));
+    }
+    p.erase(p.begin(), p.begin() + 2);
+    if (p.empty()) return sendError(resp, Status::notFound("no route for " + uri.getPath()));
+
+    const std::string& what = p[0];
+    if (what == "kafka" && p.size() == 1 && get) return kafka(resp);
+    if (what == "plugins" && p.size() == 1 && get) return plugins(resp);
+    if (what == "feeds") {
+      if (p.size() == 1 && post) return createFeed(req, resp);
+      if (p.size() == 1 && get) return listFeeds(resp);
+      if (p.size() == 2 && get) return showFeed(resp, p[1]);
+      if (p.size() == 3 && p[2] == "records" && post) return push(req, resp, p[1]);
+    }
+    if (what == "records" && p.size() == 2 && get) return record(resp, p[1]);
+    if (what == "entities" && p.size() == 1 && get) {
+      return entities(resp, param("domain"), param("bbox"), param("limit"));
+    }
+    if (what == "dlq" && p.size() == 1 && get) return deadLetters(resp, param("feed"), param("limit"));
+    bool known = what == "kafka" || what == "plugins" || what == "feeds" || what == "records" ||
+                 what == "entities" || what == "dlq";
+    if (known) {
+      return sendError(resp, Status(StatusCode::kInvalidArgument,
+                                    "method " + method + " is not allowed on " + uri.getPath()));
+    }
+    sendError(resp, Status::notFound("no route for " + uri.getPath()));
+  }
+
+  void ready(HTTPServerResponse& resp) {
+    Poco::JSON::Object obj;
+    obj.set("outbox_depth", static_cast<uint64_t>(ctx_.lake->outboxDepth()));
+    bool kafka_ok = !ctx_.publisher || ctx_.publisher->healthy();
+    obj.set("kafka", kafka_ok ? "ok" : "degraded");
+    if (!kafka_ok) obj.set("detail", ctx_.publisher->lastError());
+    obj.set("status", kafka_ok ? "ready" : "degraded");
+    send(resp, kafka_ok ? 200 : 503, toJson(obj));
+  }
+
+  void kafka(HTTPServerResponse& resp) {
+    Poco::JSON::Object obj;
+    obj.set("bootstrap_servers", ctx_.kafka_bootstrap);
+    obj.set("embedded", ctx_.kafka_embedded);
+    if (ctx_.publisher) {
+      obj.set("delivered", static_cast<uint64_t>(ctx_.publisher->delivered()));
+      obj.set("delivery_failed", static_cast<uint64_t>(ctx_.publisher->failed()));
+      obj.set("healthy", ctx_.publisher->healthy());
+    }
+    obj.set("outbox_depth", static_cast<uint64_t>(ctx_.lake->outboxDepth()));
+    send(resp, 200, toJson(obj));
+  }
+
+  void plugins(HTTPServerResponse& resp) {
+    Poco::JSON::Array arr;
+    for (const auto& info : ctx_.connectors->list()) {
+      Poco::JSON::Object o;
+      o.set("id", info.id);
+      o.set("version", info.version);
+      o.set("abi", info.abi);
+      o.set("domain", info.domain);
+      o.set("file", info.file);
+      o.set("state", info.loaded ? "loaded" : "refused");
+      if (!info.reason.empty()) o.set("reason", info.reason);
+      arr.add(o);
+    }
+    Poco::JSON::Object obj;
+    obj.set("plugins_dir", ctx_.plugins_dir);
+    obj.set("plugins", arr);
+    send(resp, 200, toJson(obj));
+  }
+
+  Poco::JSON::Object feedJson(registry::Feed& feed) {
+    const auto& spec = feed.spec();
+    Poco::JSON::Object o;
+    o.set("id", spec.id);
+    o.set("agency", spec.agency);
+    o.set("connector", spec.connector);
+    Poco::JSON::Parser parser;
+    o.set("config", parser.parse(spec.config_json));
+    if (!spec.description.empty()) o.set("description", spec.description);
+    o.set("cadence_s", spec.cadence_s);
+    o.set("state", feed.connector() ? "active" : "inactive");
+    if (!feed.reason().empty()) o.set("reason", feed.reason());
+    auto& c = feed.counters();
+    Poco::JSON::Object counts;
+    counts.set("accepted", static_cast<uint64_t>(c.accepted.load()));
+    counts.set("rejected", static_cast<uint64_t>(c.rejected.load()));
+    counts.set("duplicates", static_cast<uint64_t>(c.duplicates.load()));
+    o.set("counts", counts);
+    int64_t last = c.last_record_at.load();
+    if (last > 0) {
+      google::protobuf::Timestamp ts;
+      ts.set_seconds(last);
+      o.set("last_record_at", google::protobuf::util::TimeUtil::ToString(ts));
+    }
+    std::string err = feed.lastError();
+    if (!err.empty()) o.set("last_error", err);
+    return o;
+  }
+
+  void createFeed(HTTPServerRequest& req, HTTPServerResponse& resp) {
+    auto body = readBody(req);
+    if (!body.isOk()) return sendError(resp, body.status());
+    auto spec = registry::parseFeedSpec(body.value());
+    if (!spec.isOk()) return sendError(resp, spec.status());
+    bool existed = ctx_.feeds->get(spec->id) != nullptr;
+    auto feed = ctx_.feeds->create(spec.value());
+    if (!feed.isOk()) return sendError(resp, feed.status());
+    resp.set("Location", "/api/v1/feeds/" + spec->id);
+    send(resp, existed ? 200 : 201, toJson(feedJson(*feed.value())));
+  }
+
+  void listFeeds(HTTPServerResponse& resp) {
+    Poco::JSON::Array arr;
+    for (const auto& f : ctx_.feeds->list()) arr.add(feedJson(*f));
+    Poco::JSON::Object obj;
+    obj.set("feeds", arr);
+    send(resp, 200, toJson(obj));
+  }
+
+  void showFeed(HTTPServerResponse& resp, const std::string& id) {
+    auto feed = ctx_.feeds->get(id);
+    if (!feed) return sendError(resp, Status::notFound("no feed '" + id + "'"));
+    send(resp, 200, toJson(feedJson(*feed)));
+  }
+
+  void push(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id) {
+    if (!ctx_.feeds->get(id)) return sendError(resp, Status::notFound("no feed '" + id + "'"));
+    std::string type = mediaType(req.getContentType());
+    if (type != "text/csv" && type != "application/json" && type != "application/x-ndjson") {
+      return sendError(resp, Status(StatusCode::kUnsupportedMedia,
+                                    "Content-Type '" + req.getContentType() +
+                                        "' is not accepted; use text/csv, application/json or "
+                                        "application/x-ndjson"));
+    }
+    auto body = readBody(req);
+    if (!body.isOk()) return sendError(resp, body.status());
+    pipeline::IngestRequest in;
+    in.feed_id = id;
+    in.body = body.value();
+    in.content_type = type;
+    auto summary = ctx_.pipeline->ingest(in);
+    if (!summary.isOk()) return sendError(resp, summary.status());
+    Poco::JSON::Object obj;
+    obj.set("accepted", static_cast<uint64_t>(summary->accepted));
+    obj.set("rejected", static_cast<uint64_t>(summary->rejected));
+    obj.set("duplicates", static_cast<uint64_t>(summary->duplicates));
+    if (!summary->errors.empty()) {
+      Poco::JSON::Array errors;
+      for (const auto& e : summary->errors) errors.add(e);
+      obj.set("errors", errors);
+    }
+    send(resp, 202, toJson(obj));
+  }
+
+  void record(HTTPServerResponse& resp, const std::string& id) {
+    auto r = ctx_.lake->getRecord(id);
+    if (!r.isOk()) return sendError(resp, r.status());
+    if (!r.value()) return sendError(resp, Status::notFound("no record '" + id + "'"));
+    send(resp, 200, bus::recordToJson(*r.value()));
+  }
+
+  void entities(HTTPServerResponse& resp, const std::optional<std::string>& domain,
+                const std::optional<std::string>& bbox_text,
+                const std::optional<std::string>& limit_text) {
+    if (!domain || domain->empty()) {
+      return sendError(resp, Status::invalidArgument("query parameter 'domain' is required"));
+    }
+    lake::BBox bbox;
+    if (bbox_text) {
+      double v[4];
+      char tail;
+      if (std::sscanf(bbox_text->c_str(), "%lf,%lf,%lf,%lf%c", &v[0], &v[1], &v[2], &v[3],
+                      &tail) != 4 ||
+          v[0] < -180 || v[2] > 180 || v[1] < -90 || v[3] > 90 || v[0] > v[2] || v[1] > v[3]) {
+        return sendError(resp, Status::invalidArgument(
+                                   "bbox must be minlon,minlat,maxlon,maxlat within "
+                                   "[-180,180]x[-90,90] with min <= max"));
+      }
+      bbox = {v[0], v[1], v[2], v[3]};
+    }
+    size_t limit = 1000;
+    if (limit_text) {
+      char* end = nullptr;
+      long n = std::strtol(limit_text->c_str(), &end, 10);
+      if (*end != '\0' || n < 1 || n > 10000) {
+        return sendError(resp, Status::invalidArgument("limit must be an integer in 1..10000"));
+      }
+      limit = static_cast<size_t>(n);
+    }
+    auto found = ctx_.lake->latestInBBox(*domain, bbox, limit);
+    if (!found.isOk()) return sendError(resp, found.status());
+    std::string out = R"({"type":"FeatureCollection","numberReturned":)" +
+                      std::to_string(found->size()) + R"(,"features":[)";
+    bool first = true;
+    for (const auto& r : found.value()) {
+      if (!first) out += ',';
+      first = false;
+      out += R"({"type":"Feature","id":)" + jsonString(r.entity_id()) + R"(,"geometry":)" +
+             geometryJson(r.geometry()) + R"(,"properties":)" + bus::recordToJson(r) + "}";
+    }
+    out += "]}";
+    send(resp, 200, out, "application/geo+json");
+  }
+
+  void deadLetters(HTTPServerResponse& resp, const std::optional<std::string>& feed,
+                   const std::optional<std::string>& limit_text) {
+    size_t limit = 100;
+    if (limit_text) limit = std::clamp<long>(std::strtol(limit_text->c_str(), nullptr, 10), 1, 1000);
+    std::vector<lake::DeadLetterEntry> entries;
+    Status s = ctx_.lake->listDeadLetters(0, limit, feed.value_or(""), entries);
+    if (!s.isOk()) return sendError(resp, s);
+    Poco::JSON::Array arr;
+    for (const auto& e : entries) {
+      Poco::JSON::Object o;
+      o.set("sequence", static_cast<uint64_t>(e.sequence));
+      o.set("feed_id", e.letter.feed_id());
+      o.set("connector", e.letter.connector_id() + "@" + e.letter.connector_version());
+      o.set("stage", e.letter.stage());
+      o.set("reason", e.letter.reason());
+      o.set("source_offset", e.letter.source_offset());
+      o.set("at", google::protobuf::util::TimeUtil::ToString(e.letter.at()));
+      o.set("raw", e.letter.raw().substr(0, 4096));
+      arr.add(o);
+    }
+    Poco::JSON::Object obj;
+    obj.set("total", static_cast<uint64_t>(ctx_.lake->deadLetterCount()));
+    obj.set("dead_letters", arr);
+    send(resp, 200, toJson(obj));
+  }
+
+  const ApiContext& ctx_;
+  const ApiOptions& options_;
+};
+
+class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+ public:
+  Factory(const ApiContext& ctx, const ApiOptions& options) : ctx_(ctx), options_(options) {}
+  Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
+    return new Router(ctx_, options_);
+  }
+
+ private:
+  const ApiContext& ctx_;
+  const ApiOptions& options_;
+};
+
+}  // namespace
+
+int httpStatus(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kOk: return 200;
+    case StatusCode::kInvalidArgument: return 400;
+    case StatusCode::kUnauthenticated: return 401;
+    case StatusCode::kPermissionDenied: return 403;
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kFailedPrecondition: return 409;
+    case StatusCode::kPayloadTooLarge: return 413;
+    case StatusCode::kUnsupportedMedia: return 415;
+    case StatusCode::kResourceExhausted:
+    case StatusCode::kUnavailable: return 503;
+    case StatusCode::kInternal:
+    case StatusCode::kDataLoss: return 500;
+  }
+  return 500;
+}
+
+std::string mediaType(const std::string& content_type) {
+  std::string t = content_type.substr(0, content_type.find(';'));
+  t.erase(0, t.find_first_not_of(" \t"));
+  t.erase(t.find_last_not_of(" \t") + 1);
+  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (t == "application/ndjson" || t == "application/jsonl" || t == "application/jsonlines" ||
+      t == "application/x-jsonlines") {
+    return "application/x-ndjson";
+  }
+  return t;
+}
+
+ApiServer::ApiServer(ApiContext context, ApiOptions options)
+    : context_(std::move(context)), options_(std::move(options)) {}
+
+ApiServer::~ApiServer() { stop(); }
+
+Status ApiServer::start() {
+  try {
+    Poco::Net::SocketAddress address(options_.listen);
+    Poco::Net::ServerSocket socket(address, 128);
+    host_ = address.host().toString();
+    port_ = socket.address().port();
+    auto* params = new Poco::Net::HTTPServerParams;
+    params->setMaxThreads(options_.threads);
+    params->setMaxQueued(256);
+    params->setKeepAlive(true);
+    params->setTimeout(Poco::Timespan(30, 0));
+    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(context_, options_), socket,
+                                                      params);
+    server_->start();
+  } catch (const Poco::Exception& e) {
+    return Status::unavailable("cannot listen on " + options_.listen + ": " + e.displayText());
+  }
+  FIREHUB_LOG(kInfo, "api", "listening on http://" << host_ << ":" << port_);
+  return Status::ok();
+}
+
+void ApiServer::stop() {
+  if (server_) {
+    server_->stopAll(true);
+    server_.reset();
+  }
+}
+
+}  // namespace firehub::api

@@ -1,0 +1,269 @@
+#include <google/protobuf/util/json_util.h>
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <random>
+
+#include "firehub/bus.h"
+#include "firehub/log.h"
+
+namespace firehub::bus {
+namespace {
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void deliveryCallback(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
+  auto* publisher = static_cast<Publisher*>(opaque);
+  auto sequence = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(msg->_private));
+  publisher->onDelivery(sequence, msg->err, msg->err ? rd_kafka_err2str(msg->err) : nullptr);
+}
+
+void errorCallback(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  static_cast<Publisher*>(opaque)->onError(err, reason);
+}
+
+}  // namespace
+
+std::string recordToJson(const firehub::v1::Record& record) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  auto status = google::protobuf::util::MessageToJsonString(record, &out, options);
+  if (!status.ok()) return "{}";
+  return out;
+}
+
+std::string bodySchemaName(const firehub::v1::Record& record) {
+  const auto* oneof = record.GetDescriptor()->FindOneofByName("body");
+  const auto* field = record.GetReflection()->GetOneofFieldDescriptor(record, oneof);
+  return field ? field->message_type()->full_name() : "";
+}
+
+Publisher::Publisher(lake::Lake& lake, Metrics& metrics, PublisherOptions options)
+    : lake_(lake), metrics_(metrics), options_(std::move(options)) {}
+
+Publisher::~Publisher() { stop(0); }
+
+Status Publisher::buildProducer() {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  auto set = [&](const std::string& k, const std::string& v) -> Status {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+      return Status::invalidArgument("kafka." + k + ": " + err);
+    }
+    return Status::ok();
+  };
+  std::map<std::string, std::string> props = {
+      {"bootstrap.servers", options_.bootstrap_servers},
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"linger.ms", "5"},
+      {"compression.codec", "lz4"},
+      {"partitioner", "murmur2_random"},  // same key -> same partition as Java clients
+      {"queue.buffering.max.messages", std::to_string(options_.max_in_flight + 1000)},
+      {"client.id", "firehub"},
+  };
+  for (const auto& [k, v] : options_.properties) props[k] = v;
+  for (const auto& [k, v] : props) {
+    Status s = set(k, v);
+    if (!s.isOk()) {
+      rd_kafka_conf_destroy(conf);
+      return s;
+    }
+  }
+  rd_kafka_conf_set_opaque(conf, this);
+  rd_kafka_conf_set_dr_msg_cb(conf, deliveryCallback);
+  rd_kafka_conf_set_error_cb(conf, errorCallback);
+  producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (!producer_) {
+    rd_kafka_conf_destroy(conf);
+    return Status::invalidArgument(std::string("kafka producer: ") + err);
+  }
+  return Status::ok();
+}
+
+void Publisher::destroyProducer() {
+  if (!producer_) return;
+  // Undelivered messages are purged: they are still in the outbox and are sent again.
+  rd_kafka_purge(producer_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_poll(producer_, 0);
+  rd_kafka_destroy(producer_);
+  producer_ = nullptr;
+  in_flight_.clear();
+}
+
+Status Publisher::start() {
+  FIREHUB_RETURN_IF_ERROR(buildProducer());
+  cursor_ = lake_.firstOutboxSequence().value_or(0);
+  stop_ = false;
+  thread_ = std::thread([this] { run(); });
+  return Status::ok();
+}
+
+void Publisher::notify() {
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    pending_wake_ = true;
+  }
+  wake_.notify_one();
+}
+
+void Publisher::stop(int drain_timeout_ms) {
+  if (!thread_.joinable()) return;
+  if (drain_timeout_ms > 0) {
+    draining_ = true;
+    int64_t deadline = nowMs() + drain_timeout_ms;
+    while (lake_.outboxDepth() > 0 && nowMs() < deadline) {
+      notify();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (lake_.outboxDepth() > 0) {
+      FIREHUB_LOG(kWarning, "bus", lake_.outboxDepth()
+                                       << " message(s) not delivered before shutdown; they stay "
+                                          "in the outbox and are sent on the next start");
+    }
+  }
+  stop_ = true;
+  notify();
+  thread_.join();
+  destroyProducer();
+}
+
+std::string Publisher::lastError() const {
+  std::lock_guard<std::mutex> lock(error_mu_);
+  return last_error_;
+}
+
+void Publisher::onDelivery(uint64_t sequence, int error, const char* reason) {
+  in_flight_.erase(sequence);
+  if (error == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    to_delete_.push_back(sequence);
+    ++delivered_;
+    metrics_.countDelivered(1);
+    backoff_ms_ = 0;
+    healthy_ = true;
+    return;
+  }
+  ++failed_;
+  metrics_.countDeliveryFailed(1);
+  if (sequence < cursor_) cursor_ = sequence;  // send it again from the outbox
+  backoff_ms_ = backoff_ms_ == 0 ? 100 : std::min(backoff_ms_ * 2, options_.max_backoff_ms);
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  retry_at_ms_ = nowMs() + backoff_ms_ / 2 + std::uniform_int_distribution<int>(0, backoff_ms_ / 2)(rng);
+  std::lock_guard<std::mutex> lock(error_mu_);
+  last_error_ = std::string("delivery failed: ") + (reason ? reason : "unknown");
+}
+
+void Publisher::onError(int error, const char* reason) {
+  std::string text = std::string(rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(error))) +
+                     ": " + (reason ? reason : "");
+  if (error == RD_KAFKA_RESP_ERR__FATAL) {
+    fatal_ = true;
+  }
+  if (error == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || error == RD_KAFKA_RESP_ERR__FATAL ||
+      error == RD_KAFKA_RESP_ERR__AUTHENTICATION || error == RD_KAFKA_RESP_ERR__RESOLVE) {
+    healthy_ = false;
+  }
+  FIREHUB_LOG(kWarning, "bus", "kafka: " << text);
+  std::lock_guard<std::mutex> lock(error_mu_);
+  last_error_ = text;
+}
+
+void Publisher::flushDeletes() {
+  if (to_delete_.empty()) return;
+  Status s = lake_.deleteOutbox(to_delete_);
+  if (!s.isOk()) {
+    // The entries stay and are delivered again later: duplicates, never loss.
+    FIREHUB_LOG(kError, "bus", "cannot delete delivered outbox entries: " << s.toString());
+  }
+  to_delete_.clear();
+  metrics_.setOutboxDepth(static_cast<double>(lake_.outboxDepth()));
+}
+
+void Publisher::fill() {
+  if (nowMs() < retry_at_ms_) return;
+  if (in_flight_.size() >= options_.max_in_flight) return;
+  std::vector<lake::OutboxEntry> entries;
+  size_t room = options_.max_in_flight - in_flight_.size();
+  Status s = lake_.readOutbox(cursor_, std::min<size_t>(room, 2000), entries);
+  if (!s.isOk()) {
+    FIREHUB_LOG(kError, "bus", "cannot read outbox: " << s.toString());
+    retry_at_ms_ = nowMs() + 1000;
+    return;
+  }
+  for (const auto& e : entries) {
+    if (in_flight_.count(e.sequence)) {
+      cursor_ = e.sequence + 1;
+      continue;
+    }
+    auto record = lake_.getRecord(e.record_id);
+    if (!record.isOk() || !record.value()) {
+      FIREHUB_LOG(kError, "bus", "outbox entry " << e.sequence << " points at missing record "
+                                                 << e.record_id);
+      to_delete_.push_back(e.sequence);
+      cursor_ = e.sequence + 1;
+      continue;
+    }
+    const auto& r = *record.value();
+    if (known_topics_.insert(e.topic).second && options_.ensure_topic) options_.ensure_topic(e.topic);
+    std::string value = recordToJson(r);
+    std::string schema = bodySchemaName(r);
+    const char* classification = firehub::v1::Classification_Name(r.classification()).c_str();
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        producer_, RD_KAFKA_V_TOPIC(e.topic.c_str()),
+        RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
+        RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADER("feed", r.feed_id().data(), static_cast<ssize_t>(r.feed_id().size())),
+        RD_KAFKA_V_HEADER("agency", r.agency().data(), static_cast<ssize_t>(r.agency().size())),
+        RD_KAFKA_V_HEADER("schema", schema.data(), static_cast<ssize_t>(schema.size())),
+        RD_KAFKA_V_HEADER("classification", classification, -1),
+        RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(e.sequence))),
+        RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) break;  // poll, then continue from here
+    if (err) {
+      FIREHUB_LOG(kError, "bus", "produce to " << e.topic << " failed: " << rd_kafka_err2str(err));
+      retry_at_ms_ = nowMs() + 1000;
+      break;
+    }
+    in_flight_.insert(e.sequence);
+    cursor_ = e.sequence + 1;
+  }
+}
+
+void Publisher::run() {
+  while (!stop_) {
+    if (fatal_) {
+      FIREHUB_LOG(kError, "bus", "fatal producer error (" << lastError()
+                                                          << "); rebuilding the producer and "
+                                                             "replaying the outbox");
+      destroyProducer();
+      Status s = buildProducer();
+      if (!s.isOk()) {
+        FIREHUB_LOG(kError, "bus", "rebuild failed: " << s.toString());
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        continue;
+      }
+      fatal_ = false;
+      cursor_ = lake_.firstOutboxSequence().value_or(0);
+    }
+    fill();
+    rd_kafka_poll(producer_, in_flight_.empty() ? 0 : 20);
+    flushDeletes();
+    if (in_flight_.empty()) {
+      std::unique_lock<std::mutex> lock(wake_mu_);
+      wake_.wait_for(lock, std::chrono::milliseconds(draining_ ? 5 : 100),
+                     [this] { return pending_wake_ || stop_.load(); });
+      pending_wake_ = false;
+    }
+  }
+  rd_kafka_flush(producer_, 2000);
+  rd_kafka_poll(producer_, 0);
+  flushDeletes();
+}
+
+}  // namespace firehub::bus

@@ -1,0 +1,31 @@
+// Sub-commands of the firehub executable. Each returns the process exit code.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "firehub/hub.h"
+
+namespace firehub::cli {
+
+struct ServeOptions {
+  std::string config_file;
+  std::string data_dir;
+  std::string http;
+  std::string plugins_dir;
+};
+
+// Loads the config file (if any) and applies command-line overrides.
+Result<HubConfig> resolveConfig(const ServeOptions& options);
+// Blocks SIGINT/SIGTERM in every thread; call before starting any thread.
+void blockStopSignals();
+// Waits for SIGINT/SIGTERM; returns the signal number.
+int waitForStopSignal();
+
+void addIngestCommand(CLI::App& app);
+void addBenchCommand(CLI::App& app);
+// Runs the hub with the demo feeds until a stop signal.
+int runDemo(const ServeOptions& options, int stations, int interval_s);
+
+}  // namespace firehub::cli

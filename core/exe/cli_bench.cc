@@ -1,0 +1,253 @@
+// `firehub bench ingest`: end-to-end ingest throughput (decode -> lake commit with WAL+fsync ->
+// delivered on Kafka) beside the two ceilings measured in the same run on the same bytes:
+// RocksDB batched writes alone, and librdkafka produce to the embedded broker alone.
+#include <librdkafka/rdkafka.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "cli.h"
+
+namespace firehub::cli {
+namespace {
+
+struct BenchOptions {
+  size_t records = 1000000;
+  size_t batch = 5000;
+  std::string work_dir;
+  bool keep = false;
+};
+
+double cpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
+}
+
+struct Figure {
+  std::string name;
+  size_t records = 0;
+  size_t bytes = 0;
+  double seconds = 0;
+  double cpu = 0;
+};
+
+class Stopwatch {
+ public:
+  Stopwatch() : t0_(std::chrono::steady_clock::now()), c0_(cpuSeconds()) {}
+  void finish(Figure& f) const {
+    f.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    f.cpu = cpuSeconds() - c0_;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point t0_;
+  double c0_;
+};
+
+std::vector<std::string> makeCsvBatches(size_t n, size_t batch, size_t& bytes) {
+  std::vector<std::string> out;
+  const size_t stations = 1000;
+  const int64_t base = 1795000000;  // 2026-11-18
+  char line[256];
+  bytes = 0;
+  for (size_t start = 0; start < n; start += batch) {
+    std::string csv = "station_id,lon,lat,time,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n";
+    for (size_t i = start; i < std::min(n, start + batch); ++i) {
+      size_t s = i % stations;
+      std::time_t t = base + static_cast<int64_t>(i / stations) * 60;
+      std::tm tm{};
+      gmtime_r(&t, &tm);
+      char when[32];
+      std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+      std::snprintf(line, sizeof line, "S%05zu,%.5f,%.5f,%s,%.1f,%d,%.1f,%d,%.1f\n", s,
+                    122.9 + (s % 40) * 0.025, 41.4 + (s / 40) * 0.03, when,
+                    -5.0 + (i % 170) * 0.1, static_cast<int>(20 + i % 70), 5.0 + (i % 30),
+                    static_cast<int>(i % 360), (i % 50 == 0) ? 1.2 : 0.0);
+      csv += line;
+    }
+    bytes += csv.size();
+    out.push_back(std::move(csv));
+  }
+  return out;
+}
+
+void printFigure(const Figure& f, const Figure* relative_to) {
+  double rps = f.records / f.seconds;
+  std::printf("%-34s %10zu %9.2f %12.0f %9.1f %11.2f", f.name.c_str(), f.records, f.seconds, rps,
+              f.bytes / f.seconds / 1e6, f.cpu * 1e6 / std::max<size_t>(f.records, 1));
+  if (relative_to) std::printf("   %5.2f", rps / (relative_to->records / relative_to->seconds));
+  std::printf("\n");
+}
+
+int benchIngest(const BenchOptions& o) {
+  namespace fs = std::filesystem;
+  fs::path dir = o.work_dir.empty() ? fs::temp_directory_path() / ("firehub-bench-" + std::to_string(getpid()))
+                                    : fs::path(o.work_dir);
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::fprintf(stderr, "bench: generating %zu weather observations...\n", o.records);
+  size_t csv_bytes = 0;
+  auto batches = makeCsvBatches(o.records, o.batch, csv_bytes);
+
+  // 1. End to end through the hub's own modules (no HTTP): decode, lake commit, Kafka delivery.
+  Figure e2e{"end-to-end (decode+lake+kafka)"};
+  std::vector<std::pair<std::string, std::string>> stored;   // id, protobuf bytes
+  std::vector<std::pair<std::string, std::string>> messages; // key, JSON value
+  {
+    HubConfig config;
+    config.data_dir = (dir / "hub").string();
+    config.serve_http = false;
+    config.drain_timeout_ms = 60000;
+    auto started = Hub::start(config);
+    if (!started.isOk()) {
+      std::cerr << "bench: " << started.status().toString() << "\n";
+      return 1;
+    }
+    auto& hub = *started.value();
+    registry::FeedSpec spec;
+    spec.id = "bench";
+    spec.agency = "bench";
+    spec.connector = "firehub.connector.weather";
+    auto feed = hub.feeds().create(spec);
+    if (!feed.isOk()) {
+      std::cerr << "bench: " << feed.status().toString() << " (plugins dir built?)\n";
+      return 1;
+    }
+    std::fprintf(stderr, "bench: end to end...\n");
+    Stopwatch sw;
+    for (const auto& body : batches) {
+      pipeline::IngestRequest req{"bench", body, "text/csv", "file"};
+      auto s = hub.pipeline().ingest(req);
+      if (!s.isOk()) {
+        std::cerr << "bench: " << s.status().toString() << "\n";
+        return 1;
+      }
+      e2e.records += s->accepted;
+    }
+    while (hub.lake().outboxDepth() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    sw.finish(e2e);
+    e2e.bytes = csv_bytes;
+
+    // The same records, as the ceilings will write them.
+    std::vector<std::pair<uint64_t, std::string>> log;
+    for (uint64_t from = 0;; from = log.back().first + 1) {
+      log.clear();
+      if (!hub.lake().readLog(from, 10000, log).isOk() || log.empty()) break;
+      for (const auto& [seq, id] : log) {
+        auto r = hub.lake().getRecord(id);
+        if (!r.isOk() || !r.value()) continue;
+        stored.emplace_back(id, r.value()->SerializeAsString());
+        messages.emplace_back(r.value()->entity_id(), bus::recordToJson(*r.value()));
+      }
+    }
+    hub.stop();
+  }
+
+  // 2. Ceiling: RocksDB batched writes of the same record bytes (WAL on, fsync per batch).
+  Figure rocks{"ceiling: RocksDB batched writes"};
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    auto s = rocksdb::DB::Open(options, (dir / "rocks").string(), &raw);
+    if (!s.ok()) {
+      std::cerr << "bench: " << s.ToString() << "\n";
+      return 1;
+    }
+    std::unique_ptr<rocksdb::DB> db(raw);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    std::fprintf(stderr, "bench: RocksDB ceiling...\n");
+    Stopwatch sw;
+    for (size_t i = 0; i < stored.size(); i += o.batch) {
+      rocksdb::WriteBatch batch;
+      for (size_t j = i; j < std::min(stored.size(), i + o.batch); ++j) {
+        batch.Put(stored[j].first, stored[j].second);
+        rocks.bytes += stored[j].second.size();
+      }
+      if (!db->Write(wo, &batch).ok()) return 1;
+    }
+    sw.finish(rocks);
+    rocks.records = stored.size();
+    db->Close().PermitUncheckedError();
+  }
+
+  // 3. Ceiling: librdkafka produce of the same messages to a fresh embedded broker.
+  Figure kafka{"ceiling: librdkafka produce"};
+  {
+    auto broker = bus::EmbeddedBroker::start(3, 6);
+    if (!broker.isOk()) return 1;
+    broker.value()->ensureTopic("firehub.v1.weather");
+    char err[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    std::atomic<size_t> ok{0}, failed{0};
+    struct Counts {
+      std::atomic<size_t>* ok;
+      std::atomic<size_t>* failed;
+    } counts{&ok, &failed};
+    for (auto [k, v] : std::map<std::string, std::string>{
+             {"bootstrap.servers", broker.value()->bootstrapServers()},
+             {"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "5"},
+             {"compression.codec", "lz4"}, {"partitioner", "murmur2_random"},
+             {"queue.buffering.max.messages", "21000"}}) {
+      rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err);
+    }
+    rd_kafka_conf_set_opaque(conf, &counts);
+    rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+      auto* c = static_cast<Counts*>(opaque);
+      (m->err ? *c->failed : *c->ok)++;
+    });
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    std::fprintf(stderr, "bench: Kafka ceiling...\n");
+    Stopwatch sw;
+    for (const auto& [key, value] : messages) {
+      while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("firehub.v1.weather"),
+                               RD_KAFKA_V_KEY(key.data(), key.size()),
+                               RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                               RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        rd_kafka_poll(rk, 10);
+      }
+      kafka.bytes += value.size();
+      rd_kafka_poll(rk, 0);
+    }
+    rd_kafka_flush(rk, 120000);
+    sw.finish(kafka);
+    kafka.records = ok.load();
+    rd_kafka_destroy(rk);
+  }
+
+  std::printf("\nfirehub bench ingest: %zu weather observations, batches of %zu, %.1f MB of CSV\n",
+              o.records, o.batch, csv_bytes / 1e6);
+  std::printf("%-34s %10s %9s %12s %9s %11s   %s\n", "scenario", "records", "seconds", "records/s",
+              "MB/s", "CPU µs/rec", "e2e/x");
+  printFigure(e2e, nullptr);
+  printFigure(rocks, &e2e);
+  printFigure(kafka, &e2e);
+  std::printf("(e2e/x: end-to-end records/s divided by this row's; MB/s of the bytes each row moved)\n");
+  if (!o.keep) fs::remove_all(dir);
+  return 0;
+}
+
+}  // namespace
+
+void addBenchCommand(CLI::App& app) {
+  static BenchOptions o;
+  auto* bench = app.add_subcommand("bench", "Measure throughput against the machine's ceilings");
+  bench->require_subcommand(1);
+  auto* ingest = bench->add_subcommand("ingest", "End-to-end ingest vs RocksDB and Kafka ceilings");
+  ingest->add_option("--records", o.records, "Records to ingest")->check(CLI::Range(size_t{1000}, size_t{50000000}));
+  ingest->add_option("--batch", o.batch, "Records per push/batch")->check(CLI::Range(size_t{1}, size_t{100000}));
+  ingest->add_option("--work-dir", o.work_dir, "Scratch directory (default: a temp dir)");
+  ingest->add_flag("--keep", o.keep, "Keep the scratch directory");
+  ingest->callback([] { std::exit(benchIngest(o)); });
+}
+
+}  // namespace firehub::cli

@@ -1,0 +1,192 @@
+#include "firehub/hub.h"
+
+#include <Poco/AutoPtr.h>
+#include <Poco/Util/PropertyFileConfiguration.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "firehub/log.h"
+
+namespace firehub {
+namespace {
+
+Status writeFile(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text << "\n";
+    if (!out) return Status::unavailable("cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Status::unavailable("cannot rename " + tmp + ": " + ec.message());
+  return Status::ok();
+}
+
+}  // namespace
+
+std::string defaultPluginsDir() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "plugins";
+  return (exe.parent_path().parent_path() / "plugins").string();
+}
+
+Result<HubConfig> loadConfig(const std::string& file) {
+  HubConfig c;
+  try {
+    Poco::AutoPtr<Poco::Util::PropertyFileConfiguration> p(
+        new Poco::Util::PropertyFileConfiguration(file));
+    c.data_dir = p->getString("data.dir", c.data_dir);
+    c.http_listen = p->getString("http.listen", c.http_listen);
+    c.kafka_bootstrap = p->getString("kafka.bootstrap.servers", "");
+    c.embedded_brokers = p->getInt("kafka.embedded.brokers", c.embedded_brokers);
+    c.embedded_partitions = p->getInt("kafka.embedded.partitions", c.embedded_partitions);
+    c.plugins_dir = p->getString("plugins.dir", "");
+    c.feeds_dir = p->getString("feeds.dir", "");
+    c.cell_level = p->getInt("fusion.cell.level", c.cell_level);
+    c.lake_sync = p->getBool("lake.sync", c.lake_sync);
+    c.max_body_bytes = static_cast<size_t>(p->getUInt64("http.max_body_bytes", c.max_body_bytes));
+    c.drain_timeout_ms = p->getInt("shutdown.drain_timeout_ms", c.drain_timeout_ms);
+    // Every other kafka.* key is handed to librdkafka as it is.
+    std::function<void(const std::string&)> walk = [&](const std::string& prefix) {
+      Poco::Util::AbstractConfiguration::Keys sub;
+      p->keys(prefix, sub);
+      if (sub.empty()) {
+        std::string k = prefix.substr(std::string("kafka.").size());
+        if (k != "bootstrap.servers" && k.rfind("embedded.", 0) != 0) {
+          c.kafka_properties[k] = p->getString(prefix);
+        }
+        return;
+      }
+      for (const auto& s : sub) walk(prefix + "." + s);
+    };
+    Poco::Util::AbstractConfiguration::Keys top;
+    p->keys("kafka", top);
+    for (const auto& s : top) walk("kafka." + s);
+    // Relative paths are relative to the config file's directory.
+    auto base = std::filesystem::path(file).parent_path();
+    auto resolve = [&](std::string& path) {
+      if (!path.empty() && std::filesystem::path(path).is_relative()) path = (base / path).string();
+    };
+    resolve(c.plugins_dir);
+    resolve(c.feeds_dir);
+  } catch (const Poco::Exception& e) {
+    return Status::invalidArgument("config " + file + ": " + e.displayText());
+  }
+  if (c.cell_level < 0 || c.cell_level > 30) {
+    return Status::invalidArgument("fusion.cell.level must be 0..30");
+  }
+  return c;
+}
+
+Result<std::unique_ptr<Hub>> Hub::start(
+    const HubConfig& config, const std::vector<const fh_connector_descriptor*>& static_connectors) {
+  std::unique_ptr<Hub> hub(new Hub());
+  hub->config_ = config;
+  HubConfig& c = hub->config_;
+  if (c.plugins_dir.empty()) c.plugins_dir = defaultPluginsDir();
+
+  std::error_code ec;
+  std::filesystem::create_directories(c.data_dir, ec);
+  if (ec) return Status::unavailable("cannot create data dir " + c.data_dir + ": " + ec.message());
+
+  lake::LakeOptions lake_options;
+  lake_options.path = (std::filesystem::path(c.data_dir) / "lake").string();
+  lake_options.sync = c.lake_sync;
+  auto lake = lake::Lake::open(lake_options);
+  if (!lake.isOk()) return lake.status();
+  hub->lake_ = std::move(lake).value();
+
+  for (const auto* d : static_connectors) {
+    Status s = hub->connectors_.registerStatic(d);
+    if (!s.isOk()) FIREHUB_LOG(kWarning, "hub", "built-in connector refused: " << s.message());
+  }
+  hub->connectors_.scanDirectory(c.plugins_dir);
+
+  hub->feeds_ = std::make_unique<registry::FeedRegistry>(*hub->lake_, hub->connectors_);
+  FIREHUB_RETURN_IF_ERROR(hub->feeds_->load());
+  hub->feeds_->loadDirectory(c.feeds_dir);
+
+  pipeline::PipelineOptions pipeline_options;
+  pipeline_options.cell_level = c.cell_level;
+  hub->pipeline_ = std::make_unique<pipeline::Pipeline>(*hub->lake_, *hub->feeds_, hub->metrics_,
+                                                        pipeline_options);
+
+  if (c.publish) FIREHUB_RETURN_IF_ERROR(hub->startPublisher());
+  if (c.serve_http) FIREHUB_RETURN_IF_ERROR(hub->startApi());
+  return hub;
+}
+
+Status Hub::startPublisher() {
+  const HubConfig& c = config_;
+  Hub* hub = this;
+  bus::PublisherOptions publisher_options;
+  publisher_options.properties = c.kafka_properties;
+  if (c.kafka_bootstrap.empty()) {
+    auto broker = bus::EmbeddedBroker::start(c.embedded_brokers, c.embedded_partitions);
+    if (!broker.isOk()) return broker.status();
+    hub->broker_ = std::move(broker).value();
+    hub->bootstrap_ = hub->broker_->bootstrapServers();
+    auto* b = hub->broker_.get();
+    publisher_options.ensure_topic = [b](const std::string& topic) { b->ensureTopic(topic); };
+  } else {
+    hub->bootstrap_ = c.kafka_bootstrap;
+  }
+  publisher_options.bootstrap_servers = hub->bootstrap_;
+  hub->publisher_ = std::make_unique<bus::Publisher>(*hub->lake_, hub->metrics_, publisher_options);
+  FIREHUB_RETURN_IF_ERROR(hub->publisher_->start());
+  auto* publisher = hub->publisher_.get();
+  hub->pipeline_->setCommitListener([publisher] { publisher->notify(); });
+  FIREHUB_RETURN_IF_ERROR(
+      writeFile((std::filesystem::path(c.data_dir) / "kafka.bootstrap").string(), hub->bootstrap_));
+  FIREHUB_LOG(kInfo, "hub", "Kafka bootstrap servers: " << hub->bootstrap_
+                                                        << (hub->broker_ ? " (embedded)" : ""));
+  return Status::ok();
+}
+
+Status Hub::startApi() {
+  const HubConfig& c = config_;
+  Hub* hub = this;
+
+  api::ApiContext ctx;
+  ctx.lake = hub->lake_.get();
+  ctx.pipeline = hub->pipeline_.get();
+  ctx.feeds = hub->feeds_.get();
+  ctx.connectors = &hub->connectors_;
+  ctx.publisher = hub->publisher_.get();
+  ctx.metrics = &hub->metrics_;
+  ctx.kafka_bootstrap = hub->bootstrap_;
+  ctx.kafka_embedded = hub->broker_ != nullptr;
+  ctx.plugins_dir = c.plugins_dir;
+  api::ApiOptions api_options;
+  api_options.listen = c.http_listen;
+  api_options.max_body_bytes = c.max_body_bytes;
+  hub->api_ = std::make_unique<api::ApiServer>(ctx, api_options);
+  FIREHUB_RETURN_IF_ERROR(hub->api_->start());
+  return writeFile((std::filesystem::path(c.data_dir) / "http.address").string(),
+                   hub->httpAddress());
+}
+
+std::string Hub::httpAddress() const {
+  return api_ ? api_->host() + ":" + std::to_string(api_->port()) : "";
+}
+
+void Hub::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (api_) api_->stop();                                   // no new pushes
+  if (publisher_) publisher_->stop(config_.drain_timeout_ms);  // drain what is committed
+  publisher_.reset();
+  api_.reset();
+  pipeline_.reset();
+  feeds_.reset();
+  broker_.reset();
+  lake_.reset();
+  FIREHUB_LOG(kInfo, "hub", "stopped");
+}
+
+Hub::~Hub() { stop(); }
+
+}  // namespace firehub

@@ -1,0 +1,70 @@
+// The HTTP API (Poco): health, metrics, feeds, push, records, entities, plugins, Kafka info.
+// Errors are JSON {"error": <code>, "detail": <reason>} with the matching 4xx/5xx status.
+// @remark The server runs its own thread pool; everything in ApiContext must outlive it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "firehub/bus.h"
+#include "firehub/lake.h"
+#include "firehub/metrics.h"
+#include "firehub/pipeline.h"
+#include "firehub/plugin.h"
+#include "firehub/registry.h"
+#include "firehub/status.h"
+
+namespace Poco::Net {
+class HTTPServer;
+}
+
+namespace firehub::api {
+
+struct ApiOptions {
+  // Address to listen on; port 0 picks a free port. Default: 127.0.0.1:8080.
+  std::string listen = "127.0.0.1:8080";
+  // Largest request body accepted, bytes. Default: 16 MiB.
+  size_t max_body_bytes = 16u << 20;
+  // Worker threads. Default: 8.
+  int threads = 8;
+};
+
+struct ApiContext {
+  lake::Lake* lake = nullptr;
+  pipeline::Pipeline* pipeline = nullptr;
+  registry::FeedRegistry* feeds = nullptr;
+  plugin::ConnectorRegistry* connectors = nullptr;
+  bus::Publisher* publisher = nullptr;  // may be null (no Kafka)
+  Metrics* metrics = nullptr;
+  std::string kafka_bootstrap;
+  bool kafka_embedded = false;
+  std::string plugins_dir;
+};
+
+class ApiServer {
+ public:
+  ApiServer(ApiContext context, ApiOptions options);
+  ~ApiServer();
+  Status start();
+  void stop();
+  // The bound port (useful with port 0).
+  uint16_t port() const { return port_; }
+  std::string host() const { return host_; }
+
+ private:
+  ApiContext context_;
+  ApiOptions options_;
+  std::unique_ptr<Poco::Net::HTTPServer> server_;
+  std::string host_;
+  uint16_t port_ = 0;
+};
+
+// HTTP status for a Status code.
+int httpStatus(const Status& status);
+// Normalises a Content-Type header to a media type: lower case, no parameters;
+// application/ndjson and application/jsonl become application/x-ndjson.
+std::string mediaType(const std::string& content_type);
+
+}  // namespace firehub::api

@@ -1,0 +1,133 @@
+// Kafka: the embedded broker (librdkafka's mock cluster, in-process) and the publisher that
+// drains the lake's outbox onto topics.
+//
+// The publisher deletes an outbox entry only in the success path of its delivery report; a failed
+// report leaves it on disk and it is sent again after a back-off. A fatal producer error (the
+// idempotent producer lost its guarantees) rebuilds the producer and replays the outbox. At most
+// `max_in_flight` messages are held in librdkafka's memory; a broker outage backs up on disk.
+// @remark The publisher owns one thread; delivery reports run on it (from rd_kafka_poll()).
+// The Lake must outlive the Publisher; the EmbeddedBroker must outlive every client of it.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "firehub/lake.h"
+#include "firehub/metrics.h"
+#include "firehub/status.h"
+
+struct rd_kafka_s;
+struct rd_kafka_mock_cluster_s;
+
+namespace firehub::bus {
+
+// librdkafka's mock cluster. Messages live in memory only (the lake is the durable store); a
+// single-node convenience, not a production broker.
+class EmbeddedBroker {
+ public:
+  // Starts `brokers` mock brokers on loopback ports.
+  static Result<std::unique_ptr<EmbeddedBroker>> start(int brokers, int default_partitions);
+  ~EmbeddedBroker();
+
+  const std::string& bootstrapServers() const { return bootstrap_; }
+  // Creates a topic with the default partition count if it does not exist yet.
+  void ensureTopic(const std::string& topic);
+  // Fault injection for tests: take one broker (1-based id) down or up.
+  void setBrokerDown(int broker_id, bool down);
+  int brokerCount() const { return brokers_; }
+
+ private:
+  EmbeddedBroker() = default;
+  rd_kafka_s* owner_ = nullptr;  // the mock cluster lives inside this handle
+  rd_kafka_mock_cluster_s* cluster_ = nullptr;
+  std::string bootstrap_;
+  int brokers_ = 0;
+  int partitions_ = 6;
+  std::mutex mu_;
+  std::set<std::string> topics_;
+};
+
+struct PublisherOptions {
+  // Kafka bootstrap servers. Required.
+  std::string bootstrap_servers;
+  // Extra librdkafka properties (kafka.* keys of the config, prefix removed). Default: none.
+  std::map<std::string, std::string> properties;
+  // Messages handed to librdkafka and not yet reported. Default: 20000.
+  size_t max_in_flight = 20000;
+  // Longest back-off after failed deliveries, ms. Default: 5000.
+  int max_backoff_ms = 5000;
+  // Called once per topic before the first message to it (creates it on the embedded broker).
+  std::function<void(const std::string&)> ensure_topic;
+};
+
+class Publisher {
+ public:
+  Publisher(lake::Lake& lake, Metrics& metrics, PublisherOptions options);
+  ~Publisher();
+
+  Status start();
+  // Wakes the publisher (new outbox entries).
+  void notify();
+  // Stops, first trying to drain the outbox for up to `drain_timeout_ms`. What is not delivered
+  // stays in the outbox for the next start.
+  void stop(int drain_timeout_ms);
+
+  uint64_t delivered() const { return delivered_.load(); }
+  uint64_t failed() const { return failed_.load(); }
+  // False while no broker is reachable or deliveries keep failing.
+  bool healthy() const { return healthy_.load(); }
+  std::string lastError() const;
+
+  // Delivery report entry point (called by librdkafka on the publisher thread).
+  void onDelivery(uint64_t sequence, int error, const char* reason);
+  void onError(int error, const char* reason);
+
+ private:
+  Status buildProducer();
+  void destroyProducer();
+  void run();
+  void fill();
+  void flushDeletes();
+
+  lake::Lake& lake_;
+  Metrics& metrics_;
+  PublisherOptions options_;
+  rd_kafka_s* producer_ = nullptr;
+
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> fatal_{false};
+  std::mutex wake_mu_;
+  std::condition_variable wake_;
+  bool pending_wake_ = false;
+
+  // Publisher-thread state.
+  uint64_t cursor_ = 0;             // next outbox sequence to hand to librdkafka
+  std::set<uint64_t> in_flight_;
+  std::vector<uint64_t> to_delete_;
+  std::set<std::string> known_topics_;
+  int backoff_ms_ = 0;
+  int64_t retry_at_ms_ = 0;
+
+  std::atomic<uint64_t> delivered_{0};
+  std::atomic<uint64_t> failed_{0};
+  std::atomic<bool> healthy_{true};
+  mutable std::mutex error_mu_;
+  std::string last_error_;
+};
+
+// The protobuf JSON mapping of a record (snake_case names, defaults printed), the Kafka value.
+std::string recordToJson(const firehub::v1::Record& record);
+// The full name of the record body's message type, e.g. firehub.v1.WeatherObservation.
+std::string bodySchemaName(const firehub::v1::Record& record);
+
+}  // namespace firehub::bus

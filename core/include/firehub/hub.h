@@ -1,0 +1,97 @@
+// The hub: every module wired together in the one direction data flows
+// (transport -> pipeline -> lake -> publisher / api). `firehub serve` and the end-to-end tests
+// run exactly this.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "firehub/api.h"
+#include "firehub/bus.h"
+#include "firehub/lake.h"
+#include "firehub/metrics.h"
+#include "firehub/pipeline.h"
+#include "firehub/plugin.h"
+#include "firehub/registry.h"
+#include "firehub/status.h"
+
+namespace firehub {
+
+struct HubConfig {
+  // Where the lake and the hub's state files live. Default: var/firehub.
+  std::string data_dir = "var/firehub";
+  // HTTP listen address. Default: 127.0.0.1:8080.
+  std::string http_listen = "127.0.0.1:8080";
+  // Kafka bootstrap servers; empty starts the embedded broker. Default: empty.
+  std::string kafka_bootstrap;
+  // librdkafka properties from kafka.* keys (other than bootstrap.servers). Default: none.
+  std::map<std::string, std::string> kafka_properties;
+  // Mock brokers of the embedded broker. Default: 3.
+  int embedded_brokers = 3;
+  // Partitions of topics created on the embedded broker. Default: 6.
+  int embedded_partitions = 6;
+  // Directory scanned for connector plugins. Default: <binary dir>/../plugins.
+  std::string plugins_dir;
+  // Directory of feed definitions applied at start (*.json). Default: none.
+  std::string feeds_dir;
+  // S2 level of the fusion grid. Default: 15.
+  int cell_level = 15;
+  // fsync the lake's WAL on each commit. Default: true.
+  bool lake_sync = true;
+  // Largest HTTP request body. Default: 16 MiB.
+  size_t max_body_bytes = 16u << 20;
+  // How long shutdown waits for the outbox to drain. Default: 10000 ms.
+  int drain_timeout_ms = 10000;
+  // Run Kafka publishing. Off for offline work on a data dir (`firehub ingest --data-dir`): the
+  // outbox then waits for the next `firehub serve`. Default: true.
+  bool publish = true;
+  // Serve HTTP. Default: true.
+  bool serve_http = true;
+};
+
+// Reads a properties file (Kafka-style keys: data.dir, http.listen, kafka.*, plugins.dir, ...).
+Result<HubConfig> loadConfig(const std::string& file);
+
+class Hub {
+ public:
+  // Opens the lake, loads plugins (and `static_connectors`), starts Kafka (embedded or not), the
+  // publisher and the HTTP server. Writes <data.dir>/kafka.bootstrap and <data.dir>/http.address.
+  static Result<std::unique_ptr<Hub>> start(
+      const HubConfig& config, const std::vector<const fh_connector_descriptor*>& static_connectors = {});
+  ~Hub();
+  // Stops accepting requests, drains the outbox (bounded), closes the lake.
+  void stop();
+
+  uint16_t httpPort() const { return api_ ? api_->port() : 0; }
+  std::string httpAddress() const;
+  const std::string& kafkaBootstrap() const { return bootstrap_; }
+  bus::EmbeddedBroker* embeddedBroker() { return broker_.get(); }
+  lake::Lake& lake() { return *lake_; }
+  pipeline::Pipeline& pipeline() { return *pipeline_; }
+  registry::FeedRegistry& feeds() { return *feeds_; }
+  plugin::ConnectorRegistry& connectors() { return connectors_; }
+  bus::Publisher* publisher() { return publisher_.get(); }
+
+ private:
+  Hub() = default;
+  Status startPublisher();
+  Status startApi();
+  HubConfig config_;
+  Metrics metrics_;
+  plugin::ConnectorRegistry connectors_;
+  std::unique_ptr<lake::Lake> lake_;
+  std::unique_ptr<registry::FeedRegistry> feeds_;
+  std::unique_ptr<pipeline::Pipeline> pipeline_;
+  std::unique_ptr<bus::EmbeddedBroker> broker_;
+  std::unique_ptr<bus::Publisher> publisher_;
+  std::unique_ptr<api::ApiServer> api_;
+  std::string bootstrap_;
+  bool stopped_ = false;
+};
+
+// Directory of the running executable's plugins: <dir of /proc/self/exe>/../plugins.
+std::string defaultPluginsDir();
+
+}  // namespace firehub

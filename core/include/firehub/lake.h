@@ -1,0 +1,147 @@
+// The lake: firehub's durable store and the source of truth (RocksDB on disk).
+//
+// Column families by concern:
+//   records  record id                      -> firehub.v1.Record (binary protobuf)
+//   latest   domain/entity_type/entity_id   -> latest observation pointer
+//   geo      domain \0 S2 leaf cell (BE) entity -> empty (bbox = covering + range scans)
+//   log      sequence (BE)                  -> record id: the ordered stream consumers tail
+//   outbox   sequence (BE)                  -> topic, key, record id: pending Kafka deliveries
+//   dlq      sequence (BE)                  -> firehub.v1.DeadLetter
+//   meta     text key                       -> feeds, checkpoints, settings
+//
+// One commit() = one WriteBatch with the WAL on (and fsync by default), so a record, its latest
+// pointer, geo entry, log entry and outbox entry become durable together or not at all.
+// @remark Thread-safe. commit() calls are serialised inside (dedupe needs read-then-write).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "firehub/status.h"
+#include "firehub/v1/dead_letter.pb.h"
+#include "firehub/v1/record.pb.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
+
+namespace firehub::lake {
+
+struct LakeOptions {
+  // Directory of the RocksDB database. Created if missing. Default: none (required).
+  std::string path;
+  // fsync the WAL on every commit, so an acknowledged record survives power loss, not only a
+  // process crash. Default: true.
+  bool sync = true;
+  // Block cache for reads, MiB. Default: 64.
+  size_t block_cache_mb = 64;
+};
+
+// One record to store: the fully normalised envelope plus where to publish it.
+struct StoreItem {
+  firehub::v1::Record record;
+  std::string topic;  // Kafka topic for the outbox entry
+};
+
+struct CommitResult {
+  size_t stored = 0;
+  size_t duplicates = 0;
+  size_t dead_lettered = 0;
+  uint64_t last_sequence = 0;
+};
+
+struct OutboxEntry {
+  uint64_t sequence = 0;
+  std::string topic;
+  std::string key;
+  std::string record_id;
+};
+
+struct BBox {
+  double min_lon = -180, min_lat = -90, max_lon = 180, max_lat = 90;
+  bool contains(double lon, double lat) const {
+    return lon >= min_lon && lon <= max_lon && lat >= min_lat && lat <= max_lat;
+  }
+};
+
+struct DeadLetterEntry {
+  uint64_t sequence = 0;
+  firehub::v1::DeadLetter letter;
+};
+
+class Lake {
+ public:
+  static Result<std::unique_ptr<Lake>> open(const LakeOptions& options);
+  ~Lake();
+  Lake(const Lake&) = delete;
+  Lake& operator=(const Lake&) = delete;
+
+  // Stores records (skipping ids already stored: duplicates) and dead letters in one atomic,
+  // durable batch. Items must carry id, domain, entity_type, entity_id and observed_at.
+  Result<CommitResult> commit(const std::vector<StoreItem>& items,
+                              const std::vector<firehub::v1::DeadLetter>& dead_letters);
+
+  Result<std::optional<firehub::v1::Record>> getRecord(const std::string& id) const;
+
+  // Latest record of every entity of `domain` whose position lies in `bbox`, at most `limit`.
+  Result<std::vector<firehub::v1::Record>> latestInBBox(const std::string& domain,
+                                                        const BBox& bbox, size_t limit) const;
+
+  // Outbox entries with sequence >= from, in order, at most max.
+  Status readOutbox(uint64_t from, size_t max, std::vector<OutboxEntry>& out) const;
+  // Removes delivered entries. Only the publisher's delivery-report success path calls this.
+  Status deleteOutbox(const std::vector<uint64_t>& sequences);
+  uint64_t outboxDepth() const { return outbox_depth_.load(); }
+  // Sequence of the first outbox entry, or nullopt when the outbox is empty.
+  std::optional<uint64_t> firstOutboxSequence() const;
+
+  // Dead letters with sequence >= from (newest last), optionally of one feed.
+  Status listDeadLetters(uint64_t from, size_t max, const std::string& feed,
+                         std::vector<DeadLetterEntry>& out) const;
+  uint64_t deadLetterCount() const { return dlq_count_.load(); }
+
+  // Log entries (sequence -> record id) with sequence >= from.
+  Status readLog(uint64_t from, size_t max,
+                 std::vector<std::pair<uint64_t, std::string>>& out) const;
+
+  Status putMeta(const std::string& key, const std::string& value);
+  Status deleteMeta(const std::string& key);
+  Result<std::optional<std::string>> getMeta(const std::string& key) const;
+  Status scanMeta(const std::string& prefix,
+                  const std::function<void(const std::string&, const std::string&)>& fn) const;
+
+  const std::string& path() const { return options_.path; }
+
+ private:
+  explicit Lake(LakeOptions options);
+  Status init();
+  uint64_t lastKey(rocksdb::ColumnFamilyHandle* cf) const;
+
+  LakeOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* records_ = nullptr;
+  rocksdb::ColumnFamilyHandle* latest_ = nullptr;
+  rocksdb::ColumnFamilyHandle* geo_ = nullptr;
+  rocksdb::ColumnFamilyHandle* log_ = nullptr;
+  rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
+  rocksdb::ColumnFamilyHandle* dlq_ = nullptr;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+
+  std::mutex commit_mu_;
+  uint64_t next_sequence_ = 1;  // guarded by commit_mu_
+  std::atomic<uint64_t> outbox_depth_{0};
+  std::atomic<uint64_t> dlq_count_{0};
+};
+
+// Key of an entity in the latest column family.
+std::string entityKey(const firehub::v1::Record& record);
+
+}  // namespace firehub::lake

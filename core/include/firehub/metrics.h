@@ -1,0 +1,39 @@
+// The hub's Prometheus metrics (prometheus-cpp registry, text exposition at /metrics).
+// One instance per hub; every module gets a reference at construction.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+namespace firehub {
+
+class Metrics {
+ public:
+  Metrics();
+
+  // Per feed and outcome (accepted, rejected, duplicate).
+  void countRecords(const std::string& feed, const char* outcome, double n);
+  void countHttp(int status);
+  void setOutboxDepth(double depth) { outbox_depth_.Set(depth); }
+  void countDelivered(double n) { kafka_delivered_.Increment(n); }
+  void countDeliveryFailed(double n) { kafka_failed_.Increment(n); }
+
+  // Prometheus text format of everything registered.
+  std::string serialize() const;
+  prometheus::Registry& registry() { return *registry_; }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& records_;
+  prometheus::Family<prometheus::Counter>& http_;
+  prometheus::Gauge& outbox_depth_;
+  prometheus::Counter& kafka_delivered_;
+  prometheus::Counter& kafka_failed_;
+};
+
+}  // namespace firehub

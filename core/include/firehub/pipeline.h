@@ -1,0 +1,66 @@
+// The ingest pipeline: decode (through the feed's connector) -> validate and normalise the
+// envelope -> dedupe and route -> one atomic lake commit. A body is acknowledged only after its
+// commit returned; rejected pieces go to the dead-letter column family in the same commit.
+// @remark Thread-safe; pushes to one feed are decoded one at a time (the connector instance is
+// not shared between threads), different feeds in parallel.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "firehub/lake.h"
+#include "firehub/metrics.h"
+#include "firehub/registry.h"
+#include "firehub/status.h"
+
+namespace firehub::pipeline {
+
+struct PipelineOptions {
+  // S2 level of Record.s2_cell (the fusion grid). Default: 15 (~280 m cells).
+  int cell_level = 15;
+  // Rejection reasons returned to the caller of one push (all go to the DLQ). Default: 20.
+  size_t max_reported_errors = 20;
+};
+
+struct IngestRequest {
+  std::string feed_id;
+  std::string_view body;
+  std::string content_type;        // media type without parameters, lower case
+  std::string transport = "http_push";
+};
+
+struct IngestSummary {
+  size_t accepted = 0;
+  size_t rejected = 0;
+  size_t duplicates = 0;
+  std::vector<std::string> errors;  // "line 3: field 'rh_pct' = 140 is outside [0, 100]"
+};
+
+// Topic of a domain's canonical records: firehub.v1.<domain>.
+std::string domainTopic(const std::string& domain);
+
+class Pipeline {
+ public:
+  Pipeline(lake::Lake& lake, registry::FeedRegistry& feeds, Metrics& metrics,
+           PipelineOptions options = {})
+      : lake_(lake), feeds_(feeds), metrics_(metrics), options_(options) {}
+
+  // NotFound: unknown feed. FailedPrecondition: the feed's connector is not loaded.
+  // InvalidArgument: the body cannot be parsed at all (nothing stored). Unavailable /
+  // ResourceExhausted: the lake could not commit (nothing acknowledged; retry).
+  Result<IngestSummary> ingest(const IngestRequest& request);
+
+  // Called after every successful commit that stored records (wakes the publisher).
+  void setCommitListener(std::function<void()> fn) { on_commit_ = std::move(fn); }
+
+ private:
+  lake::Lake& lake_;
+  registry::FeedRegistry& feeds_;
+  Metrics& metrics_;
+  PipelineOptions options_;
+  std::function<void()> on_commit_;
+};
+
+}  // namespace firehub::pipeline

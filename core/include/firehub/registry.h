@@ -1,0 +1,94 @@
+// The feed registry: which agency feeds exist, which connector decodes each, and their live
+// counters. Feeds are stored in the lake's meta column family ("feed/<id>") and survive restarts;
+// feeds.d/*.json files are applied at start.
+// @remark Thread-safe. A Feed's connector instance is used under Feed::decode_mu only.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "firehub/lake.h"
+#include "firehub/plugin.h"
+#include "firehub/status.h"
+
+namespace firehub::registry {
+
+struct FeedSpec {
+  std::string id;         // [a-z0-9][a-z0-9._-]{0,63}
+  std::string agency;     // owner agency id, same pattern
+  std::string connector;  // e.g. firehub.connector.weather
+  std::string config_json = "{}";
+  std::string description;
+  int64_t cadence_s = 0;  // expected interval between updates; 0 = unknown
+  int64_t created_at = 0; // unix seconds
+};
+
+struct FeedCounters {
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> rejected{0};
+  std::atomic<uint64_t> duplicates{0};
+  std::atomic<int64_t> last_record_at{0};  // unix seconds of the last accepted push
+};
+
+class Feed {
+ public:
+  Feed(FeedSpec spec, std::unique_ptr<plugin::ConnectorInstance> instance, std::string state_reason)
+      : spec_(std::move(spec)), instance_(std::move(instance)), reason_(std::move(state_reason)) {}
+  const FeedSpec& spec() const { return spec_; }
+  // Null when the feed's connector is not loaded (reason() says why).
+  plugin::ConnectorInstance* connector() { return instance_.get(); }
+  const std::string& reason() const { return reason_; }
+  std::mutex& decodeMutex() { return decode_mu_; }
+  FeedCounters& counters() { return counters_; }
+  void setLastError(const std::string& e) {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    last_error_ = e;
+  }
+  std::string lastError() const {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    return last_error_;
+  }
+
+ private:
+  FeedSpec spec_;
+  std::unique_ptr<plugin::ConnectorInstance> instance_;
+  std::string reason_;
+  std::mutex decode_mu_;
+  FeedCounters counters_;
+  mutable std::mutex error_mu_;
+  std::string last_error_;
+};
+
+// Parses a feed definition (the body of POST /api/v1/feeds or a feeds.d file).
+Result<FeedSpec> parseFeedSpec(const std::string& json);
+std::string feedSpecToJson(const FeedSpec& spec);
+
+class FeedRegistry {
+ public:
+  FeedRegistry(lake::Lake& lake, plugin::ConnectorRegistry& connectors)
+      : lake_(lake), connectors_(connectors) {}
+
+  // Loads stored feeds. A feed whose connector is missing is kept, without an instance.
+  Status load();
+  // Applies feeds.d/*.json: new feeds are created, identical ones left alone, changed ones
+  // replaced. A bad file is logged and skipped.
+  void loadDirectory(const std::string& dir);
+
+  // Validates the spec and its config against the connector, stores it, and returns the feed.
+  // AlreadyExists when a different feed with the same id exists (an identical one is returned).
+  Result<std::shared_ptr<Feed>> create(FeedSpec spec, bool replace = false);
+  std::shared_ptr<Feed> get(const std::string& id) const;
+  std::vector<std::shared_ptr<Feed>> list() const;
+
+ private:
+  lake::Lake& lake_;
+  plugin::ConnectorRegistry& connectors_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Feed>> feeds_;
+};
+
+}  // namespace firehub::registry

@@ -1,0 +1,403 @@
+#include "firehub/lake.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+#include <s2/s2cell_id.h>
+#include <s2/s2latlng.h>
+#include <s2/s2latlng_rect.h>
+#include <s2/s2region_coverer.h>
+
+#include <filesystem>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "firehub/log.h"
+#include "lake/codec.h"
+
+namespace firehub::lake {
+namespace {
+
+constexpr const char* kRecords = "records";
+constexpr const char* kLatest = "latest";
+constexpr const char* kGeo = "geo";
+constexpr const char* kLog = "log";
+constexpr const char* kOutbox = "outbox";
+constexpr const char* kDlq = "dlq";
+constexpr const char* kMeta = "meta";
+
+Status fromRocks(const rocksdb::Status& s, const char* what) {
+  if (s.ok()) return Status::ok();
+  std::string message = std::string(what) + ": " + s.ToString();
+  if (s.IsNoSpace() || s.subcode() == rocksdb::Status::kNoSpace) {
+    return Status::resourceExhausted(message);
+  }
+  if (s.IsIOError() || s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) {
+    return Status::unavailable(message);
+  }
+  if (s.IsCorruption()) return Status::dataLoss(message);
+  return Status::internal(message);
+}
+
+// Representative point of a geometry: the point itself, or the mean of the outer ring's
+// vertices (enough to index an entity; area queries on polygons come with fusion).
+std::optional<S2LatLng> anchor(const firehub::v1::Geometry& g) {
+  if (g.has_point()) return S2LatLng::FromDegrees(g.point().lat(), g.point().lon());
+  const firehub::v1::Polygon* poly = nullptr;
+  if (g.has_polygon()) poly = &g.polygon();
+  else if (g.has_multi_polygon() && g.multi_polygon().polygons_size() > 0)
+    poly = &g.multi_polygon().polygons(0);
+  if (!poly || poly->rings_size() == 0 || poly->rings(0).points_size() == 0) return std::nullopt;
+  double lon = 0, lat = 0;
+  const auto& ring = poly->rings(0);
+  for (const auto& p : ring.points()) {
+    lon += p.lon();
+    lat += p.lat();
+  }
+  return S2LatLng::FromDegrees(lat / ring.points_size(), lon / ring.points_size());
+}
+
+int64_t micros(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1000000 + t.nanos() / 1000;
+}
+
+std::string geoKey(const std::string& domain, uint64_t leaf, const std::string& entity) {
+  std::string k = domain;
+  k.push_back('\0');
+  codec::appendBigEndian64(k, leaf);
+  k += entity;
+  return k;
+}
+
+}  // namespace
+
+std::string entityKey(const firehub::v1::Record& r) {
+  return r.domain() + "/" + r.entity_type() + "/" + r.entity_id();
+}
+
+Result<std::unique_ptr<Lake>> Lake::open(const LakeOptions& options) {
+  if (options.path.empty()) return Status::invalidArgument("lake path is empty");
+  std::unique_ptr<Lake> lake(new Lake(options));
+  FIREHUB_RETURN_IF_ERROR(lake->init());
+  return lake;
+}
+
+Status Lake::init() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.path, ec);
+  if (ec) return Status::unavailable("cannot create " + options_.path + ": " + ec.message());
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 5;
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options_.block_cache_mb << 20);
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
+  rocksdb::ColumnFamilyOptions point_lookup;
+  point_lookup.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  point_lookup.compression = rocksdb::kLZ4Compression;
+  rocksdb::ColumnFamilyOptions ordered;  // log, outbox, dlq: append + range scans
+  ordered.compression = rocksdb::kLZ4Compression;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+      {kRecords, point_lookup}, {kLatest, point_lookup}, {kGeo, ordered},
+      {kLog, ordered},         {kOutbox, ordered},       {kDlq, ordered},
+      {kMeta, point_lookup}};
+  rocksdb::DB* db = nullptr;
+  auto s = rocksdb::DB::Open(db_options, options_.path, families, &handles_, &db);
+  if (!s.ok()) {
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+      return Status::failedPrecondition("the lake at " + options_.path +
+                                        " is in use by another process (" + s.ToString() + ")");
+    }
+    return fromRocks(s, ("open lake at " + options_.path).c_str());
+  }
+  db_.reset(db);
+  records_ = handles_[1];
+  latest_ = handles_[2];
+  geo_ = handles_[3];
+  log_ = handles_[4];
+  outbox_ = handles_[5];
+  dlq_ = handles_[6];
+  meta_ = handles_[7];
+
+  next_sequence_ = std::max({lastKey(log_), lastKey(outbox_), lastKey(dlq_)}) + 1;
+  uint64_t depth = 0;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), outbox_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) ++depth;
+  outbox_depth_ = depth;
+  uint64_t dead = 0;
+  it.reset(db_->NewIterator(rocksdb::ReadOptions(), dlq_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) ++dead;
+  dlq_count_ = dead;
+  FIREHUB_LOG(kInfo, "lake", "opened " << options_.path << " next_sequence=" << next_sequence_
+                                       << " outbox=" << depth << " dead_letters=" << dead);
+  return Status::ok();
+}
+
+Lake::Lake(LakeOptions options) : options_(std::move(options)) {}
+
+Lake::~Lake() {
+  if (!db_) return;
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  db_->Close().PermitUncheckedError();
+}
+
+uint64_t Lake::lastKey(rocksdb::ColumnFamilyHandle* cf) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cf));
+  it->SeekToLast();
+  if (!it->Valid() || it->key().size() != 8) return 0;
+  return codec::readBigEndian64(it->key().data());
+}
+
+Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
+                                  const std::vector<firehub::v1::DeadLetter>& dead_letters) {
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  rocksdb::WriteBatch batch;
+  CommitResult result;
+  uint64_t seq = next_sequence_;
+  std::unordered_set<std::string> ids_in_batch;
+  std::unordered_map<std::string, codec::LatestPointer> latest_in_batch;
+  std::string value;
+  std::string key;
+  size_t outbox_added = 0;
+
+  for (const auto& item : items) {
+    const auto& r = item.record;
+    if (r.id().empty() || r.entity_id().empty() || r.domain().empty()) {
+      return Status::invalidArgument("record without id, entity or domain");
+    }
+    // Dedupe: the same source record (same stable id) is stored once.
+    if (!ids_in_batch.insert(r.id()).second) {
+      ++result.duplicates;
+      continue;
+    }
+    std::string existing;
+    auto gs = db_->Get(rocksdb::ReadOptions(), records_, r.id(), &existing);
+    if (gs.ok()) {
+      ++result.duplicates;
+      continue;
+    }
+    if (!gs.IsNotFound()) return fromRocks(gs, "read record");
+
+    value.clear();
+    r.SerializeToString(&value);
+    batch.Put(records_, r.id(), value);
+
+    // Latest pointer and geo entry: only a newer observation moves them.
+    std::string entity = entityKey(r);
+    codec::LatestPointer current;
+    bool have_current = false;
+    if (auto in = latest_in_batch.find(entity); in != latest_in_batch.end()) {
+      current = in->second;
+      have_current = true;
+    } else {
+      std::string stored;
+      auto ls = db_->Get(rocksdb::ReadOptions(), latest_, entity, &stored);
+      if (ls.ok()) {
+        have_current = codec::decodeLatest(stored, current);
+      } else if (!ls.IsNotFound()) {
+        return fromRocks(ls, "read latest");
+      }
+    }
+    codec::LatestPointer next;
+    next.observed_micros = micros(r.observed_at());
+    next.record_id = r.id();
+    auto where = anchor(r.geometry());
+    next.leaf_cell = where ? S2CellId(*where).id() : 0;
+    if (!have_current || next.observed_micros >= current.observed_micros) {
+      batch.Put(latest_, entity, codec::encodeLatest(next));
+      if (have_current && current.leaf_cell != 0 && current.leaf_cell != next.leaf_cell) {
+        batch.Delete(geo_, geoKey(r.domain(), current.leaf_cell, entity));
+      }
+      if (next.leaf_cell != 0) batch.Put(geo_, geoKey(r.domain(), next.leaf_cell, entity), "");
+      latest_in_batch[entity] = next;
+    }
+
+    key.clear();
+    codec::appendBigEndian64(key, seq);
+    batch.Put(log_, key, r.id());
+    batch.Put(outbox_, key, codec::encodeOutbox(item.topic, r.entity_id(), r.id()));
+    ++outbox_added;
+    ++seq;
+    ++result.stored;
+  }
+
+  for (const auto& dl : dead_letters) {
+    key.clear();
+    codec::appendBigEndian64(key, seq++);
+    value.clear();
+    dl.SerializeToString(&value);
+    batch.Put(dlq_, key, value);
+    ++result.dead_lettered;
+  }
+
+  if (batch.Count() == 0) return result;
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  wo.disableWAL = false;
+  FIREHUB_RETURN_IF_ERROR(fromRocks(db_->Write(wo, &batch), "commit batch"));
+  next_sequence_ = seq;
+  result.last_sequence = seq - 1;
+  outbox_depth_ += outbox_added;
+  dlq_count_ += result.dead_lettered;
+  return result;
+}
+
+Result<std::optional<firehub::v1::Record>> Lake::getRecord(const std::string& id) const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), records_, id, &value);
+  if (s.IsNotFound()) return std::optional<firehub::v1::Record>();
+  FIREHUB_RETURN_IF_ERROR(fromRocks(s, "read record"));
+  firehub::v1::Record r;
+  if (!r.ParseFromString(value)) return Status::dataLoss("record " + id + " does not parse");
+  return std::optional<firehub::v1::Record>(std::move(r));
+}
+
+Result<std::vector<firehub::v1::Record>> Lake::latestInBBox(const std::string& domain,
+                                                            const BBox& bbox,
+                                                            size_t limit) const {
+  S2LatLngRect rect(S2LatLng::FromDegrees(bbox.min_lat, bbox.min_lon),
+                    S2LatLng::FromDegrees(bbox.max_lat, bbox.max_lon));
+  S2RegionCoverer::Options opts;
+  opts.set_max_cells(16);
+  S2RegionCoverer coverer(opts);
+  std::vector<S2CellId> covering;
+  coverer.GetCovering(rect, &covering);
+
+  std::vector<firehub::v1::Record> out;
+  std::string prefix = domain;
+  prefix.push_back('\0');
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), geo_));
+  for (const S2CellId& cell : covering) {
+    std::string lo = prefix;
+    codec::appendBigEndian64(lo, cell.range_min().id());
+    uint64_t hi = cell.range_max().id();
+    for (it->Seek(lo); it->Valid(); it->Next()) {
+      auto k = it->key();
+      if (k.size() < prefix.size() + 8 || k.compare(rocksdb::Slice(prefix)) < 0 ||
+          std::memcmp(k.data(), prefix.data(), prefix.size()) != 0) {
+        break;
+      }
+      uint64_t leaf = codec::readBigEndian64(k.data() + prefix.size());
+      if (leaf > hi) break;
+      std::string entity(k.data() + prefix.size() + 8, k.size() - prefix.size() - 8);
+      std::string stored;
+      if (!db_->Get(rocksdb::ReadOptions(), latest_, entity, &stored).ok()) continue;
+      codec::LatestPointer ptr;
+      if (!codec::decodeLatest(stored, ptr)) continue;
+      auto rec = getRecord(ptr.record_id);
+      if (!rec.isOk()) return rec.status();
+      if (!rec.value()) continue;
+      auto where = anchor(rec.value()->geometry());
+      if (!where || !bbox.contains(where->lng().degrees(), where->lat().degrees())) continue;
+      out.push_back(std::move(*rec.value()));
+      if (out.size() >= limit) return out;
+    }
+    if (!it->status().ok()) return fromRocks(it->status(), "scan geo index");
+  }
+  return out;
+}
+
+Status Lake::readOutbox(uint64_t from, size_t max, std::vector<OutboxEntry>& out) const {
+  std::string start;
+  codec::appendBigEndian64(start, from);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), outbox_));
+  for (it->Seek(start); it->Valid() && out.size() < max; it->Next()) {
+    OutboxEntry e;
+    e.sequence = codec::readBigEndian64(it->key().data());
+    if (!codec::decodeOutbox(it->value().ToStringView(), e.topic, e.key, e.record_id)) {
+      return Status::dataLoss("outbox entry " + std::to_string(e.sequence) + " does not decode");
+    }
+    out.push_back(std::move(e));
+  }
+  return fromRocks(it->status(), "scan outbox");
+}
+
+std::optional<uint64_t> Lake::firstOutboxSequence() const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), outbox_));
+  it->SeekToFirst();
+  if (!it->Valid()) return std::nullopt;
+  return codec::readBigEndian64(it->key().data());
+}
+
+Status Lake::deleteOutbox(const std::vector<uint64_t>& sequences) {
+  if (sequences.empty()) return Status::ok();
+  rocksdb::WriteBatch batch;
+  std::string key;
+  for (uint64_t s : sequences) {
+    key.clear();
+    codec::appendBigEndian64(key, s);
+    batch.Delete(outbox_, key);
+  }
+  // Not synced: if a crash loses these deletes the entries are delivered again (at least once).
+  FIREHUB_RETURN_IF_ERROR(fromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "delete outbox"));
+  outbox_depth_ -= std::min<uint64_t>(outbox_depth_.load(), sequences.size());
+  return Status::ok();
+}
+
+Status Lake::listDeadLetters(uint64_t from, size_t max, const std::string& feed,
+                             std::vector<DeadLetterEntry>& out) const {
+  std::string start;
+  codec::appendBigEndian64(start, from);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), dlq_));
+  for (it->Seek(start); it->Valid() && out.size() < max; it->Next()) {
+    DeadLetterEntry e;
+    e.sequence = codec::readBigEndian64(it->key().data());
+    if (!e.letter.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return Status::dataLoss("dead letter " + std::to_string(e.sequence) + " does not parse");
+    }
+    if (!feed.empty() && e.letter.feed_id() != feed) continue;
+    out.push_back(std::move(e));
+  }
+  return fromRocks(it->status(), "scan dead letters");
+}
+
+Status Lake::readLog(uint64_t from, size_t max,
+                     std::vector<std::pair<uint64_t, std::string>>& out) const {
+  std::string start;
+  codec::appendBigEndian64(start, from);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_));
+  for (it->Seek(start); it->Valid() && out.size() < max; it->Next()) {
+    out.emplace_back(codec::readBigEndian64(it->key().data()), it->value().ToString());
+  }
+  return fromRocks(it->status(), "scan log");
+}
+
+Status Lake::putMeta(const std::string& key, const std::string& value) {
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  return fromRocks(db_->Put(wo, meta_, key, value), "write meta");
+}
+
+Status Lake::deleteMeta(const std::string& key) {
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  return fromRocks(db_->Delete(wo, meta_, key), "delete meta");
+}
+
+Result<std::optional<std::string>> Lake::getMeta(const std::string& key) const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), meta_, key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  FIREHUB_RETURN_IF_ERROR(fromRocks(s, "read meta"));
+  return std::optional<std::string>(std::move(value));
+}
+
+Status Lake::scanMeta(const std::string& prefix,
+                      const std::function<void(const std::string&, const std::string&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    fn(it->key().ToString(), it->value().ToString());
+  }
+  return fromRocks(it->status(), "scan meta");
+}
+
+}  // namespace firehub::lake

@@ -1,0 +1,189 @@
+#include "firehub/pipeline.h"
+
+#include <google/protobuf/util/time_util.h>
+#include <s2/s2cell_id.h>
+#include <s2/s2latlng.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "firehub/log.h"
+
+namespace firehub::pipeline {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+bool validLonLat(const firehub::v1::Point& p) {
+  return std::isfinite(p.lon()) && std::isfinite(p.lat()) && p.lon() >= -180 && p.lon() <= 180 &&
+         p.lat() >= -90 && p.lat() <= 90;
+}
+
+bool validGeometry(const firehub::v1::Geometry& g, firehub::v1::Point& anchor) {
+  if (g.has_point()) {
+    anchor = g.point();
+    return validLonLat(g.point());
+  }
+  const firehub::v1::Polygon* first = nullptr;
+  auto check_polygon = [&](const firehub::v1::Polygon& poly) {
+    if (poly.rings_size() == 0) return false;
+    for (const auto& ring : poly.rings()) {
+      if (ring.points_size() < 4) return false;
+      for (const auto& p : ring.points()) {
+        if (!validLonLat(p)) return false;
+      }
+    }
+    if (!first) first = &poly;
+    return true;
+  };
+  if (g.has_polygon()) {
+    if (!check_polygon(g.polygon())) return false;
+  } else if (g.has_multi_polygon() && g.multi_polygon().polygons_size() > 0) {
+    for (const auto& poly : g.multi_polygon().polygons()) {
+      if (!check_polygon(poly)) return false;
+    }
+  } else {
+    return false;
+  }
+  double lon = 0, lat = 0;
+  for (const auto& p : first->rings(0).points()) {
+    lon += p.lon();
+    lat += p.lat();
+  }
+  anchor.set_lon(lon / first->rings(0).points_size());
+  anchor.set_lat(lat / first->rings(0).points_size());
+  return true;
+}
+
+// Host-side validation of what a plugin emitted: the envelope contract, whatever the connector.
+std::string validateEnvelope(const firehub::v1::Record& r, const std::string& domain,
+                             firehub::v1::Point& anchor) {
+  if (r.body_case() == firehub::v1::Record::BODY_NOT_SET) return "record has no body";
+  if (r.domain() != domain) return "record domain '" + r.domain() + "' is not the connector's '" + domain + "'";
+  if (r.entity_id().empty() || r.entity_id().size() > 256) return "record entity_id is empty or longer than 256";
+  if (r.entity_type().empty()) return "record entity_type is empty";
+  if (r.provenance().source_record_id().empty()) return "record has no provenance.source_record_id";
+  if (!r.has_observed_at() || r.observed_at().seconds() < TimeUtil::kTimestampMinSeconds ||
+      r.observed_at().seconds() > TimeUtil::kTimestampMaxSeconds || r.observed_at().nanos() < 0 ||
+      r.observed_at().nanos() > 999999999) return "record observed_at is missing or invalid";
+  if (!r.has_geometry() || !validGeometry(r.geometry(), anchor)) return "record geometry is missing or out of range";
+  return "";
+}
+
+}  // namespace
+
+std::string domainTopic(const std::string& domain) { return "firehub.v1." + domain; }
+
+Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
+  auto feed = feeds_.get(request.feed_id);
+  if (!feed) return Status::notFound("no feed '" + request.feed_id + "'");
+  plugin::ConnectorInstance* connector = feed->connector();
+  if (!connector) {
+    return Status::failedPrecondition("feed '" + request.feed_id +
+                                      "' is inactive: " + feed->reason());
+  }
+  const auto& spec = feed->spec();
+  const auto& descriptor = connector->plugin().descriptor();
+  const std::string domain = descriptor.domain;
+  const std::string topic = domainTopic(domain);
+
+  google::protobuf::Timestamp received = TimeUtil::GetCurrentTime();
+  std::vector<lake::StoreItem> items;
+  std::vector<firehub::v1::DeadLetter> dead;
+  IngestSummary summary;
+
+  auto dead_letter = [&](const std::string& stage, const std::string& reason,
+                         std::string_view raw, const std::string& offset) {
+    firehub::v1::DeadLetter dl;
+    dl.set_feed_id(spec.id);
+    dl.set_agency(spec.agency);
+    dl.set_connector_id(descriptor.id);
+    dl.set_connector_version(descriptor.version);
+    dl.set_stage(stage);
+    dl.set_reason(reason);
+    *dl.mutable_at() = received;
+    dl.set_raw(std::string(raw));
+    dl.set_source_offset(offset);
+    dl.set_content_type(request.content_type);
+    dead.push_back(std::move(dl));
+    if (summary.errors.size() < options_.max_reported_errors) {
+      summary.errors.push_back((offset.empty() ? "" : offset + ": ") + reason);
+    }
+  };
+
+  plugin::DecodeSink sink;
+  sink.on_record = [&](std::string_view bytes) {
+    lake::StoreItem item;
+    firehub::v1::Record& r = item.record;
+    if (!r.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      dead_letter("decode", "connector emitted bytes that are not a firehub.v1.Record", bytes, "");
+      return;
+    }
+    firehub::v1::Point anchor;
+    std::string problem = validateEnvelope(r, domain, anchor);
+    std::string offset = r.provenance().source_offset();
+    if (!problem.empty()) {
+      dead_letter("validate", problem, bytes, offset);
+      return;
+    }
+    // The envelope fields the host owns.
+    r.set_id(spec.id + ":" + r.provenance().source_record_id());
+    r.set_feed_id(spec.id);
+    r.set_agency(spec.agency);
+    *r.mutable_received_at() = received;
+    if (r.op() == firehub::v1::OP_UNSPECIFIED) r.set_op(firehub::v1::OP_UPSERT);
+    if (r.classification() == firehub::v1::CLASSIFICATION_UNSPECIFIED) {
+      r.set_classification(firehub::v1::CLASSIFICATION_INTERNAL);
+    }
+    r.set_s2_cell(S2CellId(S2LatLng::FromDegrees(anchor.lat(), anchor.lon()))
+                      .parent(options_.cell_level)
+                      .ToToken());
+    auto* prov = r.mutable_provenance();
+    prov->set_connector_id(descriptor.id);
+    prov->set_connector_version(descriptor.version);
+    prov->set_transport(request.transport);
+    item.topic = topic;
+    items.push_back(std::move(item));
+  };
+  sink.on_reject = [&](const fh_rejection& rej) {
+    dead_letter(rej.stage == FH_STAGE_VALIDATE ? "validate" : "decode",
+                rej.reason ? rej.reason : "rejected",
+                std::string_view(reinterpret_cast<const char*>(rej.raw), rej.raw_len),
+                rej.source_offset ? rej.source_offset : "");
+  };
+
+  Status decoded;
+  {
+    std::lock_guard<std::mutex> lock(feed->decodeMutex());
+    decoded = connector->decode(request.body, request.content_type, spec.id, spec.agency, sink);
+  }
+  if (!decoded.isOk()) {
+    feed->setLastError(decoded.message());
+    return decoded;  // nothing of this body is stored
+  }
+
+  auto committed = lake_.commit(items, dead);
+  if (!committed.isOk()) {
+    feed->setLastError(committed.status().message());
+    FIREHUB_LOG(kError, "pipeline", "feed " << spec.id << ": " << committed.status().toString());
+    return committed.status();
+  }
+  summary.accepted = committed->stored;
+  summary.duplicates = committed->duplicates;
+  summary.rejected = committed->dead_lettered;
+
+  auto& counters = feed->counters();
+  counters.accepted += summary.accepted;
+  counters.rejected += summary.rejected;
+  counters.duplicates += summary.duplicates;
+  if (summary.accepted > 0) counters.last_record_at = received.seconds();
+  if (!summary.errors.empty()) feed->setLastError(summary.errors.front());
+  metrics_.countRecords(spec.id, "accepted", summary.accepted);
+  metrics_.countRecords(spec.id, "rejected", summary.rejected);
+  metrics_.countRecords(spec.id, "duplicate", summary.duplicates);
+  metrics_.setOutboxDepth(static_cast<double>(lake_.outboxDepth()));
+  if (summary.accepted > 0 && on_commit_) on_commit_();
+  return summary;
+}
+
+}  // namespace firehub::pipeline

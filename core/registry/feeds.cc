@@ -1,0 +1,206 @@
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/JSON/Stringifier.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "firehub/log.h"
+#include "firehub/registry.h"
+
+namespace firehub::registry {
+namespace {
+
+const std::regex kIdPattern("^[a-z0-9][a-z0-9._-]{0,63}$");
+
+int64_t nowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string stringify(const Poco::Dynamic::Var& v) {
+  std::ostringstream os;
+  Poco::JSON::Stringifier::stringify(v, os);
+  return os.str();
+}
+
+}  // namespace
+
+Result<FeedSpec> parseFeedSpec(const std::string& json) {
+  Poco::JSON::Object::Ptr obj;
+  try {
+    Poco::JSON::Parser parser;
+    auto v = parser.parse(json);
+    if (v.type() != typeid(Poco::JSON::Object::Ptr)) {
+      return Status::invalidArgument("feed definition must be a JSON object");
+    }
+    obj = v.extract<Poco::JSON::Object::Ptr>();
+  } catch (const Poco::Exception& e) {
+    return Status::invalidArgument("feed definition is not valid JSON: " + e.displayText());
+  }
+  FeedSpec spec;
+  auto text = [&](const char* key, std::string& out, bool required) -> Status {
+    if (!obj->has(key)) {
+      return required ? Status::invalidArgument(std::string("field '") + key + "' is required")
+                      : Status::ok();
+    }
+    auto v = obj->get(key);
+    if (!v.isString()) return Status::invalidArgument(std::string("field '") + key + "' must be a string");
+    out = v.convert<std::string>();
+    return Status::ok();
+  };
+  FIREHUB_RETURN_IF_ERROR(text("id", spec.id, true));
+  FIREHUB_RETURN_IF_ERROR(text("agency", spec.agency, true));
+  FIREHUB_RETURN_IF_ERROR(text("connector", spec.connector, true));
+  FIREHUB_RETURN_IF_ERROR(text("description", spec.description, false));
+  if (!std::regex_match(spec.id, kIdPattern)) {
+    return Status::invalidArgument("field 'id' must match [a-z0-9][a-z0-9._-]{0,63}");
+  }
+  if (!std::regex_match(spec.agency, kIdPattern)) {
+    return Status::invalidArgument("field 'agency' must match [a-z0-9][a-z0-9._-]{0,63}");
+  }
+  if (obj->has("config")) {
+    auto v = obj->get("config");
+    if (v.type() != typeid(Poco::JSON::Object::Ptr)) {
+      return Status::invalidArgument("field 'config' must be a JSON object");
+    }
+    spec.config_json = stringify(v);
+  }
+  if (obj->has("cadence_s")) {
+    auto v = obj->get("cadence_s");
+    if (!v.isNumeric() || v.convert<double>() < 0) {
+      return Status::invalidArgument("field 'cadence_s' must be a number >= 0");
+    }
+    spec.cadence_s = static_cast<int64_t>(v.convert<double>());
+  }
+  if (obj->has("created_at") && obj->get("created_at").isNumeric()) {
+    spec.created_at = obj->get("created_at").convert<int64_t>();
+  }
+  static const std::set<std::string> kKnown = {"id", "agency", "connector", "config",
+                                                "description", "cadence_s", "created_at"};
+  std::vector<std::string> names;
+  obj->getNames(names);
+  for (const auto& n : names) {
+    if (!kKnown.count(n)) return Status::invalidArgument("field '" + n + "' is not known");
+  }
+  return spec;
+}
+
+std::string feedSpecToJson(const FeedSpec& spec) {
+  Poco::JSON::Object obj;
+  obj.set("id", spec.id);
+  obj.set("agency", spec.agency);
+  obj.set("connector", spec.connector);
+  Poco::JSON::Parser parser;
+  obj.set("config", parser.parse(spec.config_json));
+  if (!spec.description.empty()) obj.set("description", spec.description);
+  obj.set("cadence_s", spec.cadence_s);
+  obj.set("created_at", spec.created_at);
+  std::ostringstream os;
+  obj.stringify(os);
+  return os.str();
+}
+
+Status FeedRegistry::load() {
+  std::vector<std::string> stored;
+  FIREHUB_RETURN_IF_ERROR(lake_.scanMeta(
+      "feed/", [&](const std::string&, const std::string& value) { stored.push_back(value); }));
+  for (const auto& json : stored) {
+    auto spec = parseFeedSpec(json);
+    if (!spec.isOk()) {
+      FIREHUB_LOG(kError, "registry", "stored feed does not parse: " << spec.status().message());
+      continue;
+    }
+    std::unique_ptr<plugin::ConnectorInstance> instance;
+    std::string reason;
+    auto created = connectors_.create(spec->connector, spec->config_json);
+    if (created.isOk()) {
+      instance = std::move(created).value();
+    } else {
+      reason = created.status().message();
+      FIREHUB_LOG(kWarning, "registry", "feed " << spec->id << " is inactive: " << reason);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    feeds_[spec->id] = std::make_shared<Feed>(spec.value(), std::move(instance), reason);
+  }
+  FIREHUB_LOG(kInfo, "registry", "loaded " << stored.size() << " feed(s)");
+  return Status::ok();
+}
+
+void FeedRegistry::loadDirectory(const std::string& dir) {
+  std::error_code ec;
+  if (dir.empty() || !std::filesystem::is_directory(dir, ec)) return;
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".json") files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& path : files) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto spec = parseFeedSpec(text.str());
+    if (!spec.isOk()) {
+      FIREHUB_LOG(kError, "registry", path.string() << ": " << spec.status().message());
+      continue;
+    }
+    auto feed = create(spec.value(), /*replace=*/true);
+    if (!feed.isOk()) {
+      FIREHUB_LOG(kError, "registry", path.string() << ": " << feed.status().message());
+    }
+  }
+}
+
+Result<std::shared_ptr<Feed>> FeedRegistry::create(FeedSpec spec, bool replace) {
+  if (!std::regex_match(spec.id, kIdPattern)) {
+    return Status::invalidArgument("feed id must match [a-z0-9][a-z0-9._-]{0,63}");
+  }
+  if (!connectors_.has(spec.connector)) {
+    return Status::invalidArgument("field 'connector': no connector '" + spec.connector +
+                                   "' is loaded (see GET /api/v1/plugins)");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = feeds_.find(spec.id);
+    if (it != feeds_.end()) {
+      const FeedSpec& old = it->second->spec();
+      bool same = old.agency == spec.agency && old.connector == spec.connector &&
+                  old.config_json == spec.config_json && old.cadence_s == spec.cadence_s &&
+                  old.description == spec.description;
+      if (same && it->second->connector()) return it->second;
+      if (!replace) {
+        return Status::alreadyExists("feed '" + spec.id + "' already exists with another definition");
+      }
+      spec.created_at = old.created_at;
+    }
+  }
+  auto instance = connectors_.create(spec.connector, spec.config_json);
+  if (!instance.isOk()) return instance.status();
+  if (spec.created_at == 0) spec.created_at = nowSeconds();
+  FIREHUB_RETURN_IF_ERROR(lake_.putMeta("feed/" + spec.id, feedSpecToJson(spec)));
+  auto feed = std::make_shared<Feed>(spec, std::move(instance).value(), "");
+  std::lock_guard<std::mutex> lock(mu_);
+  feeds_[spec.id] = feed;
+  FIREHUB_LOG(kInfo, "registry", "feed " << spec.id << " (" << spec.agency << ", "
+                                         << spec.connector << ") registered");
+  return feed;
+}
+
+std::shared_ptr<Feed> FeedRegistry::get(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = feeds_.find(id);
+  return it == feeds_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<Feed>> FeedRegistry::list() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<Feed>> out;
+  for (const auto& [_, f] : feeds_) out.push_back(f);
+  return out;
+}
+
+}  // namespace firehub::registry
