@@ -125,6 +125,20 @@ class Router : public Poco::Net::HTTPRequestHandler {
              jsonString(s.message()) + "}");
   }
 
+  // Reads and drops what is left of a refused body (up to a bound), so the client can read the
+  // error instead of seeing its upload reset. Past the bound the connection is closed.
+  void discardBody(HTTPServerRequest& req, HTTPServerResponse& resp) {
+    constexpr size_t kDrainLimit = 64u << 20;
+    auto& in = req.stream();
+    char buf[65536];
+    size_t drained = 0;
+    while (in && drained < kDrainLimit) {
+      in.read(buf, sizeof buf);
+      drained += static_cast<size_t>(in.gcount());
+    }
+    if (in) resp.setKeepAlive(false);
+  }
+
   // Reads the body within the size limit.
   Result<std::string> readBody(HTTPServerRequest& req) {
     if (req.hasContentLength() &&
@@ -271,7 +285,10 @@ class Router : public Poco::Net::HTTPRequestHandler {
 
   void createFeed(HTTPServerRequest& req, HTTPServerResponse& resp) {
     auto body = readBody(req);
-    if (!body.isOk()) return sendError(resp, body.status());
+    if (!body.isOk()) {
+      discardBody(req, resp);
+      return sendError(resp, body.status());
+    }
     auto spec = registry::parseFeedSpec(body.value());
     if (!spec.isOk()) return sendError(resp, spec.status());
     bool existed = ctx_.feeds->get(spec->id) != nullptr;
@@ -296,16 +313,23 @@ class Router : public Poco::Net::HTTPRequestHandler {
   }
 
   void push(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id) {
-    if (!ctx_.feeds->get(id)) return sendError(resp, Status::notFound("no feed '" + id + "'"));
+    if (!ctx_.feeds->get(id)) {
+      discardBody(req, resp);
+      return sendError(resp, Status::notFound("no feed '" + id + "'"));
+    }
     std::string type = mediaType(req.getContentType());
     if (type != "text/csv" && type != "application/json" && type != "application/x-ndjson") {
+      discardBody(req, resp);
       return sendError(resp, Status(StatusCode::kUnsupportedMedia,
                                     "Content-Type '" + req.getContentType() +
                                         "' is not accepted; use text/csv, application/json or "
                                         "application/x-ndjson"));
     }
     auto body = readBody(req);
-    if (!body.isOk()) return sendError(resp, body.status());
+    if (!body.isOk()) {
+      discardBody(req, resp);
+      return sendError(resp, body.status());
+    }
     pipeline::IngestRequest in;
     in.feed_id = id;
     in.body = body.value();

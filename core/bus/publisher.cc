@@ -174,6 +174,15 @@ void Publisher::onError(int error, const char* reason) {
   last_error_ = text;
 }
 
+Status Publisher::injectFatalError(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(producer_mu_);
+  if (!producer_) return Status::failedPrecondition("publisher is not running");
+  auto err = rd_kafka_test_fatal_error(producer_, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                       reason.c_str());
+  if (err) return Status::internal(std::string("cannot inject: ") + rd_kafka_err2str(err));
+  return Status::ok();
+}
+
 void Publisher::flushDeletes() {
   if (to_delete_.empty()) return;
   Status s = lake_.deleteOutbox(to_delete_);
@@ -241,14 +250,17 @@ void Publisher::run() {
       FIREHUB_LOG(kError, "bus", "fatal producer error (" << lastError()
                                                           << "); rebuilding the producer and "
                                                              "replaying the outbox");
+      std::unique_lock<std::mutex> lock(producer_mu_);
       destroyProducer();
       Status s = buildProducer();
+      lock.unlock();
       if (!s.isOk()) {
         FIREHUB_LOG(kError, "bus", "rebuild failed: " << s.toString());
         std::this_thread::sleep_for(std::chrono::seconds(1));
         continue;
       }
       fatal_ = false;
+      ++rebuilds_;
       cursor_ = lake_.firstOutboxSequence().value_or(0);
     }
     fill();

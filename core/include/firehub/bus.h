@@ -88,6 +88,11 @@ class Publisher {
 
   // Delivery report entry point (called by librdkafka on the publisher thread).
   void onDelivery(uint64_t sequence, int error, const char* reason);
+  // Fault injection: raises a fatal error in the idempotent producer (rd_kafka_test_fatal_error),
+  // which makes the publisher rebuild it and replay the outbox.
+  Status injectFatalError(const std::string& reason);
+  // Producers rebuilt after fatal errors since start.
+  uint64_t rebuilds() const { return rebuilds_.load(); }
   void onError(int error, const char* reason);
 
  private:
@@ -120,6 +125,8 @@ class Publisher {
 
   std::atomic<uint64_t> delivered_{0};
   std::atomic<uint64_t> failed_{0};
+  std::atomic<uint64_t> rebuilds_{0};
+  std::mutex producer_mu_;  // guards producer_ against injectFatalError from other threads
   std::atomic<bool> healthy_{true};
   mutable std::mutex error_mu_;
   std::string last_error_;

@@ -1,0 +1,197 @@
+// The hub in-process: real RocksDB in a temp dir, the embedded broker, HTTP on port 0.
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <gtest/gtest.h>
+
+#include "firehub/hub.h"
+#include "test_support.h"
+
+namespace firehub {
+namespace {
+
+using firehub::testing::http;
+using firehub::testing::kWeatherHeader;
+using firehub::testing::TempDir;
+using firehub::testing::waitFor;
+
+Poco::JSON::Object::Ptr parse(const std::string& body) {
+  Poco::JSON::Parser parser;
+  return parser.parse(body).extract<Poco::JSON::Object::Ptr>();
+}
+
+class HubTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    HubConfig c;
+    c.data_dir = dir_.path();
+    c.http_listen = "127.0.0.1:0";
+    c.plugins_dir = firehub::testing::pluginsDir();
+    c.lake_sync = false;
+    c.max_body_bytes = 64 * 1024;
+    auto hub = Hub::start(c);
+    ASSERT_TRUE(hub.isOk()) << hub.status().toString();
+    hub_ = std::move(hub).value();
+    port_ = hub_->httpPort();
+    auto r = post("/api/v1/feeds",
+                  R"({"id":"wx","agency":"met","connector":"firehub.connector.weather","config":{}})",
+                  "application/json");
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+
+  firehub::testing::Http get(const std::string& path) { return http("127.0.0.1", port_, "GET", path); }
+  firehub::testing::Http post(const std::string& path, const std::string& body,
+                              const std::string& type) {
+    return http("127.0.0.1", port_, "POST", path, body, type);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Hub> hub_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(HubTest, HealthReadinessAndKafkaInfo) {
+  EXPECT_EQ(get("/healthz").status, 200);
+  EXPECT_EQ(get("/readyz").status, 200);
+  auto kafka = get("/api/v1/kafka");
+  ASSERT_EQ(kafka.status, 200);
+  auto obj = parse(kafka.body);
+  EXPECT_TRUE(obj->getValue<bool>("embedded"));
+  EXPECT_EQ(obj->getValue<std::string>("bootstrap_servers"), hub_->kafkaBootstrap());
+}
+
+TEST_F(HubTest, PushCountsGoodBadAndRepeatedRows) {
+  std::string csv = std::string(kWeatherHeader) +
+                    "A1,123.40,41.80,2026-11-22T08:00:00+08:00,3.5,40,12,310,0\n"
+                    "A2,123.50,41.90,2026-11-22T08:00:00+08:00,2.0,140,10,,0\n"   // rh out of range
+                    "A3,123.60,41.70,not-a-time,1.0,50,5,20,0.4\n"                 // bad time
+                    "A1,123.40,41.80,2026-11-22T08:00:00+08:00,3.5,40,12,310,0\n"  // repeated
+                    "A4,123.70,41.75,2026-11-22T08:00:00+08:00,-2.0,60,0,,0\n";
+  auto r = post("/api/v1/feeds/wx/records", csv, "text/csv; charset=utf-8");
+  ASSERT_EQ(r.status, 202) << r.body;
+  auto obj = parse(r.body);
+  EXPECT_EQ(obj->getValue<int>("accepted"), 2);
+  EXPECT_EQ(obj->getValue<int>("rejected"), 2);
+  EXPECT_EQ(obj->getValue<int>("duplicates"), 1);
+  EXPECT_NE(r.body.find("line 3: field 'rh_pct' = 140 is outside [0, 100]"), std::string::npos);
+  EXPECT_NE(r.body.find("line 4: field 'time'"), std::string::npos);
+
+  auto dlq = get("/api/v1/dlq?feed=wx");
+  ASSERT_EQ(dlq.status, 200);
+  EXPECT_NE(dlq.body.find("\"stage\":\"validate\""), std::string::npos);
+  EXPECT_NE(dlq.body.find("A2,123.50,41.90"), std::string::npos);
+
+  auto rec = get("/api/v1/records/wx:A1@2026-11-22T00:00:00Z");
+  ASSERT_EQ(rec.status, 200) << rec.body;
+  EXPECT_NE(rec.body.find("\"temperature_c\":3.5"), std::string::npos);
+  EXPECT_EQ(get("/api/v1/records/wx:nope").status, 404);
+
+  auto feed = parse(get("/api/v1/feeds/wx").body);
+  auto counts = feed->getObject("counts");
+  EXPECT_EQ(counts->getValue<int>("accepted"), 2);
+  EXPECT_EQ(counts->getValue<int>("rejected"), 2);
+  EXPECT_EQ(counts->getValue<int>("duplicates"), 1);
+
+  ASSERT_TRUE(waitFor([&] { return hub_->lake().outboxDepth() == 0; }));
+  auto metrics = get("/metrics").body;
+  EXPECT_NE(metrics.find("firehub_records_total{feed=\"wx\",outcome=\"accepted\"} 2"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("firehub_kafka_delivered_total 2"), std::string::npos);
+}
+
+TEST_F(HubTest, JsonArrayAndNdjsonBodies) {
+  auto a = post("/api/v1/feeds/wx/records",
+                R"([{"station_id":"J1","lon":123.1,"lat":41.6,"time":"2026-11-22T09:00:00Z","temp_c":1,"rh_pct":30,"wind_kmh":4,"precip_mm":0},
+                    {"station_id":"J2","lon":"east","lat":41.6,"time":"2026-11-22T09:00:00Z","temp_c":1,"rh_pct":30,"wind_kmh":4,"precip_mm":0},
+                    {"station_id":54342,"lon":123.2,"lat":41.7,"time":"2026-11-22 17:00:00","temp_c":1,"rh_pct":30,"wind_kmh":4,"precip_mm":0}])",
+                "application/json");
+  ASSERT_EQ(a.status, 202) << a.body;
+  EXPECT_EQ(parse(a.body)->getValue<int>("accepted"), 2);
+  EXPECT_EQ(parse(a.body)->getValue<int>("rejected"), 1);
+  EXPECT_NE(a.body.find("item 1: field 'lon' is not a valid value"), std::string::npos) << a.body;
+
+  auto n = post("/api/v1/feeds/wx/records",
+                "{\"station_id\":\"N1\",\"lon\":123.3,\"lat\":41.9,\"time\":\"2026-11-22T09:00:00Z\",\"temp_c\":1,\"rh_pct\":30,\"wind_kmh\":4,\"precip_mm\":0}\n"
+                "{broken json\n"
+                "{\"station_id\":\"N2\",\"lon\":123.3,\"lat\":41.9,\"time\":\"2026-11-22T09:00:00Z\",\"temp_c\":1,\"rh_pct\":30,\"wind_kmh\":-4,\"precip_mm\":0}\n",
+                "application/x-ndjson");
+  ASSERT_EQ(n.status, 202) << n.body;
+  EXPECT_EQ(parse(n.body)->getValue<int>("accepted"), 1);
+  EXPECT_EQ(parse(n.body)->getValue<int>("rejected"), 2);
+  EXPECT_NE(n.body.find("line 2: invalid JSON"), std::string::npos) << n.body;
+  EXPECT_NE(n.body.find("line 3: field 'wind_kmh'"), std::string::npos) << n.body;
+}
+
+TEST_F(HubTest, ClearErrorsForBadRequests) {
+  auto unknown = post("/api/v1/feeds/nope/records", "x", "text/csv");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.body.find("\"error\":\"not_found\""), std::string::npos);
+
+  auto media = post("/api/v1/feeds/wx/records", "<x/>", "application/xml");
+  EXPECT_EQ(media.status, 415);
+  EXPECT_NE(media.body.find("text/csv"), std::string::npos);
+
+  auto unparseable = post("/api/v1/feeds/wx/records", "[{\"station_id\": ", "application/json");
+  EXPECT_EQ(unparseable.status, 400);
+  EXPECT_NE(unparseable.body.find("not valid JSON"), std::string::npos);
+
+  auto header = post("/api/v1/feeds/wx/records", "a,b\n1,2\n", "text/csv");
+  EXPECT_EQ(header.status, 400);
+  EXPECT_NE(header.body.find("CSV header lacks column"), std::string::npos);
+
+  std::string big(70 * 1024, 'x');
+  auto too_big = post("/api/v1/feeds/wx/records", big, "text/csv");
+  EXPECT_EQ(too_big.status, 413);
+  EXPECT_NE(too_big.body.find("http.max_body_bytes"), std::string::npos);
+
+  auto bad_feed = post("/api/v1/feeds", R"({"id":"Bad Id","agency":"x","connector":"firehub.connector.weather"})",
+                       "application/json");
+  EXPECT_EQ(bad_feed.status, 400);
+  auto no_connector = post("/api/v1/feeds", R"({"id":"x","agency":"x","connector":"firehub.connector.nope"})",
+                           "application/json");
+  EXPECT_EQ(no_connector.status, 400);
+  EXPECT_NE(no_connector.body.find("no connector"), std::string::npos);
+  auto bad_config = post("/api/v1/feeds",
+                         R"({"id":"x","agency":"x","connector":"firehub.connector.weather","config":{"utc_offset":"noon"}})",
+                         "application/json");
+  EXPECT_EQ(bad_config.status, 400);
+  EXPECT_NE(bad_config.body.find("utc_offset"), std::string::npos);
+  auto conflict = post("/api/v1/feeds",
+                       R"({"id":"wx","agency":"other","connector":"firehub.connector.weather"})",
+                       "application/json");
+  EXPECT_EQ(conflict.status, 409);
+
+  auto bbox = get("/api/v1/entities?domain=weather&bbox=1,2,3");
+  EXPECT_EQ(bbox.status, 400);
+  EXPECT_EQ(get("/api/v1/entities").status, 400);
+  EXPECT_EQ(get("/nowhere").status, 404);
+  // The hub still serves after all of that.
+  EXPECT_EQ(get("/healthz").status, 200);
+}
+
+TEST_F(HubTest, EntitiesInABoundingBoxAreTheLatestPerStation) {
+  std::string csv = std::string(kWeatherHeader) +
+                    "B1,123.40,41.80,2026-11-22T08:00:00Z,3.5,40,12,310,0\n"
+                    "B1,123.40,41.80,2026-11-22T09:00:00Z,4.5,38,12,310,0\n"
+                    "B2,125.00,43.00,2026-11-22T09:00:00Z,1.0,50,5,20,0\n";
+  ASSERT_EQ(post("/api/v1/feeds/wx/records", csv, "text/csv").status, 202);
+  auto r = get("/api/v1/entities?domain=weather&bbox=123,41,124,42");
+  ASSERT_EQ(r.status, 200);
+  auto obj = parse(r.body);
+  auto features = obj->getArray("features");
+  ASSERT_EQ(features->size(), 1u);
+  auto props = features->getObject(0)->getObject("properties");
+  EXPECT_EQ(props->getValue<std::string>("entity_id"), "B1");
+  EXPECT_EQ(props->getObject("weather_observation")->getValue<double>("temperature_c"), 4.5);
+  auto all = parse(get("/api/v1/entities?domain=weather").body);
+  EXPECT_EQ(all->getArray("features")->size(), 2u);
+}
+
+TEST_F(HubTest, PluginsEndpointListsLoadedConnectors) {
+  auto r = get("/api/v1/plugins");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("firehub.connector.weather"), std::string::npos);
+  EXPECT_NE(r.body.find("\"state\":\"loaded\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace firehub
