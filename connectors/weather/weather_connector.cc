@@ -157,10 +157,17 @@ class WeatherConnector final : public firehub::sdk::Connector {
     simdjson::dom::element doc;
     if (auto err = parser_.parse(padded).get(doc); err) {
       // Many senders label NDJSON as application/json: several objects, one per line.
+      // Many senders label NDJSON as application/json: several objects, one per line. It is
+      // NDJSON when the first line alone is a complete object.
       std::string_view t = firehub::sdk::trim(data);
-      if (err == simdjson::TRAILING_CONTENT && t.front() == '{') {
-        decodeNdjson(data, sink);
-        return;
+      size_t nl = t.find('\n');
+      if (!t.empty() && t.front() == '{' && nl != std::string_view::npos) {
+        simdjson::padded_string first(t.substr(0, nl));
+        simdjson::dom::element e;
+        if (!parser_.parse(first).get(e) && e.is_object()) {
+          decodeNdjson(data, sink);
+          return;
+        }
       }
       throw firehub::sdk::InputError(std::string("body is not valid JSON: ") +
                                      simdjson::error_message(err));

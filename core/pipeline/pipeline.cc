@@ -55,8 +55,9 @@ bool validGeometry(const firehub::v1::Geometry& g, firehub::v1::Point& anchor) {
   return true;
 }
 
-// Host-side validation of what a plugin emitted: the envelope contract, whatever the connector.
-std::string validateEnvelope(const firehub::v1::Record& r, const std::string& domain,
+}  // namespace
+
+std::string checkRecord(const firehub::v1::Record& r, const std::string& domain,
                              firehub::v1::Point& anchor) {
   if (r.body_case() == firehub::v1::Record::BODY_NOT_SET) return "record has no body";
   if (r.domain() != domain) return "record domain '" + r.domain() + "' is not the connector's '" + domain + "'";
@@ -69,8 +70,6 @@ std::string validateEnvelope(const firehub::v1::Record& r, const std::string& do
   if (!r.has_geometry() || !validGeometry(r.geometry(), anchor)) return "record geometry is missing or out of range";
   return "";
 }
-
-}  // namespace
 
 std::string domainTopic(const std::string& domain) { return "firehub.v1." + domain; }
 
@@ -120,7 +119,7 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
       return;
     }
     firehub::v1::Point anchor;
-    std::string problem = validateEnvelope(r, domain, anchor);
+    std::string problem = checkRecord(r, domain, anchor);
     std::string offset = r.provenance().source_offset();
     if (!problem.empty()) {
       dead_letter("validate", problem, bytes, offset);

@@ -41,6 +41,12 @@ struct IngestSummary {
 // Topic of a domain's canonical records: firehub.v1.<domain>.
 std::string domainTopic(const std::string& domain);
 
+// The envelope contract every record a connector emits must meet (body set, domain = the
+// connector's, entity, source record id, valid time and geometry). Returns "" when it holds,
+// else the reason. `anchor` receives the point that places the record on the grid.
+std::string checkRecord(const firehub::v1::Record& record, const std::string& domain,
+                        firehub::v1::Point& anchor);
+
 class Pipeline {
  public:
   Pipeline(lake::Lake& lake, registry::FeedRegistry& feeds, Metrics& metrics,

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The project's entry point on a fresh Debian 12 machine.
+#   ops/run.sh build          install what is missing, build the release preset
+#   ops/run.sh test           install, build, run every test (ctest)
+#   ops/run.sh demo [ARGS]    install, build, run the hub with the embedded broker and demo feeds
+#                             on 127.0.0.1:8080 (ARGS go to `firehub demo`)
+#   ops/run.sh bench [ARGS]   install, build, run `firehub bench ingest` (ARGS go to it)
+#   ops/run.sh asan           install, build the asan preset, run the unit and integration tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+
+install() { bash ops/install-deps.sh; }
+
+build() {
+  local preset=$1
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset"
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  build)
+    install
+    build release
+    ;;
+  test)
+    install
+    build release
+    ctest --preset release -j2 --timeout 900
+    ;;
+  demo)
+    install
+    build release
+    exec build/release/bin/firehub demo --config ops/config/firehub.properties "$@"
+    ;;
+  bench)
+    install
+    build release
+    exec build/release/bin/firehub bench ingest "$@"
+    ;;
+  asan)
+    install
+    build asan
+    ASAN_OPTIONS=detect_leaks=0 ctest --preset asan -j2 --timeout 900 -L "unit|integration|testkit"
+    ;;
+  *)
+    usage
+    exit 2
+    ;;
+esac
