@@ -255,15 +255,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
   }
 
   Poco::JSON::Object feedJson(registry::Feed& feed) {
-    const auto& spec = feed.spec();
-    Poco::JSON::Object o;
-    o.set("id", spec.id);
-    o.set("agency", spec.agency);
-    o.set("connector", spec.connector);
-    Poco::JSON::Parser parser;
-    o.set("config", parser.parse(spec.config_json));
-    if (!spec.description.empty()) o.set("description", spec.description);
-    o.set("cadence_s", spec.cadence_s);
+    Poco::JSON::Object o = registry::feedSpecObject(feed.spec());
     o.set("state", feed.connector() ? "active" : "inactive");
     if (!feed.reason().empty()) o.set("reason", feed.reason());
     auto& c = feed.counters();

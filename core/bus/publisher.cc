@@ -1,4 +1,3 @@
-#include <google/protobuf/util/json_util.h>
 #include <librdkafka/rdkafka.h>
 
 #include <chrono>
@@ -27,16 +26,6 @@ void errorCallback(rd_kafka_t*, int err, const char* reason, void* opaque) {
 }
 
 }  // namespace
-
-std::string recordToJson(const firehub::v1::Record& record) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string out;
-  auto status = google::protobuf::util::MessageToJsonString(record, &out, options);
-  if (!status.ok()) return "{}";
-  return out;
-}
 
 std::string bodySchemaName(const firehub::v1::Record& record) {
   const auto* oneof = record.GetDescriptor()->FindOneofByName("body");

@@ -90,7 +90,7 @@ Result<FeedSpec> parseFeedSpec(const std::string& json) {
   return spec;
 }
 
-std::string feedSpecToJson(const FeedSpec& spec) {
+Poco::JSON::Object feedSpecObject(const FeedSpec& spec) {
   Poco::JSON::Object obj;
   obj.set("id", spec.id);
   obj.set("agency", spec.agency);
@@ -100,8 +100,12 @@ std::string feedSpecToJson(const FeedSpec& spec) {
   if (!spec.description.empty()) obj.set("description", spec.description);
   obj.set("cadence_s", spec.cadence_s);
   obj.set("created_at", spec.created_at);
+  return obj;
+}
+
+std::string feedSpecToJson(const FeedSpec& spec) {
   std::ostringstream os;
-  obj.stringify(os);
+  feedSpecObject(spec).stringify(os);
   return os.str();
 }
 

@@ -132,7 +132,8 @@ class Publisher {
   std::string last_error_;
 };
 
-// The protobuf JSON mapping of a record (snake_case names, defaults printed), the Kafka value.
+// The protobuf JSON mapping of a record (proto field names; scalars printed even when zero;
+// messages, oneof members and optional fields only when set): the Kafka value and API body.
 std::string recordToJson(const firehub::v1::Record& record);
 // The full name of the record body's message type, e.g. firehub.v1.WeatherObservation.
 std::string bodySchemaName(const firehub::v1::Record& record);

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <Poco/JSON/Object.h>
+
 #include "firehub/lake.h"
 #include "firehub/plugin.h"
 #include "firehub/status.h"
@@ -66,6 +68,7 @@ class Feed {
 // Parses a feed definition (the body of POST /api/v1/feeds or a feeds.d file).
 Result<FeedSpec> parseFeedSpec(const std::string& json);
 std::string feedSpecToJson(const FeedSpec& spec);
+Poco::JSON::Object feedSpecObject(const FeedSpec& spec);
 
 class FeedRegistry {
  public:

@@ -1,0 +1,186 @@
+// The protobuf JSON mapping of a message, written straight into a string by walking the
+// descriptors. Same output rules as protobuf's JsonPrintOptions{preserve_proto_field_names,
+// always_print_primitive_fields}; written here because protobuf 3.21's converter builds an
+// object tree per message and was the publisher's largest cost in profiles (see
+// docs/benchmarks.md). record_json_test checks the two agree.
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+#include <google/protobuf/timestamp.pb.h>
+#include <google/protobuf/util/time_util.h>
+
+#include <charconv>
+#include <cmath>
+
+#include "firehub/bus.h"
+
+namespace firehub::bus {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+void appendEscaped(std::string& out, const std::string& s) {
+  static const char* kHex = "0123456789abcdef";
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 0xf]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+template <class T>
+void appendNumber(std::string& out, T v) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+
+void appendDouble(std::string& out, double v) {
+  if (std::isnan(v)) out += "\"NaN\"";
+  else if (std::isinf(v)) out += v > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+  else appendNumber(out, v);
+}
+
+void appendBase64(std::string& out, const std::string& in) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  out.push_back('"');
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    for (int s = 18; s >= 0; s -= 6) out.push_back(kAlphabet[(n >> s) & 63]);
+  }
+  if (i + 1 == in.size()) {
+    uint32_t n = uint8_t(in[i]) << 16;
+    out.push_back(kAlphabet[(n >> 18) & 63]);
+    out.push_back(kAlphabet[(n >> 12) & 63]);
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out.push_back(kAlphabet[(n >> 18) & 63]);
+    out.push_back(kAlphabet[(n >> 12) & 63]);
+    out.push_back(kAlphabet[(n >> 6) & 63]);
+    out.push_back('=');
+  }
+  out.push_back('"');
+}
+
+void appendMessage(std::string& out, const Message& m);
+
+void appendValue(std::string& out, const Message& m, const Reflection* r, const FieldDescriptor* f,
+                 int index) {
+  const bool rep = index >= 0;
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+      appendNumber(out, rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f));
+      break;
+    case FieldDescriptor::CPPTYPE_UINT32:
+      appendNumber(out, rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f));
+      break;
+    case FieldDescriptor::CPPTYPE_INT64:
+      out.push_back('"');
+      appendNumber(out, rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f));
+      out.push_back('"');
+      break;
+    case FieldDescriptor::CPPTYPE_UINT64:
+      out.push_back('"');
+      appendNumber(out, rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f));
+      out.push_back('"');
+      break;
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      appendDouble(out, rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f));
+      break;
+    case FieldDescriptor::CPPTYPE_FLOAT: {
+      float v = rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f);
+      if (std::isfinite(v)) appendNumber(out, v);
+      else appendDouble(out, v);
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_BOOL:
+      out += (rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f)) ? "true" : "false";
+      break;
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      int v = rep ? r->GetRepeatedEnumValue(m, f, index) : r->GetEnumValue(m, f);
+      const auto* value = f->enum_type()->FindValueByNumber(v);
+      if (value) appendEscaped(out, value->name());
+      else appendNumber(out, v);
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string scratch;
+      const std::string& s = rep ? r->GetRepeatedStringReference(m, f, index, &scratch)
+                                 : r->GetStringReference(m, f, &scratch);
+      if (f->type() == FieldDescriptor::TYPE_BYTES) appendBase64(out, s);
+      else appendEscaped(out, s);
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      appendMessage(out, rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f));
+      break;
+  }
+}
+
+void appendMessage(std::string& out, const Message& m) {
+  const auto* d = m.GetDescriptor();
+  if (d->full_name() == "google.protobuf.Timestamp") {
+    appendEscaped(out, google::protobuf::util::TimeUtil::ToString(
+                           static_cast<const google::protobuf::Timestamp&>(m)));
+    return;
+  }
+  const Reflection* r = m.GetReflection();
+  out.push_back('{');
+  bool first = true;
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    // Fields with presence (messages, oneof members, proto3 optional) only when set; plain
+    // scalars always, with their default value.
+    if (f->is_repeated()) {
+      // printed even when empty
+    } else if (f->has_presence() && !r->HasField(m, f)) {
+      continue;
+    }
+    if (!first) out.push_back(',');
+    first = false;
+    appendEscaped(out, f->name());
+    out.push_back(':');
+    if (f->is_repeated()) {
+      out.push_back('[');
+      int n = r->FieldSize(m, f);
+      for (int k = 0; k < n; ++k) {
+        if (k) out.push_back(',');
+        appendValue(out, m, r, f, k);
+      }
+      out.push_back(']');
+    } else {
+      appendValue(out, m, r, f, -1);
+    }
+  }
+  out.push_back('}');
+}
+
+}  // namespace
+
+std::string recordToJson(const firehub::v1::Record& record) {
+  std::string out;
+  out.reserve(768);
+  appendMessage(out, record);
+  return out;
+}
+
+}  // namespace firehub::bus
