@@ -78,6 +78,10 @@ std::string entityKey(const firehub::v1::Record& r) {
   return r.domain() + "/" + r.entity_type() + "/" + r.entity_id();
 }
 
+std::string entityKeyOf(const firehub::v1::EntityRef& ref) {
+  return ref.domain() + "/" + ref.entity_type() + "/" + ref.entity_id();
+}
+
 Result<std::unique_ptr<Lake>> Lake::open(const LakeOptions& options) {
   if (options.path.empty()) return Status::invalidArgument("lake path is empty");
   std::unique_ptr<Lake> lake(new Lake(options));
@@ -259,6 +263,16 @@ Result<std::optional<firehub::v1::Record>> Lake::getRecord(const std::string& id
   firehub::v1::Record r;
   if (!r.ParseFromString(value)) return Status::dataLoss("record " + id + " does not parse");
   return std::optional<firehub::v1::Record>(std::move(r));
+}
+
+Result<std::optional<firehub::v1::Record>> Lake::latest(const std::string& entity_key) const {
+  std::string stored;
+  auto s = db_->Get(rocksdb::ReadOptions(), latest_, entity_key, &stored);
+  if (s.IsNotFound()) return std::optional<firehub::v1::Record>();
+  FIREHUB_RETURN_IF_ERROR(fromRocks(s, "read latest"));
+  codec::LatestPointer ptr;
+  if (!codec::decodeLatest(stored, ptr)) return Status::dataLoss("latest of " + entity_key + " does not decode");
+  return getRecord(ptr.record_id);
 }
 
 Result<std::vector<firehub::v1::Record>> Lake::latestInBBox(const std::string& domain,

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <unordered_map>
 
 #include "firehub/log.h"
 
@@ -71,6 +72,44 @@ std::string checkRecord(const firehub::v1::Record& r, const std::string& domain,
   return "";
 }
 
+Result<std::string> resolveAgainstLatest(
+    firehub::v1::Record& r,
+    const std::function<Result<std::optional<firehub::v1::Record>>(const std::string&)>& latest_of) {
+  if (r.op() == firehub::v1::OP_PATCH) {
+    const std::string key = lake::entityKey(r);
+    auto base = latest_of(key);
+    if (!base.isOk()) return base.status();
+    if (!base.value()) return "patch for unknown entity " + key + ": its full record must arrive first";
+    firehub::v1::Record merged = std::move(*base.value());
+    const auto* oneof = firehub::v1::Record::descriptor()->FindOneofByName("body");
+    const auto* reflection = firehub::v1::Record::GetReflection();
+    const auto* patch_body = reflection->GetOneofFieldDescriptor(r, oneof);
+    const auto* base_body = reflection->GetOneofFieldDescriptor(merged, oneof);
+    if (patch_body == nullptr || patch_body != base_body) {
+      return "patch body type differs from the latest record of " + key;
+    }
+    reflection->MutableMessage(&merged, base_body)->MergeFrom(reflection->GetMessage(r, patch_body));
+    if (r.has_geometry()) *merged.mutable_geometry() = r.geometry();
+    if (r.classification() != firehub::v1::CLASSIFICATION_UNSPECIFIED) {
+      merged.set_classification(r.classification());
+    }
+    *merged.mutable_observed_at() = r.observed_at();
+    *merged.mutable_provenance() = r.provenance();
+    merged.set_op(firehub::v1::OP_UPSERT);  // stored as the entity's full new state
+    r = std::move(merged);
+  }
+  if (!r.has_geometry() && r.has_located_by()) {
+    const std::string key = lake::entityKeyOf(r.located_by());
+    auto base = latest_of(key);
+    if (!base.isOk()) return base.status();
+    if (!base.value() || !base.value()->has_geometry()) {
+      return "cannot place the record: no located " + key + " is known yet";
+    }
+    *r.mutable_geometry() = base.value()->geometry();
+  }
+  return std::string();
+}
+
 std::string domainTopic(const std::string& domain) { return "firehub.v1." + domain; }
 
 Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
@@ -110,6 +149,17 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     }
   };
 
+  // Newest record per entity in this body, so a patch or a reference can follow its base in the
+  // same push.
+  std::unordered_map<std::string, size_t> batch_latest;
+  Status lake_error;
+  auto latest_of = [&](const std::string& key) -> Result<std::optional<firehub::v1::Record>> {
+    if (auto it = batch_latest.find(key); it != batch_latest.end()) {
+      return std::optional<firehub::v1::Record>(items[it->second].record);
+    }
+    return lake_.latest(key);
+  };
+
   plugin::DecodeSink sink;
   sink.on_record = [&](std::string_view bytes) {
     lake::StoreItem item;
@@ -118,9 +168,19 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
       dead_letter("decode", "connector emitted bytes that are not a firehub.v1.Record", bytes, "");
       return;
     }
+    std::string offset = r.provenance().source_offset();
+    if (!lake_error.isOk()) return;
+    Result<std::string> resolved = resolveAgainstLatest(r, latest_of);
+    if (!resolved.isOk()) {
+      lake_error = resolved.status();
+      return;
+    }
+    if (!resolved.value().empty()) {
+      dead_letter("validate", resolved.value(), bytes, offset);
+      return;
+    }
     firehub::v1::Point anchor;
     std::string problem = checkRecord(r, domain, anchor);
-    std::string offset = r.provenance().source_offset();
     if (!problem.empty()) {
       dead_letter("validate", problem, bytes, offset);
       return;
@@ -142,6 +202,13 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     prov->set_connector_version(descriptor.version);
     prov->set_transport(request.transport);
     item.topic = topic;
+    std::string entity = lake::entityKey(r);
+    auto known = batch_latest.find(entity);
+    if (known == batch_latest.end() ||
+        TimeUtil::TimestampToMicroseconds(items[known->second].record.observed_at()) <=
+            TimeUtil::TimestampToMicroseconds(r.observed_at())) {
+      batch_latest[entity] = items.size();
+    }
     items.push_back(std::move(item));
   };
   sink.on_reject = [&](const fh_rejection& rej) {
@@ -159,6 +226,10 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
   if (!decoded.isOk()) {
     feed->setLastError(decoded.message());
     return decoded;  // nothing of this body is stored
+  }
+  if (!lake_error.isOk()) {
+    feed->setLastError(lake_error.message());
+    return lake_error;  // could not read the state a patch or reference needs: retry later
   }
 
   auto committed = lake_.commit(items, dead);

@@ -146,7 +146,9 @@ TEST_P(ConnectorConformance, CreateAnswersEveryConfigWithoutCrashing) {
     if (std::string(config) == "{" || std::string(config) == "[]" ||
         std::string(config) == R"({"no_such_key_anywhere": 1})") {
       EXPECT_FALSE(created.isOk()) << "config " << config << " should be rejected";
-      if (!created.isOk()) EXPECT_FALSE(created.status().message().empty());
+      if (!created.isOk()) {
+        EXPECT_FALSE(created.status().message().empty());
+      }
     }
   }
 }

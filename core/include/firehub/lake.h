@@ -89,6 +89,8 @@ class Lake {
                               const std::vector<firehub::v1::DeadLetter>& dead_letters);
 
   Result<std::optional<firehub::v1::Record>> getRecord(const std::string& id) const;
+  // The newest record of an entity (key from entityKey()/entityKeyOf()).
+  Result<std::optional<firehub::v1::Record>> latest(const std::string& entity_key) const;
 
   // Latest record of every entity of `domain` whose position lies in `bbox`, at most `limit`.
   Result<std::vector<firehub::v1::Record>> latestInBBox(const std::string& domain,
@@ -141,7 +143,8 @@ class Lake {
   std::atomic<uint64_t> dlq_count_{0};
 };
 
-// Key of an entity in the latest column family.
+// Key of an entity in the latest column family: domain/entity_type/entity_id.
 std::string entityKey(const firehub::v1::Record& record);
+std::string entityKeyOf(const firehub::v1::EntityRef& ref);
 
 }  // namespace firehub::lake

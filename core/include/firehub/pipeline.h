@@ -47,6 +47,14 @@ std::string domainTopic(const std::string& domain);
 std::string checkRecord(const firehub::v1::Record& record, const std::string& domain,
                         firehub::v1::Point& anchor);
 
+// Completes a record from the lake's latest state: an OP_PATCH is merged into the entity's latest
+// record (and stored as OP_UPSERT), a record without geometry takes the geometry of the entity
+// named by `located_by`. Returns "" when done, a reason when the record cannot be completed, or
+// an error Status when the lake could not be read.
+Result<std::string> resolveAgainstLatest(
+    firehub::v1::Record& record,
+    const std::function<Result<std::optional<firehub::v1::Record>>(const std::string&)>& latest_of);
+
 class Pipeline {
  public:
   Pipeline(lake::Lake& lake, registry::FeedRegistry& feeds, Metrics& metrics,
