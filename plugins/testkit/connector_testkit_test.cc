@@ -197,7 +197,7 @@ TEST_P(ConnectorConformance, RandomAndTruncatedInputNeverCrashes) {
       std::string cut = text.substr(0, rng() % text.size());
       if (i % 2 && !cut.empty()) cut[rng() % cut.size()] = static_cast<char>(rng());
       auto out = decode(*c, cut, contentTypeOf(e.path()));
-      EXPECT_TRUE(out.problems.empty()) << e.path() << " cut at " << cut.size();
+      EXPECT_TRUE(out.problems.empty()) << e.path() << " cut at " << cut.size() << ": " << (out.problems.empty() ? "" : out.problems[0]);
     }
   }
 }
