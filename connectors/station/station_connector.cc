@@ -14,15 +14,7 @@ class StationConnector final : public firehub::sdk::Connector {
  public:
   static std::unique_ptr<Connector> create(firehub::sdk::Config& config) {
     auto c = std::make_unique<StationConnector>();
-    std::string delim = config.getString("csv_delimiter", ",");
-    if (delim.size() != 1 || std::string(",;\t|").find(delim) == std::string::npos) {
-      throw firehub::sdk::ConfigError("config key 'csv_delimiter': must be one of , ; TAB |");
-    }
-    c->options_.csv_delimiter = delim[0];
-    std::string offset = config.getString("utc_offset", "+08:00");
-    auto minutes = firehub::sdk::parseUtcOffset(offset);
-    if (!minutes) throw firehub::sdk::ConfigError("config key 'utc_offset': '" + offset + "' is not Z or ±hh:mm");
-    c->offset_minutes_ = *minutes;
+    c->offset_minutes_ = firehub::sdk::readFormatConfig(config, c->options_);
     c->options_.required_columns = {"station_id", "name", "kind", "lon", "lat", "status", "engines"};
     return c;
   }

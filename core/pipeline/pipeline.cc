@@ -58,8 +58,10 @@ bool validGeometry(const firehub::v1::Geometry& g, firehub::v1::Point& anchor) {
 
 }  // namespace
 
-std::string checkRecord(const firehub::v1::Record& r, const std::string& domain,
-                             firehub::v1::Point& anchor) {
+namespace {
+
+std::string checkEnvelope(const firehub::v1::Record& r, const std::string& domain,
+                          firehub::v1::Point& anchor, bool require_geometry) {
   if (r.body_case() == firehub::v1::Record::BODY_NOT_SET) return "record has no body";
   if (r.domain() != domain) return "record domain '" + r.domain() + "' is not the connector's '" + domain + "'";
   if (r.entity_id().empty() || r.entity_id().size() > 256) return "record entity_id is empty or longer than 256";
@@ -68,8 +70,22 @@ std::string checkRecord(const firehub::v1::Record& r, const std::string& domain,
   if (!r.has_observed_at() || r.observed_at().seconds() < TimeUtil::kTimestampMinSeconds ||
       r.observed_at().seconds() > TimeUtil::kTimestampMaxSeconds || r.observed_at().nanos() < 0 ||
       r.observed_at().nanos() > 999999999) return "record observed_at is missing or invalid";
+  if (!require_geometry && !r.has_geometry()) return "";
   if (!r.has_geometry() || !validGeometry(r.geometry(), anchor)) return "record geometry is missing or out of range";
   return "";
+}
+
+}  // namespace
+
+std::string checkRecord(const firehub::v1::Record& r, const std::string& domain,
+                        firehub::v1::Point& anchor) {
+  return checkEnvelope(r, domain, anchor, true);
+}
+
+std::string checkEmitted(const firehub::v1::Record& r, const std::string& domain) {
+  firehub::v1::Point anchor;
+  bool placed_by_hub = r.op() == firehub::v1::OP_PATCH || r.has_located_by();
+  return checkEnvelope(r, domain, anchor, !placed_by_hub);
 }
 
 Result<std::string> resolveAgainstLatest(

@@ -323,6 +323,18 @@ void forEachItem(const Input& input, const ItemOptions& options, Sink& sink,
   }
 }
 
+int readFormatConfig(Config& config, ItemOptions& options) {
+  std::string delim = config.getString("csv_delimiter", ",");
+  if (delim != "," && delim != ";" && delim != "\t" && delim != "|") {
+    throw ConfigError("config key 'csv_delimiter': must be one of , ; TAB |");
+  }
+  options.csv_delimiter = delim[0];
+  std::string offset = config.getString("utc_offset", "+08:00");
+  auto minutes = parseUtcOffset(offset);
+  if (!minutes) throw ConfigError("config key 'utc_offset': '" + offset + "' is not Z or ±hh:mm");
+  return *minutes;
+}
+
 std::string contentVersion(std::string_view raw) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : raw) {

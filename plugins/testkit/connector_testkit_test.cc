@@ -99,8 +99,7 @@ Outcome decode(plugin::ConnectorInstance& c, std::string_view data, const std::s
       out.problems.push_back("emitted bytes are not a firehub.v1.Record");
       return;
     }
-    firehub::v1::Point anchor;
-    std::string problem = pipeline::checkRecord(r, domain, anchor);
+    std::string problem = pipeline::checkEmitted(r, domain);
     if (!problem.empty()) out.problems.push_back(problem);
     out.records.push_back(std::move(r));
   };

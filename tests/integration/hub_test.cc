@@ -3,6 +3,9 @@
 #include <Poco/JSON/Parser.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "firehub/hub.h"
 #include "test_support.h"
 
@@ -191,6 +194,62 @@ TEST_F(HubTest, PluginsEndpointListsLoadedConnectors) {
   ASSERT_EQ(r.status, 200);
   EXPECT_NE(r.body.find("firehub.connector.weather"), std::string::npos);
   EXPECT_NE(r.body.find("\"state\":\"loaded\""), std::string::npos);
+}
+
+std::string fixture(const std::string& connector, const std::string& file) {
+  std::ifstream in(firehub::testing::sourceDir() + "/connectors/" + connector + "/tests/fixtures/" + file);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST_F(HubTest, PressureTelemetryPatchesTheRegisteredSource) {
+  ASSERT_EQ(post("/api/v1/feeds", R"({"id":"hydrants","agency":"water-bureau","connector":"firehub.connector.water"})",
+                 "application/json").status, 201);
+  auto registry = post("/api/v1/feeds/hydrants/records", fixture("water", "sources.csv"), "text/csv");
+  ASSERT_EQ(registry.status, 202) << registry.body;
+  EXPECT_EQ(parse(registry.body)->getValue<int>("accepted"), 6);
+  auto telemetry = post("/api/v1/feeds/hydrants/records",
+                        fixture("water", "pressure.ndjson") +
+                            "{\"source_id\":\"SY-H-99999\",\"time\":\"2026-11-22T08:00:00+08:00\",\"pressure_mpa\":0.2}\n",
+                        "application/x-ndjson");
+  ASSERT_EQ(telemetry.status, 202) << telemetry.body;
+  EXPECT_EQ(parse(telemetry.body)->getValue<int>("accepted"), 2);
+  EXPECT_EQ(parse(telemetry.body)->getValue<int>("rejected"), 1);
+  EXPECT_NE(telemetry.body.find("patch for unknown entity water/water_source/SY-H-99999"), std::string::npos)
+      << telemetry.body;
+
+  auto latest = hub_->lake().latest("water/water_source/SY-H-00003");
+  ASSERT_TRUE(latest.isOk() && latest.value());
+  const auto& r = *latest.value();
+  EXPECT_EQ(r.op(), firehub::v1::OP_UPSERT);
+  EXPECT_EQ(r.water_source().kind(), firehub::v1::WaterSource::KIND_HYDRANT);      // kept
+  EXPECT_EQ(r.water_source().status(), firehub::v1::WaterSource::STATUS_IN_SERVICE);
+  EXPECT_DOUBLE_EQ(r.water_source().pressure_mpa(), 0.06);                         // patched
+  EXPECT_DOUBLE_EQ(r.geometry().point().lon(), 123.4288);                          // kept
+  EXPECT_EQ(r.observed_at().seconds(), 1795305600);
+}
+
+TEST_F(HubTest, HazardsArePlacedAtTheirBuilding) {
+  ASSERT_EQ(post("/api/v1/feeds", R"({"id":"buildings","agency":"housing-bureau","connector":"firehub.connector.building"})",
+                 "application/json").status, 201);
+  auto buildings = post("/api/v1/feeds/buildings/records", fixture("building", "buildings.geojson"),
+                        "application/json");
+  ASSERT_EQ(buildings.status, 202) << buildings.body;
+  EXPECT_EQ(parse(buildings.body)->getValue<int>("accepted"), 4);
+  auto hazards = post("/api/v1/feeds/buildings/records",
+                      fixture("building", "hazards.csv") +
+                          "HZ-2026-0003,SY-B-404,blocked_exit,major,open,2026-11-10T10:00:00+08:00,\n",
+                      "text/csv");
+  ASSERT_EQ(hazards.status, 202) << hazards.body;
+  EXPECT_EQ(parse(hazards.body)->getValue<int>("accepted"), 2);
+  EXPECT_NE(hazards.body.find("no located building/building/SY-B-404"), std::string::npos) << hazards.body;
+  auto hazard = hub_->lake().latest("building/building_hazard/HZ-2026-0001");
+  ASSERT_TRUE(hazard.isOk() && hazard.value());
+  ASSERT_TRUE(hazard.value()->geometry().has_polygon());
+  EXPECT_DOUBLE_EQ(hazard.value()->geometry().polygon().rings(0).points(0).lon(), 123.43);
+  auto near = parse(get("/api/v1/entities?domain=building&bbox=123.429,41.803,123.432,41.805").body);
+  EXPECT_EQ(near->getArray("features")->size(), 2u);  // the complex and its hazard
 }
 
 }  // namespace

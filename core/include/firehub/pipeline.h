@@ -47,6 +47,10 @@ std::string domainTopic(const std::string& domain);
 std::string checkRecord(const firehub::v1::Record& record, const std::string& domain,
                         firehub::v1::Point& anchor);
 
+// The contract for what a connector emits, before the hub completes it: as checkRecord, except
+// that an OP_PATCH or a record with `located_by` may come without geometry.
+std::string checkEmitted(const firehub::v1::Record& record, const std::string& domain);
+
 // Completes a record from the lake's latest state: an OP_PATCH is merged into the entity's latest
 // record (and stored as OP_UPSERT), a record without geometry takes the geometry of the entity
 // named by `located_by`. Returns "" when done, a reason when the record cannot be completed, or

@@ -125,6 +125,11 @@ std::string parseEnumWord(const std::optional<std::string>& text, const char* fi
   return "";
 }
 
+// Reads the config keys every text connector shares: `csv_delimiter` (, ; TAB |; default ",")
+// into options.csv_delimiter and `utc_offset` (Z or ±hh:mm; default "+08:00") into minutes east
+// of UTC. Throws ConfigError naming the key.
+int readFormatConfig(Config& config, ItemOptions& options);
+
 // A short, stable version tag of an item's content (FNV-1a 64, hex). Registries that carry no
 // timestamp use "<id>#<version>" as source record id: the same content pushed again is a
 // duplicate, changed content is a new version of the entity.
