@@ -4,6 +4,7 @@
 #include <random>
 
 #include "firehub/bus.h"
+#include "firehub/classification.h"
 #include "firehub/log.h"
 
 namespace firehub::bus {
@@ -207,7 +208,11 @@ void Publisher::fill() {
       cursor_ = e.sequence + 1;
       continue;
     }
-    const auto& r = *record.value();
+    auto& r = *record.value();
+    // <domain>.public topics carry the redacted view: restricted fields removed.
+    if (e.topic.size() > 7 && e.topic.compare(e.topic.size() - 7, 7, ".public") == 0) {
+      redactRestricted(r);
+    }
     if (known_topics_.insert(e.topic).second && options_.ensure_topic) options_.ensure_topic(e.topic);
     std::string value = recordToJson(r);
     std::string schema = bodySchemaName(r);

@@ -228,9 +228,14 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     key.clear();
     codec::appendBigEndian64(key, seq);
     batch.Put(log_, key, r.id());
-    batch.Put(outbox_, key, codec::encodeOutbox(item.topic, r.entity_id(), r.id()));
-    ++outbox_added;
-    ++seq;
+    // One outbox entry per topic; each takes its own sequence number (the log keeps the first).
+    for (const auto& topic : item.topics) {
+      key.clear();
+      codec::appendBigEndian64(key, seq++);
+      batch.Put(outbox_, key, codec::encodeOutbox(topic, r.entity_id(), r.id()));
+      ++outbox_added;
+    }
+    if (item.topics.empty()) ++seq;
     ++result.stored;
   }
 

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "firehub/classification.h"
 #include "firehub/log.h"
 
 namespace firehub::pipeline {
@@ -139,7 +140,7 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
   const auto& spec = feed->spec();
   const auto& descriptor = connector->plugin().descriptor();
   const std::string domain = descriptor.domain;
-  const std::string topic = domainTopic(domain);
+
 
   google::protobuf::Timestamp received = TimeUtil::GetCurrentTime();
   std::vector<lake::StoreItem> items;
@@ -217,7 +218,9 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     prov->set_connector_id(descriptor.id);
     prov->set_connector_version(descriptor.version);
     prov->set_transport(request.transport);
-    item.topic = topic;
+    // A body type with restricted fields is also published redacted, on <topic>.public.
+    item.topics = {domainTopic(domain)};
+    if (bodyHasRestrictedFields(r)) item.topics.push_back(domainTopic(domain) + ".public");
     std::string entity = lake::entityKey(r);
     auto known = batch_latest.find(entity);
     if (known == batch_latest.end() ||

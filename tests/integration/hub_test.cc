@@ -252,5 +252,27 @@ TEST_F(HubTest, HazardsArePlacedAtTheirBuilding) {
   EXPECT_EQ(near->getArray("features")->size(), 2u);  // the complex and its hazard
 }
 
+TEST_F(HubTest, RestrictedDomainsAlsoPublishARedactedPublicTopic) {
+  ASSERT_EQ(post("/api/v1/feeds", R"({"id":"cad","agency":"public-security","connector":"firehub.connector.police"})",
+                 "application/json").status, 201);
+  auto pushed = post("/api/v1/feeds/cad/records", fixture("police", "incidents.json"), "application/json");
+  ASSERT_EQ(pushed.status, 202) << pushed.body;
+  ASSERT_EQ(parse(pushed.body)->getValue<int>("accepted"), 3);
+  ASSERT_TRUE(waitFor([&] { return hub_->lake().outboxDepth() == 0; }));
+  auto full = firehub::testing::consumeAll(hub_->kafkaBootstrap(), "firehub.v1.police", 3);
+  auto open = firehub::testing::consumeAll(hub_->kafkaBootstrap(), "firehub.v1.police.public", 3);
+  ASSERT_EQ(full.size(), 3u);
+  ASSERT_EQ(open.size(), 3u);
+  std::string all_full, all_open;
+  for (const auto& m : full) all_full += m.value;
+  for (const auto& m : open) all_open += m.value;
+  EXPECT_NE(all_full.find("张伟"), std::string::npos);
+  EXPECT_NE(all_full.find("13800000001"), std::string::npos);
+  EXPECT_EQ(all_open.find("张伟"), std::string::npos) << all_open;
+  EXPECT_EQ(all_open.find("13800000001"), std::string::npos);
+  EXPECT_EQ(all_open.find("三楼窗口冒烟"), std::string::npos);
+  EXPECT_NE(all_open.find("沈河区中街路128号"), std::string::npos);  // the address is not restricted
+}
+
 }  // namespace
 }  // namespace firehub

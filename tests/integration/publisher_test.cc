@@ -31,7 +31,7 @@ std::vector<lake::StoreItem> records(int first, int count) {
     r.mutable_geometry()->mutable_point()->set_lat(41.8);
     r.set_classification(firehub::v1::CLASSIFICATION_PUBLIC);
     r.mutable_weather_observation()->set_station_id(r.entity_id());
-    item.topic = "firehub.v1.weather";
+    item.topics = {"firehub.v1.weather"};
     out.push_back(std::move(item));
   }
   return out;

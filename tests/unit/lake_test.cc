@@ -29,7 +29,7 @@ StoreItem weather(const std::string& station, int64_t seconds, double lon, doubl
   r.mutable_geometry()->mutable_point()->set_lat(lat);
   r.mutable_weather_observation()->set_station_id(station);
   r.mutable_weather_observation()->set_temperature_c(static_cast<double>(seconds % 30));
-  item.topic = "firehub.v1.weather";
+  item.topics = {"firehub.v1.weather"};
   return item;
 }
 

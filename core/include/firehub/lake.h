@@ -47,7 +47,7 @@ struct LakeOptions {
 // One record to store: the fully normalised envelope plus where to publish it.
 struct StoreItem {
   firehub::v1::Record record;
-  std::string topic;  // Kafka topic for the outbox entry
+  std::vector<std::string> topics;  // Kafka topics: one outbox entry each
 };
 
 struct CommitResult {

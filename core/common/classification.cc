@@ -1,0 +1,69 @@
+#include "firehub/classification.h"
+
+#include <map>
+#include <mutex>
+
+#include "firehub/v1/options.pb.h"
+
+namespace firehub {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+
+bool isRestricted(const FieldDescriptor* f) {
+  return f->options().GetExtension(firehub::v1::field_classification) ==
+         firehub::v1::CLASSIFICATION_RESTRICTED;
+}
+
+bool scan(const Descriptor* d, std::map<const Descriptor*, bool>& seen) {
+  if (auto it = seen.find(d); it != seen.end()) return it->second;
+  seen[d] = false;  // breaks cycles
+  bool found = false;
+  for (int i = 0; i < d->field_count() && !found; ++i) {
+    const FieldDescriptor* f = d->field(i);
+    found = isRestricted(f) || (f->message_type() && scan(f->message_type(), seen));
+  }
+  seen[d] = found;
+  return found;
+}
+
+}  // namespace
+
+bool hasRestrictedFields(const Descriptor* type) {
+  static std::mutex mu;
+  static std::map<const Descriptor*, bool> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  return scan(type, cache);
+}
+
+bool bodyHasRestrictedFields(const firehub::v1::Record& record) {
+  const auto* oneof = record.GetDescriptor()->FindOneofByName("body");
+  const auto* field = record.GetReflection()->GetOneofFieldDescriptor(record, oneof);
+  return field && hasRestrictedFields(field->message_type());
+}
+
+int redactRestricted(google::protobuf::Message& m) {
+  const auto* d = m.GetDescriptor();
+  if (!hasRestrictedFields(d)) return 0;
+  const auto* r = m.GetReflection();
+  int cleared = 0;
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    if (isRestricted(f)) {
+      // HasField is true for a proto3 scalar without presence when it is not the default.
+      if (f->is_repeated() ? r->FieldSize(m, f) > 0 : r->HasField(m, f)) ++cleared;
+      r->ClearField(&m, f);
+      continue;
+    }
+    if (!f->message_type() || !hasRestrictedFields(f->message_type())) continue;
+    if (f->is_repeated()) {
+      for (int k = 0; k < r->FieldSize(m, f); ++k) cleared += redactRestricted(*r->MutableRepeatedMessage(&m, f, k));
+    } else if (r->HasField(m, f)) {
+      cleared += redactRestricted(*r->MutableMessage(&m, f));
+    }
+  }
+  return cleared;
+}
+
+}  // namespace firehub
