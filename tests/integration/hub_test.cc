@@ -252,6 +252,27 @@ TEST_F(HubTest, HazardsArePlacedAtTheirBuilding) {
   EXPECT_EQ(near->getArray("features")->size(), 2u);  // the complex and its hazard
 }
 
+TEST_F(HubTest, FhirBundleBedObservationsPatchTheirLocation) {
+  ASSERT_EQ(post("/api/v1/feeds", R"({"id":"fhir","agency":"health-commission","connector":"firehub.connector.health"})",
+                 "application/json").status, 201);
+  auto r = post("/api/v1/feeds/fhir/records", fixture("health", "bundle.json"), "application/json");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(parse(r.body)->getValue<int>("accepted"), 4);  // 2 locations, 2 bed observations
+  EXPECT_EQ(parse(r.body)->getValue<int>("rejected"), 0);
+  auto latest = hub_->lake().latest("health/health_facility/cmu1");
+  ASSERT_TRUE(latest.isOk() && latest.value());
+  const auto& h = latest.value()->health_facility();
+  EXPECT_EQ(h.kind(), firehub::v1::HealthFacility::KIND_HOSPITAL);
+  EXPECT_EQ(h.beds_emergency_available(), 12);
+  EXPECT_EQ(h.beds_burn_available(), 3);
+  EXPECT_FALSE(h.has_beds_icu_available());
+  auto bad = post("/api/v1/feeds/fhir/records", fixture("health", "bundle.invalid.json"), "application/json");
+  ASSERT_EQ(bad.status, 202) << bad.body;
+  EXPECT_EQ(parse(bad.body)->getValue<int>("accepted"), 0);
+  EXPECT_NE(bad.body.find("Bundle.entry[1].resource.position.latitude: outside -90..90"), std::string::npos)
+      << bad.body;
+}
+
 TEST_F(HubTest, RestrictedDomainsAlsoPublishARedactedPublicTopic) {
   ASSERT_EQ(post("/api/v1/feeds", R"({"id":"cad","agency":"public-security","connector":"firehub.connector.police"})",
                  "application/json").status, 201);
