@@ -33,6 +33,12 @@ void rejectThunk(void* ctx, const fh_rejection* r) {
   }
 }
 
+void replyThunk(void* ctx, const uint8_t* bytes, size_t len) {
+  static_cast<DecodeSink*>(ctx)->reply.append(reinterpret_cast<const char*>(bytes), len);
+}
+
+void consumedThunk(void* ctx, size_t bytes) { static_cast<DecodeSink*>(ctx)->consumed = bytes; }
+
 void logThunk(void*, int level, const char* message) {
   log::Level l = level <= 0 ? log::Level::kDebug
                  : level == 1 ? log::Level::kInfo
@@ -125,6 +131,8 @@ Status ConnectorInstance::decode(std::string_view data, const std::string& conte
   cb.emit = &emitThunk;
   cb.reject = &rejectThunk;
   cb.log = &logThunk;
+  cb.reply = &replyThunk;
+  cb.consumed = &consumedThunk;
   char err[1024] = {0};
   fh_status st = plugin_->descriptor().decode(handle_, &in, &cb, &sink, err, sizeof err);
   err[sizeof err - 1] = '\0';

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <set>
 
+#include "firehub/plugin_abi.h"
 #include "test_support.h"
 
 namespace firehub {
@@ -117,7 +118,9 @@ TEST(EndToEndTest, PushToKafkaAndApiSurvivesRestart) {
   auto listed = run(firehubBinary() + " plugins list --dir " + plugins);
   EXPECT_EQ(listed.first, 3) << "exit code 3 when a plugin is refused";
   EXPECT_NE(listed.second.find("firehub.connector.weather"), std::string::npos) << listed.second;
-  EXPECT_NE(listed.second.find("plugin ABI 2.0 is incompatible with host ABI 1.0"), std::string::npos)
+  const std::string refusal = "plugin ABI " + std::to_string(FH_ABI_MAJOR + 1) + ".0 is incompatible with host ABI " +
+                              std::to_string(FH_ABI_MAJOR) + "." + std::to_string(FH_ABI_MINOR);
+  EXPECT_NE(listed.second.find(refusal), std::string::npos)
       << listed.second;
 
   HubProcess hub(dir.sub("data"), plugins, dir.sub("hub.log"));

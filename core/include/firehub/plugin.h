@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -63,6 +64,9 @@ Result<std::shared_ptr<LoadedPlugin>> loadPlugin(const std::string& file);
 struct DecodeSink {
   std::function<void(std::string_view record_bytes)> on_record;
   std::function<void(const fh_rejection& rejection)> on_reject;
+  // Streams: reply bytes for the peer, and how much of the input was used.
+  std::string reply;
+  std::optional<size_t> consumed;
 };
 
 // One configured instance of a connector (one per feed).

@@ -22,7 +22,7 @@ extern "C" {
 /* Bump the major for any incompatible change (a field moved, a signature changed). Bump the minor
  * for additions at the end of a struct; a host accepts plugins of its major with minor <= its own. */
 #define FH_ABI_MAJOR 1
-#define FH_ABI_MINOR 0
+#define FH_ABI_MINOR 1
 
 /* The name of the exported alias that returns the descriptor. */
 #define FH_CONNECTOR_SYMBOL "firehub_connector_v1"
@@ -60,13 +60,21 @@ typedef struct fh_host_callbacks {
   void (*reject)(void *host_ctx, const fh_rejection *rejection);
   /* level: 0 debug, 1 info, 2 warning, 3 error. */
   void (*log)(void *host_ctx, int level, const char *message);
+  /* --- ABI 1.1: byte streams (TCP). Check struct_size before use. --- */
+  /* Bytes to send back to the peer after the decoded records were committed (e.g. a GB/T 26875
+   * confirm frame). */
+  void (*reply)(void *host_ctx, const uint8_t *bytes, size_t len);
+  /* For stream input: how many leading bytes of the input were used; the rest (an incomplete
+   * frame) is offered again with the next bytes. Not calling it means all were used. */
+  void (*consumed)(void *host_ctx, size_t bytes);
 } fh_host_callbacks;
 
 typedef struct fh_decode_input {
   uint32_t struct_size;
   const uint8_t *data;
   size_t len;
-  const char *content_type; /* e.g. "text/csv", "application/json", "application/x-ndjson" */
+  const char *content_type; /* e.g. "text/csv", "application/json", "application/x-ndjson";
+                               "application/x-gbt26875" for a GB/T 26875 TCP byte stream */
   const char *feed_id;
   const char *agency;
 } fh_decode_input;

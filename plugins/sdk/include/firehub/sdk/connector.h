@@ -8,6 +8,7 @@
 #pragma once
 
 #include <boost/config.hpp>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -69,6 +70,21 @@ class Sink {
 
   void log(int level, const std::string& message) {
     if (cb_->log) cb_->log(ctx_, level, message.c_str());
+  }
+
+  // Bytes to send back to the peer once the records are committed (streams only).
+  void reply(std::string_view bytes) {
+    if (cb_->struct_size >= offsetof(fh_host_callbacks, reply) + sizeof(cb_->reply) && cb_->reply) {
+      cb_->reply(ctx_, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+    }
+  }
+
+  // How many leading input bytes were used (streams only); the rest comes again with more bytes.
+  void consumed(size_t bytes) {
+    if (cb_->struct_size >= offsetof(fh_host_callbacks, consumed) + sizeof(cb_->consumed) &&
+        cb_->consumed) {
+      cb_->consumed(ctx_, bytes);
+    }
   }
 
   size_t emitted() const { return emitted_; }
