@@ -272,6 +272,9 @@ class Router : public Poco::Net::HTTPRequestHandler {
     }
     std::string err = feed.lastError();
     if (!err.empty()) o.set("last_error", err);
+    if (ctx_.listen_port) {
+      if (auto port = ctx_.listen_port(feed.spec().id)) o.set("listen_port", static_cast<int>(*port));
+    }
     return o;
   }
 

@@ -106,13 +106,20 @@ Result<std::unique_ptr<Hub>> Hub::start(
   hub->connectors_.scanDirectory(c.plugins_dir);
 
   hub->feeds_ = std::make_unique<registry::FeedRegistry>(*hub->lake_, hub->connectors_);
-  FIREHUB_RETURN_IF_ERROR(hub->feeds_->load());
-  hub->feeds_->loadDirectory(c.feeds_dir);
-
   pipeline::PipelineOptions pipeline_options;
   pipeline_options.cell_level = c.cell_level;
   hub->pipeline_ = std::make_unique<pipeline::Pipeline>(*hub->lake_, *hub->feeds_, hub->metrics_,
                                                         pipeline_options);
+  if (c.serve_http) {  // network transports run with the server, not for offline ingest
+    hub->tcp_ = std::make_unique<transport::TcpListeners>(*hub->pipeline_);
+    auto* tcp = hub->tcp_.get();
+    hub->feeds_->setActivationListener([tcp](const registry::Feed& feed) {
+      Status s = tcp->ensure(feed);
+      if (!s.isOk()) FIREHUB_LOG(kError, "hub", s.message());
+    });
+  }
+  FIREHUB_RETURN_IF_ERROR(hub->feeds_->load());
+  hub->feeds_->loadDirectory(c.feeds_dir);
 
   if (c.publish) FIREHUB_RETURN_IF_ERROR(hub->startPublisher());
   if (c.serve_http) FIREHUB_RETURN_IF_ERROR(hub->startApi());
@@ -160,6 +167,10 @@ Status Hub::startApi() {
   ctx.kafka_bootstrap = hub->bootstrap_;
   ctx.kafka_embedded = hub->broker_ != nullptr;
   ctx.plugins_dir = c.plugins_dir;
+  if (tcp_) {
+    auto* tcp = tcp_.get();
+    ctx.listen_port = [tcp](const std::string& feed) { return tcp->port(feed); };
+  }
   api::ApiOptions api_options;
   api_options.listen = c.http_listen;
   api_options.max_body_bytes = c.max_body_bytes;
@@ -177,9 +188,11 @@ void Hub::stop() {
   if (stopped_) return;
   stopped_ = true;
   if (api_) api_->stop();                                   // no new pushes
+  if (tcp_) tcp_->stopAll();                                // no new frames
   if (publisher_) publisher_->stop(config_.drain_timeout_ms);  // drain what is committed
   publisher_.reset();
   api_.reset();
+  tcp_.reset();
   pipeline_.reset();
   feeds_.reset();
   broker_.reset();

@@ -71,7 +71,7 @@ std::string checkEnvelope(const firehub::v1::Record& r, const std::string& domai
   if (!r.has_observed_at() || r.observed_at().seconds() < TimeUtil::kTimestampMinSeconds ||
       r.observed_at().seconds() > TimeUtil::kTimestampMaxSeconds || r.observed_at().nanos() < 0 ||
       r.observed_at().nanos() > 999999999) return "record observed_at is missing or invalid";
-  if (!require_geometry && !r.has_geometry()) return "";
+  if ((!require_geometry || r.unplaced()) && !r.has_geometry()) return "";
   if (!r.has_geometry() || !validGeometry(r.geometry(), anchor)) return "record geometry is missing or out of range";
   return "";
 }
@@ -194,7 +194,10 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     }
     if (!resolved.value().empty()) {
       dead_letter("validate", resolved.value(), bytes, offset);
-      return;
+      bool keep = r.op() != firehub::v1::OP_PATCH && r.has_located_by() &&
+                  r.located_by().keep_unplaced() && !r.has_geometry();
+      if (!keep) return;
+      r.set_unplaced(true);  // stored without a place; the dead letter says why
     }
     firehub::v1::Point anchor;
     std::string problem = checkRecord(r, domain, anchor);
@@ -211,9 +214,11 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     if (r.classification() == firehub::v1::CLASSIFICATION_UNSPECIFIED) {
       r.set_classification(firehub::v1::CLASSIFICATION_INTERNAL);
     }
-    r.set_s2_cell(S2CellId(S2LatLng::FromDegrees(anchor.lat(), anchor.lon()))
-                      .parent(options_.cell_level)
-                      .ToToken());
+    if (r.has_geometry()) {
+      r.set_s2_cell(S2CellId(S2LatLng::FromDegrees(anchor.lat(), anchor.lon()))
+                        .parent(options_.cell_level)
+                        .ToToken());
+    }
     auto* prov = r.mutable_provenance();
     prov->set_connector_id(descriptor.id);
     prov->set_connector_version(descriptor.version);
@@ -257,6 +262,8 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     FIREHUB_LOG(kError, "pipeline", "feed " << spec.id << ": " << committed.status().toString());
     return committed.status();
   }
+  summary.consumed = sink.consumed.value_or(request.body.size());
+  summary.reply = std::move(sink.reply);
   summary.accepted = committed->stored;
   summary.duplicates = committed->duplicates;
   summary.rejected = committed->dead_lettered;

@@ -128,8 +128,12 @@ Status FeedRegistry::load() {
       reason = created.status().message();
       FIREHUB_LOG(kWarning, "registry", "feed " << spec->id << " is inactive: " << reason);
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    feeds_[spec->id] = std::make_shared<Feed>(spec.value(), std::move(instance), reason);
+    auto feed = std::make_shared<Feed>(spec.value(), std::move(instance), reason);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      feeds_[spec->id] = feed;
+    }
+    if (feed->connector() && on_active_) on_active_(*feed);
   }
   FIREHUB_LOG(kInfo, "registry", "loaded " << stored.size() << " feed(s)");
   return Status::ok();
@@ -187,10 +191,13 @@ Result<std::shared_ptr<Feed>> FeedRegistry::create(FeedSpec spec, bool replace) 
   if (spec.created_at == 0) spec.created_at = nowSeconds();
   FIREHUB_RETURN_IF_ERROR(lake_.putMeta("feed/" + spec.id, feedSpecToJson(spec)));
   auto feed = std::make_shared<Feed>(spec, std::move(instance).value(), "");
-  std::lock_guard<std::mutex> lock(mu_);
-  feeds_[spec.id] = feed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    feeds_[spec.id] = feed;
+  }
   FIREHUB_LOG(kInfo, "registry", "feed " << spec.id << " (" << spec.agency << ", "
                                          << spec.connector << ") registered");
+  if (on_active_) on_active_(*feed);
   return feed;
 }
 

@@ -58,6 +58,7 @@ std::string contentTypeOf(const fs::path& file) {
   if (ext == ".ndjson" || ext == ".jsonl") return "application/x-ndjson";
   if (ext == ".json" || ext == ".geojson") return "application/json";
   if (ext == ".xml") return "application/xml";
+  if (ext == ".gbt26875") return "application/x-gbt26875";
   return "application/octet-stream";
 }
 

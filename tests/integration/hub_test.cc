@@ -3,10 +3,14 @@
 #include <Poco/JSON/Parser.h>
 #include <gtest/gtest.h>
 
+#include <Poco/Net/StreamSocket.h>
+
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 #include "firehub/hub.h"
+#include "firehub/log.h"
 #include "test_support.h"
 
 namespace firehub {
@@ -271,6 +275,100 @@ TEST_F(HubTest, FhirBundleBedObservationsPatchTheirLocation) {
   EXPECT_EQ(parse(bad.body)->getValue<int>("accepted"), 0);
   EXPECT_NE(bad.body.find("Bundle.entry[1].resource.position.latitude: outside -90..90"), std::string::npos)
       << bad.body;
+}
+
+std::string readBinary(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Reads `n` GB/T 26875 replies (30 bytes each, no application data) and returns their
+// (command, serial) pairs.
+std::vector<std::pair<int, int>> readReplies(Poco::Net::StreamSocket& socket, size_t n) {
+  std::string got;
+  char buf[1024];
+  socket.setReceiveTimeout(Poco::Timespan(10, 0));
+  while (got.size() < n * 30) {
+    int r = socket.receiveBytes(buf, sizeof buf);
+    if (r <= 0) break;
+    got.append(buf, static_cast<size_t>(r));
+  }
+  std::vector<std::pair<int, int>> out;
+  for (size_t i = 0; i + 30 <= got.size(); i += 30) {
+    out.emplace_back(static_cast<uint8_t>(got[i + 26]),
+                     static_cast<uint8_t>(got[i + 2]) | (static_cast<uint8_t>(got[i + 3]) << 8));
+  }
+  return out;
+}
+
+TEST_F(HubTest, GbT26875FramesOverTcpAreConfirmedAndStored) {
+  if (std::getenv("FIREHUB_LOG_LEVEL")) firehub::log::setLevel(firehub::log::Level::kDebug);
+  auto created = post("/api/v1/feeds",
+                      R"({"id":"iot","agency":"fire-iot","connector":"firehub.connector.alarm","config":{"listen":"127.0.0.1:0"}})",
+                      "application/json");
+  ASSERT_EQ(created.status, 201) << created.body;
+  int port = parse(get("/api/v1/feeds/iot").body)->getValue<int>("listen_port");
+  ASSERT_GT(port, 0);
+  auto devices = post("/api/v1/feeds/iot/records", fixture("alarm", "devices.csv"), "text/csv");
+  ASSERT_EQ(devices.status, 202) << devices.body;
+
+  std::string dir = firehub::testing::sourceDir() + "/connectors/alarm/tests/fixtures/";
+  std::string good = readBinary(dir + "frames.gbt26875");
+  std::string bad = readBinary(dir + "frames.invalid.gbt26875");
+  Poco::Net::StreamSocket socket(Poco::Net::SocketAddress("127.0.0.1", static_cast<uint16_t>(port)));
+  // Garbage first, then the frames split at awkward places (mid-header, mid-checksum).
+  std::string stream = "\x01\x02junk@" + good;
+  for (size_t at : {size_t{5}, size_t{20}, size_t{61}, size_t{62}, stream.size()}) {
+    static size_t sent = 0;
+    if (at <= sent) continue;
+    socket.sendBytes(stream.data() + sent, static_cast<int>(at - sent));
+    sent = at;
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  auto replies = readReplies(socket, 4);
+  ASSERT_EQ(replies.size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(replies[i].first, 3) << "confirm";
+    EXPECT_EQ(replies[i].second, i + 1);
+  }
+  socket.sendBytes(bad.data(), static_cast<int>(bad.size()));
+  auto answers = readReplies(socket, 4);
+  ASSERT_EQ(answers.size(), 4u);
+  EXPECT_EQ(answers[0], std::make_pair(3, 5));  // good frame after noise
+  EXPECT_EQ(answers[1], std::make_pair(6, 6));  // checksum: deny
+  EXPECT_EQ(answers[2], std::make_pair(6, 7));  // command 1: deny
+  EXPECT_EQ(answers[3], std::make_pair(6, 8));  // object count mismatch: deny
+
+  auto alarm = hub_->lake().latest("alarm/fire_alarm_component/a1b2c3d4e5f6/1-1/515");
+  ASSERT_TRUE(alarm.isOk() && alarm.value());
+  const auto& e = alarm.value()->fire_alarm_event();
+  EXPECT_TRUE(e.fire_alarm());
+  EXPECT_FALSE(e.resolved());
+  EXPECT_EQ(e.description(), "3号楼2层烟感火警");
+  EXPECT_EQ(e.component_type(), 40u);
+  EXPECT_EQ(alarm.value()->observed_at().seconds(), 1795305600 + 3600 + 15 * 60 + 30);  // 09:15:30 +08:00
+  EXPECT_DOUBLE_EQ(alarm.value()->geometry().point().lon(), 123.4305);  // placed at its device
+  auto device = hub_->lake().latest("alarm/transmission_device/a1b2c3d4e5f6");
+  ASSERT_TRUE(device.isOk() && device.value());
+  EXPECT_TRUE(device.value()->fire_alarm_event().fault());  // main power fault bit
+
+  // A device nobody registered: its event is kept, flagged, and dead-lettered for location.
+  uint8_t t[6] = {0, 30, 9, 22, 11, 26};
+  std::string data = std::string("\x15\x01\x03", 3) + std::string(reinterpret_cast<char*>(t), 6);
+  std::string frame = firehub::testing::gbFrame(9, t, std::string("\x09\x09\x09\x09\x09\x09", 6), data);
+  socket.sendBytes(frame.data(), static_cast<int>(frame.size()));
+  auto last = readReplies(socket, 1);
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0], std::make_pair(3, 9));
+  auto stray = hub_->lake().latest("alarm/transmission_device/090909090909");
+  ASSERT_TRUE(stray.isOk() && stray.value());
+  EXPECT_TRUE(stray.value()->unplaced());
+  EXPECT_TRUE(stray.value()->fire_alarm_event().fire_alarm());
+  auto dlq = get("/api/v1/dlq?feed=iot").body;
+  EXPECT_NE(dlq.find("no located alarm/alarm_device/090909090909"), std::string::npos) << dlq;
+  EXPECT_NE(dlq.find("checksum mismatch"), std::string::npos);
 }
 
 TEST_F(HubTest, RestrictedDomainsAlsoPublishARedactedPublicTopic) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "firehub/bus.h"
@@ -41,6 +42,8 @@ struct ApiContext {
   std::string kafka_bootstrap;
   bool kafka_embedded = false;
   std::string plugins_dir;
+  // The TCP port a feed listens on, if any.
+  std::function<std::optional<uint16_t>(const std::string& feed_id)> listen_port;
 };
 
 class ApiServer {

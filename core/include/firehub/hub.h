@@ -16,6 +16,7 @@
 #include "firehub/plugin.h"
 #include "firehub/registry.h"
 #include "firehub/status.h"
+#include "firehub/transport.h"
 
 namespace firehub {
 
@@ -73,6 +74,7 @@ class Hub {
   registry::FeedRegistry& feeds() { return *feeds_; }
   plugin::ConnectorRegistry& connectors() { return connectors_; }
   bus::Publisher* publisher() { return publisher_.get(); }
+  transport::TcpListeners* tcp() { return tcp_.get(); }
 
  private:
   Hub() = default;
@@ -84,6 +86,7 @@ class Hub {
   std::unique_ptr<lake::Lake> lake_;
   std::unique_ptr<registry::FeedRegistry> feeds_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;
+  std::unique_ptr<transport::TcpListeners> tcp_;
   std::unique_ptr<bus::EmbeddedBroker> broker_;
   std::unique_ptr<bus::Publisher> publisher_;
   std::unique_ptr<api::ApiServer> api_;

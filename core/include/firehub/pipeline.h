@@ -36,6 +36,10 @@ struct IngestSummary {
   size_t rejected = 0;
   size_t duplicates = 0;
   std::vector<std::string> errors;  // "line 3: field 'rh_pct' = 140 is outside [0, 100]"
+  // Streams (TCP): bytes of the body the connector used (the rest is an incomplete frame), and
+  // the reply for the peer, given only after the commit succeeded.
+  size_t consumed = 0;
+  std::string reply;
 };
 
 // Topic of a domain's canonical records: firehub.v1.<domain>.

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -85,6 +86,9 @@ class FeedRegistry {
   // AlreadyExists when a different feed with the same id exists (an identical one is returned).
   Result<std::shared_ptr<Feed>> create(FeedSpec spec, bool replace = false);
   std::shared_ptr<Feed> get(const std::string& id) const;
+  // Called with every feed that becomes active (created, replaced or loaded), e.g. to start its
+  // transport. Set before load().
+  void setActivationListener(std::function<void(const Feed&)> fn) { on_active_ = std::move(fn); }
   std::vector<std::shared_ptr<Feed>> list() const;
 
  private:
@@ -92,6 +96,7 @@ class FeedRegistry {
   plugin::ConnectorRegistry& connectors_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Feed>> feeds_;
+  std::function<void(const Feed&)> on_active_;
 };
 
 }  // namespace firehub::registry
