@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "demo_city.h"
 #include "firehub/hub.h"
 
 namespace firehub::cli {
@@ -25,7 +26,7 @@ int waitForStopSignal();
 
 void addIngestCommand(CLI::App& app);
 void addBenchCommand(CLI::App& app);
-// Runs the hub with the demo feeds until a stop signal.
-int runDemo(const ServeOptions& options, int stations, int interval_s);
+// Runs the hub with the demo city until a stop signal.
+int runDemo(const ServeOptions& options, const DemoCityOptions& city);
 
 }  // namespace firehub::cli

@@ -118,13 +118,15 @@ int main(int argc, char** argv) {
   serve->callback([&] { std::exit(cli::serve(serve_options)); });
 
   cli::ServeOptions demo_options;
-  int stations = 30;
-  int interval = 5;
-  auto* demo = app.add_subcommand("demo", "Run the hub with demo feeds (weather stations around Shenyang)");
+  cli::DemoCityOptions city;
+  auto* demo = app.add_subcommand("demo", "Run the hub with the demo city around Shenyang (all agencies, live)");
   cli::addServeOptions(demo, demo_options);
-  demo->add_option("--stations", stations, "Number of demo weather stations")->check(CLI::Range(1, 2000));
-  demo->add_option("--interval", interval, "Seconds between observation rounds")->check(CLI::Range(1, 3600));
-  demo->callback([&] { std::exit(cli::runDemo(demo_options, stations, interval)); });
+  demo->add_option("--buildings", city.buildings, "Buildings")->check(CLI::Range(10, 1000000));
+  demo->add_option("--water-sources", city.water_sources, "Water sources")->check(CLI::Range(10, 100000));
+  demo->add_option("--alarm-devices", city.alarm_devices, "GB/T 26875 devices")->check(CLI::Range(1, 10000));
+  demo->add_option("--stations", city.weather_stations, "Weather stations")->check(CLI::Range(1, 2000));
+  demo->add_option("--interval", city.weather_interval_s, "Seconds between weather rounds")->check(CLI::Range(1, 3600));
+  demo->callback([&] { std::exit(cli::runDemo(demo_options, city)); });
 
   auto* plugins = app.add_subcommand("plugins", "Inspect connector plugins");
   plugins->require_subcommand(1);
