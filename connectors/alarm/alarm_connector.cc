@@ -229,18 +229,6 @@ class AlarmConnector final : public firehub::sdk::Connector {
     return a;
   }
 
-  bool rejectBad(firehub::sdk::Item& item, const std::string& reason, firehub::sdk::Sink& sink) {
-    if (!item.fields->badField().empty()) {
-      sink.reject(Stage::kDecode, "field '" + item.fields->badField() + "' is not a valid value", item.raw, item.offset);
-      return true;
-    }
-    if (!reason.empty()) {
-      sink.reject(Stage::kValidate, reason, item.raw, item.offset);
-      return true;
-    }
-    return false;
-  }
-
   // Device registry row: device_address,building_id,lon,lat.
   void device(firehub::sdk::Item& item, firehub::sdk::Sink& sink) {
     auto& f = *item.fields;
@@ -254,7 +242,7 @@ class AlarmConnector final : public firehub::sdk::Connector {
       if (item.geometry) *r.mutable_geometry() = *item.geometry;
       else reason = firehub::sdk::pointFromFields(f, *r.mutable_geometry());
     }
-    if (rejectBad(item, reason, sink)) return;
+    if (firehub::sdk::rejectIfInvalid(item, reason, sink)) return;
     r.set_domain("alarm");
     r.set_entity_type("alarm_device");
     r.set_entity_id(*address);
@@ -297,7 +285,7 @@ class AlarmConnector final : public firehub::sdk::Connector {
       std::string where = firehub::sdk::pointFromFields(f, *r.mutable_geometry());
       if (reason.empty()) reason = where;
     }
-    if (rejectBad(item, reason, sink)) return;
+    if (firehub::sdk::rejectIfInvalid(item, reason, sink)) return;
     e->set_device_address(*address);
     e->set_info_type(type);
     e->set_fire_alarm(fire.value_or((e->state_flags() & 0x2) != 0));

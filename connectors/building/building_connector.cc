@@ -47,19 +47,6 @@ class BuildingConnector final : public firehub::sdk::Connector {
   }
 
  private:
-  bool rejectBad(firehub::sdk::Item& item, const std::string& reason, firehub::sdk::Sink& sink) {
-    if (!item.fields->badField().empty()) {
-      sink.reject(Stage::kDecode, "field '" + item.fields->badField() + "' is not a valid value",
-                  item.raw, item.offset);
-      return true;
-    }
-    if (!reason.empty()) {
-      sink.reject(Stage::kValidate, reason, item.raw, item.offset);
-      return true;
-    }
-    return false;
-  }
-
   void building(firehub::sdk::Item& item, firehub::sdk::Sink& sink) {
     auto& f = *item.fields;
     std::string reason;
@@ -86,7 +73,7 @@ class BuildingConnector final : public firehub::sdk::Connector {
       else reason = firehub::sdk::pointFromFields(f, *r.mutable_geometry());
     }
     auto updated = firehub::sdk::timeField(f, "updated_at", offset_minutes_, reason);
-    if (rejectBad(item, reason, sink)) return;
+    if (firehub::sdk::rejectIfInvalid(item, reason, sink)) return;
     r.set_domain("building");
     r.set_entity_type("building");
     r.set_entity_id(*id);
@@ -127,7 +114,7 @@ class BuildingConnector final : public firehub::sdk::Connector {
     if (reason.empty() && status != BuildingHazard::STATUS_OPEN && !rectified) {
       reason = "field 'rectified_at' is required when status is rectified or verified";
     }
-    if (rejectBad(item, reason, sink)) return;
+    if (firehub::sdk::rejectIfInvalid(item, reason, sink)) return;
     firehub::v1::Record r;
     r.set_domain("building");
     r.set_entity_type("building_hazard");

@@ -42,14 +42,7 @@ class PoliceConnector final : public firehub::sdk::Connector {
       auto reporter_name = f.text("reporter_name");
       auto reporter_phone = f.text("reporter_phone");
       auto notes = f.text("notes");
-      if (!f.badField().empty()) {
-        sink.reject(Stage::kDecode, "field '" + f.badField() + "' is not a valid value", item.raw, item.offset);
-        return;
-      }
-      if (!reason.empty()) {
-        sink.reject(Stage::kValidate, reason, item.raw, item.offset);
-        return;
-      }
+      if (firehub::sdk::rejectIfInvalid(item, reason, sink)) return;
       r.set_domain("police");
       r.set_entity_type("police_incident");
       r.set_entity_id(*id);

@@ -44,11 +44,7 @@ class StationConnector final : public firehub::sdk::Connector {
         }
       }
       auto updated = firehub::sdk::timeField(f, "updated_at", offset_minutes_, reason);
-      if (reason.empty() && !f.badField().empty()) reason = "field '" + f.badField() + "' is not a valid value";
-      if (!reason.empty()) {
-        sink.reject(f.badField().empty() ? Stage::kValidate : Stage::kDecode, reason, item.raw, item.offset);
-        return;
-      }
+      if (firehub::sdk::rejectIfInvalid(item, reason, sink)) return;
       r.set_domain("station");
       r.set_entity_type("fire_station");
       r.set_entity_id(*id);

@@ -44,19 +44,6 @@ class WaterConnector final : public firehub::sdk::Connector {
   }
 
  private:
-  bool rejectBad(firehub::sdk::Item& item, const std::string& reason, firehub::sdk::Sink& sink) {
-    if (!item.fields->badField().empty()) {
-      sink.reject(Stage::kDecode, "field '" + item.fields->badField() + "' is not a valid value",
-                  item.raw, item.offset);
-      return true;
-    }
-    if (!reason.empty()) {
-      sink.reject(Stage::kValidate, reason, item.raw, item.offset);
-      return true;
-    }
-    return false;
-  }
-
   void registry(firehub::sdk::Item& item, firehub::sdk::Sink& sink) {
     auto& f = *item.fields;
     std::string reason;
@@ -79,7 +66,7 @@ class WaterConnector final : public firehub::sdk::Connector {
     }
     auto updated = firehub::sdk::timeField(f, "updated_at", offset_minutes_, reason);
     auto name = f.text("name");
-    if (rejectBad(item, reason, sink)) return;
+    if (firehub::sdk::rejectIfInvalid(item, reason, sink)) return;
     r.set_domain("water");
     r.set_entity_type("water_source");
     r.set_entity_id(*id);
@@ -110,7 +97,7 @@ class WaterConnector final : public firehub::sdk::Connector {
     if (reason.empty() && !p) reason = "field 'pressure_mpa' is missing";
     if (reason.empty()) reason = checkPressure(p);
     auto when = firehub::sdk::timeField(f, "time", offset_minutes_, reason);
-    if (rejectBad(item, reason, sink)) return;
+    if (firehub::sdk::rejectIfInvalid(item, reason, sink)) return;
     firehub::v1::Record r;
     r.set_domain("water");
     r.set_entity_type("water_source");

@@ -66,11 +66,7 @@ class WeatherConnector final : public firehub::sdk::Connector {
     } else {
       reason = firehub::sdk::pointFromFields(f, geometry);
     }
-    if (!f.badField().empty()) {
-      sink.reject(Stage::kDecode, "field '" + f.badField() + "' is not a valid value", item.raw,
-                  item.offset);
-      return;
-    }
+    if (firehub::sdk::rejectIfInvalid(item, "", sink)) return;
     if (!station || !validStationId(*station)) {
       sink.reject(Stage::kValidate,
                   "field 'station_id' is missing or not 1-64 characters of A-Z a-z 0-9 _ - .",

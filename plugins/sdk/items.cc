@@ -323,6 +323,19 @@ void forEachItem(const Input& input, const ItemOptions& options, Sink& sink,
   }
 }
 
+bool rejectIfInvalid(Item& item, const std::string& reason, Sink& sink) {
+  if (!item.fields->badField().empty()) {
+    sink.reject(Stage::kDecode, "field '" + item.fields->badField() + "' is not a valid value",
+                item.raw, item.offset);
+    return true;
+  }
+  if (!reason.empty()) {
+    sink.reject(Stage::kValidate, reason, item.raw, item.offset);
+    return true;
+  }
+  return false;
+}
+
 int readFormatConfig(Config& config, ItemOptions& options) {
   std::string delim = config.getString("csv_delimiter", ",");
   if (delim != "," && delim != ";" && delim != "\t" && delim != "|") {

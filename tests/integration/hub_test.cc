@@ -11,6 +11,7 @@
 
 #include "firehub/hub.h"
 #include "firehub/log.h"
+#include "gbt26875.h"
 #include "test_support.h"
 
 namespace firehub {
@@ -357,7 +358,8 @@ TEST_F(HubTest, GbT26875FramesOverTcpAreConfirmedAndStored) {
   // A device nobody registered: its event is kept, flagged, and dead-lettered for location.
   uint8_t t[6] = {0, 30, 9, 22, 11, 26};
   std::string data = std::string("\x15\x01\x03", 3) + std::string(reinterpret_cast<char*>(t), 6);
-  std::string frame = firehub::testing::gbFrame(9, t, std::string("\x09\x09\x09\x09\x09\x09", 6), data);
+  std::string frame = firehub::connectors::gbt26875::build(9, 1, 0, t, std::string(6, '\x09'),
+                                                          std::string(6, '\0'), 2, data);
   socket.sendBytes(frame.data(), static_cast<int>(frame.size()));
   auto last = readReplies(socket, 1);
   ASSERT_EQ(last.size(), 1u);

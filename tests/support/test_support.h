@@ -139,26 +139,6 @@ inline std::vector<KafkaMessage> consumeAll(const std::string& bootstrap, const 
   return out;
 }
 
-// A GB/T 26875.3 "send data" frame from `source` to the hub (address 0).
-inline std::string gbFrame(uint16_t serial, const uint8_t time[6], const std::string& source,
-                           const std::string& data, uint8_t command = 2) {
-  std::string body;
-  body.push_back(static_cast<char>(serial & 0xff));
-  body.push_back(static_cast<char>(serial >> 8));
-  body.push_back(1);
-  body.push_back(0);
-  body.append(reinterpret_cast<const char*>(time), 6);
-  body.append(source);
-  body.append(6, '\0');
-  body.push_back(static_cast<char>(data.size() & 0xff));
-  body.push_back(static_cast<char>(data.size() >> 8));
-  body.push_back(static_cast<char>(command));
-  body.append(data);
-  unsigned sum = 0;
-  for (unsigned char c : body) sum += c;
-  return "@@" + body + static_cast<char>(sum & 0xff) + "##";
-}
-
 inline const char* kWeatherHeader =
     "station_id,lon,lat,time,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n";
 

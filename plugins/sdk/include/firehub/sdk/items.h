@@ -125,6 +125,10 @@ std::string parseEnumWord(const std::optional<std::string>& text, const char* fi
   return "";
 }
 
+// Rejects the item when one of its fields had the wrong kind of value (stage decode, naming the
+// field) or when `reason` is set (stage validate). Returns whether it rejected.
+bool rejectIfInvalid(Item& item, const std::string& reason, Sink& sink);
+
 // Reads the config keys every text connector shares: `csv_delimiter` (, ; TAB |; default ",")
 // into options.csv_delimiter and `utc_offset` (Z or ±hh:mm; default "+08:00") into minutes east
 // of UTC. Throws ConfigError naming the key.
