@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "firehub/plugin.h"
+#include "firehub/testkit/decode.h"
 #include "firehub/v1/record.pb.h"
 
 extern "C" const fh_connector_descriptor* fh_connector_weather(void);
@@ -9,36 +10,14 @@ extern "C" const fh_connector_descriptor* fh_connector_weather(void);
 namespace firehub::connectors {
 namespace {
 
-struct Decoded {
-  std::vector<firehub::v1::Record> records;
-  std::vector<std::string> reasons;
-  std::vector<std::string> offsets;
-  std::vector<std::string> raws;
-  Status status;
-};
+using firehub::testkit::Decoded;
 
 class WeatherConnectorTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(registry_.registerStatic(fh_connector_weather()).isOk()); }
 
   Decoded decode(const std::string& body, const std::string& type, const std::string& config = "{}") {
-    Decoded d;
-    auto instance = registry_.create("firehub.connector.weather", config);
-    EXPECT_TRUE(instance.isOk()) << instance.status().toString();
-    if (!instance.isOk()) return d;
-    plugin::DecodeSink sink;
-    sink.on_record = [&](std::string_view bytes) {
-      firehub::v1::Record r;
-      r.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-      d.records.push_back(r);
-    };
-    sink.on_reject = [&](const fh_rejection& r) {
-      d.reasons.push_back(r.reason);
-      d.offsets.push_back(r.source_offset);
-      d.raws.emplace_back(reinterpret_cast<const char*>(r.raw), r.raw_len);
-    };
-    d.status = instance.value()->decode(body, type, "wx", "met", sink);
-    return d;
+    return firehub::testkit::decodeWith(fh_connector_weather(), body, type, config);
   }
 
   plugin::ConnectorRegistry registry_;

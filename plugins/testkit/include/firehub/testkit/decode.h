@@ -15,6 +15,7 @@ struct Decoded {
   std::vector<firehub::v1::Record> records;   // as emitted (before the hub completes them)
   std::vector<std::string> reasons;           // rejections, in order
   std::vector<std::string> offsets;
+  std::vector<std::string> raws;
   std::string reply;                          // stream replies
   std::optional<size_t> consumed;
 };
@@ -39,6 +40,7 @@ inline Decoded decodeWith(const fh_connector_descriptor* descriptor, const std::
   sink.on_reject = [&](const fh_rejection& r) {
     d.reasons.emplace_back(r.reason ? r.reason : "");
     d.offsets.emplace_back(r.source_offset ? r.source_offset : "");
+    d.raws.emplace_back(reinterpret_cast<const char*>(r.raw), r.raw_len);
   };
   d.status = instance.value()->decode(body, content_type, "test-feed", "test-agency", sink);
   d.reply = sink.reply;
