@@ -300,7 +300,7 @@ class AlarmConnector final : public firehub::sdk::Connector {
                                                                         : "fire_alarm_system");
     std::string entity = *address;
     if (type != FireAlarmEvent::INFO_TYPE_DEVICE_STATE) {
-      entity += "/" + std::to_string(e->system_type()) + "-" + std::to_string(e->system_address());
+      entity.append("/").append(std::to_string(e->system_type())).append("-").append(std::to_string(e->system_address()));
     }
     if (type == FireAlarmEvent::INFO_TYPE_COMPONENT_STATE) entity += "/" + std::to_string(e->component_address());
     r.set_entity_id(entity);

@@ -164,7 +164,8 @@ bool DemoCity::seed() {
                   x, y, x + w, y, x + w, y + h, x, y + h, x, y, i, occ.c_str(), floors, floors * 3.1,
                   key ? "true" : "false", 1960 + static_cast<int>(u(rng_) * 65), w * h * 85000 * 111000 * floors,
                   credit);
-    features += (features.empty() ? "" : ",") + std::string(buf);
+    if (!features.empty()) features += ',';
+    features += buf;
     char id[16];
     std::snprintf(id, sizeof id, "SY-B-%06d", i);
     buildings_.push_back({id, x + w / 2, y + h / 2, key});
