@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
 
   cli::addIngestCommand(app);
   cli::addBenchCommand(app);
+  cli::addFwiCommand(app);
 
   CLI11_PARSE(app, argc, argv);
   return 0;

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 
@@ -220,6 +221,37 @@ TEST(EndToEndTest, PushToKafkaAndApiSurvivesRestart) {
   EXPECT_EQ(parse(again.body)->getValue<int>("accepted"), 0);
   EXPECT_EQ(parse(again.body)->getValue<int>("duplicates"), 31);
   ASSERT_EQ(hub.stop(), 0) << hub.log();
+}
+
+TEST(EndToEndTest, FwiCommandReproducesTheStandardSequence) {
+  TempDir dir;
+  for (char sep : {',', ';'}) {
+    std::string file = dir.sub(sep == ',' ? "comma.csv" : "semicolon.csv");
+    std::string header = "long,lat,yr,mon,day,temp,rh,ws,prec";
+    std::vector<std::string> rows = {"-100,40,1985,4,13,17,42,25,0", "-100,40,1985,4,14,20,21,25,2.4",
+                                      "-100,40,1985,4,15,8.5,40,17,0"};
+    auto sep_of = [&](std::string s) {
+      std::replace(s.begin(), s.end(), ',', sep);
+      return s;
+    };
+    {
+      std::ofstream out(file);
+      out << sep_of(header) << "\n";
+      for (const auto& r : rows) out << sep_of(r) << "\n";
+    }
+    auto result = run(firehubBinary() + " fwi --input " + file);
+    ASSERT_EQ(result.first, 0) << result.second;
+    std::string expected = sep_of(header + ",FFMC,DMC,DC,ISI,BUI,FWI,DSR") + "\n" +
+                           sep_of(rows[0] + ",87.6494,8.54505,19.014,10.7762,8.49043,10.0362,1.61193") + "\n" +
+                           sep_of(rows[1] + ",86.2009,10.4019,23.568,8.77083,10.3553,9.22044,1.38733") + "\n" +
+                           sep_of(rows[2] + ",86.908,11.7983,26.052,6.4782,11.7392,7.51672,0.966361") + "\n";
+    EXPECT_EQ(result.second, expected);
+  }
+  std::string bad = dir.sub("bad.csv");
+  std::ofstream(bad) << "long,lat,yr,mon,day,temp,rh,ws,prec\n-100,40,1985,4,13,17,142,25,0\n";
+  auto refused = run(firehubBinary() + " fwi --input " + bad + " 2>&1");
+  EXPECT_EQ(refused.first, 2);
+  EXPECT_NE(refused.second.find("line 2: rh = 142 is outside [0, 100]"), std::string::npos) << refused.second;
 }
 
 // kill -9 right after acknowledged pushes: after a restart every acknowledged record is in the

@@ -1,0 +1,45 @@
+// The Canadian Forest Fire Weather Index (FWI) System: FFMC, DMC, DC, ISI, BUI, FWI and DSR from
+// daily noon weather, after Van Wagner (1987) and Van Wagner & Pickett (1985), with the
+// refinements of the updated reference implementation (Wang, Anderson & Suddaby 2015): day-length
+// factors by latitude band, the FFMC moisture constant 147.27723, rain thresholds 0.5 / 1.5 /
+// 2.8 mm.
+#pragma once
+
+#include <string>
+
+namespace firehub::fusion {
+
+// One day's noon observation.
+struct FwiWeather {
+  double temp_c = 0;   // air temperature, °C
+  double rh_pct = 0;   // relative humidity, % (0..100)
+  double wind_kmh = 0; // 10 m wind speed, km/h
+  double prec_mm = 0;  // 24-hour precipitation ending at noon, mm
+};
+
+// The moisture codes carried from one day to the next. Start-up values: FFMC 85, DMC 6, DC 15.
+struct FwiState {
+  double ffmc = 85.0;
+  double dmc = 6.0;
+  double dc = 15.0;
+};
+
+struct FwiIndices {
+  double ffmc = 0, dmc = 0, dc = 0, isi = 0, bui = 0, fwi = 0, dsr = 0;
+};
+
+double fineFuelMoistureCode(double ffmc_yesterday, const FwiWeather& w);
+double duffMoistureCode(double dmc_yesterday, const FwiWeather& w, double lat, int month);
+double droughtCode(double dc_yesterday, const FwiWeather& w, double lat, int month);
+double initialSpreadIndex(double ffmc, double wind_kmh);
+double buildupIndex(double dmc, double dc);
+double fireWeatherIndex(double isi, double bui);
+double dailySeverityRating(double fwi);
+
+// Advances `state` by one day at latitude `lat` in month `month` (1..12) and returns all indices.
+FwiIndices advanceDay(FwiState& state, const FwiWeather& w, double lat, int month);
+
+// Checks an observation's ranges; returns "" or the reason.
+std::string checkFwiWeather(const FwiWeather& w);
+
+}  // namespace firehub::fusion

@@ -1,0 +1,111 @@
+// The FWI System against the standard test sequence (40° N, 100° W, from 13 April 1985) and
+// against properties of the published equations.
+#include "firehub/fwi.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace firehub::fusion {
+namespace {
+
+struct Row {
+  FwiWeather w;
+  FwiIndices expected;
+};
+
+TEST(FwiTest, StandardTestSequence) {
+  const Row rows[] = {
+      {{17, 42, 25, 0}, {87.6494, 8.54505, 19.014, 10.7762, 8.49043, 10.0362, 1.61193}},
+      {{20, 21, 25, 2.4}, {86.2009, 10.4019, 23.568, 8.77083, 10.3553, 9.22044, 1.38733}},
+      {{8.5, 40, 17, 0}, {86.908, 11.7983, 26.052, 6.4782, 11.7392, 7.51672, 0.966361}},
+  };
+  FwiState state;
+  for (const auto& row : rows) {
+    FwiIndices got = advanceDay(state, row.w, 40, 4);
+    EXPECT_NEAR(got.ffmc, row.expected.ffmc, 1e-3);
+    EXPECT_NEAR(got.dmc, row.expected.dmc, 1e-3);
+    EXPECT_NEAR(got.dc, row.expected.dc, 1e-3);
+    EXPECT_NEAR(got.isi, row.expected.isi, 1e-3);
+    EXPECT_NEAR(got.bui, row.expected.bui, 1e-3);
+    EXPECT_NEAR(got.fwi, row.expected.fwi, 1e-3);
+    EXPECT_NEAR(got.dsr, row.expected.dsr, 1e-3);
+  }
+}
+
+TEST(FwiTest, RainThresholds) {
+  FwiWeather dry{20, 40, 15, 0};
+  FwiWeather drizzle = dry;
+  drizzle.prec_mm = 0.5;  // at the FFMC threshold: no wetting
+  EXPECT_DOUBLE_EQ(fineFuelMoistureCode(85, dry), fineFuelMoistureCode(85, drizzle));
+  drizzle.prec_mm = 0.6;
+  EXPECT_LT(fineFuelMoistureCode(85, drizzle), fineFuelMoistureCode(85, dry));
+  FwiWeather light = dry;
+  light.prec_mm = 1.5;  // DMC threshold
+  EXPECT_DOUBLE_EQ(duffMoistureCode(30, dry, 45, 7), duffMoistureCode(30, light, 45, 7));
+  light.prec_mm = 2.8;  // DC threshold
+  EXPECT_DOUBLE_EQ(droughtCode(300, dry, 45, 7), droughtCode(300, light, 45, 7));
+  light.prec_mm = 3.0;
+  EXPECT_LT(droughtCode(300, light, 45, 7), droughtCode(300, dry, 45, 7));
+}
+
+TEST(FwiTest, ColdDaysDoNotDry) {
+  FwiWeather cold{-15, 60, 10, 0};
+  EXPECT_DOUBLE_EQ(duffMoistureCode(20, cold, 45, 1), 20);  // temp clamped at -1.1: no drying
+  EXPECT_DOUBLE_EQ(droughtCode(100, cold, 45, 1), 100);     // January factor -1.6: pe clamped at 0
+  EXPECT_NEAR(droughtCode(100, cold, 45, 4), 100 + 0.9 / 2, 1e-9);  // April factor +0.9
+}
+
+TEST(FwiTest, DayLengthFollowsLatitudeBands) {
+  FwiWeather w{25, 30, 10, 0};
+  double north = duffMoistureCode(10, w, 45, 6) - 10;     // 13.9 h
+  double tropic = duffMoistureCode(10, w, 20, 6) - 10;    // 10.2 h
+  double equator = duffMoistureCode(10, w, 0, 6) - 10;    // 9 h
+  double south = duffMoistureCode(10, w, -40, 6) - 10;    // 6.2 h (austral winter)
+  EXPECT_NEAR(north / equator, 13.9 / 9.0, 1e-9);
+  EXPECT_NEAR(tropic / equator, 10.2 / 9.0, 1e-9);
+  EXPECT_NEAR(south / equator, 6.2 / 9.0, 1e-9);
+  EXPECT_GT(droughtCode(100, w, 45, 7), droughtCode(100, w, -45, 7));
+}
+
+TEST(FwiTest, LongSequenceOfDroughtRainAndColdStaysInRange) {
+  FwiState state;
+  double last_dc = state.dc;
+  for (int day = 0; day < 120; ++day) {
+    FwiWeather w;
+    if (day < 40) w = {28, 20, 20, 0};           // drought: codes climb
+    else if (day < 45) w = {12, 95, 5, 25};      // a wet spell
+    else if (day < 80) w = {-8, 70, 15, 0.3};    // cold
+    else w = {22, 30, 30, 0};
+    int month = 5 + day / 30;
+    FwiIndices i = advanceDay(state, w, 41.8, month);
+    for (double v : {i.ffmc, i.dmc, i.dc, i.isi, i.bui, i.fwi, i.dsr}) {
+      ASSERT_TRUE(std::isfinite(v)) << "day " << day;
+      ASSERT_GE(v, 0) << "day " << day;
+    }
+    ASSERT_LE(i.ffmc, 101);
+    if (day < 40) {
+      EXPECT_GT(i.dc, last_dc) << "drought day " << day;
+    }
+    if (day == 39) {
+      EXPECT_GT(i.ffmc, 92);
+      EXPECT_GT(i.fwi, 30);
+    }
+    if (day == 44) {
+      EXPECT_LT(i.ffmc, 40);
+      EXPECT_LT(i.dc, last_dc);
+    }
+    last_dc = i.dc;
+  }
+}
+
+TEST(FwiTest, ValidationNamesTheValue) {
+  EXPECT_EQ(checkFwiWeather({20, 50, 10, 0}), "");
+  EXPECT_NE(checkFwiWeather({20, 101, 10, 0}).find("rh"), std::string::npos);
+  EXPECT_NE(checkFwiWeather({20, 50, -1, 0}).find("ws"), std::string::npos);
+  EXPECT_NE(checkFwiWeather({20, 50, 10, -1}).find("prec"), std::string::npos);
+  EXPECT_NE(checkFwiWeather({NAN, 50, 10, 0}).find("temp"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace firehub::fusion
