@@ -2,6 +2,7 @@
 // bureau) as CSV or JSON (array, single object or NDJSON). See README.md for the field mapping.
 #include <cstdio>
 
+#include "cap.h"
 #include "config_schema.h"
 #include "firehub/sdk/connector.h"
 #include "firehub/sdk/items.h"
@@ -43,6 +44,11 @@ class WeatherConnector final : public firehub::sdk::Connector {
   }
 
   void decode(const firehub::sdk::Input& in, firehub::sdk::Sink& sink) override {
+    const auto& t = in.content_type;
+    if (t == "application/xml" || t == "text/xml" || t == "application/cap+xml" ||
+        t == "application/atom+xml") {
+      return decodeCap(in.data, sink);
+    }
     firehub::sdk::forEachItem(in, options_, sink,
                               [&](firehub::sdk::Item& item) { map(item, sink); });
   }
@@ -120,6 +126,23 @@ class WeatherConnector final : public firehub::sdk::Connector {
     if (present[3]) body->set_wind_direction_deg(values[3]);
     body->set_precipitation_mm(values[4]);
     sink.emit(record_);
+  }
+
+  // CAP 1.2 warnings (a single alert or a feed embedding alerts).
+  void decodeCap(std::string_view xml, firehub::sdk::Sink& sink) {
+    cap::Parsed parsed;
+    try {
+      parsed = cap::parse(xml, offset_minutes_);
+    } catch (const std::invalid_argument& e) {
+      throw firehub::sdk::InputError(e.what());
+    }
+    for (auto& r : parsed.records) {
+      r.mutable_provenance()->set_source_offset("alert " + r.weather_warning().identifier());
+      sink.emit(r);
+    }
+    for (const auto& [identifier, reason] : parsed.rejected) {
+      sink.reject(Stage::kValidate, reason, identifier, "alert " + identifier);
+    }
   }
 
   int offset_minutes_ = 8 * 60;

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <set>
 #include <sstream>
 
 #include "firehub/api.h"
@@ -313,12 +314,16 @@ class Router : public Poco::Net::HTTPRequestHandler {
       return sendError(resp, Status::notFound("no feed '" + id + "'"));
     }
     std::string type = mediaType(req.getContentType());
-    if (type != "text/csv" && type != "application/json" && type != "application/x-ndjson") {
+    static const std::set<std::string> kAccepted = {
+        "text/csv", "application/json", "application/x-ndjson", "application/geo+json",
+        "application/fhir+json", "application/xml", "text/xml", "application/cap+xml",
+        "application/atom+xml"};
+    if (!kAccepted.count(type)) {
       discardBody(req, resp);
       return sendError(resp, Status(StatusCode::kUnsupportedMedia,
                                     "Content-Type '" + req.getContentType() +
-                                        "' is not accepted; use text/csv, application/json or "
-                                        "application/x-ndjson"));
+                                        "' is not accepted; use text/csv, application/json, "
+                                        "application/x-ndjson or an XML type (CAP)"));
     }
     auto body = readBody(req);
     if (!body.isOk()) {

@@ -314,7 +314,7 @@ Result<std::vector<firehub::v1::Record>> Lake::latestInBBox(const std::string& d
       if (!codec::decodeLatest(stored, ptr)) continue;
       auto rec = getRecord(ptr.record_id);
       if (!rec.isOk()) return rec.status();
-      if (!rec.value()) continue;
+      if (!rec.value() || rec.value()->op() == firehub::v1::OP_RETRACT) continue;  // withdrawn
       auto where = anchor(rec.value()->geometry());
       if (!where || !bbox.contains(where->lng().degrees(), where->lat().degrees())) continue;
       out.push_back(std::move(*rec.value()));

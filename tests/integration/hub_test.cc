@@ -373,6 +373,45 @@ TEST_F(HubTest, GbT26875FramesOverTcpAreConfirmedAndStored) {
   EXPECT_NE(dlq.find("checksum mismatch"), std::string::npos);
 }
 
+TEST_F(HubTest, CapWarningsUpdateAndCancelWithdrawEarlierAlerts) {
+  auto first = post("/api/v1/feeds/wx/records", fixture("weather", "warning.cap.xml"), "application/cap+xml");
+  ASSERT_EQ(first.status, 202) << first.body;
+  EXPECT_EQ(parse(first.body)->getValue<int>("accepted"), 1);
+  auto area = "/api/v1/entities?domain=weather&bbox=123.5,41.7,123.8,42.0";
+  auto shown = parse(get(area).body)->getArray("features");
+  ASSERT_EQ(shown->size(), 1u);
+  auto w = shown->getObject(0)->getObject("properties")->getObject("weather_warning");
+  EXPECT_EQ(w->getValue<std::string>("event"), "森林火险");
+  EXPECT_EQ(w->getValue<std::string>("severity"), "SEVERITY_SEVERE");
+  EXPECT_EQ(w->getArray("circles")->size(), 1u);
+
+  // The feed updates 0001 with 0002, then cancels 0002: nothing stays on the map.
+  auto feed = post("/api/v1/feeds/wx/records", fixture("weather", "feed.atom.xml"), "application/atom+xml");
+  ASSERT_EQ(feed.status, 202) << feed.body;
+  EXPECT_EQ(parse(feed.body)->getValue<int>("accepted"), 3);  // retract 0001, alert 0002, retract 0002
+  auto old_alert = hub_->lake().latest("weather/weather_warning/shenyang.weather.cn,LN-SY-2026-1122-0001");
+  ASSERT_TRUE(old_alert.isOk() && old_alert.value());
+  EXPECT_EQ(old_alert.value()->op(), firehub::v1::OP_RETRACT);
+  EXPECT_TRUE(old_alert.value()->has_geometry());  // placed where the alert was
+  auto update = hub_->lake().latest("weather/weather_warning/shenyang.weather.cn,LN-SY-2026-1122-0002");
+  ASSERT_TRUE(update.isOk() && update.value());
+  EXPECT_EQ(update.value()->op(), firehub::v1::OP_RETRACT);
+  EXPECT_EQ(parse(get(area).body)->getArray("features")->size(), 0u);
+
+  auto wrong_ns = post("/api/v1/feeds/wx/records",
+                       "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.1\"><identifier>x</identifier></alert>",
+                       "application/xml");
+  EXPECT_EQ(wrong_ns.status, 400);
+  EXPECT_NE(wrong_ns.body.find("no CAP 1.2"), std::string::npos) << wrong_ns.body;
+  auto broken = post("/api/v1/feeds/wx/records", "<alert><unclosed></alert>", "application/xml");
+  EXPECT_EQ(broken.status, 400);
+  EXPECT_NE(broken.body.find("not well-formed XML"), std::string::npos) << broken.body;
+  auto bad = post("/api/v1/feeds/wx/records", fixture("weather", "warnings.invalid.xml"), "application/xml");
+  ASSERT_EQ(bad.status, 202) << bad.body;
+  EXPECT_EQ(parse(bad.body)->getValue<int>("rejected"), 4);
+  EXPECT_NE(bad.body.find("geocodes alone cannot be placed"), std::string::npos) << bad.body;
+}
+
 TEST_F(HubTest, RestrictedDomainsAlsoPublishARedactedPublicTopic) {
   ASSERT_EQ(post("/api/v1/feeds", R"({"id":"cad","agency":"public-security","connector":"firehub.connector.police"})",
                  "application/json").status, 201);

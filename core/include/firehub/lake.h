@@ -93,6 +93,7 @@ class Lake {
   Result<std::optional<firehub::v1::Record>> latest(const std::string& entity_key) const;
 
   // Latest record of every entity of `domain` whose position lies in `bbox`, at most `limit`.
+  // Entities whose latest record is a retraction are left out.
   Result<std::vector<firehub::v1::Record>> latestInBBox(const std::string& domain,
                                                         const BBox& bbox, size_t limit) const;
 
