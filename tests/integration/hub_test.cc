@@ -134,7 +134,7 @@ TEST_F(HubTest, ClearErrorsForBadRequests) {
   EXPECT_EQ(unknown.status, 404);
   EXPECT_NE(unknown.body.find("\"error\":\"not_found\""), std::string::npos);
 
-  auto media = post("/api/v1/feeds/wx/records", "<x/>", "application/xml");
+  auto media = post("/api/v1/feeds/wx/records", "%PDF-1.7", "application/pdf");
   EXPECT_EQ(media.status, 415);
   EXPECT_NE(media.body.find("text/csv"), std::string::npos);
 

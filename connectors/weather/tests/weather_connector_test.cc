@@ -108,7 +108,7 @@ TEST_F(WeatherConnectorTest, WholeBodyErrors) {
   EXPECT_NE(header.status.message().find("'station_id'"), std::string::npos);
   EXPECT_FALSE(decode("[1,2", "application/json").status.isOk());
   EXPECT_FALSE(decode("42", "application/json").status.isOk());
-  auto type = decode("x", "application/xml");
+  auto type = decode("x", "application/pdf");
   EXPECT_NE(type.status.message().find("unsupported content type"), std::string::npos);
 }
 
