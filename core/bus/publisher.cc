@@ -260,6 +260,15 @@ void Publisher::run() {
     fill();
     rd_kafka_poll(producer_, in_flight_.empty() ? 0 : 20);
     flushDeletes();
+    if (!healthy_ && nowMs() >= next_probe_ms_) {
+      // Readiness recovers when a broker answers again, even with nothing to deliver.
+      next_probe_ms_ = nowMs() + 2000;
+      const rd_kafka_metadata_t* md = nullptr;
+      if (rd_kafka_metadata(producer_, 0, nullptr, &md, 500) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_metadata_destroy(md);
+        healthy_ = true;
+      }
+    }
     if (in_flight_.empty()) {
       std::unique_lock<std::mutex> lock(wake_mu_);
       wake_.wait_for(lock, std::chrono::milliseconds(draining_ ? 5 : 100),

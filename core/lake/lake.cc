@@ -162,7 +162,8 @@ uint64_t Lake::lastKey(rocksdb::ColumnFamilyHandle* cf) const {
 }
 
 Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
-                                  const std::vector<firehub::v1::DeadLetter>& dead_letters) {
+                                  const std::vector<firehub::v1::DeadLetter>& dead_letters,
+                                  const MetaFor& meta_for) {
   std::lock_guard<std::mutex> lock(commit_mu_);
   rocksdb::WriteBatch batch;
   CommitResult result;
@@ -246,6 +247,12 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     dl.SerializeToString(&value);
     batch.Put(dlq_, key, value);
     ++result.dead_lettered;
+  }
+
+  if (meta_for) {
+    std::vector<std::pair<std::string, std::string>> meta;
+    meta_for(result, meta);
+    for (const auto& [k, v] : meta) batch.Put(meta_, k, v);
   }
 
   if (batch.Count() == 0) return result;

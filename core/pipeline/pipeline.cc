@@ -242,11 +242,10 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
                 rej.source_offset ? rej.source_offset : "");
   };
 
-  Status decoded;
-  {
-    std::lock_guard<std::mutex> lock(feed->decodeMutex());
-    decoded = connector->decode(request.body, request.content_type, spec.id, spec.agency, sink);
-  }
+  // One push of a feed at a time, through the commit: the connector instance is not shared
+  // between threads, and the feed's counters are written with the batch they count.
+  std::lock_guard<std::mutex> feed_lock(feed->decodeMutex());
+  Status decoded = connector->decode(request.body, request.content_type, spec.id, spec.agency, sink);
   if (!decoded.isOk()) {
     feed->setLastError(decoded.message());
     return decoded;  // nothing of this body is stored
@@ -256,7 +255,15 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     return lake_error;  // could not read the state a patch or reference needs: retry later
   }
 
-  auto committed = lake_.commit(items, dead);
+  auto& counters = feed->counters();
+  auto committed = lake_.commit(
+      items, dead,
+      [&](const lake::CommitResult& r, std::vector<std::pair<std::string, std::string>>& meta) {
+        registry::FeedStats stats{counters.accepted + r.stored, counters.rejected + r.dead_lettered,
+                                  counters.duplicates + r.duplicates,
+                                  r.stored > 0 ? received.seconds() : counters.last_record_at.load()};
+        meta.emplace_back(registry::feedStatsKey(spec.id), registry::encodeFeedStats(stats));
+      });
   if (!committed.isOk()) {
     feed->setLastError(committed.status().message());
     FIREHUB_LOG(kError, "pipeline", "feed " << spec.id << ": " << committed.status().toString());
@@ -268,7 +275,6 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
   summary.duplicates = committed->duplicates;
   summary.rejected = committed->dead_lettered;
 
-  auto& counters = feed->counters();
   counters.accepted += summary.accepted;
   counters.rejected += summary.rejected;
   counters.duplicates += summary.duplicates;

@@ -30,6 +30,18 @@ std::string stringify(const Poco::Dynamic::Var& v) {
 
 }  // namespace
 
+std::string feedStatsKey(const std::string& feed_id) { return "feedstats/" + feed_id; }
+
+std::string encodeFeedStats(const FeedStats& s) {
+  return std::to_string(s.accepted) + " " + std::to_string(s.rejected) + " " +
+         std::to_string(s.duplicates) + " " + std::to_string(s.last_record_at);
+}
+
+bool decodeFeedStats(const std::string& text, FeedStats& s) {
+  std::istringstream in(text);
+  return static_cast<bool>(in >> s.accepted >> s.rejected >> s.duplicates >> s.last_record_at);
+}
+
 Result<FeedSpec> parseFeedSpec(const std::string& json) {
   Poco::JSON::Object::Ptr obj;
   try {
@@ -129,6 +141,15 @@ Status FeedRegistry::load() {
       FIREHUB_LOG(kWarning, "registry", "feed " << spec->id << " is inactive: " << reason);
     }
     auto feed = std::make_shared<Feed>(spec.value(), std::move(instance), reason);
+    auto stored_stats = lake_.getMeta(feedStatsKey(spec->id));
+    FeedStats stats;
+    if (stored_stats.isOk() && stored_stats.value() && decodeFeedStats(*stored_stats.value(), stats)) {
+      auto& c = feed->counters();
+      c.accepted = stats.accepted;
+      c.rejected = stats.rejected;
+      c.duplicates = stats.duplicates;
+      c.last_record_at = stats.last_record_at;
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       feeds_[spec->id] = feed;
@@ -193,6 +214,14 @@ Result<std::shared_ptr<Feed>> FeedRegistry::create(FeedSpec spec, bool replace) 
   auto feed = std::make_shared<Feed>(spec, std::move(instance).value(), "");
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (auto old = feeds_.find(spec.id); old != feeds_.end()) {  // a replaced feed keeps its counts
+      auto& from = old->second->counters();
+      auto& to = feed->counters();
+      to.accepted = from.accepted.load();
+      to.rejected = from.rejected.load();
+      to.duplicates = from.duplicates.load();
+      to.last_record_at = from.last_record_at.load();
+    }
     feeds_[spec.id] = feed;
   }
   FIREHUB_LOG(kInfo, "registry", "feed " << spec.id << " (" << spec.agency << ", "

@@ -204,6 +204,10 @@ TEST(EndToEndTest, PushToKafkaAndApiSurvivesRestart) {
   auto feeds = parse(hub.get("/api/v1/feeds").body)->getArray("feeds");
   ASSERT_EQ(feeds->size(), 1u);
   EXPECT_EQ(feeds->getObject(0)->getValue<std::string>("state"), "active");
+  auto kept = feeds->getObject(0)->getObject("counts");  // counters are stored with the data
+  EXPECT_EQ(kept->getValue<int>("accepted"), 31);
+  EXPECT_EQ(kept->getValue<int>("rejected"), 2);
+  EXPECT_EQ(kept->getValue<int>("duplicates"), 1);
   EXPECT_EQ(hub.get("/api/v1/records/wx-shenyang:A7101@2026-11-22T00:00:00Z").status, 200);
   auto after = parse(hub.get("/api/v1/entities?domain=weather&bbox=123.1,41.6,123.5,42.0").body);
   EXPECT_EQ(after->getArray("features")->size(), in_box);

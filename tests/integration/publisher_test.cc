@@ -105,8 +105,12 @@ TEST_F(PublisherTest, BrokerOutageBacksUpInTheOutboxAndDrainsAfter) {
   EXPECT_EQ(lake_->outboxDepth(), 300u);
   EXPECT_EQ(publisher->delivered(), 10u);
 
+  EXPECT_TRUE(waitFor([&] { return !publisher->healthy(); }, std::chrono::seconds(30)))
+      << "readiness reports the outage";
+
   for (int b = 1; b <= broker_->brokerCount(); ++b) broker_->setBrokerDown(b, false);
   ASSERT_TRUE(waitFor([&] { return lake_->outboxDepth() == 0; }, std::chrono::seconds(60)));
+  EXPECT_TRUE(waitFor([&] { return publisher->healthy(); }, std::chrono::seconds(10)));
   auto messages = consumeAll(broker_->bootstrapServers(), "firehub.v1.weather", 310);
   EXPECT_EQ(keys(messages).size(), 310u);  // every record at least once
   publisher->stop(1000);

@@ -122,6 +122,7 @@ class Publisher {
   std::set<std::string> known_topics_;
   int backoff_ms_ = 0;
   int64_t retry_at_ms_ = 0;
+  int64_t next_probe_ms_ = 0;
 
   std::atomic<uint64_t> delivered_{0};
   std::atomic<uint64_t> failed_{0};

@@ -85,8 +85,12 @@ class Lake {
 
   // Stores records (skipping ids already stored: duplicates) and dead letters in one atomic,
   // durable batch. Items must carry id, domain, entity_type, entity_id and observed_at.
+  // `meta_for`, when given, is called with the result (after dedupe, before the write) and may
+  // add meta entries (e.g. a feed's counters) that are written in the same batch.
+  using MetaFor = std::function<void(const CommitResult&, std::vector<std::pair<std::string, std::string>>&)>;
   Result<CommitResult> commit(const std::vector<StoreItem>& items,
-                              const std::vector<firehub::v1::DeadLetter>& dead_letters);
+                              const std::vector<firehub::v1::DeadLetter>& dead_letters,
+                              const MetaFor& meta_for = nullptr);
 
   Result<std::optional<firehub::v1::Record>> getRecord(const std::string& id) const;
   // The newest record of an entity (key from entityKey()/entityKeyOf()).

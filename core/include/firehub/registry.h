@@ -66,6 +66,15 @@ class Feed {
   std::string last_error_;
 };
 
+// A feed's counters as stored in the lake's meta (written with the batch they count).
+struct FeedStats {
+  uint64_t accepted = 0, rejected = 0, duplicates = 0;
+  int64_t last_record_at = 0;
+};
+std::string feedStatsKey(const std::string& feed_id);
+std::string encodeFeedStats(const FeedStats& stats);
+bool decodeFeedStats(const std::string& text, FeedStats& stats);
+
 // Parses a feed definition (the body of POST /api/v1/feeds or a feeds.d file).
 Result<FeedSpec> parseFeedSpec(const std::string& json);
 std::string feedSpecToJson(const FeedSpec& spec);
