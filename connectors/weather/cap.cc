@@ -51,7 +51,8 @@ std::string readPolygon(const std::string& text, firehub::v1::Polygon& poly) {
   while (in >> pair) {
     auto comma = pair.find(',');
     auto lat = firehub::sdk::parseDouble(pair.substr(0, comma));
-    auto lon = comma == std::string::npos ? std::nullopt : firehub::sdk::parseDouble(pair.substr(comma + 1));
+    std::optional<double> lon;
+    if (comma != std::string::npos) lon = firehub::sdk::parseDouble(pair.substr(comma + 1));
     if (!lat || !lon || *lat < -90 || *lat > 90 || *lon < -180 || *lon > 180) {
       return "polygon point '" + pair + "' is not lat,lon in range";
     }
@@ -73,7 +74,8 @@ std::string readCircle(const std::string& text, WeatherWarning::Circle& circle, 
   in >> centre >> radius_text;
   auto comma = centre.find(',');
   auto lat = firehub::sdk::parseDouble(centre.substr(0, comma));
-  auto lon = comma == std::string::npos ? std::nullopt : firehub::sdk::parseDouble(centre.substr(comma + 1));
+  std::optional<double> lon;
+  if (comma != std::string::npos) lon = firehub::sdk::parseDouble(centre.substr(comma + 1));
   auto radius = firehub::sdk::parseDouble(radius_text);
   if (!lat || !lon || !radius || *radius <= 0 || *radius > 5000 || std::fabs(*lat) > 89) {
     return "circle '" + text + "' is not 'lat,lon radius_km'";

@@ -196,9 +196,9 @@ TEST(LakeTest, BatchesAreAtomicUnderKillDashNine) {
       for (int b = 0; b < 100000; ++b) {
         std::vector<StoreItem> items;
         for (int i = 0; i < kBatch; ++i) {
-          items.push_back(weather("T" + std::to_string(trial) + "B" + std::to_string(b) + "I" +
-                                      std::to_string(i),
-                                  b, 123 + i * 1e-4, 41, "crash"));
+          char station[48];
+          std::snprintf(station, sizeof station, "T%dB%dI%d", trial, b, i);
+          items.push_back(weather(station, b, 123 + i * 1e-4, 41, "crash"));
         }
         if (!(*lake)->commit(items, {}).isOk()) _exit(4);
       }
