@@ -204,8 +204,9 @@ class Router : public Poco::Net::HTTPRequestHandler {
       return entities(resp, param("domain"), param("bbox"), param("limit"));
     }
     if (what == "dlq" && p.size() == 1 && get) return deadLetters(resp, param("feed"), param("limit"));
+    if (what == "layers" && p.size() == 2 && p[1] == "fwi" && get) return fwiLayer(resp);
     bool known = what == "kafka" || what == "plugins" || what == "feeds" || what == "records" ||
-                 what == "entities" || what == "dlq";
+                 what == "entities" || what == "dlq" || what == "layers";
     if (known) {
       return sendError(resp, Status(StatusCode::kInvalidArgument,
                                     "method " + method + " is not allowed on " + uri.getPath()));
@@ -393,6 +394,33 @@ class Router : public Poco::Net::HTTPRequestHandler {
       first = false;
       out += R"({"type":"Feature","id":)" + jsonString(r.entity_id()) + R"(,"geometry":)" +
              geometryJson(r.geometry()) + R"(,"properties":)" + bus::recordToJson(r) + "}";
+    }
+    out += "]}";
+    send(resp, 200, out, "application/geo+json");
+  }
+
+  // Weather stations with their current fire weather (FWI System) and danger class.
+  void fwiLayer(HTTPServerResponse& resp) {
+    if (!ctx_.fusion) return sendError(resp, Status::unavailable("fusion is not running"));
+    auto stations = ctx_.fusion->stations();
+    if (!stations.isOk()) return sendError(resp, stations.status());
+    std::string out = R"({"type":"FeatureCollection","layer":"fwi","features":[)";
+    char buf[768];
+    bool first = true;
+    for (const auto& s : stations.value()) {
+      std::string id = s.station.substr(s.station.rfind('/') + 1);
+      google::protobuf::Timestamp at;
+      at.set_seconds(s.computed_at);
+      std::snprintf(buf, sizeof buf,
+                    R"(%s{"type":"Feature","id":%s,"geometry":{"type":"Point","coordinates":[%.6f,%.6f]},)"
+                    R"("properties":{"station":%s,"day":"%04ld-%02ld-%02ld","computed_at":"%s","ffmc":%.2f,"dmc":%.2f,"dc":%.2f,"isi":%.2f,"bui":%.2f,"fwi":%.2f,"dsr":%.3f,"danger_class":"%s"}})",
+                    first ? "" : ",", jsonString(id).c_str(), s.lon, s.lat, jsonString(id).c_str(),
+                    s.last_day / 10000, s.last_day / 100 % 100, s.last_day % 100,
+                    google::protobuf::util::TimeUtil::ToString(at).c_str(), s.today.ffmc, s.today.dmc,
+                    s.today.dc, s.today.isi, s.today.bui, s.today.fwi, s.today.dsr,
+                    fusion::dangerClass(s.today.fwi));
+      out += buf;
+      first = false;
     }
     out += "]}";
     send(resp, 200, out, "application/geo+json");

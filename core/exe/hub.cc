@@ -122,6 +122,18 @@ Result<std::unique_ptr<Hub>> Hub::start(
   hub->feeds_->loadDirectory(c.feeds_dir);
 
   if (c.publish) FIREHUB_RETURN_IF_ERROR(hub->startPublisher());
+  if (c.serve_http) {  // derived state is kept by the running hub, not by offline ingest
+    hub->fusion_ = std::make_unique<fusion::FusionEngine>(*hub->lake_);
+    FIREHUB_RETURN_IF_ERROR(hub->fusion_->start());
+  }
+  {
+    auto* publisher = hub->publisher_.get();
+    auto* fusion = hub->fusion_.get();
+    hub->pipeline_->setCommitListener([publisher, fusion] {
+      if (publisher) publisher->notify();
+      if (fusion) fusion->notify();
+    });
+  }
   if (c.serve_http) FIREHUB_RETURN_IF_ERROR(hub->startApi());
   return hub;
 }
@@ -144,8 +156,6 @@ Status Hub::startPublisher() {
   publisher_options.bootstrap_servers = hub->bootstrap_;
   hub->publisher_ = std::make_unique<bus::Publisher>(*hub->lake_, hub->metrics_, publisher_options);
   FIREHUB_RETURN_IF_ERROR(hub->publisher_->start());
-  auto* publisher = hub->publisher_.get();
-  hub->pipeline_->setCommitListener([publisher] { publisher->notify(); });
   FIREHUB_RETURN_IF_ERROR(
       writeFile((std::filesystem::path(c.data_dir) / "kafka.bootstrap").string(), hub->bootstrap_));
   FIREHUB_LOG(kInfo, "hub", "Kafka bootstrap servers: " << hub->bootstrap_
@@ -163,6 +173,7 @@ Status Hub::startApi() {
   ctx.feeds = hub->feeds_.get();
   ctx.connectors = &hub->connectors_;
   ctx.publisher = hub->publisher_.get();
+  ctx.fusion = hub->fusion_.get();
   ctx.metrics = &hub->metrics_;
   ctx.kafka_bootstrap = hub->bootstrap_;
   ctx.kafka_embedded = hub->broker_ != nullptr;
@@ -189,8 +200,10 @@ void Hub::stop() {
   stopped_ = true;
   if (api_) api_->stop();                                   // no new pushes
   if (tcp_) tcp_->stopAll();                                // no new frames
+  if (fusion_) fusion_->stop();
   if (publisher_) publisher_->stop(config_.drain_timeout_ms);  // drain what is committed
   publisher_.reset();
+  fusion_.reset();
   api_.reset();
   tcp_.reset();
   pipeline_.reset();

@@ -403,6 +403,14 @@ Status Lake::putMeta(const std::string& key, const std::string& value) {
   return fromRocks(db_->Put(wo, meta_, key, value), "write meta");
 }
 
+Status Lake::putMetaBatch(const std::vector<std::pair<std::string, std::string>>& entries) {
+  rocksdb::WriteBatch batch;
+  for (const auto& [k, v] : entries) batch.Put(meta_, k, v);
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  return fromRocks(db_->Write(wo, &batch), "write meta batch");
+}
+
 Status Lake::deleteMeta(const std::string& key) {
   rocksdb::WriteOptions wo;
   wo.sync = options_.sync;

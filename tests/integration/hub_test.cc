@@ -412,6 +412,22 @@ TEST_F(HubTest, CapWarningsUpdateAndCancelWithdrawEarlierAlerts) {
   EXPECT_NE(bad.body.find("geocodes alone cannot be placed"), std::string::npos) << bad.body;
 }
 
+TEST_F(HubTest, FireWeatherLayerFollowsNoonObservations) {
+  std::string csv = std::string(kWeatherHeader) +
+                    "F1,123.40,41.80,2026-11-21T09:00:00+08:00,2,60,10,,0\n"    // morning: no day yet
+                    "F1,123.40,41.80,2026-11-21T12:00:00+08:00,17,25,30,300,0\n"
+                    "F2,123.60,41.90,2026-11-21T11:00:00+08:00,5,50,10,,0\n";  // no noon observation
+  ASSERT_EQ(post("/api/v1/feeds/wx/records", csv, "text/csv").status, 202);
+  ASSERT_TRUE(waitFor([&] { return get("/api/v1/layers/fwi").body.find("\"F1\"") != std::string::npos; }));
+  auto layer = parse(get("/api/v1/layers/fwi").body);
+  auto features = layer->getArray("features");
+  ASSERT_EQ(features->size(), 1u);
+  auto props = features->getObject(0)->getObject("properties");
+  EXPECT_EQ(props->getValue<std::string>("day"), "2026-11-21");
+  EXPECT_GT(props->getValue<double>("ffmc"), 85);
+  EXPECT_FALSE(props->getValue<std::string>("danger_class").empty());
+}
+
 TEST_F(HubTest, RestrictedDomainsAlsoPublishARedactedPublicTopic) {
   ASSERT_EQ(post("/api/v1/feeds", R"({"id":"cad","agency":"public-security","connector":"firehub.connector.police"})",
                  "application/json").status, 201);

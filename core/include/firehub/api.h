@@ -10,6 +10,7 @@
 #include <string>
 
 #include "firehub/bus.h"
+#include "firehub/fusion.h"
 #include "firehub/lake.h"
 #include "firehub/metrics.h"
 #include "firehub/pipeline.h"
@@ -38,6 +39,7 @@ struct ApiContext {
   registry::FeedRegistry* feeds = nullptr;
   plugin::ConnectorRegistry* connectors = nullptr;
   bus::Publisher* publisher = nullptr;  // may be null (no Kafka)
+  fusion::FusionEngine* fusion = nullptr;  // may be null
   Metrics* metrics = nullptr;
   std::string kafka_bootstrap;
   bool kafka_embedded = false;

@@ -10,6 +10,7 @@
 
 #include "firehub/api.h"
 #include "firehub/bus.h"
+#include "firehub/fusion.h"
 #include "firehub/lake.h"
 #include "firehub/metrics.h"
 #include "firehub/pipeline.h"
@@ -75,6 +76,7 @@ class Hub {
   plugin::ConnectorRegistry& connectors() { return connectors_; }
   bus::Publisher* publisher() { return publisher_.get(); }
   transport::TcpListeners* tcp() { return tcp_.get(); }
+  fusion::FusionEngine* fusion() { return fusion_.get(); }
 
  private:
   Hub() = default;
@@ -89,6 +91,7 @@ class Hub {
   std::unique_ptr<transport::TcpListeners> tcp_;
   std::unique_ptr<bus::EmbeddedBroker> broker_;
   std::unique_ptr<bus::Publisher> publisher_;
+  std::unique_ptr<fusion::FusionEngine> fusion_;
   std::unique_ptr<api::ApiServer> api_;
   std::string bootstrap_;
   bool stopped_ = false;

@@ -119,6 +119,8 @@ class Lake {
                  std::vector<std::pair<uint64_t, std::string>>& out) const;
 
   Status putMeta(const std::string& key, const std::string& value);
+  // Several meta entries in one atomic batch.
+  Status putMetaBatch(const std::vector<std::pair<std::string, std::string>>& entries);
   Status deleteMeta(const std::string& key);
   Result<std::optional<std::string>> getMeta(const std::string& key) const;
   Status scanMeta(const std::string& prefix,
