@@ -1,16 +1,12 @@
 // `firehub demo`: the hub plus the demo city (demo_city.h) feeding it through the real
 // connectors.
 #include <atomic>
-#include <chrono>
-#include <cmath>
-#include <ctime>
 #include <iostream>
-#include <random>
 #include <thread>
 
 #include "cli.h"
-#include "firehub/log.h"
 #include "demo_city.h"
+#include "firehub/log.h"
 
 namespace firehub::cli {
 

@@ -140,43 +140,41 @@ Result<std::unique_ptr<Hub>> Hub::start(
 
 Status Hub::startPublisher() {
   const HubConfig& c = config_;
-  Hub* hub = this;
   bus::PublisherOptions publisher_options;
   publisher_options.properties = c.kafka_properties;
   if (c.kafka_bootstrap.empty()) {
     auto broker = bus::EmbeddedBroker::start(c.embedded_brokers, c.embedded_partitions);
     if (!broker.isOk()) return broker.status();
-    hub->broker_ = std::move(broker).value();
-    hub->bootstrap_ = hub->broker_->bootstrapServers();
-    auto* b = hub->broker_.get();
+    broker_ = std::move(broker).value();
+    bootstrap_ = broker_->bootstrapServers();
+    auto* b = broker_.get();
     publisher_options.ensure_topic = [b](const std::string& topic) { b->ensureTopic(topic); };
   } else {
-    hub->bootstrap_ = c.kafka_bootstrap;
+    bootstrap_ = c.kafka_bootstrap;
   }
-  publisher_options.bootstrap_servers = hub->bootstrap_;
-  hub->publisher_ = std::make_unique<bus::Publisher>(*hub->lake_, hub->metrics_, publisher_options);
-  FIREHUB_RETURN_IF_ERROR(hub->publisher_->start());
+  publisher_options.bootstrap_servers = bootstrap_;
+  publisher_ = std::make_unique<bus::Publisher>(*lake_, metrics_, publisher_options);
+  FIREHUB_RETURN_IF_ERROR(publisher_->start());
   FIREHUB_RETURN_IF_ERROR(
-      writeFile((std::filesystem::path(c.data_dir) / "kafka.bootstrap").string(), hub->bootstrap_));
-  FIREHUB_LOG(kInfo, "hub", "Kafka bootstrap servers: " << hub->bootstrap_
-                                                        << (hub->broker_ ? " (embedded)" : ""));
+      writeFile((std::filesystem::path(c.data_dir) / "kafka.bootstrap").string(), bootstrap_));
+  FIREHUB_LOG(kInfo, "hub", "Kafka bootstrap servers: " << bootstrap_
+                                                        << (broker_ ? " (embedded)" : ""));
   return Status::ok();
 }
 
 Status Hub::startApi() {
   const HubConfig& c = config_;
-  Hub* hub = this;
 
   api::ApiContext ctx;
-  ctx.lake = hub->lake_.get();
-  ctx.pipeline = hub->pipeline_.get();
-  ctx.feeds = hub->feeds_.get();
-  ctx.connectors = &hub->connectors_;
-  ctx.publisher = hub->publisher_.get();
-  ctx.fusion = hub->fusion_.get();
-  ctx.metrics = &hub->metrics_;
-  ctx.kafka_bootstrap = hub->bootstrap_;
-  ctx.kafka_embedded = hub->broker_ != nullptr;
+  ctx.lake = lake_.get();
+  ctx.pipeline = pipeline_.get();
+  ctx.feeds = feeds_.get();
+  ctx.connectors = &connectors_;
+  ctx.publisher = publisher_.get();
+  ctx.fusion = fusion_.get();
+  ctx.metrics = &metrics_;
+  ctx.kafka_bootstrap = bootstrap_;
+  ctx.kafka_embedded = broker_ != nullptr;
   ctx.plugins_dir = c.plugins_dir;
   if (tcp_) {
     auto* tcp = tcp_.get();
@@ -185,10 +183,10 @@ Status Hub::startApi() {
   api::ApiOptions api_options;
   api_options.listen = c.http_listen;
   api_options.max_body_bytes = c.max_body_bytes;
-  hub->api_ = std::make_unique<api::ApiServer>(ctx, api_options);
-  FIREHUB_RETURN_IF_ERROR(hub->api_->start());
+  api_ = std::make_unique<api::ApiServer>(ctx, api_options);
+  FIREHUB_RETURN_IF_ERROR(api_->start());
   return writeFile((std::filesystem::path(c.data_dir) / "http.address").string(),
-                   hub->httpAddress());
+                   httpAddress());
 }
 
 std::string Hub::httpAddress() const {

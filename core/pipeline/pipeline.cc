@@ -242,9 +242,7 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
                 rej.source_offset ? rej.source_offset : "");
   };
 
-  // One push of a feed at a time, through the commit: the connector instance is not shared
-  // between threads, and the feed's counters are written with the batch they count.
-  std::lock_guard<std::mutex> feed_lock(feed->decodeMutex());
+  std::lock_guard<std::mutex> feed_lock(feed->pushMutex());
   Status decoded = connector->decode(request.body, request.content_type, spec.id, spec.agency, sink);
   if (!decoded.isOk()) {
     feed->setLastError(decoded.message());

@@ -1,7 +1,7 @@
 // The feed registry: which agency feeds exist, which connector decodes each, and their live
 // counters. Feeds are stored in the lake's meta column family ("feed/<id>") and survive restarts;
 // feeds.d/*.json files are applied at start.
-// @remark Thread-safe. A Feed's connector instance is used under Feed::decode_mu only.
+// @remark Thread-safe. A Feed's pushes (decode and commit) run under Feed::pushMutex() only.
 #pragma once
 
 #include <atomic>
@@ -45,7 +45,9 @@ class Feed {
   // Null when the feed's connector is not loaded (reason() says why).
   plugin::ConnectorInstance* connector() { return instance_.get(); }
   const std::string& reason() const { return reason_; }
-  std::mutex& decodeMutex() { return decode_mu_; }
+  // Held for one push, from decode through commit: the connector instance is not shared
+  // between threads, and the counters are written with the batch they count.
+  std::mutex& pushMutex() { return push_mu_; }
   FeedCounters& counters() { return counters_; }
   void setLastError(const std::string& e) {
     std::lock_guard<std::mutex> lock(error_mu_);
@@ -60,7 +62,7 @@ class Feed {
   FeedSpec spec_;
   std::unique_ptr<plugin::ConnectorInstance> instance_;
   std::string reason_;
-  std::mutex decode_mu_;
+  std::mutex push_mu_;
   FeedCounters counters_;
   mutable std::mutex error_mu_;
   std::string last_error_;
