@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "api/layers.h"
 #include "firehub/api.h"
 #include "firehub/log.h"
 
@@ -98,7 +99,8 @@ std::string geometryJson(const firehub::v1::Geometry& g) {
 
 class Router : public Poco::Net::HTTPRequestHandler {
  public:
-  Router(const ApiContext& ctx, const ApiOptions& options) : ctx_(ctx), options_(options) {}
+  Router(const ApiContext& ctx, const ApiOptions& options, DeltaStream& stream)
+      : ctx_(ctx), options_(options), stream_(stream) {}
 
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
     try {
@@ -204,9 +206,18 @@ class Router : public Poco::Net::HTTPRequestHandler {
       return entities(resp, param("domain"), param("bbox"), param("limit"));
     }
     if (what == "dlq" && p.size() == 1 && get) return deadLetters(resp, param("feed"), param("limit"));
-    if (what == "layers" && p.size() == 2 && p[1] == "fwi" && get) return fwiLayer(resp);
+    if (what == "layers" && get) {
+      if (p.size() == 1) return reply(resp, layerList(ctx_));
+      if (p.size() == 3 && p[1] == "risk" && p[2] == "stream") return riskStream(req, resp);
+      if (p.size() == 4 && p[1] == "risk" && p[2] == "cells") return reply(resp, riskCellExplanation(ctx_, p[3]));
+      if (p.size() == 2) return layer(resp, p[1], param("bbox"), param("limit"), param("offset"));
+    }
+    if (what == "warnings" && get) {
+      if (p.size() == 1) return reply(resp, warningList(ctx_, param("history").value_or("") == "1"));
+      if (p.size() == 2) return reply(resp, warningDocument(ctx_, p[1]));
+    }
     bool known = what == "kafka" || what == "plugins" || what == "feeds" || what == "records" ||
-                 what == "entities" || what == "dlq" || what == "layers";
+                 what == "entities" || what == "dlq" || what == "layers" || what == "warnings";
     if (known) {
       return sendError(resp, Status(StatusCode::kInvalidArgument,
                                     "method " + method + " is not allowed on " + uri.getPath()));
@@ -364,16 +375,9 @@ class Router : public Poco::Net::HTTPRequestHandler {
     }
     lake::BBox bbox;
     if (bbox_text) {
-      double v[4];
-      char tail;
-      if (std::sscanf(bbox_text->c_str(), "%lf,%lf,%lf,%lf%c", &v[0], &v[1], &v[2], &v[3],
-                      &tail) != 4 ||
-          v[0] < -180 || v[2] > 180 || v[1] < -90 || v[3] > 90 || v[0] > v[2] || v[1] > v[3]) {
-        return sendError(resp, Status::invalidArgument(
-                                   "bbox must be minlon,minlat,maxlon,maxlat within "
-                                   "[-180,180]x[-90,90] with min <= max"));
-      }
-      bbox = {v[0], v[1], v[2], v[3]};
+      auto parsed = parseBBox(*bbox_text);
+      if (!parsed.isOk()) return sendError(resp, parsed.status());
+      bbox = parsed.value();
     }
     size_t limit = 1000;
     if (limit_text) {
@@ -399,31 +403,78 @@ class Router : public Poco::Net::HTTPRequestHandler {
     send(resp, 200, out, "application/geo+json");
   }
 
-  // Weather stations with their current fire weather (FWI System) and danger class.
-  void fwiLayer(HTTPServerResponse& resp) {
-    if (!ctx_.fusion) return sendError(resp, Status::unavailable("fusion is not running"));
-    auto stations = ctx_.fusion->stations();
-    if (!stations.isOk()) return sendError(resp, stations.status());
-    std::string out = R"({"type":"FeatureCollection","layer":"fwi","features":[)";
-    char buf[768];
-    bool first = true;
-    for (const auto& s : stations.value()) {
-      std::string id = s.station.substr(s.station.rfind('/') + 1);
-      google::protobuf::Timestamp at;
-      at.set_seconds(s.computed_at);
-      std::snprintf(buf, sizeof buf,
-                    R"(%s{"type":"Feature","id":%s,"geometry":{"type":"Point","coordinates":[%.6f,%.6f]},)"
-                    R"("properties":{"station":%s,"day":"%04ld-%02ld-%02ld","computed_at":"%s","ffmc":%.2f,"dmc":%.2f,"dc":%.2f,"isi":%.2f,"bui":%.2f,"fwi":%.2f,"dsr":%.3f,"danger_class":"%s"}})",
-                    first ? "" : ",", jsonString(id).c_str(), s.lon, s.lat, jsonString(id).c_str(),
-                    s.last_day / 10000, s.last_day / 100 % 100, s.last_day % 100,
-                    google::protobuf::util::TimeUtil::ToString(at).c_str(), s.today.ffmc, s.today.dmc,
-                    s.today.dc, s.today.isi, s.today.bui, s.today.fwi, s.today.dsr,
-                    fusion::dangerClass(s.today.fwi));
-      out += buf;
-      first = false;
+  void reply(HTTPServerResponse& resp, const Reply& r) { send(resp, r.status, r.body, r.type); }
+
+  void layer(HTTPServerResponse& resp, const std::string& name, const std::optional<std::string>& bbox_text,
+             const std::optional<std::string>& limit_text, const std::optional<std::string>& offset_text) {
+    lake::BBox bbox;
+    if (bbox_text) {
+      auto parsed = parseBBox(*bbox_text);
+      if (!parsed.isOk()) return sendError(resp, parsed.status());
+      bbox = parsed.value();
     }
-    out += "]}";
-    send(resp, 200, out, "application/geo+json");
+    auto count = [&](const std::optional<std::string>& text, const char* what, long min, long max,
+                     long fallback) -> std::optional<long> {
+      if (!text) return fallback;
+      char* end = nullptr;
+      long n = std::strtol(text->c_str(), &end, 10);
+      if (text->empty() || *end != '\0' || n < min || n > max) {
+        sendError(resp, Status::invalidArgument(std::string(what) + " must be an integer in " +
+                                                std::to_string(min) + ".." + std::to_string(max)));
+        return std::nullopt;
+      }
+      return n;
+    };
+    auto limit = count(limit_text, "limit", 1, 100000, 10000);
+    if (!limit) return;
+    auto offset = count(offset_text, "offset", 0, 100000000, 0);
+    if (!offset) return;
+    reply(resp, layerFeatures(ctx_, name, bbox, static_cast<size_t>(*limit), static_cast<size_t>(*offset)));
+  }
+
+  // Server-sent events of risk deltas. Each event's id resumes the stream (Last-Event-ID); a
+  // `reset` event tells the client to reload the layer.
+  void riskStream(HTTPServerRequest& req, HTTPServerResponse& resp) {
+    constexpr size_t kMaxClients = 32;
+    if (!ctx_.fusion) return sendError(resp, Status::unavailable("fusion is not running"));
+    if (stream_.clients() >= kMaxClients) {
+      return sendError(resp, Status::unavailable("too many stream clients (" +
+                                                 std::to_string(kMaxClients) + "); try again later"));
+    }
+    stream_.addClient();
+    struct Leave {
+      DeltaStream& s;
+      ~Leave() { s.removeClient(); }
+    } leave{stream_};
+    resp.setStatus(HTTPResponse::HTTP_OK);
+    resp.setContentType("text/event-stream");
+    resp.set("Cache-Control", "no-store");
+    resp.set("X-Accel-Buffering", "no");
+    resp.setChunkedTransferEncoding(true);
+    ctx_.metrics->countHttp(200);
+    std::ostream& out = resp.send();
+    std::string last = req.get("Last-Event-ID", "");
+    out << "retry: 2000\n";
+    out << ": firehub risk deltas\n\n";
+    out.flush();
+    std::string events;
+    bool reset = false;
+    int idle_ms = 0;
+    while (out.good()) {
+      if (!stream_.next(last, events, reset, 1000)) break;  // hub stopping
+      if (reset) {
+        out << "id: " << last << "\nevent: reset\ndata: {\"reload\":\"/api/v1/layers/risk\"}\n\n";
+      } else if (!events.empty()) {
+        out << events;
+        idle_ms = 0;
+      } else if ((idle_ms += 1000) >= 15000) {
+        out << ": keep-alive\n\n";
+        idle_ms = 0;
+      } else {
+        continue;
+      }
+      out.flush();
+    }
   }
 
   void deadLetters(HTTPServerResponse& resp, const std::optional<std::string>& feed,
@@ -454,18 +505,21 @@ class Router : public Poco::Net::HTTPRequestHandler {
 
   const ApiContext& ctx_;
   const ApiOptions& options_;
+  DeltaStream& stream_;
 };
 
 class Factory : public Poco::Net::HTTPRequestHandlerFactory {
  public:
-  Factory(const ApiContext& ctx, const ApiOptions& options) : ctx_(ctx), options_(options) {}
+  Factory(const ApiContext& ctx, const ApiOptions& options, DeltaStream& stream)
+      : ctx_(ctx), options_(options), stream_(stream) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
-    return new Router(ctx_, options_);
+    return new Router(ctx_, options_, stream_);
   }
 
  private:
   const ApiContext& ctx_;
   const ApiOptions& options_;
+  DeltaStream& stream_;
 };
 
 }  // namespace
@@ -517,8 +571,13 @@ Status ApiServer::start() {
     params->setMaxQueued(256);
     params->setKeepAlive(true);
     params->setTimeout(Poco::Timespan(30, 0));
-    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(context_, options_), socket,
-                                                      params);
+    stream_ = std::make_unique<DeltaStream>();
+    if (context_.fusion) {
+      auto* stream = stream_.get();
+      listener_ = context_.fusion->addListener([stream](const fusion::FusionDelta& d) { stream->publish(d); });
+    }
+    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(context_, options_, *stream_),
+                                                      socket, params);
     server_->start();
   } catch (const Poco::Exception& e) {
     return Status::unavailable("cannot listen on " + options_.listen + ": " + e.displayText());
@@ -528,6 +587,9 @@ Status ApiServer::start() {
 }
 
 void ApiServer::stop() {
+  if (listener_ && context_.fusion) context_.fusion->removeListener(listener_);
+  listener_ = 0;
+  if (stream_) stream_->close();  // ends open event streams
   if (server_) {
     server_->stopAll(true);
     server_.reset();

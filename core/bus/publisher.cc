@@ -1,11 +1,15 @@
 #include <librdkafka/rdkafka.h>
 
+#include <google/protobuf/util/json_util.h>
+
 #include <chrono>
+#include <cstring>
 #include <random>
 
 #include "firehub/bus.h"
 #include "firehub/classification.h"
 #include "firehub/log.h"
+#include "firehub/v1/layer.pb.h"
 
 namespace firehub::bus {
 namespace {
@@ -184,6 +188,46 @@ void Publisher::flushDeletes() {
   metrics_.setOutboxDepth(static_cast<double>(lake_.outboxDepth()));
 }
 
+int Publisher::produceDerivedEntry(const lake::OutboxEntry& e) {
+  std::string layer_key = e.record_id.substr(std::strlen(lake::kLayerRefPrefix));
+  auto stored = lake_.getLayer(layer_key);
+  if (!stored.isOk()) {
+    FIREHUB_LOG(kError, "bus", "cannot read layer entry " << layer_key << ": " << stored.status().toString());
+    return RD_KAFKA_RESP_ERR__STATE;
+  }
+  // The entry's current value; a deleted entry is published as a tombstone (null value), so a
+  // compacted topic forgets the key.
+  std::string value;
+  std::string schema;
+  const char* content_type = "application/json";
+  bool tombstone = !stored.value();
+  if (!tombstone) {
+    firehub::v1::LayerEntry entry;
+    if (!entry.ParseFromString(*stored.value())) {
+      FIREHUB_LOG(kError, "bus", "layer entry " << layer_key << " does not parse; sent as a tombstone");
+      tombstone = true;
+    } else if (entry.has_warning()) {
+      value = entry.warning().cap_xml();
+      schema = "urn:oasis:names:tc:emergency:cap:1.2";
+      content_type = "application/cap+xml";
+    } else {
+      google::protobuf::util::JsonPrintOptions options;
+      options.preserve_proto_field_names = true;
+      (void)google::protobuf::util::MessageToJsonString(entry.risk_cell(), &value, options);
+      schema = entry.risk_cell().GetDescriptor()->full_name();
+    }
+  }
+  if (known_topics_.insert(e.topic).second && options_.ensure_topic) options_.ensure_topic(e.topic);
+  return rd_kafka_producev(
+      producer_, RD_KAFKA_V_TOPIC(e.topic.c_str()), RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
+      RD_KAFKA_V_VALUE(tombstone ? nullptr : value.data(), tombstone ? 0 : value.size()),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_HEADER("schema", schema.data(), static_cast<ssize_t>(schema.size())),
+      RD_KAFKA_V_HEADER("content-type", content_type, -1),
+      RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(e.sequence))),
+      RD_KAFKA_V_END);
+}
+
 void Publisher::fill() {
   if (nowMs() < retry_at_ms_) return;
   if (in_flight_.size() >= options_.max_in_flight) return;
@@ -197,6 +241,22 @@ void Publisher::fill() {
   }
   for (const auto& e : entries) {
     if (in_flight_.count(e.sequence)) {
+      cursor_ = e.sequence + 1;
+      continue;
+    }
+    if (e.record_id.rfind(lake::kLayerRefPrefix, 0) == 0) {
+      auto err = static_cast<rd_kafka_resp_err_t>(produceDerivedEntry(e));
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
+      if (err == RD_KAFKA_RESP_ERR__STATE) {  // the layer store could not be read: retry later
+        retry_at_ms_ = nowMs() + 1000;
+        break;
+      }
+      if (err) {
+        FIREHUB_LOG(kError, "bus", "produce to " << e.topic << " failed: " << rd_kafka_err2str(err));
+        retry_at_ms_ = nowMs() + 1000;
+        break;
+      }
+      in_flight_.insert(e.sequence);
       cursor_ = e.sequence + 1;
       continue;
     }

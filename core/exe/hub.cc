@@ -72,6 +72,22 @@ Result<HubConfig> loadConfig(const std::string& file) {
     };
     resolve(c.plugins_dir);
     resolve(c.feeds_dir);
+    c.local_offset_minutes = p->getInt("fusion.utc_offset_minutes", c.local_offset_minutes);
+    std::map<std::string, std::string> risk_keys;
+    for (const char* root : {"risk", "warnings"}) {
+      std::function<void(const std::string&)> collect = [&](const std::string& prefix) {
+        Poco::Util::AbstractConfiguration::Keys sub;
+        p->keys(prefix, sub);
+        if (sub.empty()) risk_keys[prefix] = p->getString(prefix);
+        for (const auto& s : sub) collect(prefix + "." + s);
+      };
+      Poco::Util::AbstractConfiguration::Keys sub;
+      p->keys(root, sub);
+      for (const auto& s : sub) collect(std::string(root) + "." + s);
+    }
+    auto risk = fusion::riskConfigFrom(risk_keys);
+    if (!risk.isOk()) return Status::invalidArgument("config " + file + ": " + risk.status().message());
+    c.risk = std::move(risk).value();
   } catch (const Poco::Exception& e) {
     return Status::invalidArgument("config " + file + ": " + e.displayText());
   }
@@ -123,7 +139,14 @@ Result<std::unique_ptr<Hub>> Hub::start(
 
   if (c.publish) FIREHUB_RETURN_IF_ERROR(hub->startPublisher());
   if (c.serve_http) {  // derived state is kept by the running hub, not by offline ingest
-    hub->fusion_ = std::make_unique<fusion::FusionEngine>(*hub->lake_);
+    fusion::FusionOptions fusion_options;
+    fusion_options.cell_level = c.cell_level;
+    fusion_options.risk = c.risk;
+    fusion_options.local_offset_minutes = c.local_offset_minutes;
+    hub->fusion_ = std::make_unique<fusion::FusionEngine>(*hub->lake_, fusion_options);
+    if (auto* publisher = hub->publisher_.get()) {  // derived deliveries wait in the outbox
+      hub->fusion_->addListener([publisher](const fusion::FusionDelta&) { publisher->notify(); });
+    }
     FIREHUB_RETURN_IF_ERROR(hub->fusion_->start());
   }
   {

@@ -1,15 +1,25 @@
+#include <chrono>
 #include <cinttypes>
+#include <cstring>
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include "firehub/fusion.h"
 #include "firehub/log.h"
+#include "fusion/risk_layer.h"
+#include "fusion/warnings.h"
+
+#include <s2/s2cell_id.h>
+#include <s2/s2latlng.h>
 
 namespace firehub::fusion {
 namespace {
 
 constexpr const char* kCheckpointKey = "checkpoint/fusion";
 constexpr const char* kStationPrefix = "fwi/";
+constexpr const char* kRiskPrefix = "risk/";
+constexpr const char* kWarningPrefix = "warnings/";
 
 std::string encode(const StationFireWeather& s) {
   char buf[512];
@@ -18,15 +28,25 @@ std::string encode(const StationFireWeather& s) {
                 s.lon, s.lat, s.state.ffmc, s.state.dmc, s.state.dc, s.last_day, s.prec_since_noon,
                 s.today.ffmc, s.today.dmc, s.today.dc, s.today.isi, s.today.bui, s.today.fwi,
                 s.today.dsr, s.computed_at);
-  return buf;
+  return std::string(buf) + " " + s.record_id;
 }
 
 bool decode(const std::string& text, StationFireWeather& s) {
-  return std::sscanf(text.c_str(),
-                     "%lf %lf %lf %lf %lf %ld %lf %lf %lf %lf %lf %lf %lf %lf %" SCNd64, &s.lon,
-                     &s.lat, &s.state.ffmc, &s.state.dmc, &s.state.dc, &s.last_day,
-                     &s.prec_since_noon, &s.today.ffmc, &s.today.dmc, &s.today.dc, &s.today.isi,
-                     &s.today.bui, &s.today.fwi, &s.today.dsr, &s.computed_at) == 15;
+  int used = 0;
+  if (std::sscanf(text.c_str(),
+                  "%lf %lf %lf %lf %lf %ld %lf %lf %lf %lf %lf %lf %lf %lf %" SCNd64 "%n", &s.lon,
+                  &s.lat, &s.state.ffmc, &s.state.dmc, &s.state.dc, &s.last_day,
+                  &s.prec_since_noon, &s.today.ffmc, &s.today.dmc, &s.today.dc, &s.today.isi,
+                  &s.today.bui, &s.today.fwi, &s.today.dsr, &s.computed_at, &used) != 15) {
+    return false;
+  }
+  s.record_id = used < static_cast<int>(text.size()) ? text.substr(used + 1) : std::string();
+  return true;
+}
+
+int64_t systemNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
@@ -40,26 +60,70 @@ const char* dangerClass(double fwi) {
 }
 
 FusionEngine::FusionEngine(lake::Lake& lake, FusionOptions options)
-    : lake_(lake), options_(options) {
+    : lake_(lake), options_(std::move(options)) {
   auto stored = lake_.getMeta(kCheckpointKey);
   if (stored.isOk() && stored.value()) checkpoint_ = std::stoull(*stored.value());
+  risk_ = std::make_unique<RiskLayer>(options_.risk, options_.cell_level);
+  drafter_ = std::make_unique<WarningDrafter>(options_.risk, options_.cell_level,
+                                              options_.local_offset_minutes);
 }
 
 FusionEngine::~FusionEngine() { stop(); }
 
+int64_t FusionEngine::now() const { return options_.now ? options_.now() : systemNow(); }
+
+// Rebuilds the risk layer's inputs from the latest state of every entity and loads what was last
+// published, so the first step publishes only what really changed while the hub was down.
+Status FusionEngine::restore() {
+  std::unique_lock<std::shared_mutex> lock(state_mu_);
+  FIREHUB_RETURN_IF_ERROR(lake_.scanLayers(kRiskPrefix, [&](const std::string&, const std::string& v) {
+    firehub::v1::LayerEntry e;
+    if (e.ParseFromString(v) && e.has_risk_cell()) risk_->restore(e.risk_cell());
+  }));
+  FIREHUB_RETURN_IF_ERROR(lake_.scanLayers(kWarningPrefix, [&](const std::string&, const std::string& v) {
+    firehub::v1::LayerEntry e;
+    if (e.ParseFromString(v) && e.has_warning()) drafter_->restore(e.warning());
+  }));
+  int64_t t = now();
+  size_t entities = 0;
+  for (const char* domain : {"building", "alarm", "water", "station", "health", "police", "weather"}) {
+    FIREHUB_RETURN_IF_ERROR(lake_.scanLatest(domain, [&](const firehub::v1::Record& r) {
+      risk_->apply(lake::entityKey(r), &r, t);
+      ++entities;
+    }));
+  }
+  FIREHUB_RETURN_IF_ERROR(lake_.scanMeta(kStationPrefix, [&](const std::string& key, const std::string& value) {
+    StationFireWeather st;
+    if (!decode(value, st) || st.last_day == 0) return;
+    risk_->setFireWeather(key.substr(std::strlen(kStationPrefix)), st.lon, st.lat, st.today.fwi,
+                          dangerClass(st.today.fwi), st.record_id);
+  }));
+  risk_->advanceClock(t);
+  risk_->markAllDirty();
+  FIREHUB_LOG(kInfo, "fusion", "restored " << entities << " entities, " << risk_->cells().size()
+                                           << " published cells, checkpoint " << checkpoint_.load());
+  restored_ = true;
+  return Status::ok();
+}
+
 Status FusionEngine::step(bool& did_work) {
   std::lock_guard<std::mutex> lock(step_mu_);
   did_work = false;
+  if (!restored_) FIREHUB_RETURN_IF_ERROR(restore());
   std::vector<std::pair<uint64_t, std::string>> log;
   FIREHUB_RETURN_IF_ERROR(lake_.readLog(checkpoint_ + 1, options_.batch, log));
-  if (log.empty()) return Status::ok();
+  int64_t t = now();
+
+  std::unique_lock<std::shared_mutex> state(state_mu_);
   std::map<std::string, StationFireWeather> touched;
+  std::set<std::string> entities;  // entity keys to re-read from `latest`
   for (const auto& [seq, id] : log) {
     auto record = lake_.getRecord(id);
     if (!record.isOk()) return record.status();
-    if (!record.value() || !record.value()->has_weather_observation()) continue;
+    if (!record.value()) continue;
     const auto& r = *record.value();
-    if (!r.geometry().has_point()) continue;
+    entities.insert(lake::entityKey(r));
+    if (!r.has_weather_observation() || !r.geometry().has_point()) continue;
     std::string key = lake::entityKey(r);
     auto it = touched.find(key);
     if (it == touched.end()) {
@@ -87,15 +151,69 @@ Status FusionEngine::step(bool& did_work) {
       s.last_day = day;
       s.prec_since_noon = 0;
       s.computed_at = r.observed_at().seconds();
+      s.record_id = r.id();
     }
   }
-  std::vector<std::pair<std::string, std::string>> writes;
-  for (const auto& [key, s] : touched) writes.emplace_back(kStationPrefix + key, encode(s));
-  uint64_t next = log.back().first;
-  writes.emplace_back(kCheckpointKey, std::to_string(next));
-  FIREHUB_RETURN_IF_ERROR(lake_.putMetaBatch(writes));  // state and checkpoint together
+  // The risk layer follows each entity's latest state (a late record never rolls it back).
+  for (const auto& key : entities) {
+    auto latest = lake_.latest(key);
+    if (!latest.isOk()) return latest.status();
+    const auto& r = latest.value();
+    risk_->apply(key, r && r->op() != firehub::v1::OP_RETRACT ? &*r : nullptr, t);
+  }
+  std::vector<std::pair<std::string, std::string>> meta;
+  for (const auto& [key, s] : touched) {
+    meta.emplace_back(kStationPrefix + key, encode(s));
+    if (s.last_day > 0) {
+      risk_->setFireWeather(key, s.lon, s.lat, s.today.fwi, dangerClass(s.today.fwi), s.record_id);
+    }
+  }
+  risk_->advanceClock(t);
+  if (log.empty() && risk_->dirtyCount() == 0) return Status::ok();
+  auto changes = risk_->recompute(t);
+
+  // Drafts for the areas of changed cells.
+  std::set<uint64_t> areas;
+  for (const auto& c : changes) areas.insert(drafter_->areaOf(c.cell));
+  auto drafts = drafter_->update(areas, risk_->cells(), t);
+
+  lake::DerivedBatch batch;
+  FusionDelta delta;
+  for (auto& c : changes) {
+    std::string token = S2CellId(c.cell).ToToken();
+    std::string layer_key = kRiskPrefix + token;
+    if (c.now) {
+      firehub::v1::LayerEntry e;
+      *e.mutable_risk_cell() = *c.now;
+      batch.layer_puts.emplace_back(layer_key, e.SerializeAsString());
+      if (!c.previous_level.empty()) delta.previous[token] = c.previous_level;
+      delta.cells.push_back(std::move(*c.now));
+    } else {
+      batch.layer_deletes.push_back(layer_key);
+      delta.removed.push_back(token);
+    }
+    batch.deliveries.push_back({kRiskTopic, token, layer_key});
+  }
+  for (const auto& d : drafts) {
+    std::string layer_key = kWarningPrefix + d.identifier();
+    firehub::v1::LayerEntry e;
+    *e.mutable_warning() = d;
+    batch.layer_puts.emplace_back(layer_key, e.SerializeAsString());
+    batch.deliveries.push_back({kWarningsTopic, d.area(), layer_key});
+    delta.warnings.push_back(d);
+  }
+  batch.meta = std::move(meta);
+  uint64_t next = log.empty() ? checkpoint_.load() : log.back().first;
+  if (!log.empty()) batch.meta.emplace_back(kCheckpointKey, std::to_string(next));
+  FIREHUB_RETURN_IF_ERROR(lake_.commitDerived(batch));  // state, layers, outbox, checkpoint together
   checkpoint_ = next;
-  did_work = true;
+  did_work = !log.empty();
+  state.unlock();
+
+  if (delta.cells.empty() && delta.removed.empty() && delta.warnings.empty()) return Status::ok();
+  delta.sequence = ++delta_sequence_;
+  std::lock_guard<std::mutex> listeners(listeners_mu_);
+  for (const auto& [id, fn] : listeners_) fn(delta);
   return Status::ok();
 }
 
@@ -114,6 +232,72 @@ Result<std::vector<StationFireWeather>> FusionEngine::stations() const {
   });
   if (!s.isOk()) return s;
   return out;
+}
+
+std::optional<firehub::v1::RiskCell> FusionEngine::riskCell(const std::string& token) const {
+  S2CellId id = S2CellId::FromToken(token);
+  if (!id.is_valid()) return std::nullopt;
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  auto it = risk_->cells().find(id.id());
+  if (it == risk_->cells().end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<firehub::v1::RiskCell> FusionEngine::riskCells(const lake::BBox& bbox, size_t offset,
+                                                           size_t limit, size_t* matched) const {
+  std::vector<firehub::v1::RiskCell> out;
+  size_t count = 0;
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  for (const auto& [id, cell] : risk_->cells()) {
+    if (!bbox.contains(cell.center().lon(), cell.center().lat())) continue;
+    if (count >= offset && out.size() < limit) out.push_back(cell);
+    ++count;
+  }
+  if (matched) *matched = count;
+  return out;
+}
+
+size_t FusionEngine::riskCellCount() const {
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  return risk_->cells().size();
+}
+
+std::map<std::string, size_t> FusionEngine::levelCounts() const {
+  std::map<std::string, size_t> out;
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  for (const auto& level : options_.risk.levels) out[level.name] = 0;
+  for (const auto& [id, cell] : risk_->cells()) ++out[cell.level()];
+  return out;
+}
+
+std::vector<firehub::v1::WarningDraft> FusionEngine::activeWarnings() const {
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  return drafter_->active();
+}
+
+Result<std::vector<firehub::v1::WarningDraft>> FusionEngine::warningHistory() const {
+  std::vector<firehub::v1::WarningDraft> out;
+  Status s = lake_.scanLayers(kWarningPrefix, [&](const std::string&, const std::string& v) {
+    firehub::v1::LayerEntry e;
+    if (e.ParseFromString(v) && e.has_warning()) out.push_back(e.warning());
+  });
+  if (!s.isOk()) return s;
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.sent().seconds() < b.sent().seconds();
+  });
+  return out;
+}
+
+int FusionEngine::addListener(Listener listener) {
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  int id = next_listener_++;
+  listeners_[id] = std::move(listener);
+  return id;
+}
+
+void FusionEngine::removeListener(int id) {
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  listeners_.erase(id);
 }
 
 Status FusionEngine::start() {
@@ -143,8 +327,10 @@ void FusionEngine::run() {
     Status s = step(did_work);
     if (!s.isOk()) FIREHUB_LOG(kError, "fusion", s.toString());
     if (did_work && s.isOk()) continue;
+    // Sleep until new records arrive, or at most a second: warnings start and expire and
+    // incidents leave the window by the clock alone.
     std::unique_lock<std::mutex> lock(wake_mu_);
-    wake_.wait_for(lock, std::chrono::milliseconds(s.isOk() ? 500 : 2000),
+    wake_.wait_for(lock, std::chrono::milliseconds(s.isOk() ? 1000 : 2000),
                    [this] { return pending_ || stop_.load(); });
     pending_ = false;
   }

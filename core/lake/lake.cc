@@ -28,6 +28,7 @@ constexpr const char* kLog = "log";
 constexpr const char* kOutbox = "outbox";
 constexpr const char* kDlq = "dlq";
 constexpr const char* kMeta = "meta";
+constexpr const char* kLayers = "layers";
 
 Status fromRocks(const rocksdb::Status& s, const char* what) {
   if (s.ok()) return Status::ok();
@@ -113,7 +114,7 @@ Status Lake::init() {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
       {kRecords, point_lookup}, {kLatest, point_lookup}, {kGeo, ordered},
       {kLog, ordered},         {kOutbox, ordered},       {kDlq, ordered},
-      {kMeta, point_lookup}};
+      {kMeta, point_lookup},   {kLayers, point_lookup}};
   rocksdb::DB* db = nullptr;
   auto s = rocksdb::DB::Open(db_options, options_.path, families, &handles_, &db);
   if (!s.ok()) {
@@ -131,6 +132,7 @@ Status Lake::init() {
   outbox_ = handles_[5];
   dlq_ = handles_[6];
   meta_ = handles_[7];
+  layers_ = handles_[8];
 
   next_sequence_ = std::max({lastKey(log_), lastKey(outbox_), lastKey(dlq_)}) + 1;
   uint64_t depth = 0;
@@ -395,6 +397,62 @@ Status Lake::readLog(uint64_t from, size_t max,
     out.emplace_back(codec::readBigEndian64(it->key().data()), it->value().ToString());
   }
   return fromRocks(it->status(), "scan log");
+}
+
+Status Lake::scanLatest(const std::string& domain,
+                        const std::function<void(const firehub::v1::Record&)>& fn) const {
+  std::string prefix = domain.empty() ? std::string() : domain + "/";
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), latest_));
+  codec::LatestPointer ptr;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (!codec::decodeLatest(it->value().ToStringView(), ptr)) {
+      return Status::dataLoss("latest of " + it->key().ToString() + " does not decode");
+    }
+    auto rec = getRecord(ptr.record_id);
+    if (!rec.isOk()) return rec.status();
+    if (!rec.value() || rec.value()->op() == firehub::v1::OP_RETRACT) continue;
+    fn(*rec.value());
+  }
+  return fromRocks(it->status(), "scan latest");
+}
+
+Status Lake::commitDerived(const DerivedBatch& derived) {
+  std::lock_guard<std::mutex> lock(commit_mu_);  // outbox sequences come from the one counter
+  rocksdb::WriteBatch batch;
+  for (const auto& [k, v] : derived.layer_puts) batch.Put(layers_, k, v);
+  for (const auto& k : derived.layer_deletes) batch.Delete(layers_, k);
+  uint64_t seq = next_sequence_;
+  std::string key;
+  for (const auto& d : derived.deliveries) {
+    key.clear();
+    codec::appendBigEndian64(key, seq++);
+    batch.Put(outbox_, key, codec::encodeOutbox(d.topic, d.key, kLayerRefPrefix + d.layer_key));
+  }
+  for (const auto& [k, v] : derived.meta) batch.Put(meta_, k, v);
+  if (batch.Count() == 0) return Status::ok();
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  FIREHUB_RETURN_IF_ERROR(fromRocks(db_->Write(wo, &batch), "commit derived batch"));
+  next_sequence_ = seq;
+  outbox_depth_ += derived.deliveries.size();
+  return Status::ok();
+}
+
+Result<std::optional<std::string>> Lake::getLayer(const std::string& key) const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), layers_, key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  FIREHUB_RETURN_IF_ERROR(fromRocks(s, "read layer"));
+  return std::optional<std::string>(std::move(value));
+}
+
+Status Lake::scanLayers(const std::string& prefix,
+                        const std::function<void(const std::string&, const std::string&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), layers_));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    fn(it->key().ToString(), it->value().ToString());
+  }
+  return fromRocks(it->status(), "scan layers");
 }
 
 Status Lake::putMeta(const std::string& key, const std::string& value) {

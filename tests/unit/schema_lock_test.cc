@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "firehub/v1/dead_letter.pb.h"
+#include "firehub/v1/layer.pb.h"
 #include "firehub/v1/record.pb.h"
 
 namespace firehub {
@@ -41,7 +42,8 @@ std::map<std::string, std::string> currentSchema() {
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
   std::set<const google::protobuf::FileDescriptor*> seen;
   std::vector<const google::protobuf::FileDescriptor*> todo = {
-      firehub::v1::Record::descriptor()->file(), firehub::v1::DeadLetter::descriptor()->file()};
+      firehub::v1::Record::descriptor()->file(), firehub::v1::DeadLetter::descriptor()->file(),
+      firehub::v1::LayerEntry::descriptor()->file()};
   while (!todo.empty()) {
     const auto* file = todo.back();
     todo.pop_back();

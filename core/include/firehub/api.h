@@ -29,8 +29,8 @@ struct ApiOptions {
   std::string listen = "127.0.0.1:8080";
   // Largest request body accepted, bytes. Default: 16 MiB.
   size_t max_body_bytes = 16u << 20;
-  // Worker threads. Default: 8.
-  int threads = 8;
+  // Worker threads; each open event stream holds one. Default: 48.
+  int threads = 48;
 };
 
 struct ApiContext {
@@ -48,6 +48,8 @@ struct ApiContext {
   std::function<std::optional<uint16_t>(const std::string& feed_id)> listen_port;
 };
 
+class DeltaStream;
+
 class ApiServer {
  public:
   ApiServer(ApiContext context, ApiOptions options);
@@ -61,6 +63,8 @@ class ApiServer {
  private:
   ApiContext context_;
   ApiOptions options_;
+  std::unique_ptr<DeltaStream> stream_;
+  int listener_ = 0;
   std::unique_ptr<Poco::Net::HTTPServer> server_;
   std::string host_;
   uint16_t port_ = 0;

@@ -100,6 +100,8 @@ class Publisher {
   void destroyProducer();
   void run();
   void fill();
+  // Produces an outbox entry of derived data (a layers key); returns the librdkafka error.
+  int produceDerivedEntry(const lake::OutboxEntry& entry);
   void flushDeletes();
 
   lake::Lake& lake_;

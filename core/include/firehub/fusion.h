@@ -1,21 +1,33 @@
-// Fusion: turns the lake's ordered log into derived state. This first part keeps the fire
-// weather of every weather station: the FWI System advanced once per local day from the station's
-// first observation at or after noon, with the precipitation of the 24 hours before it.
-// State and the log checkpoint live in the lake's meta and are written together, so a restart
-// continues each station's sequence exactly where it stopped.
-// @remark FusionEngine owns one thread; the Lake must outlive it.
+// Fusion: turns the lake's ordered log into derived state.
+//  - Fire weather of every weather station: the FWI System advanced once per local day from the
+//    station's first observation at or after noon, with the precipitation since the last one.
+//  - The risk layer: every S2 cell (fusion.cell.level) with a building, an unresolved alarm or an
+//    open incident, scored by the factors of risk.h, with its explanation. Only the cells a
+//    record can affect are recomputed; changed cells go to the lake's layers family and, through
+//    the outbox, to firehub.v1.layer.risk (key = cell token; a tombstone when a cell leaves).
+//  - CAP 1.2 warning drafts for areas whose cells reach warnings.level (firehub.v1.warnings).
+// State, derived data and the log checkpoint are written in one batch, so a restart continues
+// exactly where it stopped.
+// @remark FusionEngine owns one thread; the Lake must outlive it. Queries are thread-safe.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
+#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "firehub/fwi.h"
 #include "firehub/lake.h"
+#include "firehub/risk.h"
 #include "firehub/status.h"
+#include "firehub/v1/layer.pb.h"
 
 namespace firehub::fusion {
 
@@ -24,7 +36,25 @@ struct FusionOptions {
   int local_offset_minutes = 480;
   // Log entries read per step. Default: 2000.
   size_t batch = 2000;
+  // S2 level of the grid (fusion.cell.level). Default: 15.
+  int cell_level = 15;
+  // The risk model. Default: RiskConfig's defaults.
+  RiskConfig risk;
+  // Unix seconds now; tests set a fixed clock. Default: the system clock.
+  std::function<int64_t()> now;
 };
+
+// What one fusion step changed, handed to listeners after it is durable.
+struct FusionDelta {
+  uint64_t sequence = 0;                         // counts deltas since start
+  std::vector<firehub::v1::RiskCell> cells;      // new or changed cells
+  std::vector<std::string> removed;              // tokens of cells that left the layer
+  std::map<std::string, std::string> previous;   // token -> level before (changed cells only)
+  std::vector<firehub::v1::WarningDraft> warnings;
+};
+
+inline constexpr const char* kRiskTopic = "firehub.v1.layer.risk";
+inline constexpr const char* kWarningsTopic = "firehub.v1.warnings";
 
 // One station's fire weather.
 struct StationFireWeather {
@@ -35,10 +65,14 @@ struct StationFireWeather {
   double prec_since_noon = 0;    // precipitation since the last noon observation, mm
   FwiIndices today;              // indices of the last computed day
   int64_t computed_at = 0;       // unix seconds of the observation that computed them
+  std::string record_id;         // that observation's record id
 };
 
 // Danger class of an FWI value: low < 5, moderate < 10, high < 20, very high < 30, else extreme.
 const char* dangerClass(double fwi);
+
+class RiskLayer;
+class WarningDrafter;
 
 class FusionEngine {
  public:
@@ -54,12 +88,42 @@ class FusionEngine {
   Result<std::vector<StationFireWeather>> stations() const;
   uint64_t checkpoint() const { return checkpoint_.load(); }
 
+  // The risk cell named by an S2 token, if it is in the layer.
+  std::optional<firehub::v1::RiskCell> riskCell(const std::string& token) const;
+  // Risk cells whose centre lies in bbox, in S2 order; `matched` gets the count before `limit`.
+  std::vector<firehub::v1::RiskCell> riskCells(const lake::BBox& bbox, size_t offset,
+                                               size_t limit, size_t* matched = nullptr) const;
+  size_t riskCellCount() const;
+  // Count of cells per level name.
+  std::map<std::string, size_t> levelCounts() const;
+  // Newest draft of every area still warning.
+  std::vector<firehub::v1::WarningDraft> activeWarnings() const;
+  // Every stored draft (Alert, Update and Cancel), oldest first.
+  Result<std::vector<firehub::v1::WarningDraft>> warningHistory() const;
+  const RiskConfig& riskConfig() const { return options_.risk; }
+  int cellLevel() const { return options_.cell_level; }
+  int64_t now() const;
+
+  // Called (on the fusion thread) after each durable step that changed something.
+  using Listener = std::function<void(const FusionDelta&)>;
+  int addListener(Listener listener);
+  void removeListener(int id);
+
  private:
+  Status restore();
   Status step(bool& did_work);
   void run();
 
   lake::Lake& lake_;
   FusionOptions options_;
+  mutable std::shared_mutex state_mu_;  // the risk layer and drafter
+  std::unique_ptr<RiskLayer> risk_;
+  std::unique_ptr<WarningDrafter> drafter_;
+  bool restored_ = false;
+  uint64_t delta_sequence_ = 0;
+  std::mutex listeners_mu_;
+  std::map<int, Listener> listeners_;
+  int next_listener_ = 1;
   std::atomic<uint64_t> checkpoint_{0};
   std::mutex step_mu_;
   std::thread thread_;

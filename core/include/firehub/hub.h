@@ -40,6 +40,11 @@ struct HubConfig {
   std::string feeds_dir;
   // S2 level of the fusion grid. Default: 15.
   int cell_level = 15;
+  // Risk model and warning drafts (risk.*, warnings.*). Default: RiskConfig's defaults.
+  fusion::RiskConfig risk;
+  // Local time of the fire weather day and of CAP times, minutes east of UTC
+  // (fusion.utc_offset_minutes). Default: 480 (UTC+8).
+  int local_offset_minutes = 480;
   // fsync the lake's WAL on each commit. Default: true.
   bool lake_sync = true;
   // Largest HTTP request body. Default: 16 MiB.

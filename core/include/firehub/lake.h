@@ -8,6 +8,8 @@
 //   outbox   sequence (BE)                  -> topic, key, record id: pending Kafka deliveries
 //   dlq      sequence (BE)                  -> firehub.v1.DeadLetter
 //   meta     text key                       -> feeds, checkpoints, settings
+//   layers   <layer>/<key>                  -> firehub.v1.LayerEntry: derived data (risk cells,
+//                                              warning drafts) written by fusion
 //
 // One commit() = one WriteBatch with the WAL on (and fsync by default), so a record, its latest
 // pointer, geo entry, log entry and outbox entry become durable together or not at all.
@@ -71,6 +73,23 @@ struct BBox {
   }
 };
 
+// Derived data written by fusion in one atomic batch: layer entries, their Kafka deliveries and
+// the meta (checkpoint, state) they were computed up to.
+struct DerivedBatch {
+  std::vector<std::pair<std::string, std::string>> layer_puts;  // layers key -> LayerEntry bytes
+  std::vector<std::string> layer_deletes;
+  struct Delivery {
+    std::string topic;
+    std::string key;
+    std::string layer_key;  // published as the entry's current value; a tombstone if deleted
+  };
+  std::vector<Delivery> deliveries;
+  std::vector<std::pair<std::string, std::string>> meta;
+};
+
+// Outbox entries of derived data point at a layers key, marked by this prefix in record_id.
+inline constexpr const char* kLayerRefPrefix = "layer:";
+
 struct DeadLetterEntry {
   uint64_t sequence = 0;
   firehub::v1::DeadLetter letter;
@@ -118,6 +137,16 @@ class Lake {
   Status readLog(uint64_t from, size_t max,
                  std::vector<std::pair<uint64_t, std::string>>& out) const;
 
+  // Every entity of `domain` (all when empty) whose latest record is not a retraction.
+  Status scanLatest(const std::string& domain,
+                    const std::function<void(const firehub::v1::Record&)>& fn) const;
+
+  // Writes derived data; its deliveries enter the outbox in the same durable batch.
+  Status commitDerived(const DerivedBatch& batch);
+  Result<std::optional<std::string>> getLayer(const std::string& key) const;
+  Status scanLayers(const std::string& prefix,
+                    const std::function<void(const std::string&, const std::string&)>& fn) const;
+
   Status putMeta(const std::string& key, const std::string& value);
   // Several meta entries in one atomic batch.
   Status putMetaBatch(const std::vector<std::pair<std::string, std::string>>& entries);
@@ -143,6 +172,7 @@ class Lake {
   rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
   rocksdb::ColumnFamilyHandle* dlq_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
+  rocksdb::ColumnFamilyHandle* layers_ = nullptr;
 
   std::mutex commit_mu_;
   uint64_t next_sequence_ = 1;  // guarded by commit_mu_

@@ -1,0 +1,576 @@
+#include "api/layers.h"
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+#include <s2/s2cell.h>
+#include <s2/s2cell_id.h>
+#include <s2/s2latlng.h>
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <sstream>
+
+#include "firehub/bus.h"
+#include "firehub/classification.h"
+
+namespace firehub::api {
+namespace {
+
+using firehub::v1::Record;
+
+std::string quote(const std::string& s) {
+  std::ostringstream os;
+  Poco::JSON::Stringifier::formatString(s, os);
+  return os.str();
+}
+
+std::string num(double v, int precision = 2) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*f", precision, v);
+  return buf;
+}
+
+Reply error(int status, const std::string& code, const std::string& detail) {
+  return {status, R"({"error":)" + quote(code) + R"(,"detail":)" + quote(detail) + "}"};
+}
+
+std::string cellPolygon(uint64_t id) {
+  S2Cell cell{S2CellId(id)};
+  std::string out = R"({"type":"Polygon","coordinates":[[)";
+  for (int i = 0; i <= 4; ++i) {  // S2 vertices run counter-clockwise, as RFC 7946 asks
+    S2LatLng ll(cell.GetVertex(i % 4));
+    if (i) out += ',';
+    out += '[' + num(ll.lng().degrees(), 7) + ',' + num(ll.lat().degrees(), 7) + ']';
+  }
+  return out + "]]}";
+}
+
+struct Band {
+  const char* key;
+  const char* label;
+  const char* label_zh;
+  const char* colour;
+};
+
+const Band kResponseBands[] = {{"le_300", "≤ 5 min", "5分钟内", "#1a9641"},
+                               {"le_600", "5–10 min", "5–10分钟", "#a6d96a"},
+                               {"le_900", "10–15 min", "10–15分钟", "#fdae61"},
+                               {"gt_900", "> 15 min or no station", "超过15分钟或无站点", "#d7191c"}};
+const Band kWaterBands[] = {{"covered", "hydrant in reach", "消火栓覆盖", "#2b83ba"},
+                            {"low_pressure", "only low-pressure hydrants", "仅低压消火栓", "#fdae61"},
+                            {"uncovered", "no hydrant in reach", "无消火栓覆盖", "#d7191c"}};
+
+const Band& responseBand(double s) {
+  if (s < 0) return kResponseBands[3];
+  if (s <= 300) return kResponseBands[0];
+  if (s <= 600) return kResponseBands[1];
+  if (s <= 900) return kResponseBands[2];
+  return kResponseBands[3];
+}
+
+const Band& waterBand(const firehub::v1::RiskCell& c) {
+  double score = c.factors_size() > 3 ? c.factors(3).score() : 1.0;
+  if (score <= 0) return kWaterBands[0];
+  if (score < 1) return kWaterBands[1];
+  return kWaterBands[2];
+}
+
+// A point layer: which records of a domain it shows and how each is labelled.
+struct PointLayer {
+  const char* name;
+  const char* title;
+  const char* title_zh;
+  const char* domain;
+  const char* entity_type;  // empty: every type of the domain
+  const char* description;
+  std::vector<Band> legend;
+  // The state shown on the map, or nullopt to leave the record out.
+  std::function<std::optional<std::string>(const Record&)> state;
+};
+
+const std::vector<PointLayer>& pointLayers() {
+  static const std::vector<PointLayer> layers = {
+      {"hydrants", "Hydrants and water sources", "消防水源", "water", "water_source",
+       "Hydrants, pools and intakes by service state; low pressure below the configured minimum.",
+       {{"in_service", "in service", "在用", "#2b83ba"},
+        {"low_pressure", "low pressure", "压力不足", "#fdae61"},
+        {"out_of_service", "out of service", "停用", "#d7191c"}},
+       [](const Record& r) -> std::optional<std::string> {
+         const auto& w = r.water_source();
+         if (w.status() != firehub::v1::WaterSource::STATUS_IN_SERVICE) return "out_of_service";
+         if (w.has_pressure_mpa() && w.pressure_mpa() < 0.10) return "low_pressure";
+         return "in_service";
+       }},
+      {"stations", "Fire stations", "消防站", "station", "fire_station",
+       "Fire stations by service state.",
+       {{"in_service", "in service", "执勤", "#b2182b"}, {"out_of_service", "out of service", "停勤", "#969696"}},
+       [](const Record& r) -> std::optional<std::string> {
+         return r.fire_station().status() == firehub::v1::FireStation::STATUS_IN_SERVICE
+                    ? "in_service" : "out_of_service";
+       }},
+      {"hospitals", "Hospitals and care homes", "医院与养老机构", "health", "health_facility",
+       "Hospitals (free emergency and burn beds) and elderly care homes.",
+       {{"free_beds", "free beds", "有空床", "#1a9641"}, {"full", "no free beds", "无空床", "#d7191c"},
+        {"care_home", "care home", "养老机构", "#7b3294"}},
+       [](const Record& r) -> std::optional<std::string> {
+         const auto& h = r.health_facility();
+         if (h.kind() == firehub::v1::HealthFacility::KIND_ELDERLY_CARE) return "care_home";
+         if (h.kind() != firehub::v1::HealthFacility::KIND_HOSPITAL) return std::nullopt;
+         return h.beds_emergency_available() > 0 || h.beds_burn_available() > 0 ? "free_beds" : "full";
+       }},
+      {"alarms", "Live fire alarms", "实时火警", "alarm", "",
+       "Unresolved fire alarms and faults from remote monitoring.",
+       {{"fire", "fire alarm", "火警", "#ff0000"}, {"fault", "fault", "故障", "#ff9900"}},
+       [](const Record& r) -> std::optional<std::string> {
+         if (!r.has_fire_alarm_event()) return std::nullopt;
+         const auto& a = r.fire_alarm_event();
+         if (a.resolved()) return std::nullopt;
+         if (a.fire_alarm()) return "fire";
+         if (a.fault()) return "fault";
+         return std::nullopt;
+       }},
+      {"incidents", "Police incidents", "警情", "police", "police_incident",
+       "Open police incidents.",
+       {{"open", "open", "未结", "#7b3294"}},
+       [](const Record& r) -> std::optional<std::string> {
+         if (r.police_incident().status() == firehub::v1::PoliceIncident::STATUS_CLOSED) return std::nullopt;
+         return "open";
+       }},
+      {"key_units", "Key fire-safety units", "消防安全重点单位", "building", "building",
+       "Buildings registered as key units; black-listed ones marked.",
+       {{"key_unit", "key unit", "重点单位", "#542788"}, {"black_list", "black list", "黑名单", "#000000"}},
+       [](const Record& r) -> std::optional<std::string> {
+         const auto& b = r.building();
+         if (b.credit_status() == firehub::v1::Building::CREDIT_STATUS_BLACK_LIST) return "black_list";
+         if (!b.key_unit()) return std::nullopt;
+         return "key_unit";
+       }},
+  };
+  return layers;
+}
+
+const PointLayer* findPointLayer(const std::string& name) {
+  for (const auto& l : pointLayers()) {
+    if (name == l.name) return &l;
+  }
+  return nullptr;
+}
+
+Poco::JSON::Array legendJson(const std::vector<Band>& bands) {
+  Poco::JSON::Array arr;
+  for (const auto& b : bands) {
+    Poco::JSON::Object o;
+    o.set("key", b.key);
+    o.set("label", b.label);
+    o.set("label_zh", b.label_zh);
+    o.set("colour", b.colour);
+    arr.add(o);
+  }
+  return arr;
+}
+
+Poco::JSON::Object layerInfo(const std::string& name, const std::string& title,
+                             const std::string& title_zh, const std::string& geometry,
+                             const std::string& description, const Poco::JSON::Array& legend) {
+  Poco::JSON::Object o;
+  o.set("name", name);
+  o.set("title", title);
+  o.set("title_zh", title_zh);
+  o.set("geometry", geometry);
+  o.set("description", description);
+  o.set("href", "/api/v1/layers/" + name);
+  o.set("legend", legend);
+  return o;
+}
+
+std::string collection(const std::string& layer, const std::vector<std::string>& features,
+                       size_t matched) {
+  std::string out = R"({"type":"FeatureCollection","layer":)" + quote(layer) +
+                    R"(,"numberMatched":)" + std::to_string(matched) + R"(,"numberReturned":)" +
+                    std::to_string(features.size()) + R"(,"features":[)";
+  for (size_t i = 0; i < features.size(); ++i) {
+    if (i) out += ',';
+    out += features[i];
+  }
+  return out + "]}";
+}
+
+std::string isoTime(int64_t seconds) {
+  google::protobuf::Timestamp t;
+  t.set_seconds(seconds);
+  return google::protobuf::util::TimeUtil::ToString(t);
+}
+
+std::string warningJson(const firehub::v1::WarningDraft& d) {
+  Poco::JSON::Object o;
+  o.set("identifier", d.identifier());
+  o.set("area", d.area());
+  o.set("msg_type", d.msg_type());
+  o.set("severity", d.severity());
+  o.set("level", d.level());
+  o.set("sent", isoTime(d.sent().seconds()));
+  o.set("max_score", d.max_score());
+  Poco::JSON::Array cells;
+  for (const auto& c : d.cells()) cells.add(c);
+  o.set("cells", cells);
+  Poco::JSON::Array refs;
+  for (const auto& r : d.references()) refs.add(r);
+  o.set("references", refs);
+  o.set("cap", "/api/v1/warnings/" + d.identifier());
+  std::ostringstream os;
+  o.stringify(os);
+  return os.str();
+}
+
+}  // namespace
+
+Result<lake::BBox> parseBBox(const std::string& text) {
+  double v[4];
+  char tail;
+  if (std::sscanf(text.c_str(), "%lf,%lf,%lf,%lf%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4 ||
+      v[0] < -180 || v[2] > 180 || v[1] < -90 || v[3] > 90 || v[0] > v[2] || v[1] > v[3]) {
+    return Status::invalidArgument(
+        "bbox must be minlon,minlat,maxlon,maxlat within [-180,180]x[-90,90] with min <= max");
+  }
+  return lake::BBox{v[0], v[1], v[2], v[3]};
+}
+
+std::string riskCellFeature(const firehub::v1::RiskCell& c) {
+  S2CellId id = S2CellId::FromToken(c.cell());
+  std::vector<const firehub::v1::RiskFactor*> top;
+  for (const auto& f : c.factors()) {
+    if (f.contribution() > 0) top.push_back(&f);
+  }
+  std::sort(top.begin(), top.end(), [](auto* a, auto* b) { return a->contribution() > b->contribution(); });
+  std::string factors = "[";
+  for (size_t i = 0; i < top.size() && i < 3; ++i) {
+    if (i) factors += ',';
+    factors += R"({"name":)" + quote(top[i]->name()) + R"(,"contribution":)" + num(top[i]->contribution()) + "}";
+  }
+  factors += "]";
+  const auto& band = responseBand(c.response_s());
+  const auto& water = waterBand(c);
+  return R"({"type":"Feature","id":)" + quote(c.cell()) + R"(,"geometry":)" + cellPolygon(id.id()) +
+         R"(,"properties":{"cell":)" + quote(c.cell()) + R"(,"score":)" + num(c.score()) +
+         R"(,"level":)" + quote(c.level()) + R"(,"level_rank":)" + std::to_string(c.level_rank()) +
+         R"(,"colour":)" + quote(c.colour()) + R"(,"forced":)" + (c.forced() ? "true" : "false") +
+         R"(,"top_factors":)" + factors + R"(,"buildings":)" + std::to_string(c.buildings()) +
+         R"(,"response_s":)" + num(c.response_s(), 0) + R"(,"response_band":)" + quote(band.key) +
+         R"(,"response_colour":)" + quote(band.colour) + R"(,"nearest_station":)" +
+         quote(c.nearest_station()) + R"(,"hydrants_in_reach":)" + std::to_string(c.hydrants_in_reach()) +
+         R"(,"water":)" + quote(water.key) + R"(,"water_colour":)" + quote(water.colour) +
+         R"(,"computed_at":)" + quote(isoTime(c.computed_at().seconds())) + "}}";
+}
+
+Reply layerList(const ApiContext& ctx) {
+  Poco::JSON::Array layers;
+  Poco::JSON::Array risk_legend;
+  if (ctx.fusion) {
+    for (const auto& l : ctx.fusion->riskConfig().levels) {
+      Poco::JSON::Object o;
+      o.set("key", l.name);
+      o.set("label", "Level " + l.name + " (" + l.name_en + ")");
+      o.set("label_zh", l.name_zh + "（" + l.name + "级）");
+      o.set("colour", l.colour);
+      o.set("min_score", l.min_score);
+      risk_legend.add(o);
+    }
+  }
+  layers.add(layerInfo("risk", "Fire risk", "火灾风险", "cells",
+                       "Composite risk of each S2 cell (0-100) from building, alarm, weather, water, "
+                       "response, medical and public-safety factors, with its warning level.",
+                       risk_legend));
+  layers.add(layerInfo("response", "Response time", "响应时间", "cells",
+                       "Estimated travel time from the nearest in-service station; the 5-minute "
+                       "circle is the first band.",
+                       legendJson({std::begin(kResponseBands), std::end(kResponseBands)})));
+  layers.add(layerInfo("water_coverage", "Hydrant coverage", "消火栓覆盖", "cells",
+                       "Cells with an in-service hydrant within the protection radius.",
+                       legendJson({std::begin(kWaterBands), std::end(kWaterBands)})));
+  for (const auto& l : pointLayers()) {
+    layers.add(layerInfo(l.name, l.title, l.title_zh, "points", l.description, legendJson(l.legend)));
+  }
+  layers.add(layerInfo("weather_stations", "Fire weather", "森林火险气象", "points",
+                       "Weather stations with today's Fire Weather Index and danger class.",
+                       legendJson({{"low", "low", "低", "#1a9641"},
+                                   {"moderate", "moderate", "中", "#a6d96a"},
+                                   {"high", "high", "高", "#fecc5c"},
+                                   {"very_high", "very high", "很高", "#fd8d3c"},
+                                   {"extreme", "extreme", "极高", "#d7191c"}})));
+  layers.add(layerInfo("warnings", "Warning areas", "预警区域", "areas",
+                       "Active CAP 1.2 warnings received from the weather service and drafted by "
+                       "firehub.",
+                       legendJson({{"received", "weather service warning", "气象预警", "#8856a7"},
+                                   {"drafted", "firehub warning draft", "消防风险预警", "#e31a1c"}})));
+  Poco::JSON::Object obj;
+  obj.set("layers", layers);
+  std::ostringstream os;
+  obj.stringify(os);
+  return {200, os.str()};
+}
+
+Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
+                    size_t limit, size_t offset) {
+  if (name == "risk" || name == "response" || name == "water_coverage") {
+    if (!ctx.fusion) return error(503, "unavailable", "fusion is not running");
+    size_t matched = 0;
+    auto cells = ctx.fusion->riskCells(bbox, offset, limit, &matched);
+    std::vector<std::string> features;
+    features.reserve(cells.size());
+    for (const auto& c : cells) features.push_back(riskCellFeature(c));
+    return {200, collection(name, features, matched), "application/geo+json"};
+  }
+  if (const PointLayer* layer = findPointLayer(name)) {
+    auto found = ctx.lake->latestInBBox(layer->domain, bbox, 100000);
+    if (!found.isOk()) return error(500, "internal", found.status().message());
+    std::vector<std::string> features;
+    size_t matched = 0;
+    for (auto& r : found.value()) {
+      if (*layer->entity_type && r.entity_type() != layer->entity_type) continue;
+      auto state = layer->state(r);
+      if (!state) continue;
+      if (matched++ < offset || features.size() >= limit) continue;
+      redactRestricted(r);  // map readers see the public view
+      std::string label = r.entity_id();
+      if (r.has_building() && !r.building().name().empty()) label = r.building().name();
+      if (r.has_fire_station() && !r.fire_station().name().empty()) label = r.fire_station().name();
+      if (r.has_health_facility() && !r.health_facility().name().empty()) label = r.health_facility().name();
+      if (r.has_water_source() && !r.water_source().name().empty()) label = r.water_source().name();
+      features.push_back(R"({"type":"Feature","id":)" + quote(r.entity_id()) + R"(,"geometry":)" +
+                         (r.geometry().has_point()
+                              ? R"({"type":"Point","coordinates":[)" + num(r.geometry().point().lon(), 7) +
+                                    "," + num(r.geometry().point().lat(), 7) + "]}"
+                              : std::string("null")) +
+                         R"(,"properties":{"layer":)" + quote(name) + R"(,"state":)" + quote(*state) +
+                         R"(,"label":)" + quote(label) + R"(,"record":)" + bus::recordToJson(r) + "}}");
+    }
+    return {200, collection(name, features, matched), "application/geo+json"};
+  }
+  if (name == "weather_stations" || name == "fwi") {
+    if (!ctx.fusion) return error(503, "unavailable", "fusion is not running");
+    auto stations = ctx.fusion->stations();
+    if (!stations.isOk()) return error(500, "internal", stations.status().message());
+    std::vector<std::string> features;
+    size_t matched = 0;
+    for (const auto& s : stations.value()) {
+      if (!bbox.contains(s.lon, s.lat)) continue;
+      if (matched++ < offset || features.size() >= limit) continue;
+      std::string id = s.station.substr(s.station.rfind('/') + 1);
+      char day[48];
+      std::snprintf(day, sizeof day, "%04ld-%02ld-%02ld", s.last_day / 10000, s.last_day / 100 % 100,
+                    s.last_day % 100);
+      features.push_back(
+          R"({"type":"Feature","id":)" + quote(id) + R"(,"geometry":{"type":"Point","coordinates":[)" +
+          num(s.lon, 6) + "," + num(s.lat, 6) + R"(]},"properties":{"station":)" + quote(id) +
+          R"(,"day":")" + day + R"(","computed_at":)" + quote(isoTime(s.computed_at)) +
+          R"(,"ffmc":)" + num(s.today.ffmc) + R"(,"dmc":)" + num(s.today.dmc) + R"(,"dc":)" +
+          num(s.today.dc) + R"(,"isi":)" + num(s.today.isi) + R"(,"bui":)" + num(s.today.bui) +
+          R"(,"fwi":)" + num(s.today.fwi) + R"(,"dsr":)" + num(s.today.dsr, 3) +
+          R"(,"danger_class":)" + quote(fusion::dangerClass(s.today.fwi)) + "}}");
+    }
+    return {200, collection(name, features, matched), "application/geo+json"};
+  }
+  if (name == "warnings") {
+    std::vector<std::string> features;
+    size_t matched = 0;
+    // Received: active CAP alerts of the weather service.
+    auto received = ctx.lake->latestInBBox("weather", lake::BBox{}, 100000);
+    if (!received.isOk()) return error(500, "internal", received.status().message());
+    int64_t now = ctx.fusion ? ctx.fusion->now() : 0;
+    for (const auto& r : received.value()) {
+      if (!r.has_weather_warning() || !r.has_geometry() || r.geometry().has_point()) continue;
+      const auto& w = r.weather_warning();
+      if (w.has_expires() && w.expires().seconds() <= now) continue;
+      ++matched;
+      if (features.size() >= limit) continue;
+      std::string geometry;
+      {
+        // The geometry as the record holds it (lon/lat polygons).
+        std::ostringstream os;
+        os.precision(9);
+        auto ring = [&](const firehub::v1::LinearRing& ring) {
+          os << '[';
+          for (int i = 0; i < ring.points_size(); ++i) {
+            os << (i ? "," : "") << '[' << ring.points(i).lon() << ',' << ring.points(i).lat() << ']';
+          }
+          os << ']';
+        };
+        auto poly = [&](const firehub::v1::Polygon& p) {
+          os << '[';
+          for (int i = 0; i < p.rings_size(); ++i) {
+            if (i) os << ',';
+            ring(p.rings(i));
+          }
+          os << ']';
+        };
+        if (r.geometry().has_polygon()) {
+          os << R"({"type":"Polygon","coordinates":)";
+          poly(r.geometry().polygon());
+          os << '}';
+        } else {
+          os << R"({"type":"MultiPolygon","coordinates":[)";
+          for (int i = 0; i < r.geometry().multi_polygon().polygons_size(); ++i) {
+            if (i) os << ',';
+            poly(r.geometry().multi_polygon().polygons(i));
+          }
+          os << "]}";
+        }
+        geometry = os.str();
+      }
+      features.push_back(R"({"type":"Feature","id":)" + quote(r.entity_id()) + R"(,"geometry":)" +
+                         geometry + R"(,"properties":{"kind":"received","event":)" + quote(w.event()) +
+                         R"(,"severity":)" +
+                         quote(firehub::v1::WeatherWarning::Severity_Name(w.severity()).substr(9)) +
+                         R"(,"headline":)" + quote(w.headline()) + R"(,"sender":)" + quote(w.sender()) +
+                         R"(,"record_id":)" + quote(r.id()) + "}}");
+    }
+    // Drafted: firehub's own active warnings, as the cells they cover.
+    if (ctx.fusion) {
+      for (const auto& d : ctx.fusion->activeWarnings()) {
+        ++matched;
+        if (features.size() >= limit) continue;
+        std::string geometry = R"({"type":"MultiPolygon","coordinates":[)";
+        for (int i = 0; i < d.cells_size(); ++i) {
+          std::string poly = cellPolygon(S2CellId::FromToken(d.cells(i)).id());
+          // {"type":"Polygon","coordinates":[[...]]} -> [[...]]
+          size_t start = poly.find("[[");
+          geometry += (i ? "," : "") + poly.substr(start, poly.size() - start - 1);
+        }
+        geometry += "]}";
+        features.push_back(R"({"type":"Feature","id":)" + quote(d.identifier()) + R"(,"geometry":)" +
+                           geometry + R"(,"properties":{"kind":"drafted","level":)" + quote(d.level()) +
+                           R"(,"severity":)" + quote(d.severity()) + R"(,"msg_type":)" +
+                           quote(d.msg_type()) + R"(,"area":)" + quote(d.area()) + R"(,"cells":)" +
+                           std::to_string(d.cells_size()) + R"(,"cap":)" +
+                           quote("/api/v1/warnings/" + d.identifier()) + "}}");
+      }
+    }
+    (void)bbox;
+    (void)offset;
+    return {200, collection(name, features, matched), "application/geo+json"};
+  }
+  return error(404, "not_found", "no layer '" + name + "'; GET /api/v1/layers lists them");
+}
+
+Reply riskCellExplanation(const ApiContext& ctx, const std::string& token) {
+  if (!ctx.fusion) return error(503, "unavailable", "fusion is not running");
+  S2CellId id = S2CellId::FromToken(token);
+  if (!id.is_valid()) return error(400, "invalid_argument", "'" + token + "' is not an S2 cell token");
+  if (id.level() != ctx.fusion->cellLevel()) {
+    return error(400, "invalid_argument", "cell " + token + " is level " + std::to_string(id.level()) +
+                                              "; the grid is level " + std::to_string(ctx.fusion->cellLevel()));
+  }
+  auto cell = ctx.fusion->riskCell(token);
+  if (!cell) {
+    return error(404, "not_found", "cell " + token + " is not in the risk layer (nothing at risk there)");
+  }
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(*cell, &json, options);
+  return {200, json};
+}
+
+Reply warningList(const ApiContext& ctx, bool history) {
+  if (!ctx.fusion) return error(503, "unavailable", "fusion is not running");
+  std::vector<firehub::v1::WarningDraft> drafts;
+  if (history) {
+    auto all = ctx.fusion->warningHistory();
+    if (!all.isOk()) return error(500, "internal", all.status().message());
+    drafts = std::move(all).value();
+  } else {
+    drafts = ctx.fusion->activeWarnings();
+  }
+  std::string out = R"({"warnings":[)";
+  for (size_t i = 0; i < drafts.size(); ++i) out += (i ? "," : "") + warningJson(drafts[i]);
+  return {200, out + "]}"};
+}
+
+Reply warningDocument(const ApiContext& ctx, const std::string& identifier) {
+  auto stored = ctx.lake->getLayer("warnings/" + identifier);
+  if (!stored.isOk()) return error(500, "internal", stored.status().message());
+  firehub::v1::LayerEntry e;
+  if (!stored.value() || !e.ParseFromString(*stored.value()) || !e.has_warning()) {
+    return error(404, "not_found", "no warning '" + identifier + "'");
+  }
+  return {200, e.warning().cap_xml(), "application/cap+xml; charset=utf-8"};
+}
+
+DeltaStream::DeltaStream(size_t keep) : keep_(keep) {
+  epoch_ = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+void DeltaStream::publish(const fusion::FusionDelta& delta) {
+  std::string text = R"({"features":[)";
+  for (size_t i = 0; i < delta.cells.size(); ++i) {
+    if (i) text += ',';
+    std::string f = riskCellFeature(delta.cells[i]);
+    auto prev = delta.previous.find(delta.cells[i].cell());
+    if (prev != delta.previous.end()) {  // add the level before, inside properties
+      f.insert(f.size() - 2, R"(,"previous_level":)" + quote(prev->second));
+    }
+    text += f;
+  }
+  text += R"(],"removed":[)";
+  for (size_t i = 0; i < delta.removed.size(); ++i) text += (i ? "," : "") + quote(delta.removed[i]);
+  text += R"(],"warnings":[)";
+  for (size_t i = 0; i < delta.warnings.size(); ++i) text += (i ? "," : "") + warningJson(delta.warnings[i]);
+  text += "]}";
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.push_back({next_++, std::move(text)});
+    while (events_.size() > keep_) events_.pop_front();
+  }
+  cv_.notify_all();
+}
+
+void DeltaStream::close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+  }
+  cv_.notify_all();
+}
+
+std::string DeltaStream::currentId() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return epoch_ + "-" + std::to_string(next_ - 1);
+}
+
+bool DeltaStream::next(std::string& last_event_id, std::string& out, bool& reset, int wait_ms) {
+  out.clear();
+  reset = false;
+  std::unique_lock<std::mutex> lock(mu_);
+  uint64_t after = next_ - 1;
+  size_t dash = last_event_id.find('-');
+  if (!last_event_id.empty()) {
+    if (dash == std::string::npos || last_event_id.substr(0, dash) != epoch_) {
+      reset = true;  // another run of the hub: the client reloads the layer
+    } else {
+      after = std::strtoull(last_event_id.c_str() + dash + 1, nullptr, 10);
+      if (after + 1 < (events_.empty() ? next_ : events_.front().n)) reset = true;  // too far behind
+      if (after > next_ - 1) reset = true;
+    }
+  }
+  if (reset) {
+    last_event_id = epoch_ + "-" + std::to_string(next_ - 1);
+    return !closed_;
+  }
+  cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
+               [&] { return closed_ || next_ - 1 > after; });
+  if (closed_) return false;
+  for (const auto& e : events_) {
+    if (e.n <= after) continue;
+    out += "id: " + epoch_ + "-" + std::to_string(e.n) + "\nevent: delta\ndata: " + e.text + "\n\n";
+    after = e.n;
+  }
+  last_event_id = epoch_ + "-" + std::to_string(after);
+  return true;
+}
+
+}  // namespace firehub::api

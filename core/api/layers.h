@@ -1,0 +1,69 @@
+// The layer endpoints: the list of layers with their legends, each layer as GeoJSON for a bbox,
+// a risk cell's explanation, CAP warning drafts, and the live stream of risk deltas.
+// Private to the api module.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "firehub/api.h"
+#include "firehub/fusion.h"
+#include "firehub/lake.h"
+
+namespace firehub::api {
+
+struct Reply {
+  int status = 200;
+  std::string body;
+  std::string type = "application/json";
+};
+
+// Parses minlon,minlat,maxlon,maxlat.
+Result<lake::BBox> parseBBox(const std::string& text);
+
+Reply layerList(const ApiContext& ctx);
+// GET /api/v1/layers/{name}?bbox=&limit=&offset=
+Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
+                    size_t limit, size_t offset);
+Reply riskCellExplanation(const ApiContext& ctx, const std::string& token);
+Reply warningList(const ApiContext& ctx, bool history);
+Reply warningDocument(const ApiContext& ctx, const std::string& identifier);
+
+// GeoJSON Feature of a risk cell (polygon of the S2 cell, properties for the map).
+std::string riskCellFeature(const firehub::v1::RiskCell& cell);
+
+// Fusion deltas as server-sent events. Keeps the newest events so a client that reconnects with
+// Last-Event-ID gets what it missed, or a `reset` event when they are gone (or the hub restarted).
+class DeltaStream {
+ public:
+  explicit DeltaStream(size_t keep = 512);
+  void publish(const fusion::FusionDelta& delta);
+  void close();
+  // Events after `last_event_id` ("<epoch>-<n>"), waiting up to `wait_ms` for one. Returns
+  // false once closed. `reset` is set when the client must reload the layer.
+  bool next(std::string& last_event_id, std::string& out, bool& reset, int wait_ms);
+  size_t clients() const { return clients_; }
+  void addClient() { ++clients_; }
+  void removeClient() { --clients_; }
+  std::string currentId() const;
+
+ private:
+  struct Event {
+    uint64_t n;
+    std::string text;
+  };
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Event> events_;
+  size_t keep_;
+  uint64_t next_ = 1;
+  std::string epoch_;
+  bool closed_ = false;
+  std::atomic<size_t> clients_{0};
+};
+
+}  // namespace firehub::api

@@ -1,0 +1,180 @@
+// The risk layer's working state: the inputs each factor needs (buildings, hazards, alarms,
+// hydrants, stations, hospitals, incidents, CAP warnings, fire weather), indexed so that a
+// changed input marks only the cells it can affect, and the computed cells. Private to fusion.
+// @remark Not thread-safe; FusionEngine serialises access.
+#pragma once
+
+#include <s2/s2cell_id.h>
+#include <s2/s2cell_union.h>
+#include <s2/s2point.h>
+#include <s2/s2point_index.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "firehub/risk.h"
+#include "firehub/v1/layer.pb.h"
+#include "firehub/v1/record.pb.h"
+
+namespace firehub::fusion {
+
+struct Placed {
+  std::string record_id;
+  std::string label;  // name, or the entity id
+  S2Point point;
+  uint64_t cell = 0;  // grid cell of the point
+};
+
+struct BuildingIn : Placed {
+  std::string key;  // entity key, for its hazards
+  firehub::v1::Building::Occupancy occupancy = firehub::v1::Building::OCCUPANCY_UNSPECIFIED;
+  bool key_unit = false;
+  bool black_list = false;
+};
+
+struct HazardIn {
+  std::string record_id;
+  std::string building_key;
+  bool open = false;
+  bool major = false;
+};
+
+struct AlarmIn : Placed {
+  bool fire = false;   // unresolved fire alarm
+  bool fault = false;  // unresolved fault
+};
+
+struct HydrantIn : Placed {
+  bool in_service = false;
+  std::optional<double> pressure_mpa;
+};
+
+struct StationIn : Placed {
+  bool in_service = false;
+};
+
+struct HospitalIn : Placed {
+  bool has_capacity = false;  // open hospital with free emergency or burn beds
+};
+
+struct IncidentIn : Placed {
+  double weight = 0;
+  bool open = false;
+  int64_t reported_at = 0;
+};
+
+struct WarningIn {
+  std::string record_id;
+  std::string label;
+  firehub::v1::WeatherWarning::Severity severity = firehub::v1::WeatherWarning::SEVERITY_UNSPECIFIED;
+  bool actual = false;
+  int64_t onset = 0;    // 0 = from now
+  int64_t expires = 0;  // 0 = until cancelled
+  S2CellUnion area;
+  bool activeAt(int64_t now) const {
+    return actual && (onset == 0 || onset <= now) && (expires == 0 || now < expires);
+  }
+};
+
+struct FireWeatherIn : Placed {
+  double fwi = 0;
+  std::string danger;
+};
+
+struct CellChange {
+  uint64_t cell = 0;
+  std::optional<firehub::v1::RiskCell> now;  // nullopt: the cell left the layer
+  std::string previous_level;                // empty: the cell is new
+};
+
+class RiskLayer {
+ public:
+  RiskLayer(RiskConfig config, int cell_level);
+
+  // The entity's current state (its latest record), or nullopt when it is gone (retracted).
+  // Records of kinds the risk model does not use are ignored.
+  void apply(const std::string& entity_key, const firehub::v1::Record* latest, int64_t now);
+  void setFireWeather(const std::string& station_key, double lon, double lat, double fwi,
+                      const std::string& danger, const std::string& record_id);
+  // Marks cells whose inputs changed with time (warnings starting or expiring, incidents leaving
+  // the window) dirty.
+  void advanceClock(int64_t now);
+  // Cells as last published (restored from the lake at start); not reported as changes.
+  void restore(const firehub::v1::RiskCell& cell);
+  // Marks every cell with inputs or a published state dirty.
+  void markAllDirty();
+  // Recomputes the dirty cells; returns those whose published state changed.
+  std::vector<CellChange> recompute(int64_t now);
+
+  const std::map<uint64_t, firehub::v1::RiskCell>& cells() const { return cells_; }
+  const RiskConfig& config() const { return config_; }
+  int cellLevel() const { return level_; }
+  size_t dirtyCount() const { return dirty_.size(); }
+  // Earliest time something changes by the clock alone; 0 = nothing scheduled.
+  int64_t nextTimer() const { return timers_.empty() ? 0 : timers_.begin()->first; }
+
+ private:
+  struct CellInputs {
+    std::vector<const BuildingIn*> buildings;
+    std::vector<const AlarmIn*> alarms;
+    std::vector<const IncidentIn*> incidents;
+    bool empty() const { return buildings.empty() && alarms.empty() && incidents.empty(); }
+  };
+
+  uint64_t cellOf(const S2Point& p) const;
+  void dirtyCell(uint64_t cell) { dirty_.insert(cell); }
+  void dirtyNear(const S2Point& p, double radius_m);
+  // Cells within `radius_m` of p or whose explanation names `entity` in `nearest_of`.
+  void dirtyReach(const S2Point& p, double radius_m, const std::string& record_id);
+  void dirtyArea(const S2CellUnion& area);
+  void schedule(int64_t at, const std::string& key);
+
+  template <typename T>
+  void attach(std::vector<const T*>& list, const T* item) { list.push_back(item); }
+  template <typename T>
+  void detach(uint64_t cell, std::vector<const T*> CellInputs::*member, const T* item);
+
+  void applyBuilding(const std::string& key, const firehub::v1::Record* r);
+  void applyHazard(const std::string& key, const firehub::v1::Record* r);
+  void applyAlarm(const std::string& key, const firehub::v1::Record* r);
+  void applyWater(const std::string& key, const firehub::v1::Record* r);
+  void applyStation(const std::string& key, const firehub::v1::Record* r);
+  void applyHealth(const std::string& key, const firehub::v1::Record* r);
+  void applyIncident(const std::string& key, const firehub::v1::Record* r);
+  void applyWarning(const std::string& key, const firehub::v1::Record* r);
+
+  std::optional<firehub::v1::RiskCell> compute(uint64_t cell, int64_t now);
+
+  RiskConfig config_;
+  int level_;
+
+  std::unordered_map<std::string, BuildingIn> buildings_;
+  std::unordered_map<std::string, HazardIn> hazards_;
+  std::unordered_map<std::string, std::vector<std::string>> hazards_of_;  // building key -> hazards
+  std::unordered_map<std::string, AlarmIn> alarms_;
+  std::unordered_map<std::string, HydrantIn> hydrants_;
+  std::unordered_map<std::string, StationIn> stations_;
+  std::unordered_map<std::string, HospitalIn> hospitals_;
+  std::unordered_map<std::string, IncidentIn> incidents_;
+  std::unordered_map<std::string, WarningIn> warnings_;
+  std::unordered_map<std::string, FireWeatherIn> fire_weather_;
+
+  // Spatial indexes of what is looked up by distance: in-service hydrants, in-service stations,
+  // hospitals with free beds, stations with fire weather. Data = the entity.
+  S2PointIndex<const HydrantIn*> hydrant_index_;
+  S2PointIndex<const StationIn*> station_index_;
+  S2PointIndex<const HospitalIn*> hospital_index_;
+  S2PointIndex<const FireWeatherIn*> weather_index_;
+
+  std::unordered_map<uint64_t, CellInputs> inputs_;
+  std::map<uint64_t, firehub::v1::RiskCell> cells_;  // published state, in S2 (Hilbert) order
+  std::unordered_set<uint64_t> dirty_;
+  std::multimap<int64_t, std::string> timers_;  // time -> entity key to re-evaluate
+};
+
+}  // namespace firehub::fusion

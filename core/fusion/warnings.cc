@@ -1,0 +1,257 @@
+#include "fusion/warnings.h"
+
+#include <Poco/XML/XMLWriter.h>
+#include <s2/s2cell_id.h>
+#include <s2/s2cell_union.h>
+#include <s2/s2latlng.h>
+#include <s2/s2loop.h>
+#include <s2/s2polygon.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <sstream>
+
+namespace firehub::fusion {
+namespace {
+
+constexpr const char* kCapNs = "urn:oasis:names:tc:emergency:cap:1.2";
+
+// Default instructions per level rank when warnings.instruction.<level> is not configured.
+std::string defaultInstruction(int rank, bool chinese) {
+  if (chinese) {
+    switch (rank) {
+      case 1: return "立即核查区域内报警与重点单位，预置力量，做好出动准备。";
+      case 2: return "加强区域巡查与重点单位检查，确认水源与道路畅通。";
+      default: return "关注区域风险变化，落实日常防火检查。";
+    }
+  }
+  switch (rank) {
+    case 1: return "Verify alarms and key units in the area now; pre-position crews and stand ready.";
+    case 2: return "Step up patrols and key-unit checks; confirm water supply and access roads.";
+    default: return "Watch the area's risk; keep up routine fire-safety checks.";
+  }
+}
+
+}  // namespace
+
+WarningDrafter::WarningDrafter(const RiskConfig& config, int cell_level, int local_offset_minutes)
+    : config_(config),
+      cell_level_(cell_level),
+      area_level_(std::min(config.warning_area_level, cell_level)),
+      offset_minutes_(local_offset_minutes) {}
+
+uint64_t WarningDrafter::areaOf(uint64_t cell) const {
+  return S2CellId(cell).parent(area_level_).id();
+}
+
+void WarningDrafter::restore(const firehub::v1::WarningDraft& draft) {
+  S2CellId id = S2CellId::FromToken(draft.area());
+  if (!id.is_valid()) return;
+  Area& a = areas_[id.id()];
+  if (a.last.sent().seconds() > draft.sent().seconds()) return;
+  a.last = draft;
+  // Identifiers end in the area's message number: continue after it.
+  size_t dash = draft.identifier().rfind('-');
+  if (dash != std::string::npos) {
+    a.version = std::max<uint64_t>(a.version, std::strtoull(draft.identifier().c_str() + dash + 1, nullptr, 10));
+  }
+}
+
+std::string WarningDrafter::timeText(int64_t unix_seconds) const {
+  std::time_t local = unix_seconds + offset_minutes_ * 60;
+  std::tm tm{};
+  gmtime_r(&local, &tm);
+  char buf[96];
+  int off = std::abs(offset_minutes_);
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                offset_minutes_ < 0 ? '-' : '+', off / 60, off % 60);
+  return buf;
+}
+
+std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
+    const std::set<uint64_t>& areas, const std::map<uint64_t, firehub::v1::RiskCell>& cells,
+    int64_t now) {
+  std::vector<firehub::v1::WarningDraft> out;
+  int threshold = config_.rankOf(config_.warning_level);
+  for (uint64_t area_id : areas) {
+    S2CellId area(area_id);
+    std::vector<uint64_t> hot;
+    int top_rank = 0;
+    double max_score = 0;
+    for (auto it = cells.lower_bound(area.range_min().id());
+         it != cells.end() && it->first <= area.range_max().id(); ++it) {
+      const auto& c = it->second;
+      if (c.level_rank() == 0 || c.level_rank() > threshold) continue;
+      hot.push_back(it->first);
+      if (top_rank == 0 || c.level_rank() < top_rank) top_rank = c.level_rank();
+      max_score = std::max(max_score, c.score());
+    }
+    Area& a = areas_[area_id];
+    bool was_active = a.version > 0 && a.last.msg_type() != "Cancel";
+    std::vector<std::string> tokens;
+    for (uint64_t c : hot) tokens.push_back(S2CellId(c).ToToken());
+    std::string msg_type;
+    if (hot.empty()) {
+      if (!was_active) continue;
+      msg_type = "Cancel";
+    } else if (!was_active) {
+      msg_type = "Alert";
+    } else {
+      std::vector<std::string> before(a.last.cells().begin(), a.last.cells().end());
+      if (before == tokens && a.last.level() == config_.levels[top_rank - 1].name) continue;
+      msg_type = "Update";
+    }
+    firehub::v1::WarningDraft d;
+    d.set_area(area.ToToken());
+    d.set_identifier("FH-" + area.ToToken() + "-" + std::to_string(++a.version));
+    d.set_msg_type(msg_type);
+    d.mutable_sent()->set_seconds(now);
+    if (msg_type == "Cancel") {
+      d.set_level(a.last.level());
+      d.set_severity(a.last.severity());
+      for (const auto& t : a.last.cells()) d.add_cells(t);
+      d.set_max_score(a.last.max_score());
+    } else {
+      d.set_level(config_.levels[top_rank - 1].name);
+      d.set_severity(capSeverityOfRank(top_rank));
+      for (const auto& t : tokens) d.add_cells(t);
+      d.set_max_score(max_score);
+    }
+    if (msg_type != "Alert") {
+      d.add_references(config_.warning_sender + "," + a.last.identifier() + "," +
+                       timeText(a.last.sent().seconds()));
+    }
+    std::vector<uint64_t> shape = hot;
+    if (shape.empty()) {
+      for (const auto& t : a.last.cells()) shape.push_back(S2CellId::FromToken(t).id());
+    }
+    d.set_cap_xml(capXml(d, timeText(now), shape, cells));
+    a.last = d;
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+std::vector<firehub::v1::WarningDraft> WarningDrafter::active() const {
+  std::vector<firehub::v1::WarningDraft> out;
+  for (const auto& [id, a] : areas_) {
+    if (a.version > 0 && a.last.msg_type() != "Cancel") out.push_back(a.last);
+  }
+  return out;
+}
+
+std::string WarningDrafter::capXml(const firehub::v1::WarningDraft& d, const std::string& sent,
+                                   const std::vector<uint64_t>& cells,
+                                   const std::map<uint64_t, firehub::v1::RiskCell>& all) const {
+  // The affected cells merged into polygons (outer boundaries; CAP polygons have no holes, so a
+  // hole is warned as part of its area).
+  std::vector<S2CellId> ids;
+  for (uint64_t c : cells) ids.emplace_back(c);
+  S2Polygon merged;
+  merged.InitToCellUnionBorder(S2CellUnion(std::move(ids)));
+  std::vector<std::string> polygons;
+  for (int i = 0; i < merged.num_loops(); ++i) {
+    const S2Loop* loop = merged.loop(i);
+    if (loop->is_hole()) continue;
+    std::ostringstream text;
+    text.setf(std::ios::fixed);
+    text.precision(6);
+    for (int v = 0; v <= loop->num_vertices(); ++v) {
+      S2LatLng ll(loop->vertex(v % loop->num_vertices()));
+      if (v) text << ' ';
+      text << ll.lat().degrees() << ',' << ll.lng().degrees();
+    }
+    polygons.push_back(text.str());
+  }
+  int rank = std::max(1, config_.rankOf(d.level()));
+  const WarningLevel& level = config_.levels[rank - 1];
+
+  std::ostringstream out;
+  Poco::XML::XMLWriter w(out, Poco::XML::XMLWriter::WRITE_XML_DECLARATION |
+                                  Poco::XML::XMLWriter::PRETTY_PRINT);
+  w.setNewLine("\n");
+  w.startDocument();
+  w.startPrefixMapping("", kCapNs);
+  w.startElement(kCapNs, "alert", "");
+  w.dataElement(kCapNs, "identifier", "", d.identifier());
+  w.dataElement(kCapNs, "sender", "", config_.warning_sender);
+  w.dataElement(kCapNs, "sent", "", sent);
+  w.dataElement(kCapNs, "status", "", config_.warning_status);
+  w.dataElement(kCapNs, "msgType", "", d.msg_type());
+  w.dataElement(kCapNs, "scope", "", "Public");
+  if (d.references_size() > 0) {
+    std::string refs;
+    for (const auto& r : d.references()) refs += (refs.empty() ? "" : " ") + r;
+    w.dataElement(kCapNs, "references", "", refs);
+  }
+  std::vector<std::string> top;
+  for (uint64_t c : cells) {
+    auto it = all.find(c);
+    if (it != all.end() && top.size() < 5) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "%s %.1f (%s)", it->second.cell().c_str(), it->second.score(),
+                    it->second.level().c_str());
+      top.push_back(buf);
+    }
+  }
+  for (bool chinese : {true, false}) {
+    w.startElement(kCapNs, "info", "");
+    w.dataElement(kCapNs, "language", "", chinese ? "zh-CN" : "en-US");
+    w.dataElement(kCapNs, "category", "", "Fire");
+    w.dataElement(kCapNs, "event", "", chinese ? "火灾风险预警" : "Fire risk warning");
+    w.dataElement(kCapNs, "responseType", "", d.msg_type() == "Cancel" ? "AllClear" : (rank <= 2 ? "Prepare" : "Monitor"));
+    w.dataElement(kCapNs, "urgency", "", d.msg_type() == "Cancel" ? "Past" : "Expected");
+    w.dataElement(kCapNs, "severity", "", d.msg_type() == "Cancel" ? "Minor" : d.severity());
+    w.dataElement(kCapNs, "certainty", "", "Likely");
+    w.dataElement(kCapNs, "onset", "", sent);
+    w.dataElement(kCapNs, "senderName", "", "firehub");
+    std::string headline;
+    if (chinese) {
+      headline = d.msg_type() == "Cancel" ? "解除" + level.name_zh + "火灾风险预警"
+                                          : level.name_zh + "火灾风险预警（" + level.name + "级）";
+    } else {
+      headline = d.msg_type() == "Cancel" ? "All clear: level " + level.name + " fire risk warning ended"
+                                          : "Level " + level.name + " (" + level.name_en + ") fire risk warning";
+    }
+    w.dataElement(kCapNs, "headline", "", headline);
+    std::string description = (chinese ? "区域 " : "Area ") + d.area() + ": " +
+                              std::to_string(d.cells_size()) +
+                              (chinese ? " 个网格达到预警级别，最高风险分 " : " grid cells at the warning level, highest score ");
+    char score[32];
+    std::snprintf(score, sizeof score, "%.1f", d.max_score());
+    description += score;
+    if (!top.empty()) {
+      description += chinese ? "。网格：" : ". Cells: ";
+      for (size_t i = 0; i < top.size(); ++i) description += (i ? ", " : "") + top[i];
+    }
+    w.dataElement(kCapNs, "description", "", description);
+    if (d.msg_type() != "Cancel") {
+      auto it = config_.warning_instructions.find(level.name + (chinese ? "" : ".en"));
+      w.dataElement(kCapNs, "instruction", "", it != config_.warning_instructions.end()
+                                                   ? it->second : defaultInstruction(rank, chinese));
+    }
+    auto parameter = [&](const std::string& name, const std::string& value) {
+      w.startElement(kCapNs, "parameter", "");
+      w.dataElement(kCapNs, "valueName", "", name);
+      w.dataElement(kCapNs, "value", "", value);
+      w.endElement(kCapNs, "parameter", "");
+    };
+    parameter("firehub:level", level.name);
+    parameter("firehub:colour", level.colour);
+    parameter("firehub:max_score", score);
+    parameter("firehub:cells", std::to_string(d.cells_size()));
+    w.startElement(kCapNs, "area", "");
+    w.dataElement(kCapNs, "areaDesc", "", (chinese ? "消防风险网格区域 " : "firehub risk area ") + d.area());
+    for (const auto& p : polygons) w.dataElement(kCapNs, "polygon", "", p);
+    w.endElement(kCapNs, "area", "");
+    w.endElement(kCapNs, "info", "");
+  }
+  w.endElement(kCapNs, "alert", "");
+  w.endPrefixMapping("");
+  w.endDocument();
+  return out.str();
+}
+
+}  // namespace firehub::fusion

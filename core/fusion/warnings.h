@@ -1,0 +1,50 @@
+// CAP 1.2 warning drafts: areas (S2 cells of warnings.area_level) whose grid cells reach the
+// configured level get an Alert, then an Update whenever the cells or the highest level change,
+// and a Cancel when no cell is at the level any more. Private to fusion.
+// @remark Not thread-safe; FusionEngine serialises access.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "firehub/risk.h"
+#include "firehub/v1/layer.pb.h"
+
+namespace firehub::fusion {
+
+class WarningDrafter {
+ public:
+  WarningDrafter(const RiskConfig& config, int cell_level, int local_offset_minutes);
+
+  // The area (S2 cell id) a grid cell belongs to.
+  uint64_t areaOf(uint64_t cell) const;
+  // The newest stored draft of an area (from the lake at start).
+  void restore(const firehub::v1::WarningDraft& draft);
+  // New drafts for the given areas, from the current cells.
+  std::vector<firehub::v1::WarningDraft> update(const std::set<uint64_t>& areas,
+                                                const std::map<uint64_t, firehub::v1::RiskCell>& cells,
+                                                int64_t now);
+  // The newest draft of every area that is still warning (not cancelled).
+  std::vector<firehub::v1::WarningDraft> active() const;
+
+ private:
+  struct Area {
+    firehub::v1::WarningDraft last;  // newest message
+    uint64_t version = 0;            // messages drafted for the area so far
+  };
+  std::string capXml(const firehub::v1::WarningDraft& draft, const std::string& sent,
+                     const std::vector<uint64_t>& cells,
+                     const std::map<uint64_t, firehub::v1::RiskCell>& all) const;
+  std::string timeText(int64_t unix_seconds) const;
+
+  const RiskConfig& config_;
+  int cell_level_;
+  int area_level_;
+  int offset_minutes_;
+  std::map<uint64_t, Area> areas_;
+};
+
+}  // namespace firehub::fusion
