@@ -12,7 +12,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libs2-dev libsimdjson-dev libcli11-dev prometheus-cpp-dev
   libssl-dev zlib1g-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev kcat curl netcat-openbsd
+  libgtest-dev libgmock-dev libbenchmark-dev kcat curl netcat-openbsd libxml2-utils
 )
 
 missing=()

@@ -6,6 +6,7 @@
 
 #include <iconv.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -267,6 +268,29 @@ bool DemoCity::seed() {
     std::snprintf(id, sizeof id, "A%04zu", 7101 + i);
     weather_stations_.push_back({id, lon(rng_), lat(rng_), false});
   }
+  // Noon observations of the last three days, so each station starts with a fire weather day
+  // (the FWI System is computed from noon weather): a dry, windy east and a damper west.
+  {
+    std::time_t now = std::time(nullptr);
+    std::time_t local_midnight = (now + 8 * 3600) / 86400 * 86400 - 8 * 3600;
+    std::string csv = "station_id,lon,lat,time,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n";
+    char line[256];
+    for (int day = 3; day >= 1; --day) {
+      std::time_t noon = local_midnight - day * 86400 + 12 * 3600;
+      std::tm tm{};
+      gmtime_r(&noon, &tm);
+      char at[32];
+      std::strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+      for (const auto& s : weather_stations_) {
+        double east = (s.lon - kWest) / (kEast - kWest);  // 0 west .. 1 east
+        std::snprintf(line, sizeof line, "%s,%.5f,%.5f,%s,%.1f,%.0f,%.1f,%.0f,%.1f\n", s.id.c_str(), s.lon,
+                      s.lat, at, 12.0 + 6 * east, 55.0 - 40 * east, 10.0 + 30 * east, 300.0,
+                      east < 0.2 ? 3.0 : 0.0);
+        csv += line;
+      }
+    }
+    if (!push("wx-shenyang", "text/csv", csv)) return false;
+  }
   FIREHUB_LOG(kInfo, "demo", "seeded " << buildings_.size() << " buildings, " << options_.water_sources
                                        << " water sources, 20 stations, 10 health facilities, "
                                        << devices_.size() << " alarm devices, 40 incidents");
@@ -312,16 +336,27 @@ std::string DemoCity::weatherCsv() {
 void DemoCity::simulateDevices(const std::atomic<bool>& stop) {
   std::uniform_real_distribution<double> u(0, 1);
   uint16_t serial = 1;
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> burning;
   while (!stop) {
     try {
       Poco::Net::StreamSocket socket(Poco::Net::SocketAddress("127.0.0.1", static_cast<uint16_t>(alarm_port_)));
       socket.setReceiveTimeout(Poco::Timespan(5, 0));
       FIREHUB_LOG(kInfo, "demo", "device simulator connected to 127.0.0.1:" << alarm_port_);
       while (!stop) {
-        const std::string& device = devices_[rng_() % devices_.size()];
+        std::string device = devices_[rng_() % devices_.size()];
         std::string data;
         double x = u(rng_);
-        if (x < 0.15) {
+        // A detector in fire alarm is reset (someone checked it) after about a minute.
+        auto due = std::find_if(burning.begin(), burning.end(), [](const auto& b) {
+          return std::chrono::steady_clock::now() - b.second > std::chrono::seconds(60);
+        });
+        if (due != burning.end()) {
+          device = due->first;
+          burning.erase(due);
+          data = std::string("\x02\x01\x01\x01\x28", 5) + std::string("\x03\x02\x00\x00", 4) +
+                 std::string("\x01\x00", 2) + std::string(31, '\0');  // normal operation: reset
+        } else if (x < 0.08) {
+          burning.emplace_back(device, std::chrono::steady_clock::now());
           // A detector in fire alarm (state: normal operation | fire alarm), with its text in
           // GB 18030 as devices send it.
           static const char* kText[] = {"3层走廊感烟探测器火警", "地下车库手动报警按钮", "厨房感温探测器火警", "2层配电室烟感火警"};
@@ -329,7 +364,7 @@ void DemoCity::simulateDevices(const std::atomic<bool>& stop) {
           std::string desc = toGb18030(kText[rng_() % 4]);
           desc.resize(31, '\0');
           data += desc;
-        } else if (x < 0.35) {
+        } else if (x < 0.28) {
           data = std::string("\x15\x01", 2) + std::string(1, u(rng_) < 0.5 ? '\x05' : '\x01');  // device fault / normal
         } else {
           data = std::string("\x01\x01\x01\x01\x01\x00", 6);  // system normal

@@ -169,11 +169,11 @@ Status FusionEngine::step(bool& did_work) {
     }
   }
   risk_->advanceClock(t);
-  if (log.empty() && risk_->dirtyCount() == 0) return Status::ok();
+  if (log.empty() && risk_->dirtyCount() == 0 && !drafter_->hasDue(t)) return Status::ok();
   auto changes = risk_->recompute(t);
 
-  // Drafts for the areas of changed cells.
-  std::set<uint64_t> areas;
+  // Drafts for the areas of changed cells, and of areas whose change has waited long enough.
+  std::set<uint64_t> areas = drafter_->pending();
   for (const auto& c : changes) areas.insert(drafter_->areaOf(c.cell));
   auto drafts = drafter_->update(areas, risk_->cells(), t);
 
@@ -186,6 +186,7 @@ Status FusionEngine::step(bool& did_work) {
       firehub::v1::LayerEntry e;
       *e.mutable_risk_cell() = *c.now;
       batch.layer_puts.emplace_back(layer_key, e.SerializeAsString());
+      if (c.sources_only) continue;  // stored, not announced
       if (!c.previous_level.empty()) delta.previous[token] = c.previous_level;
       delta.cells.push_back(std::move(*c.now));
     } else {

@@ -111,9 +111,13 @@ bool sourcesName(const RiskCell& cell, int factor, const std::string& record_id)
   return false;
 }
 
-// The published state without the time it was computed: what a change is measured on.
-std::string fingerprint(RiskCell cell) {
+// The published state without the time it was computed (and, for `visible`, without the
+// record ids behind the factors): what a change is measured on.
+std::string fingerprint(RiskCell cell, bool visible = false) {
   cell.clear_computed_at();
+  if (visible) {
+    for (auto& f : *cell.mutable_factors()) f.clear_sources();
+  }
   std::string out;
   cell.SerializeToString(&out);
   return out;
@@ -443,9 +447,10 @@ std::vector<CellChange> RiskLayer::recompute(int64_t now) {
       continue;
     }
     if (it != cells_.end() && fingerprint(it->second) == fingerprint(*next)) continue;
+    bool sources_only = it != cells_.end() && fingerprint(it->second, true) == fingerprint(*next, true);
     std::string previous = it == cells_.end() ? std::string() : it->second.level();
     cells_[cell] = *next;
-    changes.push_back({cell, std::move(next), std::move(previous)});
+    changes.push_back({cell, std::move(next), std::move(previous), sources_only});
   }
   return changes;
 }

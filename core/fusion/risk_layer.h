@@ -90,6 +90,9 @@ struct CellChange {
   uint64_t cell = 0;
   std::optional<firehub::v1::RiskCell> now;  // nullopt: the cell left the layer
   std::string previous_level;                // empty: the cell is new
+  // Only the record ids behind the factors changed (a newer version of the same inputs): the
+  // stored explanation is refreshed, but nothing a reader sees on the map moved.
+  bool sources_only = false;
 };
 
 class RiskLayer {

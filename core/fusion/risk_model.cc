@@ -84,6 +84,7 @@ Result<RiskConfig> riskConfigFrom(const std::map<std::string, std::string>& prop
       {"risk.medical.bad_km", &c.medical_bad_km, 0.1, 500},
       {"risk.public_safety.window_h", &c.incident_window_h, 0.1, 24 * 365},
       {"risk.weather.max_station_km", &c.weather_max_station_km, 1, 1000},
+      {"warnings.hold_s", &c.warning_hold_s, 0, 86400},
   };
   for (const auto& [key, text] : properties) {
     if (key.rfind("risk.", 0) != 0 && key.rfind("warnings.", 0) != 0) continue;

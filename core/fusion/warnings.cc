@@ -93,16 +93,37 @@ std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
     std::vector<std::string> tokens;
     for (uint64_t c : hot) tokens.push_back(S2CellId(c).ToToken());
     std::string msg_type;
+    auto settle = [&] {
+      a.pending_since = 0;
+      pending_.erase(area_id);
+    };
     if (hot.empty()) {
-      if (!was_active) continue;
+      if (!was_active) {
+        settle();
+        continue;
+      }
       msg_type = "Cancel";
     } else if (!was_active) {
       msg_type = "Alert";
     } else {
       std::vector<std::string> before(a.last.cells().begin(), a.last.cells().end());
-      if (before == tokens && a.last.level() == config_.levels[top_rank - 1].name) continue;
+      if (before == tokens && a.last.level() == config_.levels[top_rank - 1].name) {
+        settle();
+        continue;
+      }
       msg_type = "Update";
     }
+    bool escalation = !hot.empty() && top_rank == 1 &&
+                      (!was_active || config_.rankOf(a.last.level()) != 1);
+    if (!escalation && config_.warning_hold_s > 0) {
+      if (a.pending_since == 0) {
+        a.pending_since = now;
+        pending_.insert(area_id);
+      }
+      if (now - a.pending_since < config_.warning_hold_s) continue;
+    }
+    a.pending_since = 0;
+    pending_.erase(area_id);
     firehub::v1::WarningDraft d;
     d.set_area(area.ToToken());
     d.set_identifier("FH-" + area.ToToken() + "-" + std::to_string(++a.version));
@@ -132,6 +153,14 @@ std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
     out.push_back(std::move(d));
   }
   return out;
+}
+
+bool WarningDrafter::hasDue(int64_t now) const {
+  for (uint64_t id : pending_) {
+    auto it = areas_.find(id);
+    if (it != areas_.end() && now - it->second.pending_since >= config_.warning_hold_s) return true;
+  }
+  return false;
 }
 
 std::vector<firehub::v1::WarningDraft> WarningDrafter::active() const {

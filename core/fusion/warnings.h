@@ -27,6 +27,9 @@ class WarningDrafter {
   std::vector<firehub::v1::WarningDraft> update(const std::set<uint64_t>& areas,
                                                 const std::map<uint64_t, firehub::v1::RiskCell>& cells,
                                                 int64_t now);
+  // Areas with a change waiting out warnings.hold_s.
+  const std::set<uint64_t>& pending() const { return pending_; }
+  bool hasDue(int64_t now) const;
   // The newest draft of every area that is still warning (not cancelled).
   std::vector<firehub::v1::WarningDraft> active() const;
 
@@ -34,6 +37,7 @@ class WarningDrafter {
   struct Area {
     firehub::v1::WarningDraft last;  // newest message
     uint64_t version = 0;            // messages drafted for the area so far
+    int64_t pending_since = 0;       // when the current difference was first seen; 0 = none
   };
   std::string capXml(const firehub::v1::WarningDraft& draft, const std::string& sent,
                      const std::vector<uint64_t>& cells,
@@ -45,6 +49,7 @@ class WarningDrafter {
   int area_level_;
   int offset_minutes_;
   std::map<uint64_t, Area> areas_;
+  std::set<uint64_t> pending_;
 };
 
 }  // namespace firehub::fusion

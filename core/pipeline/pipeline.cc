@@ -110,7 +110,13 @@ Result<std::string> resolveAgainstLatest(
     if (r.classification() != firehub::v1::CLASSIFICATION_UNSPECIFIED) {
       merged.set_classification(r.classification());
     }
-    *merged.mutable_observed_at() = r.observed_at();
+    // The merged state is as new as the newer of its parts: a reading taken just before the
+    // registry entry was refreshed still updates the entity.
+    const auto& base_at = merged.observed_at();
+    if (r.observed_at().seconds() > base_at.seconds() ||
+        (r.observed_at().seconds() == base_at.seconds() && r.observed_at().nanos() > base_at.nanos())) {
+      *merged.mutable_observed_at() = r.observed_at();
+    }
     *merged.mutable_provenance() = r.provenance();
     merged.set_op(firehub::v1::OP_UPSERT);  // stored as the entity's full new state
     r = std::move(merged);

@@ -75,6 +75,9 @@ struct RiskConfig {
   // CAP sender and instruction text per level (warnings.sender, warnings.instruction.<level>).
   std::string warning_sender = "firehub@fire.local";
   std::map<std::string, std::string> warning_instructions;
+  // A change must last this long before it is drafted (hysteresis against flapping cells);
+  // a rise to the highest level is drafted at once (warnings.hold_s). Default: 60.
+  double warning_hold_s = 60;
   // CAP status of drafts (warnings.status): Actual, Exercise, System, Test or Draft. Default: Actual.
   std::string warning_status = "Actual";
 
