@@ -197,6 +197,15 @@ class AlarmConnector final : public firehub::sdk::Connector {
     at->set_keep_unplaced(true);  // never drop an alarm because its device is not registered
   }
 
+  // A sender that names the building places the event there, registered device or not.
+  static void placeAtBuilding(firehub::v1::Record& r, const std::string& building) {
+    auto* at = r.mutable_located_by();
+    at->set_domain("building");
+    at->set_entity_type("building");
+    at->set_entity_id(building);
+    at->set_keep_unplaced(true);
+  }
+
   // A 6-byte time tag (s, min, h, day, month, year-2000) in the devices' local time.
   std::optional<google::protobuf::Timestamp> tagTime(const uint8_t* t) const {
     if (t[0] > 59 || t[1] > 59 || t[2] > 23 || t[3] < 1 || t[3] > 31 || t[4] < 1 || t[4] > 12) {
@@ -307,7 +316,10 @@ class AlarmConnector final : public firehub::sdk::Connector {
     *r.mutable_observed_at() = *when;
     r.set_classification(firehub::v1::CLASSIFICATION_INTERNAL);
     r.set_op(firehub::v1::OP_UPSERT);
-    if (!r.has_geometry()) placeAtDevice(r, *address);
+    if (!r.has_geometry()) {
+      if (building && !building->empty()) placeAtBuilding(r, *building);
+      else placeAtDevice(r, *address);
+    }
     r.mutable_provenance()->set_source_record_id(*address + "#" + *event_id);
     r.mutable_provenance()->set_source_offset(item.offset);
     sink.emit(r);

@@ -10,8 +10,11 @@
 #include "fusion/risk_layer.h"
 #include "fusion/warnings.h"
 
+#include <s2/s2cell.h>
 #include <s2/s2cell_id.h>
 #include <s2/s2latlng.h>
+#include <s2/s2latlng_rect.h>
+#include <s2/s2region_coverer.h>
 
 namespace firehub::fusion {
 namespace {
@@ -246,13 +249,27 @@ std::optional<firehub::v1::RiskCell> FusionEngine::riskCell(const std::string& t
 
 std::vector<firehub::v1::RiskCell> FusionEngine::riskCells(const lake::BBox& bbox, size_t offset,
                                                            size_t limit, size_t* matched) const {
+  // Cells that intersect the box: a covering of the box no finer than the grid, then the grid
+  // cells under each covering cell (a range of the S2-ordered map), tested exactly.
+  S2LatLngRect rect(S2LatLng::FromDegrees(bbox.min_lat, bbox.min_lon),
+                    S2LatLng::FromDegrees(bbox.max_lat, bbox.max_lon));
+  S2RegionCoverer::Options options;
+  options.set_max_cells(16);
+  options.set_max_level(options_.cell_level);
+  S2RegionCoverer coverer(options);
+  std::vector<S2CellId> covering;
+  coverer.GetCovering(rect, &covering);
   std::vector<firehub::v1::RiskCell> out;
   size_t count = 0;
   std::shared_lock<std::shared_mutex> lock(state_mu_);
-  for (const auto& [id, cell] : risk_->cells()) {
-    if (!bbox.contains(cell.center().lon(), cell.center().lat())) continue;
-    if (count >= offset && out.size() < limit) out.push_back(cell);
-    ++count;
+  const auto& cells = risk_->cells();
+  for (const S2CellId& cover : covering) {
+    for (auto it = cells.lower_bound(cover.range_min().id());
+         it != cells.end() && it->first <= cover.range_max().id(); ++it) {
+      if (!rect.Intersects(S2Cell(S2CellId(it->first)))) continue;
+      if (count >= offset && out.size() < limit) out.push_back(it->second);
+      ++count;
+    }
   }
   if (matched) *matched = count;
   return out;

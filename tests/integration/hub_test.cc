@@ -3,6 +3,9 @@
 #include <Poco/JSON/Parser.h>
 #include <gtest/gtest.h>
 
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/StreamSocket.h>
 
 #include <fstream>
@@ -448,6 +451,140 @@ TEST_F(HubTest, RestrictedDomainsAlsoPublishARedactedPublicTopic) {
   EXPECT_EQ(all_open.find("13800000001"), std::string::npos);
   EXPECT_EQ(all_open.find("三楼窗口冒烟"), std::string::npos);
   EXPECT_NE(all_open.find("沈河区中街路128号"), std::string::npos);  // the address is not restricted
+}
+
+// Reads server-sent events from `path` on a thread until `done(text so far)` or the deadline.
+class EventReader {
+ public:
+  EventReader(uint16_t port, const std::string& path, std::function<bool(const std::string&)> done)
+      : thread_([this, port, path, done] {
+          try {
+            Poco::Net::HTTPClientSession session("127.0.0.1", port);
+            session.setTimeout(Poco::Timespan(1, 0));
+            Poco::Net::HTTPRequest request("GET", path, Poco::Net::HTTPMessage::HTTP_1_1);
+            session.sendRequest(request);
+            Poco::Net::HTTPResponse response;
+            std::istream& in = session.receiveResponse(response);
+            content_type_ = response.getContentType();
+            auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+            std::string line;
+            while (std::chrono::steady_clock::now() < deadline && !stop_) {
+              if (!std::getline(in, line)) {
+                if (in.eof()) break;
+                in.clear();  // receive timeout: keep reading
+                continue;
+              }
+              std::lock_guard<std::mutex> lock(mu_);
+              text_ += line + "\n";
+              if (done(text_)) break;
+            }
+          } catch (const Poco::Exception&) {
+          }
+          finished_ = true;
+        }) {}
+  ~EventReader() {
+    stop_ = true;
+    thread_.join();
+  }
+  std::string text() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return text_;
+  }
+  bool finished() const { return finished_; }
+  std::string contentType() const { return content_type_; }
+
+ private:
+  std::mutex mu_;
+  std::string text_;
+  std::string content_type_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> finished_{false};
+  std::thread thread_;
+};
+
+TEST_F(HubTest, RiskLayerTurnsAnAlarmedBuildingRedLiveOnTheStreamAndOnKafka) {
+  ASSERT_EQ(post("/api/v1/feeds", R"({"id":"bld","agency":"housing-bureau","connector":"firehub.connector.building"})",
+                 "application/json").status, 201);
+  ASSERT_EQ(post("/api/v1/feeds/bld/records", fixture("building", "buildings.geojson"), "application/geo+json").status, 202);
+  ASSERT_TRUE(waitFor([&] {
+    auto layer = get("/api/v1/layers/risk?bbox=123.3,41.7,123.6,41.9");
+    return layer.status == 200 && layer.body.find("\"numberMatched\":0") == std::string::npos;
+  }));
+  auto layers = parse(get("/api/v1/layers").body)->getArray("layers");
+  ASSERT_GE(layers->size(), 10u);
+  EXPECT_EQ(layers->getObject(0)->getValue<std::string>("name"), "risk");
+  EXPECT_EQ(layers->getObject(0)->getArray("legend")->getObject(0)->getValue<std::string>("label_zh"), "红色（I级）");
+
+  // The big shopping centre's cell, by the token of its polygon's anchor.
+  auto before = parse(get("/api/v1/layers/risk?bbox=123.4299,41.8039,123.4311,41.8049").body);
+  ASSERT_EQ(before->getValue<int>("numberReturned"), 1) << "the building's cell";
+  std::string cell = before->getArray("features")->getObject(0)->getValue<std::string>("id");
+  EXPECT_NE(before->getArray("features")->getObject(0)->getObject("properties")->getValue<std::string>("level"), "I");
+
+  EventReader events(port_, "/api/v1/layers/risk/stream",
+                     [&](const std::string& t) { return t.find("\"forced\":true") != std::string::npos; });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the stream is open
+  ASSERT_EQ(post("/api/v1/feeds", R"({"id":"iot","agency":"fire-iot","connector":"firehub.connector.alarm"})",
+                 "application/json").status, 201);
+  auto pushed = post("/api/v1/feeds/iot/records",
+                     R"({"event_id":"T-1","device_address":"0011223344ff","building_id":"SY-B-000001","info_type":"component_state","system_type":1,"system_address":1,"component_type":40,"component_address":7,"state_flags":3,"description":"烟感火警","time":"2026-11-22T09:20:00+08:00"})"
+                     "\n",
+                     "application/x-ndjson");
+  ASSERT_EQ(pushed.status, 202) << pushed.body;
+  ASSERT_EQ(parse(pushed.body)->getValue<int>("accepted"), 1) << pushed.body;
+  ASSERT_TRUE(waitFor([&] { return events.text().find("\"forced\":true") != std::string::npos; }))
+      << events.text();
+  EXPECT_EQ(events.contentType(), "text/event-stream");
+  std::string stream = events.text();
+  EXPECT_NE(stream.find("event: delta"), std::string::npos);
+  EXPECT_NE(stream.find("\"id\":\"" + cell + "\""), std::string::npos) << stream;
+
+  auto explained = get("/api/v1/layers/risk/cells/" + cell);
+  ASSERT_EQ(explained.status, 200) << explained.body;
+  auto why = parse(explained.body);
+  EXPECT_EQ(why->getValue<std::string>("level"), "I");
+  EXPECT_TRUE(why->getValue<bool>("forced"));
+  bool names_alarm = false;
+  auto factors = why->getArray("factors");
+  ASSERT_EQ(factors->size(), 7u);
+  for (size_t i = 0; i < factors->size(); ++i) {
+    auto f = factors->getObject(i);
+    if (f->getValue<std::string>("name") != "alarm") continue;
+    auto sources = f->getArray("sources");
+    for (size_t j = 0; j < sources->size(); ++j) {
+      names_alarm |= sources->getElement<std::string>(j).rfind("iot:", 0) == 0;
+    }
+  }
+  EXPECT_TRUE(names_alarm) << explained.body;
+  EXPECT_EQ(get("/api/v1/layers/risk/cells/zzz").status, 400);
+  EXPECT_EQ(get("/api/v1/layers/risk/cells/5e2").status, 400);  // not the grid's level
+  EXPECT_EQ(get("/api/v1/layers/nope").status, 404);
+  EXPECT_EQ(get("/api/v1/layers/risk?bbox=1,2,3").status, 400);
+
+  // The rise to level I drafted a CAP alert at once.
+  auto warnings = parse(get("/api/v1/warnings").body)->getArray("warnings");
+  ASSERT_EQ(warnings->size(), 1u);
+  EXPECT_EQ(warnings->getObject(0)->getValue<std::string>("msg_type"), "Alert");
+  std::string identifier = warnings->getObject(0)->getValue<std::string>("identifier");
+  auto cap = get("/api/v1/warnings/" + identifier);
+  ASSERT_EQ(cap.status, 200);
+  EXPECT_NE(cap.body.find("<identifier>" + identifier + "</identifier>"), std::string::npos) << cap.body;
+  EXPECT_NE(cap.body.find("urn:oasis:names:tc:emergency:cap:1.2"), std::string::npos);
+
+  // Kafka: the cell's state keyed by its token, and the CAP document on the warnings topic.
+  ASSERT_TRUE(waitFor([&] { return hub_->lake().outboxDepth() == 0; }));
+  auto risk = firehub::testing::consumeAll(hub_->kafkaBootstrap(), "firehub.v1.layer.risk", 1000,
+                                           std::chrono::seconds(5));
+  std::string last_value;
+  for (const auto& m : risk) {
+    if (m.key == cell) last_value = m.value;
+  }
+  ASSERT_FALSE(last_value.empty()) << risk.size() << " messages, none keyed " << cell;
+  EXPECT_NE(last_value.find("\"level\":\"I\""), std::string::npos) << last_value;
+  auto drafts = firehub::testing::consumeAll(hub_->kafkaBootstrap(), "firehub.v1.warnings", 1);
+  ASSERT_EQ(drafts.size(), 1u);
+  EXPECT_EQ(drafts[0].headers["content-type"], "application/cap+xml");
+  EXPECT_NE(drafts[0].value.find(identifier), std::string::npos);
 }
 
 }  // namespace

@@ -90,7 +90,7 @@ class FusionEngine {
 
   // The risk cell named by an S2 token, if it is in the layer.
   std::optional<firehub::v1::RiskCell> riskCell(const std::string& token) const;
-  // Risk cells whose centre lies in bbox, in S2 order; `matched` gets the count before `limit`.
+  // Risk cells that intersect bbox, in S2 order; `matched` gets the count before `limit`.
   std::vector<firehub::v1::RiskCell> riskCells(const lake::BBox& bbox, size_t offset,
                                                size_t limit, size_t* matched = nullptr) const;
   size_t riskCellCount() const;
