@@ -26,6 +26,8 @@ int waitForStopSignal();
 
 void addIngestCommand(CLI::App& app);
 void addBenchCommand(CLI::App& app);
+// `firehub bench fusion` (registered by addBenchCommand).
+void addFusionBench(CLI::App& bench);
 void addFwiCommand(CLI::App& app);
 // Runs the hub with the demo city until a stop signal.
 int runDemo(const ServeOptions& options, const DemoCityOptions& city);

@@ -252,6 +252,7 @@ void addBenchCommand(CLI::App& app) {
   ingest->add_option("--work-dir", o.work_dir, "Scratch directory (default: a temp dir)");
   ingest->add_flag("--keep", o.keep, "Keep the scratch directory");
   ingest->callback([] { std::exit(benchIngest(o)); });
+  addFusionBench(*bench);
 }
 
 }  // namespace firehub::cli

@@ -79,6 +79,7 @@ int64_t FusionEngine::now() const { return options_.now ? options_.now() : syste
 // published, so the first step publishes only what really changed while the hub was down.
 Status FusionEngine::restore() {
   std::unique_lock<std::shared_mutex> lock(state_mu_);
+  risk_->beginBulk();
   FIREHUB_RETURN_IF_ERROR(lake_.scanLayers(kRiskPrefix, [&](const std::string&, const std::string& v) {
     firehub::v1::LayerEntry e;
     if (e.ParseFromString(v) && e.has_risk_cell()) risk_->restore(e.risk_cell());
@@ -89,6 +90,9 @@ Status FusionEngine::restore() {
   }));
   int64_t t = now();
   size_t entities = 0;
+  // Read before the scans: every record up to this sequence is in what they see, so the log
+  // needs replaying for the risk layer only after it.
+  restored_through_ = lake_.lastSequence();
   for (const char* domain : {"building", "alarm", "water", "station", "health", "police", "weather"}) {
     FIREHUB_RETURN_IF_ERROR(lake_.scanLatest(domain, [&](const firehub::v1::Record& r) {
       risk_->apply(lake::entityKey(r), &r, t);
@@ -115,6 +119,7 @@ Status FusionEngine::step(bool& did_work) {
   if (!restored_) FIREHUB_RETURN_IF_ERROR(restore());
   std::vector<std::pair<uint64_t, std::string>> log;
   FIREHUB_RETURN_IF_ERROR(lake_.readLog(checkpoint_ + 1, options_.batch, log));
+  if (log.empty()) caught_up_ = true;
   int64_t t = now();
 
   std::unique_lock<std::shared_mutex> state(state_mu_);
@@ -125,7 +130,7 @@ Status FusionEngine::step(bool& did_work) {
     if (!record.isOk()) return record.status();
     if (!record.value()) continue;
     const auto& r = *record.value();
-    entities.insert(lake::entityKey(r));
+    if (seq > restored_through_) entities.insert(lake::entityKey(r));
     if (!r.has_weather_observation() || !r.geometry().has_point()) continue;
     std::string key = lake::entityKey(r);
     auto it = touched.find(key);
@@ -219,6 +224,21 @@ Status FusionEngine::step(bool& did_work) {
   std::lock_guard<std::mutex> listeners(listeners_mu_);
   for (const auto& [id, fn] : listeners_) fn(delta);
   return Status::ok();
+}
+
+Result<size_t> FusionEngine::recomputeAll() {
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    risk_->markAllDirty();
+  }
+  size_t dirty = 0;
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    dirty = risk_->dirtyCount();
+  }
+  bool did_work = false;
+  FIREHUB_RETURN_IF_ERROR(step(did_work));
+  return dirty;
 }
 
 Status FusionEngine::catchUp() {

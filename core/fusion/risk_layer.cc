@@ -139,6 +139,7 @@ void RiskLayer::detach(uint64_t cell, std::vector<const T*> CellInputs::*member,
 }
 
 void RiskLayer::dirtyNear(const S2Point& p, double radius_m) {
+  if (bulk_) return;
   // Cells whose area comes within radius_m of p: a covering of the cap at the grid level, grown
   // by one cell so that cells touching the cap's rim are included.
   S2Cap cap(p, S2Earth::MetersToAngle(radius_m));
@@ -154,6 +155,7 @@ void RiskLayer::dirtyNear(const S2Point& p, double radius_m) {
 }
 
 void RiskLayer::dirtyReach(const S2Point& p, double radius_m, const std::string& record_id) {
+  if (bulk_) return;
   S1ChordAngle limit = S2Earth::MetersToChordAngle(radius_m);
   for (const auto& [cell, in] : inputs_) {
     if (S1ChordAngle(S2CellId(cell).ToPoint(), p) <= limit) dirtyCell(cell);
@@ -170,6 +172,7 @@ void RiskLayer::dirtyReach(const S2Point& p, double radius_m, const std::string&
 }
 
 void RiskLayer::dirtyArea(const S2CellUnion& area) {
+  if (bulk_) return;
   for (const auto& [cell, in] : inputs_) {
     if (area.Intersects(S2CellId(cell))) dirtyCell(cell);
   }
@@ -428,6 +431,7 @@ void RiskLayer::restore(const RiskCell& cell) {
 }
 
 void RiskLayer::markAllDirty() {
+  bulk_ = false;
   for (const auto& [cell, in] : inputs_) dirty_.insert(cell);
   for (const auto& [cell, published] : cells_) dirty_.insert(cell);
 }

@@ -109,7 +109,9 @@ class RiskLayer {
   void advanceClock(int64_t now);
   // Cells as last published (restored from the lake at start); not reported as changes.
   void restore(const firehub::v1::RiskCell& cell);
-  // Marks every cell with inputs or a published state dirty.
+  // Loading many inputs at once (a restore): no per-input marking until markAllDirty().
+  void beginBulk() { bulk_ = true; }
+  // Marks every cell with inputs or a published state dirty (and ends a bulk load).
   void markAllDirty();
   // Recomputes the dirty cells; returns those whose published state changed.
   std::vector<CellChange> recompute(int64_t now);
@@ -130,7 +132,9 @@ class RiskLayer {
   };
 
   uint64_t cellOf(const S2Point& p) const;
-  void dirtyCell(uint64_t cell) { dirty_.insert(cell); }
+  void dirtyCell(uint64_t cell) {
+    if (!bulk_) dirty_.insert(cell);
+  }
   void dirtyNear(const S2Point& p, double radius_m);
   // Cells within `radius_m` of p or whose explanation names `entity` in `nearest_of`.
   void dirtyReach(const S2Point& p, double radius_m, const std::string& record_id);
@@ -177,6 +181,7 @@ class RiskLayer {
   std::unordered_map<uint64_t, CellInputs> inputs_;
   std::map<uint64_t, firehub::v1::RiskCell> cells_;  // published state, in S2 (Hilbert) order
   std::unordered_set<uint64_t> dirty_;
+  bool bulk_ = false;
   std::multimap<int64_t, std::string> timers_;  // time -> entity key to re-evaluate
 };
 

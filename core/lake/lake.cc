@@ -399,6 +399,11 @@ Status Lake::readLog(uint64_t from, size_t max,
   return fromRocks(it->status(), "scan log");
 }
 
+uint64_t Lake::lastSequence() {
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  return next_sequence_ - 1;
+}
+
 Status Lake::scanLatest(const std::string& domain,
                         const std::function<void(const firehub::v1::Record&)>& fn) const {
   std::string prefix = domain.empty() ? std::string() : domain + "/";

@@ -83,10 +83,15 @@ class FusionEngine {
   void notify();
   // Applies everything in the log now (tests, offline use).
   Status catchUp();
+  // Recomputes every cell from the current inputs (after a configuration change, or to measure
+  // a full fusion); changes are stored and published like any other. Returns the cells computed.
+  Result<size_t> recomputeAll();
 
   // Every station with at least one computed day.
   Result<std::vector<StationFireWeather>> stations() const;
   uint64_t checkpoint() const { return checkpoint_.load(); }
+  // True once the engine has restored its state and found the log fully applied.
+  bool caughtUp() const { return caught_up_.load(); }
 
   // The risk cell named by an S2 token, if it is in the layer.
   std::optional<firehub::v1::RiskCell> riskCell(const std::string& token) const;
@@ -120,6 +125,8 @@ class FusionEngine {
   std::unique_ptr<RiskLayer> risk_;
   std::unique_ptr<WarningDrafter> drafter_;
   bool restored_ = false;
+  std::atomic<bool> caught_up_{false};
+  uint64_t restored_through_ = 0;  // log entries up to here are in the restored state
   uint64_t delta_sequence_ = 0;
   std::mutex listeners_mu_;
   std::map<int, Listener> listeners_;

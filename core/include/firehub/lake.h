@@ -125,6 +125,9 @@ class Lake {
   // Removes delivered entries. Only the publisher's delivery-report success path calls this.
   Status deleteOutbox(const std::vector<uint64_t>& sequences);
   uint64_t outboxDepth() const { return outbox_depth_.load(); }
+  // The highest sequence handed out so far (log, outbox and dead letters share the counter):
+  // everything committed up to it is visible to iterators created after this call.
+  uint64_t lastSequence();
   // Sequence of the first outbox entry, or nullopt when the outbox is empty.
   std::optional<uint64_t> firstOutboxSequence() const;
 
