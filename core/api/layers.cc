@@ -437,7 +437,10 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
           std::string poly = cellPolygon(S2CellId::FromToken(d.cells(i)).id());
           // {"type":"Polygon","coordinates":[[...]]} -> [[...]]
           size_t start = poly.find("[[");
-          geometry += (i ? "," : "") + poly.substr(start, poly.size() - start - 1);
+          {
+    if (i) geometry += ',';
+    geometry += poly.substr(start, poly.size() - start - 1);
+  }
         }
         geometry += "]}";
         features.push_back(R"({"type":"Feature","id":)" + quote(d.identifier()) + R"(,"geometry":)" +
@@ -486,7 +489,10 @@ Reply warningList(const ApiContext& ctx, bool history) {
     drafts = ctx.fusion->activeWarnings();
   }
   std::string out = R"({"warnings":[)";
-  for (size_t i = 0; i < drafts.size(); ++i) out += (i ? "," : "") + warningJson(drafts[i]);
+  for (size_t i = 0; i < drafts.size(); ++i) {
+    if (i) out += ',';
+    out += warningJson(drafts[i]);
+  }
   return {200, out + "]}"};
 }
 
@@ -517,9 +523,15 @@ void DeltaStream::publish(const fusion::FusionDelta& delta) {
     text += f;
   }
   text += R"(],"removed":[)";
-  for (size_t i = 0; i < delta.removed.size(); ++i) text += (i ? "," : "") + quote(delta.removed[i]);
+  for (size_t i = 0; i < delta.removed.size(); ++i) {
+    if (i) text += ',';
+    text += quote(delta.removed[i]);
+  }
   text += R"(],"warnings":[)";
-  for (size_t i = 0; i < delta.warnings.size(); ++i) text += (i ? "," : "") + warningJson(delta.warnings[i]);
+  for (size_t i = 0; i < delta.warnings.size(); ++i) {
+    if (i) text += ',';
+    text += warningJson(delta.warnings[i]);
+  }
   text += "]}";
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -1,7 +1,5 @@
 #include <librdkafka/rdkafka.h>
 
-#include <google/protobuf/util/json_util.h>
-
 #include <chrono>
 #include <cstring>
 #include <random>
@@ -211,9 +209,7 @@ int Publisher::produceDerivedEntry(const lake::OutboxEntry& e) {
       schema = "urn:oasis:names:tc:emergency:cap:1.2";
       content_type = "application/cap+xml";
     } else {
-      google::protobuf::util::JsonPrintOptions options;
-      options.preserve_proto_field_names = true;
-      (void)google::protobuf::util::MessageToJsonString(entry.risk_cell(), &value, options);
+      value = messageToJson(entry.risk_cell());
       schema = entry.risk_cell().GetDescriptor()->full_name();
     }
   }

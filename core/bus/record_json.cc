@@ -176,10 +176,12 @@ void appendMessage(std::string& out, const Message& m) {
 
 }  // namespace
 
-std::string recordToJson(const firehub::v1::Record& record) {
+std::string recordToJson(const firehub::v1::Record& record) { return messageToJson(record); }
+
+std::string messageToJson(const google::protobuf::Message& message) {
   std::string out;
   out.reserve(768);
-  appendMessage(out, record);
+  appendMessage(out, message);
   return out;
 }
 

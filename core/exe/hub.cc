@@ -78,7 +78,7 @@ Result<HubConfig> loadConfig(const std::string& file) {
       std::function<void(const std::string&)> collect = [&](const std::string& prefix) {
         Poco::Util::AbstractConfiguration::Keys sub;
         p->keys(prefix, sub);
-        if (sub.empty()) risk_keys[prefix] = p->getString(prefix);
+        if (p->hasProperty(prefix)) risk_keys[prefix] = p->getString(prefix);
         for (const auto& s : sub) collect(prefix + "." + s);
       };
       Poco::Util::AbstractConfiguration::Keys sub;

@@ -212,7 +212,10 @@ std::string WarningDrafter::capXml(const firehub::v1::WarningDraft& d, const std
   w.dataElement(kCapNs, "scope", "", "Public");
   if (d.references_size() > 0) {
     std::string refs;
-    for (const auto& r : d.references()) refs += (refs.empty() ? "" : " ") + r;
+    for (const auto& r : d.references()) {
+      if (!refs.empty()) refs += ' ';
+      refs += r;
+    }
     w.dataElement(kCapNs, "references", "", refs);
   }
   std::vector<std::string> top;
@@ -253,7 +256,10 @@ std::string WarningDrafter::capXml(const firehub::v1::WarningDraft& d, const std
     description += score;
     if (!top.empty()) {
       description += chinese ? "。网格：" : ". Cells: ";
-      for (size_t i = 0; i < top.size(); ++i) description += (i ? ", " : "") + top[i];
+      for (size_t i = 0; i < top.size(); ++i) {
+        if (i) description += ", ";
+        description += top[i];
+      }
     }
     w.dataElement(kCapNs, "description", "", description);
     if (d.msg_type() != "Cancel") {

@@ -138,6 +138,8 @@ class Publisher {
 // The protobuf JSON mapping of a record (proto field names; scalars printed even when zero;
 // messages, oneof members and optional fields only when set): the Kafka value and API body.
 std::string recordToJson(const firehub::v1::Record& record);
+// The same mapping for any firehub message (layer cells, warning drafts).
+std::string messageToJson(const google::protobuf::Message& message);
 // The full name of the record body's message type, e.g. firehub.v1.WeatherObservation.
 std::string bodySchemaName(const firehub::v1::Record& record);
 
