@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 namespace firehub::fusion {
 namespace {
@@ -31,6 +34,38 @@ TEST(FwiTest, StandardTestSequence) {
     EXPECT_NEAR(got.fwi, row.expected.fwi, 1e-3);
     EXPECT_NEAR(got.dsr, row.expected.dsr, 1e-3);
   }
+}
+
+// The whole published 48-day sequence: rain days (up to 16.4 mm), a drought run (DC past 125),
+// cold days (5.5 °C) and the extreme day of 7 May (FWI 52.3). The published values are rounded
+// to 0.1 (DSR to 0.01), so every index must agree within 0.1.
+TEST(FwiTest, PublishedFortyEightDaySequenceAgreesWithinATenth) {
+  std::ifstream in(std::string(FIREHUB_SOURCE_DIR) + "/tests/data/fwi_reference_1985.csv");
+  ASSERT_TRUE(in) << "missing tests/data/fwi_reference_1985.csv";
+  std::string line;
+  FwiState state;
+  int days = 0;
+  double worst = 0;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#' || line[0] == 'l') continue;
+    std::istringstream row(line);
+    std::string cell;
+    std::vector<double> v;
+    while (std::getline(row, cell, ',')) v.push_back(std::stod(cell));
+    ASSERT_EQ(v.size(), 16u) << line;
+    FwiIndices got = advanceDay(state, {v[5], v[6], v[7], v[8]}, v[1], static_cast<int>(v[3]));
+    const double computed[] = {got.ffmc, got.dmc, got.dc, got.isi, got.bui, got.fwi, got.dsr};
+    const char* names[] = {"FFMC", "DMC", "DC", "ISI", "BUI", "FWI", "DSR"};
+    for (int i = 0; i < 7; ++i) {
+      double err = std::fabs(computed[i] - v[9 + i]);
+      worst = std::max(worst, err);
+      EXPECT_LE(err, 0.1) << names[i] << " on " << v[2] << "-" << v[3] << "-" << v[4] << ": got "
+                          << computed[i] << ", published " << v[9 + i];
+    }
+    ++days;
+  }
+  EXPECT_EQ(days, 48);
+  RecordProperty("max_abs_error", std::to_string(worst));
 }
 
 TEST(FwiTest, RainThresholds) {
