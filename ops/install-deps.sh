@@ -13,7 +13,12 @@ packages=(
   libssl-dev zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev kcat curl netcat-openbsd libxml2-utils
+  # the one-map's browser test: Debian's chromium (driven by playwright-core) and a CJK font
+  chromium fonts-wqy-microhei
 )
+# Node.js and npm for the one-map's packages, from Debian unless the machine already has them.
+if ! command -v node >/dev/null 2>&1; then packages+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -24,12 +29,20 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"
-  exit 0
+else
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The one-map's npm packages (MapLibre GL JS, playwright-core), exactly as package-lock.json
+# pins them; nothing is downloaded at build time.
+onemap="$(cd "$(dirname "$0")/.." && pwd)/web/onemap"
+if ! cmp -s "$onemap/package-lock.json" "$onemap/node_modules/.firehub-lock" 2>/dev/null; then
+  echo "install-deps: npm ci in web/onemap"
+  (cd "$onemap" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$onemap/package-lock.json" "$onemap/node_modules/.firehub-lock"
+fi

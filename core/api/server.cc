@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -186,6 +188,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
       ctx_.metrics->setOutboxDepth(static_cast<double>(ctx_.lake->outboxDepth()));
       return send(resp, 200, ctx_.metrics->serialize(), "text/plain; version=0.0.4");
     }
+    if (get && (p.empty() || (p[0] != "api" && p[0] != "ogc"))) return staticFile(resp, p);
     if (p.size() < 2 || p[0] != "api" || p[1] != "v1") {
       return sendError(resp, Status::notFound("no route for " + uri.getPath()));
     }
@@ -212,12 +215,13 @@ class Router : public Poco::Net::HTTPRequestHandler {
       if (p.size() == 4 && p[1] == "risk" && p[2] == "cells") return reply(resp, riskCellExplanation(ctx_, p[3]));
       if (p.size() == 2) return layer(resp, p[1], param("bbox"), param("limit"), param("offset"));
     }
+    if (what == "outlines" && p.size() == 1 && get) return outlines(resp);
     if (what == "warnings" && get) {
       if (p.size() == 1) return reply(resp, warningList(ctx_, param("history").value_or("") == "1"));
       if (p.size() == 2) return reply(resp, warningDocument(ctx_, p[1]));
     }
     bool known = what == "kafka" || what == "plugins" || what == "feeds" || what == "records" ||
-                 what == "entities" || what == "dlq" || what == "layers" || what == "warnings";
+                 what == "entities" || what == "dlq" || what == "layers" || what == "warnings" || what == "outlines";
     if (known) {
       return sendError(resp, Status(StatusCode::kInvalidArgument,
                                     "method " + method + " is not allowed on " + uri.getPath()));
@@ -404,6 +408,47 @@ class Router : public Poco::Net::HTTPRequestHandler {
   }
 
   void reply(HTTPServerResponse& resp, const Reply& r) { send(resp, r.status, r.body, r.type); }
+
+  static Result<std::string> readFile(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Status::notFound("cannot read " + path);
+    std::ostringstream body;
+    body << in.rdbuf();
+    return body.str();
+  }
+
+  // The one-map's files. Only plain names below static_dir are served.
+  void staticFile(HTTPServerResponse& resp, const std::vector<std::string>& parts) {
+    if (options_.static_dir.empty()) return sendError(resp, Status::notFound("the one-map is not installed (http.static_dir)"));
+    std::string rel;
+    for (const auto& part : parts) {
+      if (part.empty() || part[0] == '.' || part.find('\\') != std::string::npos) {
+        return sendError(resp, Status::notFound("no file " + part));
+      }
+      rel += "/" + part;
+    }
+    if (rel.empty()) rel = "/index.html";
+    static const std::map<std::string, std::string> kTypes = {
+        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},   {".json", "application/json"},
+        {".geojson", "application/geo+json"},  {".map", "application/json"},
+        {".png", "image/png"},                 {".svg", "image/svg+xml"}};
+    auto dot = rel.rfind('.');
+    auto type = dot == std::string::npos ? kTypes.end() : kTypes.find(rel.substr(dot));
+    if (type == kTypes.end()) return sendError(resp, Status::notFound("no file " + rel));
+    auto body = readFile(options_.static_dir + rel);
+    if (!body.isOk()) return sendError(resp, Status::notFound("no file " + rel));
+    send(resp, 200, body.value(), type->second);
+  }
+
+  void outlines(HTTPServerResponse& resp) {
+    if (options_.outlines_file.empty()) {
+      return sendError(resp, Status::notFound("no outlines configured (map.outlines)"));
+    }
+    auto body = readFile(options_.outlines_file);
+    if (!body.isOk()) return sendError(resp, body.status());
+    send(resp, 200, body.value(), "application/geo+json");
+  }
 
   void layer(HTTPServerResponse& resp, const std::string& name, const std::optional<std::string>& bbox_text,
              const std::optional<std::string>& limit_text, const std::optional<std::string>& offset_text) {

@@ -45,6 +45,8 @@ Result<HubConfig> loadConfig(const std::string& file) {
     c.embedded_partitions = p->getInt("kafka.embedded.partitions", c.embedded_partitions);
     c.plugins_dir = p->getString("plugins.dir", "");
     c.feeds_dir = p->getString("feeds.dir", "");
+    c.static_dir = p->getString("http.static_dir", "");
+    c.outlines_file = p->getString("map.outlines", "");
     c.cell_level = p->getInt("fusion.cell.level", c.cell_level);
     c.lake_sync = p->getBool("lake.sync", c.lake_sync);
     c.max_body_bytes = static_cast<size_t>(p->getUInt64("http.max_body_bytes", c.max_body_bytes));
@@ -72,6 +74,8 @@ Result<HubConfig> loadConfig(const std::string& file) {
     };
     resolve(c.plugins_dir);
     resolve(c.feeds_dir);
+    resolve(c.static_dir);
+    resolve(c.outlines_file);
     c.local_offset_minutes = p->getInt("fusion.utc_offset_minutes", c.local_offset_minutes);
     std::map<std::string, std::string> risk_keys;
     for (const char* root : {"risk", "warnings"}) {
@@ -103,6 +107,10 @@ Result<std::unique_ptr<Hub>> Hub::start(
   hub->config_ = config;
   HubConfig& c = hub->config_;
   if (c.plugins_dir.empty()) c.plugins_dir = defaultPluginsDir();
+  if (c.static_dir.empty()) {
+    c.static_dir = (std::filesystem::path(defaultPluginsDir()).parent_path() / "share" / "onemap").string();
+  }
+  if (c.outlines_file.empty()) c.outlines_file = c.static_dir + "/districts.geojson";
 
   std::error_code ec;
   std::filesystem::create_directories(c.data_dir, ec);
@@ -206,6 +214,8 @@ Status Hub::startApi() {
   api::ApiOptions api_options;
   api_options.listen = c.http_listen;
   api_options.max_body_bytes = c.max_body_bytes;
+  api_options.static_dir = config_.static_dir;
+  api_options.outlines_file = config_.outlines_file;
   api_ = std::make_unique<api::ApiServer>(ctx, api_options);
   FIREHUB_RETURN_IF_ERROR(api_->start());
   return writeFile((std::filesystem::path(c.data_dir) / "http.address").string(),

@@ -29,6 +29,11 @@ struct ApiOptions {
   std::string listen = "127.0.0.1:8080";
   // Largest request body accepted, bytes. Default: 16 MiB.
   size_t max_body_bytes = 16u << 20;
+  // Files of the one-map, served at /. Empty: no static files. Default: empty.
+  std::string static_dir;
+  // GeoJSON of the region's outlines (district boundaries), served at /api/v1/outlines.
+  // Default: empty (404).
+  std::string outlines_file;
   // Worker threads; each open event stream holds one. Default: 48.
   int threads = 48;
 };

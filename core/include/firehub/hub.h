@@ -47,6 +47,10 @@ struct HubConfig {
   int local_offset_minutes = 480;
   // fsync the lake's WAL on each commit. Default: true.
   bool lake_sync = true;
+  // The one-map's files (http.static_dir). Default: <binary dir>/../share/onemap.
+  std::string static_dir;
+  // Region outlines GeoJSON for the map (map.outlines). Default: <static_dir>/districts.geojson.
+  std::string outlines_file;
   // Largest HTTP request body. Default: 16 MiB.
   size_t max_body_bytes = 16u << 20;
   // How long shutdown waits for the outbox to drain. Default: 10000 ms.
