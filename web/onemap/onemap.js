@@ -152,8 +152,13 @@
     $("stale").title = staleFeeds.join("\n");
   }
 
+  let panelCell = null;  // the cell whose explanation is open, refreshed when it changes
+
   function applyDelta(delta) {
     for (const f of delta.features) riskCells.set(f.id, f);
+    if (panelCell && !$("panel").hidden && delta.features.some((f) => f.id === panelCell)) {
+      showCell(panelCell).catch(() => {});
+    }
     for (const token of delta.removed) riskCells.delete(token);
     const source = map.getSource("risk");
     if (source) source.setData({ type: "FeatureCollection", features: [...riskCells.values()] });
@@ -209,6 +214,7 @@
 
   // --- Details panel ---
   async function showCell(token) {
+    panelCell = token;
     const cell = await getJson(`/api/v1/layers/risk/cells/${encodeURIComponent(token)}`);
     const rows = [];
     const records = {};
@@ -238,6 +244,7 @@
   }
 
   function showPoint(feature) {
+    panelCell = null;
     const p = feature.properties;
     const info = layerInfo.find((l) => feature.layer.id === `${l.name}-main`);
     const record = typeof p.record === "string" ? JSON.parse(p.record) : p.record;

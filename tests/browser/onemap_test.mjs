@@ -1,0 +1,183 @@
+// The one-map in a real browser (Debian's chromium, headless, driven by playwright-core): a hub
+// with a small fixed dataset; the page loads, the risk layer renders every cell in its level's
+// colour, a layer toggles off and on, a click on a cell explains it, a fire alarm pushed to the
+// hub turns that cell red through the event stream without a reload, the language switches, and
+// after the hub restarts the page reconnects by itself.
+// Usage: node onemap_test.mjs <firehub binary> <scratch dir> <source dir>
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { createRequire } from "node:module";
+
+const [binary, scratch, source] = process.argv.slice(2);
+// playwright-core is installed with the one-map's packages (web/onemap/node_modules).
+const { chromium } = createRequire(path.join(source, "web", "onemap", "package.json"))("playwright-core");
+const dataDir = path.join(scratch, `onemap-test-${process.pid}`);
+fs.rmSync(dataDir, { recursive: true, force: true });
+fs.mkdirSync(dataDir, { recursive: true });
+const fixture = (connector, file) => fs.readFileSync(path.join(source, "connectors", connector, "tests", "fixtures", file));
+
+let failures = 0;
+function check(ok, what) {
+  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
+  if (!ok) failures++;
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function until(what, fn, ms = 20000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try { if (await fn()) return true; } catch (e) { /* not yet */ }
+    await sleep(200);
+  }
+  check(false, `${what} (timed out after ${ms} ms)`);
+  return false;
+}
+
+let hub = null;
+let base = null;
+async function startHub(listen) {
+  fs.rmSync(path.join(dataDir, "http.address"), { force: true });
+  hub = spawn(binary, ["serve", "--data-dir", dataDir, "--http", listen], { stdio: ["ignore", "ignore", "pipe"] });
+  hub.stderr.on("data", (d) => fs.appendFileSync(path.join(dataDir, "hub.log"), d));
+  await until("hub writes its address", () => fs.existsSync(path.join(dataDir, "http.address")));
+  base = `http://${fs.readFileSync(path.join(dataDir, "http.address"), "utf8").trim()}`;
+  await until("hub is healthy", async () => (await fetch(`${base}/healthz`)).ok);
+}
+async function stopHub() {
+  const exited = new Promise((r) => hub.once("exit", r));
+  hub.kill("SIGTERM");
+  await exited;
+}
+async function api(method, p, body, type) {
+  const r = await fetch(`${base}${p}`, { method, body, headers: type ? { "content-type": type } : {} });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${p}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+let browser = null;
+try {
+  await startHub("127.0.0.1:0");
+  const feeds = [
+    ["bld", "housing-bureau", "firehub.connector.building", "buildings.geojson", "application/geo+json", "building"],
+    ["fs", "fire-service", "firehub.connector.station", "stations.csv", "text/csv", "station"],
+    ["wat", "water-bureau", "firehub.connector.water", "sources.csv", "text/csv", "water"],
+  ];
+  for (const [id, agency, connector, file, type, dir] of feeds) {
+    await api("POST", "/api/v1/feeds", JSON.stringify({ id, agency, connector }), "application/json");
+    await api("POST", `/api/v1/feeds/${id}/records`, fixture(dir, file), type);
+  }
+  await api("POST", "/api/v1/feeds", JSON.stringify({ id: "iot", agency: "fire-iot", connector: "firehub.connector.alarm" }), "application/json");
+  let layer = null;
+  await until("the risk layer has the fixture's cells", async () => {
+    layer = await api("GET", "/api/v1/layers/risk?limit=1000");
+    return layer.numberMatched >= 3 && layer.features.every((f) => f.properties.response_s >= 0);
+  });
+  const legend = (await api("GET", "/api/v1/layers")).layers.find((l) => l.name === "risk").legend;
+  const colourOf = Object.fromEntries(legend.map((e) => [e.key, e.colour]));
+
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true,
+                                    args: ["--no-sandbox", "--enable-unsafe-swiftshader", "--use-angle=swiftshader"] });
+  const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(`${base}/`);
+  await page.waitForSelector("body[data-ready=true]", { timeout: 60000 });
+  // Fit the fixture's cells and wait for the map to settle.
+  const bounds = layer.features.flatMap((f) => f.geometry.coordinates[0]);
+  await page.evaluate((pts) => new Promise((resolve) => {
+    const { map } = window.onemap;
+    const b = pts.reduce((acc, p) => acc.extend(p), new maplibregl.LngLatBounds(pts[0], pts[0]));
+    map.once("idle", resolve);
+    map.fitBounds(b, { padding: 200, animate: false });
+  }), bounds);
+
+  const rendered = () => page.evaluate(() => {
+    const seen = {};
+    for (const f of window.onemap.map.queryRenderedFeatures({ layers: ["risk-main"] })) {
+      seen[f.properties.cell] = { level: f.properties.level, colour: f.properties.colour,
+                                  paint: f.layer.paint && f.layer.paint["fill-color"] };
+    }
+    return seen;
+  });
+  let cells = await rendered();
+  check(Object.keys(cells).length === layer.numberMatched,
+        `risk layer rendered ${Object.keys(cells).length} cells, the API has ${layer.numberMatched}`);
+  for (const f of layer.features) {
+    const c = cells[f.id];
+    check(c && c.level === f.properties.level && c.colour === colourOf[f.properties.level],
+          `cell ${f.id} drawn at level ${f.properties.level} in ${colourOf[f.properties.level]}`);
+  }
+  check(errors.length === 0, `no page errors (${errors.join("; ")})`);
+
+  // Toggle the risk layer off and on.
+  await page.uncheck("#toggle-risk");
+  check(Object.keys(await rendered()).length === 0, "risk layer hidden by its toggle");
+  await page.check("#toggle-risk");
+  await until("risk layer shown again", async () => Object.keys(await rendered()).length === layer.numberMatched, 5000);
+
+  // Click the shopping centre's cell: the panel explains it factor by factor.
+  const target = layer.features.find((f) => f.properties.buildings > 0) || layer.features[0];
+  const centre = async () => page.evaluate((coords) => {
+    const ring = coords.slice(0, 4);
+    const lon = ring.reduce((s, p) => s + p[0], 0) / 4, lat = ring.reduce((s, p) => s + p[1], 0) / 4;
+    const p = window.onemap.map.project([lon, lat]);
+    const box = document.getElementById("map").getBoundingClientRect();
+    return { x: box.left + p.x, y: box.top + p.y };
+  }, target.geometry.coordinates[0]);
+  // Points drawn over the cell would take the click: hide them first.
+  for (const name of ["alarms", "stations"]) await page.uncheck(`#toggle-${name}`);
+  const at = await centre();
+  await page.mouse.click(at.x, at.y);
+  await page.waitForSelector("#panel:not([hidden]) tr[data-factor]", { timeout: 10000 });
+  const factors = await page.$$eval("#panel tr[data-factor]", (rows) => rows.map((r) => r.dataset.factor));
+  check(["building", "alarm", "weather", "water", "response", "medical", "public_safety"].every((f) => factors.includes(f)),
+        `panel lists every factor (${factors.join(", ")})`);
+  const panelText = await page.textContent("#panel");
+  check(panelText.includes(target.id) && panelText.includes("建筑"), "panel names the cell and its factors in Chinese");
+  await page.screenshot({ path: path.join(scratch, "onemap-before-alarm.png") });
+
+  // A fire alarm in that building: the cell turns to level I through the stream, no reload.
+  await page.evaluate(() => { window.notReloaded = true; });
+  const building = (await api("GET", `/api/v1/layers/risk/cells/${target.id}`)).factors
+    .find((f) => f.name === "building").sources[0];
+  const buildingId = (await api("GET", `/api/v1/records/${encodeURIComponent(building)}`)).entity_id;
+  const alarm = { event_id: "BROWSER-1", device_address: "0011223344aa", building_id: buildingId, info_type: "component_state",
+                  system_type: 1, system_address: 1, component_type: 40, component_address: 3, state_flags: 3,
+                  description: "3层走廊感烟探测器火警", time: new Date().toISOString().replace(/\.\d+Z$/, "Z") };
+  const pushed = await api("POST", "/api/v1/feeds/iot/records", JSON.stringify(alarm) + "\n", "application/x-ndjson");
+  check(pushed.accepted === 1, `alarm accepted (${JSON.stringify(pushed)})`);
+  await until("the alarmed cell turns red on the page", async () => {
+    const c = (await rendered())[target.id];
+    return c && c.level === legend[0].key && c.colour === legend[0].colour;
+  }, 15000);
+  check(await page.evaluate(() => window.notReloaded === true), "updated without a reload");
+  check((await page.textContent("#updated")).length > 0, "header shows the time of the last update");
+  await page.screenshot({ path: path.join(scratch, "onemap-alarm.png") });
+
+  // English.
+  await page.click("#lang");
+  check((await page.textContent("header h1")) === "firehub one-map", "language switches to English");
+  check((await page.textContent("#sidebar")).includes("Fire risk"), "legend in English");
+
+  // The hub restarts: the page's stream reconnects by itself and the cell is still red.
+  const port = new URL(base).port;
+  await stopHub();
+  await until("page notices the hub is gone", async () => (await page.getAttribute("#status", "data-state")) !== "live", 15000);
+  await startHub(`127.0.0.1:${port}`);
+  await until("page reconnects after the restart", async () => (await page.getAttribute("#status", "data-state")) === "live", 30000);
+  const after = (await rendered())[target.id];
+  check(after && after.level === legend[0].key, "cell still at level I after the restart");
+  await page.screenshot({ path: path.join(scratch, "onemap-after-restart.png") });
+} catch (e) {
+  check(false, `unexpected: ${e.stack || e}`);
+} finally {
+  if (browser) await browser.close();
+  if (hub && hub.exitCode === null) await stopHub();
+}
+if (failures) {
+  console.log(`${failures} check(s) failed; hub log: ${path.join(dataDir, "hub.log")}`);
+  process.exit(1);
+}
+fs.rmSync(dataDir, { recursive: true, force: true });
+console.log("one-map browser test passed");
