@@ -15,6 +15,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev kcat curl netcat-openbsd libxml2-utils
   # the one-map's browser test: Debian's chromium (driven by playwright-core) and a CJK font
   chromium fonts-wqy-microhei
+  # a GIS client for the OGC API - Features test (GDAL's OAPIF driver)
+  gdal-bin
 )
 # Node.js and npm for the one-map's packages, from Debian unless the machine already has them.
 if ! command -v node >/dev/null 2>&1; then packages+=(nodejs); fi

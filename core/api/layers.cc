@@ -37,6 +37,14 @@ Reply error(int status, const std::string& code, const std::string& detail) {
   return {status, R"({"error":)" + quote(code) + R"(,"detail":)" + quote(detail) + "}"};
 }
 
+}  // namespace
+
+Reply errorReply(const Status& s) {
+  return error(httpStatus(s), statusCodeName(s.code()), s.message());
+}
+
+namespace {
+
 std::string cellPolygon(uint64_t id) {
   S2Cell cell{S2CellId(id)};
   std::string out = R"({"type":"Polygon","coordinates":[[)";
@@ -238,6 +246,44 @@ Result<lake::BBox> parseBBox(const std::string& text) {
   return lake::BBox{v[0], v[1], v[2], v[3]};
 }
 
+std::string geometryJson(const firehub::v1::Geometry& g) {
+  std::ostringstream os;
+  os.precision(9);
+  auto ring = [&](const firehub::v1::LinearRing& r) {
+    os << '[';
+    for (int i = 0; i < r.points_size(); ++i) {
+      if (i) os << ',';
+      os << '[' << r.points(i).lon() << ',' << r.points(i).lat() << ']';
+    }
+    os << ']';
+  };
+  auto polygon = [&](const firehub::v1::Polygon& p) {
+    os << '[';
+    for (int i = 0; i < p.rings_size(); ++i) {
+      if (i) os << ',';
+      ring(p.rings(i));
+    }
+    os << ']';
+  };
+  if (g.has_point()) {
+    os << R"({"type":"Point","coordinates":[)" << g.point().lon() << ',' << g.point().lat() << "]}";
+  } else if (g.has_polygon()) {
+    os << R"({"type":"Polygon","coordinates":)";
+    polygon(g.polygon());
+    os << '}';
+  } else if (g.has_multi_polygon()) {
+    os << R"({"type":"MultiPolygon","coordinates":[)";
+    for (int i = 0; i < g.multi_polygon().polygons_size(); ++i) {
+      if (i) os << ',';
+      polygon(g.multi_polygon().polygons(i));
+    }
+    os << "]}";
+  } else {
+    os << "null";
+  }
+  return os.str();
+}
+
 std::string riskCellFeature(const firehub::v1::RiskCell& c) {
   S2CellId id = S2CellId::FromToken(c.cell());
   std::vector<const firehub::v1::RiskFactor*> top;
@@ -263,6 +309,17 @@ std::string riskCellFeature(const firehub::v1::RiskCell& c) {
          quote(c.nearest_station()) + R"(,"hydrants_in_reach":)" + std::to_string(c.hydrants_in_reach()) +
          R"(,"water":)" + quote(water.key) + R"(,"water_colour":)" + quote(water.colour) +
          R"(,"computed_at":)" + quote(isoTime(c.computed_at().seconds())) + "}}";
+}
+
+const std::vector<std::string>& layerNames() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n = {"risk", "response", "water_coverage"};
+    for (const auto& l : pointLayers()) n.push_back(l.name);
+    n.push_back("weather_stations");
+    n.push_back("warnings");
+    return n;
+  }();
+  return names;
 }
 
 Reply layerList(const ApiContext& ctx) {
@@ -312,20 +369,20 @@ Reply layerList(const ApiContext& ctx) {
   return {200, os.str()};
 }
 
-Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
-                    size_t limit, size_t offset) {
+Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
+                              size_t limit, size_t offset) {
   if (name == "risk" || name == "response" || name == "water_coverage") {
-    if (!ctx.fusion) return error(503, "unavailable", "fusion is not running");
+    if (!ctx.fusion) return Status::unavailable("fusion is not running");
     size_t matched = 0;
     auto cells = ctx.fusion->riskCells(bbox, offset, limit, &matched);
     std::vector<std::string> features;
     features.reserve(cells.size());
     for (const auto& c : cells) features.push_back(riskCellFeature(c));
-    return {200, collection(name, features, matched), "application/geo+json"};
+    return FeaturePage{std::move(features), matched};
   }
   if (const PointLayer* layer = findPointLayer(name)) {
     auto found = ctx.lake->latestInBBox(layer->domain, bbox, 100000);
-    if (!found.isOk()) return error(500, "internal", found.status().message());
+    if (!found.isOk()) return found.status();
     std::vector<std::string> features;
     size_t matched = 0;
     for (auto& r : found.value()) {
@@ -347,12 +404,12 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
                          R"(,"properties":{"layer":)" + quote(name) + R"(,"state":)" + quote(*state) +
                          R"(,"label":)" + quote(label) + R"(,"record":)" + bus::recordToJson(r) + "}}");
     }
-    return {200, collection(name, features, matched), "application/geo+json"};
+    return FeaturePage{std::move(features), matched};
   }
   if (name == "weather_stations" || name == "fwi") {
-    if (!ctx.fusion) return error(503, "unavailable", "fusion is not running");
+    if (!ctx.fusion) return Status::unavailable("fusion is not running");
     auto stations = ctx.fusion->stations();
-    if (!stations.isOk()) return error(500, "internal", stations.status().message());
+    if (!stations.isOk()) return stations.status();
     std::vector<std::string> features;
     size_t matched = 0;
     for (const auto& s : stations.value()) {
@@ -371,14 +428,14 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
           R"(,"fwi":)" + num(s.today.fwi) + R"(,"dsr":)" + num(s.today.dsr, 3) +
           R"(,"danger_class":)" + quote(fusion::dangerClass(s.today.fwi)) + "}}");
     }
-    return {200, collection(name, features, matched), "application/geo+json"};
+    return FeaturePage{std::move(features), matched};
   }
   if (name == "warnings") {
     std::vector<std::string> features;
     size_t matched = 0;
     // Received: active CAP alerts of the weather service.
     auto received = ctx.lake->latestInBBox("weather", lake::BBox{}, 100000);
-    if (!received.isOk()) return error(500, "internal", received.status().message());
+    if (!received.isOk()) return received.status();
     int64_t now = ctx.fusion ? ctx.fusion->now() : 0;
     for (const auto& r : received.value()) {
       if (!r.has_weather_warning() || !r.has_geometry() || r.geometry().has_point()) continue;
@@ -386,40 +443,7 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
       if (w.has_expires() && w.expires().seconds() <= now) continue;
       ++matched;
       if (features.size() >= limit) continue;
-      std::string geometry;
-      {
-        // The geometry as the record holds it (lon/lat polygons).
-        std::ostringstream os;
-        os.precision(9);
-        auto ring = [&](const firehub::v1::LinearRing& ring) {
-          os << '[';
-          for (int i = 0; i < ring.points_size(); ++i) {
-            os << (i ? "," : "") << '[' << ring.points(i).lon() << ',' << ring.points(i).lat() << ']';
-          }
-          os << ']';
-        };
-        auto poly = [&](const firehub::v1::Polygon& p) {
-          os << '[';
-          for (int i = 0; i < p.rings_size(); ++i) {
-            if (i) os << ',';
-            ring(p.rings(i));
-          }
-          os << ']';
-        };
-        if (r.geometry().has_polygon()) {
-          os << R"({"type":"Polygon","coordinates":)";
-          poly(r.geometry().polygon());
-          os << '}';
-        } else {
-          os << R"({"type":"MultiPolygon","coordinates":[)";
-          for (int i = 0; i < r.geometry().multi_polygon().polygons_size(); ++i) {
-            if (i) os << ',';
-            poly(r.geometry().multi_polygon().polygons(i));
-          }
-          os << "]}";
-        }
-        geometry = os.str();
-      }
+      std::string geometry = geometryJson(r.geometry());
       features.push_back(R"({"type":"Feature","id":)" + quote(r.entity_id()) + R"(,"geometry":)" +
                          geometry + R"(,"properties":{"kind":"received","event":)" + quote(w.event()) +
                          R"(,"severity":)" +
@@ -453,9 +477,16 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
     }
     (void)bbox;
     (void)offset;
-    return {200, collection(name, features, matched), "application/geo+json"};
+    return FeaturePage{std::move(features), matched};
   }
-  return error(404, "not_found", "no layer '" + name + "'; GET /api/v1/layers lists them");
+  return Status::notFound("no layer '" + name + "'; GET /api/v1/layers lists them");
+}
+
+Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
+                    size_t limit, size_t offset) {
+  auto page = layerPage(ctx, name, bbox, limit, offset);
+  if (!page.isOk()) return errorReply(page.status());
+  return {200, collection(name, page->features, page->matched), "application/geo+json"};
 }
 
 Reply riskCellExplanation(const ApiContext& ctx, const std::string& token) {

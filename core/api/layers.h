@@ -8,7 +8,9 @@
 #include <deque>
 #include <mutex>
 #include <optional>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "firehub/api.h"
 #include "firehub/fusion.h"
@@ -22,6 +24,14 @@ struct Reply {
   std::string type = "application/json";
 };
 
+// A page of GeoJSON features (each a serialised Feature) and how many matched in all.
+struct FeaturePage {
+  std::vector<std::string> features;
+  size_t matched = 0;
+};
+
+Reply errorReply(const Status& status);
+
 // Parses minlon,minlat,maxlon,maxlat.
 Result<lake::BBox> parseBBox(const std::string& text);
 
@@ -29,9 +39,21 @@ Reply layerList(const ApiContext& ctx);
 // GET /api/v1/layers/{name}?bbox=&limit=&offset=
 Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
                     size_t limit, size_t offset);
+Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name,
+                              const lake::BBox& bbox, size_t limit, size_t offset);
+// Names of the layers layerPage() serves, and the domains served as entity collections.
+const std::vector<std::string>& layerNames();
+const std::vector<std::string>& entityDomains();
+// OGC API - Features under /ogc (path without the "ogc" part); base_url = "http://host:port".
+Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
+                 const std::map<std::string, std::string>& query, const std::string& base_url);
+
 Reply riskCellExplanation(const ApiContext& ctx, const std::string& token);
 Reply warningList(const ApiContext& ctx, bool history);
 Reply warningDocument(const ApiContext& ctx, const std::string& identifier);
+
+// GeoJSON geometry (RFC 7946, lon/lat) of a record's geometry; "null" when it has none.
+std::string geometryJson(const firehub::v1::Geometry& geometry);
 
 // GeoJSON Feature of a risk cell (polygon of the S2 cell, properties for the map).
 std::string riskCellFeature(const firehub::v1::RiskCell& cell);

@@ -61,44 +61,6 @@ std::vector<std::string> splitPath(const std::string& path) {
   return parts;
 }
 
-std::string geometryJson(const firehub::v1::Geometry& g) {
-  std::ostringstream os;
-  os.precision(9);
-  auto ring = [&](const firehub::v1::LinearRing& r) {
-    os << '[';
-    for (int i = 0; i < r.points_size(); ++i) {
-      if (i) os << ',';
-      os << '[' << r.points(i).lon() << ',' << r.points(i).lat() << ']';
-    }
-    os << ']';
-  };
-  auto polygon = [&](const firehub::v1::Polygon& p) {
-    os << '[';
-    for (int i = 0; i < p.rings_size(); ++i) {
-      if (i) os << ',';
-      ring(p.rings(i));
-    }
-    os << ']';
-  };
-  if (g.has_point()) {
-    os << R"({"type":"Point","coordinates":[)" << g.point().lon() << ',' << g.point().lat() << "]}";
-  } else if (g.has_polygon()) {
-    os << R"({"type":"Polygon","coordinates":)";
-    polygon(g.polygon());
-    os << '}';
-  } else if (g.has_multi_polygon()) {
-    os << R"({"type":"MultiPolygon","coordinates":[)";
-    for (int i = 0; i < g.multi_polygon().polygons_size(); ++i) {
-      if (i) os << ',';
-      polygon(g.multi_polygon().polygons(i));
-    }
-    os << "]}";
-  } else {
-    os << "null";
-  }
-  return os.str();
-}
-
 class Router : public Poco::Net::HTTPRequestHandler {
  public:
   Router(const ApiContext& ctx, const ApiOptions& options, DeltaStream& stream)
@@ -189,6 +151,12 @@ class Router : public Poco::Net::HTTPRequestHandler {
       return send(resp, 200, ctx_.metrics->serialize(), "text/plain; version=0.0.4");
     }
     if (get && (p.empty() || (p[0] != "api" && p[0] != "ogc"))) return staticFile(resp, p);
+    if (!p.empty() && p[0] == "ogc") {
+      if (!get) return sendError(resp, Status::invalidArgument("OGC API - Features is read-only: " + method));
+      std::map<std::string, std::string> query(params.begin(), params.end());
+      std::vector<std::string> rest(p.begin() + 1, p.end());
+      return reply(resp, ogcRequest(ctx_, rest, query, "http://" + req.getHost()));
+    }
     if (p.size() < 2 || p[0] != "api" || p[1] != "v1") {
       return sendError(resp, Status::notFound("no route for " + uri.getPath()));
     }

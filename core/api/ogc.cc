@@ -1,0 +1,230 @@
+// OGC API - Features, Part 1 (Core + GeoJSON) over the same layers and entities the map reads:
+// /ogc (landing), /ogc/conformance, /ogc/collections, /ogc/collections/{id},
+// /ogc/collections/{id}/items (bbox, limit, offset; numberMatched/numberReturned; next link) and
+// /ogc/collections/{id}/items/{featureId}. Anonymous readers get the public view (restricted
+// fields removed), as on the map.
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
+#include <chrono>
+#include <sstream>
+
+#include "api/layers.h"
+#include "firehub/bus.h"
+#include "firehub/classification.h"
+
+namespace firehub::api {
+namespace {
+
+constexpr size_t kDefaultLimit = 100;
+constexpr size_t kMaxLimit = 10000;
+const char* kGeoJson = "application/geo+json";
+
+std::string str(const Poco::JSON::Object& o) {
+  std::ostringstream os;
+  o.stringify(os);
+  return os.str();
+}
+
+Poco::JSON::Object link(const std::string& href, const std::string& rel, const std::string& type,
+                        const std::string& title = "") {
+  Poco::JSON::Object l;
+  l.set("href", href);
+  l.set("rel", rel);
+  l.set("type", type);
+  if (!title.empty()) l.set("title", title);
+  return l;
+}
+
+std::string quote(const std::string& s) {
+  std::ostringstream os;
+  Poco::JSON::Stringifier::formatString(s, os);
+  return os.str();
+}
+
+bool isEntityCollection(const std::string& id, std::string& domain) {
+  if (id.rfind("entities-", 0) != 0) return false;
+  domain = id.substr(9);
+  for (const auto& d : entityDomains()) {
+    if (d == domain) return true;
+  }
+  return false;
+}
+
+// Every layer's title and description, from the layer list the map reads.
+Poco::JSON::Object::Ptr layerMeta(const ApiContext& ctx, const std::string& name) {
+  Poco::JSON::Parser parser;
+  auto list = parser.parse(layerList(ctx).body).extract<Poco::JSON::Object::Ptr>()->getArray("layers");
+  for (size_t i = 0; i < list->size(); ++i) {
+    auto o = list->getObject(static_cast<unsigned>(i));
+    if (o->getValue<std::string>("name") == name) return o;
+  }
+  return nullptr;
+}
+
+Poco::JSON::Object collectionJson(const ApiContext& ctx, const std::string& id, const std::string& base) {
+  Poco::JSON::Object c;
+  c.set("id", id);
+  std::string domain;
+  if (isEntityCollection(id, domain)) {
+    c.set("title", "Latest " + domain + " entities");
+    c.set("description", "The latest record of every " + domain +
+                             " entity with a place (the shared schema's envelope and body).");
+  } else if (auto meta = layerMeta(ctx, id)) {
+    c.set("title", meta->getValue<std::string>("title"));
+    c.set("description", meta->getValue<std::string>("description"));
+  }
+  c.set("itemType", "feature");
+  Poco::JSON::Array crs;
+  crs.add("http://www.opengis.net/def/crs/OGC/1.3/CRS84");
+  c.set("crs", crs);
+  Poco::JSON::Array links;
+  links.add(link(base + "/ogc/collections/" + id, "self", "application/json"));
+  links.add(link(base + "/ogc/collections/" + id + "/items", "items", kGeoJson));
+  c.set("links", links);
+  return c;
+}
+
+Result<FeaturePage> page(const ApiContext& ctx, const std::string& id, const lake::BBox& bbox,
+                         size_t limit, size_t offset) {
+  std::string domain;
+  if (!isEntityCollection(id, domain)) return layerPage(ctx, id, bbox, limit, offset);
+  auto found = ctx.lake->latestInBBox(domain, bbox, 1000000);
+  if (!found.isOk()) return found.status();
+  FeaturePage p;
+  p.matched = found->size();
+  for (size_t i = offset; i < found->size() && p.features.size() < limit; ++i) {
+    auto& r = found.value()[i];
+    redactRestricted(r);
+    p.features.push_back(R"({"type":"Feature","id":)" + quote(r.entity_type() + ":" + r.entity_id()) +
+                         R"(,"geometry":)" + geometryJson(r.geometry()) + R"(,"properties":)" +
+                         bus::recordToJson(r) + "}");
+  }
+  return p;
+}
+
+Result<size_t> count(const std::map<std::string, std::string>& q, const std::string& name,
+                     size_t fallback, size_t max) {
+  auto it = q.find(name);
+  if (it == q.end()) return fallback;
+  char* end = nullptr;
+  long long n = std::strtoll(it->second.c_str(), &end, 10);
+  if (it->second.empty() || *end != '\0' || n < (name == "limit" ? 1 : 0) ||
+      static_cast<unsigned long long>(n) > max) {
+    return Status::invalidArgument(name + " must be an integer in " + (name == "limit" ? "1" : "0") +
+                                   ".." + std::to_string(max));
+  }
+  return static_cast<size_t>(n);
+}
+
+std::string nowIso() {
+  auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+const std::vector<std::string>& entityDomains() {
+  static const std::vector<std::string> domains = {"building", "water",  "station", "health",
+                                                   "police",   "alarm", "weather"};
+  return domains;
+}
+
+Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
+                 const std::map<std::string, std::string>& query, const std::string& base) {
+  if (path.empty()) {
+    Poco::JSON::Object landing;
+    landing.set("title", "firehub");
+    landing.set("description",
+                "Fire risk layers and the latest records of every agency, as OGC API - Features.");
+    Poco::JSON::Array links;
+    links.add(link(base + "/ogc", "self", "application/json", "this document"));
+    links.add(link(base + "/ogc/conformance", "conformance", "application/json", "conformance classes"));
+    links.add(link(base + "/ogc/collections", "data", "application/json", "collections"));
+    landing.set("links", links);
+    return {200, str(landing)};
+  }
+  if (path.size() == 1 && path[0] == "conformance") {
+    Poco::JSON::Object o;
+    Poco::JSON::Array classes;
+    classes.add("http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core");
+    classes.add("http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson");
+    o.set("conformsTo", classes);
+    return {200, str(o)};
+  }
+  if (path[0] != "collections") return errorReply(Status::notFound("no OGC API resource /ogc/" + path[0]));
+  if (path.size() == 1) {
+    Poco::JSON::Object o;
+    Poco::JSON::Array collections;
+    for (const auto& name : layerNames()) collections.add(collectionJson(ctx, name, base));
+    for (const auto& d : entityDomains()) collections.add(collectionJson(ctx, "entities-" + d, base));
+    o.set("collections", collections);
+    Poco::JSON::Array links;
+    links.add(link(base + "/ogc/collections", "self", "application/json"));
+    o.set("links", links);
+    return {200, str(o)};
+  }
+  const std::string& id = path[1];
+  std::string domain;
+  bool known = isEntityCollection(id, domain);
+  for (const auto& name : layerNames()) known |= name == id;
+  if (!known) return errorReply(Status::notFound("no collection '" + id + "'; see /ogc/collections"));
+  if (path.size() == 2) return {200, str(collectionJson(ctx, id, base))};
+  if (path[2] != "items" || path.size() > 4) return errorReply(Status::notFound("no such OGC API resource"));
+
+  if (path.size() == 4) {  // one feature, by the id its items carry
+    auto all = page(ctx, id, lake::BBox{}, 1000000, 0);
+    if (!all.isOk()) return errorReply(all.status());
+    std::string prefix = R"({"type":"Feature","id":)" + quote(path[3]) + ",";
+    for (const auto& f : all->features) {
+      if (f.compare(0, prefix.size(), prefix) != 0) continue;
+      std::string links = R"([{"href":)" + quote(base + "/ogc/collections/" + id + "/items/" + path[3]) +
+                          R"(,"rel":"self","type":"application/geo+json"},{"href":)" +
+                          quote(base + "/ogc/collections/" + id) + R"(,"rel":"collection","type":"application/json"}])";
+      return {200, f.substr(0, f.size() - 1) + R"(,"links":)" + links + "}", kGeoJson};
+    }
+    return errorReply(Status::notFound("no feature '" + path[3] + "' in " + id));
+  }
+
+  lake::BBox bbox;
+  if (auto b = query.find("bbox"); b != query.end()) {
+    auto parsed = parseBBox(b->second);
+    if (!parsed.isOk()) return errorReply(parsed.status());
+    bbox = parsed.value();
+  }
+  auto limit = count(query, "limit", kDefaultLimit, kMaxLimit);
+  if (!limit.isOk()) return errorReply(limit.status());
+  auto offset = count(query, "offset", 0, 100000000);
+  if (!offset.isOk()) return errorReply(offset.status());
+  auto p = page(ctx, id, bbox, *limit, *offset);
+  if (!p.isOk()) return errorReply(p.status());
+
+  std::string self = base + "/ogc/collections/" + id + "/items?limit=" + std::to_string(*limit);
+  if (auto b = query.find("bbox"); b != query.end()) self += "&bbox=" + b->second;
+  std::string links = R"([{"href":)" + quote(self + "&offset=" + std::to_string(*offset)) +
+                      R"(,"rel":"self","type":"application/geo+json"})";
+  if (*offset + p->features.size() < p->matched) {
+    links += R"(,{"href":)" + quote(self + "&offset=" + std::to_string(*offset + *limit)) +
+             R"(,"rel":"next","type":"application/geo+json"})";
+  }
+  if (*offset > 0) {
+    links += R"(,{"href":)" + quote(self + "&offset=" + std::to_string(*offset > *limit ? *offset - *limit : 0)) +
+             R"(,"rel":"prev","type":"application/geo+json"})";
+  }
+  links += R"(,{"href":)" + quote(base + "/ogc/collections/" + id) + R"(,"rel":"collection","type":"application/json"}])";
+  std::string out = R"({"type":"FeatureCollection","timeStamp":")" + nowIso() + R"(","numberMatched":)" +
+                    std::to_string(p->matched) + R"(,"numberReturned":)" + std::to_string(p->features.size()) +
+                    R"(,"links":)" + links + R"(,"features":[)";
+  for (size_t i = 0; i < p->features.size(); ++i) {
+    if (i) out += ',';
+    out += p->features[i];
+  }
+  return {200, out + "]}", kGeoJson};
+}
+
+}  // namespace firehub::api
