@@ -178,7 +178,7 @@ try {
   await until("the alarmed cell turns red on the page", async () => {
     const c = (await rendered())[target.id];
     return c && c.level === legend[0].key && c.colour === legend[0].colour;
-  }, 15000);
+  }, 5000);
   check(await page.evaluate(() => window.notReloaded === true), "updated without a reload");
   check((await page.textContent("#updated")).length > 0, "header shows the time of the last update");
   await page.screenshot({ path: path.join(scratch, "onemap-alarm.png") });
@@ -187,6 +187,15 @@ try {
   await page.click("#lang");
   check((await page.textContent("header h1")) === "firehub one-map", "language switches to English");
   check((await page.textContent("#sidebar")).includes("Fire risk"), "legend in English");
+
+  // A tablet: the map keeps most of the screen, the legend stays readable.
+  await page.setViewportSize({ width: 1024, height: 768 });
+  await page.waitForTimeout(500);
+  const sizes = await page.evaluate(() => ({ map: document.getElementById("map").getBoundingClientRect().width,
+                                             side: document.getElementById("sidebar").getBoundingClientRect().width }));
+  check(sizes.map >= 700 && sizes.side > 0, `tablet layout: map ${sizes.map}px beside a ${sizes.side}px legend`);
+  await page.screenshot({ path: path.join(scratch, "onemap-tablet.png") });
+  await page.setViewportSize({ width: 1920, height: 1080 });
 
   // The hub restarts: the page's stream reconnects by itself and the cell is still red.
   const port = new URL(base).port;

@@ -273,6 +273,7 @@
     lang = lang === "zh" ? "en" : "zh";
     localStorage.setItem("onemap.lang", lang);
     renderText();
+    if (panelCell && !$("panel").hidden) showCell(panelCell).catch(() => {});
   });
 
   map.on("load", async () => {
