@@ -370,7 +370,7 @@ Reply layerList(const ApiContext& ctx) {
 }
 
 Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
-                              size_t limit, size_t offset) {
+                              size_t limit, size_t offset, bool restricted) {
   if (name == "risk" || name == "response" || name == "water_coverage") {
     if (!ctx.fusion) return Status::unavailable("fusion is not running");
     size_t matched = 0;
@@ -390,7 +390,7 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
       auto state = layer->state(r);
       if (!state) continue;
       if (matched++ < offset || features.size() >= limit) continue;
-      redactRestricted(r);  // map readers see the public view
+      if (!restricted) redactRestricted(r);  // the public view unless the reader has the grant
       std::string label = r.entity_id();
       if (r.has_building() && !r.building().name().empty()) label = r.building().name();
       if (r.has_fire_station() && !r.fire_station().name().empty()) label = r.fire_station().name();
@@ -483,8 +483,8 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
 }
 
 Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
-                    size_t limit, size_t offset) {
-  auto page = layerPage(ctx, name, bbox, limit, offset);
+                    size_t limit, size_t offset, bool restricted) {
+  auto page = layerPage(ctx, name, bbox, limit, offset, restricted);
   if (!page.isOk()) return errorReply(page.status());
   return {200, collection(name, page->features, page->matched), "application/geo+json"};
 }

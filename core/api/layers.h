@@ -37,16 +37,19 @@ Result<lake::BBox> parseBBox(const std::string& text);
 
 Reply layerList(const ApiContext& ctx);
 // GET /api/v1/layers/{name}?bbox=&limit=&offset=
+// `restricted`: the reader may see restricted fields (else they are removed).
 Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
-                    size_t limit, size_t offset);
+                    size_t limit, size_t offset, bool restricted = false);
 Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name,
-                              const lake::BBox& bbox, size_t limit, size_t offset);
+                              const lake::BBox& bbox, size_t limit, size_t offset,
+                              bool restricted = false);
 // Names of the layers layerPage() serves, and the domains served as entity collections.
 const std::vector<std::string>& layerNames();
 const std::vector<std::string>& entityDomains();
 // OGC API - Features under /ogc (path without the "ogc" part); base_url = "http://host:port".
 Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
-                 const std::map<std::string, std::string>& query, const std::string& base_url);
+                 const std::map<std::string, std::string>& query, const std::string& base_url,
+                 bool restricted = false);
 
 Reply riskCellExplanation(const ApiContext& ctx, const std::string& token);
 Reply warningList(const ApiContext& ctx, bool history);

@@ -2,7 +2,7 @@
 // /ogc (landing), /ogc/conformance, /ogc/collections, /ogc/collections/{id},
 // /ogc/collections/{id}/items (bbox, limit, offset; numberMatched/numberReturned; next link) and
 // /ogc/collections/{id}/items/{featureId}. Anonymous readers get the public view (restricted
-// fields removed), as on the map.
+// fields removed) unless their key carries the restricted grant, as everywhere in the API.
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
@@ -87,16 +87,16 @@ Poco::JSON::Object collectionJson(const ApiContext& ctx, const std::string& id, 
 }
 
 Result<FeaturePage> page(const ApiContext& ctx, const std::string& id, const lake::BBox& bbox,
-                         size_t limit, size_t offset) {
+                         size_t limit, size_t offset, bool restricted) {
   std::string domain;
-  if (!isEntityCollection(id, domain)) return layerPage(ctx, id, bbox, limit, offset);
+  if (!isEntityCollection(id, domain)) return layerPage(ctx, id, bbox, limit, offset, restricted);
   auto found = ctx.lake->latestInBBox(domain, bbox, 1000000);
   if (!found.isOk()) return found.status();
   FeaturePage p;
   p.matched = found->size();
   for (size_t i = offset; i < found->size() && p.features.size() < limit; ++i) {
     auto& r = found.value()[i];
-    redactRestricted(r);
+    if (!restricted) redactRestricted(r);
     p.features.push_back(R"({"type":"Feature","id":)" + quote(r.entity_type() + ":" + r.entity_id()) +
                          R"(,"geometry":)" + geometryJson(r.geometry()) + R"(,"properties":)" +
                          bus::recordToJson(r) + "}");
@@ -136,7 +136,8 @@ const std::vector<std::string>& entityDomains() {
 }
 
 Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
-                 const std::map<std::string, std::string>& query, const std::string& base) {
+                 const std::map<std::string, std::string>& query, const std::string& base,
+                 bool restricted) {
   if (path.empty()) {
     Poco::JSON::Object landing;
     landing.set("title", "firehub");
@@ -178,7 +179,7 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
   if (path[2] != "items" || path.size() > 4) return errorReply(Status::notFound("no such OGC API resource"));
 
   if (path.size() == 4) {  // one feature, by the id its items carry
-    auto all = page(ctx, id, lake::BBox{}, 1000000, 0);
+    auto all = page(ctx, id, lake::BBox{}, 1000000, 0, restricted);
     if (!all.isOk()) return errorReply(all.status());
     std::string prefix = R"({"type":"Feature","id":)" + quote(path[3]) + ",";
     for (const auto& f : all->features) {
@@ -201,7 +202,7 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
   if (!limit.isOk()) return errorReply(limit.status());
   auto offset = count(query, "offset", 0, 100000000);
   if (!offset.isOk()) return errorReply(offset.status());
-  auto p = page(ctx, id, bbox, *limit, *offset);
+  auto p = page(ctx, id, bbox, *limit, *offset, restricted);
   if (!p.isOk()) return errorReply(p.status());
 
   std::string self = base + "/ogc/collections/" + id + "/items?limit=" + std::to_string(*limit);

@@ -20,6 +20,7 @@
 
 #include "api/layers.h"
 #include "firehub/api.h"
+#include "firehub/classification.h"
 #include "firehub/log.h"
 
 namespace firehub::api {
@@ -67,15 +68,68 @@ class Router : public Poco::Net::HTTPRequestHandler {
       : ctx_(ctx), options_(options), stream_(stream) {}
 
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
+    const std::string& method = req.getMethod();
+    bool write = method != "GET" && method != "HEAD";
     try {
-      route(req, resp);
+      if (authenticate(req, resp)) route(req, resp);
     } catch (const std::exception& e) {
       FIREHUB_LOG(kError, "api", req.getMethod() << " " << req.getURI() << ": " << e.what());
       if (!resp.sent()) sendError(resp, Status::internal(e.what()));
     }
+    if (write && ctx_.audit) {  // every write, allowed or not, goes to the audit log
+      Poco::URI uri(req.getURI());
+      Status s = ctx_.audit->append(who_.anonymous ? "anonymous" : who_.key_id, auth::roleName(who_.role),
+                                    method + " " + uri.getPath(), audit_target_,
+                                    static_cast<int>(resp.getStatus()));
+      if (!s.isOk()) FIREHUB_LOG(kError, "api", "audit append failed: " << s.toString());
+    }
   }
 
  private:
+  // Sets who_ from the bearer key, or from the anonymous loopback rule. Answers 401 and returns
+  // false when the request may not go on.
+  bool authenticate(HTTPServerRequest& req, HTTPServerResponse& resp) {
+    if (!ctx_.keys) {  // authentication off
+      who_.role = auth::Role::kAdmin;
+      who_.restricted = true;
+      who_.key_id = "auth-off";
+      return true;
+    }
+    std::string header = req.get("Authorization", "");
+    if (!header.empty()) {
+      if (header.compare(0, 7, "Bearer ") != 0) {
+        return unauthorized(resp, "Authorization must be 'Bearer <API key>'");
+      }
+      auto principal = ctx_.keys->authenticate(header.substr(7));
+      if (!principal.isOk()) return unauthorized(resp, principal.status().message());
+      who_ = principal.value();
+      return true;
+    }
+    const std::string& method = req.getMethod();
+    bool read = method == "GET" || method == "HEAD";
+    if (read && !ctx_.anonymous_loopback.empty() && req.clientAddress().host().isLoopback()) {
+      auto role = auth::parseRole(ctx_.anonymous_loopback);
+      who_.role = role.isOk() ? role.value() : auth::Role::kViewer;
+      who_.anonymous = true;
+      who_.restricted = false;  // anonymous readers never see restricted fields
+      return true;
+    }
+    who_.anonymous = true;
+    return unauthorized(resp, read ? "this request needs an API key (Authorization: Bearer <key>)"
+                                   : "writes need an API key (Authorization: Bearer <key>)");
+  }
+
+  bool unauthorized(HTTPServerResponse& resp, const std::string& why) {
+    resp.set("WWW-Authenticate", "Bearer realm=\"firehub\"");
+    sendError(resp, Status(StatusCode::kUnauthenticated, why));
+    return false;
+  }
+
+  bool forbid(HTTPServerResponse& resp, const std::string& why) {
+    sendError(resp, Status(StatusCode::kPermissionDenied, who_.describe() + ": " + why));
+    return false;
+  }
+
   void send(HTTPServerResponse& resp, int status, const std::string& body,
             const std::string& type = "application/json") {
     resp.setStatus(static_cast<HTTPResponse::HTTPStatus>(status));
@@ -155,7 +209,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
       if (!get) return sendError(resp, Status::invalidArgument("OGC API - Features is read-only: " + method));
       std::map<std::string, std::string> query(params.begin(), params.end());
       std::vector<std::string> rest(p.begin() + 1, p.end());
-      return reply(resp, ogcRequest(ctx_, rest, query, "http://" + req.getHost()));
+      return reply(resp, ogcRequest(ctx_, rest, query, "http://" + req.getHost(), who_.restricted));
     }
     if (p.size() < 2 || p[0] != "api" || p[1] != "v1") {
       return sendError(resp, Status::notFound("no route for " + uri.getPath()));
@@ -164,6 +218,18 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (p.empty()) return sendError(resp, Status::notFound("no route for " + uri.getPath()));
 
     const std::string& what = p[0];
+    if (p.size() > 1) audit_target_ = p[1];
+    if (what == "keys") {
+      if (!who_.canAdminister()) return (void)forbid(resp, "keys are managed by admins");
+      if (p.size() == 1 && post) return createKey(req, resp);
+      if (p.size() == 1 && get) return listKeys(resp);
+      if (p.size() == 2 && method == "DELETE") return revokeKey(resp, p[1]);
+    }
+    if (what == "audit" && get) {
+      if (!who_.canAdminister()) return (void)forbid(resp, "the audit log is for admins");
+      if (p.size() == 1) return auditLog(resp, param("from"));
+      if (p.size() == 2 && p[1] == "verify") return auditVerify(resp);
+    }
     if (what == "kafka" && p.size() == 1 && get) return kafka(resp);
     if (what == "plugins" && p.size() == 1 && get) return plugins(resp);
     if (what == "feeds") {
@@ -176,7 +242,14 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (what == "entities" && p.size() == 1 && get) {
       return entities(resp, param("domain"), param("bbox"), param("limit"));
     }
-    if (what == "dlq" && p.size() == 1 && get) return deadLetters(resp, param("feed"), param("limit"));
+    if (what == "dlq" && p.size() == 1 && get) {
+      auto feed = param("feed");
+      auto owner = feed ? ctx_.feeds->get(*feed) : nullptr;
+      if (!who_.canOperate() && !(owner && who_.mayWriteFeed(owner->spec().agency))) {
+        return (void)forbid(resp, "dead letters hold raw agency data: operators, or the agency with ?feed=<its feed>");
+      }
+      return deadLetters(resp, feed, param("limit"));
+    }
     if (what == "layers" && get) {
       if (p.size() == 1) return reply(resp, layerList(ctx_));
       if (p.size() == 3 && p[1] == "risk" && p[2] == "stream") return riskStream(req, resp);
@@ -189,7 +262,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
       if (p.size() == 2) return reply(resp, warningDocument(ctx_, p[1]));
     }
     bool known = what == "kafka" || what == "plugins" || what == "feeds" || what == "records" ||
-                 what == "entities" || what == "dlq" || what == "layers" || what == "warnings" || what == "outlines";
+                 what == "entities" || what == "dlq" || what == "layers" || what == "warnings" ||
+                 what == "outlines" || what == "keys" || what == "audit";
     if (known) {
       return sendError(resp, Status(StatusCode::kInvalidArgument,
                                     "method " + method + " is not allowed on " + uri.getPath()));
@@ -241,6 +315,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
 
   Poco::JSON::Object feedJson(registry::Feed& feed) {
     Poco::JSON::Object o = registry::feedSpecObject(feed.spec());
+    if (!who_.mayWriteFeed(feed.spec().agency)) o.remove("config");  // may hold credentials
     o.set("state", feed.connector() ? "active" : "inactive");
     if (!feed.reason().empty()) o.set("reason", feed.reason());
     auto& c = feed.counters();
@@ -271,6 +346,13 @@ class Router : public Poco::Net::HTTPRequestHandler {
     }
     auto spec = registry::parseFeedSpec(body.value());
     if (!spec.isOk()) return sendError(resp, spec.status());
+    audit_target_ = spec->id;
+    if (!who_.mayWriteFeed(spec->agency)) {
+      return (void)forbid(resp, "may not register feeds for agency '" + spec->agency + "'");
+    }
+    if (auto existing = ctx_.feeds->get(spec->id); existing && !who_.mayWriteFeed(existing->spec().agency)) {
+      return (void)forbid(resp, "feed '" + spec->id + "' belongs to agency '" + existing->spec().agency + "'");
+    }
     bool existed = ctx_.feeds->get(spec->id) != nullptr;
     auto feed = ctx_.feeds->create(spec.value());
     if (!feed.isOk()) return sendError(resp, feed.status());
@@ -293,9 +375,14 @@ class Router : public Poco::Net::HTTPRequestHandler {
   }
 
   void push(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id) {
-    if (!ctx_.feeds->get(id)) {
+    auto target = ctx_.feeds->get(id);
+    if (!target) {
       discardBody(req, resp);
       return sendError(resp, Status::notFound("no feed '" + id + "'"));
+    }
+    if (!who_.mayWriteFeed(target->spec().agency)) {
+      discardBody(req, resp);
+      return (void)forbid(resp, "feed '" + id + "' belongs to agency '" + target->spec().agency + "'");
     }
     std::string type = mediaType(req.getContentType());
     static const std::set<std::string> kAccepted = {
@@ -336,6 +423,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
     auto r = ctx_.lake->getRecord(id);
     if (!r.isOk()) return sendError(resp, r.status());
     if (!r.value()) return sendError(resp, Status::notFound("no record '" + id + "'"));
+    if (!who_.restricted) redactRestricted(*r.value());
     send(resp, 200, bus::recordToJson(*r.value()));
   }
 
@@ -365,7 +453,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
     std::string out = R"({"type":"FeatureCollection","numberReturned":)" +
                       std::to_string(found->size()) + R"(,"features":[)";
     bool first = true;
-    for (const auto& r : found.value()) {
+    for (auto& r : found.value()) {
+      if (!who_.restricted) redactRestricted(r);
       if (!first) out += ',';
       first = false;
       out += R"({"type":"Feature","id":)" + jsonString(r.entity_id()) + R"(,"geometry":)" +
@@ -376,6 +465,92 @@ class Router : public Poco::Net::HTTPRequestHandler {
   }
 
   void reply(HTTPServerResponse& resp, const Reply& r) { send(resp, r.status, r.body, r.type); }
+
+  static Poco::JSON::Object keyJson(const auth::KeyInfo& k) {
+    Poco::JSON::Object o;
+    o.set("id", k.id);
+    o.set("role", auth::roleName(k.role));
+    if (!k.agency.empty()) o.set("agency", k.agency);
+    o.set("restricted", k.restricted);
+    if (!k.note.empty()) o.set("note", k.note);
+    o.set("created_at_ms", k.created_at);
+    o.set("created_by", k.created_by);
+    o.set("revoked", k.revoked);
+    return o;
+  }
+
+  void createKey(HTTPServerRequest& req, HTTPServerResponse& resp) {
+    auto body = readBody(req);
+    if (!body.isOk()) return sendError(resp, body.status());
+    std::string role_name, agency, note;
+    bool restricted = false;
+    try {
+      Poco::JSON::Parser parser;
+      auto o = parser.parse(body.value()).extract<Poco::JSON::Object::Ptr>();
+      role_name = o->optValue<std::string>("role", "");
+      agency = o->optValue<std::string>("agency", "");
+      note = o->optValue<std::string>("note", "");
+      restricted = o->optValue<bool>("restricted", false);
+    } catch (const Poco::Exception& e) {
+      return sendError(resp, Status::invalidArgument("body must be JSON {\"role\": ..., \"agency\": ...}: " + e.displayText()));
+    }
+    auto role = auth::parseRole(role_name);
+    if (!role.isOk()) return sendError(resp, role.status());
+    auto created = ctx_.keys->create(role.value(), agency, restricted, note, who_.key_id);
+    if (!created.isOk()) return sendError(resp, created.status());
+    audit_target_ = created->first.id;
+    Poco::JSON::Object o = keyJson(created->first);
+    o.set("key", created->second);  // shown once; only its hash is kept
+    send(resp, 201, toJson(o));
+  }
+
+  void listKeys(HTTPServerResponse& resp) {
+    auto keys = ctx_.keys->list();
+    if (!keys.isOk()) return sendError(resp, keys.status());
+    Poco::JSON::Array arr;
+    for (const auto& k : keys.value()) arr.add(keyJson(k));
+    Poco::JSON::Object o;
+    o.set("keys", arr);
+    send(resp, 200, toJson(o));
+  }
+
+  void revokeKey(HTTPServerResponse& resp, const std::string& id) {
+    Status s = ctx_.keys->revoke(id);
+    if (!s.isOk()) return sendError(resp, s);
+    send(resp, 200, R"({"revoked":)" + jsonString(id) + "}");
+  }
+
+  void auditLog(HTTPServerResponse& resp, const std::optional<std::string>& from) {
+    if (!ctx_.audit) return sendError(resp, Status::unavailable("no audit log"));
+    auto entries = ctx_.audit->list(from ? std::strtoull(from->c_str(), nullptr, 10) : 1, 1000);
+    if (!entries.isOk()) return sendError(resp, entries.status());
+    Poco::JSON::Array arr;
+    for (const auto& e : entries.value()) {
+      Poco::JSON::Object o;
+      o.set("sequence", e.sequence);
+      o.set("at_ms", e.at_ms);
+      o.set("actor", e.actor);
+      o.set("role", e.role);
+      o.set("action", e.action);
+      o.set("target", e.target);
+      o.set("status", e.status);
+      o.set("hash", e.hash);
+      arr.add(o);
+    }
+    Poco::JSON::Object o;
+    o.set("entries", arr);
+    send(resp, 200, toJson(o));
+  }
+
+  void auditVerify(HTTPServerResponse& resp) {
+    if (!ctx_.audit) return sendError(resp, Status::unavailable("no audit log"));
+    auto broken = ctx_.audit->verify();
+    if (!broken.isOk()) return sendError(resp, broken.status());
+    Poco::JSON::Object o;
+    o.set("intact", !broken.value().has_value());
+    if (broken.value()) o.set("first_broken_link", *broken.value());
+    send(resp, 200, toJson(o));
+  }
 
   static Result<std::string> readFile(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -442,7 +617,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (!limit) return;
     auto offset = count(offset_text, "offset", 0, 100000000, 0);
     if (!offset) return;
-    reply(resp, layerFeatures(ctx_, name, bbox, static_cast<size_t>(*limit), static_cast<size_t>(*offset)));
+    reply(resp, layerFeatures(ctx_, name, bbox, static_cast<size_t>(*limit), static_cast<size_t>(*offset),
+                              who_.restricted));
   }
 
   // Server-sent events of risk deltas. Each event's id resumes the stream (Last-Event-ID); a
@@ -519,6 +695,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
   const ApiContext& ctx_;
   const ApiOptions& options_;
   DeltaStream& stream_;
+  auth::Principal who_;
+  std::string audit_target_;
 };
 
 class Factory : public Poco::Net::HTTPRequestHandlerFactory {

@@ -220,6 +220,11 @@ int benchFusion(const FusionBenchOptions& o) {
   std::atomic<size_t> deltas{0};
   hub.fusion()->addListener([&](const fusion::FusionDelta&) { ++deltas; });
   uint16_t port = hub.httpPort();
+  std::string admin_key;
+  {
+    std::ifstream in(hub.adminKeyFile());
+    std::getline(in, admin_key);
+  }
   std::mutex mu;
   std::map<std::string, std::vector<Clock::time_point>> pending;  // cell -> push start times
   std::vector<double> latencies_ms;
@@ -291,7 +296,7 @@ int benchFusion(const FusionBenchOptions& o) {
       for (const auto& tok : tokens) pending[tok].push_back(t);
     }
     auto reply = httpRequest("http://127.0.0.1:" + std::to_string(port), "POST", "/api/v1/feeds/alarms/records",
-                             "application/x-ndjson", body);
+                             "application/x-ndjson", body, admin_key);
     if (reply.status == 202) {
       size_t at = reply.body.find("\"accepted\":");
       if (at != std::string::npos) accepted += std::strtoull(reply.body.c_str() + at + 11, nullptr, 10);

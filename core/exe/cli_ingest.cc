@@ -19,6 +19,7 @@ struct IngestOptions {
   std::string feed;
   std::string file;
   std::string hub;
+  std::string key_file;
   std::string data_dir;
   std::string config_file;
   std::string plugins_dir;
@@ -104,6 +105,17 @@ int runIngest(const IngestOptions& o) {
     hub = std::move(started).value();
   }
 
+  std::string key;  // for --hub: the pushing agency's (or an operator's) API key
+  if (!o.key_file.empty()) {
+    std::ifstream in(o.key_file);
+    std::getline(in, key);
+    if (key.empty()) {
+      std::cerr << "firehub ingest: no API key in " << o.key_file << "\n";
+      return 2;
+    }
+  } else if (const char* env = std::getenv("FIREHUB_API_KEY")) {
+    key = env;
+  }
   uint64_t accepted = 0, rejected = 0, dups = 0;
   size_t done = 0;
   auto t0 = std::chrono::steady_clock::now();
@@ -127,7 +139,7 @@ int runIngest(const IngestOptions& o) {
       dups += summary->duplicates;
     } else {
       try {
-        auto reply = httpRequest(o.hub, "POST", "/api/v1/feeds/" + o.feed + "/records", type, piece);
+        auto reply = httpRequest(o.hub, "POST", "/api/v1/feeds/" + o.feed + "/records", type, piece, key);
         if (reply.status != 202) {
           std::cerr << "\nfirehub ingest: HTTP " << reply.status << ": " << reply.body << "\n";
           return 1;
@@ -164,6 +176,8 @@ void addIngestCommand(CLI::App& app) {
   cmd->add_option("--data-dir", o.data_dir, "Data dir to write directly (no hub may run on it)")->excludes(hub);
   cmd->add_option("--config", o.config_file, "Properties file (with --data-dir)")->excludes(hub);
   cmd->add_option("--plugins-dir", o.plugins_dir, "Plugin directory (with --data-dir)")->excludes(hub);
+  cmd->add_option("--key-file", o.key_file,
+                  "File holding the API key for --hub (default: $FIREHUB_API_KEY)")->needs(hub);
   cmd->add_option("--content-type", o.content_type, "Override the format guessed from the extension");
   cmd->add_option("--chunk-bytes", o.chunk_bytes, "Bytes per push")->check(CLI::Range(size_t{1024}, size_t{64} << 20));
   cmd->callback([] {

@@ -93,12 +93,12 @@ std::string bytesOfHex(const std::string& hex) {
 
 }  // namespace
 
-DemoCity::DemoCity(std::string base_url, DemoCityOptions options)
-    : base_(std::move(base_url)), options_(options), rng_(20261122) {}
+DemoCity::DemoCity(std::string base_url, DemoCityOptions options, std::string api_key)
+    : base_(std::move(base_url)), key_(std::move(api_key)), options_(options), rng_(20261122) {}
 
 bool DemoCity::registerFeed(const std::string& json) {
   try {
-    auto reply = httpRequest(base_, "POST", "/api/v1/feeds", "application/json", json);
+    auto reply = httpRequest(base_, "POST", "/api/v1/feeds", "application/json", json, key_);
     if (reply.status == 200 || reply.status == 201) return true;
     FIREHUB_LOG(kError, "demo", "feed refused: HTTP " << reply.status << " " << reply.body);
   } catch (const Poco::Exception& e) {
@@ -109,7 +109,7 @@ bool DemoCity::registerFeed(const std::string& json) {
 
 bool DemoCity::push(const std::string& feed, const std::string& type, const std::string& body) {
   try {
-    auto reply = httpRequest(base_, "POST", "/api/v1/feeds/" + feed + "/records", type, body);
+    auto reply = httpRequest(base_, "POST", "/api/v1/feeds/" + feed + "/records", type, body, key_);
     if (reply.status == 202) {
       FIREHUB_LOG(kDebug, "demo", feed << ": " << reply.body);
       return true;
@@ -257,7 +257,7 @@ bool DemoCity::seed() {
   for (int i = 0; i < 40; ++i) pushIncident(i);
 
   try {
-    auto reply = httpRequest(base_, "GET", "/api/v1/feeds/fire-iot", "", "");
+    auto reply = httpRequest(base_, "GET", "/api/v1/feeds/fire-iot", "", "", key_);
     Poco::JSON::Parser parser;
     alarm_port_ = parser.parse(reply.body).extract<Poco::JSON::Object::Ptr>()->optValue<int>("listen_port", 0);
   } catch (const Poco::Exception& e) {

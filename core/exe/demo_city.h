@@ -19,7 +19,8 @@ struct DemoCityOptions {
 
 class DemoCity {
  public:
-  DemoCity(std::string base_url, DemoCityOptions options);
+  // `api_key`: a key that may register and push every demo feed (the hub's admin key).
+  DemoCity(std::string base_url, DemoCityOptions options, std::string api_key = "");
   // Registers the demo feeds and pushes the registers (buildings, hazards, water sources,
   // stations, hospitals, devices, incidents). Returns false when the hub refused something.
   bool seed();
@@ -35,6 +36,7 @@ class DemoCity {
   void simulateDevices(const std::atomic<bool>& stop);
 
   std::string base_;
+  std::string key_;
   DemoCityOptions options_;
   std::mt19937 rng_;
   struct Place {

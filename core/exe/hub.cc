@@ -26,6 +26,10 @@ Status writeFile(const std::string& path, const std::string& text) {
 
 }  // namespace
 
+std::string Hub::adminKeyFile() const {
+  return (std::filesystem::path(config_.data_dir) / "admin.key").string();
+}
+
 std::string defaultPluginsDir() {
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -46,6 +50,8 @@ Result<HubConfig> loadConfig(const std::string& file) {
     c.plugins_dir = p->getString("plugins.dir", "");
     c.feeds_dir = p->getString("feeds.dir", "");
     c.static_dir = p->getString("http.static_dir", "");
+    c.auth_enabled = p->getBool("auth.enabled", c.auth_enabled);
+    c.anonymous_loopback = p->getString("auth.anonymous_loopback", c.anonymous_loopback);
     c.outlines_file = p->getString("map.outlines", "");
     c.cell_level = p->getInt("fusion.cell.level", c.cell_level);
     c.lake_sync = p->getBool("lake.sync", c.lake_sync);
@@ -95,6 +101,12 @@ Result<HubConfig> loadConfig(const std::string& file) {
   } catch (const Poco::Exception& e) {
     return Status::invalidArgument("config " + file + ": " + e.displayText());
   }
+  if (c.anonymous_loopback != "none" && !auth::parseRole(c.anonymous_loopback).isOk()) {
+    return Status::invalidArgument("auth.anonymous_loopback must be a role or 'none'");
+  }
+  if (c.anonymous_loopback == "admin" || c.anonymous_loopback == "operator") {
+    return Status::invalidArgument("auth.anonymous_loopback may not grant " + c.anonymous_loopback);
+  }
   if (c.cell_level < 0 || c.cell_level > 30) {
     return Status::invalidArgument("fusion.cell.level must be 0..30");
   }
@@ -122,6 +134,17 @@ Result<std::unique_ptr<Hub>> Hub::start(
   auto lake = lake::Lake::open(lake_options);
   if (!lake.isOk()) return lake.status();
   hub->lake_ = std::move(lake).value();
+
+  hub->keys_ = std::make_unique<auth::KeyStore>(*hub->lake_);
+  hub->audit_ = std::make_unique<auth::AuditLog>(*hub->lake_);
+  if (c.auth_enabled && c.serve_http) {
+    auto admin = hub->keys_->ensureAdmin(hub->adminKeyFile());
+    if (!admin.isOk()) return admin.status();
+    if (admin.value()) {
+      FIREHUB_LOG(kWarning, "auth", "first start: admin key written to " << hub->adminKeyFile()
+                                        << " (mode 0600): " << *admin.value());
+    }
+  }
 
   for (const auto* d : static_connectors) {
     Status s = hub->connectors_.registerStatic(d);
@@ -215,6 +238,9 @@ Status Hub::startApi() {
   api_options.listen = c.http_listen;
   api_options.max_body_bytes = c.max_body_bytes;
   api_options.static_dir = config_.static_dir;
+  ctx.keys = c.auth_enabled ? keys_.get() : nullptr;
+  ctx.audit = audit_.get();
+  ctx.anonymous_loopback = c.anonymous_loopback == "none" ? "" : c.anonymous_loopback;
   api_options.outlines_file = config_.outlines_file;
   api_ = std::make_unique<api::ApiServer>(ctx, api_options);
   FIREHUB_RETURN_IF_ERROR(api_->start());

@@ -50,7 +50,11 @@ async function stopHub() {
   await exited;
 }
 async function api(method, p, body, type) {
-  const r = await fetch(`${base}${p}`, { method, body, headers: type ? { "content-type": type } : {} });
+  // The admin key the hub wrote on first start; the page itself reads anonymously from loopback.
+  const key = fs.readFileSync(path.join(dataDir, "admin.key"), "utf8").trim();
+  const headers = { authorization: `Bearer ${key}` };
+  if (type) headers["content-type"] = type;
+  const r = await fetch(`${base}${p}`, { method, body, headers });
   const text = await r.text();
   if (!r.ok) throw new Error(`${method} ${p}: ${r.status} ${text}`);
   return text ? JSON.parse(text) : null;

@@ -88,9 +88,11 @@ class HubProcess {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
-  firehub::testing::Http get(const std::string& path) { return http("127.0.0.1", port_, "GET", path); }
+  firehub::testing::Http get(const std::string& path) {
+    return http("127.0.0.1", port_, "GET", path, "", "", firehub::testing::adminKey(data_dir_));
+  }
   firehub::testing::Http post(const std::string& path, const std::string& body, const std::string& type) {
-    return http("127.0.0.1", port_, "POST", path, body, type);
+    return http("127.0.0.1", port_, "POST", path, body, type, firehub::testing::adminKey(data_dir_));
   }
   uint16_t port() const { return port_; }
   std::string log() const { return readFile(log_); }
@@ -192,7 +194,8 @@ TEST(EndToEndTest, PushToKafkaAndApiSurvivesRestart) {
   EXPECT_NE(offline.first, 0);
   EXPECT_NE(offline.second.find("in use"), std::string::npos) << offline.second;
   auto online = run(firehubBinary() + " ingest --feed wx-shenyang --file " + file +
-                    " --hub http://127.0.0.1:" + std::to_string(hub.port()) + " 2>/dev/null");
+                    " --hub http://127.0.0.1:" + std::to_string(hub.port()) + " --key-file " +
+                    dir.sub("data") + "/admin.key 2>/dev/null");
   EXPECT_EQ(online.first, 0) << online.second;
   EXPECT_NE(online.second.find("\"accepted\": 1"), std::string::npos) << online.second;
 

@@ -43,21 +43,24 @@ class HubTest : public ::testing::Test {
     ASSERT_TRUE(hub.isOk()) << hub.status().toString();
     hub_ = std::move(hub).value();
     port_ = hub_->httpPort();
+    key_ = firehub::testing::adminKey(dir_.path());
+    ASSERT_EQ(key_.size(), 80u) << "admin key written on first start";
     auto r = post("/api/v1/feeds",
                   R"({"id":"wx","agency":"met","connector":"firehub.connector.weather","config":{}})",
                   "application/json");
     ASSERT_EQ(r.status, 201) << r.body;
   }
 
-  firehub::testing::Http get(const std::string& path) { return http("127.0.0.1", port_, "GET", path); }
+  firehub::testing::Http get(const std::string& path) { return http("127.0.0.1", port_, "GET", path, "", "", key_); }
   firehub::testing::Http post(const std::string& path, const std::string& body,
                               const std::string& type) {
-    return http("127.0.0.1", port_, "POST", path, body, type);
+    return http("127.0.0.1", port_, "POST", path, body, type, key_);
   }
 
   TempDir dir_;
   std::unique_ptr<Hub> hub_;
   uint16_t port_ = 0;
+  std::string key_;
 };
 
 TEST_F(HubTest, HealthReadinessAndKafkaInfo) {

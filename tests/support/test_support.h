@@ -13,6 +13,7 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,11 +62,12 @@ struct Http {
 
 inline Http http(const std::string& host, uint16_t port, const std::string& method,
                  const std::string& path, const std::string& body = "",
-                 const std::string& content_type = "") {
+                 const std::string& content_type = "", const std::string& api_key = "") {
   Poco::Net::HTTPClientSession session(host, port);
   session.setTimeout(Poco::Timespan(30, 0));
   Poco::Net::HTTPRequest req(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
   if (!content_type.empty()) req.setContentType(content_type);
+  if (!api_key.empty()) req.set("Authorization", "Bearer " + api_key);
   if (method == "POST" || method == "PUT") req.setContentLength(static_cast<std::streamsize>(body.size()));
   session.sendRequest(req) << body;
   Poco::Net::HTTPResponse resp;
@@ -73,6 +75,14 @@ inline Http http(const std::string& host, uint16_t port, const std::string& meth
   std::ostringstream os;
   Poco::StreamCopier::copyStream(in, os);
   return {static_cast<int>(resp.getStatus()), os.str()};
+}
+
+// The admin key a hub wrote to its data dir on first start.
+inline std::string adminKey(const std::string& data_dir) {
+  std::ifstream in(data_dir + "/admin.key");
+  std::string key;
+  std::getline(in, key);
+  return key;
 }
 
 struct KafkaMessage {

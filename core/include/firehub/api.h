@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "firehub/auth.h"
 #include "firehub/bus.h"
 #include "firehub/fusion.h"
 #include "firehub/lake.h"
@@ -49,6 +50,11 @@ struct ApiContext {
   std::string kafka_bootstrap;
   bool kafka_embedded = false;
   std::string plugins_dir;
+  // API keys and the audit log; null keys = authentication off (every request acts as admin).
+  auth::KeyStore* keys = nullptr;
+  auth::AuditLog* audit = nullptr;
+  // Readers from loopback without a key act as this role (auth.anonymous_loopback); empty: none.
+  std::string anonymous_loopback = "viewer";
   // The TCP port a feed listens on, if any.
   std::function<std::optional<uint16_t>(const std::string& feed_id)> listen_port;
 };

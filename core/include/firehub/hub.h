@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "firehub/api.h"
+#include "firehub/auth.h"
 #include "firehub/bus.h"
 #include "firehub/fusion.h"
 #include "firehub/lake.h"
@@ -51,6 +52,12 @@ struct HubConfig {
   std::string static_dir;
   // Region outlines GeoJSON for the map (map.outlines). Default: <static_dir>/districts.geojson.
   std::string outlines_file;
+  // Require API keys (auth.enabled). The first start writes an admin key to
+  // <data.dir>/admin.key. Default: true.
+  bool auth_enabled = true;
+  // Role of readers from loopback without a key (auth.anonymous_loopback); "none" for no
+  // anonymous access. Default: viewer.
+  std::string anonymous_loopback = "viewer";
   // Largest HTTP request body. Default: 16 MiB.
   size_t max_body_bytes = 16u << 20;
   // How long shutdown waits for the outbox to drain. Default: 10000 ms.
@@ -86,6 +93,10 @@ class Hub {
   bus::Publisher* publisher() { return publisher_.get(); }
   transport::TcpListeners* tcp() { return tcp_.get(); }
   fusion::FusionEngine* fusion() { return fusion_.get(); }
+  auth::KeyStore& keys() { return *keys_; }
+  auth::AuditLog& audit() { return *audit_; }
+  // The admin key file (<data.dir>/admin.key).
+  std::string adminKeyFile() const;
 
  private:
   Hub() = default;
@@ -101,6 +112,8 @@ class Hub {
   std::unique_ptr<bus::EmbeddedBroker> broker_;
   std::unique_ptr<bus::Publisher> publisher_;
   std::unique_ptr<fusion::FusionEngine> fusion_;
+  std::unique_ptr<auth::KeyStore> keys_;
+  std::unique_ptr<auth::AuditLog> audit_;
   std::unique_ptr<api::ApiServer> api_;
   std::string bootstrap_;
   bool stopped_ = false;

@@ -1,0 +1,324 @@
+#include "firehub/auth.h"
+
+#include <Poco/DigestEngine.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/RandomStream.h>
+#include <Poco/SHA2Engine.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "firehub/log.h"
+
+namespace firehub::auth {
+namespace {
+
+constexpr const char* kKeyPrefix = "keys/";
+constexpr const char* kAuditPrefix = "audit/";
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string randomHex(size_t bytes) {
+  Poco::RandomInputStream in;  // the kernel's CSPRNG
+  std::string raw(bytes, '\0');
+  in.read(raw.data(), static_cast<std::streamsize>(bytes));
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : raw) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+bool constantTimeEqual(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+std::string toJson(const Poco::JSON::Object& o) {
+  std::ostringstream os;
+  o.stringify(os);
+  return os.str();
+}
+
+std::string encodeKey(const KeyInfo& k, const std::string& hash) {
+  Poco::JSON::Object o;
+  o.set("role", roleName(k.role));
+  o.set("agency", k.agency);
+  o.set("restricted", k.restricted);
+  o.set("note", k.note);
+  o.set("created_at_ms", k.created_at);
+  o.set("created_by", k.created_by);
+  o.set("revoked", k.revoked);
+  o.set("sha256", hash);
+  return toJson(o);
+}
+
+bool decodeKey(const std::string& id, const std::string& text, KeyInfo& k, std::string& hash) {
+  try {
+    Poco::JSON::Parser parser;
+    auto o = parser.parse(text).extract<Poco::JSON::Object::Ptr>();
+    auto role = parseRole(o->getValue<std::string>("role"));
+    if (!role.isOk()) return false;
+    k.id = id;
+    k.role = role.value();
+    k.agency = o->optValue<std::string>("agency", "");
+    k.restricted = o->optValue<bool>("restricted", false);
+    k.note = o->optValue<std::string>("note", "");
+    k.created_at = o->optValue<int64_t>("created_at_ms", 0);
+    k.created_by = o->optValue<std::string>("created_by", "");
+    k.revoked = o->optValue<bool>("revoked", false);
+    hash = o->getValue<std::string>("sha256");
+    return true;
+  } catch (const Poco::Exception&) {
+    return false;
+  }
+}
+
+std::string auditKey(uint64_t seq) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%s%020llu", kAuditPrefix, static_cast<unsigned long long>(seq));
+  return buf;
+}
+
+std::string entryHash(const AuditEntry& e) {
+  std::ostringstream os;
+  os << e.prev_hash << '\n' << e.sequence << '\n' << e.at_ms << '\n' << e.actor << '\n' << e.role
+     << '\n' << e.action << '\n' << e.target << '\n' << e.status;
+  return sha256Hex(os.str());
+}
+
+bool decodeAudit(const std::string& text, AuditEntry& e) {
+  try {
+    Poco::JSON::Parser parser;
+    auto o = parser.parse(text).extract<Poco::JSON::Object::Ptr>();
+    e.sequence = o->getValue<uint64_t>("sequence");
+    e.at_ms = o->getValue<int64_t>("at_ms");
+    e.actor = o->getValue<std::string>("actor");
+    e.role = o->getValue<std::string>("role");
+    e.action = o->getValue<std::string>("action");
+    e.target = o->getValue<std::string>("target");
+    e.status = o->getValue<int>("status");
+    e.prev_hash = o->getValue<std::string>("prev_hash");
+    e.hash = o->getValue<std::string>("hash");
+    return true;
+  } catch (const Poco::Exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+std::string sha256Hex(const std::string& data) {
+  Poco::SHA2Engine engine(Poco::SHA2Engine::SHA_256);
+  engine.update(data);
+  return Poco::DigestEngine::digestToHex(engine.digest());
+}
+
+const char* roleName(Role role) {
+  switch (role) {
+    case Role::kAdmin: return "admin";
+    case Role::kOperator: return "operator";
+    case Role::kAgency: return "agency";
+    case Role::kSubscriber: return "subscriber";
+    case Role::kViewer: return "viewer";
+  }
+  return "viewer";
+}
+
+Result<Role> parseRole(const std::string& name) {
+  for (Role r : {Role::kAdmin, Role::kOperator, Role::kAgency, Role::kSubscriber, Role::kViewer}) {
+    if (name == roleName(r)) return r;
+  }
+  return Status::invalidArgument("role '" + name +
+                                 "' is not one of admin, operator, agency, subscriber, viewer");
+}
+
+std::string Principal::describe() const {
+  if (anonymous) return "anonymous " + std::string(roleName(role));
+  std::string s = std::string(roleName(role)) + " key " + key_id;
+  if (!agency.empty()) s += " (" + agency + ")";
+  return s;
+}
+
+Result<std::pair<KeyInfo, std::string>> KeyStore::create(Role role, const std::string& agency,
+                                                         bool restricted, const std::string& note,
+                                                         const std::string& created_by) {
+  if (role == Role::kAgency && agency.empty()) {
+    return Status::invalidArgument("an agency key needs the agency it acts for ('agency')");
+  }
+  if (role != Role::kAgency && !agency.empty()) {
+    return Status::invalidArgument("only agency keys are bound to an agency");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  KeyInfo k;
+  k.id = randomHex(6);
+  k.role = role;
+  k.agency = agency;
+  k.restricted = restricted;
+  k.note = note;
+  k.created_at = nowMs();
+  k.created_by = created_by;
+  std::string secret = randomHex(32);
+  FIREHUB_RETURN_IF_ERROR(lake_.putMeta(kKeyPrefix + k.id, encodeKey(k, sha256Hex(secret))));
+  return std::make_pair(k, "fh_" + k.id + "_" + secret);
+}
+
+Result<Principal> KeyStore::authenticate(const std::string& key) const {
+  // fh_<12 hex>_<64 hex>
+  if (key.size() != 3 + 12 + 1 + 64 || key.compare(0, 3, "fh_") != 0 || key[15] != '_') {
+    return Status(StatusCode::kUnauthenticated, "malformed API key");
+  }
+  std::string id = key.substr(3, 12);
+  auto stored = lake_.getMeta(kKeyPrefix + id);
+  if (!stored.isOk()) return stored.status();
+  KeyInfo k;
+  std::string hash;
+  if (!stored.value() || !decodeKey(id, *stored.value(), k, hash) ||
+      !constantTimeEqual(hash, sha256Hex(key.substr(16)))) {
+    return Status(StatusCode::kUnauthenticated, "unknown API key");
+  }
+  if (k.revoked) return Status(StatusCode::kUnauthenticated, "API key " + id + " was revoked");
+  Principal p;
+  p.key_id = id;
+  p.role = k.role;
+  p.agency = k.agency;
+  p.restricted = k.restricted || k.role == Role::kAdmin;
+  return p;
+}
+
+Status KeyStore::revoke(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto stored = lake_.getMeta(kKeyPrefix + id);
+  if (!stored.isOk()) return stored.status();
+  KeyInfo k;
+  std::string hash;
+  if (!stored.value() || !decodeKey(id, *stored.value(), k, hash)) {
+    return Status::notFound("no key '" + id + "'");
+  }
+  k.revoked = true;
+  return lake_.putMeta(kKeyPrefix + id, encodeKey(k, hash));
+}
+
+Result<std::vector<KeyInfo>> KeyStore::list() const {
+  std::vector<KeyInfo> out;
+  Status s = lake_.scanMeta(kKeyPrefix, [&](const std::string& key, const std::string& value) {
+    KeyInfo k;
+    std::string hash;
+    if (decodeKey(key.substr(std::strlen(kKeyPrefix)), value, k, hash)) out.push_back(k);
+  });
+  if (!s.isOk()) return s;
+  return out;
+}
+
+Result<std::optional<std::string>> KeyStore::ensureAdmin(const std::string& key_file) {
+  auto keys = list();
+  if (!keys.isOk()) return keys.status();
+  for (const auto& k : keys.value()) {
+    if (k.role == Role::kAdmin && !k.revoked) return std::optional<std::string>();
+  }
+  auto created = create(Role::kAdmin, "", true, "first start", "system");
+  if (!created.isOk()) return created.status();
+  const std::string& key = created->second;
+  std::string tmp = key_file + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return Status::unavailable("cannot write " + tmp);
+    out << key << "\n";
+  }
+  ::chmod(tmp.c_str(), 0600);
+  if (std::rename(tmp.c_str(), key_file.c_str()) != 0) return Status::unavailable("cannot write " + key_file);
+  return std::optional<std::string>(key);
+}
+
+AuditLog::AuditLog(lake::Lake& lake) : lake_(lake) {
+  // Continue the chain after the newest entry.
+  (void)lake_.scanMeta(kAuditPrefix, [&](const std::string&, const std::string& value) {
+    AuditEntry e;
+    if (decodeAudit(value, e)) {
+      next_ = e.sequence + 1;
+      last_hash_ = e.hash;
+    }
+  });
+}
+
+Status AuditLog::append(const std::string& actor, const std::string& role, const std::string& action,
+                        const std::string& target, int status) {
+  std::lock_guard<std::mutex> lock(mu_);
+  AuditEntry e;
+  e.sequence = next_;
+  e.at_ms = nowMs();
+  e.actor = actor;
+  e.role = role;
+  e.action = action;
+  e.target = target;
+  e.status = status;
+  e.prev_hash = last_hash_;
+  e.hash = entryHash(e);
+  Poco::JSON::Object o;
+  o.set("sequence", e.sequence);
+  o.set("at_ms", e.at_ms);
+  o.set("actor", e.actor);
+  o.set("role", e.role);
+  o.set("action", e.action);
+  o.set("target", e.target);
+  o.set("status", e.status);
+  o.set("prev_hash", e.prev_hash);
+  o.set("hash", e.hash);
+  FIREHUB_RETURN_IF_ERROR(lake_.putMeta(auditKey(e.sequence), toJson(o)));
+  next_ = e.sequence + 1;
+  last_hash_ = e.hash;
+  return Status::ok();
+}
+
+Result<std::vector<AuditEntry>> AuditLog::list(uint64_t from, size_t max) const {
+  std::vector<AuditEntry> out;
+  Status s = lake_.scanMeta(kAuditPrefix, [&](const std::string&, const std::string& value) {
+    AuditEntry e;
+    if (out.size() < max && decodeAudit(value, e) && e.sequence >= from) out.push_back(e);
+  });
+  if (!s.isOk()) return s;
+  return out;
+}
+
+Result<std::optional<std::string>> AuditLog::verify() const {
+  std::optional<std::string> broken;
+  std::string prev;
+  uint64_t expected = 1;
+  Status s = lake_.scanMeta(kAuditPrefix, [&](const std::string& key, const std::string& value) {
+    if (broken) return;
+    AuditEntry e;
+    if (!decodeAudit(value, e)) {
+      broken = "entry " + key + " does not parse";
+      return;
+    }
+    if (e.sequence != expected) {
+      broken = "entry " + std::to_string(expected) + " is missing (next is " + std::to_string(e.sequence) + ")";
+      return;
+    }
+    if (e.prev_hash != prev) {
+      broken = "entry " + std::to_string(e.sequence) + " does not link to the entry before it";
+      return;
+    }
+    if (entryHash(e) != e.hash) {
+      broken = "entry " + std::to_string(e.sequence) + " was altered (its hash does not match its content)";
+      return;
+    }
+    prev = e.hash;
+    ++expected;
+  });
+  if (!s.isOk()) return s;
+  return broken;
+}
+
+}  // namespace firehub::auth

@@ -1,0 +1,106 @@
+// Who may do what: API keys of principals (admin, operator, agency, subscriber, viewer), stored
+// only as SHA-256 hashes in the lake, and a hash-chained audit log of every write and admin
+// action.
+//
+// A key reads "fh_<id>_<secret>": the id finds the stored entry, the secret (32 random bytes,
+// hex) is checked against its hash in constant time. The full key is shown once, when created.
+// @remark Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "firehub/lake.h"
+#include "firehub/status.h"
+
+namespace firehub::auth {
+
+enum class Role { kAdmin, kOperator, kAgency, kSubscriber, kViewer };
+
+const char* roleName(Role role);
+Result<Role> parseRole(const std::string& name);
+
+struct Principal {
+  std::string key_id;        // empty for an anonymous reader
+  Role role = Role::kViewer;
+  std::string agency;        // agency keys: the agency they act for
+  bool restricted = false;   // may see fields classified restricted
+  bool anonymous = false;
+
+  bool canAdminister() const { return role == Role::kAdmin; }
+  // Register, pause, resume and delete feeds of any agency; grant access.
+  bool canOperate() const { return role == Role::kAdmin || role == Role::kOperator; }
+  // Push to / manage a feed owned by `feed_agency`.
+  bool mayWriteFeed(const std::string& feed_agency) const {
+    return canOperate() || (role == Role::kAgency && agency == feed_agency);
+  }
+  std::string describe() const;
+};
+
+struct KeyInfo {
+  std::string id;
+  Role role = Role::kViewer;
+  std::string agency;
+  bool restricted = false;
+  std::string note;
+  int64_t created_at = 0;
+  std::string created_by;
+  bool revoked = false;
+};
+
+class KeyStore {
+ public:
+  explicit KeyStore(lake::Lake& lake) : lake_(lake) {}
+
+  // A new key; returns its entry and the full key (the only time it exists outside the caller).
+  Result<std::pair<KeyInfo, std::string>> create(Role role, const std::string& agency,
+                                                 bool restricted, const std::string& note,
+                                                 const std::string& created_by);
+  // The principal of a presented key; unauthenticated when unknown, malformed or revoked.
+  Result<Principal> authenticate(const std::string& key) const;
+  Status revoke(const std::string& id);
+  Result<std::vector<KeyInfo>> list() const;
+  // On the first start (no admin key yet) creates one and writes it to `key_file` (mode 0600).
+  // Returns the new key, or nullopt when an admin key already exists.
+  Result<std::optional<std::string>> ensureAdmin(const std::string& key_file);
+
+ private:
+  lake::Lake& lake_;
+  mutable std::mutex mu_;
+};
+
+// One audit entry: who did what, to what, with which outcome.
+struct AuditEntry {
+  uint64_t sequence = 0;
+  int64_t at_ms = 0;
+  std::string actor;   // key id, or "anonymous"/"system"
+  std::string role;
+  std::string action;  // e.g. "POST /api/v1/feeds"
+  std::string target;  // e.g. the feed id
+  int status = 0;      // HTTP status of the outcome
+  std::string prev_hash;
+  std::string hash;    // SHA-256 of prev_hash and the fields above
+};
+
+class AuditLog {
+ public:
+  explicit AuditLog(lake::Lake& lake);
+  Status append(const std::string& actor, const std::string& role, const std::string& action,
+                const std::string& target, int status);
+  Result<std::vector<AuditEntry>> list(uint64_t from, size_t max) const;
+  // Walks the chain: nullopt when intact, else a description of the first broken link.
+  Result<std::optional<std::string>> verify() const;
+
+ private:
+  lake::Lake& lake_;
+  std::mutex mu_;
+  uint64_t next_ = 1;
+  std::string last_hash_;
+};
+
+std::string sha256Hex(const std::string& data);
+
+}  // namespace firehub::auth
