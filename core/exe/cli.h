@@ -29,6 +29,8 @@ void addBenchCommand(CLI::App& app);
 // `firehub bench fusion` (registered by addBenchCommand).
 void addFusionBench(CLI::App& bench);
 void addFwiCommand(CLI::App& app);
+void addKeysCommand(CLI::App& app);
+void addAuditCommand(CLI::App& app);
 // Runs the hub with the demo city until a stop signal.
 int runDemo(const ServeOptions& options, const DemoCityOptions& city);
 

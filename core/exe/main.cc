@@ -138,6 +138,8 @@ int main(int argc, char** argv) {
   cli::addIngestCommand(app);
   cli::addBenchCommand(app);
   cli::addFwiCommand(app);
+  cli::addKeysCommand(app);
+  cli::addAuditCommand(app);
 
   CLI11_PARSE(app, argc, argv);
   return 0;

@@ -199,8 +199,24 @@ TEST(EndToEndTest, PushToKafkaAndApiSurvivesRestart) {
   EXPECT_EQ(online.first, 0) << online.second;
   EXPECT_NE(online.second.find("\"accepted\": 1"), std::string::npos) << online.second;
 
+  // Keys and the audit log from the command line, through the running hub with its admin key.
+  auto made = run(firehubBinary() + " keys create --role agency --agency water-bureau --data-dir " +
+                  dir.sub("data") + " 2>&1");
+  EXPECT_EQ(made.first, 0) << made.second;
+  EXPECT_NE(made.second.find("\"key\":\"fh_"), std::string::npos) << made.second;
+  auto key_list = run(firehubBinary() + " keys list --data-dir " + dir.sub("data") + " 2>&1");
+  EXPECT_EQ(key_list.first, 0) << key_list.second;
+  EXPECT_NE(key_list.second.find("water-bureau"), std::string::npos) << key_list.second;
+  EXPECT_EQ(key_list.second.find("\"key\""), std::string::npos) << "keys are never listed";
+  auto verified = run(firehubBinary() + " audit verify --data-dir " + dir.sub("data") + " 2>&1");
+  EXPECT_EQ(verified.first, 0) << verified.second;
+  EXPECT_NE(verified.second.find("\"intact\":true"), std::string::npos) << verified.second;
+
   ASSERT_EQ(hub.stop(), 0) << hub.log();
   EXPECT_NE(hub.log().find("stopped"), std::string::npos);
+  auto offline_verify = run(firehubBinary() + " audit verify --offline --data-dir " + dir.sub("data") + " 2>&1");
+  EXPECT_EQ(offline_verify.first, 0) << offline_verify.second;
+  EXPECT_NE(offline_verify.second.find("intact"), std::string::npos) << offline_verify.second;
 
   // Restart on the same data dir: the feed, the records and the latest state are still there.
   ASSERT_TRUE(hub.start()) << hub.log();

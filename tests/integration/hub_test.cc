@@ -7,6 +7,7 @@
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/StreamSocket.h>
+#include <Poco/URI.h>
 
 #include <fstream>
 #include <thread>
@@ -588,6 +589,109 @@ TEST_F(HubTest, RiskLayerTurnsAnAlarmedBuildingRedLiveOnTheStreamAndOnKafka) {
   ASSERT_EQ(drafts.size(), 1u);
   EXPECT_EQ(drafts[0].headers["content-type"], "application/cap+xml");
   EXPECT_NE(drafts[0].value.find(identifier), std::string::npos);
+}
+
+
+// Keys: who may write what, and who may see restricted fields.
+TEST_F(HubTest, KeysKeepAgenciesToTheirOwnFeedsAndWritesNeedAKey) {
+  auto anonymous = http("127.0.0.1", port_, "POST", "/api/v1/feeds",
+                        R"({"id":"x","agency":"met","connector":"firehub.connector.weather"})", "application/json");
+  EXPECT_EQ(anonymous.status, 401) << anonymous.body;
+  EXPECT_NE(anonymous.body.find("API key"), std::string::npos);
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "fh_nope").status, 401);
+  // Loopback readers without a key see the public view: feeds without their config, no dead letters.
+  auto feeds = http("127.0.0.1", port_, "GET", "/api/v1/feeds");
+  ASSERT_EQ(feeds.status, 200);
+  EXPECT_EQ(feeds.body.find("\"config\""), std::string::npos) << feeds.body;
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/dlq").status, 403);
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/keys").status, 403);
+
+  // The admin makes an agency key; the key is shown once, the list never shows it.
+  auto made = post("/api/v1/keys", R"({"role":"agency","agency":"water-bureau","note":"hydrant register"})",
+                   "application/json");
+  ASSERT_EQ(made.status, 201) << made.body;
+  std::string water = parse(made.body)->getValue<std::string>("key");
+  std::string water_id = parse(made.body)->getValue<std::string>("id");
+  ASSERT_EQ(water.size(), 80u);
+  auto listed = get("/api/v1/keys");
+  EXPECT_EQ(listed.body.find(water.substr(16)), std::string::npos) << "secrets are stored only as hashes";
+  EXPECT_NE(listed.body.find(water_id), std::string::npos);
+  EXPECT_EQ(post("/api/v1/keys", R"({"role":"agency"})", "application/json").status, 400);
+  EXPECT_EQ(post("/api/v1/keys", R"({"role":"root"})", "application/json").status, 400);
+
+  auto as = [&](const std::string& key, const std::string& method, const std::string& path,
+                const std::string& body = "", const std::string& type = "") {
+    return http("127.0.0.1", port_, method, path, body, type, key);
+  };
+  EXPECT_EQ(as(water, "POST", "/api/v1/feeds",
+               R"({"id":"hyd","agency":"water-bureau","connector":"firehub.connector.water"})",
+               "application/json").status, 201);
+  auto other = as(water, "POST", "/api/v1/feeds",
+                  R"({"id":"cad2","agency":"public-security","connector":"firehub.connector.police"})",
+                  "application/json");
+  EXPECT_EQ(other.status, 403) << other.body;
+  EXPECT_NE(other.body.find("public-security"), std::string::npos);
+  EXPECT_EQ(as(water, "POST", "/api/v1/feeds/hyd/records", fixture("water", "sources.csv"), "text/csv").status, 202);
+  auto foreign = as(water, "POST", "/api/v1/feeds/wx/records", std::string(kWeatherHeader), "text/csv");
+  EXPECT_EQ(foreign.status, 403) << "the weather feed belongs to 'met'";
+  // An agency sees its own feed's config and dead letters, not others'.
+  EXPECT_EQ(as(water, "GET", "/api/v1/dlq?feed=hyd").status, 200);
+  EXPECT_EQ(as(water, "GET", "/api/v1/dlq?feed=wx").status, 403);
+  EXPECT_EQ(as(water, "GET", "/api/v1/keys").status, 403);
+
+  // A viewer key reads but never writes.
+  auto viewer = parse(post("/api/v1/keys", R"({"role":"viewer"})", "application/json").body)->getValue<std::string>("key");
+  EXPECT_EQ(as(viewer, "GET", "/api/v1/feeds").status, 200);
+  EXPECT_EQ(as(viewer, "POST", "/api/v1/feeds/hyd/records", fixture("water", "sources.csv"), "text/csv").status, 403);
+
+  // Revoked keys stop working at once.
+  EXPECT_EQ(http("127.0.0.1", port_, "DELETE", "/api/v1/keys/" + water_id, "", "", key_).status, 200);
+  auto revoked = as(water, "POST", "/api/v1/feeds/hyd/records", fixture("water", "sources.csv"), "text/csv");
+  EXPECT_EQ(revoked.status, 401);
+  EXPECT_NE(revoked.body.find("revoked"), std::string::npos);
+
+  // Every write above, allowed or refused, is in the audit log and the chain is intact.
+  auto audit = parse(get("/api/v1/audit").body)->getArray("entries");
+  ASSERT_GE(audit->size(), 10u);
+  bool saw_refusal = false;
+  for (size_t i = 0; i < audit->size(); ++i) saw_refusal |= audit->getObject(i)->getValue<int>("status") == 403;
+  EXPECT_TRUE(saw_refusal);
+  EXPECT_TRUE(parse(get("/api/v1/audit/verify").body)->getValue<bool>("intact"));
+}
+
+TEST_F(HubTest, RestrictedFieldsOnlyWithTheGrant) {
+  ASSERT_EQ(post("/api/v1/feeds", R"({"id":"cad","agency":"public-security","connector":"firehub.connector.police"})",
+                 "application/json").status, 201);
+  ASSERT_EQ(post("/api/v1/feeds/cad/records", fixture("police", "incidents.json"), "application/json").status, 202);
+  auto entities = parse(get("/api/v1/entities?domain=police&limit=10").body)->getArray("features");
+  ASSERT_GE(entities->size(), 1u);
+  std::string id;
+  for (size_t i = 0; i < entities->size(); ++i) {
+    auto props = entities->getObject(i)->getObject("properties");
+    if (props->getValue<std::string>("entity_id") == "SY-110-20261122-0001") id = props->getValue<std::string>("id");
+  }
+  ASSERT_FALSE(id.empty());
+  std::string encoded;
+  Poco::URI::encode(id, "#?/%", encoded);
+  std::string path = "/api/v1/records/" + encoded;
+  auto viewer = parse(post("/api/v1/keys", R"({"role":"viewer"})", "application/json").body)->getValue<std::string>("key");
+  auto granted = parse(post("/api/v1/keys", R"({"role":"subscriber","restricted":true})", "application/json").body)
+                     ->getValue<std::string>("key");
+  auto anonymous = http("127.0.0.1", port_, "GET", path);
+  auto plain = http("127.0.0.1", port_, "GET", path, "", "", viewer);
+  auto full = http("127.0.0.1", port_, "GET", path, "", "", granted);
+  ASSERT_EQ(anonymous.status, 200);
+  EXPECT_EQ(anonymous.body.find("张伟"), std::string::npos) << anonymous.body;
+  EXPECT_EQ(plain.body.find("13800000001"), std::string::npos) << plain.body;
+  EXPECT_NE(plain.body.find("沈河区中街路128号"), std::string::npos) << "the address is not restricted";
+  EXPECT_NE(full.body.find("张伟"), std::string::npos) << full.body;
+  // The same rule on the entity list, the point layers and OGC API.
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/entities?domain=police", "", "", viewer).body.find("张伟"), std::string::npos);
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/layers/incidents").body.find("张伟"), std::string::npos);
+  EXPECT_NE(http("127.0.0.1", port_, "GET", "/api/v1/layers/incidents", "", "", granted).body.find("张伟"), std::string::npos);
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/ogc/collections/entities-police/items").body.find("张伟"), std::string::npos);
+  EXPECT_NE(http("127.0.0.1", port_, "GET", "/ogc/collections/entities-police/items", "", "", granted).body.find("张伟"),
+            std::string::npos);
 }
 
 }  // namespace

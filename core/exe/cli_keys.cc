@@ -1,0 +1,134 @@
+// `firehub keys create|list|revoke` (through the running hub, with the admin key) and
+// `firehub audit verify` (offline on a data dir, or through the running hub).
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "cli.h"
+#include "http_client.h"
+
+namespace firehub::cli {
+namespace {
+
+struct AdminOptions {
+  std::string data_dir = "var/demo";
+  std::string hub;       // default: http://<data_dir>/http.address
+  std::string key_file;  // default: <data_dir>/admin.key
+};
+
+struct KeyOptions {
+  std::string role;
+  std::string agency;
+  std::string note;
+  bool restricted = false;
+  std::string id;
+};
+
+std::string firstLine(const std::string& file) {
+  std::ifstream in(file);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// Sends one admin request to the hub; prints the body; returns the exit code.
+int adminRequest(const AdminOptions& o, const std::string& method, const std::string& path,
+                 const std::string& body) {
+  std::string hub = o.hub;
+  if (hub.empty()) {
+    std::string address = firstLine(o.data_dir + "/http.address");
+    if (address.empty()) {
+      std::cerr << "firehub: no running hub found (" << o.data_dir << "/http.address); use --hub URL\n";
+      return 2;
+    }
+    hub = "http://" + address;
+  }
+  std::string key = firstLine(o.key_file.empty() ? o.data_dir + "/admin.key" : o.key_file);
+  if (key.empty()) {
+    std::cerr << "firehub: no admin key (" << (o.key_file.empty() ? o.data_dir + "/admin.key" : o.key_file)
+              << "); use --admin-key-file\n";
+    return 2;
+  }
+  try {
+    auto reply = httpRequest(hub, method, path, body.empty() ? "" : "application/json", body, key);
+    std::cout << reply.body << "\n";
+    return reply.status >= 200 && reply.status < 300 ? 0 : 1;
+  } catch (const Poco::Exception& e) {
+    std::cerr << "firehub: " << hub << ": " << e.displayText() << "\n";
+    return 1;
+  }
+}
+
+void adminOptions(CLI::App* cmd, AdminOptions& o) {
+  cmd->add_option("--data-dir", o.data_dir, "Data dir of the hub (for its address and admin.key)");
+  cmd->add_option("--hub", o.hub, "URL of the hub, e.g. http://127.0.0.1:8080");
+  cmd->add_option("--admin-key-file", o.key_file, "File holding an admin key (default <data-dir>/admin.key)");
+}
+
+}  // namespace
+
+void addKeysCommand(CLI::App& app) {
+  static AdminOptions admin;
+  static KeyOptions k;
+  auto* keys = app.add_subcommand("keys", "Create, list and revoke API keys (admin)");
+  keys->require_subcommand(1);
+  auto* create = keys->add_subcommand("create", "Create a key; it is printed once, only its hash is kept");
+  create->add_option("--role", k.role, "admin, operator, agency, subscriber or viewer")->required();
+  create->add_option("--agency", k.agency, "The agency an agency key acts for");
+  create->add_option("--note", k.note, "What the key is for");
+  create->add_flag("--restricted", k.restricted, "May see fields classified restricted");
+  adminOptions(create, admin);
+  create->callback([] {
+    Poco::JSON::Object o;
+    o.set("role", k.role);
+    if (!k.agency.empty()) o.set("agency", k.agency);
+    if (!k.note.empty()) o.set("note", k.note);
+    o.set("restricted", k.restricted);
+    std::ostringstream body;
+    o.stringify(body);
+    std::exit(adminRequest(admin, "POST", "/api/v1/keys", body.str()));
+  });
+  auto* list = keys->add_subcommand("list", "List keys (ids, roles, agencies; never the keys)");
+  adminOptions(list, admin);
+  list->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/keys", "")); });
+  auto* revoke = keys->add_subcommand("revoke", "Revoke a key by id");
+  revoke->add_option("id", k.id, "Key id (the 12 hex digits after fh_)")->required();
+  adminOptions(revoke, admin);
+  revoke->callback([] { std::exit(adminRequest(admin, "DELETE", "/api/v1/keys/" + k.id, "")); });
+}
+
+void addAuditCommand(CLI::App& app) {
+  static AdminOptions admin;
+  static bool offline = false;
+  auto* audit = app.add_subcommand("audit", "The hash-chained audit log");
+  audit->require_subcommand(1);
+  auto* verify = audit->add_subcommand("verify", "Check every link of the chain; name the first broken one");
+  adminOptions(verify, admin);
+  verify->add_flag("--offline", offline, "Open the data dir's lake directly (no hub may run on it)");
+  verify->callback([] {
+    if (!offline) std::exit(adminRequest(admin, "GET", "/api/v1/audit/verify", ""));
+    lake::LakeOptions lo;
+    lo.path = admin.data_dir + "/lake";
+    auto lake = lake::Lake::open(lo);
+    if (!lake.isOk()) {
+      std::cerr << "firehub audit verify: " << lake.status().toString() << "\n";
+      std::exit(2);
+    }
+    auth::AuditLog log(**lake);
+    auto broken = log.verify();
+    if (!broken.isOk()) {
+      std::cerr << "firehub audit verify: " << broken.status().toString() << "\n";
+      std::exit(2);
+    }
+    if (broken.value()) {
+      std::cout << "broken: " << *broken.value() << "\n";
+      std::exit(1);
+    }
+    std::cout << "intact\n";
+    std::exit(0);
+  });
+}
+
+}  // namespace firehub::cli

@@ -1,0 +1,101 @@
+// Keys are random, stored only as hashes, checked in constant time and revocable; the audit
+// chain names the first entry that was altered or removed.
+#include "firehub/auth.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "test_support.h"
+
+namespace firehub::auth {
+namespace {
+
+using firehub::testing::TempDir;
+
+std::unique_ptr<lake::Lake> openLake(const std::string& path) {
+  lake::LakeOptions lo;
+  lo.path = path;
+  lo.sync = false;
+  auto lake = lake::Lake::open(lo);
+  EXPECT_TRUE(lake.isOk());
+  return std::move(lake).value();
+}
+
+TEST(AuthTest, KeysAuthenticateUntilRevokedAndAreStoredOnlyAsHashes) {
+  TempDir dir;
+  auto lake = openLake(dir.path());
+  KeyStore keys(*lake);
+  auto made = keys.create(Role::kAgency, "water-bureau", false, "test", "admin");
+  ASSERT_TRUE(made.isOk());
+  const std::string& key = made->second;
+  ASSERT_EQ(key.rfind("fh_", 0), 0u);
+  auto who = keys.authenticate(key);
+  ASSERT_TRUE(who.isOk());
+  EXPECT_EQ(who->role, Role::kAgency);
+  EXPECT_EQ(who->agency, "water-bureau");
+  EXPECT_FALSE(who->restricted);
+  EXPECT_TRUE(who->mayWriteFeed("water-bureau"));
+  EXPECT_FALSE(who->mayWriteFeed("met"));
+  bool secret_stored = false;
+  ASSERT_TRUE(lake->scanMeta("keys/", [&](const std::string&, const std::string& v) {
+    secret_stored |= v.find(key.substr(16)) != std::string::npos;
+  }).isOk());
+  EXPECT_FALSE(secret_stored);
+  std::string wrong = key;
+  wrong.back() = wrong.back() == '0' ? '1' : '0';
+  EXPECT_EQ(keys.authenticate(wrong).status().code(), StatusCode::kUnauthenticated);
+  EXPECT_EQ(keys.authenticate("fh_short").status().code(), StatusCode::kUnauthenticated);
+  ASSERT_TRUE(keys.revoke(made->first.id).isOk());
+  EXPECT_EQ(keys.authenticate(key).status().code(), StatusCode::kUnauthenticated);
+  EXPECT_FALSE(keys.create(Role::kAgency, "", false, "", "admin").isOk());
+
+  // The first admin key is written once, mode 0600.
+  auto admin = keys.ensureAdmin(dir.path() + "/admin.key");
+  ASSERT_TRUE(admin.isOk());
+  ASSERT_TRUE(admin.value().has_value());
+  EXPECT_EQ(firehub::testing::adminKey(dir.path()), *admin.value());
+  struct stat st {};
+  ASSERT_EQ(::stat((dir.path() + "/admin.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto again = keys.ensureAdmin(dir.path() + "/admin.key");
+  ASSERT_TRUE(again.isOk());
+  EXPECT_FALSE(again.value().has_value());
+}
+
+TEST(AuthTest, AuditChainNamesTheFirstAlteredOrMissingEntry) {
+  TempDir dir;
+  auto lake = openLake(dir.path());
+  {
+    AuditLog log(*lake);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(log.append("k1", "admin", "POST /api/v1/feeds", "f" + std::to_string(i), 201).isOk());
+    auto ok = log.verify();
+    ASSERT_TRUE(ok.isOk());
+    EXPECT_FALSE(ok.value().has_value());
+  }
+  {
+    AuditLog reopened(*lake);  // the chain continues after a restart
+    ASSERT_TRUE(reopened.append("k2", "agency", "POST /api/v1/feeds/x/records", "x", 403).isOk());
+    EXPECT_FALSE(reopened.verify().value().has_value());
+  }
+  // Someone edits entry 3 in place.
+  auto entry = lake->getMeta("audit/00000000000000000003");
+  ASSERT_TRUE(entry.isOk() && entry.value());
+  std::string edited = *entry.value();
+  edited.replace(edited.find("\"status\":201"), 12, "\"status\":200");
+  ASSERT_TRUE(lake->putMeta("audit/00000000000000000003", edited).isOk());
+  AuditLog log(*lake);
+  auto broken = log.verify();
+  ASSERT_TRUE(broken.isOk());
+  ASSERT_TRUE(broken.value().has_value());
+  EXPECT_NE(broken.value()->find("entry 3 was altered"), std::string::npos) << *broken.value();
+  // Put it back, then remove entry 2.
+  ASSERT_TRUE(lake->putMeta("audit/00000000000000000003", *entry.value()).isOk());
+  EXPECT_FALSE(log.verify().value().has_value());
+  ASSERT_TRUE(lake->deleteMeta("audit/00000000000000000002").isOk());
+  broken = log.verify();
+  ASSERT_TRUE(broken.value().has_value());
+  EXPECT_NE(broken.value()->find("entry 2 is missing"), std::string::npos) << *broken.value();
+}
+
+}  // namespace
+}  // namespace firehub::auth
