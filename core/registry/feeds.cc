@@ -207,6 +207,9 @@ Result<std::shared_ptr<Feed>> FeedRegistry::create(FeedSpec spec, bool replace) 
       spec.created_at = old.created_at;
     }
   }
+  if (auto plugin = connectors_.find(spec.connector); plugin && plugin->descriptor().config_schema) {
+    FIREHUB_RETURN_IF_ERROR(validateConfig(plugin->descriptor().config_schema, spec.config_json));
+  }
   auto instance = connectors_.create(spec.connector, spec.config_json);
   if (!instance.isOk()) return instance.status();
   if (spec.created_at == 0) spec.created_at = nowSeconds();

@@ -639,6 +639,19 @@ TEST_F(HubTest, KeysKeepAgenciesToTheirOwnFeedsAndWritesNeedAKey) {
   EXPECT_EQ(as(water, "GET", "/api/v1/dlq?feed=wx").status, 403);
   EXPECT_EQ(as(water, "GET", "/api/v1/keys").status, 403);
 
+  // A feed's config is checked against its connector's schema before it is stored.
+  auto bad_config = post("/api/v1/feeds",
+                         R"({"id":"wx2","agency":"met","connector":"firehub.connector.weather","config":{"utc_ofset":"+08:00"}})",
+                         "application/json");
+  EXPECT_EQ(bad_config.status, 400) << bad_config.body;
+  EXPECT_NE(bad_config.body.find("config.utc_ofset: is not a setting of this connector"), std::string::npos) << bad_config.body;
+  auto mistyped = post("/api/v1/feeds",
+                       R"({"id":"wx2","agency":"met","connector":"firehub.connector.weather","config":{"csv_delimiter":5}})",
+                       "application/json");
+  EXPECT_EQ(mistyped.status, 400);
+  EXPECT_NE(mistyped.body.find("config.csv_delimiter: must be string"), std::string::npos) << mistyped.body;
+  EXPECT_EQ(get("/api/v1/feeds/wx2").status, 404) << "nothing stored";
+
   // A viewer key reads but never writes.
   auto viewer = parse(post("/api/v1/keys", R"({"role":"viewer"})", "application/json").body)->getValue<std::string>("key");
   EXPECT_EQ(as(viewer, "GET", "/api/v1/feeds").status, 200);

@@ -79,6 +79,11 @@ bool decodeFeedStats(const std::string& text, FeedStats& stats);
 
 // Parses a feed definition (the body of POST /api/v1/feeds or a feeds.d file).
 Result<FeedSpec> parseFeedSpec(const std::string& json);
+
+// Checks a feed's config (JSON object text) against its connector's config schema: a 400
+// (invalid argument) naming the key and the rule it breaks, or a failed precondition when the
+// schema itself uses keywords this hub does not check.
+Status validateConfig(const std::string& schema_json, const std::string& config_json);
 std::string feedSpecToJson(const FeedSpec& spec);
 Poco::JSON::Object feedSpecObject(const FeedSpec& spec);
 
