@@ -22,6 +22,7 @@
 #include "firehub/api.h"
 #include "firehub/classification.h"
 #include "firehub/log.h"
+#include "firehub/v1/options.pb.h"
 
 namespace firehub::api {
 namespace {
@@ -237,7 +238,12 @@ class Router : public Poco::Net::HTTPRequestHandler {
       if (p.size() == 1 && get) return listFeeds(resp);
       if (p.size() == 2 && get) return showFeed(resp, p[1]);
       if (p.size() == 3 && p[2] == "records" && post) return push(req, resp, p[1]);
+      if ((p.size() == 3 && post && (p[2] == "pause" || p[2] == "resume")) ||
+          (p.size() == 2 && method == "DELETE")) {
+        return manageFeed(resp, p[1], p.size() == 2 ? "delete" : p[2]);
+      }
     }
+    if (what == "catalog" && p.size() == 1 && get) return catalog(resp);
     if (what == "records" && p.size() == 2 && get) return record(resp, p[1]);
     if (what == "entities" && p.size() == 1 && get) {
       return entities(resp, param("domain"), param("bbox"), param("limit"));
@@ -263,7 +269,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
     }
     bool known = what == "kafka" || what == "plugins" || what == "feeds" || what == "records" ||
                  what == "entities" || what == "dlq" || what == "layers" || what == "warnings" ||
-                 what == "outlines" || what == "keys" || what == "audit";
+                 what == "outlines" || what == "keys" || what == "audit" || what == "catalog";
     if (known) {
       return sendError(resp, Status(StatusCode::kInvalidArgument,
                                     "method " + method + " is not allowed on " + uri.getPath()));
@@ -316,7 +322,9 @@ class Router : public Poco::Net::HTTPRequestHandler {
   Poco::JSON::Object feedJson(registry::Feed& feed) {
     Poco::JSON::Object o = registry::feedSpecObject(feed.spec());
     if (!who_.mayWriteFeed(feed.spec().agency)) o.remove("config");  // may hold credentials
-    o.set("state", feed.connector() ? "active" : "inactive");
+    o.set("state", !feed.connector() ? "inactive" : feed.paused() ? "paused" : "active");
+    o.set("paused", feed.paused());
+    o.set("stale", feed.stale(nowSeconds()));
     if (!feed.reason().empty()) o.set("reason", feed.reason());
     auto& c = feed.counters();
     Poco::JSON::Object counts;
@@ -358,6 +366,113 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (!feed.isOk()) return sendError(resp, feed.status());
     resp.set("Location", "/api/v1/feeds/" + spec->id);
     send(resp, existed ? 200 : 201, toJson(feedJson(*feed.value())));
+  }
+
+  static int64_t nowSeconds() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch()).count();
+  }
+
+  void manageFeed(HTTPServerResponse& resp, const std::string& id, const std::string& action) {
+    auto feed = ctx_.feeds->get(id);
+    if (!feed) return sendError(resp, Status::notFound("no feed '" + id + "'"));
+    if (!who_.mayWriteFeed(feed->spec().agency)) {
+      return (void)forbid(resp, "feed '" + id + "' belongs to agency '" + feed->spec().agency + "'");
+    }
+    Status s = action == "delete" ? ctx_.feeds->remove(id) : ctx_.feeds->setPaused(id, action == "pause");
+    if (!s.isOk()) return sendError(resp, s);
+    if (action == "delete") {
+      return send(resp, 200, R"({"deleted":)" + jsonString(id) + R"(,"records":"kept in the lake"})");
+    }
+    send(resp, 200, toJson(feedJson(*feed)));
+  }
+
+  // The shared directory: every topic and layer with its owner, schema, classification,
+  // cadence, last update and record count.
+  void catalog(HTTPServerResponse& resp) {
+    Poco::JSON::Array topics;
+    std::map<std::string, std::vector<std::shared_ptr<registry::Feed>>> by_domain;
+    for (const auto& f : ctx_.feeds->list()) {
+      if (!f->connector()) continue;
+      by_domain[f->connector()->plugin().descriptor().domain].push_back(f);
+    }
+    for (const auto& [domain, feeds] : by_domain) {
+      const auto* plugin = &feeds.front()->connector()->plugin().descriptor();
+      // The domain's body types, from the schema's (domain) option, and whether any of them has
+      // fields classified restricted (then the domain also has a redacted .public topic).
+      bool restricted = false;
+      Poco::JSON::Array schemas;
+      const auto* body = firehub::v1::Record::descriptor()->FindOneofByName("body");
+      for (int i = 0; body && i < body->field_count(); ++i) {
+        const auto* type = body->field(i)->message_type();
+        if (!type || type->options().GetExtension(firehub::v1::domain) != domain) continue;
+        schemas.add(type->full_name());
+        restricted |= hasRestrictedFields(type);
+      }
+      for (bool open_view : {false, true}) {
+        if (open_view && !restricted) continue;
+        Poco::JSON::Object t;
+        std::string topic = "firehub.v1." + domain + (open_view ? ".public" : "");
+        t.set("topic", topic);
+        t.set("kind", "topic");
+        t.set("domain", domain);
+        t.set("schema", "firehub.v1.Record");
+        t.set("bodies", schemas);
+        t.set("schema_version", "v1");
+        t.set("classification", restricted && !open_view ? "contains restricted fields" : "public view");
+        Poco::JSON::Array owners;
+        uint64_t records = 0;
+        int64_t last = 0, cadence = 0;
+        std::set<std::string> agencies;
+        for (const auto& f : feeds) {
+          agencies.insert(f->spec().agency);
+          records += f->counters().accepted.load();
+          last = std::max<int64_t>(last, f->counters().last_record_at.load());
+          if (f->spec().cadence_s > 0 && (cadence == 0 || f->spec().cadence_s < cadence)) cadence = f->spec().cadence_s;
+        }
+        for (const auto& a : agencies) owners.add(a);
+        t.set("owners", owners);
+        Poco::JSON::Array feed_ids;
+        for (const auto& f : feeds) feed_ids.add(f->spec().id);
+        t.set("feeds", feed_ids);
+        t.set("record_count", records);
+        if (cadence > 0) t.set("cadence_s", cadence);
+        if (last > 0) {
+          google::protobuf::Timestamp ts;
+          ts.set_seconds(last);
+          t.set("last_update", google::protobuf::util::TimeUtil::ToString(ts));
+        }
+        t.set("connector", plugin->id);
+        topics.add(t);
+      }
+    }
+    Poco::JSON::Array layers;
+    for (const auto& name : layerNames()) {
+      Poco::JSON::Object l;
+      l.set("layer", name);
+      l.set("kind", "layer");
+      l.set("owner", "fire-service (firehub fusion)");
+      l.set("href", "/api/v1/layers/" + name);
+      l.set("ogc", "/ogc/collections/" + name);
+      if (name == "risk") {
+        l.set("topic", fusion::kRiskTopic);
+        l.set("schema", "firehub.v1.RiskCell");
+        if (ctx_.fusion) l.set("record_count", static_cast<uint64_t>(ctx_.fusion->riskCellCount()));
+      }
+      l.set("classification", "public view");
+      layers.add(l);
+    }
+    Poco::JSON::Object warnings;
+    warnings.set("topic", fusion::kWarningsTopic);
+    warnings.set("kind", "topic");
+    warnings.set("schema", "urn:oasis:names:tc:emergency:cap:1.2");
+    warnings.set("owner", "fire-service (firehub fusion)");
+    warnings.set("classification", "public view");
+    topics.add(warnings);
+    Poco::JSON::Object o;
+    o.set("topics", topics);
+    o.set("layers", layers);
+    send(resp, 200, toJson(o));
   }
 
   void listFeeds(HTTPServerResponse& resp) {

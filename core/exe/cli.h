@@ -31,6 +31,7 @@ void addFusionBench(CLI::App& bench);
 void addFwiCommand(CLI::App& app);
 void addKeysCommand(CLI::App& app);
 void addAuditCommand(CLI::App& app);
+void addFeedsCommand(CLI::App& app);
 // Runs the hub with the demo city until a stop signal.
 int runDemo(const ServeOptions& options, const DemoCityOptions& city);
 

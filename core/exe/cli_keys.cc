@@ -1,10 +1,12 @@
-// `firehub keys create|list|revoke` (through the running hub, with the admin key) and
+// `firehub keys create|list|revoke` (through the running hub, with the admin key),
+// `firehub feeds list|show|register|pause|resume|delete` (with any key allowed to) and
 // `firehub audit verify` (offline on a data dir, or through the running hub).
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "cli.h"
 #include "http_client.h"
@@ -97,6 +99,47 @@ void addKeysCommand(CLI::App& app) {
   revoke->add_option("id", k.id, "Key id (the 12 hex digits after fh_)")->required();
   adminOptions(revoke, admin);
   revoke->callback([] { std::exit(adminRequest(admin, "DELETE", "/api/v1/keys/" + k.id, "")); });
+}
+
+void addFeedsCommand(CLI::App& app) {
+  static AdminOptions admin;
+  static std::string id, file;
+  auto* feeds = app.add_subcommand("feeds", "The feed registry: list, show, register, pause, resume, delete");
+  feeds->require_subcommand(1);
+  auto keyed = [](CLI::App* cmd) {
+    cmd->add_option("--data-dir", admin.data_dir, "Data dir of the hub (for its address and admin.key)");
+    cmd->add_option("--hub", admin.hub, "URL of the hub, e.g. http://127.0.0.1:8080");
+    cmd->add_option("--key-file", admin.key_file, "File holding the API key (default <data-dir>/admin.key)");
+  };
+  auto* list = feeds->add_subcommand("list", "Every feed with its state, counts, cadence and staleness");
+  keyed(list);
+  list->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/feeds", "")); });
+  auto* show = feeds->add_subcommand("show", "One feed's status");
+  show->add_option("id", id, "Feed id")->required();
+  keyed(show);
+  show->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/feeds/" + id, "")); });
+  auto* reg = feeds->add_subcommand("register", "Register a feed from a JSON file (id, agency, connector, config, cadence_s)");
+  reg->add_option("--file", file, "Feed definition (JSON)")->required()->check(CLI::ExistingFile);
+  keyed(reg);
+  reg->callback([] {
+    std::ifstream in(file);
+    std::stringstream body;
+    body << in.rdbuf();
+    std::exit(adminRequest(admin, "POST", "/api/v1/feeds", body.str()));
+  });
+  for (const char* action : {"pause", "resume", "delete"}) {
+    auto* cmd = feeds->add_subcommand(action, std::string(action) == "delete"
+                                                  ? "Delete a feed (its records stay in the lake)"
+                                                  : std::string(action) == "pause" ? "Pause a feed (pushes get 409)"
+                                                                                   : "Resume a paused feed");
+    cmd->add_option("id", id, "Feed id")->required();
+    keyed(cmd);
+    std::string a = action;
+    cmd->callback([a] {
+      if (a == "delete") std::exit(adminRequest(admin, "DELETE", "/api/v1/feeds/" + id, ""));
+      std::exit(adminRequest(admin, "POST", "/api/v1/feeds/" + id + "/" + a, "{}"));
+    });
+  }
 }
 
 void addAuditCommand(CLI::App& app) {

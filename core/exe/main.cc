@@ -140,6 +140,7 @@ int main(int argc, char** argv) {
   cli::addFwiCommand(app);
   cli::addKeysCommand(app);
   cli::addAuditCommand(app);
+  cli::addFeedsCommand(app);
 
   CLI11_PARSE(app, argc, argv);
   return 0;

@@ -143,6 +143,11 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     return Status::failedPrecondition("feed '" + request.feed_id +
                                       "' is inactive: " + feed->reason());
   }
+  if (feed->paused()) {
+    return Status::failedPrecondition("feed '" + request.feed_id +
+                                      "' is paused; POST /api/v1/feeds/" + request.feed_id +
+                                      "/resume to take data again");
+  }
   const auto& spec = feed->spec();
   const auto& descriptor = connector->plugin().descriptor();
   const std::string domain = descriptor.domain;

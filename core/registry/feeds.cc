@@ -89,11 +89,16 @@ Result<FeedSpec> parseFeedSpec(const std::string& json) {
     }
     spec.cadence_s = static_cast<int64_t>(v.convert<double>());
   }
+  if (obj->has("paused")) {
+    auto v = obj->get("paused");
+    if (!v.isBoolean()) return Status::invalidArgument("field 'paused' must be true or false");
+    spec.paused = v.convert<bool>();
+  }
   if (obj->has("created_at") && obj->get("created_at").isNumeric()) {
     spec.created_at = obj->get("created_at").convert<int64_t>();
   }
   static const std::set<std::string> kKnown = {"id", "agency", "connector", "config",
-                                                "description", "cadence_s", "created_at"};
+                                                "description", "cadence_s", "created_at", "paused"};
   std::vector<std::string> names;
   obj->getNames(names);
   for (const auto& n : names) {
@@ -112,6 +117,7 @@ Poco::JSON::Object feedSpecObject(const FeedSpec& spec) {
   if (!spec.description.empty()) obj.set("description", spec.description);
   obj.set("cadence_s", spec.cadence_s);
   obj.set("created_at", spec.created_at);
+  obj.set("paused", spec.paused);
   return obj;
 }
 
@@ -141,6 +147,7 @@ Status FeedRegistry::load() {
       FIREHUB_LOG(kWarning, "registry", "feed " << spec->id << " is inactive: " << reason);
     }
     auto feed = std::make_shared<Feed>(spec.value(), std::move(instance), reason);
+    feed->setPaused(spec->paused);
     auto stored_stats = lake_.getMeta(feedStatsKey(spec->id));
     FeedStats stats;
     if (stored_stats.isOk() && stored_stats.value() && decodeFeedStats(*stored_stats.value(), stats)) {
@@ -215,6 +222,7 @@ Result<std::shared_ptr<Feed>> FeedRegistry::create(FeedSpec spec, bool replace) 
   if (spec.created_at == 0) spec.created_at = nowSeconds();
   FIREHUB_RETURN_IF_ERROR(lake_.putMeta("feed/" + spec.id, feedSpecToJson(spec)));
   auto feed = std::make_shared<Feed>(spec, std::move(instance).value(), "");
+  feed->setPaused(spec.paused);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto old = feeds_.find(spec.id); old != feeds_.end()) {  // a replaced feed keeps its counts
@@ -237,6 +245,29 @@ std::shared_ptr<Feed> FeedRegistry::get(const std::string& id) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = feeds_.find(id);
   return it == feeds_.end() ? nullptr : it->second;
+}
+
+Status FeedRegistry::setPaused(const std::string& id, bool paused) {
+  auto feed = get(id);
+  if (!feed) return Status::notFound("no feed '" + id + "'");
+  FeedSpec spec = feed->spec();
+  spec.paused = paused;
+  FIREHUB_RETURN_IF_ERROR(lake_.putMeta("feed/" + id, feedSpecToJson(spec)));
+  feed->setPaused(paused);
+  FIREHUB_LOG(kInfo, "registry", "feed " << id << (paused ? " paused" : " resumed"));
+  return Status::ok();
+}
+
+Status FeedRegistry::remove(const std::string& id) {
+  auto feed = get(id);
+  if (!feed) return Status::notFound("no feed '" + id + "'");
+  FIREHUB_RETURN_IF_ERROR(lake_.deleteMeta("feed/" + id));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    feeds_.erase(id);
+  }
+  FIREHUB_LOG(kInfo, "registry", "feed " << id << " deleted (its records stay in the lake)");
+  return Status::ok();
 }
 
 std::vector<std::shared_ptr<Feed>> FeedRegistry::list() const {

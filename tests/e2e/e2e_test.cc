@@ -208,6 +208,11 @@ TEST(EndToEndTest, PushToKafkaAndApiSurvivesRestart) {
   EXPECT_EQ(key_list.first, 0) << key_list.second;
   EXPECT_NE(key_list.second.find("water-bureau"), std::string::npos) << key_list.second;
   EXPECT_EQ(key_list.second.find("\"key\""), std::string::npos) << "keys are never listed";
+  auto paused = run(firehubBinary() + " feeds pause wx-shenyang --data-dir " + dir.sub("data") + " 2>&1");
+  EXPECT_EQ(paused.first, 0) << paused.second;
+  EXPECT_NE(paused.second.find("\"state\":\"paused\""), std::string::npos) << paused.second;
+  auto resumed = run(firehubBinary() + " feeds resume wx-shenyang --data-dir " + dir.sub("data") + " 2>&1");
+  EXPECT_NE(resumed.second.find("\"state\":\"active\""), std::string::npos) << resumed.second;
   auto verified = run(firehubBinary() + " audit verify --data-dir " + dir.sub("data") + " 2>&1");
   EXPECT_EQ(verified.first, 0) << verified.second;
   EXPECT_NE(verified.second.find("\"intact\":true"), std::string::npos) << verified.second;

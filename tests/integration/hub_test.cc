@@ -707,5 +707,51 @@ TEST_F(HubTest, RestrictedFieldsOnlyWithTheGrant) {
             std::string::npos);
 }
 
+
+TEST_F(HubTest, FeedsPauseResumeAndDeleteAndTheCatalogueListsThem) {
+  ASSERT_EQ(post("/api/v1/feeds", R"({"id":"cad","agency":"public-security","connector":"firehub.connector.police","cadence_s":60})",
+                 "application/json").status, 201);
+  ASSERT_EQ(post("/api/v1/feeds/cad/records", fixture("police", "incidents.json"), "application/json").status, 202);
+  auto paused = post("/api/v1/feeds/cad/pause", "", "application/json");
+  ASSERT_EQ(paused.status, 200) << paused.body;
+  EXPECT_EQ(parse(paused.body)->getValue<std::string>("state"), "paused");
+  auto refused = post("/api/v1/feeds/cad/records", fixture("police", "incidents.json"), "application/json");
+  EXPECT_EQ(refused.status, 409);
+  EXPECT_NE(refused.body.find("paused"), std::string::npos) << refused.body;
+  ASSERT_EQ(post("/api/v1/feeds/cad/resume", "", "application/json").status, 200);
+  auto status = parse(get("/api/v1/feeds/cad").body);
+  EXPECT_EQ(status->getValue<std::string>("state"), "active");
+  EXPECT_FALSE(status->getValue<bool>("stale"));
+  EXPECT_EQ(status->getValue<int>("cadence_s"), 60);
+  EXPECT_EQ(post("/api/v1/feeds/cad/records", fixture("police", "incidents.json"), "application/json").status, 202);
+
+  auto catalog = parse(get("/api/v1/catalog").body);
+  auto topics = catalog->getArray("topics");
+  bool police = false, open_view = false;
+  for (size_t i = 0; i < topics->size(); ++i) {
+    auto t = topics->getObject(i);
+    std::string topic = t->getValue<std::string>("topic");
+    if (topic == "firehub.v1.police") {
+      police = true;
+      EXPECT_EQ(t->getArray("owners")->getElement<std::string>(0), "public-security");
+      EXPECT_EQ(t->getArray("bodies")->getElement<std::string>(0), "firehub.v1.PoliceIncident");
+      EXPECT_EQ(t->getValue<uint64_t>("record_count"), 3u);
+      EXPECT_EQ(t->getValue<std::string>("classification"), "contains restricted fields");
+      EXPECT_TRUE(t->has("last_update"));
+    }
+    open_view |= topic == "firehub.v1.police.public";
+  }
+  EXPECT_TRUE(police);
+  EXPECT_TRUE(open_view);
+  EXPECT_GE(catalog->getArray("layers")->size(), 10u);
+
+  // Deleting a feed keeps its records.
+  auto record_count = [&] { return parse(get("/api/v1/entities?domain=police").body)->getValue<int>("numberReturned"); };
+  int before = record_count();
+  EXPECT_EQ(http("127.0.0.1", port_, "DELETE", "/api/v1/feeds/cad", "", "", key_).status, 200);
+  EXPECT_EQ(get("/api/v1/feeds/cad").status, 404);
+  EXPECT_EQ(record_count(), before);
+}
+
 }  // namespace
 }  // namespace firehub

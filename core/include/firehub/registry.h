@@ -28,6 +28,7 @@ struct FeedSpec {
   std::string description;
   int64_t cadence_s = 0;  // expected interval between updates; 0 = unknown
   int64_t created_at = 0; // unix seconds
+  bool paused = false;    // a paused feed refuses pushes (409) until resumed
 };
 
 struct FeedCounters {
@@ -49,6 +50,14 @@ class Feed {
   // between threads, and the counters are written with the batch they count.
   std::mutex& pushMutex() { return push_mu_; }
   FeedCounters& counters() { return counters_; }
+  bool paused() const { return paused_.load(); }
+  void setPaused(bool paused) { paused_ = paused; }
+  // Data older than twice the declared cadence (false when the cadence is unknown or nothing
+  // arrived yet).
+  bool stale(int64_t now_s) const {
+    int64_t last = counters_.last_record_at.load();
+    return spec_.cadence_s > 0 && last > 0 && now_s - last > 2 * spec_.cadence_s;
+  }
   void setLastError(const std::string& e) {
     std::lock_guard<std::mutex> lock(error_mu_);
     last_error_ = e;
@@ -64,6 +73,7 @@ class Feed {
   std::string reason_;
   std::mutex push_mu_;
   FeedCounters counters_;
+  std::atomic<bool> paused_{false};
   mutable std::mutex error_mu_;
   std::string last_error_;
 };
@@ -102,6 +112,10 @@ class FeedRegistry {
   // AlreadyExists when a different feed with the same id exists (an identical one is returned).
   Result<std::shared_ptr<Feed>> create(FeedSpec spec, bool replace = false);
   std::shared_ptr<Feed> get(const std::string& id) const;
+  // Pauses or resumes a feed (stored, so it survives a restart).
+  Status setPaused(const std::string& id, bool paused);
+  // Removes a feed from the registry; its records stay in the lake.
+  Status remove(const std::string& id);
   // Called with every feed that becomes active (created, replaced or loaded), e.g. to start its
   // transport. Set before load().
   void setActivationListener(std::function<void(const Feed&)> fn) { on_active_ = std::move(fn); }
