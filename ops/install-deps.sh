@@ -17,6 +17,8 @@ packages=(
   chromium fonts-wqy-microhei
   # a GIS client for the OGC API - Features test (GDAL's OAPIF driver)
   gdal-bin
+  # certificates made at test time for the HTTPS test
+  openssl
 )
 # Node.js and npm for the one-map's packages, from Debian unless the machine already has them.
 if ! command -v node >/dev/null 2>&1; then packages+=(nodejs); fi

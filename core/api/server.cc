@@ -6,6 +6,10 @@
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/Context.h>
+#include <Poco/Net/NetSSL.h>
+#include <Poco/Net/SSLException.h>
+#include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/URI.h>
@@ -15,6 +19,7 @@
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 
@@ -869,7 +874,23 @@ ApiServer::~ApiServer() { stop(); }
 Status ApiServer::start() {
   try {
     Poco::Net::SocketAddress address(options_.listen);
-    Poco::Net::ServerSocket socket(address, 128);
+    Poco::Net::ServerSocket socket;
+    if (!options_.tls_cert.empty() || !options_.tls_key.empty()) {
+      if (options_.tls_cert.empty() || options_.tls_key.empty()) {
+        return Status::invalidArgument("HTTPS needs both http.tls.cert and http.tls.key");
+      }
+      static std::once_flag ssl_once;
+      std::call_once(ssl_once, [] { Poco::Net::initializeSSL(); });
+      Poco::Net::Context::Ptr tls = new Poco::Net::Context(
+          Poco::Net::Context::TLS_SERVER_USE, options_.tls_key, options_.tls_cert, "",
+          Poco::Net::Context::VERIFY_NONE);
+      tls->disableProtocols(Poco::Net::Context::PROTO_SSLV2 | Poco::Net::Context::PROTO_SSLV3 |
+                            Poco::Net::Context::PROTO_TLSV1 | Poco::Net::Context::PROTO_TLSV1_1);
+      socket = Poco::Net::SecureServerSocket(address, 128, tls);
+      scheme_ = "https";
+    } else {
+      socket = Poco::Net::ServerSocket(address, 128);
+    }
     host_ = address.host().toString();
     port_ = socket.address().port();
     auto* params = new Poco::Net::HTTPServerParams;
@@ -885,10 +906,13 @@ Status ApiServer::start() {
     server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(context_, options_, *stream_),
                                                       socket, params);
     server_->start();
+  } catch (const Poco::Net::SSLException& e) {
+    return Status::invalidArgument("HTTPS: " + e.displayText() + " (http.tls.cert " + options_.tls_cert +
+                                   ", http.tls.key " + options_.tls_key + ")");
   } catch (const Poco::Exception& e) {
     return Status::unavailable("cannot listen on " + options_.listen + ": " + e.displayText());
   }
-  FIREHUB_LOG(kInfo, "api", "listening on http://" << host_ << ":" << port_);
+  FIREHUB_LOG(kInfo, "api", "listening on " << scheme_ << "://" << host_ << ":" << port_);
   return Status::ok();
 }
 

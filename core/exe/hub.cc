@@ -50,6 +50,8 @@ Result<HubConfig> loadConfig(const std::string& file) {
     c.plugins_dir = p->getString("plugins.dir", "");
     c.feeds_dir = p->getString("feeds.dir", "");
     c.static_dir = p->getString("http.static_dir", "");
+    c.tls_cert = p->getString("http.tls.cert", "");
+    c.tls_key = p->getString("http.tls.key", "");
     c.auth_enabled = p->getBool("auth.enabled", c.auth_enabled);
     c.anonymous_loopback = p->getString("auth.anonymous_loopback", c.anonymous_loopback);
     c.outlines_file = p->getString("map.outlines", "");
@@ -81,6 +83,8 @@ Result<HubConfig> loadConfig(const std::string& file) {
     resolve(c.plugins_dir);
     resolve(c.feeds_dir);
     resolve(c.static_dir);
+    resolve(c.tls_cert);
+    resolve(c.tls_key);
     resolve(c.outlines_file);
     c.local_offset_minutes = p->getInt("fusion.utc_offset_minutes", c.local_offset_minutes);
     std::map<std::string, std::string> risk_keys;
@@ -238,6 +242,8 @@ Status Hub::startApi() {
   api_options.listen = c.http_listen;
   api_options.max_body_bytes = c.max_body_bytes;
   api_options.static_dir = config_.static_dir;
+  api_options.tls_cert = c.tls_cert;
+  api_options.tls_key = c.tls_key;
   ctx.keys = c.auth_enabled ? keys_.get() : nullptr;
   ctx.audit = audit_.get();
   ctx.anonymous_loopback = c.anonymous_loopback == "none" ? "" : c.anonymous_loopback;

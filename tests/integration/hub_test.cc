@@ -753,5 +753,41 @@ TEST_F(HubTest, FeedsPauseResumeAndDeleteAndTheCatalogueListsThem) {
   EXPECT_EQ(record_count(), before);
 }
 
+
+// HTTPS with a certificate made now with the openssl CLI; plain HTTP on that port fails.
+TEST(HubTlsTest, ServesHttpsWithAConfiguredCertificate) {
+  TempDir dir;
+  std::string cert = dir.path() + "/hub.crt", key = dir.path() + "/hub.key";
+  std::string make = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -keyout " + key +
+                     " -out " + cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(make.c_str()), 0) << "openssl CLI";
+  HubConfig c;
+  c.data_dir = dir.path() + "/data";
+  c.http_listen = "127.0.0.1:0";
+  c.plugins_dir = firehub::testing::pluginsDir();
+  c.lake_sync = false;
+  c.tls_cert = cert;
+  c.tls_key = key;
+  auto hub = Hub::start(c);
+  ASSERT_TRUE(hub.isOk()) << hub.status().toString();
+  std::string port = std::to_string(hub.value()->httpPort());
+  std::string out = dir.path() + "/out";
+  std::string curl = "curl -s --cacert " + cert + " -o " + out + " -w '%{http_code}' https://127.0.0.1:" + port +
+                     "/api/v1/feeds -H 'Authorization: Bearer " + firehub::testing::adminKey(c.data_dir) + "' > " +
+                     out + ".code";
+  ASSERT_EQ(std::system(curl.c_str()), 0);
+  std::ifstream code(out + ".code");
+  std::string status;
+  code >> status;
+  EXPECT_EQ(status, "200");
+  EXPECT_ANY_THROW(http("127.0.0.1", hub.value()->httpPort(), "GET", "/healthz"));
+
+  c.tls_key = dir.path() + "/missing.key";
+  c.data_dir = dir.path() + "/data2";
+  auto bad = Hub::start(c);
+  ASSERT_FALSE(bad.isOk());
+  EXPECT_NE(bad.status().message().find("HTTPS"), std::string::npos) << bad.status().message();
+}
+
 }  // namespace
 }  // namespace firehub

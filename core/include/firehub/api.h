@@ -30,6 +30,10 @@ struct ApiOptions {
   std::string listen = "127.0.0.1:8080";
   // Largest request body accepted, bytes. Default: 16 MiB.
   size_t max_body_bytes = 16u << 20;
+  // HTTPS: PEM certificate (chain) and private key (http.tls.cert, http.tls.key). Both empty:
+  // plain HTTP. Default: empty.
+  std::string tls_cert;
+  std::string tls_key;
   // Files of the one-map, served at /. Empty: no static files. Default: empty.
   std::string static_dir;
   // GeoJSON of the region's outlines (district boundaries), served at /api/v1/outlines.
@@ -70,6 +74,8 @@ class ApiServer {
   // The bound port (useful with port 0).
   uint16_t port() const { return port_; }
   std::string host() const { return host_; }
+  // "http" or "https".
+  const std::string& scheme() const { return scheme_; }
 
  private:
   ApiContext context_;
@@ -78,6 +84,7 @@ class ApiServer {
   int listener_ = 0;
   std::unique_ptr<Poco::Net::HTTPServer> server_;
   std::string host_;
+  std::string scheme_ = "http";
   uint16_t port_ = 0;
 };
 

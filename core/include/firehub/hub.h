@@ -48,6 +48,9 @@ struct HubConfig {
   int local_offset_minutes = 480;
   // fsync the lake's WAL on each commit. Default: true.
   bool lake_sync = true;
+  // HTTPS certificate and key, PEM (http.tls.cert, http.tls.key). Default: empty (HTTP).
+  std::string tls_cert;
+  std::string tls_key;
   // The one-map's files (http.static_dir). Default: <binary dir>/../share/onemap.
   std::string static_dir;
   // Region outlines GeoJSON for the map (map.outlines). Default: <static_dir>/districts.geojson.
