@@ -311,7 +311,7 @@ class AlarmConnector final : public firehub::sdk::Connector {
     if (type != FireAlarmEvent::INFO_TYPE_DEVICE_STATE) {
       entity.append("/").append(std::to_string(e->system_type())).append("-").append(std::to_string(e->system_address()));
     }
-    if (type == FireAlarmEvent::INFO_TYPE_COMPONENT_STATE) entity += "/" + std::to_string(e->component_address());
+    if (type == FireAlarmEvent::INFO_TYPE_COMPONENT_STATE) entity.append("/").append(std::to_string(e->component_address()));
     r.set_entity_id(entity);
     *r.mutable_observed_at() = *when;
     r.set_classification(firehub::v1::CLASSIFICATION_INTERNAL);

@@ -75,6 +75,10 @@ class DeltaStream {
   void addClient() { ++clients_; }
   void removeClient() { --clients_; }
   std::string currentId() const;
+  bool closed() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return closed_;
+  }
 
  private:
   struct Event {

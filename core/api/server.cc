@@ -22,6 +22,7 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "api/layers.h"
 #include "firehub/api.h"
@@ -249,6 +250,30 @@ class Router : public Poco::Net::HTTPRequestHandler {
       }
     }
     if (what == "catalog" && p.size() == 1 && get) return catalog(resp);
+    if (what == "grants" && ctx_.subscriptions) {
+      if (!who_.canOperate()) return (void)forbid(resp, "grants are given by admins and operators");
+      if (p.size() == 1 && post) return addGrant(req, resp);
+      if (p.size() == 1 && get) return listGrants(resp);
+      if (p.size() == 3 && method == "DELETE") {
+        Status st = ctx_.subscriptions->revokeGrant(p[1], p[2]);
+        return st.isOk() ? send(resp, 200, R"({"revoked":true})") : sendError(resp, st);
+      }
+    }
+    if (what == "subscriptions" && ctx_.subscriptions) {
+      if (who_.anonymous) return (void)unauthorized(resp, "subscriptions need an API key");
+      if (p.size() == 1 && post) return subscribe(req, resp);
+      if (p.size() == 1 && get) return listSubscriptions(resp);
+      auto sub = p.size() >= 2 ? ctx_.subscriptions->get(p[1]) : std::nullopt;
+      if (p.size() >= 2 && (!sub || (sub->owner != who_.key_id && !who_.canOperate()))) {
+        return sendError(resp, Status::notFound("no subscription '" + p[1] + "'"));
+      }
+      if (p.size() == 2 && get) return send(resp, 200, subs::subscriptionJson(*sub));
+      if (p.size() == 2 && method == "DELETE") {
+        Status st = ctx_.subscriptions->remove(p[1]);
+        return st.isOk() ? send(resp, 200, R"({"deleted":true})") : sendError(resp, st);
+      }
+      if (p.size() == 3 && p[2] == "events" && get) return subscriptionEvents(req, resp, *sub);
+    }
     if (what == "records" && p.size() == 2 && get) return record(resp, p[1]);
     if (what == "entities" && p.size() == 1 && get) {
       return entities(resp, param("domain"), param("bbox"), param("limit"));
@@ -274,7 +299,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
     }
     bool known = what == "kafka" || what == "plugins" || what == "feeds" || what == "records" ||
                  what == "entities" || what == "dlq" || what == "layers" || what == "warnings" ||
-                 what == "outlines" || what == "keys" || what == "audit" || what == "catalog";
+                 what == "outlines" || what == "keys" || what == "audit" || what == "catalog" ||
+                 what == "grants" || what == "subscriptions";
     if (known) {
       return sendError(resp, Status(StatusCode::kInvalidArgument,
                                     "method " + method + " is not allowed on " + uri.getPath()));
@@ -478,6 +504,118 @@ class Router : public Poco::Net::HTTPRequestHandler {
     o.set("topics", topics);
     o.set("layers", layers);
     send(resp, 200, toJson(o));
+  }
+
+  void addGrant(HTTPServerRequest& req, HTTPServerResponse& resp) {
+    auto body = readBody(req);
+    if (!body.isOk()) return sendError(resp, body.status());
+    std::string key_id, topic;
+    try {
+      Poco::JSON::Parser parser;
+      auto o = parser.parse(body.value()).extract<Poco::JSON::Object::Ptr>();
+      key_id = o->optValue<std::string>("key_id", "");
+      topic = o->optValue<std::string>("topic", "");
+    } catch (const Poco::Exception& e) {
+      return sendError(resp, Status::invalidArgument("body must be {\"key_id\": ..., \"topic\": ...}"));
+    }
+    if (key_id.empty() || topic.rfind("firehub.v1.", 0) != 0) {
+      return sendError(resp, Status::invalidArgument("'key_id' and a 'topic' firehub.v1.<domain> are required"));
+    }
+    audit_target_ = key_id + " " + topic;
+    Status st = ctx_.subscriptions->grant(key_id, topic);
+    if (!st.isOk()) return sendError(resp, st);
+    send(resp, 201, R"({"key_id":)" + jsonString(key_id) + R"(,"topic":)" + jsonString(topic) + "}");
+  }
+
+  void listGrants(HTTPServerResponse& resp) {
+    auto grants = ctx_.subscriptions->grants();
+    if (!grants.isOk()) return sendError(resp, grants.status());
+    Poco::JSON::Array arr;
+    for (const auto& [key, topic] : grants.value()) {
+      Poco::JSON::Object o;
+      o.set("key_id", key);
+      o.set("topic", topic);
+      arr.add(o);
+    }
+    Poco::JSON::Object o;
+    o.set("grants", arr);
+    send(resp, 200, toJson(o));
+  }
+
+  void subscribe(HTTPServerRequest& req, HTTPServerResponse& resp) {
+    auto body = readBody(req);
+    if (!body.isOk()) return sendError(resp, body.status());
+    auto parsed = subs::parseSubscription(body.value());
+    if (!parsed.isOk()) return sendError(resp, parsed.status());
+    std::string topic = "firehub.v1." + parsed->domain;
+    if (!who_.canOperate() && !ctx_.subscriptions->granted(who_.key_id, topic)) {
+      return (void)forbid(resp, "no grant for topic " + topic + " (an admin or operator grants it)");
+    }
+    parsed->owner = who_.key_id;
+    parsed->restricted = who_.restricted;
+    auto created = ctx_.subscriptions->create(parsed.value());
+    if (!created.isOk()) return sendError(resp, created.status());
+    audit_target_ = created->id;
+    resp.set("Location", "/api/v1/subscriptions/" + created->id);
+    send(resp, 201, subs::subscriptionJson(created.value()));
+  }
+
+  void listSubscriptions(HTTPServerResponse& resp) {
+    std::string out = R"({"subscriptions":[)";
+    bool first = true;
+    for (const auto& s : ctx_.subscriptions->list()) {
+      if (s.owner != who_.key_id && !who_.canOperate()) continue;
+      if (!first) out += ',';
+      first = false;
+      out += subs::subscriptionJson(s);
+    }
+    send(resp, 200, out + "]}");
+  }
+
+  // The subscription's records as server-sent events, read from the lake's log: each event's id
+  // is the record's log sequence, so a client reconnecting with Last-Event-ID misses nothing.
+  void subscriptionEvents(HTTPServerRequest& req, HTTPServerResponse& resp, const subs::Subscription& sub) {
+    if (stream_.clients() >= 32) return sendError(resp, Status::unavailable("too many stream clients; try again later"));
+    stream_.addClient();
+    struct Leave {
+      DeltaStream& s;
+      ~Leave() { s.removeClient(); }
+    } leave{stream_};
+    uint64_t after = ctx_.subscriptions->logHead();
+    std::string last = req.get("Last-Event-ID", "");
+    if (!last.empty()) after = std::strtoull(last.c_str(), nullptr, 10);
+    resp.setStatus(HTTPResponse::HTTP_OK);
+    resp.setContentType("text/event-stream");
+    resp.set("Cache-Control", "no-store");
+    resp.setChunkedTransferEncoding(true);
+    ctx_.metrics->countHttp(200);
+    std::ostream& out = resp.send();
+    out << "retry: 2000\n: subscription " << sub.id << "\n\n";
+    out.flush();
+    int idle_ms = 0;
+    while (out.good() && !stream_.closed()) {
+      std::vector<std::pair<uint64_t, firehub::v1::Record>> records;
+      uint64_t scanned = after;
+      Status st = ctx_.subscriptions->readMatching(sub, after, 500, records, scanned);
+      if (!st.isOk()) break;
+      for (const auto& [seq, r] : records) {
+        out << "id: " << seq << "\nevent: record\ndata: " << bus::recordToJson(r) << "\n\n";
+      }
+      if (!records.empty()) {
+        out.flush();
+        idle_ms = 0;
+      }
+      if (scanned != after) {
+        after = scanned;
+        continue;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      if ((idle_ms += 250) >= 15000) {
+        out << ": keep-alive\n\n";
+        out.flush();
+        idle_ms = 0;
+      }
+    }
   }
 
   void listFeeds(HTTPServerResponse& resp) {

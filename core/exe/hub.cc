@@ -184,12 +184,18 @@ Result<std::unique_ptr<Hub>> Hub::start(
     }
     FIREHUB_RETURN_IF_ERROR(hub->fusion_->start());
   }
+  if (c.serve_http) {  // deliveries to subscribers run with the server
+    hub->subs_ = std::make_unique<subs::SubscriptionManager>(*hub->lake_);
+    FIREHUB_RETURN_IF_ERROR(hub->subs_->start());
+  }
   {
     auto* publisher = hub->publisher_.get();
     auto* fusion = hub->fusion_.get();
-    hub->pipeline_->setCommitListener([publisher, fusion] {
+    auto* subscriptions = hub->subs_.get();
+    hub->pipeline_->setCommitListener([publisher, fusion, subscriptions] {
       if (publisher) publisher->notify();
       if (fusion) fusion->notify();
+      if (subscriptions) subscriptions->notify();
     });
   }
   if (c.serve_http) FIREHUB_RETURN_IF_ERROR(hub->startApi());
@@ -246,6 +252,7 @@ Status Hub::startApi() {
   api_options.tls_key = c.tls_key;
   ctx.keys = c.auth_enabled ? keys_.get() : nullptr;
   ctx.audit = audit_.get();
+  ctx.subscriptions = subs_.get();
   ctx.anonymous_loopback = c.anonymous_loopback == "none" ? "" : c.anonymous_loopback;
   api_options.outlines_file = config_.outlines_file;
   api_ = std::make_unique<api::ApiServer>(ctx, api_options);
@@ -264,8 +271,10 @@ void Hub::stop() {
   if (api_) api_->stop();                                   // no new pushes
   if (tcp_) tcp_->stopAll();                                // no new frames
   if (fusion_) fusion_->stop();
+  if (subs_) subs_->stop();
   if (publisher_) publisher_->stop(config_.drain_timeout_ms);  // drain what is committed
   publisher_.reset();
+  subs_.reset();
   fusion_.reset();
   api_.reset();
   tcp_.reset();

@@ -431,7 +431,8 @@ Status Lake::commitDerived(const DerivedBatch& derived) {
   for (const auto& d : derived.deliveries) {
     key.clear();
     codec::appendBigEndian64(key, seq++);
-    batch.Put(outbox_, key, codec::encodeOutbox(d.topic, d.key, kLayerRefPrefix + d.layer_key));
+    batch.Put(outbox_, key, codec::encodeOutbox(d.topic, d.key, d.record_id.empty() ? kLayerRefPrefix + d.layer_key
+                                                                                      : d.record_id));
   }
   for (const auto& [k, v] : derived.meta) batch.Put(meta_, k, v);
   if (batch.Count() == 0) return Status::ok();

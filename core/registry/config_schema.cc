@@ -47,7 +47,11 @@ bool hasType(const Var& v, const std::string& type) {
 }
 
 std::string show(const Var& v) {
-  if (v.isString()) return "'" + v.convert<std::string>() + "'";
+  if (v.isString()) {
+    std::string quoted(1, '\'');
+    quoted.append(v.convert<std::string>()).push_back('\'');
+    return quoted;
+  }
   return v.toString();
 }
 

@@ -6,10 +6,20 @@
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/StreamCopier.h>
 #include <Poco/Net/StreamSocket.h>
 #include <Poco/URI.h>
 
 #include <fstream>
+#include <map>
+#include <set>
 #include <thread>
 #include <sstream>
 
@@ -460,12 +470,14 @@ TEST_F(HubTest, RestrictedDomainsAlsoPublishARedactedPublicTopic) {
 // Reads server-sent events from `path` on a thread until `done(text so far)` or the deadline.
 class EventReader {
  public:
-  EventReader(uint16_t port, const std::string& path, std::function<bool(const std::string&)> done)
-      : thread_([this, port, path, done] {
+  EventReader(uint16_t port, const std::string& path, std::function<bool(const std::string&)> done,
+              std::map<std::string, std::string> headers = {})
+      : thread_([this, port, path, done, headers] {
           try {
             Poco::Net::HTTPClientSession session("127.0.0.1", port);
             session.setTimeout(Poco::Timespan(1, 0));
             Poco::Net::HTTPRequest request("GET", path, Poco::Net::HTTPMessage::HTTP_1_1);
+            for (const auto& [k, v] : headers) request.set(k, v);
             session.sendRequest(request);
             Poco::Net::HTTPResponse response;
             std::istream& in = session.receiveResponse(response);
@@ -787,6 +799,167 @@ TEST(HubTlsTest, ServesHttpsWithAConfiguredCertificate) {
   auto bad = Hub::start(c);
   ASSERT_FALSE(bad.isOk());
   EXPECT_NE(bad.status().message().find("HTTPS"), std::string::npos) << bad.status().message();
+}
+
+
+// Counts webhook deliveries; answers 500 to the first `failures` requests.
+class WebhookReceiver {
+ public:
+  explicit WebhookReceiver(int failures) : failures_(failures) {
+    Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
+    port_ = socket.address().port();
+    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), socket, new Poco::Net::HTTPServerParams);
+    server_->start();
+  }
+  ~WebhookReceiver() { server_->stopAll(true); }
+  uint16_t port() const { return port_; }
+  struct Delivery {
+    std::string body, signature;
+  };
+  std::vector<Delivery> received() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return received_;
+  }
+  int attempts() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return attempts_;
+  }
+
+ private:
+  class Handler : public Poco::Net::HTTPRequestHandler {
+   public:
+    explicit Handler(WebhookReceiver& r) : r_(r) {}
+    void handleRequest(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp) override {
+      std::ostringstream body;
+      Poco::StreamCopier::copyStream(req.stream(), body);
+      bool fail;
+      {
+        std::lock_guard<std::mutex> lock(r_.mu_);
+        fail = r_.attempts_++ < r_.failures_;
+        if (!fail) r_.received_.push_back({body.str(), req.get("X-Firehub-Signature", "")});
+      }
+      resp.setStatus(fail ? Poco::Net::HTTPResponse::HTTP_INTERNAL_SERVER_ERROR : Poco::Net::HTTPResponse::HTTP_OK);
+      resp.send() << (fail ? "not now" : "ok");
+    }
+
+   private:
+    WebhookReceiver& r_;
+  };
+  class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+   public:
+    explicit Factory(WebhookReceiver& r) : r_(r) {}
+    Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
+      return new Handler(r_);
+    }
+
+   private:
+    WebhookReceiver& r_;
+  };
+  std::mutex mu_;
+  int failures_;
+  int attempts_ = 0;
+  std::vector<Delivery> received_;
+  uint16_t port_ = 0;
+  std::unique_ptr<Poco::Net::HTTPServer> server_;
+};
+
+TEST_F(HubTest, SubscriptionsNeedAGrantAndDeliverFilteredRecordsBySseWebhookAndKafka) {
+  ASSERT_EQ(post("/api/v1/feeds", R"({"id":"hyd","agency":"water-bureau","connector":"firehub.connector.water"})",
+                 "application/json").status, 201);
+  auto sub_key_body = parse(post("/api/v1/keys", R"({"role":"subscriber","note":"dispatch system"})", "application/json").body);
+  std::string sub_key = sub_key_body->getValue<std::string>("key");
+  std::string sub_id = sub_key_body->getValue<std::string>("id");
+  auto as = [&](const std::string& method, const std::string& path, const std::string& body = "") {
+    return http("127.0.0.1", port_, method, path, body, body.empty() ? "" : "application/json", sub_key);
+  };
+  const std::string out_of_service =
+      R"({"topic":"firehub.v1.water","filter":{"where":[{"field":"water_source.status","op":"eq","value":"out_of_service"}],)"
+      R"("bbox":[123.0,41.0,124.0,42.0]},"delivery":{"kind":"sse"}})";
+  auto refused = as("POST", "/api/v1/subscriptions", out_of_service);
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_NE(refused.body.find("no grant for topic firehub.v1.water"), std::string::npos);
+  ASSERT_EQ(post("/api/v1/grants", R"({"key_id":")" + sub_id + R"(","topic":"firehub.v1.water"})", "application/json").status, 201);
+  auto bad_field = as("POST", "/api/v1/subscriptions",
+                      R"({"topic":"firehub.v1.water","filter":{"where":[{"field":"water_source.colour","op":"eq","value":1}]}})");
+  EXPECT_EQ(bad_field.status, 400);
+  EXPECT_NE(bad_field.body.find("water_source.colour"), std::string::npos) << bad_field.body;
+  auto made = as("POST", "/api/v1/subscriptions", out_of_service);
+  ASSERT_EQ(made.status, 201) << made.body;
+  std::string sse_id = parse(made.body)->getValue<std::string>("id");
+
+  // SSE: only out-of-service hydrants; the event ids are log sequences.
+  std::string seen;
+  {
+    EventReader events(port_, "/api/v1/subscriptions/" + sse_id + "/events",
+                       [](const std::string& t) { return t.find("SY-H-00002") != std::string::npos; },
+                       {{"Authorization", "Bearer " + sub_key}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ASSERT_EQ(post("/api/v1/feeds/hyd/records", fixture("water", "sources.csv"), "text/csv").status, 202);
+    ASSERT_TRUE(waitFor([&] { return events.text().find("SY-H-00002") != std::string::npos; })) << events.text();
+    seen = events.text();
+  }
+  EXPECT_EQ(seen.find("SY-H-00001"), std::string::npos) << "in service: filtered out";
+  size_t id_at = seen.rfind("id: ");
+  ASSERT_NE(id_at, std::string::npos);
+  std::string last_id = seen.substr(id_at + 4, seen.find('\n', id_at) - id_at - 4);
+  // While disconnected, a hydrant fails; resuming from the last id delivers it, and nothing twice.
+  ASSERT_EQ(post("/api/v1/feeds/hyd/records",
+                 "source_id,kind,lon,lat,status,pressure_mpa,updated_at\n"
+                 "SY-H-00777,hydrant,123.44,41.81,out_of_service,,2026-11-22T10:00:00+08:00\n",
+                 "text/csv").status, 202);
+  EventReader resumed(port_, "/api/v1/subscriptions/" + sse_id + "/events",
+                      [](const std::string& t) { return t.find("SY-H-00777") != std::string::npos; },
+                      {{"Authorization", "Bearer " + sub_key}, {"Last-Event-ID", last_id}});
+  ASSERT_TRUE(waitFor([&] { return resumed.text().find("SY-H-00777") != std::string::npos; })) << resumed.text();
+  EXPECT_EQ(resumed.text().find("SY-H-00002"), std::string::npos) << "already delivered before the disconnect";
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/subscriptions/" + sse_id + "/events").status, 401);
+
+  // Webhook: fails twice, then every record arrives once, in order, signed.
+  WebhookReceiver hook(2);
+  auto webhook = as("POST", "/api/v1/subscriptions",
+                    R"({"topic":"firehub.v1.water","delivery":{"kind":"webhook","url":"http://127.0.0.1:)" +
+                        std::to_string(hook.port()) + R"(/firehub","secret":"a-long-shared-secret"}})");
+  ASSERT_EQ(webhook.status, 201) << webhook.body;
+  auto kafka = as("POST", "/api/v1/subscriptions", R"({"topic":"firehub.v1.water","delivery":{"kind":"kafka"}})");
+  ASSERT_EQ(kafka.status, 201) << kafka.body;
+  std::string kafka_topic = parse(kafka.body)->getObject("delivery")->getValue<std::string>("topic");
+  EXPECT_NE(kafka_topic.find(".public"), std::string::npos) << "a subscriber without the grant gets the public view";
+  for (int i = 0; i < 3; ++i) {
+    char line[160];
+    std::snprintf(line, sizeof line, "source_id,kind,lon,lat,status,pressure_mpa,updated_at\nSY-H-1%04d,hydrant,123.4%d,41.8,in_service,0.3,2026-11-22T10:0%d:00+08:00\n", i, i, i);
+    ASSERT_EQ(post("/api/v1/feeds/hyd/records", line, "text/csv").status, 202);
+  }
+  ASSERT_TRUE(waitFor([&] {
+    std::string all;
+    for (const auto& d : hook.received()) all += d.body;
+    return all.find("SY-H-10002") != std::string::npos;
+  })) << hook.attempts() << " attempts";
+  EXPECT_GE(hook.attempts(), 3);
+  std::string all;
+  for (const auto& d : hook.received()) {
+    EXPECT_EQ(d.signature, "sha256=" + subs::hmacSha256Hex("a-long-shared-secret", d.body));
+    all += d.body;
+  }
+  std::vector<uint64_t> sequences;
+  std::vector<std::string> entities;
+  for (const auto& d : hook.received()) {
+    auto records = parse(d.body)->getArray("records");
+    for (size_t i = 0; i < records->size(); ++i) {
+      sequences.push_back(records->getObject(i)->getValue<uint64_t>("sequence"));
+      entities.push_back(records->getObject(i)->getObject("record")->getValue<std::string>("entity_id"));
+    }
+  }
+  EXPECT_TRUE(std::is_sorted(sequences.begin(), sequences.end()));
+  EXPECT_EQ(std::set<uint64_t>(sequences.begin(), sequences.end()).size(), sequences.size()) << "each once";
+  std::vector<std::string> mine;
+  for (const auto& e : entities) {
+    if (e.rfind("SY-H-1", 0) == 0) mine.push_back(e);
+  }
+  EXPECT_EQ(mine, (std::vector<std::string>{"SY-H-10000", "SY-H-10001", "SY-H-10002"}));
+
+  auto messages = firehub::testing::consumeAll(hub_->kafkaBootstrap(), kafka_topic, 3);
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_EQ(messages[0].headers["schema"], "firehub.v1.WaterSource");
 }
 
 }  // namespace

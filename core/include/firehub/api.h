@@ -18,6 +18,7 @@
 #include "firehub/plugin.h"
 #include "firehub/registry.h"
 #include "firehub/status.h"
+#include "firehub/subscriptions.h"
 
 namespace Poco::Net {
 class HTTPServer;
@@ -57,6 +58,7 @@ struct ApiContext {
   // API keys and the audit log; null keys = authentication off (every request acts as admin).
   auth::KeyStore* keys = nullptr;
   auth::AuditLog* audit = nullptr;
+  subs::SubscriptionManager* subscriptions = nullptr;  // may be null
   // Readers from loopback without a key act as this role (auth.anonymous_loopback); empty: none.
   std::string anonymous_loopback = "viewer";
   // The TCP port a feed listens on, if any.

@@ -18,6 +18,7 @@
 #include "firehub/plugin.h"
 #include "firehub/registry.h"
 #include "firehub/status.h"
+#include "firehub/subscriptions.h"
 #include "firehub/transport.h"
 
 namespace firehub {
@@ -98,6 +99,7 @@ class Hub {
   fusion::FusionEngine* fusion() { return fusion_.get(); }
   auth::KeyStore& keys() { return *keys_; }
   auth::AuditLog& audit() { return *audit_; }
+  subs::SubscriptionManager* subscriptions() { return subs_.get(); }
   // The admin key file (<data.dir>/admin.key).
   std::string adminKeyFile() const;
 
@@ -117,6 +119,7 @@ class Hub {
   std::unique_ptr<fusion::FusionEngine> fusion_;
   std::unique_ptr<auth::KeyStore> keys_;
   std::unique_ptr<auth::AuditLog> audit_;
+  std::unique_ptr<subs::SubscriptionManager> subs_;
   std::unique_ptr<api::ApiServer> api_;
   std::string bootstrap_;
   bool stopped_ = false;

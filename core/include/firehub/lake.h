@@ -82,6 +82,7 @@ struct DerivedBatch {
     std::string topic;
     std::string key;
     std::string layer_key;  // published as the entry's current value; a tombstone if deleted
+    std::string record_id;  // or, when set, this record (e.g. for a subscription's topic)
   };
   std::vector<Delivery> deliveries;
   std::vector<std::pair<std::string, std::string>> meta;

@@ -1,0 +1,603 @@
+#include "firehub/subscriptions.h"
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/RandomStream.h>
+#include <Poco/StreamCopier.h>
+#include <Poco/URI.h>
+#include <openssl/hmac.h>
+#include <s2/s2latlng.h>
+#include <s2/s2loop.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <sstream>
+
+#include "firehub/bus.h"
+#include "firehub/classification.h"
+#include "firehub/log.h"
+#include "firehub/v1/options.pb.h"
+
+namespace firehub::subs {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+constexpr const char* kSubPrefix = "subs/";
+constexpr const char* kCursorPrefix = "subcursor/";
+constexpr const char* kGrantPrefix = "grants/";
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// The body types of a domain, from the schema's (domain) option.
+std::vector<const Descriptor*> bodiesOf(const std::string& domain) {
+  std::vector<const Descriptor*> out;
+  const auto* body = firehub::v1::Record::descriptor()->FindOneofByName("body");
+  for (int i = 0; body && i < body->field_count(); ++i) {
+    const auto* type = body->field(i)->message_type();
+    if (type && type->options().GetExtension(firehub::v1::domain) == domain) out.push_back(type);
+  }
+  return out;
+}
+
+// Resolves a dotted path from the record to a scalar field: the fields met on the way.
+bool resolve(const std::string& path, std::vector<const FieldDescriptor*>& chain) {
+  chain.clear();
+  const Descriptor* d = firehub::v1::Record::descriptor();
+  std::istringstream in(path);
+  std::string part;
+  while (std::getline(in, part, '.')) {
+    if (!d) return false;
+    const FieldDescriptor* f = d->FindFieldByName(part);
+    if (!f || f->is_repeated()) return false;
+    chain.push_back(f);
+    d = f->message_type();
+  }
+  return !chain.empty() && chain.back()->message_type() == nullptr;
+}
+
+// The value at the chain as text (enum values by name), or nullopt when a message on the way
+// is not set.
+std::optional<std::string> valueAt(const Message& root, const std::vector<const FieldDescriptor*>& chain) {
+  const Message* m = &root;
+  for (size_t i = 0; i + 1 < chain.size(); ++i) {
+    const auto* r = m->GetReflection();
+    if (!r->HasField(*m, chain[i])) return std::nullopt;
+    m = &r->GetMessage(*m, chain[i]);
+  }
+  const FieldDescriptor* f = chain.back();
+  const auto* r = m->GetReflection();
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_STRING: return r->GetString(*m, f);
+    case FieldDescriptor::CPPTYPE_ENUM: return r->GetEnum(*m, f)->name();
+    case FieldDescriptor::CPPTYPE_BOOL: return r->GetBool(*m, f) ? "true" : "false";
+    case FieldDescriptor::CPPTYPE_INT32: return std::to_string(r->GetInt32(*m, f));
+    case FieldDescriptor::CPPTYPE_INT64: return std::to_string(r->GetInt64(*m, f));
+    case FieldDescriptor::CPPTYPE_UINT32: return std::to_string(r->GetUInt32(*m, f));
+    case FieldDescriptor::CPPTYPE_UINT64: return std::to_string(r->GetUInt64(*m, f));
+    case FieldDescriptor::CPPTYPE_DOUBLE: {
+      if (f->has_presence() && !r->HasField(*m, f)) return std::nullopt;
+      std::ostringstream os;
+      os.precision(17);
+      os << r->GetDouble(*m, f);
+      return os.str();
+    }
+    case FieldDescriptor::CPPTYPE_FLOAT: return std::to_string(r->GetFloat(*m, f));
+    default: return std::nullopt;
+  }
+}
+
+bool numeric(const FieldDescriptor* f) {
+  switch (f->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+    case FieldDescriptor::CPPTYPE_INT64:
+    case FieldDescriptor::CPPTYPE_UINT32:
+    case FieldDescriptor::CPPTYPE_UINT64:
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+    case FieldDescriptor::CPPTYPE_FLOAT: return true;
+    default: return false;
+  }
+}
+
+// An enum value matches its full name or the name without its type prefix, in any case:
+// "STATUS_OUT_OF_SERVICE" and "out_of_service" name the same value.
+bool sameValue(const FieldDescriptor* f, const std::string& actual, const std::string& wanted) {
+  if (f->cpp_type() != FieldDescriptor::CPPTYPE_ENUM) return actual == wanted;
+  std::string a = lower(actual), w = lower(wanted);
+  if (a == w) return true;
+  return a.size() > w.size() && a.compare(a.size() - w.size(), w.size(), w) == 0 &&
+         a[a.size() - w.size() - 1] == '_';
+}
+
+bool test(const Condition& c, const firehub::v1::Record& r) {
+  std::vector<const FieldDescriptor*> chain;
+  if (!resolve(c.field, chain)) return false;
+  auto value = valueAt(r, chain);
+  if (!value) return false;
+  const FieldDescriptor* f = chain.back();
+  if (c.op == "eq") return sameValue(f, *value, c.values[0]);
+  if (c.op == "ne") return !sameValue(f, *value, c.values[0]);
+  if (c.op == "in") {
+    for (const auto& v : c.values) {
+      if (sameValue(f, *value, v)) return true;
+    }
+    return false;
+  }
+  double a = std::stod(*value), b = std::stod(c.values[0]);
+  if (c.op == "gt") return a > b;
+  if (c.op == "gte") return a >= b;
+  if (c.op == "lt") return a < b;
+  if (c.op == "lte") return a <= b;
+  return false;
+}
+
+std::optional<std::pair<double, double>> placeOf(const firehub::v1::Record& r) {
+  const auto& g = r.geometry();
+  if (g.has_point()) return std::make_pair(g.point().lon(), g.point().lat());
+  const firehub::v1::Polygon* poly = g.has_polygon() ? &g.polygon()
+                                     : g.has_multi_polygon() && g.multi_polygon().polygons_size() > 0
+                                         ? &g.multi_polygon().polygons(0) : nullptr;
+  if (!poly || poly->rings_size() == 0 || poly->rings(0).points_size() == 0) return std::nullopt;
+  double lon = 0, lat = 0;
+  for (const auto& p : poly->rings(0).points()) {
+    lon += p.lon();
+    lat += p.lat();
+  }
+  return std::make_pair(lon / poly->rings(0).points_size(), lat / poly->rings(0).points_size());
+}
+
+Poco::JSON::Object::Ptr parseObject(const std::string& json, Status& error) {
+  try {
+    Poco::JSON::Parser parser;
+    return parser.parse(json).extract<Poco::JSON::Object::Ptr>();
+  } catch (const Poco::Exception& e) {
+    error = Status::invalidArgument("body must be a JSON object: " + e.displayText());
+    return nullptr;
+  }
+}
+
+std::string cursorKey(const std::string& id) { return kCursorPrefix + id; }
+
+}  // namespace
+
+std::string hmacSha256Hex(const std::string& secret, const std::string& body) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(body.data()), body.size(), out, &len);
+  static const char* kHex = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) {
+    hex.push_back(kHex[out[i] >> 4]);
+    hex.push_back(kHex[out[i] & 15]);
+  }
+  return hex;
+}
+
+Result<Subscription> parseSubscription(const std::string& json) {
+  Status error = Status::ok();
+  auto o = parseObject(json, error);
+  if (!o) return error;
+  Subscription s;
+  try {
+    std::string topic = o->optValue<std::string>("topic", "");
+    if (topic.rfind("firehub.v1.", 0) != 0 || topic.size() <= 11) {
+      return Status::invalidArgument("field 'topic' must be a domain topic firehub.v1.<domain>");
+    }
+    s.domain = topic.substr(11);
+    auto bodies = bodiesOf(s.domain);
+    if (bodies.empty()) return Status::invalidArgument("topic '" + topic + "': no such domain");
+    if (o->has("filter")) {
+      auto filter = o->getObject("filter");
+      if (!filter) return Status::invalidArgument("field 'filter' must be an object");
+      if (auto where = filter->getArray("where")) {
+        for (size_t i = 0; i < where->size(); ++i) {
+          auto c = where->getObject(static_cast<unsigned>(i));
+          if (!c) return Status::invalidArgument("filter.where[" + std::to_string(i) + "] must be an object");
+          Condition cond;
+          cond.field = c->optValue<std::string>("field", "");
+          cond.op = c->optValue<std::string>("op", "eq");
+          std::vector<const FieldDescriptor*> chain;
+          if (!resolve(cond.field, chain)) {
+            return Status::invalidArgument("filter.where[" + std::to_string(i) + "].field '" + cond.field +
+                                           "' is not a field of the shared schema (e.g. agency, entity_id, " +
+                                           bodies[0]->name() + " fields as <body>.<field>)");
+          }
+          bool body_ok = chain.size() == 1;
+          for (const auto* b : bodies) body_ok |= chain[0]->message_type() == b;
+          if (!body_ok && chain[0]->containing_oneof()) {
+            return Status::invalidArgument("filter.where[" + std::to_string(i) + "].field '" + cond.field +
+                                           "' is not in the bodies of domain '" + s.domain + "'");
+          }
+          static const std::vector<std::string> kOps = {"eq", "ne", "in", "gt", "gte", "lt", "lte"};
+          if (std::find(kOps.begin(), kOps.end(), cond.op) == kOps.end()) {
+            return Status::invalidArgument("filter.where[" + std::to_string(i) + "].op '" + cond.op +
+                                           "' is not eq, ne, in, gt, gte, lt or lte");
+          }
+          if (cond.op == "in") {
+            auto values = c->getArray("values");
+            if (!values || values->size() == 0) {
+              return Status::invalidArgument("filter.where[" + std::to_string(i) + "]: 'in' needs 'values'");
+            }
+            for (size_t j = 0; j < values->size(); ++j) cond.values.push_back(values->get(static_cast<unsigned>(j)).toString());
+          } else {
+            if (!c->has("value")) return Status::invalidArgument("filter.where[" + std::to_string(i) + "]: 'value' is missing");
+            cond.values.push_back(c->get("value").toString());
+          }
+          if (cond.op == "gt" || cond.op == "gte" || cond.op == "lt" || cond.op == "lte") {
+            char* end = nullptr;
+            std::strtod(cond.values[0].c_str(), &end);
+            if (!numeric(chain.back()) || *end != '\0') {
+              return Status::invalidArgument("filter.where[" + std::to_string(i) + "]: '" + cond.op +
+                                             "' compares numbers; '" + cond.field + "' or its value is not one");
+            }
+          }
+          s.where.push_back(std::move(cond));
+        }
+      }
+      if (auto b = filter->getArray("bbox")) {
+        if (b->size() != 4) return Status::invalidArgument("filter.bbox must be [minlon,minlat,maxlon,maxlat]");
+        lake::BBox box{b->getElement<double>(0), b->getElement<double>(1), b->getElement<double>(2),
+                       b->getElement<double>(3)};
+        if (box.min_lon > box.max_lon || box.min_lat > box.max_lat) {
+          return Status::invalidArgument("filter.bbox: min must not exceed max");
+        }
+        s.bbox = box;
+      }
+      if (auto poly = filter->getArray("polygon")) {
+        for (size_t i = 0; i < poly->size(); ++i) {
+          auto pt = poly->getArray(static_cast<unsigned>(i));
+          if (!pt || pt->size() != 2) return Status::invalidArgument("filter.polygon must be [[lon,lat],...]");
+          s.polygon.emplace_back(pt->getElement<double>(0), pt->getElement<double>(1));
+        }
+        if (s.polygon.size() > 1 && s.polygon.front() == s.polygon.back()) s.polygon.pop_back();
+        if (s.polygon.size() < 3) return Status::invalidArgument("filter.polygon needs at least 3 corners");
+      }
+    }
+    auto delivery = o->getObject("delivery");
+    s.delivery = delivery ? delivery->optValue<std::string>("kind", "sse") : "sse";
+    if (s.delivery != "sse" && s.delivery != "webhook" && s.delivery != "kafka") {
+      return Status::invalidArgument("delivery.kind must be sse, webhook or kafka");
+    }
+    if (s.delivery == "webhook") {
+      s.url = delivery->optValue<std::string>("url", "");
+      s.secret = delivery->optValue<std::string>("secret", "");
+      s.max_attempts = delivery->optValue<int>("max_attempts", s.max_attempts);
+      Poco::URI uri(s.url);
+      if (uri.getScheme() != "http" || uri.getHost().empty()) {
+        return Status::invalidArgument("delivery.url must be an http:// URL");
+      }
+      if (s.secret.size() < 16) return Status::invalidArgument("delivery.secret must have at least 16 characters");
+      if (s.max_attempts < 1 || s.max_attempts > 100) return Status::invalidArgument("delivery.max_attempts must be 1..100");
+    }
+  } catch (const Poco::Exception& e) {
+    return Status::invalidArgument("subscription: " + e.displayText());
+  }
+  return s;
+}
+
+std::string subscriptionJson(const Subscription& s, bool with_secret) {
+  Poco::JSON::Object o;
+  o.set("id", s.id);
+  o.set("topic", "firehub.v1." + s.domain);
+  o.set("owner", s.owner);
+  o.set("restricted", s.restricted);
+  Poco::JSON::Object filter;
+  Poco::JSON::Array where;
+  for (const auto& c : s.where) {
+    Poco::JSON::Object w;
+    w.set("field", c.field);
+    w.set("op", c.op);
+    Poco::JSON::Array values;
+    for (const auto& v : c.values) values.add(v);
+    w.set("values", values);
+    where.add(w);
+  }
+  filter.set("where", where);
+  if (s.bbox) {
+    Poco::JSON::Array b;
+    for (double v : {s.bbox->min_lon, s.bbox->min_lat, s.bbox->max_lon, s.bbox->max_lat}) b.add(v);
+    filter.set("bbox", b);
+  }
+  if (!s.polygon.empty()) {
+    Poco::JSON::Array poly;
+    for (const auto& [lon, lat] : s.polygon) {
+      Poco::JSON::Array pt;
+      pt.add(lon);
+      pt.add(lat);
+      poly.add(pt);
+    }
+    filter.set("polygon", poly);
+  }
+  o.set("filter", filter);
+  Poco::JSON::Object delivery;
+  delivery.set("kind", s.delivery);
+  if (s.delivery == "webhook") {
+    delivery.set("url", s.url);
+    delivery.set("max_attempts", s.max_attempts);
+    if (with_secret) delivery.set("secret", s.secret);
+  }
+  if (s.delivery == "kafka") delivery.set("topic", "firehub.v1.sub." + s.id + (s.restricted ? "" : ".public"));
+  if (s.delivery == "sse") delivery.set("events", "/api/v1/subscriptions/" + s.id + "/events");
+  o.set("delivery", delivery);
+  o.set("created_at_ms", s.created_at);
+  std::ostringstream os;
+  o.stringify(os);
+  return os.str();
+}
+
+bool matches(const Subscription& s, const firehub::v1::Record& r) {
+  if (r.domain() != s.domain) return false;
+  for (const auto& c : s.where) {
+    if (!test(c, r)) return false;
+  }
+  if (s.bbox || !s.polygon.empty()) {
+    auto place = placeOf(r);
+    if (!place) return false;
+    if (s.bbox && !s.bbox->contains(place->first, place->second)) return false;
+    if (!s.polygon.empty()) {
+      std::vector<S2Point> vertices;
+      for (const auto& [lon, lat] : s.polygon) vertices.push_back(S2LatLng::FromDegrees(lat, lon).ToPoint());
+      S2Loop loop(vertices, S2Debug::DISABLE);
+      if (!loop.IsValid()) return false;
+      loop.Normalize();
+      if (!loop.Contains(S2LatLng::FromDegrees(place->second, place->first).ToPoint())) return false;
+    }
+  }
+  return true;
+}
+
+SubscriptionManager::SubscriptionManager(lake::Lake& lake) : lake_(lake) {
+  (void)lake_.scanMeta(kSubPrefix, [&](const std::string& key, const std::string& value) {
+    auto s = parseSubscription(value);
+    if (!s.isOk()) {
+      FIREHUB_LOG(kError, "subs", "stored subscription " << key << " does not parse: " << s.status().message());
+      return;
+    }
+    Status error = Status::ok();
+    auto o = parseObject(value, error);
+    Subscription sub = s.value();
+    sub.id = key.substr(std::strlen(kSubPrefix));
+    sub.owner = o->optValue<std::string>("owner", "");
+    sub.restricted = o->optValue<bool>("restricted", false);
+    sub.created_at = o->optValue<int64_t>("created_at_ms", 0);
+    subs_[sub.id] = sub;
+  });
+}
+
+SubscriptionManager::~SubscriptionManager() { stop(); }
+
+Status SubscriptionManager::grant(const std::string& key_id, const std::string& topic) {
+  return lake_.putMeta(kGrantPrefix + key_id + "/" + topic, "1");
+}
+
+Status SubscriptionManager::revokeGrant(const std::string& key_id, const std::string& topic) {
+  return lake_.deleteMeta(kGrantPrefix + key_id + "/" + topic);
+}
+
+bool SubscriptionManager::granted(const std::string& key_id, const std::string& topic) const {
+  auto v = lake_.getMeta(kGrantPrefix + key_id + "/" + topic);
+  return v.isOk() && v.value().has_value();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> SubscriptionManager::grants() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  Status s = lake_.scanMeta(kGrantPrefix, [&](const std::string& key, const std::string&) {
+    std::string rest = key.substr(std::strlen(kGrantPrefix));
+    auto slash = rest.find('/');
+    if (slash != std::string::npos) out.emplace_back(rest.substr(0, slash), rest.substr(slash + 1));
+  });
+  if (!s.isOk()) return s;
+  return out;
+}
+
+Result<Subscription> SubscriptionManager::create(Subscription s) {
+  Poco::RandomInputStream random;
+  char raw[6];
+  random.read(raw, sizeof raw);
+  static const char* kHex = "0123456789abcdef";
+  s.id = "s";
+  for (unsigned char c : std::string(raw, sizeof raw)) {
+    s.id.push_back(kHex[c >> 4]);
+    s.id.push_back(kHex[c & 15]);
+  }
+  s.created_at = nowMs();
+  lake::DerivedBatch batch;
+  batch.meta.emplace_back(kSubPrefix + s.id, subscriptionJson(s, true));
+  batch.meta.emplace_back(cursorKey(s.id), std::to_string(logHead()));
+  FIREHUB_RETURN_IF_ERROR(lake_.commitDerived(batch));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    subs_[s.id] = s;
+  }
+  notify();
+  return s;
+}
+
+std::optional<Subscription> SubscriptionManager::get(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = subs_.find(id);
+  if (it == subs_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<Subscription> SubscriptionManager::list() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Subscription> out;
+  for (const auto& [id, s] : subs_) out.push_back(s);
+  return out;
+}
+
+Status SubscriptionManager::remove(const std::string& id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!subs_.erase(id)) return Status::notFound("no subscription '" + id + "'");
+  }
+  FIREHUB_RETURN_IF_ERROR(lake_.deleteMeta(kSubPrefix + id));
+  return lake_.deleteMeta(cursorKey(id));
+}
+
+uint64_t SubscriptionManager::logHead() const { return lake_.lastSequence(); }
+
+Status SubscriptionManager::readMatching(const Subscription& s, uint64_t after, size_t max,
+                                         std::vector<std::pair<uint64_t, firehub::v1::Record>>& out,
+                                         uint64_t& scanned) const {
+  scanned = after;
+  std::vector<std::pair<uint64_t, std::string>> log;
+  FIREHUB_RETURN_IF_ERROR(lake_.readLog(after + 1, 2000, log));
+  for (const auto& [seq, id] : log) {
+    auto r = lake_.getRecord(id);
+    if (!r.isOk()) return r.status();
+    scanned = seq;
+    if (!r.value() || !matches(s, *r.value())) continue;
+    if (!s.restricted) redactRestricted(*r.value());
+    out.emplace_back(seq, std::move(*r.value()));
+    if (out.size() >= max) break;
+  }
+  return Status::ok();
+}
+
+Status SubscriptionManager::postWebhook(const Subscription& s, const std::string& body, std::string& error) const {
+  try {
+    Poco::URI uri(s.url);
+    Poco::Net::HTTPClientSession session(uri.getHost(), uri.getPort());
+    session.setTimeout(Poco::Timespan(10, 0));
+    Poco::Net::HTTPRequest req("POST", uri.getPathAndQuery().empty() ? "/" : uri.getPathAndQuery(),
+                               Poco::Net::HTTPMessage::HTTP_1_1);
+    req.setContentType("application/json");
+    req.setContentLength(static_cast<std::streamsize>(body.size()));
+    req.set("X-Firehub-Subscription", s.id);
+    req.set("X-Firehub-Signature", "sha256=" + hmacSha256Hex(s.secret, body));
+    session.sendRequest(req) << body;
+    Poco::Net::HTTPResponse resp;
+    std::istream& in = session.receiveResponse(resp);
+    std::ostringstream sink;
+    Poco::StreamCopier::copyStream(in, sink);
+    if (resp.getStatus() >= 200 && resp.getStatus() < 300) return Status::ok();
+    error = "HTTP " + std::to_string(resp.getStatus());
+  } catch (const Poco::Exception& e) {
+    error = e.displayText();
+  }
+  return Status::unavailable(error);
+}
+
+Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
+  auto stored = lake_.getMeta(cursorKey(s.id));
+  if (!stored.isOk()) return stored.status();
+  uint64_t cursor = stored.value() ? std::stoull(*stored.value()) : 0;
+  std::vector<std::pair<uint64_t, firehub::v1::Record>> batch;
+  uint64_t scanned = cursor;
+  FIREHUB_RETURN_IF_ERROR(readMatching(s, cursor, 200, batch, scanned));
+  if (scanned == cursor) return Status::ok();
+  lake::DerivedBatch out;
+  out.meta.emplace_back(cursorKey(s.id), std::to_string(scanned));
+  if (s.delivery == "kafka") {
+    std::string topic = "firehub.v1.sub." + s.id + (s.restricted ? "" : ".public");
+    for (const auto& [seq, r] : batch) out.deliveries.push_back({topic, r.entity_id(), "", r.id()});
+    FIREHUB_RETURN_IF_ERROR(lake_.commitDerived(out));
+    delivered_ += batch.size();
+    did_work = true;
+    return Status::ok();
+  }
+  // Webhook: one POST per batch, in log order; the cursor moves only after a 2xx.
+  if (!batch.empty()) {
+    int64_t now = nowMs();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (retry_at_[s.id] > now) return Status::ok();
+    }
+    std::string body = R"({"subscription":")" + s.id + R"(","records":[)";
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (i) body += ',';
+      body += R"({"sequence":)" + std::to_string(batch[i].first) + R"(,"record":)" +
+              bus::recordToJson(batch[i].second) + "}";
+    }
+    body += "]}";
+    std::string error;
+    if (!postWebhook(s, body, error).isOk()) {
+      int attempts;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        attempts = ++attempts_[s.id];
+        static thread_local std::mt19937 rng(std::random_device{}());
+        int64_t backoff = std::min<int64_t>(250LL << std::min(attempts, 8), 60000);
+        retry_at_[s.id] = now + backoff + static_cast<int64_t>(rng() % (backoff / 4 + 1));
+      }
+      if (attempts < s.max_attempts) {
+        FIREHUB_LOG(kWarning, "subs", "webhook of " << s.id << " failed (" << error << "), attempt "
+                                                     << attempts << " of " << s.max_attempts);
+        return Status::ok();
+      }
+      // Given up: the batch becomes a dead letter and delivery goes on after it.
+      firehub::v1::DeadLetter dl;
+      dl.set_feed_id("subscription:" + s.id);
+      dl.set_stage("deliver");
+      dl.set_reason("webhook " + s.url + " failed " + std::to_string(attempts) + " times: " + error);
+      dl.mutable_at()->set_seconds(now / 1000);
+      dl.set_raw(body);
+      dl.set_content_type("application/json");
+      FIREHUB_RETURN_IF_ERROR(lake_.commit({}, {dl}).status());
+      FIREHUB_LOG(kError, "subs", dl.reason() << "; dead-lettered " << batch.size() << " records");
+    } else {
+      delivered_ += batch.size();
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    attempts_.erase(s.id);
+    retry_at_.erase(s.id);
+  }
+  did_work = true;
+  return lake_.commitDerived(out);
+}
+
+Status SubscriptionManager::start() {
+  stop_ = false;
+  thread_ = std::thread([this] { run(); });
+  return Status::ok();
+}
+
+void SubscriptionManager::notify() {
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    pending_ = true;
+  }
+  wake_.notify_one();
+}
+
+void SubscriptionManager::stop() {
+  if (!thread_.joinable()) return;
+  stop_ = true;
+  notify();
+  thread_.join();
+}
+
+void SubscriptionManager::run() {
+  while (!stop_) {
+    bool did_work = false;
+    for (auto& s : list()) {
+      if (s.delivery == "sse") continue;
+      Status st = deliver(s, did_work);
+      if (!st.isOk()) FIREHUB_LOG(kError, "subs", "subscription " << s.id << ": " << st.toString());
+    }
+    if (did_work) continue;
+    std::unique_lock<std::mutex> lock(wake_mu_);
+    wake_.wait_for(lock, std::chrono::milliseconds(200), [this] { return pending_ || stop_.load(); });
+    pending_ = false;
+  }
+}
+
+}  // namespace firehub::subs
