@@ -32,6 +32,7 @@ void addFwiCommand(CLI::App& app);
 void addKeysCommand(CLI::App& app);
 void addAuditCommand(CLI::App& app);
 void addFeedsCommand(CLI::App& app);
+void addGrantsCommand(CLI::App& app);
 // Runs the hub with the demo city until a stop signal.
 int runDemo(const ServeOptions& options, const DemoCityOptions& city);
 

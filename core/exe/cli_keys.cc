@@ -142,6 +142,29 @@ void addFeedsCommand(CLI::App& app) {
   }
 }
 
+void addGrantsCommand(CLI::App& app) {
+  static AdminOptions admin;
+  static std::string key_id, topic;
+  auto* grants = app.add_subcommand("grants", "Which keys may subscribe to which topics (admin, operator)");
+  grants->require_subcommand(1);
+  auto* add = grants->add_subcommand("add", "Grant a key a topic");
+  add->add_option("key_id", key_id, "Key id (the 12 hex digits after fh_)")->required();
+  add->add_option("topic", topic, "Topic, e.g. firehub.v1.water")->required();
+  adminOptions(add, admin);
+  add->callback([] {
+    std::exit(adminRequest(admin, "POST", "/api/v1/grants",
+                           R"({"key_id":")" + key_id + R"(","topic":")" + topic + R"("})"));
+  });
+  auto* list = grants->add_subcommand("list", "Every grant");
+  adminOptions(list, admin);
+  list->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/grants", "")); });
+  auto* remove = grants->add_subcommand("remove", "Take a grant back");
+  remove->add_option("key_id", key_id, "Key id")->required();
+  remove->add_option("topic", topic, "Topic")->required();
+  adminOptions(remove, admin);
+  remove->callback([] { std::exit(adminRequest(admin, "DELETE", "/api/v1/grants/" + key_id + "/" + topic, "")); });
+}
+
 void addAuditCommand(CLI::App& app) {
   static AdminOptions admin;
   static bool offline = false;

@@ -141,6 +141,7 @@ int main(int argc, char** argv) {
   cli::addKeysCommand(app);
   cli::addAuditCommand(app);
   cli::addFeedsCommand(app);
+  cli::addGrantsCommand(app);
 
   CLI11_PARSE(app, argc, argv);
   return 0;
