@@ -239,6 +239,11 @@ class Router : public Poco::Net::HTTPRequestHandler {
     }
     if (what == "kafka" && p.size() == 1 && get) return kafka(resp);
     if (what == "plugins" && p.size() == 1 && get) return plugins(resp);
+    if (what == "plugins" && p.size() == 2 && p[1] == "rescan" && post) {
+      if (!who_.canOperate()) return (void)forbid(resp, "operators add plugins");
+      if (ctx_.rescan_plugins) ctx_.rescan_plugins();
+      return plugins(resp);
+    }
     if (what == "feeds") {
       if (p.size() == 1 && post) return createFeed(req, resp);
       if (p.size() == 1 && get) return listFeeds(resp);

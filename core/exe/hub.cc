@@ -26,6 +26,15 @@ Status writeFile(const std::string& path, const std::string& text) {
 
 }  // namespace
 
+std::vector<plugin::PluginInfo> Hub::rescanPlugins() {
+  auto found = connectors_.scanDirectory(config_.plugins_dir);
+  if (feeds_) {
+    size_t activated = feeds_->activateWaiting();
+    if (activated) FIREHUB_LOG(kInfo, "hub", activated << " feed(s) activated by new plugins");
+  }
+  return found;
+}
+
 std::string Hub::adminKeyFile() const {
   return (std::filesystem::path(config_.data_dir) / "admin.key").string();
 }
@@ -49,6 +58,7 @@ Result<HubConfig> loadConfig(const std::string& file) {
     c.embedded_partitions = p->getInt("kafka.embedded.partitions", c.embedded_partitions);
     c.plugins_dir = p->getString("plugins.dir", "");
     c.feeds_dir = p->getString("feeds.dir", "");
+    c.plugin_scan_interval_s = p->getInt("plugins.scan_interval_s", c.plugin_scan_interval_s);
     c.static_dir = p->getString("http.static_dir", "");
     c.tls_cert = p->getString("http.tls.cert", "");
     c.tls_key = p->getString("http.tls.key", "");
@@ -199,6 +209,17 @@ Result<std::unique_ptr<Hub>> Hub::start(
     });
   }
   if (c.serve_http) FIREHUB_RETURN_IF_ERROR(hub->startApi());
+  if (c.serve_http && c.plugin_scan_interval_s > 0) {
+    Hub* h = hub.get();
+    hub->plugin_scanner_ = std::thread([h, interval = c.plugin_scan_interval_s] {
+      std::unique_lock<std::mutex> lock(h->scanner_mu_);
+      while (!h->scanner_cv_.wait_for(lock, std::chrono::seconds(interval), [h] { return h->scanner_stop_; })) {
+        lock.unlock();
+        h->rescanPlugins();
+        lock.lock();
+      }
+    });
+  }
   return hub;
 }
 
@@ -240,6 +261,7 @@ Status Hub::startApi() {
   ctx.kafka_bootstrap = bootstrap_;
   ctx.kafka_embedded = broker_ != nullptr;
   ctx.plugins_dir = c.plugins_dir;
+  ctx.rescan_plugins = [this] { return rescanPlugins(); };
   if (tcp_) {
     auto* tcp = tcp_.get();
     ctx.listen_port = [tcp](const std::string& feed) { return tcp->port(feed); };
@@ -268,6 +290,12 @@ std::string Hub::httpAddress() const {
 void Hub::stop() {
   if (stopped_) return;
   stopped_ = true;
+  {
+    std::lock_guard<std::mutex> lock(scanner_mu_);
+    scanner_stop_ = true;
+  }
+  scanner_cv_.notify_all();
+  if (plugin_scanner_.joinable()) plugin_scanner_.join();
   if (api_) api_->stop();                                   // no new pushes
   if (tcp_) tcp_->stopAll();                                // no new frames
   if (fusion_) fusion_->stop();

@@ -156,8 +156,10 @@ PluginInfo ConnectorRegistry::add(std::shared_ptr<LoadedPlugin> plugin) {
   auto existing = by_id_.find(info.id);
   if (existing != by_id_.end() && existing->second->file() != plugin->file()) {
     info.loaded = false;
-    info.reason = "connector id " + info.id + " is already provided by " +
-                  existing->second->file() + " (version " + existing->second->version() + ")";
+    info.reason = "connector id " + info.id + " " + info.version + " in " + info.file +
+                  " is refused: the id is already provided by " + existing->second->file() +
+                  " (version " + existing->second->version() +
+                  "); stop its feeds, remove the old file and restart to replace it";
   } else {
     info.loaded = true;
     by_id_[info.id] = std::move(plugin);
@@ -187,13 +189,16 @@ std::vector<PluginInfo> ConnectorRegistry::scanDirectory(const std::string& dir)
   }
   std::sort(files.begin(), files.end());
   for (const auto& file : files) {
+    auto mtime = std::filesystem::last_write_time(file, ec);
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto seen = seen_.find(file);
-      if (seen != seen_.end() && seen->second.loaded) {
+      // Loaded files stay loaded; refused ones are tried again only when the file changed.
+      if (seen != seen_.end() && (seen->second.loaded || refused_at_[file] == mtime)) {
         found.push_back(seen->second);
         continue;
       }
+      refused_at_[file] = mtime;
     }
     auto loaded = loadPlugin(file);
     PluginInfo info;

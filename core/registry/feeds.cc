@@ -247,6 +247,21 @@ std::shared_ptr<Feed> FeedRegistry::get(const std::string& id) const {
   return it == feeds_.end() ? nullptr : it->second;
 }
 
+size_t FeedRegistry::activateWaiting() {
+  size_t activated = 0;
+  for (const auto& feed : list()) {
+    if (feed->connector() || !connectors_.has(feed->spec().connector)) continue;
+    auto replaced = create(feed->spec(), /*replace=*/true);
+    if (replaced.isOk()) {
+      ++activated;
+    } else {
+      FIREHUB_LOG(kWarning, "registry", "feed " << feed->spec().id << " stays inactive: "
+                                                << replaced.status().message());
+    }
+  }
+  return activated;
+}
+
 Status FeedRegistry::setPaused(const std::string& id, bool paused) {
   auto feed = get(id);
   if (!feed) return Status::notFound("no feed '" + id + "'");

@@ -962,5 +962,50 @@ TEST_F(HubTest, SubscriptionsNeedAGrantAndDeliverFilteredRecordsBySseWebhookAndK
   EXPECT_EQ(messages[0].headers["schema"], "firehub.v1.WaterSource");
 }
 
+
+// Operators add a connector without a restart; a second copy of a loaded id is refused.
+TEST(HubPluginsTest, RescanLoadsNewConnectorsAndRefusesASecondVersionOfALoadedId) {
+  TempDir dir;
+  std::string plugins = dir.path() + "/plugins";
+  std::filesystem::create_directories(plugins);
+  std::string built = firehub::testing::pluginsDir();
+  std::filesystem::copy_file(built + "/firehub_connector_weather.so", plugins + "/firehub_connector_weather.so");
+  HubConfig c;
+  c.data_dir = dir.path() + "/data";
+  c.http_listen = "127.0.0.1:0";
+  c.plugins_dir = plugins;
+  c.lake_sync = false;
+  c.plugin_scan_interval_s = 0;
+  auto hub = Hub::start(c);
+  ASSERT_TRUE(hub.isOk()) << hub.status().toString();
+  uint16_t port = hub.value()->httpPort();
+  std::string key = firehub::testing::adminKey(c.data_dir);
+  auto call = [&](const std::string& method, const std::string& path, const std::string& body = "") {
+    return http("127.0.0.1", port, method, path, body, body.empty() ? "" : "application/json", key);
+  };
+  const std::string police_feed = R"({"id":"cad","agency":"public-security","connector":"firehub.connector.police"})";
+  EXPECT_EQ(call("POST", "/api/v1/feeds", police_feed).status, 400) << "not loaded yet";
+
+  std::filesystem::copy_file(built + "/firehub_connector_police.so", plugins + "/firehub_connector_police.so");
+  std::filesystem::copy_file(built + "/firehub_connector_weather.so", plugins + "/firehub_connector_weather_v2.so");
+  EXPECT_EQ(http("127.0.0.1", port, "POST", "/api/v1/plugins/rescan", "{}", "application/json").status, 401);
+  auto rescanned = call("POST", "/api/v1/plugins/rescan", "{}");
+  ASSERT_EQ(rescanned.status, 200) << rescanned.body;
+  auto list = parse(rescanned.body)->getArray("plugins");
+  bool police = false, refused = false;
+  for (size_t i = 0; i < list->size(); ++i) {
+    auto p = list->getObject(i);
+    if (p->optValue<std::string>("id", "") == "firehub.connector.police") police = p->getValue<std::string>("state") == "loaded";
+    if (p->getValue<std::string>("file").find("weather_v2") != std::string::npos) {
+      refused = p->getValue<std::string>("state") == "refused" &&
+                p->getValue<std::string>("reason").find("already provided") != std::string::npos;
+    }
+  }
+  EXPECT_TRUE(police) << rescanned.body;
+  EXPECT_TRUE(refused) << rescanned.body;
+  EXPECT_EQ(call("POST", "/api/v1/feeds", police_feed).status, 201);
+  EXPECT_EQ(call("POST", "/api/v1/feeds/cad/records", fixture("police", "incidents.json")).status, 202);
+}
+
 }  // namespace
 }  // namespace firehub

@@ -55,6 +55,8 @@ struct ApiContext {
   std::string kafka_bootstrap;
   bool kafka_embedded = false;
   std::string plugins_dir;
+  // Scans plugins_dir for new connector libraries and activates feeds waiting for them.
+  std::function<std::vector<plugin::PluginInfo>()> rescan_plugins;
   // API keys and the audit log; null keys = authentication off (every request acts as admin).
   auth::KeyStore* keys = nullptr;
   auth::AuditLog* audit = nullptr;

@@ -3,7 +3,10 @@
 // run exactly this.
 #pragma once
 
+#include <condition_variable>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +41,9 @@ struct HubConfig {
   int embedded_partitions = 6;
   // Directory scanned for connector plugins. Default: <binary dir>/../plugins.
   std::string plugins_dir;
+  // Seconds between scans of plugins_dir for new connector libraries (plugins.scan_interval_s);
+  // 0: only at start and on POST /api/v1/plugins/rescan. Default: 30.
+  int plugin_scan_interval_s = 30;
   // Directory of feed definitions applied at start (*.json). Default: none.
   std::string feeds_dir;
   // S2 level of the fusion grid. Default: 15.
@@ -120,6 +126,11 @@ class Hub {
   std::unique_ptr<auth::KeyStore> keys_;
   std::unique_ptr<auth::AuditLog> audit_;
   std::unique_ptr<subs::SubscriptionManager> subs_;
+  std::vector<plugin::PluginInfo> rescanPlugins();
+  std::thread plugin_scanner_;
+  std::mutex scanner_mu_;
+  std::condition_variable scanner_cv_;
+  bool scanner_stop_ = false;
   std::unique_ptr<api::ApiServer> api_;
   std::string bootstrap_;
   bool stopped_ = false;

@@ -7,6 +7,7 @@
 // @remark ConnectorRegistry is thread-safe. A ConnectorInstance is used by one thread at a time.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <map>
@@ -109,6 +110,7 @@ class ConnectorRegistry {
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<LoadedPlugin>> by_id_;
   std::map<std::string, PluginInfo> seen_;  // by file (or "(static) id")
+  std::map<std::string, std::filesystem::file_time_type> refused_at_;  // file -> mtime last tried
 };
 
 }  // namespace firehub::plugin

@@ -114,6 +114,9 @@ class FeedRegistry {
   std::shared_ptr<Feed> get(const std::string& id) const;
   // Pauses or resumes a feed (stored, so it survives a restart).
   Status setPaused(const std::string& id, bool paused);
+  // Gives feeds whose connector was missing an instance, now that it may be loaded. Returns how
+  // many became active.
+  size_t activateWaiting();
   // Removes a feed from the registry; its records stay in the lake.
   Status remove(const std::string& id);
   // Called with every feed that becomes active (created, replaced or loaded), e.g. to start its
