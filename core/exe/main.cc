@@ -134,6 +134,7 @@ int main(int argc, char** argv) {
   auto* list = plugins->add_subcommand("list", "List plugins: id, version, ABI, file (refused ones with the reason)");
   list->add_option("--dir", plugins_dir, "Plugin directory (default: the binary's ../plugins)");
   list->callback([&] { std::exit(cli::pluginsList(plugins_dir)); });
+  cli::addNewPluginCommand(*plugins);
 
   cli::addIngestCommand(app);
   cli::addBenchCommand(app);

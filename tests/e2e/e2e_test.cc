@@ -321,5 +321,34 @@ TEST(EndToEndTest, AcknowledgedRecordsSurviveKillDashNine) {
   ASSERT_EQ(hub.stop(), 0) << hub.log();
 }
 
+
+// `firehub plugins new NAME` makes a connector folder from the template and registers it. (The
+// template itself builds and passes the conformance testkit in every run of the suite.)
+TEST(EndToEndTest, PluginsNewMakesARenamedConnectorFromTheTemplate) {
+  TempDir dir;
+  namespace fs = std::filesystem;
+  std::string src = firehub::testing::sourceDir();
+  fs::create_directories(dir.sub("tree/plugins"));
+  fs::create_directories(dir.sub("tree/connectors"));
+  fs::copy(src + "/plugins/template", dir.sub("tree/plugins/template"), fs::copy_options::recursive);
+  fs::copy_file(src + "/connectors/CMakeLists.txt", dir.sub("tree/connectors/CMakeLists.txt"));
+  auto made = run(firehubBinary() + " plugins new forestry_bureau --source " + dir.sub("tree") + " 2>&1");
+  ASSERT_EQ(made.first, 0) << made.second;
+  std::string code = readFile(dir.sub("tree/connectors/forestry_bureau/forestry_bureau_connector.cc"));
+  EXPECT_NE(code.find("FIREHUB_DECLARE_CONNECTOR(forestry_bureau, firehub::connectors::ForestryBureauConnector"),
+            std::string::npos);
+  EXPECT_NE(code.find("\"firehub.connector.forestry_bureau\""), std::string::npos);
+  EXPECT_EQ(code.find("TemplateConnector"), std::string::npos);
+  EXPECT_EQ(code.find("connector.template"), std::string::npos);
+  EXPECT_NE(readFile(dir.sub("tree/connectors/forestry_bureau/CMakeLists.txt")).find("firehub_connector(forestry_bureau SRCS forestry_bureau_connector.cc"),
+            std::string::npos);
+  EXPECT_TRUE(fs::exists(dir.sub("tree/connectors/forestry_bureau/tests/fixtures/readings.ndjson")));
+  EXPECT_NE(readFile(dir.sub("tree/connectors/forestry_bureau/config.schema.json")).find("firehub.connector.forestry_bureau"),
+            std::string::npos);
+  EXPECT_NE(readFile(dir.sub("tree/connectors/CMakeLists.txt")).find("add_subdirectory(forestry_bureau)"), std::string::npos);
+  EXPECT_EQ(run(firehubBinary() + " plugins new forestry_bureau --source " + dir.sub("tree") + " 2>&1").first, 1);
+  EXPECT_EQ(run(firehubBinary() + " plugins new Bad-Name --source " + dir.sub("tree") + " 2>&1").first, 2);
+}
+
 }  // namespace
 }  // namespace firehub
