@@ -201,14 +201,14 @@ Status FusionEngine::step(bool& did_work) {
       batch.layer_deletes.push_back(layer_key);
       delta.removed.push_back(token);
     }
-    batch.deliveries.push_back({kRiskTopic, token, layer_key});
+    batch.deliveries.push_back({kRiskTopic, token, layer_key, ""});
   }
   for (const auto& d : drafts) {
     std::string layer_key = kWarningPrefix + d.identifier();
     firehub::v1::LayerEntry e;
     *e.mutable_warning() = d;
     batch.layer_puts.emplace_back(layer_key, e.SerializeAsString());
-    batch.deliveries.push_back({kWarningsTopic, d.area(), layer_key});
+    batch.deliveries.push_back({kWarningsTopic, d.area(), layer_key, ""});
     delta.warnings.push_back(d);
   }
   batch.meta = std::move(meta);

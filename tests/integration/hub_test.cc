@@ -960,6 +960,26 @@ TEST_F(HubTest, SubscriptionsNeedAGrantAndDeliverFilteredRecordsBySseWebhookAndK
   auto messages = firehub::testing::consumeAll(hub_->kafkaBootstrap(), kafka_topic, 3);
   ASSERT_EQ(messages.size(), 3u);
   EXPECT_EQ(messages[0].headers["schema"], "firehub.v1.WaterSource");
+
+  // A receiver that never answers 2xx: after max_attempts the batch becomes a dead letter with
+  // the stage and reason, and delivery moves on.
+  WebhookReceiver broken(1000);
+  auto doomed = as("POST", "/api/v1/subscriptions",
+                   R"({"topic":"firehub.v1.water","delivery":{"kind":"webhook","url":"http://127.0.0.1:)" +
+                       std::to_string(broken.port()) + R"(/","secret":"a-long-shared-secret","max_attempts":2}})");
+  ASSERT_EQ(doomed.status, 201) << doomed.body;
+  std::string doomed_id = parse(doomed.body)->getValue<std::string>("id");
+  ASSERT_EQ(post("/api/v1/feeds/hyd/records",
+                 "source_id,kind,lon,lat,status,pressure_mpa,updated_at\n"
+                 "SY-H-20000,hydrant,123.45,41.8,in_service,0.3,2026-11-22T11:00:00+08:00\n",
+                 "text/csv").status, 202);
+  ASSERT_TRUE(waitFor([&] {
+    return get("/api/v1/dlq?feed=subscription:" + doomed_id).body.find("SY-H-20000") != std::string::npos;
+  })) << broken.attempts() << " attempts";
+  auto letters = get("/api/v1/dlq?feed=subscription:" + doomed_id).body;
+  EXPECT_NE(letters.find("\"stage\":\"deliver\""), std::string::npos) << letters;
+  EXPECT_NE(letters.find("failed 2 times"), std::string::npos) << letters;
+  EXPECT_EQ(broken.attempts(), 2);
 }
 
 

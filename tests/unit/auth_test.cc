@@ -67,7 +67,11 @@ TEST(AuthTest, AuditChainNamesTheFirstAlteredOrMissingEntry) {
   auto lake = openLake(dir.path());
   {
     AuditLog log(*lake);
-    for (int i = 0; i < 5; ++i) ASSERT_TRUE(log.append("k1", "admin", "POST /api/v1/feeds", "f" + std::to_string(i), 201).isOk());
+    for (int i = 0; i < 5; ++i) {
+      std::string target = std::to_string(i);
+      target.insert(target.begin(), 'f');
+      ASSERT_TRUE(log.append("k1", "admin", "POST /api/v1/feeds", target, 201).isOk());
+    }
     auto ok = log.verify();
     ASSERT_TRUE(ok.isOk());
     EXPECT_FALSE(ok.value().has_value());
@@ -80,8 +84,11 @@ TEST(AuthTest, AuditChainNamesTheFirstAlteredOrMissingEntry) {
   // Someone edits entry 3 in place.
   auto entry = lake->getMeta("audit/00000000000000000003");
   ASSERT_TRUE(entry.isOk() && entry.value());
-  std::string edited = *entry.value();
-  edited.replace(edited.find("\"status\":201"), 12, "\"status\":200");
+  const std::string& original = *entry.value();
+  size_t at = original.find("\"status\":201");
+  ASSERT_NE(at, std::string::npos);
+  std::string edited = original.substr(0, at);
+  edited.append("\"status\":200").append(original.substr(at + 12));
   ASSERT_TRUE(lake->putMeta("audit/00000000000000000003", edited).isOk());
   AuditLog log(*lake);
   auto broken = log.verify();
