@@ -1065,6 +1065,14 @@ void ApiServer::stop() {
   if (stream_) stream_->close();  // ends open event streams
   if (server_) {
     server_->stopAll(true);
+    // Poco's stop does not wait for handlers already running (an event stream sleeping between
+    // polls, a long push); they use this server's context, so wait for them (bounded).
+    for (int i = 0; i < 1000 && (server_->currentThreads() > 0 || (stream_ && stream_->clients() > 0)); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (server_->currentThreads() > 0) {
+      FIREHUB_LOG(kWarning, "api", server_->currentThreads() << " request handler(s) still running at shutdown");
+    }
     server_.reset();
   }
 }
