@@ -1,6 +1,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <vector>
+
 #include "firehub/bus.h"
 #include "firehub/log.h"
 
@@ -47,6 +49,19 @@ void EmbeddedBroker::ensureTopic(const std::string& topic) {
 void EmbeddedBroker::setBrokerDown(int broker_id, bool down) {
   if (down) rd_kafka_mock_broker_set_down(cluster_, broker_id);
   else rd_kafka_mock_broker_set_up(cluster_, broker_id);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (down) down_.insert(broker_id);
+  else down_.erase(broker_id);
+}
+
+std::set<int> EmbeddedBroker::downBrokers() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return down_;
+}
+
+void EmbeddedBroker::injectProduceErrors(int count, int error) {
+  std::vector<rd_kafka_resp_err_t> errors(static_cast<size_t>(count), static_cast<rd_kafka_resp_err_t>(error));
+  rd_kafka_mock_push_request_errors_array(cluster_, 0 /* ApiKey Produce */, errors.size(), errors.data());
 }
 
 }  // namespace firehub::bus

@@ -50,8 +50,9 @@ std::pair<int, std::string> run(const std::string& command) {
 
 class HubProcess {
  public:
-  HubProcess(std::string data_dir, std::string plugins_dir, std::string log)
-      : data_dir_(std::move(data_dir)), plugins_dir_(std::move(plugins_dir)), log_(std::move(log)) {}
+  HubProcess(std::string data_dir, std::string plugins_dir, std::string log, std::string config = "")
+      : data_dir_(std::move(data_dir)), plugins_dir_(std::move(plugins_dir)), log_(std::move(log)),
+        config_(std::move(config)) {}
   ~HubProcess() {
     if (pid_ > 0) {
       kill(pid_, SIGKILL);
@@ -65,8 +66,14 @@ class HubProcess {
     if (pid_ == 0) {
       FILE* f = std::freopen(log_.c_str(), "a", stderr);
       (void)f;
-      execl(firehubBinary().c_str(), "firehub", "serve", "--data-dir", data_dir_.c_str(), "--http",
-            "127.0.0.1:0", "--plugins-dir", plugins_dir_.c_str(), static_cast<char*>(nullptr));
+      if (config_.empty()) {
+        execl(firehubBinary().c_str(), "firehub", "serve", "--data-dir", data_dir_.c_str(), "--http",
+              "127.0.0.1:0", "--plugins-dir", plugins_dir_.c_str(), static_cast<char*>(nullptr));
+      } else {
+        execl(firehubBinary().c_str(), "firehub", "serve", "--config", config_.c_str(), "--data-dir",
+              data_dir_.c_str(), "--http", "127.0.0.1:0", "--plugins-dir", plugins_dir_.c_str(),
+              static_cast<char*>(nullptr));
+      }
       _exit(127);
     }
     bool up = waitFor([&] { return !readFile(data_dir_ + "/http.address").empty(); });
@@ -98,7 +105,7 @@ class HubProcess {
   std::string log() const { return readFile(log_); }
 
  private:
-  std::string data_dir_, plugins_dir_, log_;
+  std::string data_dir_, plugins_dir_, log_, config_;
   pid_t pid_ = -1;
   uint16_t port_ = 0;
 };
@@ -348,6 +355,67 @@ TEST(EndToEndTest, PluginsNewMakesARenamedConnectorFromTheTemplate) {
   EXPECT_NE(readFile(dir.sub("tree/connectors/CMakeLists.txt")).find("add_subdirectory(forestry_bureau)"), std::string::npos);
   EXPECT_EQ(run(firehubBinary() + " plugins new forestry_bureau --source " + dir.sub("tree") + " 2>&1").first, 1);
   EXPECT_EQ(run(firehubBinary() + " plugins new Bad-Name --source " + dir.sub("tree") + " 2>&1").first, 2);
+}
+
+
+// `firehub broker` runs the mock cluster as its own process: a hub publishes to it, a full broker
+// outage leaves the hub degraded with the records waiting in its outbox, and they arrive once the
+// brokers are back. The broker outlives a hub killed with -9.
+TEST(EndToEndTest, BrokerProcessSurvivesHubCrashesAndOutagesDrain) {
+  TempDir dir;
+  pid_t broker = fork();
+  if (broker == 0) {
+    FILE* f = std::freopen(dir.sub("broker.log").c_str(), "a", stderr);
+    (void)f;
+    execl(firehubBinary().c_str(), "firehub", "broker", "--brokers", "3", "--bootstrap-file",
+          dir.sub("bootstrap").c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      kill(pid, SIGTERM);
+      waitpid(pid, nullptr, 0);
+    }
+  } reap{broker};
+  ASSERT_TRUE(waitFor([&] { return !readFile(dir.sub("bootstrap.control")).empty(); })) << readFile(dir.sub("broker.log"));
+  std::string bootstrap = readFile(dir.sub("bootstrap"));
+  bootstrap.erase(bootstrap.find_last_not_of("\n") + 1);
+  std::string control = readFile(dir.sub("bootstrap.control"));
+  control.erase(control.find_last_not_of("\n") + 1);
+  uint16_t control_port = static_cast<uint16_t>(std::stoi(control.substr(control.rfind(':') + 1)));
+  std::ofstream(dir.sub("hub.properties")) << "kafka.bootstrap.servers = " << bootstrap << "\n";
+
+  std::string plugins = buildDir() + "/plugins";
+  auto csv = [](int n) {
+    return std::string("source_id,kind,lon,lat,status,pressure_mpa,updated_at\n") + "SY-H-" + std::to_string(70000 + n) +
+           ",hydrant,123.4,41.8,in_service,0.3,2026-11-22T10:00:00+08:00\n";
+  };
+  {
+    HubProcess hub(dir.sub("data"), plugins, dir.sub("hub.log"), dir.sub("hub.properties"));
+    ASSERT_TRUE(hub.start()) << hub.log();
+    ASSERT_EQ(hub.post("/api/v1/feeds", R"({"id":"hyd","agency":"water","connector":"firehub.connector.water"})",
+                       "application/json").status, 201);
+    ASSERT_EQ(hub.post("/api/v1/feeds/hyd/records", csv(1), "text/csv").status, 202);
+    ASSERT_TRUE(waitFor([&] { return hub.get("/readyz").body.find("\"outbox_depth\":0") != std::string::npos; }));
+  }  // killed with -9 here
+  ASSERT_EQ(consumeAll(bootstrap, "firehub.v1.water", 1).size(), 1u) << "the broker kept what it received";
+
+  HubProcess hub(dir.sub("data"), plugins, dir.sub("hub.log"), dir.sub("hub.properties"));
+  ASSERT_TRUE(hub.start()) << hub.log();
+  ASSERT_EQ(http("127.0.0.1", control_port, "POST", "/brokers/all/down", "{}", "application/json").status, 200);
+  ASSERT_EQ(hub.post("/api/v1/feeds/hyd/records", csv(2), "text/csv").status, 202) << "accepted into the lake";
+  ASSERT_TRUE(waitFor([&] { return hub.get("/readyz").status == 503; }, std::chrono::seconds(30)))
+      << hub.get("/readyz").body;
+  EXPECT_NE(hub.get("/readyz").body.find("\"outbox_depth\":1"), std::string::npos);
+  ASSERT_EQ(http("127.0.0.1", control_port, "POST", "/brokers/all/up", "{}", "application/json").status, 200);
+  ASSERT_TRUE(waitFor([&] { return hub.get("/readyz").status == 200; }, std::chrono::seconds(60)))
+      << hub.get("/readyz").body;
+  auto messages = consumeAll(bootstrap, "firehub.v1.water", 2);
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_TRUE(messages[0].key == "SY-H-70002" || messages[1].key == "SY-H-70002") << "the record held during the outage";
+  EXPECT_EQ(http("127.0.0.1", control_port, "POST", "/errors/produce?count=3", "{}", "application/json").status, 200);
+  EXPECT_EQ(http("127.0.0.1", control_port, "GET", "/nope").status, 404);
 }
 
 }  // namespace

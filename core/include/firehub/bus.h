@@ -42,7 +42,12 @@ class EmbeddedBroker {
   void ensureTopic(const std::string& topic);
   // Fault injection for tests: take one broker (1-based id) down or up.
   void setBrokerDown(int broker_id, bool down);
+  // Fault injection: the next `count` Produce requests fail with `error` (a librdkafka error
+  // code, e.g. 6 = NOT_LEADER_FOR_PARTITION).
+  void injectProduceErrors(int count, int error);
   int brokerCount() const { return brokers_; }
+  // Brokers currently taken down.
+  std::set<int> downBrokers() const;
 
  private:
   EmbeddedBroker() = default;
@@ -51,8 +56,9 @@ class EmbeddedBroker {
   std::string bootstrap_;
   int brokers_ = 0;
   int partitions_ = 6;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::set<std::string> topics_;
+  std::set<int> down_;
 };
 
 struct PublisherOptions {
