@@ -787,22 +787,12 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (!ctx_.audit) return sendError(resp, Status::unavailable("no audit log"));
     auto entries = ctx_.audit->list(from ? std::strtoull(from->c_str(), nullptr, 10) : 1, 1000);
     if (!entries.isOk()) return sendError(resp, entries.status());
-    Poco::JSON::Array arr;
-    for (const auto& e : entries.value()) {
-      Poco::JSON::Object o;
-      o.set("sequence", e.sequence);
-      o.set("at_ms", e.at_ms);
-      o.set("actor", e.actor);
-      o.set("role", e.role);
-      o.set("action", e.action);
-      o.set("target", e.target);
-      o.set("status", e.status);
-      o.set("hash", e.hash);
-      arr.add(o);
+    std::string out = R"({"entries":[)";
+    for (size_t i = 0; i < entries->size(); ++i) {
+      if (i) out += ',';
+      out += auth::auditEntryJson(entries.value()[i]);
     }
-    Poco::JSON::Object o;
-    o.set("entries", arr);
-    send(resp, 200, toJson(o));
+    send(resp, 200, out + "]}");
   }
 
   void auditVerify(HTTPServerResponse& resp) {

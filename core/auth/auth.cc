@@ -119,6 +119,20 @@ bool decodeAudit(const std::string& text, AuditEntry& e) {
 
 }  // namespace
 
+std::string auditEntryJson(const AuditEntry& e) {
+  Poco::JSON::Object o;
+  o.set("sequence", e.sequence);
+  o.set("at_ms", e.at_ms);
+  o.set("actor", e.actor);
+  o.set("role", e.role);
+  o.set("action", e.action);
+  o.set("target", e.target);
+  o.set("status", e.status);
+  o.set("prev_hash", e.prev_hash);
+  o.set("hash", e.hash);
+  return toJson(o);
+}
+
 std::string sha256Hex(const std::string& data) {
   Poco::SHA2Engine engine(Poco::SHA2Engine::SHA_256);
   engine.update(data);
@@ -265,17 +279,7 @@ Status AuditLog::append(const std::string& actor, const std::string& role, const
   e.status = status;
   e.prev_hash = last_hash_;
   e.hash = entryHash(e);
-  Poco::JSON::Object o;
-  o.set("sequence", e.sequence);
-  o.set("at_ms", e.at_ms);
-  o.set("actor", e.actor);
-  o.set("role", e.role);
-  o.set("action", e.action);
-  o.set("target", e.target);
-  o.set("status", e.status);
-  o.set("prev_hash", e.prev_hash);
-  o.set("hash", e.hash);
-  FIREHUB_RETURN_IF_ERROR(lake_.putMeta(auditKey(e.sequence), toJson(o)));
+  FIREHUB_RETURN_IF_ERROR(lake_.putMeta(auditKey(e.sequence), auditEntryJson(e)));
   next_ = e.sequence + 1;
   last_hash_ = e.hash;
   return Status::ok();

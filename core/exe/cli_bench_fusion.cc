@@ -220,11 +220,7 @@ int benchFusion(const FusionBenchOptions& o) {
   std::atomic<size_t> deltas{0};
   hub.fusion()->addListener([&](const fusion::FusionDelta&) { ++deltas; });
   uint16_t port = hub.httpPort();
-  std::string admin_key;
-  {
-    std::ifstream in(hub.adminKeyFile());
-    std::getline(in, admin_key);
-  }
+  std::string admin_key = hub.adminKey();
   std::mutex mu;
   std::map<std::string, std::vector<Clock::time_point>> pending;  // cell -> push start times
   std::vector<double> latencies_ms;

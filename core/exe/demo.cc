@@ -1,7 +1,6 @@
 // `firehub demo`: the hub plus the demo city (demo_city.h) feeding it through the real
 // connectors.
 #include <atomic>
-#include <fstream>
 #include <iostream>
 #include <thread>
 
@@ -27,12 +26,8 @@ int runDemo(const ServeOptions& options, const DemoCityOptions& city_options) {
   }
   auto& hub = *started.value();
   std::string base = "http://" + hub.httpAddress();
-  std::string key;  // the demo's agencies push with the admin key the hub wrote on first start
-  {
-    std::ifstream in(hub.adminKeyFile());
-    std::getline(in, key);
-  }
-  DemoCity city(base, city_options, key);
+  // The demo's agencies push with the admin key the hub wrote on first start.
+  DemoCity city(base, city_options, hub.adminKey());
   std::atomic<bool> stop{false};
   std::thread live([&] {
     if (!city.seed()) {

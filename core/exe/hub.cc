@@ -39,6 +39,13 @@ std::string Hub::adminKeyFile() const {
   return (std::filesystem::path(config_.data_dir) / "admin.key").string();
 }
 
+std::string Hub::adminKey() const {
+  std::ifstream in(adminKeyFile());
+  std::string key;
+  std::getline(in, key);
+  return key;
+}
+
 std::string defaultPluginsDir() {
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);

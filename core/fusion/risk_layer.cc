@@ -1,5 +1,7 @@
 #include "fusion/risk_layer.h"
 
+#include "firehub/lake.h"
+
 #include <s2/s2cap.h>
 #include <s2/s2cell.h>
 #include <s2/s2closest_point_query.h>
@@ -29,22 +31,10 @@ S2Point pointOf(const firehub::v1::Point& p) {
   return S2LatLng::FromDegrees(p.lat(), p.lon()).Normalized().ToPoint();
 }
 
-// Representative point of a record: its point, or the mean of its first ring.
 std::optional<S2Point> placeOf(const Record& r) {
-  const auto& g = r.geometry();
-  if (g.has_point()) return pointOf(g.point());
-  const firehub::v1::Polygon* poly = nullptr;
-  if (g.has_polygon()) poly = &g.polygon();
-  else if (g.has_multi_polygon() && g.multi_polygon().polygons_size() > 0)
-    poly = &g.multi_polygon().polygons(0);
-  if (!poly || poly->rings_size() == 0 || poly->rings(0).points_size() == 0) return std::nullopt;
-  double lon = 0, lat = 0;
-  for (const auto& p : poly->rings(0).points()) {
-    lon += p.lon();
-    lat += p.lat();
-  }
-  int n = poly->rings(0).points_size();
-  return S2LatLng::FromDegrees(lat / n, lon / n).Normalized().ToPoint();
+  auto p = lake::representativePoint(r.geometry());
+  if (!p) return std::nullopt;
+  return S2LatLng::FromDegrees(p->lat, p->lon).Normalized().ToPoint();
 }
 
 std::string labelOf(const Record& r, const std::string& name) {

@@ -43,22 +43,10 @@ Status fromRocks(const rocksdb::Status& s, const char* what) {
   return Status::internal(message);
 }
 
-// Representative point of a geometry: the point itself, or the mean of the outer ring's
-// vertices (enough to index an entity; area queries on polygons come with fusion).
 std::optional<S2LatLng> anchor(const firehub::v1::Geometry& g) {
-  if (g.has_point()) return S2LatLng::FromDegrees(g.point().lat(), g.point().lon());
-  const firehub::v1::Polygon* poly = nullptr;
-  if (g.has_polygon()) poly = &g.polygon();
-  else if (g.has_multi_polygon() && g.multi_polygon().polygons_size() > 0)
-    poly = &g.multi_polygon().polygons(0);
-  if (!poly || poly->rings_size() == 0 || poly->rings(0).points_size() == 0) return std::nullopt;
-  double lon = 0, lat = 0;
-  const auto& ring = poly->rings(0);
-  for (const auto& p : ring.points()) {
-    lon += p.lon();
-    lat += p.lat();
-  }
-  return S2LatLng::FromDegrees(lat / ring.points_size(), lon / ring.points_size());
+  auto p = representativePoint(g);
+  if (!p) return std::nullopt;
+  return S2LatLng::FromDegrees(p->lat, p->lon);
 }
 
 int64_t micros(const google::protobuf::Timestamp& t) {
@@ -74,6 +62,22 @@ std::string geoKey(const std::string& domain, uint64_t leaf, const std::string& 
 }
 
 }  // namespace
+
+std::optional<LonLat> representativePoint(const firehub::v1::Geometry& g) {
+  if (g.has_point()) return LonLat{g.point().lon(), g.point().lat()};
+  const firehub::v1::Polygon* poly = nullptr;
+  if (g.has_polygon()) poly = &g.polygon();
+  else if (g.has_multi_polygon() && g.multi_polygon().polygons_size() > 0)
+    poly = &g.multi_polygon().polygons(0);
+  if (!poly || poly->rings_size() == 0 || poly->rings(0).points_size() == 0) return std::nullopt;
+  LonLat sum;
+  const auto& ring = poly->rings(0);
+  for (const auto& p : ring.points()) {
+    sum.lon += p.lon();
+    sum.lat += p.lat();
+  }
+  return LonLat{sum.lon / ring.points_size(), sum.lat / ring.points_size()};
+}
 
 std::string entityKey(const firehub::v1::Record& r) {
   return r.domain() + "/" + r.entity_type() + "/" + r.entity_id();

@@ -146,21 +146,6 @@ bool test(const Condition& c, const firehub::v1::Record& r) {
   return false;
 }
 
-std::optional<std::pair<double, double>> placeOf(const firehub::v1::Record& r) {
-  const auto& g = r.geometry();
-  if (g.has_point()) return std::make_pair(g.point().lon(), g.point().lat());
-  const firehub::v1::Polygon* poly = g.has_polygon() ? &g.polygon()
-                                     : g.has_multi_polygon() && g.multi_polygon().polygons_size() > 0
-                                         ? &g.multi_polygon().polygons(0) : nullptr;
-  if (!poly || poly->rings_size() == 0 || poly->rings(0).points_size() == 0) return std::nullopt;
-  double lon = 0, lat = 0;
-  for (const auto& p : poly->rings(0).points()) {
-    lon += p.lon();
-    lat += p.lat();
-  }
-  return std::make_pair(lon / poly->rings(0).points_size(), lat / poly->rings(0).points_size());
-}
-
 Poco::JSON::Object::Ptr parseObject(const std::string& json, Status& error) {
   try {
     Poco::JSON::Parser parser;
@@ -347,16 +332,16 @@ bool matches(const Subscription& s, const firehub::v1::Record& r) {
     if (!test(c, r)) return false;
   }
   if (s.bbox || !s.polygon.empty()) {
-    auto place = placeOf(r);
+    auto place = lake::representativePoint(r.geometry());
     if (!place) return false;
-    if (s.bbox && !s.bbox->contains(place->first, place->second)) return false;
+    if (s.bbox && !s.bbox->contains(place->lon, place->lat)) return false;
     if (!s.polygon.empty()) {
       std::vector<S2Point> vertices;
       for (const auto& [lon, lat] : s.polygon) vertices.push_back(S2LatLng::FromDegrees(lat, lon).ToPoint());
       S2Loop loop(vertices, S2Debug::DISABLE);
       if (!loop.IsValid()) return false;
       loop.Normalize();
-      if (!loop.Contains(S2LatLng::FromDegrees(place->second, place->first).ToPoint())) return false;
+      if (!loop.Contains(S2LatLng::FromDegrees(place->lat, place->lon).ToPoint())) return false;
     }
   }
   return true;

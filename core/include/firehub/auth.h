@@ -85,6 +85,9 @@ struct AuditEntry {
   std::string hash;    // SHA-256 of prev_hash and the fields above
 };
 
+// An entry as stored and as the API lists it.
+std::string auditEntryJson(const AuditEntry& entry);
+
 class AuditLog {
  public:
   explicit AuditLog(lake::Lake& lake);

@@ -108,6 +108,8 @@ class Hub {
   subs::SubscriptionManager* subscriptions() { return subs_.get(); }
   // The admin key file (<data.dir>/admin.key).
   std::string adminKeyFile() const;
+  // The admin key from that file; empty when auth is off or the file is missing.
+  std::string adminKey() const;
 
  private:
   Hub() = default;

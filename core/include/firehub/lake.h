@@ -184,6 +184,13 @@ class Lake {
   std::atomic<uint64_t> dlq_count_{0};
 };
 
+// Where a geometry stands for indexing and distance: the point itself, or the mean of the first
+// polygon's outer ring. Nullopt for an empty geometry.
+struct LonLat {
+  double lon = 0, lat = 0;
+};
+std::optional<LonLat> representativePoint(const firehub::v1::Geometry& geometry);
+
 // Key of an entity in the latest column family: domain/entity_type/entity_id.
 std::string entityKey(const firehub::v1::Record& record);
 std::string entityKeyOf(const firehub::v1::EntityRef& ref);
