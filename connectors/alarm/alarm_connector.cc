@@ -92,6 +92,7 @@ class AlarmConnector final : public firehub::sdk::Connector {
         sink.reply(gb::reply(f, gb::kCmdDeny, nowTag()));
         continue;
       }
+      sink.source(piece.raw);
       std::string reason = sendData(f, offset, sink);
       if (!reason.empty()) {
         sink.reject(Stage::kDecode, reason, piece.raw, offset);

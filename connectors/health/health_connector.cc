@@ -121,6 +121,7 @@ class HealthConnector final : public firehub::sdk::Connector {
 
   void location(simdjson::dom::element res, const std::string& path, firehub::sdk::Sink& sink) {
     std::string raw = simdjson::minify(res);
+    sink.source(raw);
     auto fail = [&](const std::string& where, const std::string& what) {
       sink.reject(Stage::kValidate, path + "." + where + ": " + what, raw, path);
     };
@@ -190,6 +191,7 @@ class HealthConnector final : public firehub::sdk::Connector {
 
   void observation(simdjson::dom::element res, const std::string& path, firehub::sdk::Sink& sink) {
     std::string raw = simdjson::minify(res);
+    sink.source(raw);
     auto fail = [&](const std::string& where, const std::string& what) {
       sink.reject(Stage::kValidate, path + "." + where + ": " + what, raw, path);
     };

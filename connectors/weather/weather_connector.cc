@@ -136,12 +136,13 @@ class WeatherConnector final : public firehub::sdk::Connector {
     } catch (const std::invalid_argument& e) {
       throw firehub::sdk::InputError(e.what());
     }
+    sink.source(xml);
     for (auto& r : parsed.records) {
       r.mutable_provenance()->set_source_offset("alert " + r.weather_warning().identifier());
       sink.emit(r);
     }
     for (const auto& [identifier, reason] : parsed.rejected) {
-      sink.reject(Stage::kValidate, reason, identifier, "alert " + identifier);
+      sink.reject(Stage::kValidate, reason, xml, "alert " + identifier);
     }
   }
 

@@ -186,7 +186,33 @@ void Publisher::flushDeletes() {
   metrics_.setOutboxDepth(static_cast<double>(lake_.outboxDepth()));
 }
 
+int Publisher::produceDeadLetter(const lake::OutboxEntry& e) {
+  uint64_t dl_seq = std::strtoull(e.record_id.c_str() + std::strlen(lake::kDeadLetterRefPrefix), nullptr, 10);
+  auto stored = lake_.getDeadLetter(dl_seq);
+  if (!stored.isOk()) {
+    FIREHUB_LOG(kError, "bus", "cannot read dead letter " << dl_seq << ": " << stored.status().toString());
+    return RD_KAFKA_RESP_ERR__STATE;
+  }
+  if (!stored.value()) return RD_KAFKA_RESP_ERR__NOENT;  // replayed or discarded before it was sent
+  const auto& dl = *stored.value();
+  std::string value = messageToJson(dl);
+  std::string sequence = std::to_string(dl_seq);
+  if (known_topics_.insert(e.topic).second && options_.ensure_topic) options_.ensure_topic(e.topic);
+  return rd_kafka_producev(
+      producer_, RD_KAFKA_V_TOPIC(e.topic.c_str()), RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
+      RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_HEADER("feed", dl.feed_id().data(), static_cast<ssize_t>(dl.feed_id().size())),
+      RD_KAFKA_V_HEADER("agency", dl.agency().data(), static_cast<ssize_t>(dl.agency().size())),
+      RD_KAFKA_V_HEADER("stage", dl.stage().data(), static_cast<ssize_t>(dl.stage().size())),
+      RD_KAFKA_V_HEADER("dead-letter", sequence.data(), static_cast<ssize_t>(sequence.size())),
+      RD_KAFKA_V_HEADER("schema", "firehub.v1.DeadLetter", -1),
+      RD_KAFKA_V_HEADER("content-type", "application/json", -1),
+      RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(e.sequence))),
+      RD_KAFKA_V_END);
+}
+
 int Publisher::produceDerivedEntry(const lake::OutboxEntry& e) {
+  if (e.record_id.rfind(lake::kDeadLetterRefPrefix, 0) == 0) return produceDeadLetter(e);
   std::string layer_key = e.record_id.substr(std::strlen(lake::kLayerRefPrefix));
   auto stored = lake_.getLayer(layer_key);
   if (!stored.isOk()) {
@@ -240,9 +266,15 @@ void Publisher::fill() {
       cursor_ = e.sequence + 1;
       continue;
     }
-    if (e.record_id.rfind(lake::kLayerRefPrefix, 0) == 0) {
+    if (e.record_id.rfind(lake::kLayerRefPrefix, 0) == 0 ||
+        e.record_id.rfind(lake::kDeadLetterRefPrefix, 0) == 0) {
       auto err = static_cast<rd_kafka_resp_err_t>(produceDerivedEntry(e));
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
+      if (err == RD_KAFKA_RESP_ERR__NOENT) {  // nothing left to send
+        to_delete_.push_back(e.sequence);
+        cursor_ = e.sequence + 1;
+        continue;
+      }
       if (err == RD_KAFKA_RESP_ERR__STATE) {  // the layer store could not be read: retry later
         retry_at_ms_ = nowMs() + 1000;
         break;

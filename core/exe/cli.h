@@ -33,6 +33,7 @@ void addKeysCommand(CLI::App& app);
 void addAuditCommand(CLI::App& app);
 void addFeedsCommand(CLI::App& app);
 void addGrantsCommand(CLI::App& app);
+void addDlqCommand(CLI::App& app);
 void addBrokerCommand(CLI::App& app);
 // `firehub plugins new NAME` (registered under the plugins command).
 void addNewPluginCommand(CLI::App& plugins);

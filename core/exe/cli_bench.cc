@@ -123,7 +123,7 @@ int benchIngest(const BenchOptions& o) {
     std::fprintf(stderr, "bench: end to end...\n");
     Stopwatch sw;
     for (const auto& body : batches) {
-      pipeline::IngestRequest req{"bench", body, "text/csv", "file"};
+      pipeline::IngestRequest req{"bench", body, "text/csv", "file", std::nullopt};
       auto s = hub.pipeline().ingest(req);
       if (!s.isOk()) {
         std::cerr << "bench: " << s.status().toString() << "\n";

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli.h"
+#include "firehub/transport.h"
 #include "http_client.h"
 
 namespace firehub::cli {
@@ -26,40 +27,6 @@ struct IngestOptions {
   std::string content_type;
   size_t chunk_bytes = 4u << 20;
 };
-
-std::string guessContentType(const std::string& file) {
-  auto ext = std::filesystem::path(file).extension().string();
-  if (ext == ".csv") return "text/csv";
-  if (ext == ".ndjson" || ext == ".jsonl") return "application/x-ndjson";
-  if (ext == ".json") return "application/json";
-  return "";
-}
-
-// Splits a body into pieces of about `chunk` bytes at line ends; CSV pieces repeat the header.
-std::vector<std::string> chunks(const std::string& data, const std::string& type, size_t chunk) {
-  std::vector<std::string> out;
-  if (type == "application/json" || data.size() <= chunk) {
-    out.push_back(data);
-    return out;
-  }
-  std::string header;
-  size_t pos = 0;
-  if (type == "text/csv") {
-    size_t nl = data.find('\n');
-    header = data.substr(0, nl == std::string::npos ? data.size() : nl + 1);
-    pos = header.size();
-  }
-  while (pos < data.size()) {
-    size_t end = std::min(data.size(), pos + chunk);
-    if (end < data.size()) {
-      size_t nl = data.find('\n', end);
-      end = nl == std::string::npos ? data.size() : nl + 1;
-    }
-    out.push_back(header + data.substr(pos, end - pos));
-    pos = end;
-  }
-  return out;
-}
 
 void progress(size_t done, size_t total, uint64_t accepted, uint64_t rejected, uint64_t dups,
               double seconds) {
@@ -79,7 +46,7 @@ int runIngest(const IngestOptions& o) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   std::string data = buffer.str();
-  std::string type = o.content_type.empty() ? guessContentType(o.file) : o.content_type;
+  std::string type = o.content_type.empty() ? transport::contentTypeOfFile(o.file) : o.content_type;
   if (type.empty()) {
     std::cerr << "firehub ingest: cannot tell the format of " << o.file
               << "; pass --content-type text/csv|application/json|application/x-ndjson\n";
@@ -122,7 +89,7 @@ int runIngest(const IngestOptions& o) {
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
-  for (const auto& piece : chunks(data, type, o.chunk_bytes)) {
+  for (const auto& piece : transport::splitBody(data, type, o.chunk_bytes)) {
     if (hub) {
       pipeline::IngestRequest req;
       req.feed_id = o.feed;

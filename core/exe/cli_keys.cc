@@ -1,5 +1,6 @@
 // `firehub keys create|list|revoke` (through the running hub, with the admin key),
 // `firehub feeds list|show|register|pause|resume|delete` (with any key allowed to) and
+// `firehub dlq list|show|replay|discard` (operators, or an agency for its feeds) and
 // `firehub audit verify` (offline on a data dir, or through the running hub).
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
@@ -140,6 +141,60 @@ void addFeedsCommand(CLI::App& app) {
       std::exit(adminRequest(admin, "POST", "/api/v1/feeds/" + id + "/" + a, "{}"));
     });
   }
+}
+
+void addDlqCommand(CLI::App& app) {
+  static AdminOptions admin;
+  static std::string feed;
+  static std::vector<uint64_t> ids;
+  static size_t limit = 100;
+  static uint64_t from = 0;
+  auto* dlq = app.add_subcommand("dlq", "Dead letters: list, show, replay through the current connector, discard");
+  dlq->require_subcommand(1);
+  auto keyed = [](CLI::App* cmd) {
+    cmd->add_option("--data-dir", admin.data_dir, "Data dir of the hub (for its address and admin.key)");
+    cmd->add_option("--hub", admin.hub, "URL of the hub, e.g. http://127.0.0.1:8080");
+    cmd->add_option("--key-file", admin.key_file, "File holding the API key (default <data-dir>/admin.key)");
+  };
+  auto* list = dlq->add_subcommand("list", "Dead letters, oldest first (raw bytes cut at 4 KiB)");
+  list->add_option("--feed", feed, "Only this feed's");
+  list->add_option("--limit", limit, "At most this many")->check(CLI::Range(1, 1000));
+  list->add_option("--from", from, "From this dead letter id on (paging: next_from)");
+  keyed(list);
+  list->callback([] {
+    std::string path = "/api/v1/dlq?limit=" + std::to_string(limit) + "&from=" + std::to_string(from);
+    if (!feed.empty()) path += "&feed=" + feed;
+    std::exit(adminRequest(admin, "GET", path, ""));
+  });
+  auto* show = dlq->add_subcommand("show", "One dead letter with all its raw bytes");
+  show->add_option("id", ids, "Dead letter id")->required()->expected(1);
+  keyed(show);
+  show->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/dlq/" + std::to_string(ids.at(0)), "")); });
+  auto* replay = dlq->add_subcommand(
+      "replay", "Send dead letters through their feed's current connector again; those that now pass are "
+                "stored and removed");
+  replay->add_option("--feed", feed, "Every dead letter of this feed");
+  replay->add_option("ids", ids, "Dead letter ids");
+  keyed(replay);
+  replay->callback([] {
+    if (feed.empty() == ids.empty()) {
+      std::cerr << "firehub dlq replay: give either --feed F or dead letter ids\n";
+      std::exit(2);
+    }
+    std::string body;
+    if (!feed.empty()) {
+      body = R"({"feed":")" + feed + R"("})";
+    } else {
+      body = R"({"ids":[)";
+      for (size_t i = 0; i < ids.size(); ++i) body += (i ? "," : "") + std::to_string(ids[i]);
+      body += "]}";
+    }
+    std::exit(adminRequest(admin, "POST", "/api/v1/dlq/replay", body));
+  });
+  auto* discard = dlq->add_subcommand("discard", "Remove a dead letter for good");
+  discard->add_option("id", ids, "Dead letter id")->required()->expected(1);
+  keyed(discard);
+  discard->callback([] { std::exit(adminRequest(admin, "DELETE", "/api/v1/dlq/" + std::to_string(ids.at(0)), "")); });
 }
 
 void addGrantsCommand(CLI::App& app) {

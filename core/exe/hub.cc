@@ -66,6 +66,10 @@ Result<HubConfig> loadConfig(const std::string& file) {
     c.plugins_dir = p->getString("plugins.dir", "");
     c.feeds_dir = p->getString("feeds.dir", "");
     c.plugin_scan_interval_s = p->getInt("plugins.scan_interval_s", c.plugin_scan_interval_s);
+    c.file_drop_poll_ms = p->getInt("file_drop.poll_ms", c.file_drop_poll_ms);
+    if (c.file_drop_poll_ms < 10 || c.file_drop_poll_ms > 600000) {
+      return Status::invalidArgument("file_drop.poll_ms must be in 10..600000");
+    }
     c.static_dir = p->getString("http.static_dir", "");
     c.tls_cert = p->getString("http.tls.cert", "");
     c.tls_key = p->getString("http.tls.key", "");
@@ -188,6 +192,12 @@ Result<std::unique_ptr<Hub>> Hub::start(
   }
   FIREHUB_RETURN_IF_ERROR(hub->feeds_->load());
   hub->feeds_->loadDirectory(c.feeds_dir);
+  if (c.serve_http) {
+    transport::FileDropOptions drop_options;
+    drop_options.poll_ms = c.file_drop_poll_ms;
+    hub->drops_ = std::make_unique<transport::FileDrops>(*hub->pipeline_, *hub->feeds_, *hub->lake_,
+                                                         drop_options);
+  }
 
   if (c.publish) FIREHUB_RETURN_IF_ERROR(hub->startPublisher());
   if (c.serve_http) {  // derived state is kept by the running hub, not by offline ingest
@@ -216,6 +226,7 @@ Result<std::unique_ptr<Hub>> Hub::start(
     });
   }
   if (c.serve_http) FIREHUB_RETURN_IF_ERROR(hub->startApi());
+  if (hub->drops_) hub->drops_->start();
   if (c.serve_http && c.plugin_scan_interval_s > 0) {
     Hub* h = hub.get();
     hub->plugin_scanner_ = std::thread([h, interval = c.plugin_scan_interval_s] {
@@ -305,6 +316,7 @@ void Hub::stop() {
   if (plugin_scanner_.joinable()) plugin_scanner_.join();
   if (api_) api_->stop();                                   // no new pushes
   if (tcp_) tcp_->stopAll();                                // no new frames
+  if (drops_) drops_->stop();                               // no new files
   if (fusion_) fusion_->stop();
   if (subs_) subs_->stop();
   if (publisher_) publisher_->stop(config_.drain_timeout_ms);  // drain what is committed
@@ -313,6 +325,7 @@ void Hub::stop() {
   fusion_.reset();
   api_.reset();
   tcp_.reset();
+  drops_.reset();
   pipeline_.reset();
   feeds_.reset();
   broker_.reset();

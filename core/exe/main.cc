@@ -143,6 +143,7 @@ int main(int argc, char** argv) {
   cli::addAuditCommand(app);
   cli::addFeedsCommand(app);
   cli::addGrantsCommand(app);
+  cli::addDlqCommand(app);
   cli::addBrokerCommand(app);
 
   CLI11_PARSE(app, argc, argv);

@@ -169,7 +169,8 @@ uint64_t Lake::lastKey(rocksdb::ColumnFamilyHandle* cf) const {
 
 Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
                                   const std::vector<firehub::v1::DeadLetter>& dead_letters,
-                                  const MetaFor& meta_for) {
+                                  const MetaFor& meta_for,
+                                  const std::vector<uint64_t>& resolved_dead_letters) {
   std::lock_guard<std::mutex> lock(commit_mu_);
   rocksdb::WriteBatch batch;
   CommitResult result;
@@ -247,12 +248,26 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   }
 
   for (const auto& dl : dead_letters) {
+    const uint64_t dl_seq = seq++;
     key.clear();
-    codec::appendBigEndian64(key, seq++);
+    codec::appendBigEndian64(key, dl_seq);
     value.clear();
     dl.SerializeToString(&value);
     batch.Put(dlq_, key, value);
     ++result.dead_lettered;
+    key.clear();
+    codec::appendBigEndian64(key, seq++);
+    batch.Put(outbox_, key, codec::encodeOutbox(kDeadLetterTopic, dl.feed_id(),
+                                                kDeadLetterRefPrefix + std::to_string(dl_seq)));
+    ++outbox_added;
+  }
+  size_t resolved = 0;
+  for (uint64_t s : resolved_dead_letters) {
+    key.clear();
+    codec::appendBigEndian64(key, s);
+    std::string existing;
+    if (db_->Get(rocksdb::ReadOptions(), dlq_, key, &existing).ok()) ++resolved;
+    batch.Delete(dlq_, key);
   }
 
   if (meta_for) {
@@ -270,6 +285,7 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   result.last_sequence = seq - 1;
   outbox_depth_ += outbox_added;
   dlq_count_ += result.dead_lettered;
+  dlq_count_ -= std::min<uint64_t>(dlq_count_.load(), resolved);
   return result;
 }
 
@@ -390,6 +406,38 @@ Status Lake::listDeadLetters(uint64_t from, size_t max, const std::string& feed,
     out.push_back(std::move(e));
   }
   return fromRocks(it->status(), "scan dead letters");
+}
+
+Result<std::optional<firehub::v1::DeadLetter>> Lake::getDeadLetter(uint64_t sequence) const {
+  std::string key;
+  codec::appendBigEndian64(key, sequence);
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), dlq_, key, &value);
+  if (s.IsNotFound()) return std::optional<firehub::v1::DeadLetter>();
+  FIREHUB_RETURN_IF_ERROR(fromRocks(s, "read dead letter"));
+  firehub::v1::DeadLetter dl;
+  if (!dl.ParseFromString(value)) {
+    return Status::dataLoss("dead letter " + std::to_string(sequence) + " does not parse");
+  }
+  return std::optional<firehub::v1::DeadLetter>(std::move(dl));
+}
+
+Result<size_t> Lake::deleteDeadLetters(const std::vector<uint64_t>& sequences) {
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  rocksdb::WriteBatch batch;
+  size_t existed = 0;
+  std::string key, value;
+  for (uint64_t s : sequences) {
+    key.clear();
+    codec::appendBigEndian64(key, s);
+    if (db_->Get(rocksdb::ReadOptions(), dlq_, key, &value).ok()) ++existed;
+    batch.Delete(dlq_, key);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync;
+  FIREHUB_RETURN_IF_ERROR(fromRocks(db_->Write(wo, &batch), "delete dead letters"));
+  dlq_count_ -= std::min<uint64_t>(dlq_count_.load(), existed);
+  return existed;
 }
 
 Status Lake::readLog(uint64_t from, size_t max,

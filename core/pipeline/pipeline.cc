@@ -6,6 +6,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <random>
+#include <set>
+#include <thread>
 #include <unordered_map>
 
 #include "firehub/classification.h"
@@ -135,6 +138,28 @@ Result<std::string> resolveAgainstLatest(
 
 std::string domainTopic(const std::string& domain) { return "firehub.v1." + domain; }
 
+namespace {
+
+// Content type of a dead letter that holds what the connector emitted (not the source bytes).
+constexpr const char* kRecordBytesType = "application/x-protobuf; proto=firehub.v1.Record";
+
+void markRecordBytes(firehub::v1::DeadLetter& dl) {
+  dl.set_content_type(kRecordBytesType);
+  dl.clear_replay_prefix();
+}
+
+// The header line of a CSV body, with its line end.
+std::string_view csvHeaderLine(std::string_view body) {
+  size_t nl = body.find('\n');
+  return nl == std::string_view::npos ? body : body.substr(0, nl + 1);
+}
+
+bool policy_stops(const registry::FeedSpec& spec, const std::vector<firehub::v1::DeadLetter>& dead) {
+  return spec.errors.tolerance == registry::ErrorPolicy::Tolerance::kNone && !dead.empty();
+}
+
+}  // namespace
+
 Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
   auto feed = feeds_.get(request.feed_id);
   if (!feed) return Status::notFound("no feed '" + request.feed_id + "'");
@@ -143,11 +168,39 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     return Status::failedPrecondition("feed '" + request.feed_id +
                                       "' is inactive: " + feed->reason());
   }
-  if (feed->paused()) {
-    return Status::failedPrecondition("feed '" + request.feed_id +
-                                      "' is paused; POST /api/v1/feeds/" + request.feed_id +
-                                      "/resume to take data again");
+  std::lock_guard<std::mutex> feed_lock(feed->pushMutex());
+  if (feed->paused() && !request.replay_of) {
+    std::string stopped = feed->stoppedReason();
+    return Status::failedPrecondition(
+        "feed '" + request.feed_id + "' is " +
+        (stopped.empty() ? std::string("paused") : "stopped by its error policy (" + stopped + ")") +
+        "; POST /api/v1/feeds/" + request.feed_id + "/resume to take data again");
   }
+  const registry::ErrorPolicy& policy = feed->spec().errors;
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  for (int retry = 0;; ++retry) {
+    auto result = attempt(*feed, request);
+    if (result.isOk() || result.status().code() != StatusCode::kUnavailable ||
+        retry >= policy.retries) {
+      if (!result.isOk() && retry > 0) {
+        return Status(result.status().code(), result.status().message() + " (after " +
+                                                  std::to_string(retry) + " retries)");
+      }
+      return result;
+    }
+    // Exponential back-off with full jitter, so feeds failing together do not retry together.
+    int64_t cap = std::min(policy.max_backoff_ms, policy.backoff_ms << std::min(retry, 20));
+    int64_t wait_ms = std::uniform_int_distribution<int64_t>(cap / 2, cap)(rng);
+    metrics_.countRecords(request.feed_id, "retry", 1);
+    FIREHUB_LOG(kWarning, "pipeline", "feed " << request.feed_id << ": " << result.status().message()
+                                              << "; retry " << retry + 1 << " in " << wait_ms << " ms");
+    std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+  }
+}
+
+Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRequest& request) {
+  registry::Feed* feed = &feed_ref;
+  plugin::ConnectorInstance* connector = feed->connector();
   const auto& spec = feed->spec();
   const auto& descriptor = connector->plugin().descriptor();
   const std::string domain = descriptor.domain;
@@ -171,6 +224,9 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     dl.set_raw(std::string(raw));
     dl.set_source_offset(offset);
     dl.set_content_type(request.content_type);
+    if (request.content_type == "text/csv" && stage != "transport") {
+      dl.set_replay_prefix(std::string(csvHeaderLine(request.body)));
+    }
     dead.push_back(std::move(dl));
     if (summary.errors.size() < options_.max_reported_errors) {
       summary.errors.push_back((offset.empty() ? "" : offset + ": ") + reason);
@@ -189,13 +245,23 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
   };
 
   plugin::DecodeSink sink;
+  // What the agency sent for the records that follow (plugins of ABI >= 1.2 say so); a record
+  // the hub rejects is dead-lettered with these bytes, so it can be replayed.
+  std::string source;
+  bool have_source = false;
+  sink.on_source = [&](std::string_view raw) {
+    source.assign(raw.data(), raw.size());
+    have_source = true;
+  };
   sink.on_record = [&](std::string_view bytes) {
     lake::StoreItem item;
     firehub::v1::Record& r = item.record;
     if (!r.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
       dead_letter("decode", "connector emitted bytes that are not a firehub.v1.Record", bytes, "");
+      markRecordBytes(dead.back());
       return;
     }
+    if (have_source) bytes = source;
     std::string offset = r.provenance().source_offset();
     if (!lake_error.isOk()) return;
     Result<std::string> resolved = resolveAgainstLatest(r, latest_of);
@@ -205,6 +271,7 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     }
     if (!resolved.value().empty()) {
       dead_letter("validate", resolved.value(), bytes, offset);
+      if (!have_source) markRecordBytes(dead.back());
       bool keep = r.op() != firehub::v1::OP_PATCH && r.has_located_by() &&
                   r.located_by().keep_unplaced() && !r.has_geometry();
       if (!keep) return;
@@ -214,6 +281,7 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     std::string problem = checkRecord(r, domain, anchor);
     if (!problem.empty()) {
       dead_letter("validate", problem, bytes, offset);
+      if (!have_source) markRecordBytes(dead.back());
       return;
     }
     // The envelope fields the host owns.
@@ -253,7 +321,6 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
                 rej.source_offset ? rej.source_offset : "");
   };
 
-  std::lock_guard<std::mutex> feed_lock(feed->pushMutex());
   Status decoded = connector->decode(request.body, request.content_type, spec.id, spec.agency, sink);
   if (!decoded.isOk()) {
     feed->setLastError(decoded.message());
@@ -264,7 +331,16 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     return lake_error;  // could not read the state a patch or reference needs: retry later
   }
 
+  if (request.replay_of && !dead.empty()) {  // still failing: the dead letter stays as it is
+    summary.rejected = dead.size();
+    return summary;
+  }
+  bool stop_feed = policy_stops(spec, dead);
+  if (stop_feed) items.clear();  // nothing of a body with a bad record is stored
+
   auto& counters = feed->counters();
+  std::vector<uint64_t> resolved;
+  if (request.replay_of) resolved.push_back(*request.replay_of);
   auto committed = lake_.commit(
       items, dead,
       [&](const lake::CommitResult& r, std::vector<std::pair<std::string, std::string>>& meta) {
@@ -272,7 +348,20 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
                                   counters.duplicates + r.duplicates,
                                   r.stored > 0 ? received.seconds() : counters.last_record_at.load()};
         meta.emplace_back(registry::feedStatsKey(spec.id), registry::encodeFeedStats(stats));
-      });
+      },
+      resolved);
+  if (committed.isOk() && stop_feed) {
+    counters.rejected += committed->dead_lettered;
+    metrics_.countRecords(spec.id, "rejected", committed->dead_lettered);
+    std::string reason = summary.errors.front();
+    Status stopped = feeds_.stop(spec.id, reason);
+    if (!stopped.isOk()) return stopped;
+    feed->setLastError(reason);
+    return Status::invalidArgument(reason + "; feed '" + spec.id +
+                                   "' is now stopped (errors.tolerance = none) and nothing of this "
+                                   "body was stored: fix the source, then POST /api/v1/feeds/" +
+                                   spec.id + "/resume and send it again");
+  }
   if (!committed.isOk()) {
     feed->setLastError(committed.status().message());
     FIREHUB_LOG(kError, "pipeline", "feed " << spec.id << ": " << committed.status().toString());
@@ -295,6 +384,68 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
   metrics_.setOutboxDepth(static_cast<double>(lake_.outboxDepth()));
   if (summary.accepted > 0 && on_commit_) on_commit_();
   return summary;
+}
+
+
+Result<std::vector<ReplayResult>> Pipeline::replay(const std::vector<uint64_t>& sequences) {
+  std::vector<ReplayResult> out;
+  size_t resolved_any = 0;
+  for (uint64_t seq : sequences) {
+    ReplayResult r;
+    r.sequence = seq;
+    auto letter = lake_.getDeadLetter(seq);
+    if (!letter.isOk()) return letter.status();
+    if (!letter.value()) {
+      r.reason = "no dead letter " + std::to_string(seq) + " (already replayed or discarded)";
+      out.push_back(std::move(r));
+      continue;
+    }
+    const auto& dl = *letter.value();
+    r.feed_id = dl.feed_id();
+    static const std::set<std::string> kReplayable = {"transport", "decode", "validate"};
+    if (!kReplayable.count(dl.stage())) {
+      r.reason = "stage '" + dl.stage() + "' is not replayable (only transport, decode and validate)";
+    } else if (dl.content_type() == kRecordBytesType) {
+      r.reason = "it holds what the connector emitted, not the source bytes (connector ABI < 1.2): "
+                 "send the source again";
+    } else if (dl.content_type() == kTruncatedType) {
+      r.reason = "it holds only the start of what was sent: send the source again (a dropped file "
+                 "waits in the drop directory's failed/)";
+    } else if (dl.raw().empty()) {
+      r.reason = "the dead letter holds no raw bytes";
+    } else if (!feeds_.get(dl.feed_id())) {
+      r.reason = "feed '" + dl.feed_id() + "' no longer exists";
+    } else {
+      std::string body = dl.replay_prefix() + dl.raw();
+      IngestRequest req;
+      req.feed_id = dl.feed_id();
+      req.body = body;
+      req.content_type = dl.content_type();
+      req.transport = "replay";
+      req.replay_of = seq;
+      auto result = ingest(req);
+      if (!result.isOk()) {
+        r.reason = result.status().message();
+        if (result.status().code() == StatusCode::kUnavailable ||
+            result.status().code() == StatusCode::kResourceExhausted) {
+          return result.status();  // the lake is in trouble: stop here, nothing was changed
+        }
+      } else if (result->rejected > 0) {
+        r.reason = result->errors.empty() ? "still rejected" : result->errors.front();
+      } else {
+        r.resolved = true;
+        r.accepted = result->accepted;
+        r.duplicates = result->duplicates;
+        ++resolved_any;
+      }
+    }
+    out.push_back(std::move(r));
+  }
+  if (resolved_any > 0) {
+    FIREHUB_LOG(kInfo, "pipeline", "replay: " << resolved_any << " of " << sequences.size()
+                                              << " dead letters now stored");
+  }
+  return out;
 }
 
 }  // namespace firehub::pipeline

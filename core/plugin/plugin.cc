@@ -39,6 +39,11 @@ void replyThunk(void* ctx, const uint8_t* bytes, size_t len) {
 
 void consumedThunk(void* ctx, size_t bytes) { static_cast<DecodeSink*>(ctx)->consumed = bytes; }
 
+void sourceThunk(void* ctx, const uint8_t* raw, size_t len) {
+  auto* sink = static_cast<DecodeSink*>(ctx);
+  if (sink->on_source) sink->on_source(std::string_view(reinterpret_cast<const char*>(raw), len));
+}
+
 void logThunk(void*, int level, const char* message) {
   log::Level l = level <= 0 ? log::Level::kDebug
                  : level == 1 ? log::Level::kInfo
@@ -133,6 +138,7 @@ Status ConnectorInstance::decode(std::string_view data, const std::string& conte
   cb.log = &logThunk;
   cb.reply = &replyThunk;
   cb.consumed = &consumedThunk;
+  cb.source = &sourceThunk;
   char err[1024] = {0};
   fh_status st = plugin_->descriptor().decode(handle_, &in, &cb, &sink, err, sizeof err);
   err[sizeof err - 1] = '\0';

@@ -42,6 +42,92 @@ bool decodeFeedStats(const std::string& text, FeedStats& s) {
   return static_cast<bool>(in >> s.accepted >> s.rejected >> s.duplicates >> s.last_record_at);
 }
 
+namespace {
+
+Result<Poco::JSON::Object::Ptr> objectField(const Poco::Dynamic::Var& v, const std::string& name,
+                                            const std::set<std::string>& known) {
+  if (v.type() != typeid(Poco::JSON::Object::Ptr)) {
+    return Status::invalidArgument("field '" + name + "' must be a JSON object");
+  }
+  auto obj = v.extract<Poco::JSON::Object::Ptr>();
+  std::vector<std::string> names;
+  obj->getNames(names);
+  for (const auto& n : names) {
+    if (!known.count(n)) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      return Status::invalidArgument("field '" + name + "." + n + "' is not known (known: " + list + ")");
+    }
+  }
+  return obj;
+}
+
+Status integerField(const Poco::JSON::Object& obj, const std::string& prefix, const char* key,
+                    int64_t min, int64_t max, int64_t& out) {
+  if (!obj.has(key)) return Status::ok();
+  auto v = obj.get(key);
+  if (!v.isNumeric() || v.convert<double>() < static_cast<double>(min) ||
+      v.convert<double>() > static_cast<double>(max) ||
+      v.convert<double>() != static_cast<double>(v.convert<int64_t>())) {
+    return Status::invalidArgument("field '" + prefix + "." + key + "' must be an integer in " +
+                                   std::to_string(min) + ".." + std::to_string(max));
+  }
+  out = v.convert<int64_t>();
+  return Status::ok();
+}
+
+Status parseErrorPolicy(const Poco::Dynamic::Var& v, ErrorPolicy& out) {
+  auto obj = objectField(v, "errors", {"tolerance", "retries", "backoff_ms", "max_backoff_ms"});
+  if (!obj.isOk()) return obj.status();
+  const auto& o = *obj.value();
+  if (o.has("tolerance")) {
+    std::string t = o.get("tolerance").isString() ? o.get("tolerance").convert<std::string>() : "";
+    if (t == "all") {
+      out.tolerance = ErrorPolicy::Tolerance::kAll;
+    } else if (t == "none") {
+      out.tolerance = ErrorPolicy::Tolerance::kNone;
+    } else {
+      return Status::invalidArgument("field 'errors.tolerance' must be \"all\" (dead-letter bad records and "
+                                     "continue) or \"none\" (stop the feed on the first bad record)");
+    }
+  }
+  int64_t retries = out.retries;
+  FIREHUB_RETURN_IF_ERROR(integerField(o, "errors", "retries", 0, 20, retries));
+  out.retries = static_cast<int>(retries);
+  FIREHUB_RETURN_IF_ERROR(integerField(o, "errors", "backoff_ms", 1, 60000, out.backoff_ms));
+  FIREHUB_RETURN_IF_ERROR(integerField(o, "errors", "max_backoff_ms", 1, 600000, out.max_backoff_ms));
+  if (out.max_backoff_ms < out.backoff_ms) {
+    return Status::invalidArgument("field 'errors.max_backoff_ms' must be >= errors.backoff_ms");
+  }
+  return Status::ok();
+}
+
+Status parseFileDrop(const Poco::Dynamic::Var& v, FileDrop& out) {
+  auto obj = objectField(v, "file_drop", {"dir", "content_type"});
+  if (!obj.isOk()) return obj.status();
+  const auto& o = *obj.value();
+  if (!o.has("dir") || !o.get("dir").isString() ||
+      !std::filesystem::path(o.get("dir").convert<std::string>()).is_absolute()) {
+    return Status::invalidArgument("field 'file_drop.dir' must be an absolute directory path");
+  }
+  out.dir = o.get("dir").convert<std::string>();
+  if (o.has("content_type")) {
+    static const std::set<std::string> kTypes = {"text/csv", "application/json", "application/x-ndjson",
+                                                 "application/geo+json", "application/fhir+json",
+                                                 "application/xml", "application/cap+xml"};
+    std::string t = o.get("content_type").isString() ? o.get("content_type").convert<std::string>() : "";
+    if (!kTypes.count(t)) {
+      return Status::invalidArgument("field 'file_drop.content_type' must be one of text/csv, "
+                                     "application/json, application/x-ndjson, application/geo+json, "
+                                     "application/fhir+json, application/xml, application/cap+xml");
+    }
+    out.content_type = t;
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
 Result<FeedSpec> parseFeedSpec(const std::string& json) {
   Poco::JSON::Object::Ptr obj;
   try {
@@ -94,11 +180,23 @@ Result<FeedSpec> parseFeedSpec(const std::string& json) {
     if (!v.isBoolean()) return Status::invalidArgument("field 'paused' must be true or false");
     spec.paused = v.convert<bool>();
   }
+  if (obj->has("stopped")) {
+    auto v = obj->get("stopped");
+    if (!v.isString()) return Status::invalidArgument("field 'stopped' must be a string");
+    spec.stopped = v.convert<std::string>();
+  }
+  if (obj->has("errors")) {
+    FIREHUB_RETURN_IF_ERROR(parseErrorPolicy(obj->get("errors"), spec.errors));
+  }
+  if (obj->has("file_drop")) {
+    FIREHUB_RETURN_IF_ERROR(parseFileDrop(obj->get("file_drop"), spec.file_drop));
+  }
   if (obj->has("created_at") && obj->get("created_at").isNumeric()) {
     spec.created_at = obj->get("created_at").convert<int64_t>();
   }
-  static const std::set<std::string> kKnown = {"id", "agency", "connector", "config",
-                                                "description", "cadence_s", "created_at", "paused"};
+  static const std::set<std::string> kKnown = {"id",        "agency",     "connector", "config",
+                                                "description", "cadence_s", "created_at", "paused",
+                                                "stopped",   "errors",     "file_drop"};
   std::vector<std::string> names;
   obj->getNames(names);
   for (const auto& n : names) {
@@ -118,6 +216,19 @@ Poco::JSON::Object feedSpecObject(const FeedSpec& spec) {
   obj.set("cadence_s", spec.cadence_s);
   obj.set("created_at", spec.created_at);
   obj.set("paused", spec.paused);
+  if (!spec.stopped.empty()) obj.set("stopped", spec.stopped);
+  Poco::JSON::Object errors;
+  errors.set("tolerance", spec.errors.tolerance == ErrorPolicy::Tolerance::kNone ? "none" : "all");
+  errors.set("retries", spec.errors.retries);
+  errors.set("backoff_ms", spec.errors.backoff_ms);
+  errors.set("max_backoff_ms", spec.errors.max_backoff_ms);
+  obj.set("errors", errors);
+  if (!spec.file_drop.dir.empty()) {
+    Poco::JSON::Object drop;
+    drop.set("dir", spec.file_drop.dir);
+    if (!spec.file_drop.content_type.empty()) drop.set("content_type", spec.file_drop.content_type);
+    obj.set("file_drop", drop);
+  }
   return obj;
 }
 
@@ -148,6 +259,7 @@ Status FeedRegistry::load() {
     }
     auto feed = std::make_shared<Feed>(spec.value(), std::move(instance), reason);
     feed->setPaused(spec->paused);
+    feed->setStopped(spec->stopped);
     auto stored_stats = lake_.getMeta(feedStatsKey(spec->id));
     FeedStats stats;
     if (stored_stats.isOk() && stored_stats.value() && decodeFeedStats(*stored_stats.value(), stats)) {
@@ -206,7 +318,8 @@ Result<std::shared_ptr<Feed>> FeedRegistry::create(FeedSpec spec, bool replace) 
       const FeedSpec& old = it->second->spec();
       bool same = old.agency == spec.agency && old.connector == spec.connector &&
                   old.config_json == spec.config_json && old.cadence_s == spec.cadence_s &&
-                  old.description == spec.description;
+                  old.description == spec.description && old.errors == spec.errors &&
+                  old.file_drop == spec.file_drop;
       if (same && it->second->connector()) return it->second;
       if (!replace) {
         return Status::alreadyExists("feed '" + spec.id + "' already exists with another definition");
@@ -223,6 +336,7 @@ Result<std::shared_ptr<Feed>> FeedRegistry::create(FeedSpec spec, bool replace) 
   FIREHUB_RETURN_IF_ERROR(lake_.putMeta("feed/" + spec.id, feedSpecToJson(spec)));
   auto feed = std::make_shared<Feed>(spec, std::move(instance).value(), "");
   feed->setPaused(spec.paused);
+  feed->setStopped(spec.stopped);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto old = feeds_.find(spec.id); old != feeds_.end()) {  // a replaced feed keeps its counts
@@ -267,10 +381,24 @@ Status FeedRegistry::setPaused(const std::string& id, bool paused) {
   if (!feed) return Status::notFound("no feed '" + id + "'");
   FeedSpec spec = feed->spec();
   spec.paused = paused;
+  if (!paused) spec.stopped.clear();
   FIREHUB_RETURN_IF_ERROR(lake_.putMeta("feed/" + id, feedSpecToJson(spec)));
   feed->setPaused(paused);
+  if (!paused) feed->setStopped("");
   FIREHUB_LOG(kInfo, "registry", "feed " << id << (paused ? " paused" : " resumed"));
   return Status::ok();
+}
+
+Status FeedRegistry::stop(const std::string& id, const std::string& reason) {
+  auto feed = get(id);
+  if (!feed) return Status::notFound("no feed '" + id + "'");
+  FeedSpec spec = feed->spec();
+  spec.paused = true;
+  spec.stopped = reason;
+  feed->setPaused(true);
+  feed->setStopped(reason);
+  FIREHUB_LOG(kWarning, "registry", "feed " << id << " stopped by its error policy: " << reason);
+  return lake_.putMeta("feed/" + id, feedSpecToJson(spec));
 }
 
 Status FeedRegistry::remove(const std::string& id) {

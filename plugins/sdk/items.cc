@@ -202,6 +202,7 @@ void forEachCsv(std::string_view data, const ItemOptions& options, Sink& sink,
     item.fields = &fields;
     item.raw = row.raw;
     item.offset = offset;
+    sink.source(row.raw);
     fn(item);
   }
 }
@@ -218,6 +219,7 @@ void visitObject(simdjson::dom::element e, std::string_view raw, const std::stri
   Item item;
   item.raw = raw;
   item.offset = offset;
+  sink.source(raw);
   if (!obj["type"].get_string().get(type) && type == "Feature") {
     simdjson::dom::object props;
     simdjson::dom::element geometry;

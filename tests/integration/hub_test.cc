@@ -17,6 +17,7 @@
 #include <Poco/Net/StreamSocket.h>
 #include <Poco/URI.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -120,7 +121,8 @@ TEST_F(HubTest, PushCountsGoodBadAndRepeatedRows) {
   auto metrics = get("/metrics").body;
   EXPECT_NE(metrics.find("firehub_records_total{feed=\"wx\",outcome=\"accepted\"} 2"), std::string::npos)
       << metrics;
-  EXPECT_NE(metrics.find("firehub_kafka_delivered_total 2"), std::string::npos);
+  // Two records on firehub.v1.weather and the two dead letters on firehub.v1.dlq.
+  EXPECT_NE(metrics.find("firehub_kafka_delivered_total 4"), std::string::npos) << metrics;
 }
 
 TEST_F(HubTest, JsonArrayAndNdjsonBodies) {
@@ -1025,6 +1027,182 @@ TEST(HubPluginsTest, RescanLoadsNewConnectorsAndRefusesASecondVersionOfALoadedId
   EXPECT_TRUE(refused) << rescanned.body;
   EXPECT_EQ(call("POST", "/api/v1/feeds", police_feed).status, 201);
   EXPECT_EQ(call("POST", "/api/v1/feeds/cad/records", fixture("police", "incidents.json")).status, 202);
+}
+
+}  // namespace
+}  // namespace firehub
+
+namespace firehub {
+namespace {
+
+TEST_F(HubTest, DeadLettersAreReplayedOnceTheirCauseIsFixedAndPublishedOnTheDlqTopic) {
+  ASSERT_EQ(post("/api/v1/feeds", R"({"id":"hydrants","agency":"water-bureau","connector":"firehub.connector.water"})",
+                 "application/json").status, 201);
+  // A pressure reading for a hydrant the registry has not sent yet: dead-lettered (validate).
+  auto early = post("/api/v1/feeds/hydrants/records",
+                    R"({"source_id":"SY-H-00077","time":"2026-11-22T08:00:00+08:00","pressure_mpa":0.21})" "\n",
+                    "application/x-ndjson");
+  ASSERT_EQ(early.status, 202) << early.body;
+  EXPECT_EQ(parse(early.body)->getValue<int>("rejected"), 1);
+  // A registry row that can never pass (bad kind): dead-lettered with the CSV header kept.
+  std::string header = "source_id,kind,lon,lat,status,pressure_mpa,updated_at\n";
+  auto bad = post("/api/v1/feeds/hydrants/records",
+                  header + "SY-H-00078,volcano,123.43,41.80,in_service,0.3,2026-11-20T10:00:00+08:00\n",
+                  "text/csv");
+  ASSERT_EQ(bad.status, 202) << bad.body;
+  EXPECT_EQ(parse(bad.body)->getValue<int>("rejected"), 1);
+
+  auto listed = parse(get("/api/v1/dlq?feed=hydrants").body);
+  auto letters = listed->getArray("dead_letters");
+  ASSERT_EQ(letters->size(), 2u);
+  uint64_t early_id = letters->getObject(0)->getValue<uint64_t>("sequence");
+  uint64_t bad_id = letters->getObject(1)->getValue<uint64_t>("sequence");
+  auto shown = get("/api/v1/dlq/" + std::to_string(bad_id));
+  ASSERT_EQ(shown.status, 200);
+  auto one = parse(shown.body);
+  EXPECT_EQ(one->getValue<std::string>("stage"), "validate");
+  EXPECT_EQ(one->getValue<std::string>("connector").rfind("firehub.connector.water@", 0), 0u);
+  EXPECT_EQ(one->getValue<std::string>("replay_prefix"), header);
+  EXPECT_NE(one->getValue<std::string>("raw").find("volcano"), std::string::npos);
+  EXPECT_EQ(get("/api/v1/dlq/abc").status, 400);
+  EXPECT_EQ(get("/api/v1/dlq/999999").status, 404);
+
+  // The registry row arrives; replaying the feed stores the reading and keeps the bad row.
+  ASSERT_EQ(post("/api/v1/feeds/hydrants/records",
+                 header + "SY-H-00077,hydrant,123.4301,41.8052,in_service,0.32,2026-11-20T10:00:00+08:00\n",
+                 "text/csv").status, 202);
+  auto replay = post("/api/v1/dlq/replay", R"({"feed":"hydrants"})", "application/json");
+  ASSERT_EQ(replay.status, 200) << replay.body;
+  auto result = parse(replay.body);
+  EXPECT_EQ(result->getValue<int>("replayed"), 2);
+  EXPECT_EQ(result->getValue<int>("resolved"), 1) << replay.body;
+  auto results = result->getArray("results");
+  EXPECT_TRUE(results->getObject(0)->getValue<bool>("resolved"));
+  EXPECT_FALSE(results->getObject(1)->getValue<bool>("resolved"));
+  EXPECT_NE(results->getObject(1)->getValue<std::string>("reason").find("kind"), std::string::npos)
+      << replay.body;
+  auto latest = hub_->lake().latest("water/water_source/SY-H-00077");
+  ASSERT_TRUE(latest.isOk() && latest.value());
+  EXPECT_DOUBLE_EQ(latest.value()->water_source().pressure_mpa(), 0.21);
+  EXPECT_EQ(latest.value()->provenance().transport(), "replay");
+  EXPECT_EQ(get("/api/v1/dlq/" + std::to_string(early_id)).status, 404);
+  EXPECT_EQ(parse(get("/api/v1/dlq?feed=hydrants").body)->getArray("dead_letters")->size(), 1u);
+  // Replaying what is gone says so; discarding removes for good.
+  auto again = parse(post("/api/v1/dlq/replay", "{\"ids\":[" + std::to_string(early_id) + "]}",
+                          "application/json").body);
+  EXPECT_NE(again->getArray("results")->getObject(0)->getValue<std::string>("reason").find("already replayed"),
+            std::string::npos);
+  EXPECT_EQ(post("/api/v1/dlq/replay", R"({"feed":"a","ids":[1]})", "application/json").status, 400);
+  EXPECT_EQ(http("127.0.0.1", port_, "DELETE", "/api/v1/dlq/" + std::to_string(bad_id), "", "", key_).status, 200);
+  EXPECT_EQ(get("/api/v1/dlq/" + std::to_string(bad_id)).status, 404);
+
+  // Both dead letters also went to firehub.v1.dlq, keyed by feed, with their stage.
+  auto messages = firehub::testing::consumeAll(hub_->kafkaBootstrap(), "firehub.v1.dlq", 2);
+  ASSERT_GE(messages.size(), 1u);
+  for (const auto& m : messages) {
+    EXPECT_EQ(m.key, "hydrants");
+    EXPECT_EQ(m.headers.at("stage"), "validate");
+    EXPECT_NE(m.value.find("\"reason\""), std::string::npos);
+  }
+}
+
+TEST_F(HubTest, ToleranceNoneStopsTheFeedOnTheFirstBadRecordAndStoresNothingOfThatBody) {
+  ASSERT_EQ(post("/api/v1/feeds", R"({"id":"strict","agency":"met","connector":"firehub.connector.weather",
+                 "errors":{"tolerance":"none","retries":2}})", "application/json").status, 201);
+  EXPECT_EQ(post("/api/v1/feeds", R"({"id":"x","agency":"met","connector":"firehub.connector.weather",
+                 "errors":{"tolerance":"some"}})", "application/json").status, 400);
+  auto typo = post("/api/v1/feeds", R"({"id":"x","agency":"met","connector":"firehub.connector.weather",
+                   "errors":{"retry":2}})", "application/json");
+  EXPECT_EQ(typo.status, 400);
+  EXPECT_NE(typo.body.find("errors.retry"), std::string::npos) << typo.body;
+
+  std::string csv = std::string(kWeatherHeader) +
+                    "S1,123.40,41.80,2026-11-22T08:00:00+08:00,3.5,40,12,310,0\n"
+                    "S2,123.50,41.90,2026-11-22T08:00:00+08:00,2.0,140,10,,0\n"
+                    "S3,123.60,41.70,2026-11-22T08:00:00+08:00,1.0,50,5,20,0.4\n";
+  auto r = post("/api/v1/feeds/strict/records", csv, "text/csv");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("line 3: field 'rh_pct' = 140"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("stopped"), std::string::npos);
+  EXPECT_FALSE(hub_->lake().latest("weather/weather_station/S1").value());  // nothing of the body
+  auto feed = parse(get("/api/v1/feeds/strict").body);
+  EXPECT_EQ(feed->getValue<std::string>("state"), "stopped");
+  EXPECT_NE(feed->getValue<std::string>("stopped").find("rh_pct"), std::string::npos);
+  EXPECT_EQ(parse(get("/api/v1/dlq?feed=strict").body)->getArray("dead_letters")->size(), 1u);
+
+  // Refused until resumed, also after a restart.
+  std::string good = std::string(kWeatherHeader) + "S1,123.40,41.80,2026-11-22T08:00:00+08:00,3.5,40,12,310,0\n";
+  auto refused = post("/api/v1/feeds/strict/records", good, "text/csv");
+  EXPECT_EQ(refused.status, 409);
+  EXPECT_NE(refused.body.find("stopped by its error policy"), std::string::npos) << refused.body;
+  hub_.reset();
+  HubConfig c;
+  c.data_dir = dir_.path();
+  c.http_listen = "127.0.0.1:0";
+  c.plugins_dir = firehub::testing::pluginsDir();
+  c.lake_sync = false;
+  auto hub = Hub::start(c);
+  ASSERT_TRUE(hub.isOk()) << hub.status().toString();
+  hub_ = std::move(hub).value();
+  port_ = hub_->httpPort();
+  EXPECT_EQ(parse(get("/api/v1/feeds/strict").body)->getValue<std::string>("state"), "stopped");
+  EXPECT_EQ(post("/api/v1/feeds/strict/records", good, "text/csv").status, 409);
+  ASSERT_EQ(post("/api/v1/feeds/strict/resume", "{}", "application/json").status, 200);
+  auto accepted = post("/api/v1/feeds/strict/records", good, "text/csv");
+  EXPECT_EQ(accepted.status, 202) << accepted.body;
+  EXPECT_EQ(parse(get("/api/v1/feeds/strict").body)->getValue<std::string>("state"), "active");
+}
+
+}  // namespace
+}  // namespace firehub
+
+namespace firehub {
+namespace {
+
+TEST_F(HubTest, FileDropIngestsDroppedFilesAndSetsAsideWhatItCannotRead) {
+  namespace fs = std::filesystem;
+  const std::string drop = dir_.path() + "/drop/met";
+  auto r = post("/api/v1/feeds", R"({"id":"wxfiles","agency":"met","connector":"firehub.connector.weather",
+                "file_drop":{"dir":")" + drop + R"("}})", "application/json");
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(post("/api/v1/feeds", R"({"id":"x","agency":"met","connector":"firehub.connector.weather",
+                 "file_drop":{"dir":"relative/path"}})", "application/json").status, 400);
+  fs::create_directories(drop);
+  auto write = [&](const std::string& name, const std::string& content) {
+    // Written under a .part name and renamed, as agencies are asked to.
+    { std::ofstream(drop + "/" + name + ".part") << content; }
+    fs::rename(drop + "/" + name + ".part", drop + "/" + name);
+  };
+  write("obs-0800.csv", std::string(kWeatherHeader) +
+                            "F1,123.40,41.80,2026-11-22T08:00:00+08:00,3.5,40,12,310,0\n"
+                            "F2,123.50,41.90,2026-11-22T08:00:00+08:00,2.0,140,10,,0\n"
+                            "F3,123.60,41.70,2026-11-22T08:00:00+08:00,1.0,50,5,20,0.4\n");
+  write("notes.txt", "not a format the hub knows");
+  write("broken.json", "{\"station_id\": ");
+  { std::ofstream(drop + "/half-written.csv.part") << kWeatherHeader; }
+
+  ASSERT_TRUE(waitFor([&] { return fs::exists(drop + "/done/obs-0800.csv"); }, std::chrono::seconds(10)));
+  ASSERT_TRUE(waitFor([&] {
+    return fs::exists(drop + "/failed/notes.txt") && fs::exists(drop + "/failed/broken.json");
+  }, std::chrono::seconds(10)));
+  EXPECT_TRUE(fs::exists(drop + "/half-written.csv.part"));  // left alone
+  auto f1 = hub_->lake().latest("weather/weather_station/F1");
+  ASSERT_TRUE(f1.isOk() && f1.value());
+  EXPECT_EQ(f1.value()->provenance().transport(), "file");
+  EXPECT_TRUE(hub_->lake().latest("weather/weather_station/F3").value());
+  auto dlq = get("/api/v1/dlq?feed=wxfiles").body;
+  EXPECT_NE(dlq.find("rh_pct"), std::string::npos) << dlq;                        // the bad row
+  EXPECT_NE(dlq.find("file notes.txt: cannot tell the format"), std::string::npos) << dlq;
+  EXPECT_NE(dlq.find("file broken.json: "), std::string::npos) << dlq;
+  EXPECT_NE(dlq.find("\"stage\":\"transport\""), std::string::npos);
+
+  // The same file dropped again (an agency re-sending after a crash) adds nothing.
+  write("obs-0800-again.csv", std::string(kWeatherHeader) +
+                                  "F1,123.40,41.80,2026-11-22T08:00:00+08:00,3.5,40,12,310,0\n");
+  ASSERT_TRUE(waitFor([&] { return fs::exists(drop + "/done/obs-0800-again.csv"); }, std::chrono::seconds(10)));
+  auto counts = parse(get("/api/v1/feeds/wxfiles").body)->getObject("counts");
+  EXPECT_EQ(counts->getValue<int>("accepted"), 2);
+  EXPECT_EQ(counts->getValue<int>("duplicates"), 1);
 }
 
 }  // namespace

@@ -108,6 +108,7 @@ class Publisher {
   void fill();
   // Produces an outbox entry of derived data (a layers key); returns the librdkafka error.
   int produceDerivedEntry(const lake::OutboxEntry& entry);
+  int produceDeadLetter(const lake::OutboxEntry& entry);
   void flushDeletes();
 
   lake::Lake& lake_;

@@ -44,6 +44,8 @@ struct HubConfig {
   // Seconds between scans of plugins_dir for new connector libraries (plugins.scan_interval_s);
   // 0: only at start and on POST /api/v1/plugins/rescan. Default: 30.
   int plugin_scan_interval_s = 30;
+  // How often file-drop directories are looked at (file_drop.poll_ms), milliseconds.
+  int file_drop_poll_ms = 1000;
   // Directory of feed definitions applied at start (*.json). Default: none.
   std::string feeds_dir;
   // S2 level of the fusion grid. Default: 15.
@@ -102,6 +104,7 @@ class Hub {
   plugin::ConnectorRegistry& connectors() { return connectors_; }
   bus::Publisher* publisher() { return publisher_.get(); }
   transport::TcpListeners* tcp() { return tcp_.get(); }
+  transport::FileDrops* fileDrops() { return drops_.get(); }
   fusion::FusionEngine* fusion() { return fusion_.get(); }
   auth::KeyStore& keys() { return *keys_; }
   auth::AuditLog& audit() { return *audit_; }
@@ -122,6 +125,7 @@ class Hub {
   std::unique_ptr<registry::FeedRegistry> feeds_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;
   std::unique_ptr<transport::TcpListeners> tcp_;
+  std::unique_ptr<transport::FileDrops> drops_;
   std::unique_ptr<bus::EmbeddedBroker> broker_;
   std::unique_ptr<bus::Publisher> publisher_;
   std::unique_ptr<fusion::FusionEngine> fusion_;

@@ -90,6 +90,10 @@ struct DerivedBatch {
 
 // Outbox entries of derived data point at a layers key, marked by this prefix in record_id.
 inline constexpr const char* kLayerRefPrefix = "layer:";
+// Outbox entries of dead letters point at the dlq sequence (decimal) after this prefix.
+inline constexpr const char* kDeadLetterRefPrefix = "dlq:";
+// The topic every dead letter is published on.
+inline constexpr const char* kDeadLetterTopic = "firehub.v1.dlq";
 
 struct DeadLetterEntry {
   uint64_t sequence = 0;
@@ -107,10 +111,13 @@ class Lake {
   // durable batch. Items must carry id, domain, entity_type, entity_id and observed_at.
   // `meta_for`, when given, is called with the result (after dedupe, before the write) and may
   // add meta entries (e.g. a feed's counters) that are written in the same batch.
+  // Every dead letter is also queued for firehub.v1.dlq (key = feed id). `resolved_dead_letters`
+  // are removed in the same batch (a replay that now succeeded).
   using MetaFor = std::function<void(const CommitResult&, std::vector<std::pair<std::string, std::string>>&)>;
   Result<CommitResult> commit(const std::vector<StoreItem>& items,
                               const std::vector<firehub::v1::DeadLetter>& dead_letters,
-                              const MetaFor& meta_for = nullptr);
+                              const MetaFor& meta_for = nullptr,
+                              const std::vector<uint64_t>& resolved_dead_letters = {});
 
   Result<std::optional<firehub::v1::Record>> getRecord(const std::string& id) const;
   // The newest record of an entity (key from entityKey()/entityKeyOf()).
@@ -136,6 +143,9 @@ class Lake {
   Status listDeadLetters(uint64_t from, size_t max, const std::string& feed,
                          std::vector<DeadLetterEntry>& out) const;
   uint64_t deadLetterCount() const { return dlq_count_.load(); }
+  Result<std::optional<firehub::v1::DeadLetter>> getDeadLetter(uint64_t sequence) const;
+  // Removes dead letters (an operator discarding them). Returns how many existed.
+  Result<size_t> deleteDeadLetters(const std::vector<uint64_t>& sequences);
 
   // Log entries (sequence -> record id) with sequence >= from.
   Status readLog(uint64_t from, size_t max,

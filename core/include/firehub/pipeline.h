@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,10 @@ struct IngestRequest {
   std::string_view body;
   std::string content_type;        // media type without parameters, lower case
   std::string transport = "http_push";
+  // Replay of the dead letter with this sequence: the body is its raw bytes. Nothing is stored
+  // unless every piece now passes; then the records and the removal of the dead letter are one
+  // commit. Paused feeds accept replays (an operator fixes, replays, then resumes).
+  std::optional<uint64_t> replay_of;
 };
 
 struct IngestSummary {
@@ -41,6 +46,10 @@ struct IngestSummary {
   size_t consumed = 0;
   std::string reply;
 };
+
+// Content type of a dead letter whose raw bytes are only the start of what was sent (not
+// replayable).
+inline constexpr const char* kTruncatedType = "application/octet-stream; truncated";
 
 // Topic of a domain's canonical records: firehub.v1.<domain>.
 std::string domainTopic(const std::string& domain);
@@ -63,21 +72,40 @@ Result<std::string> resolveAgainstLatest(
     firehub::v1::Record& record,
     const std::function<Result<std::optional<firehub::v1::Record>>(const std::string&)>& latest_of);
 
+// The outcome of replaying one dead letter.
+struct ReplayResult {
+  uint64_t sequence = 0;
+  std::string feed_id;
+  bool resolved = false;  // now stored; the dead letter is gone
+  size_t accepted = 0;
+  size_t duplicates = 0;
+  std::string reason;     // why it still fails or cannot be replayed
+};
+
 class Pipeline {
  public:
   Pipeline(lake::Lake& lake, registry::FeedRegistry& feeds, Metrics& metrics,
            PipelineOptions options = {})
       : lake_(lake), feeds_(feeds), metrics_(metrics), options_(options) {}
 
-  // NotFound: unknown feed. FailedPrecondition: the feed's connector is not loaded.
-  // InvalidArgument: the body cannot be parsed at all (nothing stored). Unavailable /
-  // ResourceExhausted: the lake could not commit (nothing acknowledged; retry).
+  // NotFound: unknown feed. FailedPrecondition: the feed's connector is not loaded, or the feed
+  // is paused or stopped. InvalidArgument: the body cannot be parsed at all, or (with
+  // errors.tolerance = none) it held a bad record and the feed is now stopped; nothing of the
+  // body is stored. Unavailable / ResourceExhausted: the lake could not commit after the feed's
+  // retries (nothing acknowledged; retry later).
   Result<IngestSummary> ingest(const IngestRequest& request);
+
+  // Sends dead letters (stages transport, decode, validate) through their feed's current
+  // connector again; those that now pass are stored and removed in one commit, the others stay
+  // unchanged. Unavailable / ResourceExhausted when the lake fails (the rest is not tried).
+  Result<std::vector<ReplayResult>> replay(const std::vector<uint64_t>& sequences);
 
   // Called after every successful commit that stored records (wakes the publisher).
   void setCommitListener(std::function<void()> fn) { on_commit_ = std::move(fn); }
 
  private:
+  Result<IngestSummary> attempt(registry::Feed& feed, const IngestRequest& request);
+
   lake::Lake& lake_;
   registry::FeedRegistry& feeds_;
   Metrics& metrics_;

@@ -65,6 +65,8 @@ Result<std::shared_ptr<LoadedPlugin>> loadPlugin(const std::string& file);
 struct DecodeSink {
   std::function<void(std::string_view record_bytes)> on_record;
   std::function<void(const fh_rejection& rejection)> on_reject;
+  // The source bytes of the records that follow (ABI >= 1.2 plugins; may stay unset).
+  std::function<void(std::string_view raw)> on_source;
   // Streams: reply bytes for the peer, and how much of the input was used.
   std::string reply;
   std::optional<size_t> consumed;

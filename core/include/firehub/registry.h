@@ -20,6 +20,27 @@
 
 namespace firehub::registry {
 
+// What the pipeline does with a feed's bad records and transient failures.
+struct ErrorPolicy {
+  // all: dead-letter bad records and keep the rest; none: the first bad record stops the feed
+  // (nothing of that body is stored; the feed refuses data until it is resumed).
+  enum class Tolerance { kAll, kNone };
+  Tolerance tolerance = Tolerance::kAll;
+  // Retries of a retryable failure (the lake busy or failing to read/write) inside one push,
+  // with exponential back-off and full jitter from backoff_ms up to max_backoff_ms.
+  int retries = 3;
+  int64_t backoff_ms = 50;
+  int64_t max_backoff_ms = 2000;
+  bool operator==(const ErrorPolicy&) const = default;
+};
+
+// A directory the hub watches for files of one feed (the file-drop transport).
+struct FileDrop {
+  std::string dir;           // absolute path; empty = no file drop
+  std::string content_type;  // empty = from the file's extension (.csv, .json, .ndjson, .xml)
+  bool operator==(const FileDrop&) const = default;
+};
+
 struct FeedSpec {
   std::string id;         // [a-z0-9][a-z0-9._-]{0,63}
   std::string agency;     // owner agency id, same pattern
@@ -29,6 +50,9 @@ struct FeedSpec {
   int64_t cadence_s = 0;  // expected interval between updates; 0 = unknown
   int64_t created_at = 0; // unix seconds
   bool paused = false;    // a paused feed refuses pushes (409) until resumed
+  std::string stopped;    // why the error policy stopped the feed (it is paused too); "" = not
+  ErrorPolicy errors;
+  FileDrop file_drop;
 };
 
 struct FeedCounters {
@@ -52,6 +76,15 @@ class Feed {
   FeedCounters& counters() { return counters_; }
   bool paused() const { return paused_.load(); }
   void setPaused(bool paused) { paused_ = paused; }
+  // Why the error policy stopped the feed, "" when it did not (or it was resumed since).
+  std::string stoppedReason() const {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    return stopped_;
+  }
+  void setStopped(const std::string& reason) {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    stopped_ = reason;
+  }
   // Data older than twice the declared cadence (false when the cadence is unknown or nothing
   // arrived yet).
   bool stale(int64_t now_s) const {
@@ -76,6 +109,7 @@ class Feed {
   std::atomic<bool> paused_{false};
   mutable std::mutex error_mu_;
   std::string last_error_;
+  std::string stopped_;
 };
 
 // A feed's counters as stored in the lake's meta (written with the batch they count).
@@ -112,8 +146,10 @@ class FeedRegistry {
   // AlreadyExists when a different feed with the same id exists (an identical one is returned).
   Result<std::shared_ptr<Feed>> create(FeedSpec spec, bool replace = false);
   std::shared_ptr<Feed> get(const std::string& id) const;
-  // Pauses or resumes a feed (stored, so it survives a restart).
+  // Pauses or resumes a feed (stored, so it survives a restart). Resuming also clears a stop.
   Status setPaused(const std::string& id, bool paused);
+  // Stops a feed for its error policy: paused, with the reason stored.
+  Status stop(const std::string& id, const std::string& reason);
   // Gives feeds whose connector was missing an instance, now that it may be loaded. Returns how
   // many became active.
   size_t activateWaiting();

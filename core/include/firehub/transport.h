@@ -1,4 +1,5 @@
-// Transports the hub owns besides HTTP push: TCP listeners for stream protocols (GB/T 26875.3).
+// Transports the hub owns besides HTTP push: TCP listeners for stream protocols (GB/T 26875.3)
+// and file drops (a directory per feed that agencies copy files into).
 // A feed whose config has "listen": "HOST:PORT" gets a listener; every connection keeps its own
 // buffer, hands it to the pipeline as a byte stream, sends the connector's reply (confirm/deny)
 // only after the commit, and keeps the unused tail (an incomplete frame) for the next read.
@@ -7,6 +8,9 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <thread>
+#include <vector>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -53,6 +57,61 @@ class TcpListeners {
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Poco::Net::TCPServer>> servers_;
   std::map<std::string, uint16_t> ports_;
+};
+
+// Splits a body into pieces of about `chunk` bytes at line ends; CSV pieces repeat the header
+// line. JSON documents (one object or array) are not split.
+std::vector<std::string> splitBody(const std::string& data, const std::string& content_type,
+                                   size_t chunk);
+
+// The content type of a file, from its extension ("" when unknown).
+std::string contentTypeOfFile(const std::string& path);
+
+struct FileDropOptions {
+  // How often each drop directory is looked at, milliseconds. Default: 1000.
+  int poll_ms = 1000;
+  // Bytes handed to the pipeline at once (at line ends). Default: 4 MiB.
+  size_t chunk_bytes = 4u << 20;
+  // Larger files are refused (moved to failed/ with a dead letter). Default: 1 GiB.
+  size_t max_file_bytes = 1u << 30;
+};
+
+// A feed whose spec has file_drop.dir gets its directory watched. Files whose names start with
+// '.' or end in .part/.tmp are still being written and are left alone, so writers copy to such a
+// name and rename when done. A file is ingested in pieces; when every piece is committed it is
+// moved to done/ (the file's acknowledgement). A crash before that ingests it again, and the
+// lake's dedupe by record id keeps each record once. A file that cannot be read as its format is
+// moved to failed/ with a dead letter (stage transport) naming why; a lake failure leaves the
+// file where it is and tries again with back-off.
+class FileDrops {
+ public:
+  FileDrops(pipeline::Pipeline& pipeline, registry::FeedRegistry& feeds, lake::Lake& lake,
+            FileDropOptions options = {});
+  ~FileDrops();
+  void start();
+  void stop();
+  // One pass over every drop directory (what the thread does every poll_ms). Returns how many
+  // files were finished (done or failed).
+  size_t scanOnce();
+
+ private:
+  struct Backoff {
+    int64_t until_ms = 0;
+    int64_t delay_ms = 0;
+  };
+  bool ingestFile(registry::Feed& feed, const std::string& path);
+  void failFile(registry::Feed& feed, const std::string& path, const std::string& reason);
+  void run();
+
+  pipeline::Pipeline& pipeline_;
+  registry::FeedRegistry& feeds_;
+  lake::Lake& lake_;
+  FileDropOptions options_;
+  std::map<std::string, Backoff> backoff_;  // per feed; only the scanning thread touches it
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
 };
 
 }  // namespace firehub::transport

@@ -22,7 +22,7 @@ extern "C" {
 /* Bump the major for any incompatible change (a field moved, a signature changed). Bump the minor
  * for additions at the end of a struct; a host accepts plugins of its major with minor <= its own. */
 #define FH_ABI_MAJOR 1
-#define FH_ABI_MINOR 1
+#define FH_ABI_MINOR 2
 
 /* The name of the exported alias that returns the descriptor. */
 #define FH_CONNECTOR_SYMBOL "firehub_connector_v1"
@@ -67,6 +67,11 @@ typedef struct fh_host_callbacks {
   /* For stream input: how many leading bytes of the input were used; the rest (an incomplete
    * frame) is offered again with the next bytes. Not calling it means all were used. */
   void (*consumed)(void *host_ctx, size_t bytes);
+  /* --- ABI 1.2 --- */
+  /* The source bytes (a CSV line, a JSON object, a frame) of the records emitted next, until the
+   * next call. The host keeps them with a record the hub itself later rejects, so the dead letter
+   * holds what the agency sent and can be replayed through the connector. */
+  void (*source)(void *host_ctx, const uint8_t *raw, size_t len);
 } fh_host_callbacks;
 
 typedef struct fh_decode_input {

@@ -87,6 +87,13 @@ class Sink {
     }
   }
 
+  // The source bytes of the records emitted next (the SDK's item readers call it per item).
+  void source(std::string_view raw) {
+    if (cb_->struct_size >= offsetof(fh_host_callbacks, source) + sizeof(cb_->source) && cb_->source) {
+      cb_->source(ctx_, reinterpret_cast<const uint8_t*>(raw.data()), raw.size());
+    }
+  }
+
   size_t emitted() const { return emitted_; }
   size_t rejected() const { return rejected_; }
 
