@@ -368,10 +368,22 @@ class Router : public Poco::Net::HTTPRequestHandler {
     Poco::JSON::Object o = registry::feedSpecObject(feed.spec());
     if (!who_.mayWriteFeed(feed.spec().agency)) o.remove("config");  // may hold credentials
     std::string stopped = feed.stoppedReason();
+    std::string fault = feed.fault();
+    int64_t since = feed.decodingSince().load();
+    if (since > 0) {
+      int64_t busy_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count() - since;
+      if (busy_ms > ctx_.pipeline->options().busy_timeout_ms) {
+        fault = "connector blocked: decoding one body for " + std::to_string(busy_ms / 1000) + " s";
+      }
+    }
     o.set("state", !feed.connector() ? "inactive"
+                   : !fault.empty()   ? "failed"
                    : !stopped.empty() ? "stopped"
                    : feed.paused()    ? "paused"
                                       : "active");
+    if (!fault.empty()) o.set("fault", fault);
     o.set("paused", feed.paused());
     if (stopped.empty()) {
       o.remove("stopped");

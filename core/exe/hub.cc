@@ -79,6 +79,10 @@ Result<HubConfig> loadConfig(const std::string& file) {
     c.cell_level = p->getInt("fusion.cell.level", c.cell_level);
     c.lake_sync = p->getBool("lake.sync", c.lake_sync);
     c.max_body_bytes = static_cast<size_t>(p->getUInt64("http.max_body_bytes", c.max_body_bytes));
+    c.busy_timeout_ms = p->getInt64("pipeline.busy_timeout_ms", c.busy_timeout_ms);
+    if (c.busy_timeout_ms < 100 || c.busy_timeout_ms > 600000) {
+      return Status::invalidArgument("pipeline.busy_timeout_ms must be in 100..600000");
+    }
     c.drain_timeout_ms = p->getInt("shutdown.drain_timeout_ms", c.drain_timeout_ms);
     // Every other kafka.* key is handed to librdkafka as it is.
     std::function<void(const std::string&)> walk = [&](const std::string& prefix) {
@@ -180,6 +184,7 @@ Result<std::unique_ptr<Hub>> Hub::start(
   hub->feeds_ = std::make_unique<registry::FeedRegistry>(*hub->lake_, hub->connectors_);
   pipeline::PipelineOptions pipeline_options;
   pipeline_options.cell_level = c.cell_level;
+  pipeline_options.busy_timeout_ms = c.busy_timeout_ms;
   hub->pipeline_ = std::make_unique<pipeline::Pipeline>(*hub->lake_, *hub->feeds_, hub->metrics_,
                                                         pipeline_options);
   if (c.serve_http) {  // network transports run with the server, not for offline ingest

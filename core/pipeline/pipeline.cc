@@ -140,6 +140,12 @@ std::string domainTopic(const std::string& domain) { return "firehub.v1." + doma
 
 namespace {
 
+int64_t steadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // Content type of a dead letter that holds what the connector emitted (not the source bytes).
 constexpr const char* kRecordBytesType = "application/x-protobuf; proto=firehub.v1.Record";
 
@@ -168,7 +174,14 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     return Status::failedPrecondition("feed '" + request.feed_id +
                                       "' is inactive: " + feed->reason());
   }
-  std::lock_guard<std::mutex> feed_lock(feed->pushMutex());
+  std::unique_lock<std::timed_mutex> feed_lock(feed->pushMutex(), std::defer_lock);
+  if (!feed_lock.try_lock_for(std::chrono::milliseconds(options_.busy_timeout_ms))) {
+    int64_t since = feed->decodingSince().load();
+    std::string why = since > 0 ? "its connector has been decoding one body for " +
+                                      std::to_string((steadyMs() - since) / 1000) + " s"
+                                : "earlier pushes are still being stored";
+    return Status::unavailable("feed '" + request.feed_id + "' is busy: " + why + "; retry later");
+  }
   if (feed->paused() && !request.replay_of) {
     std::string stopped = feed->stoppedReason();
     return Status::failedPrecondition(
@@ -245,6 +258,7 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
   };
 
   plugin::DecodeSink sink;
+  size_t garbage = 0;  // pieces that show the connector itself is broken
   // What the agency sent for the records that follow (plugins of ABI >= 1.2 say so); a record
   // the hub rejects is dead-lettered with these bytes, so it can be replayed.
   std::string source;
@@ -259,8 +273,10 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
     if (!r.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
       dead_letter("decode", "connector emitted bytes that are not a firehub.v1.Record", bytes, "");
       markRecordBytes(dead.back());
+      ++garbage;
       return;
     }
+    if (r.domain() != domain) ++garbage;  // checkRecord dead-letters it below
     if (have_source) bytes = source;
     std::string offset = r.provenance().source_offset();
     if (!lake_error.isOk()) return;
@@ -321,7 +337,17 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
                 rej.source_offset ? rej.source_offset : "");
   };
 
+  feed->decodingSince() = steadyMs();
   Status decoded = connector->decode(request.body, request.content_type, spec.id, spec.agency, sink);
+  feed->decodingSince() = 0;
+  if (decoded.code() == StatusCode::kInternal) {
+    feed->setFault(decoded.message());
+  } else if (garbage > 0) {
+    feed->setFault(std::string("connector ") + descriptor.id + " emitted " + std::to_string(garbage) +
+                   " piece(s) that are not a firehub.v1.Record or not of its domain");
+  } else if (decoded.isOk()) {
+    feed->setFault("");
+  }
   if (!decoded.isOk()) {
     feed->setLastError(decoded.message());
     return decoded;  // nothing of this body is stored

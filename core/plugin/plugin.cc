@@ -145,6 +145,9 @@ Status ConnectorInstance::decode(std::string_view data, const std::string& conte
   switch (st) {
     case FH_OK: return Status::ok();
     case FH_RETRY: return Status::unavailable(err[0] ? err : "connector asked to retry");
+    case FH_FAULT:
+      return Status::internal(std::string("connector ") + plugin_->descriptor().id + " failed: " +
+                              (err[0] ? err : "no message"));
     default: return Status::invalidArgument(err[0] ? err : "connector could not decode the body");
   }
 }

@@ -70,7 +70,18 @@ bool CsvReader::next(CsvRow& row, std::string& error) {
   }
   row.fields.push_back(std::move(field));
   row.raw = data_.substr(start, end - start);
-  if (in_quotes) error = "unterminated quoted field";
+  if (in_quotes) {
+    // The quote never closed, so the rest of the body was read as one field. Only the row's own
+    // line is bad: report it and go on with the next line, so the rows after it are not lost.
+    error = "unterminated quoted field";
+    size_t nl = data_.find('\n', start);
+    size_t line_end = nl == std::string_view::npos ? data_.size() : nl;
+    size_t raw_end = line_end > start && data_[line_end - 1] == '\r' ? line_end - 1 : line_end;
+    row.raw = data_.substr(start, raw_end - start);
+    row.fields.clear();
+    pos_ = nl == std::string_view::npos ? data_.size() : nl + 1;
+    line_ = row.line + (nl == std::string_view::npos ? 0 : 1);
+  }
   return true;
 }
 

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "firehub/plugin_abi.h"
+#include "processes.h"
 #include "test_support.h"
 
 namespace firehub {
@@ -24,91 +25,10 @@ using firehub::testing::http;
 using firehub::testing::kWeatherHeader;
 using firehub::testing::TempDir;
 using firehub::testing::waitFor;
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  std::string text = s.str();
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
-}
-
-std::string firehubBinary() { return buildDir() + "/bin/firehub"; }
-
-// Runs a command through the shell, returns exit status and stdout.
-std::pair<int, std::string> run(const std::string& command) {
-  std::string out;
-  FILE* p = popen(command.c_str(), "r");
-  if (!p) return {-1, ""};
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-class HubProcess {
- public:
-  HubProcess(std::string data_dir, std::string plugins_dir, std::string log, std::string config = "")
-      : data_dir_(std::move(data_dir)), plugins_dir_(std::move(plugins_dir)), log_(std::move(log)),
-        config_(std::move(config)) {}
-  ~HubProcess() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  bool start() {
-    std::remove((data_dir_ + "/http.address").c_str());
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* f = std::freopen(log_.c_str(), "a", stderr);
-      (void)f;
-      if (config_.empty()) {
-        execl(firehubBinary().c_str(), "firehub", "serve", "--data-dir", data_dir_.c_str(), "--http",
-              "127.0.0.1:0", "--plugins-dir", plugins_dir_.c_str(), static_cast<char*>(nullptr));
-      } else {
-        execl(firehubBinary().c_str(), "firehub", "serve", "--config", config_.c_str(), "--data-dir",
-              data_dir_.c_str(), "--http", "127.0.0.1:0", "--plugins-dir", plugins_dir_.c_str(),
-              static_cast<char*>(nullptr));
-      }
-      _exit(127);
-    }
-    bool up = waitFor([&] { return !readFile(data_dir_ + "/http.address").empty(); });
-    if (!up) return false;
-    std::string address = readFile(data_dir_ + "/http.address");
-    port_ = static_cast<uint16_t>(std::stoi(address.substr(address.rfind(':') + 1)));
-    return true;
-  }
-
-  // SIGTERM and wait (bounded) for a clean exit. Returns the exit code, or -1.
-  int stop() {
-    if (pid_ <= 0) return -1;
-    kill(pid_, SIGTERM);
-    int status = 0;
-    bool exited = waitFor([&] { return waitpid(pid_, &status, WNOHANG) == pid_; },
-                          std::chrono::seconds(30));
-    if (!exited) return -1;
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
-  firehub::testing::Http get(const std::string& path) {
-    return http("127.0.0.1", port_, "GET", path, "", "", firehub::testing::adminKey(data_dir_));
-  }
-  firehub::testing::Http post(const std::string& path, const std::string& body, const std::string& type) {
-    return http("127.0.0.1", port_, "POST", path, body, type, firehub::testing::adminKey(data_dir_));
-  }
-  uint16_t port() const { return port_; }
-  std::string log() const { return readFile(log_); }
-
- private:
-  std::string data_dir_, plugins_dir_, log_, config_;
-  pid_t pid_ = -1;
-  uint16_t port_ = 0;
-};
+using firehub::testing::readFile;
+using firehub::testing::firehubBinary;
+using firehub::testing::run;
+using firehub::testing::HubProcess;
 
 Poco::JSON::Object::Ptr parse(const std::string& body) {
   Poco::JSON::Parser parser;
@@ -363,27 +283,10 @@ TEST(EndToEndTest, PluginsNewMakesARenamedConnectorFromTheTemplate) {
 // brokers are back. The broker outlives a hub killed with -9.
 TEST(EndToEndTest, BrokerProcessSurvivesHubCrashesAndOutagesDrain) {
   TempDir dir;
-  pid_t broker = fork();
-  if (broker == 0) {
-    FILE* f = std::freopen(dir.sub("broker.log").c_str(), "a", stderr);
-    (void)f;
-    execl(firehubBinary().c_str(), "firehub", "broker", "--brokers", "3", "--bootstrap-file",
-          dir.sub("bootstrap").c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  struct Reap {
-    pid_t pid;
-    ~Reap() {
-      kill(pid, SIGTERM);
-      waitpid(pid, nullptr, 0);
-    }
-  } reap{broker};
-  ASSERT_TRUE(waitFor([&] { return !readFile(dir.sub("bootstrap.control")).empty(); })) << readFile(dir.sub("broker.log"));
-  std::string bootstrap = readFile(dir.sub("bootstrap"));
-  bootstrap.erase(bootstrap.find_last_not_of("\n") + 1);
-  std::string control = readFile(dir.sub("bootstrap.control"));
-  control.erase(control.find_last_not_of("\n") + 1);
-  uint16_t control_port = static_cast<uint16_t>(std::stoi(control.substr(control.rfind(':') + 1)));
+  firehub::testing::BrokerProcess broker(dir.path());
+  ASSERT_TRUE(broker.start()) << broker.log();
+  const std::string& bootstrap = broker.bootstrap();
+  uint16_t control_port = broker.controlPort();
   std::ofstream(dir.sub("hub.properties")) << "kafka.bootstrap.servers = " << bootstrap << "\n";
 
   std::string plugins = buildDir() + "/plugins";

@@ -72,6 +72,9 @@ struct HubConfig {
   std::string anonymous_loopback = "viewer";
   // Largest HTTP request body. Default: 16 MiB.
   size_t max_body_bytes = 16u << 20;
+  // How long a push waits for the same feed's previous one before 503, and after which a
+  // connector still decoding one body is reported blocked (pipeline.busy_timeout_ms). Default 10 s.
+  int64_t busy_timeout_ms = 10000;
   // How long shutdown waits for the outbox to drain. Default: 10000 ms.
   int drain_timeout_ms = 10000;
   // Run Kafka publishing. Off for offline work on a data dir (`firehub ingest --data-dir`): the

@@ -23,6 +23,10 @@ struct PipelineOptions {
   int cell_level = 15;
   // Rejection reasons returned to the caller of one push (all go to the DLQ). Default: 20.
   size_t max_reported_errors = 20;
+  // How long a push waits for the feed's previous push (one body is decoded at a time per
+  // feed) before it gets 503; a connector decoding one body longer than this is reported as
+  // blocked. Default: 10 s.
+  int64_t busy_timeout_ms = 10000;
 };
 
 struct IngestRequest {
@@ -99,6 +103,8 @@ class Pipeline {
   // connector again; those that now pass are stored and removed in one commit, the others stay
   // unchanged. Unavailable / ResourceExhausted when the lake fails (the rest is not tried).
   Result<std::vector<ReplayResult>> replay(const std::vector<uint64_t>& sequences);
+
+  const PipelineOptions& options() const { return options_; }
 
   // Called after every successful commit that stored records (wakes the publisher).
   void setCommitListener(std::function<void()> fn) { on_commit_ = std::move(fn); }

@@ -72,7 +72,19 @@ class Feed {
   const std::string& reason() const { return reason_; }
   // Held for one push, from decode through commit: the connector instance is not shared
   // between threads, and the counters are written with the batch they count.
-  std::mutex& pushMutex() { return push_mu_; }
+  std::timed_mutex& pushMutex() { return push_mu_; }
+  // When the connector started decoding the body in hand (steady ms), 0 when idle.
+  std::atomic<int64_t>& decodingSince() { return decoding_since_ms_; }
+  // Why the connector itself is failing (threw, emitted garbage), "" when its last body went
+  // through. Cleared by the next clean decode.
+  std::string fault() const {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    return fault_;
+  }
+  void setFault(const std::string& reason) {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    fault_ = reason;
+  }
   FeedCounters& counters() { return counters_; }
   bool paused() const { return paused_.load(); }
   void setPaused(bool paused) { paused_ = paused; }
@@ -104,12 +116,14 @@ class Feed {
   FeedSpec spec_;
   std::unique_ptr<plugin::ConnectorInstance> instance_;
   std::string reason_;
-  std::mutex push_mu_;
+  std::timed_mutex push_mu_;
+  std::atomic<int64_t> decoding_since_ms_{0};
   FeedCounters counters_;
   std::atomic<bool> paused_{false};
   mutable std::mutex error_mu_;
   std::string last_error_;
   std::string stopped_;
+  std::string fault_;
 };
 
 // A feed's counters as stored in the lake's meta (written with the batch they count).

@@ -31,7 +31,9 @@ typedef enum fh_status {
   FH_OK = 0,
   FH_RETRY = 1,          /* transient: the host may try the same input again later */
   FH_ERROR = 2,          /* the input (or call) is invalid; retrying the same bytes will not help */
-  FH_INVALID_CONFIG = 3  /* create(): the configuration was rejected */
+  FH_INVALID_CONFIG = 3, /* create(): the configuration was rejected */
+  FH_FAULT = 4           /* ABI 1.2: the connector itself failed (a bug, not bad input); the host
+                            marks the feed failed */
 } fh_status;
 
 /* Where in the pipeline a rejection happened; mirrors the dead-letter stages. */

@@ -156,12 +156,12 @@ struct Thunks {
     } catch (const InputError& e) {
       copyMessage(e.what(), err, err_len);
       return FH_ERROR;
-    } catch (const std::exception& e) {
+    } catch (const std::exception& e) {  // not about the input: a fault of the connector
       copyMessage(e.what(), err, err_len);
-      return FH_ERROR;
+      return FH_FAULT;
     } catch (...) {
       copyMessage("unknown exception in decode()", err, err_len);
-      return FH_ERROR;
+      return FH_FAULT;
     }
   }
 
