@@ -2,6 +2,7 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
@@ -11,6 +12,8 @@
 #include <s2/s2latlng_rect.h>
 #include <s2/s2region_coverer.h>
 
+#include <cstdarg>
+#include <cstdio>
 #include <filesystem>
 #include <unordered_map>
 #include <unordered_set>
@@ -29,6 +32,24 @@ constexpr const char* kOutbox = "outbox";
 constexpr const char* kDlq = "dlq";
 constexpr const char* kMeta = "meta";
 constexpr const char* kLayers = "layers";
+
+// RocksDB's warnings and errors, in the hub's log.
+class HubLogger : public rocksdb::Logger {
+ public:
+  HubLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char buf[1024];
+    std::vsnprintf(buf, sizeof buf, format, ap);
+    if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL) {
+      FIREHUB_LOG(kError, "rocksdb", buf);
+    } else {
+      FIREHUB_LOG(kWarning, "rocksdb", buf);
+    }
+  }
+};
 
 Status fromRocks(const rocksdb::Status& s, const char* what) {
   if (s.ok()) return Status::ok();
@@ -101,6 +122,10 @@ Status Lake::init() {
 
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
+  // RocksDB's own log goes to the hub's log, not to a LOG file beside the data: on a full disk
+  // that file fails, and the RocksDB of Debian 12 asserts on the next line written to it.
+  db_options.info_log = std::make_shared<HubLogger>();
+  db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 5;
@@ -158,6 +183,34 @@ Lake::~Lake() {
   if (!db_) return;
   for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   db_->Close().PermitUncheckedError();
+}
+
+Status Lake::write(rocksdb::WriteBatch& batch, bool sync, const char* what) {
+  // One write at a time, and none after a failed one until RocksDB resumed: the RocksDB of
+  // Debian 12 (7.8) asserts when the write-ahead log is written again after a write error.
+  std::lock_guard<std::mutex> lock(write_mu_);
+  if (stalled_.load()) {
+    // RocksDB stops writing after a failed write (e.g. the disk filled up) until resumed.
+    rocksdb::Status resumed = db_->Resume();
+    if (!resumed.ok()) {
+      return Status::resourceExhausted(std::string(what) + ": the lake stopped writing after a disk error and "
+                                       "resumes by itself once there is free space under " + options_.path +
+                                       " (" + resumed.ToString() + ")");
+    }
+    stalled_ = false;
+    FIREHUB_LOG(kInfo, "lake", "writing again after a disk error");
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  rocksdb::Status s = db_->Write(wo, &batch);
+  if (s.ok()) return Status::ok();
+  if (s.IsNoSpace() || s.IsIOError()) stalled_ = true;
+  Status status = fromRocks(s, what);
+  if (s.IsNoSpace() || s.subcode() == rocksdb::Status::kNoSpace) {
+    return Status::resourceExhausted(std::string(what) + ": the disk of the lake is full (" + options_.path +
+                                     "): " + s.ToString());
+  }
+  return status;
 }
 
 uint64_t Lake::lastKey(rocksdb::ColumnFamilyHandle* cf) const {
@@ -277,10 +330,7 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   }
 
   if (batch.Count() == 0) return result;
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync;
-  wo.disableWAL = false;
-  FIREHUB_RETURN_IF_ERROR(fromRocks(db_->Write(wo, &batch), "commit batch"));
+  FIREHUB_RETURN_IF_ERROR(write(batch, options_.sync, "commit batch"));
   next_sequence_ = seq;
   result.last_sequence = seq - 1;
   outbox_depth_ += outbox_added;
@@ -386,7 +436,7 @@ Status Lake::deleteOutbox(const std::vector<uint64_t>& sequences) {
     batch.Delete(outbox_, key);
   }
   // Not synced: if a crash loses these deletes the entries are delivered again (at least once).
-  FIREHUB_RETURN_IF_ERROR(fromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "delete outbox"));
+  FIREHUB_RETURN_IF_ERROR(write(batch, false, "delete outbox"));
   outbox_depth_ -= std::min<uint64_t>(outbox_depth_.load(), sequences.size());
   return Status::ok();
 }
@@ -433,9 +483,7 @@ Result<size_t> Lake::deleteDeadLetters(const std::vector<uint64_t>& sequences) {
     if (db_->Get(rocksdb::ReadOptions(), dlq_, key, &value).ok()) ++existed;
     batch.Delete(dlq_, key);
   }
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync;
-  FIREHUB_RETURN_IF_ERROR(fromRocks(db_->Write(wo, &batch), "delete dead letters"));
+  FIREHUB_RETURN_IF_ERROR(write(batch, options_.sync, "delete dead letters"));
   dlq_count_ -= std::min<uint64_t>(dlq_count_.load(), existed);
   return existed;
 }
@@ -488,9 +536,7 @@ Status Lake::commitDerived(const DerivedBatch& derived) {
   }
   for (const auto& [k, v] : derived.meta) batch.Put(meta_, k, v);
   if (batch.Count() == 0) return Status::ok();
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync;
-  FIREHUB_RETURN_IF_ERROR(fromRocks(db_->Write(wo, &batch), "commit derived batch"));
+  FIREHUB_RETURN_IF_ERROR(write(batch, options_.sync, "commit derived batch"));
   next_sequence_ = seq;
   outbox_depth_ += derived.deliveries.size();
   return Status::ok();
@@ -514,23 +560,21 @@ Status Lake::scanLayers(const std::string& prefix,
 }
 
 Status Lake::putMeta(const std::string& key, const std::string& value) {
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync;
-  return fromRocks(db_->Put(wo, meta_, key, value), "write meta");
+  rocksdb::WriteBatch batch;
+  batch.Put(meta_, key, value);
+  return write(batch, options_.sync, "write meta");
 }
 
 Status Lake::putMetaBatch(const std::vector<std::pair<std::string, std::string>>& entries) {
   rocksdb::WriteBatch batch;
   for (const auto& [k, v] : entries) batch.Put(meta_, k, v);
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync;
-  return fromRocks(db_->Write(wo, &batch), "write meta batch");
+  return write(batch, options_.sync, "write meta batch");
 }
 
 Status Lake::deleteMeta(const std::string& key) {
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync;
-  return fromRocks(db_->Delete(wo, meta_, key), "delete meta");
+  rocksdb::WriteBatch batch;
+  batch.Delete(meta_, key);
+  return write(batch, options_.sync, "delete meta");
 }
 
 Result<std::optional<std::string>> Lake::getMeta(const std::string& key) const {

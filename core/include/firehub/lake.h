@@ -32,6 +32,7 @@
 namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace firehub::lake {
@@ -175,6 +176,8 @@ class Lake {
   explicit Lake(LakeOptions options);
   Status init();
   uint64_t lastKey(rocksdb::ColumnFamilyHandle* cf) const;
+  // Writes a batch; after a failed write (full disk) tries to resume RocksDB first.
+  Status write(rocksdb::WriteBatch& batch, bool sync, const char* what);
 
   LakeOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
@@ -192,6 +195,8 @@ class Lake {
   uint64_t next_sequence_ = 1;  // guarded by commit_mu_
   std::atomic<uint64_t> outbox_depth_{0};
   std::atomic<uint64_t> dlq_count_{0};
+  std::mutex write_mu_;  // every write to RocksDB goes through write() under it
+  std::atomic<bool> stalled_{false};
 };
 
 // Where a geometry stands for indexing and distance: the point itself, or the mean of the first
