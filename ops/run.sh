@@ -5,6 +5,7 @@
 #   ops/run.sh demo [ARGS]    install, build, run the hub with the embedded broker and demo feeds
 #                             on 127.0.0.1:8080 (ARGS go to `firehub demo`)
 #   ops/run.sh bench [ARGS]   install, build, run `firehub bench ingest` (ARGS go to it)
+#   ops/run.sh faults [--long]  install, build, run the fault tests (--long: 20 kills, 10 min outage)
 #   ops/run.sh asan           install, build the asan preset, run the unit and integration tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,12 @@ case "$cmd" in
     install
     build release
     exec build/release/bin/firehub bench ingest "$@"
+    ;;
+  faults)
+    install
+    build release
+    if [ "${1:-}" = "--long" ]; then export FIREHUB_FAULT_LONG=1; fi
+    ctest --preset release --timeout 3600 -L fault
     ;;
   asan)
     install

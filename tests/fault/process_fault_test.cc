@@ -112,6 +112,44 @@ void consumeEach(const std::string& bootstrap, const std::string& topic,
   rd_kafka_destroy(rk);
 }
 
+std::string idOf(const rd_kafka_message_t& m);
+
+// Reads a topic from its beginning in the background while the test runs: the mock cluster keeps
+// only the newest few MiB of each partition, so the messages are counted as they arrive.
+class TopicReader {
+ public:
+  TopicReader(std::string bootstrap, std::string topic)
+      : thread_([this, bootstrap = std::move(bootstrap), topic = std::move(topic)] {
+          consumeEach(
+              bootstrap, topic,
+              [&](const rd_kafka_message_t& m) {
+                ++messages_;
+                std::lock_guard<std::mutex> lock(mu_);
+                ids_.insert(idOf(m));
+              },
+              [&] { return stop_.load(); }, std::chrono::seconds(100000));
+        }) {}
+  ~TopicReader() { finish(std::chrono::seconds(0), 0); }
+  // Waits until `expected` distinct ids were read (or `patience` passed), then stops reading.
+  void finish(std::chrono::seconds patience, size_t expected) {
+    waitFor([&] { return distinct() >= expected; }, patience);
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  size_t distinct() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ids_.size();
+  }
+  size_t messages() const { return messages_.load(); }
+
+ private:
+  std::mutex mu_;
+  std::unordered_set<std::string> ids_;
+  std::atomic<size_t> messages_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 std::string idOf(const rd_kafka_message_t& m) {
   std::string_view v(static_cast<const char*>(m.payload), m.len);
   size_t at = v.find("\"id\":\"");
@@ -175,8 +213,9 @@ TEST(ProcessFaultTest, KillDashNineWhilePushingAndDroppingFilesLosesNothingAckno
   const size_t http_records = records * 3 / 4, batch = 2000;
   const size_t file_records = records - http_records, per_file = 10000;
   TempDir dir;
-  BrokerProcess broker(dir.path());
+  BrokerProcess broker(dir.path(), 3, 16);
   ASSERT_TRUE(broker.start()) << broker.log();
+  TopicReader reader(broker.bootstrap(), "firehub.v1.weather");
   const std::string data = dir.sub("data"), drop = dir.sub("drop");
   HubProcess hub(data, firehub::testing::pluginsDir(), dir.sub("hub.log"), brokerConfig(dir, broker));
   ASSERT_TRUE(hub.start()) << hub.log();
@@ -271,27 +310,21 @@ TEST(ProcessFaultTest, KillDashNineWhilePushingAndDroppingFilesLosesNothingAckno
   opened.value().reset();
 
   // Kafka: every record at least once; exactly once per record id after dedupe.
-  std::unordered_set<std::string> seen;
-  size_t messages = 0;
-  consumeEach(
-      broker.bootstrap(), "firehub.v1.weather",
-      [&](const rd_kafka_message_t& m) {
-        ++messages;
-        seen.insert(idOf(m));
-      },
-      [&] { return seen.size() >= records; });
-  EXPECT_EQ(seen.size(), records) << "distinct record ids on firehub.v1.weather";
+  reader.finish(std::chrono::seconds(120), records);
+  const size_t distinct = reader.distinct(), messages = reader.messages();
+  EXPECT_EQ(distinct, records) << "distinct record ids on firehub.v1.weather";
   std::printf("[ fault    ] %zu records (%zu over HTTP in %zu bodies, %zu in %zu files), %d kill -9, %zu push retries; "
               "lake: %zu stored once, %zu missing, %zu dead letters; kafka: %zu messages, %zu distinct, %zu duplicates\n",
               records, http_records, http_batches, file_records, files, kills, pusher.retries(), logged, missing,
-              bad_seen.size(), messages, seen.size(), messages - seen.size());
+              bad_seen.size(), messages, distinct, messages - distinct);
 }
 
 TEST(ProcessFaultTest, AllBrokersDownForMinutesTheBacklogWaitsOnDiskAndDrainsAfter) {
   const long outage_s = setting("FIREHUB_FAULT_OUTAGE_S", 120, 600);
   TempDir dir;
-  BrokerProcess broker(dir.path());
+  BrokerProcess broker(dir.path(), 3, 16);
   ASSERT_TRUE(broker.start()) << broker.log();
+  TopicReader reader(broker.bootstrap(), "firehub.v1.weather");
   const std::string data = dir.sub("data");
   HubProcess hub(data, firehub::testing::pluginsDir(), dir.sub("hub.log"), brokerConfig(dir, broker));
   ASSERT_TRUE(hub.start()) << hub.log();
@@ -341,16 +374,13 @@ TEST(ProcessFaultTest, AllBrokersDownForMinutesTheBacklogWaitsOnDiskAndDrainsAft
       << hub.get("/readyz").body;
   EXPECT_TRUE(saw_degraded) << "/readyz reported the outage";
   EXPECT_NE(degraded.find("outbox_depth"), std::string::npos) << degraded;
-  std::unordered_set<std::string> seen;
-  consumeEach(
-      broker.bootstrap(), "firehub.v1.weather", [&](const rd_kafka_message_t& m) { seen.insert(idOf(m)); },
-      [&] { return seen.size() >= total; });
-  EXPECT_EQ(seen.size(), total) << "every acknowledged record reached Kafka after the outage";
+  reader.finish(std::chrono::seconds(120), total);
+  EXPECT_EQ(reader.distinct(), total) << "every acknowledged record reached Kafka after the outage";
   // The backlog waited in the lake's outbox on disk, not in memory.
   EXPECT_LT(rss_max - rss_before, 256 * 1024) << "RSS grew by " << (rss_max - rss_before) / 1024 << " MiB";
   std::printf("[ fault    ] outage %ld s under 2,000 records/s: %zu records acknowledged, all %zu on Kafka after; "
               "RSS %ld -> max %ld MiB; readyz during: %s (backlog %llu)\n",
-              outage_s, total, seen.size(), rss_before / 1024, rss_max / 1024, depth_text.c_str(),
+              outage_s, total, reader.distinct(), rss_before / 1024, rss_max / 1024, depth_text.c_str(),
               static_cast<unsigned long long>(backlog));
 }
 

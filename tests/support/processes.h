@@ -113,7 +113,8 @@ class HubProcess {
 // `firehub broker` in its own process (the mock cluster outlives hubs killed with -9).
 class BrokerProcess {
  public:
-  BrokerProcess(std::string dir, int brokers = 3) : dir_(std::move(dir)), brokers_(brokers) {}
+  BrokerProcess(std::string dir, int brokers = 3, int partitions = 6)
+      : dir_(std::move(dir)), brokers_(brokers), partitions_(partitions) {}
   ~BrokerProcess() {
     if (pid_ > 0) {
       kill(pid_, SIGTERM);
@@ -125,9 +126,9 @@ class BrokerProcess {
     if (pid_ == 0) {
       FILE* f = std::freopen((dir_ + "/broker.log").c_str(), "a", stderr);
       (void)f;
-      std::string n = std::to_string(brokers_);
-      execl(firehubBinary().c_str(), "firehub", "broker", "--brokers", n.c_str(), "--bootstrap-file",
-            (dir_ + "/bootstrap").c_str(), static_cast<char*>(nullptr));
+      std::string n = std::to_string(brokers_), p = std::to_string(partitions_);
+      execl(firehubBinary().c_str(), "firehub", "broker", "--brokers", n.c_str(), "--partitions", p.c_str(),
+            "--bootstrap-file", (dir_ + "/bootstrap").c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
     if (!waitFor([&] { return !readFile(dir_ + "/bootstrap.control").empty(); })) return false;
@@ -147,6 +148,7 @@ class BrokerProcess {
  private:
   std::string dir_;
   int brokers_;
+  int partitions_;
   pid_t pid_ = -1;
   std::string bootstrap_;
   uint16_t control_port_ = 0;
