@@ -13,6 +13,8 @@ packages=(
   libssl-dev zlib1g-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev kcat curl netcat-openbsd libxml2-utils
+  # libFuzzer targets (ops/run.sh fuzz): Debian's clang and its sanitizer runtimes
+  clang libclang-rt-14-dev
   # the one-map's browser test: Debian's chromium (driven by playwright-core) and a CJK font
   chromium fonts-wqy-microhei
   # a GIS client for the OGC API - Features test (GDAL's OAPIF driver)

@@ -7,10 +7,11 @@
 #   ops/run.sh bench [ARGS]   install, build, run `firehub bench ingest` (ARGS go to it)
 #   ops/run.sh faults [--long]  install, build, run the fault tests (--long: 20 kills, 10 min outage)
 #   ops/run.sh asan           install, build the asan preset, run the unit and integration tests
+#   ops/run.sh fuzz [SECONDS] install, build the libFuzzer targets (clang), run each SECONDS (600)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 
 install() { bash ops/install-deps.sh; }
 
@@ -47,6 +48,12 @@ case "$cmd" in
     build release
     if [ "${1:-}" = "--long" ]; then export FIREHUB_FAULT_LONG=1; fi
     ctest --preset release --timeout 3600 -L fault
+    ;;
+  fuzz)
+    install
+    cmake --preset fuzz >/dev/null
+    cmake --build --preset fuzz
+    exec bash ops/fuzz.sh "$@"
     ;;
   asan)
     install

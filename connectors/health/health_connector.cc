@@ -72,9 +72,10 @@ class HealthConnector final : public firehub::sdk::Connector {
     std::vector<Entry> entries;
     if (type == "Bundle") {
       simdjson::dom::array list;
-      if (doc["entry"].get_array().get(list)) list = {};
+      // A Bundle without entries has nothing to read (a default dom::array must not be iterated).
+      bool has_entries = !doc["entry"].get_array().get(list);
       size_t i = 0;
-      for (simdjson::dom::element e : list) {
+      if (has_entries) for (simdjson::dom::element e : list) {
         std::string path = "Bundle.entry[" + std::to_string(i++) + "].resource";
         simdjson::dom::element resource;
         if (e["resource"].get(resource)) {

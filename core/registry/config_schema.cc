@@ -8,6 +8,7 @@
 #include <Poco/JSON/Parser.h>
 
 #include <cmath>
+#include <cctype>
 #include <regex>
 #include <set>
 
@@ -15,6 +16,34 @@
 
 namespace firehub::registry {
 namespace {
+
+// Longest string value checked against a pattern.
+constexpr size_t kMaxPatternInput = 4096;
+
+// No repeat count ({n}, {n,}, {n,m}) above 1000 in a pattern.
+bool boundedRepeats(const std::string& pattern) {
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '\\') {
+      ++i;
+      continue;
+    }
+    if (pattern[i] != '{') continue;
+    size_t digits = 0;
+    long value = 0;
+    for (size_t j = i + 1; j < pattern.size() && (std::isdigit(static_cast<unsigned char>(pattern[j])) || pattern[j] == ','); ++j) {
+      if (pattern[j] == ',') {
+        value = 0;
+        digits = 0;
+        continue;
+      }
+      if (++digits > 4) return false;
+      value = value * 10 + (pattern[j] - '0');
+      if (value > 1000) return false;
+    }
+  }
+  return true;
+}
+
 
 using Poco::Dynamic::Var;
 using Poco::JSON::Array;
@@ -100,6 +129,12 @@ Status check(const Object::Ptr& schema, const Var& value, const std::string& whe
     std::string s = value.convert<std::string>();
     if (schema->has("pattern")) {
       std::string pattern = schema->getValue<std::string>("pattern");
+      // std::regex recurses per character and overflows on huge repeat counts: bound both.
+      if (s.size() > kMaxPatternInput) {
+        return fail(where, "is longer than " + std::to_string(kMaxPatternInput) +
+                               " characters and cannot be checked against its pattern");
+      }
+      if (!boundedRepeats(pattern)) throw std::regex_error(std::regex_constants::error_brace);
       if (!std::regex_search(s, std::regex(pattern, std::regex::ECMAScript))) {
         return fail(where, show(value) + " does not match " + pattern);
       }

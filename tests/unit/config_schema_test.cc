@@ -68,3 +68,22 @@ TEST(ConfigSchemaTest, EveryShippedConnectorSchemaIsUnderstood) {
 
 }  // namespace
 }  // namespace firehub::registry
+
+namespace firehub::registry {
+namespace {
+
+// Found by fuzzing (fuzz_request): std::regex overflows on huge repeat counts and recurses per
+// character of the value.
+TEST(ConfigSchemaTest, PatternsWithHugeRepeatsAndOverlongValuesAreRefusedNotRun) {
+  Status huge = validateConfig(R"({"type":"object","properties":{"k":{"type":"string","pattern":"^a{8888888888888888888}$"}}})",
+                               R"({"k":"a"})");
+  EXPECT_EQ(huge.code(), StatusCode::kFailedPrecondition) << huge.toString();
+  std::string schema = R"({"type":"object","properties":{"k":{"type":"string","pattern":"^[a-z]+$"}}})";
+  EXPECT_TRUE(validateConfig(schema, R"({"k":"abc"})").isOk());
+  Status longer = validateConfig(schema, R"({"k":")" + std::string(5000, 'a') + R"("})");
+  EXPECT_EQ(longer.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(longer.message().find("longer than 4096"), std::string::npos) << longer.toString();
+}
+
+}  // namespace
+}  // namespace firehub::registry
