@@ -279,7 +279,16 @@ class AlarmConnector final : public firehub::sdk::Connector {
     if (reason.empty()) reason = firehub::sdk::parseEnumWord(f.text("info_type"), "info_type", "INFO_TYPE_", true, &type);
     auto when = firehub::sdk::timeField(f, "time", offset_minutes_, reason);
     if (reason.empty() && !when) reason = "field 'time' is missing";
-    auto number = [&](const char* name) { return static_cast<uint32_t>(f.number(name).value_or(0)); };
+    // GB/T 26875 codes and addresses: unsigned integers (a negative or fractional value is a bad
+    // field, not something to wrap around).
+    auto number = [&](const char* name) -> uint32_t {
+      double v = f.number(name).value_or(0);
+      if (!(v >= 0 && v <= 4294967295.0) || v != static_cast<double>(static_cast<uint32_t>(v))) {
+        if (reason.empty()) reason = std::string("field '") + name + "' must be an integer in 0..4294967295";
+        return 0;
+      }
+      return static_cast<uint32_t>(v);
+    };
     auto* e = r.mutable_fire_alarm_event();
     e->set_system_type(number("system_type"));
     e->set_system_address(number("system_address"));
