@@ -22,6 +22,8 @@ packages=(
   # certificates made at test time for the HTTPS test
   openssl
 )
+# `ops/install-deps.sh bench`: also the peer of the benchmark (rsyslog with omkafka) and wrk.
+if [ "${1:-}" = "bench" ]; then packages+=(rsyslog rsyslog-kafka wrk); fi
 # Node.js and npm for the one-map's packages, from Debian unless the machine already has them.
 if ! command -v node >/dev/null 2>&1; then packages+=(nodejs); fi
 if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi

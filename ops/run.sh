@@ -4,14 +4,15 @@
 #   ops/run.sh test           install, build, run every test (ctest)
 #   ops/run.sh demo [ARGS]    install, build, run the hub with the embedded broker and demo feeds
 #                             on 127.0.0.1:8080 (ARGS go to `firehub demo`)
-#   ops/run.sh bench [ARGS]   install, build, run `firehub bench ingest` (ARGS go to it)
+#   ops/run.sh bench [--json FILE] [--records N]  install, build, run the benchmark suite
+#                             (ingest vs ceilings, rsyslog peer, fusion) into one JSON report
 #   ops/run.sh faults [--long]  install, build, run the fault tests (--long: 20 kills, 10 min outage)
 #   ops/run.sh asan           install, build the asan preset, run the unit and integration tests
 #   ops/run.sh fuzz [SECONDS] install, build the libFuzzer targets (clang), run each SECONDS (600)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
 
 install() { bash ops/install-deps.sh; }
 
@@ -39,9 +40,9 @@ case "$cmd" in
     exec build/release/bin/firehub demo --config ops/config/firehub.properties "$@"
     ;;
   bench)
-    install
+    bash ops/install-deps.sh bench
     build release
-    exec build/release/bin/firehub bench ingest "$@"
+    exec bash ops/bench.sh "$@"
     ;;
   faults)
     install

@@ -9,9 +9,11 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
+#include "bench_report.h"
 #include "cli.h"
 
 namespace firehub::cli {
@@ -20,6 +22,10 @@ namespace {
 struct BenchOptions {
   size_t records = 1000000;
   size_t batch = 5000;
+  std::string format = "ndjson";  // ndjson (JSON lines, what log shippers move) or csv
+  std::string bootstrap;          // an external broker (`firehub broker`); default: embedded
+  std::string jsonl_out;          // also write the observations as one JSON-lines file
+  std::string json;               // merge the figures into this report
   std::string work_dir;
   bool keep = false;
 };
@@ -51,29 +57,55 @@ class Stopwatch {
   double c0_;
 };
 
-std::vector<std::string> makeCsvBatches(size_t n, size_t batch, size_t& bytes) {
-  std::vector<std::string> out;
+// One weather observation i (1,000 stations, one reading per station per minute).
+struct Observation {
+  char station[8];
+  double lon, lat, temp, wind, precip;
+  int rh, dir;
+  char when[32];
+};
+Observation observation(size_t i) {
   const size_t stations = 1000;
   const int64_t base = 1795000000;  // 2026-11-18
-  char line[256];
+  Observation o{};
+  size_t s = i % stations;
+  std::snprintf(o.station, sizeof o.station, "S%05zu", s);
+  std::time_t t = base + static_cast<int64_t>(i / stations) * 60;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(o.when, sizeof o.when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  o.lon = 122.9 + (s % 40) * 0.025;
+  o.lat = 41.4 + (s / 40) * 0.03;
+  o.temp = -5.0 + (i % 170) * 0.1;
+  o.rh = static_cast<int>(20 + i % 70);
+  o.wind = 5.0 + (i % 30);
+  o.dir = static_cast<int>(i % 360);
+  o.precip = (i % 50 == 0) ? 1.2 : 0.0;
+  return o;
+}
+
+// Bodies of `batch` observations: CSV with a header, or JSON lines as a station would log them.
+std::vector<std::string> makeBatches(size_t n, size_t batch, bool csv, size_t& bytes) {
+  std::vector<std::string> out;
+  char line[320];
   bytes = 0;
   for (size_t start = 0; start < n; start += batch) {
-    std::string csv = "station_id,lon,lat,time,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n";
+    std::string body = csv ? "station_id,lon,lat,time,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n" : "";
     for (size_t i = start; i < std::min(n, start + batch); ++i) {
-      size_t s = i % stations;
-      std::time_t t = base + static_cast<int64_t>(i / stations) * 60;
-      std::tm tm{};
-      gmtime_r(&t, &tm);
-      char when[32];
-      std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-      std::snprintf(line, sizeof line, "S%05zu,%.5f,%.5f,%s,%.1f,%d,%.1f,%d,%.1f\n", s,
-                    122.9 + (s % 40) * 0.025, 41.4 + (s / 40) * 0.03, when,
-                    -5.0 + (i % 170) * 0.1, static_cast<int>(20 + i % 70), 5.0 + (i % 30),
-                    static_cast<int>(i % 360), (i % 50 == 0) ? 1.2 : 0.0);
-      csv += line;
+      Observation o = observation(i);
+      if (csv) {
+        std::snprintf(line, sizeof line, "%s,%.5f,%.5f,%s,%.1f,%d,%.1f,%d,%.1f\n", o.station, o.lon, o.lat,
+                      o.when, o.temp, o.rh, o.wind, o.dir, o.precip);
+      } else {
+        std::snprintf(line, sizeof line,
+                      "{\"station_id\":\"%s\",\"lon\":%.5f,\"lat\":%.5f,\"time\":\"%s\",\"temp_c\":%.1f,"
+                      "\"rh_pct\":%d,\"wind_kmh\":%.1f,\"wind_dir_deg\":%d,\"precip_mm\":%.1f}\n",
+                      o.station, o.lon, o.lat, o.when, o.temp, o.rh, o.wind, o.dir, o.precip);
+      }
+      body += line;
     }
-    bytes += csv.size();
-    out.push_back(std::move(csv));
+    bytes += body.size();
+    out.push_back(std::move(body));
   }
   return out;
 }
@@ -92,9 +124,20 @@ int benchIngest(const BenchOptions& o) {
                                     : fs::path(o.work_dir);
   fs::remove_all(dir);
   fs::create_directories(dir);
-  std::fprintf(stderr, "bench: generating %zu weather observations...\n", o.records);
-  size_t csv_bytes = 0;
-  auto batches = makeCsvBatches(o.records, o.batch, csv_bytes);
+  std::fprintf(stderr, "bench: generating %zu weather observations (%s)...\n", o.records, o.format.c_str());
+  const bool csv = o.format == "csv";
+  const std::string content_type = csv ? "text/csv" : "application/x-ndjson";
+  size_t body_bytes = 0;
+  auto batches = makeBatches(o.records, o.batch, csv, body_bytes);
+  if (!o.jsonl_out.empty()) {
+    size_t ignored = 0;
+    std::ofstream out(o.jsonl_out, std::ios::binary);
+    for (const auto& body : csv ? makeBatches(o.records, o.batch, false, ignored) : batches) out << body;
+    if (!out) {
+      std::cerr << "bench: cannot write " << o.jsonl_out << "\n";
+      return 1;
+    }
+  }
 
   // 1. End to end through the hub's own modules (no HTTP): decode, lake commit, Kafka delivery.
   Figure e2e{"end-to-end (decode+lake+kafka)"};
@@ -105,6 +148,7 @@ int benchIngest(const BenchOptions& o) {
     config.data_dir = (dir / "hub").string();
     config.serve_http = false;
     config.drain_timeout_ms = 60000;
+    config.kafka_bootstrap = o.bootstrap;
     auto started = Hub::start(config);
     if (!started.isOk()) {
       std::cerr << "bench: " << started.status().toString() << "\n";
@@ -123,7 +167,7 @@ int benchIngest(const BenchOptions& o) {
     std::fprintf(stderr, "bench: end to end...\n");
     Stopwatch sw;
     for (const auto& body : batches) {
-      pipeline::IngestRequest req{"bench", body, "text/csv", "file", std::nullopt};
+      pipeline::IngestRequest req{"bench", body, content_type, "file", std::nullopt};
       auto s = hub.pipeline().ingest(req);
       if (!s.isOk()) {
         std::cerr << "bench: " << s.status().toString() << "\n";
@@ -137,7 +181,7 @@ int benchIngest(const BenchOptions& o) {
                  committed.seconds, e2e.records / committed.seconds);
     while (hub.lake().outboxDepth() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     sw.finish(e2e);
-    e2e.bytes = csv_bytes;
+    e2e.bytes = body_bytes;
 
     // The same records, as the ceilings will write them.
     std::vector<std::pair<uint64_t, std::string>> log;
@@ -186,9 +230,16 @@ int benchIngest(const BenchOptions& o) {
   // 3. Ceiling: librdkafka produce of the same messages to a fresh embedded broker.
   Figure kafka{"ceiling: librdkafka produce"};
   {
-    auto broker = bus::EmbeddedBroker::start(3, 6);
-    if (!broker.isOk()) return 1;
-    broker.value()->ensureTopic("firehub.v1.weather");
+    // The same broker as end to end: an external one when given, else a fresh embedded one.
+    std::unique_ptr<bus::EmbeddedBroker> embedded;
+    std::string bootstrap = o.bootstrap;
+    if (bootstrap.empty()) {
+      auto broker = bus::EmbeddedBroker::start(3, 6);
+      if (!broker.isOk()) return 1;
+      embedded = std::move(broker).value();
+      embedded->ensureTopic("firehub.bench.ceiling");
+      bootstrap = embedded->bootstrapServers();
+    }
     char err[512];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     std::atomic<size_t> ok{0}, failed{0};
@@ -197,7 +248,7 @@ int benchIngest(const BenchOptions& o) {
       std::atomic<size_t>* failed;
     } counts{&ok, &failed};
     for (auto [k, v] : std::map<std::string, std::string>{
-             {"bootstrap.servers", broker.value()->bootstrapServers()},
+             {"bootstrap.servers", bootstrap},
              {"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "5"},
              {"compression.codec", "lz4"}, {"partitioner", "murmur2_random"},
              {"queue.buffering.max.messages", "21000"}}) {
@@ -212,7 +263,7 @@ int benchIngest(const BenchOptions& o) {
     std::fprintf(stderr, "bench: Kafka ceiling...\n");
     Stopwatch sw;
     for (const auto& [key, value] : messages) {
-      while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("firehub.v1.weather"),
+      while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("firehub.bench.ceiling"),
                                RD_KAFKA_V_KEY(key.data(), key.size()),
                                RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -228,14 +279,27 @@ int benchIngest(const BenchOptions& o) {
     rd_kafka_destroy(rk);
   }
 
-  std::printf("\nfirehub bench ingest: %zu weather observations, batches of %zu, %.1f MB of CSV\n",
-              o.records, o.batch, csv_bytes / 1e6);
+  std::printf("\nfirehub bench ingest: %zu weather observations, batches of %zu, %.1f MB of %s, broker %s\n",
+              o.records, o.batch, body_bytes / 1e6, csv ? "CSV" : "JSON lines",
+              o.bootstrap.empty() ? "embedded" : o.bootstrap.c_str());
   std::printf("%-34s %10s %9s %12s %9s %11s   %s\n", "scenario", "records", "seconds", "records/s",
               "MB/s", "CPU µs/rec", "x/e2e");
   printFigure(e2e, nullptr);
   printFigure(rocks, &e2e);
   printFigure(kafka, &e2e);
   std::printf("(x/e2e: this row's records/s divided by end-to-end's; MB/s of the bytes each row moved)\n");
+  double e2e_rps = e2e.records / e2e.seconds;
+  mergeBenchJson(o.json, {{"ingest.records", static_cast<uint64_t>(e2e.records)},
+                          {"ingest.format", csv ? "csv" : "ndjson"},
+                          {"ingest.broker", o.bootstrap.empty() ? "embedded" : "firehub broker process"},
+                          {"ingest.seconds", e2e.seconds},
+                          {"ingest.records_per_s", e2e_rps},
+                          {"ingest.mb_per_s", e2e.bytes / e2e.seconds / 1e6},
+                          {"ingest.cpu_us_per_record", e2e.cpu * 1e6 / std::max<size_t>(e2e.records, 1)},
+                          {"ingest.ceiling_rocksdb_records_per_s", rocks.records / rocks.seconds},
+                          {"ingest.ceiling_kafka_records_per_s", kafka.records / kafka.seconds},
+                          {"ingest.ratio_to_rocksdb_ceiling", e2e_rps / (rocks.records / rocks.seconds)},
+                          {"ingest.ratio_to_kafka_ceiling", e2e_rps / (kafka.records / kafka.seconds)}});
   if (!o.keep) fs::remove_all(dir);
   return 0;
 }
@@ -249,10 +313,15 @@ void addBenchCommand(CLI::App& app) {
   auto* ingest = bench->add_subcommand("ingest", "End-to-end ingest vs RocksDB and Kafka ceilings");
   ingest->add_option("--records", o.records, "Records to ingest")->check(CLI::Range(size_t{1000}, size_t{50000000}));
   ingest->add_option("--batch", o.batch, "Records per push/batch")->check(CLI::Range(size_t{1}, size_t{100000}));
+  ingest->add_option("--format", o.format, "Body format: ndjson (JSON lines) or csv")->check(CLI::IsMember({"ndjson", "csv"}));
+  ingest->add_option("--bootstrap", o.bootstrap, "Kafka bootstrap servers (e.g. a `firehub broker`); default: embedded");
+  ingest->add_option("--jsonl-out", o.jsonl_out, "Also write the observations as a JSON-lines file (for the peer run)");
+  ingest->add_option("--json", o.json, "Merge the figures into this JSON report");
   ingest->add_option("--work-dir", o.work_dir, "Scratch directory (default: a temp dir)");
   ingest->add_flag("--keep", o.keep, "Keep the scratch directory");
   ingest->callback([] { std::exit(benchIngest(o)); });
   addFusionBench(*bench);
+  addPeerBench(*bench);
 }
 
 }  // namespace firehub::cli

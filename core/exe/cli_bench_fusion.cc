@@ -23,6 +23,7 @@
 #include <random>
 #include <thread>
 
+#include "bench_report.h"
 #include "cli.h"
 #include "http_client.h"
 
@@ -37,6 +38,7 @@ struct FusionBenchOptions {
   double rate = 10000;     // alarms per second in the latency run
   double seconds = 10;     // length of the latency run
   std::string work_dir;
+  std::string json;
   bool keep = false;
 };
 
@@ -191,6 +193,12 @@ int benchFusion(const FusionBenchOptions& o) {
     std::string mix;
     for (const auto& [name, n] : levels) mix += name + "=" + std::to_string(n) + " ";
     std::printf("%-46s %s\n", "levels", mix.c_str());
+    mergeBenchJson(o.json, {{"fusion.buildings", static_cast<uint64_t>(o.buildings)},
+                            {"fusion.cells", static_cast<uint64_t>(cells)},
+                            {"fusion.cold_start_s", cold_s},
+                            {"fusion.full_s", full_s},
+                            {"fusion.cells_per_s", cells / full_s},
+                            {"memory.fusion_state_rss_mib", rss_fused}});
   }
   std::fflush(stdout);
 
@@ -316,7 +324,13 @@ int benchFusion(const FusionBenchOptions& o) {
   std::printf("%-46s %12.1f\n", "latency p50 (ms)", percentile(lat, 0.50));
   std::printf("%-46s %12.1f\n", "latency p99 (ms)", percentile(lat, 0.99));
   std::printf("%-46s %12.1f\n", "latency p99.9 (ms)", percentile(lat, 0.999));
-  std::printf("%-46s %12.0f\n", "process RSS with the hub running (MiB)", rssMiB() - rss0);
+  double rss_hub = rssMiB() - rss0;
+  std::printf("%-46s %12.0f\n", "process RSS with the hub running (MiB)", rss_hub);
+  mergeBenchJson(o.json, {{"fusion.latency_rate_per_s", sent / pushed_s},
+                          {"fusion.latency_p50_ms", percentile(lat, 0.50)},
+                          {"fusion.latency_p99_ms", percentile(lat, 0.99)},
+                          {"fusion.latency_p999_ms", percentile(lat, 0.999)},
+                          {"memory.hub_rss_mib_1m_buildings", rss_hub}});
   hub.stop();
   if (!o.keep) fs::remove_all(dir);
   return 0;
@@ -332,6 +346,7 @@ void addFusionBench(CLI::App& bench) {
   fusion->add_option("--rate", o.rate, "Fire alarms per second in the latency run")->check(CLI::Range(100.0, 100000.0));
   fusion->add_option("--seconds", o.seconds, "Length of the latency run")->check(CLI::Range(1.0, 600.0));
   fusion->add_option("--work-dir", o.work_dir, "Scratch directory (default: a temp dir)");
+  fusion->add_option("--json", o.json, "Merge the figures into this JSON report");
   fusion->add_flag("--keep", o.keep, "Keep the scratch directory");
   fusion->callback([] { std::exit(benchFusion(o)); });
 }

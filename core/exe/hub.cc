@@ -78,6 +78,10 @@ Result<HubConfig> loadConfig(const std::string& file) {
     c.outlines_file = p->getString("map.outlines", "");
     c.cell_level = p->getInt("fusion.cell.level", c.cell_level);
     c.lake_sync = p->getBool("lake.sync", c.lake_sync);
+    c.lake_write_buffer_mb = static_cast<size_t>(p->getUInt64("lake.write_buffer_mb", c.lake_write_buffer_mb));
+    if (c.lake_write_buffer_mb < 8 || c.lake_write_buffer_mb > 65536) {
+      return Status::invalidArgument("lake.write_buffer_mb must be in 8..65536");
+    }
     c.max_body_bytes = static_cast<size_t>(p->getUInt64("http.max_body_bytes", c.max_body_bytes));
     c.busy_timeout_ms = p->getInt64("pipeline.busy_timeout_ms", c.busy_timeout_ms);
     if (c.busy_timeout_ms < 100 || c.busy_timeout_ms > 600000) {
@@ -160,6 +164,7 @@ Result<std::unique_ptr<Hub>> Hub::start(
   lake::LakeOptions lake_options;
   lake_options.path = (std::filesystem::path(c.data_dir) / "lake").string();
   lake_options.sync = c.lake_sync;
+  lake_options.write_buffer_mb = c.lake_write_buffer_mb;
   auto lake = lake::Lake::open(lake_options);
   if (!lake.isOk()) return lake.status();
   hub->lake_ = std::move(lake).value();

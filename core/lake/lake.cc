@@ -128,6 +128,7 @@ Status Lake::init() {
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
+  db_options.db_write_buffer_size = options_.write_buffer_mb << 20;
   db_options.keep_log_file_num = 5;
 
   rocksdb::BlockBasedTableOptions table;

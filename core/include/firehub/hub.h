@@ -57,6 +57,8 @@ struct HubConfig {
   int local_offset_minutes = 480;
   // fsync the lake's WAL on each commit. Default: true.
   bool lake_sync = true;
+  // Memtable budget of the lake, MiB (lake.write_buffer_mb). Default: 128.
+  size_t lake_write_buffer_mb = 128;
   // HTTPS certificate and key, PEM (http.tls.cert, http.tls.key). Default: empty (HTTP).
   std::string tls_cert;
   std::string tls_key;

@@ -45,6 +45,9 @@ struct LakeOptions {
   bool sync = true;
   // Block cache for reads, MiB. Default: 64.
   size_t block_cache_mb = 64;
+  // Memtables of all column families together, MiB: past it RocksDB flushes the largest, so a
+  // backlog (a long broker outage) grows on disk, not in memory. Default: 128.
+  size_t write_buffer_mb = 128;
 };
 
 // One record to store: the fully normalised envelope plus where to publish it.

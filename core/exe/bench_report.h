@@ -1,0 +1,56 @@
+// Figures of `firehub bench ...` for `ops/run.sh bench --json FILE`: each command merges its
+// figures into one JSON object in FILE under dotted keys ("ingest.records_per_s" ->
+// {"ingest": {"records_per_s": ...}}), so the commands of one run build one report.
+#pragma once
+
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace firehub::cli {
+
+using BenchFigures = std::vector<std::pair<std::string, Poco::Dynamic::Var>>;
+
+inline bool mergeBenchJson(const std::string& file, const BenchFigures& figures) {
+  if (file.empty()) return true;
+  Poco::JSON::Object::Ptr root = new Poco::JSON::Object;
+  {
+    std::ifstream in(file);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!text.str().empty()) {
+      try {
+        Poco::JSON::Parser parser;
+        root = parser.parse(text.str()).extract<Poco::JSON::Object::Ptr>();
+      } catch (const Poco::Exception& e) {
+        std::cerr << "bench: " << file << " is not a JSON object (" << e.displayText() << "); rewriting it\n";
+      }
+    }
+  }
+  for (const auto& [key, value] : figures) {
+    Poco::JSON::Object::Ptr node = root;
+    std::string rest = key;
+    for (size_t dot; (dot = rest.find('.')) != std::string::npos; rest = rest.substr(dot + 1)) {
+      std::string part = rest.substr(0, dot);
+      Poco::JSON::Object::Ptr child = node->getObject(part);
+      if (!child) {
+        child = new Poco::JSON::Object;
+        node->set(part, child);
+      }
+      node = child;
+    }
+    node->set(rest, value);
+  }
+  std::ofstream out(file);
+  root->stringify(out, 2);
+  out << "\n";
+  return static_cast<bool>(out);
+}
+
+}  // namespace firehub::cli

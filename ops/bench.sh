@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The benchmark suite (called by `ops/run.sh bench [--json FILE] [--records N]`): one
+# `firehub broker` process for the run, then
+#   firehub bench ingest   end to end (JSON lines -> lake with fsynced WAL -> Kafka) beside the
+#                          RocksDB and librdkafka ceilings, on the same bytes and broker;
+#   firehub bench peer     rsyslog imfile -> omkafka on the same file and broker;
+#   firehub bench fusion   full fusion of 1 M buildings, record-in -> delta-out latency.
+# Every figure lands in one JSON report (default build/release/bench.json). Figures, not tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+json=build/release/bench.json
+records=1000000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --json) json=$2; shift 2 ;;
+    --records) records=$2; shift 2 ;;
+    *) echo "bench: unknown argument $1 (use --json FILE, --records N)" >&2; exit 2 ;;
+  esac
+done
+bin=build/release/bin/firehub
+work=$(mktemp -d /tmp/firehub-bench-XXXXXX)
+broker_pid=""
+cleanup() {
+  if [ -n "$broker_pid" ]; then kill "$broker_pid" 2>/dev/null || true; wait "$broker_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$(dirname "$json")"
+rm -f "$json"
+
+"$bin" broker --brokers 3 --partitions 6 --bootstrap-file "$work/bootstrap" 2> "$work/broker.log" &
+broker_pid=$!
+for _ in $(seq 1 100); do [ -s "$work/bootstrap.control" ] && break; sleep 0.1; done
+bootstrap=$(cat "$work/bootstrap")
+
+machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(. /etc/os-release && echo "$PRETTY_NAME")"
+printf '{"machine": "%s", "date": "%s"}\n' "$machine" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$json"
+
+"$bin" bench ingest --records "$records" --bootstrap "$bootstrap" --jsonl-out "$work/observations.ndjson" --json "$json"
+"$bin" bench peer --file "$work/observations.ndjson" --bootstrap "$bootstrap" --json "$json"
+"$bin" bench fusion --json "$json"
+echo
+echo "bench: report in $json"
+cat "$json"
