@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target of build/fuzz for SECONDS each (default 600), two at a time, seeded
 # from the connectors' fixtures and tests/data/bad-input. Crashes land in build/fuzz/crashes/;
-# prints the executions of each target. Called by `ops/run.sh fuzz [SECONDS]`.
+# prints the executions of each target. Called by `ops/run.sh fuzz [SECONDS]`; FUZZ_TARGETS="a b"
+# limits the run to those targets (e.g. "connector_alarm request").
 set -euo pipefail
 shopt -s nullglob
 cd "$(dirname "$0")/.."
@@ -44,12 +45,11 @@ printf '\002{"topic":"firehub.v1.water","filter":{"where":[["status","eq","STATU
 
 run_one() {
   local target=$1
-  local crashes="$out/crashes/$target"
+  local crashes="$out/crashes/$target" status
   mkdir -p "$crashes"
   "$out/fuzz/fuzz_$target" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$crashes/" "$out/corpus/$target" "$out/seeds/$target" \
-    > "$out/logs/$target.log" 2>&1
-  local status=$?
+    > "$out/logs/$target.log" 2>&1 && status=0 || status=$?
   local execs
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out/logs/$target.log" | grep -o '[0-9]*$' || echo "?")
   echo "fuzz_$target: $execs executions in ${seconds}s, exit $status, crashes: $(ls "$crashes" | wc -l)"
@@ -57,6 +57,7 @@ run_one() {
 targets=(connector_alarm connector_building connector_health connector_police connector_station
          connector_water connector_weather request)
 failed=0
+if [ -n "${FUZZ_TARGETS:-}" ]; then read -r -a targets <<< "$FUZZ_TARGETS"; fi
 for ((i = 0; i < ${#targets[@]}; i += 2)); do
   run_one "${targets[i]}" & a=$!
   if [ $((i + 1)) -lt ${#targets[@]} ]; then run_one "${targets[i + 1]}" & b=$!; else b=""; fi
