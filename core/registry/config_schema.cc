@@ -20,10 +20,16 @@ namespace {
 // Longest string value checked against a pattern.
 constexpr size_t kMaxPatternInput = 4096;
 
-// No repeat count ({n}, {n,}, {n,m}) above 1000 in a pattern.
+// No repeat count ({n}, {n,}, {n,m}) above 1000 and no back-reference number above 999.
 bool boundedRepeats(const std::string& pattern) {
   for (size_t i = 0; i < pattern.size(); ++i) {
     if (pattern[i] == '\\') {
+      // A back-reference's number overflows the same way as a repeat count.
+      size_t digits = 0;
+      while (i + 1 + digits < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[i + 1 + digits]))) {
+        ++digits;
+      }
+      if (digits > 3) return false;
       ++i;
       continue;
     }

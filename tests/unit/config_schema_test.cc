@@ -78,6 +78,9 @@ TEST(ConfigSchemaTest, PatternsWithHugeRepeatsAndOverlongValuesAreRefusedNotRun)
   Status huge = validateConfig(R"({"type":"object","properties":{"k":{"type":"string","pattern":"^a{8888888888888888888}$"}}})",
                                R"({"k":"a"})");
   EXPECT_EQ(huge.code(), StatusCode::kFailedPrecondition) << huge.toString();
+  Status backref = validateConfig(R"({"type":"object","properties":{"k":{"type":"string","pattern":"(a)\\6666666666666666666"}}})",
+                                  R"({"k":"a"})");
+  EXPECT_EQ(backref.code(), StatusCode::kFailedPrecondition) << backref.toString();
   std::string schema = R"({"type":"object","properties":{"k":{"type":"string","pattern":"^[a-z]+$"}}})";
   EXPECT_TRUE(validateConfig(schema, R"({"k":"abc"})").isOk());
   Status longer = validateConfig(schema, R"({"k":")" + std::string(5000, 'a') + R"("})");
