@@ -732,16 +732,9 @@ class Router : public Poco::Net::HTTPRequestHandler {
       if (!parsed.isOk()) return sendError(resp, parsed.status());
       bbox = parsed.value();
     }
-    size_t limit = 1000;
-    if (limit_text) {
-      char* end = nullptr;
-      long n = std::strtol(limit_text->c_str(), &end, 10);
-      if (*end != '\0' || n < 1 || n > 10000) {
-        return sendError(resp, Status::invalidArgument("limit must be an integer in 1..10000"));
-      }
-      limit = static_cast<size_t>(n);
-    }
-    auto found = ctx_.lake->latestInBBox(*domain, bbox, limit);
+    auto limit = integerParam(limit_text, "limit", 1, 10000, 1000);
+    if (!limit.isOk()) return sendError(resp, limit.status());
+    auto found = ctx_.lake->latestInBBox(*domain, bbox, static_cast<size_t>(limit.value()));
     if (!found.isOk()) return sendError(resp, found.status());
     std::string out = R"({"type":"FeatureCollection","numberReturned":)" +
                       std::to_string(found->size()) + R"(,"features":[)";
@@ -884,23 +877,11 @@ class Router : public Poco::Net::HTTPRequestHandler {
       if (!parsed.isOk()) return sendError(resp, parsed.status());
       bbox = parsed.value();
     }
-    auto count = [&](const std::optional<std::string>& text, const char* what, long min, long max,
-                     long fallback) -> std::optional<long> {
-      if (!text) return fallback;
-      char* end = nullptr;
-      long n = std::strtol(text->c_str(), &end, 10);
-      if (text->empty() || *end != '\0' || n < min || n > max) {
-        sendError(resp, Status::invalidArgument(std::string(what) + " must be an integer in " +
-                                                std::to_string(min) + ".." + std::to_string(max)));
-        return std::nullopt;
-      }
-      return n;
-    };
-    auto limit = count(limit_text, "limit", 1, 100000, 10000);
-    if (!limit) return;
-    auto offset = count(offset_text, "offset", 0, 100000000, 0);
-    if (!offset) return;
-    reply(resp, layerFeatures(ctx_, name, bbox, static_cast<size_t>(*limit), static_cast<size_t>(*offset),
+    auto limit = integerParam(limit_text, "limit", 1, 100000, 10000);
+    if (!limit.isOk()) return sendError(resp, limit.status());
+    auto offset = integerParam(offset_text, "offset", 0, 100000000, 0);
+    if (!offset.isOk()) return sendError(resp, offset.status());
+    reply(resp, layerFeatures(ctx_, name, bbox, static_cast<size_t>(limit.value()), static_cast<size_t>(offset.value()),
                               who_.restricted));
   }
 

@@ -64,6 +64,13 @@ int adminRequest(const AdminOptions& o, const std::string& method, const std::st
   }
 }
 
+// For commands any key allowed to may run (feeds, dead letters): --key-file.
+void keyOptions(CLI::App* cmd, AdminOptions& o) {
+  cmd->add_option("--data-dir", o.data_dir, "Data dir of the hub (for its address and admin.key)");
+  cmd->add_option("--hub", o.hub, "URL of the hub, e.g. http://127.0.0.1:8080");
+  cmd->add_option("--key-file", o.key_file, "File holding the API key (default <data-dir>/admin.key)");
+}
+
 void adminOptions(CLI::App* cmd, AdminOptions& o) {
   cmd->add_option("--data-dir", o.data_dir, "Data dir of the hub (for its address and admin.key)");
   cmd->add_option("--hub", o.hub, "URL of the hub, e.g. http://127.0.0.1:8080");
@@ -107,11 +114,7 @@ void addFeedsCommand(CLI::App& app) {
   static std::string id, file;
   auto* feeds = app.add_subcommand("feeds", "The feed registry: list, show, register, pause, resume, delete");
   feeds->require_subcommand(1);
-  auto keyed = [](CLI::App* cmd) {
-    cmd->add_option("--data-dir", admin.data_dir, "Data dir of the hub (for its address and admin.key)");
-    cmd->add_option("--hub", admin.hub, "URL of the hub, e.g. http://127.0.0.1:8080");
-    cmd->add_option("--key-file", admin.key_file, "File holding the API key (default <data-dir>/admin.key)");
-  };
+  auto keyed = [](CLI::App* cmd) { keyOptions(cmd, admin); };
   auto* list = feeds->add_subcommand("list", "Every feed with its state, counts, cadence and staleness");
   keyed(list);
   list->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/feeds", "")); });
@@ -151,11 +154,7 @@ void addDlqCommand(CLI::App& app) {
   static uint64_t from = 0;
   auto* dlq = app.add_subcommand("dlq", "Dead letters: list, show, replay through the current connector, discard");
   dlq->require_subcommand(1);
-  auto keyed = [](CLI::App* cmd) {
-    cmd->add_option("--data-dir", admin.data_dir, "Data dir of the hub (for its address and admin.key)");
-    cmd->add_option("--hub", admin.hub, "URL of the hub, e.g. http://127.0.0.1:8080");
-    cmd->add_option("--key-file", admin.key_file, "File holding the API key (default <data-dir>/admin.key)");
-  };
+  auto keyed = [](CLI::App* cmd) { keyOptions(cmd, admin); };
   auto* list = dlq->add_subcommand("list", "Dead letters, oldest first (raw bytes cut at 4 KiB)");
   list->add_option("--feed", feed, "Only this feed's");
   list->add_option("--limit", limit, "At most this many")->check(CLI::Range(1, 1000));

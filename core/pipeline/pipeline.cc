@@ -212,7 +212,7 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
 }
 
 Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRequest& request) {
-  registry::Feed* feed = &feed_ref;
+  registry::Feed* const feed = &feed_ref;  // the body below reads as in ingest()
   plugin::ConnectorInstance* connector = feed->connector();
   const auto& spec = feed->spec();
   const auto& descriptor = connector->plugin().descriptor();

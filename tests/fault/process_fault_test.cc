@@ -27,6 +27,7 @@ namespace firehub {
 namespace {
 
 using firehub::testing::BrokerProcess;
+using firehub::testing::consumeEach;
 using firehub::testing::HubProcess;
 using firehub::testing::http;
 using firehub::testing::kWeatherHeader;
@@ -69,49 +70,6 @@ std::string badRow(size_t batch) {
   return "BAD" + std::to_string(batch) + ",123.4,41.8,2026-01-01T00:00:00+08:00,3.5,140,12,310,0\n";
 }
 
-// Every message of a topic from the beginning, handed to `fn`, until `done()` or no message came
-// for `idle`.
-void consumeEach(const std::string& bootstrap, const std::string& topic,
-                 const std::function<void(const rd_kafka_message_t&)>& fn, const std::function<bool()>& done,
-                 std::chrono::seconds idle = std::chrono::seconds(30)) {
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
-  rd_kafka_conf_set(conf, "group.id", "firehub-fault-test", err, sizeof err);
-  rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  ASSERT_NE(rk, nullptr) << err;
-  rd_kafka_poll_set_consumer(rk);
-  const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-  int partitions = 0;
-  ASSERT_TRUE(waitFor([&] {
-    if (rd_kafka_metadata(rk, 0, t, &md, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
-    if (md->topic_cnt == 1 && md->topics[0].err == 0) partitions = md->topics[0].partition_cnt;
-    rd_kafka_metadata_destroy(md);
-    return partitions > 0;
-  }, std::chrono::seconds(30)));
-  rd_kafka_topic_destroy(t);
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p) {
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  }
-  rd_kafka_assign(rk, list);
-  rd_kafka_topic_partition_list_destroy(list);
-  auto last = std::chrono::steady_clock::now();
-  while (!done() && std::chrono::steady_clock::now() - last < idle) {
-    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
-    if (!m) continue;
-    if (!m->err) {
-      fn(*m);
-      last = std::chrono::steady_clock::now();
-    }
-    rd_kafka_message_destroy(m);
-  }
-  rd_kafka_consumer_close(rk);
-  rd_kafka_destroy(rk);
-}
-
 std::string idOf(const rd_kafka_message_t& m);
 
 // Reads a topic from its beginning in the background while the test runs: the mock cluster keeps
@@ -127,7 +85,7 @@ class TopicReader {
                 std::lock_guard<std::mutex> lock(mu_);
                 ids_.insert(idOf(m));
               },
-              [&] { return stop_.load(); }, std::chrono::seconds(100000));
+              [&] { return stop_.load(); }, std::chrono::steady_clock::time_point::max());
         }) {}
   ~TopicReader() { finish(std::chrono::seconds(0), 0); }
   // Waits until `expected` distinct ids were read (or `patience` passed), then stops reading.

@@ -91,25 +91,24 @@ struct KafkaMessage {
   std::map<std::string, std::string> headers;
 };
 
-// Reads every message of `topic` from the beginning of all partitions (no consumer group), until
-// `expected` messages were read or `timeout` passes.
-inline std::vector<KafkaMessage> consumeAll(const std::string& bootstrap, const std::string& topic,
-                                            size_t expected,
-                                            std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  std::vector<KafkaMessage> out;
+// Hands every message of `topic`, from the beginning of all partitions (no consumer group), to
+// `fn` until `done()` holds, `deadline` passes, or no message came for `idle`.
+inline void consumeEach(const std::string& bootstrap, const std::string& topic,
+                        const std::function<void(const rd_kafka_message_t&)>& fn,
+                        const std::function<bool()>& done, std::chrono::steady_clock::time_point deadline,
+                        std::chrono::milliseconds idle = std::chrono::hours(24)) {
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
   rd_kafka_conf_set(conf, "group.id", "firehub-test", err, sizeof err);
   rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  if (!rk) return out;
+  if (!rk) return;
   rd_kafka_poll_set_consumer(rk);
   const rd_kafka_metadata_t* md = nullptr;
   rd_kafka_topic_t* t = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
   int partitions = 0;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
+  while (std::chrono::steady_clock::now() < deadline && !done()) {
     if (rd_kafka_metadata(rk, 0, t, &md, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
       if (md->topic_cnt == 1 && md->topics[0].err == 0) partitions = md->topics[0].partition_cnt;
       rd_kafka_metadata_destroy(md);
@@ -124,28 +123,44 @@ inline std::vector<KafkaMessage> consumeAll(const std::string& bootstrap, const 
   }
   rd_kafka_assign(rk, list);
   rd_kafka_topic_partition_list_destroy(list);
-  while (out.size() < expected && std::chrono::steady_clock::now() < deadline) {
+  auto last = std::chrono::steady_clock::now();
+  while (!done() && std::chrono::steady_clock::now() < deadline && std::chrono::steady_clock::now() - last < idle) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
     if (!m) continue;
     if (!m->err) {
-      KafkaMessage km;
-      if (m->key) km.key.assign(static_cast<const char*>(m->key), m->key_len);
-      if (m->payload) km.value.assign(static_cast<const char*>(m->payload), m->len);
-      rd_kafka_headers_t* hdrs = nullptr;
-      if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        const char* name;
-        const void* value;
-        size_t size;
-        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == 0; ++i) {
-          km.headers[name] = std::string(static_cast<const char*>(value), size);
-        }
-      }
-      out.push_back(std::move(km));
+      fn(*m);
+      last = std::chrono::steady_clock::now();
     }
     rd_kafka_message_destroy(m);
   }
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
+}
+
+// Reads every message of `topic` from the beginning of all partitions (no consumer group), until
+// `expected` messages were read or `timeout` passes.
+inline std::vector<KafkaMessage> consumeAll(const std::string& bootstrap, const std::string& topic,
+                                            size_t expected,
+                                            std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  std::vector<KafkaMessage> out;
+  consumeEach(
+      bootstrap, topic,
+      [&](const rd_kafka_message_t& m) {
+        KafkaMessage km;
+        if (m.key) km.key.assign(static_cast<const char*>(m.key), m.key_len);
+        if (m.payload) km.value.assign(static_cast<const char*>(m.payload), m.len);
+        rd_kafka_headers_t* hdrs = nullptr;
+        if (rd_kafka_message_headers(&m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+          const char* name;
+          const void* value;
+          size_t size;
+          for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == 0; ++i) {
+            km.headers[name] = std::string(static_cast<const char*>(value), size);
+          }
+        }
+        out.push_back(std::move(km));
+      },
+      [&] { return out.size() >= expected; }, std::chrono::steady_clock::now() + timeout);
   return out;
 }
 
