@@ -288,21 +288,32 @@ void Publisher::fill() {
       cursor_ = e.sequence + 1;
       continue;
     }
-    auto record = lake_.getRecord(e.record_id);
-    if (!record.isOk() || !record.value()) {
+    auto record = lake_.getRecordShared(e.record_id);
+    if (!record.isOk()) {  // the lake could not be read: the entry stays, try again later
+      FIREHUB_LOG(kError, "bus", "cannot read record " << e.record_id << ": " << record.status().toString());
+      retry_at_ms_ = nowMs() + 1000;
+      break;
+    }
+    if (!record.value()) {
       FIREHUB_LOG(kError, "bus", "outbox entry " << e.sequence << " points at missing record "
                                                  << e.record_id);
       to_delete_.push_back(e.sequence);
       cursor_ = e.sequence + 1;
       continue;
     }
-    auto& r = *record.value();
+    const firehub::v1::Record* rp = record.value().get();
     // <domain>.public topics carry the redacted view: restricted fields removed.
+    firehub::v1::Record redacted;
     if (e.topic.size() > 7 && e.topic.compare(e.topic.size() - 7, 7, ".public") == 0) {
-      redactRestricted(r);
+      redacted = *rp;
+      redactRestricted(redacted);
+      rp = &redacted;
     }
+    const auto& r = *rp;
     if (known_topics_.insert(e.topic).second && options_.ensure_topic) options_.ensure_topic(e.topic);
-    std::string value = recordToJson(r);
+    std::string& value = json_;
+    value.clear();
+    appendJson(value, r);
     std::string schema = bodySchemaName(r);
     const char* classification = firehub::v1::Classification_Name(r.classification()).c_str();
     rd_kafka_resp_err_t err = rd_kafka_producev(

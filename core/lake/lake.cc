@@ -221,12 +221,16 @@ uint64_t Lake::lastKey(rocksdb::ColumnFamilyHandle* cf) const {
   return codec::readBigEndian64(it->key().data());
 }
 
-Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
+Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
                                   const std::vector<firehub::v1::DeadLetter>& dead_letters,
                                   const MetaFor& meta_for,
                                   const std::vector<uint64_t>& resolved_dead_letters) {
   std::lock_guard<std::mutex> lock(commit_mu_);
-  rocksdb::WriteBatch batch;
+  // Room for the records and their index entries up front: growing a batch of thousands of
+  // records by doubling copied it again and again into freshly mapped pages.
+  size_t estimate = 0;
+  for (const auto& item : items) estimate += item.record.ByteSizeLong() + 160 + 64 * item.topics.size();
+  rocksdb::WriteBatch batch(estimate);
   CommitResult result;
   uint64_t seq = next_sequence_;
   std::unordered_set<std::string> ids_in_batch;
@@ -234,8 +238,11 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   std::string value;
   std::string key;
   size_t outbox_added = 0;
+  std::vector<size_t> stored_items;  // indexes of the items written (not duplicates)
+  size_t stored_bytes = 0;
 
-  for (const auto& item : items) {
+  for (size_t index = 0; index < items.size(); ++index) {
+    const auto& item = items[index];
     const auto& r = item.record;
     if (r.id().empty() || r.entity_id().empty() || r.domain().empty()) {
       return Status::invalidArgument("record without id, entity or domain");
@@ -246,6 +253,10 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
       continue;
     }
     std::string existing;
+    if (recent(r.id())) {
+      ++result.duplicates;
+      continue;
+    }
     auto gs = db_->Get(rocksdb::ReadOptions(), records_, r.id(), &existing);
     if (gs.ok()) {
       ++result.duplicates;
@@ -256,6 +267,8 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     value.clear();
     r.SerializeToString(&value);
     batch.Put(records_, r.id(), value);
+    stored_items.push_back(index);
+    stored_bytes += value.size();
 
     // Latest pointer and geo entry: only a newer observation moves them.
     std::string entity = entityKey(r);
@@ -280,10 +293,12 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     next.leaf_cell = where ? S2CellId(*where).id() : 0;
     if (!have_current || next.observed_micros >= current.observed_micros) {
       batch.Put(latest_, entity, codec::encodeLatest(next));
-      if (have_current && current.leaf_cell != 0 && current.leaf_cell != next.leaf_cell) {
+      const bool moved = !have_current || current.leaf_cell != next.leaf_cell;
+      if (moved && have_current && current.leaf_cell != 0) {
         batch.Delete(geo_, geoKey(r.domain(), current.leaf_cell, entity));
       }
-      if (next.leaf_cell != 0) batch.Put(geo_, geoKey(r.domain(), next.leaf_cell, entity), "");
+      // An entity that stays in its cell (a station reporting again) keeps its geo entry.
+      if (moved && next.leaf_cell != 0) batch.Put(geo_, geoKey(r.domain(), next.leaf_cell, entity), "");
       latest_in_batch[entity] = next;
     }
 
@@ -337,10 +352,42 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   outbox_depth_ += outbox_added;
   dlq_count_ += result.dead_lettered;
   dlq_count_ -= std::min<uint64_t>(dlq_count_.load(), resolved);
+  if (options_.record_cache_mb > 0 && !stored_items.empty()) {
+    std::vector<std::shared_ptr<const firehub::v1::Record>> committed;
+    committed.reserve(stored_items.size());
+    for (size_t index : stored_items) {
+      committed.push_back(std::make_shared<const firehub::v1::Record>(std::move(items[index].record)));
+    }
+    remember(committed, stored_bytes);
+  }
   return result;
 }
 
+void Lake::remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records, size_t bytes) {
+  const size_t each = bytes / records.size() + 64;  // serialised size plus the entry itself
+  const size_t limit = options_.record_cache_mb << 20;
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  for (auto& r : records) {
+    cache_.emplace(std::string_view(r->id()), r);
+    cache_order_.emplace_back(std::move(r), each);
+    cache_bytes_ += each;
+  }
+  while (cache_bytes_ > limit && !cache_order_.empty()) {
+    auto& [oldest, size] = cache_order_.front();
+    cache_.erase(std::string_view(oldest->id()));
+    cache_bytes_ -= size;
+    cache_order_.pop_front();
+  }
+}
+
+std::shared_ptr<const firehub::v1::Record> Lake::recent(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  auto it = cache_.find(std::string_view(id));
+  return it == cache_.end() ? nullptr : it->second;
+}
+
 Result<std::optional<firehub::v1::Record>> Lake::getRecord(const std::string& id) const {
+  if (auto cached = recent(id)) return std::optional<firehub::v1::Record>(*cached);
   std::string value;
   auto s = db_->Get(rocksdb::ReadOptions(), records_, id, &value);
   if (s.IsNotFound()) return std::optional<firehub::v1::Record>();
@@ -348,6 +395,17 @@ Result<std::optional<firehub::v1::Record>> Lake::getRecord(const std::string& id
   firehub::v1::Record r;
   if (!r.ParseFromString(value)) return Status::dataLoss("record " + id + " does not parse");
   return std::optional<firehub::v1::Record>(std::move(r));
+}
+
+Result<std::shared_ptr<const firehub::v1::Record>> Lake::getRecordShared(const std::string& id) const {
+  if (auto cached = recent(id)) return cached;
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), records_, id, &value);
+  if (s.IsNotFound()) return std::shared_ptr<const firehub::v1::Record>();
+  FIREHUB_RETURN_IF_ERROR(fromRocks(s, "read record"));
+  auto r = std::make_shared<firehub::v1::Record>();
+  if (!r->ParseFromString(value)) return Status::dataLoss("record " + id + " does not parse");
+  return std::shared_ptr<const firehub::v1::Record>(std::move(r));
 }
 
 Result<std::optional<firehub::v1::Record>> Lake::latest(const std::string& entity_key) const {

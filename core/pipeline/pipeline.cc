@@ -368,7 +368,7 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
   std::vector<uint64_t> resolved;
   if (request.replay_of) resolved.push_back(*request.replay_of);
   auto committed = lake_.commit(
-      items, dead,
+      std::move(items), dead,
       [&](const lake::CommitResult& r, std::vector<std::pair<std::string, std::string>>& meta) {
         registry::FeedStats stats{counters.accepted + r.stored, counters.rejected + r.dead_lettered,
                                   counters.duplicates + r.duplicates,

@@ -1,6 +1,7 @@
 // recordToJson must be exactly protobuf's JSON mapping (proto names, primitive fields printed):
 // parsed back by protobuf's own parser it gives the same message, for many varied records.
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
@@ -86,6 +87,25 @@ TEST(RecordJsonTest, ReadableShape) {
   EXPECT_NE(json.find(R"("precipitation_mm":0)"), std::string::npos) << json;
   EXPECT_NE(json.find(R"("classification":"CLASSIFICATION_UNSPECIFIED")"), std::string::npos) << json;
   EXPECT_EQ(json.find("\"geometry\""), std::string::npos) << json;  // unset message: absent
+}
+
+TEST(RecordJsonTest, TimestampsAreWrittenAsProtobufWritesThem) {
+  std::mt19937_64 rng(7);
+  const int64_t min = -62135596800, max = 253402300799;
+  std::vector<int64_t> seconds = {min, max, 0, -1, 86399, 86400, 951782400 /* 2000-02-29 */,
+                                  4107542400 /* 2100-03-01 */, -2208988800 /* 1900-01-01 */};
+  for (int i = 0; i < 20000; ++i) seconds.push_back(min + static_cast<int64_t>(rng() % (max - min)));
+  for (int64_t s : seconds) {
+    for (int32_t nanos : {0, 5000000, 123456000, 1, 999999999}) {
+      google::protobuf::Timestamp t;
+      t.set_seconds(s);
+      t.set_nanos(nanos);
+      std::string expected = std::string("\"") + google::protobuf::util::TimeUtil::ToString(t);
+      expected += '"';
+      ASSERT_EQ(messageToJson(t), expected)
+          << s << " " << nanos;
+    }
+  }
 }
 
 }  // namespace

@@ -129,6 +129,7 @@ class Publisher {
   std::set<uint64_t> in_flight_;
   std::vector<uint64_t> to_delete_;
   std::set<std::string> known_topics_;
+  std::string json_;  // the value being produced, reused between messages
   int backoff_ms_ = 0;
   int64_t retry_at_ms_ = 0;
   int64_t next_probe_ms_ = 0;
@@ -147,6 +148,8 @@ class Publisher {
 std::string recordToJson(const firehub::v1::Record& record);
 // The same mapping for any firehub message (layer cells, warning drafts).
 std::string messageToJson(const google::protobuf::Message& message);
+// The same, appended to `out` (a buffer reused between messages).
+void appendJson(std::string& out, const google::protobuf::Message& message);
 // The full name of the record body's message type, e.g. firehub.v1.WeatherObservation.
 std::string bodySchemaName(const firehub::v1::Record& record);
 

@@ -17,6 +17,8 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
+#include <unordered_map>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,6 +50,10 @@ struct LakeOptions {
   // Memtables of all column families together, MiB: past it RocksDB flushes the largest, so a
   // backlog (a long broker outage) grows on disk, not in memory. Default: 128.
   size_t write_buffer_mb = 128;
+  // Recently committed records kept in memory, MiB (serialised size), so the publisher, fusion
+  // and subscriptions read what was just stored without a RocksDB read and a parse. 0 turns
+  // it off. Default: 64.
+  size_t record_cache_mb = 64;
 };
 
 // One record to store: the fully normalised envelope plus where to publish it.
@@ -118,12 +124,21 @@ class Lake {
   // Every dead letter is also queued for firehub.v1.dlq (key = feed id). `resolved_dead_letters`
   // are removed in the same batch (a replay that now succeeded).
   using MetaFor = std::function<void(const CommitResult&, std::vector<std::pair<std::string, std::string>>&)>;
-  Result<CommitResult> commit(const std::vector<StoreItem>& items,
+  // The records of a successful commit are moved into the recent-record cache.
+  Result<CommitResult> commit(std::vector<StoreItem>&& items,
                               const std::vector<firehub::v1::DeadLetter>& dead_letters,
                               const MetaFor& meta_for = nullptr,
                               const std::vector<uint64_t>& resolved_dead_letters = {});
+  Result<CommitResult> commit(const std::vector<StoreItem>& items,
+                              const std::vector<firehub::v1::DeadLetter>& dead_letters,
+                              const MetaFor& meta_for = nullptr,
+                              const std::vector<uint64_t>& resolved_dead_letters = {}) {
+    return commit(std::vector<StoreItem>(items), dead_letters, meta_for, resolved_dead_letters);
+  }
 
   Result<std::optional<firehub::v1::Record>> getRecord(const std::string& id) const;
+  // The same without a copy: a recently committed record comes from memory. Null when absent.
+  Result<std::shared_ptr<const firehub::v1::Record>> getRecordShared(const std::string& id) const;
   // The newest record of an entity (key from entityKey()/entityKeyOf()).
   Result<std::optional<firehub::v1::Record>> latest(const std::string& entity_key) const;
 
@@ -200,6 +215,15 @@ class Lake {
   std::atomic<uint64_t> dlq_count_{0};
   std::mutex write_mu_;  // every write to RocksDB goes through write() under it
   std::atomic<bool> stalled_{false};
+
+  // Recently committed records, oldest evicted first. Stored records never change (an id is
+  // stored once), so a cached one is always what RocksDB holds.
+  void remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records, size_t bytes);
+  std::shared_ptr<const firehub::v1::Record> recent(const std::string& id) const;
+  mutable std::mutex cache_mu_;
+  std::unordered_map<std::string_view, std::shared_ptr<const firehub::v1::Record>> cache_;
+  std::deque<std::pair<std::shared_ptr<const firehub::v1::Record>, size_t>> cache_order_;
+  size_t cache_bytes_ = 0;
 };
 
 // Where a geometry stands for indexing and distance: the point itself, or the mean of the first
