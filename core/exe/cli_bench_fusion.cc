@@ -230,7 +230,16 @@ int benchFusion(const FusionBenchOptions& o) {
   uint16_t port = hub.httpPort();
   std::string admin_key = hub.adminKey();
   std::mutex mu;
-  std::map<std::string, std::vector<Clock::time_point>> pending;  // cell -> push start times
+  // An alarm is visible on the map when it flips its cell's forced state (the first fire in the
+  // cell, or the last one reset). Per cell: push start times of such alarms, with the state each
+  // should show. An event showing that state resolves it; an earlier alarm expecting the other
+  // state was undone within the same fusion step and is counted as superseded.
+  struct Expected {
+    Clock::time_point at;
+    bool forced;
+  };
+  std::map<std::string, std::vector<Expected>> pending;
+  size_t superseded = 0;
   std::vector<double> latencies_ms;
   std::atomic<bool> stop{false};
   std::atomic<size_t> events{0};
@@ -259,8 +268,24 @@ int benchFusion(const FusionBenchOptions& o) {
           std::string token = line.substr(start, line.find('"', start) - start);
           auto it = pending.find(token);
           if (it == pending.end()) continue;
-          for (auto t : it->second) latencies_ms.push_back(std::chrono::duration<double, std::milli>(now - t).count());
-          pending.erase(it);
+          size_t f = line.find("\"forced\":", start);
+          if (f == std::string::npos) continue;
+          bool forced = line.compare(f + 9, 4, "true") == 0;
+          auto& list = it->second;
+          size_t last = list.size();
+          for (size_t i = 0; i < list.size(); ++i) {
+            if (list[i].forced == forced) last = i;
+          }
+          if (last == list.size()) continue;
+          for (size_t i = 0; i <= last; ++i) {
+            if (list[i].forced == forced) {
+              latencies_ms.push_back(std::chrono::duration<double, std::milli>(now - list[i].at).count());
+            } else {
+              ++superseded;
+            }
+          }
+          list.erase(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(last + 1));
+          if (list.empty()) pending.erase(it);
         }
       }
     } catch (const Poco::Exception& e) {
@@ -272,6 +297,8 @@ int benchFusion(const FusionBenchOptions& o) {
   std::fprintf(stderr, "bench: pushing fire alarms at %.0f/s for %.0f s...\n", o.rate, o.seconds);
   std::mt19937_64 rng(7);
   std::map<size_t, bool> burning;  // component -> fire state
+  std::map<std::string, int> burning_in_cell;
+  size_t invisible = 0;  // alarms that do not flip their cell's forced state
   const size_t per_push = std::max<size_t>(1, static_cast<size_t>(o.rate / 100));
   const auto interval = std::chrono::duration<double>(per_push / o.rate);
   size_t sent = 0, accepted = 0;
@@ -280,24 +307,39 @@ int benchFusion(const FusionBenchOptions& o) {
   char line[512];
   while (std::chrono::duration<double>(Clock::now() - begin).count() < o.seconds) {
     std::string body;
-    std::vector<std::string> tokens;
+    std::vector<std::pair<std::string, bool>> flips;  // cell -> forced state it should show
+    // Each push one second after the last in event time, so a component's later state is
+    // also its newer one (the lake keeps the newest observation as the entity's state).
+    char when[32];
+    std::time_t event_time = 1795312800 + static_cast<std::time_t>(sent / per_push);  // 2026-11-22T10:00Z
+    std::tm tm{};
+    gmtime_r(&event_time, &tm);
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     for (size_t i = 0; i < per_push; ++i) {
       size_t c = rng() % 50000;
       auto [lon, lat] = places[c * 17 % places.size()];
       bool fire = !burning[c];
       burning[c] = fire;
       std::snprintf(line, sizeof line,
-                    R"({"event_id":"E%zu","device_address":"%012zx","info_type":"component_state","system_type":1,"system_address":1,"component_type":40,"component_address":%zu,"state_flags":%d,"description":"bench","time":"2026-11-22T10:00:%02zu+08:00","lon":%.6f,"lat":%.6f})"
+                    R"({"event_id":"E%zu","device_address":"%012zx","info_type":"component_state","system_type":1,"system_address":1,"component_type":40,"component_address":%zu,"state_flags":%d,"description":"bench","time":"%s","lon":%.6f,"lat":%.6f})"
                     "\n",
-                    sent, 0x210000000000 + c, c, fire ? 3 : 1, sent % 60, lon, lat);
+                    sent, 0x210000000000 + c, c, fire ? 3 : 1, when, lon, lat);
       body += line;
-      tokens.push_back(S2CellId(S2LatLng::FromDegrees(lat, lon)).parent(15).ToToken());
+      std::string token = S2CellId(S2LatLng::FromDegrees(lat, lon)).parent(15).ToToken();
+      int& count = burning_in_cell[token];
+      bool before = count > 0;
+      count += fire ? 1 : -1;
+      if ((count > 0) != before) {
+        flips.push_back({token, count > 0});
+      } else {
+        ++invisible;
+      }
       ++sent;
     }
     auto t = Clock::now();
     {
       std::lock_guard<std::mutex> lock(mu);
-      for (const auto& tok : tokens) pending[tok].push_back(t);
+      for (const auto& [tok, forced] : flips) pending[tok].push_back({t, forced});
     }
     auto reply = httpRequest("http://127.0.0.1:" + std::to_string(port), "POST", "/api/v1/feeds/alarms/records",
                              "application/x-ndjson", body, admin_key);
@@ -313,12 +355,14 @@ int benchFusion(const FusionBenchOptions& o) {
   stop = true;
   reader.join();
   size_t unmatched = 0;
-  for (const auto& [token, times] : pending) unmatched += times.size();
+  for (const auto& [token, list] : pending) unmatched += list.size();
   std::vector<double> lat = latencies_ms;
   std::printf("\nrecord-in -> delta-out (HTTP push -> fusion -> SSE), %zu alarms in %.1f s (%.0f/s), %zu accepted\n",
               sent, pushed_s, sent / pushed_s, accepted);
   std::printf("%-46s %12zu\n", "alarms matched to a cell delta", lat.size());
-  std::printf("%-46s %12zu\n", "alarms that changed nothing visible", unmatched);
+  std::printf("%-46s %12zu\n", "alarms not flipping their cell (not visible)", invisible);
+  std::printf("%-46s %12zu\n", "alarms undone within one fusion step", superseded);
+  std::printf("%-46s %12zu\n", "alarms never seen on the stream", unmatched);
   std::printf("%-46s %12zu\n", "SSE events", events.load());
   std::printf("%-46s %12zu\n", "fusion deltas", deltas.load());
   std::printf("%-46s %12.1f\n", "latency p50 (ms)", percentile(lat, 0.50));

@@ -119,7 +119,11 @@ Status FusionEngine::step(bool& did_work) {
   if (!restored_) FIREHUB_RETURN_IF_ERROR(restore());
   std::vector<std::pair<uint64_t, std::string>> log;
   FIREHUB_RETURN_IF_ERROR(lake_.readLog(checkpoint_ + 1, options_.batch, log));
-  if (log.empty()) caught_up_ = true;
+  // Caught up once a step found no new log entries and left no cell dirty (the first step
+  // after a restore recomputes every cell).
+  auto mark_caught_up = [&] {
+    if (log.empty() && risk_->dirtyCount() == 0) caught_up_ = true;
+  };
   int64_t t = now();
 
   std::unique_lock<std::shared_mutex> state(state_mu_);
@@ -177,11 +181,16 @@ Status FusionEngine::step(bool& did_work) {
     }
   }
   risk_->advanceClock(t);
-  if (log.empty() && risk_->dirtyCount() == 0 && !drafter_->hasDue(t)) return Status::ok();
+  if (log.empty() && risk_->dirtyCount() == 0 && !drafter_->hasDue(t)) {
+    mark_caught_up();
+    return Status::ok();
+  }
   auto changes = risk_->recompute(t);
 
   // Drafts for the areas of changed cells, and of areas whose change has waited long enough.
-  std::set<uint64_t> areas = drafter_->pending();
+  // Areas of changed cells, and pending areas whose hold ran out (the rest wait unchanged).
+  std::set<uint64_t> areas;
+  for (uint64_t area : drafter_->due(t)) areas.insert(area);
   for (const auto& c : changes) areas.insert(drafter_->areaOf(c.cell));
   auto drafts = drafter_->update(areas, risk_->cells(), t);
 
@@ -192,8 +201,9 @@ Status FusionEngine::step(bool& did_work) {
     std::string layer_key = kRiskPrefix + token;
     if (c.now) {
       firehub::v1::LayerEntry e;
-      *e.mutable_risk_cell() = *c.now;
+      e.set_allocated_risk_cell(&*c.now);  // lent for serialising, not copied
       batch.layer_puts.emplace_back(layer_key, e.SerializeAsString());
+      (void)e.release_risk_cell();
       if (c.sources_only) continue;  // stored, not announced
       if (!c.previous_level.empty()) delta.previous[token] = c.previous_level;
       delta.cells.push_back(std::move(*c.now));
@@ -217,6 +227,7 @@ Status FusionEngine::step(bool& did_work) {
   FIREHUB_RETURN_IF_ERROR(lake_.commitDerived(batch));  // state, layers, outbox, checkpoint together
   checkpoint_ = next;
   did_work = !log.empty();
+  mark_caught_up();
   state.unlock();
 
   if (delta.cells.empty() && delta.removed.empty() && delta.warnings.empty()) return Status::ok();

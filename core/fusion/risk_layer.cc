@@ -26,6 +26,9 @@ using firehub::v1::RiskFactor;
 constexpr size_t kMaxSources = 8;  // record ids listed per factor
 
 enum FactorIndex { kBuilding, kAlarm, kWeather, kWater, kResponse, kMedical, kPublicSafety };
+constexpr uint8_t bit(int factor) { return static_cast<uint8_t>(1u << factor); }
+// The factors found by searching around a cell; the others come from the cell's own inputs.
+constexpr uint8_t kSearched = bit(kWeather) | bit(kWater) | bit(kResponse) | bit(kMedical);
 
 S2Point pointOf(const firehub::v1::Point& p) {
   return S2LatLng::FromDegrees(p.lat(), p.lon()).Normalized().ToPoint();
@@ -128,7 +131,7 @@ void RiskLayer::detach(uint64_t cell, std::vector<const T*> CellInputs::*member,
   if (it->second.empty()) inputs_.erase(it);
 }
 
-void RiskLayer::dirtyNear(const S2Point& p, double radius_m) {
+void RiskLayer::dirtyNear(const S2Point& p, double radius_m, uint8_t searched) {
   if (bulk_) return;
   // Cells whose area comes within radius_m of p: a covering of the cap at the grid level, grown
   // by one cell so that cells touching the cap's rim are included.
@@ -140,34 +143,34 @@ void RiskLayer::dirtyNear(const S2Point& p, double radius_m) {
   std::vector<S2CellId> covering;
   coverer.GetCovering(cap, &covering);
   for (const auto& id : covering) {
-    if (inputs_.count(id.id()) || cells_.count(id.id())) dirtyCell(id.id());
+    if (inputs_.count(id.id()) || cells_.count(id.id())) dirtyCell(id.id(), searched);
   }
 }
 
-void RiskLayer::dirtyReach(const S2Point& p, double radius_m, const std::string& record_id) {
+void RiskLayer::dirtyReach(const S2Point& p, double radius_m, const std::string& record_id, int factor) {
   if (bulk_) return;
   S1ChordAngle limit = S2Earth::MetersToChordAngle(radius_m);
   for (const auto& [cell, in] : inputs_) {
-    if (S1ChordAngle(S2CellId(cell).ToPoint(), p) <= limit) dirtyCell(cell);
+    if (S1ChordAngle(S2CellId(cell).ToPoint(), p) <= limit) dirtyCell(cell, bit(factor));
   }
-  if (record_id.empty()) return;
+  // A place that arrives: a cell beyond its reach whose factor is saturated (nothing found, or
+  // only far away) may still find it nearest, which changes the explanation if not the score.
+  const bool arrives = record_id.empty() && (factor == kResponse || factor == kMedical);
+  if (record_id.empty() && !arrives) return;
   for (const auto& [cell, published] : cells_) {
-    for (int f : {kWeather, kResponse, kMedical}) {
-      if (sourcesName(published, f, record_id)) {
-        dirtyCell(cell);
-        break;
-      }
-    }
+    bool affected = arrives ? published.factors_size() > factor && published.factors(factor).score() >= 1.0
+                            : sourcesName(published, factor, record_id);
+    if (affected) dirtyCell(cell, bit(factor));
   }
 }
 
-void RiskLayer::dirtyArea(const S2CellUnion& area) {
+void RiskLayer::dirtyArea(const S2CellUnion& area, uint8_t searched) {
   if (bulk_) return;
   for (const auto& [cell, in] : inputs_) {
-    if (area.Intersects(S2CellId(cell))) dirtyCell(cell);
+    if (area.Intersects(S2CellId(cell))) dirtyCell(cell, searched);
   }
   for (const auto& [cell, published] : cells_) {
-    if (area.Intersects(S2CellId(cell))) dirtyCell(cell);
+    if (area.Intersects(S2CellId(cell))) dirtyCell(cell, searched);
   }
 }
 
@@ -272,7 +275,7 @@ void RiskLayer::applyWater(const std::string& key, const Record* r) {
   auto it = hydrants_.find(key);
   if (it != hydrants_.end()) {
     if (it->second.in_service) hydrant_index_.Remove(it->second.point, &it->second);
-    dirtyNear(it->second.point, reach);
+    dirtyNear(it->second.point, reach, bit(kWater));
     hydrants_.erase(it);
   }
   if (!r || !r->has_water_source()) return;
@@ -287,7 +290,7 @@ void RiskLayer::applyWater(const std::string& key, const Record* r) {
   h.in_service = body.status() == firehub::v1::WaterSource::STATUS_IN_SERVICE;
   if (body.has_pressure_mpa()) h.pressure_mpa = body.pressure_mpa();
   if (h.in_service) hydrant_index_.Add(h.point, &h);
-  dirtyNear(h.point, reach);
+  dirtyNear(h.point, reach, bit(kWater));
 }
 
 void RiskLayer::applyStation(const std::string& key, const Record* r) {
@@ -295,7 +298,7 @@ void RiskLayer::applyStation(const std::string& key, const Record* r) {
   auto it = stations_.find(key);
   if (it != stations_.end()) {
     if (it->second.in_service) station_index_.Remove(it->second.point, &it->second);
-    dirtyReach(it->second.point, reach, it->second.record_id);
+    dirtyReach(it->second.point, reach, it->second.record_id, kResponse);
     stations_.erase(it);
   }
   if (!r || !r->has_fire_station()) return;
@@ -309,7 +312,7 @@ void RiskLayer::applyStation(const std::string& key, const Record* r) {
   s.cell = cellOf(*place);
   s.in_service = body.status() == firehub::v1::FireStation::STATUS_IN_SERVICE;
   if (s.in_service) station_index_.Add(s.point, &s);
-  dirtyReach(s.point, reach, "");
+  dirtyReach(s.point, reach, "", kResponse);
 }
 
 void RiskLayer::applyHealth(const std::string& key, const Record* r) {
@@ -317,7 +320,7 @@ void RiskLayer::applyHealth(const std::string& key, const Record* r) {
   auto it = hospitals_.find(key);
   if (it != hospitals_.end()) {
     if (it->second.has_capacity) hospital_index_.Remove(it->second.point, &it->second);
-    dirtyReach(it->second.point, reach, it->second.record_id);
+    dirtyReach(it->second.point, reach, it->second.record_id, kMedical);
     hospitals_.erase(it);
   }
   if (!r || !r->has_health_facility()) return;
@@ -334,7 +337,7 @@ void RiskLayer::applyHealth(const std::string& key, const Record* r) {
               body.operational_status() == firehub::v1::HealthFacility::OPERATIONAL_STATUS_UNSPECIFIED;
   h.has_capacity = open && (body.beds_emergency_available() > 0 || body.beds_burn_available() > 0);
   if (h.has_capacity) hospital_index_.Add(h.point, &h);
-  dirtyReach(h.point, reach, "");
+  dirtyReach(h.point, reach, "", kMedical);
 }
 
 void RiskLayer::applyIncident(const std::string& key, const Record* r) {
@@ -365,7 +368,7 @@ void RiskLayer::applyIncident(const std::string& key, const Record* r) {
 void RiskLayer::applyWarning(const std::string& key, const Record* r) {
   auto it = warnings_.find(key);
   if (it != warnings_.end()) {
-    dirtyArea(it->second.area);
+    dirtyArea(it->second.area, bit(kWeather));
     warnings_.erase(it);
   }
   if (!r || !r->has_weather_warning()) return;
@@ -380,7 +383,7 @@ void RiskLayer::applyWarning(const std::string& key, const Record* r) {
   w.expires = body.has_expires() ? body.expires().seconds() : 0;
   w.area = areaOf(*r);
   if (w.area.empty()) return;
-  dirtyArea(w.area);
+  dirtyArea(w.area, bit(kWeather));
   schedule(w.onset, key);
   schedule(w.expires, key);
   warnings_.emplace(key, std::move(w));
@@ -392,7 +395,7 @@ void RiskLayer::setFireWeather(const std::string& station_key, double lon, doubl
   auto it = fire_weather_.find(station_key);
   if (it != fire_weather_.end()) {
     weather_index_.Remove(it->second.point, &it->second);
-    dirtyReach(it->second.point, reach, it->second.record_id);
+    dirtyReach(it->second.point, reach, it->second.record_id, kWeather);
     fire_weather_.erase(it);
   }
   FireWeatherIn& w = fire_weather_[station_key];
@@ -403,14 +406,14 @@ void RiskLayer::setFireWeather(const std::string& station_key, double lon, doubl
   w.fwi = fwi;
   w.danger = danger;
   weather_index_.Add(w.point, &w);
-  dirtyReach(w.point, reach, "");
+  dirtyReach(w.point, reach, "", kWeather);
 }
 
 void RiskLayer::advanceClock(int64_t now) {
   while (!timers_.empty() && timers_.begin()->first <= now) {
     std::string key = timers_.begin()->second;
     timers_.erase(timers_.begin());
-    if (auto w = warnings_.find(key); w != warnings_.end()) dirtyArea(w->second.area);
+    if (auto w = warnings_.find(key); w != warnings_.end()) dirtyArea(w->second.area, bit(kWeather));
     if (auto i = incidents_.find(key); i != incidents_.end()) dirtyCell(i->second.cell);
   }
 }
@@ -422,18 +425,18 @@ void RiskLayer::restore(const RiskCell& cell) {
 
 void RiskLayer::markAllDirty() {
   bulk_ = false;
-  for (const auto& [cell, in] : inputs_) dirty_.insert(cell);
-  for (const auto& [cell, published] : cells_) dirty_.insert(cell);
+  for (const auto& [cell, in] : inputs_) dirty_[cell] = kSearched;
+  for (const auto& [cell, published] : cells_) dirty_[cell] = kSearched;
 }
 
 std::vector<CellChange> RiskLayer::recompute(int64_t now) {
   std::vector<CellChange> changes;
-  std::vector<uint64_t> order(dirty_.begin(), dirty_.end());
+  std::vector<std::pair<uint64_t, uint8_t>> order(dirty_.begin(), dirty_.end());
   dirty_.clear();
   std::sort(order.begin(), order.end());
-  for (uint64_t cell : order) {
-    std::optional<RiskCell> next = compute(cell, now);
+  for (auto [cell, searched] : order) {
     auto it = cells_.find(cell);
+    std::optional<RiskCell> next = compute(cell, now, searched, it == cells_.end() ? nullptr : &it->second);
     if (!next) {
       if (it == cells_.end()) continue;
       changes.push_back({cell, std::nullopt, it->second.level()});
@@ -443,13 +446,15 @@ std::vector<CellChange> RiskLayer::recompute(int64_t now) {
     if (it != cells_.end() && fingerprint(it->second) == fingerprint(*next)) continue;
     bool sources_only = it != cells_.end() && fingerprint(it->second, true) == fingerprint(*next, true);
     std::string previous = it == cells_.end() ? std::string() : it->second.level();
-    cells_[cell] = *next;
+    if (it != cells_.end()) it->second = *next;
+    else cells_.emplace(cell, *next);
     changes.push_back({cell, std::move(next), std::move(previous), sources_only});
   }
   return changes;
 }
 
-std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now) {
+std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now, uint8_t searched,
+                                           const RiskCell* previous) {
   auto in = inputs_.find(id);
   if (in == inputs_.end()) return std::nullopt;
   const CellInputs& inputs = in->second;
@@ -539,8 +544,17 @@ std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now) {
     else fa.set_note("no unresolved alarm");
   }
 
+  // A searched factor whose surroundings did not change is kept from the cell's last state.
+  const bool can_keep = previous && previous->factors_size() == static_cast<int>(f.size());
+  auto keep = [&](int factor) {
+    if (!can_keep || (searched & bit(factor))) return false;
+    f[factor] = previous->factors(factor);
+    f[factor].set_weight(config_.weight(factorNames()[factor]));
+    return true;
+  };
+
   // weather: fire weather of the nearest station, raised by active CAP warnings on the cell.
-  {
+  if (!keep(kWeather)) {
     auto& fw = f[kWeather];
     S2ClosestPointQuery<const FireWeatherIn*> query(&weather_index_);
     query.mutable_options()->set_max_distance(S2Earth::MetersToChordAngle(config_.weather_max_station_km * 1000));
@@ -570,7 +584,9 @@ std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now) {
   }
 
   // water: in-service hydrants within the protection radius of the cell.
-  {
+  if (keep(kWater)) {
+    out.set_hydrants_in_reach(previous->hydrants_in_reach());
+  } else {
     auto& fh = f[kWater];
     S2ClosestPointQuery<const HydrantIn*> query(&hydrant_index_);
     query.mutable_options()->set_max_distance(S2Earth::MetersToChordAngle(config_.hydrant_radius_m));
@@ -593,7 +609,10 @@ std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now) {
   }
 
   // response: estimated travel time from the nearest in-service station.
-  {
+  if (keep(kResponse)) {
+    out.set_nearest_station(previous->nearest_station());
+    out.set_response_s(previous->response_s());
+  } else {
     auto& fr = f[kResponse];
     S2ClosestPointQuery<const StationIn*> query(&station_index_);
     S2ClosestPointQuery<const StationIn*>::PointTarget target(center);
@@ -614,7 +633,7 @@ std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now) {
   }
 
   // medical: distance to the nearest hospital with free emergency or burn beds.
-  {
+  if (!keep(kMedical)) {
     auto& fm = f[kMedical];
     S2ClosestPointQuery<const HospitalIn*> query(&hospital_index_);
     S2ClosestPointQuery<const HospitalIn*>::PointTarget target(center);

@@ -132,13 +132,16 @@ class RiskLayer {
   };
 
   uint64_t cellOf(const S2Point& p) const;
-  void dirtyCell(uint64_t cell) {
-    if (!bulk_) dirty_.insert(cell);
+  // A dirty cell is recomputed. Its own inputs (buildings, hazards, alarms, incidents) are
+  // always read again; the factors found by searching around the cell (fire weather, hydrants,
+  // stations, hospitals: bits of `searched`) only when named, else kept from its last state.
+  void dirtyCell(uint64_t cell, uint8_t searched = 0) {
+    if (!bulk_) dirty_[cell] |= searched;
   }
-  void dirtyNear(const S2Point& p, double radius_m);
-  // Cells within `radius_m` of p or whose explanation names `entity` in `nearest_of`.
-  void dirtyReach(const S2Point& p, double radius_m, const std::string& record_id);
-  void dirtyArea(const S2CellUnion& area);
+  void dirtyNear(const S2Point& p, double radius_m, uint8_t searched);
+  // Cells within `radius_m` of p or whose explanation names `record_id` under that factor.
+  void dirtyReach(const S2Point& p, double radius_m, const std::string& record_id, int factor);
+  void dirtyArea(const S2CellUnion& area, uint8_t searched);
   void schedule(int64_t at, const std::string& key);
 
   template <typename T>
@@ -155,7 +158,8 @@ class RiskLayer {
   void applyIncident(const std::string& key, const firehub::v1::Record* r);
   void applyWarning(const std::string& key, const firehub::v1::Record* r);
 
-  std::optional<firehub::v1::RiskCell> compute(uint64_t cell, int64_t now);
+  std::optional<firehub::v1::RiskCell> compute(uint64_t cell, int64_t now, uint8_t searched,
+                                              const firehub::v1::RiskCell* previous);
 
   RiskConfig config_;
   int level_;
@@ -180,7 +184,7 @@ class RiskLayer {
 
   std::unordered_map<uint64_t, CellInputs> inputs_;
   std::map<uint64_t, firehub::v1::RiskCell> cells_;  // published state, in S2 (Hilbert) order
-  std::unordered_set<uint64_t> dirty_;
+  std::unordered_map<uint64_t, uint8_t> dirty_;  // cell -> searched factors to redo
   bool bulk_ = false;
   std::multimap<int64_t, std::string> timers_;  // time -> entity key to re-evaluate
 };

@@ -155,6 +155,15 @@ std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
   return out;
 }
 
+std::vector<uint64_t> WarningDrafter::due(int64_t now) const {
+  std::vector<uint64_t> out;
+  for (uint64_t id : pending_) {
+    auto it = areas_.find(id);
+    if (it != areas_.end() && now - it->second.pending_since >= config_.warning_hold_s) out.push_back(id);
+  }
+  return out;
+}
+
 bool WarningDrafter::hasDue(int64_t now) const {
   for (uint64_t id : pending_) {
     auto it = areas_.find(id);

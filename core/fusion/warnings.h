@@ -30,6 +30,8 @@ class WarningDrafter {
   // Areas with a change waiting out warnings.hold_s.
   const std::set<uint64_t>& pending() const { return pending_; }
   bool hasDue(int64_t now) const;
+  // Pending areas whose hold has run out by `now` (the others wait, unchanged, for their time).
+  std::vector<uint64_t> due(int64_t now) const;
   // The newest draft of every area that is still warning (not cancelled).
   std::vector<firehub::v1::WarningDraft> active() const;
 
