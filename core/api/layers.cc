@@ -537,6 +537,37 @@ Reply warningDocument(const ApiContext& ctx, const std::string& identifier) {
   return {200, e.warning().cap_xml(), "application/cap+xml; charset=utf-8"};
 }
 
+std::shared_ptr<const std::string> LayerCache::get(const std::string& key, uint64_t version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end() || it->second.version != version) {
+    ++misses_;
+    return nullptr;
+  }
+  lru_.splice(lru_.begin(), lru_, it->second.lru);
+  ++hits_;
+  return it->second.body;
+}
+
+void LayerCache::put(const std::string& key, uint64_t version, std::shared_ptr<const std::string> body) {
+  if (!body || body->size() > max_bytes_ / 4) return;  // one response may not crowd out the rest
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = entries_.find(key); it != entries_.end()) {
+    bytes_ -= it->second.body->size();
+    lru_.erase(it->second.lru);
+    entries_.erase(it);
+  }
+  lru_.push_front(key);
+  bytes_ += body->size();
+  entries_.emplace(key, Entry{version, std::move(body), lru_.begin()});
+  while (bytes_ > max_bytes_ && !lru_.empty()) {
+    auto oldest = entries_.find(lru_.back());
+    bytes_ -= oldest->second.body->size();
+    entries_.erase(oldest);
+    lru_.pop_back();
+  }
+}
+
 DeltaStream::DeltaStream(size_t keep) : keep_(keep) {
   epoch_ = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch()).count());

@@ -3,9 +3,13 @@
 // Private to the api module.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <list>
+#include <memory>
+#include <unordered_map>
 #include <mutex>
 #include <optional>
 #include <map>
@@ -60,6 +64,32 @@ std::string geometryJson(const firehub::v1::Geometry& geometry);
 
 // GeoJSON Feature of a risk cell (polygon of the S2 cell, properties for the map).
 std::string riskCellFeature(const firehub::v1::RiskCell& cell);
+
+// Rendered responses of the cell layers (risk, response, water coverage), valid while the
+// fusion engine's layer version stays the same: a map that pans back, or many clients on the
+// same view, get the bytes without rendering the cells again. Bounded by `max_bytes`; the least
+// recently used response goes first.
+class LayerCache {
+ public:
+  explicit LayerCache(size_t max_bytes = 64u << 20) : max_bytes_(max_bytes) {}
+  std::shared_ptr<const std::string> get(const std::string& key, uint64_t version);
+  void put(const std::string& key, uint64_t version, std::shared_ptr<const std::string> body);
+  uint64_t hits() const { return hits_.load(); }
+  uint64_t misses() const { return misses_.load(); }
+
+ private:
+  struct Entry {
+    uint64_t version;
+    std::shared_ptr<const std::string> body;
+    std::list<std::string>::iterator lru;
+  };
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::list<std::string> lru_;  // most recently used first
+  size_t bytes_ = 0;
+  size_t max_bytes_;
+  std::atomic<uint64_t> hits_{0}, misses_{0};
+};
 
 // Fusion deltas as server-sent events. Keeps the newest events so a client that reconnects with
 // Last-Event-ID gets what it missed, or a `reset` event when they are gone (or the hub restarted).

@@ -76,8 +76,8 @@ std::vector<std::string> splitPath(const std::string& path) {
 
 class Router : public Poco::Net::HTTPRequestHandler {
  public:
-  Router(const ApiContext& ctx, const ApiOptions& options, DeltaStream& stream)
-      : ctx_(ctx), options_(options), stream_(stream) {}
+  Router(const ApiContext& ctx, const ApiOptions& options, DeltaStream& stream, LayerCache& layer_cache)
+      : ctx_(ctx), options_(options), stream_(stream), layer_cache_(layer_cache) {}
 
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
     const std::string& method = req.getMethod();
@@ -304,7 +304,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
       if (p.size() == 1) return reply(resp, layerList(ctx_));
       if (p.size() == 3 && p[1] == "risk" && p[2] == "stream") return riskStream(req, resp);
       if (p.size() == 4 && p[1] == "risk" && p[2] == "cells") return reply(resp, riskCellExplanation(ctx_, p[3]));
-      if (p.size() == 2) return layer(resp, p[1], param("bbox"), param("limit"), param("offset"));
+      if (p.size() == 2) return layer(req, resp, p[1], param("bbox"), param("limit"), param("offset"));
     }
     if (what == "outlines" && p.size() == 1 && get) return outlines(resp);
     if (what == "warnings" && get) {
@@ -869,7 +869,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
     send(resp, 200, body.value(), "application/geo+json");
   }
 
-  void layer(HTTPServerResponse& resp, const std::string& name, const std::optional<std::string>& bbox_text,
+  void layer(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& name,
+             const std::optional<std::string>& bbox_text,
              const std::optional<std::string>& limit_text, const std::optional<std::string>& offset_text) {
     lake::BBox bbox;
     if (bbox_text) {
@@ -881,8 +882,41 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (!limit.isOk()) return sendError(resp, limit.status());
     auto offset = integerParam(offset_text, "offset", 0, 100000000, 0);
     if (!offset.isOk()) return sendError(resp, offset.status());
-    reply(resp, layerFeatures(ctx_, name, bbox, static_cast<size_t>(limit.value()), static_cast<size_t>(offset.value()),
-                              who_.restricted));
+    const bool cells = name == "risk" || name == "response" || name == "water_coverage";
+    if (!cells || !ctx_.fusion) {
+      return reply(resp, layerFeatures(ctx_, name, bbox, static_cast<size_t>(limit.value()),
+                                       static_cast<size_t>(offset.value()), who_.restricted));
+    }
+    // The cell layers are the same for every reader: rendered once per layer version and query,
+    // revalidated with ETag / If-None-Match.
+    const uint64_t version = ctx_.fusion->layerVersion();
+    const std::string etag = "\"" + name + "-" + std::to_string(version) + "\"";
+    if (req.get("If-None-Match", "") == etag) {
+      resp.setStatus(HTTPResponse::HTTP_NOT_MODIFIED);
+      resp.set("ETag", etag);
+      resp.set("Cache-Control", "no-cache");
+      resp.setContentLength(0);
+      resp.send();
+      ctx_.metrics->countHttp(304);
+      return;
+    }
+    const std::string key = name + "|" + bbox_text.value_or("") + "|" + std::to_string(limit.value()) + "|" +
+                            std::to_string(offset.value());
+    auto body = layer_cache_.get(key, version);
+    if (!body) {
+      Reply r = layerFeatures(ctx_, name, bbox, static_cast<size_t>(limit.value()),
+                              static_cast<size_t>(offset.value()), who_.restricted);
+      if (r.status != 200) return reply(resp, r);
+      body = std::make_shared<const std::string>(std::move(r.body));
+      layer_cache_.put(key, version, body);
+    }
+    resp.setStatus(HTTPResponse::HTTP_OK);
+    resp.setContentType("application/geo+json");
+    resp.setContentLength(static_cast<std::streamsize>(body->size()));
+    resp.set("ETag", etag);
+    resp.set("Cache-Control", "no-cache");
+    resp.sendBuffer(body->data(), body->size());
+    ctx_.metrics->countHttp(200);
   }
 
   // Server-sent events of risk deltas. Each event's id resumes the stream (Last-Event-ID); a
@@ -1108,22 +1142,24 @@ class Router : public Poco::Net::HTTPRequestHandler {
   const ApiContext& ctx_;
   const ApiOptions& options_;
   DeltaStream& stream_;
+  LayerCache& layer_cache_;
   auth::Principal who_;
   std::string audit_target_;
 };
 
 class Factory : public Poco::Net::HTTPRequestHandlerFactory {
  public:
-  Factory(const ApiContext& ctx, const ApiOptions& options, DeltaStream& stream)
-      : ctx_(ctx), options_(options), stream_(stream) {}
+  Factory(const ApiContext& ctx, const ApiOptions& options, DeltaStream& stream, LayerCache& layer_cache)
+      : ctx_(ctx), options_(options), stream_(stream), layer_cache_(layer_cache) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
-    return new Router(ctx_, options_, stream_);
+    return new Router(ctx_, options_, stream_, layer_cache_);
   }
 
  private:
   const ApiContext& ctx_;
   const ApiOptions& options_;
   DeltaStream& stream_;
+  LayerCache& layer_cache_;
 };
 
 }  // namespace
@@ -1192,11 +1228,12 @@ Status ApiServer::start() {
     params->setKeepAlive(true);
     params->setTimeout(Poco::Timespan(30, 0));
     stream_ = std::make_unique<DeltaStream>();
+    layer_cache_ = std::make_unique<LayerCache>();
     if (context_.fusion) {
       auto* stream = stream_.get();
       listener_ = context_.fusion->addListener([stream](const fusion::FusionDelta& d) { stream->publish(d); });
     }
-    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(context_, options_, *stream_),
+    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(context_, options_, *stream_, *layer_cache_),
                                                       socket, params);
     server_->start();
   } catch (const Poco::Net::SSLException& e) {

@@ -110,6 +110,7 @@ Status FusionEngine::restore() {
   FIREHUB_LOG(kInfo, "fusion", "restored " << entities << " entities, " << risk_->cells().size()
                                            << " published cells, checkpoint " << checkpoint_.load());
   restored_ = true;
+  ++layer_version_;
   return Status::ok();
 }
 
@@ -186,6 +187,7 @@ Status FusionEngine::step(bool& did_work) {
     return Status::ok();
   }
   auto changes = risk_->recompute(t);
+  if (!changes.empty()) ++layer_version_;
 
   // Drafts for the areas of changed cells, and of areas whose change has waited long enough.
   // Areas of changed cells, and pending areas whose hold ran out (the rest wait unchanged).

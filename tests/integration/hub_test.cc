@@ -534,7 +534,16 @@ TEST_F(HubTest, RiskLayerTurnsAnAlarmedBuildingRedLiveOnTheStreamAndOnKafka) {
   EXPECT_EQ(layers->getObject(0)->getArray("legend")->getObject(0)->getValue<std::string>("label_zh"), "红色（I级）");
 
   // The big shopping centre's cell, by the token of its polygon's anchor.
-  auto before = parse(get("/api/v1/layers/risk?bbox=123.4299,41.8039,123.4311,41.8049").body);
+  const std::string view = "/api/v1/layers/risk?bbox=123.4299,41.8039,123.4311,41.8049";
+  auto first = get(view);
+  auto before = parse(first.body);
+  // The cell layers carry an ETag of the layer version: unchanged -> 304 without a body.
+  const std::string etag = first.headers["ETag"];
+  ASSERT_FALSE(etag.empty());
+  auto again = http("127.0.0.1", port_, "GET", view, "", "", key_, {{"If-None-Match", etag}});
+  EXPECT_EQ(again.status, 304);
+  EXPECT_TRUE(again.body.empty());
+  EXPECT_EQ(get(view).body, first.body);  // served from the cache, the same bytes
   ASSERT_EQ(before->getValue<int>("numberReturned"), 1) << "the building's cell";
   std::string cell = before->getArray("features")->getObject(0)->getValue<std::string>("id");
   EXPECT_NE(before->getArray("features")->getObject(0)->getObject("properties")->getValue<std::string>("level"), "I");
@@ -556,6 +565,12 @@ TEST_F(HubTest, RiskLayerTurnsAnAlarmedBuildingRedLiveOnTheStreamAndOnKafka) {
   std::string stream = events.text();
   EXPECT_NE(stream.find("event: delta"), std::string::npos);
   EXPECT_NE(stream.find("\"id\":\"" + cell + "\""), std::string::npos) << stream;
+
+  // The layer moved on: the old ETag no longer matches, the cached view is rendered again.
+  auto changed = http("127.0.0.1", port_, "GET", view, "", "", key_, {{"If-None-Match", etag}});
+  ASSERT_EQ(changed.status, 200);
+  EXPECT_NE(changed.headers["ETag"], etag);
+  EXPECT_NE(changed.body.find("\"forced\":true"), std::string::npos) << changed.body;
 
   auto explained = get("/api/v1/layers/risk/cells/" + cell);
   ASSERT_EQ(explained.status, 200) << explained.body;

@@ -58,23 +58,28 @@ inline bool waitFor(const std::function<bool()>& done,
 struct Http {
   int status = 0;
   std::string body;
+  std::map<std::string, std::string> headers;
 };
 
 inline Http http(const std::string& host, uint16_t port, const std::string& method,
                  const std::string& path, const std::string& body = "",
-                 const std::string& content_type = "", const std::string& api_key = "") {
+                 const std::string& content_type = "", const std::string& api_key = "",
+                 const std::map<std::string, std::string>& headers = {}) {
   Poco::Net::HTTPClientSession session(host, port);
   session.setTimeout(Poco::Timespan(30, 0));
   Poco::Net::HTTPRequest req(method, path, Poco::Net::HTTPMessage::HTTP_1_1);
   if (!content_type.empty()) req.setContentType(content_type);
   if (!api_key.empty()) req.set("Authorization", "Bearer " + api_key);
+  for (const auto& [k, v] : headers) req.set(k, v);
   if (method == "POST" || method == "PUT") req.setContentLength(static_cast<std::streamsize>(body.size()));
   session.sendRequest(req) << body;
   Poco::Net::HTTPResponse resp;
   std::istream& in = session.receiveResponse(resp);
   std::ostringstream os;
   Poco::StreamCopier::copyStream(in, os);
-  return {static_cast<int>(resp.getStatus()), os.str()};
+  Http out{static_cast<int>(resp.getStatus()), os.str(), {}};
+  for (const auto& [k, v] : resp) out.headers[k] = v;
+  return out;
 }
 
 // The admin key a hub wrote to its data dir on first start.

@@ -68,6 +68,7 @@ struct ApiContext {
 };
 
 class DeltaStream;
+class LayerCache;
 
 class ApiServer {
  public:
@@ -85,6 +86,7 @@ class ApiServer {
   ApiContext context_;
   ApiOptions options_;
   std::unique_ptr<DeltaStream> stream_;
+  std::unique_ptr<LayerCache> layer_cache_;
   int listener_ = 0;
   std::unique_ptr<Poco::Net::HTTPServer> server_;
   std::string host_;

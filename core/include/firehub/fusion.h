@@ -99,6 +99,9 @@ class FusionEngine {
   std::vector<firehub::v1::RiskCell> riskCells(const lake::BBox& bbox, size_t offset,
                                                size_t limit, size_t* matched = nullptr) const;
   size_t riskCellCount() const;
+  // Changes whenever a risk cell changes (or the layer was restored): responses rendered from
+  // the cells at one version stay valid until it moves.
+  uint64_t layerVersion() const { return layer_version_.load(); }
   // Count of cells per level name.
   std::map<std::string, size_t> levelCounts() const;
   // Newest draft of every area still warning.
@@ -126,6 +129,7 @@ class FusionEngine {
   std::unique_ptr<WarningDrafter> drafter_;
   bool restored_ = false;
   std::atomic<bool> caught_up_{false};
+  std::atomic<uint64_t> layer_version_{0};
   uint64_t restored_through_ = 0;  // log entries up to here are in the restored state
   uint64_t delta_sequence_ = 0;
   std::mutex listeners_mu_;
