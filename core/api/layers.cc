@@ -374,10 +374,10 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
   if (name == "risk" || name == "response" || name == "water_coverage") {
     if (!ctx.fusion) return Status::unavailable("fusion is not running");
     size_t matched = 0;
-    auto cells = ctx.fusion->riskCells(bbox, offset, limit, &matched);
     std::vector<std::string> features;
-    features.reserve(cells.size());
-    for (const auto& c : cells) features.push_back(riskCellFeature(c));
+    ctx.fusion->forEachRiskCell(bbox, offset, limit,
+                                [&](const firehub::v1::RiskCell& c) { features.push_back(riskCellFeature(c)); },
+                                &matched);
     return FeaturePage{std::move(features), matched};
   }
   if (const PointLayer* layer = findPointLayer(name)) {

@@ -13,6 +13,9 @@
 #include <s2/s2latlng.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -40,6 +43,9 @@ struct FusionBenchOptions {
   std::string work_dir;
   std::string json;
   bool keep = false;
+  bool latency = true;     // the record-in -> delta-out run
+  bool query = true;       // viewport latency and wrk against the running hub
+  size_t viewport_cells = 5000;
 };
 
 double rssMiB() {
@@ -134,6 +140,11 @@ double percentile(std::vector<double>& v, double p) {
   return v[k];
 }
 
+void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::string& admin_key,
+                const std::vector<std::pair<double, double>>& places);
+void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::string& admin_key,
+              const std::vector<std::pair<double, double>>& places);
+
 int benchFusion(const FusionBenchOptions& o) {
   namespace fs = std::filesystem;
   fs::path dir = o.work_dir.empty() ? fs::temp_directory_path() / ("firehub-bench-fusion-" + std::to_string(getpid()))
@@ -225,10 +236,22 @@ int benchFusion(const FusionBenchOptions& o) {
   for (int i = 0; i < 1200 && !hub.fusion()->caughtUp(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  std::atomic<size_t> deltas{0};
-  hub.fusion()->addListener([&](const fusion::FusionDelta&) { ++deltas; });
   uint16_t port = hub.httpPort();
   std::string admin_key = hub.adminKey();
+  if (o.latency) latencyRun(o, hub, port, admin_key, places);
+  if (o.query) queryRun(o, hub, port, admin_key, places);
+  double rss_hub = rssMiB() - rss0;
+  std::printf("%-46s %12.0f\n", "process RSS with the hub running (MiB)", rss_hub);
+  mergeBenchJson(o.json, {{"memory.hub_rss_mib_1m_buildings", rss_hub}});
+  hub.stop();
+  if (!o.keep) fs::remove_all(dir);
+  return 0;
+}
+
+void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::string& admin_key,
+                const std::vector<std::pair<double, double>>& places) {
+  std::atomic<size_t> deltas{0};
+  int listener = hub.fusion()->addListener([&](const fusion::FusionDelta&) { ++deltas; });
   std::mutex mu;
   // An alarm is visible on the map when it flips its cell's forced state (the first fire in the
   // cell, or the last one reset). Per cell: push start times of such alarms, with the state each
@@ -368,16 +391,107 @@ int benchFusion(const FusionBenchOptions& o) {
   std::printf("%-46s %12.1f\n", "latency p50 (ms)", percentile(lat, 0.50));
   std::printf("%-46s %12.1f\n", "latency p99 (ms)", percentile(lat, 0.99));
   std::printf("%-46s %12.1f\n", "latency p99.9 (ms)", percentile(lat, 0.999));
-  double rss_hub = rssMiB() - rss0;
-  std::printf("%-46s %12.0f\n", "process RSS with the hub running (MiB)", rss_hub);
   mergeBenchJson(o.json, {{"fusion.latency_rate_per_s", sent / pushed_s},
                           {"fusion.latency_p50_ms", percentile(lat, 0.50)},
                           {"fusion.latency_p99_ms", percentile(lat, 0.99)},
-                          {"fusion.latency_p999_ms", percentile(lat, 0.999)},
-                          {"memory.hub_rss_mib_1m_buildings", rss_hub}});
-  hub.stop();
-  if (!o.keep) fs::remove_all(dir);
-  return 0;
+                          {"fusion.latency_p999_ms", percentile(lat, 0.999)}});
+  hub.fusion()->removeListener(listener);
+}
+
+// Requests/s of `wrk` against a URL (2 threads, 16 connections, 5 s); 0 when wrk is missing.
+double wrkRequestsPerSecond(const std::string& url, const std::string& admin_key) {
+  std::string command = "wrk -t2 -c16 -d5s -H 'Authorization: Bearer " + admin_key + "' '" + url + "' 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return 0;
+  char line[512];
+  double rps = 0;
+  while (std::fgets(line, sizeof line, pipe)) {
+    if (std::strncmp(line, "Requests/sec:", 13) == 0) rps = std::strtod(line + 13, nullptr);
+  }
+  int rc = pclose(pipe);
+  return rc == 0 ? rps : 0;
+}
+
+// The map's queries against the running hub: a viewport of about `viewport_cells` cells
+// rendered fresh (panned to a new place each time), the same viewport from the cache, and wrk's
+// requests/s on the cached layer beside a trivial endpoint of the same server.
+void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::string& admin_key,
+              const std::vector<std::pair<double, double>>& places) {
+  double min_lon = 180, max_lon = -180, min_lat = 90, max_lat = -90;
+  for (const auto& [lon, lat] : places) {
+    min_lon = std::min(min_lon, lon), max_lon = std::max(max_lon, lon);
+    min_lat = std::min(min_lat, lat), max_lat = std::max(max_lat, lat);
+  }
+  const size_t cells = std::max<size_t>(1, hub.fusion()->riskCellCount());
+  const double side = std::min(1.0, std::sqrt(static_cast<double>(o.viewport_cells) / cells));
+  const double w = (max_lon - min_lon) * side, h = (max_lat - min_lat) * side;
+  auto bboxAt = [&](double fx, double fy, double scale) {
+    char text[128];
+    double x = min_lon + (max_lon - min_lon - w * scale) * fx, y = min_lat + (max_lat - min_lat - h * scale) * fy;
+    std::snprintf(text, sizeof text, "%.5f,%.5f,%.5f,%.5f", x, y, x + w * scale, y + h * scale);
+    return std::string(text);
+  };
+  Poco::Net::HTTPClientSession session("127.0.0.1", port);
+  session.setTimeout(Poco::Timespan(30, 0));
+  size_t returned_sum = 0;
+  auto timed = [&](const std::string& path, std::vector<double>& ms) {
+    auto t = Clock::now();
+    Poco::Net::HTTPRequest request("GET", path, Poco::Net::HTTPMessage::HTTP_1_1);
+    request.set("Authorization", "Bearer " + admin_key);
+    session.sendRequest(request);
+    Poco::Net::HTTPResponse response;
+    std::istream& in = session.receiveResponse(response);
+    std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+    size_t at = body.find("\"numberReturned\":");
+    if (at != std::string::npos) returned_sum += std::strtoull(body.c_str() + at + 17, nullptr, 10);
+    return body.size();
+  };
+  std::fprintf(stderr, "bench: viewport queries...\n");
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> u(0.1, 0.9);
+  std::vector<double> fresh, cached;
+  size_t bytes = 0;
+  const int rounds = 100;
+  for (int i = 0; i < rounds; ++i) bytes += timed("/api/v1/layers/risk?bbox=" + bboxAt(u(rng), u(rng), 1.0), fresh);
+  const size_t mean_cells = returned_sum / rounds;
+  const std::string fixed = "/api/v1/layers/risk?bbox=" + bboxAt(0.5, 0.5, 1.0);
+  for (int i = 0; i < rounds; ++i) timed(fixed, cached);
+  const std::string street = "/api/v1/layers/risk?bbox=" + bboxAt(0.5, 0.5, 0.15);
+  std::vector<double> ignored;
+  timed(street, ignored);
+
+  std::string base = "http://127.0.0.1:" + std::to_string(port);
+  std::fprintf(stderr, "bench: wrk on /healthz and the cached layer...\n");
+  double trivial = wrkRequestsPerSecond(base + "/healthz", admin_key);
+  double layer = wrkRequestsPerSecond(base + fixed, admin_key);
+  double small = wrkRequestsPerSecond(base + street, admin_key);
+  std::printf("\nquery: risk layer viewports over HTTP (%zu cells in the layer)\n", cells);
+  std::printf("%-46s %12zu\n", "viewport cells (mean of fresh renders)", mean_cells);
+  std::printf("%-46s %12.1f\n", "viewport response (KiB)", bytes / 1024.0 / rounds);
+  std::printf("%-46s %12.2f\n", "fresh viewport p50 (ms)", percentile(fresh, 0.5));
+  std::printf("%-46s %12.2f\n", "fresh viewport p99 (ms)", percentile(fresh, 0.99));
+  std::printf("%-46s %12.2f\n", "cached viewport p50 (ms)", percentile(cached, 0.5));
+  std::printf("%-46s %12.2f\n", "cached viewport p99 (ms)", percentile(cached, 0.99));
+  if (trivial > 0) {
+    std::printf("%-46s %12.0f\n", "wrk /healthz (req/s)", trivial);
+    std::printf("%-46s %12.0f   %.2f\n", "wrk cached viewport (req/s, ratio)", layer, layer / trivial);
+    std::printf("%-46s %12.0f   %.2f\n", "wrk cached street view (req/s, ratio)", small, small / trivial);
+  } else {
+    std::printf("wrk is not installed (ops/install-deps.sh bench installs it); no req/s figures\n");
+  }
+  mergeBenchJson(o.json, {{"query.layer_cells", static_cast<uint64_t>(cells)},
+                          {"query.viewport_cells", static_cast<uint64_t>(mean_cells)},
+                          {"query.viewport_kib", bytes / 1024.0 / rounds},
+                          {"query.viewport_p50_ms", percentile(fresh, 0.5)},
+                          {"query.viewport_p99_ms", percentile(fresh, 0.99)},
+                          {"query.cached_viewport_p50_ms", percentile(cached, 0.5)},
+                          {"query.cached_viewport_p99_ms", percentile(cached, 0.99)},
+                          {"query.wrk_trivial_req_per_s", trivial},
+                          {"query.wrk_cached_viewport_req_per_s", layer},
+                          {"query.wrk_cached_street_req_per_s", small},
+                          {"query.ratio_cached_viewport_to_trivial", trivial > 0 ? layer / trivial : 0.0},
+                          {"query.ratio_cached_street_to_trivial", trivial > 0 ? small / trivial : 0.0}});
 }
 
 }  // namespace
@@ -392,7 +506,18 @@ void addFusionBench(CLI::App& bench) {
   fusion->add_option("--work-dir", o.work_dir, "Scratch directory (default: a temp dir)");
   fusion->add_option("--json", o.json, "Merge the figures into this JSON report");
   fusion->add_flag("--keep", o.keep, "Keep the scratch directory");
+  fusion->add_flag("--no-query", [](int64_t) { o.query = false; }, "Leave out the viewport and wrk run");
   fusion->callback([] { std::exit(benchFusion(o)); });
+  static FusionBenchOptions q;
+  auto* query = bench.add_subcommand("query", "Risk layer viewports: fresh and cached render latency, wrk req/s");
+  query->add_option("--buildings", q.buildings, "Buildings in the region")->check(CLI::Range(size_t{1000}, size_t{5000000}));
+  query->add_option("--viewport-cells", q.viewport_cells, "Cells in the viewport")->check(CLI::Range(size_t{10}, size_t{100000}));
+  query->add_option("--work-dir", q.work_dir, "Scratch directory (default: a temp dir)");
+  query->add_option("--json", q.json, "Merge the figures into this JSON report");
+  query->callback([] {
+    q.latency = false;
+    std::exit(benchFusion(q));
+  });
 }
 
 }  // namespace firehub::cli

@@ -280,8 +280,9 @@ std::optional<firehub::v1::RiskCell> FusionEngine::riskCell(const std::string& t
   return it->second;
 }
 
-std::vector<firehub::v1::RiskCell> FusionEngine::riskCells(const lake::BBox& bbox, size_t offset,
-                                                           size_t limit, size_t* matched) const {
+void FusionEngine::forEachRiskCell(const lake::BBox& bbox, size_t offset, size_t limit,
+                                   const std::function<void(const firehub::v1::RiskCell&)>& fn,
+                                   size_t* matched) const {
   // Cells that intersect the box: a covering of the box no finer than the grid, then the grid
   // cells under each covering cell (a range of the S2-ordered map), tested exactly.
   S2LatLngRect rect(S2LatLng::FromDegrees(bbox.min_lat, bbox.min_lon),
@@ -292,19 +293,27 @@ std::vector<firehub::v1::RiskCell> FusionEngine::riskCells(const lake::BBox& bbo
   S2RegionCoverer coverer(options);
   std::vector<S2CellId> covering;
   coverer.GetCovering(rect, &covering);
-  std::vector<firehub::v1::RiskCell> out;
-  size_t count = 0;
+  size_t count = 0, handed = 0;
   std::shared_lock<std::shared_mutex> lock(state_mu_);
   const auto& cells = risk_->cells();
   for (const S2CellId& cover : covering) {
     for (auto it = cells.lower_bound(cover.range_min().id());
          it != cells.end() && it->first <= cover.range_max().id(); ++it) {
       if (!rect.Intersects(S2Cell(S2CellId(it->first)))) continue;
-      if (count >= offset && out.size() < limit) out.push_back(it->second);
+      if (count >= offset && handed < limit) {
+        fn(it->second);
+        ++handed;
+      }
       ++count;
     }
   }
   if (matched) *matched = count;
+}
+
+std::vector<firehub::v1::RiskCell> FusionEngine::riskCells(const lake::BBox& bbox, size_t offset,
+                                                           size_t limit, size_t* matched) const {
+  std::vector<firehub::v1::RiskCell> out;
+  forEachRiskCell(bbox, offset, limit, [&](const firehub::v1::RiskCell& c) { out.push_back(c); }, matched);
   return out;
 }
 

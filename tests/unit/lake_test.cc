@@ -90,6 +90,32 @@ TEST(LakeTest, SameRecordIdIsADuplicateAcrossAndWithinBatches) {
   EXPECT_EQ(lake->outboxDepth(), 2u);
 }
 
+TEST(LakeTest, RecentRecordsComeFromMemoryAndAgreeWithTheDisk) {
+  TempDir dir;
+  LakeOptions o;
+  o.path = dir.path();
+  o.record_cache_mb = 1;  // room for a few thousand records: the oldest leave
+  auto opened = Lake::open(o);
+  ASSERT_TRUE(opened.isOk());
+  auto& lake = *opened.value();
+  std::vector<StoreItem> items;
+  for (int i = 0; i < 20000; ++i) items.push_back(weather(std::string("S") + std::to_string(i % 100), i, 123.4, 41.8));
+  ASSERT_EQ(lake.commit(std::move(items), {})->stored, 20000u);
+  auto newest = lake.getRecordShared("wx:S99@19999");
+  auto oldest = lake.getRecordShared("wx:S0@0");  // evicted: read from RocksDB
+  ASSERT_TRUE(newest.isOk() && newest.value() && oldest.isOk() && oldest.value());
+  EXPECT_EQ(newest.value()->weather_observation().temperature_c(), 19999 % 30);
+  EXPECT_EQ(oldest.value()->entity_id(), "S0");
+  auto missing = lake.getRecordShared("wx:nope");
+  ASSERT_TRUE(missing.isOk());
+  EXPECT_FALSE(missing.value());
+  // A cached record is a duplicate like a stored one; both paths count it.
+  auto again = lake.commit({weather("S99", 19999, 123.4, 41.8), weather("S0", 0, 123.4, 41.8)}, {});
+  ASSERT_TRUE(again.isOk());
+  EXPECT_EQ(again->duplicates, 2u);
+  EXPECT_EQ(again->stored, 0u);
+}
+
 TEST(LakeTest, LatestFollowsTheNewestObservationAndItsPosition) {
   TempDir dir;
   auto lake = openLake(dir.path());

@@ -98,6 +98,10 @@ class FusionEngine {
   // Risk cells that intersect bbox, in S2 order; `matched` gets the count before `limit`.
   std::vector<firehub::v1::RiskCell> riskCells(const lake::BBox& bbox, size_t offset,
                                                size_t limit, size_t* matched = nullptr) const;
+  // The same without copies: `fn` sees each cell while the layer is locked for reading.
+  void forEachRiskCell(const lake::BBox& bbox, size_t offset, size_t limit,
+                       const std::function<void(const firehub::v1::RiskCell&)>& fn,
+                       size_t* matched = nullptr) const;
   size_t riskCellCount() const;
   // Changes whenever a risk cell changes (or the layer was restored): responses rendered from
   // the cells at one version stay valid until it moves.

@@ -59,6 +59,8 @@ struct HubConfig {
   bool lake_sync = true;
   // Memtable budget of the lake, MiB (lake.write_buffer_mb). Default: 128.
   size_t lake_write_buffer_mb = 128;
+  // Recently committed records kept in memory, MiB (lake.record_cache_mb). Default: 64.
+  size_t lake_record_cache_mb = 64;
   // HTTPS certificate and key, PEM (http.tls.cert, http.tls.key). Default: empty (HTTP).
   std::string tls_cert;
   std::string tls_key;
