@@ -99,7 +99,11 @@ TEST(LakeTest, RecentRecordsComeFromMemoryAndAgreeWithTheDisk) {
   ASSERT_TRUE(opened.isOk());
   auto& lake = *opened.value();
   std::vector<StoreItem> items;
-  for (int i = 0; i < 20000; ++i) items.push_back(weather(std::string("S") + std::to_string(i % 100), i, 123.4, 41.8));
+  for (int i = 0; i < 20000; ++i) {
+    std::string station = "S";
+    station += std::to_string(i % 100);
+    items.push_back(weather(station, i, 123.4, 41.8));
+  }
   ASSERT_EQ(lake.commit(std::move(items), {})->stored, 20000u);
   auto newest = lake.getRecordShared("wx:S99@19999");
   auto oldest = lake.getRecordShared("wx:S0@0");  // evicted: read from RocksDB
