@@ -4,7 +4,9 @@
 #   firehub bench ingest   end to end (JSON lines -> lake with fsynced WAL -> Kafka) beside the
 #                          RocksDB and librdkafka ceilings, on the same bytes and broker;
 #   firehub bench peer     rsyslog imfile -> omkafka on the same file and broker;
-#   firehub bench fusion   full fusion of 1 M buildings, record-in -> delta-out latency.
+#   firehub bench fusion   full fusion of 1 M buildings, record-in -> delta-out latency, then
+#                          viewport queries (fresh and cached) and wrk on the running hub, and
+#                          its memory.
 # Every figure lands in one JSON report (default build/release/bench.json). Figures, not tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
