@@ -597,8 +597,15 @@ void DeltaStream::publish(const fusion::FusionDelta& delta) {
   text += "]}";
   {
     std::lock_guard<std::mutex> lock(mu_);
+    bytes_ += text.size();
     events_.push_back({next_++, std::move(text)});
-    while (events_.size() > keep_) events_.pop_front();
+    // At most `keep_` events and `kKeepBytes` of them (a full recompute can make one event of
+    // every cell); the newest always stays. A client behind the oldest kept event gets `reset`.
+    constexpr size_t kKeepBytes = 64u << 20;
+    while (events_.size() > keep_ || (bytes_ > kKeepBytes && events_.size() > 1)) {
+      bytes_ -= events_.front().text.size();
+      events_.pop_front();
+    }
   }
   cv_.notify_all();
 }

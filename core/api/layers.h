@@ -118,6 +118,7 @@ class DeltaStream {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Event> events_;
+  size_t bytes_ = 0;  // text of the kept events
   size_t keep_;
   uint64_t next_ = 1;
   std::string epoch_;

@@ -77,6 +77,8 @@ Result<HubConfig> loadConfig(const std::string& file) {
     c.anonymous_loopback = p->getString("auth.anonymous_loopback", c.anonymous_loopback);
     c.outlines_file = p->getString("map.outlines", "");
     c.cell_level = p->getInt("fusion.cell.level", c.cell_level);
+    c.fusion_threads = p->getInt("fusion.threads", c.fusion_threads);
+    if (c.fusion_threads < 0 || c.fusion_threads > 64) return Status::invalidArgument("fusion.threads must be in 0..64");
     c.lake_sync = p->getBool("lake.sync", c.lake_sync);
     c.lake_write_buffer_mb = static_cast<size_t>(p->getUInt64("lake.write_buffer_mb", c.lake_write_buffer_mb));
     if (c.lake_write_buffer_mb < 8 || c.lake_write_buffer_mb > 65536) {
@@ -216,6 +218,7 @@ Result<std::unique_ptr<Hub>> Hub::start(
   if (c.serve_http) {  // derived state is kept by the running hub, not by offline ingest
     fusion::FusionOptions fusion_options;
     fusion_options.cell_level = c.cell_level;
+    if (c.fusion_threads > 0) fusion_options.threads = static_cast<size_t>(c.fusion_threads);
     fusion_options.risk = c.risk;
     fusion_options.local_offset_minutes = c.local_offset_minutes;
     hub->fusion_ = std::make_unique<fusion::FusionEngine>(*hub->lake_, fusion_options);

@@ -66,7 +66,7 @@ FusionEngine::FusionEngine(lake::Lake& lake, FusionOptions options)
     : lake_(lake), options_(std::move(options)) {
   auto stored = lake_.getMeta(kCheckpointKey);
   if (stored.isOk() && stored.value()) checkpoint_ = std::stoull(*stored.value());
-  risk_ = std::make_unique<RiskLayer>(options_.risk, options_.cell_level);
+  risk_ = std::make_unique<RiskLayer>(options_.risk, options_.cell_level, options_.threads);
   drafter_ = std::make_unique<WarningDrafter>(options_.risk, options_.cell_level,
                                               options_.local_offset_minutes);
 }

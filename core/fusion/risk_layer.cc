@@ -13,6 +13,7 @@
 #include <s2/s2region_coverer.h>
 
 #include <algorithm>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 
@@ -118,7 +119,8 @@ std::string fingerprint(RiskCell cell, bool visible = false) {
 
 }  // namespace
 
-RiskLayer::RiskLayer(RiskConfig config, int cell_level) : config_(std::move(config)), level_(cell_level) {}
+RiskLayer::RiskLayer(RiskConfig config, int cell_level, size_t threads)
+    : config_(std::move(config)), level_(cell_level), threads_(std::max<size_t>(1, threads)) {}
 
 uint64_t RiskLayer::cellOf(const S2Point& p) const { return S2CellId(p).parent(level_).id(); }
 
@@ -430,31 +432,65 @@ void RiskLayer::markAllDirty() {
 }
 
 std::vector<CellChange> RiskLayer::recompute(int64_t now) {
-  std::vector<CellChange> changes;
   std::vector<std::pair<uint64_t, uint8_t>> order(dirty_.begin(), dirty_.end());
   dirty_.clear();
   std::sort(order.begin(), order.end());
-  for (auto [cell, searched] : order) {
+
+  // Compute every dirty cell first (read-only: inputs, indexes and the cells as they were), on
+  // several threads when there are many, then apply the changes in S2 order on this thread.
+  struct Computed {
+    std::optional<RiskCell> next;
+    bool same = false;          // nothing differs from the published cell
+    bool sources_only = false;  // only the record ids behind its factors differ
+  };
+  std::vector<Computed> computed(order.size());
+  auto work = [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      auto it = cells_.find(order[i].first);
+      const RiskCell* published = it == cells_.end() ? nullptr : &it->second;
+      Computed& c = computed[i];
+      c.next = compute(order[i].first, now, order[i].second, published);
+      if (c.next && published) {
+        c.same = fingerprint(*published) == fingerprint(*c.next);
+        c.sources_only = !c.same && fingerprint(*published, true) == fingerprint(*c.next, true);
+      }
+    }
+  };
+  const size_t threads = order.size() >= kParallelCells ? std::max<size_t>(1, threads_) : 1;
+  if (threads > 1) {
+    std::vector<std::thread> pool;
+    const size_t per = (order.size() + threads - 1) / threads;
+    for (size_t t = 1; t < threads; ++t) {
+      pool.emplace_back(work, std::min(order.size(), t * per), std::min(order.size(), (t + 1) * per));
+    }
+    work(0, std::min(order.size(), per));
+    for (auto& th : pool) th.join();
+  } else {
+    work(0, order.size());
+  }
+
+  std::vector<CellChange> changes;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const uint64_t cell = order[i].first;
+    Computed& c = computed[i];
     auto it = cells_.find(cell);
-    std::optional<RiskCell> next = compute(cell, now, searched, it == cells_.end() ? nullptr : &it->second);
-    if (!next) {
+    if (!c.next) {
       if (it == cells_.end()) continue;
       changes.push_back({cell, std::nullopt, it->second.level()});
       cells_.erase(it);
       continue;
     }
-    if (it != cells_.end() && fingerprint(it->second) == fingerprint(*next)) continue;
-    bool sources_only = it != cells_.end() && fingerprint(it->second, true) == fingerprint(*next, true);
+    if (c.same) continue;
     std::string previous = it == cells_.end() ? std::string() : it->second.level();
-    if (it != cells_.end()) it->second = *next;
-    else cells_.emplace(cell, *next);
-    changes.push_back({cell, std::move(next), std::move(previous), sources_only});
+    if (it != cells_.end()) it->second = *c.next;
+    else cells_.emplace(cell, *c.next);
+    changes.push_back({cell, std::move(c.next), std::move(previous), c.sources_only});
   }
   return changes;
 }
 
 std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now, uint8_t searched,
-                                           const RiskCell* previous) {
+                                           const RiskCell* previous) const {
   auto in = inputs_.find(id);
   if (in == inputs_.end()) return std::nullopt;
   const CellInputs& inputs = in->second;

@@ -97,7 +97,8 @@ struct CellChange {
 
 class RiskLayer {
  public:
-  RiskLayer(RiskConfig config, int cell_level);
+  // `threads`: how many threads a recompute of many cells may use (1 = this thread only).
+  RiskLayer(RiskConfig config, int cell_level, size_t threads = 1);
 
   // The entity's current state (its latest record), or nullopt when it is gone (retracted).
   // Records of kinds the risk model does not use are ignored.
@@ -158,11 +159,14 @@ class RiskLayer {
   void applyIncident(const std::string& key, const firehub::v1::Record* r);
   void applyWarning(const std::string& key, const firehub::v1::Record* r);
 
+  // Reads only (safe from several threads at once while nothing is applied).
   std::optional<firehub::v1::RiskCell> compute(uint64_t cell, int64_t now, uint8_t searched,
-                                              const firehub::v1::RiskCell* previous);
+                                              const firehub::v1::RiskCell* previous) const;
+  static constexpr size_t kParallelCells = 4096;  // fewer dirty cells: one thread
 
   RiskConfig config_;
   int level_;
+  size_t threads_;
 
   std::unordered_map<std::string, BuildingIn> buildings_;
   std::unordered_map<std::string, HazardIn> hazards_;

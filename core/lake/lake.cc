@@ -239,7 +239,6 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
   std::string key;
   size_t outbox_added = 0;
   std::vector<size_t> stored_items;  // indexes of the items written (not duplicates)
-  size_t stored_bytes = 0;
 
   for (size_t index = 0; index < items.size(); ++index) {
     const auto& item = items[index];
@@ -268,7 +267,6 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
     r.SerializeToString(&value);
     batch.Put(records_, r.id(), value);
     stored_items.push_back(index);
-    stored_bytes += value.size();
 
     // Latest pointer and geo entry: only a newer observation moves them.
     std::string entity = entityKey(r);
@@ -358,19 +356,24 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
     for (size_t index : stored_items) {
       committed.push_back(std::make_shared<const firehub::v1::Record>(std::move(items[index].record)));
     }
-    remember(committed, stored_bytes);
+    remember(committed);
   }
   return result;
 }
 
-void Lake::remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records, size_t bytes) {
-  const size_t each = bytes / records.size() + 64;  // serialised size plus the entry itself
+void Lake::remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records) {
   const size_t limit = options_.record_cache_mb << 20;
+  // What the records take in memory (messages, strings, the map entry), not their serialised
+  // size, which is several times smaller.
+  std::vector<size_t> sizes;
+  sizes.reserve(records.size());
+  for (const auto& r : records) sizes.push_back(r->SpaceUsedLong() + 96);
   std::lock_guard<std::mutex> lock(cache_mu_);
-  for (auto& r : records) {
+  for (size_t i = 0; i < records.size(); ++i) {
+    auto& r = records[i];
     cache_.emplace(std::string_view(r->id()), r);
-    cache_order_.emplace_back(std::move(r), each);
-    cache_bytes_ += each;
+    cache_order_.emplace_back(std::move(r), sizes[i]);
+    cache_bytes_ += sizes[i];
   }
   while (cache_bytes_ > limit && !cache_order_.empty()) {
     auto& [oldest, size] = cache_order_.front();

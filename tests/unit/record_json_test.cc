@@ -100,7 +100,8 @@ TEST(RecordJsonTest, TimestampsAreWrittenAsProtobufWritesThem) {
       google::protobuf::Timestamp t;
       t.set_seconds(s);
       t.set_nanos(nanos);
-      std::string expected = std::string("\"") + google::protobuf::util::TimeUtil::ToString(t);
+      std::string expected = "\"";
+      expected += google::protobuf::util::TimeUtil::ToString(t);
       expected += '"';
       ASSERT_EQ(messageToJson(t), expected)
           << s << " " << nanos;

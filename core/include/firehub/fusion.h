@@ -38,6 +38,9 @@ struct FusionOptions {
   size_t batch = 2000;
   // S2 level of the grid (fusion.cell.level). Default: 15.
   int cell_level = 15;
+  // Threads a recompute of many cells (a restore, a full fusion) may use (fusion.threads).
+  // Default: the machine's cores, at most 8.
+  size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
   // The risk model. Default: RiskConfig's defaults.
   RiskConfig risk;
   // Unix seconds now; tests set a fixed clock. Default: the system clock.

@@ -50,6 +50,8 @@ struct HubConfig {
   std::string feeds_dir;
   // S2 level of the fusion grid. Default: 15.
   int cell_level = 15;
+  // Threads for recomputing many cells at once (fusion.threads); 0 = the machine's cores.
+  int fusion_threads = 0;
   // Risk model and warning drafts (risk.*, warnings.*). Default: RiskConfig's defaults.
   fusion::RiskConfig risk;
   // Local time of the fire weather day and of CAP times, minutes east of UTC
@@ -59,8 +61,8 @@ struct HubConfig {
   bool lake_sync = true;
   // Memtable budget of the lake, MiB (lake.write_buffer_mb). Default: 128.
   size_t lake_write_buffer_mb = 128;
-  // Recently committed records kept in memory, MiB (lake.record_cache_mb). Default: 64.
-  size_t lake_record_cache_mb = 64;
+  // Recently committed records kept in memory, MiB (lake.record_cache_mb). Default: 32.
+  size_t lake_record_cache_mb = 32;
   // HTTPS certificate and key, PEM (http.tls.cert, http.tls.key). Default: empty (HTTP).
   std::string tls_cert;
   std::string tls_key;

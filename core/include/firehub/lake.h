@@ -50,10 +50,10 @@ struct LakeOptions {
   // Memtables of all column families together, MiB: past it RocksDB flushes the largest, so a
   // backlog (a long broker outage) grows on disk, not in memory. Default: 128.
   size_t write_buffer_mb = 128;
-  // Recently committed records kept in memory, MiB (serialised size), so the publisher, fusion
-  // and subscriptions read what was just stored without a RocksDB read and a parse. 0 turns
-  // it off. Default: 64.
-  size_t record_cache_mb = 64;
+  // Recently committed records kept in memory, MiB (as they are held in memory), so the
+  // publisher, fusion and subscriptions read what was just stored without a RocksDB read and a
+  // parse. 0 turns it off. Default: 32.
+  size_t record_cache_mb = 32;
 };
 
 // One record to store: the fully normalised envelope plus where to publish it.
@@ -218,7 +218,7 @@ class Lake {
 
   // Recently committed records, oldest evicted first. Stored records never change (an id is
   // stored once), so a cached one is always what RocksDB holds.
-  void remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records, size_t bytes);
+  void remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records);
   std::shared_ptr<const firehub::v1::Record> recent(const std::string& id) const;
   mutable std::mutex cache_mu_;
   std::unordered_map<std::string_view, std::shared_ptr<const firehub::v1::Record>> cache_;
