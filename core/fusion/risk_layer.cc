@@ -9,6 +9,7 @@
 #include <s2/s2latlng.h>
 #include <s2/s2latlng_rect.h>
 #include <s2/s2loop.h>
+#include <s2/s2metrics.h>
 #include <s2/s2polygon.h>
 #include <s2/s2region_coverer.h>
 
@@ -107,14 +108,36 @@ bool sourcesName(const RiskCell& cell, int factor, const std::string& record_id)
 
 // The published state without the time it was computed (and, for `visible`, without the
 // record ids behind the factors): what a change is measured on.
-std::string fingerprint(RiskCell cell, bool visible = false) {
-  cell.clear_computed_at();
-  if (visible) {
-    for (auto& f : *cell.mutable_factors()) f.clear_sources();
+// Whether two computations of a cell say the same, apart from when they were computed
+// (`computed_at`), and with `visible`, apart from the record ids behind the factors. Field by
+// field, without copies; risk_scenario_test checks that every field of the messages is covered.
+bool sameFactor(const firehub::v1::RiskFactor& a, const firehub::v1::RiskFactor& b, bool visible) {
+  if (a.name() != b.name() || a.score() != b.score() || a.weight() != b.weight() ||
+      a.contribution() != b.contribution() || a.note() != b.note()) {
+    return false;
   }
-  std::string out;
-  cell.SerializeToString(&out);
-  return out;
+  if (visible) return true;
+  if (a.sources_size() != b.sources_size()) return false;
+  for (int i = 0; i < a.sources_size(); ++i) {
+    if (a.sources(i) != b.sources(i)) return false;
+  }
+  return true;
+}
+
+bool sameCell(const RiskCell& a, const RiskCell& b, bool visible = false) {
+  if (a.cell() != b.cell() || a.cell_level() != b.cell_level() || a.score() != b.score() ||
+      a.level() != b.level() || a.level_rank() != b.level_rank() || a.colour() != b.colour() ||
+      a.forced() != b.forced() || a.has_center() != b.has_center() ||
+      a.center().lon() != b.center().lon() || a.center().lat() != b.center().lat() ||
+      a.response_s() != b.response_s() || a.nearest_station() != b.nearest_station() ||
+      a.hydrants_in_reach() != b.hydrants_in_reach() || a.buildings() != b.buildings() ||
+      a.factors_size() != b.factors_size()) {
+    return false;
+  }
+  for (int i = 0; i < a.factors_size(); ++i) {
+    if (!sameFactor(a.factors(i), b.factors(i), visible)) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -445,14 +468,15 @@ std::vector<CellChange> RiskLayer::recompute(int64_t now) {
   };
   std::vector<Computed> computed(order.size());
   auto work = [&](size_t begin, size_t end) {
+    Searchers search(*this);  // per thread: a query keeps its covering of the index between cells
     for (size_t i = begin; i < end; ++i) {
       auto it = cells_.find(order[i].first);
       const RiskCell* published = it == cells_.end() ? nullptr : &it->second;
       Computed& c = computed[i];
-      c.next = compute(order[i].first, now, order[i].second, published);
+      c.next = compute(order[i].first, now, order[i].second, published, search);
       if (c.next && published) {
-        c.same = fingerprint(*published) == fingerprint(*c.next);
-        c.sources_only = !c.same && fingerprint(*published, true) == fingerprint(*c.next, true);
+        c.same = sameCell(*published, *c.next);
+        c.sources_only = !c.same && sameCell(*published, *c.next, true);
       }
     }
   };
@@ -489,8 +513,17 @@ std::vector<CellChange> RiskLayer::recompute(int64_t now) {
   return changes;
 }
 
+RiskLayer::Searchers::Searchers(const RiskLayer& layer)
+    : weather(&layer.weather_index_), hydrants(&layer.hydrant_index_), station(&layer.station_index_),
+      hospital(&layer.hospital_index_) {
+  weather.mutable_options()->set_max_distance(S2Earth::MetersToChordAngle(layer.config_.weather_max_station_km * 1000));
+  const double diagonal_m = S2Earth::RadiansToMeters(S2::kMaxDiag.GetValue(layer.level_));
+  hydrants.mutable_options()->set_max_distance(
+      S2Earth::MetersToChordAngle(layer.config_.hydrant_radius_m + diagonal_m));
+}
+
 std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now, uint8_t searched,
-                                           const RiskCell* previous) const {
+                                           const RiskCell* previous, Searchers& search) const {
   auto in = inputs_.find(id);
   if (in == inputs_.end()) return std::nullopt;
   const CellInputs& inputs = in->second;
@@ -512,10 +545,13 @@ std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now, uint8_t sea
   out.mutable_center()->set_lat(ll.lat().degrees());
   out.mutable_computed_at()->set_seconds(now);
   out.set_buildings(static_cast<int>(inputs.buildings.size()));
-  std::vector<RiskFactor> f(factorNames().size());
-  for (size_t i = 0; i < f.size(); ++i) {
-    f[i].set_name(factorNames()[i]);
-    f[i].set_weight(config_.weight(factorNames()[i]));
+  // The factors are built in place, in the order of factorNames().
+  auto& f = *out.mutable_factors();
+  f.Reserve(static_cast<int>(factorNames().size()));
+  for (size_t i = 0; i < factorNames().size(); ++i) {
+    RiskFactor* factor = out.add_factors();
+    factor->set_name(factorNames()[i]);
+    factor->set_weight(config_.weight(factorNames()[i]));
   }
 
   // building: the most hazardous building, raised by its open hazards and the black list.
@@ -581,7 +617,7 @@ std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now, uint8_t sea
   }
 
   // A searched factor whose surroundings did not change is kept from the cell's last state.
-  const bool can_keep = previous && previous->factors_size() == static_cast<int>(f.size());
+  const bool can_keep = previous && previous->factors_size() == f.size();
   auto keep = [&](int factor) {
     if (!can_keep || (searched & bit(factor))) return false;
     f[factor] = previous->factors(factor);
@@ -592,8 +628,7 @@ std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now, uint8_t sea
   // weather: fire weather of the nearest station, raised by active CAP warnings on the cell.
   if (!keep(kWeather)) {
     auto& fw = f[kWeather];
-    S2ClosestPointQuery<const FireWeatherIn*> query(&weather_index_);
-    query.mutable_options()->set_max_distance(S2Earth::MetersToChordAngle(config_.weather_max_station_km * 1000));
+    auto& query = search.weather;
     S2ClosestPointQuery<const FireWeatherIn*>::PointTarget target(center);
     auto nearest = query.FindClosestPoint(&target);
     double score = 0;
@@ -624,13 +659,22 @@ std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now, uint8_t sea
     out.set_hydrants_in_reach(previous->hydrants_in_reach());
   } else {
     auto& fh = f[kWater];
-    S2ClosestPointQuery<const HydrantIn*> query(&hydrant_index_);
-    query.mutable_options()->set_max_distance(S2Earth::MetersToChordAngle(config_.hydrant_radius_m));
-    query.mutable_options()->set_max_results(64);
-    S2ClosestPointQuery<const HydrantIn*>::CellTarget target(cell);
-    int full = 0, low = 0;
+    // Candidates near the cell's centre (radius plus the cell's diagonal: a superset), then the
+    // exact distance to the cell; far cheaper than a query with the cell as its target.
+    auto& query = search.hydrants;
+    S2ClosestPointQuery<const HydrantIn*>::PointTarget target(center);
+    const S1ChordAngle radius_angle = S2Earth::MetersToChordAngle(config_.hydrant_radius_m);
+    std::vector<std::pair<S1ChordAngle, const HydrantIn*>> near;
     for (const auto& result : query.FindClosestPoints(&target)) {
-      const HydrantIn* h = result.data();
+      S1ChordAngle d = cell.GetDistance(result.point());
+      if (d < radius_angle) near.emplace_back(d, result.data());
+    }
+    std::sort(near.begin(), near.end(), [](const auto& a, const auto& b) {
+      return a.first < b.first || (a.first == b.first && a.second->record_id < b.second->record_id);
+    });
+    if (near.size() > 64) near.resize(64);
+    int full = 0, low = 0;
+    for (const auto& [distance, h] : near) {
       bool weak = h->pressure_mpa && *h->pressure_mpa < config_.hydrant_min_pressure_mpa;
       (weak ? low : full) += 1;
       addSource(fh, h->record_id);
@@ -650,7 +694,7 @@ std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now, uint8_t sea
     out.set_response_s(previous->response_s());
   } else {
     auto& fr = f[kResponse];
-    S2ClosestPointQuery<const StationIn*> query(&station_index_);
+    auto& query = search.station;
     S2ClosestPointQuery<const StationIn*>::PointTarget target(center);
     auto nearest = query.FindClosestPoint(&target);
     std::optional<double> travel;
@@ -671,7 +715,7 @@ std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now, uint8_t sea
   // medical: distance to the nearest hospital with free emergency or burn beds.
   if (!keep(kMedical)) {
     auto& fm = f[kMedical];
-    S2ClosestPointQuery<const HospitalIn*> query(&hospital_index_);
+    auto& query = search.hospital;
     S2ClosestPointQuery<const HospitalIn*>::PointTarget target(center);
     auto nearest = query.FindClosestPoint(&target);
     std::optional<double> km;
@@ -711,7 +755,6 @@ std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now, uint8_t sea
   out.set_level_rank(config_.rankOf(level.name));
   out.set_colour(level.colour);
   out.set_forced(forced);
-  for (auto& factor : f) *out.add_factors() = std::move(factor);
   return out;
 }
 

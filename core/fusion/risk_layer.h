@@ -7,6 +7,7 @@
 #include <s2/s2cell_id.h>
 #include <s2/s2cell_union.h>
 #include <s2/s2point.h>
+#include <s2/s2closest_point_query.h>
 #include <s2/s2point_index.h>
 
 #include <cstdint>
@@ -159,9 +160,18 @@ class RiskLayer {
   void applyIncident(const std::string& key, const firehub::v1::Record* r);
   void applyWarning(const std::string& key, const firehub::v1::Record* r);
 
+  // The nearest-place searches of one thread over the current indexes; a query keeps its
+  // covering of the index between cells, so one set serves a whole recompute.
+  struct Searchers {
+    explicit Searchers(const RiskLayer& layer);
+    S2ClosestPointQuery<const FireWeatherIn*> weather;
+    S2ClosestPointQuery<const HydrantIn*> hydrants;
+    S2ClosestPointQuery<const StationIn*> station;
+    S2ClosestPointQuery<const HospitalIn*> hospital;
+  };
   // Reads only (safe from several threads at once while nothing is applied).
   std::optional<firehub::v1::RiskCell> compute(uint64_t cell, int64_t now, uint8_t searched,
-                                              const firehub::v1::RiskCell* previous) const;
+                                              const firehub::v1::RiskCell* previous, Searchers& search) const;
   static constexpr size_t kParallelCells = 4096;  // fewer dirty cells: one thread
 
   RiskConfig config_;

@@ -1,6 +1,7 @@
 // The risk model's rules, each checked against a value worked out by hand, and the configuration
 // that tunes them.
 #include "firehub/risk.h"
+#include "firehub/v1/layer.pb.h"
 
 #include <gtest/gtest.h>
 
@@ -10,6 +11,14 @@ namespace {
 using firehub::v1::Building;
 using firehub::v1::PoliceIncident;
 using firehub::v1::WeatherWarning;
+
+// The risk layer decides whether a recomputed cell changed by comparing RiskCell, RiskFactor and
+// Point field by field (sameCell in risk_layer.cc). A new field must be added there too.
+TEST(RiskModelTest, CellComparisonCoversEveryField) {
+  EXPECT_EQ(firehub::v1::RiskCell::descriptor()->field_count(), 14) << "extend sameCell in risk_layer.cc";
+  EXPECT_EQ(firehub::v1::RiskFactor::descriptor()->field_count(), 6) << "extend sameFactor in risk_layer.cc";
+  EXPECT_EQ(firehub::v1::Point::descriptor()->field_count(), 2) << "extend sameCell in risk_layer.cc";
+}
 
 TEST(RiskModelTest, BuildingScoreIsOccupancyRaisedByKeyUnitBlackListAndOpenHazards) {
   EXPECT_DOUBLE_EQ(buildingScore(Building::OCCUPANCY_RESIDENTIAL, false, false, 0, 0), 0.3);
