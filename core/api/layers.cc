@@ -8,10 +8,13 @@
 #include <s2/s2cell_id.h>
 #include <s2/s2latlng.h>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <sstream>
+#include <string_view>
 
 #include "firehub/bus.h"
 #include "firehub/classification.h"
@@ -21,16 +24,57 @@ namespace {
 
 using firehub::v1::Record;
 
+// A JSON string literal: quotes, backslash and control characters escaped; UTF-8 kept as is.
+void appendQuoted(std::string& out, std::string_view s) {
+  static const char* kHex = "0123456789abcdef";
+  out.push_back('"');
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        out += "\\u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xf]);
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out.push_back('"');
+}
+
 std::string quote(const std::string& s) {
-  std::ostringstream os;
-  Poco::JSON::Stringifier::formatString(s, os);
-  return os.str();
+  std::string out;
+  out.reserve(s.size() + 2);
+  appendQuoted(out, s);
+  return out;
+}
+
+// Fixed-point with `precision` decimals, as printf's %.*f.
+void appendNum(std::string& out, double v, int precision = 2) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, precision);
+  if (ec == std::errc()) {
+    out.append(buf, end);
+  } else {
+    int n = std::snprintf(buf, sizeof buf, "%.*f", precision, v);
+    out.append(buf, static_cast<size_t>(std::max(0, std::min<int>(n, sizeof buf - 1))));
+  }
 }
 
 std::string num(double v, int precision = 2) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.*f", precision, v);
-  return buf;
+  std::string out;
+  appendNum(out, v, precision);
+  return out;
 }
 
 Reply error(int status, const std::string& code, const std::string& detail) {
@@ -45,15 +89,25 @@ Reply errorReply(const Status& s) {
 
 namespace {
 
-std::string cellPolygon(uint64_t id) {
+void appendCellPolygon(std::string& out, uint64_t id) {
   S2Cell cell{S2CellId(id)};
-  std::string out = R"({"type":"Polygon","coordinates":[[)";
+  out += R"({"type":"Polygon","coordinates":[[)";
   for (int i = 0; i <= 4; ++i) {  // S2 vertices run counter-clockwise, as RFC 7946 asks
     S2LatLng ll(cell.GetVertex(i % 4));
     if (i) out += ',';
-    out += '[' + num(ll.lng().degrees(), 7) + ',' + num(ll.lat().degrees(), 7) + ']';
+    out += '[';
+    appendNum(out, ll.lng().degrees(), 7);
+    out += ',';
+    appendNum(out, ll.lat().degrees(), 7);
+    out += ']';
   }
-  return out + "]]}";
+  out += "]]}";
+}
+
+std::string cellPolygon(uint64_t id) {
+  std::string out;
+  appendCellPolygon(out, id);
+  return out;
 }
 
 struct Band {
@@ -196,14 +250,20 @@ Poco::JSON::Object layerInfo(const std::string& name, const std::string& title,
 
 std::string collection(const std::string& layer, const std::vector<std::string>& features,
                        size_t matched) {
-  std::string out = R"({"type":"FeatureCollection","layer":)" + quote(layer) +
-                    R"(,"numberMatched":)" + std::to_string(matched) + R"(,"numberReturned":)" +
-                    std::to_string(features.size()) + R"(,"features":[)";
+  size_t total = 128;
+  for (const auto& f : features) total += f.size() + 1;
+  std::string out;
+  out.reserve(total);
+  out += R"({"type":"FeatureCollection","layer":)";
+  appendQuoted(out, layer);
+  out += R"(,"numberMatched":)" + std::to_string(matched) + R"(,"numberReturned":)" +
+         std::to_string(features.size()) + R"(,"features":[)";
   for (size_t i = 0; i < features.size(); ++i) {
     if (i) out += ',';
     out += features[i];
   }
-  return out + "]}";
+  out += "]}";
+  return out;
 }
 
 std::string isoTime(int64_t seconds) {
@@ -284,31 +344,76 @@ std::string geometryJson(const firehub::v1::Geometry& g) {
   return os.str();
 }
 
-std::string riskCellFeature(const firehub::v1::RiskCell& c) {
+void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& c, const std::string* previous_level) {
   S2CellId id = S2CellId::FromToken(c.cell());
-  std::vector<const firehub::v1::RiskFactor*> top;
+  const firehub::v1::RiskFactor* top[3] = {nullptr, nullptr, nullptr};  // largest contributions
   for (const auto& f : c.factors()) {
-    if (f.contribution() > 0) top.push_back(&f);
+    if (f.contribution() <= 0) continue;
+    for (int k = 0; k < 3; ++k) {
+      if (!top[k] || f.contribution() > top[k]->contribution()) {
+        for (int m = 2; m > k; --m) top[m] = top[m - 1];
+        top[k] = &f;
+        break;
+      }
+    }
   }
-  std::sort(top.begin(), top.end(), [](auto* a, auto* b) { return a->contribution() > b->contribution(); });
-  std::string factors = "[";
-  for (size_t i = 0; i < top.size() && i < 3; ++i) {
-    if (i) factors += ',';
-    factors += R"({"name":)" + quote(top[i]->name()) + R"(,"contribution":)" + num(top[i]->contribution()) + "}";
-  }
-  factors += "]";
   const auto& band = responseBand(c.response_s());
   const auto& water = waterBand(c);
-  return R"({"type":"Feature","id":)" + quote(c.cell()) + R"(,"geometry":)" + cellPolygon(id.id()) +
-         R"(,"properties":{"cell":)" + quote(c.cell()) + R"(,"score":)" + num(c.score()) +
-         R"(,"level":)" + quote(c.level()) + R"(,"level_rank":)" + std::to_string(c.level_rank()) +
-         R"(,"colour":)" + quote(c.colour()) + R"(,"forced":)" + (c.forced() ? "true" : "false") +
-         R"(,"top_factors":)" + factors + R"(,"buildings":)" + std::to_string(c.buildings()) +
-         R"(,"response_s":)" + num(c.response_s(), 0) + R"(,"response_band":)" + quote(band.key) +
-         R"(,"response_colour":)" + quote(band.colour) + R"(,"nearest_station":)" +
-         quote(c.nearest_station()) + R"(,"hydrants_in_reach":)" + std::to_string(c.hydrants_in_reach()) +
-         R"(,"water":)" + quote(water.key) + R"(,"water_colour":)" + quote(water.colour) +
-         R"(,"computed_at":)" + quote(isoTime(c.computed_at().seconds())) + "}}";
+  out += R"({"type":"Feature","id":)";
+  appendQuoted(out, c.cell());
+  out += R"(,"geometry":)";
+  appendCellPolygon(out, id.id());
+  out += R"(,"properties":{"cell":)";
+  appendQuoted(out, c.cell());
+  out += R"(,"score":)";
+  appendNum(out, c.score());
+  out += R"(,"level":)";
+  appendQuoted(out, c.level());
+  out += R"(,"level_rank":)";
+  out += std::to_string(c.level_rank());
+  out += R"(,"colour":)";
+  appendQuoted(out, c.colour());
+  out += R"(,"forced":)";
+  out += c.forced() ? "true" : "false";
+  out += R"(,"top_factors":[)";
+  for (int k = 0; k < 3 && top[k]; ++k) {
+    if (k) out += ',';
+    out += R"({"name":)";
+    appendQuoted(out, top[k]->name());
+    out += R"(,"contribution":)";
+    appendNum(out, top[k]->contribution());
+    out += '}';
+  }
+  out += R"(],"buildings":)";
+  out += std::to_string(c.buildings());
+  out += R"(,"response_s":)";
+  appendNum(out, c.response_s(), 0);
+  out += R"(,"response_band":)";
+  appendQuoted(out, band.key);
+  out += R"(,"response_colour":)";
+  appendQuoted(out, band.colour);
+  out += R"(,"nearest_station":)";
+  appendQuoted(out, c.nearest_station());
+  out += R"(,"hydrants_in_reach":)";
+  out += std::to_string(c.hydrants_in_reach());
+  out += R"(,"water":)";
+  appendQuoted(out, water.key);
+  out += R"(,"water_colour":)";
+  appendQuoted(out, water.colour);
+  out += R"(,"computed_at":)";
+  appendQuoted(out, isoTime(c.computed_at().seconds()));
+  if (previous_level) {
+    out += R"(,"previous_level":)";
+    appendQuoted(out, *previous_level);
+  }
+  out += "}}";
+}
+
+std::string riskCellFeature(const firehub::v1::RiskCell& c) {
+  std::string out;
+  out.reserve(720);
+  appendRiskCellFeature(out, c, nullptr);
+  return out;
 }
 
 const std::vector<std::string>& layerNames() {
@@ -575,14 +680,11 @@ DeltaStream::DeltaStream(size_t keep) : keep_(keep) {
 
 void DeltaStream::publish(const fusion::FusionDelta& delta) {
   std::string text = R"({"features":[)";
+  text.reserve(delta.cells.size() * 720 + 64);
   for (size_t i = 0; i < delta.cells.size(); ++i) {
     if (i) text += ',';
-    std::string f = riskCellFeature(delta.cells[i]);
-    auto prev = delta.previous.find(delta.cells[i].cell());
-    if (prev != delta.previous.end()) {  // add the level before, inside properties
-      f.insert(f.size() - 2, R"(,"previous_level":)" + quote(prev->second));
-    }
-    text += f;
+    auto prev = delta.previous.find(delta.cells[i].cell());  // the level before, in properties
+    appendRiskCellFeature(text, delta.cells[i], prev != delta.previous.end() ? &prev->second : nullptr);
   }
   text += R"(],"removed":[)";
   for (size_t i = 0; i < delta.removed.size(); ++i) {

@@ -64,6 +64,9 @@ std::string geometryJson(const firehub::v1::Geometry& geometry);
 
 // GeoJSON Feature of a risk cell (polygon of the S2 cell, properties for the map).
 std::string riskCellFeature(const firehub::v1::RiskCell& cell);
+// The same, appended to `out`; with `previous_level`, also that as a property.
+void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& cell,
+                           const std::string* previous_level);
 
 // Rendered responses of the cell layers (risk, response, water coverage), valid while the
 // fusion engine's layer version stays the same: a map that pans back, or many clients on the
