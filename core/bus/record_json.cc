@@ -17,20 +17,16 @@
 
 namespace firehub::bus {
 namespace {
-
-using google::protobuf::FieldDescriptor;
-using google::protobuf::Message;
-using google::protobuf::Reflection;
-
 bool plain(unsigned char c) { return c >= 0x20 && c != '"' && c != '\\' && c != 0x7f; }
+}  // namespace
 
-void appendEscaped(std::string& out, const std::string& s) {
+void appendJsonString(std::string& out, std::string_view s) {
   static const char* kHex = "0123456789abcdef";
   out.push_back('"');
   size_t run = 0;  // characters that need no escaping are appended in runs
   while (run < s.size() && plain(static_cast<unsigned char>(s[run]))) ++run;
-  out.append(s, 0, run);
-  for (unsigned char c : std::string_view(s).substr(run)) {
+  out.append(s.data(), run);
+  for (unsigned char c : s.substr(run)) {
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -51,6 +47,12 @@ void appendEscaped(std::string& out, const std::string& s) {
   }
   out.push_back('"');
 }
+
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
 
 template <class T>
 void appendNumber(std::string& out, T v) {
@@ -94,7 +96,7 @@ void appendMessage(std::string& out, const Message& m);
 void appendTimestamp(std::string& out, const google::protobuf::Timestamp& t) {
   constexpr int64_t kMin = -62135596800, kMax = 253402300799;  // 0001-01-01 .. 9999-12-31
   if (t.seconds() < kMin || t.seconds() > kMax || t.nanos() < 0 || t.nanos() > 999999999) {
-    appendEscaped(out, google::protobuf::util::TimeUtil::ToString(t));
+    appendJsonString(out, google::protobuf::util::TimeUtil::ToString(t));
     return;
   }
   int64_t days = t.seconds() / 86400, rem = t.seconds() % 86400;
@@ -158,7 +160,7 @@ void appendValue(std::string& out, const Message& m, const Reflection* r, const 
     case FieldDescriptor::CPPTYPE_ENUM: {
       int v = rep ? r->GetRepeatedEnumValue(m, f, index) : r->GetEnumValue(m, f);
       const auto* value = f->enum_type()->FindValueByNumber(v);
-      if (value) appendEscaped(out, value->name());
+      if (value) appendJsonString(out, value->name());
       else appendNumber(out, v);
       break;
     }
@@ -167,7 +169,7 @@ void appendValue(std::string& out, const Message& m, const Reflection* r, const 
       const std::string& s = rep ? r->GetRepeatedStringReference(m, f, index, &scratch)
                                  : r->GetStringReference(m, f, &scratch);
       if (f->type() == FieldDescriptor::TYPE_BYTES) appendBase64(out, s);
-      else appendEscaped(out, s);
+      else appendJsonString(out, s);
       break;
     }
     case FieldDescriptor::CPPTYPE_MESSAGE:
@@ -196,7 +198,7 @@ void appendMessage(std::string& out, const Message& m) {
     }
     if (!first) out.push_back(',');
     first = false;
-    appendEscaped(out, f->name());
+    appendJsonString(out, f->name());
     out.push_back(':');
     if (f->is_repeated()) {
       out.push_back('[');

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -152,5 +153,7 @@ std::string messageToJson(const google::protobuf::Message& message);
 void appendJson(std::string& out, const google::protobuf::Message& message);
 // The full name of the record body's message type, e.g. firehub.v1.WeatherObservation.
 std::string bodySchemaName(const firehub::v1::Record& record);
+// `s` as a JSON string literal (quotes, backslash and control characters escaped; UTF-8 as is).
+void appendJsonString(std::string& out, std::string_view s);
 
 }  // namespace firehub::bus
