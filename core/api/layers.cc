@@ -619,12 +619,8 @@ Reply warningDocument(const ApiContext& ctx, const std::string& identifier) {
 std::shared_ptr<const std::string> LayerCache::get(const std::string& key, uint64_t version) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(key);
-  if (it == entries_.end() || it->second.version != version) {
-    ++misses_;
-    return nullptr;
-  }
+  if (it == entries_.end() || it->second.version != version) return nullptr;
   lru_.splice(lru_.begin(), lru_, it->second.lru);
-  ++hits_;
   return it->second.body;
 }
 

@@ -77,8 +77,6 @@ class LayerCache {
   explicit LayerCache(size_t max_bytes = 64u << 20) : max_bytes_(max_bytes) {}
   std::shared_ptr<const std::string> get(const std::string& key, uint64_t version);
   void put(const std::string& key, uint64_t version, std::shared_ptr<const std::string> body);
-  uint64_t hits() const { return hits_.load(); }
-  uint64_t misses() const { return misses_.load(); }
 
  private:
   struct Entry {
@@ -91,7 +89,6 @@ class LayerCache {
   std::list<std::string> lru_;  // most recently used first
   size_t bytes_ = 0;
   size_t max_bytes_;
-  std::atomic<uint64_t> hits_{0}, misses_{0};
 };
 
 // Fusion deltas as server-sent events. Keeps the newest events so a client that reconnects with

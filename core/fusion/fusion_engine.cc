@@ -310,13 +310,6 @@ void FusionEngine::forEachRiskCell(const lake::BBox& bbox, size_t offset, size_t
   if (matched) *matched = count;
 }
 
-std::vector<firehub::v1::RiskCell> FusionEngine::riskCells(const lake::BBox& bbox, size_t offset,
-                                                           size_t limit, size_t* matched) const {
-  std::vector<firehub::v1::RiskCell> out;
-  forEachRiskCell(bbox, offset, limit, [&](const firehub::v1::RiskCell& c) { out.push_back(c); }, matched);
-  return out;
-}
-
 size_t FusionEngine::riskCellCount() const {
   std::shared_lock<std::shared_mutex> lock(state_mu_);
   return risk_->cells().size();

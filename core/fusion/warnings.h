@@ -28,7 +28,6 @@ class WarningDrafter {
                                                 const std::map<uint64_t, firehub::v1::RiskCell>& cells,
                                                 int64_t now);
   // Areas with a change waiting out warnings.hold_s.
-  const std::set<uint64_t>& pending() const { return pending_; }
   bool hasDue(int64_t now) const;
   // Pending areas whose hold has run out by `now` (the others wait, unchanged, for their time).
   std::vector<uint64_t> due(int64_t now) const;

@@ -226,11 +226,7 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
                                   const MetaFor& meta_for,
                                   const std::vector<uint64_t>& resolved_dead_letters) {
   std::lock_guard<std::mutex> lock(commit_mu_);
-  // Room for the records and their index entries up front: growing a batch of thousands of
-  // records by doubling copied it again and again into freshly mapped pages.
-  size_t estimate = 0;
-  for (const auto& item : items) estimate += item.record.ByteSizeLong() + 160 + 64 * item.topics.size();
-  rocksdb::WriteBatch batch(estimate);
+  rocksdb::WriteBatch batch;
   CommitResult result;
   uint64_t seq = next_sequence_;
   std::unordered_set<std::string> ids_in_batch;

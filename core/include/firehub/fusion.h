@@ -98,10 +98,8 @@ class FusionEngine {
 
   // The risk cell named by an S2 token, if it is in the layer.
   std::optional<firehub::v1::RiskCell> riskCell(const std::string& token) const;
-  // Risk cells that intersect bbox, in S2 order; `matched` gets the count before `limit`.
-  std::vector<firehub::v1::RiskCell> riskCells(const lake::BBox& bbox, size_t offset,
-                                               size_t limit, size_t* matched = nullptr) const;
-  // The same without copies: `fn` sees each cell while the layer is locked for reading.
+  // Risk cells that intersect bbox, in S2 order, from `offset`, at most `limit`; `fn` sees each
+  // while the layer is locked for reading. `matched` gets the count before paging.
   void forEachRiskCell(const lake::BBox& bbox, size_t offset, size_t limit,
                        const std::function<void(const firehub::v1::RiskCell&)>& fn,
                        size_t* matched = nullptr) const;
