@@ -4,9 +4,11 @@
 #   firehub bench ingest   end to end (JSON lines -> lake with fsynced WAL -> Kafka) beside the
 #                          RocksDB and librdkafka ceilings, on the same bytes and broker;
 #   firehub bench peer     rsyslog imfile -> omkafka on the same file and broker;
+#   firehub bench memory   the hub's resident memory with 1 M buildings fused and live;
 #   firehub bench fusion   full fusion of 1 M buildings, record-in -> delta-out latency, then
 #                          viewport queries (fresh and cached) and wrk on the running hub, and
-#                          its memory.
+#                          its memory after them.
+# The hub runs against the same broker process, as against a cluster in production.
 # Every figure lands in one JSON report (default build/release/bench.json). Figures, not tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +42,8 @@ printf '{"machine": "%s", "date": "%s"}\n' "$machine" "$(date -u +%Y-%m-%dT%H:%M
 
 "$bin" bench ingest --records "$records" --bootstrap "$bootstrap" --jsonl-out "$work/observations.ndjson" --json "$json"
 "$bin" bench peer --file "$work/observations.ndjson" --bootstrap "$bootstrap" --json "$json"
-"$bin" bench fusion --json "$json"
+"$bin" bench memory --bootstrap "$bootstrap" --json "$json"
+"$bin" bench fusion --bootstrap "$bootstrap" --json "$json"
 echo
 echo "bench: report in $json"
 cat "$json"

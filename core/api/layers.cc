@@ -375,7 +375,9 @@ void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& c, con
   out += R"(,"water_colour":)";
   appendQuoted(out, water.colour);
   out += R"(,"computed_at":)";
-  appendQuoted(out, isoTime(c.computed_at().seconds()));
+  google::protobuf::Timestamp at;
+  at.set_seconds(c.computed_at().seconds());
+  bus::appendJsonTimestamp(out, at);
   if (previous_level) {
     out += R"(,"previous_level":)";
     appendQuoted(out, *previous_level);
@@ -563,6 +565,27 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
 
 Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
                     size_t limit, size_t offset, bool restricted) {
+  if (ctx.fusion && (name == "risk" || name == "response" || name == "water_coverage")) {
+    // The cell layers are written straight into the body (thousands of features per view); the
+    // counts follow the features, which JSON's unordered members allow.
+    std::string out;
+    out += R"({"type":"FeatureCollection","layer":)";
+    appendQuoted(out, name);
+    out += R"(,"features":[)";
+    size_t matched = 0, returned = 0;
+    ctx.fusion->forEachRiskCell(bbox, offset, limit,
+                                [&](const firehub::v1::RiskCell& c) {
+                                  if (returned++) out += ',';
+                                  appendRiskCellFeature(out, c, nullptr);
+                                },
+                                &matched);
+    out += R"(],"numberMatched":)";
+    out += std::to_string(matched);
+    out += R"(,"numberReturned":)";
+    out += std::to_string(returned);
+    out += '}';
+    return {200, std::move(out), "application/geo+json"};
+  }
   auto page = layerPage(ctx, name, bbox, limit, offset, restricted);
   if (!page.isOk()) return errorReply(page.status());
   return {200, collection(name, page->features, page->matched), "application/geo+json"};

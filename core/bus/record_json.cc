@@ -92,8 +92,10 @@ void appendBase64(std::string& out, const std::string& in) {
 
 void appendMessage(std::string& out, const Message& m);
 
+}  // namespace
+
 // RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits, as protobuf's TimeUtil::ToString.
-void appendTimestamp(std::string& out, const google::protobuf::Timestamp& t) {
+void appendJsonTimestamp(std::string& out, const google::protobuf::Timestamp& t) {
   constexpr int64_t kMin = -62135596800, kMax = 253402300799;  // 0001-01-01 .. 9999-12-31
   if (t.seconds() < kMin || t.seconds() > kMax || t.nanos() < 0 || t.nanos() > 999999999) {
     appendJsonString(out, google::protobuf::util::TimeUtil::ToString(t));
@@ -124,6 +126,8 @@ void appendTimestamp(std::string& out, const google::protobuf::Timestamp& t) {
   out.append(buf, n);
   out += "Z\"";
 }
+
+namespace {
 
 void appendValue(std::string& out, const Message& m, const Reflection* r, const FieldDescriptor* f,
                  int index) {
@@ -181,7 +185,7 @@ void appendValue(std::string& out, const Message& m, const Reflection* r, const 
 void appendMessage(std::string& out, const Message& m) {
   const auto* d = m.GetDescriptor();
   if (d == google::protobuf::Timestamp::descriptor()) {
-    appendTimestamp(out, static_cast<const google::protobuf::Timestamp&>(m));
+    appendJsonTimestamp(out, static_cast<const google::protobuf::Timestamp&>(m));
     return;
   }
   const Reflection* r = m.GetReflection();

@@ -44,6 +44,7 @@ struct FusionBenchOptions {
   double seconds = 10;     // length of the latency run
   std::string work_dir;
   std::string json;
+  std::string bootstrap;   // an external broker (`firehub broker`); default: embedded in the hub
   bool keep = false;
   bool latency = true;     // the record-in -> delta-out run
   bool query = true;       // viewport latency and wrk against the running hub
@@ -223,6 +224,7 @@ int benchFusion(const FusionBenchOptions& o) {
   config.data_dir = (dir / "hub").string();
   config.http_listen = "127.0.0.1:0";
   config.lake_sync = true;
+  config.kafka_bootstrap = o.bootstrap;
   std::fprintf(stderr, "bench: starting the hub on the region...\n");
   auto started = Hub::start(config);
   if (!started.isOk()) {
@@ -257,8 +259,10 @@ int benchFusion(const FusionBenchOptions& o) {
   if (o.latency) latencyRun(o, hub, port, admin_key, places);
   if (o.query) queryRun(o, hub, port, admin_key, places);
   double rss_hub = rssMiB() - rss0;
-  std::printf("%-46s %12.0f\n", "process RSS with the hub running (MiB)", rss_hub);
-  mergeBenchJson(o.json, {{"memory.hub_rss_mib_1m_buildings", rss_hub}});
+  std::printf("%-46s %12.0f   (broker %s)\n", "process RSS with the hub running (MiB)", rss_hub,
+              o.bootstrap.empty() ? "embedded in the process" : "in its own process");
+  mergeBenchJson(o.json, {{"memory.hub_rss_mib_1m_buildings", rss_hub},
+                          {"memory.broker", o.bootstrap.empty() ? "embedded" : "firehub broker process"}});
   hub.stop();
   if (!o.keep) fs::remove_all(dir);
   return 0;
@@ -476,9 +480,13 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
     session.sendRequest(request);
     Poco::Net::HTTPResponse response;
     std::istream& in = session.receiveResponse(response);
-    std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Read as a browser does: in blocks, into a buffer of the announced length.
+    std::string body;
+    if (response.hasContentLength()) body.reserve(static_cast<size_t>(response.getContentLength64()));
+    char block[65536];
+    while (in.read(block, sizeof block) || in.gcount() > 0) body.append(block, static_cast<size_t>(in.gcount()));
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
-    size_t at = body.find("\"numberReturned\":");
+    size_t at = body.rfind("\"numberReturned\":");
     if (at != std::string::npos) returned_sum += std::strtoull(body.c_str() + at + 17, nullptr, 10);
     return body.size();
   };
@@ -540,6 +548,7 @@ void addFusionBench(CLI::App& bench) {
   fusion->add_option("--seconds", o.seconds, "Length of the latency run")->check(CLI::Range(1.0, 600.0));
   fusion->add_option("--work-dir", o.work_dir, "Scratch directory (default: a temp dir)");
   fusion->add_option("--json", o.json, "Merge the figures into this JSON report");
+  fusion->add_option("--bootstrap", o.bootstrap, "Kafka bootstrap servers (e.g. a `firehub broker`); default: embedded");
   fusion->add_flag("--keep", o.keep, "Keep the scratch directory");
   fusion->add_flag("--no-query", [](int64_t) { o.query = false; }, "Leave out the viewport and wrk run");
   fusion->callback([] { std::exit(benchFusion(o)); });
@@ -549,9 +558,21 @@ void addFusionBench(CLI::App& bench) {
   query->add_option("--viewport-cells", q.viewport_cells, "Cells in the viewport")->check(CLI::Range(size_t{10}, size_t{100000}));
   query->add_option("--work-dir", q.work_dir, "Scratch directory (default: a temp dir)");
   query->add_option("--json", q.json, "Merge the figures into this JSON report");
+  query->add_option("--bootstrap", q.bootstrap, "Kafka bootstrap servers (e.g. a `firehub broker`); default: embedded");
   query->callback([] {
     q.latency = false;
     std::exit(benchFusion(q));
+  });
+  static FusionBenchOptions m;
+  auto* memory = bench.add_subcommand("memory", "Resident memory of the hub with the region fused and live");
+  memory->add_option("--buildings", m.buildings, "Buildings in the region")->check(CLI::Range(size_t{1000}, size_t{5000000}));
+  memory->add_option("--work-dir", m.work_dir, "Scratch directory (default: a temp dir)");
+  memory->add_option("--json", m.json, "Merge the figures into this JSON report");
+  memory->add_option("--bootstrap", m.bootstrap, "Kafka bootstrap servers (e.g. a `firehub broker`); default: embedded");
+  memory->callback([] {
+    m.latency = false;
+    m.query = false;
+    std::exit(benchFusion(m));
   });
 }
 

@@ -155,5 +155,7 @@ void appendJson(std::string& out, const google::protobuf::Message& message);
 std::string bodySchemaName(const firehub::v1::Record& record);
 // `s` as a JSON string literal (quotes, backslash and control characters escaped; UTF-8 as is).
 void appendJsonString(std::string& out, std::string_view s);
+// `t` as a JSON string in RFC 3339 UTC, as protobuf's TimeUtil::ToString writes it.
+void appendJsonTimestamp(std::string& out, const google::protobuf::Timestamp& t);
 
 }  // namespace firehub::bus
