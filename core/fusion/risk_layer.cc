@@ -462,22 +462,24 @@ std::vector<CellChange> RiskLayer::recompute(int64_t now) {
   // Compute every dirty cell first (read-only: inputs, indexes and the cells as they were), on
   // several threads when there are many, then apply the changes in S2 order on this thread.
   struct Computed {
-    std::optional<RiskCell> next;
-    bool same = false;          // nothing differs from the published cell
-    bool sources_only = false;  // only the record ids behind its factors differ
+    std::optional<RiskCell> next;  // unset when the cell left the layer or did not change
+    bool same = false;             // nothing differs from the published cell
+    bool sources_only = false;     // only the record ids behind its factors differ
   };
   std::vector<Computed> computed(order.size());
   auto work = [&](size_t begin, size_t end) {
     Searchers search(*this);  // per thread: a query keeps its covering of the index between cells
+    RiskCell scratch;         // per thread: most cells do not change, and then allocate nothing
     for (size_t i = begin; i < end; ++i) {
       auto it = cells_.find(order[i].first);
       const RiskCell* published = it == cells_.end() ? nullptr : &it->second;
       Computed& c = computed[i];
-      c.next = compute(order[i].first, now, order[i].second, published, search);
-      if (c.next && published) {
-        c.same = sameCell(*published, *c.next);
-        c.sources_only = !c.same && sameCell(*published, *c.next, true);
+      if (!compute(order[i].first, now, order[i].second, published, search, scratch)) continue;
+      if (published) {
+        c.same = sameCell(*published, scratch);
+        c.sources_only = !c.same && sameCell(*published, scratch, true);
       }
+      if (!c.same) c.next = scratch;
     }
   };
   const size_t threads = order.size() >= kParallelCells ? std::max<size_t>(1, threads_) : 1;
@@ -498,13 +500,13 @@ std::vector<CellChange> RiskLayer::recompute(int64_t now) {
     const uint64_t cell = order[i].first;
     Computed& c = computed[i];
     auto it = cells_.find(cell);
+    if (c.same) continue;
     if (!c.next) {
       if (it == cells_.end()) continue;
       changes.push_back({cell, std::nullopt, it->second.level()});
       cells_.erase(it);
       continue;
     }
-    if (c.same) continue;
     std::string previous = it == cells_.end() ? std::string() : it->second.level();
     if (it != cells_.end()) it->second = *c.next;
     else cells_.emplace(cell, *c.next);
@@ -522,22 +524,22 @@ RiskLayer::Searchers::Searchers(const RiskLayer& layer)
       S2Earth::MetersToChordAngle(layer.config_.hydrant_radius_m + diagonal_m));
 }
 
-std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now, uint8_t searched,
-                                           const RiskCell* previous, Searchers& search) const {
+bool RiskLayer::compute(uint64_t id, int64_t now, uint8_t searched, const RiskCell* previous,
+                        Searchers& search, RiskCell& out) const {
   auto in = inputs_.find(id);
-  if (in == inputs_.end()) return std::nullopt;
+  if (in == inputs_.end()) return false;
   const CellInputs& inputs = in->second;
   int64_t window = static_cast<int64_t>(config_.incident_window_h * 3600);
   std::vector<const IncidentIn*> incidents;
   for (const auto* i : inputs.incidents) {
     if (i->open && now - i->reported_at <= window) incidents.push_back(i);
   }
-  if (inputs.buildings.empty() && inputs.alarms.empty() && incidents.empty()) return std::nullopt;
+  if (inputs.buildings.empty() && inputs.alarms.empty() && incidents.empty()) return false;
 
   S2CellId cell_id(id);
   S2Cell cell(cell_id);
   S2Point center = cell_id.ToPoint();
-  RiskCell out;
+  out.Clear();
   out.set_cell(cell_id.ToToken());
   out.set_cell_level(level_);
   S2LatLng ll(center);
@@ -755,7 +757,7 @@ std::optional<RiskCell> RiskLayer::compute(uint64_t id, int64_t now, uint8_t sea
   out.set_level_rank(config_.rankOf(level.name));
   out.set_colour(level.colour);
   out.set_forced(forced);
-  return out;
+  return true;
 }
 
 }  // namespace firehub::fusion

@@ -169,9 +169,11 @@ class RiskLayer {
     S2ClosestPointQuery<const StationIn*> station;
     S2ClosestPointQuery<const HospitalIn*> hospital;
   };
-  // Reads only (safe from several threads at once while nothing is applied).
-  std::optional<firehub::v1::RiskCell> compute(uint64_t cell, int64_t now, uint8_t searched,
-                                              const firehub::v1::RiskCell* previous, Searchers& search) const;
+  // Computes the cell into `out` (cleared first; a message reused between cells keeps its
+  // allocations); false when the cell has nothing at risk. Reads only (safe from several
+  // threads at once while nothing is applied).
+  bool compute(uint64_t cell, int64_t now, uint8_t searched, const firehub::v1::RiskCell* previous,
+               Searchers& search, firehub::v1::RiskCell& out) const;
   static constexpr size_t kParallelCells = 4096;  // fewer dirty cells: one thread
 
   RiskConfig config_;
