@@ -1231,7 +1231,9 @@ Status ApiServer::start() {
     layer_cache_ = std::make_unique<LayerCache>();
     if (context_.fusion) {
       auto* stream = stream_.get();
-      listener_ = context_.fusion->addListener([stream](const fusion::FusionDelta& d) { stream->publish(d); });
+      // The map's stream is live: a delta goes out as soon as fusion computed it.
+      listener_ = context_.fusion->addListener([stream](const fusion::FusionDelta& d) { stream->publish(d); },
+                                               /*live=*/true);
     }
     server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(context_, options_, *stream_, *layer_cache_),
                                                       socket, params);

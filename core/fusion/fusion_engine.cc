@@ -189,12 +189,12 @@ Status FusionEngine::step(bool& did_work) {
   auto changes = risk_->recompute(t);
   if (!changes.empty()) ++layer_version_;
 
-  // Drafts for the areas of changed cells, and of areas whose change has waited long enough.
-  // Areas of changed cells, and pending areas whose hold ran out (the rest wait unchanged).
-  std::set<uint64_t> areas;
-  for (uint64_t area : drafter_->due(t)) areas.insert(area);
-  for (const auto& c : changes) areas.insert(drafter_->areaOf(c.cell));
-  auto drafts = drafter_->update(areas, risk_->cells(), t);
+  // Drafts for the areas of changed cells, and of pending areas whose hold ran out (the rest
+  // wait unchanged).
+  std::vector<uint64_t> changed;
+  changed.reserve(changes.size());
+  for (const auto& c : changes) changed.push_back(c.cell);
+  auto drafts = drafter_->update(changed, risk_->cells(), t);
 
   lake::DerivedBatch batch;
   FusionDelta delta;
@@ -226,16 +226,18 @@ Status FusionEngine::step(bool& did_work) {
   batch.meta = std::move(meta);
   uint64_t next = log.empty() ? checkpoint_.load() : log.back().first;
   if (!log.empty()) batch.meta.emplace_back(kCheckpointKey, std::to_string(next));
+  state.unlock();
+
+  const bool changed_any = !delta.cells.empty() || !delta.removed.empty() || !delta.warnings.empty();
+  if (changed_any) {
+    delta.sequence = ++delta_sequence_;
+    notifyListeners(delta, true);
+  }
   FIREHUB_RETURN_IF_ERROR(lake_.commitDerived(batch));  // state, layers, outbox, checkpoint together
   checkpoint_ = next;
   did_work = !log.empty();
   mark_caught_up();
-  state.unlock();
-
-  if (delta.cells.empty() && delta.removed.empty() && delta.warnings.empty()) return Status::ok();
-  delta.sequence = ++delta_sequence_;
-  std::lock_guard<std::mutex> listeners(listeners_mu_);
-  for (const auto& [id, fn] : listeners_) fn(delta);
+  if (changed_any) notifyListeners(delta, false);
   return Status::ok();
 }
 
@@ -341,11 +343,18 @@ Result<std::vector<firehub::v1::WarningDraft>> FusionEngine::warningHistory() co
   return out;
 }
 
-int FusionEngine::addListener(Listener listener) {
+int FusionEngine::addListener(Listener listener, bool live) {
   std::lock_guard<std::mutex> lock(listeners_mu_);
   int id = next_listener_++;
-  listeners_[id] = std::move(listener);
+  listeners_[id] = {live, std::move(listener)};
   return id;
+}
+
+void FusionEngine::notifyListeners(const FusionDelta& delta, bool live) {
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  for (const auto& [id, entry] : listeners_) {
+    if (entry.first == live) entry.second(delta);
+  }
 }
 
 void FusionEngine::removeListener(int id) {

@@ -469,7 +469,7 @@ std::vector<CellChange> RiskLayer::recompute(int64_t now) {
   std::vector<Computed> computed(order.size());
   auto work = [&](size_t begin, size_t end) {
     Searchers search(*this);  // per thread: a query keeps its covering of the index between cells
-    RiskCell scratch;         // per thread: most cells do not change, and then allocate nothing
+    RiskCell scratch;         // per thread: an unchanged cell (most of them) allocates nothing
     for (size_t i = begin; i < end; ++i) {
       auto it = cells_.find(order[i].first);
       const RiskCell* published = it == cells_.end() ? nullptr : &it->second;
@@ -479,7 +479,10 @@ std::vector<CellChange> RiskLayer::recompute(int64_t now) {
         c.same = sameCell(*published, scratch);
         c.sources_only = !c.same && sameCell(*published, scratch, true);
       }
-      if (!c.same) c.next = scratch;
+      if (!c.same) {  // handed over whole; the next cell starts a fresh message
+        c.next.emplace();
+        c.next->Swap(&scratch);
+      }
     }
   };
   const size_t threads = order.size() >= kParallelCells ? std::max<size_t>(1, threads_) : 1;

@@ -33,6 +33,15 @@ std::string defaultInstruction(int rank, bool chinese) {
   }
 }
 
+// Whether the draft names exactly these cells, in this order.
+bool sameCells(const firehub::v1::WarningDraft& draft, const std::vector<uint64_t>& cells) {
+  if (draft.cells_size() != static_cast<int>(cells.size())) return false;
+  for (size_t i = 0; i < cells.size(); ++i) {
+    if (S2CellId::FromToken(draft.cells(static_cast<int>(i))).id() != cells[i]) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 WarningDrafter::WarningDrafter(const RiskConfig& config, int cell_level, int local_offset_minutes)
@@ -70,28 +79,43 @@ std::string WarningDrafter::timeText(int64_t unix_seconds) const {
   return buf;
 }
 
+bool WarningDrafter::isHot(const firehub::v1::RiskCell& cell) const {
+  return cell.level_rank() != 0 && cell.level_rank() <= config_.rankOf(config_.warning_level);
+}
+
 std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
-    const std::set<uint64_t>& areas, const std::map<uint64_t, firehub::v1::RiskCell>& cells,
+    const std::vector<uint64_t>& changed, const std::map<uint64_t, firehub::v1::RiskCell>& cells,
     int64_t now) {
+  if (!hot_ready_) {
+    for (const auto& [id, c] : cells) {
+      if (isHot(c)) hot_.insert(hot_.end(), id);
+    }
+    hot_ready_ = true;
+  } else {
+    for (uint64_t id : changed) {
+      auto it = cells.find(id);
+      if (it != cells.end() && isHot(it->second)) hot_.insert(id);
+      else hot_.erase(id);
+    }
+  }
+  std::set<uint64_t> areas;
+  for (uint64_t area : due(now)) areas.insert(area);
+  for (uint64_t id : changed) areas.insert(areaOf(id));
+
   std::vector<firehub::v1::WarningDraft> out;
-  int threshold = config_.rankOf(config_.warning_level);
   for (uint64_t area_id : areas) {
     S2CellId area(area_id);
     std::vector<uint64_t> hot;
     int top_rank = 0;
     double max_score = 0;
-    for (auto it = cells.lower_bound(area.range_min().id());
-         it != cells.end() && it->first <= area.range_max().id(); ++it) {
-      const auto& c = it->second;
-      if (c.level_rank() == 0 || c.level_rank() > threshold) continue;
-      hot.push_back(it->first);
+    for (auto h = hot_.lower_bound(area.range_min().id()); h != hot_.end() && *h <= area.range_max().id(); ++h) {
+      const auto& c = cells.at(*h);
+      hot.push_back(*h);
       if (top_rank == 0 || c.level_rank() < top_rank) top_rank = c.level_rank();
       max_score = std::max(max_score, c.score());
     }
     Area& a = areas_[area_id];
     bool was_active = a.version > 0 && a.last.msg_type() != "Cancel";
-    std::vector<std::string> tokens;
-    for (uint64_t c : hot) tokens.push_back(S2CellId(c).ToToken());
     std::string msg_type;
     auto settle = [&] {
       a.pending_since = 0;
@@ -106,8 +130,7 @@ std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
     } else if (!was_active) {
       msg_type = "Alert";
     } else {
-      std::vector<std::string> before(a.last.cells().begin(), a.last.cells().end());
-      if (before == tokens && a.last.level() == config_.levels[top_rank - 1].name) {
+      if (sameCells(a.last, hot) && a.last.level() == config_.levels[top_rank - 1].name) {
         settle();
         continue;
       }
@@ -137,7 +160,7 @@ std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
     } else {
       d.set_level(config_.levels[top_rank - 1].name);
       d.set_severity(capSeverityOfRank(top_rank));
-      for (const auto& t : tokens) d.add_cells(t);
+      for (uint64_t c : hot) d.add_cells(S2CellId(c).ToToken());
       d.set_max_score(max_score);
     }
     if (msg_type != "Alert") {

@@ -23,8 +23,10 @@ class WarningDrafter {
   uint64_t areaOf(uint64_t cell) const;
   // The newest stored draft of an area (from the lake at start).
   void restore(const firehub::v1::WarningDraft& draft);
-  // New drafts for the given areas, from the current cells.
-  std::vector<firehub::v1::WarningDraft> update(const std::set<uint64_t>& areas,
+  // New drafts for the areas of the changed cells and the pending areas whose hold ran out,
+  // from the current cells (`changed`: the cells whose published state changed since the last
+  // call, or left the layer).
+  std::vector<firehub::v1::WarningDraft> update(const std::vector<uint64_t>& changed,
                                                 const std::map<uint64_t, firehub::v1::RiskCell>& cells,
                                                 int64_t now);
   // Areas with a change waiting out warnings.hold_s.
@@ -49,8 +51,14 @@ class WarningDrafter {
   int cell_level_;
   int area_level_;
   int offset_minutes_;
+  bool isHot(const firehub::v1::RiskCell& cell) const;
+
   std::map<uint64_t, Area> areas_;
   std::set<uint64_t> pending_;
+  // Cells at or above the warning level, in S2 order (an area's are one range): built from all
+  // cells at the first update, then kept from the changed cells.
+  std::set<uint64_t> hot_;
+  bool hot_ready_ = false;
 };
 
 }  // namespace firehub::fusion

@@ -594,7 +594,10 @@ Status Lake::commitDerived(const DerivedBatch& derived) {
   }
   for (const auto& [k, v] : derived.meta) batch.Put(meta_, k, v);
   if (batch.Count() == 0) return Status::ok();
-  FIREHUB_RETURN_IF_ERROR(write(batch, options_.sync, "commit derived batch"));
+  // Not fsynced: the batch is in the WAL once written (a process crash keeps it), and an
+  // operating-system crash that loses it loses the checkpoint in it too, so fusion recomputes
+  // the same from the log (which ingest syncs). A later synced write syncs it as well.
+  FIREHUB_RETURN_IF_ERROR(write(batch, false, "commit derived batch"));
   next_sequence_ = seq;
   outbox_depth_ += derived.deliveries.size();
   return Status::ok();

@@ -47,7 +47,8 @@ struct FusionOptions {
   std::function<int64_t()> now;
 };
 
-// What one fusion step changed, handed to listeners after it is durable.
+// What one fusion step changed, handed to listeners (live ones as soon as it is computed,
+// the others once it is durable).
 struct FusionDelta {
   uint64_t sequence = 0;                         // counts deltas since start
   std::vector<firehub::v1::RiskCell> cells;      // new or changed cells
@@ -117,13 +118,19 @@ class FusionEngine {
   int cellLevel() const { return options_.cell_level; }
   int64_t now() const;
 
-  // Called (on the fusion thread) after each durable step that changed something.
+  // Called (on the fusion thread) for each step that changed something: once the step is
+  // durable (its layers and outbox entries are in the lake), or, for a `live` listener such as
+  // the map's stream, as soon as the change is computed and readable through riskCell() and
+  // forEachRiskCell(), before the lake write (which may wait behind other writers). A step that
+  // fails to commit is recomputed from the log, so live listeners never see a state that is
+  // not reached again.
   using Listener = std::function<void(const FusionDelta&)>;
-  int addListener(Listener listener);
+  int addListener(Listener listener, bool live = false);
   void removeListener(int id);
 
  private:
   Status restore();
+  void notifyListeners(const FusionDelta& delta, bool live);
   Status step(bool& did_work);
   void run();
 
@@ -138,7 +145,7 @@ class FusionEngine {
   uint64_t restored_through_ = 0;  // log entries up to here are in the restored state
   uint64_t delta_sequence_ = 0;
   std::mutex listeners_mu_;
-  std::map<int, Listener> listeners_;
+  std::map<int, std::pair<bool, Listener>> listeners_;  // id -> (live, listener)
   int next_listener_ = 1;
   std::atomic<uint64_t> checkpoint_{0};
   std::mutex step_mu_;

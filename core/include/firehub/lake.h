@@ -174,7 +174,9 @@ class Lake {
   Status scanLatest(const std::string& domain,
                     const std::function<void(const firehub::v1::Record&)>& fn) const;
 
-  // Writes derived data; its deliveries enter the outbox in the same durable batch.
+  // Writes derived data; its deliveries enter the outbox in the same batch. Written to the WAL
+  // without waiting for the disk: derived data carries its checkpoint and is recomputed from the
+  // log when an operating-system crash loses the tail.
   Status commitDerived(const DerivedBatch& batch);
   Result<std::optional<std::string>> getLayer(const std::string& key) const;
   Status scanLayers(const std::string& prefix,
