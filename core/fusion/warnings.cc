@@ -1,6 +1,7 @@
 #include "fusion/warnings.h"
 
 #include <Poco/XML/XMLWriter.h>
+#include <s2/s2cell.h>
 #include <s2/s2cell_id.h>
 #include <s2/s2cell_union.h>
 #include <s2/s2latlng.h>
@@ -207,24 +208,32 @@ std::string WarningDrafter::capXml(const firehub::v1::WarningDraft& d, const std
                                    const std::vector<uint64_t>& cells,
                                    const std::map<uint64_t, firehub::v1::RiskCell>& all) const {
   // The affected cells merged into polygons (outer boundaries; CAP polygons have no holes, so a
-  // hole is warned as part of its area).
-  std::vector<S2CellId> ids;
-  for (uint64_t c : cells) ids.emplace_back(c);
-  S2Polygon merged;
-  merged.InitToCellUnionBorder(S2CellUnion(std::move(ids)));
+  // hole is warned as part of its area). One cell is its own boundary (the common Alert of a
+  // single cell raised by a fire); more are merged by S2Builder.
   std::vector<std::string> polygons;
-  for (int i = 0; i < merged.num_loops(); ++i) {
-    const S2Loop* loop = merged.loop(i);
-    if (loop->is_hole()) continue;
-    std::ostringstream text;
-    text.setf(std::ios::fixed);
-    text.precision(6);
-    for (int v = 0; v <= loop->num_vertices(); ++v) {
-      S2LatLng ll(loop->vertex(v % loop->num_vertices()));
-      if (v) text << ' ';
-      text << ll.lat().degrees() << ',' << ll.lng().degrees();
+  auto ring = [&](int n, const auto& vertex) {
+    std::string text;
+    char buf[64];
+    for (int v = 0; v <= n; ++v) {
+      S2LatLng ll(vertex(v % n));
+      int len = std::snprintf(buf, sizeof buf, "%s%.6f,%.6f", v ? " " : "", ll.lat().degrees(), ll.lng().degrees());
+      text.append(buf, static_cast<size_t>(len));
     }
-    polygons.push_back(text.str());
+    polygons.push_back(std::move(text));
+  };
+  if (cells.size() == 1) {
+    S2Cell cell{S2CellId(cells.front())};
+    ring(4, [&](int v) { return cell.GetVertex(v); });
+  } else {
+    std::vector<S2CellId> ids;
+    for (uint64_t c : cells) ids.emplace_back(c);
+    S2Polygon merged;
+    merged.InitToCellUnionBorder(S2CellUnion(std::move(ids)));
+    for (int i = 0; i < merged.num_loops(); ++i) {
+      const S2Loop* loop = merged.loop(i);
+      if (loop->is_hole()) continue;
+      ring(loop->num_vertices(), [&](int v) { return loop->vertex(v); });
+    }
   }
   int rank = std::max(1, config_.rankOf(d.level()));
   const WarningLevel& level = config_.levels[rank - 1];
