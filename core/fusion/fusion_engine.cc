@@ -189,16 +189,13 @@ Status FusionEngine::step(bool& did_work) {
   auto changes = risk_->recompute(t);
   if (!changes.empty()) ++layer_version_;
 
-  // Drafts for the areas of changed cells, and of pending areas whose hold ran out (the rest
-  // wait unchanged).
-  std::vector<uint64_t> changed;
-  changed.reserve(changes.size());
-  for (const auto& c : changes) changed.push_back(c.cell);
-  auto drafts = drafter_->update(changed, risk_->cells(), t);
-
   lake::DerivedBatch batch;
   FusionDelta delta;
+  delta.sequence = delta_sequence_ + 1;
+  std::vector<uint64_t> changed;
+  changed.reserve(changes.size());
   for (auto& c : changes) {
+    changed.push_back(c.cell);
     std::string token = S2CellId(c.cell).ToToken();
     std::string layer_key = kRiskPrefix + token;
     if (c.now) {
@@ -215,6 +212,12 @@ Status FusionEngine::step(bool& did_work) {
     }
     batch.deliveries.push_back({kRiskTopic, token, layer_key, ""});
   }
+  // The map sees the cells now; drafting the warnings (CAP documents) can take a while.
+  if (!delta.cells.empty() || !delta.removed.empty()) notifyListeners(delta, true);
+
+  // Drafts for the areas of changed cells, and of pending areas whose hold ran out (the rest
+  // wait unchanged).
+  auto drafts = drafter_->update(changed, risk_->cells(), t);
   for (const auto& d : drafts) {
     std::string layer_key = kWarningPrefix + d.identifier();
     firehub::v1::LayerEntry e;
@@ -223,16 +226,19 @@ Status FusionEngine::step(bool& did_work) {
     batch.deliveries.push_back({kWarningsTopic, d.area(), layer_key, ""});
     delta.warnings.push_back(d);
   }
+  if (!drafts.empty()) {
+    FusionDelta warnings;
+    warnings.sequence = delta.sequence;
+    warnings.warnings = delta.warnings;
+    notifyListeners(warnings, true);
+  }
   batch.meta = std::move(meta);
   uint64_t next = log.empty() ? checkpoint_.load() : log.back().first;
   if (!log.empty()) batch.meta.emplace_back(kCheckpointKey, std::to_string(next));
   state.unlock();
 
   const bool changed_any = !delta.cells.empty() || !delta.removed.empty() || !delta.warnings.empty();
-  if (changed_any) {
-    delta.sequence = ++delta_sequence_;
-    notifyListeners(delta, true);
-  }
+  if (changed_any) delta_sequence_ = delta.sequence;
   FIREHUB_RETURN_IF_ERROR(lake_.commitDerived(batch));  // state, layers, outbox, checkpoint together
   checkpoint_ = next;
   did_work = !log.empty();

@@ -89,13 +89,13 @@ std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
     int64_t now) {
   if (!hot_ready_) {
     for (const auto& [id, c] : cells) {
-      if (isHot(c)) hot_.insert(hot_.end(), id);
+      if (isHot(c)) hot_.emplace_hint(hot_.end(), id, Hot{c.level_rank(), c.score()});
     }
     hot_ready_ = true;
   } else {
     for (uint64_t id : changed) {
       auto it = cells.find(id);
-      if (it != cells.end() && isHot(it->second)) hot_.insert(id);
+      if (it != cells.end() && isHot(it->second)) hot_[id] = Hot{it->second.level_rank(), it->second.score()};
       else hot_.erase(id);
     }
   }
@@ -109,11 +109,10 @@ std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
     std::vector<uint64_t> hot;
     int top_rank = 0;
     double max_score = 0;
-    for (auto h = hot_.lower_bound(area.range_min().id()); h != hot_.end() && *h <= area.range_max().id(); ++h) {
-      const auto& c = cells.at(*h);
-      hot.push_back(*h);
-      if (top_rank == 0 || c.level_rank() < top_rank) top_rank = c.level_rank();
-      max_score = std::max(max_score, c.score());
+    for (auto h = hot_.lower_bound(area.range_min().id()); h != hot_.end() && h->first <= area.range_max().id(); ++h) {
+      hot.push_back(h->first);
+      if (top_rank == 0 || h->second.rank < top_rank) top_rank = h->second.rank;
+      max_score = std::max(max_score, h->second.score);
     }
     Area& a = areas_[area_id];
     bool was_active = a.version > 0 && a.last.msg_type() != "Cancel";

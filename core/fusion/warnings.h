@@ -57,7 +57,11 @@ class WarningDrafter {
   std::set<uint64_t> pending_;
   // Cells at or above the warning level, in S2 order (an area's are one range): built from all
   // cells at the first update, then kept from the changed cells.
-  std::set<uint64_t> hot_;
+  struct Hot {
+    int rank = 0;
+    double score = 0;
+  };
+  std::map<uint64_t, Hot> hot_;
   bool hot_ready_ = false;
 };
 

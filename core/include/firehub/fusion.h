@@ -47,10 +47,11 @@ struct FusionOptions {
   std::function<int64_t()> now;
 };
 
-// What one fusion step changed, handed to listeners (live ones as soon as it is computed,
-// the others once it is durable).
+// What one fusion step changed, handed to listeners: to the others once it is durable, whole;
+// to live ones as soon as it is computed, in two parts (the cells, then the warnings drafted
+// from them).
 struct FusionDelta {
-  uint64_t sequence = 0;                         // counts deltas since start
+  uint64_t sequence = 0;                         // the step's number among steps that changed something
   std::vector<firehub::v1::RiskCell> cells;      // new or changed cells
   std::vector<std::string> removed;              // tokens of cells that left the layer
   std::map<std::string, std::string> previous;   // token -> level before (changed cells only)
@@ -121,9 +122,10 @@ class FusionEngine {
   // Called (on the fusion thread) for each step that changed something: once the step is
   // durable (its layers and outbox entries are in the lake), or, for a `live` listener such as
   // the map's stream, as soon as the change is computed and readable through riskCell() and
-  // forEachRiskCell(), before the lake write (which may wait behind other writers). A step that
-  // fails to commit is recomputed from the log, so live listeners never see a state that is
-  // not reached again.
+  // forEachRiskCell(): the cells before the warnings are drafted, the warnings before the lake
+  // write (which may wait behind other writers). A live listener must not call back into the
+  // engine. A step that fails to commit is recomputed from the log, so live listeners never
+  // see a state that is not reached again.
   using Listener = std::function<void(const FusionDelta&)>;
   int addListener(Listener listener, bool live = false);
   void removeListener(int id);
