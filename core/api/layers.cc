@@ -457,7 +457,9 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
     size_t matched = 0;
     std::vector<std::string> features;
     ctx.fusion->forEachRiskCell(bbox, offset, limit,
-                                [&](const firehub::v1::RiskCell& c) { features.push_back(riskCellFeature(c)); },
+                                [&](const firehub::v1::RiskCell& c, uint64_t, uint64_t) {
+                                  features.push_back(riskCellFeature(c));
+                                },
                                 &matched);
     return FeaturePage{std::move(features), matched};
   }
@@ -564,7 +566,7 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
 }
 
 Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
-                    size_t limit, size_t offset, bool restricted) {
+                    size_t limit, size_t offset, bool restricted, LayerCache* cache) {
   if (ctx.fusion && (name == "risk" || name == "response" || name == "water_coverage")) {
     // The cell layers are written straight into the body (thousands of features per view); the
     // counts follow the features, which JSON's unordered members allow.
@@ -573,12 +575,14 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
     appendQuoted(out, name);
     out += R"(,"features":[)";
     size_t matched = 0, returned = 0;
-    ctx.fusion->forEachRiskCell(bbox, offset, limit,
-                                [&](const firehub::v1::RiskCell& c) {
-                                  if (returned++) out += ',';
-                                  appendRiskCellFeature(out, c, nullptr);
-                                },
-                                &matched);
+    ctx.fusion->forEachRiskCell(
+        bbox, offset, limit,
+        [&](const firehub::v1::RiskCell& c, uint64_t id, uint64_t stamp) {
+          if (returned++) out += ',';
+          if (cache) cache->appendCellFeature(out, c, id, stamp);
+          else appendRiskCellFeature(out, c, nullptr);
+        },
+        &matched);
     out += R"(],"numberMatched":)";
     out += std::to_string(matched);
     out += R"(,"numberReturned":)";
@@ -664,6 +668,32 @@ void LayerCache::put(const std::string& key, uint64_t version, std::shared_ptr<c
     entries_.erase(oldest);
     lru_.pop_back();
   }
+}
+
+void LayerCache::appendCellFeature(std::string& out, const firehub::v1::RiskCell& cell, uint64_t id,
+                                   uint64_t stamp) {
+  if (stamp != 0) {
+    std::lock_guard<std::mutex> lock(features_mu_);
+    auto it = features_.find(id);
+    if (it != features_.end() && it->second.stamp == stamp) {
+      out += it->second.text;
+      return;
+    }
+  }
+  const size_t start = out.size();
+  appendRiskCellFeature(out, cell, nullptr);
+  if (stamp == 0) return;
+  std::string text = out.substr(start);
+  std::lock_guard<std::mutex> lock(features_mu_);
+  if (feature_bytes_ + text.size() > max_feature_bytes_) {
+    features_.clear();
+    feature_bytes_ = 0;
+  }
+  auto& kept = features_[id];
+  feature_bytes_ += text.size();
+  feature_bytes_ -= kept.text.size();
+  kept.stamp = stamp;
+  kept.text = std::move(text);
 }
 
 DeltaStream::DeltaStream(size_t keep) : keep_(keep) {

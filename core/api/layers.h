@@ -42,8 +42,10 @@ Result<lake::BBox> parseBBox(const std::string& text);
 Reply layerList(const ApiContext& ctx);
 // GET /api/v1/layers/{name}?bbox=&limit=&offset=
 // `restricted`: the reader may see restricted fields (else they are removed).
+// `cache`: where the cell layers take their cells' rendered features from (none: rendered).
+class LayerCache;
 Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
-                    size_t limit, size_t offset, bool restricted = false);
+                    size_t limit, size_t offset, bool restricted = false, LayerCache* cache = nullptr);
 Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name,
                               const lake::BBox& bbox, size_t limit, size_t offset,
                               bool restricted = false);
@@ -72,13 +74,29 @@ void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& cell,
 // fusion engine's layer version stays the same: a map that pans back, or many clients on the
 // same view, get the bytes without rendering the cells again. Bounded by `max_bytes`; the least
 // recently used response goes first.
+// Below the responses, each cell's feature is kept as rendered for its stamp, so a view of
+// cells shown before (a pan, a zoom out) copies them instead of rendering; bounded by
+// `max_feature_bytes` (past it the kept features are dropped and rendered again as asked).
 class LayerCache {
  public:
-  explicit LayerCache(size_t max_bytes = 64u << 20) : max_bytes_(max_bytes) {}
+  explicit LayerCache(size_t max_bytes = 64u << 20, size_t max_feature_bytes = 128u << 20)
+      : max_bytes_(max_bytes), max_feature_bytes_(max_feature_bytes) {}
   std::shared_ptr<const std::string> get(const std::string& key, uint64_t version);
   void put(const std::string& key, uint64_t version, std::shared_ptr<const std::string> body);
+  // Appends the cell's feature (as appendRiskCellFeature without a previous level) to `out`.
+  // `id`: the S2 cell id; `stamp`: FusionEngine::forEachRiskCell's (0: not kept).
+  void appendCellFeature(std::string& out, const firehub::v1::RiskCell& cell, uint64_t id, uint64_t stamp);
 
  private:
+  struct Feature {
+    uint64_t stamp;
+    std::string text;
+  };
+  std::mutex features_mu_;
+  std::unordered_map<uint64_t, Feature> features_;  // S2 cell id -> its feature
+  size_t feature_bytes_ = 0;
+  size_t max_feature_bytes_;
+
   struct Entry {
     uint64_t version;
     std::shared_ptr<const std::string> body;

@@ -905,7 +905,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
     auto body = layer_cache_.get(key, version);
     if (!body) {
       Reply r = layerFeatures(ctx_, name, bbox, static_cast<size_t>(limit.value()),
-                              static_cast<size_t>(offset.value()), who_.restricted);
+                              static_cast<size_t>(offset.value()), who_.restricted, &layer_cache_);
       if (r.status != 200) return reply(resp, r);
       body = std::make_shared<const std::string>(std::move(r.body));
       layer_cache_.put(key, version, body);

@@ -289,8 +289,7 @@ std::optional<firehub::v1::RiskCell> FusionEngine::riskCell(const std::string& t
 }
 
 void FusionEngine::forEachRiskCell(const lake::BBox& bbox, size_t offset, size_t limit,
-                                   const std::function<void(const firehub::v1::RiskCell&)>& fn,
-                                   size_t* matched) const {
+                                   const RiskCellVisitor& fn, size_t* matched) const {
   // Cells that intersect the box: a covering of the box no finer than the grid, then the grid
   // cells under each covering cell (a range of the S2-ordered map), tested exactly.
   S2LatLngRect rect(S2LatLng::FromDegrees(bbox.min_lat, bbox.min_lon),
@@ -309,7 +308,7 @@ void FusionEngine::forEachRiskCell(const lake::BBox& bbox, size_t offset, size_t
          it != cells.end() && it->first <= cover.range_max().id(); ++it) {
       if (!rect.Intersects(S2Cell(S2CellId(it->first)))) continue;
       if (count >= offset && handed < limit) {
-        fn(it->second);
+        fn(it->second, it->first, risk_->stampOf(it->first));
         ++handed;
       }
       ++count;

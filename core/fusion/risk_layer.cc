@@ -445,7 +445,9 @@ void RiskLayer::advanceClock(int64_t now) {
 
 void RiskLayer::restore(const RiskCell& cell) {
   S2CellId id = S2CellId::FromToken(cell.cell());
-  if (id.is_valid()) cells_[id.id()] = cell;
+  if (!id.is_valid()) return;
+  cells_[id.id()] = cell;
+  stamps_[id.id()] = ++last_stamp_;
 }
 
 void RiskLayer::markAllDirty() {
@@ -508,11 +510,13 @@ std::vector<CellChange> RiskLayer::recompute(int64_t now) {
       if (it == cells_.end()) continue;
       changes.push_back({cell, std::nullopt, it->second.level()});
       cells_.erase(it);
+      stamps_.erase(cell);
       continue;
     }
     std::string previous = it == cells_.end() ? std::string() : it->second.level();
     if (it != cells_.end()) it->second = *c.next;
     else cells_.emplace(cell, *c.next);
+    stamps_[cell] = ++last_stamp_;
     changes.push_back({cell, std::move(c.next), std::move(previous), c.sources_only});
   }
   return changes;

@@ -119,6 +119,12 @@ class RiskLayer {
   std::vector<CellChange> recompute(int64_t now);
 
   const std::map<uint64_t, firehub::v1::RiskCell>& cells() const { return cells_; }
+  // A number that changes whenever the cell's published state does (also when only its
+  // sources or time do), unique across cells: renderings of a cell are valid while it stays.
+  uint64_t stampOf(uint64_t cell) const {
+    auto it = stamps_.find(cell);
+    return it == stamps_.end() ? 0 : it->second;
+  }
   const RiskConfig& config() const { return config_; }
   int cellLevel() const { return level_; }
   size_t dirtyCount() const { return dirty_.size(); }
@@ -200,6 +206,8 @@ class RiskLayer {
 
   std::unordered_map<uint64_t, CellInputs> inputs_;
   std::map<uint64_t, firehub::v1::RiskCell> cells_;  // published state, in S2 (Hilbert) order
+  std::unordered_map<uint64_t, uint64_t> stamps_;     // cell -> stamp of its published state
+  uint64_t last_stamp_ = 0;
   std::unordered_map<uint64_t, uint8_t> dirty_;  // cell -> searched factors to redo
   bool bulk_ = false;
   std::multimap<int64_t, std::string> timers_;  // time -> entity key to re-evaluate

@@ -334,5 +334,51 @@ TEST_F(RiskScenarioTest, ACellLeavesTheLayerWhenItsLastBuildingIsRetracted) {
   EXPECT_EQ(deltas_[0].removed[0], token(123.45, 41.85));
 }
 
+// A cell's stamp (what renderings of it are kept by) moves exactly when the cell does; live
+// listeners get a step's cells, then its warnings, before the durable listeners get it whole.
+TEST_F(RiskScenarioTest, StampsMoveWithTheirCellAndLiveListenersHearFirst) {
+  const std::string a = token(kALon, kLat), b = token(kBLon, kLat);
+  District d(*lake_);
+  d.station("S1", kStationLon, kLat, true);
+  d.building("A", kALon, kLat, firehub::v1::Building::OCCUPANCY_PETROCHEMICAL, true);
+  d.building("B", kBLon, kLat, firehub::v1::Building::OCCUPANCY_RESIDENTIAL);
+  d.commit();
+  auto e = engine();
+  std::vector<std::string> heard;  // "live:cells", "live:warnings", "durable"
+  e->addListener(
+      [&](const FusionDelta& delta) {
+        heard.push_back(delta.warnings.empty() ? "live:cells" : "live:warnings");
+        if (!delta.warnings.empty()) EXPECT_TRUE(delta.cells.empty());
+      },
+      /*live=*/true);
+  e->addListener([&](const FusionDelta&) { heard.push_back("durable"); });
+  ASSERT_TRUE(e->catchUp().isOk());
+  auto stamps = [&] {
+    std::map<std::string, uint64_t> out;
+    e->forEachRiskCell(lake::BBox{}, 0, 100, [&](const firehub::v1::RiskCell& c, uint64_t id, uint64_t stamp) {
+      EXPECT_EQ(S2CellId(id).ToToken(), c.cell());
+      out[c.cell()] = stamp;
+    });
+    return out;
+  };
+  auto before = stamps();
+  ASSERT_EQ(before.size(), 2u);
+  EXPECT_NE(before[a], 0u);
+  EXPECT_NE(before[a], before[b]);
+
+  heard.clear();
+  d.alarm("21000000007a#2#1", kALon, kLat, true);  // A goes to level I; an Alert is drafted
+  d.commit();
+  ASSERT_TRUE(e->catchUp().isOk());
+  auto after = stamps();
+  EXPECT_NE(after[a], before[a]);
+  EXPECT_EQ(after[b], before[b]);
+  EXPECT_EQ(heard, (std::vector<std::string>{"live:cells", "live:warnings", "durable"}));
+  // The durable listener got the step whole.
+  ASSERT_FALSE(deltas_.empty());
+  EXPECT_EQ(deltas_.back().cells.size(), 1u);
+  EXPECT_EQ(deltas_.back().warnings.size(), 1u);
+}
+
 }  // namespace
 }  // namespace firehub::fusion

@@ -101,9 +101,10 @@ class FusionEngine {
   // The risk cell named by an S2 token, if it is in the layer.
   std::optional<firehub::v1::RiskCell> riskCell(const std::string& token) const;
   // Risk cells that intersect bbox, in S2 order, from `offset`, at most `limit`; `fn` sees each
-  // while the layer is locked for reading. `matched` gets the count before paging.
-  void forEachRiskCell(const lake::BBox& bbox, size_t offset, size_t limit,
-                       const std::function<void(const firehub::v1::RiskCell&)>& fn,
+  // with its S2 cell id and stamp (a number that changes whenever the cell does, unique across
+  // cells) while the layer is locked for reading. `matched` gets the count before paging.
+  using RiskCellVisitor = std::function<void(const firehub::v1::RiskCell&, uint64_t id, uint64_t stamp)>;
+  void forEachRiskCell(const lake::BBox& bbox, size_t offset, size_t limit, const RiskCellVisitor& fn,
                        size_t* matched = nullptr) const;
   size_t riskCellCount() const;
   // Changes whenever a risk cell changes (or the layer was restored): responses rendered from
