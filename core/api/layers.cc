@@ -1,7 +1,9 @@
 #include "api/layers.h"
 
+#include <Poco/DeflatingStream.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
+#include <Poco/String.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 #include <s2/s2cell.h>
@@ -641,6 +643,41 @@ Reply warningDocument(const ApiContext& ctx, const std::string& identifier) {
     return error(404, "not_found", "no warning '" + identifier + "'");
   }
   return {200, e.warning().cap_xml(), "application/cap+xml; charset=utf-8"};
+}
+
+bool acceptsGzip(const std::string& accept_encoding) {
+  // Codings separated by commas, each optionally ";q=<weight>".
+  size_t start = 0;
+  while (start <= accept_encoding.size()) {
+    size_t end = accept_encoding.find(',', start);
+    if (end == std::string::npos) end = accept_encoding.size();
+    std::string coding = accept_encoding.substr(start, end - start);
+    std::string weight;
+    if (size_t semi = coding.find(';'); semi != std::string::npos) {
+      weight = coding.substr(semi + 1);
+      coding.resize(semi);
+    }
+    Poco::trimInPlace(coding);
+    Poco::toLowerInPlace(coding);
+    if (coding == "gzip") {
+      Poco::trimInPlace(weight);
+      if (weight.rfind("q=", 0) != 0) return true;
+      return std::strtod(weight.c_str() + 2, nullptr) > 0;
+    }
+    start = end + 1;
+  }
+  return false;
+}
+
+std::string gzipped(const std::string& body) {
+  std::ostringstream out;
+  {
+    // The fastest level: a layer view is compressed on the request that first asks for it.
+    Poco::DeflatingOutputStream deflate(out, Poco::DeflatingStreamBuf::STREAM_GZIP, 1);
+    deflate.write(body.data(), static_cast<std::streamsize>(body.size()));
+    deflate.close();
+  }
+  return std::move(out).str();
 }
 
 std::shared_ptr<const std::string> LayerCache::get(const std::string& key, uint64_t version) {

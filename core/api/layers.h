@@ -49,6 +49,10 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
 Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name,
                               const lake::BBox& bbox, size_t limit, size_t offset,
                               bool restricted = false);
+// Whether an Accept-Encoding header value accepts gzip (a "gzip" coding without q=0).
+bool acceptsGzip(const std::string& accept_encoding);
+// `body` compressed as a gzip stream (RFC 1952).
+std::string gzipped(const std::string& body);
 // Names of the layers layerPage() serves, and the domains served as entity collections.
 const std::vector<std::string>& layerNames();
 const std::vector<std::string>& entityDomains();
@@ -80,7 +84,7 @@ void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& cell,
 class LayerCache {
  public:
   explicit LayerCache(size_t max_bytes = 64u << 20, size_t max_feature_bytes = 128u << 20)
-      : max_bytes_(max_bytes), max_feature_bytes_(max_feature_bytes) {}
+      : max_feature_bytes_(max_feature_bytes), max_bytes_(max_bytes) {}
   std::shared_ptr<const std::string> get(const std::string& key, uint64_t version);
   void put(const std::string& key, uint64_t version, std::shared_ptr<const std::string> body);
   // Appends the cell's feature (as appendRiskCellFeature without a previous level) to `out`.

@@ -889,8 +889,11 @@ class Router : public Poco::Net::HTTPRequestHandler {
     }
     // The cell layers are the same for every reader: rendered once per layer version and query,
     // revalidated with ETag / If-None-Match.
+    // Browsers ask for gzip: each view is compressed once and kept beside its plain bytes.
     const uint64_t version = ctx_.fusion->layerVersion();
-    const std::string etag = "\"" + name + "-" + std::to_string(version) + "\"";
+    const bool gzip = acceptsGzip(req.get("Accept-Encoding", ""));
+    const std::string etag = "\"" + name + "-" + std::to_string(version) + (gzip ? "-gzip" : "") + "\"";
+    resp.set("Vary", "Accept-Encoding");
     if (req.get("If-None-Match", "") == etag) {
       resp.setStatus(HTTPResponse::HTTP_NOT_MODIFIED);
       resp.set("ETag", etag);
@@ -909,6 +912,15 @@ class Router : public Poco::Net::HTTPRequestHandler {
       if (r.status != 200) return reply(resp, r);
       body = std::make_shared<const std::string>(std::move(r.body));
       layer_cache_.put(key, version, body);
+    }
+    if (gzip) {
+      auto zipped = layer_cache_.get(key + "|gzip", version);
+      if (!zipped) {
+        zipped = std::make_shared<const std::string>(gzipped(*body));
+        layer_cache_.put(key + "|gzip", version, zipped);
+      }
+      body = zipped;
+      resp.set("Content-Encoding", "gzip");
     }
     resp.setStatus(HTTPResponse::HTTP_OK);
     resp.setContentType("application/geo+json");

@@ -443,9 +443,11 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
   hub.fusion()->removeListener(listener);
 }
 
-// Requests/s of `wrk` against a URL (2 threads, 16 connections, 5 s); 0 when wrk is missing.
-double wrkRequestsPerSecond(const std::string& url, const std::string& admin_key) {
-  std::string command = "wrk -t2 -c16 -d5s -H 'Authorization: Bearer " + admin_key + "' '" + url + "' 2>&1";
+// Requests/s of `wrk` against a URL (2 threads, 16 connections, 5 s), asking for gzip as browsers
+// do when `gzip`; 0 when wrk is missing.
+double wrkRequestsPerSecond(const std::string& url, const std::string& admin_key, bool gzip = false) {
+  std::string command = "wrk -t2 -c16 -d5s -H 'Authorization: Bearer " + admin_key + "' " +
+                        (gzip ? "-H 'Accept-Encoding: gzip' " : "") + "'" + url + "' 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return 0;
   char line[512];
@@ -515,6 +517,20 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
   double trivial = wrkRequestsPerSecond(base + "/healthz", admin_key);
   double layer = wrkRequestsPerSecond(base + fixed, admin_key);
   double small = wrkRequestsPerSecond(base + street, admin_key);
+  double layer_gz = wrkRequestsPerSecond(base + fixed, admin_key, true);
+  double small_gz = wrkRequestsPerSecond(base + street, admin_key, true);
+  // The compressed size of the viewport, as a browser gets it.
+  size_t gzip_bytes = 0;
+  {
+    Poco::Net::HTTPRequest request("GET", fixed, Poco::Net::HTTPMessage::HTTP_1_1);
+    request.set("Authorization", "Bearer " + admin_key);
+    request.set("Accept-Encoding", "gzip");
+    session.sendRequest(request);
+    Poco::Net::HTTPResponse response;
+    std::istream& in = session.receiveResponse(response);
+    char block[65536];
+    while (in.read(block, sizeof block) || in.gcount() > 0) gzip_bytes += static_cast<size_t>(in.gcount());
+  }
   std::printf("\nquery: risk layer viewports over HTTP (%zu cells in the layer)\n", cells);
   std::printf("%-46s %12zu\n", "viewport cells (mean of fresh renders)", mean_cells);
   std::printf("%-46s %12.1f\n", "viewport response (KiB)", bytes / 1024.0 / rounds);
@@ -526,6 +542,9 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
     std::printf("%-46s %12.0f\n", "wrk /healthz (req/s)", trivial);
     std::printf("%-46s %12.0f   %.2f\n", "wrk cached viewport (req/s, ratio)", layer, layer / trivial);
     std::printf("%-46s %12.0f   %.2f\n", "wrk cached street view (req/s, ratio)", small, small / trivial);
+    std::printf("%-46s %12.1f\n", "viewport response with gzip (KiB)", gzip_bytes / 1024.0);
+    std::printf("%-46s %12.0f   %.2f\n", "wrk cached viewport, gzip (req/s, ratio)", layer_gz, layer_gz / trivial);
+    std::printf("%-46s %12.0f   %.2f\n", "wrk cached street view, gzip (req/s, ratio)", small_gz, small_gz / trivial);
   } else {
     std::printf("wrk is not installed (ops/install-deps.sh bench installs it); no req/s figures\n");
   }
@@ -540,7 +559,12 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
                           {"query.wrk_cached_viewport_req_per_s", layer},
                           {"query.wrk_cached_street_req_per_s", small},
                           {"query.ratio_cached_viewport_to_trivial", trivial > 0 ? layer / trivial : 0.0},
-                          {"query.ratio_cached_street_to_trivial", trivial > 0 ? small / trivial : 0.0}});
+                          {"query.ratio_cached_street_to_trivial", trivial > 0 ? small / trivial : 0.0},
+                          {"query.viewport_gzip_kib", gzip_bytes / 1024.0},
+                          {"query.wrk_cached_viewport_gzip_req_per_s", layer_gz},
+                          {"query.wrk_cached_street_gzip_req_per_s", small_gz},
+                          {"query.ratio_cached_viewport_gzip_to_trivial", trivial > 0 ? layer_gz / trivial : 0.0},
+                          {"query.ratio_cached_street_gzip_to_trivial", trivial > 0 ? small_gz / trivial : 0.0}});
 }
 
 }  // namespace

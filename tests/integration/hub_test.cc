@@ -1,6 +1,7 @@
 // The hub in-process: real RocksDB in a temp dir, the embedded broker, HTTP on port 0.
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
+#include <Poco/InflatingStream.h>
 #include <gtest/gtest.h>
 
 #include <Poco/Net/HTTPClientSession.h>
@@ -544,6 +545,21 @@ TEST_F(HubTest, RiskLayerTurnsAnAlarmedBuildingRedLiveOnTheStreamAndOnKafka) {
   EXPECT_EQ(again.status, 304);
   EXPECT_TRUE(again.body.empty());
   EXPECT_EQ(get(view).body, first.body);  // served from the cache, the same bytes
+  // A browser asks for gzip: the same view compressed, under its own ETag.
+  auto zipped = http("127.0.0.1", port_, "GET", view, "", "", key_, {{"Accept-Encoding", "br, gzip;q=0.8"}});
+  ASSERT_EQ(zipped.status, 200);
+  EXPECT_EQ(zipped.headers["Content-Encoding"], "gzip");
+  EXPECT_EQ(zipped.headers["Vary"], "Accept-Encoding");
+  EXPECT_NE(zipped.headers["ETag"], etag);
+  {
+    std::istringstream compressed(zipped.body);
+    Poco::InflatingInputStream inflate(compressed, Poco::InflatingStreamBuf::STREAM_GZIP);
+    std::string plain((std::istreambuf_iterator<char>(inflate)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(plain, first.body);
+  }
+  auto refused = http("127.0.0.1", port_, "GET", view, "", "", key_, {{"Accept-Encoding", "gzip;q=0, identity"}});
+  EXPECT_EQ(refused.headers.count("Content-Encoding"), 0u);
+  EXPECT_EQ(refused.body, first.body);
   ASSERT_EQ(before->getValue<int>("numberReturned"), 1) << "the building's cell";
   std::string cell = before->getArray("features")->getObject(0)->getValue<std::string>("id");
   EXPECT_NE(before->getArray("features")->getObject(0)->getObject("properties")->getValue<std::string>("level"), "I");
