@@ -118,6 +118,14 @@ Status FusionEngine::step(bool& did_work) {
   std::lock_guard<std::mutex> lock(step_mu_);
   did_work = false;
   if (!restored_) FIREHUB_RETURN_IF_ERROR(restore());
+  if (unwritten_) {
+    FIREHUB_RETURN_IF_ERROR(lake_.commitDerived(unwritten_->batch));
+    checkpoint_ = unwritten_->checkpoint;
+    auto delta = std::move(unwritten_->delta);
+    unwritten_.reset();
+    FIREHUB_LOG(kInfo, "fusion", "wrote the step that failed to commit; layers up to date again");
+    if (delta) notifyListeners(*delta, false);
+  }
   std::vector<std::pair<uint64_t, std::string>> log;
   FIREHUB_RETURN_IF_ERROR(lake_.readLog(checkpoint_ + 1, options_.batch, log));
   // Caught up once a step found no new log entries and left no cell dirty (the first step
@@ -239,7 +247,12 @@ Status FusionEngine::step(bool& did_work) {
 
   const bool changed_any = !delta.cells.empty() || !delta.removed.empty() || !delta.warnings.empty();
   if (changed_any) delta_sequence_ = delta.sequence;
-  FIREHUB_RETURN_IF_ERROR(lake_.commitDerived(batch));  // state, layers, outbox, checkpoint together
+  // State, layers, outbox and checkpoint together.
+  if (Status written = lake_.commitDerived(batch); !written.isOk()) {
+    unwritten_ = Unwritten{std::move(batch), next, std::nullopt};
+    if (changed_any) unwritten_->delta = std::move(delta);
+    return written;
+  }
   checkpoint_ = next;
   did_work = !log.empty();
   mark_caught_up();

@@ -147,6 +147,14 @@ class FusionEngine {
   std::atomic<uint64_t> layer_version_{0};
   uint64_t restored_through_ = 0;  // log entries up to here are in the restored state
   uint64_t delta_sequence_ = 0;
+  // A step whose lake write failed: its batch and delta, written by the next step before
+  // anything else (the cells in memory already moved; recomputing would find nothing to write).
+  struct Unwritten {
+    lake::DerivedBatch batch;
+    uint64_t checkpoint = 0;
+    std::optional<FusionDelta> delta;
+  };
+  std::optional<Unwritten> unwritten_;
   std::mutex listeners_mu_;
   std::map<int, std::pair<bool, Listener>> listeners_;  // id -> (live, listener)
   int next_listener_ = 1;
