@@ -348,7 +348,9 @@ TEST_F(RiskScenarioTest, StampsMoveWithTheirCellAndLiveListenersHearFirst) {
   e->addListener(
       [&](const FusionDelta& delta) {
         heard.push_back(delta.warnings.empty() ? "live:cells" : "live:warnings");
-        if (!delta.warnings.empty()) EXPECT_TRUE(delta.cells.empty());
+        if (!delta.warnings.empty()) {
+          EXPECT_TRUE(delta.cells.empty());
+        }
       },
       /*live=*/true);
   e->addListener([&](const FusionDelta&) { heard.push_back("durable"); });
