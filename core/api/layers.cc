@@ -452,9 +452,13 @@ Reply layerList(const ApiContext& ctx) {
   return {200, os.str()};
 }
 
+bool isCellLayer(const std::string& name) {
+  return name == "risk" || name == "response" || name == "water_coverage";
+}
+
 Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
                               size_t limit, size_t offset, bool restricted) {
-  if (name == "risk" || name == "response" || name == "water_coverage") {
+  if (isCellLayer(name)) {
     if (!ctx.fusion) return Status::unavailable("fusion is not running");
     size_t matched = 0;
     std::vector<std::string> features;
@@ -569,7 +573,7 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
 
 Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
                     size_t limit, size_t offset, bool restricted, LayerCache* cache) {
-  if (ctx.fusion && (name == "risk" || name == "response" || name == "water_coverage")) {
+  if (ctx.fusion && isCellLayer(name)) {
     // The cell layers are written straight into the body (thousands of features per view); the
     // counts follow the features, which JSON's unordered members allow.
     std::string out;

@@ -49,6 +49,8 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
 Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name,
                               const lake::BBox& bbox, size_t limit, size_t offset,
                               bool restricted = false);
+// Whether `name` is one of the layers of risk cells (risk, response, water_coverage).
+bool isCellLayer(const std::string& name);
 // Whether an Accept-Encoding header value accepts gzip (a "gzip" coding without q=0).
 bool acceptsGzip(const std::string& accept_encoding);
 // `body` compressed as a gzip stream (RFC 1952).

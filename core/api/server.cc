@@ -882,14 +882,13 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (!limit.isOk()) return sendError(resp, limit.status());
     auto offset = integerParam(offset_text, "offset", 0, 100000000, 0);
     if (!offset.isOk()) return sendError(resp, offset.status());
-    const bool cells = name == "risk" || name == "response" || name == "water_coverage";
-    if (!cells || !ctx_.fusion) {
+    if (!isCellLayer(name) || !ctx_.fusion) {
       return reply(resp, layerFeatures(ctx_, name, bbox, static_cast<size_t>(limit.value()),
                                        static_cast<size_t>(offset.value()), who_.restricted));
     }
     // The cell layers are the same for every reader: rendered once per layer version and query,
-    // revalidated with ETag / If-None-Match.
-    // Browsers ask for gzip: each view is compressed once and kept beside its plain bytes.
+    // revalidated with ETag / If-None-Match; for clients that accept gzip (browsers) compressed
+    // once and kept beside the plain bytes.
     const uint64_t version = ctx_.fusion->layerVersion();
     const bool gzip = acceptsGzip(req.get("Accept-Encoding", ""));
     const std::string etag = "\"" + name + "-" + std::to_string(version) + (gzip ? "-gzip" : "") + "\"";

@@ -567,38 +567,39 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
                           {"query.ratio_cached_street_gzip_to_trivial", trivial > 0 ? small_gz / trivial : 0.0}});
 }
 
+// The options every run on the synthetic region takes.
+void addRegionOptions(CLI::App* app, FusionBenchOptions& o) {
+  app->add_option("--buildings", o.buildings, "Buildings in the region")->check(CLI::Range(size_t{1000}, size_t{5000000}));
+  app->add_option("--work-dir", o.work_dir, "Scratch directory (default: a temp dir)");
+  app->add_option("--json", o.json, "Merge the figures into this JSON report");
+  app->add_option("--bootstrap", o.bootstrap, "Kafka bootstrap servers (e.g. a `firehub broker`); default: embedded");
+}
+
 }  // namespace
 
 void addFusionBench(CLI::App& bench) {
   static FusionBenchOptions o;
   auto* fusion = bench.add_subcommand("fusion", "Risk layer: cold start, full fusion, record-in -> delta-out latency");
-  fusion->add_option("--buildings", o.buildings, "Buildings in the region")->check(CLI::Range(size_t{1000}, size_t{5000000}));
+  addRegionOptions(fusion, o);
   fusion->add_option("--hydrants", o.hydrants, "Hydrants in the region")->check(CLI::Range(size_t{10}, size_t{1000000}));
   fusion->add_option("--rate", o.rate, "Fire alarms per second in the latency run")->check(CLI::Range(100.0, 100000.0));
   fusion->add_option("--seconds", o.seconds, "Length of the latency run")->check(CLI::Range(1.0, 600.0));
-  fusion->add_option("--work-dir", o.work_dir, "Scratch directory (default: a temp dir)");
-  fusion->add_option("--json", o.json, "Merge the figures into this JSON report");
-  fusion->add_option("--bootstrap", o.bootstrap, "Kafka bootstrap servers (e.g. a `firehub broker`); default: embedded");
   fusion->add_flag("--keep", o.keep, "Keep the scratch directory");
   fusion->add_flag("--no-query", [](int64_t) { o.query = false; }, "Leave out the viewport and wrk run");
   fusion->callback([] { std::exit(benchFusion(o)); });
+
   static FusionBenchOptions q;
   auto* query = bench.add_subcommand("query", "Risk layer viewports: fresh and cached render latency, wrk req/s");
-  query->add_option("--buildings", q.buildings, "Buildings in the region")->check(CLI::Range(size_t{1000}, size_t{5000000}));
+  addRegionOptions(query, q);
   query->add_option("--viewport-cells", q.viewport_cells, "Cells in the viewport")->check(CLI::Range(size_t{10}, size_t{100000}));
-  query->add_option("--work-dir", q.work_dir, "Scratch directory (default: a temp dir)");
-  query->add_option("--json", q.json, "Merge the figures into this JSON report");
-  query->add_option("--bootstrap", q.bootstrap, "Kafka bootstrap servers (e.g. a `firehub broker`); default: embedded");
   query->callback([] {
     q.latency = false;
     std::exit(benchFusion(q));
   });
+
   static FusionBenchOptions m;
   auto* memory = bench.add_subcommand("memory", "Resident memory of the hub with the region fused and live");
-  memory->add_option("--buildings", m.buildings, "Buildings in the region")->check(CLI::Range(size_t{1000}, size_t{5000000}));
-  memory->add_option("--work-dir", m.work_dir, "Scratch directory (default: a temp dir)");
-  memory->add_option("--json", m.json, "Merge the figures into this JSON report");
-  memory->add_option("--bootstrap", m.bootstrap, "Kafka bootstrap servers (e.g. a `firehub broker`); default: embedded");
+  addRegionOptions(memory, m);
   memory->callback([] {
     m.latency = false;
     m.query = false;

@@ -232,13 +232,13 @@ Status FusionEngine::step(bool& did_work) {
     *e.mutable_warning() = d;
     batch.layer_puts.emplace_back(layer_key, e.SerializeAsString());
     batch.deliveries.push_back({kWarningsTopic, d.area(), layer_key, ""});
-    delta.warnings.push_back(d);
   }
   if (!drafts.empty()) {
     FusionDelta warnings;
     warnings.sequence = delta.sequence;
-    warnings.warnings = delta.warnings;
+    warnings.warnings = std::move(drafts);
     notifyListeners(warnings, true);
+    delta.warnings = std::move(warnings.warnings);
   }
   batch.meta = std::move(meta);
   uint64_t next = log.empty() ? checkpoint_.load() : log.back().first;

@@ -14,9 +14,9 @@
 #include <s2/s2region_coverer.h>
 
 #include <algorithm>
-#include <thread>
 #include <cmath>
 #include <cstdio>
+#include <thread>
 
 namespace firehub::fusion {
 namespace {
@@ -106,8 +106,6 @@ bool sourcesName(const RiskCell& cell, int factor, const std::string& record_id)
   return false;
 }
 
-// The published state without the time it was computed (and, for `visible`, without the
-// record ids behind the factors): what a change is measured on.
 // Whether two computations of a cell say the same, apart from when they were computed
 // (`computed_at`), and with `visible`, apart from the record ids behind the factors. Field by
 // field, without copies; risk_scenario_test checks that every field of the messages is covered.

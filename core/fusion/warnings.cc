@@ -49,7 +49,8 @@ WarningDrafter::WarningDrafter(const RiskConfig& config, int cell_level, int loc
     : config_(config),
       cell_level_(cell_level),
       area_level_(std::min(config.warning_area_level, cell_level)),
-      offset_minutes_(local_offset_minutes) {}
+      offset_minutes_(local_offset_minutes),
+      warning_rank_(config.rankOf(config.warning_level)) {}
 
 uint64_t WarningDrafter::areaOf(uint64_t cell) const {
   return S2CellId(cell).parent(area_level_).id();
@@ -81,7 +82,7 @@ std::string WarningDrafter::timeText(int64_t unix_seconds) const {
 }
 
 bool WarningDrafter::isHot(const firehub::v1::RiskCell& cell) const {
-  return cell.level_rank() != 0 && cell.level_rank() <= config_.rankOf(config_.warning_level);
+  return cell.level_rank() != 0 && cell.level_rank() <= warning_rank_;
 }
 
 std::vector<firehub::v1::WarningDraft> WarningDrafter::update(

@@ -51,6 +51,7 @@ class WarningDrafter {
   int cell_level_;
   int area_level_;
   int offset_minutes_;
+  int warning_rank_;  // rank of warnings.level: cells at this rank or above are warned
   bool isHot(const firehub::v1::RiskCell& cell) const;
 
   std::map<uint64_t, Area> areas_;
