@@ -84,6 +84,9 @@ std::string geoKey(const std::string& domain, uint64_t leaf, const std::string& 
 
 }  // namespace
 
+// Entity key -> its latest pointer.
+struct Lake::LatestCache : std::unordered_map<std::string, codec::LatestPointer> {};
+
 std::optional<LonLat> representativePoint(const firehub::v1::Geometry& g) {
   if (g.has_point()) return LonLat{g.point().lon(), g.point().lat()};
   const firehub::v1::Polygon* poly = nullptr;
@@ -137,6 +140,10 @@ Status Lake::init() {
   rocksdb::ColumnFamilyOptions point_lookup;
   point_lookup.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   point_lookup.compression = rocksdb::kLZ4Compression;
+  // A bloom filter over the memtables' whole keys: a Get for a key that is not there (every new
+  // record's dedupe check, a new entity's latest pointer) skips the skiplist search.
+  point_lookup.memtable_prefix_bloom_size_ratio = 0.02;
+  point_lookup.memtable_whole_key_filtering = true;
   rocksdb::ColumnFamilyOptions ordered;  // log, outbox, dlq: append + range scans
   ordered.compression = rocksdb::kLZ4Compression;
 
@@ -178,7 +185,7 @@ Status Lake::init() {
   return Status::ok();
 }
 
-Lake::Lake(LakeOptions options) : options_(std::move(options)) {}
+Lake::Lake(LakeOptions options) : options_(std::move(options)), latest_cache_(std::make_unique<LatestCache>()) {}
 
 Lake::~Lake() {
   if (!db_) return;
@@ -230,11 +237,12 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
   CommitResult result;
   uint64_t seq = next_sequence_;
   std::unordered_set<std::string> ids_in_batch;
-  std::unordered_map<std::string, codec::LatestPointer> latest_in_batch;
+  LatestCache latest_in_batch;
   std::string value;
   std::string key;
   size_t outbox_added = 0;
   std::vector<size_t> stored_items;  // indexes of the items written (not duplicates)
+  std::vector<size_t> stored_sizes;  // and their serialised sizes
 
   for (size_t index = 0; index < items.size(); ++index) {
     const auto& item = items[index];
@@ -263,6 +271,7 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
     r.SerializeToString(&value);
     batch.Put(records_, r.id(), value);
     stored_items.push_back(index);
+    stored_sizes.push_back(value.size());
 
     // Latest pointer and geo entry: only a newer observation moves them.
     std::string entity = entityKey(r);
@@ -270,6 +279,9 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
     bool have_current = false;
     if (auto in = latest_in_batch.find(entity); in != latest_in_batch.end()) {
       current = in->second;
+      have_current = true;
+    } else if (auto known = latest_cache_->find(entity); known != latest_cache_->end()) {
+      current = known->second;
       have_current = true;
     } else {
       std::string stored;
@@ -343,6 +355,7 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
   FIREHUB_RETURN_IF_ERROR(write(batch, options_.sync, "commit batch"));
   next_sequence_ = seq;
   result.last_sequence = seq - 1;
+  rememberLatest(std::move(latest_in_batch));
   outbox_depth_ += outbox_added;
   dlq_count_ += result.dead_lettered;
   dlq_count_ -= std::min<uint64_t>(dlq_count_.load(), resolved);
@@ -352,18 +365,40 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
     for (size_t index : stored_items) {
       committed.push_back(std::make_shared<const firehub::v1::Record>(std::move(items[index].record)));
     }
-    remember(committed);
+    remember(committed, stored_sizes);
   }
   return result;
 }
 
-void Lake::remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records) {
+void Lake::rememberLatest(LatestCache&& written) {
+  if (options_.latest_cache_entries == 0) return;
+  auto& cache = *latest_cache_;
+  for (auto& [entity, pointer] : written) cache.insert_or_assign(entity, std::move(pointer));
+  if (cache.size() <= options_.latest_cache_entries) return;
+  // Over the cap: drop a quarter, in hash order (no recency kept; a dropped entity is read from
+  // RocksDB on its next record).
+  size_t keep = options_.latest_cache_entries - options_.latest_cache_entries / 4;
+  for (auto it = cache.begin(); it != cache.end() && cache.size() > keep;) it = cache.erase(it);
+}
+
+void Lake::remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records,
+                    const std::vector<size_t>& serialized_sizes) {
   const size_t limit = options_.record_cache_mb << 20;
   // What the records take in memory (messages, strings, the map entry), not their serialised
-  // size, which is several times smaller.
+  // size, which is several times smaller. Measuring it walks the message by reflection, so it is
+  // measured on every 64th record and scaled by the serialised size for the ones in between.
   std::vector<size_t> sizes;
   sizes.reserve(records.size());
-  for (const auto& r : records) sizes.push_back(r->SpaceUsedLong() + 96);
+  double per_byte = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (i % 64 == 0) {
+      size_t measured = records[i]->SpaceUsedLong() + 96;
+      per_byte = static_cast<double>(measured) / std::max<size_t>(serialized_sizes[i], 1);
+      sizes.push_back(measured);
+    } else {
+      sizes.push_back(static_cast<size_t>(per_byte * static_cast<double>(serialized_sizes[i])) + 96);
+    }
+  }
   std::lock_guard<std::mutex> lock(cache_mu_);
   for (size_t i = 0; i < records.size(); ++i) {
     auto& r = records[i];

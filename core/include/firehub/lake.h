@@ -54,6 +54,10 @@ struct LakeOptions {
   // publisher, fusion and subscriptions read what was just stored without a RocksDB read and a
   // parse. 0 turns it off. Default: 32.
   size_t record_cache_mb = 32;
+  // Latest pointers of recently written entities kept in memory (about 150 bytes each), so a
+  // record of a known entity is committed without reading its pointer back. 0 turns it off.
+  // Default: 65536.
+  size_t latest_cache_entries = 65536;
 };
 
 // One record to store: the fully normalised envelope plus where to publish it.
@@ -220,7 +224,13 @@ class Lake {
 
   // Recently committed records, oldest evicted first. Stored records never change (an id is
   // stored once), so a cached one is always what RocksDB holds.
-  void remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records);
+  void remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records,
+                const std::vector<size_t>& serialized_sizes);
+  // The latest pointers a commit wrote, for the next commits (guarded by commit_mu_: only
+  // commit() writes the latest column family).
+  struct LatestCache;
+  void rememberLatest(LatestCache&& written);
+  std::unique_ptr<LatestCache> latest_cache_;
   std::shared_ptr<const firehub::v1::Record> recent(const std::string& id) const;
   mutable std::mutex cache_mu_;
   std::unordered_map<std::string_view, std::shared_ptr<const firehub::v1::Record>> cache_;
