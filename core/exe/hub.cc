@@ -86,6 +86,11 @@ Result<HubConfig> loadConfig(const std::string& file) {
     }
     c.lake_record_cache_mb = static_cast<size_t>(p->getUInt64("lake.record_cache_mb", c.lake_record_cache_mb));
     if (c.lake_record_cache_mb > 65536) return Status::invalidArgument("lake.record_cache_mb must be in 0..65536");
+    c.lake_latest_cache_entries =
+        static_cast<size_t>(p->getUInt64("lake.latest_cache_entries", c.lake_latest_cache_entries));
+    if (c.lake_latest_cache_entries > 100000000) {
+      return Status::invalidArgument("lake.latest_cache_entries must be in 0..100000000");
+    }
     c.max_body_bytes = static_cast<size_t>(p->getUInt64("http.max_body_bytes", c.max_body_bytes));
     c.busy_timeout_ms = p->getInt64("pipeline.busy_timeout_ms", c.busy_timeout_ms);
     if (c.busy_timeout_ms < 100 || c.busy_timeout_ms > 600000) {
@@ -170,6 +175,7 @@ Result<std::unique_ptr<Hub>> Hub::start(
   lake_options.sync = c.lake_sync;
   lake_options.write_buffer_mb = c.lake_write_buffer_mb;
   lake_options.record_cache_mb = c.lake_record_cache_mb;
+  lake_options.latest_cache_entries = c.lake_latest_cache_entries;
   auto lake = lake::Lake::open(lake_options);
   if (!lake.isOk()) return lake.status();
   hub->lake_ = std::move(lake).value();

@@ -63,6 +63,9 @@ struct HubConfig {
   size_t lake_write_buffer_mb = 128;
   // Recently committed records kept in memory, MiB (lake.record_cache_mb). Default: 32.
   size_t lake_record_cache_mb = 32;
+  // Latest pointers of recently written entities kept in memory (lake.latest_cache_entries).
+  // Default: 65536.
+  size_t lake_latest_cache_entries = 65536;
   // HTTPS certificate and key, PEM (http.tls.cert, http.tls.key). Default: empty (HTTP).
   std::string tls_cert;
   std::string tls_key;
