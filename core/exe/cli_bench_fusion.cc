@@ -6,6 +6,7 @@
 //  3. record-in -> delta-out latency: the hub runs on that lake with an SSE client on
 //     /api/v1/layers/risk/stream while fire alarms are pushed over HTTP at a fixed rate; each
 //     alarm's latency is from the start of its push to the event that carries its cell.
+#include <Poco/InflatingStream.h>
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
@@ -26,6 +27,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "bench_report.h"
@@ -481,10 +483,13 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
   Poco::Net::HTTPClientSession session("127.0.0.1", port);
   session.setTimeout(Poco::Timespan(30, 0));
   size_t returned_sum = 0;
-  auto timed = [&](const std::string& path, std::vector<double>& ms) {
+  // One request, timed until the body is read; with gzip the body is also inflated in the
+  // interval, as the browser must before it can use it.
+  auto timed = [&](const std::string& path, std::vector<double>& ms, bool gzip = false) {
     auto t = Clock::now();
     Poco::Net::HTTPRequest request("GET", path, Poco::Net::HTTPMessage::HTTP_1_1);
     request.set("Authorization", "Bearer " + admin_key);
+    if (gzip) request.set("Accept-Encoding", "gzip");
     session.sendRequest(request);
     Poco::Net::HTTPResponse response;
     std::istream& in = session.receiveResponse(response);
@@ -493,6 +498,16 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
     if (response.hasContentLength()) body.reserve(static_cast<size_t>(response.getContentLength64()));
     char block[65536];
     while (in.read(block, sizeof block) || in.gcount() > 0) body.append(block, static_cast<size_t>(in.gcount()));
+    if (gzip && response.get("Content-Encoding", "") == "gzip") {
+      std::istringstream compressed(body);
+      Poco::InflatingInputStream inflate(compressed, Poco::InflatingStreamBuf::STREAM_GZIP);
+      std::string plain;
+      plain.reserve(body.size() * 12);
+      while (inflate.read(block, sizeof block) || inflate.gcount() > 0) {
+        plain.append(block, static_cast<size_t>(inflate.gcount()));
+      }
+      body.swap(plain);
+    }
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
     size_t at = body.rfind("\"numberReturned\":");
     if (at != std::string::npos) returned_sum += std::strtoull(body.c_str() + at + 17, nullptr, 10);
@@ -508,6 +523,13 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
   const size_t mean_cells = returned_sum / rounds;
   const std::string fixed = "/api/v1/layers/risk?bbox=" + bboxAt(0.5, 0.5, 1.0);
   for (int i = 0; i < rounds; ++i) timed(fixed, cached);
+  // The same as the map asks (gzip): other places, so each is rendered and compressed fresh.
+  std::vector<double> fresh_gz, cached_gz;
+  const size_t returned_plain = returned_sum;
+  for (int i = 0; i < rounds; ++i) timed("/api/v1/layers/risk?bbox=" + bboxAt(u(rng), u(rng), 1.0), fresh_gz, true);
+  const std::string fixed_gz = "/api/v1/layers/risk?bbox=" + bboxAt(0.4, 0.6, 1.0);
+  for (int i = 0; i < rounds; ++i) timed(fixed_gz, cached_gz, true);
+  const bool gzip_parsed = returned_sum > returned_plain;  // the inflated bodies held features
   const std::string street = "/api/v1/layers/risk?bbox=" + bboxAt(0.5, 0.5, 0.15);
   std::vector<double> ignored;
   timed(street, ignored);
@@ -538,6 +560,11 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
   std::printf("%-46s %12.2f\n", "fresh viewport p99 (ms)", percentile(fresh, 0.99));
   std::printf("%-46s %12.2f\n", "cached viewport p50 (ms)", percentile(cached, 0.5));
   std::printf("%-46s %12.2f\n", "cached viewport p99 (ms)", percentile(cached, 0.99));
+  std::printf("%-46s %12.2f\n", "fresh viewport, gzip + inflate, p50 (ms)", percentile(fresh_gz, 0.5));
+  std::printf("%-46s %12.2f\n", "fresh viewport, gzip + inflate, p99 (ms)", percentile(fresh_gz, 0.99));
+  std::printf("%-46s %12.2f\n", "cached viewport, gzip + inflate, p50 (ms)", percentile(cached_gz, 0.5));
+  std::printf("%-46s %12.2f\n", "cached viewport, gzip + inflate, p99 (ms)", percentile(cached_gz, 0.99));
+  if (!gzip_parsed) std::printf("(the gzip responses held no features: check Content-Encoding)\n");
   if (trivial > 0) {
     std::printf("%-46s %12.0f\n", "wrk /healthz (req/s)", trivial);
     std::printf("%-46s %12.0f   %.2f\n", "wrk cached viewport (req/s, ratio)", layer, layer / trivial);
@@ -555,6 +582,10 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
                           {"query.viewport_p99_ms", percentile(fresh, 0.99)},
                           {"query.cached_viewport_p50_ms", percentile(cached, 0.5)},
                           {"query.cached_viewport_p99_ms", percentile(cached, 0.99)},
+                          {"query.viewport_gzip_p50_ms", percentile(fresh_gz, 0.5)},
+                          {"query.viewport_gzip_p99_ms", percentile(fresh_gz, 0.99)},
+                          {"query.cached_viewport_gzip_p50_ms", percentile(cached_gz, 0.5)},
+                          {"query.cached_viewport_gzip_p99_ms", percentile(cached_gz, 0.99)},
                           {"query.wrk_trivial_req_per_s", trivial},
                           {"query.wrk_cached_viewport_req_per_s", layer},
                           {"query.wrk_cached_street_req_per_s", small},
