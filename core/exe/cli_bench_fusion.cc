@@ -71,7 +71,7 @@ constexpr double kWest = 123.0, kSouth = 41.4, kWidth = 1.0, kHeight = 0.8;
 lake::StoreItem item(const std::string& domain, const std::string& type, const std::string& id,
                      double lon, double lat) {
   lake::StoreItem it;
-  auto& r = it.record;
+  auto& r = it.record();
   r.set_id("bench:" + id);
   r.set_domain(domain);
   r.set_entity_type(type);
@@ -97,7 +97,7 @@ Status loadRegion(lake::Lake& lake, const FusionBenchOptions& o, std::vector<std
     double lon = kWest + u(rng) * kWidth, lat = kSouth + u(rng) * kHeight;
     places.emplace_back(lon, lat);
     auto it = item("building", "building", "B" + std::to_string(i), lon, lat);
-    auto* b = it.record.mutable_building();
+    auto* b = it.record().mutable_building();
     b->set_building_id("B" + std::to_string(i));
     b->set_occupancy(static_cast<firehub::v1::Building::Occupancy>(1 + rng() % 16));
     b->set_key_unit(u(rng) < 0.02);
@@ -107,7 +107,7 @@ Status loadRegion(lake::Lake& lake, const FusionBenchOptions& o, std::vector<std
   }
   for (size_t i = 0; i < o.hydrants; ++i) {
     auto it = item("water", "water_source", "H" + std::to_string(i), kWest + u(rng) * kWidth, kSouth + u(rng) * kHeight);
-    auto* w = it.record.mutable_water_source();
+    auto* w = it.record().mutable_water_source();
     w->set_source_id("H" + std::to_string(i));
     w->set_kind(firehub::v1::WaterSource::KIND_HYDRANT);
     w->set_status(u(rng) < 0.05 ? firehub::v1::WaterSource::STATUS_OUT_OF_SERVICE
@@ -117,13 +117,13 @@ Status loadRegion(lake::Lake& lake, const FusionBenchOptions& o, std::vector<std
   }
   for (int i = 0; i < 150; ++i) {
     auto it = item("station", "fire_station", "S" + std::to_string(i), kWest + u(rng) * kWidth, kSouth + u(rng) * kHeight);
-    it.record.mutable_fire_station()->set_station_id("S" + std::to_string(i));
-    it.record.mutable_fire_station()->set_status(firehub::v1::FireStation::STATUS_IN_SERVICE);
+    it.record().mutable_fire_station()->set_station_id("S" + std::to_string(i));
+    it.record().mutable_fire_station()->set_status(firehub::v1::FireStation::STATUS_IN_SERVICE);
     batch.push_back(std::move(it));
   }
   for (int i = 0; i < 40; ++i) {
     auto it = item("health", "health_facility", "M" + std::to_string(i), kWest + u(rng) * kWidth, kSouth + u(rng) * kHeight);
-    auto* h = it.record.mutable_health_facility();
+    auto* h = it.record().mutable_health_facility();
     h->set_facility_id("M" + std::to_string(i));
     h->set_kind(firehub::v1::HealthFacility::KIND_HOSPITAL);
     h->set_beds_emergency_available(static_cast<int>(rng() % 10));
@@ -131,7 +131,7 @@ Status loadRegion(lake::Lake& lake, const FusionBenchOptions& o, std::vector<std
   }
   for (int i = 0; i < 500; ++i) {
     auto it = item("police", "police_incident", "P" + std::to_string(i), kWest + u(rng) * kWidth, kSouth + u(rng) * kHeight);
-    auto* p = it.record.mutable_police_incident();
+    auto* p = it.record().mutable_police_incident();
     p->set_incident_id("P" + std::to_string(i));
     p->set_type(static_cast<firehub::v1::PoliceIncident::Type>(1 + rng() % 8));
     p->set_status(firehub::v1::PoliceIncident::STATUS_OPEN);

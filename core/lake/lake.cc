@@ -246,7 +246,7 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
 
   for (size_t index = 0; index < items.size(); ++index) {
     const auto& item = items[index];
-    const auto& r = item.record;
+    const auto& r = item.record();
     if (r.id().empty() || r.entity_id().empty() || r.domain().empty()) {
       return Status::invalidArgument("record without id, entity or domain");
     }
@@ -363,7 +363,7 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
     std::vector<std::shared_ptr<const firehub::v1::Record>> committed;
     committed.reserve(stored_items.size());
     for (size_t index : stored_items) {
-      committed.push_back(std::make_shared<const firehub::v1::Record>(std::move(items[index].record)));
+      committed.push_back(std::move(items[index].held));
     }
     remember(committed, stored_sizes);
   }

@@ -252,7 +252,7 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
   Status lake_error;
   auto latest_of = [&](const std::string& key) -> Result<std::optional<firehub::v1::Record>> {
     if (auto it = batch_latest.find(key); it != batch_latest.end()) {
-      return std::optional<firehub::v1::Record>(items[it->second].record);
+      return std::optional<firehub::v1::Record>(items[it->second].record());
     }
     return lake_.latest(key);
   };
@@ -267,9 +267,17 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
     source.assign(raw.data(), raw.size());
     have_source = true;
   };
+  // The records of this push are allocated on one arena (in blocks, freed together).
+  std::shared_ptr<google::protobuf::Arena> arena;
   sink.on_record = [&](std::string_view bytes) {
-    lake::StoreItem item;
-    firehub::v1::Record& r = item.record;
+    if (!arena) {
+      google::protobuf::ArenaOptions blocks;
+      blocks.start_block_size = 4096;
+      blocks.max_block_size = 256 << 10;
+      arena = std::make_shared<google::protobuf::Arena>(blocks);
+    }
+    lake::StoreItem item(arena);
+    firehub::v1::Record& r = item.record();
     if (!r.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
       dead_letter("decode", "connector emitted bytes that are not a firehub.v1.Record", bytes, "");
       markRecordBytes(dead.back());
@@ -324,7 +332,7 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
     std::string entity = lake::entityKey(r);
     auto known = batch_latest.find(entity);
     if (known == batch_latest.end() ||
-        TimeUtil::TimestampToMicroseconds(items[known->second].record.observed_at()) <=
+        TimeUtil::TimestampToMicroseconds(items[known->second].record().observed_at()) <=
             TimeUtil::TimestampToMicroseconds(r.observed_at())) {
       batch_latest[entity] = items.size();
     }

@@ -19,7 +19,7 @@ std::vector<lake::StoreItem> records(int first, int count) {
   std::vector<lake::StoreItem> out;
   for (int i = first; i < first + count; ++i) {
     lake::StoreItem item;
-    auto& r = item.record;
+    auto& r = item.record();
     r.set_id("wx:S" + std::to_string(i) + "@1");
     r.set_feed_id("wx");
     r.set_agency("met");

@@ -17,7 +17,7 @@ constexpr int64_t kApril13 = 482198400;
 
 lake::StoreItem observation(int64_t utc_seconds, double temp, double rh, double ws, double prec) {
   lake::StoreItem item;
-  auto& r = item.record;
+  auto& r = item.record();
   r.set_id("wx:TEST@" + std::to_string(utc_seconds));
   r.set_domain("weather");
   r.set_entity_type("weather_station");

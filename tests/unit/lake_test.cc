@@ -18,7 +18,7 @@ using firehub::testing::TempDir;
 StoreItem weather(const std::string& station, int64_t seconds, double lon, double lat,
                   const std::string& feed = "wx") {
   StoreItem item;
-  auto& r = item.record;
+  auto& r = item.record();
   r.set_id(feed + ":" + station + "@" + std::to_string(seconds));
   r.set_feed_id(feed);
   r.set_domain("weather");

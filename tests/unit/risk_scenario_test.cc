@@ -31,7 +31,7 @@ class District {
   Record& add(const std::string& domain, const std::string& type, const std::string& id, double lon,
               double lat) {
     items_.emplace_back();
-    Record& r = items_.back().record;
+    Record& r = items_.back().record();
     r.set_id(domain + ":" + id + "@" + std::to_string(++version_));
     r.set_domain(domain);
     r.set_entity_type(type);
@@ -319,12 +319,12 @@ TEST_F(RiskScenarioTest, ACellLeavesTheLayerWhenItsLastBuildingIsRetracted) {
   ASSERT_EQ(e->riskCellCount(), 1u);
   // The second version is a retraction.
   lake::StoreItem retract;
-  retract.record.set_id("building:X@retract");
-  retract.record.set_domain("building");
-  retract.record.set_entity_type("building");
-  retract.record.set_entity_id("X");
-  retract.record.set_op(firehub::v1::OP_RETRACT);
-  retract.record.mutable_observed_at()->set_seconds(kT0 + 100);
+  retract.record().set_id("building:X@retract");
+  retract.record().set_domain("building");
+  retract.record().set_entity_type("building");
+  retract.record().set_entity_id("X");
+  retract.record().set_op(firehub::v1::OP_RETRACT);
+  retract.record().mutable_observed_at()->set_seconds(kT0 + 100);
   ASSERT_TRUE(lake_->commit({retract}, {}).isOk());
   deltas_.clear();
   ASSERT_TRUE(e->catchUp().isOk());

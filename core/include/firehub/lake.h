@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include <google/protobuf/arena.h>
+
 #include "firehub/status.h"
 #include "firehub/v1/dead_letter.pb.h"
 #include "firehub/v1/record.pb.h"
@@ -62,7 +64,18 @@ struct LakeOptions {
 
 // One record to store: the fully normalised envelope plus where to publish it.
 struct StoreItem {
-  firehub::v1::Record record;
+  // A record of its own, on the heap.
+  StoreItem() : held(std::make_shared<firehub::v1::Record>()) {}
+  // A record on `arena`, which lives as long as any record on it: the records of one push share
+  // one, so they are allocated together and freed together (when the last of them leaves the
+  // recent-record cache) instead of field by field.
+  explicit StoreItem(const std::shared_ptr<google::protobuf::Arena>& arena)
+      : held(arena, google::protobuf::Arena::CreateMessage<firehub::v1::Record>(arena.get())) {}
+
+  firehub::v1::Record& record() { return *held; }
+  const firehub::v1::Record& record() const { return *held; }
+  // A copy of the item shares its record; commit(const std::vector<StoreItem>&) copies them.
+  std::shared_ptr<firehub::v1::Record> held;
   std::vector<std::string> topics;  // Kafka topics: one outbox entry each
 };
 
@@ -137,7 +150,12 @@ class Lake {
                               const std::vector<firehub::v1::DeadLetter>& dead_letters,
                               const MetaFor& meta_for = nullptr,
                               const std::vector<uint64_t>& resolved_dead_letters = {}) {
-    return commit(std::vector<StoreItem>(items), dead_letters, meta_for, resolved_dead_letters);
+    std::vector<StoreItem> copies(items.size());  // the committed records go to the cache
+    for (size_t i = 0; i < items.size(); ++i) {
+      *copies[i].held = items[i].record();
+      copies[i].topics = items[i].topics;
+    }
+    return commit(std::move(copies), dead_letters, meta_for, resolved_dead_letters);
   }
 
   Result<std::optional<firehub::v1::Record>> getRecord(const std::string& id) const;
