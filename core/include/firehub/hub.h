@@ -61,8 +61,8 @@ struct HubConfig {
   bool lake_sync = true;
   // Memtable budget of the lake, MiB (lake.write_buffer_mb). Default: 128.
   size_t lake_write_buffer_mb = 128;
-  // Recently committed records kept in memory, MiB (lake.record_cache_mb). Default: 32.
-  size_t lake_record_cache_mb = 32;
+  // Recently committed records kept in memory, MiB (lake.record_cache_mb). Default: 64.
+  size_t lake_record_cache_mb = 64;
   // Latest pointers of recently written entities kept in memory (lake.latest_cache_entries).
   // Default: 65536.
   size_t lake_latest_cache_entries = 65536;

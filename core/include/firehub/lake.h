@@ -54,8 +54,8 @@ struct LakeOptions {
   size_t write_buffer_mb = 128;
   // Recently committed records kept in memory, MiB (as they are held in memory), so the
   // publisher, fusion and subscriptions read what was just stored without a RocksDB read and a
-  // parse. 0 turns it off. Default: 32.
-  size_t record_cache_mb = 32;
+  // parse. 0 turns it off. Default: 64.
+  size_t record_cache_mb = 64;
   // Latest pointers of recently written entities kept in memory (about 150 bytes each), so a
   // record of a known entity is committed without reading its pointer back. 0 turns it off.
   // Default: 65536.
