@@ -384,14 +384,22 @@ void Lake::rememberLatest(LatestCache&& written) {
 void Lake::remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records,
                     const std::vector<size_t>& serialized_sizes) {
   const size_t limit = options_.record_cache_mb << 20;
-  // What the records take in memory (messages, strings, the map entry), not their serialised
-  // size, which is several times smaller. Measuring it walks the message by reflection, so it is
-  // measured on every 64th record and scaled by the serialised size for the ones in between.
+  // What the records take in memory, not their serialised size, which is several times smaller.
+  // Records on an arena (the records of one push) hold the whole arena: each is charged an equal
+  // share of it. Others are measured by reflection on every 64th record and scaled by their
+  // serialised size in between (the walk is costly).
+  std::unordered_map<const google::protobuf::Arena*, size_t> per_arena;
+  for (const auto& r : records) {
+    if (const auto* arena = r->GetArena()) ++per_arena[arena];
+  }
+  for (auto& [arena, count] : per_arena) count = arena->SpaceAllocated() / count;
   std::vector<size_t> sizes;
   sizes.reserve(records.size());
   double per_byte = 0;
   for (size_t i = 0; i < records.size(); ++i) {
-    if (i % 64 == 0) {
+    if (const auto* arena = records[i]->GetArena()) {
+      sizes.push_back(per_arena[arena] + 96);
+    } else if (i % 64 == 0 || per_byte == 0) {
       size_t measured = records[i]->SpaceUsedLong() + 96;
       per_byte = static_cast<double>(measured) / std::max<size_t>(serialized_sizes[i], 1);
       sizes.push_back(measured);
