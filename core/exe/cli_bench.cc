@@ -142,7 +142,7 @@ int benchIngest(const BenchOptions& o) {
 
   // 1. End to end through the hub's own modules (no HTTP): decode, lake commit, Kafka delivery.
   Figure e2e{"end-to-end (decode+lake+kafka)"};
-  double ingest_thread_cpu = 0;  // CPU of the thread that pushes (decode and commit run on it)
+  double push_thread_us = 0;  // CPU per record of the thread that pushes (decode and commit run on it)
   std::vector<std::pair<std::string, std::string>> stored;   // id, protobuf bytes
   std::vector<std::pair<std::string, std::string>> messages; // key, JSON value
   {
@@ -178,14 +178,13 @@ int benchIngest(const BenchOptions& o) {
       }
       e2e.records += s->accepted;
     }
-    ingest_thread_cpu = cpuSeconds(RUSAGE_THREAD) - thread_cpu0;
+    push_thread_us = (cpuSeconds(RUSAGE_THREAD) - thread_cpu0) * 1e6 / std::max<size_t>(e2e.records, 1);
     Figure committed;
     sw.finish(committed);
     std::fprintf(stderr,
                  "bench: all committed to the lake after %.2f s (%.0f records/s, pushing thread %.1f µs CPU per "
                  "record); draining the outbox...\n",
-                 committed.seconds, e2e.records / committed.seconds,
-                 ingest_thread_cpu * 1e6 / std::max<size_t>(e2e.records, 1));
+                 committed.seconds, e2e.records / committed.seconds, push_thread_us);
     while (hub.lake().outboxDepth() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     sw.finish(e2e);
     e2e.bytes = body_bytes;
@@ -303,7 +302,7 @@ int benchIngest(const BenchOptions& o) {
                           {"ingest.records_per_s", e2e_rps},
                           {"ingest.mb_per_s", e2e.bytes / e2e.seconds / 1e6},
                           {"ingest.cpu_us_per_record", e2e.cpu * 1e6 / std::max<size_t>(e2e.records, 1)},
-                          {"ingest.push_thread_cpu_us_per_record", ingest_thread_cpu * 1e6 / std::max<size_t>(e2e.records, 1)},
+                          {"ingest.push_thread_cpu_us_per_record", push_thread_us},
                           {"ingest.ceiling_rocksdb_records_per_s", rocks.records / rocks.seconds},
                           {"ingest.ceiling_kafka_records_per_s", kafka.records / kafka.seconds},
                           {"ingest.ratio_to_rocksdb_ceiling", e2e_rps / (rocks.records / rocks.seconds)},

@@ -242,7 +242,6 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
   std::string key;
   size_t outbox_added = 0;
   std::vector<size_t> stored_items;  // indexes of the items written (not duplicates)
-  std::vector<size_t> stored_sizes;  // and their serialised sizes
 
   for (size_t index = 0; index < items.size(); ++index) {
     const auto& item = items[index];
@@ -271,7 +270,6 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
     r.SerializeToString(&value);
     batch.Put(records_, r.id(), value);
     stored_items.push_back(index);
-    stored_sizes.push_back(value.size());
 
     // Latest pointer and geo entry: only a newer observation moves them.
     std::string entity = entityKey(r);
@@ -365,7 +363,7 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
     for (size_t index : stored_items) {
       committed.push_back(std::move(items[index].held));
     }
-    remember(committed, stored_sizes);
+    remember(committed);
   }
   return result;
 }
@@ -373,7 +371,10 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
 void Lake::rememberLatest(LatestCache&& written) {
   if (options_.latest_cache_entries == 0) return;
   auto& cache = *latest_cache_;
-  for (auto& [entity, pointer] : written) cache.insert_or_assign(entity, std::move(pointer));
+  while (!written.empty()) {  // the written entries move over whole (key and record id)
+    auto node = written.extract(written.begin());
+    cache.insert_or_assign(std::move(node.key()), std::move(node.mapped()));
+  }
   if (cache.size() <= options_.latest_cache_entries) return;
   // Over the cap: drop a quarter, in hash order (no recency kept; a dropped entity is read from
   // RocksDB on its next record).
@@ -381,31 +382,21 @@ void Lake::rememberLatest(LatestCache&& written) {
   for (auto it = cache.begin(); it != cache.end() && cache.size() > keep;) it = cache.erase(it);
 }
 
-void Lake::remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records,
-                    const std::vector<size_t>& serialized_sizes) {
+void Lake::remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records) {
   const size_t limit = options_.record_cache_mb << 20;
   // What the records take in memory, not their serialised size, which is several times smaller.
   // Records on an arena (the records of one push) hold the whole arena: each is charged an equal
-  // share of it. Others are measured by reflection on every 64th record and scaled by their
-  // serialised size in between (the walk is costly).
+  // share of it. A record of its own is measured (messages, strings).
   std::unordered_map<const google::protobuf::Arena*, size_t> per_arena;
   for (const auto& r : records) {
     if (const auto* arena = r->GetArena()) ++per_arena[arena];
   }
   for (auto& [arena, count] : per_arena) count = arena->SpaceAllocated() / count;
-  std::vector<size_t> sizes;
+  std::vector<size_t> sizes;  // with the map entry
   sizes.reserve(records.size());
-  double per_byte = 0;
-  for (size_t i = 0; i < records.size(); ++i) {
-    if (const auto* arena = records[i]->GetArena()) {
-      sizes.push_back(per_arena[arena] + 96);
-    } else if (i % 64 == 0 || per_byte == 0) {
-      size_t measured = records[i]->SpaceUsedLong() + 96;
-      per_byte = static_cast<double>(measured) / std::max<size_t>(serialized_sizes[i], 1);
-      sizes.push_back(measured);
-    } else {
-      sizes.push_back(static_cast<size_t>(per_byte * static_cast<double>(serialized_sizes[i])) + 96);
-    }
+  for (const auto& r : records) {
+    const auto* arena = r->GetArena();
+    sizes.push_back((arena ? per_arena[arena] : r->SpaceUsedLong()) + 96);
   }
   std::lock_guard<std::mutex> lock(cache_mu_);
   for (size_t i = 0; i < records.size(); ++i) {

@@ -242,8 +242,7 @@ class Lake {
 
   // Recently committed records, oldest evicted first. Stored records never change (an id is
   // stored once), so a cached one is always what RocksDB holds.
-  void remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records,
-                const std::vector<size_t>& serialized_sizes);
+  void remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records);
   // The latest pointers a commit wrote, for the next commits (guarded by commit_mu_: only
   // commit() writes the latest column family).
   struct LatestCache;
