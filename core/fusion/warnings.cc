@@ -1,6 +1,5 @@
 #include "fusion/warnings.h"
 
-#include <Poco/XML/XMLWriter.h>
 #include <s2/s2cell.h>
 #include <s2/s2cell_id.h>
 #include <s2/s2cell_union.h>
@@ -11,7 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
-#include <sstream>
+#include <string_view>
 
 namespace firehub::fusion {
 namespace {
@@ -33,6 +32,54 @@ std::string defaultInstruction(int rank, bool chinese) {
     default: return "Watch the area's risk; keep up routine fire-safety checks.";
   }
 }
+
+// A CAP document written element by element into one string, indented two spaces per level.
+// CAP is elements and text only (no attributes but the namespace on <alert>); text is escaped,
+// and characters XML 1.0 does not allow (controls other than tab and newline) become spaces.
+class CapWriter {
+ public:
+  CapWriter() {
+    out_.reserve(4096);
+    out_ += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  }
+  void open(std::string_view name) {
+    indent();
+    out_ += '<';
+    out_ += name;
+    if (depth_ == 0) {
+      out_ += " xmlns=\"";
+      out_ += kCapNs;
+      out_ += '"';
+    }
+    out_ += ">\n";
+    ++depth_;
+  }
+  void close(std::string_view name) {
+    --depth_;
+    indent();
+    ((out_ += "</") += name) += ">\n";
+  }
+  void leaf(std::string_view name, std::string_view text) {
+    indent();
+    ((out_ += '<') += name) += '>';
+    for (char ch : text) {
+      switch (ch) {
+        case '&': out_ += "&amp;"; break;
+        case '<': out_ += "&lt;"; break;
+        case '>': out_ += "&gt;"; break;
+        default:
+          out_ += (static_cast<unsigned char>(ch) < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') ? ' ' : ch;
+      }
+    }
+    ((out_ += "</") += name) += ">\n";
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  void indent() { out_.append(static_cast<size_t>(depth_) * 2, ' '); }
+  std::string out_;
+  int depth_ = 0;
+};
 
 // Whether the draft names exactly these cells, in this order.
 bool sameCells(const firehub::v1::WarningDraft& draft, const std::vector<uint64_t>& cells) {
@@ -181,19 +228,20 @@ std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
 
 std::vector<uint64_t> WarningDrafter::due(int64_t now) const {
   std::vector<uint64_t> out;
-  for (uint64_t id : pending_) {
-    auto it = areas_.find(id);
-    if (it != areas_.end() && now - it->second.pending_since >= config_.warning_hold_s) out.push_back(id);
-  }
+  forEachDue(now, [&](uint64_t id) {
+    out.push_back(id);
+    return true;
+  });
   return out;
 }
 
 bool WarningDrafter::hasDue(int64_t now) const {
-  for (uint64_t id : pending_) {
-    auto it = areas_.find(id);
-    if (it != areas_.end() && now - it->second.pending_since >= config_.warning_hold_s) return true;
-  }
-  return false;
+  bool any = false;
+  forEachDue(now, [&](uint64_t) {
+    any = true;
+    return false;
+  });
+  return any;
 }
 
 std::vector<firehub::v1::WarningDraft> WarningDrafter::active() const {
@@ -238,26 +286,21 @@ std::string WarningDrafter::capXml(const firehub::v1::WarningDraft& d, const std
   int rank = std::max(1, config_.rankOf(d.level()));
   const WarningLevel& level = config_.levels[rank - 1];
 
-  std::ostringstream out;
-  Poco::XML::XMLWriter w(out, Poco::XML::XMLWriter::WRITE_XML_DECLARATION |
-                                  Poco::XML::XMLWriter::PRETTY_PRINT);
-  w.setNewLine("\n");
-  w.startDocument();
-  w.startPrefixMapping("", kCapNs);
-  w.startElement(kCapNs, "alert", "");
-  w.dataElement(kCapNs, "identifier", "", d.identifier());
-  w.dataElement(kCapNs, "sender", "", config_.warning_sender);
-  w.dataElement(kCapNs, "sent", "", sent);
-  w.dataElement(kCapNs, "status", "", config_.warning_status);
-  w.dataElement(kCapNs, "msgType", "", d.msg_type());
-  w.dataElement(kCapNs, "scope", "", "Public");
+  CapWriter w;
+  w.open("alert");
+  w.leaf("identifier", d.identifier());
+  w.leaf("sender", config_.warning_sender);
+  w.leaf("sent", sent);
+  w.leaf("status", config_.warning_status);
+  w.leaf("msgType", d.msg_type());
+  w.leaf("scope", "Public");
   if (d.references_size() > 0) {
     std::string refs;
     for (const auto& r : d.references()) {
       if (!refs.empty()) refs += ' ';
       refs += r;
     }
-    w.dataElement(kCapNs, "references", "", refs);
+    w.leaf("references", refs);
   }
   std::vector<std::string> top;
   for (uint64_t c : cells) {
@@ -270,16 +313,16 @@ std::string WarningDrafter::capXml(const firehub::v1::WarningDraft& d, const std
     }
   }
   for (bool chinese : {true, false}) {
-    w.startElement(kCapNs, "info", "");
-    w.dataElement(kCapNs, "language", "", chinese ? "zh-CN" : "en-US");
-    w.dataElement(kCapNs, "category", "", "Fire");
-    w.dataElement(kCapNs, "event", "", chinese ? "火灾风险预警" : "Fire risk warning");
-    w.dataElement(kCapNs, "responseType", "", d.msg_type() == "Cancel" ? "AllClear" : (rank <= 2 ? "Prepare" : "Monitor"));
-    w.dataElement(kCapNs, "urgency", "", d.msg_type() == "Cancel" ? "Past" : "Expected");
-    w.dataElement(kCapNs, "severity", "", d.msg_type() == "Cancel" ? "Minor" : d.severity());
-    w.dataElement(kCapNs, "certainty", "", "Likely");
-    w.dataElement(kCapNs, "onset", "", sent);
-    w.dataElement(kCapNs, "senderName", "", "firehub");
+    w.open("info");
+    w.leaf("language", chinese ? "zh-CN" : "en-US");
+    w.leaf("category", "Fire");
+    w.leaf("event", chinese ? "火灾风险预警" : "Fire risk warning");
+    w.leaf("responseType", d.msg_type() == "Cancel" ? "AllClear" : (rank <= 2 ? "Prepare" : "Monitor"));
+    w.leaf("urgency", d.msg_type() == "Cancel" ? "Past" : "Expected");
+    w.leaf("severity", d.msg_type() == "Cancel" ? "Minor" : d.severity());
+    w.leaf("certainty", "Likely");
+    w.leaf("onset", sent);
+    w.leaf("senderName", "firehub");
     std::string headline;
     if (chinese) {
       headline = d.msg_type() == "Cancel" ? "解除" + level.name_zh + "火灾风险预警"
@@ -288,7 +331,7 @@ std::string WarningDrafter::capXml(const firehub::v1::WarningDraft& d, const std
       headline = d.msg_type() == "Cancel" ? "All clear: level " + level.name + " fire risk warning ended"
                                           : "Level " + level.name + " (" + level.name_en + ") fire risk warning";
     }
-    w.dataElement(kCapNs, "headline", "", headline);
+    w.leaf("headline", headline);
     std::string description = (chinese ? "区域 " : "Area ") + d.area() + ": " +
                               std::to_string(d.cells_size()) +
                               (chinese ? " 个网格达到预警级别，最高风险分 " : " grid cells at the warning level, highest score ");
@@ -302,32 +345,30 @@ std::string WarningDrafter::capXml(const firehub::v1::WarningDraft& d, const std
         description += top[i];
       }
     }
-    w.dataElement(kCapNs, "description", "", description);
+    w.leaf("description", description);
     if (d.msg_type() != "Cancel") {
       auto it = config_.warning_instructions.find(level.name + (chinese ? "" : ".en"));
-      w.dataElement(kCapNs, "instruction", "", it != config_.warning_instructions.end()
+      w.leaf("instruction", it != config_.warning_instructions.end()
                                                    ? it->second : defaultInstruction(rank, chinese));
     }
     auto parameter = [&](const std::string& name, const std::string& value) {
-      w.startElement(kCapNs, "parameter", "");
-      w.dataElement(kCapNs, "valueName", "", name);
-      w.dataElement(kCapNs, "value", "", value);
-      w.endElement(kCapNs, "parameter", "");
+      w.open("parameter");
+      w.leaf("valueName", name);
+      w.leaf("value", value);
+      w.close("parameter");
     };
     parameter("firehub:level", level.name);
     parameter("firehub:colour", level.colour);
     parameter("firehub:max_score", score);
     parameter("firehub:cells", std::to_string(d.cells_size()));
-    w.startElement(kCapNs, "area", "");
-    w.dataElement(kCapNs, "areaDesc", "", (chinese ? "消防风险网格区域 " : "firehub risk area ") + d.area());
-    for (const auto& p : polygons) w.dataElement(kCapNs, "polygon", "", p);
-    w.endElement(kCapNs, "area", "");
-    w.endElement(kCapNs, "info", "");
+    w.open("area");
+    w.leaf("areaDesc", (chinese ? "消防风险网格区域 " : "firehub risk area ") + d.area());
+    for (const auto& p : polygons) w.leaf("polygon", p);
+    w.close("area");
+    w.close("info");
   }
-  w.endElement(kCapNs, "alert", "");
-  w.endPrefixMapping("");
-  w.endDocument();
-  return out.str();
+  w.close("alert");
+  return w.take();
 }
 
 }  // namespace firehub::fusion

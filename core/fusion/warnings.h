@@ -46,6 +46,14 @@ class WarningDrafter {
                      const std::vector<uint64_t>& cells,
                      const std::map<uint64_t, firehub::v1::RiskCell>& all) const;
   std::string timeText(int64_t unix_seconds) const;
+  // Calls fn(area) for each pending area whose hold has run out by `now`, while fn returns true.
+  template <typename Fn>
+  void forEachDue(int64_t now, Fn&& fn) const {
+    for (uint64_t id : pending_) {
+      auto it = areas_.find(id);
+      if (it != areas_.end() && now - it->second.pending_since >= config_.warning_hold_s && !fn(id)) return;
+    }
+  }
 
   const RiskConfig& config_;
   int cell_level_;

@@ -382,5 +382,26 @@ TEST_F(RiskScenarioTest, StampsMoveWithTheirCellAndLiveListenersHearFirst) {
   EXPECT_EQ(deltas_.back().warnings.size(), 1u);
 }
 
+TEST_F(RiskScenarioTest, ConfiguredTextWithMarkupStaysValidCap) {
+  // Operators write the instructions; markup characters are escaped and a stray control
+  // character (invalid in XML 1.0) becomes a space, so the draft still validates.
+  options_.risk.warning_instructions["I"] = "拨打<119> & 报告\x01值班室";
+  options_.risk.warning_instructions["I.en"] = "Call <119> & \"stand by\"\x07 now";
+  District d(*lake_);
+  d.station("S1", kStationLon, kLat, true);
+  d.building("A", kALon, kLat, firehub::v1::Building::OCCUPANCY_PETROCHEMICAL, true);
+  d.alarm("21000000007a#2#1", kALon, kLat, true);
+  d.commit();
+  auto e = engine();
+  ASSERT_TRUE(e->catchUp().isOk());
+  auto active = e->activeWarnings();
+  ASSERT_EQ(active.size(), 1u);
+  expectValidCap(active[0]);
+  const std::string& xml = active[0].cap_xml();
+  EXPECT_NE(xml.find("<instruction>拨打&lt;119&gt; &amp; 报告 值班室</instruction>"), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<instruction>Call &lt;119&gt; &amp; \"stand by\"  now</instruction>"), std::string::npos) << xml;
+  EXPECT_EQ(xml.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">", 0), 0u) << xml;
+}
+
 }  // namespace
 }  // namespace firehub::fusion
