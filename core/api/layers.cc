@@ -320,68 +320,115 @@ std::string geometryJson(const firehub::v1::Geometry& g) {
   return os.str();
 }
 
-void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& c, const std::string* previous_level) {
-  S2CellId id = S2CellId::FromToken(c.cell());
-  const firehub::v1::RiskFactor* top[3] = {nullptr, nullptr, nullptr};  // largest contributions
-  for (const auto& f : c.factors()) {
-    if (f.contribution() <= 0) continue;
-    for (int k = 0; k < 3; ++k) {
-      if (!top[k] || f.contribution() > top[k]->contribution()) {
-        for (int m = 2; m > k; --m) top[m] = top[m - 1];
-        top[k] = &f;
-        break;
+namespace {
+
+// The properties of a cell feature, in the order they are written; bit i of a property mask
+// selects kCellProperties[i].
+enum CellProperty : uint32_t {
+  kCell, kScore, kLevel, kLevelRank, kColour, kForced, kTopFactors, kBuildings, kResponseS,
+  kResponseBand, kResponseColour, kNearestStation, kHydrantsInReach, kWater, kWaterColour,
+  kComputedAt, kCellPropertyCount
+};
+const char* const kCellProperties[kCellPropertyCount] = {
+    "cell", "score", "level", "level_rank", "colour", "forced", "top_factors", "buildings", "response_s",
+    "response_band", "response_colour", "nearest_station", "hydrants_in_reach", "water", "water_colour",
+    "computed_at"};
+static_assert(kAllCellProperties == (1u << kCellPropertyCount) - 1, "kAllCellProperties names every property");
+
+}  // namespace
+
+Result<uint32_t> parseCellProperties(const std::string& list) {
+  uint32_t mask = 0;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    std::string name = list.substr(start, end - start);
+    size_t i = 0;
+    while (i < kCellPropertyCount && name != kCellProperties[i]) ++i;
+    if (i == kCellPropertyCount) {
+      std::string known;
+      for (const char* k : kCellProperties) {
+        if (!known.empty()) known += ',';
+        known += k;
       }
+      return Status::invalidArgument("properties: no property '" + name + "' on cell layers (known: " + known + ")");
     }
+    mask |= 1u << i;
+    start = end + 1;
   }
-  const auto& band = responseBand(c.response_s());
-  const auto& water = waterBand(c);
+  return mask;
+}
+
+void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& c, const std::string* previous_level,
+                           uint32_t properties) {
+  S2CellId id = S2CellId::FromToken(c.cell());
   out += R"({"type":"Feature","id":)";
   appendQuoted(out, c.cell());
   out += R"(,"geometry":)";
   appendCellPolygon(out, id.id());
-  out += R"(,"properties":{"cell":)";
-  appendQuoted(out, c.cell());
-  out += R"(,"score":)";
-  appendNum(out, c.score());
-  out += R"(,"level":)";
-  appendQuoted(out, c.level());
-  out += R"(,"level_rank":)";
-  out += std::to_string(c.level_rank());
-  out += R"(,"colour":)";
-  appendQuoted(out, c.colour());
-  out += R"(,"forced":)";
-  out += c.forced() ? "true" : "false";
-  out += R"(,"top_factors":[)";
-  for (int k = 0; k < 3 && top[k]; ++k) {
-    if (k) out += ',';
-    out += R"({"name":)";
-    appendQuoted(out, top[k]->name());
-    out += R"(,"contribution":)";
-    appendNum(out, top[k]->contribution());
-    out += '}';
+  out += R"(,"properties":{)";
+  bool first = true;
+  // Starts the member `name` when the mask selects it.
+  auto member = [&](CellProperty p) {
+    if (!(properties & (1u << p))) return false;
+    if (!first) out += ',';
+    first = false;
+    out += '"';
+    out += kCellProperties[p];
+    out += "\":";
+    return true;
+  };
+  if (member(kCell)) appendQuoted(out, c.cell());
+  if (member(kScore)) appendNum(out, c.score());
+  if (member(kLevel)) appendQuoted(out, c.level());
+  if (member(kLevelRank)) out += std::to_string(c.level_rank());
+  if (member(kColour)) appendQuoted(out, c.colour());
+  if (member(kForced)) out += c.forced() ? "true" : "false";
+  if (member(kTopFactors)) {
+    const firehub::v1::RiskFactor* top[3] = {nullptr, nullptr, nullptr};  // largest contributions
+    for (const auto& f : c.factors()) {
+      if (f.contribution() <= 0) continue;
+      for (int k = 0; k < 3; ++k) {
+        if (!top[k] || f.contribution() > top[k]->contribution()) {
+          for (int m = 2; m > k; --m) top[m] = top[m - 1];
+          top[k] = &f;
+          break;
+        }
+      }
+    }
+    out += '[';
+    for (int k = 0; k < 3 && top[k]; ++k) {
+      if (k) out += ',';
+      out += R"({"name":)";
+      appendQuoted(out, top[k]->name());
+      out += R"(,"contribution":)";
+      appendNum(out, top[k]->contribution());
+      out += '}';
+    }
+    out += ']';
   }
-  out += R"(],"buildings":)";
-  out += std::to_string(c.buildings());
-  out += R"(,"response_s":)";
-  appendNum(out, c.response_s(), 0);
-  out += R"(,"response_band":)";
-  appendQuoted(out, band.key);
-  out += R"(,"response_colour":)";
-  appendQuoted(out, band.colour);
-  out += R"(,"nearest_station":)";
-  appendQuoted(out, c.nearest_station());
-  out += R"(,"hydrants_in_reach":)";
-  out += std::to_string(c.hydrants_in_reach());
-  out += R"(,"water":)";
-  appendQuoted(out, water.key);
-  out += R"(,"water_colour":)";
-  appendQuoted(out, water.colour);
-  out += R"(,"computed_at":)";
-  google::protobuf::Timestamp at;
-  at.set_seconds(c.computed_at().seconds());
-  bus::appendJsonTimestamp(out, at);
+  if (member(kBuildings)) out += std::to_string(c.buildings());
+  if (member(kResponseS)) appendNum(out, c.response_s(), 0);
+  if (properties & ((1u << kResponseBand) | (1u << kResponseColour))) {
+    const auto& band = responseBand(c.response_s());
+    if (member(kResponseBand)) appendQuoted(out, band.key);
+    if (member(kResponseColour)) appendQuoted(out, band.colour);
+  }
+  if (member(kNearestStation)) appendQuoted(out, c.nearest_station());
+  if (member(kHydrantsInReach)) out += std::to_string(c.hydrants_in_reach());
+  if (properties & ((1u << kWater) | (1u << kWaterColour))) {
+    const auto& water = waterBand(c);
+    if (member(kWater)) appendQuoted(out, water.key);
+    if (member(kWaterColour)) appendQuoted(out, water.colour);
+  }
+  if (member(kComputedAt)) {
+    google::protobuf::Timestamp at;
+    at.set_seconds(c.computed_at().seconds());
+    bus::appendJsonTimestamp(out, at);
+  }
   if (previous_level) {
-    out += R"(,"previous_level":)";
+    out += first ? R"("previous_level":)" : R"(,"previous_level":)";
     appendQuoted(out, *previous_level);
   }
   out += "}}";
@@ -572,7 +619,7 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
 }
 
 Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
-                    size_t limit, size_t offset, bool restricted, LayerCache* cache) {
+                    size_t limit, size_t offset, bool restricted, LayerCache* cache, uint32_t properties) {
   if (ctx.fusion && isCellLayer(name)) {
     // The cell layers are written straight into the body (thousands of features per view); the
     // counts follow the features, which JSON's unordered members allow.
@@ -585,8 +632,8 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
         bbox, offset, limit,
         [&](const firehub::v1::RiskCell& c, uint64_t id, uint64_t stamp) {
           if (returned++) out += ',';
-          if (cache) cache->appendCellFeature(out, c, id, stamp);
-          else appendRiskCellFeature(out, c, nullptr);
+          if (cache && properties == kAllCellProperties) cache->appendCellFeature(out, c, id, stamp);
+          else appendRiskCellFeature(out, c, nullptr, properties);
         },
         &matched);
     out += R"(],"numberMatched":)";

@@ -40,12 +40,20 @@ Reply errorReply(const Status& status);
 Result<lake::BBox> parseBBox(const std::string& text);
 
 Reply layerList(const ApiContext& ctx);
-// GET /api/v1/layers/{name}?bbox=&limit=&offset=
+// The properties of the cell layers' features, as a mask (parseCellProperties); all of them.
+constexpr uint32_t kAllCellProperties = (1u << 16) - 1;
+// A comma-separated list of cell feature property names (`?properties=`) as a mask; an unknown
+// name is invalid_argument naming the known ones.
+Result<uint32_t> parseCellProperties(const std::string& list);
+
+// GET /api/v1/layers/{name}?bbox=&limit=&offset=&properties=
 // `restricted`: the reader may see restricted fields (else they are removed).
 // `cache`: where the cell layers take their cells' rendered features from (none: rendered).
+// `properties`: the members of the cell layers' feature properties (the other layers have all).
 class LayerCache;
 Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
-                    size_t limit, size_t offset, bool restricted = false, LayerCache* cache = nullptr);
+                    size_t limit, size_t offset, bool restricted = false, LayerCache* cache = nullptr,
+                    uint32_t properties = kAllCellProperties);
 Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name,
                               const lake::BBox& bbox, size_t limit, size_t offset,
                               bool restricted = false);
@@ -72,9 +80,10 @@ std::string geometryJson(const firehub::v1::Geometry& geometry);
 
 // GeoJSON Feature of a risk cell (polygon of the S2 cell, properties for the map).
 std::string riskCellFeature(const firehub::v1::RiskCell& cell);
-// The same, appended to `out`; with `previous_level`, also that as a property.
+// The same, appended to `out`, with the properties the mask selects; with `previous_level`,
+// also that as a property.
 void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& cell,
-                           const std::string* previous_level);
+                           const std::string* previous_level, uint32_t properties = kAllCellProperties);
 
 // Rendered responses of the cell layers (risk, response, water coverage), valid while the
 // fusion engine's layer version stays the same: a map that pans back, or many clients on the

@@ -5,6 +5,8 @@
 #include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerRequestImpl.h>
+#include <Poco/Net/NetException.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/Context.h>
 #include <Poco/Net/NetSSL.h>
@@ -150,6 +152,30 @@ class Router : public Poco::Net::HTTPRequestHandler {
     resp.set("Cache-Control", "no-store");
     resp.send() << body;
     ctx_.metrics->countHttp(status);
+  }
+
+  // Sends `body` after the status and headers set on `resp`. Poco's response streams pass the
+  // body through a 4 KiB buffer, one send() each; a large body (a layer view is megabytes) goes
+  // to the socket in as few calls as the kernel takes, once the headers are flushed.
+  void sendBody(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& body) {
+    auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);
+    if (!impl || body.size() < (64u << 10) || req.getMethod() == Poco::Net::HTTPRequest::HTTP_HEAD) {
+      resp.sendBuffer(body.data(), body.size());
+      return;
+    }
+    resp.setContentLength64(static_cast<Poco::Int64>(body.size()));
+    std::ostream& out = resp.send();
+    out.flush();  // the status line and headers
+    if (!out) throw Poco::Net::NetException("connection lost while sending the headers");
+    Poco::Net::StreamSocket& socket = impl->socket();
+    const char* at = body.data();
+    size_t left = body.size();
+    while (left > 0) {
+      int sent = socket.sendBytes(at, static_cast<int>(std::min<size_t>(left, 1u << 30)));
+      if (sent <= 0) throw Poco::Net::NetException("connection closed while sending the body");
+      at += sent;
+      left -= static_cast<size_t>(sent);
+    }
   }
 
   void sendError(HTTPServerResponse& resp, const Status& s) {
@@ -304,7 +330,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
       if (p.size() == 1) return reply(resp, layerList(ctx_));
       if (p.size() == 3 && p[1] == "risk" && p[2] == "stream") return riskStream(req, resp);
       if (p.size() == 4 && p[1] == "risk" && p[2] == "cells") return reply(resp, riskCellExplanation(ctx_, p[3]));
-      if (p.size() == 2) return layer(req, resp, p[1], param("bbox"), param("limit"), param("offset"));
+      if (p.size() == 2) return layer(req, resp, p[1], param("bbox"), param("limit"), param("offset"), param("properties"));
     }
     if (what == "outlines" && p.size() == 1 && get) return outlines(resp);
     if (what == "warnings" && get) {
@@ -871,7 +897,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
 
   void layer(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& name,
              const std::optional<std::string>& bbox_text,
-             const std::optional<std::string>& limit_text, const std::optional<std::string>& offset_text) {
+             const std::optional<std::string>& limit_text, const std::optional<std::string>& offset_text,
+             const std::optional<std::string>& properties_text) {
     lake::BBox bbox;
     if (bbox_text) {
       auto parsed = parseBBox(*bbox_text);
@@ -883,8 +910,18 @@ class Router : public Poco::Net::HTTPRequestHandler {
     auto offset = integerParam(offset_text, "offset", 0, 100000000, 0);
     if (!offset.isOk()) return sendError(resp, offset.status());
     if (!isCellLayer(name) || !ctx_.fusion) {
+      if (properties_text) {
+        return sendError(resp, Status::invalidArgument("properties: only the cell layers (risk, response, "
+                                                       "water_coverage) select properties"));
+      }
       return reply(resp, layerFeatures(ctx_, name, bbox, static_cast<size_t>(limit.value()),
                                        static_cast<size_t>(offset.value()), who_.restricted));
+    }
+    uint32_t properties = kAllCellProperties;
+    if (properties_text) {
+      auto parsed = parseCellProperties(*properties_text);
+      if (!parsed.isOk()) return sendError(resp, parsed.status());
+      properties = parsed.value();
     }
     // The cell layers are the same for every reader: rendered once per layer version and query,
     // revalidated with ETag / If-None-Match; for clients that accept gzip (browsers) compressed
@@ -903,11 +940,11 @@ class Router : public Poco::Net::HTTPRequestHandler {
       return;
     }
     const std::string key = name + "|" + bbox_text.value_or("") + "|" + std::to_string(limit.value()) + "|" +
-                            std::to_string(offset.value());
+                            std::to_string(offset.value()) + "|" + std::to_string(properties);
     auto body = layer_cache_.get(key, version);
     if (!body) {
       Reply r = layerFeatures(ctx_, name, bbox, static_cast<size_t>(limit.value()),
-                              static_cast<size_t>(offset.value()), who_.restricted, &layer_cache_);
+                              static_cast<size_t>(offset.value()), who_.restricted, &layer_cache_, properties);
       if (r.status != 200) return reply(resp, r);
       body = std::make_shared<const std::string>(std::move(r.body));
       layer_cache_.put(key, version, body);
@@ -926,7 +963,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
     resp.setContentLength(static_cast<std::streamsize>(body->size()));
     resp.set("ETag", etag);
     resp.set("Cache-Control", "no-cache");
-    resp.sendBuffer(body->data(), body->size());
+    sendBody(req, resp, *body);
     ctx_.metrics->countHttp(200);
   }
 

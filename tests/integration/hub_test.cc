@@ -562,6 +562,29 @@ TEST_F(HubTest, RiskLayerTurnsAnAlarmedBuildingRedLiveOnTheStreamAndOnKafka) {
   EXPECT_EQ(refused.body, first.body);
   ASSERT_EQ(before->getValue<int>("numberReturned"), 1) << "the building's cell";
   std::string cell = before->getArray("features")->getObject(0)->getValue<std::string>("id");
+  // `properties=` selects the members of the cells' properties (the map asks for what it draws);
+  // the feature, its id and geometry stay, the values are those of the whole feature.
+  {
+    auto full = before->getArray("features")->getObject(0);
+    EXPECT_EQ(full->getObject("properties")->size(), 16u);
+    auto lean = get(view + "&properties=colour,cell");
+    ASSERT_EQ(lean.status, 200) << lean.body;
+    auto f = parse(lean.body)->getArray("features")->getObject(0);
+    EXPECT_EQ(f->getValue<std::string>("id"), cell);
+    auto props = f->getObject("properties");
+    EXPECT_EQ(props->size(), 2u) << lean.body;
+    EXPECT_EQ(props->getValue<std::string>("cell"), cell);
+    EXPECT_EQ(props->getValue<std::string>("colour"), full->getObject("properties")->getValue<std::string>("colour"));
+    std::ostringstream full_geometry, lean_geometry;
+    full->getObject("geometry")->stringify(full_geometry);
+    f->getObject("geometry")->stringify(lean_geometry);
+    EXPECT_EQ(lean_geometry.str(), full_geometry.str());
+    auto unknown = get(view + "&properties=cell,colour_of_money");
+    EXPECT_EQ(unknown.status, 400);
+    EXPECT_NE(unknown.body.find("colour_of_money"), std::string::npos) << unknown.body;
+    EXPECT_NE(unknown.body.find("water_colour"), std::string::npos) << "names the known properties";
+    EXPECT_EQ(get("/api/v1/layers/hydrants?properties=cell").status, 400);
+  }
   EXPECT_NE(before->getArray("features")->getObject(0)->getObject("properties")->getValue<std::string>("level"), "I");
 
   EventReader events(port_, "/api/v1/layers/risk/stream",

@@ -23,6 +23,12 @@
   };
   // Layers drawn as cells (fill by a colour property) and which property colours them.
   const CELL_COLOUR = { risk: "colour", response: "response_colour", water_coverage: "water_colour" };
+  // The cell layers carry only what the map draws (the panel asks for a cell's explanation);
+  // the stream's deltas carry every property.
+  const CELL_PROPERTIES = { risk: "cell,level,colour", response: "cell,response_band,response_colour",
+                            water_coverage: "cell,water,water_colour" };
+  const layerUrl = (name) => `/api/v1/layers/${name}?limit=100000` +
+    (CELL_PROPERTIES[name] ? `&properties=${CELL_PROPERTIES[name]}` : "");
   const VISIBLE_AT_START = new Set(["risk", "alarms", "stations", "warnings"]);
 
   let lang = localStorage.getItem("onemap.lang") || "zh";
@@ -106,7 +112,7 @@
     layerInfo = (await getJson("/api/v1/layers")).layers;
     for (const info of layerInfo) {
       const visibility = VISIBLE_AT_START.has(info.name) ? "visible" : "none";
-      const data = await getJson(`/api/v1/layers/${info.name}?limit=100000`);
+      const data = await getJson(layerUrl(info.name));
       map.addSource(info.name, { type: "geojson", data, promoteId: info.geometry === "cells" ? "cell" : undefined });
       if (info.name === "risk") data.features.forEach((f) => riskCells.set(f.id, f));
       if (info.geometry === "cells") {
@@ -178,13 +184,13 @@
       pending.clear();
       for (const n of names) {
         const source = map.getSource(n);
-        if (source) source.setData(await getJson(`/api/v1/layers/${n}?limit=100000`).catch(() => ({ type: "FeatureCollection", features: [] })));
+        if (source) source.setData(await getJson(layerUrl(n)).catch(() => ({ type: "FeatureCollection", features: [] })));
       }
     }, 300);
   }
 
   async function reloadRisk() {
-    const data = await getJson("/api/v1/layers/risk?limit=100000");
+    const data = await getJson(layerUrl("risk"));
     riskCells.clear();
     data.features.forEach((f) => riskCells.set(f.id, f));
     map.getSource("risk")?.setData(data);
