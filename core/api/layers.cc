@@ -622,8 +622,9 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
                     size_t limit, size_t offset, bool restricted, LayerCache* cache, uint32_t properties) {
   if (ctx.fusion && isCellLayer(name)) {
     // The cell layers are written straight into the body (thousands of features per view); the
-    // counts follow the features, which JSON's unordered members allow.
-    std::string out;
+    // counts follow the features, which JSON's unordered members allow. The body grows in a
+    // buffer the cache lends, then leaves as one string of its size.
+    std::string out = cache ? cache->borrowBuffer() : std::string();
     out += R"({"type":"FeatureCollection","layer":)";
     appendQuoted(out, name);
     out += R"(,"features":[)";
@@ -641,7 +642,9 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
     out += R"(,"numberReturned":)";
     out += std::to_string(returned);
     out += '}';
-    return {200, std::move(out), "application/geo+json"};
+    Reply reply{200, out, "application/geo+json"};
+    if (cache) cache->returnBuffer(std::move(out));
+    return reply;
   }
   auto page = layerPage(ctx, name, bbox, limit, offset, restricted);
   if (!page.isOk()) return errorReply(page.status());
@@ -756,6 +759,21 @@ void LayerCache::put(const std::string& key, uint64_t version, std::shared_ptr<c
     entries_.erase(oldest);
     lru_.pop_back();
   }
+}
+
+std::string LayerCache::borrowBuffer() {
+  std::lock_guard<std::mutex> lock(spare_mu_);
+  if (spare_.empty()) return {};
+  std::string buffer = std::move(spare_.back());
+  spare_.pop_back();
+  buffer.clear();
+  return buffer;
+}
+
+void LayerCache::returnBuffer(std::string buffer) {
+  if (buffer.capacity() > kSpareBytes) return;
+  std::lock_guard<std::mutex> lock(spare_mu_);
+  if (spare_.size() < kSpareBuffers) spare_.push_back(std::move(buffer));
 }
 
 void LayerCache::appendCellFeature(std::string& out, const firehub::v1::RiskCell& cell, uint64_t id,

@@ -101,12 +101,21 @@ class LayerCache {
   // Appends the cell's feature (as appendRiskCellFeature without a previous level) to `out`.
   // `id`: the S2 cell id; `stamp`: FusionEngine::forEachRiskCell's (0: not kept).
   void appendCellFeature(std::string& out, const firehub::v1::RiskCell& cell, uint64_t id, uint64_t stamp);
+  // A cleared buffer to render a response into, and back when done. A view is megabytes; a
+  // string grown anew each time costs more in page faults and copies than the rendering. At
+  // most kSpareBuffers are kept, none larger than kSpareBytes (whole-layer requests).
+  std::string borrowBuffer();
+  void returnBuffer(std::string buffer);
+  static constexpr size_t kSpareBuffers = 4;
+  static constexpr size_t kSpareBytes = 8u << 20;
 
  private:
   struct Feature {
     uint64_t stamp;
     std::string text;
   };
+  std::mutex spare_mu_;
+  std::vector<std::string> spare_;
   std::mutex features_mu_;
   std::unordered_map<uint64_t, Feature> features_;  // S2 cell id -> its feature
   size_t feature_bytes_ = 0;
