@@ -361,12 +361,12 @@ Result<uint32_t> parseCellProperties(const std::string& list) {
 }
 
 void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& c, const std::string* previous_level,
-                           uint32_t properties) {
-  S2CellId id = S2CellId::FromToken(c.cell());
+                           uint32_t properties, std::string_view geometry) {
   out += R"({"type":"Feature","id":)";
   appendQuoted(out, c.cell());
   out += R"(,"geometry":)";
-  appendCellPolygon(out, id.id());
+  if (geometry.empty()) appendCellPolygon(out, S2CellId::FromToken(c.cell()).id());
+  else out += geometry;
   out += R"(,"properties":{)";
   bool first = true;
   // Starts the member `name` when the mask selects it.
@@ -633,7 +633,7 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
         bbox, offset, limit,
         [&](const firehub::v1::RiskCell& c, uint64_t id, uint64_t stamp) {
           if (returned++) out += ',';
-          if (cache && properties == kAllCellProperties) cache->appendCellFeature(out, c, id, stamp);
+          if (cache) cache->appendCellFeature(out, c, id, stamp, properties);
           else appendRiskCellFeature(out, c, nullptr, properties);
         },
         &matched);
@@ -777,7 +777,27 @@ void LayerCache::returnBuffer(std::string buffer) {
 }
 
 void LayerCache::appendCellFeature(std::string& out, const firehub::v1::RiskCell& cell, uint64_t id,
-                                   uint64_t stamp) {
+                                   uint64_t stamp, uint32_t properties) {
+  if (properties != kAllCellProperties) {
+    const std::string* kept = nullptr;  // stays valid: polygons are never erased (rehashing keeps nodes)
+    {
+      std::lock_guard<std::mutex> lock(polygons_mu_);
+      auto it = polygons_.find(id);
+      if (it != polygons_.end()) kept = &it->second;
+    }
+    if (kept) {
+      appendRiskCellFeature(out, cell, nullptr, properties, *kept);
+      return;
+    }
+    std::string polygon = cellPolygon(id);
+    appendRiskCellFeature(out, cell, nullptr, properties, polygon);
+    std::lock_guard<std::mutex> lock(polygons_mu_);
+    if (polygon_bytes_ + polygon.size() <= kMaxPolygonBytes) {
+      polygon_bytes_ += polygon.size();
+      polygons_.emplace(id, std::move(polygon));
+    }
+    return;
+  }
   if (stamp != 0) {
     std::lock_guard<std::mutex> lock(features_mu_);
     auto it = features_.find(id);

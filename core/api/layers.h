@@ -14,6 +14,7 @@
 #include <optional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "firehub/api.h"
@@ -82,8 +83,10 @@ std::string geometryJson(const firehub::v1::Geometry& geometry);
 std::string riskCellFeature(const firehub::v1::RiskCell& cell);
 // The same, appended to `out`, with the properties the mask selects; with `previous_level`,
 // also that as a property.
+// `geometry`: the cell's polygon as GeoJSON when the caller has it (else computed).
 void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& cell,
-                           const std::string* previous_level, uint32_t properties = kAllCellProperties);
+                           const std::string* previous_level, uint32_t properties = kAllCellProperties,
+                           std::string_view geometry = {});
 
 // Rendered responses of the cell layers (risk, response, water coverage), valid while the
 // fusion engine's layer version stays the same: a map that pans back, or many clients on the
@@ -99,8 +102,12 @@ class LayerCache {
   std::shared_ptr<const std::string> get(const std::string& key, uint64_t version);
   void put(const std::string& key, uint64_t version, std::shared_ptr<const std::string> body);
   // Appends the cell's feature (as appendRiskCellFeature without a previous level) to `out`.
-  // `id`: the S2 cell id; `stamp`: FusionEngine::forEachRiskCell's (0: not kept).
-  void appendCellFeature(std::string& out, const firehub::v1::RiskCell& cell, uint64_t id, uint64_t stamp);
+  // `id`: the S2 cell id; `stamp`: FusionEngine::forEachRiskCell's (0: not kept). A feature
+  // with some of the properties is rendered each time, with the cell's polygon kept (a cell's
+  // polygon never changes; up to kMaxPolygonBytes of them).
+  void appendCellFeature(std::string& out, const firehub::v1::RiskCell& cell, uint64_t id, uint64_t stamp,
+                         uint32_t properties = kAllCellProperties);
+  static constexpr size_t kMaxPolygonBytes = 32u << 20;
   // A cleared buffer to render a response into, and back when done. A view is megabytes; a
   // string grown anew each time costs more in page faults and copies than the rendering. At
   // most kSpareBuffers are kept, none larger than kSpareBytes (whole-layer requests).
@@ -116,6 +123,9 @@ class LayerCache {
   };
   std::mutex spare_mu_;
   std::vector<std::string> spare_;
+  std::mutex polygons_mu_;
+  std::unordered_map<uint64_t, std::string> polygons_;  // S2 cell id -> its GeoJSON polygon
+  size_t polygon_bytes_ = 0;
   std::mutex features_mu_;
   std::unordered_map<uint64_t, Feature> features_;  // S2 cell id -> its feature
   size_t feature_bytes_ = 0;

@@ -579,6 +579,13 @@ TEST_F(HubTest, RiskLayerTurnsAnAlarmedBuildingRedLiveOnTheStreamAndOnKafka) {
     full->getObject("geometry")->stringify(full_geometry);
     f->getObject("geometry")->stringify(lean_geometry);
     EXPECT_EQ(lean_geometry.str(), full_geometry.str());
+    // Another selection of the same cell: its polygon now comes from the kept ones.
+    auto again = parse(get(view + "&properties=level").body)->getArray("features")->getObject(0);
+    std::ostringstream kept_geometry;
+    again->getObject("geometry")->stringify(kept_geometry);
+    EXPECT_EQ(kept_geometry.str(), full_geometry.str());
+    EXPECT_EQ(again->getObject("properties")->getValue<std::string>("level"),
+              full->getObject("properties")->getValue<std::string>("level"));
     auto unknown = get(view + "&properties=cell,colour_of_money");
     EXPECT_EQ(unknown.status, 400);
     EXPECT_NE(unknown.body.find("colour_of_money"), std::string::npos) << unknown.body;
