@@ -369,7 +369,7 @@ void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& c, con
   else out += geometry;
   out += R"(,"properties":{)";
   bool first = true;
-  // Starts the member `name` when the mask selects it.
+  // Starts member `p` (its name and colon) when the mask selects it.
   auto member = [&](CellProperty p) {
     if (!(properties & (1u << p))) return false;
     if (!first) out += ',';
