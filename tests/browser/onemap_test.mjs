@@ -148,6 +148,18 @@ try {
   await page.check("#toggle-risk");
   await until("risk layer shown again", async () => Object.keys(await rendered()).length === layer.numberMatched, 5000);
 
+  // A layer hidden at start is fetched when first shown: the hydrants appear on their toggle.
+  const hydrants = await api("GET", "/api/v1/layers/hydrants");
+  const drawnHydrants = () => page.evaluate(() => window.onemap.map.queryRenderedFeatures({ layers: ["hydrants-main"] }).length);
+  const hydrantFetches = () => page.evaluate(() => performance.getEntriesByType("resource")
+    .filter((e) => e.name.includes("/api/v1/layers/hydrants")).length);
+  check(hydrants.numberMatched > 0 && (await drawnHydrants()) === 0 && (await hydrantFetches()) === 0,
+        `hydrants hidden and not fetched at start (${hydrants.numberMatched} in the API)`);
+  await page.check("#toggle-hydrants");
+  await until("hydrants drawn once shown", async () => (await drawnHydrants()) > 0, 5000);
+  check((await hydrantFetches()) === 1, "hydrants fetched once, when shown");
+  await page.uncheck("#toggle-hydrants");
+
   // Click the shopping centre's cell: the panel explains it factor by factor.
   const target = layer.features.find((f) => f.properties.buildings > 0) || layer.features[0];
   const centre = async () => page.evaluate((coords) => {

@@ -30,6 +30,7 @@
   const layerUrl = (name) => `/api/v1/layers/${name}?limit=100000` +
     (CELL_PROPERTIES[name] ? `&properties=${CELL_PROPERTIES[name]}` : "");
   const VISIBLE_AT_START = new Set(["risk", "alarms", "stations", "warnings"]);
+  const loaded = new Set();  // layers fetched so far (hidden ones are fetched when first shown)
 
   let lang = localStorage.getItem("onemap.lang") || "zh";
   let layerInfo = [];
@@ -90,6 +91,11 @@
   }
 
   function setVisible(name, on) {
+    if (on && layerInfo.some((info) => info.name === name) && !loaded.has(name)) {
+      loaded.add(name);
+      getJson(layerUrl(name)).then((data) => map.getSource(name)?.setData(data))
+        .catch(() => loaded.delete(name));  // the next toggle tries again
+    }
     for (const suffix of ["main", "line"]) {
       const id = `${name}-${suffix}`;
       if (map.getLayer(id)) map.setLayoutProperty(id, "visibility", on ? "visible" : "none");
@@ -110,9 +116,14 @@
     fitTo(outlines);
 
     layerInfo = (await getJson("/api/v1/layers")).layers;
+    // The layers shown at start are fetched together; a hidden one when it is first shown.
+    const empty = { type: "FeatureCollection", features: [] };
+    const shown = layerInfo.filter((info) => VISIBLE_AT_START.has(info.name));
+    const fetched = new Map(await Promise.all(shown.map(async (info) => [info.name, await getJson(layerUrl(info.name))])));
+    shown.forEach((info) => loaded.add(info.name));
     for (const info of layerInfo) {
       const visibility = VISIBLE_AT_START.has(info.name) ? "visible" : "none";
-      const data = await getJson(layerUrl(info.name));
+      const data = fetched.get(info.name) || empty;
       map.addSource(info.name, { type: "geojson", data, promoteId: info.geometry === "cells" ? "cell" : undefined });
       if (info.name === "risk") data.features.forEach((f) => riskCells.set(f.id, f));
       if (info.geometry === "cells") {
@@ -183,6 +194,7 @@
       const names = [...pending];
       pending.clear();
       for (const n of names) {
+        if (!loaded.has(n)) continue;  // fetched when first shown
         const source = map.getSource(n);
         if (source) source.setData(await getJson(layerUrl(n)).catch(() => ({ type: "FeatureCollection", features: [] })));
       }
