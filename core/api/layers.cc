@@ -282,6 +282,25 @@ Result<lake::BBox> parseBBox(const std::string& text) {
   return lake::BBox{v[0], v[1], v[2], v[3]};
 }
 
+std::optional<std::pair<double, double>> markerPoint(const firehub::v1::Geometry& g) {
+  if (g.has_point()) return std::pair{g.point().lon(), g.point().lat()};
+  const firehub::v1::Polygon* polygon = nullptr;
+  if (g.has_polygon()) polygon = &g.polygon();
+  else if (g.has_multi_polygon() && g.multi_polygon().polygons_size() > 0) polygon = &g.multi_polygon().polygons(0);
+  if (!polygon || polygon->rings_size() == 0 || polygon->rings(0).points_size() == 0) return std::nullopt;
+  // The mean of the outer ring's vertices (its closing repeat left out): inside a footprint of a
+  // building's size and shape, which is what point layers draw.
+  const auto& ring = polygon->rings(0);
+  int n = ring.points_size();
+  if (n > 1 && ring.points(0).lon() == ring.points(n - 1).lon() && ring.points(0).lat() == ring.points(n - 1).lat()) --n;
+  double lon = 0, lat = 0;
+  for (int i = 0; i < n; ++i) {
+    lon += ring.points(i).lon();
+    lat += ring.points(i).lat();
+  }
+  return std::pair{lon / n, lat / n};
+}
+
 std::string geometryJson(const firehub::v1::Geometry& g) {
   std::ostringstream os;
   os.precision(9);
@@ -532,11 +551,10 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
       if (r.has_fire_station() && !r.fire_station().name().empty()) label = r.fire_station().name();
       if (r.has_health_facility() && !r.health_facility().name().empty()) label = r.health_facility().name();
       if (r.has_water_source() && !r.water_source().name().empty()) label = r.water_source().name();
+      auto at = markerPoint(r.geometry());
       features.push_back(R"({"type":"Feature","id":)" + quote(r.entity_id()) + R"(,"geometry":)" +
-                         (r.geometry().has_point()
-                              ? R"({"type":"Point","coordinates":[)" + num(r.geometry().point().lon(), 7) +
-                                    "," + num(r.geometry().point().lat(), 7) + "]}"
-                              : std::string("null")) +
+                         (at ? R"({"type":"Point","coordinates":[)" + num(at->first, 7) + "," + num(at->second, 7) + "]}"
+                             : std::string("null")) +
                          R"(,"properties":{"layer":)" + quote(name) + R"(,"state":)" + quote(*state) +
                          R"(,"label":)" + quote(label) + R"(,"record":)" + bus::recordToJson(r) + "}}");
     }

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <map>
 #include <string>
 #include <string_view>
@@ -76,6 +77,9 @@ Reply riskCellExplanation(const ApiContext& ctx, const std::string& token);
 Reply warningList(const ApiContext& ctx, bool history);
 Reply warningDocument(const ApiContext& ctx, const std::string& identifier);
 
+// Where a point layer draws a record (lon, lat): its point, or for a footprint the mean of the
+// outer ring's vertices (the first polygon of a multi-polygon); none without a geometry.
+std::optional<std::pair<double, double>> markerPoint(const firehub::v1::Geometry& geometry);
 // GeoJSON geometry (RFC 7946, lon/lat) of a record's geometry; "null" when it has none.
 std::string geometryJson(const firehub::v1::Geometry& geometry);
 

@@ -529,6 +529,23 @@ TEST_F(HubTest, RiskLayerTurnsAnAlarmedBuildingRedLiveOnTheStreamAndOnKafka) {
     auto layer = get("/api/v1/layers/risk?bbox=123.3,41.7,123.6,41.9");
     return layer.status == 200 && layer.body.find("\"numberMatched\":0") == std::string::npos;
   }));
+  // Key units are buildings (footprints): the point layer draws each at its footprint's middle.
+  {
+    auto units = parse(get("/api/v1/layers/key_units").body)->getArray("features");
+    ASSERT_GE(units->size(), 1u);
+    bool found = false;
+    for (size_t i = 0; i < units->size(); ++i) {
+      auto f = units->getObject(i);
+      ASSERT_FALSE(f->isNull("geometry")) << "key unit " << f->getValue<std::string>("id") << " has no point";
+      if (f->getValue<std::string>("id") != "SY-B-000001") continue;
+      found = true;
+      auto geometry = f->getObject("geometry");
+      EXPECT_EQ(geometry->getValue<std::string>("type"), "Point");
+      EXPECT_NEAR(geometry->getArray("coordinates")->getElement<double>(0), 123.4305, 1e-6);
+      EXPECT_NEAR(geometry->getArray("coordinates")->getElement<double>(1), 41.8044, 1e-6);
+    }
+    EXPECT_TRUE(found);
+  }
   auto layers = parse(get("/api/v1/layers").body)->getArray("layers");
   ASSERT_GE(layers->size(), 10u);
   EXPECT_EQ(layers->getObject(0)->getValue<std::string>("name"), "risk");
