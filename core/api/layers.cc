@@ -794,29 +794,25 @@ void LayerCache::returnBuffer(std::string buffer) {
   if (spare_.size() < kSpareBuffers) spare_.push_back(std::move(buffer));
 }
 
+std::string_view LayerCache::polygonOf(uint64_t id) {
+  {
+    std::lock_guard<std::mutex> lock(polygons_mu_);
+    auto it = polygons_.find(id);
+    // The view stays valid: polygons are never erased, and rehashing keeps the nodes.
+    if (it != polygons_.end()) return it->second;
+  }
+  std::string polygon = cellPolygon(id);
+  std::lock_guard<std::mutex> lock(polygons_mu_);
+  if (polygon_bytes_ + polygon.size() > kMaxPolygonBytes) return {};  // rendered by the caller
+  auto [it, added] = polygons_.emplace(id, std::move(polygon));
+  if (added) polygon_bytes_ += it->second.size();
+  return it->second;
+}
+
 void LayerCache::appendCellFeature(std::string& out, const firehub::v1::RiskCell& cell, uint64_t id,
                                    uint64_t stamp, uint32_t properties) {
-  if (properties != kAllCellProperties) {
-    const std::string* kept = nullptr;  // stays valid: polygons are never erased (rehashing keeps nodes)
-    {
-      std::lock_guard<std::mutex> lock(polygons_mu_);
-      auto it = polygons_.find(id);
-      if (it != polygons_.end()) kept = &it->second;
-    }
-    if (kept) {
-      appendRiskCellFeature(out, cell, nullptr, properties, *kept);
-      return;
-    }
-    std::string polygon = cellPolygon(id);
-    appendRiskCellFeature(out, cell, nullptr, properties, polygon);
-    std::lock_guard<std::mutex> lock(polygons_mu_);
-    if (polygon_bytes_ + polygon.size() <= kMaxPolygonBytes) {
-      polygon_bytes_ += polygon.size();
-      polygons_.emplace(id, std::move(polygon));
-    }
-    return;
-  }
-  if (stamp != 0) {
+  const bool whole = properties == kAllCellProperties;
+  if (whole && stamp != 0) {
     std::lock_guard<std::mutex> lock(features_mu_);
     auto it = features_.find(id);
     if (it != features_.end() && it->second.stamp == stamp) {
@@ -825,8 +821,8 @@ void LayerCache::appendCellFeature(std::string& out, const firehub::v1::RiskCell
     }
   }
   const size_t start = out.size();
-  appendRiskCellFeature(out, cell, nullptr);
-  if (stamp == 0) return;
+  appendRiskCellFeature(out, cell, nullptr, properties, polygonOf(id));
+  if (!whole || stamp == 0) return;  // only whole features are kept (selections are cheap to write)
   std::string text = out.substr(start);
   std::lock_guard<std::mutex> lock(features_mu_);
   if (feature_bytes_ + text.size() > max_feature_bytes_) {

@@ -106,9 +106,9 @@ class LayerCache {
   std::shared_ptr<const std::string> get(const std::string& key, uint64_t version);
   void put(const std::string& key, uint64_t version, std::shared_ptr<const std::string> body);
   // Appends the cell's feature (as appendRiskCellFeature without a previous level) to `out`.
-  // `id`: the S2 cell id; `stamp`: FusionEngine::forEachRiskCell's (0: not kept). A feature
-  // with some of the properties is rendered each time, with the cell's polygon kept (a cell's
-  // polygon never changes; up to kMaxPolygonBytes of them).
+  // `id`: the S2 cell id; `stamp`: FusionEngine::forEachRiskCell's (0: not kept). Whole
+  // features are kept per stamp; every render takes the cell's polygon from the kept ones (a
+  // cell's polygon never changes; up to kMaxPolygonBytes of them).
   void appendCellFeature(std::string& out, const firehub::v1::RiskCell& cell, uint64_t id, uint64_t stamp,
                          uint32_t properties = kAllCellProperties);
   static constexpr size_t kMaxPolygonBytes = 32u << 20;
@@ -127,6 +127,8 @@ class LayerCache {
   };
   std::mutex spare_mu_;
   std::vector<std::string> spare_;
+  // The cell's GeoJSON polygon, kept from its first render; empty past kMaxPolygonBytes.
+  std::string_view polygonOf(uint64_t id);
   std::mutex polygons_mu_;
   std::unordered_map<uint64_t, std::string> polygons_;  // S2 cell id -> its GeoJSON polygon
   size_t polygon_bytes_ = 0;
