@@ -12,6 +12,7 @@
 #include <s2/s2latlng_rect.h>
 #include <s2/s2region_coverer.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
@@ -74,8 +75,8 @@ int64_t micros(const google::protobuf::Timestamp& t) {
   return t.seconds() * 1000000 + t.nanos() / 1000;
 }
 
-std::string geoKey(const std::string& domain, uint64_t leaf, const std::string& entity) {
-  std::string k = domain;
+std::string geoKey(std::string_view domain, uint64_t leaf, std::string_view entity) {
+  std::string k(domain);
   k.push_back('\0');
   codec::appendBigEndian64(k, leaf);
   k += entity;
@@ -236,8 +237,16 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
   rocksdb::WriteBatch batch;
   CommitResult result;
   uint64_t seq = next_sequence_;
-  std::unordered_set<std::string> ids_in_batch;
+  std::unordered_set<std::string_view> ids_in_batch;
+  // The newest pointer of each entity of this batch, and the cell its stored pointer had before
+  // the batch (0: none): one latest and at most one geo move per entity, however many of its
+  // records the batch holds.
   LatestCache latest_in_batch;
+  struct Before {
+    uint64_t leaf = 0;
+    std::string_view domain;  // of the batch's record (geo keys start with the domain)
+  };
+  std::unordered_map<std::string_view, Before> leaf_before;
   std::string value;
   std::string key;
   size_t outbox_added = 0;
@@ -265,17 +274,14 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
       continue;
     }
     if (!gs.IsNotFound()) return fromRocks(gs, "read record");
-
-    value.clear();
-    r.SerializeToString(&value);
-    batch.Put(records_, r.id(), value);
     stored_items.push_back(index);
 
-    // Latest pointer and geo entry: only a newer observation moves them.
+    // Latest pointer: only a newer observation moves it.
     std::string entity = entityKey(r);
     codec::LatestPointer current;
     bool have_current = false;
-    if (auto in = latest_in_batch.find(entity); in != latest_in_batch.end()) {
+    auto in = latest_in_batch.find(entity);
+    if (in != latest_in_batch.end()) {
       current = in->second;
       have_current = true;
     } else if (auto known = latest_cache_->find(entity); known != latest_cache_->end()) {
@@ -290,20 +296,19 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
         return fromRocks(ls, "read latest");
       }
     }
-    codec::LatestPointer next;
-    next.observed_micros = micros(r.observed_at());
-    next.record_id = r.id();
-    auto where = anchor(r.geometry());
-    next.leaf_cell = where ? S2CellId(*where).id() : 0;
-    if (!have_current || next.observed_micros >= current.observed_micros) {
-      batch.Put(latest_, entity, codec::encodeLatest(next));
-      const bool moved = !have_current || current.leaf_cell != next.leaf_cell;
-      if (moved && have_current && current.leaf_cell != 0) {
-        batch.Delete(geo_, geoKey(r.domain(), current.leaf_cell, entity));
+    int64_t observed = micros(r.observed_at());
+    if (!have_current || observed >= current.observed_micros) {
+      codec::LatestPointer next;
+      next.observed_micros = observed;
+      next.record_id = r.id();
+      auto where = anchor(r.geometry());
+      next.leaf_cell = where ? S2CellId(*where).id() : 0;
+      if (in != latest_in_batch.end()) {
+        in->second = std::move(next);
+      } else {
+        auto placed = latest_in_batch.emplace(std::move(entity), std::move(next)).first;
+        leaf_before.emplace(placed->first, Before{have_current ? current.leaf_cell : 0, r.domain()});
       }
-      // An entity that stays in its cell (a station reporting again) keeps its geo entry.
-      if (moved && next.leaf_cell != 0) batch.Put(geo_, geoKey(r.domain(), next.leaf_cell, entity), "");
-      latest_in_batch[entity] = next;
     }
 
     key.clear();
@@ -318,6 +323,31 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
     }
     if (item.topics.empty()) ++seq;
     ++result.stored;
+  }
+
+  // Records and latest pointers go into the batch in key order: RocksDB inserts a sorted run into
+  // its memtables near the previous insert instead of searching each key from the top.
+  std::sort(stored_items.begin(), stored_items.end(),
+            [&](size_t a, size_t b) { return items[a].record().id() < items[b].record().id(); });
+  for (size_t index : stored_items) {
+    const auto& r = items[index].record();
+    value.clear();
+    r.SerializeToString(&value);
+    batch.Put(records_, r.id(), value);
+  }
+  std::vector<const LatestCache::value_type*> pointers;
+  pointers.reserve(latest_in_batch.size());
+  for (const auto& entry : latest_in_batch) pointers.push_back(&entry);
+  std::sort(pointers.begin(), pointers.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  for (const auto* entry : pointers) {
+    const auto& [entity, next] = *entry;
+    batch.Put(latest_, entity, codec::encodeLatest(next));
+    // The geo entry follows the entity's cell; one that stays in its cell (a station reporting
+    // again) keeps its entry.
+    const Before& before = leaf_before[entity];
+    if (before.leaf == next.leaf_cell) continue;
+    if (before.leaf != 0) batch.Delete(geo_, geoKey(before.domain, before.leaf, entity));
+    if (next.leaf_cell != 0) batch.Put(geo_, geoKey(before.domain, next.leaf_cell, entity), "");
   }
 
   for (const auto& dl : dead_letters) {

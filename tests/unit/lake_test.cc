@@ -141,6 +141,40 @@ TEST(LakeTest, LatestFollowsTheNewestObservationAndItsPosition) {
   EXPECT_EQ(new_place->at(0).id(), "wx:A1@300");
 }
 
+TEST(LakeTest, AnEntityMovingWithinOneBatchKeepsOneGeoEntryAtItsNewestPlace) {
+  TempDir dir;
+  auto lake = openLake(dir.path());
+  const BBox everywhere{120, 40, 126, 44};
+  auto count = [&](const BBox& box) {
+    auto found = lake->latestInBBox("weather", box, 100);
+    EXPECT_TRUE(found.isOk());
+    return found.isOk() ? found->size() : size_t{0};
+  };
+  // One batch: the station reports from three places, out of order; the newest (t=300) wins.
+  std::vector<StoreItem> moves;
+  moves.push_back(weather("M1", 100, 121.0, 41.0));
+  moves.push_back(weather("M1", 300, 125.0, 43.0));
+  moves.push_back(weather("M1", 200, 123.0, 42.0));
+  moves.push_back(weather("M2", 100, 121.0, 41.0));  // a second station stays put
+  ASSERT_TRUE(lake->commit(std::move(moves), {}).isOk());
+  EXPECT_EQ(count({120.9, 40.9, 121.1, 41.1}), 1u);  // M2 only
+  EXPECT_EQ(count({122.9, 41.9, 123.1, 42.1}), 0u);
+  EXPECT_EQ(count({124.9, 42.9, 125.1, 43.1}), 1u);
+  EXPECT_EQ(count(everywhere), 2u);
+  // The next batch moves it back to its first place and away again, ending where M2 is.
+  std::vector<StoreItem> back;
+  back.push_back(weather("M1", 400, 122.0, 41.5));
+  back.push_back(weather("M1", 500, 121.0, 41.0));
+  ASSERT_TRUE(lake->commit(std::move(back), {}).isOk());
+  EXPECT_EQ(count({124.9, 42.9, 125.1, 43.1}), 0u);
+  EXPECT_EQ(count({121.9, 41.4, 122.1, 41.6}), 0u);
+  EXPECT_EQ(count({120.9, 40.9, 121.1, 41.1}), 2u);
+  EXPECT_EQ(count(everywhere), 2u);
+  auto m1 = lake->latest("weather/weather_station/M1");
+  ASSERT_TRUE(m1.isOk() && m1.value());
+  EXPECT_EQ(m1.value()->id(), "wx:M1@500");
+}
+
 TEST(LakeTest, LatestPointersKeptInMemoryAgreeWithTheDiskPastTheirCapAndAfterReopen) {
   TempDir dir;
   LakeOptions o;
