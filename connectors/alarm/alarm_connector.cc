@@ -11,8 +11,8 @@
 #include "config_schema.h"
 #include "firehub/sdk/connector.h"
 #include "firehub/sdk/items.h"
+#include "firehub/v1/time_text.h"
 #include "gbt26875.h"
-#include "google/protobuf/util/time_util.h"
 
 namespace firehub::connectors {
 namespace {
@@ -182,7 +182,7 @@ class AlarmConnector final : public firehub::sdk::Connector {
       placeAtDevice(r, e->device_address());
       r.mutable_provenance()->set_source_record_id(
           e->device_address() + "#" + std::to_string(f.serial) + "#" + std::to_string(i) + "@" +
-          google::protobuf::util::TimeUtil::ToString(*when));
+          firehub::v1::rfc3339(*when));
       r.mutable_provenance()->set_source_offset(offset + " object " + std::to_string(i));
       records.push_back(std::move(r));
     }

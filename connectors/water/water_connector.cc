@@ -5,7 +5,7 @@
 #include "config_schema.h"
 #include "firehub/sdk/connector.h"
 #include "firehub/sdk/items.h"
-#include "google/protobuf/util/time_util.h"
+#include "firehub/v1/time_text.h"
 
 namespace firehub::connectors {
 namespace {
@@ -105,7 +105,7 @@ class WaterConnector final : public firehub::sdk::Connector {
     *r.mutable_observed_at() = *when;
     r.set_op(firehub::v1::OP_PATCH);  // the hub merges it into the source's latest state
     r.mutable_provenance()->set_source_record_id(
-        *id + "@" + google::protobuf::util::TimeUtil::ToString(*when));
+        *id + "@" + firehub::v1::rfc3339(*when));
     r.mutable_provenance()->set_source_offset(item.offset);
     auto* b = r.mutable_water_source();
     b->set_source_id(*id);

@@ -6,7 +6,7 @@
 #include "config_schema.h"
 #include "firehub/sdk/connector.h"
 #include "firehub/sdk/items.h"
-#include "google/protobuf/util/time_util.h"
+#include "firehub/v1/time_text.h"
 
 namespace firehub::connectors {
 namespace {
@@ -115,7 +115,7 @@ class WeatherConnector final : public firehub::sdk::Connector {
     record_.set_classification(firehub::v1::CLASSIFICATION_PUBLIC);
     record_.set_op(firehub::v1::OP_UPSERT);
     auto* prov = record_.mutable_provenance();
-    prov->set_source_record_id(*station + "@" + google::protobuf::util::TimeUtil::ToString(*when));
+    prov->set_source_record_id(*station + "@" + firehub::v1::rfc3339(*when));
     prov->set_source_offset(item.offset);
     auto* body = record_.mutable_weather_observation();
     body->set_station_id(*station);

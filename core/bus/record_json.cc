@@ -6,7 +6,6 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 #include <google/protobuf/timestamp.pb.h>
-#include <google/protobuf/util/time_util.h>
 
 #include <charconv>
 #include <cmath>
@@ -14,6 +13,7 @@
 #include <string_view>
 
 #include "firehub/bus.h"
+#include "firehub/v1/time_text.h"
 
 namespace firehub::bus {
 namespace {
@@ -96,35 +96,9 @@ void appendMessage(std::string& out, const Message& m);
 
 // RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits, as protobuf's TimeUtil::ToString.
 void appendJsonTimestamp(std::string& out, const google::protobuf::Timestamp& t) {
-  constexpr int64_t kMin = -62135596800, kMax = 253402300799;  // 0001-01-01 .. 9999-12-31
-  if (t.seconds() < kMin || t.seconds() > kMax || t.nanos() < 0 || t.nanos() > 999999999) {
-    appendJsonString(out, google::protobuf::util::TimeUtil::ToString(t));
-    return;
-  }
-  int64_t days = t.seconds() / 86400, rem = t.seconds() % 86400;
-  if (rem < 0) rem += 86400, --days;
-  // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-  int64_t z = days + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  int64_t y = yoe + era * 400 + (m <= 2);
-  char buf[48];
-  int n = std::snprintf(buf, sizeof buf, "\"%04d-%02d-%02dT%02d:%02d:%02d", static_cast<int>(y),
-                        static_cast<int>(m), static_cast<int>(d), static_cast<int>(rem / 3600),
-                        static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60));
-  int32_t nanos = t.nanos();
-  if (nanos != 0) {
-    if (nanos % 1000000 == 0) n += std::snprintf(buf + n, sizeof buf - n, ".%03d", nanos / 1000000);
-    else if (nanos % 1000 == 0) n += std::snprintf(buf + n, sizeof buf - n, ".%06d", nanos / 1000);
-    else n += std::snprintf(buf + n, sizeof buf - n, ".%09d", nanos);
-  }
-  out.append(buf, n);
-  out += "Z\"";
+  out.push_back('"');
+  firehub::v1::appendRfc3339(out, t);
+  out.push_back('"');
 }
 
 namespace {

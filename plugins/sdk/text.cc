@@ -5,6 +5,8 @@
 
 #include <absl/time/time.h>
 
+#include "firehub/v1/time_text.h"
+
 namespace firehub::sdk {
 
 CsvReader::CsvReader(std::string_view data, char delimiter) : data_(data), delimiter_(delimiter) {
@@ -140,6 +142,7 @@ std::optional<google::protobuf::Timestamp> parseIsoTime(std::string_view text,
                                                         int default_offset_minutes) {
   std::string s(trim(text));
   if (s.size() < 16 || s.size() > 40) return std::nullopt;
+  if (auto common = firehub::v1::parseRfc3339Common(s, default_offset_minutes)) return common;
   if (s[10] == ' ') s[10] = 'T';
   absl::Time t;
   std::string err;
