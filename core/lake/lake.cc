@@ -1,5 +1,7 @@
 #include "firehub/lake.h"
 
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
@@ -14,10 +16,10 @@
 
 #include <algorithm>
 #include <cstdarg>
+#include <deque>
 #include <cstdio>
 #include <filesystem>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "firehub/log.h"
 #include "lake/codec.h"
@@ -86,7 +88,15 @@ std::string geoKey(std::string_view domain, uint64_t leaf, std::string_view enti
 }  // namespace
 
 // Entity key -> its latest pointer.
-struct Lake::LatestCache : std::unordered_map<std::string, codec::LatestPointer> {};
+struct Lake::LatestCache : absl::flat_hash_map<std::string, codec::LatestPointer> {};
+
+// Recently committed records by id (the key views the record's own id), and their order and
+// charged size for eviction, oldest first.
+struct Lake::RecordCache {
+  absl::flat_hash_map<std::string_view, std::shared_ptr<const firehub::v1::Record>> by_id;
+  std::deque<std::pair<std::shared_ptr<const firehub::v1::Record>, size_t>> order;
+  size_t bytes = 0;
+};
 
 std::optional<LonLat> representativePoint(const firehub::v1::Geometry& g) {
   if (g.has_point()) return LonLat{g.point().lon(), g.point().lat()};
@@ -186,7 +196,10 @@ Status Lake::init() {
   return Status::ok();
 }
 
-Lake::Lake(LakeOptions options) : options_(std::move(options)), latest_cache_(std::make_unique<LatestCache>()) {}
+Lake::Lake(LakeOptions options)
+    : options_(std::move(options)),
+      latest_cache_(std::make_unique<LatestCache>()),
+      cache_(std::make_unique<RecordCache>()) {}
 
 Lake::~Lake() {
   if (!db_) return;
@@ -237,7 +250,8 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
   rocksdb::WriteBatch batch;
   CommitResult result;
   uint64_t seq = next_sequence_;
-  std::unordered_set<std::string_view> ids_in_batch;
+  absl::flat_hash_set<std::string_view> ids_in_batch;
+  ids_in_batch.reserve(items.size());
   // The newest pointer of each entity of this batch, and the cell its stored pointer had before
   // the batch (0: none): one latest and at most one geo move per entity, however many of its
   // records the batch holds.
@@ -246,7 +260,7 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
     uint64_t leaf = 0;
     std::string_view domain;  // of the batch's record (geo keys start with the domain)
   };
-  std::unordered_map<std::string_view, Before> leaf_before;
+  absl::flat_hash_map<std::string, Before> leaf_before;
   std::string value;
   std::string key;
   size_t outbox_added = 0;
@@ -264,10 +278,6 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
       continue;
     }
     std::string existing;
-    if (recent(r.id())) {
-      ++result.duplicates;
-      continue;
-    }
     auto gs = db_->Get(rocksdb::ReadOptions(), records_, r.id(), &existing);
     if (gs.ok()) {
       ++result.duplicates;
@@ -409,7 +419,7 @@ void Lake::rememberLatest(LatestCache&& written) {
   // Over the cap: drop a quarter, in hash order (no recency kept; a dropped entity is read from
   // RocksDB on its next record).
   size_t keep = options_.latest_cache_entries - options_.latest_cache_entries / 4;
-  for (auto it = cache.begin(); it != cache.end() && cache.size() > keep;) it = cache.erase(it);
+  for (auto it = cache.begin(); it != cache.end() && cache.size() > keep;) cache.erase(it++);
 }
 
 void Lake::remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records) {
@@ -431,22 +441,22 @@ void Lake::remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& rec
   std::lock_guard<std::mutex> lock(cache_mu_);
   for (size_t i = 0; i < records.size(); ++i) {
     auto& r = records[i];
-    cache_.emplace(std::string_view(r->id()), r);
-    cache_order_.emplace_back(std::move(r), sizes[i]);
-    cache_bytes_ += sizes[i];
+    cache_->by_id.emplace(std::string_view(r->id()), r);
+    cache_->order.emplace_back(std::move(r), sizes[i]);
+    cache_->bytes += sizes[i];
   }
-  while (cache_bytes_ > limit && !cache_order_.empty()) {
-    auto& [oldest, size] = cache_order_.front();
-    cache_.erase(std::string_view(oldest->id()));
-    cache_bytes_ -= size;
-    cache_order_.pop_front();
+  while (cache_->bytes > limit && !cache_->order.empty()) {
+    auto& [oldest, size] = cache_->order.front();
+    cache_->by_id.erase(std::string_view(oldest->id()));
+    cache_->bytes -= size;
+    cache_->order.pop_front();
   }
 }
 
 std::shared_ptr<const firehub::v1::Record> Lake::recent(const std::string& id) const {
   std::lock_guard<std::mutex> lock(cache_mu_);
-  auto it = cache_.find(std::string_view(id));
-  return it == cache_.end() ? nullptr : it->second;
+  auto it = cache_->by_id.find(std::string_view(id));
+  return it == cache_->by_id.end() ? nullptr : it->second;
 }
 
 Result<std::optional<firehub::v1::Record>> Lake::getRecord(const std::string& id) const {

@@ -17,8 +17,6 @@
 #pragma once
 
 #include <atomic>
-#include <deque>
-#include <unordered_map>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -250,9 +248,8 @@ class Lake {
   std::unique_ptr<LatestCache> latest_cache_;
   std::shared_ptr<const firehub::v1::Record> recent(const std::string& id) const;
   mutable std::mutex cache_mu_;
-  std::unordered_map<std::string_view, std::shared_ptr<const firehub::v1::Record>> cache_;
-  std::deque<std::pair<std::shared_ptr<const firehub::v1::Record>, size_t>> cache_order_;
-  size_t cache_bytes_ = 0;
+  struct RecordCache;  // guarded by cache_mu_
+  std::unique_ptr<RecordCache> cache_;
 };
 
 // Where a geometry stands for indexing and distance: the point itself, or the mean of the first
