@@ -198,6 +198,7 @@ Status Lake::init() {
 
 Lake::Lake(LakeOptions options)
     : options_(std::move(options)),
+      commit_batch_(std::make_unique<rocksdb::WriteBatch>()),
       latest_cache_(std::make_unique<LatestCache>()),
       cache_(std::make_unique<RecordCache>()) {}
 
@@ -247,7 +248,16 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
                                   const MetaFor& meta_for,
                                   const std::vector<uint64_t>& resolved_dead_letters) {
   std::lock_guard<std::mutex> lock(commit_mu_);
-  rocksdb::WriteBatch batch;
+  // The batch's buffer is reused by the next commit, unless this one made it large (a rare huge
+  // push does not keep its memory).
+  struct KeepSmall {
+    std::unique_ptr<rocksdb::WriteBatch>& batch;
+    ~KeepSmall() {
+      if (batch->GetDataSize() > (size_t{16} << 20)) batch = std::make_unique<rocksdb::WriteBatch>();
+    }
+  } keep_small{commit_batch_};
+  rocksdb::WriteBatch& batch = *commit_batch_;
+  batch.Clear();
   CommitResult result;
   uint64_t seq = next_sequence_;
   absl::flat_hash_set<std::string_view> ids_in_batch;

@@ -233,6 +233,9 @@ class Lake {
 
   std::mutex commit_mu_;
   uint64_t next_sequence_ = 1;  // guarded by commit_mu_
+  // The batch commit() builds, kept between commits (guarded by commit_mu_) so its buffer does
+  // not grow from empty for every push.
+  std::unique_ptr<rocksdb::WriteBatch> commit_batch_;
   std::atomic<uint64_t> outbox_depth_{0};
   std::atomic<uint64_t> dlq_count_{0};
   std::mutex write_mu_;  // every write to RocksDB goes through write() under it
