@@ -16,8 +16,8 @@
 
 #include <algorithm>
 #include <cstdarg>
-#include <deque>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <unordered_map>
 
@@ -570,16 +570,35 @@ std::optional<uint64_t> Lake::firstOutboxSequence() const {
 
 Status Lake::deleteOutbox(const std::vector<uint64_t>& sequences) {
   if (sequences.empty()) return Status::ok();
+  // Delivery reports come back in runs of consecutive sequences (a flush of the producer); a run
+  // is removed by one range tombstone instead of a tombstone per entry.
+  std::vector<uint64_t> sorted(sequences);
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
   rocksdb::WriteBatch batch;
-  std::string key;
-  for (uint64_t s : sequences) {
+  std::string key, end;
+  constexpr size_t kRangeFrom = 8;  // shorter runs: one tombstone per entry
+  for (size_t i = 0; i < sorted.size();) {
+    size_t j = i + 1;
+    while (j < sorted.size() && sorted[j] == sorted[j - 1] + 1) ++j;
     key.clear();
-    codec::appendBigEndian64(key, s);
-    batch.Delete(outbox_, key);
+    codec::appendBigEndian64(key, sorted[i]);
+    if (j - i >= kRangeFrom) {
+      end.clear();
+      codec::appendBigEndian64(end, sorted[j - 1] + 1);
+      batch.DeleteRange(outbox_, key, end);
+      i = j;
+      continue;
+    }
+    for (; i < j; ++i) {
+      key.clear();
+      codec::appendBigEndian64(key, sorted[i]);
+      batch.Delete(outbox_, key);
+    }
   }
   // Not synced: if a crash loses these deletes the entries are delivered again (at least once).
   FIREHUB_RETURN_IF_ERROR(write(batch, false, "delete outbox"));
-  outbox_depth_ -= std::min<uint64_t>(outbox_depth_.load(), sequences.size());
+  outbox_depth_ -= std::min<uint64_t>(outbox_depth_.load(), sorted.size());
   return Status::ok();
 }
 

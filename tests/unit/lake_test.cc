@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 
@@ -223,6 +224,44 @@ TEST(LakeTest, DeadLettersAreStoredInTheSameCommit) {
   entries.clear();
   ASSERT_TRUE(lake->listDeadLetters(0, 10, "other-feed", entries).isOk());
   EXPECT_TRUE(entries.empty());
+}
+
+TEST(LakeTest, DeliveredRunsAndSinglesLeaveExactlyTheUndeliveredEntries) {
+  TempDir dir;
+  std::vector<uint64_t> kept;
+  {
+    auto lake = openLake(dir.path());
+    std::vector<StoreItem> items;
+    for (int i = 0; i < 60; ++i) {
+      std::string station = "R";  // (not "R" + ...: GCC 12 warns falsely on that)
+      station += std::to_string(i);
+      items.push_back(weather(station, 1, 1, 1));
+    }
+    ASSERT_TRUE(lake->commit(std::move(items), {}).isOk());
+    std::vector<OutboxEntry> outbox;
+    ASSERT_TRUE(lake->readOutbox(0, 100, outbox).isOk());
+    ASSERT_EQ(outbox.size(), 60u);
+    // Delivered: a long run (0-29), a short one (31-33), singles (40, 42) and a run to the end
+    // (50-59), reported out of order and one twice.
+    std::vector<uint64_t> delivered;
+    for (int i = 0; i < 60; ++i) {
+      bool done = i < 30 || (i >= 31 && i <= 33) || i == 40 || i == 42 || i >= 50;
+      if (done) delivered.push_back(outbox[static_cast<size_t>(i)].sequence);
+      else kept.push_back(outbox[static_cast<size_t>(i)].sequence);
+    }
+    std::reverse(delivered.begin(), delivered.end());
+    delivered.push_back(delivered.front());
+    ASSERT_TRUE(lake->deleteOutbox(delivered).isOk());
+    EXPECT_EQ(lake->outboxDepth(), kept.size());
+  }
+  auto lake = openLake(dir.path());
+  EXPECT_EQ(lake->outboxDepth(), kept.size());
+  std::vector<OutboxEntry> outbox;
+  ASSERT_TRUE(lake->readOutbox(0, 100, outbox).isOk());
+  std::vector<uint64_t> left;
+  for (const auto& e : outbox) left.push_back(e.sequence);
+  EXPECT_EQ(left, kept);
+  EXPECT_EQ(lake->firstOutboxSequence(), kept.front());
 }
 
 TEST(LakeTest, OutboxDeleteAndReopenKeepsSequenceAndDepth) {
