@@ -581,14 +581,13 @@ Status Lake::deleteOutbox(const std::vector<uint64_t>& sequences) {
   for (size_t i = 0; i < sorted.size();) {
     size_t j = i + 1;
     while (j < sorted.size() && sorted[j] == sorted[j - 1] + 1) ++j;
-    key.clear();
-    codec::appendBigEndian64(key, sorted[i]);
     if (j - i >= kRangeFrom) {
+      key.clear();
+      codec::appendBigEndian64(key, sorted[i]);
       end.clear();
       codec::appendBigEndian64(end, sorted[j - 1] + 1);
       batch.DeleteRange(outbox_, key, end);
       i = j;
-      continue;
     }
     for (; i < j; ++i) {
       key.clear();

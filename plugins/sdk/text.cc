@@ -138,12 +138,8 @@ std::optional<int> parseUtcOffset(std::string_view text) {
   return text[0] == '-' ? -minutes : minutes;
 }
 
-std::optional<google::protobuf::Timestamp> parseIsoTime(std::string_view text,
-                                                        int default_offset_minutes) {
-  std::string s(trim(text));
-  if (s.size() < 16 || s.size() > 40) return std::nullopt;
-  if (auto common = firehub::v1::parseRfc3339Common(s, default_offset_minutes)) return common;
-  if (s[10] == ' ') s[10] = 'T';
+std::optional<google::protobuf::Timestamp> parseIsoTimeGeneral(std::string s, int default_offset_minutes) {
+  if (s.size() > 10 && s[10] == ' ') s[10] = 'T';
   absl::Time t;
   std::string err;
   bool ok = absl::ParseTime("%Y-%m-%dT%H:%M:%E*S%Ez", s, &t, &err) ||
@@ -159,6 +155,14 @@ std::optional<google::protobuf::Timestamp> parseIsoTime(std::string_view text,
   ts.set_seconds(micros >= 0 ? micros / 1000000 : -((-micros + 999999) / 1000000));
   ts.set_nanos(static_cast<int32_t>((micros - ts.seconds() * 1000000) * 1000));
   return ts;
+}
+
+std::optional<google::protobuf::Timestamp> parseIsoTime(std::string_view text,
+                                                        int default_offset_minutes) {
+  std::string_view s = trim(text);
+  if (s.size() < 16 || s.size() > 40) return std::nullopt;
+  if (auto common = firehub::v1::parseRfc3339Common(s, default_offset_minutes)) return common;
+  return parseIsoTimeGeneral(std::string(s), default_offset_minutes);
 }
 
 }  // namespace firehub::sdk

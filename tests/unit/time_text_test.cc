@@ -1,8 +1,7 @@
-// RFC 3339 text of timestamps: written exactly as protobuf writes it, and read as a general
-// parser (absl, the SDK's fallback) reads it.
+// RFC 3339 text of timestamps: written exactly as protobuf writes it, and read as the general
+// parser the SDK falls back to (firehub::sdk::parseIsoTimeGeneral, absl's) reads it.
 #include "firehub/v1/time_text.h"
 
-#include <absl/time/time.h>
 #include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
 
@@ -14,26 +13,6 @@ namespace {
 
 using google::protobuf::Timestamp;
 using google::protobuf::util::TimeUtil;
-
-// The general reading: absl's parser with the formats the SDK falls back to.
-std::optional<Timestamp> generalParse(std::string s, int default_offset_minutes) {
-  if (s.size() >= 11 && s[10] == ' ') s[10] = 'T';
-  absl::Time t;
-  std::string err;
-  bool ok = absl::ParseTime("%Y-%m-%dT%H:%M:%E*S%Ez", s, &t, &err) ||
-            absl::ParseTime("%Y-%m-%dT%H:%M%Ez", s, &t, &err);
-  if (!ok) {
-    absl::TimeZone zone = absl::FixedTimeZone(default_offset_minutes * 60);
-    ok = absl::ParseTime("%Y-%m-%dT%H:%M:%E*S", s, zone, &t, &err) ||
-         absl::ParseTime("%Y-%m-%dT%H:%M", s, zone, &t, &err);
-  }
-  if (!ok) return std::nullopt;
-  const int64_t micros = absl::ToUnixMicros(t);
-  Timestamp ts;
-  ts.set_seconds(micros >= 0 ? micros / 1000000 : -((-micros + 999999) / 1000000));
-  ts.set_nanos(static_cast<int32_t>((micros - ts.seconds() * 1000000) * 1000));
-  return ts;
-}
 
 TEST(TimeTextTest, WritesWhatProtobufWrites) {
   std::mt19937_64 rng(11);
@@ -59,7 +38,7 @@ TEST(TimeTextTest, CommonShapesReadAsTheGeneralParserReadsThem) {
       "9999-12-31T23:59:59Z",      "1900-03-01T00:00:00-12:00", "2026-01-01T00:00:00.000001+14:00"};
   for (const char* text : texts) {
     auto common = firehub::v1::parseRfc3339Common(text, 480);
-    auto general = generalParse(text, 480);
+    auto general = firehub::sdk::parseIsoTimeGeneral(text, 480);
     ASSERT_TRUE(common.has_value()) << text;
     ASSERT_TRUE(general.has_value()) << text;
     EXPECT_EQ(common->DebugString(), general->DebugString()) << text;
@@ -82,7 +61,7 @@ TEST(TimeTextTest, NeverReadsATextDifferentlyFromTheGeneralParser) {
     if (i % 7 == 3) text.insert(rng() % text.size(), 1, alphabet[rng() % alphabet.size()]);
     auto common = firehub::v1::parseRfc3339Common(text, -300);
     auto viaSdk = firehub::sdk::parseIsoTime(text, -300);
-    auto general = generalParse(text, -300);
+    auto general = firehub::sdk::parseIsoTimeGeneral(text, -300);
     if (common) {
       ++read_fast;
       ASSERT_TRUE(general.has_value()) << "'" << text << "' read only by the fast reader";
@@ -90,7 +69,7 @@ TEST(TimeTextTest, NeverReadsATextDifferentlyFromTheGeneralParser) {
     }
     // The SDK trims the text and takes 16 to 40 characters, then reads it as the general parser.
     std::string trimmed(firehub::sdk::trim(text));
-    auto expected = trimmed.size() >= 16 && trimmed.size() <= 40 ? generalParse(trimmed, -300) : std::nullopt;
+    auto expected = trimmed.size() >= 16 && trimmed.size() <= 40 ? firehub::sdk::parseIsoTimeGeneral(trimmed, -300) : std::nullopt;
     ASSERT_EQ(viaSdk.has_value(), expected.has_value()) << text;
     if (expected) {
       ASSERT_EQ(viaSdk->DebugString(), expected->DebugString()) << text;
