@@ -15,6 +15,9 @@ find_package(absl REQUIRED CONFIG)                    # pulled in by libs2-dev
 
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)    # librdkafka-dev (C API + mock)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)            # libre2-dev (linear-time patterns)
+if(FIREHUB_JEMALLOC)
+  pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)  # libjemalloc-dev
+endif()
 
 # libs2-dev ships no CMake package: wrap it in an imported target.
 find_path(S2_INCLUDE_DIR s2/s2cell_id.h REQUIRED)

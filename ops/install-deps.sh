@@ -10,7 +10,7 @@ packages=(
   # libraries (DESIGN: Debian packages only)
   librdkafka-dev librocksdb-dev libpoco-dev libboost-dev libboost-filesystem-dev
   libprotobuf-dev protobuf-compiler libs2-dev libsimdjson-dev libcli11-dev prometheus-cpp-dev
-  libssl-dev zlib1g-dev libre2-dev
+  libssl-dev zlib1g-dev libre2-dev libjemalloc-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev kcat curl netcat-openbsd libxml2-utils
   # libFuzzer targets (ops/run.sh fuzz): Debian's clang and its sanitizer runtimes

@@ -357,6 +357,7 @@ void Publisher::run() {
       cursor_ = lake_.firstOutboxSequence().value_or(0);
     }
     fill();
+    lake_.notePublished(cursor_);
     rd_kafka_poll(producer_, in_flight_.empty() ? 0 : 20);
     flushDeletes();
     if (!healthy_ && nowMs() >= next_probe_ms_) {

@@ -90,12 +90,28 @@ std::string geoKey(std::string_view domain, uint64_t leaf, std::string_view enti
 // Entity key -> its latest pointer.
 struct Lake::LatestCache : absl::flat_hash_map<std::string, codec::LatestPointer> {};
 
-// Recently committed records by id (the key views the record's own id), and their order and
-// charged size for eviction, oldest first.
+// Recently committed records by id (the key views the record's own id), and in commit order
+// with their charged size and last outbox sequence, oldest first.
 struct Lake::RecordCache {
+  struct Held {
+    std::shared_ptr<const firehub::v1::Record> record;
+    size_t bytes;
+    uint64_t last_sequence;
+  };
   absl::flat_hash_map<std::string_view, std::shared_ptr<const firehub::v1::Record>> by_id;
-  std::deque<std::pair<std::shared_ptr<const firehub::v1::Record>, size_t>> order;
+  std::deque<Held> order;
   size_t bytes = 0;
+
+  void dropFront() {
+    by_id.erase(std::string_view(order.front().record->id()));
+    bytes -= order.front().bytes;
+    order.pop_front();
+  }
+  void dropBack() {
+    by_id.erase(std::string_view(order.back().record->id()));
+    bytes -= order.back().bytes;
+    order.pop_back();
+  }
 };
 
 std::optional<LonLat> representativePoint(const firehub::v1::Geometry& g) {
@@ -275,6 +291,7 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
   std::string key;
   size_t outbox_added = 0;
   std::vector<size_t> stored_items;  // indexes of the items written (not duplicates)
+  std::vector<uint64_t> last_sequences;  // of each stored item: its last outbox sequence
 
   for (size_t index = 0; index < items.size(); ++index) {
     const auto& item = items[index];
@@ -342,14 +359,16 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
       ++outbox_added;
     }
     if (item.topics.empty()) ++seq;
+    last_sequences.push_back(seq - 1);
     ++result.stored;
   }
 
   // Records and latest pointers go into the batch in key order: RocksDB inserts a sorted run into
   // its memtables near the previous insert instead of searching each key from the top.
-  std::sort(stored_items.begin(), stored_items.end(),
+  std::vector<size_t> by_key = stored_items;
+  std::sort(by_key.begin(), by_key.end(),
             [&](size_t a, size_t b) { return items[a].record().id() < items[b].record().id(); });
-  for (size_t index : stored_items) {
+  for (size_t index : by_key) {
     const auto& r = items[index].record();
     value.clear();
     r.SerializeToString(&value);
@@ -408,10 +427,10 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
   dlq_count_ += result.dead_lettered;
   dlq_count_ -= std::min<uint64_t>(dlq_count_.load(), resolved);
   if (options_.record_cache_mb > 0 && !stored_items.empty()) {
-    std::vector<std::shared_ptr<const firehub::v1::Record>> committed;
+    std::vector<std::pair<std::shared_ptr<const firehub::v1::Record>, uint64_t>> committed;
     committed.reserve(stored_items.size());
-    for (size_t index : stored_items) {
-      committed.push_back(std::move(items[index].held));
+    for (size_t i = 0; i < stored_items.size(); ++i) {
+      committed.emplace_back(std::move(items[stored_items[i]].held), last_sequences[i]);
     }
     remember(committed);
   }
@@ -432,35 +451,45 @@ void Lake::rememberLatest(LatestCache&& written) {
   for (auto it = cache.begin(); it != cache.end() && cache.size() > keep;) cache.erase(it++);
 }
 
-void Lake::remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records) {
+void Lake::remember(std::vector<std::pair<std::shared_ptr<const firehub::v1::Record>, uint64_t>>& records) {
   const size_t limit = options_.record_cache_mb << 20;
   // What the records take in memory, not their serialised size, which is several times smaller.
   // Records on an arena (the records of one push) hold the whole arena: each is charged an equal
   // share of it. A record of its own is measured (messages, strings).
   std::unordered_map<const google::protobuf::Arena*, size_t> per_arena;
-  for (const auto& r : records) {
+  for (const auto& [r, last] : records) {
     if (const auto* arena = r->GetArena()) ++per_arena[arena];
   }
   for (auto& [arena, count] : per_arena) count = arena->SpaceAllocated() / count;
   std::vector<size_t> sizes;  // with the map entry
   sizes.reserve(records.size());
-  for (const auto& r : records) {
+  for (const auto& [r, last] : records) {
     const auto* arena = r->GetArena();
     sizes.push_back((arena ? per_arena[arena] : r->SpaceUsedLong()) + 96);
   }
+  const bool keep_unsent = publisher_known_.load();
+  const uint64_t sent_below = published_below_.load();
   std::lock_guard<std::mutex> lock(cache_mu_);
   for (size_t i = 0; i < records.size(); ++i) {
-    auto& r = records[i];
+    auto& [r, last] = records[i];
     cache_->by_id.emplace(std::string_view(r->id()), r);
-    cache_->order.emplace_back(std::move(r), sizes[i]);
+    cache_->order.push_back({std::move(r), sizes[i], last});
     cache_->bytes += sizes[i];
   }
-  while (cache_->bytes > limit && !cache_->order.empty()) {
-    auto& [oldest, size] = cache_->order.front();
-    cache_->by_id.erase(std::string_view(oldest->id()));
-    cache_->bytes -= size;
-    cache_->order.pop_front();
+  while (cache_->bytes > limit && !cache_->order.empty() &&
+         (!keep_unsent || cache_->order.front().last_sequence < sent_below)) {
+    cache_->dropFront();
   }
+  if (cache_->bytes <= limit) return;
+  // Only unsent records are left: this push stays out, all of it (a part would hold its whole
+  // arena while charged a part). The publisher reads it from RocksDB when it gets there.
+  // (Those of its records the publisher already sent may have left from the front.)
+  for (size_t mine = std::min(records.size(), cache_->order.size()); mine > 0; --mine) cache_->dropBack();
+}
+
+void Lake::notePublished(uint64_t sequence) {
+  published_below_.store(sequence);
+  publisher_known_.store(true);
 }
 
 std::shared_ptr<const firehub::v1::Record> Lake::recent(const std::string& id) const {

@@ -172,6 +172,12 @@ class Lake {
   // Removes delivered entries. Only the publisher's delivery-report success path calls this.
   Status deleteOutbox(const std::vector<uint64_t>& sequences);
   uint64_t outboxDepth() const { return outbox_depth_.load(); }
+  // The publisher's progress: every outbox entry below `sequence` has been handed to Kafka (it
+  // may move back when a delivery fails). Once told, the recent-record cache keeps what is still
+  // to be sent: past its size it drops records already sent, oldest first, and when only unsent
+  // records remain it leaves a new push out rather than dropping the records the publisher reads
+  // next. Never told (no publisher), the cache drops the oldest.
+  void notePublished(uint64_t sequence);
   // The highest sequence handed out so far (log, outbox and dead letters share the counter):
   // everything committed up to it is visible to iterators created after this call.
   uint64_t lastSequence();
@@ -241,9 +247,12 @@ class Lake {
   std::mutex write_mu_;  // every write to RocksDB goes through write() under it
   std::atomic<bool> stalled_{false};
 
-  // Recently committed records, oldest evicted first. Stored records never change (an id is
-  // stored once), so a cached one is always what RocksDB holds.
-  void remember(std::vector<std::shared_ptr<const firehub::v1::Record>>& records);
+  // Recently committed records with the last outbox sequence each took, kept as notePublished()
+  // describes. Stored records never change (an id is stored once), so a cached one is always
+  // what RocksDB holds.
+  void remember(std::vector<std::pair<std::shared_ptr<const firehub::v1::Record>, uint64_t>>& records);
+  std::atomic<bool> publisher_known_{false};
+  std::atomic<uint64_t> published_below_{0};
   // The latest pointers a commit wrote, for the next commits (guarded by commit_mu_: only
   // commit() writes the latest column family).
   struct LatestCache;
