@@ -288,28 +288,24 @@ void Publisher::fill() {
       cursor_ = e.sequence + 1;
       continue;
     }
-    auto record = lake_.getRecordShared(e.record_id);
-    if (!record.isOk()) {  // the lake could not be read: the entry stays, try again later
-      FIREHUB_LOG(kError, "bus", "cannot read record " << e.record_id << ": " << record.status().toString());
+    auto found = lake_.readRecord(e.record_id, record_);
+    if (!found.isOk()) {  // the lake could not be read: the entry stays, try again later
+      FIREHUB_LOG(kError, "bus", "cannot read record " << e.record_id << ": " << found.status().toString());
       retry_at_ms_ = nowMs() + 1000;
       break;
     }
-    if (!record.value()) {
+    if (!found.value()) {
       FIREHUB_LOG(kError, "bus", "outbox entry " << e.sequence << " points at missing record "
                                                  << e.record_id);
       to_delete_.push_back(e.sequence);
       cursor_ = e.sequence + 1;
       continue;
     }
-    const firehub::v1::Record* rp = record.value().get();
     // <domain>.public topics carry the redacted view: restricted fields removed.
-    firehub::v1::Record redacted;
     if (e.topic.size() > 7 && e.topic.compare(e.topic.size() - 7, 7, ".public") == 0) {
-      redacted = *rp;
-      redactRestricted(redacted);
-      rp = &redacted;
+      redactRestricted(record_);
     }
-    const auto& r = *rp;
+    const auto& r = record_;
     if (known_topics_.insert(e.topic).second && options_.ensure_topic) options_.ensure_topic(e.topic);
     std::string& value = json_;
     value.clear();

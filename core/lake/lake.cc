@@ -90,26 +90,27 @@ std::string geoKey(std::string_view domain, uint64_t leaf, std::string_view enti
 // Entity key -> its latest pointer.
 struct Lake::LatestCache : absl::flat_hash_map<std::string, codec::LatestPointer> {};
 
-// Recently committed records by id (the key views the record's own id), and in commit order
-// with their charged size and last outbox sequence, oldest first.
+// Recently committed records as stored, in commit order (oldest first) with their charged size,
+// and by id (the key views the entry's own id; a deque keeps its elements in place).
 struct Lake::RecordCache {
   struct Held {
-    std::shared_ptr<const firehub::v1::Record> record;
-    size_t bytes;
-    uint64_t last_sequence;
+    Remembered record;
+    size_t bytes;  // charged: both strings' buffers, the entry and the map slot
   };
-  absl::flat_hash_map<std::string_view, std::shared_ptr<const firehub::v1::Record>> by_id;
+  absl::flat_hash_map<std::string_view, const Held*> by_id;
   std::deque<Held> order;
   size_t bytes = 0;
 
+  void drop(const Held& h) {
+    by_id.erase(std::string_view(h.record.id));
+    bytes -= h.bytes;
+  }
   void dropFront() {
-    by_id.erase(std::string_view(order.front().record->id()));
-    bytes -= order.front().bytes;
+    drop(order.front());
     order.pop_front();
   }
   void dropBack() {
-    by_id.erase(std::string_view(order.back().record->id()));
-    bytes -= order.back().bytes;
+    drop(order.back());
     order.pop_back();
   }
 };
@@ -259,7 +260,7 @@ uint64_t Lake::lastKey(rocksdb::ColumnFamilyHandle* cf) const {
   return codec::readBigEndian64(it->key().data());
 }
 
-Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
+Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
                                   const std::vector<firehub::v1::DeadLetter>& dead_letters,
                                   const MetaFor& meta_for,
                                   const std::vector<uint64_t>& resolved_dead_letters) {
@@ -368,11 +369,15 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
   std::vector<size_t> by_key = stored_items;
   std::sort(by_key.begin(), by_key.end(),
             [&](size_t a, size_t b) { return items[a].record().id() < items[b].record().id(); });
+  // The serialised records also go to the recent-record cache after the write.
+  const bool cache = options_.record_cache_mb > 0;
+  std::vector<std::string> serialised(cache ? items.size() : 0);
   for (size_t index : by_key) {
     const auto& r = items[index].record();
-    value.clear();
-    r.SerializeToString(&value);
-    batch.Put(records_, r.id(), value);
+    std::string& bytes = cache ? serialised[index] : value;
+    bytes.clear();
+    r.SerializeToString(&bytes);
+    batch.Put(records_, r.id(), bytes);
   }
   std::vector<const LatestCache::value_type*> pointers;
   pointers.reserve(latest_in_batch.size());
@@ -426,11 +431,12 @@ Result<CommitResult> Lake::commit(std::vector<StoreItem>&& items,
   outbox_depth_ += outbox_added;
   dlq_count_ += result.dead_lettered;
   dlq_count_ -= std::min<uint64_t>(dlq_count_.load(), resolved);
-  if (options_.record_cache_mb > 0 && !stored_items.empty()) {
-    std::vector<std::pair<std::shared_ptr<const firehub::v1::Record>, uint64_t>> committed;
+  if (cache && !stored_items.empty()) {
+    std::vector<Remembered> committed;
     committed.reserve(stored_items.size());
     for (size_t i = 0; i < stored_items.size(); ++i) {
-      committed.emplace_back(std::move(items[stored_items[i]].held), last_sequences[i]);
+      const size_t index = stored_items[i];
+      committed.push_back({items[index].record().id(), std::move(serialised[index]), last_sequences[i]});
     }
     remember(committed);
   }
@@ -451,39 +457,25 @@ void Lake::rememberLatest(LatestCache&& written) {
   for (auto it = cache.begin(); it != cache.end() && cache.size() > keep;) cache.erase(it++);
 }
 
-void Lake::remember(std::vector<std::pair<std::shared_ptr<const firehub::v1::Record>, uint64_t>>& records) {
+void Lake::remember(std::vector<Remembered>& records) {
   const size_t limit = options_.record_cache_mb << 20;
-  // What the records take in memory, not their serialised size, which is several times smaller.
-  // Records on an arena (the records of one push) hold the whole arena: each is charged an equal
-  // share of it. A record of its own is measured (messages, strings).
-  std::unordered_map<const google::protobuf::Arena*, size_t> per_arena;
-  for (const auto& [r, last] : records) {
-    if (const auto* arena = r->GetArena()) ++per_arena[arena];
-  }
-  for (auto& [arena, count] : per_arena) count = arena->SpaceAllocated() / count;
-  std::vector<size_t> sizes;  // with the map entry
-  sizes.reserve(records.size());
-  for (const auto& [r, last] : records) {
-    const auto* arena = r->GetArena();
-    sizes.push_back((arena ? per_arena[arena] : r->SpaceUsedLong()) + 96);
-  }
   const bool keep_unsent = publisher_known_.load();
   const uint64_t sent_below = published_below_.load();
   std::lock_guard<std::mutex> lock(cache_mu_);
-  for (size_t i = 0; i < records.size(); ++i) {
-    auto& [r, last] = records[i];
-    cache_->by_id.emplace(std::string_view(r->id()), r);
-    cache_->order.push_back({std::move(r), sizes[i], last});
-    cache_->bytes += sizes[i];
+  for (auto& r : records) {
+    const size_t charge = r.id.capacity() + r.bytes.capacity() + sizeof(RecordCache::Held) + 32;
+    auto& held = cache_->order.emplace_back(RecordCache::Held{std::move(r), charge});
+    // An id is stored once, so it is not in the cache yet.
+    cache_->by_id.emplace(std::string_view(held.record.id), &held);
+    cache_->bytes += charge;
   }
   while (cache_->bytes > limit && !cache_->order.empty() &&
-         (!keep_unsent || cache_->order.front().last_sequence < sent_below)) {
+         (!keep_unsent || cache_->order.front().record.last_sequence < sent_below)) {
     cache_->dropFront();
   }
   if (cache_->bytes <= limit) return;
-  // Only unsent records are left: this push stays out, all of it (a part would hold its whole
-  // arena while charged a part). The publisher reads it from RocksDB when it gets there.
-  // (Those of its records the publisher already sent may have left from the front.)
+  // Only unsent records are left: this push stays out; the publisher reads it from RocksDB when
+  // it gets there. (Those of its records the publisher already sent may have left from the front.)
   for (size_t mine = std::min(records.size(), cache_->order.size()); mine > 0; --mine) cache_->dropBack();
 }
 
@@ -492,32 +484,41 @@ void Lake::notePublished(uint64_t sequence) {
   publisher_known_.store(true);
 }
 
-std::shared_ptr<const firehub::v1::Record> Lake::recent(const std::string& id) const {
+bool Lake::recent(const std::string& id, std::string& out) const {
   std::lock_guard<std::mutex> lock(cache_mu_);
   auto it = cache_->by_id.find(std::string_view(id));
-  return it == cache_->by_id.end() ? nullptr : it->second;
+  if (it == cache_->by_id.end()) return false;
+  out.assign(it->second->record.bytes);
+  return true;
+}
+
+bool Lake::inRecordCache(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  return cache_->by_id.contains(std::string_view(id));
+}
+
+Result<bool> Lake::readRecord(const std::string& id, firehub::v1::Record& into) const {
+  thread_local std::string cached;
+  if (recent(id, cached)) {
+    if (!into.ParseFromString(cached)) return Status::dataLoss("record " + id + " does not parse");
+    return true;
+  }
+  rocksdb::PinnableSlice value;
+  auto s = db_->Get(rocksdb::ReadOptions(), records_, id, &value);
+  if (s.IsNotFound()) return false;
+  FIREHUB_RETURN_IF_ERROR(fromRocks(s, "read record"));
+  if (!into.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+    return Status::dataLoss("record " + id + " does not parse");
+  }
+  return true;
 }
 
 Result<std::optional<firehub::v1::Record>> Lake::getRecord(const std::string& id) const {
-  if (auto cached = recent(id)) return std::optional<firehub::v1::Record>(*cached);
-  std::string value;
-  auto s = db_->Get(rocksdb::ReadOptions(), records_, id, &value);
-  if (s.IsNotFound()) return std::optional<firehub::v1::Record>();
-  FIREHUB_RETURN_IF_ERROR(fromRocks(s, "read record"));
   firehub::v1::Record r;
-  if (!r.ParseFromString(value)) return Status::dataLoss("record " + id + " does not parse");
+  auto found = readRecord(id, r);
+  FIREHUB_RETURN_IF_ERROR(found.status());
+  if (!found.value()) return std::optional<firehub::v1::Record>();
   return std::optional<firehub::v1::Record>(std::move(r));
-}
-
-Result<std::shared_ptr<const firehub::v1::Record>> Lake::getRecordShared(const std::string& id) const {
-  if (auto cached = recent(id)) return cached;
-  std::string value;
-  auto s = db_->Get(rocksdb::ReadOptions(), records_, id, &value);
-  if (s.IsNotFound()) return std::shared_ptr<const firehub::v1::Record>();
-  FIREHUB_RETURN_IF_ERROR(fromRocks(s, "read record"));
-  auto r = std::make_shared<firehub::v1::Record>();
-  if (!r->ParseFromString(value)) return Status::dataLoss("record " + id + " does not parse");
-  return std::shared_ptr<const firehub::v1::Record>(std::move(r));
 }
 
 Result<std::optional<firehub::v1::Record>> Lake::latest(const std::string& entity_key) const {

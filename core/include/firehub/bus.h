@@ -131,6 +131,7 @@ class Publisher {
   std::vector<uint64_t> to_delete_;
   std::set<std::string> known_topics_;
   std::string json_;  // the value being produced, reused between messages
+  firehub::v1::Record record_;  // the record being produced, reused between messages
   int backoff_ms_ = 0;
   int64_t retry_at_ms_ = 0;
   int64_t next_probe_ms_ = 0;

@@ -50,9 +50,9 @@ struct LakeOptions {
   // Memtables of all column families together, MiB: past it RocksDB flushes the largest, so a
   // backlog (a long broker outage) grows on disk, not in memory. Default: 128.
   size_t write_buffer_mb = 128;
-  // Recently committed records kept in memory, MiB (as they are held in memory), so the
-  // publisher, fusion and subscriptions read what was just stored without a RocksDB read and a
-  // parse. 0 turns it off. Default: 64.
+  // Recently committed records kept in memory (as the bytes RocksDB stores), MiB, so the
+  // publisher, fusion and subscriptions read what was just stored without a RocksDB read. 0
+  // turns it off. Default: 64.
   size_t record_cache_mb = 64;
   // Latest pointers of recently written entities kept in memory (about 150 bytes each), so a
   // record of a known entity is committed without reading its pointer back. 0 turns it off.
@@ -65,14 +65,13 @@ struct StoreItem {
   // A record of its own, on the heap.
   StoreItem() : held(std::make_shared<firehub::v1::Record>()) {}
   // A record on `arena`, which lives as long as any record on it: the records of one push share
-  // one, so they are allocated together and freed together (when the last of them leaves the
-  // recent-record cache) instead of field by field.
+  // one, so they are allocated together and freed together instead of field by field.
   explicit StoreItem(const std::shared_ptr<google::protobuf::Arena>& arena)
       : held(arena, google::protobuf::Arena::CreateMessage<firehub::v1::Record>(arena.get())) {}
 
   firehub::v1::Record& record() { return *held; }
   const firehub::v1::Record& record() const { return *held; }
-  // A copy of the item shares its record; commit(const std::vector<StoreItem>&) copies them.
+  // A copy of the item shares its record.
   std::shared_ptr<firehub::v1::Record> held;
   std::vector<std::string> topics;  // Kafka topics: one outbox entry each
 };
@@ -139,26 +138,17 @@ class Lake {
   // Every dead letter is also queued for firehub.v1.dlq (key = feed id). `resolved_dead_letters`
   // are removed in the same batch (a replay that now succeeded).
   using MetaFor = std::function<void(const CommitResult&, std::vector<std::pair<std::string, std::string>>&)>;
-  // The records of a successful commit are moved into the recent-record cache.
-  Result<CommitResult> commit(std::vector<StoreItem>&& items,
-                              const std::vector<firehub::v1::DeadLetter>& dead_letters,
-                              const MetaFor& meta_for = nullptr,
-                              const std::vector<uint64_t>& resolved_dead_letters = {});
+  // The records of a successful commit enter the recent-record cache.
   Result<CommitResult> commit(const std::vector<StoreItem>& items,
                               const std::vector<firehub::v1::DeadLetter>& dead_letters,
                               const MetaFor& meta_for = nullptr,
-                              const std::vector<uint64_t>& resolved_dead_letters = {}) {
-    std::vector<StoreItem> copies(items.size());  // the committed records go to the cache
-    for (size_t i = 0; i < items.size(); ++i) {
-      *copies[i].held = items[i].record();
-      copies[i].topics = items[i].topics;
-    }
-    return commit(std::move(copies), dead_letters, meta_for, resolved_dead_letters);
-  }
+                              const std::vector<uint64_t>& resolved_dead_letters = {});
 
   Result<std::optional<firehub::v1::Record>> getRecord(const std::string& id) const;
-  // The same without a copy: a recently committed record comes from memory. Null when absent.
-  Result<std::shared_ptr<const firehub::v1::Record>> getRecordShared(const std::string& id) const;
+  // The same into a message the caller reuses (its strings keep their buffers). False when absent.
+  Result<bool> readRecord(const std::string& id, firehub::v1::Record& into) const;
+  // Whether the record is in the recent-record cache (diagnostics and tests).
+  bool inRecordCache(const std::string& id) const;
   // The newest record of an entity (key from entityKey()/entityKeyOf()).
   Result<std::optional<firehub::v1::Record>> latest(const std::string& entity_key) const;
 
@@ -250,7 +240,12 @@ class Lake {
   // Recently committed records with the last outbox sequence each took, kept as notePublished()
   // describes. Stored records never change (an id is stored once), so a cached one is always
   // what RocksDB holds.
-  void remember(std::vector<std::pair<std::shared_ptr<const firehub::v1::Record>, uint64_t>>& records);
+  struct Remembered {
+    std::string id;
+    std::string bytes;  // the record as stored
+    uint64_t last_sequence;
+  };
+  void remember(std::vector<Remembered>& records);
   std::atomic<bool> publisher_known_{false};
   std::atomic<uint64_t> published_below_{0};
   // The latest pointers a commit wrote, for the next commits (guarded by commit_mu_: only
@@ -258,7 +253,8 @@ class Lake {
   struct LatestCache;
   void rememberLatest(LatestCache&& written);
   std::unique_ptr<LatestCache> latest_cache_;
-  std::shared_ptr<const firehub::v1::Record> recent(const std::string& id) const;
+  // Copies the cached bytes of `id` into `out`; false when not cached.
+  bool recent(const std::string& id, std::string& out) const;
   mutable std::mutex cache_mu_;
   struct RecordCache;  // guarded by cache_mu_
   std::unique_ptr<RecordCache> cache_;
