@@ -3,6 +3,7 @@
 // always_print_primitive_fields}; written here because protobuf 3.21's converter builds an
 // object tree per message and was the publisher's largest cost in profiles (see
 // docs/benchmarks.md). record_json_test checks the two agree.
+#include <absl/container/flat_hash_map.h>
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 #include <google/protobuf/timestamp.pb.h>
@@ -156,6 +157,38 @@ void appendValue(std::string& out, const Message& m, const Reflection* r, const 
   }
 }
 
+// How a message type is written, worked out once per type and thread: each field's key text,
+// and the fields in order with each oneof as one step (its members are declared together, so
+// the one that is set is written where they stand, and the others are not asked).
+struct MessagePlan {
+  struct Step {
+    const FieldDescriptor* field;  // null for a oneof
+    const google::protobuf::OneofDescriptor* oneof;
+  };
+  std::vector<std::string> keys;  // by field index: "name":
+  std::vector<Step> steps;
+};
+
+const MessagePlan& planOf(const google::protobuf::Descriptor* d) {
+  // Plans stay in place while nested types add theirs (a message's plan is in use meanwhile).
+  thread_local absl::flat_hash_map<const google::protobuf::Descriptor*, std::unique_ptr<MessagePlan>> plans;
+  auto& slot = plans[d];
+  if (slot) return *slot;
+  slot = std::make_unique<MessagePlan>();
+  MessagePlan& plan = *slot;
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    std::string key;
+    appendJsonString(key, f->name());
+    key.push_back(':');
+    plan.keys.push_back(std::move(key));
+    const auto* oneof = f->real_containing_oneof();
+    if (!oneof) plan.steps.push_back({f, nullptr});
+    else if (oneof->field(0) == f) plan.steps.push_back({nullptr, oneof});
+  }
+  return plan;
+}
+
 void appendMessage(std::string& out, const Message& m) {
   const auto* d = m.GetDescriptor();
   if (d == google::protobuf::Timestamp::descriptor()) {
@@ -163,21 +196,24 @@ void appendMessage(std::string& out, const Message& m) {
     return;
   }
   const Reflection* r = m.GetReflection();
+  const MessagePlan& plan = planOf(d);
   out.push_back('{');
   bool first = true;
-  for (int i = 0; i < d->field_count(); ++i) {
-    const FieldDescriptor* f = d->field(i);
+  for (const auto& step : plan.steps) {
+    const FieldDescriptor* f = step.field;
     // Fields with presence (messages, oneof members, proto3 optional) only when set; plain
     // scalars always, with their default value.
-    if (f->is_repeated()) {
+    if (step.oneof) {
+      f = r->GetOneofFieldDescriptor(m, step.oneof);
+      if (!f) continue;
+    } else if (f->is_repeated()) {
       // printed even when empty
     } else if (f->has_presence() && !r->HasField(m, f)) {
       continue;
     }
     if (!first) out.push_back(',');
     first = false;
-    appendJsonString(out, f->name());
-    out.push_back(':');
+    out += plan.keys[f->index()];
     if (f->is_repeated()) {
       out.push_back('[');
       int n = r->FieldSize(m, f);

@@ -76,6 +76,41 @@ TEST(RecordJsonTest, MatchesProtobufJsonMappingExactly) {
   }
 }
 
+// Every body the schema has (a oneof): the one set is written, with all its fields as protobuf
+// writes them, and no other member of the oneof.
+TEST(RecordJsonTest, EachBodyOfTheOneofIsWrittenAndNoOther) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  const auto* body = firehub::v1::Record::descriptor()->FindOneofByName("body");
+  ASSERT_NE(body, nullptr);
+  ASSERT_GT(body->field_count(), 3);
+  std::mt19937 rng(2);
+  for (int i = 0; i < body->field_count(); ++i) {
+    const auto* member = body->field(i);
+    auto r = randomRecord(rng);
+    r.GetReflection()->MutableMessage(&r, member);  // replaces the weather body
+    const std::string ours = recordToJson(r);
+    firehub::v1::Record back;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(ours, &back).ok()) << ours;
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(r, back)) << ours;
+    std::string theirs;
+    ASSERT_TRUE(google::protobuf::util::MessageToJsonString(r, &theirs, options).ok());
+    // The member and each field of its (empty) message that protobuf prints.
+    EXPECT_NE(ours.find("\"" + member->name() + "\":{"), std::string::npos) << ours;
+    const auto* type = member->message_type();
+    for (int k = 0; k < type->field_count(); ++k) {
+      std::string key = "\"" + type->field(k)->name() + "\":";
+      EXPECT_EQ(ours.find(key) == std::string::npos, theirs.find(key) == std::string::npos)
+          << key << "\nours:   " << ours << "\ntheirs: " << theirs;
+    }
+    for (int j = 0; j < body->field_count(); ++j) {
+      if (j == i) continue;
+      EXPECT_EQ(ours.find("\"" + body->field(j)->name() + "\""), std::string::npos) << ours;
+    }
+  }
+}
+
 TEST(RecordJsonTest, ReadableShape) {
   firehub::v1::Record r;
   r.set_id("wx:1");
