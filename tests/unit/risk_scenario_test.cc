@@ -3,11 +3,15 @@
 // arrives, then settle back when those inputs are withdrawn. Warning drafts follow and validate
 // against the OASIS CAP 1.2 schema. A restart publishes nothing that did not change.
 #include <gtest/gtest.h>
+#include <s2/s2cell.h>
 #include <s2/s2cell_id.h>
 #include <s2/s2latlng.h>
+#include <s2/s2latlng_rect.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <random>
+#include <set>
 
 #include "firehub/fusion.h"
 #include "test_support.h"
@@ -380,6 +384,50 @@ TEST_F(RiskScenarioTest, StampsMoveWithTheirCellAndLiveListenersHearFirst) {
   ASSERT_FALSE(deltas_.empty());
   EXPECT_EQ(deltas_.back().cells.size(), 1u);
   EXPECT_EQ(deltas_.back().warnings.size(), 1u);
+}
+
+// A box query gives exactly the cells whose area meets the box (S2's exact test on every cell
+// of the layer), for boxes from a few cells to the whole district, at and off the cell edges.
+TEST_F(RiskScenarioTest, BoxQueriesGiveExactlyTheCellsThatMeetTheBox) {
+  District d(*lake_);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> jitter(-0.002, 0.002);
+  for (int i = 0; i < 60; ++i) {
+    for (int j = 0; j < 40; ++j) {
+      std::string id = "G";
+      id += std::to_string(i);
+      id += '_';
+      id += std::to_string(j);
+      d.building(id, 123.30 + i * 0.004 + jitter(rng), 41.75 + j * 0.004 + jitter(rng),
+                 firehub::v1::Building::OCCUPANCY_RESIDENTIAL);
+    }
+  }
+  d.commit();
+  auto e = engine();
+  ASSERT_TRUE(e->catchUp().isOk());
+  std::vector<uint64_t> all;
+  e->forEachRiskCell(lake::BBox{}, 0, 1000000, [&](const firehub::v1::RiskCell&, uint64_t id, uint64_t) {
+    all.push_back(id);
+  });
+  ASSERT_GT(all.size(), 1000u);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (int q = 0; q < 60; ++q) {
+    const double w = 0.002 + u(rng) * (q % 3 == 0 ? 0.3 : 0.06), h = 0.002 + u(rng) * (q % 3 == 0 ? 0.2 : 0.04);
+    const double lon = 123.28 + u(rng) * 0.25, lat = 41.73 + u(rng) * 0.17;
+    lake::BBox box{lon, lat, lon + w, lat + h};
+    S2LatLngRect rect(S2LatLng::FromDegrees(box.min_lat, box.min_lon), S2LatLng::FromDegrees(box.max_lat, box.max_lon));
+    std::set<uint64_t> expected;
+    for (uint64_t id : all) {
+      if (rect.Intersects(S2Cell(S2CellId(id)))) expected.insert(id);
+    }
+    std::set<uint64_t> got;
+    size_t matched = 0;
+    e->forEachRiskCell(box, 0, 1000000,
+                       [&](const firehub::v1::RiskCell&, uint64_t id, uint64_t) { EXPECT_TRUE(got.insert(id).second); },
+                       &matched);
+    EXPECT_EQ(got, expected) << "box " << box.min_lon << "," << box.min_lat << "," << box.max_lon << "," << box.max_lat;
+    EXPECT_EQ(matched, expected.size());
+  }
 }
 
 TEST_F(RiskScenarioTest, ConfiguredTextWithMarkupStaysValidCap) {
