@@ -304,7 +304,11 @@ std::optional<firehub::v1::RiskCell> FusionEngine::riskCell(const std::string& t
 void FusionEngine::forEachRiskCell(const lake::BBox& bbox, size_t offset, size_t limit,
                                    const RiskCellVisitor& fn, size_t* matched) const {
   // Cells that intersect the box: a covering of the box no finer than the grid, then the grid
-  // cells under each covering cell (a range of the S2-ordered map), tested exactly.
+  // cells under each covering cell (a range of the S2-ordered map). The cells are taken in
+  // blocks of their ancestor two levels up (16 grid cells, one range of the map): a block whose
+  // bounds lie inside the box is in whole, one whose bounds miss the box is skipped whole, and
+  // only the cells of blocks on the box's edge are tested exactly (the exact test computes a
+  // cell's bounds with trigonometry: a third of a fresh render when done for every cell).
   S2LatLngRect rect(S2LatLng::FromDegrees(bbox.min_lat, bbox.min_lon),
                     S2LatLng::FromDegrees(bbox.max_lat, bbox.max_lon));
   S2RegionCoverer::Options options;
@@ -313,18 +317,30 @@ void FusionEngine::forEachRiskCell(const lake::BBox& bbox, size_t offset, size_t
   S2RegionCoverer coverer(options);
   std::vector<S2CellId> covering;
   coverer.GetCovering(rect, &covering);
+  const int block_level = std::max(0, options_.cell_level - 2);
   size_t count = 0, handed = 0;
   std::shared_lock<std::shared_mutex> lock(state_mu_);
   const auto& cells = risk_->cells();
   for (const S2CellId& cover : covering) {
-    for (auto it = cells.lower_bound(cover.range_min().id());
-         it != cells.end() && it->first <= cover.range_max().id(); ++it) {
-      if (!rect.Intersects(S2Cell(S2CellId(it->first)))) continue;
-      if (count >= offset && handed < limit) {
-        fn(it->second, it->first, risk_->stampOf(it->first));
-        ++handed;
+    auto it = cells.lower_bound(cover.range_min().id());
+    while (it != cells.end() && it->first <= cover.range_max().id()) {
+      const S2CellId id(it->first);
+      const S2CellId block = id.level() > block_level ? id.parent(block_level) : id;
+      // The bounds are conservative (never smaller than the block): inside them is inside.
+      const S2LatLngRect bound = S2Cell(block).GetRectBound();
+      if (!rect.Intersects(bound)) {  // nothing of the block meets the box
+        it = cells.upper_bound(block.range_max().id());
+        continue;
       }
-      ++count;
+      const bool whole = rect.Contains(bound);
+      for (; it != cells.end() && it->first <= block.range_max().id() && it->first <= cover.range_max().id(); ++it) {
+        if (!whole && !rect.Intersects(S2Cell(S2CellId(it->first)))) continue;
+        if (count >= offset && handed < limit) {
+          fn(it->second, it->first, risk_->stampOf(it->first));
+          ++handed;
+        }
+        ++count;
+      }
     }
   }
   if (matched) *matched = count;
