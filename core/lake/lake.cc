@@ -19,7 +19,6 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
-#include <unordered_map>
 
 #include "firehub/log.h"
 #include "lake/codec.h"
