@@ -4,6 +4,8 @@
 #   firehub bench ingest   end to end (JSON lines -> lake with fsynced WAL -> Kafka) beside the
 #                          RocksDB and librdkafka ceilings, on the same bytes and broker;
 #   firehub bench peer     rsyslog imfile -> omkafka on the same file and broker;
+#   firehub bench ingest --format mix   the same with building GeoJSON and fire-alarm events
+#                          beside the weather lines (three feeds and connectors);
 #   firehub bench memory   the hub's resident memory with 1 M buildings fused and live;
 #   firehub bench fusion   full fusion of 1 M buildings, record-in -> delta-out latency, then
 #                          viewport queries (fresh and cached) and wrk on the running hub, and
@@ -42,6 +44,7 @@ printf '{"machine": "%s", "date": "%s"}\n' "$machine" "$(date -u +%Y-%m-%dT%H:%M
 
 "$bin" bench ingest --records "$records" --bootstrap "$bootstrap" --jsonl-out "$work/observations.ndjson" --json "$json"
 "$bin" bench peer --file "$work/observations.ndjson" --bootstrap "$bootstrap" --json "$json"
+"$bin" bench ingest --format mix --records "$records" --bootstrap "$bootstrap" --json "$json"
 "$bin" bench memory --bootstrap "$bootstrap" --json "$json"
 "$bin" bench fusion --bootstrap "$bootstrap" --json "$json"
 echo

@@ -6,6 +6,7 @@
 #include <rocksdb/write_batch.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -22,7 +23,9 @@ namespace {
 struct BenchOptions {
   size_t records = 1000000;
   size_t batch = 5000;
-  std::string format = "ndjson";  // ndjson (JSON lines, what log shippers move) or csv
+  // ndjson (JSON lines, what log shippers move), csv, or mix: weather JSON lines with building
+  // GeoJSON and fire-alarm webhook events, each to its own feed and connector
+  std::string format = "ndjson";
   std::string bootstrap;          // an external broker (`firehub broker`); default: embedded
   std::string jsonl_out;          // also write the observations as one JSON-lines file
   std::string json;               // merge the figures into this report
@@ -111,6 +114,99 @@ std::vector<std::string> makeBatches(size_t n, size_t batch, bool csv, size_t& b
   return out;
 }
 
+// One push of the run: the feed, its body and the body's content type.
+struct Push {
+  const char* feed;
+  std::string body;
+  const char* content_type;
+  size_t records;
+};
+
+// Buildings first to last-1 as a GeoJSON FeatureCollection: footprints of about 30 m on a grid
+// over the weather stations' area, occupancies and key units as a housing register has them.
+std::string buildingBody(size_t first, size_t last) {
+  static const char* kOccupancy[] = {"residential", "residential", "residential", "office", "high_rise",
+                                     "large_commercial_complex", "school", "warehouse", "factory",
+                                     "elderly_care", "crowded_place", "group_rental"};
+  std::string body = "{\"type\":\"FeatureCollection\",\"features\":[";
+  char feature[768];
+  for (size_t i = first; i < last; ++i) {
+    const double lon = 122.9 + (i % 1000) * 0.001, lat = 41.4 + ((i / 1000) % 800) * 0.001;
+    std::snprintf(feature, sizeof feature,
+                  "%s{\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[%.5f,%.5f],"
+                  "[%.5f,%.5f],[%.5f,%.5f],[%.5f,%.5f],[%.5f,%.5f]]]},\"properties\":{\"building_id\":\"B%07zu\","
+                  "\"name\":\"楼%zu\",\"height_m\":%.1f,\"floors\":%zu,\"occupancy\":\"%s\",\"key_unit\":%s,"
+                  "\"year_built\":%zu,\"floor_area_m2\":%zu,\"credit_status\":\"normal\"}}",
+                  i == first ? "" : ",", lon, lat, lon + 0.0003, lat, lon + 0.0003, lat + 0.0003, lon, lat + 0.0003, lon,
+                  lat, i, i, 3.0 * (1 + i % 30), 1 + i % 30, kOccupancy[i % 12], i % 50 == 0 ? "true" : "false",
+                  1960 + i % 60, 200 + (i % 97) * 150);
+    body += feature;
+  }
+  body += "]}";
+  return body;
+}
+
+// Fire-alarm webhook events first to last-1 (JSON lines): device states of the buildings' alarm
+// panels, one in three a fire.
+std::string alarmBody(size_t first, size_t last) {
+  std::string body;
+  char line[512];
+  const int64_t base = 1795000000;
+  for (size_t i = first; i < last; ++i) {
+    const size_t building = (i * 7919) % 150000;
+    const double lon = 122.9 + (building % 1000) * 0.001 + 0.00015, lat = 41.4 + ((building / 1000) % 800) * 0.001 + 0.00015;
+    std::time_t t = base + static_cast<int64_t>(i);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char when[32];
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    std::snprintf(line, sizeof line,
+                  "{\"event_id\":\"E%09zu\",\"device_address\":\"%012zx\",\"building_id\":\"B%07zu\","
+                  "\"info_type\":\"device_state\",\"state_flags\":%d,\"time\":\"%s\",\"lon\":%.5f,\"lat\":%.5f}\n",
+                  i, 0xa00000000000 + building, building, i % 3 == 0 ? 3 : 1, when, lon, lat);
+    body += line;
+  }
+  return body;
+}
+
+// The mixed run: of every 100 records 80 weather observations, 15 buildings, 5 alarm events, in
+// pushes of `batch` observations, batch/5 buildings and batch/10 events, interleaved so each
+// feed's pushes spread over the whole run.
+std::vector<Push> makeMix(size_t n, size_t batch, size_t& bytes) {
+  const size_t buildings = n * 15 / 100, alarms = n * 5 / 100, observations = n - buildings - alarms;
+  size_t weather_bytes = 0;
+  std::vector<std::vector<Push>> lists(3);
+  for (auto& body : makeBatches(observations, batch, false, weather_bytes)) {
+    size_t records = static_cast<size_t>(std::count(body.begin(), body.end(), '\n'));
+    lists[0].push_back({"bench", std::move(body), "application/x-ndjson", records});
+  }
+  const size_t building_batch = std::max<size_t>(1, batch / 5), alarm_batch = std::max<size_t>(1, batch / 10);
+  for (size_t i = 0; i < buildings; i += building_batch) {
+    size_t last = std::min(buildings, i + building_batch);
+    lists[1].push_back({"bench-buildings", buildingBody(i, last), "application/geo+json", last - i});
+  }
+  for (size_t i = 0; i < alarms; i += alarm_batch) {
+    size_t last = std::min(alarms, i + alarm_batch);
+    lists[2].push_back({"bench-alarms", alarmBody(i, last), "application/x-ndjson", last - i});
+  }
+  std::vector<Push> out;
+  std::vector<size_t> next(3, 0);
+  bytes = 0;
+  for (;;) {  // the list furthest behind (by the share of its pushes done) goes next
+    int pick = -1;
+    double least = 2;
+    for (int l = 0; l < 3; ++l) {
+      if (next[l] == lists[l].size()) continue;
+      double done = static_cast<double>(next[l]) / lists[l].size();
+      if (done < least) least = done, pick = l;
+    }
+    if (pick < 0) break;
+    bytes += lists[pick][next[pick]].body.size();
+    out.push_back(std::move(lists[pick][next[pick]++]));
+  }
+  return out;
+}
+
 void printFigure(const Figure& f, const Figure* relative_to) {
   double rps = f.records / f.seconds;
   std::printf("%-34s %10zu %9.2f %12.0f %9.1f %11.2f", f.name.c_str(), f.records, f.seconds, rps,
@@ -125,15 +221,29 @@ int benchIngest(const BenchOptions& o) {
                                     : fs::path(o.work_dir);
   fs::remove_all(dir);
   fs::create_directories(dir);
-  std::fprintf(stderr, "bench: generating %zu weather observations (%s)...\n", o.records, o.format.c_str());
-  const bool csv = o.format == "csv";
-  const std::string content_type = csv ? "text/csv" : "application/x-ndjson";
+  std::fprintf(stderr, "bench: generating %zu records (%s)...\n", o.records, o.format.c_str());
+  const bool csv = o.format == "csv", mix = o.format == "mix";
+  if (mix && !o.jsonl_out.empty()) {
+    std::cerr << "bench: --jsonl-out writes the weather observations of --format ndjson or csv, not of mix\n";
+    return 2;
+  }
   size_t body_bytes = 0;
-  auto batches = makeBatches(o.records, o.batch, csv, body_bytes);
+  std::vector<Push> pushes;
+  if (mix) {
+    pushes = makeMix(o.records, o.batch, body_bytes);
+  } else {
+    for (auto& body : makeBatches(o.records, o.batch, csv, body_bytes)) {
+      pushes.push_back({"bench", std::move(body), csv ? "text/csv" : "application/x-ndjson", 0});
+    }
+  }
   if (!o.jsonl_out.empty()) {
     size_t ignored = 0;
     std::ofstream out(o.jsonl_out, std::ios::binary);
-    for (const auto& body : csv ? makeBatches(o.records, o.batch, false, ignored) : batches) out << body;
+    if (csv) {
+      for (const auto& body : makeBatches(o.records, o.batch, false, ignored)) out << body;
+    } else {
+      for (const auto& push : pushes) out << push.body;
+    }
     if (!out) {
       std::cerr << "bench: cannot write " << o.jsonl_out << "\n";
       return 1;
@@ -157,23 +267,35 @@ int benchIngest(const BenchOptions& o) {
       return 1;
     }
     auto& hub = *started.value();
-    registry::FeedSpec spec;
-    spec.id = "bench";
-    spec.agency = "bench";
-    spec.connector = "firehub.connector.weather";
-    auto feed = hub.feeds().create(spec);
-    if (!feed.isOk()) {
-      std::cerr << "bench: " << feed.status().toString() << " (plugins dir built?)\n";
-      return 1;
+    std::vector<std::pair<const char*, const char*>> feeds = {{"bench", "firehub.connector.weather"}};
+    if (mix) {
+      feeds.emplace_back("bench-buildings", "firehub.connector.building");
+      feeds.emplace_back("bench-alarms", "firehub.connector.alarm");
+    }
+    for (const auto& [id, connector] : feeds) {
+      registry::FeedSpec spec;
+      spec.id = id;
+      spec.agency = "bench";
+      spec.connector = connector;
+      auto feed = hub.feeds().create(spec);
+      if (!feed.isOk()) {
+        std::cerr << "bench: " << feed.status().toString() << " (plugins dir built?)\n";
+        return 1;
+      }
     }
     std::fprintf(stderr, "bench: end to end...\n");
     Stopwatch sw;
     const double thread_cpu0 = cpuSeconds(RUSAGE_THREAD);
-    for (const auto& body : batches) {
-      pipeline::IngestRequest req{"bench", body, content_type, "file", std::nullopt};
+    for (const auto& push : pushes) {
+      pipeline::IngestRequest req{push.feed, push.body, push.content_type, "file", std::nullopt};
       auto s = hub.pipeline().ingest(req);
       if (!s.isOk()) {
         std::cerr << "bench: " << s.status().toString() << "\n";
+        return 1;
+      }
+      if (s->rejected > 0) {  // the generators write only valid records: a rejection is a bug
+        std::cerr << "bench: " << push.feed << " rejected " << s->rejected << " record(s): "
+                  << (s->errors.empty() ? "" : s->errors.front()) << "\n";
         return 1;
       }
       e2e.records += s->accepted;
@@ -285,9 +407,15 @@ int benchIngest(const BenchOptions& o) {
     rd_kafka_destroy(rk);
   }
 
-  std::printf("\nfirehub bench ingest: %zu weather observations, batches of %zu, %.1f MB of %s, broker %s\n",
-              o.records, o.batch, body_bytes / 1e6, csv ? "CSV" : "JSON lines",
-              o.bootstrap.empty() ? "embedded" : o.bootstrap.c_str());
+  if (mix) {
+    std::printf("\nfirehub bench ingest: %zu records (80 %% weather JSON lines in batches of %zu, 15 %% building "
+                "GeoJSON, 5 %% alarm webhook events; three feeds), %.1f MB, broker %s\n",
+                o.records, o.batch, body_bytes / 1e6, o.bootstrap.empty() ? "embedded" : o.bootstrap.c_str());
+  } else {
+    std::printf("\nfirehub bench ingest: %zu weather observations, batches of %zu, %.1f MB of %s, broker %s\n",
+                o.records, o.batch, body_bytes / 1e6, csv ? "CSV" : "JSON lines",
+                o.bootstrap.empty() ? "embedded" : o.bootstrap.c_str());
+  }
   std::printf("%-34s %10s %9s %12s %9s %11s   %s\n", "scenario", "records", "seconds", "records/s",
               "MB/s", "CPU µs/rec", "x/e2e");
   printFigure(e2e, nullptr);
@@ -295,18 +423,20 @@ int benchIngest(const BenchOptions& o) {
   printFigure(kafka, &e2e);
   std::printf("(x/e2e: this row's records/s divided by end-to-end's; MB/s of the bytes each row moved)\n");
   double e2e_rps = e2e.records / e2e.seconds;
-  mergeBenchJson(o.json, {{"ingest.records", static_cast<uint64_t>(e2e.records)},
-                          {"ingest.format", csv ? "csv" : "ndjson"},
-                          {"ingest.broker", o.bootstrap.empty() ? "embedded" : "firehub broker process"},
-                          {"ingest.seconds", e2e.seconds},
-                          {"ingest.records_per_s", e2e_rps},
-                          {"ingest.mb_per_s", e2e.bytes / e2e.seconds / 1e6},
-                          {"ingest.cpu_us_per_record", e2e.cpu * 1e6 / std::max<size_t>(e2e.records, 1)},
-                          {"ingest.push_thread_cpu_us_per_record", push_thread_us},
-                          {"ingest.ceiling_rocksdb_records_per_s", rocks.records / rocks.seconds},
-                          {"ingest.ceiling_kafka_records_per_s", kafka.records / kafka.seconds},
-                          {"ingest.ratio_to_rocksdb_ceiling", e2e_rps / (rocks.records / rocks.seconds)},
-                          {"ingest.ratio_to_kafka_ceiling", e2e_rps / (kafka.records / kafka.seconds)}});
+  // The mixed run's figures go under their own name, beside the weather run's.
+  const std::string at = mix ? "ingest_mix." : "ingest.";
+  mergeBenchJson(o.json, {{at + "records", static_cast<uint64_t>(e2e.records)},
+                          {at + "format", o.format},
+                          {at + "broker", o.bootstrap.empty() ? "embedded" : "firehub broker process"},
+                          {at + "seconds", e2e.seconds},
+                          {at + "records_per_s", e2e_rps},
+                          {at + "mb_per_s", e2e.bytes / e2e.seconds / 1e6},
+                          {at + "cpu_us_per_record", e2e.cpu * 1e6 / std::max<size_t>(e2e.records, 1)},
+                          {at + "push_thread_cpu_us_per_record", push_thread_us},
+                          {at + "ceiling_rocksdb_records_per_s", rocks.records / rocks.seconds},
+                          {at + "ceiling_kafka_records_per_s", kafka.records / kafka.seconds},
+                          {at + "ratio_to_rocksdb_ceiling", e2e_rps / (rocks.records / rocks.seconds)},
+                          {at + "ratio_to_kafka_ceiling", e2e_rps / (kafka.records / kafka.seconds)}});
   if (!o.keep) fs::remove_all(dir);
   return 0;
 }
@@ -320,7 +450,10 @@ void addBenchCommand(CLI::App& app) {
   auto* ingest = bench->add_subcommand("ingest", "End-to-end ingest vs RocksDB and Kafka ceilings");
   ingest->add_option("--records", o.records, "Records to ingest")->check(CLI::Range(size_t{1000}, size_t{50000000}));
   ingest->add_option("--batch", o.batch, "Records per push/batch")->check(CLI::Range(size_t{1}, size_t{100000}));
-  ingest->add_option("--format", o.format, "Body format: ndjson (JSON lines) or csv")->check(CLI::IsMember({"ndjson", "csv"}));
+  ingest->add_option("--format", o.format,
+                     "Body format: ndjson (weather JSON lines), csv, or mix (weather lines, building GeoJSON and "
+                     "alarm events to three feeds)")
+      ->check(CLI::IsMember({"ndjson", "csv", "mix"}));
   ingest->add_option("--bootstrap", o.bootstrap, "Kafka bootstrap servers (e.g. a `firehub broker`); default: embedded");
   ingest->add_option("--jsonl-out", o.jsonl_out, "Also write the observations as a JSON-lines file (for the peer run)");
   ingest->add_option("--json", o.json, "Merge the figures into this JSON report");
