@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "bench_report.h"
+#include "firehub/v1/time_text.h"
 #include "cli.h"
 
 namespace firehub::cli {
@@ -61,6 +62,18 @@ class Stopwatch {
   double c0_;
 };
 
+// The generated data's clock: seconds after 2026-11-18T00:00:00Z as RFC 3339 text.
+std::string benchTime(int64_t seconds_after) {
+  google::protobuf::Timestamp t;
+  t.set_seconds(1795000000 + seconds_after);
+  return firehub::v1::rfc3339(t);
+}
+
+// Where building b stands: a 1,000 x 800 grid of 0.001° over the weather stations' area.
+std::pair<double, double> buildingPlace(size_t b) {
+  return {122.9 + (b % 1000) * 0.001, 41.4 + ((b / 1000) % 800) * 0.001};
+}
+
 // One weather observation i (1,000 stations, one reading per station per minute).
 struct Observation {
   char station[8];
@@ -70,14 +83,10 @@ struct Observation {
 };
 Observation observation(size_t i) {
   const size_t stations = 1000;
-  const int64_t base = 1795000000;  // 2026-11-18
   Observation o{};
   size_t s = i % stations;
   std::snprintf(o.station, sizeof o.station, "S%05zu", s);
-  std::time_t t = base + static_cast<int64_t>(i / stations) * 60;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::strftime(o.when, sizeof o.when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  std::snprintf(o.when, sizeof o.when, "%s", benchTime(static_cast<int64_t>(i / stations) * 60).c_str());
   o.lon = 122.9 + (s % 40) * 0.025;
   o.lat = 41.4 + (s / 40) * 0.03;
   o.temp = -5.0 + (i % 170) * 0.1;
@@ -119,7 +128,6 @@ struct Push {
   const char* feed;
   std::string body;
   const char* content_type;
-  size_t records;
 };
 
 // Buildings first to last-1 as a GeoJSON FeatureCollection: footprints of about 30 m on a grid
@@ -131,7 +139,7 @@ std::string buildingBody(size_t first, size_t last) {
   std::string body = "{\"type\":\"FeatureCollection\",\"features\":[";
   char feature[768];
   for (size_t i = first; i < last; ++i) {
-    const double lon = 122.9 + (i % 1000) * 0.001, lat = 41.4 + ((i / 1000) % 800) * 0.001;
+    const auto [lon, lat] = buildingPlace(i);
     std::snprintf(feature, sizeof feature,
                   "%s{\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[%.5f,%.5f],"
                   "[%.5f,%.5f],[%.5f,%.5f],[%.5f,%.5f],[%.5f,%.5f]]]},\"properties\":{\"building_id\":\"B%07zu\","
@@ -151,19 +159,15 @@ std::string buildingBody(size_t first, size_t last) {
 std::string alarmBody(size_t first, size_t last) {
   std::string body;
   char line[512];
-  const int64_t base = 1795000000;
   for (size_t i = first; i < last; ++i) {
     const size_t building = (i * 7919) % 150000;
-    const double lon = 122.9 + (building % 1000) * 0.001 + 0.00015, lat = 41.4 + ((building / 1000) % 800) * 0.001 + 0.00015;
-    std::time_t t = base + static_cast<int64_t>(i);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char when[32];
-    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    auto [lon, lat] = buildingPlace(building);
+    lon += 0.00015, lat += 0.00015;  // the middle of its footprint
+    const std::string when = benchTime(static_cast<int64_t>(i));
     std::snprintf(line, sizeof line,
                   "{\"event_id\":\"E%09zu\",\"device_address\":\"%012zx\",\"building_id\":\"B%07zu\","
                   "\"info_type\":\"device_state\",\"state_flags\":%d,\"time\":\"%s\",\"lon\":%.5f,\"lat\":%.5f}\n",
-                  i, 0xa00000000000 + building, building, i % 3 == 0 ? 3 : 1, when, lon, lat);
+                  i, 0xa00000000000 + building, building, i % 3 == 0 ? 3 : 1, when.c_str(), lon, lat);
     body += line;
   }
   return body;
@@ -177,17 +181,16 @@ std::vector<Push> makeMix(size_t n, size_t batch, size_t& bytes) {
   size_t weather_bytes = 0;
   std::vector<std::vector<Push>> lists(3);
   for (auto& body : makeBatches(observations, batch, false, weather_bytes)) {
-    size_t records = static_cast<size_t>(std::count(body.begin(), body.end(), '\n'));
-    lists[0].push_back({"bench", std::move(body), "application/x-ndjson", records});
+    lists[0].push_back({"bench", std::move(body), "application/x-ndjson"});
   }
   const size_t building_batch = std::max<size_t>(1, batch / 5), alarm_batch = std::max<size_t>(1, batch / 10);
   for (size_t i = 0; i < buildings; i += building_batch) {
     size_t last = std::min(buildings, i + building_batch);
-    lists[1].push_back({"bench-buildings", buildingBody(i, last), "application/geo+json", last - i});
+    lists[1].push_back({"bench-buildings", buildingBody(i, last), "application/geo+json"});
   }
   for (size_t i = 0; i < alarms; i += alarm_batch) {
     size_t last = std::min(alarms, i + alarm_batch);
-    lists[2].push_back({"bench-alarms", alarmBody(i, last), "application/x-ndjson", last - i});
+    lists[2].push_back({"bench-alarms", alarmBody(i, last), "application/x-ndjson"});
   }
   std::vector<Push> out;
   std::vector<size_t> next(3, 0);
@@ -233,7 +236,7 @@ int benchIngest(const BenchOptions& o) {
     pushes = makeMix(o.records, o.batch, body_bytes);
   } else {
     for (auto& body : makeBatches(o.records, o.batch, csv, body_bytes)) {
-      pushes.push_back({"bench", std::move(body), csv ? "text/csv" : "application/x-ndjson", 0});
+      pushes.push_back({"bench", std::move(body), csv ? "text/csv" : "application/x-ndjson"});
     }
   }
   if (!o.jsonl_out.empty()) {

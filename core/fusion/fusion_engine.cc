@@ -333,7 +333,8 @@ void FusionEngine::forEachRiskCell(const lake::BBox& bbox, size_t offset, size_t
         continue;
       }
       const bool whole = rect.Contains(bound);
-      for (; it != cells.end() && it->first <= block.range_max().id() && it->first <= cover.range_max().id(); ++it) {
+      const uint64_t last = std::min(block.range_max().id(), cover.range_max().id());
+      for (; it != cells.end() && it->first <= last; ++it) {
         if (!whole && !rect.Intersects(S2Cell(S2CellId(it->first)))) continue;
         if (count >= offset && handed < limit) {
           fn(it->second, it->first, risk_->stampOf(it->first));

@@ -305,28 +305,22 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     if (ids_in_batch.insert(r.id()).second) candidates.push_back(index);
     else ++result.duplicates;
   }
-  std::vector<bool> stored_before(items.size(), false);
-  {
-    std::vector<rocksdb::Slice> keys;
-    keys.reserve(candidates.size());
-    for (size_t index : candidates) keys.emplace_back(items[index].record().id());
-    std::vector<rocksdb::PinnableSlice> found(candidates.size());
-    std::vector<rocksdb::Status> statuses(candidates.size());
-    db_->MultiGet(rocksdb::ReadOptions(), records_, candidates.size(), keys.data(), found.data(),
-                  statuses.data());
-    for (size_t i = 0; i < candidates.size(); ++i) {
-      if (statuses[i].ok()) stored_before[candidates[i]] = true;
-      else if (!statuses[i].IsNotFound()) return fromRocks(statuses[i], "read record");
-    }
-  }
+  std::vector<rocksdb::Slice> keys;
+  keys.reserve(candidates.size());
+  for (size_t index : candidates) keys.emplace_back(items[index].record().id());
+  std::vector<rocksdb::PinnableSlice> found(candidates.size());
+  std::vector<rocksdb::Status> stored(candidates.size());  // ok: stored before
+  db_->MultiGet(rocksdb::ReadOptions(), records_, candidates.size(), keys.data(), found.data(), stored.data());
 
-  for (size_t index : candidates) {
+  for (size_t c = 0; c < candidates.size(); ++c) {
+    const size_t index = candidates[c];
     const auto& item = items[index];
     const auto& r = item.record();
-    if (stored_before[index]) {
+    if (stored[c].ok()) {
       ++result.duplicates;
       continue;
     }
+    if (!stored[c].IsNotFound()) return fromRocks(stored[c], "read record");
     stored_items.push_back(index);
 
     // Latest pointer: only a newer observation moves it.
