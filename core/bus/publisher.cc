@@ -288,7 +288,7 @@ void Publisher::fill() {
       cursor_ = e.sequence + 1;
       continue;
     }
-    auto found = lake_.readRecord(e.record_id, record_);
+    auto found = lake_.readRecordBytes(e.record_id, bytes_);
     if (!found.isOk()) {  // the lake could not be read: the entry stays, try again later
       FIREHUB_LOG(kError, "bus", "cannot read record " << e.record_id << ": " << found.status().toString());
       retry_at_ms_ = nowMs() + 1000;
@@ -302,22 +302,37 @@ void Publisher::fill() {
       continue;
     }
     // <domain>.public topics carry the redacted view: restricted fields removed.
-    if (e.topic.size() > 7 && e.topic.compare(e.topic.size() - 7, 7, ".public") == 0) {
-      redactRestricted(record_);
-    }
-    const auto& r = record_;
+    const bool redact = e.topic.size() > 7 && e.topic.compare(e.topic.size() - 7, 7, ".public") == 0;
     if (known_topics_.insert(e.topic).second && options_.ensure_topic) options_.ensure_topic(e.topic);
     std::string& value = json_;
     value.clear();
-    appendJson(value, r);
-    std::string schema = bodySchemaName(r);
-    const char* classification = firehub::v1::Classification_Name(r.classification()).c_str();
+    // The JSON straight from the stored bytes; bytes it does not take are parsed instead.
+    WireRecordFacts facts;
+    if (!appendRecordJsonFromWire(value, bytes_, redact, &facts)) {
+      if (!record_.ParseFromString(bytes_)) {
+        FIREHUB_LOG(kError, "bus", "record " << e.record_id << " does not parse; its outbox entry stays");
+        retry_at_ms_ = nowMs() + 1000;
+        break;
+      }
+      if (redact) redactRestricted(record_);
+      appendJson(value, record_);
+      facts.feed_id = record_.feed_id();
+      facts.agency = record_.agency();
+      facts.classification = record_.classification();
+      const auto* oneof = record_.GetDescriptor()->FindOneofByName("body");
+      const auto* body = record_.GetReflection()->GetOneofFieldDescriptor(record_, oneof);
+      facts.body = body ? body->message_type() : nullptr;
+    }
+    static const std::string kNoSchema;
+    const std::string& schema = facts.body ? facts.body->full_name() : kNoSchema;
+    const char* classification =
+        firehub::v1::Classification_Name(static_cast<firehub::v1::Classification>(facts.classification)).c_str();
     rd_kafka_resp_err_t err = rd_kafka_producev(
         producer_, RD_KAFKA_V_TOPIC(e.topic.c_str()),
         RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
         RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADER("feed", r.feed_id().data(), static_cast<ssize_t>(r.feed_id().size())),
-        RD_KAFKA_V_HEADER("agency", r.agency().data(), static_cast<ssize_t>(r.agency().size())),
+        RD_KAFKA_V_HEADER("feed", facts.feed_id.data(), static_cast<ssize_t>(facts.feed_id.size())),
+        RD_KAFKA_V_HEADER("agency", facts.agency.data(), static_cast<ssize_t>(facts.agency.size())),
         RD_KAFKA_V_HEADER("schema", schema.data(), static_cast<ssize_t>(schema.size())),
         RD_KAFKA_V_HEADER("classification", classification, -1),
         RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(e.sequence))),

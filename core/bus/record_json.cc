@@ -11,9 +11,11 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string_view>
 
 #include "firehub/bus.h"
+#include "firehub/classification.h"
 #include "firehub/v1/time_text.h"
 
 namespace firehub::bus {
@@ -68,7 +70,7 @@ void appendDouble(std::string& out, double v) {
   else appendNumber(out, v);
 }
 
-void appendBase64(std::string& out, const std::string& in) {
+void appendBase64(std::string& out, std::string_view in) {
   static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   out.push_back('"');
   size_t i = 0;
@@ -167,6 +169,9 @@ struct MessagePlan {
   };
   std::vector<std::string> keys;  // by field index: "name":
   std::vector<Step> steps;
+  std::vector<int> index_of;      // by field number: the field's index, -1 for none
+  std::vector<char> restricted;   // by field index: the schema marks it restricted
+  bool wire_ok = true;            // every field is in index_of (see appendWire)
 };
 
 const MessagePlan& planOf(const google::protobuf::Descriptor* d) {
@@ -185,6 +190,14 @@ const MessagePlan& planOf(const google::protobuf::Descriptor* d) {
     const auto* oneof = f->real_containing_oneof();
     if (!oneof) plan.steps.push_back({f, nullptr});
     else if (oneof->field(0) == f) plan.steps.push_back({nullptr, oneof});
+    plan.restricted.push_back(isRestrictedField(f));
+    // Numbers from 1024 and messages of more than 64 fields stay out (they are parsed instead).
+    if (f->number() < 1024 && i < 64) {
+      if (plan.index_of.size() <= static_cast<size_t>(f->number())) plan.index_of.resize(f->number() + 1, -1);
+      plan.index_of[f->number()] = i;
+    } else {
+      plan.wire_ok = false;
+    }
   }
   return plan;
 }
@@ -230,6 +243,312 @@ void appendMessage(std::string& out, const Message& m) {
 }
 
 }  // namespace
+
+// Writing JSON straight from the serialised bytes, without parsing them into a message first:
+// the publisher holds records as the lake stores them. The output is what appendMessage writes
+// for the parsed message. Anything protobuf's serialiser does not write (a non-repeated field
+// twice, two members of a oneof, groups, a wire type that does not fit the field) makes it give
+// up, and the caller parses the bytes instead.
+namespace {
+
+// One field occurrence in the bytes: a varint or fixed value, or a length-delimited span.
+struct Occurrence {
+  int index;        // the field's index in its message
+  int wire_type;
+  uint64_t value;   // varint and fixed
+  const char* data; // length-delimited
+  size_t size;
+};
+
+bool readVarint(const char*& p, const char* end, uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 70 && p < end; shift += 7) {
+    const auto b = static_cast<uint8_t>(*p++);
+    v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+uint64_t readFixed(const char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+// The wire type a single value of the field has (packed repeated scalars are also accepted).
+int wireTypeOf(const FieldDescriptor* f) {
+  switch (f->type()) {
+    case FieldDescriptor::TYPE_DOUBLE: case FieldDescriptor::TYPE_FIXED64: case FieldDescriptor::TYPE_SFIXED64:
+      return 1;
+    case FieldDescriptor::TYPE_FLOAT: case FieldDescriptor::TYPE_FIXED32: case FieldDescriptor::TYPE_SFIXED32:
+      return 5;
+    case FieldDescriptor::TYPE_STRING: case FieldDescriptor::TYPE_BYTES: case FieldDescriptor::TYPE_MESSAGE:
+      return 2;
+    case FieldDescriptor::TYPE_GROUP:
+      return -1;
+    default:
+      return 0;
+  }
+}
+
+bool appendWire(std::string& out, const google::protobuf::Descriptor* d, std::string_view bytes, bool redact);
+
+// One scalar value (varint or fixed bits) of field f, as appendValue writes it.
+void appendScalar(std::string& out, const FieldDescriptor* f, uint64_t v) {
+  switch (f->type()) {
+    case FieldDescriptor::TYPE_INT32: appendNumber(out, static_cast<int32_t>(v)); break;
+    case FieldDescriptor::TYPE_SINT32:
+      appendNumber(out, static_cast<int32_t>((static_cast<uint32_t>(v) >> 1) ^ -(static_cast<uint32_t>(v) & 1)));
+      break;
+    case FieldDescriptor::TYPE_SFIXED32: appendNumber(out, static_cast<int32_t>(static_cast<uint32_t>(v))); break;
+    case FieldDescriptor::TYPE_UINT32: case FieldDescriptor::TYPE_FIXED32:
+      appendNumber(out, static_cast<uint32_t>(v));
+      break;
+    case FieldDescriptor::TYPE_INT64: case FieldDescriptor::TYPE_SFIXED64: case FieldDescriptor::TYPE_SINT64: {
+      int64_t n = f->type() == FieldDescriptor::TYPE_SINT64 ? static_cast<int64_t>((v >> 1) ^ -(v & 1))
+                                                            : static_cast<int64_t>(v);
+      out.push_back('"');
+      appendNumber(out, n);
+      out.push_back('"');
+      break;
+    }
+    case FieldDescriptor::TYPE_UINT64: case FieldDescriptor::TYPE_FIXED64:
+      out.push_back('"');
+      appendNumber(out, v);
+      out.push_back('"');
+      break;
+    case FieldDescriptor::TYPE_DOUBLE: {
+      double x;
+      std::memcpy(&x, &v, sizeof x);
+      appendDouble(out, x);
+      break;
+    }
+    case FieldDescriptor::TYPE_FLOAT: {
+      float x;
+      const auto bits = static_cast<uint32_t>(v);
+      std::memcpy(&x, &bits, sizeof x);
+      if (std::isfinite(x)) appendNumber(out, x);
+      else appendDouble(out, x);
+      break;
+    }
+    case FieldDescriptor::TYPE_BOOL: out += v ? "true" : "false"; break;
+    case FieldDescriptor::TYPE_ENUM: {
+      const int n = static_cast<int32_t>(v);
+      const auto* value = f->enum_type()->FindValueByNumber(n);
+      if (value) appendJsonString(out, value->name());
+      else appendNumber(out, n);
+      break;
+    }
+    default: break;
+  }
+}
+
+// A google.protobuf.Timestamp from its bytes.
+bool appendWireTimestamp(std::string& out, std::string_view bytes) {
+  google::protobuf::Timestamp t;
+  const char* p = bytes.data();
+  const char* end = p + bytes.size();
+  bool seen[3] = {false, false, false};
+  while (p < end) {
+    uint64_t tag, v;
+    if (!readVarint(p, end, tag) || (tag & 7) != 0 || !readVarint(p, end, v)) return false;
+    const uint64_t number = tag >> 3;
+    if (number != 1 && number != 2) return false;
+    if (seen[number]) return false;
+    seen[number] = true;
+    if (number == 1) t.set_seconds(static_cast<int64_t>(v));
+    else t.set_nanos(static_cast<int32_t>(v));
+  }
+  appendJsonTimestamp(out, t);
+  return true;
+}
+
+// One element (or the one value) of field f from occurrence o.
+bool appendOccurrence(std::string& out, const FieldDescriptor* f, const Occurrence& o, bool redact) {
+  switch (f->type()) {
+    case FieldDescriptor::TYPE_STRING: appendJsonString(out, std::string_view(o.data, o.size)); return true;
+    case FieldDescriptor::TYPE_BYTES: appendBase64(out, std::string_view(o.data, o.size)); return true;
+    case FieldDescriptor::TYPE_MESSAGE:
+      if (f->message_type() == google::protobuf::Timestamp::descriptor()) {
+        return appendWireTimestamp(out, std::string_view(o.data, o.size));
+      }
+      return appendWire(out, f->message_type(), std::string_view(o.data, o.size), redact);
+    default: appendScalar(out, f, o.value); return true;
+  }
+}
+
+// The default a plain scalar field is written with when it is absent (or redacted).
+void appendDefault(std::string& out, const FieldDescriptor* f) {
+  switch (f->type()) {
+    case FieldDescriptor::TYPE_STRING: case FieldDescriptor::TYPE_BYTES: out += "\"\""; break;
+    default: appendScalar(out, f, 0);
+  }
+}
+
+bool appendWire(std::string& out, const google::protobuf::Descriptor* d, std::string_view bytes, bool redact) {
+  const MessagePlan& plan = planOf(d);
+  if (!plan.wire_ok) return false;
+  // Occurrences of this message stay on one stack shared with nested messages, which push
+  // theirs above and take them off again.
+  thread_local std::vector<Occurrence> stack;
+  const size_t base = stack.size();
+  struct Unwind {
+    size_t base;
+    ~Unwind() { stack.resize(base); }
+  } unwind{base};
+  uint8_t count[64] = {};
+  uint32_t first[64];
+  const char* p = bytes.data();
+  const char* end = p + bytes.size();
+  while (p < end) {
+    uint64_t tag;
+    if (!readVarint(p, end, tag)) return false;
+    Occurrence o{-1, static_cast<int>(tag & 7), 0, nullptr, 0};
+    switch (o.wire_type) {
+      case 0:
+        if (!readVarint(p, end, o.value)) return false;
+        break;
+      case 1:
+        if (end - p < 8) return false;
+        o.value = readFixed(p, 8);
+        p += 8;
+        break;
+      case 5:
+        if (end - p < 4) return false;
+        o.value = readFixed(p, 4);
+        p += 4;
+        break;
+      case 2: {
+        uint64_t n;
+        if (!readVarint(p, end, n) || n > static_cast<uint64_t>(end - p)) return false;
+        o.data = p;
+        o.size = n;
+        p += n;
+        break;
+      }
+      default:
+        return false;  // groups
+    }
+    const uint64_t number = tag >> 3;
+    if (number >= plan.index_of.size() || plan.index_of[number] < 0) continue;  // unknown: not printed
+    o.index = plan.index_of[number];
+    const FieldDescriptor* f = d->field(o.index);
+    const bool packed = o.wire_type == 2 && f->is_repeated() && wireTypeOf(f) != 2;
+    if (o.wire_type != wireTypeOf(f) && !packed) return false;
+    if (count[o.index] == 0) first[o.index] = static_cast<uint32_t>(stack.size());
+    else if (!f->is_repeated()) return false;  // protobuf would merge; its serialiser never writes this
+    if (count[o.index] < 255) ++count[o.index];
+    stack.push_back(o);
+  }
+  const size_t top = stack.size();
+  out.push_back('{');
+  bool any = false;
+  for (const auto& step : plan.steps) {
+    const FieldDescriptor* f = step.field;
+    if (step.oneof) {
+      f = nullptr;
+      for (int k = 0; k < step.oneof->field_count(); ++k) {
+        const FieldDescriptor* member = step.oneof->field(k);
+        if (count[member->index()] == 0) continue;
+        if (f) return false;  // protobuf keeps the last; its serialiser writes one
+        f = member;
+      }
+      if (!f || (redact && plan.restricted[f->index()])) continue;
+    }
+    const int i = f->index();
+    const bool absent = count[i] == 0 || (redact && plan.restricted[i]);
+    if (!f->is_repeated() && f->has_presence() && absent) continue;
+    if (any) out.push_back(',');
+    any = true;
+    out += plan.keys[i];
+    if (f->is_repeated()) {
+      out.push_back('[');
+      bool first_element = true;
+      for (size_t k = absent ? top : first[i]; k < top; ++k) {
+        const Occurrence o = stack[k];  // a copy: nested messages push onto the stack
+        if (o.index != i) continue;
+        if (o.wire_type == 2 && wireTypeOf(f) != 2) {  // packed scalars
+          const char* q = o.data;
+          const char* q_end = q + o.size;
+          while (q < q_end) {
+            uint64_t v;
+            if (wireTypeOf(f) == 0) {
+              if (!readVarint(q, q_end, v)) return false;
+            } else {
+              const int width = wireTypeOf(f) == 1 ? 8 : 4;
+              if (q_end - q < width) return false;
+              v = readFixed(q, width);
+              q += width;
+            }
+            if (!first_element) out.push_back(',');
+            first_element = false;
+            appendScalar(out, f, v);
+          }
+          continue;
+        }
+        if (!first_element) out.push_back(',');
+        first_element = false;
+        if (!appendOccurrence(out, f, o, redact)) return false;
+      }
+      out.push_back(']');
+    } else if (absent) {
+      appendDefault(out, f);
+    } else if (const Occurrence o = stack[first[i]]; !appendOccurrence(out, f, o, redact)) {
+      return false;
+    }
+  }
+  out.push_back('}');
+  return true;
+}
+
+}  // namespace
+
+bool appendRecordJsonFromWire(std::string& out, std::string_view bytes, bool redact, WireRecordFacts* facts) {
+  const size_t start = out.size();
+  if (!appendWire(out, firehub::v1::Record::descriptor(), bytes, redact)) {
+    out.resize(start);
+    return false;
+  }
+  if (!facts) return true;
+  // The header fields, from the record's top level (the bytes parsed above, so well formed).
+  *facts = WireRecordFacts{};
+  static const std::vector<const google::protobuf::Descriptor*> body_by_number = [] {
+    std::vector<const google::protobuf::Descriptor*> by;
+    const auto* body = firehub::v1::Record::descriptor()->FindOneofByName("body");
+    for (int k = 0; k < body->field_count(); ++k) {
+      const auto* member = body->field(k);
+      if (by.size() <= static_cast<size_t>(member->number())) by.resize(member->number() + 1, nullptr);
+      by[member->number()] = member->message_type();
+    }
+    return by;
+  }();
+  const char* p = bytes.data();
+  const char* end = p + bytes.size();
+  while (p < end) {
+    uint64_t tag, v = 0;
+    readVarint(p, end, tag);
+    const int number = static_cast<int>(tag >> 3);
+    std::string_view span;
+    switch (tag & 7) {
+      case 0: readVarint(p, end, v); break;
+      case 1: p += 8; break;
+      case 5: p += 4; break;
+      case 2:
+        readVarint(p, end, v);
+        span = std::string_view(p, v);
+        p += v;
+        break;
+    }
+    if (number == firehub::v1::Record::kFeedIdFieldNumber) facts->feed_id = span;
+    else if (number == firehub::v1::Record::kAgencyFieldNumber) facts->agency = span;
+    else if (number == firehub::v1::Record::kClassificationFieldNumber) facts->classification = static_cast<int>(v);
+    else if (static_cast<size_t>(number) < body_by_number.size() && body_by_number[number]) {
+      facts->body = body_by_number[number];
+    }
+  }
+  return true;
+}
 
 std::string recordToJson(const firehub::v1::Record& record) { return messageToJson(record); }
 

@@ -1,5 +1,7 @@
 #include "firehub/classification.h"
 
+#include <absl/container/flat_hash_map.h>
+
 #include <map>
 #include <mutex>
 
@@ -11,18 +13,13 @@ namespace {
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 
-bool isRestricted(const FieldDescriptor* f) {
-  return f->options().GetExtension(firehub::v1::field_classification) ==
-         firehub::v1::CLASSIFICATION_RESTRICTED;
-}
-
 bool scan(const Descriptor* d, std::map<const Descriptor*, bool>& seen) {
   if (auto it = seen.find(d); it != seen.end()) return it->second;
   seen[d] = false;  // breaks cycles
   bool found = false;
   for (int i = 0; i < d->field_count() && !found; ++i) {
     const FieldDescriptor* f = d->field(i);
-    found = isRestricted(f) || (f->message_type() && scan(f->message_type(), seen));
+    found = isRestrictedField(f) || (f->message_type() && scan(f->message_type(), seen));
   }
   seen[d] = found;
   return found;
@@ -30,15 +27,23 @@ bool scan(const Descriptor* d, std::map<const Descriptor*, bool>& seen) {
 
 }  // namespace
 
+bool isRestrictedField(const FieldDescriptor* f) {
+  return f->options().GetExtension(firehub::v1::field_classification) ==
+         firehub::v1::CLASSIFICATION_RESTRICTED;
+}
+
 bool hasRestrictedFields(const Descriptor* type) {
+  // Each thread asks its own copy first (every record's push asks for its body type).
+  thread_local absl::flat_hash_map<const Descriptor*, bool> known;
+  if (auto it = known.find(type); it != known.end()) return it->second;
   static std::mutex mu;
   static std::map<const Descriptor*, bool> cache;
   std::lock_guard<std::mutex> lock(mu);
-  return scan(type, cache);
+  return known[type] = scan(type, cache);
 }
 
 bool bodyHasRestrictedFields(const firehub::v1::Record& record) {
-  const auto* oneof = record.GetDescriptor()->FindOneofByName("body");
+  static const auto* oneof = firehub::v1::Record::descriptor()->FindOneofByName("body");
   const auto* field = record.GetReflection()->GetOneofFieldDescriptor(record, oneof);
   return field && hasRestrictedFields(field->message_type());
 }
@@ -50,7 +55,7 @@ int redactRestricted(google::protobuf::Message& m) {
   int cleared = 0;
   for (int i = 0; i < d->field_count(); ++i) {
     const FieldDescriptor* f = d->field(i);
-    if (isRestricted(f)) {
+    if (isRestrictedField(f)) {
       // HasField is true for a proto3 scalar without presence when it is not the default.
       if (f->is_repeated() ? r->FieldSize(m, f) > 0 : r->HasField(m, f)) ++cleared;
       r->ClearField(&m, f);

@@ -506,19 +506,21 @@ bool Lake::inRecordCache(const std::string& id) const {
   return cache_->by_id.contains(std::string_view(id));
 }
 
-Result<bool> Lake::readRecord(const std::string& id, firehub::v1::Record& into) const {
-  thread_local std::string cached;
-  if (recent(id, cached)) {
-    if (!into.ParseFromString(cached)) return Status::dataLoss("record " + id + " does not parse");
-    return true;
-  }
+Result<bool> Lake::readRecordBytes(const std::string& id, std::string& out) const {
+  if (recent(id, out)) return true;
   rocksdb::PinnableSlice value;
   auto s = db_->Get(rocksdb::ReadOptions(), records_, id, &value);
   if (s.IsNotFound()) return false;
   FIREHUB_RETURN_IF_ERROR(fromRocks(s, "read record"));
-  if (!into.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
-    return Status::dataLoss("record " + id + " does not parse");
-  }
+  out.assign(value.data(), value.size());
+  return true;
+}
+
+Result<bool> Lake::readRecord(const std::string& id, firehub::v1::Record& into) const {
+  thread_local std::string bytes;
+  auto found = readRecordBytes(id, bytes);
+  if (!found.isOk() || !found.value()) return found;
+  if (!into.ParseFromString(bytes)) return Status::dataLoss("record " + id + " does not parse");
   return true;
 }
 

@@ -5,9 +5,12 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <limits>
 #include <random>
 
 #include "firehub/bus.h"
+#include "firehub/classification.h"
 
 namespace firehub::bus {
 namespace {
@@ -109,6 +112,145 @@ TEST(RecordJsonTest, EachBodyOfTheOneofIsWrittenAndNoOther) {
       EXPECT_EQ(ours.find("\"" + body->field(j)->name() + "\""), std::string::npos) << ours;
     }
   }
+}
+
+// Every field of `m` (and of its messages, to `depth`) set to a varied value: negative and
+// extreme numbers, NaN and infinities, escapes and UTF-8 in strings, empty and full repeated
+// fields, one member of each oneof (or none).
+void fillEverything(google::protobuf::Message& m, std::mt19937& rng, int depth) {
+  using google::protobuf::FieldDescriptor;
+  const auto* d = m.GetDescriptor();
+  const auto* r = m.GetReflection();
+  static const std::vector<std::string> kTexts = {"", "plain", "气象局 \"q\" \\ \t\n\x01\x7f", "é", "line\r\n"};
+  static const std::vector<double> kDoubles = {0.0, -0.0, 1e300, -2.5, 123.456789012345, 1e-7,
+                                               std::numeric_limits<double>::quiet_NaN(),
+                                               std::numeric_limits<double>::infinity(),
+                                               -std::numeric_limits<double>::infinity()};
+  std::vector<const google::protobuf::OneofDescriptor*> chosen;
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    if (const auto* oneof = f->real_containing_oneof()) {
+      if (std::find(chosen.begin(), chosen.end(), oneof) != chosen.end()) continue;
+      chosen.push_back(oneof);
+      const int pick = static_cast<int>(rng() % (oneof->field_count() + 1));
+      if (pick == oneof->field_count()) continue;  // none set
+      f = oneof->field(pick);
+    }
+    if (f->message_type() && depth == 0) continue;
+    if (!f->is_repeated() && f->has_presence() && !f->message_type() && rng() % 3 == 0) continue;
+    const int n = f->is_repeated() ? static_cast<int>(rng() % 4) : 1;
+    for (int k = 0; k < n; ++k) {
+      const bool rep = f->is_repeated();
+      switch (f->cpp_type()) {
+        case FieldDescriptor::CPPTYPE_INT32: {
+          int32_t v = std::vector<int32_t>{0, -1, 7, INT32_MIN, INT32_MAX}[rng() % 5];
+          rep ? r->AddInt32(&m, f, v) : r->SetInt32(&m, f, v);
+          break;
+        }
+        case FieldDescriptor::CPPTYPE_INT64: {
+          int64_t v = std::vector<int64_t>{0, -1, 1795305600, INT64_MIN, INT64_MAX}[rng() % 5];
+          rep ? r->AddInt64(&m, f, v) : r->SetInt64(&m, f, v);
+          break;
+        }
+        case FieldDescriptor::CPPTYPE_UINT32: {
+          uint32_t v = std::vector<uint32_t>{0, 1, UINT32_MAX}[rng() % 3];
+          rep ? r->AddUInt32(&m, f, v) : r->SetUInt32(&m, f, v);
+          break;
+        }
+        case FieldDescriptor::CPPTYPE_UINT64: {
+          uint64_t v = std::vector<uint64_t>{0, 1, UINT64_MAX}[rng() % 3];
+          rep ? r->AddUInt64(&m, f, v) : r->SetUInt64(&m, f, v);
+          break;
+        }
+        case FieldDescriptor::CPPTYPE_DOUBLE: {
+          double v = kDoubles[rng() % kDoubles.size()];
+          rep ? r->AddDouble(&m, f, v) : r->SetDouble(&m, f, v);
+          break;
+        }
+        case FieldDescriptor::CPPTYPE_FLOAT: {
+          float v = static_cast<float>(kDoubles[rng() % kDoubles.size()]);
+          rep ? r->AddFloat(&m, f, v) : r->SetFloat(&m, f, v);
+          break;
+        }
+        case FieldDescriptor::CPPTYPE_BOOL: {
+          bool v = rng() % 2;
+          rep ? r->AddBool(&m, f, v) : r->SetBool(&m, f, v);
+          break;
+        }
+        case FieldDescriptor::CPPTYPE_ENUM: {
+          const auto* e = f->enum_type();
+          int v = rng() % 5 == 0 ? 1000 : e->value(static_cast<int>(rng() % e->value_count()))->number();
+          rep ? r->AddEnumValue(&m, f, v) : r->SetEnumValue(&m, f, v);
+          break;
+        }
+        case FieldDescriptor::CPPTYPE_STRING: {
+          std::string v = kTexts[rng() % kTexts.size()];
+          if (f->type() == FieldDescriptor::TYPE_BYTES) v += std::string("\0\xff", 2);
+          rep ? r->AddString(&m, f, v) : r->SetString(&m, f, v);
+          break;
+        }
+        case FieldDescriptor::CPPTYPE_MESSAGE:
+          fillEverything(rep ? *r->AddMessage(&m, f) : *r->MutableMessage(&m, f), rng, depth - 1);
+          break;
+      }
+    }
+  }
+}
+
+// The publisher writes a record's JSON from its stored bytes: the same text as from the parsed
+// record, for every body and every kind of field, and redacted the same as redactRestricted.
+TEST(RecordJsonTest, FromStoredBytesTheSameAsFromTheParsedRecord) {
+  const auto* body = firehub::v1::Record::descriptor()->FindOneofByName("body");
+  std::mt19937 rng(3);
+  int redacted_differs = 0;
+  for (int i = 0; i < 3000; ++i) {
+    firehub::v1::Record r;
+    fillEverything(r, rng, 4);
+    if (i < 2 * body->field_count()) {  // each body at least twice
+      fillEverything(*r.GetReflection()->MutableMessage(&r, body->field(i % body->field_count())), rng, 3);
+    }
+    const std::string bytes = r.SerializeAsString();
+    for (bool redact : {false, true}) {
+      firehub::v1::Record expected_of = r;
+      if (redact) redactRestricted(expected_of);
+      const std::string expected = recordToJson(expected_of);
+      std::string ours = "prefix";
+      WireRecordFacts facts;
+      ASSERT_TRUE(appendRecordJsonFromWire(ours, bytes, redact, &facts)) << r.DebugString();
+      ASSERT_EQ(ours, "prefix" + expected) << (redact ? "redacted\n" : "\n") << r.DebugString();
+      EXPECT_EQ(facts.feed_id, r.feed_id());
+      EXPECT_EQ(facts.agency, r.agency());
+      EXPECT_EQ(facts.classification, static_cast<int>(r.classification()));
+      const auto* set = r.GetReflection()->GetOneofFieldDescriptor(r, body);
+      EXPECT_EQ(facts.body, set ? set->message_type() : nullptr);
+      if (redact && expected != recordToJson(r)) ++redacted_differs;
+    }
+  }
+  EXPECT_GT(redacted_differs, 50);  // restricted fields were there to redact
+}
+
+// Bytes protobuf's serialiser does not write are left to the parser: out stays as it was.
+TEST(RecordJsonTest, FromStoredBytesGivesUpOnWhatTheSerialiserDoesNotWrite) {
+  firehub::v1::Record r;
+  r.set_id("wx:1");
+  r.set_feed_id("wx");
+  r.mutable_observed_at()->set_seconds(1795305600);
+  r.mutable_weather_observation()->set_temperature_c(3.5);
+  const std::string bytes = r.SerializeAsString();
+  std::string out = "kept";
+  // feed_id (2) written twice
+  EXPECT_FALSE(appendRecordJsonFromWire(out, bytes + std::string("\x12\x02wy", 4), false));
+  // a second member of the body oneof (water_source, 22, empty)
+  EXPECT_FALSE(appendRecordJsonFromWire(out, bytes + std::string("\xb2\x01\x00", 3), false));
+  // cut short, and a group
+  EXPECT_FALSE(appendRecordJsonFromWire(out, bytes.substr(0, bytes.size() - 1), false));
+  EXPECT_FALSE(appendRecordJsonFromWire(out, bytes + std::string("\x0b\x0c", 2), false));
+  // id (1, a string) as a varint
+  EXPECT_FALSE(appendRecordJsonFromWire(out, bytes + std::string("\x08\x01", 2), false));
+  EXPECT_EQ(out, "kept");
+  // Unknown fields are not printed, as protobuf's printer does not print them.
+  EXPECT_TRUE(appendRecordJsonFromWire(out, bytes + std::string("\xf8\x3e\x05", 3), false));
+  EXPECT_EQ(out, "kept" + recordToJson(r));
 }
 
 TEST(RecordJsonTest, ReadableShape) {

@@ -131,7 +131,8 @@ class Publisher {
   std::vector<uint64_t> to_delete_;
   std::set<std::string> known_topics_;
   std::string json_;  // the value being produced, reused between messages
-  firehub::v1::Record record_;  // the record being produced, reused between messages
+  std::string bytes_;  // the stored record being produced, reused between messages
+  firehub::v1::Record record_;  // the same parsed, when its bytes are not written from as they are
   int backoff_ms_ = 0;
   int64_t retry_at_ms_ = 0;
   int64_t next_probe_ms_ = 0;
@@ -152,6 +153,19 @@ std::string recordToJson(const firehub::v1::Record& record);
 std::string messageToJson(const google::protobuf::Message& message);
 // The same, appended to `out` (a buffer reused between messages).
 void appendJson(std::string& out, const google::protobuf::Message& message);
+// What the publisher's message headers need from a record, read off its serialised bytes (the
+// views point into them).
+struct WireRecordFacts {
+  std::string_view feed_id, agency;
+  int classification = 0;
+  const google::protobuf::Descriptor* body = nullptr;  // the body's message type, if any
+};
+// appendJson of the record whose serialised bytes these are (after redactRestricted when
+// `redact`), written without parsing them; `facts` (optional) gets its header fields. False,
+// with `out` as it was, for bytes that protobuf's serialiser would not have written (then parse
+// them and use appendJson).
+bool appendRecordJsonFromWire(std::string& out, std::string_view bytes, bool redact,
+                              WireRecordFacts* facts = nullptr);
 // The full name of the record body's message type, e.g. firehub.v1.WeatherObservation.
 std::string bodySchemaName(const firehub::v1::Record& record);
 // `s` as a JSON string literal (quotes, backslash and control characters escaped; UTF-8 as is).

@@ -9,6 +9,8 @@
 
 namespace firehub {
 
+// Whether the schema marks this field restricted.
+bool isRestrictedField(const google::protobuf::FieldDescriptor* field);
 // Whether a message type has a restricted field, directly or in a nested message. Cached.
 bool hasRestrictedFields(const google::protobuf::Descriptor* type);
 // Whether the record's body type has restricted fields (its domain then also has a .public topic).

@@ -147,6 +147,8 @@ class Lake {
   Result<std::optional<firehub::v1::Record>> getRecord(const std::string& id) const;
   // The same into a message the caller reuses (its strings keep their buffers). False when absent.
   Result<bool> readRecord(const std::string& id, firehub::v1::Record& into) const;
+  // The record as stored (serialised), from the recent-record cache or RocksDB. False when absent.
+  Result<bool> readRecordBytes(const std::string& id, std::string& out) const;
   // Whether the record is in the recent-record cache (diagnostics and tests).
   bool inRecordCache(const std::string& id) const;
   // The newest record of an entity (key from entityKey()/entityKeyOf()).
