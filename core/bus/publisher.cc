@@ -1,5 +1,6 @@
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <random>
@@ -92,6 +93,7 @@ void Publisher::destroyProducer() {
 Status Publisher::start() {
   FIREHUB_RETURN_IF_ERROR(buildProducer());
   cursor_ = lake_.firstOutboxSequence().value_or(0);
+  deleted_below_ = cursor_;
   stop_ = false;
   thread_ = std::thread([this] { run(); });
   return Status::ok();
@@ -177,12 +179,35 @@ Status Publisher::injectFatalError(const std::string& reason) {
 
 void Publisher::flushDeletes() {
   if (to_delete_.empty()) return;
-  Status s = lake_.deleteOutbox(to_delete_);
+  // Delivery reports come back per partition, so the delivered sequences interleave with those
+  // still in flight. Everything below the lowest sequence not yet delivered goes in one range;
+  // the rest waits for the next call (unless many wait: then they go one by one).
+  uint64_t done_below = cursor_;
+  if (!in_flight_.empty()) done_below = std::min(done_below, *in_flight_.begin());
+  std::sort(to_delete_.begin(), to_delete_.end());
+  to_delete_.erase(std::unique(to_delete_.begin(), to_delete_.end()), to_delete_.end());
+  const auto below = std::lower_bound(to_delete_.begin(), to_delete_.end(), done_below);
+  // Sequences below deleted_below_ were delivered again after a rewind: already removed.
+  const auto fresh = std::lower_bound(to_delete_.begin(), below, deleted_below_);
+  Status s = Status::ok();
+  if (below != to_delete_.begin()) {
+    s = lake_.deleteOutboxBelow(deleted_below_, std::max(deleted_below_, done_below),
+                                static_cast<uint64_t>(below - fresh));
+    if (s.isOk()) {
+      deleted_below_ = std::max(deleted_below_, done_below);
+      to_delete_.erase(to_delete_.begin(), below);
+    }
+  }
+  constexpr size_t kMaxWaiting = 100000;
+  if (s.isOk() && to_delete_.size() > kMaxWaiting) {
+    s = lake_.deleteOutbox(to_delete_);
+    if (s.isOk()) to_delete_.clear();
+  }
   if (!s.isOk()) {
     // The entries stay and are delivered again later: duplicates, never loss.
     FIREHUB_LOG(kError, "bus", "cannot delete delivered outbox entries: " << s.toString());
+    if (to_delete_.size() > kMaxWaiting) to_delete_.clear();
   }
-  to_delete_.clear();
   metrics_.setOutboxDepth(static_cast<double>(lake_.outboxDepth()));
 }
 

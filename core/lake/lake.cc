@@ -642,6 +642,19 @@ Status Lake::deleteOutbox(const std::vector<uint64_t>& sequences) {
   return Status::ok();
 }
 
+Status Lake::deleteOutboxBelow(uint64_t from, uint64_t below, uint64_t entries) {
+  if (below <= from) return Status::ok();
+  std::string key, end;
+  codec::appendBigEndian64(key, from);
+  codec::appendBigEndian64(end, below);
+  rocksdb::WriteBatch batch;
+  batch.DeleteRange(outbox_, key, end);
+  // Not synced, as deleteOutbox.
+  FIREHUB_RETURN_IF_ERROR(write(batch, false, "delete outbox"));
+  outbox_depth_ -= std::min<uint64_t>(outbox_depth_.load(), entries);
+  return Status::ok();
+}
+
 Status Lake::listDeadLetters(uint64_t from, size_t max, const std::string& feed,
                              std::vector<DeadLetterEntry>& out) const {
   std::string start;

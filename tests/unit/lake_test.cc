@@ -325,6 +325,34 @@ TEST(LakeTest, DeliveredRunsAndSinglesLeaveExactlyTheUndeliveredEntries) {
   EXPECT_EQ(lake->firstOutboxSequence(), kept.front());
 }
 
+// The publisher removes what lies below its lowest undelivered sequence in one range.
+TEST(LakeTest, OutboxRangeBelowASequenceGoesAtOnce) {
+  TempDir dir;
+  std::vector<OutboxEntry> outbox;
+  {
+    auto lake = openLake(dir.path());
+    std::vector<StoreItem> items;
+    for (int i = 0; i < 10; ++i) items.push_back(weather(std::string("R").append(std::to_string(i)), 1, 1, 1));
+    ASSERT_TRUE(lake->commit(std::move(items), {}).isOk());
+    ASSERT_TRUE(lake->readOutbox(0, 100, outbox).isOk());
+    ASSERT_EQ(outbox.size(), 10u);
+    ASSERT_TRUE(lake->deleteOutboxBelow(outbox[0].sequence, outbox[6].sequence, 6).isOk());
+    EXPECT_EQ(lake->outboxDepth(), 4u);
+    EXPECT_EQ(lake->firstOutboxSequence(), outbox[6].sequence);
+    // An empty or reversed range changes nothing.
+    ASSERT_TRUE(lake->deleteOutboxBelow(outbox[6].sequence, outbox[6].sequence, 0).isOk());
+    ASSERT_TRUE(lake->deleteOutboxBelow(outbox[8].sequence, outbox[7].sequence, 0).isOk());
+    EXPECT_EQ(lake->outboxDepth(), 4u);
+  }
+  auto lake = openLake(dir.path());
+  EXPECT_EQ(lake->outboxDepth(), 4u);
+  std::vector<OutboxEntry> left;
+  ASSERT_TRUE(lake->readOutbox(0, 100, left).isOk());
+  ASSERT_EQ(left.size(), 4u);
+  EXPECT_EQ(left.front().sequence, outbox[6].sequence);
+  EXPECT_EQ(left.back().sequence, outbox[9].sequence);
+}
+
 TEST(LakeTest, OutboxDeleteAndReopenKeepsSequenceAndDepth) {
   TempDir dir;
   {

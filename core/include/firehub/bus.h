@@ -128,7 +128,10 @@ class Publisher {
   // Publisher-thread state.
   uint64_t cursor_ = 0;             // next outbox sequence to hand to librdkafka
   std::set<uint64_t> in_flight_;
+  // Delivered (or dropped) entries not yet removed from the outbox: those below the lowest
+  // sequence still unsent or in flight go in one range from deleted_below_.
   std::vector<uint64_t> to_delete_;
+  uint64_t deleted_below_ = 0;
   std::set<std::string> known_topics_;
   std::string json_;  // the value being produced, reused between messages
   std::string bytes_;  // the stored record being produced, reused between messages

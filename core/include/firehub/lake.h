@@ -163,6 +163,9 @@ class Lake {
   Status readOutbox(uint64_t from, size_t max, std::vector<OutboxEntry>& out) const;
   // Removes delivered entries. Only the publisher's delivery-report success path calls this.
   Status deleteOutbox(const std::vector<uint64_t>& sequences);
+  // Removes every entry in [from, below) with one range tombstone: the publisher's way once all
+  // of them are delivered; `entries` is how many there are (the depth goes down by as many).
+  Status deleteOutboxBelow(uint64_t from, uint64_t below, uint64_t entries);
   uint64_t outboxDepth() const { return outbox_depth_.load(); }
   // The publisher's progress: every outbox entry below `sequence` has been handed to Kafka (it
   // may move back when a delivery fails). Once told, the recent-record cache keeps what is still
