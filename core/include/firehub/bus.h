@@ -9,6 +9,8 @@
 // The Lake must outlive the Publisher; the EmbeddedBroker must outlive every client of it.
 #pragma once
 
+#include <absl/container/btree_set.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -127,7 +129,7 @@ class Publisher {
 
   // Publisher-thread state.
   uint64_t cursor_ = 0;             // next outbox sequence to hand to librdkafka
-  std::set<uint64_t> in_flight_;
+  absl::btree_set<uint64_t> in_flight_;  // ordered: the lowest bounds what may be deleted
   // Delivered (or dropped) entries not yet removed from the outbox: those below the lowest
   // sequence still unsent or in flight go in one range from deleted_below_.
   std::vector<uint64_t> to_delete_;
