@@ -1,4 +1,7 @@
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
+
+#include <ctime>
 
 #include <algorithm>
 #include <chrono>
@@ -126,6 +129,14 @@ void Publisher::stop(int drain_timeout_ms) {
   notify();
   thread_.join();
   destroyProducer();
+}
+
+double Publisher::threadCpuSeconds() {
+  if (!thread_.joinable()) return 0;
+  clockid_t clock;
+  timespec t{};
+  if (pthread_getcpuclockid(thread_.native_handle(), &clock) != 0 || clock_gettime(clock, &t) != 0) return 0;
+  return t.tv_sec + t.tv_nsec / 1e9;
 }
 
 std::string Publisher::lastError() const {

@@ -256,6 +256,7 @@ int benchIngest(const BenchOptions& o) {
   // 1. End to end through the hub's own modules (no HTTP): decode, lake commit, Kafka delivery.
   Figure e2e{"end-to-end (decode+lake+kafka)"};
   double push_thread_us = 0;  // CPU per record of the thread that pushes (decode and commit run on it)
+  double publisher_thread_us = 0;  // CPU per record of the publisher's thread (outbox -> Kafka)
   std::vector<std::pair<std::string, std::string>> stored;   // id, protobuf bytes
   std::vector<std::pair<std::string, std::string>> messages; // key, JSON value
   {
@@ -289,6 +290,7 @@ int benchIngest(const BenchOptions& o) {
     std::fprintf(stderr, "bench: end to end...\n");
     Stopwatch sw;
     const double thread_cpu0 = cpuSeconds(RUSAGE_THREAD);
+    const double publisher_cpu0 = hub.publisher() ? hub.publisher()->threadCpuSeconds() : 0;
     for (const auto& push : pushes) {
       pipeline::IngestRequest req{push.feed, push.body, push.content_type, "file", std::nullopt};
       auto s = hub.pipeline().ingest(req);
@@ -312,6 +314,10 @@ int benchIngest(const BenchOptions& o) {
                  committed.seconds, e2e.records / committed.seconds, push_thread_us);
     while (hub.lake().outboxDepth() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     sw.finish(e2e);
+    if (hub.publisher()) {
+      publisher_thread_us =
+          (hub.publisher()->threadCpuSeconds() - publisher_cpu0) * 1e6 / std::max<size_t>(e2e.records, 1);
+    }
     e2e.bytes = body_bytes;
 
     // The same records, as the ceilings will write them.
@@ -425,6 +431,9 @@ int benchIngest(const BenchOptions& o) {
   printFigure(rocks, &e2e);
   printFigure(kafka, &e2e);
   std::printf("(x/e2e: this row's records/s divided by end-to-end's; MB/s of the bytes each row moved)\n");
+  std::printf("end to end, CPU µs per record of the pushing thread (decode, checks, lake commit): %.2f; of the "
+              "publisher's thread (outbox -> JSON -> librdkafka): %.2f\n",
+              push_thread_us, publisher_thread_us);
   double e2e_rps = e2e.records / e2e.seconds;
   // The mixed run's figures go under their own name, beside the weather run's.
   const std::string at = mix ? "ingest_mix." : "ingest.";
@@ -436,6 +445,7 @@ int benchIngest(const BenchOptions& o) {
                           {at + "mb_per_s", e2e.bytes / e2e.seconds / 1e6},
                           {at + "cpu_us_per_record", e2e.cpu * 1e6 / std::max<size_t>(e2e.records, 1)},
                           {at + "push_thread_cpu_us_per_record", push_thread_us},
+                          {at + "publisher_thread_cpu_us_per_record", publisher_thread_us},
                           {at + "ceiling_rocksdb_records_per_s", rocks.records / rocks.seconds},
                           {at + "ceiling_kafka_records_per_s", kafka.records / kafka.seconds},
                           {at + "ratio_to_rocksdb_ceiling", e2e_rps / (rocks.records / rocks.seconds)},

@@ -91,6 +91,8 @@ class Publisher {
 
   uint64_t delivered() const { return delivered_.load(); }
   uint64_t failed() const { return failed_.load(); }
+  // CPU seconds the publisher's thread has used (0 when it is not running).
+  double threadCpuSeconds();
   // False while no broker is reachable or deliveries keep failing.
   bool healthy() const { return healthy_.load(); }
   std::string lastError() const;
