@@ -1,11 +1,10 @@
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 
-#include <ctime>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <random>
 
 #include "firehub/bus.h"
@@ -120,9 +119,11 @@ void Publisher::stop(int drain_timeout_ms) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     if (lake_.outboxDepth() > 0) {
+      const std::string why = lastError();
       FIREHUB_LOG(kWarning, "bus", lake_.outboxDepth()
                                        << " message(s) not delivered before shutdown; they stay "
-                                          "in the outbox and are sent on the next start");
+                                          "in the outbox and are sent on the next start"
+                                       << (why.empty() ? "" : " (last error: " + why + ")"));
     }
   }
   stop_ = true;
@@ -215,7 +216,9 @@ void Publisher::flushDeletes() {
     if (s.isOk()) to_delete_.clear();
   }
   if (!s.isOk()) {
-    // The entries stay and are delivered again later: duplicates, never loss.
+    // The entries stay: a later range removes them, or the next start delivers them again
+    // (duplicates, never loss). Past the cap they are forgotten here; the depth then counts them
+    // until the next start.
     FIREHUB_LOG(kError, "bus", "cannot delete delivered outbox entries: " << s.toString());
     if (to_delete_.size() > kMaxWaiting) to_delete_.clear();
   }
