@@ -433,11 +433,16 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   }
 
   if (batch.Count() == 0) return result;
-  FIREHUB_RETURN_IF_ERROR(write(batch, options_.sync, "commit batch"));
+  // The new entries are counted before the write: once written, the publisher may send them and
+  // take them off again before this thread runs on, and its decrement must find them counted.
+  outbox_depth_ += outbox_added;
+  if (Status written = write(batch, options_.sync, "commit batch"); !written.isOk()) {
+    outbox_depth_ -= outbox_added;
+    return written;
+  }
   next_sequence_ = seq;
   result.last_sequence = seq - 1;
   rememberLatest(std::move(latest_in_batch));
-  outbox_depth_ += outbox_added;
   dlq_count_ += result.dead_lettered;
   dlq_count_ -= std::min<uint64_t>(dlq_count_.load(), resolved);
   if (cache && !stored_items.empty()) {
@@ -753,9 +758,12 @@ Status Lake::commitDerived(const DerivedBatch& derived) {
   // Not fsynced: the batch is in the WAL once written (a process crash keeps it), and an
   // operating-system crash that loses it loses the checkpoint in it too, so fusion recomputes
   // the same from the log (which ingest syncs). A later synced write syncs it as well.
-  FIREHUB_RETURN_IF_ERROR(write(batch, false, "commit derived batch"));
+  outbox_depth_ += derived.deliveries.size();  // before the write, as in commit()
+  if (Status written = write(batch, false, "commit derived batch"); !written.isOk()) {
+    outbox_depth_ -= derived.deliveries.size();
+    return written;
+  }
   next_sequence_ = seq;
-  outbox_depth_ += derived.deliveries.size();
   return Status::ok();
 }
 
