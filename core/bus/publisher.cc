@@ -148,7 +148,7 @@ std::string Publisher::lastError() const {
 void Publisher::onDelivery(uint64_t sequence, int error, const char* reason) {
   in_flight_.erase(sequence);
   if (error == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    to_delete_.push_back(sequence);
+    waiting_.insert(sequence);
     ++delivered_;
     metrics_.countDelivered(1);
     backoff_ms_ = 0;
@@ -190,37 +190,34 @@ Status Publisher::injectFatalError(const std::string& reason) {
 }
 
 void Publisher::flushDeletes() {
-  if (to_delete_.empty()) return;
+  if (waiting_.empty()) return;
   // Delivery reports come back per partition, so the delivered sequences interleave with those
   // still in flight. Everything below the lowest sequence not yet delivered goes in one range;
   // the rest waits for the next call (unless many wait: then they go one by one).
   uint64_t done_below = cursor_;
   if (!in_flight_.empty()) done_below = std::min(done_below, *in_flight_.begin());
-  std::sort(to_delete_.begin(), to_delete_.end());
-  to_delete_.erase(std::unique(to_delete_.begin(), to_delete_.end()), to_delete_.end());
-  const auto below = std::lower_bound(to_delete_.begin(), to_delete_.end(), done_below);
-  // Sequences below deleted_below_ were delivered again after a rewind: already removed.
-  const auto fresh = std::lower_bound(to_delete_.begin(), below, deleted_below_);
+  const auto below = waiting_.lower_bound(done_below);
   Status s = Status::ok();
-  if (below != to_delete_.begin()) {
-    s = lake_.deleteOutboxBelow(deleted_below_, std::max(deleted_below_, done_below),
-                                static_cast<uint64_t>(below - fresh));
+  if (below != waiting_.begin()) {
+    // Sequences below deleted_below_ were delivered again after a rewind: already removed.
+    const auto entries = static_cast<uint64_t>(std::distance(waiting_.lower_bound(deleted_below_), below));
+    s = lake_.deleteOutboxBelow(deleted_below_, std::max(deleted_below_, done_below), entries);
     if (s.isOk()) {
       deleted_below_ = std::max(deleted_below_, done_below);
-      to_delete_.erase(to_delete_.begin(), below);
+      waiting_.erase(waiting_.begin(), below);
     }
   }
   constexpr size_t kMaxWaiting = 100000;
-  if (s.isOk() && to_delete_.size() > kMaxWaiting) {
-    s = lake_.deleteOutbox(to_delete_);
-    if (s.isOk()) to_delete_.clear();
+  if (s.isOk() && waiting_.size() > kMaxWaiting) {
+    s = lake_.deleteOutbox(std::vector<uint64_t>(waiting_.begin(), waiting_.end()));
+    if (s.isOk()) waiting_.clear();
   }
   if (!s.isOk()) {
     // The entries stay: a later range removes them, or the next start delivers them again
     // (duplicates, never loss). Past the cap they are forgotten here; the depth then counts them
     // until the next start.
     FIREHUB_LOG(kError, "bus", "cannot delete delivered outbox entries: " << s.toString());
-    if (to_delete_.size() > kMaxWaiting) to_delete_.clear();
+    if (waiting_.size() > kMaxWaiting) waiting_.clear();
   }
   metrics_.setOutboxDepth(static_cast<double>(lake_.outboxDepth()));
 }
@@ -301,7 +298,8 @@ void Publisher::fill() {
     return;
   }
   for (const auto& e : entries) {
-    if (in_flight_.count(e.sequence)) {
+    // In flight, or delivered and waiting to be removed (read again after a rewind): not again.
+    if (in_flight_.count(e.sequence) || waiting_.count(e.sequence)) {
       cursor_ = e.sequence + 1;
       continue;
     }
@@ -310,7 +308,7 @@ void Publisher::fill() {
       auto err = static_cast<rd_kafka_resp_err_t>(produceDerivedEntry(e));
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
       if (err == RD_KAFKA_RESP_ERR__NOENT) {  // nothing left to send
-        to_delete_.push_back(e.sequence);
+        waiting_.insert(e.sequence);
         cursor_ = e.sequence + 1;
         continue;
       }
@@ -336,7 +334,7 @@ void Publisher::fill() {
     if (!found.value()) {
       FIREHUB_LOG(kError, "bus", "outbox entry " << e.sequence << " points at missing record "
                                                  << e.record_id);
-      to_delete_.push_back(e.sequence);
+      waiting_.insert(e.sequence);
       cursor_ = e.sequence + 1;
       continue;
     }

@@ -134,7 +134,7 @@ class Publisher {
   absl::btree_set<uint64_t> in_flight_;  // ordered: the lowest bounds what may be deleted
   // Delivered (or dropped) entries not yet removed from the outbox: those below the lowest
   // sequence still unsent or in flight go in one range from deleted_below_.
-  std::vector<uint64_t> to_delete_;
+  absl::btree_set<uint64_t> waiting_;
   uint64_t deleted_below_ = 0;
   std::set<std::string> known_topics_;
   std::string json_;  // the value being produced, reused between messages
