@@ -33,12 +33,6 @@ void errorCallback(rd_kafka_t*, int err, const char* reason, void* opaque) {
 
 }  // namespace
 
-std::string bodySchemaName(const firehub::v1::Record& record) {
-  const auto* oneof = record.GetDescriptor()->FindOneofByName("body");
-  const auto* field = record.GetReflection()->GetOneofFieldDescriptor(record, oneof);
-  return field ? field->message_type()->full_name() : "";
-}
-
 Publisher::Publisher(lake::Lake& lake, Metrics& metrics, PublisherOptions options)
     : lake_(lake), metrics_(metrics), options_(std::move(options)) {}
 
@@ -353,12 +347,7 @@ void Publisher::fill() {
       }
       if (redact) redactRestricted(record_);
       appendJson(value, record_);
-      facts.feed_id = record_.feed_id();
-      facts.agency = record_.agency();
-      facts.classification = record_.classification();
-      const auto* oneof = record_.GetDescriptor()->FindOneofByName("body");
-      const auto* body = record_.GetReflection()->GetOneofFieldDescriptor(record_, oneof);
-      facts.body = body ? body->message_type() : nullptr;
+      facts = recordFacts(record_);
     }
     static const std::string kNoSchema;
     const std::string& schema = facts.body ? facts.body->full_name() : kNoSchema;

@@ -70,6 +70,26 @@ void appendDouble(std::string& out, double v) {
   else appendNumber(out, v);
 }
 
+// 64-bit integers are strings in protobuf's JSON mapping.
+template <class T>
+void appendQuoted(std::string& out, T v) {
+  out.push_back('"');
+  appendNumber(out, v);
+  out.push_back('"');
+}
+
+void appendFloat(std::string& out, float v) {
+  if (std::isfinite(v)) appendNumber(out, v);
+  else appendDouble(out, v);
+}
+
+// An enum value by name; a number the enum does not know as the number.
+void appendEnum(std::string& out, const FieldDescriptor* f, int v) {
+  const auto* value = f->enum_type()->FindValueByNumber(v);
+  if (value) appendJsonString(out, value->name());
+  else appendNumber(out, v);
+}
+
 void appendBase64(std::string& out, std::string_view in) {
   static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   out.push_back('"');
@@ -117,34 +137,23 @@ void appendValue(std::string& out, const Message& m, const Reflection* r, const 
       appendNumber(out, rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f));
       break;
     case FieldDescriptor::CPPTYPE_INT64:
-      out.push_back('"');
-      appendNumber(out, rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f));
-      out.push_back('"');
+      appendQuoted(out, rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f));
       break;
     case FieldDescriptor::CPPTYPE_UINT64:
-      out.push_back('"');
-      appendNumber(out, rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f));
-      out.push_back('"');
+      appendQuoted(out, rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f));
       break;
     case FieldDescriptor::CPPTYPE_DOUBLE:
       appendDouble(out, rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f));
       break;
-    case FieldDescriptor::CPPTYPE_FLOAT: {
-      float v = rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f);
-      if (std::isfinite(v)) appendNumber(out, v);
-      else appendDouble(out, v);
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      appendFloat(out, rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f));
       break;
-    }
     case FieldDescriptor::CPPTYPE_BOOL:
       out += (rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f)) ? "true" : "false";
       break;
-    case FieldDescriptor::CPPTYPE_ENUM: {
-      int v = rep ? r->GetRepeatedEnumValue(m, f, index) : r->GetEnumValue(m, f);
-      const auto* value = f->enum_type()->FindValueByNumber(v);
-      if (value) appendJsonString(out, value->name());
-      else appendNumber(out, v);
+    case FieldDescriptor::CPPTYPE_ENUM:
+      appendEnum(out, f, rep ? r->GetRepeatedEnumValue(m, f, index) : r->GetEnumValue(m, f));
       break;
-    }
     case FieldDescriptor::CPPTYPE_STRING: {
       std::string scratch;
       const std::string& s = rep ? r->GetRepeatedStringReference(m, f, index, &scratch)
@@ -292,7 +301,8 @@ int wireTypeOf(const FieldDescriptor* f) {
   }
 }
 
-bool appendWire(std::string& out, const google::protobuf::Descriptor* d, std::string_view bytes, bool redact);
+bool appendWire(std::string& out, const google::protobuf::Descriptor* d, std::string_view bytes, bool redact,
+                WireRecordFacts* facts = nullptr);
 
 // One scalar value (varint or fixed bits) of field f, as appendValue writes it.
 void appendScalar(std::string& out, const FieldDescriptor* f, uint64_t v) {
@@ -305,19 +315,11 @@ void appendScalar(std::string& out, const FieldDescriptor* f, uint64_t v) {
     case FieldDescriptor::TYPE_UINT32: case FieldDescriptor::TYPE_FIXED32:
       appendNumber(out, static_cast<uint32_t>(v));
       break;
-    case FieldDescriptor::TYPE_INT64: case FieldDescriptor::TYPE_SFIXED64: case FieldDescriptor::TYPE_SINT64: {
-      int64_t n = f->type() == FieldDescriptor::TYPE_SINT64 ? static_cast<int64_t>((v >> 1) ^ -(v & 1))
-                                                            : static_cast<int64_t>(v);
-      out.push_back('"');
-      appendNumber(out, n);
-      out.push_back('"');
+    case FieldDescriptor::TYPE_INT64: case FieldDescriptor::TYPE_SFIXED64:
+      appendQuoted(out, static_cast<int64_t>(v));
       break;
-    }
-    case FieldDescriptor::TYPE_UINT64: case FieldDescriptor::TYPE_FIXED64:
-      out.push_back('"');
-      appendNumber(out, v);
-      out.push_back('"');
-      break;
+    case FieldDescriptor::TYPE_SINT64: appendQuoted(out, static_cast<int64_t>((v >> 1) ^ -(v & 1))); break;
+    case FieldDescriptor::TYPE_UINT64: case FieldDescriptor::TYPE_FIXED64: appendQuoted(out, v); break;
     case FieldDescriptor::TYPE_DOUBLE: {
       double x;
       std::memcpy(&x, &v, sizeof x);
@@ -328,18 +330,11 @@ void appendScalar(std::string& out, const FieldDescriptor* f, uint64_t v) {
       float x;
       const auto bits = static_cast<uint32_t>(v);
       std::memcpy(&x, &bits, sizeof x);
-      if (std::isfinite(x)) appendNumber(out, x);
-      else appendDouble(out, x);
+      appendFloat(out, x);
       break;
     }
     case FieldDescriptor::TYPE_BOOL: out += v ? "true" : "false"; break;
-    case FieldDescriptor::TYPE_ENUM: {
-      const int n = static_cast<int32_t>(v);
-      const auto* value = f->enum_type()->FindValueByNumber(n);
-      if (value) appendJsonString(out, value->name());
-      else appendNumber(out, n);
-      break;
-    }
+    case FieldDescriptor::TYPE_ENUM: appendEnum(out, f, static_cast<int32_t>(v)); break;
     default: break;
   }
 }
@@ -386,7 +381,8 @@ void appendDefault(std::string& out, const FieldDescriptor* f) {
   }
 }
 
-bool appendWire(std::string& out, const google::protobuf::Descriptor* d, std::string_view bytes, bool redact) {
+bool appendWire(std::string& out, const google::protobuf::Descriptor* d, std::string_view bytes, bool redact,
+                WireRecordFacts* facts) {
   const MessagePlan& plan = planOf(d);
   if (!plan.wire_ok) return false;
   // Occurrences of this message stay on one stack shared with nested messages, which push
@@ -442,6 +438,17 @@ bool appendWire(std::string& out, const google::protobuf::Descriptor* d, std::st
     stack.push_back(o);
   }
   const size_t top = stack.size();
+  if (facts) {  // a record's header fields, from its own occurrences
+    static const auto* body = firehub::v1::Record::descriptor()->FindOneofByName("body");
+    for (size_t k = base; k < top; ++k) {
+      const Occurrence& o = stack[k];
+      const FieldDescriptor* f = d->field(o.index);
+      if (f->number() == firehub::v1::Record::kFeedIdFieldNumber) facts->feed_id = {o.data, o.size};
+      else if (f->number() == firehub::v1::Record::kAgencyFieldNumber) facts->agency = {o.data, o.size};
+      else if (f->number() == firehub::v1::Record::kClassificationFieldNumber) facts->classification = static_cast<int32_t>(o.value);
+      else if (f->real_containing_oneof() == body) facts->body = f->message_type();
+    }
+  }
   out.push_back('{');
   bool any = false;
   for (const auto& step : plan.steps) {
@@ -506,48 +513,18 @@ bool appendWire(std::string& out, const google::protobuf::Descriptor* d, std::st
 
 bool appendRecordJsonFromWire(std::string& out, std::string_view bytes, bool redact, WireRecordFacts* facts) {
   const size_t start = out.size();
-  if (!appendWire(out, firehub::v1::Record::descriptor(), bytes, redact)) {
-    out.resize(start);
-    return false;
-  }
-  if (!facts) return true;
-  // The header fields, from the record's top level (the bytes parsed above, so well formed).
-  *facts = WireRecordFacts{};
-  static const std::vector<const google::protobuf::Descriptor*> body_by_number = [] {
-    std::vector<const google::protobuf::Descriptor*> by;
-    const auto* body = firehub::v1::Record::descriptor()->FindOneofByName("body");
-    for (int k = 0; k < body->field_count(); ++k) {
-      const auto* member = body->field(k);
-      if (by.size() <= static_cast<size_t>(member->number())) by.resize(member->number() + 1, nullptr);
-      by[member->number()] = member->message_type();
-    }
-    return by;
-  }();
-  const char* p = bytes.data();
-  const char* end = p + bytes.size();
-  while (p < end) {
-    uint64_t tag, v = 0;
-    readVarint(p, end, tag);
-    const int number = static_cast<int>(tag >> 3);
-    std::string_view span;
-    switch (tag & 7) {
-      case 0: readVarint(p, end, v); break;
-      case 1: p += 8; break;
-      case 5: p += 4; break;
-      case 2:
-        readVarint(p, end, v);
-        span = std::string_view(p, v);
-        p += v;
-        break;
-    }
-    if (number == firehub::v1::Record::kFeedIdFieldNumber) facts->feed_id = span;
-    else if (number == firehub::v1::Record::kAgencyFieldNumber) facts->agency = span;
-    else if (number == firehub::v1::Record::kClassificationFieldNumber) facts->classification = static_cast<int>(v);
-    else if (static_cast<size_t>(number) < body_by_number.size() && body_by_number[number]) {
-      facts->body = body_by_number[number];
-    }
-  }
-  return true;
+  if (facts) *facts = WireRecordFacts{};
+  if (appendWire(out, firehub::v1::Record::descriptor(), bytes, redact, facts)) return true;
+  out.resize(start);
+  if (facts) *facts = WireRecordFacts{};
+  return false;
+}
+
+WireRecordFacts recordFacts(const firehub::v1::Record& record) {
+  static const auto* body = firehub::v1::Record::descriptor()->FindOneofByName("body");
+  const auto* member = record.GetReflection()->GetOneofFieldDescriptor(record, body);
+  return WireRecordFacts{record.feed_id(), record.agency(), record.classification(),
+                         member ? member->message_type() : nullptr};
 }
 
 std::string recordToJson(const firehub::v1::Record& record) { return messageToJson(record); }

@@ -1,9 +1,6 @@
 #include "firehub/classification.h"
 
-#include <absl/container/flat_hash_map.h>
-
 #include <map>
-#include <mutex>
 
 #include "firehub/v1/options.pb.h"
 
@@ -33,13 +30,9 @@ bool isRestrictedField(const FieldDescriptor* f) {
 }
 
 bool hasRestrictedFields(const Descriptor* type) {
-  // Each thread asks its own copy first (every record's push asks for its body type).
-  thread_local absl::flat_hash_map<const Descriptor*, bool> known;
-  if (auto it = known.find(type); it != known.end()) return it->second;
-  static std::mutex mu;
-  static std::map<const Descriptor*, bool> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  return known[type] = scan(type, cache);
+  // Per thread, so no lock (every record's push asks for its body type; descriptors never change).
+  thread_local std::map<const Descriptor*, bool> known;
+  return scan(type, known);
 }
 
 bool bodyHasRestrictedFields(const firehub::v1::Record& record) {

@@ -160,8 +160,7 @@ std::string recordToJson(const firehub::v1::Record& record);
 std::string messageToJson(const google::protobuf::Message& message);
 // The same, appended to `out` (a buffer reused between messages).
 void appendJson(std::string& out, const google::protobuf::Message& message);
-// What the publisher's message headers need from a record, read off its serialised bytes (the
-// views point into them).
+// What the publisher's message headers need from a record.
 struct WireRecordFacts {
   std::string_view feed_id, agency;
   int classification = 0;
@@ -173,8 +172,8 @@ struct WireRecordFacts {
 // them and use appendJson).
 bool appendRecordJsonFromWire(std::string& out, std::string_view bytes, bool redact,
                               WireRecordFacts* facts = nullptr);
-// The full name of the record body's message type, e.g. firehub.v1.WeatherObservation.
-std::string bodySchemaName(const firehub::v1::Record& record);
+// The same header fields of a parsed record (the views point into it).
+WireRecordFacts recordFacts(const firehub::v1::Record& record);
 // `s` as a JSON string literal (quotes, backslash and control characters escaped; UTF-8 as is).
 void appendJsonString(std::string& out, std::string_view s);
 // `t` as a JSON string in RFC 3339 UTC, as protobuf's TimeUtil::ToString writes it.
