@@ -15,6 +15,8 @@
 #include <thread>
 
 #include "bench_report.h"
+#include "firehub/plugin.h"
+#include "firehub/registry.h"
 #include "firehub/v1/time_text.h"
 #include "cli.h"
 
@@ -255,6 +257,7 @@ int benchIngest(const BenchOptions& o) {
 
   // 1. End to end through the hub's own modules (no HTTP): decode, lake commit, Kafka delivery.
   Figure e2e{"end-to-end (decode+lake+kafka)"};
+  Figure decode_only{"decode alone (connector+serialise)"};
   double push_thread_us = 0;  // CPU per record of the thread that pushes (decode and commit run on it)
   double publisher_thread_us = 0;  // CPU per record of the publisher's thread (outbox -> Kafka)
   std::vector<std::pair<std::string, std::string>> stored;   // id, protobuf bytes
@@ -319,6 +322,32 @@ int benchIngest(const BenchOptions& o) {
           (hub.publisher()->threadCpuSeconds() - publisher_cpu0) * 1e6 / std::max<size_t>(e2e.records, 1);
     }
     e2e.bytes = body_bytes;
+
+    // 1b. Decode alone, on the drained hub: each body through its feed's connector, each record
+    // read back from the plugin and serialised for storage (no checks, no lake, no Kafka). The
+    // least any hub that normalises the records does before it stores and ships them.
+    std::fprintf(stderr, "bench: decode alone...\n");
+    {
+      Stopwatch decode_sw;
+      const double decode_cpu0 = cpuSeconds(RUSAGE_THREAD);
+      firehub::v1::Record record;
+      std::string bytes;
+      plugin::DecodeSink sink;
+      sink.on_record = [&](std::string_view piece) {
+        if (!record.ParseFromArray(piece.data(), static_cast<int>(piece.size()))) return;
+        bytes.clear();
+        record.SerializeToString(&bytes);
+        ++decode_only.records;
+      };
+      for (const auto& push : pushes) {
+        auto feed = hub.feeds().get(push.feed);
+        if (!feed || !feed->connector()) return 1;
+        if (!feed->connector()->decode(push.body, push.content_type, push.feed, "bench", sink).isOk()) return 1;
+        decode_only.bytes += push.body.size();
+      }
+      decode_sw.finish(decode_only);
+      decode_only.cpu = cpuSeconds(RUSAGE_THREAD) - decode_cpu0;  // this thread's alone
+    }
 
     // The same records, as the ceilings will write them.
     std::vector<std::pair<uint64_t, std::string>> log;
@@ -428,9 +457,20 @@ int benchIngest(const BenchOptions& o) {
   std::printf("%-34s %10s %9s %12s %9s %11s   %s\n", "scenario", "records", "seconds", "records/s",
               "MB/s", "CPU µs/rec", "x/e2e");
   printFigure(e2e, nullptr);
+  printFigure(decode_only, &e2e);
   printFigure(rocks, &e2e);
   printFigure(kafka, &e2e);
   std::printf("(x/e2e: this row's records/s divided by end-to-end's; MB/s of the bytes each row moved)\n");
+  // The three steps every record needs, each measured alone: their CPU per record added up is
+  // the least a hub doing all three spends, and the machine's cores divided by it the most it
+  // could ingest were every core busy with nothing else.
+  auto cpuPerRecord = [](const Figure& f) { return f.cpu * 1e6 / std::max<size_t>(f.records, 1); };
+  const double floor_us = cpuPerRecord(decode_only) + cpuPerRecord(rocks) + cpuPerRecord(kafka);
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const double bound_rps = cores * 1e6 / floor_us;
+  std::printf("decode + RocksDB + Kafka alone: %.2f µs CPU per record; %u cores busy with only these: at most "
+              "%.0f records/s (end to end is %.2f of that)\n",
+              floor_us, cores, bound_rps, (e2e.records / e2e.seconds) / bound_rps);
   std::printf("end to end, CPU µs per record of the pushing thread (decode, checks, lake commit): %.2f; of the "
               "publisher's thread (outbox -> JSON -> librdkafka): %.2f\n",
               push_thread_us, publisher_thread_us);
@@ -446,6 +486,10 @@ int benchIngest(const BenchOptions& o) {
                           {at + "cpu_us_per_record", e2e.cpu * 1e6 / std::max<size_t>(e2e.records, 1)},
                           {at + "push_thread_cpu_us_per_record", push_thread_us},
                           {at + "publisher_thread_cpu_us_per_record", publisher_thread_us},
+                          {at + "decode_only_records_per_s", decode_only.records / decode_only.seconds},
+                          {at + "decode_only_cpu_us_per_record", cpuPerRecord(decode_only)},
+                          {at + "floor_cpu_us_per_record", floor_us},
+                          {at + "floor_bound_records_per_s", bound_rps},
                           {at + "ceiling_rocksdb_records_per_s", rocks.records / rocks.seconds},
                           {at + "ceiling_kafka_records_per_s", kafka.records / kafka.seconds},
                           {at + "ratio_to_rocksdb_ceiling", e2e_rps / (rocks.records / rocks.seconds)},

@@ -175,6 +175,13 @@ int benchPeer(const PeerOptions& o) {
         figures.emplace_back("peer.ratio_to_rsyslog", ratio);
         std::printf("firehub end to end / rsyslog: %.2f\n", ratio);
       }
+      // What decode, RocksDB and Kafka alone would allow with every core busy (bench ingest's
+      // floor): below 1, no hub doing the three steps outruns rsyslog on this machine.
+      if (auto ingest = root->getObject("ingest"); ingest && ingest->has("floor_bound_records_per_s")) {
+        double bound = ingest->getValue<double>("floor_bound_records_per_s") / lps;
+        figures.emplace_back("peer.floor_bound_ratio_to_rsyslog", bound);
+        std::printf("decode + RocksDB + Kafka alone, every core busy / rsyslog: %.2f\n", bound);
+      }
     } catch (const Poco::Exception&) {
     }
   }
