@@ -319,7 +319,8 @@ void Publisher::fill() {
       cursor_ = e.sequence + 1;
       continue;
     }
-    auto found = lake_.readRecordBytes(e.record_id, bytes_);
+    auto found = e.cached ? Result<bool>(true) : lake_.readRecordBytes(e.record_id, bytes_);
+    const std::string& bytes = e.cached ? e.record_bytes : bytes_;
     if (!found.isOk()) {  // the lake could not be read: the entry stays, try again later
       FIREHUB_LOG(kError, "bus", "cannot read record " << e.record_id << ": " << found.status().toString());
       retry_at_ms_ = nowMs() + 1000;
@@ -339,8 +340,8 @@ void Publisher::fill() {
     value.clear();
     // The JSON straight from the stored bytes; bytes it does not take are parsed instead.
     WireRecordFacts facts;
-    if (!appendRecordJsonFromWire(value, bytes_, redact, &facts)) {
-      if (!record_.ParseFromString(bytes_)) {
+    if (!appendRecordJsonFromWire(value, bytes, redact, &facts)) {
+      if (!record_.ParseFromString(bytes)) {
         FIREHUB_LOG(kError, "bus", "record " << e.record_id << " does not parse; its outbox entry stays");
         retry_at_ms_ = nowMs() + 1000;
         break;

@@ -604,7 +604,24 @@ Status Lake::readOutbox(uint64_t from, size_t max, std::vector<OutboxEntry>& out
     }
     out.push_back(std::move(e));
   }
-  return fromRocks(it->status(), "scan outbox");
+  FIREHUB_RETURN_IF_ERROR(fromRocks(it->status(), "scan outbox"));
+  // The cache holds records in commit order, so by ascending last sequence: the record of an
+  // entry is the first held one whose last sequence is not below the entry's. One search, then
+  // a walk along both. An entry of another kind (a layer, a dead letter, a record delivered again
+  // for a subscription) finds a record of another id and reads its own way.
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  const auto& order = cache_->order;
+  if (out.empty() || order.empty()) return Status::ok();
+  auto at = std::lower_bound(order.begin(), order.end(), out.front().sequence,
+                             [](const RecordCache::Held& h, uint64_t s) { return h.record.last_sequence < s; });
+  for (auto& e : out) {
+    while (at != order.end() && at->record.last_sequence < e.sequence) ++at;
+    if (at == order.end()) break;
+    if (at->record.id != e.record_id) continue;
+    e.record_bytes.assign(at->record.bytes);
+    e.cached = true;
+  }
+  return Status::ok();
 }
 
 std::optional<uint64_t> Lake::firstOutboxSequence() const {

@@ -182,6 +182,64 @@ TEST(LakeTest, WithAPublisherTheCacheKeepsWhatIsStillToBeSent) {
   EXPECT_FALSE(cached(lake, "wx:S99@19999"));
 }
 
+TEST(LakeTest, OutboxEntriesCarryTheirCachedRecordAsStored) {
+  TempDir dir;
+  LakeOptions o;
+  o.path = dir.path();
+  o.record_cache_mb = 1;  // the first pushes leave the cache
+  auto opened = Lake::open(o);
+  ASSERT_TRUE(opened.isOk());
+  auto& lake = *opened.value();
+  // Records on one topic and on two (the second takes the next sequence), a dead letter between.
+  for (int p = 0; p < 12; ++p) {
+    std::vector<StoreItem> items;
+    for (int i = p * 1000; i < (p + 1) * 1000; ++i) {
+      items.push_back(weather(std::string("S").append(std::to_string(i % 50)), i, 123.4, 41.8));
+      if (i % 3 == 0) items.back().topics.push_back("firehub.v1.weather.public");
+    }
+    firehub::v1::DeadLetter dl;
+    dl.set_feed_id("wx");
+    dl.set_reason("bad line");
+    ASSERT_TRUE(lake.commit(std::move(items), {dl}).isOk());
+  }
+  std::vector<OutboxEntry> entries;
+  for (uint64_t from = 0;;) {
+    std::vector<OutboxEntry> some;
+    ASSERT_TRUE(lake.readOutbox(from, 777, some).isOk());
+    if (some.empty()) break;
+    from = some.back().sequence + 1;
+    for (auto& e : some) entries.push_back(std::move(e));
+  }
+  ASSERT_EQ(entries.size(), 12000u + 4000u + 12u);
+  size_t cached = 0, records = 0;
+  std::string stored;
+  for (const auto& e : entries) {
+    if (e.record_id.rfind(kDeadLetterRefPrefix, 0) == 0) {
+      EXPECT_FALSE(e.cached) << e.sequence;
+      continue;
+    }
+    ++records;
+    auto found = lake.readRecordBytes(e.record_id, stored);
+    ASSERT_TRUE(found.isOk() && found.value()) << e.record_id;
+    EXPECT_EQ(e.cached, lake.inRecordCache(e.record_id)) << e.record_id;
+    if (!e.cached) continue;
+    ++cached;
+    EXPECT_EQ(e.record_bytes, stored) << e.record_id << " at " << e.sequence;
+  }
+  EXPECT_EQ(records, 16000u);
+  EXPECT_GT(cached, 1000u);        // the newest pushes
+  EXPECT_LT(cached, records);      // not the first ones
+  // Both topics of a record in the cache carry it.
+  auto last = std::find_if(entries.rbegin(), entries.rend(),
+                           [](const OutboxEntry& e) { return e.topic == "firehub.v1.weather.public"; });
+  ASSERT_NE(last, entries.rend());
+  ASSERT_TRUE(last->cached);
+  auto twin = std::next(last);  // the same record's first topic, one sequence before
+  EXPECT_EQ(twin->record_id, last->record_id);
+  EXPECT_TRUE(twin->cached);
+  EXPECT_EQ(twin->record_bytes, last->record_bytes);
+}
+
 TEST(LakeTest, LatestFollowsTheNewestObservationAndItsPosition) {
   TempDir dir;
   auto lake = openLake(dir.path());

@@ -88,6 +88,9 @@ struct OutboxEntry {
   std::string topic;
   std::string key;
   std::string record_id;
+  // The record as stored, when readOutbox() found it in the recent-record cache.
+  bool cached = false;
+  std::string record_bytes;
 };
 
 struct BBox {
@@ -159,7 +162,8 @@ class Lake {
   Result<std::vector<firehub::v1::Record>> latestInBBox(const std::string& domain,
                                                         const BBox& bbox, size_t limit) const;
 
-  // Outbox entries with sequence >= from, in order, at most max.
+  // Outbox entries with sequence >= from, in order, at most max; with the bytes of each entry's
+  // record when the recent-record cache holds it (found by sequence, one lock for all).
   Status readOutbox(uint64_t from, size_t max, std::vector<OutboxEntry>& out) const;
   // Removes delivered entries. Only the publisher's delivery-report success path calls this.
   Status deleteOutbox(const std::vector<uint64_t>& sequences);
