@@ -1,3 +1,4 @@
+#include <Poco/Exception.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/Net/HTTPRequestHandler.h>
@@ -86,6 +87,20 @@ class Router : public Poco::Net::HTTPRequestHandler {
     bool write = method != "GET" && method != "HEAD";
     try {
       if (authenticate(req, resp)) route(req, resp);
+    } catch (const Poco::IOException& e) {
+      // A client that hangs up while its response is written (a browser moving on, a load tool
+      // stopping) is not the hub's fault: a note, not an error.
+      if (resp.sent()) {
+        FIREHUB_LOG(kInfo, "api", req.getMethod() << " " << req.getURI()
+                                                  << ": the client left before the whole response was sent ("
+                                                  << e.displayText() << ")");
+      } else {
+        FIREHUB_LOG(kError, "api", req.getMethod() << " " << req.getURI() << ": " << e.displayText());
+        try {
+          sendError(resp, Status::internal(e.displayText()));
+        } catch (const Poco::Exception&) {  // the connection is gone
+        }
+      }
     } catch (const std::exception& e) {
       FIREHUB_LOG(kError, "api", req.getMethod() << " " << req.getURI() << ": " << e.what());
       if (!resp.sent()) sendError(resp, Status::internal(e.what()));
