@@ -163,6 +163,50 @@ try {
   check((await hydrantFetches()) === 1, "hydrants fetched once, when shown");
   await page.uncheck("#toggle-hydrants");
 
+  // Cell layers follow the view: far from the city the risk layer is read for the new area
+  // (nothing there), and back home its cells return; each read names its area.
+  const home = await page.evaluate(() => ({ center: window.onemap.map.getCenter().toArray(), zoom: window.onemap.map.getZoom() }));
+  const riskReads = () => page.evaluate(() => performance.getEntriesByType("resource")
+    .filter((e) => e.name.includes("/api/v1/layers/risk?")).map((e) => e.name));
+  const readsBefore = (await riskReads()).length;
+  await page.evaluate(() => window.onemap.map.jumpTo({ center: [100.0, 30.0] }));
+  await until("risk layer read for the far area", () => page.evaluate(() => {
+    const a = window.onemap.cellArea();
+    return a[0] < 100 && a[2] > 100 && window.onemap.riskCells.size === 0;
+  }), 5000);
+  await page.evaluate((h) => window.onemap.map.jumpTo(h), home);
+  await until("risk cells back at home", async () => Object.keys(await rendered()).length === layer.numberMatched, 5000);
+  const reads = await riskReads();
+  check(reads.length === readsBefore + 2 && reads.every((u) => /[?&]bbox=[-0-9.]+,[-0-9.]+,[-0-9.]+,[-0-9.]+/.test(u)),
+        `risk layer read by area, once per move that left it (${reads.length - readsBefore} reads)`);
+  await page.evaluate((h) => window.onemap.map.jumpTo({ center: [h.center[0] + 0.001, h.center[1]], zoom: h.zoom }), home);
+  await sleep(500);
+  check((await riskReads()).length === readsBefore + 2, "a short pan inside the area reads nothing");
+  // An area holding more cells than the page reads says so (the hub's answer is rewritten to
+  // claim more matches than it returned), and the note goes once an area fits again.
+  const moveAway = async () => {
+    await page.evaluate(() => window.onemap.map.jumpTo({ center: [100.0, 30.0] }));
+    await until("read far away", () => page.evaluate(() => window.onemap.cellArea()[0] < 100), 5000);
+    await page.evaluate((h) => window.onemap.map.jumpTo(h), home);
+    await until("read at home", () => page.evaluate(() => window.onemap.cellArea()[0] > 110), 5000);
+  };
+  await page.route("**/api/v1/layers/risk?*", async (route) => {
+    const answer = await route.fetch();
+    const body = await answer.json();
+    body.numberMatched = 99999;
+    await route.fulfill({ response: answer, json: body });
+  });
+  await moveAway();
+  if (await until("note that the view holds more cells than shown", async () =>
+    !(await page.isHidden("#partial")) && (await page.textContent("#partial")).includes("99999"), 5000)) {
+    check(true, `a cut-short area says so: "${await page.textContent("#partial")}"`);
+  }
+  await page.unroute("**/api/v1/layers/risk?*");
+  await moveAway();
+  if (await until("note gone once the area fits", () => page.isHidden("#partial"), 5000)) {
+    check(true, "the note goes once the area fits");
+  }
+
   // Click the shopping centre's cell: the panel explains it factor by factor.
   const target = layer.features.find((f) => f.properties.buildings > 0) || layer.features[0];
   const centre = async () => page.evaluate((coords) => {

@@ -11,6 +11,7 @@
       weight: "权重", contribution: "贡献", sources: "来源", cell: "网格", noData: "无数据",
       building: "建筑", alarm: "报警", weather: "气象", water: "水源", response: "响应",
       medical: "医疗", public_safety: "治安", agency: "单位", time: "时间", outlines: "行政区划",
+      partial: "网格过多，请放大：显示 {shown} / {all}",
     },
     en: {
       title: "firehub one-map", layers: "Layers", live: "live", connecting: "connecting",
@@ -19,6 +20,7 @@
       sources: "sources", cell: "cell", noData: "no data", building: "building", alarm: "alarm",
       weather: "weather", water: "water", response: "response", medical: "medical",
       public_safety: "public safety", agency: "agency", time: "time", outlines: "districts",
+      partial: "zoom in: {shown} of {all} cells shown",
     },
   };
   // Layers drawn as cells (fill by a colour property) and which property colours them.
@@ -27,11 +29,18 @@
   // the stream's deltas carry every property.
   const CELL_PROPERTIES = { risk: "cell,level,colour", response: "cell,response_band,response_colour",
                             water_coverage: "cell,water,water_colour" };
-  const layerUrl = (name) => `/api/v1/layers/${name}?limit=100000` +
-    (CELL_PROPERTIES[name] ? `&properties=${CELL_PROPERTIES[name]}` : "");
+  // Cell layers are read for the area around the view (a province holds far more cells than a
+  // browser should draw), at most CELL_LIMIT cells; the other layers whole.
+  const CELL_LIMIT = 20000;
+  const layerUrl = (name) => CELL_PROPERTIES[name]
+    ? `/api/v1/layers/${name}?limit=${CELL_LIMIT}&properties=${CELL_PROPERTIES[name]}` +
+      (cellArea ? `&bbox=${cellArea.map((v) => v.toFixed(5)).join(",")}` : "")
+    : `/api/v1/layers/${name}?limit=100000`;
   const VISIBLE_AT_START = new Set(["risk", "alarms", "stations", "warnings"]);
   const loaded = new Set();  // layers fetched so far (hidden ones are fetched when first shown)
 
+  let cellArea = null;  // [west, south, east, north] the cell layers were read for
+  const partial = new Map();  // cell layer -> {shown, all} when its area held more than CELL_LIMIT
   let lang = localStorage.getItem("onemap.lang") || "zh";
   let layerInfo = [];
   const riskCells = new Map();  // token -> feature, updated by the stream
@@ -46,12 +55,57 @@
     zoom: 10.5,
     attributionControl: false,
   });
-  window.onemap = { map, riskCells };  // for operators' consoles and the browser test
+  window.onemap = { map, riskCells, cellArea: () => cellArea };  // for operators' consoles and the browser test
 
   async function getJson(url) {
     const r = await fetch(url, { cache: "no-store" });
     if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
     return r.json();
+  }
+
+  // A cell layer's collection; notes when its area held more cells than were sent.
+  async function getLayer(name) {
+    const data = await getJson(layerUrl(name));
+    if (CELL_PROPERTIES[name] && data.numberMatched > data.numberReturned) {
+      partial.set(name, { shown: data.numberReturned, all: data.numberMatched });
+    } else {
+      partial.delete(name);
+    }
+    return data;
+  }
+
+  // The view with half its size again on every side, so a short pan needs no new read.
+  function viewArea() {
+    const b = map.getBounds();
+    const dx = (b.getEast() - b.getWest()) / 2, dy = (b.getNorth() - b.getSouth()) / 2;
+    return [Math.max(-180, b.getWest() - dx), Math.max(-90, b.getSouth() - dy),
+            Math.min(180, b.getEast() + dx), Math.min(90, b.getNorth() + dy)];
+  }
+
+  // After a move: the cell layers are read again when the view left their area, or when the
+  // area was cut short and the view is now much smaller (zoomed in, so more detail fits).
+  let cellGeneration = 0;
+  async function followView() {
+    if (!cellArea) return;
+    const b = map.getBounds();
+    const view = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()];
+    const inside = view[0] >= cellArea[0] && view[1] >= cellArea[1] && view[2] <= cellArea[2] && view[3] <= cellArea[3];
+    const size = (a) => (a[2] - a[0]) * (a[3] - a[1]);
+    if (inside && !(partial.size > 0 && size(view) * 16 <= size(cellArea))) return;
+    cellArea = viewArea();
+    const generation = ++cellGeneration;
+    const names = Object.keys(CELL_PROPERTIES).filter((n) => loaded.has(n));
+    const fetched = await Promise.all(names.map((n) => getLayer(n).catch(() => null)));
+    if (generation !== cellGeneration) return;  // a later move's read wins
+    names.forEach((n, i) => {
+      if (!fetched[i]) return;
+      if (n === "risk") {
+        riskCells.clear();
+        fetched[i].features.forEach((f) => riskCells.set(f.id, f));
+      }
+      map.getSource(n)?.setData(fetched[i]);
+    });
+    renderStatus();
   }
 
   function label(info) { return lang === "zh" ? info.title_zh : info.title; }
@@ -93,13 +147,14 @@
   function setVisible(name, on) {
     if (on && layerInfo.some((info) => info.name === name) && !loaded.has(name)) {
       loaded.add(name);
-      getJson(layerUrl(name)).then((data) => map.getSource(name)?.setData(data))
+      getLayer(name).then((data) => { map.getSource(name)?.setData(data); renderStatus(); })
         .catch(() => loaded.delete(name));  // the next toggle tries again
     }
     for (const suffix of ["main", "line"]) {
       const id = `${name}-${suffix}`;
       if (map.getLayer(id)) map.setLayoutProperty(id, "visibility", on ? "visible" : "none");
     }
+    renderStatus();
   }
 
   function colourByState(info, property) {
@@ -114,12 +169,13 @@
     map.addSource("outlines", { type: "geojson", data: outlines });
     map.addLayer({ id: "outlines-main", type: "line", source: "outlines", paint: { "line-color": "#6b7b8c", "line-width": 1.5, "line-dasharray": [3, 2] } });
     fitTo(outlines);
+    cellArea = viewArea();
 
     layerInfo = (await getJson("/api/v1/layers")).layers;
     // The layers shown at start are fetched together; a hidden one when it is first shown.
     const empty = { type: "FeatureCollection", features: [] };
     const shown = layerInfo.filter((info) => VISIBLE_AT_START.has(info.name));
-    const fetched = new Map(await Promise.all(shown.map(async (info) => [info.name, await getJson(layerUrl(info.name))])));
+    const fetched = new Map(await Promise.all(shown.map(async (info) => [info.name, await getLayer(info.name)])));
     shown.forEach((info) => loaded.add(info.name));
     for (const info of layerInfo) {
       const visibility = VISIBLE_AT_START.has(info.name) ? "visible" : "none";
@@ -167,6 +223,9 @@
     $("stale").hidden = staleFeeds.length === 0;
     $("stale").textContent = `${t("stale")}: ${staleFeeds.join(", ")}`;
     $("stale").title = staleFeeds.join("\n");
+    const cut = [...partial.entries()].filter(([n]) => map.getLayer(`${n}-main`) && map.getLayoutProperty(`${n}-main`, "visibility") !== "none");
+    $("partial").hidden = cut.length === 0;
+    if (cut.length) $("partial").textContent = t("partial").replace("{shown}", cut[0][1].shown).replace("{all}", cut[0][1].all);
   }
 
   let panelCell = null;  // the cell whose explanation is open, refreshed when it changes
@@ -196,13 +255,13 @@
       for (const n of names) {
         if (!loaded.has(n)) continue;  // fetched when first shown
         const source = map.getSource(n);
-        if (source) source.setData(await getJson(layerUrl(n)).catch(() => ({ type: "FeatureCollection", features: [] })));
+        if (source) source.setData(await getLayer(n).catch(() => ({ type: "FeatureCollection", features: [] })));
       }
     }, 300);
   }
 
   async function reloadRisk() {
-    const data = await getJson(layerUrl("risk"));
+    const data = await getLayer("risk");
     riskCells.clear();
     data.features.forEach((f) => riskCells.set(f.id, f));
     map.getSource("risk")?.setData(data);
@@ -301,6 +360,7 @@
       openPanel(esc(e.message));
     }
     lastUpdate = new Date();
+    map.on("moveend", () => followView().catch(() => {}));
     connectStream();
     checkFeeds();
     setInterval(checkFeeds, 30000);
