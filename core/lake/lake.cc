@@ -324,7 +324,7 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     stored_items.push_back(index);
 
     // Latest pointer: only a newer observation moves it.
-    std::string entity = entityKey(r);
+    std::string entity = item.entity_key.empty() ? entityKey(r) : item.entity_key;
     codec::LatestPointer current;
     bool have_current = false;
     auto in = latest_in_batch.find(entity);
@@ -348,8 +348,12 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
       codec::LatestPointer next;
       next.observed_micros = observed;
       next.record_id = r.id();
-      auto where = anchor(r.geometry());
-      next.leaf_cell = where ? S2CellId(*where).id() : 0;
+      if (item.leaf_cell != 0) {
+        next.leaf_cell = item.leaf_cell;
+      } else {
+        auto where = anchor(r.geometry());
+        next.leaf_cell = where ? S2CellId(*where).id() : 0;
+      }
       if (in != latest_in_batch.end()) {
         in->second = std::move(next);
       } else {

@@ -1,5 +1,6 @@
 #include "firehub/pipeline.h"
 
+#include <absl/container/flat_hash_map.h>
 #include <google/protobuf/util/time_util.h>
 #include <s2/s2cell_id.h>
 #include <s2/s2latlng.h>
@@ -9,7 +10,6 @@
 #include <random>
 #include <set>
 #include <thread>
-#include <unordered_map>
 
 #include "firehub/classification.h"
 #include "firehub/log.h"
@@ -217,6 +217,7 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
   const auto& spec = feed->spec();
   const auto& descriptor = connector->plugin().descriptor();
   const std::string domain = descriptor.domain;
+  const std::string topic = domainTopic(domain), public_topic = topic + ".public";
 
 
   google::protobuf::Timestamp received = TimeUtil::GetCurrentTime();
@@ -248,7 +249,7 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
 
   // Newest record per entity in this body, so a patch or a reference can follow its base in the
   // same push.
-  std::unordered_map<std::string, size_t> batch_latest;
+  absl::flat_hash_map<std::string, size_t> batch_latest;
   Status lake_error;
   auto latest_of = [&](const std::string& key) -> Result<std::optional<firehub::v1::Record>> {
     if (auto it = batch_latest.find(key); it != batch_latest.end()) {
@@ -318,23 +319,25 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
       r.set_classification(firehub::v1::CLASSIFICATION_INTERNAL);
     }
     if (r.has_geometry()) {
-      r.set_s2_cell(S2CellId(S2LatLng::FromDegrees(anchor.lat(), anchor.lon()))
-                        .parent(options_.cell_level)
-                        .ToToken());
+      const S2CellId leaf(S2LatLng::FromDegrees(anchor.lat(), anchor.lon()));
+      r.set_s2_cell(leaf.parent(options_.cell_level).ToToken());
+      item.leaf_cell = leaf.id();  // the lake's geo index and latest pointer use the same point
     }
     auto* prov = r.mutable_provenance();
     prov->set_connector_id(descriptor.id);
     prov->set_connector_version(descriptor.version);
     prov->set_transport(request.transport);
     // A body type with restricted fields is also published redacted, on <topic>.public.
-    item.topics = {domainTopic(domain)};
-    if (bodyHasRestrictedFields(r)) item.topics.push_back(domainTopic(domain) + ".public");
-    std::string entity = lake::entityKey(r);
-    auto known = batch_latest.find(entity);
-    if (known == batch_latest.end() ||
-        TimeUtil::TimestampToMicroseconds(items[known->second].record().observed_at()) <=
-            TimeUtil::TimestampToMicroseconds(r.observed_at())) {
-      batch_latest[entity] = items.size();
+    item.topics.reserve(2);
+    item.topics.push_back(topic);
+    if (bodyHasRestrictedFields(r)) item.topics.push_back(public_topic);
+    item.entity_key = lake::entityKey(r);
+    auto known = batch_latest.find(item.entity_key);
+    if (known == batch_latest.end()) {
+      batch_latest.emplace(item.entity_key, items.size());
+    } else if (TimeUtil::TimestampToMicroseconds(items[known->second].record().observed_at()) <=
+               TimeUtil::TimestampToMicroseconds(r.observed_at())) {
+      known->second = items.size();
     }
     items.push_back(std::move(item));
   };

@@ -74,6 +74,11 @@ struct StoreItem {
   // A copy of the item shares its record.
   std::shared_ptr<firehub::v1::Record> held;
   std::vector<std::string> topics;  // Kafka topics: one outbox entry each
+  // What a caller that has already worked them out passes on (the pipeline does), so the commit
+  // does not repeat the work: the entity key (entityKey() of the record) and the S2 leaf cell of
+  // the record's representativePoint(). Empty / 0: the commit works them out.
+  std::string entity_key;
+  uint64_t leaf_cell = 0;
 };
 
 struct CommitResult {
