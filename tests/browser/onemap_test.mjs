@@ -236,12 +236,39 @@ try {
   const alarm = { event_id: "BROWSER-1", device_address: "0011223344aa", building_id: buildingId, info_type: "component_state",
                   system_type: 1, system_address: 1, component_type: 40, component_address: 3, state_flags: 3,
                   description: "3层走廊感烟探测器火警", time: new Date().toISOString().replace(/\.\d+Z$/, "Z") };
+  // The alarm arrives while the page reads the risk layer again after a pan, and the read's
+  // answer (taken before the alarm) is held back until the delta has been drawn: the answer must
+  // not paint the cell back to its old level.
+  let hold = false, answered = false, release = null;
+  const released = new Promise((r) => { release = r; });
+  await page.route("**/api/v1/layers/risk?*", async (route) => {
+    const answer = await route.fetch();
+    const body = await answer.json();
+    if (hold) {
+      answered = true;
+      await released;
+    }
+    await route.fulfill({ response: answer, json: body });
+  });
+  await page.evaluate(() => window.onemap.map.jumpTo({ center: [100.0, 30.0] }));
+  await until("read far away", () => page.evaluate(() => window.onemap.cellArea()[0] < 100), 5000);
+  hold = true;
+  await page.evaluate((h) => window.onemap.map.jumpTo(h), home);
+  await until("the home read answered (and held)", () => answered, 5000);
   const pushed = await api("POST", "/api/v1/feeds/iot/records", JSON.stringify(alarm) + "\n", "application/x-ndjson");
   check(pushed.accepted === 1, `alarm accepted (${JSON.stringify(pushed)})`);
+  await until("the alarm's delta reached the page during the read", () => page.evaluate((id) =>
+    window.onemap.riskCells.get(id)?.properties.level, target.id).then((level) => level === legend[0].key), 5000);
+  release();
+  await until("the held read drawn", () => page.evaluate(() => window.onemap.cellArea()[0] > 110), 5000);
+  await sleep(300);
+  await page.unroute("**/api/v1/layers/risk?*");
   await until("the alarmed cell turns red on the page", async () => {
     const c = (await rendered())[target.id];
     return c && c.level === legend[0].key && c.colour === legend[0].colour;
   }, 5000);
+  check((await page.evaluate((id) => window.onemap.riskCells.get(id).properties.level, target.id)) === legend[0].key,
+        "the alarm's red cell survives a read answered before it");
   check(await page.evaluate(() => window.notReloaded === true), "updated without a reload");
   check((await page.textContent("#updated")).length > 0, "header shows the time of the last update");
   await page.screenshot({ path: path.join(scratch, "onemap-alarm.png") });

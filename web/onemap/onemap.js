@@ -95,15 +95,15 @@
     cellArea = viewArea();
     const generation = ++cellGeneration;
     const names = Object.keys(CELL_PROPERTIES).filter((n) => loaded.has(n));
-    const fetched = await Promise.all(names.map((n) => getLayer(n).catch(() => null)));
-    if (generation !== cellGeneration) return;  // a later move's read wins
+    const fetched = await Promise.all(names.map((n) => (n === "risk" ? readRisk() : getLayer(n)).catch(() => null)));
+    if (generation !== cellGeneration) {  // a later move's read wins
+      names.forEach((n, i) => { if (n === "risk" && fetched[i]) readsOpen.delete(fetched[i]); });
+      return;
+    }
     names.forEach((n, i) => {
       if (!fetched[i]) return;
-      if (n === "risk") {
-        riskCells.clear();
-        fetched[i].features.forEach((f) => riskCells.set(f.id, f));
-      }
-      map.getSource(n)?.setData(fetched[i]);
+      if (n === "risk") replaceRisk(fetched[i]);
+      else map.getSource(n)?.setData(fetched[i]);
     });
     renderStatus();
   }
@@ -230,7 +230,34 @@
 
   let panelCell = null;  // the cell whose explanation is open, refreshed when it changes
 
+  // Each read of the risk layer keeps the deltas that arrive from its start until its answer is
+  // drawn (or dropped), and they are applied on top of that answer, which may predate them: an
+  // alarm's red cell must not be lost to a pan.
+  const readsOpen = new Set();
+  async function readRisk() {
+    const read = { data: null, late: [] };
+    readsOpen.add(read);
+    try {
+      read.data = await getLayer("risk");
+      return read;
+    } catch (e) {
+      readsOpen.delete(read);
+      throw e;
+    }
+  }
+  function replaceRisk(read) {
+    readsOpen.delete(read);
+    riskCells.clear();
+    read.data.features.forEach((f) => riskCells.set(f.id, f));
+    for (const delta of read.late) {
+      for (const f of delta.features) riskCells.set(f.id, f);
+      for (const token of delta.removed) riskCells.delete(token);
+    }
+    map.getSource("risk")?.setData({ type: "FeatureCollection", features: [...riskCells.values()] });
+  }
+
   function applyDelta(delta) {
+    for (const read of readsOpen) read.late.push(delta);
     for (const f of delta.features) riskCells.set(f.id, f);
     if (panelCell && !$("panel").hidden && delta.features.some((f) => f.id === panelCell)) {
       showCell(panelCell).catch(() => {});
@@ -261,10 +288,7 @@
   }
 
   async function reloadRisk() {
-    const data = await getLayer("risk");
-    riskCells.clear();
-    data.features.forEach((f) => riskCells.set(f.id, f));
-    map.getSource("risk")?.setData(data);
+    replaceRisk(await readRisk());
     lastUpdate = new Date();
     renderStatus();
   }
