@@ -107,6 +107,12 @@ inline void consumeEach(const std::string& bootstrap, const std::string& topic,
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
   rd_kafka_conf_set(conf, "group.id", "firehub-test", err, sizeof err);
   rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
+  // Back on the brokers within a second after they return (a reader that waits out librdkafka's
+  // 10 s reconnect back-off can find what it had yet to read already gone from the mock broker,
+  // which keeps a few MiB per partition); if that happens anyway, read on from the oldest kept.
+  rd_kafka_conf_set(conf, "reconnect.backoff.ms", "100", err, sizeof err);
+  rd_kafka_conf_set(conf, "reconnect.backoff.max.ms", "1000", err, sizeof err);
+  rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof err);
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   if (!rk) return;
   rd_kafka_poll_set_consumer(rk);
