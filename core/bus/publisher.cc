@@ -319,20 +319,23 @@ void Publisher::fill() {
       cursor_ = e.sequence + 1;
       continue;
     }
-    auto found = e.cached ? Result<bool>(true) : lake_.readRecordBytes(e.record_id, bytes_);
+    // The record's bytes came with the entry when the cache held it; else they are read here.
+    if (!e.cached) {
+      auto found = lake_.readRecordBytes(e.record_id, bytes_);
+      if (!found.isOk()) {  // the lake could not be read: the entry stays, try again later
+        FIREHUB_LOG(kError, "bus", "cannot read record " << e.record_id << ": " << found.status().toString());
+        retry_at_ms_ = nowMs() + 1000;
+        break;
+      }
+      if (!found.value()) {
+        FIREHUB_LOG(kError, "bus", "outbox entry " << e.sequence << " points at missing record "
+                                                   << e.record_id);
+        waiting_.insert(e.sequence);
+        cursor_ = e.sequence + 1;
+        continue;
+      }
+    }
     const std::string& bytes = e.cached ? e.record_bytes : bytes_;
-    if (!found.isOk()) {  // the lake could not be read: the entry stays, try again later
-      FIREHUB_LOG(kError, "bus", "cannot read record " << e.record_id << ": " << found.status().toString());
-      retry_at_ms_ = nowMs() + 1000;
-      break;
-    }
-    if (!found.value()) {
-      FIREHUB_LOG(kError, "bus", "outbox entry " << e.sequence << " points at missing record "
-                                                 << e.record_id);
-      waiting_.insert(e.sequence);
-      cursor_ = e.sequence + 1;
-      continue;
-    }
     // <domain>.public topics carry the redacted view: restricted fields removed.
     const bool redact = e.topic.size() > 7 && e.topic.compare(e.topic.size() - 7, 7, ".public") == 0;
     if (known_topics_.insert(e.topic).second && options_.ensure_topic) options_.ensure_topic(e.topic);

@@ -49,6 +49,7 @@ struct Figure {
   size_t bytes = 0;
   double seconds = 0;
   double cpu = 0;
+  double cpuPerRecordUs() const { return cpu * 1e6 / std::max<size_t>(records, 1); }
 };
 
 class Stopwatch {
@@ -215,7 +216,7 @@ std::vector<Push> makeMix(size_t n, size_t batch, size_t& bytes) {
 void printFigure(const Figure& f, const Figure* relative_to) {
   double rps = f.records / f.seconds;
   std::printf("%-34s %10zu %9.2f %12.0f %9.1f %11.2f", f.name.c_str(), f.records, f.seconds, rps,
-              f.bytes / f.seconds / 1e6, f.cpu * 1e6 / std::max<size_t>(f.records, 1));
+              f.bytes / f.seconds / 1e6, f.cpuPerRecordUs());
   if (relative_to) std::printf("   %5.2f", rps / (relative_to->records / relative_to->seconds));
   std::printf("\n");
 }
@@ -464,8 +465,7 @@ int benchIngest(const BenchOptions& o) {
   // The three steps every record needs, each measured alone: their CPU per record added up is
   // the least a hub doing all three spends, and the machine's cores divided by it the most it
   // could ingest were every core busy with nothing else.
-  auto cpuPerRecord = [](const Figure& f) { return f.cpu * 1e6 / std::max<size_t>(f.records, 1); };
-  const double floor_us = cpuPerRecord(decode_only) + cpuPerRecord(rocks) + cpuPerRecord(kafka);
+  const double floor_us = decode_only.cpuPerRecordUs() + rocks.cpuPerRecordUs() + kafka.cpuPerRecordUs();
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const double bound_rps = cores * 1e6 / floor_us;
   std::printf("decode + RocksDB + Kafka alone: %.2f µs CPU per record; %u cores busy with only these: at most "
@@ -483,11 +483,11 @@ int benchIngest(const BenchOptions& o) {
                           {at + "seconds", e2e.seconds},
                           {at + "records_per_s", e2e_rps},
                           {at + "mb_per_s", e2e.bytes / e2e.seconds / 1e6},
-                          {at + "cpu_us_per_record", e2e.cpu * 1e6 / std::max<size_t>(e2e.records, 1)},
+                          {at + "cpu_us_per_record", e2e.cpuPerRecordUs()},
                           {at + "push_thread_cpu_us_per_record", push_thread_us},
                           {at + "publisher_thread_cpu_us_per_record", publisher_thread_us},
                           {at + "decode_only_records_per_s", decode_only.records / decode_only.seconds},
-                          {at + "decode_only_cpu_us_per_record", cpuPerRecord(decode_only)},
+                          {at + "decode_only_cpu_us_per_record", decode_only.cpuPerRecordUs()},
                           {at + "floor_cpu_us_per_record", floor_us},
                           {at + "floor_bound_records_per_s", bound_rps},
                           {at + "ceiling_rocksdb_records_per_s", rocks.records / rocks.seconds},
