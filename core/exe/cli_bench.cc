@@ -34,6 +34,9 @@ struct BenchOptions {
   std::string json;               // merge the figures into this report
   std::string work_dir;
   bool keep = false;
+  // Weather feeds pushing at once, each from its own thread (agencies push independently); the
+  // batches go to them in turn. 1: one feed, one pushing thread.
+  size_t feeds = 1;
 };
 
 // CPU time of the whole process, or of the calling thread only.
@@ -126,9 +129,12 @@ std::vector<std::string> makeBatches(size_t n, size_t batch, bool csv, size_t& b
   return out;
 }
 
+// The id of the bench's weather feed `index` (0: "bench", then "bench-2", ...).
+std::string benchFeedId(size_t index) { return index == 0 ? "bench" : "bench-" + std::to_string(index + 1); }
+
 // One push of the run: the feed, its body and the body's content type.
 struct Push {
-  const char* feed;
+  std::string feed;
   std::string body;
   const char* content_type;
 };
@@ -238,8 +244,9 @@ int benchIngest(const BenchOptions& o) {
   if (mix) {
     pushes = makeMix(o.records, o.batch, body_bytes);
   } else {
+    size_t n = 0;
     for (auto& body : makeBatches(o.records, o.batch, csv, body_bytes)) {
-      pushes.push_back({"bench", std::move(body), csv ? "text/csv" : "application/x-ndjson"});
+      pushes.push_back({benchFeedId(n++ % o.feeds), std::move(body), csv ? "text/csv" : "application/x-ndjson"});
     }
   }
   if (!o.jsonl_out.empty()) {
@@ -275,7 +282,8 @@ int benchIngest(const BenchOptions& o) {
       return 1;
     }
     auto& hub = *started.value();
-    std::vector<std::pair<const char*, const char*>> feeds = {{"bench", "firehub.connector.weather"}};
+    std::vector<std::pair<std::string, const char*>> feeds;
+    for (size_t f = 0; f < (mix ? 1 : o.feeds); ++f) feeds.emplace_back(benchFeedId(f), "firehub.connector.weather");
     if (mix) {
       feeds.emplace_back("bench-buildings", "firehub.connector.building");
       feeds.emplace_back("bench-alarms", "firehub.connector.alarm");
@@ -293,23 +301,47 @@ int benchIngest(const BenchOptions& o) {
     }
     std::fprintf(stderr, "bench: end to end...\n");
     Stopwatch sw;
-    const double thread_cpu0 = cpuSeconds(RUSAGE_THREAD);
     const double publisher_cpu0 = hub.publisher() ? hub.publisher()->threadCpuSeconds() : 0;
-    for (const auto& push : pushes) {
-      pipeline::IngestRequest req{push.feed, push.body, push.content_type, "file", std::nullopt};
-      auto s = hub.pipeline().ingest(req);
-      if (!s.isOk()) {
-        std::cerr << "bench: " << s.status().toString() << "\n";
-        return 1;
+    // Each pushing thread pushes its feed's batches in order; their CPU is added up.
+    const size_t pushers = mix ? 1 : o.feeds;
+    std::vector<size_t> accepted(pushers, 0);
+    std::vector<double> pusher_cpu(pushers, 0);
+    std::vector<std::string> failures(pushers);
+    auto push_share = [&](size_t which) {
+      const double cpu0 = cpuSeconds(RUSAGE_THREAD);
+      for (size_t i = which; i < pushes.size(); i += pushers) {
+        const auto& push = pushes[i];
+        pipeline::IngestRequest req{push.feed, push.body, push.content_type, "file", std::nullopt};
+        auto s = hub.pipeline().ingest(req);
+        if (!s.isOk()) {
+          failures[which] = s.status().toString();
+          break;
+        }
+        if (s->rejected > 0) {  // the generators write only valid records: a rejection is a bug
+          failures[which] = push.feed + " rejected " + std::to_string(s->rejected) + " record(s): " +
+                            (s->errors.empty() ? "" : s->errors.front());
+          break;
+        }
+        accepted[which] += s->accepted;
       }
-      if (s->rejected > 0) {  // the generators write only valid records: a rejection is a bug
-        std::cerr << "bench: " << push.feed << " rejected " << s->rejected << " record(s): "
-                  << (s->errors.empty() ? "" : s->errors.front()) << "\n";
-        return 1;
-      }
-      e2e.records += s->accepted;
+      pusher_cpu[which] = cpuSeconds(RUSAGE_THREAD) - cpu0;
+    };
+    if (pushers == 1) {
+      push_share(0);
+    } else {
+      std::vector<std::thread> threads;
+      for (size_t p = 0; p < pushers; ++p) threads.emplace_back(push_share, p);
+      for (auto& t : threads) t.join();
     }
-    push_thread_us = (cpuSeconds(RUSAGE_THREAD) - thread_cpu0) * 1e6 / std::max<size_t>(e2e.records, 1);
+    for (size_t p = 0; p < pushers; ++p) {
+      if (!failures[p].empty()) {
+        std::cerr << "bench: " << failures[p] << "\n";
+        return 1;
+      }
+      e2e.records += accepted[p];
+      push_thread_us += pusher_cpu[p];
+    }
+    push_thread_us = push_thread_us * 1e6 / std::max<size_t>(e2e.records, 1);
     Figure committed;
     sw.finish(committed);
     std::fprintf(stderr,
@@ -516,6 +548,9 @@ void addBenchCommand(CLI::App& app) {
   ingest->add_option("--json", o.json, "Merge the figures into this JSON report");
   ingest->add_option("--work-dir", o.work_dir, "Scratch directory (default: a temp dir)");
   ingest->add_flag("--keep", o.keep, "Keep the scratch directory");
+  ingest->add_option("--feeds", o.feeds,
+                     "Weather feeds pushing at once, each from its own thread (not with --format mix)")
+      ->check(CLI::Range(size_t{1}, size_t{16}));
   ingest->callback([] { std::exit(benchIngest(o)); });
   addFusionBench(*bench);
   addPeerBench(*bench);

@@ -1,10 +1,12 @@
 // Byte layouts of the lake's internal values. Private to the lake module.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace firehub::lake::codec {
 
@@ -74,5 +76,60 @@ inline bool decodeOutbox(std::string_view in, std::string& topic, std::string& k
   record_id.assign(in);
   return true;
 }
+
+// log CF value of a record: a 0 byte (record ids never start with one: older entries are the
+// bare id), the number of topics (u8), each topic length-prefixed, the key length-prefixed,
+// the record id. The record's deliveries are these topics, in order, at the entry's sequence
+// and the ones after it.
+inline constexpr size_t kMaxLogTopics = 16;  // commit() refuses more
+
+inline void appendLog(std::string& out, const std::vector<std::string>& topics, std::string_view key,
+                      std::string_view record_id) {
+  out.push_back('\0');
+  const size_t n = std::min(topics.size(), kMaxLogTopics);
+  out.push_back(static_cast<char>(n));
+  for (size_t i = 0; i < n; ++i) appendLengthPrefixed(out, std::string_view(topics[i]).substr(0, 0xffff));
+  appendLengthPrefixed(out, key.substr(0, 0xffff));
+  out.append(record_id);
+}
+
+// A log value taken apart; views into it.
+struct LogEntry {
+  std::string_view topics[kMaxLogTopics];
+  size_t topic_count = 0;
+  std::string_view key;
+  std::string_view record_id;
+};
+
+inline bool readLengthPrefixedView(std::string_view& in, std::string_view& out) {
+  if (in.size() < 2) return false;
+  size_t n = (static_cast<uint8_t>(in[0]) << 8) | static_cast<uint8_t>(in[1]);
+  if (in.size() < 2 + n) return false;
+  out = in.substr(2, n);
+  in.remove_prefix(2 + n);
+  return true;
+}
+
+inline bool decodeLog(std::string_view in, LogEntry& e) {
+  e.topic_count = 0;
+  e.key = {};
+  if (in.empty() || in[0] != '\0') {  // an older entry: the bare id, no deliveries
+    e.record_id = in;
+    return true;
+  }
+  if (in.size() < 2) return false;
+  const size_t n = static_cast<uint8_t>(in[1]);
+  in.remove_prefix(2);
+  for (size_t i = 0; i < n; ++i) {
+    if (!readLengthPrefixedView(in, e.topics[i])) return false;
+  }
+  e.topic_count = n;
+  if (!readLengthPrefixedView(in, e.key)) return false;
+  e.record_id = in;
+  return true;
+}
+
+// How many sequence numbers a log entry takes: one per delivery, at least one.
+inline uint64_t logSpan(const LogEntry& e) { return e.topic_count > 0 ? e.topic_count : 1; }
 
 }  // namespace firehub::lake::codec

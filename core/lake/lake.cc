@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
+#include <iterator>
 
 #include "firehub/log.h"
 #include "lake/codec.h"
@@ -34,6 +35,8 @@ constexpr const char* kOutbox = "outbox";
 constexpr const char* kDlq = "dlq";
 constexpr const char* kMeta = "meta";
 constexpr const char* kLayers = "layers";
+// meta key of the mark below which the log's record deliveries are done (sequence, BE)
+constexpr const char* kLogSentKey = "lake/log_delivered_below";
 
 // RocksDB's warnings and errors, in the hub's log.
 class HubLogger : public rocksdb::Logger {
@@ -199,9 +202,46 @@ Status Lake::init() {
   layers_ = handles_[8];
 
   next_sequence_ = std::max({lastKey(log_), lastKey(outbox_), lastKey(dlq_)}) + 1;
+  {  // the last log entry may take more than its own sequence (one per delivery)
+    std::unique_ptr<rocksdb::Iterator> last(db_->NewIterator(rocksdb::ReadOptions(), log_));
+    last->SeekToLast();
+    codec::LogEntry entry;
+    if (last->Valid() && last->key().size() == 8 && codec::decodeLog(last->value().ToStringView(), entry)) {
+      next_sequence_ = std::max(next_sequence_, codec::readBigEndian64(last->key().data()) + codec::logSpan(entry));
+    }
+  }
+  // Where record deliveries of the log stand. A lake without the mark (new, or written when every
+  // delivery was an outbox entry) starts it here: what is pending is in the outbox family.
+  std::string mark;
+  auto ms = db_->Get(rocksdb::ReadOptions(), meta_, kLogSentKey, &mark);
+  if (ms.ok() && mark.size() == 8) {
+    log_sent_below_ = codec::readBigEndian64(mark.data());
+  } else if (ms.IsNotFound()) {
+    log_sent_below_ = next_sequence_;
+    mark.clear();
+    codec::appendBigEndian64(mark, log_sent_below_);
+    rocksdb::WriteBatch batch;
+    batch.Put(meta_, kLogSentKey, mark);
+    FIREHUB_RETURN_IF_ERROR(write(batch, options_.sync, "write the log's delivery mark"));
+  } else {
+    return ms.ok() ? Status::dataLoss("the log's delivery mark does not decode") : fromRocks(ms, "read meta");
+  }
   uint64_t depth = 0;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), outbox_));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) ++depth;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const uint64_t seq = codec::readBigEndian64(it->key().data());
+    outbox_floor_ = std::min(outbox_floor_, seq);
+    outbox_top_ = std::max(outbox_top_, seq);
+    ++depth;
+  }
+  FIREHUB_RETURN_IF_ERROR(fromRocks(it->status(), "scan outbox"));
+  std::vector<OutboxEntry> pending;
+  for (uint64_t from = log_sent_below_;; from = pending.back().sequence + 1) {
+    pending.clear();
+    FIREHUB_RETURN_IF_ERROR(readLogDeliveries(from, 10000, pending));
+    if (pending.empty()) break;
+    depth += pending.size();
+  }
   outbox_depth_ = depth;
   uint64_t dead = 0;
   it.reset(db_->NewIterator(rocksdb::ReadOptions(), dlq_));
@@ -302,6 +342,10 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     if (r.id().empty() || r.entity_id().empty() || r.domain().empty()) {
       return Status::invalidArgument("record without id, entity or domain");
     }
+    if (items[index].topics.size() > codec::kMaxLogTopics) {
+      return Status::invalidArgument("record " + r.id() + " is for more than " +
+                                     std::to_string(codec::kMaxLogTopics) + " topics");
+    }
     if (ids_in_batch.insert(r.id()).second) candidates.push_back(index);
     else ++result.duplicates;
   }
@@ -362,17 +406,15 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
       }
     }
 
+    // The log entry carries the record's deliveries: one sequence number per topic, from the
+    // entry's own on.
     key.clear();
     codec::appendBigEndian64(key, seq);
-    batch.Put(log_, key, r.id());
-    // One outbox entry per topic; each takes its own sequence number (the log keeps the first).
-    for (const auto& topic : item.topics) {
-      key.clear();
-      codec::appendBigEndian64(key, seq++);
-      batch.Put(outbox_, key, codec::encodeOutbox(topic, r.entity_id(), r.id()));
-      ++outbox_added;
-    }
-    if (item.topics.empty()) ++seq;
+    value.clear();
+    codec::appendLog(value, item.topics, r.entity_id(), r.id());
+    batch.Put(log_, key, value);
+    outbox_added += item.topics.size();
+    seq += std::max<size_t>(item.topics.size(), 1);
     last_sequences.push_back(seq - 1);
     ++result.stored;
   }
@@ -407,6 +449,7 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     if (next.leaf_cell != 0) batch.Put(geo_, geoKey(before.domain, next.leaf_cell, entity), "");
   }
 
+  if (!dead_letters.empty()) widenOutbox(seq, seq + 2 * dead_letters.size() - 1);
   for (const auto& dl : dead_letters) {
     const uint64_t dl_seq = seq++;
     key.clear();
@@ -596,29 +639,89 @@ Result<std::vector<firehub::v1::Record>> Lake::latestInBBox(const std::string& d
   return out;
 }
 
-Status Lake::readOutbox(uint64_t from, size_t max, std::vector<OutboxEntry>& out) const {
+void Lake::widenOutbox(uint64_t low, uint64_t high) {
+  std::lock_guard<std::mutex> lock(marks_mu_);
+  outbox_floor_ = std::min(outbox_floor_, low);
+  outbox_top_ = std::max(outbox_top_, high);
+}
+
+Status Lake::readLogDeliveries(uint64_t from, size_t max, std::vector<OutboxEntry>& out) const {
+  uint64_t sent_below;
+  {
+    std::lock_guard<std::mutex> lock(marks_mu_);
+    sent_below = log_sent_below_;
+  }
+  from = std::max(from, sent_below);
   std::string start;
   codec::appendBigEndian64(start, from);
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), outbox_));
-  for (it->Seek(start); it->Valid() && out.size() < max; it->Next()) {
-    OutboxEntry e;
-    e.sequence = codec::readBigEndian64(it->key().data());
-    if (!codec::decodeOutbox(it->value().ToStringView(), e.topic, e.key, e.record_id)) {
-      return Status::dataLoss("outbox entry " + std::to_string(e.sequence) + " does not decode");
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_));
+  // The entry before `from` may have deliveries at or after it.
+  it->SeekForPrev(start);
+  if (!it->Valid()) it->Seek(start);
+  codec::LogEntry entry;
+  for (; it->Valid() && out.size() < max; it->Next()) {
+    const uint64_t seq = codec::readBigEndian64(it->key().data());
+    if (!codec::decodeLog(it->value().ToStringView(), entry)) {
+      return Status::dataLoss("log entry " + std::to_string(seq) + " does not decode");
     }
-    out.push_back(std::move(e));
+    for (size_t i = 0; i < entry.topic_count && out.size() < max; ++i) {
+      if (seq + i < from) continue;
+      OutboxEntry e;
+      e.sequence = seq + i;
+      e.topic.assign(entry.topics[i]);
+      e.key.assign(entry.key);
+      e.record_id.assign(entry.record_id);
+      out.push_back(std::move(e));
+    }
   }
-  FIREHUB_RETURN_IF_ERROR(fromRocks(it->status(), "scan outbox"));
+  return fromRocks(it->status(), "scan log");
+}
+
+Status Lake::readOutbox(uint64_t from, size_t max, std::vector<OutboxEntry>& out) const {
+  // Two ordered sources: the outbox family and the log's record deliveries, merged by sequence.
+  std::vector<OutboxEntry> family, records;
+  bool family_may_hold;
+  {
+    std::lock_guard<std::mutex> lock(marks_mu_);
+    family_may_hold = outbox_floor_ <= outbox_top_ && from <= outbox_top_;
+  }
+  if (family_may_hold) {
+    std::string start;
+    codec::appendBigEndian64(start, from);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), outbox_));
+    for (it->Seek(start); it->Valid() && family.size() < max; it->Next()) {
+      OutboxEntry e;
+      e.sequence = codec::readBigEndian64(it->key().data());
+      if (!codec::decodeOutbox(it->value().ToStringView(), e.topic, e.key, e.record_id)) {
+        return Status::dataLoss("outbox entry " + std::to_string(e.sequence) + " does not decode");
+      }
+      family.push_back(std::move(e));
+    }
+    FIREHUB_RETURN_IF_ERROR(fromRocks(it->status(), "scan outbox"));
+  }
+  FIREHUB_RETURN_IF_ERROR(readLogDeliveries(from, max, records));
+  const size_t first = out.size();
+  size_t f = 0, r = 0;
+  while (out.size() - first < max && (f < family.size() || r < records.size())) {
+    if (r == records.size() || (f < family.size() && family[f].sequence < records[r].sequence)) {
+      out.push_back(std::move(family[f++]));
+    } else {
+      // A delivery moving from the log to the family is read from both while it moves: once.
+      if (f < family.size() && family[f].sequence == records[r].sequence) ++f;
+      out.push_back(std::move(records[r++]));
+    }
+  }
   // The cache holds records in commit order, so by ascending last sequence: the record of an
   // entry is the first held one whose last sequence is not below the entry's. One search, then
   // a walk along both. An entry of another kind (a layer, a dead letter, a record delivered again
   // for a subscription) finds a record of another id and reads its own way.
   std::lock_guard<std::mutex> lock(cache_mu_);
   const auto& order = cache_->order;
-  if (out.empty() || order.empty()) return Status::ok();
-  auto at = std::lower_bound(order.begin(), order.end(), out.front().sequence,
+  if (out.size() == first || order.empty()) return Status::ok();
+  auto at = std::lower_bound(order.begin(), order.end(), out[first].sequence,
                              [](const RecordCache::Held& h, uint64_t s) { return h.record.last_sequence < s; });
-  for (auto& e : out) {
+  for (size_t i = first; i < out.size(); ++i) {
+    auto& e = out[i];
     while (at != order.end() && at->record.last_sequence < e.sequence) ++at;
     if (at == order.end()) break;
     if (at->record.id != e.record_id) continue;
@@ -629,20 +732,20 @@ Status Lake::readOutbox(uint64_t from, size_t max, std::vector<OutboxEntry>& out
 }
 
 std::optional<uint64_t> Lake::firstOutboxSequence() const {
+  std::optional<uint64_t> first;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), outbox_));
   it->SeekToFirst();
-  if (!it->Valid()) return std::nullopt;
-  return codec::readBigEndian64(it->key().data());
+  if (it->Valid()) first = codec::readBigEndian64(it->key().data());
+  std::vector<OutboxEntry> record;
+  if (readLogDeliveries(0, 1, record).isOk() && !record.empty()) {
+    first = std::min(first.value_or(UINT64_MAX), record.front().sequence);
+  }
+  return first;
 }
 
-Status Lake::deleteOutbox(const std::vector<uint64_t>& sequences) {
-  if (sequences.empty()) return Status::ok();
-  // Delivery reports come back in runs of consecutive sequences (a flush of the producer); a run
-  // is removed by one range tombstone instead of a tombstone per entry.
-  std::vector<uint64_t> sorted(sequences);
-  std::sort(sorted.begin(), sorted.end());
-  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
-  rocksdb::WriteBatch batch;
+// Point and range tombstones for the given outbox family keys (sorted, unique): a run of
+// consecutive sequences is one range tombstone instead of a tombstone per entry.
+void Lake::deleteFamilyEntries(rocksdb::WriteBatch& batch, const std::vector<uint64_t>& sorted) {
   std::string key, end;
   constexpr size_t kRangeFrom = 8;  // shorter runs: one tombstone per entry
   for (size_t i = 0; i < sorted.size();) {
@@ -662,21 +765,96 @@ Status Lake::deleteOutbox(const std::vector<uint64_t>& sequences) {
       batch.Delete(outbox_, key);
     }
   }
+}
+
+Status Lake::deleteOutbox(const std::vector<uint64_t>& sequences) {
+  if (sequences.empty()) return Status::ok();
+  std::vector<uint64_t> sorted(sequences);
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  uint64_t sent_below;
+  {
+    std::lock_guard<std::mutex> lock(marks_mu_);
+    sent_below = log_sent_below_;
+  }
+  rocksdb::WriteBatch batch;
+  std::vector<uint64_t> family;  // the given sequences that are outbox family keys
+  std::vector<uint64_t> log_hits;  // and those that are record deliveries of the log
+  family.reserve(sorted.size());
+  // Record deliveries of the log among them: the mark moves past the highest, and the log's
+  // deliveries below it that were not delivered move to the family under their own sequence.
+  uint64_t moved_low = UINT64_MAX, moved_high = 0, new_mark = sent_below;
+  if (sorted.back() >= sent_below) {
+    std::vector<OutboxEntry> pending;
+    for (uint64_t from = sent_below; from <= sorted.back();) {
+      pending.clear();
+      FIREHUB_RETURN_IF_ERROR(readLogDeliveries(from, 10000, pending));
+      if (pending.empty()) break;
+      for (const auto& e : pending) {
+        if (e.sequence > sorted.back()) break;
+        new_mark = e.sequence + 1;
+        if (std::binary_search(sorted.begin(), sorted.end(), e.sequence)) {
+          log_hits.push_back(e.sequence);
+          continue;
+        }
+        std::string key;
+        codec::appendBigEndian64(key, e.sequence);
+        batch.Put(outbox_, key, codec::encodeOutbox(e.topic, e.key, e.record_id));
+        moved_low = std::min(moved_low, e.sequence);
+        moved_high = std::max(moved_high, e.sequence);
+      }
+      from = pending.back().sequence + 1;
+    }
+  }
+  std::set_difference(sorted.begin(), sorted.end(), log_hits.begin(), log_hits.end(), std::back_inserter(family));
+  deleteFamilyEntries(batch, family);
+  if (new_mark != sent_below) {
+    std::string mark;
+    codec::appendBigEndian64(mark, new_mark);
+    batch.Put(meta_, kLogSentKey, mark);
+  }
+  if (moved_low <= moved_high) widenOutbox(moved_low, moved_high);  // before they are visible
   // Not synced: if a crash loses these deletes the entries are delivered again (at least once).
   FIREHUB_RETURN_IF_ERROR(write(batch, false, "delete outbox"));
+  {
+    std::lock_guard<std::mutex> lock(marks_mu_);
+    log_sent_below_ = std::max(log_sent_below_, new_mark);
+  }
   outbox_depth_ -= std::min<uint64_t>(outbox_depth_.load(), sorted.size());
   return Status::ok();
 }
 
 Status Lake::deleteOutboxBelow(uint64_t from, uint64_t below, uint64_t entries) {
   if (below <= from) return Status::ok();
-  std::string key, end;
-  codec::appendBigEndian64(key, from);
-  codec::appendBigEndian64(end, below);
   rocksdb::WriteBatch batch;
-  batch.DeleteRange(outbox_, key, end);
-  // Not synced, as deleteOutbox.
-  FIREHUB_RETURN_IF_ERROR(write(batch, false, "delete outbox"));
+  bool family_range;
+  uint64_t sent_below;
+  {
+    std::lock_guard<std::mutex> lock(marks_mu_);
+    family_range = from <= outbox_top_ && below > outbox_floor_;
+    sent_below = log_sent_below_;
+  }
+  if (family_range) {  // no tombstone where the family holds nothing
+    std::string key, end;
+    codec::appendBigEndian64(key, from);
+    codec::appendBigEndian64(end, below);
+    batch.DeleteRange(outbox_, key, end);
+  }
+  if (below > sent_below) {
+    std::string mark;
+    codec::appendBigEndian64(mark, below);
+    batch.Put(meta_, kLogSentKey, mark);
+  }
+  if (batch.Count() > 0) {
+    // Not synced, as deleteOutbox.
+    FIREHUB_RETURN_IF_ERROR(write(batch, false, "delete outbox"));
+  }
+  {
+    std::lock_guard<std::mutex> lock(marks_mu_);
+    log_sent_below_ = std::max(log_sent_below_, below);
+    // Everything of the family below `below` is gone when the range started at or below its floor.
+    if (family_range && from <= outbox_floor_) outbox_floor_ = std::max(outbox_floor_, below);
+  }
   outbox_depth_ -= std::min<uint64_t>(outbox_depth_.load(), entries);
   return Status::ok();
 }
@@ -733,8 +911,13 @@ Status Lake::readLog(uint64_t from, size_t max,
   std::string start;
   codec::appendBigEndian64(start, from);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_));
+  codec::LogEntry entry;
   for (it->Seek(start); it->Valid() && out.size() < max; it->Next()) {
-    out.emplace_back(codec::readBigEndian64(it->key().data()), it->value().ToString());
+    const uint64_t seq = codec::readBigEndian64(it->key().data());
+    if (!codec::decodeLog(it->value().ToStringView(), entry)) {
+      return Status::dataLoss("log entry " + std::to_string(seq) + " does not decode");
+    }
+    out.emplace_back(seq, std::string(entry.record_id));
   }
   return fromRocks(it->status(), "scan log");
 }
@@ -768,6 +951,7 @@ Status Lake::commitDerived(const DerivedBatch& derived) {
   for (const auto& k : derived.layer_deletes) batch.Delete(layers_, k);
   uint64_t seq = next_sequence_;
   std::string key;
+  if (!derived.deliveries.empty()) widenOutbox(seq, seq + derived.deliveries.size() - 1);
   for (const auto& d : derived.deliveries) {
     key.clear();
     codec::appendBigEndian64(key, seq++);

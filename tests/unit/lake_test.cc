@@ -1,6 +1,7 @@
 #include "firehub/lake.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -430,6 +431,143 @@ TEST(LakeTest, OutboxDeleteAndReopenKeepsSequenceAndDepth) {
   EXPECT_EQ(outbox[0].record_id, "wx:A3@1");
   EXPECT_EQ(outbox[1].record_id, "wx:A4@1");
   EXPECT_GT(outbox[1].sequence, outbox[0].sequence);  // sequences never reused after reopen
+}
+
+// A record's deliveries ride on its log entry, one sequence per topic: they survive a reopen
+// as the log does, a reopened lake numbers on after the last entry's last delivery, and dead
+// letters (outbox entries of their own) interleave in sequence order.
+TEST(LakeTest, RecordDeliveriesOfTheLogKeepTheirSequencesAcrossReopen) {
+  TempDir dir;
+  auto two_topics = [](const std::string& station, int64_t seconds) {
+    StoreItem item = weather(station, seconds, 1, 1);
+    item.topics.push_back("firehub.v1.weather.public");
+    return item;
+  };
+  std::vector<OutboxEntry> first;
+  {
+    auto lake = openLake(dir.path());
+    ASSERT_TRUE(lake->commit({two_topics("B1", 1), two_topics("B2", 1)}, {}).isOk());
+    firehub::v1::DeadLetter dl;
+    dl.set_feed_id("wx");
+    dl.set_reason("bad line");
+    ASSERT_TRUE(lake->commit({two_topics("B3", 1)}, {dl}).isOk());
+    ASSERT_TRUE(lake->commit({two_topics("B4", 1)}, {}).isOk());  // the last entry spans two
+    ASSERT_TRUE(lake->readOutbox(0, 100, first).isOk());
+    ASSERT_EQ(first.size(), 9u);
+    for (size_t i = 1; i < first.size(); ++i) EXPECT_GT(first[i].sequence, first[i - 1].sequence);
+    EXPECT_EQ(first[1].sequence, first[0].sequence + 1);  // a record's two deliveries
+    EXPECT_EQ(first[0].record_id, "wx:B1@1");
+    EXPECT_EQ(first[1].record_id, "wx:B1@1");
+    EXPECT_EQ(first[1].topic, "firehub.v1.weather.public");
+    EXPECT_EQ(first[6].record_id.rfind(kDeadLetterRefPrefix, 0), 0u);  // after B3's two
+    EXPECT_EQ(first[8].record_id, "wx:B4@1");
+    // Delivered: B1 and the first topic of B2 (a range that ends inside a record's span).
+    ASSERT_TRUE(lake->deleteOutboxBelow(first[0].sequence, first[3].sequence, 3).isOk());
+    EXPECT_EQ(lake->outboxDepth(), 6u);
+  }
+  auto lake = openLake(dir.path());
+  EXPECT_EQ(lake->outboxDepth(), 6u);
+  EXPECT_EQ(lake->firstOutboxSequence(), first[3].sequence);
+  ASSERT_TRUE(lake->commit({weather("B5", 1, 1, 1)}, {}).isOk());
+  std::vector<OutboxEntry> left;
+  ASSERT_TRUE(lake->readOutbox(0, 100, left).isOk());
+  ASSERT_EQ(left.size(), 7u);
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(left[i].sequence, first[i + 3].sequence);
+    EXPECT_EQ(left[i].topic, first[i + 3].topic);
+    EXPECT_EQ(left[i].record_id, first[i + 3].record_id);
+  }
+  EXPECT_EQ(left[6].record_id, "wx:B5@1");
+  EXPECT_GT(left[6].sequence, first.back().sequence);  // not B4's second delivery's number
+  // Read from inside a span: only what lies at or after `from`.
+  std::vector<OutboxEntry> from_inside;
+  ASSERT_TRUE(lake->readOutbox(first[8].sequence, 100, from_inside).isOk());
+  ASSERT_EQ(from_inside.size(), 2u);
+  EXPECT_EQ(from_inside[0].topic, "firehub.v1.weather.public");
+  // Many delivered behind one that is not (the publisher's one-by-one path): B2's second topic
+  // and B4's first stay; they are kept in the outbox family, across a reopen as well.
+  ASSERT_TRUE(lake->deleteOutbox({left[1].sequence, left[2].sequence, left[3].sequence, left[4].sequence,
+                                  left[6].sequence})
+                  .isOk());
+  EXPECT_EQ(lake->outboxDepth(), 2u);
+  lake.reset();
+  lake = openLake(dir.path());
+  EXPECT_EQ(lake->outboxDepth(), 2u);
+  std::vector<OutboxEntry> kept;
+  ASSERT_TRUE(lake->readOutbox(0, 100, kept).isOk());
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(kept[0].sequence, left[0].sequence);
+  EXPECT_EQ(kept[0].record_id, "wx:B2@1");
+  EXPECT_EQ(kept[0].topic, "firehub.v1.weather.public");
+  EXPECT_EQ(kept[1].sequence, left[5].sequence);
+  EXPECT_EQ(kept[1].record_id, "wx:B4@1");
+  ASSERT_TRUE(lake->deleteOutboxBelow(kept[0].sequence, kept[1].sequence + 1, 2).isOk());
+  EXPECT_EQ(lake->outboxDepth(), 0u);
+  std::vector<OutboxEntry> none;
+  ASSERT_TRUE(lake->readOutbox(0, 100, none).isOk());
+  EXPECT_TRUE(none.empty());
+  EXPECT_FALSE(lake->firstOutboxSequence().has_value());
+}
+
+// A lake written when every delivery was an outbox entry (its log holds bare record ids and its
+// meta no delivery mark) opens with its pending deliveries intact and numbers on after them.
+TEST(LakeTest, ALakeFromBeforeTheLogCarriedDeliveriesKeepsItsOutbox) {
+  TempDir dir;
+  openLake(dir.path()).reset();  // the column families
+  {
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const char* name : {"default", "records", "latest", "geo", "log", "outbox", "dlq", "meta", "layers"}) {
+      families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path(), families, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    auto big_endian = [](uint64_t v) {
+      std::string k(8, '\0');
+      for (int i = 7; i >= 0; --i, v >>= 8) k[static_cast<size_t>(i)] = static_cast<char>(v & 0xff);
+      return k;
+    };
+    auto prefixed = [](const std::string& text) {
+      return std::string{static_cast<char>(text.size() >> 8), static_cast<char>(text.size() & 0xff)} + text;
+    };
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), handles[7], "lake/log_delivered_below").ok());
+    // Two old records: the first delivered, the second (two topics) not.
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[4], big_endian(1), "wx:OLD1@1").ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[4], big_endian(2), "wx:OLD2@1").ok());
+    for (uint64_t seq : {2, 3}) {
+      std::string topic = seq == 2 ? "firehub.v1.weather" : "firehub.v1.weather.public";
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[5], big_endian(seq),
+                          prefixed(topic) + prefixed("OLD2") + "wx:OLD2@1")
+                      .ok());
+    }
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  }
+  auto lake = openLake(dir.path());
+  EXPECT_EQ(lake->outboxDepth(), 2u);
+  ASSERT_TRUE(lake->commit({weather("NEW", 1, 1, 1)}, {}).isOk());
+  EXPECT_EQ(lake->outboxDepth(), 3u);
+  std::vector<OutboxEntry> outbox;
+  ASSERT_TRUE(lake->readOutbox(0, 100, outbox).isOk());
+  ASSERT_EQ(outbox.size(), 3u);
+  EXPECT_EQ(outbox[0].sequence, 2u);
+  EXPECT_EQ(outbox[1].sequence, 3u);
+  EXPECT_EQ(outbox[1].topic, "firehub.v1.weather.public");
+  EXPECT_EQ(outbox[1].record_id, "wx:OLD2@1");
+  EXPECT_EQ(outbox[2].sequence, 4u);
+  EXPECT_EQ(outbox[2].record_id, "wx:NEW@1");
+  std::vector<std::pair<uint64_t, std::string>> log;
+  ASSERT_TRUE(lake->readLog(0, 100, log).isOk());
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log[0].second, "wx:OLD1@1");
+  EXPECT_EQ(log[2].second, "wx:NEW@1");
+  ASSERT_TRUE(lake->deleteOutboxBelow(2, 5, 3).isOk());
+  lake.reset();
+  lake = openLake(dir.path());
+  EXPECT_EQ(lake->outboxDepth(), 0u);
+  outbox.clear();
+  ASSERT_TRUE(lake->readOutbox(0, 100, outbox).isOk());
+  EXPECT_TRUE(outbox.empty());
 }
 
 TEST(LakeTest, MetaRoundTrip) {

@@ -4,15 +4,22 @@
 //   records  record id                      -> firehub.v1.Record (binary protobuf)
 //   latest   domain/entity_type/entity_id   -> latest observation pointer
 //   geo      domain \0 S2 leaf cell (BE) entity -> empty (bbox = covering + range scans)
-//   log      sequence (BE)                  -> record id: the ordered stream consumers tail
-//   outbox   sequence (BE)                  -> topic, key, record id: pending Kafka deliveries
+//   log      sequence (BE)                  -> topics, key, record id: the ordered stream
+//                                              consumers tail; a record's Kafka deliveries are
+//                                              its topics, at its sequence and the next ones
+//   outbox   sequence (BE)                  -> topic, key, record id: other pending Kafka
+//                                              deliveries (dead letters, derived data, records
+//                                              for subscriptions) and record deliveries that
+//                                              fell behind (see deleteOutbox())
 //   dlq      sequence (BE)                  -> firehub.v1.DeadLetter
 //   meta     text key                       -> feeds, checkpoints, settings
 //   layers   <layer>/<key>                  -> firehub.v1.LayerEntry: derived data (risk cells,
 //                                              warning drafts) written by fusion
 //
 // One commit() = one WriteBatch with the WAL on (and fsync by default), so a record, its latest
-// pointer, geo entry, log entry and outbox entry become durable together or not at all.
+// pointer, geo entry and log entry (with its deliveries) become durable together or not at all.
+// Record deliveries below a persisted mark in meta are done; the "outbox" of this interface is
+// the deliveries of the log from that mark on together with the outbox column family.
 // @remark Thread-safe. commit() calls are serialised inside (dedupe needs read-then-write).
 #pragma once
 
@@ -73,7 +80,7 @@ struct StoreItem {
   const firehub::v1::Record& record() const { return *held; }
   // A copy of the item shares its record.
   std::shared_ptr<firehub::v1::Record> held;
-  std::vector<std::string> topics;  // Kafka topics: one outbox entry each
+  std::vector<std::string> topics;  // Kafka topics: one delivery each (at most 16)
   // What a caller that has already worked them out passes on (the pipeline does), so the commit
   // does not repeat the work: the entity key (entityKey() of the record) and the S2 leaf cell of
   // the record's representativePoint(). Empty / 0: the commit works them out.
@@ -171,6 +178,9 @@ class Lake {
   // record when the recent-record cache holds it (found by sequence, one lock for all).
   Status readOutbox(uint64_t from, size_t max, std::vector<OutboxEntry>& out) const;
   // Removes delivered entries. Only the publisher's delivery-report success path calls this.
+  // Record deliveries of the log cannot be removed one by one: the mark moves past the highest
+  // of them and the log's deliveries below it that are not in `sequences` move to the outbox
+  // column family (the publisher's way when many wait behind one that is not delivered).
   Status deleteOutbox(const std::vector<uint64_t>& sequences);
   // Removes every entry in [from, below) with one range tombstone: the publisher's way once all
   // of them are delivered; `entries` is how many there are (the depth goes down by as many).
@@ -247,6 +257,17 @@ class Lake {
   // not grow from empty for every push.
   std::unique_ptr<rocksdb::WriteBatch> commit_batch_;
   std::atomic<uint64_t> outbox_depth_{0};
+  // Record deliveries of the log below this sequence are done (kept in meta); the outbox column
+  // family's keys lie in [outbox_floor_, outbox_top_] (none when floor > top), so a range that
+  // misses them writes no tombstone and a read skips the family. Guarded by marks_mu_.
+  mutable std::mutex marks_mu_;
+  uint64_t log_sent_below_ = 0;
+  uint64_t outbox_floor_ = UINT64_MAX;
+  uint64_t outbox_top_ = 0;
+  void widenOutbox(uint64_t low, uint64_t high);  // before writing outbox keys in [low, high]
+  void deleteFamilyEntries(rocksdb::WriteBatch& batch, const std::vector<uint64_t>& sorted);
+  // Pending record deliveries of the log with sequence >= from, at most max, in order.
+  Status readLogDeliveries(uint64_t from, size_t max, std::vector<OutboxEntry>& out) const;
   std::atomic<uint64_t> dlq_count_{0};
   std::mutex write_mu_;  // every write to RocksDB goes through write() under it
   std::atomic<bool> stalled_{false};
