@@ -235,13 +235,17 @@ Status Lake::init() {
     ++depth;
   }
   FIREHUB_RETURN_IF_ERROR(fromRocks(it->status(), "scan outbox"));
+  log_delivery_top_ = next_sequence_;  // until the scan below knows better
+  uint64_t top = log_sent_below_;
   std::vector<OutboxEntry> pending;
   for (uint64_t from = log_sent_below_;; from = pending.back().sequence + 1) {
     pending.clear();
     FIREHUB_RETURN_IF_ERROR(readLogDeliveries(from, 10000, pending));
     if (pending.empty()) break;
     depth += pending.size();
+    top = pending.back().sequence + 1;
   }
+  log_delivery_top_ = top;
   outbox_depth_ = depth;
   uint64_t dead = 0;
   it.reset(db_->NewIterator(rocksdb::ReadOptions(), dlq_));
@@ -330,6 +334,7 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   std::string value;
   std::string key;
   size_t outbox_added = 0;
+  uint64_t log_deliveries_end = 0;  // after the last delivery of this commit's log entries
   std::vector<size_t> stored_items;  // indexes of the items written (not duplicates)
   std::vector<uint64_t> last_sequences;  // of each stored item: its last outbox sequence
 
@@ -415,6 +420,7 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     batch.Put(log_, key, value);
     outbox_added += item.topics.size();
     seq += std::max<size_t>(item.topics.size(), 1);
+    if (!item.topics.empty()) log_deliveries_end = seq;
     last_sequences.push_back(seq - 1);
     ++result.stored;
   }
@@ -480,6 +486,23 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   }
 
   if (batch.Count() == 0) return result;
+  // Where the log's deliveries end, known before they are visible. A commit that adds none while
+  // every earlier one is delivered moves the mark past its records (a bulk load without topics
+  // would otherwise lie between the mark and the next delivery, read over at every look).
+  uint64_t mark_after = 0;
+  {
+    std::lock_guard<std::mutex> lock(marks_mu_);
+    if (log_deliveries_end > 0) {
+      log_delivery_top_ = std::max(log_delivery_top_, log_deliveries_end);
+    } else if (!stored_items.empty() && log_sent_below_ >= log_delivery_top_ && log_sent_below_ < seq) {
+      mark_after = seq;
+    }
+  }
+  if (mark_after > 0) {
+    std::string mark;
+    codec::appendBigEndian64(mark, mark_after);
+    batch.Put(meta_, kLogSentKey, mark);
+  }
   // The new entries are counted before the write: once written, the publisher may send them and
   // take them off again before this thread runs on, and its decrement must find them counted.
   outbox_depth_ += outbox_added;
@@ -489,6 +512,10 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   }
   next_sequence_ = seq;
   result.last_sequence = seq - 1;
+  if (mark_after > 0) {
+    std::lock_guard<std::mutex> lock(marks_mu_);
+    log_sent_below_ = std::max(log_sent_below_, mark_after);
+  }
   rememberLatest(std::move(latest_in_batch));
   dlq_count_ += result.dead_lettered;
   dlq_count_ -= std::min<uint64_t>(dlq_count_.load(), resolved);
@@ -646,12 +673,14 @@ void Lake::widenOutbox(uint64_t low, uint64_t high) {
 }
 
 Status Lake::readLogDeliveries(uint64_t from, size_t max, std::vector<OutboxEntry>& out) const {
-  uint64_t sent_below;
+  uint64_t sent_below, top;
   {
     std::lock_guard<std::mutex> lock(marks_mu_);
     sent_below = log_sent_below_;
+    top = log_delivery_top_;
   }
   from = std::max(from, sent_below);
+  if (from >= top) return Status::ok();
   std::string start;
   codec::appendBigEndian64(start, from);
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_));
@@ -661,6 +690,7 @@ Status Lake::readLogDeliveries(uint64_t from, size_t max, std::vector<OutboxEntr
   codec::LogEntry entry;
   for (; it->Valid() && out.size() < max; it->Next()) {
     const uint64_t seq = codec::readBigEndian64(it->key().data());
+    if (seq >= top) break;
     if (!codec::decodeLog(it->value().ToStringView(), entry)) {
       return Status::dataLoss("log entry " + std::to_string(seq) + " does not decode");
     }

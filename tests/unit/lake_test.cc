@@ -509,6 +509,48 @@ TEST(LakeTest, RecordDeliveriesOfTheLogKeepTheirSequencesAcrossReopen) {
   EXPECT_FALSE(lake->firstOutboxSequence().has_value());
 }
 
+// Records without topics (a bulk load) take log entries and no delivery: they neither count in
+// the outbox nor hold back a later record's delivery, before or after a reopen.
+TEST(LakeTest, RecordsWithoutTopicsAreLoggedButNotDelivered) {
+  TempDir dir;
+  auto quiet = [](const std::string& station) {
+    StoreItem item = weather(station, 1, 1, 1);
+    item.topics.clear();
+    return item;
+  };
+  {
+    auto lake = openLake(dir.path());
+    std::vector<StoreItem> bulk;
+    for (int i = 0; i < 500; ++i) bulk.push_back(quiet(std::string("Q").append(std::to_string(i))));
+    ASSERT_TRUE(lake->commit(std::move(bulk), {}).isOk());
+    EXPECT_EQ(lake->outboxDepth(), 0u);
+    EXPECT_FALSE(lake->firstOutboxSequence().has_value());
+    ASSERT_TRUE(lake->commit({weather("P1", 1, 1, 1)}, {}).isOk());  // pending from here on
+    ASSERT_TRUE(lake->commit({quiet("Q500"), quiet("Q501")}, {}).isOk());
+    ASSERT_TRUE(lake->commit({weather("P2", 1, 1, 1)}, {}).isOk());
+    ASSERT_TRUE(lake->commit({quiet("Q502")}, {}).isOk());
+    EXPECT_EQ(lake->outboxDepth(), 2u);
+  }
+  auto lake = openLake(dir.path());
+  EXPECT_EQ(lake->outboxDepth(), 2u);
+  std::vector<OutboxEntry> outbox;
+  ASSERT_TRUE(lake->readOutbox(0, 100, outbox).isOk());
+  ASSERT_EQ(outbox.size(), 2u);
+  EXPECT_EQ(outbox[0].record_id, "wx:P1@1");
+  EXPECT_EQ(outbox[1].record_id, "wx:P2@1");
+  EXPECT_EQ(lake->firstOutboxSequence(), outbox[0].sequence);
+  ASSERT_TRUE(lake->deleteOutboxBelow(outbox[0].sequence, outbox[1].sequence + 1, 2).isOk());
+  ASSERT_TRUE(lake->commit({quiet("Q503")}, {}).isOk());
+  ASSERT_TRUE(lake->commit({weather("P3", 1, 1, 1)}, {}).isOk());
+  outbox.clear();
+  ASSERT_TRUE(lake->readOutbox(0, 100, outbox).isOk());
+  ASSERT_EQ(outbox.size(), 1u);
+  EXPECT_EQ(outbox[0].record_id, "wx:P3@1");
+  std::vector<std::pair<uint64_t, std::string>> log;
+  ASSERT_TRUE(lake->readLog(0, 1000, log).isOk());
+  EXPECT_EQ(log.size(), 507u);  // every record is logged, delivered or not
+}
+
 // A lake written when every delivery was an outbox entry (its log holds bare record ids and its
 // meta no delivery mark) opens with its pending deliveries intact and numbers on after them.
 TEST(LakeTest, ALakeFromBeforeTheLogCarriedDeliveriesKeepsItsOutbox) {

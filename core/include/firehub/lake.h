@@ -262,6 +262,9 @@ class Lake {
   // misses them writes no tombstone and a read skips the family. Guarded by marks_mu_.
   mutable std::mutex marks_mu_;
   uint64_t log_sent_below_ = 0;
+  // No record delivery of the log lies at or after this sequence (records without topics, such
+  // as bulk loads, are not scanned for any).
+  uint64_t log_delivery_top_ = 0;
   uint64_t outbox_floor_ = UINT64_MAX;
   uint64_t outbox_top_ = 0;
   void widenOutbox(uint64_t low, uint64_t high);  // before writing outbox keys in [low, high]
