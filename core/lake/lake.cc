@@ -226,6 +226,10 @@ Status Lake::init() {
   } else {
     return ms.ok() ? Status::dataLoss("the log's delivery mark does not decode") : fromRocks(ms, "read meta");
   }
+  // Every number below the mark was handed out, also when no key holds it any more (a delivered
+  // dead letter's outbox entry at the end): a record logged under such a number again would count
+  // as delivered and never be sent.
+  next_sequence_ = std::max(next_sequence_, log_sent_below_);
   uint64_t depth = 0;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), outbox_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {

@@ -509,6 +509,33 @@ TEST(LakeTest, RecordDeliveriesOfTheLogKeepTheirSequencesAcrossReopen) {
   EXPECT_FALSE(lake->firstOutboxSequence().has_value());
 }
 
+// The numbers of delivered outbox entries are gone from every column family, but the mark is
+// past them: a reopened lake must not hand them out again to records (they would count as
+// delivered).
+TEST(LakeTest, AReopenedLakeNumbersOnPastTheDeliveredMarkWhenTheLastEntriesAreGone) {
+  TempDir dir;
+  std::vector<OutboxEntry> first;
+  {
+    auto lake = openLake(dir.path());
+    firehub::v1::DeadLetter dl;
+    dl.set_feed_id("wx");
+    dl.set_reason("bad line");
+    ASSERT_TRUE(lake->commit({weather("D1", 1, 1, 1)}, {dl}).isOk());  // the dead letter's entry is last
+    ASSERT_TRUE(lake->readOutbox(0, 100, first).isOk());
+    ASSERT_EQ(first.size(), 2u);
+    ASSERT_TRUE(lake->deleteOutboxBelow(first[0].sequence, first[1].sequence + 1, 2).isOk());
+    EXPECT_EQ(lake->outboxDepth(), 0u);
+  }
+  auto lake = openLake(dir.path());
+  ASSERT_TRUE(lake->commit({weather("D2", 1, 1, 1)}, {}).isOk());
+  EXPECT_EQ(lake->outboxDepth(), 1u);
+  std::vector<OutboxEntry> next;
+  ASSERT_TRUE(lake->readOutbox(0, 100, next).isOk());
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].record_id, "wx:D2@1");
+  EXPECT_GT(next[0].sequence, first[1].sequence);
+}
+
 // Records without topics (a bulk load) take log entries and no delivery: they neither count in
 // the outbox nor hold back a later record's delivery, before or after a reopen.
 TEST(LakeTest, RecordsWithoutTopicsAreLoggedButNotDelivered) {
