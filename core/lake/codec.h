@@ -52,12 +52,20 @@ inline void appendLengthPrefixed(std::string& out, std::string_view s) {
   out.append(s.data(), n);
 }
 
-inline bool readLengthPrefixed(std::string_view& in, std::string& out) {
+// Takes a length-prefixed piece off the front of `in` (a view into it).
+inline bool readLengthPrefixedView(std::string_view& in, std::string_view& out) {
   if (in.size() < 2) return false;
   size_t n = (static_cast<uint8_t>(in[0]) << 8) | static_cast<uint8_t>(in[1]);
   if (in.size() < 2 + n) return false;
-  out.assign(in.data() + 2, n);
+  out = in.substr(2, n);
   in.remove_prefix(2 + n);
+  return true;
+}
+
+inline bool readLengthPrefixed(std::string_view& in, std::string& out) {
+  std::string_view piece;
+  if (!readLengthPrefixedView(in, piece)) return false;
+  out.assign(piece);
   return true;
 }
 
@@ -100,15 +108,6 @@ struct LogEntry {
   std::string_view key;
   std::string_view record_id;
 };
-
-inline bool readLengthPrefixedView(std::string_view& in, std::string_view& out) {
-  if (in.size() < 2) return false;
-  size_t n = (static_cast<uint8_t>(in[0]) << 8) | static_cast<uint8_t>(in[1]);
-  if (in.size() < 2 + n) return false;
-  out = in.substr(2, n);
-  in.remove_prefix(2 + n);
-  return true;
-}
 
 inline bool decodeLog(std::string_view in, LogEntry& e) {
   e.topic_count = 0;

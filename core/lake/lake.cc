@@ -38,6 +38,12 @@ constexpr const char* kLayers = "layers";
 // meta key of the mark below which the log's record deliveries are done (sequence, BE)
 constexpr const char* kLogSentKey = "lake/log_delivered_below";
 
+void putLogMark(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* meta, uint64_t below) {
+  std::string mark;
+  codec::appendBigEndian64(mark, below);
+  batch.Put(meta, kLogSentKey, mark);
+}
+
 // RocksDB's warnings and errors, in the hub's log.
 class HubLogger : public rocksdb::Logger {
  public:
@@ -201,13 +207,14 @@ Status Lake::init() {
   meta_ = handles_[7];
   layers_ = handles_[8];
 
-  next_sequence_ = std::max({lastKey(log_), lastKey(outbox_), lastKey(dlq_)}) + 1;
+  next_sequence_ = std::max(lastKey(outbox_), lastKey(dlq_)) + 1;
   {  // the last log entry may take more than its own sequence (one per delivery)
     std::unique_ptr<rocksdb::Iterator> last(db_->NewIterator(rocksdb::ReadOptions(), log_));
     last->SeekToLast();
-    codec::LogEntry entry;
-    if (last->Valid() && last->key().size() == 8 && codec::decodeLog(last->value().ToStringView(), entry)) {
-      next_sequence_ = std::max(next_sequence_, codec::readBigEndian64(last->key().data()) + codec::logSpan(entry));
+    if (last->Valid() && last->key().size() == 8) {
+      codec::LogEntry entry;
+      const uint64_t span = codec::decodeLog(last->value().ToStringView(), entry) ? codec::logSpan(entry) : 1;
+      next_sequence_ = std::max(next_sequence_, codec::readBigEndian64(last->key().data()) + span);
     }
   }
   // Where record deliveries of the log stand. A lake without the mark (new, or written when every
@@ -218,10 +225,8 @@ Status Lake::init() {
     log_sent_below_ = codec::readBigEndian64(mark.data());
   } else if (ms.IsNotFound()) {
     log_sent_below_ = next_sequence_;
-    mark.clear();
-    codec::appendBigEndian64(mark, log_sent_below_);
     rocksdb::WriteBatch batch;
-    batch.Put(meta_, kLogSentKey, mark);
+    putLogMark(batch, meta_, log_sent_below_);
     FIREHUB_RETURN_IF_ERROR(write(batch, options_.sync, "write the log's delivery mark"));
   } else {
     return ms.ok() ? Status::dataLoss("the log's delivery mark does not decode") : fromRocks(ms, "read meta");
@@ -503,9 +508,7 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     }
   }
   if (mark_after > 0) {
-    std::string mark;
-    codec::appendBigEndian64(mark, mark_after);
-    batch.Put(meta_, kLogSentKey, mark);
+    putLogMark(batch, meta_, mark_after);
   }
   // The new entries are counted before the write: once written, the publisher may send them and
   // take them off again before this thread runs on, and its decrement must find them counted.
@@ -843,9 +846,7 @@ Status Lake::deleteOutbox(const std::vector<uint64_t>& sequences) {
   std::set_difference(sorted.begin(), sorted.end(), log_hits.begin(), log_hits.end(), std::back_inserter(family));
   deleteFamilyEntries(batch, family);
   if (new_mark != sent_below) {
-    std::string mark;
-    codec::appendBigEndian64(mark, new_mark);
-    batch.Put(meta_, kLogSentKey, mark);
+    putLogMark(batch, meta_, new_mark);
   }
   if (moved_low <= moved_high) widenOutbox(moved_low, moved_high);  // before they are visible
   // Not synced: if a crash loses these deletes the entries are delivered again (at least once).
@@ -875,9 +876,7 @@ Status Lake::deleteOutboxBelow(uint64_t from, uint64_t below, uint64_t entries) 
     batch.DeleteRange(outbox_, key, end);
   }
   if (below > sent_below) {
-    std::string mark;
-    codec::appendBigEndian64(mark, below);
-    batch.Put(meta_, kLogSentKey, mark);
+    putLogMark(batch, meta_, below);
   }
   if (batch.Count() > 0) {
     // Not synced, as deleteOutbox.
