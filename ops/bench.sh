@@ -9,7 +9,9 @@
 #   firehub bench memory   the hub's resident memory with 1 M buildings fused and live;
 #   firehub bench fusion   full fusion of 1 M buildings, record-in -> delta-out latency, then
 #                          viewport queries (fresh and cached) and wrk on the running hub, and
-#                          its memory after them.
+#                          its memory after them;
+#   record_json_bench      Google Benchmark micro-benchmarks of the publisher's per-message JSON
+#                          (one thread, no broker: steadier than the end-to-end figures).
 # The hub runs against the same broker process, as against a cluster in production.
 # Every figure lands in one JSON report (default build/release/bench.json). Figures, not tests.
 set -euo pipefail
@@ -47,6 +49,8 @@ printf '{"machine": "%s", "date": "%s"}\n' "$machine" "$(date -u +%Y-%m-%dT%H:%M
 "$bin" bench ingest --format mix --records "$records" --bootstrap "$bootstrap" --json "$json"
 "$bin" bench memory --bootstrap "$bootstrap" --json "$json"
 "$bin" bench fusion --bootstrap "$bootstrap" --json "$json"
+micro="${json%.json}-micro.json"
+build/release/tests/record_json_bench --benchmark_min_time=1 --benchmark_out="$micro" --benchmark_out_format=json
 echo
-echo "bench: report in $json"
+echo "bench: report in $json (micro-benchmarks in $micro)"
 cat "$json"

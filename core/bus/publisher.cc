@@ -293,7 +293,8 @@ void Publisher::fill() {
   }
   for (const auto& e : entries) {
     // In flight, or delivered and waiting to be removed (read again after a rewind): not again.
-    if (in_flight_.count(e.sequence) || waiting_.count(e.sequence)) {
+    // Entries past any handed out before are neither (most entries: no lookups).
+    if (e.sequence < sent_top_ && (in_flight_.count(e.sequence) || waiting_.count(e.sequence))) {
       cursor_ = e.sequence + 1;
       continue;
     }
@@ -303,6 +304,7 @@ void Publisher::fill() {
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
       if (err == RD_KAFKA_RESP_ERR__NOENT) {  // nothing left to send
         waiting_.insert(e.sequence);
+        sent_top_ = std::max(sent_top_, e.sequence + 1);
         cursor_ = e.sequence + 1;
         continue;
       }
@@ -316,6 +318,7 @@ void Publisher::fill() {
         break;
       }
       in_flight_.insert(e.sequence);
+      sent_top_ = std::max(sent_top_, e.sequence + 1);
       cursor_ = e.sequence + 1;
       continue;
     }
@@ -331,6 +334,7 @@ void Publisher::fill() {
         FIREHUB_LOG(kError, "bus", "outbox entry " << e.sequence << " points at missing record "
                                                    << e.record_id);
         waiting_.insert(e.sequence);
+        sent_top_ = std::max(sent_top_, e.sequence + 1);
         cursor_ = e.sequence + 1;
         continue;
       }
@@ -374,6 +378,7 @@ void Publisher::fill() {
       break;
     }
     in_flight_.insert(e.sequence);
+    sent_top_ = std::max(sent_top_, e.sequence + 1);
     cursor_ = e.sequence + 1;
   }
 }

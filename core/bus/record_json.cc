@@ -21,12 +21,26 @@
 namespace firehub::bus {
 namespace {
 bool plain(unsigned char c) { return c >= 0x20 && c != '"' && c != '\\' && c != 0x7f; }
+
+// Whether any of the 8 bytes of x needs escaping (a control character, '"', '\\' or DEL),
+// tested on all eight at once.
+bool anyToEscape(uint64_t x) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  auto zeroByte = [](uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+  const uint64_t below_space = (x - kOnes * 0x20) & ~x & kHigh;
+  return (below_space | zeroByte(x ^ (kOnes * '"')) | zeroByte(x ^ (kOnes * '\\')) |
+          zeroByte(x ^ (kOnes * 0x7f))) != 0;
+}
 }  // namespace
 
 void appendJsonString(std::string& out, std::string_view s) {
   static const char* kHex = "0123456789abcdef";
   out.push_back('"');
   size_t run = 0;  // characters that need no escaping are appended in runs
+  for (uint64_t word; run + 8 <= s.size(); run += 8) {
+    std::memcpy(&word, s.data() + run, 8);
+    if (anyToEscape(word)) break;
+  }
   while (run < s.size() && plain(static_cast<unsigned char>(s[run]))) ++run;
   out.append(s.data(), run);
   for (unsigned char c : s.substr(run)) {
@@ -168,20 +182,50 @@ void appendValue(std::string& out, const Message& m, const Reflection* r, const 
   }
 }
 
-// How a message type is written, worked out once per type and thread: each field's key text,
-// and the fields in order with each oneof as one step (its members are declared together, so
-// the one that is set is written where they stand, and the others are not asked).
+// How a message type is written, worked out once per type and thread: each field's key text and
+// what the writers ask of its descriptor, and the fields in order with each oneof as one step
+// (its members are declared together, so the one that is set is written where they stand, and
+// the others are not asked).
+struct MessagePlan;
+struct FieldPlan {
+  const FieldDescriptor* field;
+  std::string key;                 // "name":
+  FieldDescriptor::Type type;
+  int wire_type;                   // of one value (see wireTypeOf)
+  bool repeated;
+  bool presence;
+  bool restricted;                 // the schema marks it restricted
+  bool timestamp;                  // a google.protobuf.Timestamp
+  const google::protobuf::Descriptor* message;  // of a message field
+  mutable const MessagePlan* nested = nullptr;  // the message's plan, once looked up
+};
 struct MessagePlan {
   struct Step {
-    const FieldDescriptor* field;  // null for a oneof
+    int field;                     // index, -1 for a oneof
+    std::vector<int> members;      // a oneof's fields, by index
     const google::protobuf::OneofDescriptor* oneof;
   };
-  std::vector<std::string> keys;  // by field index: "name":
+  std::vector<FieldPlan> fields;   // by field index
   std::vector<Step> steps;
-  std::vector<int> index_of;      // by field number: the field's index, -1 for none
-  std::vector<char> restricted;   // by field index: the schema marks it restricted
-  bool wire_ok = true;            // every field is in index_of (see appendWire)
+  std::vector<int> index_of;       // by field number: the field's index, -1 for none
+  bool wire_ok = true;             // every field is in index_of (see appendWire)
 };
+
+// The wire type a single value of the field has (packed repeated scalars are also accepted).
+int wireTypeOf(const FieldDescriptor* f) {
+  switch (f->type()) {
+    case FieldDescriptor::TYPE_DOUBLE: case FieldDescriptor::TYPE_FIXED64: case FieldDescriptor::TYPE_SFIXED64:
+      return 1;
+    case FieldDescriptor::TYPE_FLOAT: case FieldDescriptor::TYPE_FIXED32: case FieldDescriptor::TYPE_SFIXED32:
+      return 5;
+    case FieldDescriptor::TYPE_STRING: case FieldDescriptor::TYPE_BYTES: case FieldDescriptor::TYPE_MESSAGE:
+      return 2;
+    case FieldDescriptor::TYPE_GROUP:
+      return -1;
+    default:
+      return 0;
+  }
+}
 
 const MessagePlan& planOf(const google::protobuf::Descriptor* d) {
   // Plans stay in place while nested types add theirs (a message's plan is in use meanwhile).
@@ -192,14 +236,20 @@ const MessagePlan& planOf(const google::protobuf::Descriptor* d) {
   MessagePlan& plan = *slot;
   for (int i = 0; i < d->field_count(); ++i) {
     const FieldDescriptor* f = d->field(i);
-    std::string key;
-    appendJsonString(key, f->name());
-    key.push_back(':');
-    plan.keys.push_back(std::move(key));
+    FieldPlan field{f, {}, f->type(), wireTypeOf(f), f->is_repeated(), f->has_presence(),
+                    isRestrictedField(f), false, f->message_type()};
+    field.timestamp = field.message == google::protobuf::Timestamp::descriptor();
+    appendJsonString(field.key, f->name());
+    field.key.push_back(':');
+    plan.fields.push_back(std::move(field));
     const auto* oneof = f->real_containing_oneof();
-    if (!oneof) plan.steps.push_back({f, nullptr});
-    else if (oneof->field(0) == f) plan.steps.push_back({nullptr, oneof});
-    plan.restricted.push_back(isRestrictedField(f));
+    if (!oneof) {
+      plan.steps.push_back({i, {}, nullptr});
+    } else if (oneof->field(0) == f) {
+      MessagePlan::Step step{-1, {}, oneof};
+      for (int k = 0; k < oneof->field_count(); ++k) step.members.push_back(oneof->field(k)->index());
+      plan.steps.push_back(std::move(step));
+    }
     // Numbers from 1024 and messages of more than 64 fields stay out (they are parsed instead).
     if (f->number() < 1024 && i < 64) {
       if (plan.index_of.size() <= static_cast<size_t>(f->number())) plan.index_of.resize(f->number() + 1, -1);
@@ -209,6 +259,12 @@ const MessagePlan& planOf(const google::protobuf::Descriptor* d) {
     }
   }
   return plan;
+}
+
+// The plan of a message field's type, looked up once per field.
+const MessagePlan& nestedPlan(const FieldPlan& f) {
+  if (!f.nested) f.nested = &planOf(f.message);
+  return *f.nested;
 }
 
 void appendMessage(std::string& out, const Message& m) {
@@ -222,7 +278,7 @@ void appendMessage(std::string& out, const Message& m) {
   out.push_back('{');
   bool first = true;
   for (const auto& step : plan.steps) {
-    const FieldDescriptor* f = step.field;
+    const FieldDescriptor* f = step.field >= 0 ? plan.fields[step.field].field : nullptr;
     // Fields with presence (messages, oneof members, proto3 optional) only when set; plain
     // scalars always, with their default value.
     if (step.oneof) {
@@ -235,7 +291,7 @@ void appendMessage(std::string& out, const Message& m) {
     }
     if (!first) out.push_back(',');
     first = false;
-    out += plan.keys[f->index()];
+    out += plan.fields[f->index()].key;
     if (f->is_repeated()) {
       out.push_back('[');
       int n = r->FieldSize(m, f);
@@ -285,28 +341,12 @@ uint64_t readFixed(const char* p, int bytes) {
   return v;
 }
 
-// The wire type a single value of the field has (packed repeated scalars are also accepted).
-int wireTypeOf(const FieldDescriptor* f) {
-  switch (f->type()) {
-    case FieldDescriptor::TYPE_DOUBLE: case FieldDescriptor::TYPE_FIXED64: case FieldDescriptor::TYPE_SFIXED64:
-      return 1;
-    case FieldDescriptor::TYPE_FLOAT: case FieldDescriptor::TYPE_FIXED32: case FieldDescriptor::TYPE_SFIXED32:
-      return 5;
-    case FieldDescriptor::TYPE_STRING: case FieldDescriptor::TYPE_BYTES: case FieldDescriptor::TYPE_MESSAGE:
-      return 2;
-    case FieldDescriptor::TYPE_GROUP:
-      return -1;
-    default:
-      return 0;
-  }
-}
-
-bool appendWire(std::string& out, const google::protobuf::Descriptor* d, std::string_view bytes, bool redact,
+bool appendWire(std::string& out, const MessagePlan& plan, std::string_view bytes, bool redact,
                 WireRecordFacts* facts = nullptr);
 
 // One scalar value (varint or fixed bits) of field f, as appendValue writes it.
-void appendScalar(std::string& out, const FieldDescriptor* f, uint64_t v) {
-  switch (f->type()) {
+void appendScalar(std::string& out, const FieldPlan& f, uint64_t v) {
+  switch (f.type) {
     case FieldDescriptor::TYPE_INT32: appendNumber(out, static_cast<int32_t>(v)); break;
     case FieldDescriptor::TYPE_SINT32:
       appendNumber(out, static_cast<int32_t>((static_cast<uint32_t>(v) >> 1) ^ -(static_cast<uint32_t>(v) & 1)));
@@ -334,7 +374,7 @@ void appendScalar(std::string& out, const FieldDescriptor* f, uint64_t v) {
       break;
     }
     case FieldDescriptor::TYPE_BOOL: out += v ? "true" : "false"; break;
-    case FieldDescriptor::TYPE_ENUM: appendEnum(out, f, static_cast<int32_t>(v)); break;
+    case FieldDescriptor::TYPE_ENUM: appendEnum(out, f.field, static_cast<int32_t>(v)); break;
     default: break;
   }
 }
@@ -360,30 +400,27 @@ bool appendWireTimestamp(std::string& out, std::string_view bytes) {
 }
 
 // One element (or the one value) of field f from occurrence o.
-bool appendOccurrence(std::string& out, const FieldDescriptor* f, const Occurrence& o, bool redact) {
-  switch (f->type()) {
+bool appendOccurrence(std::string& out, const FieldPlan& f, const Occurrence& o, bool redact) {
+  switch (f.type) {
     case FieldDescriptor::TYPE_STRING: appendJsonString(out, std::string_view(o.data, o.size)); return true;
     case FieldDescriptor::TYPE_BYTES: appendBase64(out, std::string_view(o.data, o.size)); return true;
     case FieldDescriptor::TYPE_MESSAGE:
-      if (f->message_type() == google::protobuf::Timestamp::descriptor()) {
-        return appendWireTimestamp(out, std::string_view(o.data, o.size));
-      }
-      return appendWire(out, f->message_type(), std::string_view(o.data, o.size), redact);
+      if (f.timestamp) return appendWireTimestamp(out, std::string_view(o.data, o.size));
+      return appendWire(out, nestedPlan(f), std::string_view(o.data, o.size), redact);
     default: appendScalar(out, f, o.value); return true;
   }
 }
 
 // The default a plain scalar field is written with when it is absent (or redacted).
-void appendDefault(std::string& out, const FieldDescriptor* f) {
-  switch (f->type()) {
+void appendDefault(std::string& out, const FieldPlan& f) {
+  switch (f.type) {
     case FieldDescriptor::TYPE_STRING: case FieldDescriptor::TYPE_BYTES: out += "\"\""; break;
     default: appendScalar(out, f, 0);
   }
 }
 
-bool appendWire(std::string& out, const google::protobuf::Descriptor* d, std::string_view bytes, bool redact,
+bool appendWire(std::string& out, const MessagePlan& plan, std::string_view bytes, bool redact,
                 WireRecordFacts* facts) {
-  const MessagePlan& plan = planOf(d);
   if (!plan.wire_ok) return false;
   // Occurrences of this message stay on one stack shared with nested messages, which push
   // theirs above and take them off again.
@@ -429,11 +466,11 @@ bool appendWire(std::string& out, const google::protobuf::Descriptor* d, std::st
     const uint64_t number = tag >> 3;
     if (number >= plan.index_of.size() || plan.index_of[number] < 0) continue;  // unknown: not printed
     o.index = plan.index_of[number];
-    const FieldDescriptor* f = d->field(o.index);
-    const bool packed = o.wire_type == 2 && f->is_repeated() && wireTypeOf(f) != 2;
-    if (o.wire_type != wireTypeOf(f) && !packed) return false;
+    const FieldPlan& f = plan.fields[o.index];
+    const bool packed = o.wire_type == 2 && f.repeated && f.wire_type != 2;
+    if (o.wire_type != f.wire_type && !packed) return false;
     if (count[o.index] == 0) first[o.index] = static_cast<uint32_t>(stack.size());
-    else if (!f->is_repeated()) return false;  // protobuf would merge; its serialiser never writes this
+    else if (!f.repeated) return false;  // protobuf would merge; its serialiser never writes this
     if (count[o.index] < 255) ++count[o.index];
     stack.push_back(o);
   }
@@ -442,7 +479,7 @@ bool appendWire(std::string& out, const google::protobuf::Descriptor* d, std::st
     static const auto* body = firehub::v1::Record::descriptor()->FindOneofByName("body");
     for (size_t k = base; k < top; ++k) {
       const Occurrence& o = stack[k];
-      const FieldDescriptor* f = d->field(o.index);
+      const FieldDescriptor* f = plan.fields[o.index].field;
       if (f->number() == firehub::v1::Record::kFeedIdFieldNumber) facts->feed_id = {o.data, o.size};
       else if (f->number() == firehub::v1::Record::kAgencyFieldNumber) facts->agency = {o.data, o.size};
       else if (f->number() == firehub::v1::Record::kClassificationFieldNumber) facts->classification = static_cast<int32_t>(o.value);
@@ -452,38 +489,37 @@ bool appendWire(std::string& out, const google::protobuf::Descriptor* d, std::st
   out.push_back('{');
   bool any = false;
   for (const auto& step : plan.steps) {
-    const FieldDescriptor* f = step.field;
+    int i = step.field;
     if (step.oneof) {
-      f = nullptr;
-      for (int k = 0; k < step.oneof->field_count(); ++k) {
-        const FieldDescriptor* member = step.oneof->field(k);
-        if (count[member->index()] == 0) continue;
-        if (f) return false;  // protobuf keeps the last; its serialiser writes one
-        f = member;
+      i = -1;
+      for (int member : step.members) {
+        if (count[member] == 0) continue;
+        if (i >= 0) return false;  // protobuf keeps the last; its serialiser writes one
+        i = member;
       }
-      if (!f || (redact && plan.restricted[f->index()])) continue;
+      if (i < 0 || (redact && plan.fields[i].restricted)) continue;
     }
-    const int i = f->index();
-    const bool absent = count[i] == 0 || (redact && plan.restricted[i]);
-    if (!f->is_repeated() && f->has_presence() && absent) continue;
+    const FieldPlan& f = plan.fields[i];
+    const bool absent = count[i] == 0 || (redact && f.restricted);
+    if (!f.repeated && f.presence && absent) continue;
     if (any) out.push_back(',');
     any = true;
-    out += plan.keys[i];
-    if (f->is_repeated()) {
+    out += f.key;
+    if (f.repeated) {
       out.push_back('[');
       bool first_element = true;
       for (size_t k = absent ? top : first[i]; k < top; ++k) {
         const Occurrence o = stack[k];  // a copy: nested messages push onto the stack
         if (o.index != i) continue;
-        if (o.wire_type == 2 && wireTypeOf(f) != 2) {  // packed scalars
+        if (o.wire_type == 2 && f.wire_type != 2) {  // packed scalars
           const char* q = o.data;
           const char* q_end = q + o.size;
           while (q < q_end) {
             uint64_t v;
-            if (wireTypeOf(f) == 0) {
+            if (f.wire_type == 0) {
               if (!readVarint(q, q_end, v)) return false;
             } else {
-              const int width = wireTypeOf(f) == 1 ? 8 : 4;
+              const int width = f.wire_type == 1 ? 8 : 4;
               if (q_end - q < width) return false;
               v = readFixed(q, width);
               q += width;
@@ -514,7 +550,8 @@ bool appendWire(std::string& out, const google::protobuf::Descriptor* d, std::st
 bool appendRecordJsonFromWire(std::string& out, std::string_view bytes, bool redact, WireRecordFacts* facts) {
   const size_t start = out.size();
   if (facts) *facts = WireRecordFacts{};
-  if (appendWire(out, firehub::v1::Record::descriptor(), bytes, redact, facts)) return true;
+  thread_local const MessagePlan& record_plan = planOf(firehub::v1::Record::descriptor());
+  if (appendWire(out, record_plan, bytes, redact, facts)) return true;
   out.resize(start);
   if (facts) *facts = WireRecordFacts{};
   return false;

@@ -253,6 +253,52 @@ TEST(RecordJsonTest, FromStoredBytesGivesUpOnWhatTheSerialiserDoesNotWrite) {
   EXPECT_EQ(out, "kept" + recordToJson(r));
 }
 
+// Every character that needs escaping, at every position of strings of up to 24 bytes (the
+// writer tests eight bytes at a time), among bytes of UTF-8 that pass as they are.
+TEST(RecordJsonTest, StringsAreEscapedWhereverTheCharacterStands) {
+  auto reference = [](const std::string& text) {
+    std::string out = "\"";
+    for (unsigned char c : text) {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default: {
+          if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+          } else {
+            out.push_back(static_cast<char>(c));
+          }
+        }
+      }
+    }
+    return out + "\"";
+  };
+  const std::string specials("\"\\\x7f\x01\n\t\x1f\0", 8);
+  for (char special : specials) {
+    for (size_t length = 1; length <= 24; ++length) {
+      for (size_t at = 0; at < length; ++at) {
+        std::string text(length, 'a');
+        for (size_t k = 0; k < length; k += 3) text[k] = static_cast<char>(0xc3 + k % 2 * 0x3c);
+        text[at] = special;
+        std::string ours;
+        appendJsonString(ours, text);
+        EXPECT_EQ(ours, reference(text)) << "byte " << int(special) << " at " << at << " of " << length;
+      }
+    }
+  }
+  std::string clean = "沈阳市和平区 Nanjing North Street 42";
+  std::string ours;
+  appendJsonString(ours, clean);
+  EXPECT_EQ(ours, "\"" + clean + "\"");
+}
+
 TEST(RecordJsonTest, ReadableShape) {
   firehub::v1::Record r;
   r.set_id("wx:1");

@@ -136,6 +136,7 @@ class Publisher {
   // sequence still unsent or in flight go in one range from deleted_below_.
   absl::btree_set<uint64_t> waiting_;
   uint64_t deleted_below_ = 0;
+  uint64_t sent_top_ = 0;  // past every sequence put in in_flight_ or waiting_ since start
   std::set<std::string> known_topics_;
   std::string json_;  // the value being produced, reused between messages
   std::string bytes_;  // the stored record being produced, reused between messages
