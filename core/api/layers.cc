@@ -224,16 +224,18 @@ Poco::JSON::Object layerInfo(const std::string& name, const std::string& title,
   return o;
 }
 
-std::string collection(const std::string& layer, const std::vector<std::string>& features,
-                       size_t matched) {
+std::string collection(const std::string& layer, const FeaturePage& page) {
   size_t total = 128;
-  for (const auto& f : features) total += f.size() + 1;
+  for (const auto& f : page.features) total += f.size() + 1;
   std::string out;
   out.reserve(total);
   out += R"({"type":"FeatureCollection","layer":)";
   appendQuoted(out, layer);
-  out += R"(,"numberMatched":)" + std::to_string(matched) + R"(,"numberReturned":)" +
-         std::to_string(features.size()) + R"(,"features":[)";
+  // A total only when it is known; else "more": there are features past this page.
+  if (page.counted_all) out += R"(,"numberMatched":)" + std::to_string(page.matched);
+  else out += R"(,"more":true)";
+  out += R"(,"numberReturned":)" + std::to_string(page.features.size()) + R"(,"features":[)";
+  const auto& features = page.features;
   for (size_t i = 0; i < features.size(); ++i) {
     if (i) out += ',';
     out += features[i];
@@ -522,6 +524,27 @@ bool isCellLayer(const std::string& name) {
   return name == "risk" || name == "response" || name == "water_coverage";
 }
 
+Result<FeaturePage> latestPage(const ApiContext& ctx, const std::string& domain, const lake::BBox& bbox,
+                               size_t limit, size_t offset,
+                               const std::function<bool(const firehub::v1::Record&)>& matches,
+                               const std::function<std::string(firehub::v1::Record&)>& feature) {
+  FeaturePage page;
+  size_t looked_past = 0;  // records looked at after the page was full
+  Status scanned = ctx.lake->forEachLatestInBBox(domain, bbox, [&](firehub::v1::Record& r) {
+    const bool full = page.features.size() >= limit;
+    if (full && ++looked_past > ctx.area_count_budget) {
+      page.counted_all = false;
+      return false;
+    }
+    if (!matches(r)) return true;
+    if (page.matched++ < offset || full) return true;
+    page.features.push_back(feature(r));
+    return true;
+  });
+  if (!scanned.isOk()) return scanned;
+  return page;
+}
+
 Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
                               size_t limit, size_t offset, bool restricted) {
   if (isCellLayer(name)) {
@@ -536,29 +559,26 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
     return FeaturePage{std::move(features), matched};
   }
   if (const PointLayer* layer = findPointLayer(name)) {
-    auto found = ctx.lake->latestInBBox(layer->domain, bbox, 100000);
-    if (!found.isOk()) return found.status();
-    std::vector<std::string> features;
-    size_t matched = 0;
-    for (auto& r : found.value()) {
-      if (*layer->entity_type && r.entity_type() != layer->entity_type) continue;
-      auto state = layer->state(r);
-      if (!state) continue;
-      if (matched++ < offset || features.size() >= limit) continue;
-      if (!restricted) redactRestricted(r);  // the public view unless the reader has the grant
-      std::string label = r.entity_id();
-      if (r.has_building() && !r.building().name().empty()) label = r.building().name();
-      if (r.has_fire_station() && !r.fire_station().name().empty()) label = r.fire_station().name();
-      if (r.has_health_facility() && !r.health_facility().name().empty()) label = r.health_facility().name();
-      if (r.has_water_source() && !r.water_source().name().empty()) label = r.water_source().name();
-      auto at = markerPoint(r.geometry());
-      features.push_back(R"({"type":"Feature","id":)" + quote(r.entity_id()) + R"(,"geometry":)" +
-                         (at ? R"({"type":"Point","coordinates":[)" + num(at->first, 7) + "," + num(at->second, 7) + "]}"
-                             : std::string("null")) +
-                         R"(,"properties":{"layer":)" + quote(name) + R"(,"state":)" + quote(*state) +
-                         R"(,"label":)" + quote(label) + R"(,"record":)" + bus::recordToJson(r) + "}}");
-    }
-    return FeaturePage{std::move(features), matched};
+    return latestPage(
+        ctx, layer->domain, bbox, limit, offset,
+        [&](const firehub::v1::Record& r) {
+          return (!*layer->entity_type || r.entity_type() == layer->entity_type) && layer->state(r).has_value();
+        },
+        [&](firehub::v1::Record& r) {
+          auto state = layer->state(r);
+          if (!restricted) redactRestricted(r);  // the public view unless the reader has the grant
+          std::string label = r.entity_id();
+          if (r.has_building() && !r.building().name().empty()) label = r.building().name();
+          if (r.has_fire_station() && !r.fire_station().name().empty()) label = r.fire_station().name();
+          if (r.has_health_facility() && !r.health_facility().name().empty()) label = r.health_facility().name();
+          if (r.has_water_source() && !r.water_source().name().empty()) label = r.water_source().name();
+          auto at = markerPoint(r.geometry());
+          return R"({"type":"Feature","id":)" + quote(r.entity_id()) + R"(,"geometry":)" +
+                 (at ? R"({"type":"Point","coordinates":[)" + num(at->first, 7) + "," + num(at->second, 7) + "]}"
+                     : std::string("null")) +
+                 R"(,"properties":{"layer":)" + quote(name) + R"(,"state":)" + quote(*state) +
+                 R"(,"label":)" + quote(label) + R"(,"record":)" + bus::recordToJson(r) + "}}";
+        });
   }
   if (name == "weather_stations" || name == "fwi") {
     if (!ctx.fusion) return Status::unavailable("fusion is not running");
@@ -587,16 +607,14 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
   if (name == "warnings") {
     std::vector<std::string> features;
     size_t matched = 0;
-    // Received: active CAP alerts of the weather service.
-    auto received = ctx.lake->latestInBBox("weather", lake::BBox{}, 100000);
-    if (!received.isOk()) return received.status();
+    // Received: active CAP alerts of the weather service (the area of each is not matched
+    // against bbox: a warning area is few and large, and the map draws it whole).
     int64_t now = ctx.fusion ? ctx.fusion->now() : 0;
-    for (const auto& r : received.value()) {
-      if (!r.has_weather_warning() || !r.has_geometry() || r.geometry().has_point()) continue;
+    Status scanned = ctx.lake->forEachLatestInBBox("weather", lake::BBox{}, [&](firehub::v1::Record& r) {
+      if (!r.has_weather_warning() || !r.has_geometry() || r.geometry().has_point()) return true;
       const auto& w = r.weather_warning();
-      if (w.has_expires() && w.expires().seconds() <= now) continue;
-      ++matched;
-      if (features.size() >= limit) continue;
+      if (w.has_expires() && w.expires().seconds() <= now) return true;
+      if (matched++ < offset || features.size() >= limit) return true;
       std::string geometry = geometryJson(r.geometry());
       features.push_back(R"({"type":"Feature","id":)" + quote(r.entity_id()) + R"(,"geometry":)" +
                          geometry + R"(,"properties":{"kind":"received","event":)" + quote(w.event()) +
@@ -604,12 +622,13 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
                          quote(firehub::v1::WeatherWarning::Severity_Name(w.severity()).substr(9)) +
                          R"(,"headline":)" + quote(w.headline()) + R"(,"sender":)" + quote(w.sender()) +
                          R"(,"record_id":)" + quote(r.id()) + "}}");
-    }
+      return true;
+    });
+    if (!scanned.isOk()) return scanned;
     // Drafted: firehub's own active warnings, as the cells they cover.
     if (ctx.fusion) {
       for (const auto& d : ctx.fusion->activeWarnings()) {
-        ++matched;
-        if (features.size() >= limit) continue;
+        if (matched++ < offset || features.size() >= limit) continue;
         std::string geometry = R"({"type":"MultiPolygon","coordinates":[)";
         for (int i = 0; i < d.cells_size(); ++i) {
           std::string poly = cellPolygon(S2CellId::FromToken(d.cells(i)).id());
@@ -629,8 +648,6 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
                            quote("/api/v1/warnings/" + d.identifier()) + "}}");
       }
     }
-    (void)bbox;
-    (void)offset;
     return FeaturePage{std::move(features), matched};
   }
   return Status::notFound("no layer '" + name + "'; GET /api/v1/layers lists them");
@@ -666,7 +683,7 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
   }
   auto page = layerPage(ctx, name, bbox, limit, offset, restricted);
   if (!page.isOk()) return errorReply(page.status());
-  return {200, collection(name, page->features, page->matched), "application/geo+json"};
+  return {200, collection(name, page.value()), "application/geo+json"};
 }
 
 Reply riskCellExplanation(const ApiContext& ctx, const std::string& token) {

@@ -30,11 +30,21 @@ struct Reply {
   std::string type = "application/json";
 };
 
-// A page of GeoJSON features (each a serialised Feature) and how many matched in all.
+// A page of GeoJSON features (each a serialised Feature) and how many matched in all. Areas of
+// the lake are counted past the page for a bounded number of records (ctx.area_count_budget):
+// where records lie beyond, `matched` is how many were counted and `counted_all` false (the
+// answer then says "more" and gives no total it does not know).
 struct FeaturePage {
   std::vector<std::string> features;
   size_t matched = 0;
+  bool counted_all = true;
 };
+// A page of the latest records of `domain` in `bbox`: those `matches` accepts, from `offset`, at
+// most `limit`, each written by `feature`.
+Result<FeaturePage> latestPage(const ApiContext& ctx, const std::string& domain, const lake::BBox& bbox,
+                               size_t limit, size_t offset,
+                               const std::function<bool(const firehub::v1::Record&)>& matches,
+                               const std::function<std::string(firehub::v1::Record&)>& feature);
 
 Reply errorReply(const Status& status);
 

@@ -90,18 +90,13 @@ Result<FeaturePage> page(const ApiContext& ctx, const std::string& id, const lak
                          size_t limit, size_t offset, bool restricted) {
   std::string domain;
   if (!isEntityCollection(id, domain)) return layerPage(ctx, id, bbox, limit, offset, restricted);
-  auto found = ctx.lake->latestInBBox(domain, bbox, 1000000);
-  if (!found.isOk()) return found.status();
-  FeaturePage p;
-  p.matched = found->size();
-  for (size_t i = offset; i < found->size() && p.features.size() < limit; ++i) {
-    auto& r = found.value()[i];
-    if (!restricted) redactRestricted(r);
-    p.features.push_back(R"({"type":"Feature","id":)" + quote(r.entity_type() + ":" + r.entity_id()) +
-                         R"(,"geometry":)" + geometryJson(r.geometry()) + R"(,"properties":)" +
-                         bus::recordToJson(r) + "}");
-  }
-  return p;
+  return latestPage(
+      ctx, domain, bbox, limit, offset, [](const firehub::v1::Record&) { return true; },
+      [&](firehub::v1::Record& r) {
+        if (!restricted) redactRestricted(r);
+        return R"({"type":"Feature","id":)" + quote(r.entity_type() + ":" + r.entity_id()) +
+               R"(,"geometry":)" + geometryJson(r.geometry()) + R"(,"properties":)" + bus::recordToJson(r) + "}";
+      });
 }
 
 Result<size_t> count(const std::map<std::string, std::string>& q, const std::string& name,
@@ -209,7 +204,7 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
   if (auto b = query.find("bbox"); b != query.end()) self += "&bbox=" + b->second;
   std::string links = R"([{"href":)" + quote(self + "&offset=" + std::to_string(*offset)) +
                       R"(,"rel":"self","type":"application/geo+json"})";
-  if (*offset + p->features.size() < p->matched) {
+  if (*offset + p->features.size() < p->matched || !p->counted_all) {
     links += R"(,{"href":)" + quote(self + "&offset=" + std::to_string(*offset + *limit)) +
              R"(,"rel":"next","type":"application/geo+json"})";
   }
@@ -218,8 +213,11 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
              R"(,"rel":"prev","type":"application/geo+json"})";
   }
   links += R"(,{"href":)" + quote(base + "/ogc/collections/" + id) + R"(,"rel":"collection","type":"application/json"}])";
-  std::string out = R"({"type":"FeatureCollection","timeStamp":")" + nowIso() + R"(","numberMatched":)" +
-                    std::to_string(p->matched) + R"(,"numberReturned":)" + std::to_string(p->features.size()) +
+  // numberMatched only when every match was counted (it is optional in OGC API - Features; the
+  // next link says there is more).
+  std::string out = R"({"type":"FeatureCollection","timeStamp":")" + nowIso() + R"(")" +
+                    (p->counted_all ? R"(,"numberMatched":)" + std::to_string(p->matched) : std::string()) +
+                    R"(,"numberReturned":)" + std::to_string(p->features.size()) +
                     R"(,"links":)" + links + R"(,"features":[)";
   for (size_t i = 0; i < p->features.size(); ++i) {
     if (i) out += ',';

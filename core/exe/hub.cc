@@ -76,6 +76,8 @@ Result<HubConfig> loadConfig(const std::string& file) {
     c.auth_enabled = p->getBool("auth.enabled", c.auth_enabled);
     c.anonymous_loopback = p->getString("auth.anonymous_loopback", c.anonymous_loopback);
     c.outlines_file = p->getString("map.outlines", "");
+    c.area_count_budget = static_cast<size_t>(p->getUInt64("api.area_count_budget", c.area_count_budget));
+    if (c.area_count_budget > 100000000) return Status::invalidArgument("api.area_count_budget must be in 0..100000000");
     c.cell_level = p->getInt("fusion.cell.level", c.cell_level);
     c.fusion_threads = p->getInt("fusion.threads", c.fusion_threads);
     if (c.fusion_threads < 0 || c.fusion_threads > 64) return Status::invalidArgument("fusion.threads must be in 0..64");
@@ -316,6 +318,7 @@ Status Hub::startApi() {
   ctx.audit = audit_.get();
   ctx.subscriptions = subs_.get();
   ctx.anonymous_loopback = c.anonymous_loopback == "none" ? "" : c.anonymous_loopback;
+  ctx.area_count_budget = c.area_count_budget;
   api_options.outlines_file = config_.outlines_file;
   api_ = std::make_unique<api::ApiServer>(ctx, api_options);
   FIREHUB_RETURN_IF_ERROR(api_->start());

@@ -631,6 +631,17 @@ Result<std::optional<firehub::v1::Record>> Lake::latest(const std::string& entit
 Result<std::vector<firehub::v1::Record>> Lake::latestInBBox(const std::string& domain,
                                                             const BBox& bbox,
                                                             size_t limit) const {
+  std::vector<firehub::v1::Record> out;
+  if (limit == 0) return out;
+  FIREHUB_RETURN_IF_ERROR(forEachLatestInBBox(domain, bbox, [&](firehub::v1::Record& r) {
+    out.push_back(std::move(r));
+    return out.size() < limit;
+  }));
+  return out;
+}
+
+Status Lake::forEachLatestInBBox(const std::string& domain, const BBox& bbox,
+                                 const std::function<bool(firehub::v1::Record&)>& fn) const {
   S2LatLngRect rect(S2LatLng::FromDegrees(bbox.min_lat, bbox.min_lon),
                     S2LatLng::FromDegrees(bbox.max_lat, bbox.max_lon));
   S2RegionCoverer::Options opts;
@@ -639,7 +650,6 @@ Result<std::vector<firehub::v1::Record>> Lake::latestInBBox(const std::string& d
   std::vector<S2CellId> covering;
   coverer.GetCovering(rect, &covering);
 
-  std::vector<firehub::v1::Record> out;
   std::string prefix = domain;
   prefix.push_back('\0');
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), geo_));
@@ -665,12 +675,11 @@ Result<std::vector<firehub::v1::Record>> Lake::latestInBBox(const std::string& d
       if (!rec.value() || rec.value()->op() == firehub::v1::OP_RETRACT) continue;  // withdrawn
       auto where = anchor(rec.value()->geometry());
       if (!where || !bbox.contains(where->lng().degrees(), where->lat().degrees())) continue;
-      out.push_back(std::move(*rec.value()));
-      if (out.size() >= limit) return out;
+      if (!fn(*rec.value())) return Status::ok();
     }
     if (!it->status().ok()) return fromRocks(it->status(), "scan geo index");
   }
-  return out;
+  return Status::ok();
 }
 
 void Lake::widenOutbox(uint64_t low, uint64_t high) {

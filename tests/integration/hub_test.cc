@@ -847,6 +847,75 @@ TEST_F(HubTest, FeedsPauseResumeAndDeleteAndTheCatalogueListsThem) {
 
 
 // HTTPS with a certificate made now with the openssl CLI; plain HTTP on that port fails.
+// Point layers and OGC collections page through an area of the lake one record at a time:
+// every match once across pages, and a total only where the area was counted to its end (the
+// budget of records looked at past a full page is 1 here; the default is 100000).
+TEST(HubAreaPagingTest, PagesCoverEveryMatchOnceAndGiveTotalsOnlyWhenCounted) {
+  TempDir dir;
+  HubConfig c;
+  c.data_dir = dir.path();
+  c.http_listen = "127.0.0.1:0";
+  c.plugins_dir = firehub::testing::pluginsDir();
+  c.lake_sync = false;
+  c.area_count_budget = 1;
+  auto hub = Hub::start(c);
+  ASSERT_TRUE(hub.isOk()) << hub.status().toString();
+  const uint16_t port = hub.value()->httpPort();
+  const std::string key = firehub::testing::adminKey(dir.path());
+  auto get = [&](const std::string& path) { return http("127.0.0.1", port, "GET", path, "", "", key); };
+  ASSERT_EQ(http("127.0.0.1", port, "POST", "/api/v1/feeds",
+                 R"({"id":"bld","agency":"housing-bureau","connector":"firehub.connector.building"})",
+                 "application/json", key).status, 201);
+  // Four buildings, three of them key units.
+  ASSERT_EQ(http("127.0.0.1", port, "POST", "/api/v1/feeds/bld/records", fixture("building", "buildings.geojson"),
+                 "application/geo+json", key).status, 202);
+
+  auto whole = parse(get("/api/v1/layers/key_units?limit=1000").body);
+  EXPECT_EQ(whole->getValue<int>("numberMatched"), 3) << "a page that is not full counted everything";
+  EXPECT_FALSE(whole->has("more"));
+  std::set<std::string> seen;
+  bool said_more = false;
+  for (int offset = 0; offset < 10; ++offset) {
+    auto page = parse(get("/api/v1/layers/key_units?limit=1&offset=" + std::to_string(offset)).body);
+    auto features = page->getArray("features");
+    if (features->size() == 0) break;
+    ASSERT_EQ(features->size(), 1u);
+    EXPECT_TRUE(seen.insert(features->getObject(0)->getValue<std::string>("id")).second) << "offset " << offset;
+    if (page->has("more")) {
+      said_more = true;
+      EXPECT_FALSE(page->has("numberMatched")) << "no total where the area was not counted to its end";
+    } else {
+      EXPECT_EQ(page->getValue<int>("numberMatched"), 3) << "offset " << offset;
+    }
+  }
+  EXPECT_EQ(seen.size(), 3u);
+  EXPECT_TRUE(said_more) << "the first page lies two records or more before the area's end";
+
+  // OGC: the next links lead through every building once; numberMatched only when counted.
+  std::set<std::string> buildings;
+  std::string next = "/ogc/collections/entities-building/items?limit=1";
+  for (int pages = 0; !next.empty() && pages < 10; ++pages) {
+    auto reply = get(next);
+    ASSERT_EQ(reply.status, 200) << reply.body;
+    auto page = parse(reply.body);
+    for (size_t i = 0; i < page->getArray("features")->size(); ++i) {
+      EXPECT_TRUE(buildings.insert(page->getArray("features")->getObject(i)->getValue<std::string>("id")).second);
+    }
+    if (pages == 0) {
+      EXPECT_FALSE(page->has("numberMatched")) << reply.body;
+    }
+    next.clear();
+    auto links = page->getArray("links");
+    for (size_t i = 0; i < links->size(); ++i) {
+      if (links->getObject(i)->getValue<std::string>("rel") != "next") continue;
+      const std::string href = links->getObject(i)->getValue<std::string>("href");
+      next = href.substr(href.find("/ogc/"));
+    }
+  }
+  EXPECT_EQ(buildings.size(), 4u);
+  EXPECT_EQ(parse(get("/ogc/collections/entities-building/items?limit=10").body)->getValue<int>("numberMatched"), 4);
+}
+
 TEST(HubTlsTest, ServesHttpsWithAConfiguredCertificate) {
   TempDir dir;
   std::string cert = dir.path() + "/hub.crt", key = dir.path() + "/hub.key";

@@ -11,7 +11,8 @@
       weight: "权重", contribution: "贡献", sources: "来源", cell: "网格", noData: "无数据",
       building: "建筑", alarm: "报警", weather: "气象", water: "水源", response: "响应",
       medical: "医疗", public_safety: "治安", agency: "单位", time: "时间", outlines: "行政区划",
-      partial: "网格过多，请放大：显示 {shown} / {all}",
+      partialCells: "网格过多，请放大：显示 {shown} / {all}", partial: "{layer}过多，请放大：显示 {shown} / {all}",
+      partialMore: "{layer}过多，请放大：仅显示 {shown} 个",
     },
     en: {
       title: "firehub one-map", layers: "Layers", live: "live", connecting: "connecting",
@@ -20,7 +21,8 @@
       sources: "sources", cell: "cell", noData: "no data", building: "building", alarm: "alarm",
       weather: "weather", water: "water", response: "response", medical: "medical",
       public_safety: "public safety", agency: "agency", time: "time", outlines: "districts",
-      partial: "zoom in: {shown} of {all} cells shown",
+      partialCells: "zoom in: {shown} of {all} cells shown", partial: "zoom in: {shown} of {all} shown ({layer})",
+      partialMore: "zoom in: only {shown} shown, more in view ({layer})",
     },
   };
   // Layers drawn as cells (fill by a colour property) and which property colours them.
@@ -29,18 +31,22 @@
   // the stream's deltas carry every property.
   const CELL_PROPERTIES = { risk: "cell,level,colour", response: "cell,response_band,response_colour",
                             water_coverage: "cell,water,water_colour" };
-  // Cell layers are read for the area around the view (a province holds far more cells than a
-  // browser should draw), at most CELL_LIMIT cells; the other layers whole.
-  const CELL_LIMIT = 20000;
+  // Layers are read for the area around the view (a province holds far more cells, buildings
+  // and hydrants than a browser should draw), at most CELL_LIMIT cells or POINT_LIMIT points;
+  // the warning areas whole (few, and large).
+  const CELL_LIMIT = 20000, POINT_LIMIT = 20000;
+  const byArea = (name) => name !== "warnings";
+  const areaParam = () => (cellArea ? `&bbox=${cellArea.map((v) => v.toFixed(5)).join(",")}` : "");
   const layerUrl = (name) => CELL_PROPERTIES[name]
-    ? `/api/v1/layers/${name}?limit=${CELL_LIMIT}&properties=${CELL_PROPERTIES[name]}` +
-      (cellArea ? `&bbox=${cellArea.map((v) => v.toFixed(5)).join(",")}` : "")
-    : `/api/v1/layers/${name}?limit=100000`;
+    ? `/api/v1/layers/${name}?limit=${CELL_LIMIT}&properties=${CELL_PROPERTIES[name]}${areaParam()}`
+    : `/api/v1/layers/${name}?limit=${POINT_LIMIT}${byArea(name) ? areaParam() : ""}`;
   const VISIBLE_AT_START = new Set(["risk", "alarms", "stations", "warnings"]);
   const loaded = new Set();  // layers fetched so far (hidden ones are fetched when first shown)
 
-  let cellArea = null;  // [west, south, east, north] the cell layers were read for
-  const partial = new Map();  // cell layer -> {shown, all} when its area held more than CELL_LIMIT
+  let cellArea = null;  // [west, south, east, north] the layers were read for
+  // layer -> {shown, all} when its area held more than was read (all null: the hub said "more"
+  // without a count)
+  const partial = new Map();
   let lang = localStorage.getItem("onemap.lang") || "zh";
   let layerInfo = [];
   const riskCells = new Map();  // token -> feature, updated by the stream
@@ -63,11 +69,11 @@
     return r.json();
   }
 
-  // A cell layer's collection; notes when its area held more cells than were sent.
+  // A layer's collection; notes when its area held more features than were sent.
   async function getLayer(name) {
     const data = await getJson(layerUrl(name));
-    if (CELL_PROPERTIES[name] && data.numberMatched > data.numberReturned) {
-      partial.set(name, { shown: data.numberReturned, all: data.numberMatched });
+    if (data.more || data.numberMatched > data.numberReturned) {
+      partial.set(name, { shown: data.numberReturned, all: data.more ? null : data.numberMatched });
     } else {
       partial.delete(name);
     }
@@ -82,8 +88,9 @@
             Math.min(180, b.getEast() + dx), Math.min(90, b.getNorth() + dy)];
   }
 
-  // After a move: the cell layers are read again when the view left their area, or when the
-  // area was cut short and the view is now much smaller (zoomed in, so more detail fits).
+  // After a move: the layers are read again when the view left their area, or when the area was
+  // cut short and the view is now much smaller (zoomed in, so more detail fits). Hidden layers
+  // are read when next shown.
   let cellGeneration = 0;
   async function followView() {
     if (!cellArea) return;
@@ -94,7 +101,9 @@
     if (inside && !(partial.size > 0 && size(view) * 16 <= size(cellArea))) return;
     cellArea = viewArea();
     const generation = ++cellGeneration;
-    const names = Object.keys(CELL_PROPERTIES).filter((n) => loaded.has(n));
+    const shown = (n) => map.getLayer(`${n}-main`) && map.getLayoutProperty(`${n}-main`, "visibility") !== "none";
+    const names = [...loaded].filter((n) => byArea(n) && (n === "risk" || shown(n)));
+    [...loaded].filter((n) => byArea(n) && !names.includes(n)).forEach((n) => { loaded.delete(n); partial.delete(n); });
     const fetched = await Promise.all(names.map((n) => (n === "risk" ? readRisk() : getLayer(n)).catch(() => null)));
     if (generation !== cellGeneration) {  // a later move's read wins
       names.forEach((n, i) => { if (n === "risk" && fetched[i]) readsOpen.delete(fetched[i]); });
@@ -225,7 +234,13 @@
     $("stale").title = staleFeeds.join("\n");
     const cut = [...partial.entries()].filter(([n]) => map.getLayer(`${n}-main`) && map.getLayoutProperty(`${n}-main`, "visibility") !== "none");
     $("partial").hidden = cut.length === 0;
-    if (cut.length) $("partial").textContent = t("partial").replace("{shown}", cut[0][1].shown).replace("{all}", cut[0][1].all);
+    if (cut.length) {
+      const [name, { shown, all }] = cut[0];
+      const info = layerInfo.find((i) => i.name === name);
+      const text = all === null ? "partialMore" : CELL_PROPERTIES[name] ? "partialCells" : "partial";
+      $("partial").textContent = t(text).replace("{shown}", shown)
+        .replace("{all}", all).replace("{layer}", info ? label(info) : name);
+    }
   }
 
   let panelCell = null;  // the cell whose explanation is open, refreshed when it changes

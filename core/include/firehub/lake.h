@@ -173,6 +173,10 @@ class Lake {
   // Entities whose latest record is a retraction are left out.
   Result<std::vector<firehub::v1::Record>> latestInBBox(const std::string& domain,
                                                         const BBox& bbox, size_t limit) const;
+  // The same records one at a time, in the geo index's order, until `fn` returns false (one
+  // record in memory at a time, however many the area holds).
+  Status forEachLatestInBBox(const std::string& domain, const BBox& bbox,
+                             const std::function<bool(firehub::v1::Record&)>& fn) const;
 
   // Outbox entries with sequence >= from, in order, at most max; with the bytes of each entry's
   // record when the recent-record cache holds it (found by sequence, one lock for all).
