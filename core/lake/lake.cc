@@ -650,6 +650,60 @@ Status Lake::forEachLatestInBBox(const std::string& domain, const BBox& bbox,
   std::vector<S2CellId> covering;
   coverer.GetCovering(rect, &covering);
 
+  // The entities are looked up in chunks: one MultiGet of their latest pointers, one of the
+  // records the recent-record cache does not hold (sorted keys share index and block work).
+  constexpr size_t kChunk = 256;
+  std::vector<std::string> entities;
+  entities.reserve(kChunk);
+  bool stopped = false;
+  auto visitChunk = [&]() -> Status {
+    const size_t n = entities.size();
+    if (n == 0) return Status::ok();
+    std::vector<rocksdb::Slice> keys(entities.begin(), entities.end());
+    std::vector<rocksdb::PinnableSlice> pointers(n);
+    std::vector<rocksdb::Status> found(n);
+    db_->MultiGet(rocksdb::ReadOptions(), latest_, n, keys.data(), pointers.data(), found.data());
+    std::vector<std::string> ids(n), bytes(n);
+    std::vector<char> have(n, 0);
+    std::vector<size_t> missing;
+    for (size_t i = 0; i < n; ++i) {
+      if (!found[i].ok()) {
+        if (!found[i].IsNotFound()) return fromRocks(found[i], "read latest");
+        continue;
+      }
+      codec::LatestPointer ptr;
+      if (!codec::decodeLatest(pointers[i].ToStringView(), ptr)) continue;
+      ids[i] = std::move(ptr.record_id);
+      if (recent(ids[i], bytes[i])) have[i] = 1;
+      else missing.push_back(i);
+    }
+    if (!missing.empty()) {
+      std::vector<rocksdb::Slice> record_keys;
+      record_keys.reserve(missing.size());
+      for (size_t i : missing) record_keys.emplace_back(ids[i]);
+      std::vector<rocksdb::PinnableSlice> records(missing.size());
+      std::vector<rocksdb::Status> read(missing.size());
+      db_->MultiGet(rocksdb::ReadOptions(), records_, missing.size(), record_keys.data(), records.data(), read.data());
+      for (size_t k = 0; k < missing.size(); ++k) {
+        if (read[k].IsNotFound()) continue;
+        FIREHUB_RETURN_IF_ERROR(fromRocks(read[k], "read record"));
+        bytes[missing[k]].assign(records[k].data(), records[k].size());
+        have[missing[k]] = 1;
+      }
+    }
+    firehub::v1::Record r;
+    for (size_t i = 0; i < n && !stopped; ++i) {
+      if (!have[i]) continue;
+      if (!r.ParseFromString(bytes[i])) return Status::dataLoss("record " + ids[i] + " does not parse");
+      if (r.op() == firehub::v1::OP_RETRACT) continue;  // withdrawn
+      auto where = anchor(r.geometry());
+      if (!where || !bbox.contains(where->lng().degrees(), where->lat().degrees())) continue;
+      if (!fn(r)) stopped = true;
+    }
+    entities.clear();
+    return Status::ok();
+  };
+
   std::string prefix = domain;
   prefix.push_back('\0');
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), geo_));
@@ -665,21 +719,14 @@ Status Lake::forEachLatestInBBox(const std::string& domain, const BBox& bbox,
       }
       uint64_t leaf = codec::readBigEndian64(k.data() + prefix.size());
       if (leaf > hi) break;
-      std::string entity(k.data() + prefix.size() + 8, k.size() - prefix.size() - 8);
-      std::string stored;
-      if (!db_->Get(rocksdb::ReadOptions(), latest_, entity, &stored).ok()) continue;
-      codec::LatestPointer ptr;
-      if (!codec::decodeLatest(stored, ptr)) continue;
-      auto rec = getRecord(ptr.record_id);
-      if (!rec.isOk()) return rec.status();
-      if (!rec.value() || rec.value()->op() == firehub::v1::OP_RETRACT) continue;  // withdrawn
-      auto where = anchor(rec.value()->geometry());
-      if (!where || !bbox.contains(where->lng().degrees(), where->lat().degrees())) continue;
-      if (!fn(*rec.value())) return Status::ok();
+      entities.emplace_back(k.data() + prefix.size() + 8, k.size() - prefix.size() - 8);
+      if (entities.size() < kChunk) continue;
+      FIREHUB_RETURN_IF_ERROR(visitChunk());
+      if (stopped) return Status::ok();
     }
     if (!it->status().ok()) return fromRocks(it->status(), "scan geo index");
   }
-  return Status::ok();
+  return visitChunk();
 }
 
 void Lake::widenOutbox(uint64_t low, uint64_t high) {

@@ -849,7 +849,7 @@ TEST_F(HubTest, FeedsPauseResumeAndDeleteAndTheCatalogueListsThem) {
 // HTTPS with a certificate made now with the openssl CLI; plain HTTP on that port fails.
 // Point layers and OGC collections page through an area of the lake one record at a time:
 // every match once across pages, and a total only where the area was counted to its end (the
-// budget of records looked at past a full page is 1 here; the default is 100000).
+// budget of records looked at past a full page is 1 here; the default is 10000).
 TEST(HubAreaPagingTest, PagesCoverEveryMatchOnceAndGiveTotalsOnlyWhenCounted) {
   TempDir dir;
   HubConfig c;

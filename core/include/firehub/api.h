@@ -65,7 +65,7 @@ struct ApiContext {
   std::string anonymous_loopback = "viewer";
   // Records of the lake looked at past a full page to count an area's matches (numberMatched);
   // past this many the answer says "more" instead of a total (api.area_count_budget).
-  size_t area_count_budget = 100000;
+  size_t area_count_budget = 10000;
   // The TCP port a feed listens on, if any.
   std::function<std::optional<uint16_t>(const std::string& feed_id)> listen_port;
 };

@@ -81,8 +81,8 @@ struct HubConfig {
   std::string anonymous_loopback = "viewer";
   // Records looked at past a full page of a point layer or collection to count the area's
   // matches; past it the answer says "more" instead of numberMatched (api.area_count_budget).
-  // Default: 100000.
-  size_t area_count_budget = 100000;
+  // Default: 10000.
+  size_t area_count_budget = 10000;
   // Largest HTTP request body. Default: 16 MiB.
   size_t max_body_bytes = 16u << 20;
   // How long a push waits for the same feed's previous one before 503, and after which a
