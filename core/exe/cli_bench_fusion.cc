@@ -301,6 +301,7 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
   std::vector<double> steady_ms;
   Clock::time_point steady_from = Clock::time_point::max();
   std::vector<double> latencies_ms;
+  std::vector<std::pair<Clock::time_point, double>> timed_ms;  // push start, latency
   std::atomic<bool> stop{false};
   std::atomic<size_t> events{0};
   std::thread reader([&] {
@@ -345,6 +346,7 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
             if (i >= run) {
               double ms = std::chrono::duration<double, std::milli>(now - list[i].at).count();
               latencies_ms.push_back(ms);
+              timed_ms.emplace_back(list[i].at, ms);
               if (list[i].at >= steady_from) steady_ms.push_back(ms);
             } else {
               ++superseded;
@@ -437,6 +439,20 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
   std::printf("%-46s %12zu\n", "alarms never seen on the stream", unmatched);
   std::printf("%-46s %12zu\n", "SSE events", events.load());
   std::printf("%-46s %12zu\n", "fusion deltas", deltas.load());
+  // Where in the run the slow ones lie: p99 of the alarms pushed in each second.
+  std::vector<std::vector<double>> by_second(static_cast<size_t>(o.seconds) + 1);
+  for (const auto& [at, ms] : timed_ms) {
+    auto second = static_cast<size_t>(std::max(0.0, std::chrono::duration<double>(at - begin).count()));
+    by_second[std::min(second, by_second.size() - 1)].push_back(ms);
+  }
+  std::string seconds_p99;
+  for (auto& v : by_second) {
+    if (v.empty()) continue;
+    char one[32];
+    std::snprintf(one, sizeof one, "%s%.0f", seconds_p99.empty() ? "" : " ", percentile(v, 0.99));
+    seconds_p99 += one;
+  }
+  std::printf("%-46s %s\n", "latency p99 by second of the run (ms)", seconds_p99.c_str());
   std::printf("%-46s %12.1f\n", "latency p50 (ms)", percentile(lat, 0.50));
   std::printf("%-46s %12.1f\n", "latency p99 (ms)", percentile(lat, 0.99));
   std::printf("%-46s %12.1f\n", "latency p99.9 (ms)", percentile(lat, 0.999));
