@@ -91,7 +91,10 @@ Status Publisher::start() {
   cursor_ = lake_.firstOutboxSequence().value_or(0);
   deleted_below_ = cursor_;
   stop_ = false;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    log::nameThread("fh-publisher");
+    run();
+  });
   return Status::ok();
 }
 

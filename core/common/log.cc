@@ -1,5 +1,7 @@
 #include "firehub/log.h"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -45,6 +47,12 @@ void write(Level l, const char* component, const std::string& message) {
   std::lock_guard<std::mutex> lock(g_mu);
   std::fprintf(stderr, "%s.%03dZ %-5s [%s] %s\n", ts, ms, name(l), component, message.c_str());
   std::fflush(stderr);
+}
+
+void nameThread(const char* name) {
+  char shortened[16];
+  std::snprintf(shortened, sizeof shortened, "%s", name);
+  pthread_setname_np(pthread_self(), shortened);
 }
 
 }  // namespace firehub::log

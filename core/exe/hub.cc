@@ -254,6 +254,7 @@ Result<std::unique_ptr<Hub>> Hub::start(
   if (c.serve_http && c.plugin_scan_interval_s > 0) {
     Hub* h = hub.get();
     hub->plugin_scanner_ = std::thread([h, interval = c.plugin_scan_interval_s] {
+      log::nameThread("fh-plugin-scan");
       std::unique_lock<std::mutex> lock(h->scanner_mu_);
       while (!h->scanner_cv_.wait_for(lock, std::chrono::seconds(interval), [h] { return h->scanner_stop_; })) {
         lock.unlock();

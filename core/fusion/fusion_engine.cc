@@ -399,7 +399,10 @@ void FusionEngine::removeListener(int id) {
 
 Status FusionEngine::start() {
   stop_ = false;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    log::nameThread("fh-fusion");
+    run();
+  });
   return Status::ok();
 }
 

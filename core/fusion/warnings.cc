@@ -166,8 +166,8 @@ std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
     bool was_active = a.version > 0 && a.last.msg_type() != "Cancel";
     std::string msg_type;
     auto settle = [&] {
+      pending_.erase({a.pending_since, area_id});
       a.pending_since = 0;
-      pending_.erase(area_id);
     };
     if (hot.empty()) {
       if (!was_active) {
@@ -189,12 +189,12 @@ std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
     if (!escalation && config_.warning_hold_s > 0) {
       if (a.pending_since == 0) {
         a.pending_since = now;
-        pending_.insert(area_id);
+        pending_.insert({now, area_id});
       }
       if (now - a.pending_since < config_.warning_hold_s) continue;
     }
+    pending_.erase({a.pending_since, area_id});
     a.pending_since = 0;
-    pending_.erase(area_id);
     firehub::v1::WarningDraft d;
     d.set_area(area.ToToken());
     d.set_identifier("FH-" + area.ToToken() + "-" + std::to_string(++a.version));

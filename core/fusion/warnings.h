@@ -46,12 +46,12 @@ class WarningDrafter {
                      const std::vector<uint64_t>& cells,
                      const std::map<uint64_t, firehub::v1::RiskCell>& all) const;
   std::string timeText(int64_t unix_seconds) const;
-  // Calls fn(area) for each pending area whose hold has run out by `now`, while fn returns true.
+  // Calls fn(area) for each pending area whose hold has run out by `now`, while fn returns true
+  // (oldest first: only the due ones are looked at).
   template <typename Fn>
   void forEachDue(int64_t now, Fn&& fn) const {
-    for (uint64_t id : pending_) {
-      auto it = areas_.find(id);
-      if (it != areas_.end() && now - it->second.pending_since >= config_.warning_hold_s && !fn(id)) return;
+    for (const auto& [since, id] : pending_) {
+      if (now - since < config_.warning_hold_s || !fn(id)) return;
     }
   }
 
@@ -63,7 +63,7 @@ class WarningDrafter {
   bool isHot(const firehub::v1::RiskCell& cell) const;
 
   std::map<uint64_t, Area> areas_;
-  std::set<uint64_t> pending_;
+  std::set<std::pair<int64_t, uint64_t>> pending_;  // (pending_since, area) of the pending areas
   // Cells at or above the warning level, in S2 order (an area's are one range): built from all
   // cells at the first update, then kept from the changed cells.
   struct Hot {

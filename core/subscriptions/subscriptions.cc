@@ -551,7 +551,10 @@ Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
 
 Status SubscriptionManager::start() {
   stop_ = false;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    log::nameThread("fh-subscribe");
+    run();
+  });
   return Status::ok();
 }
 

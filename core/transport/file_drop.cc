@@ -93,7 +93,10 @@ void FileDrops::start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (thread_.joinable()) return;
   stop_ = false;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    log::nameThread("fh-file-drop");
+    run();
+  });
 }
 
 void FileDrops::stop() {

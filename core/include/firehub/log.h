@@ -13,6 +13,8 @@ void setLevel(Level level);
 Level level();
 bool parseLevel(const std::string& text, Level& out);
 void write(Level level, const char* component, const std::string& message);
+// Names the calling thread as `top -H`, `ps -L` and perf show it (at most 15 characters kept).
+void nameThread(const char* name);
 
 }  // namespace firehub::log
 
