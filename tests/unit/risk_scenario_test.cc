@@ -314,6 +314,72 @@ TEST_F(RiskScenarioTest, NamedCellsChangeLevelWithAlarmsHydrantsWarningsAndStati
   EXPECT_EQ(cell(*again, b).level(), "IV");
 }
 
+// A change that is not a rise to level I waits out warnings.hold_s before it is drafted (an
+// alarm reset and raised again within the hold sends nothing), and is drafted on the first step
+// after the hold even when no record arrives.
+TEST_F(RiskScenarioTest, WarningsThatAreNotEscalationsWaitOutTheHold) {
+  options_.risk.warning_hold_s = 60;
+  const std::string a = token(kALon, kLat), c = token(kCLon, kLat);
+  District d(*lake_);
+  d.station("S1", kStationLon, kLat, true);
+  d.building("A", kALon, kLat, firehub::v1::Building::OCCUPANCY_PETROCHEMICAL, true);
+  d.hydrant("HA", kALon + 0.0005, kLat, true);
+  d.building("C", kCLon, kLat, firehub::v1::Building::OCCUPANCY_ELDERLY_CARE, false, true);
+  d.commit();
+  auto e = engine();
+  ASSERT_TRUE(e->catchUp().isOk());
+  auto drafted = [&] {
+    std::vector<std::string> out;
+    for (const auto& delta : deltas_) {
+      for (const auto& w : delta.warnings) out.push_back(w.msg_type() + " " + w.area());
+    }
+    deltas_.clear();
+    return out;
+  };
+  drafted();
+
+  // Alarms in A and C: both cells to level I, two areas or one; a rise to I is drafted at once.
+  d.alarm("21000000007a#2#1", kALon, kLat, true);
+  d.alarm("21000000007c#2#1", kCLon, kLat, true);
+  d.commit();
+  ASSERT_TRUE(e->catchUp().isOk());
+  auto alerts = drafted();
+  ASSERT_FALSE(alerts.empty());
+  for (const auto& w : alerts) EXPECT_EQ(w.rfind("Alert ", 0), 0u) << w;
+  const size_t areas = alerts.size();
+
+  // A's alarm reset: its cell falls back, which is no escalation, so it waits.
+  clock_ += 10;
+  d.alarm("21000000007a#2#1", kALon, kLat, false);
+  d.commit();
+  ASSERT_TRUE(e->catchUp().isOk());
+  EXPECT_EQ(cell(*e, a).level(), "III");
+  EXPECT_TRUE(drafted().empty()) << "held for warnings.hold_s";
+  clock_ += 30;
+  ASSERT_TRUE(e->catchUp().isOk());
+  EXPECT_TRUE(drafted().empty()) << "30 s into a 60 s hold";
+  clock_ += 35;  // 65 s after the reset: drafted on a step without records
+  ASSERT_TRUE(e->catchUp().isOk());
+  auto after_hold = drafted();
+  ASSERT_EQ(after_hold.size(), 1u);
+  EXPECT_EQ(after_hold[0].rfind(areas == 2 ? "Cancel " : "Update ", 0), 0u) << after_hold[0];
+  EXPECT_TRUE(drafted().empty());
+
+  // C's alarm reset and raised again within the hold: C is at I again and nothing is sent.
+  clock_ += 5;
+  d.alarm("21000000007c#2#1", kCLon, kLat, false);
+  d.commit();
+  ASSERT_TRUE(e->catchUp().isOk());
+  clock_ += 20;
+  d.alarm("21000000007c#2#1", kCLon, kLat, true);
+  d.commit();
+  ASSERT_TRUE(e->catchUp().isOk());
+  EXPECT_EQ(cell(*e, c).level(), "I");
+  clock_ += 120;
+  ASSERT_TRUE(e->catchUp().isOk());
+  EXPECT_TRUE(drafted().empty()) << "the difference went away within the hold";
+}
+
 TEST_F(RiskScenarioTest, ACellLeavesTheLayerWhenItsLastBuildingIsRetracted) {
   District d(*lake_);
   d.building("X", 123.45, 41.85, firehub::v1::Building::OCCUPANCY_OFFICE);
