@@ -524,6 +524,33 @@ bool isCellLayer(const std::string& name) {
   return name == "risk" || name == "response" || name == "water_coverage";
 }
 
+namespace {
+
+// Whether the record is drawn on the point layer.
+bool onLayer(const PointLayer& layer, const firehub::v1::Record& r) {
+  return (!*layer.entity_type || r.entity_type() == layer.entity_type) && layer.state(r).has_value();
+}
+
+// The point layer's feature of a record the layer draws (restricted fields removed unless
+// `restricted`).
+std::string pointFeature(const std::string& name, const PointLayer& layer, firehub::v1::Record& r, bool restricted) {
+  auto state = layer.state(r);
+  if (!restricted) redactRestricted(r);  // the public view unless the reader has the grant
+  std::string label = r.entity_id();
+  if (r.has_building() && !r.building().name().empty()) label = r.building().name();
+  if (r.has_fire_station() && !r.fire_station().name().empty()) label = r.fire_station().name();
+  if (r.has_health_facility() && !r.health_facility().name().empty()) label = r.health_facility().name();
+  if (r.has_water_source() && !r.water_source().name().empty()) label = r.water_source().name();
+  auto at = markerPoint(r.geometry());
+  return R"({"type":"Feature","id":)" + quote(r.entity_id()) + R"(,"geometry":)" +
+         (at ? R"({"type":"Point","coordinates":[)" + num(at->first, 7) + "," + num(at->second, 7) + "]}"
+             : std::string("null")) +
+         R"(,"properties":{"layer":)" + quote(name) + R"(,"state":)" + quote(state.value_or("")) +
+         R"(,"label":)" + quote(label) + R"(,"record":)" + bus::recordToJson(r) + "}}";
+}
+
+}  // namespace
+
 Result<FeaturePage> latestPage(const ApiContext& ctx, const std::string& domain, const lake::BBox& bbox,
                                size_t limit, size_t offset,
                                const std::function<bool(const firehub::v1::Record&)>& matches,
@@ -560,25 +587,8 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
   }
   if (const PointLayer* layer = findPointLayer(name)) {
     return latestPage(
-        ctx, layer->domain, bbox, limit, offset,
-        [&](const firehub::v1::Record& r) {
-          return (!*layer->entity_type || r.entity_type() == layer->entity_type) && layer->state(r).has_value();
-        },
-        [&](firehub::v1::Record& r) {
-          auto state = layer->state(r);
-          if (!restricted) redactRestricted(r);  // the public view unless the reader has the grant
-          std::string label = r.entity_id();
-          if (r.has_building() && !r.building().name().empty()) label = r.building().name();
-          if (r.has_fire_station() && !r.fire_station().name().empty()) label = r.fire_station().name();
-          if (r.has_health_facility() && !r.health_facility().name().empty()) label = r.health_facility().name();
-          if (r.has_water_source() && !r.water_source().name().empty()) label = r.water_source().name();
-          auto at = markerPoint(r.geometry());
-          return R"({"type":"Feature","id":)" + quote(r.entity_id()) + R"(,"geometry":)" +
-                 (at ? R"({"type":"Point","coordinates":[)" + num(at->first, 7) + "," + num(at->second, 7) + "]}"
-                     : std::string("null")) +
-                 R"(,"properties":{"layer":)" + quote(name) + R"(,"state":)" + quote(*state) +
-                 R"(,"label":)" + quote(label) + R"(,"record":)" + bus::recordToJson(r) + "}}";
-        });
+        ctx, layer->domain, bbox, limit, offset, [&](const firehub::v1::Record& r) { return onLayer(*layer, r); },
+        [&](firehub::v1::Record& r) { return pointFeature(name, *layer, r, restricted); });
   }
   if (name == "weather_stations" || name == "fwi") {
     if (!ctx.fusion) return Status::unavailable("fusion is not running");
@@ -651,6 +661,37 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
     return FeaturePage{std::move(features), matched};
   }
   return Status::notFound("no layer '" + name + "'; GET /api/v1/layers lists them");
+}
+
+Result<std::optional<std::string>> layerFeature(const ApiContext& ctx, const std::string& name,
+                                                const std::string& id, bool restricted) {
+  using Found = std::optional<std::string>;
+  if (isCellLayer(name)) {  // a cell by its token
+    if (!ctx.fusion) return Status::unavailable("fusion is not running");
+    auto cell = ctx.fusion->riskCell(id);
+    return cell ? Found(riskCellFeature(*cell)) : Found();
+  }
+  const PointLayer* layer = findPointLayer(name);
+  if (layer && *layer->entity_type) {  // the entity's latest record, when the layer draws it
+    firehub::v1::EntityRef ref;
+    ref.set_domain(layer->domain);
+    ref.set_entity_type(layer->entity_type);
+    ref.set_entity_id(id);
+    auto latest = ctx.lake->latest(lake::entityKeyOf(ref));
+    if (!latest.isOk()) return latest.status();
+    auto& r = latest.value();
+    if (!r || r->op() == firehub::v1::OP_RETRACT || !onLayer(*layer, *r)) return Found();
+    return Found(pointFeature(name, *layer, *r, restricted));
+  }
+  // The smaller layers (stations' fire weather, warnings, layers of every type of a domain):
+  // rendered and searched.
+  auto all = layerPage(ctx, name, lake::BBox{}, 1000000, 0, restricted);
+  if (!all.isOk()) return all.status();
+  const std::string prefix = R"({"type":"Feature","id":)" + quote(id) + ",";
+  for (auto& f : all->features) {
+    if (f.compare(0, prefix.size(), prefix) == 0) return Found(std::move(f));
+  }
+  return Found();
 }
 
 Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,

@@ -69,6 +69,10 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
 Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name,
                               const lake::BBox& bbox, size_t limit, size_t offset,
                               bool restricted = false);
+// One feature of a layer by its id (a cell's token, a point's entity id), as layerPage() writes
+// it; none when the layer does not hold it. Cells and typed point layers are looked up directly.
+Result<std::optional<std::string>> layerFeature(const ApiContext& ctx, const std::string& name,
+                                                const std::string& id, bool restricted = false);
 // Whether `name` is one of the layers of risk cells (risk, response, water_coverage).
 bool isCellLayer(const std::string& name);
 // Whether an Accept-Encoding header value accepts gzip (a "gzip" coding without q=0).

@@ -86,17 +86,39 @@ Poco::JSON::Object collectionJson(const ApiContext& ctx, const std::string& id, 
   return c;
 }
 
+// An entity collection's feature: the entity's latest record (id "<entity_type>:<entity_id>").
+std::string entityItem(firehub::v1::Record& r, bool restricted) {
+  if (!restricted) redactRestricted(r);
+  return R"({"type":"Feature","id":)" + quote(r.entity_type() + ":" + r.entity_id()) + R"(,"geometry":)" +
+         geometryJson(r.geometry()) + R"(,"properties":)" + bus::recordToJson(r) + "}";
+}
+
 Result<FeaturePage> page(const ApiContext& ctx, const std::string& id, const lake::BBox& bbox,
                          size_t limit, size_t offset, bool restricted) {
   std::string domain;
   if (!isEntityCollection(id, domain)) return layerPage(ctx, id, bbox, limit, offset, restricted);
   return latestPage(
       ctx, domain, bbox, limit, offset, [](const firehub::v1::Record&) { return true; },
-      [&](firehub::v1::Record& r) {
-        if (!restricted) redactRestricted(r);
-        return R"({"type":"Feature","id":)" + quote(r.entity_type() + ":" + r.entity_id()) +
-               R"(,"geometry":)" + geometryJson(r.geometry()) + R"(,"properties":)" + bus::recordToJson(r) + "}";
-      });
+      [&](firehub::v1::Record& r) { return entityItem(r, restricted); });
+}
+
+// One item by its id, looked up directly (an entity's latest record, a cell, a typed point).
+Result<std::optional<std::string>> item(const ApiContext& ctx, const std::string& collection,
+                                        const std::string& feature_id, bool restricted) {
+  std::string domain;
+  if (!isEntityCollection(collection, domain)) return layerFeature(ctx, collection, feature_id, restricted);
+  const size_t colon = feature_id.find(':');
+  if (colon == std::string::npos) return std::optional<std::string>();
+  firehub::v1::EntityRef ref;
+  ref.set_domain(domain);
+  ref.set_entity_type(feature_id.substr(0, colon));
+  ref.set_entity_id(feature_id.substr(colon + 1));
+  auto latest = ctx.lake->latest(lake::entityKeyOf(ref));
+  if (!latest.isOk()) return latest.status();
+  auto& r = latest.value();
+  // As the items list them: placed entities, not withdrawn.
+  if (!r || r->op() == firehub::v1::OP_RETRACT || !r->has_geometry()) return std::optional<std::string>();
+  return std::optional<std::string>(entityItem(*r, restricted));
 }
 
 Result<size_t> count(const std::map<std::string, std::string>& q, const std::string& name,
@@ -174,17 +196,14 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
   if (path[2] != "items" || path.size() > 4) return errorReply(Status::notFound("no such OGC API resource"));
 
   if (path.size() == 4) {  // one feature, by the id its items carry
-    auto all = page(ctx, id, lake::BBox{}, 1000000, 0, restricted);
-    if (!all.isOk()) return errorReply(all.status());
-    std::string prefix = R"({"type":"Feature","id":)" + quote(path[3]) + ",";
-    for (const auto& f : all->features) {
-      if (f.compare(0, prefix.size(), prefix) != 0) continue;
-      std::string links = R"([{"href":)" + quote(base + "/ogc/collections/" + id + "/items/" + path[3]) +
-                          R"(,"rel":"self","type":"application/geo+json"},{"href":)" +
-                          quote(base + "/ogc/collections/" + id) + R"(,"rel":"collection","type":"application/json"}])";
-      return {200, f.substr(0, f.size() - 1) + R"(,"links":)" + links + "}", kGeoJson};
-    }
-    return errorReply(Status::notFound("no feature '" + path[3] + "' in " + id));
+    auto found = item(ctx, id, path[3], restricted);
+    if (!found.isOk()) return errorReply(found.status());
+    if (!found.value()) return errorReply(Status::notFound("no feature '" + path[3] + "' in " + id));
+    const std::string& f = *found.value();
+    std::string links = R"([{"href":)" + quote(base + "/ogc/collections/" + id + "/items/" + path[3]) +
+                        R"(,"rel":"self","type":"application/geo+json"},{"href":)" +
+                        quote(base + "/ogc/collections/" + id) + R"(,"rel":"collection","type":"application/json"}])";
+    return {200, f.substr(0, f.size() - 1) + R"(,"links":)" + links + "}", kGeoJson};
   }
 
   lake::BBox bbox;

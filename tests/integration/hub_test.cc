@@ -926,6 +926,27 @@ TEST(HubAreaPagingTest, PagesCoverEveryMatchOnceAndGiveTotalsOnlyWhenCounted) {
   }
   EXPECT_EQ(buildings.size(), 4u);
   EXPECT_EQ(parse(get("/ogc/collections/entities-building/items?limit=10").body)->getValue<int>("numberMatched"), 4);
+
+  // One item by its id, looked up directly: every building, the key units on their layer, and
+  // the building that is no key unit not there.
+  size_t not_key_units = 0;
+  for (const auto& id : buildings) {
+    auto one = get("/ogc/collections/entities-building/items/" + id);
+    ASSERT_EQ(one.status, 200) << id << ": " << one.body;
+    EXPECT_EQ(parse(one.body)->getValue<std::string>("id"), id);
+    const std::string entity = id.substr(id.find(':') + 1);
+    auto unit = get("/ogc/collections/key_units/items/" + entity);
+    if (seen.count(entity)) {
+      ASSERT_EQ(unit.status, 200) << entity << ": " << unit.body;
+      EXPECT_EQ(parse(unit.body)->getValue<std::string>("id"), entity);
+    } else {
+      EXPECT_EQ(unit.status, 404) << entity << " is no key unit";
+      ++not_key_units;
+    }
+  }
+  EXPECT_EQ(not_key_units, 1u);
+  EXPECT_EQ(get("/ogc/collections/entities-building/items/building:NOPE").status, 404);
+  EXPECT_EQ(get("/ogc/collections/entities-building/items/no-colon").status, 404);
 }
 
 TEST(HubTlsTest, ServesHttpsWithAConfiguredCertificate) {
