@@ -554,10 +554,11 @@ std::string pointFeature(const std::string& name, const PointLayer& layer, fireh
 Result<FeaturePage> latestPage(const ApiContext& ctx, const std::string& domain, const lake::BBox& bbox,
                                size_t limit, size_t offset,
                                const std::function<bool(const firehub::v1::Record&)>& matches,
-                               const std::function<std::string(firehub::v1::Record&)>& feature) {
+                               const std::function<std::string(firehub::v1::Record&)>& feature,
+                               std::string_view after) {
   FeaturePage page;
   size_t looked_past = 0;  // records looked at after the page was full
-  Status scanned = ctx.lake->forEachLatestInBBox(domain, bbox, [&](firehub::v1::Record& r) {
+  auto visit = [&](firehub::v1::Record& r, std::string_view position) {
     const bool full = page.features.size() >= limit;
     if (full && ++looked_past > ctx.area_count_budget) {
       page.counted_all = false;
@@ -566,8 +567,10 @@ Result<FeaturePage> latestPage(const ApiContext& ctx, const std::string& domain,
     if (!matches(r)) return true;
     if (page.matched++ < offset || full) return true;
     page.features.push_back(feature(r));
+    page.last_position.assign(position.data(), position.size());
     return true;
-  });
+  };
+  Status scanned = ctx.lake->forEachLatestInBBox(domain, bbox, visit, after);
   if (!scanned.isOk()) return scanned;
   return page;
 }
@@ -583,7 +586,7 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
                                   features.push_back(riskCellFeature(c));
                                 },
                                 &matched);
-    return FeaturePage{std::move(features), matched};
+    return FeaturePage{std::move(features), matched, true, {}};
   }
   if (const PointLayer* layer = findPointLayer(name)) {
     return latestPage(
@@ -612,7 +615,7 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
           R"(,"fwi":)" + num(s.today.fwi) + R"(,"dsr":)" + num(s.today.dsr, 3) +
           R"(,"danger_class":)" + quote(fusion::dangerClass(s.today.fwi)) + "}}");
     }
-    return FeaturePage{std::move(features), matched};
+    return FeaturePage{std::move(features), matched, true, {}};
   }
   if (name == "warnings") {
     std::vector<std::string> features;
@@ -620,7 +623,7 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
     // Received: active CAP alerts of the weather service (the area of each is not matched
     // against bbox: a warning area is few and large, and the map draws it whole).
     int64_t now = ctx.fusion ? ctx.fusion->now() : 0;
-    Status scanned = ctx.lake->forEachLatestInBBox("weather", lake::BBox{}, [&](firehub::v1::Record& r) {
+    Status scanned = ctx.lake->forEachLatestInBBox("weather", lake::BBox{}, [&](firehub::v1::Record& r, std::string_view) {
       if (!r.has_weather_warning() || !r.has_geometry() || r.geometry().has_point()) return true;
       const auto& w = r.weather_warning();
       if (w.has_expires() && w.expires().seconds() <= now) return true;
@@ -658,7 +661,7 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
                            quote("/api/v1/warnings/" + d.identifier()) + "}}");
       }
     }
-    return FeaturePage{std::move(features), matched};
+    return FeaturePage{std::move(features), matched, true, {}};
   }
   return Status::notFound("no layer '" + name + "'; GET /api/v1/layers lists them");
 }

@@ -38,13 +38,17 @@ struct FeaturePage {
   std::vector<std::string> features;
   size_t matched = 0;
   bool counted_all = true;
+  // Of a walk of the lake (latestPage): where its last feature lies, to resume past it.
+  std::string last_position;
 };
-// A page of the latest records of `domain` in `bbox`: those `matches` accepts, from `offset`, at
-// most `limit`, each written by `feature`.
+// A page of the latest records of `domain` in `bbox`: those `matches` accepts, from `offset`
+// (counted from `after`, a last_position of an earlier page, when given), at most `limit`,
+// each written by `feature`.
 Result<FeaturePage> latestPage(const ApiContext& ctx, const std::string& domain, const lake::BBox& bbox,
                                size_t limit, size_t offset,
                                const std::function<bool(const firehub::v1::Record&)>& matches,
-                               const std::function<std::string(firehub::v1::Record&)>& feature);
+                               const std::function<std::string(firehub::v1::Record&)>& feature,
+                               std::string_view after = {});
 
 Reply errorReply(const Status& status);
 

@@ -94,12 +94,40 @@ std::string entityItem(firehub::v1::Record& r, bool restricted) {
 }
 
 Result<FeaturePage> page(const ApiContext& ctx, const std::string& id, const lake::BBox& bbox,
-                         size_t limit, size_t offset, bool restricted) {
+                         size_t limit, size_t offset, bool restricted, std::string_view after) {
   std::string domain;
   if (!isEntityCollection(id, domain)) return layerPage(ctx, id, bbox, limit, offset, restricted);
   return latestPage(
       ctx, domain, bbox, limit, offset, [](const firehub::v1::Record&) { return true; },
-      [&](firehub::v1::Record& r) { return entityItem(r, restricted); });
+      [&](firehub::v1::Record& r) { return entityItem(r, restricted); }, after);
+}
+
+// The cursor of an entity collection's next link: the position of the page's last item, in hex.
+std::string hexOf(std::string_view bytes) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+bool fromHex(const std::string& text, std::string& out) {
+  if (text.size() % 2 != 0 || text.size() > 2048) return false;
+  auto digit = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  out.clear();
+  for (size_t i = 0; i < text.size(); i += 2) {
+    const int hi = digit(text[i]), lo = digit(text[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return true;
 }
 
 // One item by its id, looked up directly (an entity's latest record, a cell, a typed point).
@@ -216,18 +244,28 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
   if (!limit.isOk()) return errorReply(limit.status());
   auto offset = count(query, "offset", 0, 100000000);
   if (!offset.isOk()) return errorReply(offset.status());
-  auto p = page(ctx, id, bbox, *limit, *offset, restricted);
+  // Entity collections page on from where the last page ended (the next link's cursor), so a
+  // client walking a large collection does not make the hub walk it again for every page.
+  std::string after;
+  const auto cursor = query.find("cursor");
+  if (cursor != query.end() &&
+      (!isEntityCollection(id, domain) || cursor->second.empty() || !fromHex(cursor->second, after))) {
+    return errorReply(Status::invalidArgument("cursor must be one from a next link of an entities-* collection"));
+  }
+  auto p = page(ctx, id, bbox, *limit, *offset, restricted, after);
   if (!p.isOk()) return errorReply(p.status());
 
   std::string self = base + "/ogc/collections/" + id + "/items?limit=" + std::to_string(*limit);
   if (auto b = query.find("bbox"); b != query.end()) self += "&bbox=" + b->second;
-  std::string links = R"([{"href":)" + quote(self + "&offset=" + std::to_string(*offset)) +
+  const std::string here = cursor == query.end() ? std::string() : "&cursor=" + cursor->second;
+  std::string links = R"([{"href":)" + quote(self + here + "&offset=" + std::to_string(*offset)) +
                       R"(,"rel":"self","type":"application/geo+json"})";
   if (*offset + p->features.size() < p->matched || !p->counted_all) {
-    links += R"(,{"href":)" + quote(self + "&offset=" + std::to_string(*offset + *limit)) +
-             R"(,"rel":"next","type":"application/geo+json"})";
+    const std::string next = p->last_position.empty() ? self + here + "&offset=" + std::to_string(*offset + *limit)
+                                                      : self + "&cursor=" + hexOf(p->last_position);
+    links += R"(,{"href":)" + quote(next) + R"(,"rel":"next","type":"application/geo+json"})";
   }
-  if (*offset > 0) {
+  if (*offset > 0 && cursor == query.end()) {
     links += R"(,{"href":)" + quote(self + "&offset=" + std::to_string(*offset > *limit ? *offset - *limit : 0)) +
              R"(,"rel":"prev","type":"application/geo+json"})";
   }
@@ -235,7 +273,8 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
   // numberMatched only when every match was counted (it is optional in OGC API - Features; the
   // next link says there is more).
   std::string out = R"({"type":"FeatureCollection","timeStamp":")" + nowIso() + R"(")" +
-                    (p->counted_all ? R"(,"numberMatched":)" + std::to_string(p->matched) : std::string()) +
+                    (p->counted_all && cursor == query.end() ? R"(,"numberMatched":)" + std::to_string(p->matched)
+                                                             : std::string()) +
                     R"(,"numberReturned":)" + std::to_string(p->features.size()) +
                     R"(,"links":)" + links + R"(,"features":[)";
   for (size_t i = 0; i < p->features.size(); ++i) {

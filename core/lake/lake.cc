@@ -633,7 +633,7 @@ Result<std::vector<firehub::v1::Record>> Lake::latestInBBox(const std::string& d
                                                             size_t limit) const {
   std::vector<firehub::v1::Record> out;
   if (limit == 0) return out;
-  FIREHUB_RETURN_IF_ERROR(forEachLatestInBBox(domain, bbox, [&](firehub::v1::Record& r) {
+  FIREHUB_RETURN_IF_ERROR(forEachLatestInBBox(domain, bbox, [&](firehub::v1::Record& r, std::string_view) {
     out.push_back(std::move(r));
     return out.size() < limit;
   }));
@@ -641,7 +641,8 @@ Result<std::vector<firehub::v1::Record>> Lake::latestInBBox(const std::string& d
 }
 
 Status Lake::forEachLatestInBBox(const std::string& domain, const BBox& bbox,
-                                 const std::function<bool(firehub::v1::Record&)>& fn) const {
+                                 const std::function<bool(firehub::v1::Record&, std::string_view)>& fn,
+                                 std::string_view after) const {
   S2LatLngRect rect(S2LatLng::FromDegrees(bbox.min_lat, bbox.min_lon),
                     S2LatLng::FromDegrees(bbox.max_lat, bbox.max_lon));
   S2RegionCoverer::Options opts;
@@ -653,8 +654,9 @@ Status Lake::forEachLatestInBBox(const std::string& domain, const BBox& bbox,
   // The entities are looked up in chunks: one MultiGet of their latest pointers, one of the
   // records the recent-record cache does not hold (sorted keys share index and block work).
   constexpr size_t kChunk = 256;
-  std::vector<std::string> entities;
+  std::vector<std::string> entities, positions;  // positions: geo keys without the domain prefix
   entities.reserve(kChunk);
+  positions.reserve(kChunk);
   bool stopped = false;
   auto visitChunk = [&]() -> Status {
     const size_t n = entities.size();
@@ -698,21 +700,27 @@ Status Lake::forEachLatestInBBox(const std::string& domain, const BBox& bbox,
       if (r.op() == firehub::v1::OP_RETRACT) continue;  // withdrawn
       auto where = anchor(r.geometry());
       if (!where || !bbox.contains(where->lng().degrees(), where->lat().degrees())) continue;
-      if (!fn(r)) stopped = true;
+      if (!fn(r, positions[i])) stopped = true;
     }
     entities.clear();
+    positions.clear();
     return Status::ok();
   };
 
   std::string prefix = domain;
   prefix.push_back('\0');
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), geo_));
+  const std::string resume = after.empty() ? std::string() : prefix + std::string(after);
   for (const S2CellId& cell : covering) {
     std::string lo = prefix;
     codec::appendBigEndian64(lo, cell.range_min().id());
     uint64_t hi = cell.range_max().id();
+    // The covering's cells are in S2 order and do not overlap: the walk is in key order, and
+    // resumes at the first key past `after`.
+    if (!resume.empty() && resume >= lo) lo = resume;
     for (it->Seek(lo); it->Valid(); it->Next()) {
       auto k = it->key();
+      if (!resume.empty() && k.compare(rocksdb::Slice(resume)) <= 0) continue;
       if (k.size() < prefix.size() + 8 || k.compare(rocksdb::Slice(prefix)) < 0 ||
           std::memcmp(k.data(), prefix.data(), prefix.size()) != 0) {
         break;
@@ -720,6 +728,7 @@ Status Lake::forEachLatestInBBox(const std::string& domain, const BBox& bbox,
       uint64_t leaf = codec::readBigEndian64(k.data() + prefix.size());
       if (leaf > hi) break;
       entities.emplace_back(k.data() + prefix.size() + 8, k.size() - prefix.size() - 8);
+      positions.emplace_back(k.data() + prefix.size(), k.size() - prefix.size());
       if (entities.size() < kChunk) continue;
       FIREHUB_RETURN_IF_ERROR(visitChunk());
       if (stopped) return Status::ok();

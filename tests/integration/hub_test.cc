@@ -922,9 +922,17 @@ TEST(HubAreaPagingTest, PagesCoverEveryMatchOnceAndGiveTotalsOnlyWhenCounted) {
       if (links->getObject(i)->getValue<std::string>("rel") != "next") continue;
       const std::string href = links->getObject(i)->getValue<std::string>("href");
       next = href.substr(href.find("/ogc/"));
+      // The next page resumes where this one ended (no walk from the start again).
+      EXPECT_NE(next.find("&cursor="), std::string::npos) << next;
+      EXPECT_EQ(next.find("offset="), std::string::npos) << next;
+    }
+    if (pages > 0) {
+      EXPECT_FALSE(page->has("numberMatched")) << "no total counted from a cursor";
     }
   }
   EXPECT_EQ(buildings.size(), 4u);
+  EXPECT_EQ(get("/ogc/collections/entities-building/items?cursor=zz").status, 400);
+  EXPECT_EQ(get("/ogc/collections/key_units/items?cursor=00").status, 400) << "cursors are the entity collections'";
   EXPECT_EQ(parse(get("/ogc/collections/entities-building/items?limit=10").body)->getValue<int>("numberMatched"), 4);
 
   // One item by its id, looked up directly: every building, the key units on their layer, and

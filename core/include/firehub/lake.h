@@ -174,9 +174,11 @@ class Lake {
   Result<std::vector<firehub::v1::Record>> latestInBBox(const std::string& domain,
                                                         const BBox& bbox, size_t limit) const;
   // The same records one at a time, in the geo index's order, until `fn` returns false (one
-  // record in memory at a time, however many the area holds).
+  // record in memory at a time, however many the area holds). `fn` also gets the record's
+  // position in that order; a walk given one (`after`) resumes past it.
   Status forEachLatestInBBox(const std::string& domain, const BBox& bbox,
-                             const std::function<bool(firehub::v1::Record&)>& fn) const;
+                             const std::function<bool(firehub::v1::Record&, std::string_view position)>& fn,
+                             std::string_view after = {}) const;
 
   // Outbox entries with sequence >= from, in order, at most max; with the bytes of each entry's
   // record when the recent-record cache holds it (found by sequence, one lock for all).
