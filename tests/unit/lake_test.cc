@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <map>
 #include <random>
+#include <set>
 
 #include "test_support.h"
 
@@ -239,6 +240,51 @@ TEST(LakeTest, OutboxEntriesCarryTheirCachedRecordAsStored) {
   EXPECT_EQ(twin->record_id, last->record_id);
   EXPECT_TRUE(twin->cached);
   EXPECT_EQ(twin->record_bytes, last->record_bytes);
+}
+
+// A walk of an area visits each placed entity once, in one order; resumed from the position of
+// any entity it visited, it goes on with the next one, whatever the page size (across the
+// lookup chunks of 256, and across the cells of the area's covering: the box spans 2° by 1°).
+// Withdrawn entities and those outside the box are left out.
+TEST(LakeTest, AreaWalksVisitEachEntityOnceAndResumeFromAnyPosition) {
+  TempDir dir;
+  auto lake = openLake(dir.path());
+  std::vector<StoreItem> batch;
+  for (int i = 0; i < 700; ++i) {
+    batch.push_back(weather(std::string("W").append(std::to_string(i)), 100, 122.5 + (i % 35) * 0.057, 41.0 + (i / 35) * 0.049));
+  }
+  batch.push_back(weather("OUT", 100, 126.0, 41.5));  // outside the box
+  ASSERT_TRUE(lake->commit(batch, {}).isOk());
+  StoreItem gone = weather("W5", 200, 122.5 + 5 * 0.057, 41.0);
+  gone.record().set_op(firehub::v1::OP_RETRACT);
+  ASSERT_TRUE(lake->commit({gone}, {}).isOk());
+
+  const BBox box{122.4, 40.9, 124.5, 42.0};
+  std::vector<std::string> all, positions;
+  ASSERT_TRUE(lake->forEachLatestInBBox("weather", box, [&](firehub::v1::Record& r, std::string_view at) {
+                    all.push_back(r.entity_id());
+                    positions.emplace_back(at);
+                    return true;
+                  }).isOk());
+  ASSERT_EQ(all.size(), 699u) << "700 placed, one withdrawn, one outside";
+  EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), all.size());
+  EXPECT_EQ(std::count(all.begin(), all.end(), "W5"), 0);
+  EXPECT_TRUE(std::is_sorted(positions.begin(), positions.end()));
+
+  for (size_t page : {1u, 7u, 256u, 300u}) {
+    std::vector<std::string> walked;
+    std::string after;
+    for (int pages = 0; pages < 1000; ++pages) {
+      size_t got = 0;
+      ASSERT_TRUE(lake->forEachLatestInBBox("weather", box, [&](firehub::v1::Record& r, std::string_view at) {
+                        walked.push_back(r.entity_id());
+                        after.assign(at.data(), at.size());
+                        return ++got < page;
+                      }, after).isOk());
+      if (got < page) break;
+    }
+    EXPECT_EQ(walked, all) << "pages of " << page;
+  }
 }
 
 TEST(LakeTest, LatestFollowsTheNewestObservationAndItsPosition) {
