@@ -666,6 +666,20 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
   return Status::notFound("no layer '" + name + "'; GET /api/v1/layers lists them");
 }
 
+Result<std::optional<firehub::v1::Record>> liveEntity(const ApiContext& ctx, const std::string& domain,
+                                                      const std::string& entity_type,
+                                                      const std::string& entity_id) {
+  firehub::v1::EntityRef ref;
+  ref.set_domain(domain);
+  ref.set_entity_type(entity_type);
+  ref.set_entity_id(entity_id);
+  auto latest = ctx.lake->latest(lake::entityKeyOf(ref));
+  if (latest.isOk() && latest.value() && latest.value()->op() == firehub::v1::OP_RETRACT) {
+    return std::optional<firehub::v1::Record>();
+  }
+  return latest;
+}
+
 Result<std::optional<std::string>> layerFeature(const ApiContext& ctx, const std::string& name,
                                                 const std::string& id, bool restricted) {
   using Found = std::optional<std::string>;
@@ -676,14 +690,10 @@ Result<std::optional<std::string>> layerFeature(const ApiContext& ctx, const std
   }
   const PointLayer* layer = findPointLayer(name);
   if (layer && *layer->entity_type) {  // the entity's latest record, when the layer draws it
-    firehub::v1::EntityRef ref;
-    ref.set_domain(layer->domain);
-    ref.set_entity_type(layer->entity_type);
-    ref.set_entity_id(id);
-    auto latest = ctx.lake->latest(lake::entityKeyOf(ref));
+    auto latest = liveEntity(ctx, layer->domain, layer->entity_type, id);
     if (!latest.isOk()) return latest.status();
     auto& r = latest.value();
-    if (!r || r->op() == firehub::v1::OP_RETRACT || !onLayer(*layer, *r)) return Found();
+    if (!r || !onLayer(*layer, *r)) return Found();
     return Found(pointFeature(name, *layer, *r, restricted));
   }
   // The smaller layers (stations' fire weather, warnings, layers of every type of a domain):

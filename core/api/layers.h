@@ -73,6 +73,10 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
 Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name,
                               const lake::BBox& bbox, size_t limit, size_t offset,
                               bool restricted = false);
+// The latest record of an entity, or none when it is unknown or its latest record withdraws it.
+Result<std::optional<firehub::v1::Record>> liveEntity(const ApiContext& ctx, const std::string& domain,
+                                                      const std::string& entity_type,
+                                                      const std::string& entity_id);
 // One feature of a layer by its id (a cell's token, a point's entity id), as layerPage() writes
 // it; none when the layer does not hold it. Cells and typed point layers are looked up directly.
 Result<std::optional<std::string>> layerFeature(const ApiContext& ctx, const std::string& name,

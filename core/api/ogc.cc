@@ -3,11 +3,14 @@
 // /ogc/collections/{id}/items (bbox, limit, offset; numberMatched/numberReturned; next link) and
 // /ogc/collections/{id}/items/{featureId}. Anonymous readers get the public view (restricted
 // fields removed) unless their key carries the restricted grant, as everywhere in the API.
+#include <Poco/HexBinaryDecoder.h>
+#include <Poco/HexBinaryEncoder.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
 #include <chrono>
+#include <iterator>
 #include <sstream>
 
 #include "api/layers.h"
@@ -104,30 +107,24 @@ Result<FeaturePage> page(const ApiContext& ctx, const std::string& id, const lak
 
 // The cursor of an entity collection's next link: the position of the page's last item, in hex.
 std::string hexOf(std::string_view bytes) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
+  std::ostringstream out;
+  Poco::HexBinaryEncoder encoder(out);
+  encoder.rdbuf()->setLineLength(0);
+  encoder.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  encoder.close();
+  return out.str();
 }
 
 bool fromHex(const std::string& text, std::string& out) {
   if (text.size() % 2 != 0 || text.size() > 2048) return false;
-  auto digit = [](char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  out.clear();
-  for (size_t i = 0; i < text.size(); i += 2) {
-    const int hi = digit(text[i]), lo = digit(text[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out.push_back(static_cast<char>(hi * 16 + lo));
+  try {
+    std::istringstream in(text);
+    Poco::HexBinaryDecoder decoder(in);
+    out.assign(std::istreambuf_iterator<char>(decoder), std::istreambuf_iterator<char>());
+    return true;
+  } catch (const Poco::Exception&) {  // not hex
+    return false;
   }
-  return true;
 }
 
 // One item by its id, looked up directly (an entity's latest record, a cell, a typed point).
@@ -137,15 +134,11 @@ Result<std::optional<std::string>> item(const ApiContext& ctx, const std::string
   if (!isEntityCollection(collection, domain)) return layerFeature(ctx, collection, feature_id, restricted);
   const size_t colon = feature_id.find(':');
   if (colon == std::string::npos) return std::optional<std::string>();
-  firehub::v1::EntityRef ref;
-  ref.set_domain(domain);
-  ref.set_entity_type(feature_id.substr(0, colon));
-  ref.set_entity_id(feature_id.substr(colon + 1));
-  auto latest = ctx.lake->latest(lake::entityKeyOf(ref));
+  auto latest = liveEntity(ctx, domain, feature_id.substr(0, colon), feature_id.substr(colon + 1));
   if (!latest.isOk()) return latest.status();
   auto& r = latest.value();
   // As the items list them: placed entities, not withdrawn.
-  if (!r || r->op() == firehub::v1::OP_RETRACT || !r->has_geometry()) return std::optional<std::string>();
+  if (!r || !r->has_geometry()) return std::optional<std::string>();
   return std::optional<std::string>(entityItem(*r, restricted));
 }
 

@@ -654,14 +654,16 @@ Status Lake::forEachLatestInBBox(const std::string& domain, const BBox& bbox,
   // The entities are looked up in chunks: one MultiGet of their latest pointers, one of the
   // records the recent-record cache does not hold (sorted keys share index and block work).
   constexpr size_t kChunk = 256;
-  std::vector<std::string> entities, positions;  // positions: geo keys without the domain prefix
-  entities.reserve(kChunk);
+  // Geo keys without the domain prefix: 8 bytes of leaf cell, then the entity key.
+  std::vector<std::string> positions;
   positions.reserve(kChunk);
   bool stopped = false;
   auto visitChunk = [&]() -> Status {
-    const size_t n = entities.size();
+    const size_t n = positions.size();
     if (n == 0) return Status::ok();
-    std::vector<rocksdb::Slice> keys(entities.begin(), entities.end());
+    std::vector<rocksdb::Slice> keys;
+    keys.reserve(n);
+    for (const auto& p : positions) keys.emplace_back(p.data() + 8, p.size() - 8);
     std::vector<rocksdb::PinnableSlice> pointers(n);
     std::vector<rocksdb::Status> found(n);
     db_->MultiGet(rocksdb::ReadOptions(), latest_, n, keys.data(), pointers.data(), found.data());
@@ -702,7 +704,6 @@ Status Lake::forEachLatestInBBox(const std::string& domain, const BBox& bbox,
       if (!where || !bbox.contains(where->lng().degrees(), where->lat().degrees())) continue;
       if (!fn(r, positions[i])) stopped = true;
     }
-    entities.clear();
     positions.clear();
     return Status::ok();
   };
@@ -727,9 +728,8 @@ Status Lake::forEachLatestInBBox(const std::string& domain, const BBox& bbox,
       }
       uint64_t leaf = codec::readBigEndian64(k.data() + prefix.size());
       if (leaf > hi) break;
-      entities.emplace_back(k.data() + prefix.size() + 8, k.size() - prefix.size() - 8);
       positions.emplace_back(k.data() + prefix.size(), k.size() - prefix.size());
-      if (entities.size() < kChunk) continue;
+      if (positions.size() < kChunk) continue;
       FIREHUB_RETURN_IF_ERROR(visitChunk());
       if (stopped) return Status::ok();
     }
