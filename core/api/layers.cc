@@ -190,6 +190,15 @@ const std::vector<PointLayer>& pointLayers() {
   return layers;
 }
 
+// Bump when a layer's state function changes which records it draws: the lake then rebuilds the
+// layers' area indexes when the hub starts.
+constexpr int kPointLayersVersion = 1;
+
+// Whether the record is drawn on the point layer.
+bool onLayer(const PointLayer& layer, const firehub::v1::Record& r) {
+  return (!*layer.entity_type || r.entity_type() == layer.entity_type) && layer.state(r).has_value();
+}
+
 const PointLayer* findPointLayer(const std::string& name) {
   for (const auto& l : pointLayers()) {
     if (name == l.name) return &l;
@@ -526,11 +535,6 @@ bool isCellLayer(const std::string& name) {
 
 namespace {
 
-// Whether the record is drawn on the point layer.
-bool onLayer(const PointLayer& layer, const firehub::v1::Record& r) {
-  return (!*layer.entity_type || r.entity_type() == layer.entity_type) && layer.state(r).has_value();
-}
-
 // The point layer's feature of a record the layer draws (restricted fields removed unless
 // `restricted`).
 std::string pointFeature(const std::string& name, const PointLayer& layer, firehub::v1::Record& r, bool restricted) {
@@ -551,7 +555,16 @@ std::string pointFeature(const std::string& name, const PointLayer& layer, fireh
 
 }  // namespace
 
-Result<FeaturePage> latestPage(const ApiContext& ctx, const std::string& domain, const lake::BBox& bbox,
+std::vector<lake::AreaIndex> pointLayerIndexes() {
+  std::vector<lake::AreaIndex> out;
+  for (const auto& layer : pointLayers()) {
+    out.push_back({layer.name, layer.domain, [&layer](const Record& r) { return onLayer(layer, r); },
+                   kPointLayersVersion});
+  }
+  return out;
+}
+
+Result<FeaturePage> latestPage(const ApiContext& ctx, const Area& area, const lake::BBox& bbox,
                                size_t limit, size_t offset,
                                const std::function<bool(const firehub::v1::Record&)>& matches,
                                const std::function<std::string(firehub::v1::Record&)>& feature,
@@ -570,7 +583,8 @@ Result<FeaturePage> latestPage(const ApiContext& ctx, const std::string& domain,
     page.last_position.assign(position.data(), position.size());
     return true;
   };
-  Status scanned = ctx.lake->forEachLatestInBBox(domain, bbox, visit, after);
+  Status scanned = area.index.empty() ? ctx.lake->forEachLatestInBBox(area.domain, bbox, visit, after)
+                                      : ctx.lake->forEachIndexedInBBox(area.index, bbox, visit, after);
   if (!scanned.isOk()) return scanned;
   return page;
 }
@@ -589,8 +603,10 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
     return FeaturePage{std::move(features), matched, true, {}};
   }
   if (const PointLayer* layer = findPointLayer(name)) {
+    // The lake's index of the layer when it keeps one (the hub's does): only the entities drawn.
+    const Area area{layer->domain, ctx.lake->hasAreaIndex(layer->name) ? layer->name : ""};
     return latestPage(
-        ctx, layer->domain, bbox, limit, offset, [&](const firehub::v1::Record& r) { return onLayer(*layer, r); },
+        ctx, area, bbox, limit, offset, [&](const firehub::v1::Record& r) { return onLayer(*layer, r); },
         [&](firehub::v1::Record& r) { return pointFeature(name, *layer, r, restricted); });
   }
   if (name == "weather_stations" || name == "fwi") {

@@ -41,10 +41,14 @@ struct FeaturePage {
   // Of a walk of the lake (latestPage): where its last feature lies, to resume past it.
   std::string last_position;
 };
-// A page of the latest records of `domain` in `bbox`: those `matches` accepts, from `offset`
-// (counted from `after`, a last_position of an earlier page, when given), at most `limit`,
-// each written by `feature`.
-Result<FeaturePage> latestPage(const ApiContext& ctx, const std::string& domain, const lake::BBox& bbox,
+// A page of the latest records of `domain` in `bbox` (or of area index `index`'s entities, when
+// given): those `matches` accepts, from `offset` (counted from `after`, a last_position of an
+// earlier page, when given), at most `limit`, each written by `feature`.
+struct Area {
+  std::string domain;
+  std::string index;  // empty: the whole domain
+};
+Result<FeaturePage> latestPage(const ApiContext& ctx, const Area& area, const lake::BBox& bbox,
                                size_t limit, size_t offset,
                                const std::function<bool(const firehub::v1::Record&)>& matches,
                                const std::function<std::string(firehub::v1::Record&)>& feature,

@@ -178,6 +178,7 @@ int benchFusion(const FusionBenchOptions& o) {
     lake::LakeOptions lo;
     lo.path = (dir / "hub" / "lake").string();
     lo.sync = false;
+    lo.area_indexes = api::pointLayerIndexes();  // as the hub opens it (else the next start rebuilds them)
     auto lake = lake::Lake::open(lo);
     if (!lake.isOk()) {
       std::cerr << "bench: " << lake.status().toString() << "\n";

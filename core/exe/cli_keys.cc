@@ -231,6 +231,7 @@ void addAuditCommand(CLI::App& app) {
     if (!offline) std::exit(adminRequest(admin, "GET", "/api/v1/audit/verify", ""));
     lake::LakeOptions lo;
     lo.path = admin.data_dir + "/lake";
+    lo.area_indexes = api::pointLayerIndexes();  // as the hub opens it (else the next start rebuilds them)
     auto lake = lake::Lake::open(lo);
     if (!lake.isOk()) {
       std::cerr << "firehub audit verify: " << lake.status().toString() << "\n";

@@ -178,6 +178,7 @@ Result<std::unique_ptr<Hub>> Hub::start(
   lake_options.write_buffer_mb = c.lake_write_buffer_mb;
   lake_options.record_cache_mb = c.lake_record_cache_mb;
   lake_options.latest_cache_entries = c.lake_latest_cache_entries;
+  lake_options.area_indexes = api::pointLayerIndexes();
   auto lake = lake::Lake::open(lake_options);
   if (!lake.isOk()) return lake.status();
   hub->lake_ = std::move(lake).value();

@@ -21,10 +21,14 @@ inline uint64_t readBigEndian64(const char* p) {
   return v;
 }
 
-// latest CF value: observed_at (µs, biased to sort unsigned), S2 leaf cell id, record id.
+// latest CF value: observed_at (µs, biased to sort unsigned), S2 leaf cell id, then either the
+// record id, or a 0 byte, the area indexes holding the entity (u32 BE, bit i: LakeOptions::
+// area_indexes[i]) and the record id. Record ids never start with a 0 byte (they start with the
+// feed id), so pointers of entities in no index keep the shorter form older lakes wrote.
 struct LatestPointer {
   int64_t observed_micros = 0;
   uint64_t leaf_cell = 0;
+  uint32_t indexed = 0;
   std::string record_id;
 };
 
@@ -32,6 +36,10 @@ inline std::string encodeLatest(const LatestPointer& p) {
   std::string out;
   appendBigEndian64(out, static_cast<uint64_t>(p.observed_micros) ^ (1ull << 63));
   appendBigEndian64(out, p.leaf_cell);
+  if (p.indexed != 0) {
+    out.push_back('\0');
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(p.indexed >> shift));
+  }
   out += p.record_id;
   return out;
 }
@@ -40,7 +48,14 @@ inline bool decodeLatest(std::string_view in, LatestPointer& p) {
   if (in.size() < 16) return false;
   p.observed_micros = static_cast<int64_t>(readBigEndian64(in.data()) ^ (1ull << 63));
   p.leaf_cell = readBigEndian64(in.data() + 8);
-  p.record_id.assign(in.data() + 16, in.size() - 16);
+  in.remove_prefix(16);
+  p.indexed = 0;
+  if (!in.empty() && in[0] == '\0') {
+    if (in.size() < 5) return false;
+    for (int i = 1; i <= 4; ++i) p.indexed = (p.indexed << 8) | static_cast<uint8_t>(in[i]);
+    in.remove_prefix(5);
+  }
+  p.record_id.assign(in.data(), in.size());
   return true;
 }
 

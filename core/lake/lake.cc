@@ -15,11 +15,14 @@
 #include <s2/s2region_coverer.h>
 
 #include <algorithm>
+#include <cctype>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <iterator>
+#include <set>
 
 #include "firehub/log.h"
 #include "lake/codec.h"
@@ -37,6 +40,8 @@ constexpr const char* kMeta = "meta";
 constexpr const char* kLayers = "layers";
 // meta key of the mark below which the log's record deliveries are done (sequence, BE)
 constexpr const char* kLogSentKey = "lake/log_delivered_below";
+// The area indexes the lake was last opened with: name=domain@version; ...
+constexpr const char* kAreaIndexesKey = "lake/area_indexes";
 
 void putLogMark(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* meta, uint64_t below) {
   std::string mark;
@@ -256,12 +261,132 @@ Status Lake::init() {
   }
   log_delivery_top_ = top;
   outbox_depth_ = depth;
+  FIREHUB_RETURN_IF_ERROR(prepareAreaIndexes());
   uint64_t dead = 0;
   it.reset(db_->NewIterator(rocksdb::ReadOptions(), dlq_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) ++dead;
   dlq_count_ = dead;
   FIREHUB_LOG(kInfo, "lake", "opened " << options_.path << " next_sequence=" << next_sequence_
                                        << " outbox=" << depth << " dead_letters=" << dead);
+  return Status::ok();
+}
+
+uint32_t Lake::indexedBy(const firehub::v1::Record& r) const {
+  if (r.op() == firehub::v1::OP_RETRACT) return 0;
+  uint32_t bits = 0;
+  for (size_t i = 0; i < options_.area_indexes.size(); ++i) {
+    const auto& index = options_.area_indexes[i];
+    if (index.domain == r.domain() && index.holds && index.holds(r)) bits |= uint32_t{1} << i;
+  }
+  return bits;
+}
+
+Status Lake::prepareAreaIndexes() {
+  const auto& indexes = options_.area_indexes;
+  if (indexes.size() > 32) return Status::invalidArgument("a lake keeps at most 32 area indexes");
+  std::string signature;
+  std::set<std::string> domains;  // whose latest pointers may carry index bits
+  for (const auto& index : indexes) {
+    const bool named = !index.name.empty() && std::all_of(index.name.begin(), index.name.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+    });
+    if (!named || index.domain.empty()) {
+      return Status::invalidArgument("area index '" + index.name + "' needs a name of letters, digits, '_' or '-' "
+                                     "and a domain");
+    }
+    for (const auto& p : index_prefixes_) {
+      if (p.compare(1, std::string::npos, index.name) == 0) {
+        return Status::invalidArgument("two area indexes are named '" + index.name + "'");
+      }
+    }
+    index_prefixes_.push_back("\x01" + index.name);
+    if (!signature.empty()) signature += ';';
+    signature += index.name + "=" + index.domain + "@" + std::to_string(index.version);
+    domains.insert(index.domain);
+  }
+  std::string stored;
+  auto gs = db_->Get(rocksdb::ReadOptions(), meta_, kAreaIndexesKey, &stored);
+  if (!gs.ok() && !gs.IsNotFound()) return fromRocks(gs, "read meta");
+  if (gs.ok() ? stored == signature : signature.empty()) return Status::ok();
+  // The domains of the indexes before: their pointers' bits are cleared or recomputed.
+  for (size_t start = 0; start < stored.size();) {
+    size_t end = stored.find(';', start);
+    if (end == std::string::npos) end = stored.size();
+    const std::string_view entry(stored.data() + start, end - start);
+    const size_t eq = entry.find('='), at = entry.rfind('@');
+    if (eq != std::string_view::npos && at != std::string_view::npos && at > eq) {
+      domains.emplace(entry.substr(eq + 1, at - eq - 1));
+    }
+    start = end + 1;
+  }
+  FIREHUB_LOG(kInfo, "lake", "building the area indexes (" << (signature.empty() ? "none" : signature)
+                                                           << "; before: " << (stored.empty() ? "none" : stored)
+                                                           << ")");
+  const auto t0 = std::chrono::steady_clock::now();
+  rocksdb::WriteBatch batch;
+  batch.DeleteRange(geo_, "\x01", "\x02");  // every area index entry; domains start with a letter
+  FIREHUB_RETURN_IF_ERROR(write(batch, false, "clear the area indexes"));
+  size_t entities = 0, entries = 0;
+  constexpr size_t kChunk = 1024;
+  std::vector<std::string> keys, pointers;
+  auto rebuildChunk = [&]() -> Status {
+    std::vector<codec::LatestPointer> ptrs(keys.size());
+    std::vector<rocksdb::Slice> ids;
+    std::vector<size_t> at;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (!codec::decodeLatest(pointers[i], ptrs[i])) return Status::dataLoss("latest of " + keys[i] + " does not decode");
+      ids.emplace_back(ptrs[i].record_id);
+      at.push_back(i);
+    }
+    std::vector<rocksdb::PinnableSlice> records(ids.size());
+    std::vector<rocksdb::Status> read(ids.size());
+    db_->MultiGet(rocksdb::ReadOptions(), records_, ids.size(), ids.data(), records.data(), read.data());
+    batch.Clear();
+    firehub::v1::Record r;
+    for (size_t k = 0; k < ids.size(); ++k) {
+      codec::LatestPointer& ptr = ptrs[at[k]];
+      uint32_t bits = 0;
+      if (read[k].ok()) {
+        if (!r.ParseFromArray(records[k].data(), static_cast<int>(records[k].size()))) {
+          return Status::dataLoss("record " + ptr.record_id + " does not parse");
+        }
+        bits = indexedBy(r);
+      } else if (!read[k].IsNotFound()) {
+        return fromRocks(read[k], "read record");
+      }
+      if (bits != ptr.indexed) {
+        ptr.indexed = bits;
+        batch.Put(latest_, keys[at[k]], codec::encodeLatest(ptr));
+      }
+      for (size_t i = 0; i < index_prefixes_.size() && ptr.leaf_cell != 0; ++i) {
+        if (!(bits & (uint32_t{1} << i))) continue;
+        batch.Put(geo_, geoKey(index_prefixes_[i], ptr.leaf_cell, keys[at[k]]), "");
+        ++entries;
+      }
+    }
+    entities += keys.size();
+    keys.clear();
+    pointers.clear();
+    return batch.Count() == 0 ? Status::ok() : write(batch, false, "build the area indexes");
+  };
+  for (const auto& domain : domains) {
+    const std::string prefix = domain + "/";
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), latest_));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      keys.push_back(it->key().ToString());
+      pointers.push_back(it->value().ToString());
+      if (keys.size() == kChunk) FIREHUB_RETURN_IF_ERROR(rebuildChunk());
+    }
+    FIREHUB_RETURN_IF_ERROR(fromRocks(it->status(), "scan latest"));
+    FIREHUB_RETURN_IF_ERROR(rebuildChunk());
+  }
+  batch.Clear();
+  if (signature.empty()) batch.Delete(meta_, kAreaIndexesKey);
+  else batch.Put(meta_, kAreaIndexesKey, signature);
+  FIREHUB_RETURN_IF_ERROR(write(batch, true, "record the area indexes"));
+  FIREHUB_LOG(kInfo, "lake", "area indexes built: " << entities << " entities looked at, " << entries << " entries, in "
+                                                    << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
+                                                    << " s");
   return Status::ok();
 }
 
@@ -338,6 +463,7 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   struct Before {
     uint64_t leaf = 0;
     std::string_view domain;  // of the batch's record (geo keys start with the domain)
+    uint32_t indexed = 0;     // the area indexes that held the entity
   };
   absl::flat_hash_map<std::string, Before> leaf_before;
   std::string value;
@@ -406,6 +532,7 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
       codec::LatestPointer next;
       next.observed_micros = observed;
       next.record_id = r.id();
+      next.indexed = indexedBy(r);
       if (item.leaf_cell != 0) {
         next.leaf_cell = item.leaf_cell;
       } else {
@@ -416,7 +543,8 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
         in->second = std::move(next);
       } else {
         auto placed = latest_in_batch.emplace(std::move(entity), std::move(next)).first;
-        leaf_before.emplace(placed->first, Before{have_current ? current.leaf_cell : 0, r.domain()});
+        leaf_before.emplace(placed->first, have_current ? Before{current.leaf_cell, r.domain(), current.indexed}
+                                                        : Before{0, r.domain(), 0});
       }
     }
 
@@ -459,9 +587,19 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     // The geo entry follows the entity's cell; one that stays in its cell (a station reporting
     // again) keeps its entry.
     const Before& before = leaf_before[entity];
-    if (before.leaf == next.leaf_cell) continue;
-    if (before.leaf != 0) batch.Delete(geo_, geoKey(before.domain, before.leaf, entity));
-    if (next.leaf_cell != 0) batch.Put(geo_, geoKey(before.domain, next.leaf_cell, entity), "");
+    const bool moved = before.leaf != next.leaf_cell;
+    if (moved) {
+      if (before.leaf != 0) batch.Delete(geo_, geoKey(before.domain, before.leaf, entity));
+      if (next.leaf_cell != 0) batch.Put(geo_, geoKey(before.domain, next.leaf_cell, entity), "");
+    }
+    // So do its area index entries, and they come and go with what the indexes hold.
+    if (!moved && before.indexed == next.indexed) continue;
+    for (size_t i = 0; i < index_prefixes_.size(); ++i) {
+      const uint32_t bit = uint32_t{1} << i;
+      const bool was = (before.indexed & bit) && before.leaf != 0, is = (next.indexed & bit) && next.leaf_cell != 0;
+      if (was && (moved || !is)) batch.Delete(geo_, geoKey(index_prefixes_[i], before.leaf, entity));
+      if (is && (moved || !was)) batch.Put(geo_, geoKey(index_prefixes_[i], next.leaf_cell, entity), "");
+    }
   }
 
   if (!dead_letters.empty()) widenOutbox(seq, seq + 2 * dead_letters.size() - 1);
@@ -643,6 +781,28 @@ Result<std::vector<firehub::v1::Record>> Lake::latestInBBox(const std::string& d
 Status Lake::forEachLatestInBBox(const std::string& domain, const BBox& bbox,
                                  const std::function<bool(firehub::v1::Record&, std::string_view)>& fn,
                                  std::string_view after) const {
+  return walkArea(domain, bbox, fn, after);
+}
+
+bool Lake::hasAreaIndex(const std::string& index) const {
+  for (const auto& a : options_.area_indexes) {
+    if (a.name == index) return true;
+  }
+  return false;
+}
+
+Status Lake::forEachIndexedInBBox(const std::string& index, const BBox& bbox,
+                                  const std::function<bool(firehub::v1::Record&, std::string_view)>& fn,
+                                  std::string_view after) const {
+  for (size_t i = 0; i < options_.area_indexes.size(); ++i) {
+    if (options_.area_indexes[i].name == index) return walkArea(index_prefixes_[i], bbox, fn, after);
+  }
+  return Status::notFound("the lake has no area index '" + index + "'");
+}
+
+Status Lake::walkArea(const std::string& key_prefix, const BBox& bbox,
+                      const std::function<bool(firehub::v1::Record&, std::string_view)>& fn,
+                      std::string_view after) const {
   S2LatLngRect rect(S2LatLng::FromDegrees(bbox.min_lat, bbox.min_lon),
                     S2LatLng::FromDegrees(bbox.max_lat, bbox.max_lon));
   S2RegionCoverer::Options opts;
@@ -708,7 +868,7 @@ Status Lake::forEachLatestInBBox(const std::string& domain, const BBox& bbox,
     return Status::ok();
   };
 
-  std::string prefix = domain;
+  std::string prefix = key_prefix;
   prefix.push_back('\0');
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), geo_));
   const std::string resume = after.empty() ? std::string() : prefix + std::string(after);

@@ -342,6 +342,109 @@ TEST(LakeTest, AnEntityMovingWithinOneBatchKeepsOneGeoEntryAtItsNewestPlace) {
   EXPECT_EQ(m1.value()->id(), "wx:M1@500");
 }
 
+// Stations by temperature: the area indexes of the next test.
+StoreItem reading(const std::string& station, int64_t seconds, double lon, double lat, double temp) {
+  StoreItem item = weather(station, seconds, lon, lat);
+  item.record().mutable_weather_observation()->set_temperature_c(temp);
+  return item;
+}
+
+AreaIndex warmIndex(double from = 20, int version = 1) {
+  return {"warm", "weather", [from](const firehub::v1::Record& r) {
+            return r.weather_observation().temperature_c() >= from;
+          }, version};
+}
+
+std::unique_ptr<Lake> openIndexed(const std::string& path, std::vector<AreaIndex> indexes) {
+  LakeOptions o;
+  o.path = path;
+  o.area_indexes = std::move(indexes);
+  auto lake = Lake::open(o);
+  EXPECT_TRUE(lake.isOk()) << lake.status().toString();
+  return lake.isOk() ? std::move(lake).value() : nullptr;
+}
+
+// The stations an area index holds in `box`, in walk order; a station walked twice appears twice.
+std::vector<std::string> indexed(Lake& lake, const std::string& index, const BBox& box = {}) {
+  std::vector<std::string> out;
+  Status s = lake.forEachIndexedInBBox(index, box, [&](firehub::v1::Record& r, std::string_view) {
+    out.push_back(r.entity_id());
+    return true;
+  });
+  EXPECT_TRUE(s.isOk()) << s.toString();
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(LakeTest, AreaIndexesHoldTheEntitiesWhoseLatestRecordTheyHoldAndAreRebuiltWhenChanged) {
+  using V = std::vector<std::string>;
+  TempDir dir;
+  const AreaIndex cold{"cold", "weather", [](const firehub::v1::Record& r) {
+                         return r.weather_observation().temperature_c() < 5;
+                       }};
+  {
+    auto lake = openIndexed(dir.path(), {warmIndex(), cold});
+    std::vector<StoreItem> first;
+    first.push_back(reading("A1", 100, 123.40, 41.80, 25));
+    first.push_back(reading("A2", 100, 123.50, 41.90, 22));
+    first.push_back(reading("A3", 100, 123.60, 41.70, 1));
+    first.push_back(reading("A4", 100, 123.70, 41.60, 12));
+    ASSERT_TRUE(lake->commit(std::move(first), {}).isOk());
+    EXPECT_EQ(indexed(*lake, "warm"), (V{"A1", "A2"}));
+    EXPECT_EQ(indexed(*lake, "cold"), (V{"A3"}));
+    EXPECT_EQ(indexed(*lake, "warm", {123.45, 41.85, 123.55, 41.95}), (V{"A2"}));
+    EXPECT_EQ(lake->forEachIndexedInBBox("hot", {}, [](firehub::v1::Record&, std::string_view) { return true; }).code(),
+              StatusCode::kNotFound);
+
+    std::vector<StoreItem> second;
+    second.push_back(reading("A1", 200, 123.40, 41.80, 10));  // cools down: leaves "warm"
+    second.push_back(reading("A2", 200, 124.00, 42.00, 23));  // moves, stays warm
+    second.push_back(reading("A4", 50, 123.70, 41.60, 30));   // late and old: not its latest
+    second.push_back(reading("A5", 100, 123.80, 41.50, 26));  // warm, then newer and cold in one batch
+    second.push_back(reading("A5", 200, 123.80, 41.50, 2));
+    StoreItem gone;  // A3 withdrawn
+    gone.record().set_id("wx:A3-withdrawn");
+    gone.record().set_domain("weather");
+    gone.record().set_entity_type("weather_station");
+    gone.record().set_entity_id("A3");
+    gone.record().set_op(firehub::v1::OP_RETRACT);
+    gone.record().mutable_observed_at()->set_seconds(300);
+    second.push_back(gone);
+    ASSERT_TRUE(lake->commit(std::move(second), {}).isOk());
+    EXPECT_EQ(indexed(*lake, "warm"), (V{"A2"}));
+    EXPECT_EQ(indexed(*lake, "warm", {123.45, 41.85, 123.55, 41.95}), V{});  // A2's old place
+    EXPECT_EQ(indexed(*lake, "warm", {123.9, 41.9, 124.1, 42.1}), (V{"A2"}));
+    EXPECT_EQ(indexed(*lake, "cold"), (V{"A5"}));
+  }
+  {  // the same indexes again: kept as they are
+    auto lake = openIndexed(dir.path(), {warmIndex(), cold});
+    EXPECT_EQ(indexed(*lake, "warm"), (V{"A2"}));
+    EXPECT_EQ(indexed(*lake, "cold"), (V{"A5"}));
+  }
+  {  // opened without them: a warm station arrives meanwhile
+    auto lake = openIndexed(dir.path(), {});
+    EXPECT_FALSE(lake->hasAreaIndex("warm"));
+    ASSERT_TRUE(lake->commit({reading("A6", 100, 123.30, 41.90, 31)}, {}).isOk());
+  }
+  {  // back with "warm" only: rebuilt from the latest records, A6 included
+    auto lake = openIndexed(dir.path(), {warmIndex()});
+    EXPECT_EQ(indexed(*lake, "warm"), (V{"A2", "A6"}));
+    EXPECT_FALSE(lake->hasAreaIndex("cold"));
+    // What it holds changed (a new version): rebuilt again, and later commits follow the new rule.
+  }
+  {
+    auto lake = openIndexed(dir.path(), {warmIndex(10, 2)});
+    EXPECT_EQ(indexed(*lake, "warm"), (V{"A1", "A2", "A4", "A6"}));
+    ASSERT_TRUE(lake->commit({reading("A4", 400, 123.70, 41.60, 9)}, {}).isOk());
+    EXPECT_EQ(indexed(*lake, "warm"), (V{"A1", "A2", "A6"}));
+  }
+  // Names are checked.
+  LakeOptions bad;
+  bad.path = dir.path();
+  bad.area_indexes = {warmIndex(), warmIndex()};
+  EXPECT_EQ(Lake::open(bad).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(LakeTest, LatestPointersKeptInMemoryAgreeWithTheDiskPastTheirCapAndAfterReopen) {
   TempDir dir;
   LakeOptions o;

@@ -73,6 +73,11 @@ struct ApiContext {
 class DeltaStream;
 class LayerCache;
 
+// The lake's area indexes of the point layers (/api/v1/layers/<point layer>, the one-map, OGC):
+// one per layer, holding the entities the layer draws, so an area read walks only them. The hub
+// opens the lake with them; without them the layers walk their whole domain.
+std::vector<lake::AreaIndex> pointLayerIndexes();
+
 class ApiServer {
  public:
   ApiServer(ApiContext context, ApiOptions options);

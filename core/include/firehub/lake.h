@@ -4,6 +4,7 @@
 //   records  record id                      -> firehub.v1.Record (binary protobuf)
 //   latest   domain/entity_type/entity_id   -> latest observation pointer
 //   geo      domain \0 S2 leaf cell (BE) entity -> empty (bbox = covering + range scans)
+//            \x01 index \0 S2 leaf cell (BE) entity -> empty: an area index (LakeOptions)
 //   log      sequence (BE)                  -> topics, key, record id: the ordered stream
 //                                              consumers tail; a record's Kafka deliveries are
 //                                              its topics, at its sequence and the next ones
@@ -46,6 +47,19 @@ class WriteBatch;
 
 namespace firehub::lake {
 
+// An area index: the entities of `domain` whose latest record `holds`, by place, beside the geo
+// index of the whole domain. An area read of a few among many (the key units among a province's
+// buildings) walks only them. The lake keeps each entity's entry with its latest pointer, in the
+// same batch.
+struct AreaIndex {
+  std::string name;    // letters, digits, '_' and '-'
+  std::string domain;
+  // Whether the record belongs in the index. Not called for withdrawals (never held). A change of
+  // what it holds needs a new `version` (the lake then rebuilds the index when it opens).
+  std::function<bool(const firehub::v1::Record&)> holds;
+  int version = 1;
+};
+
 struct LakeOptions {
   // Directory of the RocksDB database. Created if missing. Default: none (required).
   std::string path;
@@ -65,6 +79,10 @@ struct LakeOptions {
   // record of a known entity is committed without reading its pointer back. 0 turns it off.
   // Default: 65536.
   size_t latest_cache_entries = 65536;
+  // Area indexes (at most 32). Opened with other indexes than last time (names, domains,
+  // versions), the lake rebuilds them from the latest records of their domains before it returns
+  // (once; a few seconds per million entities). Default: none.
+  std::vector<AreaIndex> area_indexes{};
 };
 
 // One record to store: the fully normalised envelope plus where to publish it.
@@ -180,6 +198,13 @@ class Lake {
                              const std::function<bool(firehub::v1::Record&, std::string_view position)>& fn,
                              std::string_view after = {}) const;
 
+  // The latest records of the entities area index `index` holds whose position lies in `bbox`, as
+  // forEachLatestInBBox() walks a domain. NotFound when the lake has no such index.
+  Status forEachIndexedInBBox(const std::string& index, const BBox& bbox,
+                              const std::function<bool(firehub::v1::Record&, std::string_view position)>& fn,
+                              std::string_view after = {}) const;
+  bool hasAreaIndex(const std::string& index) const;
+
   // Outbox entries with sequence >= from, in order, at most max; with the bytes of each entry's
   // record when the recent-record cache holds it (found by sequence, one lock for all).
   Status readOutbox(uint64_t from, size_t max, std::vector<OutboxEntry>& out) const;
@@ -242,6 +267,14 @@ class Lake {
   explicit Lake(LakeOptions options);
   Status init();
   uint64_t lastKey(rocksdb::ColumnFamilyHandle* cf) const;
+  // Rebuilds the area indexes when they differ from those the lake was last opened with.
+  Status prepareAreaIndexes();
+  // Bits of the area indexes that hold `record` (0 for a withdrawal).
+  uint32_t indexedBy(const firehub::v1::Record& record) const;
+  // Walks the geo keys under `prefix` (a domain's or an area index's) for forEach*InBBox().
+  Status walkArea(const std::string& prefix, const BBox& bbox,
+                  const std::function<bool(firehub::v1::Record&, std::string_view position)>& fn,
+                  std::string_view after) const;
   // Writes a batch; after a failed write (full disk) tries to resume RocksDB first.
   Status write(rocksdb::WriteBatch& batch, bool sync, const char* what);
 
@@ -278,6 +311,8 @@ class Lake {
   // Pending record deliveries of the log with sequence >= from, at most max, in order.
   Status readLogDeliveries(uint64_t from, size_t max, std::vector<OutboxEntry>& out) const;
   std::atomic<uint64_t> dlq_count_{0};
+  // Geo key prefix of each area index ("\x01" and its name), in the order of the options.
+  std::vector<std::string> index_prefixes_;
   std::mutex write_mu_;  // every write to RocksDB goes through write() under it
   std::atomic<bool> stalled_{false};
 
