@@ -693,6 +693,20 @@ TEST_F(HubTest, RiskLayerTurnsAnAlarmedBuildingRedLiveOnTheStreamAndOnKafka) {
   ASSERT_EQ(drafts.size(), 1u);
   EXPECT_EQ(drafts[0].headers["content-type"], "application/cap+xml");
   EXPECT_NE(drafts[0].value.find(identifier), std::string::npos);
+
+  // The alarms layer (read through the lake's index of unresolved alarms) draws the detector
+  // until it reports normal again, and then no longer.
+  auto alarms = parse(get("/api/v1/layers/alarms").body);
+  ASSERT_EQ(alarms->getValue<int>("numberMatched"), 1);
+  EXPECT_EQ(alarms->getArray("features")->getObject(0)->getObject("properties")->getValue<std::string>("state"), "fire");
+  auto normal = post("/api/v1/feeds/iot/records",
+                     R"({"event_id":"T-2","device_address":"0011223344ff","building_id":"SY-B-000001","info_type":"component_state","system_type":1,"system_address":1,"component_type":40,"component_address":7,"state_flags":1,"description":"正常","time":"2026-11-22T09:25:00+08:00"})"
+                     "\n",
+                     "application/x-ndjson");
+  ASSERT_EQ(normal.status, 202) << normal.body;
+  auto after = parse(get("/api/v1/layers/alarms").body);
+  EXPECT_EQ(after->getValue<int>("numberMatched"), 0);
+  EXPECT_EQ(after->getArray("features")->size(), 0u);
 }
 
 
