@@ -866,6 +866,25 @@ void LayerCache::put(const std::string& key, uint64_t version, std::shared_ptr<c
   }
 }
 
+LayerCache::Held LayerCache::held() {
+  Held h;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    h.responses = bytes_;
+  }
+  {
+    std::lock_guard<std::mutex> lock(features_mu_);
+    h.features = feature_bytes_;
+  }
+  {
+    std::lock_guard<std::mutex> lock(polygons_mu_);
+    h.polygons = polygon_bytes_;
+  }
+  std::lock_guard<std::mutex> lock(spare_mu_);
+  for (const auto& s : spare_) h.spare += s.capacity();
+  return h;
+}
+
 std::string LayerCache::borrowBuffer() {
   std::lock_guard<std::mutex> lock(spare_mu_);
   if (spare_.empty()) return {};

@@ -127,7 +127,7 @@ void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& cell,
 // `max_feature_bytes` (past it the kept features are dropped and rendered again as asked).
 class LayerCache {
  public:
-  explicit LayerCache(size_t max_bytes = 64u << 20, size_t max_feature_bytes = 128u << 20)
+  explicit LayerCache(size_t max_bytes = 32u << 20, size_t max_feature_bytes = 64u << 20)
       : max_feature_bytes_(max_feature_bytes), max_bytes_(max_bytes) {}
   std::shared_ptr<const std::string> get(const std::string& key, uint64_t version);
   void put(const std::string& key, uint64_t version, std::shared_ptr<const std::string> body);
@@ -145,6 +145,11 @@ class LayerCache {
   void returnBuffer(std::string buffer);
   static constexpr size_t kSpareBuffers = 4;
   static constexpr size_t kSpareBytes = 8u << 20;
+  // Bytes held now: rendered responses, kept features, kept polygons, spare buffers.
+  struct Held {
+    size_t responses = 0, features = 0, polygons = 0, spare = 0;
+  };
+  Held held();
 
  private:
   struct Feature {

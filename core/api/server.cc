@@ -26,6 +26,7 @@
 #include <climits>
 #include <chrono>
 #include <fstream>
+#include <unistd.h>
 #include <map>
 #include <mutex>
 #include <set>
@@ -255,6 +256,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (p.size() == 1 && p[0] == "readyz" && get) return ready(resp);
     if (p.size() == 1 && p[0] == "metrics" && get) {
       ctx_.metrics->setOutboxDepth(static_cast<double>(ctx_.lake->outboxDepth()));
+      setMemoryGauges();
       return send(resp, 200, ctx_.metrics->serialize(), "text/plain; version=0.0.4");
     }
     if (get && (p.empty() || (p[0] != "api" && p[0] != "ogc"))) return staticFile(resp, p);
@@ -361,6 +363,28 @@ class Router : public Poco::Net::HTTPRequestHandler {
                                     "method " + method + " is not allowed on " + uri.getPath()));
     }
     sendError(resp, Status::notFound("no route for " + uri.getPath()));
+  }
+
+  // The bytes of the bounded caches and buffers, and the whole process's resident memory, for
+  // an operator asking where the memory went.
+  void setMemoryGauges() {
+    auto& m = *ctx_.metrics;
+    const auto lake = ctx_.lake->memoryUse();
+    m.setMemoryBytes("lake_memtables", static_cast<double>(lake.memtables));
+    m.setMemoryBytes("lake_block_cache", static_cast<double>(lake.block_cache));
+    m.setMemoryBytes("lake_table_readers", static_cast<double>(lake.table_readers));
+    m.setMemoryBytes("lake_record_cache", static_cast<double>(lake.record_cache));
+    m.setMemoryBytes("lake_latest_cache", static_cast<double>(lake.latest_cache_entries * 150));
+    const auto layers = layer_cache_.held();
+    m.setMemoryBytes("layer_cache_responses", static_cast<double>(layers.responses));
+    m.setMemoryBytes("layer_cache_features", static_cast<double>(layers.features));
+    m.setMemoryBytes("layer_cache_polygons", static_cast<double>(layers.polygons));
+    m.setMemoryBytes("layer_cache_spare_buffers", static_cast<double>(layers.spare));
+    std::ifstream statm("/proc/self/statm");
+    size_t pages = 0, resident = 0;
+    if (statm >> pages >> resident) {
+      m.setMemoryBytes("process_resident", static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
+    }
   }
 
   void ready(HTTPServerResponse& resp) {
@@ -1291,7 +1315,7 @@ Status ApiServer::start() {
     params->setKeepAlive(true);
     params->setTimeout(Poco::Timespan(30, 0));
     stream_ = std::make_unique<DeltaStream>();
-    layer_cache_ = std::make_unique<LayerCache>();
+    layer_cache_ = std::make_unique<LayerCache>(options_.layer_cache_mb << 20, options_.feature_cache_mb << 20);
     if (context_.fusion) {
       auto* stream = stream_.get();
       // The map's stream is live: a delta goes out as soon as fusion computed it.

@@ -19,6 +19,10 @@ Metrics::Metrics()
                         .Help("Records committed to the lake and not yet delivered to Kafka")
                         .Register(*registry_)
                         .Add({})),
+      memory_(prometheus::BuildGauge()
+                  .Name("firehub_memory_bytes")
+                  .Help("Bytes held by the hub's bounded caches and buffers, by part")
+                  .Register(*registry_)),
       kafka_delivered_(prometheus::BuildCounter()
                            .Name("firehub_kafka_delivered_total")
                            .Help("Messages confirmed by a successful Kafka delivery report")

@@ -275,6 +275,26 @@ int benchFusion(const FusionBenchOptions& o) {
   double rss_hub = rssMiB() - rss0;
   std::printf("%-46s %12.0f   (broker %s)\n", "process RSS with the hub running (MiB)", rss_hub,
               o.bootstrap.empty() ? "embedded in the process" : "in its own process");
+  // Where it is: the hub's bounded caches and buffers, as /metrics tells an operator.
+  BenchFigures held;
+  try {
+    auto metrics = httpRequest("http://127.0.0.1:" + std::to_string(port), "GET", "/metrics", "", "", admin_key);
+    std::istringstream lines(metrics.body);
+    std::string line;
+    const std::string prefix = "firehub_memory_bytes{part=\"";
+    while (std::getline(lines, line)) {
+      if (line.rfind(prefix, 0) != 0) continue;
+      const size_t end = line.find('"', prefix.size());
+      if (end == std::string::npos) continue;
+      const std::string part = line.substr(prefix.size(), end - prefix.size());
+      const double mib = std::stod(line.substr(line.rfind(' ') + 1)) / (1 << 20);
+      std::printf("  of which %-37s %12.1f\n", (part + " (MiB)").c_str(), mib);
+      held.emplace_back("memory.held_mib." + part, mib);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench: /metrics: %s\n", e.what());
+  }
+  mergeBenchJson(o.json, held);
   mergeBenchJson(o.json, {{"memory.hub_rss_mib_1m_buildings", rss_hub},
                           {"memory.broker", o.bootstrap.empty() ? "embedded" : "firehub broker process"}});
   hub.stop();

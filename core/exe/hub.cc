@@ -78,6 +78,11 @@ Result<HubConfig> loadConfig(const std::string& file) {
     c.outlines_file = p->getString("map.outlines", "");
     c.area_count_budget = static_cast<size_t>(p->getUInt64("api.area_count_budget", c.area_count_budget));
     if (c.area_count_budget > 100000000) return Status::invalidArgument("api.area_count_budget must be in 0..100000000");
+    c.layer_cache_mb = static_cast<size_t>(p->getUInt64("api.layer_cache_mb", c.layer_cache_mb));
+    c.feature_cache_mb = static_cast<size_t>(p->getUInt64("api.feature_cache_mb", c.feature_cache_mb));
+    if (c.layer_cache_mb > 65536 || c.feature_cache_mb > 65536) {
+      return Status::invalidArgument("api.layer_cache_mb and api.feature_cache_mb must be in 0..65536");
+    }
     c.cell_level = p->getInt("fusion.cell.level", c.cell_level);
     c.fusion_threads = p->getInt("fusion.threads", c.fusion_threads);
     if (c.fusion_threads < 0 || c.fusion_threads > 64) return Status::invalidArgument("fusion.threads must be in 0..64");
@@ -313,6 +318,8 @@ Status Hub::startApi() {
   api::ApiOptions api_options;
   api_options.listen = c.http_listen;
   api_options.max_body_bytes = c.max_body_bytes;
+  api_options.layer_cache_mb = c.layer_cache_mb;
+  api_options.feature_cache_mb = c.feature_cache_mb;
   api_options.static_dir = config_.static_dir;
   api_options.tls_cert = c.tls_cert;
   api_options.tls_key = c.tls_key;

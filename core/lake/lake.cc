@@ -176,7 +176,8 @@ Status Lake::init() {
   db_options.keep_log_file_num = 5;
 
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options_.block_cache_mb << 20);
+  block_cache_ = rocksdb::NewLRUCache(options_.block_cache_mb << 20);
+  table.block_cache = block_cache_;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10, false));
   rocksdb::ColumnFamilyOptions point_lookup;
   point_lookup.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
@@ -269,6 +270,20 @@ Status Lake::init() {
   FIREHUB_LOG(kInfo, "lake", "opened " << options_.path << " next_sequence=" << next_sequence_
                                        << " outbox=" << depth << " dead_letters=" << dead);
   return Status::ok();
+}
+
+Lake::MemoryUse Lake::memoryUse() const {
+  MemoryUse use;
+  uint64_t v = 0;
+  if (db_->GetAggregatedIntProperty("rocksdb.cur-size-all-mem-tables", &v)) use.memtables = v;
+  if (db_->GetAggregatedIntProperty("rocksdb.estimate-table-readers-mem", &v)) use.table_readers = v;
+  use.block_cache = block_cache_ ? block_cache_->GetUsage() : 0;
+  {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    use.record_cache = cache_->bytes;
+  }
+  use.latest_cache_entries = latest_cache_size_.load();
+  return use;
 }
 
 uint32_t Lake::indexedBy(const firehub::v1::Record& r) const {
@@ -683,11 +698,13 @@ void Lake::rememberLatest(LatestCache&& written) {
     auto node = written.extract(written.begin());
     cache.insert_or_assign(std::move(node.key()), std::move(node.mapped()));
   }
-  if (cache.size() <= options_.latest_cache_entries) return;
-  // Over the cap: drop a quarter, in hash order (no recency kept; a dropped entity is read from
-  // RocksDB on its next record).
-  size_t keep = options_.latest_cache_entries - options_.latest_cache_entries / 4;
-  for (auto it = cache.begin(); it != cache.end() && cache.size() > keep;) cache.erase(it++);
+  if (cache.size() > options_.latest_cache_entries) {
+    // Over the cap: drop a quarter, in hash order (no recency kept; a dropped entity is read from
+    // RocksDB on its next record).
+    size_t keep = options_.latest_cache_entries - options_.latest_cache_entries / 4;
+    for (auto it = cache.begin(); it != cache.end() && cache.size() > keep;) cache.erase(it++);
+  }
+  latest_cache_size_ = cache.size();
 }
 
 void Lake::remember(std::vector<Remembered>& records) {

@@ -83,6 +83,10 @@ struct HubConfig {
   // matches; past it the answer says "more" instead of numberMatched (api.area_count_budget).
   // Default: 10000.
   size_t area_count_budget = 10000;
+  // Rendered cell-layer responses kept for maps that ask again (api.layer_cache_mb), and cells'
+  // features kept as rendered (api.feature_cache_mb), MiB. Defaults: 32 and 64.
+  size_t layer_cache_mb = 32;
+  size_t feature_cache_mb = 64;
   // Largest HTTP request body. Default: 16 MiB.
   size_t max_body_bytes = 16u << 20;
   // How long a push waits for the same feed's previous one before 503, and after which a

@@ -40,6 +40,7 @@
 #include "firehub/v1/record.pb.h"
 
 namespace rocksdb {
+class Cache;
 class DB;
 class ColumnFamilyHandle;
 class WriteBatch;
@@ -263,6 +264,15 @@ class Lake {
 
   const std::string& path() const { return options_.path; }
 
+  // What the lake holds in memory, bytes: RocksDB's memtables (up to write_buffer_mb), its block
+  // cache (up to block_cache_mb), its table readers' indexes and filters (outside the block
+  // cache, growing with the data), the recent-record cache (up to record_cache_mb) and the
+  // latest-pointer cache (entries; about 150 bytes each).
+  struct MemoryUse {
+    size_t memtables = 0, block_cache = 0, table_readers = 0, record_cache = 0, latest_cache_entries = 0;
+  };
+  MemoryUse memoryUse() const;
+
  private:
   explicit Lake(LakeOptions options);
   Status init();
@@ -281,6 +291,7 @@ class Lake {
   LakeOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::shared_ptr<rocksdb::Cache> block_cache_;
   rocksdb::ColumnFamilyHandle* records_ = nullptr;
   rocksdb::ColumnFamilyHandle* latest_ = nullptr;
   rocksdb::ColumnFamilyHandle* geo_ = nullptr;
@@ -332,6 +343,7 @@ class Lake {
   struct LatestCache;
   void rememberLatest(LatestCache&& written);
   std::unique_ptr<LatestCache> latest_cache_;
+  std::atomic<size_t> latest_cache_size_{0};  // for memoryUse(), without commit_mu_
   // Copies the cached bytes of `id` into `out`; false when not cached.
   bool recent(const std::string& id, std::string& out) const;
   mutable std::mutex cache_mu_;

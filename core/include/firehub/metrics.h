@@ -22,6 +22,9 @@ class Metrics {
   void setOutboxDepth(double depth) { outbox_depth_.Set(depth); }
   void countDelivered(double n) { kafka_delivered_.Increment(n); }
   void countDeliveryFailed(double n) { kafka_failed_.Increment(n); }
+  // Bytes held by one of the hub's bounded caches and buffers (`part`: lake_memtables,
+  // lake_block_cache, ...), set when /metrics is read.
+  void setMemoryBytes(const std::string& part, double bytes) { memory_.Add({{"part", part}}).Set(bytes); }
 
   // Prometheus text format of everything registered.
   std::string serialize() const;
@@ -32,6 +35,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& records_;
   prometheus::Family<prometheus::Counter>& http_;
   prometheus::Gauge& outbox_depth_;
+  prometheus::Family<prometheus::Gauge>& memory_;
   prometheus::Counter& kafka_delivered_;
   prometheus::Counter& kafka_failed_;
 };
