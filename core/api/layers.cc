@@ -570,14 +570,22 @@ Result<FeaturePage> latestPage(const ApiContext& ctx, const Area& area, const la
                                const std::function<std::string(firehub::v1::Record&)>& feature,
                                std::string_view after) {
   FeaturePage page;
+  // Every entity of an area index's walk, or of an unfiltered one, matches: past a full page its
+  // geo keys alone count the rest, without reading a record.
+  const bool keys_count = limit > 0 && (!area.index.empty() || !matches);
+  bool stopped_full = false;
   size_t looked_past = 0;  // records looked at after the page was full
   auto visit = [&](firehub::v1::Record& r, std::string_view position) {
     const bool full = page.features.size() >= limit;
+    if (full && keys_count) {
+      stopped_full = true;
+      return false;
+    }
     if (full && ++looked_past > ctx.area_count_budget) {
       page.counted_all = false;
       return false;
     }
-    if (!matches(r)) return true;
+    if (matches && !matches(r)) return true;
     if (page.matched++ < offset || full) return true;
     page.features.push_back(feature(r));
     page.last_position.assign(position.data(), position.size());
@@ -586,6 +594,14 @@ Result<FeaturePage> latestPage(const ApiContext& ctx, const Area& area, const la
   Status scanned = area.index.empty() ? ctx.lake->forEachLatestInBBox(area.domain, bbox, visit, after)
                                       : ctx.lake->forEachIndexedInBBox(area.index, bbox, visit, after);
   if (!scanned.isOk()) return scanned;
+  if (stopped_full) {
+    auto rest = area.index.empty()
+                    ? ctx.lake->countLatestInBBox(area.domain, bbox, page.last_position, ctx.area_count_budget)
+                    : ctx.lake->countIndexedInBBox(area.index, bbox, page.last_position, ctx.area_count_budget);
+    if (!rest.isOk()) return rest.status();
+    page.matched += rest->count;
+    page.counted_all = rest->complete;
+  }
   return page;
 }
 

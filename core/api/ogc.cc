@@ -101,7 +101,7 @@ Result<FeaturePage> page(const ApiContext& ctx, const std::string& id, const lak
   std::string domain;
   if (!isEntityCollection(id, domain)) return layerPage(ctx, id, bbox, limit, offset, restricted);
   return latestPage(
-      ctx, {domain, ""}, bbox, limit, offset, [](const firehub::v1::Record&) { return true; },
+      ctx, {domain, ""}, bbox, limit, offset, nullptr,
       [&](firehub::v1::Record& r) { return entityItem(r, restricted); }, after);
 }
 

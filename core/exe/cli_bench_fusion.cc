@@ -625,6 +625,19 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
   const std::string street = "/api/v1/layers/risk?bbox=" + bboxAt(0.5, 0.5, 0.15);
   std::vector<double> ignored;
   timed(street, ignored);
+  // The lake's side at province scale: a point layer (key units, 2 % of the buildings) over the
+  // whole region and in map views, OGC pages of buildings in map views, single buildings.
+  std::fprintf(stderr, "bench: point layer and OGC reads...\n");
+  std::vector<double> units_region, units_view, ogc_page, ogc_item;
+  for (int i = 0; i < 5; ++i) timed("/api/v1/layers/key_units?limit=20000", units_region);
+  for (int i = 0; i < rounds / 5; ++i) {
+    timed("/api/v1/layers/key_units?limit=20000&bbox=" + bboxAt(u(rng), u(rng), 1.0), units_view);
+    timed("/ogc/collections/entities-building/items?limit=1000&bbox=" + bboxAt(u(rng), u(rng), 1.0), ogc_page);
+  }
+  std::uniform_int_distribution<size_t> building(0, std::max<size_t>(1, o.buildings) - 1);
+  for (int i = 0; i < rounds; ++i) {
+    timed("/ogc/collections/entities-building/items/building:B" + std::to_string(building(rng)), ogc_item);
+  }
 
   std::string base = "http://127.0.0.1:" + std::to_string(port);
   std::fprintf(stderr, "bench: wrk on /healthz and the cached layer...\n");
@@ -663,7 +676,11 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
                            {"map's viewport fresh, large reads,", "map_viewport_large_reads", fresh_map_large},
                            {"map's viewport cached", "map_cached_viewport", cached_map},
                            {"map's viewport fresh, gzip + inflate,", "map_viewport_gzip", fresh_map_gz},
-                           {"map's viewport cached, gzip + inflate,", "map_cached_viewport_gzip", cached_map_gz}};
+                           {"map's viewport cached, gzip + inflate,", "map_cached_viewport_gzip", cached_map_gz},
+                           {"key units, whole region (20,000),", "key_units_region", units_region},
+                           {"key units in a map view,", "key_units_view", units_view},
+                           {"OGC 1,000 buildings in a map view,", "ogc_buildings_page", ogc_page},
+                           {"OGC one building,", "ogc_building_item", ogc_item}};
   BenchFigures figures;
   for (auto& one : series) {
     for (double q : {0.5, 0.99}) {

@@ -548,7 +548,9 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
       next.observed_micros = observed;
       next.record_id = r.id();
       next.indexed = indexedBy(r);
-      if (item.leaf_cell != 0) {
+      if (r.op() == firehub::v1::OP_RETRACT) {
+        next.leaf_cell = 0;  // a withdrawn entity leaves the geo index (area walks and counts)
+      } else if (item.leaf_cell != 0) {
         next.leaf_cell = item.leaf_cell;
       } else {
         auto where = anchor(r.geometry());
@@ -817,9 +819,8 @@ Status Lake::forEachIndexedInBBox(const std::string& index, const BBox& bbox,
   return Status::notFound("the lake has no area index '" + index + "'");
 }
 
-Status Lake::walkArea(const std::string& key_prefix, const BBox& bbox,
-                      const std::function<bool(firehub::v1::Record&, std::string_view)>& fn,
-                      std::string_view after) const {
+Status Lake::scanAreaKeys(const std::string& key_prefix, const BBox& bbox, std::string_view after,
+                          const std::function<bool(std::string_view position, uint64_t leaf)>& fn) const {
   S2LatLngRect rect(S2LatLng::FromDegrees(bbox.min_lat, bbox.min_lon),
                     S2LatLng::FromDegrees(bbox.max_lat, bbox.max_lon));
   S2RegionCoverer::Options opts;
@@ -827,7 +828,66 @@ Status Lake::walkArea(const std::string& key_prefix, const BBox& bbox,
   S2RegionCoverer coverer(opts);
   std::vector<S2CellId> covering;
   coverer.GetCovering(rect, &covering);
+  std::string prefix = key_prefix;
+  prefix.push_back('\0');
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), geo_));
+  const std::string resume = after.empty() ? std::string() : prefix + std::string(after);
+  for (const S2CellId& cell : covering) {
+    std::string lo = prefix;
+    codec::appendBigEndian64(lo, cell.range_min().id());
+    uint64_t hi = cell.range_max().id();
+    // The covering's cells are in S2 order and do not overlap: the walk is in key order, and
+    // resumes at the first key past `after`.
+    if (!resume.empty() && resume >= lo) lo = resume;
+    for (it->Seek(lo); it->Valid(); it->Next()) {
+      auto k = it->key();
+      if (!resume.empty() && k.compare(rocksdb::Slice(resume)) <= 0) continue;
+      if (k.size() < prefix.size() + 8 || k.compare(rocksdb::Slice(prefix)) < 0 ||
+          std::memcmp(k.data(), prefix.data(), prefix.size()) != 0) {
+        break;
+      }
+      uint64_t leaf = codec::readBigEndian64(k.data() + prefix.size());
+      if (leaf > hi) break;
+      if (!fn(std::string_view(k.data() + prefix.size(), k.size() - prefix.size()), leaf)) return Status::ok();
+    }
+    if (!it->status().ok()) return fromRocks(it->status(), "scan geo index");
+  }
+  return Status::ok();
+}
 
+Result<AreaCount> Lake::countArea(const std::string& key_prefix, const BBox& bbox, std::string_view after,
+                                  size_t max) const {
+  AreaCount count;
+  Status scanned = scanAreaKeys(key_prefix, bbox, after, [&](std::string_view, uint64_t leaf) {
+    const S2LatLng at = S2CellId(leaf).ToLatLng();
+    if (!bbox.contains(at.lng().degrees(), at.lat().degrees())) return true;
+    if (count.count == max) {
+      count.complete = false;
+      return false;
+    }
+    ++count.count;
+    return true;
+  });
+  if (!scanned.isOk()) return scanned;
+  return count;
+}
+
+Result<AreaCount> Lake::countLatestInBBox(const std::string& domain, const BBox& bbox, std::string_view after,
+                                          size_t max) const {
+  return countArea(domain, bbox, after, max);
+}
+
+Result<AreaCount> Lake::countIndexedInBBox(const std::string& index, const BBox& bbox, std::string_view after,
+                                           size_t max) const {
+  for (size_t i = 0; i < options_.area_indexes.size(); ++i) {
+    if (options_.area_indexes[i].name == index) return countArea(index_prefixes_[i], bbox, after, max);
+  }
+  return Status::notFound("the lake has no area index '" + index + "'");
+}
+
+Status Lake::walkArea(const std::string& key_prefix, const BBox& bbox,
+                      const std::function<bool(firehub::v1::Record&, std::string_view)>& fn,
+                      std::string_view after) const {
   // The entities are looked up in chunks: one MultiGet of their latest pointers, one of the
   // records the recent-record cache does not hold (sorted keys share index and block work).
   constexpr size_t kChunk = 256;
@@ -885,34 +945,16 @@ Status Lake::walkArea(const std::string& key_prefix, const BBox& bbox,
     return Status::ok();
   };
 
-  std::string prefix = key_prefix;
-  prefix.push_back('\0');
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), geo_));
-  const std::string resume = after.empty() ? std::string() : prefix + std::string(after);
-  for (const S2CellId& cell : covering) {
-    std::string lo = prefix;
-    codec::appendBigEndian64(lo, cell.range_min().id());
-    uint64_t hi = cell.range_max().id();
-    // The covering's cells are in S2 order and do not overlap: the walk is in key order, and
-    // resumes at the first key past `after`.
-    if (!resume.empty() && resume >= lo) lo = resume;
-    for (it->Seek(lo); it->Valid(); it->Next()) {
-      auto k = it->key();
-      if (!resume.empty() && k.compare(rocksdb::Slice(resume)) <= 0) continue;
-      if (k.size() < prefix.size() + 8 || k.compare(rocksdb::Slice(prefix)) < 0 ||
-          std::memcmp(k.data(), prefix.data(), prefix.size()) != 0) {
-        break;
-      }
-      uint64_t leaf = codec::readBigEndian64(k.data() + prefix.size());
-      if (leaf > hi) break;
-      positions.emplace_back(k.data() + prefix.size(), k.size() - prefix.size());
-      if (positions.size() < kChunk) continue;
-      FIREHUB_RETURN_IF_ERROR(visitChunk());
-      if (stopped) return Status::ok();
-    }
-    if (!it->status().ok()) return fromRocks(it->status(), "scan geo index");
-  }
-  return visitChunk();
+  Status chunked;
+  Status scanned = scanAreaKeys(key_prefix, bbox, after, [&](std::string_view position, uint64_t) {
+    positions.emplace_back(position);
+    if (positions.size() < kChunk) return true;
+    chunked = visitChunk();
+    return chunked.isOk() && !stopped;
+  });
+  FIREHUB_RETURN_IF_ERROR(scanned);
+  FIREHUB_RETURN_IF_ERROR(chunked);
+  return stopped ? Status::ok() : visitChunk();
 }
 
 void Lake::widenOutbox(uint64_t low, uint64_t high) {

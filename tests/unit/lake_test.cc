@@ -285,6 +285,28 @@ TEST(LakeTest, AreaWalksVisitEachEntityOnceAndResumeFromAnyPosition) {
     }
     EXPECT_EQ(walked, all) << "pages of " << page;
   }
+  // Counts from the geo keys alone agree with the walk: from the start, past every position, and
+  // cut short at a maximum.
+  auto count = [&](std::string_view after, size_t max) {
+    auto counted = lake->countLatestInBBox("weather", box, after, max);
+    EXPECT_TRUE(counted.isOk()) << counted.status().toString();
+    return counted.isOk() ? counted.value() : AreaCount{};
+  };
+  EXPECT_EQ(count({}, 10000).count, 699u) << "the withdrawn one left the geo index";
+  EXPECT_TRUE(count({}, 10000).complete);
+  for (size_t i = 0; i < positions.size(); i += 37) {
+    EXPECT_EQ(count(positions[i], 10000).count, positions.size() - i - 1) << "past position " << i;
+  }
+  EXPECT_EQ(count({}, 699).count, 699u);
+  EXPECT_TRUE(count({}, 699).complete);
+  EXPECT_EQ(count({}, 698).count, 698u);
+  EXPECT_FALSE(count({}, 698).complete);
+  const BBox west{122.4, 40.9, 123.0, 42.0};
+  size_t in_west = 0;
+  for (int i = 0; i < 700; ++i) in_west += (i != 5 && 122.5 + (i % 35) * 0.057 <= 123.0) ? 1 : 0;
+  auto counted_west = lake->countLatestInBBox("weather", west, {}, 10000);
+  ASSERT_TRUE(counted_west.isOk());
+  EXPECT_EQ(counted_west->count, in_west) << "the box, not its covering";
 }
 
 TEST(LakeTest, LatestFollowsTheNewestObservationAndItsPosition) {

@@ -131,6 +131,12 @@ struct BBox {
   }
 };
 
+// A count of an area's entities: `complete` false when it stopped at its maximum.
+struct AreaCount {
+  size_t count = 0;
+  bool complete = true;
+};
+
 // Derived data written by fusion in one atomic batch: layer entries, their Kafka deliveries and
 // the meta (checkpoint, state) they were computed up to.
 struct DerivedBatch {
@@ -205,6 +211,12 @@ class Lake {
                               const std::function<bool(firehub::v1::Record&, std::string_view position)>& fn,
                               std::string_view after = {}) const;
   bool hasAreaIndex(const std::string& index) const;
+  // How many entities of such a walk lie in `bbox` past position `after`, from the geo keys alone
+  // (the S2 leaf cell of each entity's place; no record is read), counting at most `max`.
+  Result<AreaCount> countLatestInBBox(const std::string& domain, const BBox& bbox, std::string_view after,
+                                      size_t max) const;
+  Result<AreaCount> countIndexedInBBox(const std::string& index, const BBox& bbox, std::string_view after,
+                                       size_t max) const;
 
   // Outbox entries with sequence >= from, in order, at most max; with the bytes of each entry's
   // record when the recent-record cache holds it (found by sequence, one lock for all).
@@ -281,6 +293,12 @@ class Lake {
   Status prepareAreaIndexes();
   // Bits of the area indexes that hold `record` (0 for a withdrawal).
   uint32_t indexedBy(const firehub::v1::Record& record) const;
+  // The geo keys under `prefix` (a domain's or an area index's) in the covering of `bbox`, in key
+  // order past `after`, until `fn` returns false.
+  Status scanAreaKeys(const std::string& key_prefix, const BBox& bbox, std::string_view after,
+                      const std::function<bool(std::string_view position, uint64_t leaf)>& fn) const;
+  Result<AreaCount> countArea(const std::string& key_prefix, const BBox& bbox, std::string_view after,
+                              size_t max) const;
   // Walks the geo keys under `prefix` (a domain's or an area index's) for forEach*InBBox().
   Status walkArea(const std::string& prefix, const BBox& bbox,
                   const std::function<bool(firehub::v1::Record&, std::string_view position)>& fn,
