@@ -573,6 +573,19 @@ Result<FeaturePage> latestPage(const ApiContext& ctx, const Area& area, const la
   // Every entity of an area index's walk, or of an unfiltered one, matches: past a full page its
   // geo keys alone count the rest, without reading a record.
   const bool keys_count = limit > 0 && (!area.index.empty() || !matches);
+  auto countKeys = [&](std::string_view from, size_t max) {
+    return area.index.empty() ? ctx.lake->countLatestInBBox(area.domain, bbox, from, max)
+                              : ctx.lake->countIndexedInBBox(area.index, bbox, from, max);
+  };
+  // Such a walk also skips `offset` entities by their keys, and reads records from there on.
+  std::string start(after);
+  if (keys_count && offset > 0) {
+    auto skipped = countKeys(after, offset);
+    if (!skipped.isOk()) return skipped.status();
+    page.matched = skipped->count;
+    if (skipped->count < offset) return page;  // the area ends before the offset
+    start = std::move(skipped->last_position);
+  }
   bool stopped_full = false;
   size_t looked_past = 0;  // records looked at after the page was full
   auto visit = [&](firehub::v1::Record& r, std::string_view position) {
@@ -591,13 +604,11 @@ Result<FeaturePage> latestPage(const ApiContext& ctx, const Area& area, const la
     page.last_position.assign(position.data(), position.size());
     return true;
   };
-  Status scanned = area.index.empty() ? ctx.lake->forEachLatestInBBox(area.domain, bbox, visit, after)
-                                      : ctx.lake->forEachIndexedInBBox(area.index, bbox, visit, after);
+  Status scanned = area.index.empty() ? ctx.lake->forEachLatestInBBox(area.domain, bbox, visit, start)
+                                      : ctx.lake->forEachIndexedInBBox(area.index, bbox, visit, start);
   if (!scanned.isOk()) return scanned;
   if (stopped_full) {
-    auto rest = area.index.empty()
-                    ? ctx.lake->countLatestInBBox(area.domain, bbox, page.last_position, ctx.area_count_budget)
-                    : ctx.lake->countIndexedInBBox(area.index, bbox, page.last_position, ctx.area_count_budget);
+    auto rest = countKeys(page.last_position, ctx.area_count_budget);
     if (!rest.isOk()) return rest.status();
     page.matched += rest->count;
     page.counted_all = rest->complete;

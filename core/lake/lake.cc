@@ -858,7 +858,7 @@ Status Lake::scanAreaKeys(const std::string& key_prefix, const BBox& bbox, std::
 Result<AreaCount> Lake::countArea(const std::string& key_prefix, const BBox& bbox, std::string_view after,
                                   size_t max) const {
   AreaCount count;
-  Status scanned = scanAreaKeys(key_prefix, bbox, after, [&](std::string_view, uint64_t leaf) {
+  Status scanned = scanAreaKeys(key_prefix, bbox, after, [&](std::string_view position, uint64_t leaf) {
     const S2LatLng at = S2CellId(leaf).ToLatLng();
     if (!bbox.contains(at.lng().degrees(), at.lat().degrees())) return true;
     if (count.count == max) {
@@ -866,6 +866,7 @@ Result<AreaCount> Lake::countArea(const std::string& key_prefix, const BBox& bbo
       return false;
     }
     ++count.count;
+    count.last_position.assign(position.data(), position.size());
     return true;
   });
   if (!scanned.isOk()) return scanned;

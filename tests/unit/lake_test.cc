@@ -301,6 +301,9 @@ TEST(LakeTest, AreaWalksVisitEachEntityOnceAndResumeFromAnyPosition) {
   EXPECT_TRUE(count({}, 699).complete);
   EXPECT_EQ(count({}, 698).count, 698u);
   EXPECT_FALSE(count({}, 698).complete);
+  // A count ends at the position of the last entity it counted: a walk skips by keys from there.
+  for (size_t n : {1u, 256u, 699u}) EXPECT_EQ(count({}, n).last_position, positions[n - 1]) << n;
+  EXPECT_EQ(count(positions[10], 5).last_position, positions[15]);
   const BBox west{122.4, 40.9, 123.0, 42.0};
   size_t in_west = 0;
   for (int i = 0; i < 700; ++i) in_west += (i != 5 && 122.5 + (i % 35) * 0.057 <= 123.0) ? 1 : 0;

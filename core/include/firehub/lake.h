@@ -131,10 +131,12 @@ struct BBox {
   }
 };
 
-// A count of an area's entities: `complete` false when it stopped at its maximum.
+// A count of an area's entities: `complete` false when it stopped at its maximum;
+// `last_position` is where the last one counted lies (a walk given it resumes past it).
 struct AreaCount {
   size_t count = 0;
   bool complete = true;
+  std::string last_position;
 };
 
 // Derived data written by fusion in one atomic batch: layer entries, their Kafka deliveries and
