@@ -323,6 +323,9 @@ Status Lake::prepareAreaIndexes() {
   auto gs = db_->Get(rocksdb::ReadOptions(), meta_, kAreaIndexesKey, &stored);
   if (!gs.ok() && !gs.IsNotFound()) return fromRocks(gs, "read meta");
   if (gs.ok() ? stored == signature : signature.empty()) return Status::ok();
+  // A lake from before area indexes also kept a withdrawn entity in the geo index (area counts
+  // from keys must not see it): its first build looks at every entity and takes those out.
+  const bool first = gs.IsNotFound();
   // The domains of the indexes before: their pointers' bits are cleared or recomputed.
   for (size_t start = 0; start < stored.size();) {
     size_t end = stored.find(';', start);
@@ -341,7 +344,7 @@ Status Lake::prepareAreaIndexes() {
   rocksdb::WriteBatch batch;
   batch.DeleteRange(geo_, "\x01", "\x02");  // every area index entry; domains start with a letter
   FIREHUB_RETURN_IF_ERROR(write(batch, false, "clear the area indexes"));
-  size_t entities = 0, entries = 0;
+  size_t entities = 0, entries = 0, withdrawn = 0;
   constexpr size_t kChunk = 1024;
   std::vector<std::string> keys, pointers;
   auto rebuildChunk = [&]() -> Status {
@@ -369,7 +372,14 @@ Status Lake::prepareAreaIndexes() {
       } else if (!read[k].IsNotFound()) {
         return fromRocks(read[k], "read record");
       }
-      if (bits != ptr.indexed) {
+      bool changed = bits != ptr.indexed;
+      if (read[k].ok() && r.op() == firehub::v1::OP_RETRACT && ptr.leaf_cell != 0) {
+        batch.Delete(geo_, geoKey(r.domain(), ptr.leaf_cell, keys[at[k]]));
+        ptr.leaf_cell = 0;
+        changed = true;
+        ++withdrawn;
+      }
+      if (changed) {
         ptr.indexed = bits;
         batch.Put(latest_, keys[at[k]], codec::encodeLatest(ptr));
       }
@@ -384,8 +394,9 @@ Status Lake::prepareAreaIndexes() {
     pointers.clear();
     return batch.Count() == 0 ? Status::ok() : write(batch, false, "build the area indexes");
   };
+  if (first) domains = {""};  // every entity (keys start with their domain)
   for (const auto& domain : domains) {
-    const std::string prefix = domain + "/";
+    const std::string prefix = domain.empty() ? std::string() : domain + "/";
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), latest_));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       keys.push_back(it->key().ToString());
@@ -399,7 +410,8 @@ Status Lake::prepareAreaIndexes() {
   if (signature.empty()) batch.Delete(meta_, kAreaIndexesKey);
   else batch.Put(meta_, kAreaIndexesKey, signature);
   FIREHUB_RETURN_IF_ERROR(write(batch, true, "record the area indexes"));
-  FIREHUB_LOG(kInfo, "lake", "area indexes built: " << entities << " entities looked at, " << entries << " entries, in "
+  FIREHUB_LOG(kInfo, "lake", "area indexes built: " << entities << " entities looked at, " << entries << " entries, "
+                                                    << withdrawn << " withdrawn ones taken out of the geo index, in "
                                                     << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
                                                     << " s");
   return Status::ok();

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <s2/s2cell_id.h>
+#include <s2/s2latlng.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -468,6 +470,60 @@ TEST(LakeTest, AreaIndexesHoldTheEntitiesWhoseLatestRecordTheyHoldAndAreRebuiltW
   bad.path = dir.path();
   bad.area_indexes = {warmIndex(), warmIndex()};
   EXPECT_EQ(Lake::open(bad).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(LakeTest, TheFirstBuildOfAreaIndexesTakesWithdrawnEntitiesOfAnOlderLakeOutOfTheGeoIndex) {
+  TempDir dir;
+  const BBox box{123.0, 41.5, 124.0, 42.0};
+  uint64_t leaf = 0;
+  {
+    auto lake = openLake(dir.path());  // no area indexes: nothing recorded about them
+    ASSERT_TRUE(lake->commit({weather("W1", 100, 123.4, 41.8), weather("W2", 100, 123.5, 41.8)}, {}).isOk());
+    StoreItem gone = weather("W1", 200, 123.4, 41.8);  // withdrawn where it was
+    gone.record().set_op(firehub::v1::OP_RETRACT);
+    ASSERT_TRUE(lake->commit({gone}, {}).isOk());
+    auto counted = lake->countLatestInBBox("weather", box, {}, 100);
+    ASSERT_TRUE(counted.isOk());
+    EXPECT_EQ(counted->count, 1u) << "a withdrawn entity leaves the geo index";
+    leaf = S2CellId(S2LatLng::FromDegrees(41.8, 123.4)).id();
+  }
+  {  // as a lake from before kept it: the withdrawal's pointer and geo entry at its place
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const char* name : {"default", "records", "latest", "geo", "log", "outbox", "dlq", "meta", "layers"}) {
+      families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path(), families, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    auto big_endian = [](uint64_t v) {
+      std::string k(8, '\0');
+      for (int i = 7; i >= 0; --i, v >>= 8) k[static_cast<size_t>(i)] = static_cast<char>(v & 0xff);
+      return k;
+    };
+    const std::string entity = "weather/weather_station/W1";
+    std::string pointer;
+    ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), handles[2], entity, &pointer).ok());
+    pointer.replace(8, 8, big_endian(leaf));
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[2], entity, pointer).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[3], std::string("weather") + '\0' + big_endian(leaf) + entity, "").ok());
+    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  }
+  auto countWalkAndKeys = [&](Lake& lake) {
+    size_t walked = 0;
+    EXPECT_TRUE(lake.forEachLatestInBBox("weather", box, [&](firehub::v1::Record&, std::string_view) {
+                      ++walked;
+                      return true;
+                    }).isOk());
+    auto counted = lake.countLatestInBBox("weather", box, {}, 100);
+    return std::make_pair(walked, counted.isOk() ? counted->count : size_t{999});
+  };
+  EXPECT_EQ(countWalkAndKeys(*openLake(dir.path())), std::make_pair(size_t{1}, size_t{2})) << "the old entry is counted";
+  auto lake = openIndexed(dir.path(), {warmIndex()});
+  EXPECT_EQ(countWalkAndKeys(*lake), std::make_pair(size_t{1}, size_t{1}));
+  // W1 placed again by a newer record: back in the geo index, once.
+  ASSERT_TRUE(lake->commit({weather("W1", 300, 123.4, 41.8)}, {}).isOk());
+  EXPECT_EQ(countWalkAndKeys(*lake), std::make_pair(size_t{2}, size_t{2}));
 }
 
 TEST(LakeTest, LatestPointersKeptInMemoryAgreeWithTheDiskPastTheirCapAndAfterReopen) {
