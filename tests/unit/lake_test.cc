@@ -46,6 +46,30 @@ std::unique_ptr<Lake> openLake(const std::string& path) {
   return lake.isOk() ? std::move(lake).value() : nullptr;
 }
 
+// The lake's RocksDB opened directly, to write what an older firehub wrote (handles in the
+// order of the lake's column families).
+struct RawLake {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  explicit RawLake(const std::string& path) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const char* name : {"default", "records", "latest", "geo", "log", "outbox", "dlq", "meta", "layers"}) {
+      families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    rocksdb::DB* raw = nullptr;
+    if (rocksdb::DB::Open(rocksdb::DBOptions(), path, families, &handles, &raw).ok()) db.reset(raw);
+  }
+  ~RawLake() {
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  }
+};
+
+std::string bigEndian(uint64_t v) {
+  std::string k(8, '\0');
+  for (int i = 7; i >= 0; --i, v >>= 8) k[static_cast<size_t>(i)] = static_cast<char>(v & 0xff);
+  return k;
+}
+
 TEST(LakeTest, CommitStoresRecordLatestGeoLogAndOutboxTogether) {
   TempDir dir;
   auto lake = openLake(dir.path());
@@ -488,26 +512,16 @@ TEST(LakeTest, TheFirstBuildOfAreaIndexesTakesWithdrawnEntitiesOfAnOlderLakeOutO
     leaf = S2CellId(S2LatLng::FromDegrees(41.8, 123.4)).id();
   }
   {  // as a lake from before kept it: the withdrawal's pointer and geo entry at its place
-    std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (const char* name : {"default", "records", "latest", "geo", "log", "outbox", "dlq", "meta", "layers"}) {
-      families.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path(), families, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    auto big_endian = [](uint64_t v) {
-      std::string k(8, '\0');
-      for (int i = 7; i >= 0; --i, v >>= 8) k[static_cast<size_t>(i)] = static_cast<char>(v & 0xff);
-      return k;
-    };
+    RawLake raw(dir.path());
+    ASSERT_TRUE(raw.db) << "open the lake's RocksDB directly";
+    auto& db = raw.db;
+    auto& handles = raw.handles;
     const std::string entity = "weather/weather_station/W1";
     std::string pointer;
     ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), handles[2], entity, &pointer).ok());
-    pointer.replace(8, 8, big_endian(leaf));
+    pointer.replace(8, 8, bigEndian(leaf));
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[2], entity, pointer).ok());
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[3], std::string("weather") + '\0' + big_endian(leaf) + entity, "").ok());
-    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[3], std::string("weather") + '\0' + bigEndian(leaf) + entity, "").ok());
   }
   auto countWalkAndKeys = [&](Lake& lake) {
     size_t walked = 0;
@@ -814,33 +828,23 @@ TEST(LakeTest, ALakeFromBeforeTheLogCarriedDeliveriesKeepsItsOutbox) {
   TempDir dir;
   openLake(dir.path()).reset();  // the column families
   {
-    std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (const char* name : {"default", "records", "latest", "geo", "log", "outbox", "dlq", "meta", "layers"}) {
-      families.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path(), families, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    auto big_endian = [](uint64_t v) {
-      std::string k(8, '\0');
-      for (int i = 7; i >= 0; --i, v >>= 8) k[static_cast<size_t>(i)] = static_cast<char>(v & 0xff);
-      return k;
-    };
+    RawLake raw(dir.path());
+    ASSERT_TRUE(raw.db) << "open the lake's RocksDB directly";
+    auto& db = raw.db;
+    auto& handles = raw.handles;
     auto prefixed = [](const std::string& text) {
       return std::string{static_cast<char>(text.size() >> 8), static_cast<char>(text.size() & 0xff)} + text;
     };
     ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), handles[7], "lake/log_delivered_below").ok());
     // Two old records: the first delivered, the second (two topics) not.
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[4], big_endian(1), "wx:OLD1@1").ok());
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[4], big_endian(2), "wx:OLD2@1").ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[4], bigEndian(1), "wx:OLD1@1").ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[4], bigEndian(2), "wx:OLD2@1").ok());
     for (uint64_t seq : {2, 3}) {
       std::string topic = seq == 2 ? "firehub.v1.weather" : "firehub.v1.weather.public";
-      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[5], big_endian(seq),
+      ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[5], bigEndian(seq),
                           prefixed(topic) + prefixed("OLD2") + "wx:OLD2@1")
                       .ok());
     }
-    for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
   }
   auto lake = openLake(dir.path());
   EXPECT_EQ(lake->outboxDepth(), 2u);
