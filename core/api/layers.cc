@@ -570,9 +570,9 @@ Result<FeaturePage> latestPage(const ApiContext& ctx, const Area& area, const la
                                const std::function<std::string(firehub::v1::Record&)>& feature,
                                std::string_view after) {
   FeaturePage page;
-  // Every entity of an area index's walk, or of an unfiltered one, matches: past a full page its
-  // geo keys alone count the rest, without reading a record.
-  const bool keys_count = limit > 0 && (!area.index.empty() || !matches);
+  // Every entity of an unfiltered walk matches (an area index's walk is unfiltered: the index holds
+  // what matches): past a full page its geo keys alone count the rest, without reading a record.
+  const bool keys_count = limit > 0 && !matches;
   auto countKeys = [&](std::string_view from, size_t max) {
     return area.index.empty() ? ctx.lake->countLatestInBBox(area.domain, bbox, from, max)
                               : ctx.lake->countIndexedInBBox(area.index, bbox, from, max);
@@ -630,11 +630,13 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
     return FeaturePage{std::move(features), matched, true, {}};
   }
   if (const PointLayer* layer = findPointLayer(name)) {
-    // The lake's index of the layer when it keeps one (the hub's does): only the entities drawn.
-    const Area area{layer->domain, ctx.lake->hasAreaIndex(layer->name) ? layer->name : ""};
-    return latestPage(
-        ctx, area, bbox, limit, offset, [&](const firehub::v1::Record& r) { return onLayer(*layer, r); },
-        [&](firehub::v1::Record& r) { return pointFeature(name, *layer, r, restricted); });
+    // The lake's index of the layer when it keeps one (the hub's does) holds only the entities the
+    // layer draws; without it the domain's walk is filtered.
+    const bool indexed = ctx.lake->hasAreaIndex(layer->name);
+    std::function<bool(const firehub::v1::Record&)> draws;
+    if (!indexed) draws = [&](const firehub::v1::Record& r) { return onLayer(*layer, r); };
+    return latestPage(ctx, {layer->domain, indexed ? layer->name : ""}, bbox, limit, offset, draws,
+                      [&](firehub::v1::Record& r) { return pointFeature(name, *layer, r, restricted); });
   }
   if (name == "weather_stations" || name == "fwi") {
     if (!ctx.fusion) return Status::unavailable("fusion is not running");

@@ -44,8 +44,8 @@ struct FeaturePage {
 // A page of the latest records of `domain` in `bbox` (or of area index `index`'s entities, when
 // given): those `matches` accepts (all when null), from `offset` (counted from `after`, a
 // last_position of an earlier page, when given), at most `limit`, each written by `feature`.
-// Past a full page an unfiltered or indexed walk is counted on from the geo keys alone (up to
-// ctx.area_count_budget entities, no record read), a filtered one record by record.
+// Past a full page an unfiltered walk (an area index's is one) is counted on from the geo keys
+// alone (up to ctx.area_count_budget entities, no record read), a filtered one record by record.
 struct Area {
   std::string domain;
   std::string index;  // empty: the whole domain

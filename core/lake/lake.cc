@@ -350,11 +350,9 @@ Status Lake::prepareAreaIndexes() {
   auto rebuildChunk = [&]() -> Status {
     std::vector<codec::LatestPointer> ptrs(keys.size());
     std::vector<rocksdb::Slice> ids;
-    std::vector<size_t> at;
     for (size_t i = 0; i < keys.size(); ++i) {
       if (!codec::decodeLatest(pointers[i], ptrs[i])) return Status::dataLoss("latest of " + keys[i] + " does not decode");
       ids.emplace_back(ptrs[i].record_id);
-      at.push_back(i);
     }
     std::vector<rocksdb::PinnableSlice> records(ids.size());
     std::vector<rocksdb::Status> read(ids.size());
@@ -362,7 +360,7 @@ Status Lake::prepareAreaIndexes() {
     batch.Clear();
     firehub::v1::Record r;
     for (size_t k = 0; k < ids.size(); ++k) {
-      codec::LatestPointer& ptr = ptrs[at[k]];
+      codec::LatestPointer& ptr = ptrs[k];
       uint32_t bits = 0;
       if (read[k].ok()) {
         if (!r.ParseFromArray(records[k].data(), static_cast<int>(records[k].size()))) {
@@ -374,18 +372,18 @@ Status Lake::prepareAreaIndexes() {
       }
       bool changed = bits != ptr.indexed;
       if (read[k].ok() && r.op() == firehub::v1::OP_RETRACT && ptr.leaf_cell != 0) {
-        batch.Delete(geo_, geoKey(r.domain(), ptr.leaf_cell, keys[at[k]]));
+        batch.Delete(geo_, geoKey(r.domain(), ptr.leaf_cell, keys[k]));
         ptr.leaf_cell = 0;
         changed = true;
         ++withdrawn;
       }
       if (changed) {
         ptr.indexed = bits;
-        batch.Put(latest_, keys[at[k]], codec::encodeLatest(ptr));
+        batch.Put(latest_, keys[k], codec::encodeLatest(ptr));
       }
       for (size_t i = 0; i < index_prefixes_.size() && ptr.leaf_cell != 0; ++i) {
         if (!(bits & (uint32_t{1} << i))) continue;
-        batch.Put(geo_, geoKey(index_prefixes_[i], ptr.leaf_cell, keys[at[k]]), "");
+        batch.Put(geo_, geoKey(index_prefixes_[i], ptr.leaf_cell, keys[k]), "");
         ++entries;
       }
     }
@@ -815,20 +813,21 @@ Status Lake::forEachLatestInBBox(const std::string& domain, const BBox& bbox,
   return walkArea(domain, bbox, fn, after);
 }
 
-bool Lake::hasAreaIndex(const std::string& index) const {
-  for (const auto& a : options_.area_indexes) {
-    if (a.name == index) return true;
+const std::string* Lake::indexPrefix(const std::string& index) const {
+  for (size_t i = 0; i < options_.area_indexes.size(); ++i) {
+    if (options_.area_indexes[i].name == index) return &index_prefixes_[i];
   }
-  return false;
+  return nullptr;
 }
+
+bool Lake::hasAreaIndex(const std::string& index) const { return indexPrefix(index) != nullptr; }
 
 Status Lake::forEachIndexedInBBox(const std::string& index, const BBox& bbox,
                                   const std::function<bool(firehub::v1::Record&, std::string_view)>& fn,
                                   std::string_view after) const {
-  for (size_t i = 0; i < options_.area_indexes.size(); ++i) {
-    if (options_.area_indexes[i].name == index) return walkArea(index_prefixes_[i], bbox, fn, after);
-  }
-  return Status::notFound("the lake has no area index '" + index + "'");
+  const std::string* prefix = indexPrefix(index);
+  if (!prefix) return Status::notFound("the lake has no area index '" + index + "'");
+  return walkArea(*prefix, bbox, fn, after);
 }
 
 Status Lake::scanAreaKeys(const std::string& key_prefix, const BBox& bbox, std::string_view after,
@@ -892,10 +891,9 @@ Result<AreaCount> Lake::countLatestInBBox(const std::string& domain, const BBox&
 
 Result<AreaCount> Lake::countIndexedInBBox(const std::string& index, const BBox& bbox, std::string_view after,
                                            size_t max) const {
-  for (size_t i = 0; i < options_.area_indexes.size(); ++i) {
-    if (options_.area_indexes[i].name == index) return countArea(index_prefixes_[i], bbox, after, max);
-  }
-  return Status::notFound("the lake has no area index '" + index + "'");
+  const std::string* prefix = indexPrefix(index);
+  if (!prefix) return Status::notFound("the lake has no area index '" + index + "'");
+  return countArea(*prefix, bbox, after, max);
 }
 
 Status Lake::walkArea(const std::string& key_prefix, const BBox& bbox,

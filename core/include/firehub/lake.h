@@ -299,6 +299,8 @@ class Lake {
   // order past `after`, until `fn` returns false.
   Status scanAreaKeys(const std::string& key_prefix, const BBox& bbox, std::string_view after,
                       const std::function<bool(std::string_view position, uint64_t leaf)>& fn) const;
+  // The geo key prefix of area index `index`, or null.
+  const std::string* indexPrefix(const std::string& index) const;
   Result<AreaCount> countArea(const std::string& key_prefix, const BBox& bbox, std::string_view after,
                               size_t max) const;
   // Walks the geo keys under `prefix` (a domain's or an area index's) for forEach*InBBox().
