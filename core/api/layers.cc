@@ -910,7 +910,7 @@ LayerCache::Held LayerCache::held() {
     h.polygons = polygon_bytes_;
   }
   std::lock_guard<std::mutex> lock(spare_mu_);
-  for (const auto& s : spare_) h.spare += s.capacity();
+  h.spare = spare_bytes_;
   return h;
 }
 
@@ -919,14 +919,16 @@ std::string LayerCache::borrowBuffer() {
   if (spare_.empty()) return {};
   std::string buffer = std::move(spare_.back());
   spare_.pop_back();
+  spare_bytes_ -= buffer.capacity();
   buffer.clear();
   return buffer;
 }
 
 void LayerCache::returnBuffer(std::string buffer) {
-  if (buffer.capacity() > kSpareBytes) return;
   std::lock_guard<std::mutex> lock(spare_mu_);
-  if (spare_.size() < kSpareBuffers) spare_.push_back(std::move(buffer));
+  if (spare_.size() >= kSpareBuffers || spare_bytes_ + buffer.capacity() > max_spare_bytes_) return;
+  spare_bytes_ += buffer.capacity();
+  spare_.push_back(std::move(buffer));
 }
 
 std::string_view LayerCache::polygonOf(uint64_t id) {
@@ -938,7 +940,7 @@ std::string_view LayerCache::polygonOf(uint64_t id) {
   }
   std::string polygon = cellPolygon(id);
   std::lock_guard<std::mutex> lock(polygons_mu_);
-  if (polygon_bytes_ + polygon.size() > kMaxPolygonBytes) return {};  // rendered by the caller
+  if (polygon_bytes_ + polygon.size() > max_polygon_bytes_) return {};  // rendered by the caller
   auto [it, added] = polygons_.emplace(id, std::move(polygon));
   if (added) polygon_bytes_ += it->second.size();
   return it->second;

@@ -127,26 +127,35 @@ void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& cell,
 // Below the responses, each cell's feature is kept as rendered for its stamp, so a view of
 // cells shown before (a pan, a zoom out) copies them instead of rendering; bounded by
 // `max_feature_bytes` (past it the kept features are dropped and rendered again as asked).
+// What a LayerCache may hold, bytes (ApiOptions' layer, feature, polygon and spare buffer caps).
+struct LayerCacheLimits {
+  size_t responses = 32u << 20;
+  size_t features = 64u << 20;
+  size_t polygons = 16u << 20;
+  size_t spare = 16u << 20;
+};
+
 class LayerCache {
  public:
-  explicit LayerCache(size_t max_bytes = 32u << 20, size_t max_feature_bytes = 64u << 20)
-      : max_feature_bytes_(max_feature_bytes), max_bytes_(max_bytes) {}
+  using Limits = LayerCacheLimits;
+  explicit LayerCache(const Limits& limits = Limits())
+      : max_feature_bytes_(limits.features), max_polygon_bytes_(limits.polygons),
+        max_spare_bytes_(limits.spare), max_bytes_(limits.responses) {}
   std::shared_ptr<const std::string> get(const std::string& key, uint64_t version);
   void put(const std::string& key, uint64_t version, std::shared_ptr<const std::string> body);
   // Appends the cell's feature (as appendRiskCellFeature without a previous level) to `out`.
   // `id`: the S2 cell id; `stamp`: FusionEngine::forEachRiskCell's (0: not kept). Whole
   // features are kept per stamp; every render takes the cell's polygon from the kept ones (a
-  // cell's polygon never changes; up to kMaxPolygonBytes of them).
+  // cell's polygon never changes; up to Limits::polygons of them).
   void appendCellFeature(std::string& out, const firehub::v1::RiskCell& cell, uint64_t id, uint64_t stamp,
                          uint32_t properties = kAllCellProperties);
-  static constexpr size_t kMaxPolygonBytes = 32u << 20;
   // A cleared buffer to render a response into, and back when done. A view is megabytes; a
   // string grown anew each time costs more in page faults and copies than the rendering. At
-  // most kSpareBuffers are kept, none larger than kSpareBytes (whole-layer requests).
+  // most kSpareBuffers are kept, together up to Limits::spare (a buffer that does not fit, such
+  // as a whole layer's, is freed).
   std::string borrowBuffer();
   void returnBuffer(std::string buffer);
   static constexpr size_t kSpareBuffers = 4;
-  static constexpr size_t kSpareBytes = 8u << 20;
   // Bytes held now: rendered responses, kept features, kept polygons, spare buffers.
   struct Held {
     size_t responses = 0, features = 0, polygons = 0, spare = 0;
@@ -160,7 +169,7 @@ class LayerCache {
   };
   std::mutex spare_mu_;
   std::vector<std::string> spare_;
-  // The cell's GeoJSON polygon, kept from its first render; empty past kMaxPolygonBytes.
+  // The cell's GeoJSON polygon, kept from its first render; empty past the polygons' cap.
   std::string_view polygonOf(uint64_t id);
   std::mutex polygons_mu_;
   std::unordered_map<uint64_t, std::string> polygons_;  // S2 cell id -> its GeoJSON polygon
@@ -169,6 +178,9 @@ class LayerCache {
   std::unordered_map<uint64_t, Feature> features_;  // S2 cell id -> its feature
   size_t feature_bytes_ = 0;
   size_t max_feature_bytes_;
+  size_t max_polygon_bytes_;
+  size_t max_spare_bytes_;
+  size_t spare_bytes_ = 0;  // capacity of the kept spare buffers
 
   struct Entry {
     uint64_t version;

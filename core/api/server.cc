@@ -374,7 +374,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
     m.setMemoryBytes("lake_block_cache", static_cast<double>(lake.block_cache));
     m.setMemoryBytes("lake_table_readers", static_cast<double>(lake.table_readers));
     m.setMemoryBytes("lake_record_cache", static_cast<double>(lake.record_cache));
-    m.setMemoryBytes("lake_latest_cache", static_cast<double>(lake.latest_cache_entries * 150));
+    m.setMemoryBytes("lake_latest_cache", static_cast<double>(lake.latest_cache_entries * lake::kLatestCacheEntryBytes));
     const auto layers = layer_cache_.held();
     m.setMemoryBytes("layer_cache_responses", static_cast<double>(layers.responses));
     m.setMemoryBytes("layer_cache_features", static_cast<double>(layers.features));
@@ -1315,7 +1315,10 @@ Status ApiServer::start() {
     params->setKeepAlive(true);
     params->setTimeout(Poco::Timespan(30, 0));
     stream_ = std::make_unique<DeltaStream>();
-    layer_cache_ = std::make_unique<LayerCache>(options_.layer_cache_mb << 20, options_.feature_cache_mb << 20);
+    layer_cache_ = std::make_unique<LayerCache>(LayerCache::Limits{options_.layer_cache_mb << 20,
+                                                                   options_.feature_cache_mb << 20,
+                                                                   options_.polygon_cache_mb << 20,
+                                                                   options_.spare_buffer_mb << 20});
     if (context_.fusion) {
       auto* stream = stream_.get();
       // The map's stream is live: a delta goes out as soon as fusion computed it.

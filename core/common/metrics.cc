@@ -23,6 +23,10 @@ Metrics::Metrics()
                   .Name("firehub_memory_bytes")
                   .Help("Bytes held by the hub's bounded caches and buffers, by part")
                   .Register(*registry_)),
+      memory_limit_(prometheus::BuildGauge()
+                        .Name("firehub_memory_limit_bytes")
+                        .Help("Bytes each bounded cache and buffer may hold (memory.cache_mb and the cache settings)")
+                        .Register(*registry_)),
       kafka_delivered_(prometheus::BuildCounter()
                            .Name("firehub_kafka_delivered_total")
                            .Help("Messages confirmed by a successful Kafka delivery report")

@@ -1,6 +1,7 @@
 #include "firehub/hub.h"
 
 #include <Poco/AutoPtr.h>
+#include <Poco/NumberParser.h>
 #include <Poco/Util/PropertyFileConfiguration.h>
 
 #include <filesystem>
@@ -53,6 +54,39 @@ std::string defaultPluginsDir() {
   return (exe.parent_path().parent_path() / "plugins").string();
 }
 
+MemoryPlan memoryPlan(const HubConfig& c) {
+  const size_t budget = c.cache_budget_mb;
+  auto share = [budget](size_t percent) { return budget * percent / 100; };
+  MemoryPlan plan;
+  plan.lake_write_buffer_mb = c.lake_write_buffer_mb.value_or(std::max<size_t>(8, share(35)));
+  plan.lake_block_cache_mb = c.lake_block_cache_mb.value_or(share(15));
+  plan.lake_record_cache_mb = c.lake_record_cache_mb.value_or(share(15));
+  plan.lake_latest_cache_entries =
+      c.lake_latest_cache_entries.value_or((budget << 20) * 3 / 100 / lake::kLatestCacheEntryBytes);
+  plan.layer_cache_mb = c.layer_cache_mb.value_or(share(8));
+  plan.feature_cache_mb = c.feature_cache_mb.value_or(share(16));
+  plan.polygon_cache_mb = share(4);
+  plan.spare_buffer_mb = share(4);
+  return plan;
+}
+
+std::vector<std::pair<std::string, size_t>> MemoryPlan::parts() const {
+  return {{"lake_memtables", lake_write_buffer_mb << 20},
+          {"lake_block_cache", lake_block_cache_mb << 20},
+          {"lake_record_cache", lake_record_cache_mb << 20},
+          {"lake_latest_cache", lake_latest_cache_entries * lake::kLatestCacheEntryBytes},
+          {"layer_cache_responses", layer_cache_mb << 20},
+          {"layer_cache_features", feature_cache_mb << 20},
+          {"layer_cache_polygons", polygon_cache_mb << 20},
+          {"layer_cache_spare_buffers", spare_buffer_mb << 20}};
+}
+
+size_t MemoryPlan::totalBytes() const {
+  size_t total = 0;
+  for (const auto& [part, bytes] : parts()) total += bytes;
+  return total;
+}
+
 Result<HubConfig> loadConfig(const std::string& file) {
   HubConfig c;
   try {
@@ -78,26 +112,30 @@ Result<HubConfig> loadConfig(const std::string& file) {
     c.outlines_file = p->getString("map.outlines", "");
     c.area_count_budget = static_cast<size_t>(p->getUInt64("api.area_count_budget", c.area_count_budget));
     if (c.area_count_budget > 100000000) return Status::invalidArgument("api.area_count_budget must be in 0..100000000");
-    c.layer_cache_mb = static_cast<size_t>(p->getUInt64("api.layer_cache_mb", c.layer_cache_mb));
-    c.feature_cache_mb = static_cast<size_t>(p->getUInt64("api.feature_cache_mb", c.feature_cache_mb));
-    if (c.layer_cache_mb > 65536 || c.feature_cache_mb > 65536) {
-      return Status::invalidArgument("api.layer_cache_mb and api.feature_cache_mb must be in 0..65536");
-    }
+    // Cache sizes: the ones given, the others from memory.cache_mb (memoryPlan).
+    auto size_of = [&](const char* key, size_t low, size_t high, std::optional<size_t>& into) -> Status {
+      if (!p->hasProperty(key)) return Status::ok();
+      Poco::UInt64 v = 0;
+      if (!Poco::NumberParser::tryParseUnsigned64(p->getString(key), v) || v < low || v > high) {
+        return Status::invalidArgument(std::string(key) + " must be in " + std::to_string(low) + ".." +
+                                       std::to_string(high));
+      }
+      into = static_cast<size_t>(v);
+      return Status::ok();
+    };
+    std::optional<size_t> budget;
+    FIREHUB_RETURN_IF_ERROR(size_of("memory.cache_mb", 32, 1048576, budget));
+    c.cache_budget_mb = budget.value_or(c.cache_budget_mb);
+    FIREHUB_RETURN_IF_ERROR(size_of("api.layer_cache_mb", 0, 65536, c.layer_cache_mb));
+    FIREHUB_RETURN_IF_ERROR(size_of("api.feature_cache_mb", 0, 65536, c.feature_cache_mb));
+    FIREHUB_RETURN_IF_ERROR(size_of("lake.write_buffer_mb", 8, 65536, c.lake_write_buffer_mb));
+    FIREHUB_RETURN_IF_ERROR(size_of("lake.block_cache_mb", 0, 65536, c.lake_block_cache_mb));
+    FIREHUB_RETURN_IF_ERROR(size_of("lake.record_cache_mb", 0, 65536, c.lake_record_cache_mb));
+    FIREHUB_RETURN_IF_ERROR(size_of("lake.latest_cache_entries", 0, 100000000, c.lake_latest_cache_entries));
     c.cell_level = p->getInt("fusion.cell.level", c.cell_level);
     c.fusion_threads = p->getInt("fusion.threads", c.fusion_threads);
     if (c.fusion_threads < 0 || c.fusion_threads > 64) return Status::invalidArgument("fusion.threads must be in 0..64");
     c.lake_sync = p->getBool("lake.sync", c.lake_sync);
-    c.lake_write_buffer_mb = static_cast<size_t>(p->getUInt64("lake.write_buffer_mb", c.lake_write_buffer_mb));
-    if (c.lake_write_buffer_mb < 8 || c.lake_write_buffer_mb > 65536) {
-      return Status::invalidArgument("lake.write_buffer_mb must be in 8..65536");
-    }
-    c.lake_record_cache_mb = static_cast<size_t>(p->getUInt64("lake.record_cache_mb", c.lake_record_cache_mb));
-    if (c.lake_record_cache_mb > 65536) return Status::invalidArgument("lake.record_cache_mb must be in 0..65536");
-    c.lake_latest_cache_entries =
-        static_cast<size_t>(p->getUInt64("lake.latest_cache_entries", c.lake_latest_cache_entries));
-    if (c.lake_latest_cache_entries > 100000000) {
-      return Status::invalidArgument("lake.latest_cache_entries must be in 0..100000000");
-    }
     c.max_body_bytes = static_cast<size_t>(p->getUInt64("http.max_body_bytes", c.max_body_bytes));
     c.busy_timeout_ms = p->getInt64("pipeline.busy_timeout_ms", c.busy_timeout_ms);
     if (c.busy_timeout_ms < 100 || c.busy_timeout_ms > 600000) {
@@ -180,9 +218,20 @@ Result<std::unique_ptr<Hub>> Hub::start(
   lake::LakeOptions lake_options;
   lake_options.path = (std::filesystem::path(c.data_dir) / "lake").string();
   lake_options.sync = c.lake_sync;
-  lake_options.write_buffer_mb = c.lake_write_buffer_mb;
-  lake_options.record_cache_mb = c.lake_record_cache_mb;
-  lake_options.latest_cache_entries = c.lake_latest_cache_entries;
+  const MemoryPlan memory = memoryPlan(c);
+  for (const auto& [part, bytes] : memory.parts()) hub->metrics_.setMemoryLimitBytes(part, static_cast<double>(bytes));
+  FIREHUB_LOG(kInfo, "hub", "caches up to " << (memory.totalBytes() >> 20) << " MiB (memory.cache_mb "
+                                << c.cache_budget_mb << "): lake memtables " << memory.lake_write_buffer_mb
+                                << ", block cache " << memory.lake_block_cache_mb << ", records "
+                                << memory.lake_record_cache_mb << ", latest pointers "
+                                << memory.lake_latest_cache_entries << " entries, cell layers "
+                                << memory.layer_cache_mb << " + features " << memory.feature_cache_mb
+                                << " + polygons " << memory.polygon_cache_mb << " + buffers "
+                                << memory.spare_buffer_mb);
+  lake_options.write_buffer_mb = memory.lake_write_buffer_mb;
+  lake_options.block_cache_mb = memory.lake_block_cache_mb;
+  lake_options.record_cache_mb = memory.lake_record_cache_mb;
+  lake_options.latest_cache_entries = memory.lake_latest_cache_entries;
   lake_options.area_indexes = api::pointLayerIndexes();
   auto lake = lake::Lake::open(lake_options);
   if (!lake.isOk()) return lake.status();
@@ -318,8 +367,11 @@ Status Hub::startApi() {
   api::ApiOptions api_options;
   api_options.listen = c.http_listen;
   api_options.max_body_bytes = c.max_body_bytes;
-  api_options.layer_cache_mb = c.layer_cache_mb;
-  api_options.feature_cache_mb = c.feature_cache_mb;
+  const MemoryPlan memory = memoryPlan(c);
+  api_options.layer_cache_mb = memory.layer_cache_mb;
+  api_options.feature_cache_mb = memory.feature_cache_mb;
+  api_options.polygon_cache_mb = memory.polygon_cache_mb;
+  api_options.spare_buffer_mb = memory.spare_buffer_mb;
   api_options.static_dir = config_.static_dir;
   api_options.tls_cert = c.tls_cert;
   api_options.tls_key = c.tls_key;

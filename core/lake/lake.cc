@@ -278,6 +278,7 @@ Lake::MemoryUse Lake::memoryUse() const {
   if (db_->GetAggregatedIntProperty("rocksdb.cur-size-all-mem-tables", &v)) use.memtables = v;
   if (db_->GetAggregatedIntProperty("rocksdb.estimate-table-readers-mem", &v)) use.table_readers = v;
   use.block_cache = block_cache_ ? block_cache_->GetUsage() : 0;
+  use.block_cache_capacity = block_cache_ ? block_cache_->GetCapacity() : 0;
   {
     std::lock_guard<std::mutex> lock(cache_mu_);
     use.record_cache = cache_->bytes;

@@ -980,6 +980,63 @@ TEST(HubAreaPagingTest, PagesCoverEveryMatchOnceAndGiveTotalsOnlyWhenCounted) {
   EXPECT_EQ(get("/ogc/collections/entities-building/items/no-colon").status, 404);
 }
 
+TEST(HubMemoryTest, CachesTakeTheirShareOfTheBudgetUnlessGivenTheirOwnSize) {
+  TempDir dir;
+  auto config_with = [&](const std::string& lines) {
+    const std::string file = dir.path() + "/firehub.properties";
+    std::ofstream(file) << "data.dir = " << dir.path() << "/data\nhttp.listen = 127.0.0.1:0\nlake.sync = false\n"
+                        << lines;
+    return loadConfig(file);
+  };
+  auto defaults = config_with("");
+  ASSERT_TRUE(defaults.isOk()) << defaults.status().toString();
+  const MemoryPlan by_default = memoryPlan(defaults.value());
+  EXPECT_EQ(by_default.lake_write_buffer_mb, 112u);
+  EXPECT_EQ(by_default.lake_block_cache_mb, 48u);
+  EXPECT_EQ(by_default.layer_cache_mb, 25u);
+  EXPECT_LE(by_default.totalBytes(), size_t{320} << 20) << "the shares add up to the budget";
+  EXPECT_GE(by_default.totalBytes(), size_t{310} << 20);
+
+  auto config = config_with("memory.cache_mb = 200\nlake.record_cache_mb = 10\napi.feature_cache_mb = 0\n");
+  ASSERT_TRUE(config.isOk()) << config.status().toString();
+  const MemoryPlan plan = memoryPlan(config.value());
+  EXPECT_EQ(plan.lake_write_buffer_mb, 70u);
+  EXPECT_EQ(plan.lake_block_cache_mb, 30u);
+  EXPECT_EQ(plan.lake_record_cache_mb, 10u) << "given its own size";
+  EXPECT_EQ(plan.lake_latest_cache_entries, (size_t{200} << 20) * 3 / 100 / lake::kLatestCacheEntryBytes);
+  EXPECT_EQ(plan.layer_cache_mb, 16u);
+  EXPECT_EQ(plan.feature_cache_mb, 0u) << "0 turns the kept features off";
+  EXPECT_EQ(plan.polygon_cache_mb, 8u);
+  EXPECT_EQ(plan.spare_buffer_mb, 8u);
+  // A small budget still gives the memtables RocksDB's minimum.
+  auto small = config_with("memory.cache_mb = 32\n");
+  ASSERT_TRUE(small.isOk());
+  EXPECT_EQ(memoryPlan(small.value()).lake_write_buffer_mb, 11u);
+  EXPECT_EQ(memoryPlan(config_with("memory.cache_mb = 40\nlake.write_buffer_mb = 8\n").value()).lake_write_buffer_mb, 8u);
+
+  for (const char* bad : {"memory.cache_mb = 8\n", "lake.write_buffer_mb = 4\n", "lake.block_cache_mb = 70000\n",
+                          "api.layer_cache_mb = -1\n"}) {
+    auto refused = config_with(bad);
+    ASSERT_FALSE(refused.isOk()) << bad;
+    const std::string key = std::string(bad).substr(0, std::string(bad).find(' '));
+    EXPECT_NE(refused.status().message().find(key), std::string::npos) << refused.status().toString();
+  }
+
+  // The hub runs with the plan and shows each cap beside what the part holds.
+  HubConfig c = config.value();
+  c.plugins_dir = firehub::testing::pluginsDir();
+  auto hub = Hub::start(c);
+  ASSERT_TRUE(hub.isOk()) << hub.status().toString();
+  const auto metrics = http("127.0.0.1", hub.value()->httpPort(), "GET", "/metrics", "", "",
+                            firehub::testing::adminKey(c.data_dir)).body;
+  for (const auto& [part, bytes] : plan.parts()) {
+    EXPECT_NE(metrics.find("firehub_memory_limit_bytes{part=\"" + part + "\"} " + std::to_string(bytes)),
+              std::string::npos) << part << "\n" << metrics;
+    EXPECT_NE(metrics.find("firehub_memory_bytes{part=\"" + part + "\"}"), std::string::npos) << part;
+  }
+  EXPECT_EQ(hub.value()->lake().memoryUse().block_cache_capacity, size_t{30} << 20);
+}
+
 TEST(HubTlsTest, ServesHttpsWithAConfiguredCertificate) {
   TempDir dir;
   std::string cert = dir.path() + "/hub.crt", key = dir.path() + "/hub.key";

@@ -40,10 +40,12 @@ struct ApiOptions {
   // GeoJSON of the region's outlines (district boundaries), served at /api/v1/outlines.
   // Default: empty (404).
   std::string outlines_file;
-  // Rendered cell-layer responses kept, and cells' features kept as rendered, MiB (LayerCache).
-  // Defaults: 32 and 64.
+  // Rendered cell-layer responses kept, cells' features kept as rendered, cells' polygons kept,
+  // and spare render buffers kept, MiB (LayerCache). Defaults: 32, 64, 16 and 16.
   size_t layer_cache_mb = 32;
   size_t feature_cache_mb = 64;
+  size_t polygon_cache_mb = 16;
+  size_t spare_buffer_mb = 16;
   // Worker threads; each open event stream holds one. Default: 48.
   int threads = 48;
 };

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <memory>
 #include <string>
@@ -59,13 +60,19 @@ struct HubConfig {
   int local_offset_minutes = 480;
   // fsync the lake's WAL on each commit. Default: true.
   bool lake_sync = true;
-  // Memtable budget of the lake, MiB (lake.write_buffer_mb). Default: 128.
-  size_t lake_write_buffer_mb = 128;
-  // Recently committed records kept in memory, MiB (lake.record_cache_mb). Default: 64.
-  size_t lake_record_cache_mb = 64;
+  // Memory of the hub's caches and buffers together, MiB (memory.cache_mb): each takes its share
+  // (see MemoryPlan) unless given a size of its own below. The lake's data, fusion's cells and
+  // the connectors come on top. Default: 320.
+  size_t cache_budget_mb = 320;
+  // Sizes given explicitly; unset: the cache's share of cache_budget_mb.
+  // Memtables of the lake, MiB (lake.write_buffer_mb, at least 8).
+  std::optional<size_t> lake_write_buffer_mb;
+  // Block cache of the lake's reads, MiB (lake.block_cache_mb).
+  std::optional<size_t> lake_block_cache_mb;
+  // Recently committed records kept in memory, MiB (lake.record_cache_mb; 0: off).
+  std::optional<size_t> lake_record_cache_mb;
   // Latest pointers of recently written entities kept in memory (lake.latest_cache_entries).
-  // Default: 65536.
-  size_t lake_latest_cache_entries = 65536;
+  std::optional<size_t> lake_latest_cache_entries;
   // HTTPS certificate and key, PEM (http.tls.cert, http.tls.key). Default: empty (HTTP).
   std::string tls_cert;
   std::string tls_key;
@@ -84,9 +91,10 @@ struct HubConfig {
   // Default: 10000.
   size_t area_count_budget = 10000;
   // Rendered cell-layer responses kept for maps that ask again (api.layer_cache_mb), and cells'
-  // features kept as rendered (api.feature_cache_mb), MiB. Defaults: 32 and 64.
-  size_t layer_cache_mb = 32;
-  size_t feature_cache_mb = 64;
+  // features kept as rendered (api.feature_cache_mb), MiB; unset: their shares of
+  // cache_budget_mb.
+  std::optional<size_t> layer_cache_mb;
+  std::optional<size_t> feature_cache_mb;
   // Largest HTTP request body. Default: 16 MiB.
   size_t max_body_bytes = 16u << 20;
   // How long a push waits for the same feed's previous one before 503, and after which a
@@ -100,6 +108,25 @@ struct HubConfig {
   // Serve HTTP. Default: true.
   bool serve_http = true;
 };
+
+// What each cache and buffer of a hub may hold: the sizes given in the config, and for the rest
+// their shares of its cache budget (memory.cache_mb): lake memtables 35 %, lake block cache 15 %,
+// recent records 15 %, latest pointers 3 %, cell-layer responses 8 %, cell features 16 %, cell
+// polygons 4 %, spare render buffers 4 %.
+struct MemoryPlan {
+  size_t lake_write_buffer_mb = 0;
+  size_t lake_block_cache_mb = 0;
+  size_t lake_record_cache_mb = 0;
+  size_t lake_latest_cache_entries = 0;
+  size_t layer_cache_mb = 0;
+  size_t feature_cache_mb = 0;
+  size_t polygon_cache_mb = 0;
+  size_t spare_buffer_mb = 0;
+  // Each part's cap in bytes, named as firehub_memory_bytes names it.
+  std::vector<std::pair<std::string, size_t>> parts() const;
+  size_t totalBytes() const;
+};
+MemoryPlan memoryPlan(const HubConfig& config);
 
 // Reads a properties file (Kafka-style keys: data.dir, http.listen, kafka.*, plugins.dir, ...).
 Result<HubConfig> loadConfig(const std::string& file);

@@ -61,6 +61,9 @@ struct AreaIndex {
   int version = 1;
 };
 
+// What one kept latest pointer takes in memory, about (entity key, pointer, hash slot).
+inline constexpr size_t kLatestCacheEntryBytes = 150;
+
 struct LakeOptions {
   // Directory of the RocksDB database. Created if missing. Default: none (required).
   std::string path;
@@ -76,8 +79,8 @@ struct LakeOptions {
   // publisher, fusion and subscriptions read what was just stored without a RocksDB read. 0
   // turns it off. Default: 64.
   size_t record_cache_mb = 64;
-  // Latest pointers of recently written entities kept in memory (about 150 bytes each), so a
-  // record of a known entity is committed without reading its pointer back. 0 turns it off.
+  // Latest pointers of recently written entities kept in memory (kLatestCacheEntryBytes each),
+  // so a record of a known entity is committed without reading its pointer back. 0 turns it off.
   // Default: 65536.
   size_t latest_cache_entries = 65536;
   // Area indexes (at most 32). Opened with other indexes than last time (names, domains,
@@ -284,6 +287,7 @@ class Lake {
   // latest-pointer cache (entries; about 150 bytes each).
   struct MemoryUse {
     size_t memtables = 0, block_cache = 0, table_readers = 0, record_cache = 0, latest_cache_entries = 0;
+    size_t block_cache_capacity = 0;
   };
   MemoryUse memoryUse() const;
 

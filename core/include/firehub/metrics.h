@@ -25,6 +25,8 @@ class Metrics {
   // Bytes held by one of the hub's bounded caches and buffers (`part`: lake_memtables,
   // lake_block_cache, ...), set when /metrics is read.
   void setMemoryBytes(const std::string& part, double bytes) { memory_.Add({{"part", part}}).Set(bytes); }
+  // What that part may hold at most, bytes (the hub's memory plan), set at start.
+  void setMemoryLimitBytes(const std::string& part, double bytes) { memory_limit_.Add({{"part", part}}).Set(bytes); }
 
   // Prometheus text format of everything registered.
   std::string serialize() const;
@@ -36,6 +38,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& http_;
   prometheus::Gauge& outbox_depth_;
   prometheus::Family<prometheus::Gauge>& memory_;
+  prometheus::Family<prometheus::Gauge>& memory_limit_;
   prometheus::Counter& kafka_delivered_;
   prometheus::Counter& kafka_failed_;
 };
