@@ -58,15 +58,16 @@ MemoryPlan memoryPlan(const HubConfig& c) {
   const size_t budget = c.cache_budget_mb;
   auto share = [budget](size_t percent) { return budget * percent / 100; };
   MemoryPlan plan;
-  plan.lake_write_buffer_mb = c.lake_write_buffer_mb.value_or(std::max<size_t>(8, share(35)));
-  plan.lake_block_cache_mb = c.lake_block_cache_mb.value_or(share(15));
-  plan.lake_record_cache_mb = c.lake_record_cache_mb.value_or(share(15));
+  // At least 10 MiB of memtables (RocksDB needs 8): memory.cache_mb is at least 32.
+  plan.lake_write_buffer_mb = c.lake_write_buffer_mb.value_or(share(33));
+  plan.lake_block_cache_mb = c.lake_block_cache_mb.value_or(share(14));
+  plan.lake_record_cache_mb = c.lake_record_cache_mb.value_or(share(14));
   plan.lake_latest_cache_entries =
       c.lake_latest_cache_entries.value_or((budget << 20) * 3 / 100 / lake::kLatestCacheEntryBytes);
   plan.layer_cache_mb = c.layer_cache_mb.value_or(share(8));
-  plan.feature_cache_mb = c.feature_cache_mb.value_or(share(16));
-  plan.polygon_cache_mb = share(4);
-  plan.spare_buffer_mb = share(4);
+  plan.feature_cache_mb = c.feature_cache_mb.value_or(share(18));
+  plan.polygon_cache_mb = share(5);
+  plan.spare_buffer_mb = share(5);
   return plan;
 }
 

@@ -991,27 +991,27 @@ TEST(HubMemoryTest, CachesTakeTheirShareOfTheBudgetUnlessGivenTheirOwnSize) {
   auto defaults = config_with("");
   ASSERT_TRUE(defaults.isOk()) << defaults.status().toString();
   const MemoryPlan by_default = memoryPlan(defaults.value());
-  EXPECT_EQ(by_default.lake_write_buffer_mb, 112u);
-  EXPECT_EQ(by_default.lake_block_cache_mb, 48u);
-  EXPECT_EQ(by_default.layer_cache_mb, 25u);
-  EXPECT_LE(by_default.totalBytes(), size_t{320} << 20) << "the shares add up to the budget";
-  EXPECT_GE(by_default.totalBytes(), size_t{310} << 20);
+  EXPECT_EQ(by_default.lake_write_buffer_mb, 95u);
+  EXPECT_EQ(by_default.lake_block_cache_mb, 40u);
+  EXPECT_EQ(by_default.feature_cache_mb, 51u);
+  EXPECT_LE(by_default.totalBytes(), size_t{288} << 20) << "the shares add up to the budget";
+  EXPECT_GE(by_default.totalBytes(), size_t{280} << 20);
 
   auto config = config_with("memory.cache_mb = 200\nlake.record_cache_mb = 10\napi.feature_cache_mb = 0\n");
   ASSERT_TRUE(config.isOk()) << config.status().toString();
   const MemoryPlan plan = memoryPlan(config.value());
-  EXPECT_EQ(plan.lake_write_buffer_mb, 70u);
-  EXPECT_EQ(plan.lake_block_cache_mb, 30u);
+  EXPECT_EQ(plan.lake_write_buffer_mb, 66u);
+  EXPECT_EQ(plan.lake_block_cache_mb, 28u);
   EXPECT_EQ(plan.lake_record_cache_mb, 10u) << "given its own size";
   EXPECT_EQ(plan.lake_latest_cache_entries, (size_t{200} << 20) * 3 / 100 / lake::kLatestCacheEntryBytes);
   EXPECT_EQ(plan.layer_cache_mb, 16u);
   EXPECT_EQ(plan.feature_cache_mb, 0u) << "0 turns the kept features off";
-  EXPECT_EQ(plan.polygon_cache_mb, 8u);
-  EXPECT_EQ(plan.spare_buffer_mb, 8u);
-  // A small budget still gives the memtables RocksDB's minimum.
+  EXPECT_EQ(plan.polygon_cache_mb, 10u);
+  EXPECT_EQ(plan.spare_buffer_mb, 10u);
+  // The smallest budget still leaves the memtables more than the 8 MiB they need at least.
   auto small = config_with("memory.cache_mb = 32\n");
   ASSERT_TRUE(small.isOk());
-  EXPECT_EQ(memoryPlan(small.value()).lake_write_buffer_mb, 11u);
+  EXPECT_EQ(memoryPlan(small.value()).lake_write_buffer_mb, 10u);
   EXPECT_EQ(memoryPlan(config_with("memory.cache_mb = 40\nlake.write_buffer_mb = 8\n").value()).lake_write_buffer_mb, 8u);
 
   for (const char* bad : {"memory.cache_mb = 8\n", "lake.write_buffer_mb = 4\n", "lake.block_cache_mb = 70000\n",
@@ -1034,7 +1034,7 @@ TEST(HubMemoryTest, CachesTakeTheirShareOfTheBudgetUnlessGivenTheirOwnSize) {
               std::string::npos) << part << "\n" << metrics;
     EXPECT_NE(metrics.find("firehub_memory_bytes{part=\"" + part + "\"}"), std::string::npos) << part;
   }
-  EXPECT_EQ(hub.value()->lake().memoryUse().block_cache_capacity, size_t{30} << 20);
+  EXPECT_EQ(hub.value()->lake().memoryUse().block_cache_capacity, size_t{28} << 20);
 }
 
 TEST(HubTlsTest, ServesHttpsWithAConfiguredCertificate) {

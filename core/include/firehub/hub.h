@@ -62,8 +62,8 @@ struct HubConfig {
   bool lake_sync = true;
   // Memory of the hub's caches and buffers together, MiB (memory.cache_mb): each takes its share
   // (see MemoryPlan) unless given a size of its own below. The lake's data, fusion's cells and
-  // the connectors come on top. Default: 320.
-  size_t cache_budget_mb = 320;
+  // the connectors come on top. Default: 288.
+  size_t cache_budget_mb = 288;
   // Sizes given explicitly; unset: the cache's share of cache_budget_mb.
   // Memtables of the lake, MiB (lake.write_buffer_mb, at least 8).
   std::optional<size_t> lake_write_buffer_mb;
@@ -110,9 +110,9 @@ struct HubConfig {
 };
 
 // What each cache and buffer of a hub may hold: the sizes given in the config, and for the rest
-// their shares of its cache budget (memory.cache_mb): lake memtables 35 %, lake block cache 15 %,
-// recent records 15 %, latest pointers 3 %, cell-layer responses 8 %, cell features 16 %, cell
-// polygons 4 %, spare render buffers 4 %.
+// their shares of its cache budget (memory.cache_mb): lake memtables 33 %, lake block cache 14 %,
+// recent records 14 %, latest pointers 3 %, cell-layer responses 8 %, cell features 18 %, cell
+// polygons 5 %, spare render buffers 5 %.
 struct MemoryPlan {
   size_t lake_write_buffer_mb = 0;
   size_t lake_block_cache_mb = 0;
