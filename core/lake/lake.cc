@@ -103,6 +103,21 @@ std::string geoKey(std::string_view domain, uint64_t leaf, std::string_view enti
 // Entity key -> its latest pointer.
 struct Lake::LatestCache : absl::flat_hash_map<std::string, codec::LatestPointer> {};
 
+// The kept pointers in two generations of up to half the cap each: a commit's pointers go into
+// the young one; a full young generation becomes the old one and the old one is dropped whole.
+// Entities written within the last half-cap to whole-cap writes are found, with no per-entry
+// eviction (erasing entries one by one left the hash table rehashing its tombstones on every
+// commit of new entities) and no recency list. An entity in both has its newer pointer in the
+// young one, which is looked at first.
+struct Lake::LatestGenerations {
+  LatestCache young, old;
+  const codec::LatestPointer* find(const std::string& entity) const {
+    if (auto it = young.find(entity); it != young.end()) return &it->second;
+    if (auto it = old.find(entity); it != old.end()) return &it->second;
+    return nullptr;
+  }
+};
+
 // Recently committed records as stored, in commit order (oldest first) with their charged size,
 // and by id (the key views the entry's own id; a deque keeps its elements in place).
 struct Lake::RecordCache {
@@ -419,7 +434,7 @@ Status Lake::prepareAreaIndexes() {
 Lake::Lake(LakeOptions options)
     : options_(std::move(options)),
       commit_batch_(std::make_unique<rocksdb::WriteBatch>()),
-      latest_cache_(std::make_unique<LatestCache>()),
+      latest_cache_(std::make_unique<LatestGenerations>()),
       cache_(std::make_unique<RecordCache>()) {}
 
 Lake::~Lake() {
@@ -541,8 +556,8 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     if (in != latest_in_batch.end()) {
       current = in->second;
       have_current = true;
-    } else if (auto known = latest_cache_->find(entity); known != latest_cache_->end()) {
-      current = known->second;
+    } else if (const codec::LatestPointer* known = latest_cache_->find(entity)) {
+      current = *known;
       have_current = true;
     } else {
       std::string stored;
@@ -706,18 +721,21 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
 
 void Lake::rememberLatest(LatestCache&& written) {
   if (options_.latest_cache_entries == 0) return;
-  auto& cache = *latest_cache_;
-  while (!written.empty()) {  // the written entries move over whole (key and record id)
-    auto node = written.extract(written.begin());
-    cache.insert_or_assign(std::move(node.key()), std::move(node.mapped()));
+  auto& kept = *latest_cache_;
+  const size_t half = std::max<size_t>(1, options_.latest_cache_entries / 2);
+  // The written entries move over whole (key and record id). Each is taken at the iterator
+  // walking the table once: taking begin() again after each one scanned the emptied front of the
+  // table every time, quadratic in a commit's entities.
+  for (auto it = written.begin(); it != written.end();) {
+    if (kept.young.size() >= half) {
+      kept.old = std::move(kept.young);  // the old generation's entries are freed here
+      kept.young = LatestCache();
+      kept.young.reserve(half);
+    }
+    auto node = written.extract(it++);
+    kept.young.insert_or_assign(std::move(node.key()), std::move(node.mapped()));
   }
-  if (cache.size() > options_.latest_cache_entries) {
-    // Over the cap: drop a quarter, in hash order (no recency kept; a dropped entity is read from
-    // RocksDB on its next record).
-    size_t keep = options_.latest_cache_entries - options_.latest_cache_entries / 4;
-    for (auto it = cache.begin(); it != cache.end() && cache.size() > keep;) cache.erase(it++);
-  }
-  latest_cache_size_ = cache.size();
+  latest_cache_size_ = kept.young.size() + kept.old.size();
 }
 
 void Lake::remember(std::vector<Remembered>& records) {

@@ -366,9 +366,10 @@ class Lake {
   std::atomic<uint64_t> published_below_{0};
   // The latest pointers a commit wrote, for the next commits (guarded by commit_mu_: only
   // commit() writes the latest column family).
-  struct LatestCache;
+  struct LatestCache;        // entity key -> pointer
+  struct LatestGenerations;  // the kept pointers, young and old
   void rememberLatest(LatestCache&& written);
-  std::unique_ptr<LatestCache> latest_cache_;
+  std::unique_ptr<LatestGenerations> latest_cache_;
   std::atomic<size_t> latest_cache_size_{0};  // for memoryUse(), without commit_mu_
   // Copies the cached bytes of `id` into `out`; false when not cached.
   bool recent(const std::string& id, std::string& out) const;
