@@ -10,12 +10,13 @@
 #include <s2/s2closest_point_query.h>
 #include <s2/s2point_index.h>
 
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/node_hash_map.h>
+
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "firehub/risk.h"
@@ -186,16 +187,18 @@ class RiskLayer {
   int level_;
   size_t threads_;
 
-  std::unordered_map<std::string, BuildingIn> buildings_;
-  std::unordered_map<std::string, HazardIn> hazards_;
-  std::unordered_map<std::string, std::vector<std::string>> hazards_of_;  // building key -> hazards
-  std::unordered_map<std::string, AlarmIn> alarms_;
-  std::unordered_map<std::string, HydrantIn> hydrants_;
-  std::unordered_map<std::string, StationIn> stations_;
-  std::unordered_map<std::string, HospitalIn> hospitals_;
-  std::unordered_map<std::string, IncidentIn> incidents_;
-  std::unordered_map<std::string, WarningIn> warnings_;
-  std::unordered_map<std::string, FireWeatherIn> fire_weather_;
+  // The inputs stay where they are (node maps): the cells' inputs and the spatial indexes point
+  // at them.
+  absl::node_hash_map<std::string, BuildingIn> buildings_;
+  absl::node_hash_map<std::string, HazardIn> hazards_;
+  absl::flat_hash_map<std::string, std::vector<std::string>> hazards_of_;  // building key -> hazards
+  absl::node_hash_map<std::string, AlarmIn> alarms_;
+  absl::node_hash_map<std::string, HydrantIn> hydrants_;
+  absl::node_hash_map<std::string, StationIn> stations_;
+  absl::node_hash_map<std::string, HospitalIn> hospitals_;
+  absl::node_hash_map<std::string, IncidentIn> incidents_;
+  absl::node_hash_map<std::string, WarningIn> warnings_;
+  absl::node_hash_map<std::string, FireWeatherIn> fire_weather_;
 
   // Spatial indexes of what is looked up by distance: in-service hydrants, in-service stations,
   // hospitals with free beds, stations with fire weather. Data = the entity.
@@ -204,11 +207,11 @@ class RiskLayer {
   S2PointIndex<const HospitalIn*> hospital_index_;
   S2PointIndex<const FireWeatherIn*> weather_index_;
 
-  std::unordered_map<uint64_t, CellInputs> inputs_;
+  absl::flat_hash_map<uint64_t, CellInputs> inputs_;
   std::map<uint64_t, firehub::v1::RiskCell> cells_;  // published state, in S2 (Hilbert) order
-  std::unordered_map<uint64_t, uint64_t> stamps_;     // cell -> stamp of its published state
+  absl::flat_hash_map<uint64_t, uint64_t> stamps_;  // cell -> stamp of its published state
   uint64_t last_stamp_ = 0;
-  std::unordered_map<uint64_t, uint8_t> dirty_;  // cell -> searched factors to redo
+  absl::flat_hash_map<uint64_t, uint8_t> dirty_;  // cell -> searched factors to redo
   bool bulk_ = false;
   std::multimap<int64_t, std::string> timers_;  // time -> entity key to re-evaluate
 };
