@@ -624,6 +624,9 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   pointers.reserve(latest_in_batch.size());
   for (const auto& entry : latest_in_batch) pointers.push_back(&entry);
   std::sort(pointers.begin(), pointers.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  // Geo entries are keyed by place, not by entity: they are gathered and go in in key order too
+  // (each key is one entity's at one place, so no two changes of the batch share a key).
+  std::vector<std::pair<std::string, bool>> geo_changes;  // key, put (else delete)
   for (const auto* entry : pointers) {
     const auto& [entity, next] = *entry;
     batch.Put(latest_, entity, codec::encodeLatest(next));
@@ -632,17 +635,22 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     const Before& before = leaf_before[entity];
     const bool moved = before.leaf != next.leaf_cell;
     if (moved) {
-      if (before.leaf != 0) batch.Delete(geo_, geoKey(before.domain, before.leaf, entity));
-      if (next.leaf_cell != 0) batch.Put(geo_, geoKey(before.domain, next.leaf_cell, entity), "");
+      if (before.leaf != 0) geo_changes.emplace_back(geoKey(before.domain, before.leaf, entity), false);
+      if (next.leaf_cell != 0) geo_changes.emplace_back(geoKey(before.domain, next.leaf_cell, entity), true);
     }
     // So do its area index entries, and they come and go with what the indexes hold.
     if (!moved && before.indexed == next.indexed) continue;
     for (size_t i = 0; i < index_prefixes_.size(); ++i) {
       const uint32_t bit = uint32_t{1} << i;
       const bool was = (before.indexed & bit) && before.leaf != 0, is = (next.indexed & bit) && next.leaf_cell != 0;
-      if (was && (moved || !is)) batch.Delete(geo_, geoKey(index_prefixes_[i], before.leaf, entity));
-      if (is && (moved || !was)) batch.Put(geo_, geoKey(index_prefixes_[i], next.leaf_cell, entity), "");
+      if (was && (moved || !is)) geo_changes.emplace_back(geoKey(index_prefixes_[i], before.leaf, entity), false);
+      if (is && (moved || !was)) geo_changes.emplace_back(geoKey(index_prefixes_[i], next.leaf_cell, entity), true);
     }
+  }
+  std::sort(geo_changes.begin(), geo_changes.end());
+  for (const auto& [geo_key, put] : geo_changes) {
+    if (put) batch.Put(geo_, geo_key, "");
+    else batch.Delete(geo_, geo_key);
   }
 
   if (!dead_letters.empty()) widenOutbox(seq, seq + 2 * dead_letters.size() - 1);
