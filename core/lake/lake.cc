@@ -187,6 +187,12 @@ Status Lake::init() {
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   db_options.create_missing_column_families = true;
   db_options.max_background_jobs = 2;
+  // Flushes and compactions run at the lowest CPU priority: on a small machine a memtable flush
+  // (tens of MiB compressed on one core) otherwise takes a core from fusion and the map's
+  // stream just when an alarm burst filled the memtables. They still get every idle moment, and
+  // RocksDB slows writes down if they fall behind.
+  db_options.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::HIGH, rocksdb::CpuPriority::kLow);
+  db_options.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW, rocksdb::CpuPriority::kLow);
   db_options.db_write_buffer_size = options_.write_buffer_mb << 20;
   db_options.keep_log_file_num = 5;
 
