@@ -106,9 +106,8 @@ struct Lake::LatestCache : absl::flat_hash_map<std::string, codec::LatestPointer
 // The kept pointers in two generations of up to half the cap each: a commit's pointers go into
 // the young one; a full young generation becomes the old one and the old one is dropped whole.
 // Entities written within the last half-cap to whole-cap writes are found, with no per-entry
-// eviction (erasing entries one by one left the hash table rehashing its tombstones on every
-// commit of new entities) and no recency list. An entity in both has its newer pointer in the
-// young one, which is looked at first.
+// eviction and no recency list. An entity in both has its newer pointer in the young one, which
+// is looked at first.
 struct Lake::LatestGenerations {
   LatestCache young, old;
   const codec::LatestPointer* find(const std::string& entity) const {
