@@ -9,6 +9,7 @@
 #include <s2/s2cell.h>
 #include <s2/s2cell_id.h>
 #include <s2/s2latlng.h>
+#include <s2/s2latlng_rect.h>
 
 #include <algorithm>
 #include <charconv>
@@ -616,6 +617,30 @@ Result<FeaturePage> latestPage(const ApiContext& ctx, const Area& area, const la
   return page;
 }
 
+namespace {
+
+// Whether an area (polygon or multipolygon) meets the box: its bounds in degrees against the
+// box's (a feature is kept when its bounding box overlaps the box, as most map servers do).
+bool areaMeets(const firehub::v1::Geometry& g, const lake::BBox& box) {
+  double min_lon = 180, min_lat = 90, max_lon = -180, max_lat = -90;
+  auto take = [&](const firehub::v1::Polygon& poly) {
+    for (const auto& ring : poly.rings()) {
+      for (const auto& p : ring.points()) {
+        min_lon = std::min(min_lon, p.lon());
+        max_lon = std::max(max_lon, p.lon());
+        min_lat = std::min(min_lat, p.lat());
+        max_lat = std::max(max_lat, p.lat());
+      }
+    }
+  };
+  if (g.has_polygon()) take(g.polygon());
+  for (const auto& poly : g.multi_polygon().polygons()) take(poly);
+  if (min_lon > max_lon) return false;  // no points
+  return max_lon >= box.min_lon && min_lon <= box.max_lon && max_lat >= box.min_lat && min_lat <= box.max_lat;
+}
+
+}  // namespace
+
 Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
                               size_t limit, size_t offset, bool restricted) {
   if (isCellLayer(name)) {
@@ -665,13 +690,15 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
   if (name == "warnings") {
     std::vector<std::string> features;
     size_t matched = 0;
-    // Received: active CAP alerts of the weather service (the area of each is not matched
-    // against bbox: a warning area is few and large, and the map draws it whole).
+    // Received: active CAP alerts of the weather service whose area meets the box (its bounds:
+    // an area is large and its place in the geo index is only its centre, so the whole domain
+    // is walked and each area tested).
     int64_t now = ctx.fusion ? ctx.fusion->now() : 0;
     Status scanned = ctx.lake->forEachLatestInBBox("weather", lake::BBox{}, [&](firehub::v1::Record& r, std::string_view) {
       if (!r.has_weather_warning() || !r.has_geometry() || r.geometry().has_point()) return true;
       const auto& w = r.weather_warning();
       if (w.has_expires() && w.expires().seconds() <= now) return true;
+      if (!areaMeets(r.geometry(), bbox)) return true;
       if (matched++ < offset || features.size() >= limit) return true;
       std::string geometry = geometryJson(r.geometry());
       features.push_back(R"({"type":"Feature","id":)" + quote(r.entity_id()) + R"(,"geometry":)" +
@@ -683,19 +710,24 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
       return true;
     });
     if (!scanned.isOk()) return scanned;
-    // Drafted: firehub's own active warnings, as the cells they cover.
+    // Drafted: firehub's own active warnings, as the cells they cover, when a cell meets the box.
     if (ctx.fusion) {
+      const S2LatLngRect box(S2LatLng::FromDegrees(bbox.min_lat, bbox.min_lon),
+                             S2LatLng::FromDegrees(bbox.max_lat, bbox.max_lon));
       for (const auto& d : ctx.fusion->activeWarnings()) {
+        bool meets = false;
+        for (int i = 0; i < d.cells_size() && !meets; ++i) {
+          meets = box.Intersects(S2Cell(S2CellId::FromToken(d.cells(i))));
+        }
+        if (!meets) continue;
         if (matched++ < offset || features.size() >= limit) continue;
         std::string geometry = R"({"type":"MultiPolygon","coordinates":[)";
         for (int i = 0; i < d.cells_size(); ++i) {
           std::string poly = cellPolygon(S2CellId::FromToken(d.cells(i)).id());
           // {"type":"Polygon","coordinates":[[...]]} -> [[...]]
           size_t start = poly.find("[[");
-          {
-    if (i) geometry += ',';
-    geometry += poly.substr(start, poly.size() - start - 1);
-  }
+          if (i) geometry += ',';
+          geometry += poly.substr(start, poly.size() - start - 1);
         }
         geometry += "]}";
         features.push_back(R"({"type":"Feature","id":)" + quote(d.identifier()) + R"(,"geometry":)" +

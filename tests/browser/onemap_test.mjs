@@ -201,7 +201,7 @@ try {
     !(await page.isHidden("#partial")) && (await page.textContent("#partial")).includes("99999"), 5000)) {
     check(true, `a cut-short area says so: "${await page.textContent("#partial")}"`);
   }
-  await page.unroute("**/api/v1/layers/risk?*");
+  await page.unrouteAll({ behavior: "wait" });  // lets a request already in the handler finish there
   await moveAway();
   if (await until("note gone once the area fits", () => page.isHidden("#partial"), 5000)) {
     check(true, "the note goes once the area fits");
@@ -227,7 +227,7 @@ try {
     (await page.textContent("#partial")).includes(`仅显示 ${stationsShown} 个`), 5000)) {
     check(true, `a cut-short point layer says so: "${await page.textContent("#partial")}"`);
   }
-  await page.unroute("**/api/v1/layers/stations?*");
+  await page.unrouteAll({ behavior: "wait" });
   await moveAway();
   if (await until("note gone once the stations fit", () => page.isHidden("#partial"), 5000)) {
     check(true, "the stations' note goes once the area fits");
@@ -288,7 +288,7 @@ try {
   release();
   await until("the held read drawn", () => page.evaluate(() => window.onemap.cellArea()[0] > 110), 5000);
   await sleep(300);
-  await page.unroute("**/api/v1/layers/risk?*");
+  await page.unrouteAll({ behavior: "wait" });  // lets a request already in the handler finish there
   await until("the alarmed cell turns red on the page", async () => {
     const c = (await rendered())[target.id];
     return c && c.level === legend[0].key && c.colour === legend[0].colour;

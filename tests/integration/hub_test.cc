@@ -416,6 +416,32 @@ TEST_F(HubTest, CapWarningsUpdateAndCancelWithdrawEarlierAlerts) {
   auto past = parse(get("/api/v1/layers/warnings?offset=1").body);
   EXPECT_EQ(past->getValue<int>("numberMatched"), 1);
   EXPECT_EQ(past->getArray("features")->size(), 0u);
+  // A box takes the warnings whose area meets it: also a sliver of the area's east edge, far from
+  // its centre (where the geo index places it); not a box beside it.
+  auto polygons = layer->getArray("features")->getObject(0)->getObject("geometry")->getArray("coordinates");
+  double east = -180, west = 180, south = 90, north = -90;
+  for (size_t p = 0; p < polygons->size(); ++p) {  // a MultiPolygon: polygons, rings, points
+    for (size_t r = 0; r < polygons->getArray(p)->size(); ++r) {
+      auto ring = polygons->getArray(p)->getArray(r);
+      for (size_t i = 0; i < ring->size(); ++i) {
+        const double lon = ring->getArray(i)->get(0).convert<double>(), lat = ring->getArray(i)->get(1).convert<double>();
+        east = std::max(east, lon);
+        west = std::min(west, lon);
+        south = std::min(south, lat);
+        north = std::max(north, lat);
+      }
+    }
+  }
+  ASSERT_GT(east - west, 0.01) << "an area, not a point";
+  auto in_box = [&](double w, double s, double e, double n) {
+    char box[160];
+    std::snprintf(box, sizeof box, "/api/v1/layers/warnings?bbox=%.6f,%.6f,%.6f,%.6f", w, s, e, n);
+    return parse(get(box).body)->getValue<int>("numberMatched");
+  };
+  EXPECT_EQ(in_box(west, south, east, north), 1);
+  EXPECT_EQ(in_box(east - 0.001, south, east + 0.5, north), 1) << "the east edge";
+  EXPECT_EQ(in_box(east + 0.01, south, east + 0.5, north), 0) << "beside it";
+  EXPECT_EQ(in_box(100, 20, 101, 21), 0) << "far away";
 
   // The feed updates 0001 with 0002, then cancels 0002: nothing stays on the map.
   auto feed = post("/api/v1/feeds/wx/records", fixture("weather", "feed.atom.xml"), "application/atom+xml");
