@@ -36,6 +36,11 @@ async function until(what, fn, ms = 20000) {
 
 let hub = null;
 let base = null;
+// An error thrown outside the try below (e.g. in a route handler) ends the process without its
+// finally: the hub must not outlive the test.
+process.on("exit", () => {
+  if (hub && hub.exitCode === null) hub.kill("SIGKILL");
+});
 async function startHub(listen) {
   fs.rmSync(path.join(dataDir, "http.address"), { force: true });
   hub = spawn(binary, ["serve", "--data-dir", dataDir, "--http", listen], { stdio: ["ignore", "ignore", "pipe"] });
