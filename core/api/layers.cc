@@ -617,30 +617,6 @@ Result<FeaturePage> latestPage(const ApiContext& ctx, const Area& area, const la
   return page;
 }
 
-namespace {
-
-// Whether an area (polygon or multipolygon) meets the box: its bounds in degrees against the
-// box's (a feature is kept when its bounding box overlaps the box, as most map servers do).
-bool areaMeets(const firehub::v1::Geometry& g, const lake::BBox& box) {
-  double min_lon = 180, min_lat = 90, max_lon = -180, max_lat = -90;
-  auto take = [&](const firehub::v1::Polygon& poly) {
-    for (const auto& ring : poly.rings()) {
-      for (const auto& p : ring.points()) {
-        min_lon = std::min(min_lon, p.lon());
-        max_lon = std::max(max_lon, p.lon());
-        min_lat = std::min(min_lat, p.lat());
-        max_lat = std::max(max_lat, p.lat());
-      }
-    }
-  };
-  if (g.has_polygon()) take(g.polygon());
-  for (const auto& poly : g.multi_polygon().polygons()) take(poly);
-  if (min_lon > max_lon) return false;  // no points
-  return max_lon >= box.min_lon && min_lon <= box.max_lon && max_lat >= box.min_lat && min_lat <= box.max_lat;
-}
-
-}  // namespace
-
 Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
                               size_t limit, size_t offset, bool restricted) {
   if (isCellLayer(name)) {
@@ -690,15 +666,15 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
   if (name == "warnings") {
     std::vector<std::string> features;
     size_t matched = 0;
-    // Received: active CAP alerts of the weather service whose area meets the box (its bounds:
-    // an area is large and its place in the geo index is only its centre, so the whole domain
-    // is walked and each area tested).
+    // Received: active CAP alerts of the weather service whose area's bounds meet the box (as
+    // most map servers match a bbox; an area is large and its place in the geo index is only its
+    // centre, so the whole domain is walked and each area tested).
     int64_t now = ctx.fusion ? ctx.fusion->now() : 0;
     Status scanned = ctx.lake->forEachLatestInBBox("weather", lake::BBox{}, [&](firehub::v1::Record& r, std::string_view) {
       if (!r.has_weather_warning() || !r.has_geometry() || r.geometry().has_point()) return true;
       const auto& w = r.weather_warning();
       if (w.has_expires() && w.expires().seconds() <= now) return true;
-      if (!areaMeets(r.geometry(), bbox)) return true;
+      if (auto bounds = lake::boundsOf(r.geometry()); !bounds || !bounds->intersects(bbox)) return true;
       if (matched++ < offset || features.size() >= limit) return true;
       std::string geometry = geometryJson(r.geometry());
       features.push_back(R"({"type":"Feature","id":)" + quote(r.entity_id()) + R"(,"geometry":)" +

@@ -120,13 +120,6 @@ void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& cell,
                            const std::string* previous_level, uint32_t properties = kAllCellProperties,
                            std::string_view geometry = {});
 
-// Rendered responses of the cell layers (risk, response, water coverage), valid while the
-// fusion engine's layer version stays the same: a map that pans back, or many clients on the
-// same view, get the bytes without rendering the cells again. Bounded by `max_bytes`; the least
-// recently used response goes first.
-// Below the responses, each cell's feature is kept as rendered for its stamp, so a view of
-// cells shown before (a pan, a zoom out) copies them instead of rendering; bounded by
-// `max_feature_bytes` (past it the kept features are dropped and rendered again as asked).
 // What a LayerCache may hold, bytes (ApiOptions' layer, feature, polygon and spare buffer caps).
 struct LayerCacheLimits {
   size_t responses = 32u << 20;
@@ -134,6 +127,14 @@ struct LayerCacheLimits {
   size_t polygons = 16u << 20;
   size_t spare = 16u << 20;
 };
+
+// Rendered responses of the cell layers (risk, response, water coverage), valid while the
+// fusion engine's layer version stays the same: a map that pans back, or many clients on the
+// same view, get the bytes without rendering the cells again. Bounded by `Limits::responses`;
+// the least recently used response goes first.
+// Below the responses, each cell's feature is kept as rendered for its stamp, so a view of
+// cells shown before (a pan, a zoom out) copies them instead of rendering; bounded by
+// `Limits::features` (past it the kept features are dropped and rendered again as asked).
 
 class LayerCache {
  public:

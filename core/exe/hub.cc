@@ -219,7 +219,8 @@ Result<std::unique_ptr<Hub>> Hub::start(
   lake::LakeOptions lake_options;
   lake_options.path = (std::filesystem::path(c.data_dir) / "lake").string();
   lake_options.sync = c.lake_sync;
-  const MemoryPlan memory = memoryPlan(c);
+  hub->memory_ = memoryPlan(c);
+  const MemoryPlan& memory = hub->memory_;
   for (const auto& [part, bytes] : memory.parts()) hub->metrics_.setMemoryLimitBytes(part, static_cast<double>(bytes));
   FIREHUB_LOG(kInfo, "hub", "caches up to " << (memory.totalBytes() >> 20) << " MiB (memory.cache_mb "
                                 << c.cache_budget_mb << "): lake memtables " << memory.lake_write_buffer_mb
@@ -368,11 +369,10 @@ Status Hub::startApi() {
   api::ApiOptions api_options;
   api_options.listen = c.http_listen;
   api_options.max_body_bytes = c.max_body_bytes;
-  const MemoryPlan memory = memoryPlan(c);
-  api_options.layer_cache_mb = memory.layer_cache_mb;
-  api_options.feature_cache_mb = memory.feature_cache_mb;
-  api_options.polygon_cache_mb = memory.polygon_cache_mb;
-  api_options.spare_buffer_mb = memory.spare_buffer_mb;
+  api_options.layer_cache_mb = memory_.layer_cache_mb;
+  api_options.feature_cache_mb = memory_.feature_cache_mb;
+  api_options.polygon_cache_mb = memory_.polygon_cache_mb;
+  api_options.spare_buffer_mb = memory_.spare_buffer_mb;
   api_options.static_dir = config_.static_dir;
   api_options.tls_cert = c.tls_cert;
   api_options.tls_key = c.tls_key;

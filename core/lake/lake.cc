@@ -158,6 +158,26 @@ std::optional<LonLat> representativePoint(const firehub::v1::Geometry& g) {
   return LonLat{sum.lon / ring.points_size(), sum.lat / ring.points_size()};
 }
 
+std::optional<BBox> boundsOf(const firehub::v1::Geometry& g) {
+  BBox box{180, 90, -180, -90};
+  auto take = [&box](const firehub::v1::Point& p) {
+    box.min_lon = std::min(box.min_lon, p.lon());
+    box.max_lon = std::max(box.max_lon, p.lon());
+    box.min_lat = std::min(box.min_lat, p.lat());
+    box.max_lat = std::max(box.max_lat, p.lat());
+  };
+  auto take_polygon = [&take](const firehub::v1::Polygon& poly) {
+    for (const auto& ring : poly.rings()) {
+      for (const auto& p : ring.points()) take(p);
+    }
+  };
+  if (g.has_point()) take(g.point());
+  if (g.has_polygon()) take_polygon(g.polygon());
+  for (const auto& poly : g.multi_polygon().polygons()) take_polygon(poly);
+  if (box.min_lon > box.max_lon) return std::nullopt;  // no points
+  return box;
+}
+
 std::string entityKey(const firehub::v1::Record& r) {
   return r.domain() + "/" + r.entity_type() + "/" + r.entity_id();
 }

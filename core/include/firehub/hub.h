@@ -166,6 +166,7 @@ class Hub {
   Status startPublisher();
   Status startApi();
   HubConfig config_;
+  MemoryPlan memory_;  // memoryPlan(config_)
   Metrics metrics_;
   plugin::ConnectorRegistry connectors_;
   std::unique_ptr<lake::Lake> lake_;

@@ -132,6 +132,9 @@ struct BBox {
   bool contains(double lon, double lat) const {
     return lon >= min_lon && lon <= max_lon && lat >= min_lat && lat <= max_lat;
   }
+  bool intersects(const BBox& o) const {
+    return max_lon >= o.min_lon && min_lon <= o.max_lon && max_lat >= o.min_lat && min_lat <= o.max_lat;
+  }
 };
 
 // A count of an area's entities: `complete` false when it stopped at its maximum;
@@ -284,7 +287,7 @@ class Lake {
   // What the lake holds in memory, bytes: RocksDB's memtables (up to write_buffer_mb), its block
   // cache (up to block_cache_mb), its table readers' indexes and filters (outside the block
   // cache, growing with the data), the recent-record cache (up to record_cache_mb) and the
-  // latest-pointer cache (entries; about 150 bytes each).
+  // latest-pointer cache (entries; kLatestCacheEntryBytes each).
   struct MemoryUse {
     size_t memtables = 0, block_cache = 0, table_readers = 0, record_cache = 0, latest_cache_entries = 0;
     size_t block_cache_capacity = 0;
@@ -384,6 +387,8 @@ struct LonLat {
   double lon = 0, lat = 0;
 };
 std::optional<LonLat> representativePoint(const firehub::v1::Geometry& geometry);
+// The box around a geometry's points (a point's is the point). Nullopt for an empty geometry.
+std::optional<BBox> boundsOf(const firehub::v1::Geometry& geometry);
 
 // Key of an entity in the latest column family: domain/entity_type/entity_id.
 std::string entityKey(const firehub::v1::Record& record);
