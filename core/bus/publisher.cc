@@ -33,6 +33,18 @@ void errorCallback(rd_kafka_t*, int err, const char* reason, void* opaque) {
 
 }  // namespace
 
+std::map<std::string, std::string> deliveryProperties() {
+  // linger.ms: at 100,000 messages/s a 5 ms linger makes batches of ~80 messages per partition,
+  // and the per-batch work (requests, wake-ups, compression frames) costs librdkafka about
+  // 1.3 µs more per message than 20 ms batches do (`firehub bench ingest --kafka-property`). 20 ms
+  // is what a downstream consumer waits at most for it; kafka.linger.ms lowers it.
+  return {{"enable.idempotence", "true"},
+          {"acks", "all"},
+          {"linger.ms", "20"},
+          {"compression.codec", "lz4"},
+          {"partitioner", "murmur2_random"}};  // same key -> same partition as Java clients
+}
+
 Publisher::Publisher(lake::Lake& lake, Metrics& metrics, PublisherOptions options)
     : lake_(lake), metrics_(metrics), options_(std::move(options)) {}
 
@@ -47,16 +59,10 @@ Status Publisher::buildProducer() {
     }
     return Status::ok();
   };
-  std::map<std::string, std::string> props = {
-      {"bootstrap.servers", options_.bootstrap_servers},
-      {"enable.idempotence", "true"},
-      {"acks", "all"},
-      {"linger.ms", "5"},
-      {"compression.codec", "lz4"},
-      {"partitioner", "murmur2_random"},  // same key -> same partition as Java clients
-      {"queue.buffering.max.messages", std::to_string(options_.max_in_flight + 1000)},
-      {"client.id", "firehub"},
-  };
+  std::map<std::string, std::string> props = deliveryProperties();
+  props["bootstrap.servers"] = options_.bootstrap_servers;
+  props["queue.buffering.max.messages"] = std::to_string(options_.max_in_flight + 1000);
+  props["client.id"] = "firehub";
   for (const auto& [k, v] : options_.properties) props[k] = v;
   for (const auto& [k, v] : props) {
     Status s = set(k, v);

@@ -7,6 +7,7 @@
 #include <Poco/JSON/Parser.h>
 
 #include <fstream>
+#include <map>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -16,6 +17,20 @@
 namespace firehub::cli {
 
 using BenchFigures = std::vector<std::pair<std::string, Poco::Dynamic::Var>>;
+
+// The --kafka-property KEY=VALUE options of a bench command set over `into`; false (and a message
+// naming the bad one on stderr) for one without a key or an '='.
+inline bool applyKafkaProperties(const std::vector<std::string>& given, std::map<std::string, std::string>& into) {
+  for (const auto& property : given) {
+    const size_t eq = property.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "bench: --kafka-property takes KEY=VALUE, not '" << property << "'\n";
+      return false;
+    }
+    into[property.substr(0, eq)] = property.substr(eq + 1);
+  }
+  return true;
+}
 
 inline bool mergeBenchJson(const std::string& file, const BenchFigures& figures) {
   if (file.empty()) return true;

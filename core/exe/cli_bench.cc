@@ -37,6 +37,8 @@ struct BenchOptions {
   // Weather feeds pushing at once, each from its own thread (agencies push independently); the
   // batches go to them in turn. 1: one feed, one pushing thread.
   size_t feeds = 1;
+  // librdkafka properties for the hub's producer (KEY=VALUE), as `kafka.KEY` in the config
+  std::vector<std::string> kafka_properties;
 };
 
 // CPU time of the whole process, or of the calling thread only.
@@ -269,13 +271,19 @@ int benchIngest(const BenchOptions& o) {
   double push_thread_us = 0;  // CPU per record of the thread that pushes (decode and commit run on it)
   double publisher_thread_us = 0;  // CPU per record of the publisher's thread (outbox -> Kafka)
   std::vector<std::pair<std::string, std::string>> stored;   // id, protobuf bytes
-  std::vector<std::pair<std::string, std::string>> messages; // key, JSON value
+  // What the publisher hands librdkafka for each record: key, JSON value and its four headers.
+  struct Message {
+    std::string key, value, feed, agency, schema;
+    const char* classification;
+  };
+  std::vector<Message> messages;
   {
     HubConfig config;
     config.data_dir = (dir / "hub").string();
     config.serve_http = false;
     config.drain_timeout_ms = 60000;
     config.kafka_bootstrap = o.bootstrap;
+    if (!applyKafkaProperties(o.kafka_properties, config.kafka_properties)) return 2;
     auto started = Hub::start(config);
     if (!started.isOk()) {
       std::cerr << "bench: " << started.status().toString() << "\n";
@@ -391,7 +399,12 @@ int benchIngest(const BenchOptions& o) {
         auto r = hub.lake().getRecord(id);
         if (!r.isOk() || !r.value()) continue;
         stored.emplace_back(id, r.value()->SerializeAsString());
-        messages.emplace_back(r.value()->entity_id(), bus::recordToJson(*r.value()));
+        const auto facts = bus::recordFacts(*r.value());
+        messages.push_back({r.value()->entity_id(), bus::recordToJson(*r.value()), std::string(facts.feed_id),
+                            std::string(facts.agency), facts.body ? facts.body->full_name() : std::string(),
+                            firehub::v1::Classification_Name(
+                                static_cast<firehub::v1::Classification>(facts.classification))
+                                .c_str()});
       }
     }
     hub.stop();
@@ -426,19 +439,19 @@ int benchIngest(const BenchOptions& o) {
     db->Close().PermitUncheckedError();
   }
 
-  // 3. Ceiling: librdkafka produce of the same messages to a fresh embedded broker.
-  Figure kafka{"ceiling: librdkafka produce"};
-  {
-    // The same broker as end to end: an external one when given, else a fresh embedded one.
-    std::unique_ptr<bus::EmbeddedBroker> embedded;
-    std::string bootstrap = o.bootstrap;
-    if (bootstrap.empty()) {
-      auto broker = bus::EmbeddedBroker::start(3, 6);
-      if (!broker.isOk()) return 1;
-      embedded = std::move(broker).value();
-      embedded->ensureTopic("firehub.bench.ceiling");
-      bootstrap = embedded->bootstrapServers();
-    }
+  // 3. Ceiling: librdkafka produce of the same messages (key, JSON value and the four headers the
+  // publisher adds) to the same broker, with the publisher's producer settings. Also without the
+  // headers, as log shippers send lines.
+  std::unique_ptr<bus::EmbeddedBroker> embedded;  // the same broker as end to end, else a fresh one
+  std::string bootstrap = o.bootstrap;
+  if (bootstrap.empty()) {
+    auto broker = bus::EmbeddedBroker::start(3, 6);
+    if (!broker.isOk()) return 1;
+    embedded = std::move(broker).value();
+    embedded->ensureTopic("firehub.bench.ceiling");
+    bootstrap = embedded->bootstrapServers();
+  }
+  auto kafka_ceiling = [&](Figure& kafka, bool headers) -> bool {
     char err[512];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     std::atomic<size_t> ok{0}, failed{0};
@@ -446,12 +459,16 @@ int benchIngest(const BenchOptions& o) {
       std::atomic<size_t>* ok;
       std::atomic<size_t>* failed;
     } counts{&ok, &failed};
-    for (auto [k, v] : std::map<std::string, std::string>{
-             {"bootstrap.servers", bootstrap},
-             {"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "5"},
-             {"compression.codec", "lz4"}, {"partitioner", "murmur2_random"},
-             {"queue.buffering.max.messages", "21000"}}) {
-      rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err);
+    std::map<std::string, std::string> properties = bus::deliveryProperties();
+    properties["bootstrap.servers"] = bootstrap;
+    properties["queue.buffering.max.messages"] = "21000";  // as the publisher's 20,000 in flight
+    applyKafkaProperties(o.kafka_properties, properties);  // as the hub's producer had them
+    for (const auto& [k, v] : properties) {
+      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+        std::cerr << "bench: kafka " << k << ": " << err << "\n";
+        rd_kafka_conf_destroy(conf);
+        return false;
+      }
     }
     rd_kafka_conf_set_opaque(conf, &counts);
     rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
@@ -459,24 +476,46 @@ int benchIngest(const BenchOptions& o) {
       (m->err ? *c->failed : *c->ok)++;
     });
     rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    std::fprintf(stderr, "bench: Kafka ceiling...\n");
+    if (!rk) {
+      std::cerr << "bench: kafka producer: " << err << "\n";
+      rd_kafka_conf_destroy(conf);
+      return false;
+    }
+    std::fprintf(stderr, "bench: Kafka ceiling (%s headers)...\n", headers ? "with" : "without");
     Stopwatch sw;
-    for (const auto& [key, value] : messages) {
-      while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("firehub.bench.ceiling"),
-                               RD_KAFKA_V_KEY(key.data(), key.size()),
-                               RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                               RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+    for (const auto& m : messages) {
+      for (;;) {
+        rd_kafka_resp_err_t e;
+        if (headers) {
+          e = rd_kafka_producev(
+              rk, RD_KAFKA_V_TOPIC("firehub.bench.ceiling"), RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
+              RD_KAFKA_V_VALUE(const_cast<char*>(m.value.data()), m.value.size()),
+              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+              RD_KAFKA_V_HEADER("feed", m.feed.data(), static_cast<ssize_t>(m.feed.size())),
+              RD_KAFKA_V_HEADER("agency", m.agency.data(), static_cast<ssize_t>(m.agency.size())),
+              RD_KAFKA_V_HEADER("schema", m.schema.data(), static_cast<ssize_t>(m.schema.size())),
+              RD_KAFKA_V_HEADER("classification", m.classification, -1), RD_KAFKA_V_END);
+        } else {
+          e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("firehub.bench.ceiling"),
+                                RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
+                                RD_KAFKA_V_VALUE(const_cast<char*>(m.value.data()), m.value.size()),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        }
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
         rd_kafka_poll(rk, 10);
       }
-      kafka.bytes += value.size();
+      kafka.bytes += m.value.size();
       rd_kafka_poll(rk, 0);
     }
     rd_kafka_flush(rk, 120000);
     sw.finish(kafka);
     kafka.records = ok.load();
     rd_kafka_destroy(rk);
-  }
+    return true;
+  };
+  Figure kafka{"ceiling: librdkafka produce"};
+  Figure kafka_bare{"  the same without headers"};
+  if (!kafka_ceiling(kafka, true) || !kafka_ceiling(kafka_bare, false)) return 1;
 
   if (mix) {
     std::printf("\nfirehub bench ingest: %zu records (80 %% weather JSON lines in batches of %zu, 15 %% building "
@@ -493,6 +532,7 @@ int benchIngest(const BenchOptions& o) {
   printFigure(decode_only, &e2e);
   printFigure(rocks, &e2e);
   printFigure(kafka, &e2e);
+  printFigure(kafka_bare, &e2e);
   std::printf("(x/e2e: this row's records/s divided by end-to-end's; MB/s of the bytes each row moved)\n");
   // The three steps every record needs, each measured alone: their CPU per record added up is
   // the least a hub doing all three spends, and the machine's cores divided by it the most it
@@ -524,6 +564,10 @@ int benchIngest(const BenchOptions& o) {
                           {at + "floor_bound_records_per_s", bound_rps},
                           {at + "ceiling_rocksdb_records_per_s", rocks.records / rocks.seconds},
                           {at + "ceiling_kafka_records_per_s", kafka.records / kafka.seconds},
+                          {at + "ceiling_kafka_cpu_us_per_record", kafka.cpuPerRecordUs()},
+                          {at + "ceiling_kafka_no_headers_records_per_s", kafka_bare.records / kafka_bare.seconds},
+                          {at + "ceiling_kafka_no_headers_cpu_us_per_record", kafka_bare.cpuPerRecordUs()},
+                          {at + "ceiling_rocksdb_cpu_us_per_record", rocks.cpuPerRecordUs()},
                           {at + "ratio_to_rocksdb_ceiling", e2e_rps / (rocks.records / rocks.seconds)},
                           {at + "ratio_to_kafka_ceiling", e2e_rps / (kafka.records / kafka.seconds)}});
   if (!o.keep) fs::remove_all(dir);
@@ -551,6 +595,8 @@ void addBenchCommand(CLI::App& app) {
   ingest->add_option("--feeds", o.feeds,
                      "Weather feeds pushing at once, each from its own thread (not with --format mix)")
       ->check(CLI::Range(size_t{1}, size_t{16}));
+  ingest->add_option("--kafka-property", o.kafka_properties,
+                     "A librdkafka property of the hub's producer, KEY=VALUE (as kafka.KEY in the config); repeatable");
   ingest->callback([] { std::exit(benchIngest(o)); });
   addFusionBench(*bench);
   addPeerBench(*bench);

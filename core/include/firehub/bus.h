@@ -64,6 +64,12 @@ class EmbeddedBroker {
   std::set<int> down_;
 };
 
+// The delivery settings of the publisher's producer, before the config's kafka.* properties:
+// idempotent with acks=all, lz4 batches, murmur2 partitioning (the Java clients' key -> partition)
+// and batches held up to 20 ms (`linger.ms`). The benchmark's Kafka ceiling and its rsyslog peer
+// produce with the same ones.
+std::map<std::string, std::string> deliveryProperties();
+
 struct PublisherOptions {
   // Kafka bootstrap servers. Required.
   std::string bootstrap_servers;
