@@ -11,7 +11,9 @@
 #                          viewport queries (fresh and cached) and wrk on the running hub, and
 #                          its memory after them;
 #   record_json_bench      Google Benchmark micro-benchmarks of the publisher's per-message JSON
-#                          (one thread, no broker: steadier than the end-to-end figures).
+#                          (one thread, no broker: steadier than the end-to-end figures);
+#   pipeline_bench         the pushing thread's work alone: pushes of 5,000 weather lines through
+#                          the pipeline into a lake on disk (connector, checks, synced commit).
 # The hub runs against the same broker process, as against a cluster in production.
 # Every figure lands in one JSON report (default build/release/bench.json). Figures, not tests.
 set -euo pipefail
@@ -51,6 +53,9 @@ printf '{"machine": "%s", "date": "%s"}\n' "$machine" "$(date -u +%Y-%m-%dT%H:%M
 "$bin" bench fusion --bootstrap "$bootstrap" --json "$json"
 micro="${json%.json}-micro.json"
 build/release/tests/record_json_bench --benchmark_min_time=1 --benchmark_out="$micro" --benchmark_out_format=json
+pipeline="${json%.json}-pipeline.json"
+build/release/tests/pipeline_bench --benchmark_filter='/5000$' --benchmark_min_time=5 --benchmark_out="$pipeline" \
+  --benchmark_out_format=json 2> >(grep -v ' INFO ' >&2)
 echo
-echo "bench: report in $json (micro-benchmarks in $micro)"
+echo "bench: report in $json (micro-benchmarks in $micro and $pipeline)"
 cat "$json"

@@ -119,6 +119,51 @@ TEST(LakeTest, SameRecordIdIsADuplicateAcrossAndWithinBatches) {
   EXPECT_EQ(lake->outboxDepth(), 2u);
 }
 
+TEST(LakeTest, APushInAnyOrderFindsEveryStoredIdAndLogsItsNewRecordsInPushOrder) {
+  TempDir dir;
+  auto station = [](int s) {
+    std::string name = "S";
+    return name.append(std::to_string(s));
+  };
+  auto id = [&](int s) { return "wx:" + station(s) + "@100"; };
+  {
+    auto lake = openLake(dir.path());
+    std::vector<StoreItem> first;
+    for (int s = 0; s < 200; s += 2) first.push_back(weather(station(s), 100, 123.4, 41.8));
+    ASSERT_TRUE(lake->commit(first, {}).isOk());
+  }  // reopened: these are found in a table file, the next ones in the memtable
+  auto lake = openLake(dir.path());
+  std::vector<StoreItem> second;
+  for (int s = 1; s < 200; s += 4) second.push_back(weather(station(s), 100, 123.4, 41.8));
+  ASSERT_TRUE(lake->commit(second, {}).isOk());
+  // All 200 stations in a shuffled order, with another temperature: 150 were stored before.
+  std::vector<int> order(200);
+  for (int s = 0; s < 200; ++s) order[static_cast<size_t>(s)] = s;
+  std::shuffle(order.begin(), order.end(), std::mt19937(7));
+  std::vector<StoreItem> mixed;
+  std::vector<std::string> new_in_push_order;
+  for (int s : order) {
+    mixed.push_back(weather(station(s), 100, 123.4, 41.8));
+    mixed.back().record().mutable_weather_observation()->set_temperature_c(-99);
+    if (s % 4 == 3) new_in_push_order.push_back(id(s));
+  }
+  auto result = lake->commit(mixed, {});
+  ASSERT_TRUE(result.isOk()) << result.status().toString();
+  EXPECT_EQ(result->stored, 50u);
+  EXPECT_EQ(result->duplicates, 150u);
+  std::vector<std::pair<uint64_t, std::string>> log;
+  ASSERT_TRUE(lake->readLog(0, 1000, log).isOk());
+  ASSERT_EQ(log.size(), 200u);
+  std::vector<std::string> last;
+  for (size_t i = 150; i < log.size(); ++i) last.push_back(log[i].second);
+  EXPECT_EQ(last, new_in_push_order);
+  for (int s = 0; s < 200; ++s) {  // a record stored before keeps its bytes
+    auto stored = lake->getRecord(id(s));
+    ASSERT_TRUE(stored.isOk() && stored.value()) << id(s);
+    EXPECT_EQ(stored.value()->weather_observation().temperature_c(), s % 4 == 3 ? -99.0 : 10.0) << id(s);
+  }
+}
+
 TEST(LakeTest, RecentRecordsComeFromMemoryAndAgreeWithTheDisk) {
   TempDir dir;
   LakeOptions o;
