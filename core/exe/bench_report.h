@@ -7,8 +7,8 @@
 #include <Poco/JSON/Parser.h>
 
 #include <fstream>
-#include <map>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <utility>

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <thread>
 
+#include "bench_data.h"
 #include "bench_report.h"
 #include "firehub/plugin.h"
 #include "firehub/registry.h"
@@ -70,63 +71,18 @@ class Stopwatch {
   double c0_;
 };
 
-// The generated data's clock: seconds after 2026-11-18T00:00:00Z as RFC 3339 text.
-std::string benchTime(int64_t seconds_after) {
-  google::protobuf::Timestamp t;
-  t.set_seconds(1795000000 + seconds_after);
-  return firehub::v1::rfc3339(t);
-}
-
 // Where building b stands: a 1,000 x 800 grid of 0.001° over the weather stations' area.
 std::pair<double, double> buildingPlace(size_t b) {
   return {122.9 + (b % 1000) * 0.001, 41.4 + ((b / 1000) % 800) * 0.001};
 }
 
-// One weather observation i (1,000 stations, one reading per station per minute).
-struct Observation {
-  char station[8];
-  double lon, lat, temp, wind, precip;
-  int rh, dir;
-  char when[32];
-};
-Observation observation(size_t i) {
-  const size_t stations = 1000;
-  Observation o{};
-  size_t s = i % stations;
-  std::snprintf(o.station, sizeof o.station, "S%05zu", s);
-  std::snprintf(o.when, sizeof o.when, "%s", benchTime(static_cast<int64_t>(i / stations) * 60).c_str());
-  o.lon = 122.9 + (s % 40) * 0.025;
-  o.lat = 41.4 + (s / 40) * 0.03;
-  o.temp = -5.0 + (i % 170) * 0.1;
-  o.rh = static_cast<int>(20 + i % 70);
-  o.wind = 5.0 + (i % 30);
-  o.dir = static_cast<int>(i % 360);
-  o.precip = (i % 50 == 0) ? 1.2 : 0.0;
-  return o;
-}
-
 // Bodies of `batch` observations: CSV with a header, or JSON lines as a station would log them.
 std::vector<std::string> makeBatches(size_t n, size_t batch, bool csv, size_t& bytes) {
   std::vector<std::string> out;
-  char line[320];
   bytes = 0;
   for (size_t start = 0; start < n; start += batch) {
-    std::string body = csv ? "station_id,lon,lat,time,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n" : "";
-    for (size_t i = start; i < std::min(n, start + batch); ++i) {
-      Observation o = observation(i);
-      if (csv) {
-        std::snprintf(line, sizeof line, "%s,%.5f,%.5f,%s,%.1f,%d,%.1f,%d,%.1f\n", o.station, o.lon, o.lat,
-                      o.when, o.temp, o.rh, o.wind, o.dir, o.precip);
-      } else {
-        std::snprintf(line, sizeof line,
-                      "{\"station_id\":\"%s\",\"lon\":%.5f,\"lat\":%.5f,\"time\":\"%s\",\"temp_c\":%.1f,"
-                      "\"rh_pct\":%d,\"wind_kmh\":%.1f,\"wind_dir_deg\":%d,\"precip_mm\":%.1f}\n",
-                      o.station, o.lon, o.lat, o.when, o.temp, o.rh, o.wind, o.dir, o.precip);
-      }
-      body += line;
-    }
-    bytes += body.size();
-    out.push_back(std::move(body));
+    out.push_back(observationBody(start, std::min(n, start + batch) - start, csv));
+    bytes += out.back().size();
   }
   return out;
 }
@@ -461,7 +417,8 @@ int benchIngest(const BenchOptions& o) {
     } counts{&ok, &failed};
     std::map<std::string, std::string> properties = bus::deliveryProperties();
     properties["bootstrap.servers"] = bootstrap;
-    properties["queue.buffering.max.messages"] = "21000";  // as the publisher's 20,000 in flight
+    // As the publisher's queue: its messages in flight and a margin.
+    properties["queue.buffering.max.messages"] = std::to_string(bus::PublisherOptions{}.max_in_flight + 1000);
     applyKafkaProperties(o.kafka_properties, properties);  // as the hub's producer had them
     for (const auto& [k, v] : properties) {
       if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {

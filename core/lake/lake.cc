@@ -571,7 +571,6 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   std::vector<rocksdb::Status> stored(by_id.size());  // ok: stored before
   db_->MultiGet(rocksdb::ReadOptions(), records_, by_id.size(), keys.data(), found.data(), stored.data(),
                 /*sorted_input=*/true);
-  std::vector<bool> is_new(items.size(), false);  // stored by this commit
 
   for (size_t c = 0; c < candidates.size(); ++c) {
     const size_t index = candidates[c];
@@ -584,7 +583,6 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     }
     if (!before.IsNotFound()) return fromRocks(before, "read record");
     stored_items.push_back(index);
-    is_new[index] = true;
 
     // Latest pointer: only a newer observation moves it.
     std::string entity = item.entity_key.empty() ? entityKey(r) : item.entity_key;
@@ -648,8 +646,9 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   // The serialised records also go to the recent-record cache after the write.
   const bool cache = options_.record_cache_mb > 0;
   std::vector<std::string> serialised(cache ? items.size() : 0);
-  for (size_t index : by_id) {
-    if (!is_new[index]) continue;
+  for (size_t k = 0; k < by_id.size(); ++k) {
+    if (!stored[k].IsNotFound()) continue;  // stored before (any other status returned above)
+    const size_t index = by_id[k];
     const auto& r = items[index].record();
     std::string& bytes = cache ? serialised[index] : value;
     bytes.clear();

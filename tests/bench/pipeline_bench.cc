@@ -6,11 +6,11 @@
 // ops/bench.sh; figures, not tests.
 #include <benchmark/benchmark.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <random>
 #include <string>
 
+#include "bench_data.h"  // the same weather lines as `firehub bench ingest`
 #include "firehub/hub.h"
 
 extern "C" const fh_connector_descriptor* fh_connector_weather(void);
@@ -18,23 +18,6 @@ extern "C" const fh_connector_descriptor* fh_connector_weather(void);
 namespace {
 
 namespace fs = std::filesystem;
-
-// `n` observations of 1,000 stations from minute `minute` on, as the bench ingest writes them.
-std::string weatherLines(size_t n, size_t first) {
-  std::string body;
-  char line[320];
-  for (size_t i = first; i < first + n; ++i) {
-    const size_t station = i % 1000, minute = i / 1000;
-    std::snprintf(line, sizeof line,
-                  "{\"station_id\":\"S%05zu\",\"lon\":%.5f,\"lat\":%.5f,\"time\":\"2026-11-18T%02zu:%02zu:00Z\","
-                  "\"temp_c\":%.1f,\"rh_pct\":%zu,\"wind_kmh\":%.1f,\"wind_dir_deg\":%zu,\"precip_mm\":%.1f}\n",
-                  station, 122.9 + (station % 40) * 0.025, 41.4 + (station / 40) * 0.03, (minute / 60) % 24,
-                  minute % 60, -5.0 + (i % 170) * 0.1, 20 + i % 70, 5.0 + (i % 30), i % 360,
-                  i % 50 == 0 ? 1.2 : 0.0);
-    body += line;
-  }
-  return body;
-}
 
 // One hub without HTTP or Kafka on a fresh lake, with the weather connector built in.
 struct Fixture {
@@ -75,7 +58,7 @@ void BM_PushWeatherLines(benchmark::State& state) {
   size_t next = 0;
   for (auto _ : state) {
     state.PauseTiming();
-    std::string body = weatherLines(per_push, next);
+    std::string body = firehub::cli::observationBody(next, per_push, /*csv=*/false);
     next += per_push;
     state.ResumeTiming();
     firehub::pipeline::IngestRequest req{"bench", body, "application/x-ndjson", "file", std::nullopt};
