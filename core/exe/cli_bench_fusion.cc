@@ -30,6 +30,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -305,8 +306,25 @@ int benchFusion(const FusionBenchOptions& o) {
 void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::string& admin_key,
                 const std::vector<std::pair<double, double>>& places) {
   std::atomic<size_t> deltas{0};
-  int listener = hub.fusion()->addListener([&](const fusion::FusionDelta&) { ++deltas; });
   std::mutex mu;
+  // When each cell was first set burning, and how long after it each CAP Alert was stored and
+  // handed to subscribers (from the earliest such push among the Alert's cells).
+  std::map<std::string, Clock::time_point> first_forced;
+  std::vector<double> alert_lag_ms;
+  int listener = hub.fusion()->addListener([&](const fusion::FusionDelta& delta) {
+    ++deltas;
+    const auto now = Clock::now();
+    std::lock_guard<std::mutex> lock(mu);
+    for (const auto& w : delta.warnings) {
+      if (w.msg_type() != "Alert") continue;
+      std::optional<Clock::time_point> earliest;
+      for (const auto& cell : w.cells()) {
+        auto it = first_forced.find(cell);
+        if (it != first_forced.end() && (!earliest || it->second < *earliest)) earliest = it->second;
+      }
+      if (earliest) alert_lag_ms.push_back(std::chrono::duration<double, std::milli>(now - *earliest).count());
+    }
+  });
   // An alarm is visible on the map when it flips its cell's forced state (the first fire in the
   // cell, or the last one reset). Per cell: push start times of such alarms, with the state each
   // should show. An event showing that state resolves it; an earlier alarm expecting the other
@@ -433,7 +451,10 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
     auto t = Clock::now();
     {
       std::lock_guard<std::mutex> lock(mu);
-      for (const auto& [tok, forced] : flips) pending[tok].push_back({t, forced});
+      for (const auto& [tok, forced] : flips) {
+        pending[tok].push_back({t, forced});
+        if (forced) first_forced.emplace(tok, t);
+      }
     }
     auto reply = httpRequest("http://127.0.0.1:" + std::to_string(port), "POST", "/api/v1/feeds/alarms/records",
                              "application/x-ndjson", body, admin_key);
@@ -460,6 +481,11 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
   std::printf("%-46s %12zu\n", "alarms never seen on the stream", unmatched);
   std::printf("%-46s %12zu\n", "SSE events", events.load());
   std::printf("%-46s %12zu\n", "fusion deltas", deltas.load());
+  std::vector<double> alert_lag;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    alert_lag = alert_lag_ms;
+  }
   // Where in the run the slow ones lie: p99 of the alarms pushed in each second.
   std::vector<std::vector<double>> by_second(static_cast<size_t>(o.seconds) + 1);
   for (const auto& [at, ms] : timed_ms) {
@@ -482,6 +508,9 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
   std::printf("%-46s %12.1f\n", "latency p99 after the first second (ms)", percentile(steady, 0.99));
   std::printf("%-46s %12.1f\n", "push acknowledged (durable) p50 (ms)", percentile(push_ms, 0.50));
   std::printf("%-46s %12.1f\n", "push acknowledged (durable) p99 (ms)", percentile(push_ms, 0.99));
+  std::printf("%-46s %12zu\n", "CAP Alerts stored (first fire in an area)", alert_lag.size());
+  std::printf("%-46s %12.1f\n", "CAP Alert after its first fire p50 (ms)", percentile(alert_lag, 0.50));
+  std::printf("%-46s %12.1f\n", "CAP Alert after its first fire p99 (ms)", percentile(alert_lag, 0.99));
   mergeBenchJson(o.json, {{"fusion.latency_rate_per_s", sent / pushed_s},
                           {"fusion.latency_p50_ms", percentile(lat, 0.50)},
                           {"fusion.latency_p99_ms", percentile(lat, 0.99)},
@@ -489,7 +518,10 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
                           {"fusion.latency_after_first_s_p50_ms", percentile(steady, 0.50)},
                           {"fusion.latency_after_first_s_p99_ms", percentile(steady, 0.99)},
                           {"fusion.push_ack_p50_ms", percentile(push_ms, 0.50)},
-                          {"fusion.push_ack_p99_ms", percentile(push_ms, 0.99)}});
+                          {"fusion.push_ack_p99_ms", percentile(push_ms, 0.99)},
+                          {"fusion.alerts", static_cast<double>(alert_lag.size())},
+                          {"fusion.alert_lag_p50_ms", percentile(alert_lag, 0.50)},
+                          {"fusion.alert_lag_p99_ms", percentile(alert_lag, 0.99)}});
   hub.fusion()->removeListener(listener);
 }
 

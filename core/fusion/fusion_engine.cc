@@ -128,10 +128,10 @@ Status FusionEngine::step(bool& did_work) {
   }
   std::vector<std::pair<uint64_t, std::string>> log;
   FIREHUB_RETURN_IF_ERROR(lake_.readLog(checkpoint_ + 1, options_.batch, log));
-  // Caught up once a step found no new log entries and left no cell dirty (the first step
-  // after a restore recomputes every cell).
+  // Caught up once a step found no new log entries and left no cell dirty and no warning area
+  // waiting (the first step after a restore recomputes every cell).
   auto mark_caught_up = [&] {
-    if (log.empty() && risk_->dirtyCount() == 0) caught_up_ = true;
+    if (log.empty() && risk_->dirtyCount() == 0 && drafter_->backlog() == 0) caught_up_ = true;
   };
   int64_t t = now();
 
@@ -190,7 +190,7 @@ Status FusionEngine::step(bool& did_work) {
     }
   }
   risk_->advanceClock(t);
-  if (log.empty() && risk_->dirtyCount() == 0 && !drafter_->hasDue(t)) {
+  if (log.empty() && risk_->dirtyCount() == 0 && !drafter_->hasDue(t) && drafter_->backlog() == 0) {
     mark_caught_up();
     return Status::ok();
   }
@@ -225,7 +225,8 @@ Status FusionEngine::step(bool& did_work) {
 
   // Drafts for the areas of changed cells, and of pending areas whose hold ran out (the rest
   // wait unchanged).
-  auto drafts = drafter_->update(changed, risk_->cells(), t);
+  auto drafts = drafter_->update(changed, risk_->cells(), t, options_.max_drafts_per_step);
+  const bool drafts_waiting = drafter_->backlog() > 0;
   for (const auto& d : drafts) {
     std::string layer_key = kWarningPrefix + d.identifier();
     firehub::v1::LayerEntry e;
@@ -254,7 +255,7 @@ Status FusionEngine::step(bool& did_work) {
     return written;
   }
   checkpoint_ = next;
-  did_work = !log.empty();
+  did_work = !log.empty() || drafts_waiting;
   mark_caught_up();
   if (changed_any) notifyListeners(delta, false);
   return Status::ok();

@@ -134,7 +134,7 @@ bool WarningDrafter::isHot(const firehub::v1::RiskCell& cell) const {
 
 std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
     const std::vector<uint64_t>& changed, const std::map<uint64_t, firehub::v1::RiskCell>& cells,
-    int64_t now) {
+    int64_t now, size_t max_drafts) {
   if (!hot_ready_) {
     for (const auto& [id, c] : cells) {
       if (isHot(c)) hot_.emplace_hint(hot_.end(), id, Hot{c.level_rank(), c.score()});
@@ -147,83 +147,99 @@ std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
       else hot_.erase(id);
     }
   }
-  std::set<uint64_t> areas;
-  for (uint64_t area : due(now)) areas.insert(area);
-  for (uint64_t id : changed) areas.insert(areaOf(id));
-
+  for (uint64_t id : changed) {
+    const uint64_t area = areaOf(id);
+    if (queued_.insert(area).second) queue_.push_back(area);
+  }
+  // Pending areas whose hold ran out first, then the changed ones in the order they changed;
+  // an area is looked at with the cells as they are when its turn comes.
   std::vector<firehub::v1::WarningDraft> out;
-  for (uint64_t area_id : areas) {
-    S2CellId area(area_id);
-    std::vector<uint64_t> hot;
-    int top_rank = 0;
-    double max_score = 0;
-    for (auto h = hot_.lower_bound(area.range_min().id()); h != hot_.end() && h->first <= area.range_max().id(); ++h) {
-      hot.push_back(h->first);
-      if (top_rank == 0 || h->second.rank < top_rank) top_rank = h->second.rank;
-      max_score = std::max(max_score, h->second.score);
-    }
-    Area& a = areas_[area_id];
-    bool was_active = a.version > 0 && a.last.msg_type() != "Cancel";
-    std::string msg_type;
-    auto settle = [&] {
-      pending_.erase({a.pending_since, area_id});
-      a.pending_since = 0;
-    };
-    if (hot.empty()) {
-      if (!was_active) {
-        settle();
-        continue;
-      }
-      msg_type = "Cancel";
-    } else if (!was_active) {
-      msg_type = "Alert";
-    } else {
-      if (sameCells(a.last, hot) && a.last.level() == config_.levels[top_rank - 1].name) {
-        settle();
-        continue;
-      }
-      msg_type = "Update";
-    }
-    bool escalation = !hot.empty() && top_rank == 1 &&
-                      (!was_active || config_.rankOf(a.last.level()) != 1);
-    if (!escalation && config_.warning_hold_s > 0) {
-      if (a.pending_since == 0) {
-        a.pending_since = now;
-        pending_.insert({now, area_id});
-      }
-      if (now - a.pending_since < config_.warning_hold_s) continue;
-    }
-    pending_.erase({a.pending_since, area_id});
-    a.pending_since = 0;
-    firehub::v1::WarningDraft d;
-    d.set_area(area.ToToken());
-    d.set_identifier("FH-" + area.ToToken() + "-" + std::to_string(++a.version));
-    d.set_msg_type(msg_type);
-    d.mutable_sent()->set_seconds(now);
-    if (msg_type == "Cancel") {
-      d.set_level(a.last.level());
-      d.set_severity(a.last.severity());
-      for (const auto& t : a.last.cells()) d.add_cells(t);
-      d.set_max_score(a.last.max_score());
-    } else {
-      d.set_level(config_.levels[top_rank - 1].name);
-      d.set_severity(capSeverityOfRank(top_rank));
-      for (uint64_t c : hot) d.add_cells(S2CellId(c).ToToken());
-      d.set_max_score(max_score);
-    }
-    if (msg_type != "Alert") {
-      d.add_references(config_.warning_sender + "," + a.last.identifier() + "," +
-                       timeText(a.last.sent().seconds()));
-    }
-    std::vector<uint64_t> shape = hot;
-    if (shape.empty()) {
-      for (const auto& t : a.last.cells()) shape.push_back(S2CellId::FromToken(t).id());
-    }
-    d.set_cap_xml(capXml(d, timeText(now), shape, cells));
-    a.last = d;
-    out.push_back(std::move(d));
+  const auto full = [&] { return max_drafts > 0 && out.size() >= max_drafts; };
+  for (uint64_t area : due(now)) {
+    if (full()) return out;
+    queued_.erase(area);  // looked at now: its place in the queue is skipped
+    draftArea(area, cells, now, out);
+  }
+  while (!queue_.empty() && !full()) {
+    const uint64_t area = queue_.front();
+    queue_.pop_front();
+    if (queued_.erase(area) > 0) draftArea(area, cells, now, out);
   }
   return out;
+}
+
+bool WarningDrafter::draftArea(uint64_t area_id, const std::map<uint64_t, firehub::v1::RiskCell>& cells,
+                               int64_t now, std::vector<firehub::v1::WarningDraft>& out) {
+  S2CellId area(area_id);
+  std::vector<uint64_t> hot;
+  int top_rank = 0;
+  double max_score = 0;
+  for (auto h = hot_.lower_bound(area.range_min().id()); h != hot_.end() && h->first <= area.range_max().id(); ++h) {
+    hot.push_back(h->first);
+    if (top_rank == 0 || h->second.rank < top_rank) top_rank = h->second.rank;
+    max_score = std::max(max_score, h->second.score);
+  }
+  Area& a = areas_[area_id];
+  bool was_active = a.version > 0 && a.last.msg_type() != "Cancel";
+  std::string msg_type;
+  auto settle = [&] {
+    pending_.erase({a.pending_since, area_id});
+    a.pending_since = 0;
+  };
+  if (hot.empty()) {
+    if (!was_active) {
+      settle();
+      return false;
+    }
+    msg_type = "Cancel";
+  } else if (!was_active) {
+    msg_type = "Alert";
+  } else {
+    if (sameCells(a.last, hot) && a.last.level() == config_.levels[top_rank - 1].name) {
+      settle();
+      return false;
+    }
+    msg_type = "Update";
+  }
+  bool escalation = !hot.empty() && top_rank == 1 &&
+                    (!was_active || config_.rankOf(a.last.level()) != 1);
+  if (!escalation && config_.warning_hold_s > 0) {
+    if (a.pending_since == 0) {
+      a.pending_since = now;
+      pending_.insert({now, area_id});
+    }
+    if (now - a.pending_since < config_.warning_hold_s) return false;
+  }
+  pending_.erase({a.pending_since, area_id});
+  a.pending_since = 0;
+  firehub::v1::WarningDraft d;
+  d.set_area(area.ToToken());
+  d.set_identifier("FH-" + area.ToToken() + "-" + std::to_string(++a.version));
+  d.set_msg_type(msg_type);
+  d.mutable_sent()->set_seconds(now);
+  if (msg_type == "Cancel") {
+    d.set_level(a.last.level());
+    d.set_severity(a.last.severity());
+    for (const auto& t : a.last.cells()) d.add_cells(t);
+    d.set_max_score(a.last.max_score());
+  } else {
+    d.set_level(config_.levels[top_rank - 1].name);
+    d.set_severity(capSeverityOfRank(top_rank));
+    for (uint64_t c : hot) d.add_cells(S2CellId(c).ToToken());
+    d.set_max_score(max_score);
+  }
+  if (msg_type != "Alert") {
+    d.add_references(config_.warning_sender + "," + a.last.identifier() + "," +
+                     timeText(a.last.sent().seconds()));
+  }
+  std::vector<uint64_t> shape = hot;
+  if (shape.empty()) {
+    for (const auto& t : a.last.cells()) shape.push_back(S2CellId::FromToken(t).id());
+  }
+  d.set_cap_xml(capXml(d, timeText(now), shape, cells));
+  a.last = d;
+  out.push_back(std::move(d));
+  return true;
 }
 
 std::vector<uint64_t> WarningDrafter::due(int64_t now) const {

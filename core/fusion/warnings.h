@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <set>
 #include <string>
@@ -25,10 +26,13 @@ class WarningDrafter {
   void restore(const firehub::v1::WarningDraft& draft);
   // New drafts for the areas of the changed cells and the pending areas whose hold ran out,
   // from the current cells (`changed`: the cells whose published state changed since the last
-  // call, or left the layer).
+  // call, or left the layer). At most `max_drafts` drafts (0: no limit): the areas not looked at
+  // yet wait, in the order their cells changed, for the next calls (see backlog()).
   std::vector<firehub::v1::WarningDraft> update(const std::vector<uint64_t>& changed,
                                                 const std::map<uint64_t, firehub::v1::RiskCell>& cells,
-                                                int64_t now);
+                                                int64_t now, size_t max_drafts = 0);
+  // Areas with changed cells that a call with a limit left for the next ones.
+  size_t backlog() const { return queued_.size(); }
   // Areas with a change waiting out warnings.hold_s.
   bool hasDue(int64_t now) const;
   // Pending areas whose hold has run out by `now` (the others wait, unchanged, for their time).
@@ -42,6 +46,10 @@ class WarningDrafter {
     uint64_t version = 0;            // messages drafted for the area so far
     int64_t pending_since = 0;       // when the current difference was first seen; 0 = none
   };
+  // Drafts the area's message if its warning state differs from its last one (and no hold
+  // applies); true if it did.
+  bool draftArea(uint64_t area_id, const std::map<uint64_t, firehub::v1::RiskCell>& cells, int64_t now,
+                 std::vector<firehub::v1::WarningDraft>& out);
   std::string capXml(const firehub::v1::WarningDraft& draft, const std::string& sent,
                      const std::vector<uint64_t>& cells,
                      const std::map<uint64_t, firehub::v1::RiskCell>& all) const;
@@ -64,6 +72,9 @@ class WarningDrafter {
 
   std::map<uint64_t, Area> areas_;
   std::set<std::pair<int64_t, uint64_t>> pending_;  // (pending_since, area) of the pending areas
+  // Areas whose cells changed and that are not looked at yet, in the order they changed.
+  std::deque<uint64_t> queue_;
+  std::set<uint64_t> queued_;
   // Cells at or above the warning level, in S2 order (an area's are one range): built from all
   // cells at the first update, then kept from the changed cells.
   struct Hot {

@@ -380,6 +380,53 @@ TEST_F(RiskScenarioTest, WarningsThatAreNotEscalationsWaitOutTheHold) {
   EXPECT_TRUE(drafted().empty()) << "the difference went away within the hold";
 }
 
+// Fires in five areas at once: the map gets every cell in the first step, the Alerts come at
+// most two per step from it on, each area's once, and none is lost.
+TEST_F(RiskScenarioTest, ABurstOfNewWarningsIsDraftedAFewPerStepWithoutLosingAny) {
+  options_.max_drafts_per_step = 2;
+  District d(*lake_);
+  d.station("S1", kStationLon, kLat, true);
+  std::vector<double> lons;
+  for (int i = 0; i < 5; ++i) lons.push_back(kStationLon + 0.05 * i);  // ~4 km apart: one area each
+  std::set<std::string> areas;
+  for (size_t i = 0; i < lons.size(); ++i) {
+    d.building("K" + std::to_string(i), lons[i], kLat, firehub::v1::Building::OCCUPANCY_OFFICE);
+    areas.insert(S2CellId(S2LatLng::FromDegrees(kLat, lons[i])).parent(options_.risk.warning_area_level).ToToken());
+  }
+  ASSERT_EQ(areas.size(), lons.size());
+  d.commit();
+  auto e = engine();
+  ASSERT_TRUE(e->catchUp().isOk());
+  deltas_.clear();
+
+  for (size_t i = 0; i < lons.size(); ++i) d.alarm("21000000007" + std::to_string(i) + "#2#1", lons[i], kLat, true);
+  d.commit();
+  ASSERT_TRUE(e->catchUp().isOk());
+  ASSERT_GE(deltas_.size(), 3u);
+  size_t forced = 0;
+  for (const auto& c : deltas_[0].cells) forced += c.forced() ? 1 : 0;
+  EXPECT_EQ(forced, lons.size()) << "every burning cell in the first step";
+  std::vector<std::string> alerted;
+  for (size_t k = 0; k < deltas_.size(); ++k) {
+    EXPECT_LE(deltas_[k].warnings.size(), 2u) << "step " << k;
+    if (k > 0) {
+      EXPECT_TRUE(deltas_[k].cells.empty()) << "step " << k;
+    }
+    for (const auto& w : deltas_[k].warnings) {
+      EXPECT_EQ(w.msg_type(), "Alert");
+      alerted.push_back(w.area());
+    }
+  }
+  EXPECT_EQ(std::set<std::string>(alerted.begin(), alerted.end()), areas);
+  EXPECT_EQ(alerted.size(), areas.size()) << "one Alert per area";
+  EXPECT_EQ(e->activeWarnings().size(), areas.size());
+  // Nothing is left waiting: a later step drafts nothing new.
+  deltas_.clear();
+  clock_ += 60;
+  ASSERT_TRUE(e->catchUp().isOk());
+  for (const auto& delta : deltas_) EXPECT_TRUE(delta.warnings.empty());
+}
+
 TEST_F(RiskScenarioTest, ACellLeavesTheLayerWhenItsLastBuildingIsRetracted) {
   District d(*lake_);
   d.building("X", 123.45, 41.85, firehub::v1::Building::OCCUPANCY_OFFICE);
