@@ -142,6 +142,15 @@ Result<RiskConfig> riskConfigFrom(const std::map<std::string, std::string>& prop
       c.warning_area_level = static_cast<int>(*v);
       continue;
     }
+    if (key == "warnings.max_per_step") {
+      auto v = number(key, text);
+      if (!v.isOk()) return v.status();
+      if (*v < 0 || *v > 100000 || *v != std::floor(*v)) {
+        return Status::invalidArgument(key + ": a whole number 0..100000 (0: no limit)");
+      }
+      c.warning_max_per_step = static_cast<size_t>(*v);
+      continue;
+    }
     if (key == "warnings.sender") {
       c.warning_sender = text;
       continue;

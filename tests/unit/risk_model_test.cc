@@ -95,6 +95,7 @@ TEST(RiskModelTest, ConfigurationOverridesWeightsScaleAndThresholds) {
                            {"risk.response.good_s", "240"},
                            {"warnings.level", "A"},
                            {"warnings.instruction.A", "立即出动"},
+                           {"warnings.max_per_step", "0"},
                            {"fusion.cell.level", "15"}});  // other prefixes are not this reader's
   ASSERT_TRUE(c.isOk()) << c.status().toString();
   EXPECT_DOUBLE_EQ(c->weight("alarm"), 0.4);
@@ -105,6 +106,8 @@ TEST(RiskModelTest, ConfigurationOverridesWeightsScaleAndThresholds) {
   EXPECT_DOUBLE_EQ(c->hydrant_radius_m, 120);
   EXPECT_DOUBLE_EQ(c->response_good_s, 240);
   EXPECT_EQ(c->warning_instructions.at("A"), "立即出动");
+  EXPECT_EQ(c->warning_max_per_step, 0u);
+  EXPECT_EQ(RiskConfig().warning_max_per_step, 8u);
 }
 
 TEST(RiskModelTest, BadConfigurationNamesTheKey) {
@@ -123,6 +126,8 @@ TEST(RiskModelTest, BadConfigurationNamesTheKey) {
   expectError({{"risk.response.bad_s", "200"}}, "bad_s must be above");
   expectError({{"warnings.level", "V"}}, "warnings.level: 'V'");
   expectError({{"warnings.status", "Live"}}, "CAP status");
+  expectError({{"warnings.max_per_step", "2.5"}}, "warnings.max_per_step: a whole number");
+  expectError({{"warnings.max_per_step", "-1"}}, "warnings.max_per_step: a whole number");
   expectError({{"risk.hydrant", "1"}}, "risk.hydrant: unknown setting");
 }
 

@@ -383,7 +383,7 @@ TEST_F(RiskScenarioTest, WarningsThatAreNotEscalationsWaitOutTheHold) {
 // Fires in five areas at once: the map gets every cell in the first step, the Alerts come at
 // most two per step from it on, each area's once, and none is lost.
 TEST_F(RiskScenarioTest, ABurstOfNewWarningsIsDraftedAFewPerStepWithoutLosingAny) {
-  options_.max_drafts_per_step = 2;
+  options_.risk.warning_max_per_step = 2;
   District d(*lake_);
   d.station("S1", kStationLon, kLat, true);
   std::vector<double> lons;

@@ -41,11 +41,6 @@ struct FusionOptions {
   // Threads a recompute of many cells (a restore, a full fusion) may use (fusion.threads).
   // Default: the machine's cores, at most 8.
   size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
-  // Warning drafts (CAP documents) per step at most; the other areas wait, in the order their
-  // cells changed, for the next steps. A burst of new warnings then does not hold back the
-  // map's cells of the records behind it; the warnings come out over the following steps.
-  // 0: no limit. Default: 8.
-  size_t max_drafts_per_step = 8;
   // The risk model. Default: RiskConfig's defaults.
   RiskConfig risk;
   // Unix seconds now; tests set a fixed clock. Default: the system clock.

@@ -78,6 +78,10 @@ struct RiskConfig {
   // A change must last this long before it is drafted (hysteresis against flapping cells);
   // a rise to the highest level is drafted at once (warnings.hold_s). Default: 60.
   double warning_hold_s = 60;
+  // Drafts per fusion step at most (warnings.max_per_step; 0: no limit); the other changed areas
+  // wait, in the order they changed, for the next steps, so a burst of new warnings does not hold
+  // back the map's cells of the records behind it. Default: 8.
+  size_t warning_max_per_step = 8;
   // CAP status of drafts (warnings.status): Actual, Exercise, System, Test or Draft. Default: Actual.
   std::string warning_status = "Actual";
 
