@@ -30,6 +30,17 @@ Result<double> number(const std::string& key, const std::string& text) {
   }
 }
 
+// A whole number in [min, max]; `what` says what the key takes.
+Result<int64_t> wholeNumber(const std::string& key, const std::string& text, int64_t min, int64_t max,
+                            const char* what) {
+  auto v = number(key, text);
+  if (!v.isOk()) return v.status();
+  if (*v < static_cast<double>(min) || *v > static_cast<double>(max) || *v != std::floor(*v)) {
+    return Status::invalidArgument(key + ": " + what);
+  }
+  return static_cast<int64_t>(*v);
+}
+
 std::vector<std::string> split(const std::string& text, char sep) {
   std::vector<std::string> out;
   std::string item;
@@ -134,20 +145,14 @@ Result<RiskConfig> riskConfigFrom(const std::map<std::string, std::string>& prop
       continue;
     }
     if (key == "warnings.area_level") {
-      auto v = number(key, text);
+      auto v = wholeNumber(key, text, 4, 20, "an S2 level 4..20");
       if (!v.isOk()) return v.status();
-      if (*v < 4 || *v > 20 || *v != std::floor(*v)) {
-        return Status::invalidArgument(key + ": an S2 level 4..20");
-      }
       c.warning_area_level = static_cast<int>(*v);
       continue;
     }
     if (key == "warnings.max_per_step") {
-      auto v = number(key, text);
+      auto v = wholeNumber(key, text, 0, 100000, "a whole number 0..100000 (0: no limit)");
       if (!v.isOk()) return v.status();
-      if (*v < 0 || *v > 100000 || *v != std::floor(*v)) {
-        return Status::invalidArgument(key + ": a whole number 0..100000 (0: no limit)");
-      }
       c.warning_max_per_step = static_cast<size_t>(*v);
       continue;
     }

@@ -126,6 +126,7 @@ TEST(RiskModelTest, BadConfigurationNamesTheKey) {
   expectError({{"risk.response.bad_s", "200"}}, "bad_s must be above");
   expectError({{"warnings.level", "V"}}, "warnings.level: 'V'");
   expectError({{"warnings.status", "Live"}}, "CAP status");
+  expectError({{"warnings.area_level", "25"}}, "warnings.area_level: an S2 level 4..20");
   expectError({{"warnings.max_per_step", "2.5"}}, "warnings.max_per_step: a whole number");
   expectError({{"warnings.max_per_step", "-1"}}, "warnings.max_per_step: a whole number");
   expectError({{"risk.hydrant", "1"}}, "risk.hydrant: unknown setting");
