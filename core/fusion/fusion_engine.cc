@@ -224,7 +224,7 @@ Status FusionEngine::step(bool& did_work) {
   if (!delta.cells.empty() || !delta.removed.empty()) notifyListeners(delta, true);
 
   // Drafts for the areas of changed cells, and of pending areas whose hold ran out (the rest
-  // wait unchanged).
+  // wait unchanged); at most warnings.max_per_step of them, the other areas in the next steps.
   auto drafts = drafter_->update(changed, risk_->cells(), t, options_.risk.warning_max_per_step);
   const bool drafts_waiting = drafter_->backlog() > 0;
   for (const auto& d : drafts) {
