@@ -225,7 +225,7 @@ Status FusionEngine::step(bool& did_work) {
 
   // Drafts for the areas of changed cells, and of pending areas whose hold ran out (the rest
   // wait unchanged); at most warnings.max_per_step of them, the other areas in the next steps.
-  auto drafts = drafter_->update(changed, risk_->cells(), t, options_.risk.warning_max_per_step);
+  auto drafts = drafter_->update(changed, risk_->cells(), t);
   const bool drafts_waiting = drafter_->backlog() > 0;
   for (const auto& d : drafts) {
     std::string layer_key = kWarningPrefix + d.identifier();

@@ -134,7 +134,7 @@ bool WarningDrafter::isHot(const firehub::v1::RiskCell& cell) const {
 
 std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
     const std::vector<uint64_t>& changed, const std::map<uint64_t, firehub::v1::RiskCell>& cells,
-    int64_t now, size_t max_drafts) {
+    int64_t now) {
   if (!hot_ready_) {
     for (const auto& [id, c] : cells) {
       if (isHot(c)) hot_.emplace_hint(hot_.end(), id, Hot{c.level_rank(), c.score()});
@@ -154,6 +154,7 @@ std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
   // Pending areas whose hold ran out first, then the changed ones in the order they changed;
   // an area is looked at with the cells as they are when its turn comes.
   std::vector<firehub::v1::WarningDraft> out;
+  const size_t max_drafts = config_.warning_max_per_step;
   const auto full = [&] { return max_drafts > 0 && out.size() >= max_drafts; };
   for (uint64_t area : due(now)) {
     if (full()) return out;

@@ -26,11 +26,11 @@ class WarningDrafter {
   void restore(const firehub::v1::WarningDraft& draft);
   // New drafts for the areas of the changed cells and the pending areas whose hold ran out,
   // from the current cells (`changed`: the cells whose published state changed since the last
-  // call, or left the layer). At most `max_drafts` drafts (0: no limit): the areas not looked at
-  // yet wait, in the order their cells changed, for the next calls (see backlog()).
+  // call, or left the layer). At most warnings.max_per_step drafts: the areas not looked at yet
+  // wait, in the order their cells changed, for the next calls (see backlog()).
   std::vector<firehub::v1::WarningDraft> update(const std::vector<uint64_t>& changed,
                                                 const std::map<uint64_t, firehub::v1::RiskCell>& cells,
-                                                int64_t now, size_t max_drafts = 0);
+                                                int64_t now);
   // Areas with changed cells that a call with a limit left for the next ones.
   size_t backlog() const { return queued_.size(); }
   // Areas with a change waiting out warnings.hold_s.
