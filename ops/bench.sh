@@ -3,7 +3,9 @@
 # `firehub broker` process for the run, then
 #   firehub bench ingest   end to end (JSON lines -> lake with fsynced WAL -> Kafka) beside the
 #                          RocksDB and librdkafka ceilings, on the same bytes and broker;
-#   firehub bench peer     rsyslog imfile -> omkafka on the same file and broker;
+#   firehub bench peer     rsyslog imfile -> omkafka on the same file and broker, in three
+#                          pairs with firehub's ingest run just before each (the first pair's
+#                          firehub figure is the run above), each pair's ratio and the median;
 #   firehub bench ingest --format mix   the same with building GeoJSON and fire-alarm events
 #                          beside the weather lines (three feeds and connectors);
 #   firehub bench memory   the hub's resident memory with 1 M buildings fused and live;
@@ -47,7 +49,7 @@ machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /pro
 printf '{"machine": "%s", "date": "%s"}\n' "$machine" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$json"
 
 "$bin" bench ingest --records "$records" --bootstrap "$bootstrap" --jsonl-out "$work/observations.ndjson" --json "$json"
-"$bin" bench peer --file "$work/observations.ndjson" --bootstrap "$bootstrap" --json "$json"
+"$bin" bench peer --file "$work/observations.ndjson" --bootstrap "$bootstrap" --json "$json" --pairs 3
 "$bin" bench ingest --format mix --records "$records" --bootstrap "$bootstrap" --json "$json"
 "$bin" bench memory --bootstrap "$bootstrap" --json "$json"
 "$bin" bench fusion --bootstrap "$bootstrap" --json "$json"
