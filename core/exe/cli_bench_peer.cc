@@ -361,9 +361,10 @@ void addPeerBench(CLI::App& bench) {
   peer->add_option("--kafka-property", o.kafka_properties,
                    "A librdkafka property of rsyslog's omkafka, KEY=VALUE (over the defaults); repeatable");
   peer->add_option("--pairs", o.pairs,
-                   "Run firehub's ingest and rsyslog one after the other this many times (the first "
-                   "firehub figure from the --json report when it has one) and report each pair's ratio "
-                   "and the median")
+                   "Run firehub's ingest (`bench ingest --records <the file's lines>`: the file must be "
+                   "one --jsonl-out wrote) and rsyslog one after the other this many times, and report "
+                   "each pair's ratios and the medians; the first firehub figure is the --json report's "
+                   "when it has one")
       ->check(CLI::Range(1, 20));
   peer->callback([] { std::exit(benchPeer(o)); });
 }
