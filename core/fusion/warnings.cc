@@ -169,7 +169,7 @@ std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
   return out;
 }
 
-bool WarningDrafter::draftArea(uint64_t area_id, const std::map<uint64_t, firehub::v1::RiskCell>& cells,
+void WarningDrafter::draftArea(uint64_t area_id, const std::map<uint64_t, firehub::v1::RiskCell>& cells,
                                int64_t now, std::vector<firehub::v1::WarningDraft>& out) {
   S2CellId area(area_id);
   std::vector<uint64_t> hot;
@@ -190,7 +190,7 @@ bool WarningDrafter::draftArea(uint64_t area_id, const std::map<uint64_t, firehu
   if (hot.empty()) {
     if (!was_active) {
       settle();
-      return false;
+      return;
     }
     msg_type = "Cancel";
   } else if (!was_active) {
@@ -198,7 +198,7 @@ bool WarningDrafter::draftArea(uint64_t area_id, const std::map<uint64_t, firehu
   } else {
     if (sameCells(a.last, hot) && a.last.level() == config_.levels[top_rank - 1].name) {
       settle();
-      return false;
+      return;
     }
     msg_type = "Update";
   }
@@ -209,10 +209,9 @@ bool WarningDrafter::draftArea(uint64_t area_id, const std::map<uint64_t, firehu
       a.pending_since = now;
       pending_.insert({now, area_id});
     }
-    if (now - a.pending_since < config_.warning_hold_s) return false;
+    if (now - a.pending_since < config_.warning_hold_s) return;
   }
-  pending_.erase({a.pending_since, area_id});
-  a.pending_since = 0;
+  settle();
   firehub::v1::WarningDraft d;
   d.set_area(area.ToToken());
   d.set_identifier("FH-" + area.ToToken() + "-" + std::to_string(++a.version));
@@ -240,7 +239,6 @@ bool WarningDrafter::draftArea(uint64_t area_id, const std::map<uint64_t, firehu
   d.set_cap_xml(capXml(d, timeText(now), shape, cells));
   a.last = d;
   out.push_back(std::move(d));
-  return true;
 }
 
 std::vector<uint64_t> WarningDrafter::due(int64_t now) const {

@@ -46,9 +46,9 @@ class WarningDrafter {
     uint64_t version = 0;            // messages drafted for the area so far
     int64_t pending_since = 0;       // when the current difference was first seen; 0 = none
   };
-  // Drafts the area's message if its warning state differs from its last one (and no hold
-  // applies); true if it did.
-  bool draftArea(uint64_t area_id, const std::map<uint64_t, firehub::v1::RiskCell>& cells, int64_t now,
+  // Drafts the area's message into `out` if its warning state differs from its last one (and no
+  // hold applies).
+  void draftArea(uint64_t area_id, const std::map<uint64_t, firehub::v1::RiskCell>& cells, int64_t now,
                  std::vector<firehub::v1::WarningDraft>& out);
   std::string capXml(const firehub::v1::WarningDraft& draft, const std::string& sent,
                      const std::vector<uint64_t>& cells,
