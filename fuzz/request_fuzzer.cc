@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)firehub::registry::validateConfig(text, R"({"utc_offset":"+08:00"})");
       break;
     default:
-      (void)firehub::subs::parseSubscription(text);
+      (void)firehub::subs::parseSubscription(text, data[0] & 4);
       break;
   }
   return 0;

@@ -12,6 +12,7 @@
 #include <s2/s2latlng_rect.h>
 
 #include <algorithm>
+#include <cmath>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -286,7 +287,10 @@ std::string warningJson(const firehub::v1::WarningDraft& d) {
 Result<lake::BBox> parseBBox(const std::string& text) {
   double v[4];
   char tail;
+  // NaN passes every range comparison (each is false), so finiteness is checked first: no value
+  // from a request may reach S2's checks.
   if (std::sscanf(text.c_str(), "%lf,%lf,%lf,%lf%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4 ||
+      !std::isfinite(v[0]) || !std::isfinite(v[1]) || !std::isfinite(v[2]) || !std::isfinite(v[3]) ||
       v[0] < -180 || v[2] > 180 || v[1] < -90 || v[3] > 90 || v[0] > v[2] || v[1] > v[3]) {
     return Status::invalidArgument(
         "bbox must be minlon,minlat,maxlon,maxlat within [-180,180]x[-90,90] with min <= max");

@@ -7,6 +7,7 @@
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerRequestImpl.h>
+#include <Poco/Net/HTTPServerSession.h>
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/HTTPServerResponse.h>
 #include <Poco/Net/Context.h>
@@ -25,6 +26,7 @@
 #include <cerrno>
 #include <climits>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <unistd.h>
 #include <map>
@@ -37,6 +39,7 @@
 #include "firehub/api.h"
 #include "firehub/classification.h"
 #include "firehub/log.h"
+#include "firehub/net.h"
 #include "firehub/v1/options.pb.h"
 
 namespace firehub::api {
@@ -52,28 +55,49 @@ std::string jsonString(const std::string& s) {
   return os.str();
 }
 
+// Whether a feed's connector config names a listen address (a TCP listener of the hub's).
+bool configHasListen(const std::string& config_json) {
+  try {
+    Poco::JSON::Parser parser;
+    auto v = parser.parse(config_json);
+    return v.type() == typeid(Poco::JSON::Object::Ptr) && v.extract<Poco::JSON::Object::Ptr>()->has("listen");
+  } catch (const Poco::Exception&) {
+    return false;
+  }
+}
+
 std::string toJson(const Poco::JSON::Object& obj) {
   std::ostringstream os;
   obj.stringify(os);
   return os.str();
 }
 
-std::vector<std::string> splitPath(const std::string& path) {
-  std::vector<std::string> parts;
-  std::string current;
-  for (char c : path) {
-    if (c == '/') {
-      if (!current.empty()) parts.push_back(current);
-      current.clear();
-    } else {
-      current.push_back(c);
-    }
+// The request target's path segments, each percent-decoded exactly once: an encoded '/' stays
+// inside its segment (record ids may hold one) and "%252f" stays "%2f". Poco::URI decodes the
+// whole path when it parses a URI, so the segments are taken from the raw target instead.
+Result<std::vector<std::string>> pathSegments(const std::string& target) {
+  std::string_view raw = target;
+  if (auto scheme = raw.find("://"); scheme != std::string_view::npos && scheme < raw.find('/')) {
+    raw.remove_prefix(scheme + 3);  // absolute-form: drop the authority
+    auto slash = raw.find('/');
+    raw = slash == std::string_view::npos ? std::string_view() : raw.substr(slash);
   }
-  if (!current.empty()) parts.push_back(current);
-  for (auto& p : parts) {
-    std::string decoded;
-    Poco::URI::decode(p, decoded);
-    p = decoded;
+  raw = raw.substr(0, raw.find_first_of("?#"));
+  std::vector<std::string> parts;
+  size_t at = 0;
+  while (at <= raw.size()) {
+    size_t end = raw.find('/', at);
+    if (end == std::string_view::npos) end = raw.size();
+    if (end > at) {
+      std::string decoded;
+      try {
+        Poco::URI::decode(std::string(raw.substr(at, end - at)), decoded);
+      } catch (const Poco::Exception&) {
+        return Status::invalidArgument("the path has a broken percent-encoding");
+      }
+      parts.push_back(std::move(decoded));
+    }
+    at = end + 1;
   }
   return parts;
 }
@@ -149,6 +173,14 @@ class Router : public Poco::Net::HTTPRequestHandler {
                                    : "writes need an API key (Authorization: Bearer <key>)");
   }
 
+  bool tls() const { return !options_.tls_cert.empty(); }
+
+  // For long answers (streams): whether the key that opened the request is still valid.
+  bool stillAuthorised() const {
+    if (!ctx_.keys || who_.anonymous || who_.key_id.empty()) return true;
+    return ctx_.keys->principal(who_.key_id).isOk();
+  }
+
   bool unauthorized(HTTPServerResponse& resp, const std::string& why) {
     resp.set("WWW-Authenticate", "Bearer realm=\"firehub\"");
     sendError(resp, Status(StatusCode::kUnauthenticated, why));
@@ -166,6 +198,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
     resp.setContentType(type);
     resp.setContentLength(static_cast<std::streamsize>(body.size()));
     resp.set("Cache-Control", "no-store");
+    if (truncated_ || !resp_keep_alive_) resp.setKeepAlive(false);
+    if (tls()) resp.set("Strict-Transport-Security", "max-age=31536000");
     resp.send() << body;
     ctx_.metrics->countHttp(status);
   }
@@ -214,7 +248,9 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (in) resp.setKeepAlive(false);
   }
 
-  // Reads the body within the size limit.
+  // Reads the whole body within the size limit. A body that ends before its Content-Length, or
+  // a chunked body that ends before its last (zero) chunk, is refused: a client that hung up
+  // half way must not have half its data stored and acknowledged.
   Result<std::string> readBody(HTTPServerRequest& req) {
     if (req.hasContentLength() &&
         req.getContentLength64() > static_cast<int64_t>(options_.max_body_bytes)) {
@@ -223,6 +259,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
                         " bytes exceeds the limit of " + std::to_string(options_.max_body_bytes) +
                         " (http.max_body_bytes); split it into smaller pushes");
     }
+    if (req.getChunkedTransferEncoding()) return readChunkedBody(req);
     std::string body;
     auto& in = req.stream();
     char buf[65536];
@@ -235,13 +272,99 @@ class Router : public Poco::Net::HTTPRequestHandler {
                           " bytes (http.max_body_bytes)");
       }
     }
+    if (req.hasContentLength() && static_cast<int64_t>(body.size()) != req.getContentLength64()) {
+      truncated_ = true;
+      return Status::invalidArgument("the body ended after " + std::to_string(body.size()) + " of the " +
+                                     std::to_string(req.getContentLength64()) +
+                                     " bytes its Content-Length announced; nothing was stored");
+    }
+    return body;
+  }
+
+  // A chunked body, decoded here rather than by Poco's chunked stream, which reads a connection
+  // closed in the middle of a chunk (or before the last chunk) as a clean end. The connection
+  // is closed after the answer: bytes read past the body are not handed back to Poco.
+  Result<std::string> readChunkedBody(HTTPServerRequest& req) {
+    auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);
+    if (!impl) return Status::invalidArgument("chunked bodies are not supported here");
+    resp_keep_alive_ = false;
+    Poco::Buffer<char> pending(0);
+    impl->session().drainBuffer(pending);
+    std::string in(pending.begin(), pending.size());
+    size_t at = 0;
+    Poco::Net::StreamSocket& socket = impl->socket();
+    auto more = [&]() -> bool {  // reads what the client sends next; false at its end
+      char buf[65536];
+      int n = 0;
+      try {
+        n = socket.receiveBytes(buf, sizeof buf);
+      } catch (const Poco::Exception&) {
+        return false;
+      }
+      if (n <= 0) return false;
+      in.erase(0, at);
+      at = 0;
+      in.append(buf, static_cast<size_t>(n));
+      return true;
+    };
+    auto line = [&](std::string& out) -> bool {
+      for (;;) {
+        auto nl = in.find('\n', at);
+        if (nl != std::string::npos) {
+          out.assign(in, at, nl - at);
+          if (!out.empty() && out.back() == '\r') out.pop_back();
+          at = nl + 1;
+          return true;
+        }
+        if (in.size() - at > 4096 || !more()) return false;
+      }
+    };
+    auto fail = [this] {
+      truncated_ = true;
+      return Status::invalidArgument(
+          "the chunked body ended before its last chunk (or a chunk is malformed); nothing was stored");
+    };
+    std::string body, size_line;
+    for (;;) {
+      if (!line(size_line)) return fail();
+      std::string hex = size_line.substr(0, size_line.find(';'));
+      hex.erase(hex.find_last_not_of(" \t") + 1);
+      if (hex.empty() || hex.size() > 8 || hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+        return fail();
+      }
+      size_t chunk = std::stoul(hex, nullptr, 16);
+      if (chunk == 0) break;
+      if (body.size() + chunk > options_.max_body_bytes) {
+        return Status(StatusCode::kPayloadTooLarge, "body exceeds the limit of " +
+                                                        std::to_string(options_.max_body_bytes) +
+                                                        " bytes (http.max_body_bytes)");
+      }
+      while (in.size() - at < chunk + 2) {
+        if (!more()) return fail();
+      }
+      body.append(in, at, chunk);
+      at += chunk;
+      if (in.compare(at, 2, "\r\n") != 0) return fail();
+      at += 2;
+    }
+    std::string trailer;
+    do {
+      if (!line(trailer)) return fail();
+    } while (!trailer.empty());
     return body;
   }
 
   void route(HTTPServerRequest& req, HTTPServerResponse& resp) {
-    Poco::URI uri(req.getURI());
+    Poco::URI uri;
+    auto segments = pathSegments(req.getURI());
+    try {
+      uri = Poco::URI(req.getURI());
+    } catch (const Poco::Exception& e) {
+      segments = Status::invalidArgument("the request target is not a URI: " + e.displayText());
+    }
+    if (!segments.isOk()) return sendError(resp, segments.status());
     const std::string& method = req.getMethod();
-    std::vector<std::string> p = splitPath(uri.getPath());
+    std::vector<std::string> p = std::move(segments).value();
     auto params = uri.getQueryParameters();
     auto param = [&](const std::string& name) -> std::optional<std::string> {
       for (const auto& [k, v] : params) {
@@ -256,6 +379,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (p.size() == 1 && p[0] == "readyz" && get) return ready(resp);
     if (p.size() == 1 && p[0] == "metrics" && get) {
       ctx_.metrics->setOutboxDepth(static_cast<double>(ctx_.lake->outboxDepth()));
+      if (ctx_.load_failures) ctx_.metrics->setLoadFailures(static_cast<double>(ctx_.load_failures().size()));
       setMemoryGauges();
       return send(resp, 200, ctx_.metrics->serialize(), "text/plain; version=0.0.4");
     }
@@ -264,7 +388,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
       if (!get) return sendError(resp, Status::invalidArgument("OGC API - Features is read-only: " + method));
       std::map<std::string, std::string> query(params.begin(), params.end());
       std::vector<std::string> rest(p.begin() + 1, p.end());
-      return reply(resp, ogcRequest(ctx_, rest, query, "http://" + req.getHost(), who_.restricted));
+      return reply(resp, ogcRequest(ctx_, rest, query, (tls() ? "https://" : "http://") + req.getHost(),
+                                    who_.restricted));
     }
     if (p.size() < 2 || p[0] != "api" || p[1] != "v1") {
       return sendError(resp, Status::notFound("no route for " + uri.getPath()));
@@ -279,6 +404,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
       if (p.size() == 1 && post) return createKey(req, resp);
       if (p.size() == 1 && get) return listKeys(resp);
       if (p.size() == 2 && method == "DELETE") return revokeKey(resp, p[1]);
+      if (p.size() == 2 && method == "PATCH") return patchKey(req, resp, p[1]);
     }
     if (what == "audit" && get) {
       if (!who_.canAdminister()) return (void)forbid(resp, "the audit log is for admins");
@@ -393,8 +519,17 @@ class Router : public Poco::Net::HTTPRequestHandler {
     bool kafka_ok = !ctx_.publisher || ctx_.publisher->healthy();
     obj.set("kafka", kafka_ok ? "ok" : "degraded");
     if (!kafka_ok) obj.set("detail", ctx_.publisher->lastError());
-    obj.set("status", kafka_ok ? "ready" : "degraded");
-    send(resp, kafka_ok ? 200 : 503, toJson(obj));
+    // Stored state that did not load is not ready, whatever else works: a lost subscription or
+    // feed must not pass for a healthy hub.
+    auto failures = ctx_.load_failures ? ctx_.load_failures() : std::vector<std::string>();
+    if (!failures.empty()) {
+      Poco::JSON::Array list;
+      for (const auto& f : failures) list.add(f);
+      obj.set("not_loaded", list);
+    }
+    const bool ready = kafka_ok && failures.empty();
+    obj.set("status", ready ? "ready" : failures.empty() ? "degraded" : "not_loaded");
+    send(resp, ready ? 200 : 503, toJson(obj));
   }
 
   void kafka(HTTPServerResponse& resp) {
@@ -488,6 +623,16 @@ class Router : public Poco::Net::HTTPRequestHandler {
     audit_target_ = spec->id;
     if (!who_.mayWriteFeed(spec->agency)) {
       return (void)forbid(resp, "may not register feeds for agency '" + spec->agency + "'");
+    }
+    if (auto plugin = ctx_.connectors->find(spec->connector);
+        plugin && !who_.mayWriteDomain(plugin->descriptor().domain)) {
+      return (void)forbid(resp, "may not write domain '" + std::string(plugin->descriptor().domain) +
+                                    "' (connector " + spec->connector + "); an admin adds domains to the key "
+                                    "(PATCH /api/v1/keys/" + who_.key_id + " {\"domains\": [...]})");
+    }
+    // Server-side resources are the operators' to choose: a listen address or a drop folder.
+    if (!who_.canOperate() && (!spec->file_drop.dir.empty() || configHasListen(spec->config_json))) {
+      return (void)forbid(resp, "file drops and listen addresses are set by operators");
     }
     if (auto existing = ctx_.feeds->get(spec->id); existing && !who_.mayWriteFeed(existing->spec().agency)) {
       return (void)forbid(resp, "feed '" + spec->id + "' belongs to agency '" + existing->spec().agency + "'");
@@ -645,7 +790,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
   void subscribe(HTTPServerRequest& req, HTTPServerResponse& resp) {
     auto body = readBody(req);
     if (!body.isOk()) return sendError(resp, body.status());
-    auto parsed = subs::parseSubscription(body.value());
+    auto parsed = subs::parseSubscription(body.value(), who_.restricted);
     if (!parsed.isOk()) return sendError(resp, parsed.status());
     std::string topic = "firehub.v1." + parsed->domain;
     if (!who_.canOperate() && !ctx_.subscriptions->granted(who_.key_id, topic)) {
@@ -653,6 +798,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
     }
     parsed->owner = who_.key_id;
     parsed->restricted = who_.restricted;
+    Status deliverable = ctx_.subscriptions->checkDelivery(parsed.value());
+    if (!deliverable.isOk()) return sendError(resp, deliverable);
     auto created = ctx_.subscriptions->create(parsed.value());
     if (!created.isOk()) return sendError(resp, created.status());
     audit_target_ = created->id;
@@ -675,6 +822,9 @@ class Router : public Poco::Net::HTTPRequestHandler {
   // The subscription's records as server-sent events, read from the lake's log: each event's id
   // is the record's log sequence, so a client reconnecting with Last-Event-ID misses nothing.
   void subscriptionEvents(HTTPServerRequest& req, HTTPServerResponse& resp, const subs::Subscription& sub) {
+    if (std::string why = ctx_.subscriptions->refusal(sub); !why.empty()) {
+      return (void)forbid(resp, "subscription " + sub.id + " may not be delivered: " + why);
+    }
     if (stream_.clients() >= 32) return sendError(resp, Status::unavailable("too many stream clients; try again later"));
     stream_.addClient();
     struct Leave {
@@ -694,6 +844,9 @@ class Router : public Poco::Net::HTTPRequestHandler {
     out.flush();
     int idle_ms = 0;
     while (out.good() && !stream_.closed()) {
+      // The subscription's grant and its reader's key are checked again on every turn: a
+      // revoked key or grant closes the stream within a second.
+      if (!ctx_.subscriptions->refusal(sub).empty() || !stillAuthorised()) break;
       std::vector<std::pair<uint64_t, firehub::v1::Record>> records;
       uint64_t scanned = after;
       Status st = ctx_.subscriptions->readMatching(sub, after, 500, records, scanned);
@@ -741,6 +894,10 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (!who_.mayWriteFeed(target->spec().agency)) {
       discardBody(req, resp);
       return (void)forbid(resp, "feed '" + id + "' belongs to agency '" + target->spec().agency + "'");
+    }
+    if (auto* c = target->connector(); c && !who_.mayWriteDomain(c->plugin().descriptor().domain)) {
+      discardBody(req, resp);
+      return (void)forbid(resp, "may not write domain '" + std::string(c->plugin().descriptor().domain) + "'");
     }
     std::string type = mediaType(req.getContentType());
     static const std::set<std::string> kAccepted = {
@@ -822,6 +979,11 @@ class Router : public Poco::Net::HTTPRequestHandler {
     o.set("id", k.id);
     o.set("role", auth::roleName(k.role));
     if (!k.agency.empty()) o.set("agency", k.agency);
+    if (k.role == auth::Role::kAgency) {
+      Poco::JSON::Array domains;
+      for (const auto& d : k.domains) domains.add(d);
+      o.set("domains", domains);
+    }
     o.set("restricted", k.restricted);
     if (!k.note.empty()) o.set("note", k.note);
     o.set("created_at_ms", k.created_at);
@@ -835,6 +997,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (!body.isOk()) return sendError(resp, body.status());
     std::string role_name, agency, note;
     bool restricted = false;
+    std::vector<std::string> domains;
     try {
       Poco::JSON::Parser parser;
       auto o = parser.parse(body.value()).extract<Poco::JSON::Object::Ptr>();
@@ -842,17 +1005,58 @@ class Router : public Poco::Net::HTTPRequestHandler {
       agency = o->optValue<std::string>("agency", "");
       note = o->optValue<std::string>("note", "");
       restricted = o->optValue<bool>("restricted", false);
+      auto listed = domainList(*o);
+      if (!listed.isOk()) return sendError(resp, listed.status());
+      domains = listed.value();
     } catch (const Poco::Exception& e) {
       return sendError(resp, Status::invalidArgument("body must be JSON {\"role\": ..., \"agency\": ...}: " + e.displayText()));
     }
     auto role = auth::parseRole(role_name);
     if (!role.isOk()) return sendError(resp, role.status());
-    auto created = ctx_.keys->create(role.value(), agency, restricted, note, who_.key_id);
+    auto created = ctx_.keys->create(role.value(), agency, restricted, note, who_.key_id, domains);
     if (!created.isOk()) return sendError(resp, created.status());
     audit_target_ = created->first.id;
     Poco::JSON::Object o = keyJson(created->first);
     o.set("key", created->second);  // shown once; only its hash is kept
     send(resp, 201, toJson(o));
+  }
+
+  // "domains": an array of domain names (at most one per domain of the schema).
+  static Result<std::vector<std::string>> domainList(const Poco::JSON::Object& o) {
+    std::vector<std::string> out;
+    if (!o.has("domains")) return out;
+    auto arr = o.getArray("domains");
+    if (!arr || arr->size() > 64) return Status::invalidArgument("'domains' must be an array of domain names");
+    for (size_t i = 0; i < arr->size(); ++i) {
+      auto v = arr->get(static_cast<unsigned>(i));
+      if (!v.isString()) return Status::invalidArgument("'domains' must be an array of domain names");
+      out.push_back(v.convert<std::string>());
+    }
+    return out;
+  }
+
+  // PATCH /api/v1/keys/{id} {"domains": [...]}: the domains an agency key may write.
+  void patchKey(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id) {
+    auto body = readBody(req);
+    if (!body.isOk()) return sendError(resp, body.status());
+    Poco::JSON::Object::Ptr o;
+    try {
+      Poco::JSON::Parser parser;
+      auto v = parser.parse(body.value());
+      if (v.type() == typeid(Poco::JSON::Object::Ptr)) o = v.extract<Poco::JSON::Object::Ptr>();
+    } catch (const Poco::Exception&) {
+    }
+    std::vector<std::string> names;
+    if (o) o->getNames(names);
+    if (!o || names != std::vector<std::string>{"domains"}) {
+      return sendError(resp, Status::invalidArgument(R"(body must be {"domains": ["water", ...]})"));
+    }
+    auto domains = domainList(*o);
+    if (!domains.isOk()) return sendError(resp, domains.status());
+    audit_target_ = id + " domains";
+    auto changed = ctx_.keys->setDomains(id, domains.value());
+    if (!changed.isOk()) return sendError(resp, changed.status());
+    send(resp, 200, toJson(keyJson(changed.value())));
   }
 
   void listKeys(HTTPServerResponse& resp) {
@@ -901,13 +1105,15 @@ class Router : public Poco::Net::HTTPRequestHandler {
     return body.str();
   }
 
-  // The one-map's files. Only plain names below static_dir are served.
+  // The one-map's files. The segments arrive decoded once; a segment holding '/', '\\', NUL or
+  // starting with '.' (hidden files, "..") is refused, and the file's canonical path must stay
+  // under the canonical static_dir (a symlink out of it is refused too).
   void staticFile(HTTPServerResponse& resp, const std::vector<std::string>& parts) {
     if (options_.static_dir.empty()) return sendError(resp, Status::notFound("the one-map is not installed (http.static_dir)"));
     std::string rel;
     for (const auto& part : parts) {
-      if (part.empty() || part[0] == '.' || part.find('\\') != std::string::npos) {
-        return sendError(resp, Status::notFound("no file " + part));
+      if (part.empty() || part[0] == '.' || part.find_first_of(std::string("/\\\0", 3)) != std::string::npos) {
+        return sendError(resp, Status::notFound("no such file"));
       }
       rel += "/" + part;
     }
@@ -920,7 +1126,15 @@ class Router : public Poco::Net::HTTPRequestHandler {
     auto dot = rel.rfind('.');
     auto type = dot == std::string::npos ? kTypes.end() : kTypes.find(rel.substr(dot));
     if (type == kTypes.end()) return sendError(resp, Status::notFound("no file " + rel));
-    auto body = readFile(options_.static_dir + rel);
+    std::error_code ec;
+    const auto root = std::filesystem::canonical(options_.static_dir, ec);
+    if (ec) return sendError(resp, Status::notFound("the one-map is not installed (http.static_dir)"));
+    const auto file = std::filesystem::weakly_canonical(root / rel.substr(1), ec);
+    auto [r, f] = std::mismatch(root.begin(), root.end(), file.begin(), file.end());
+    if (ec || r != root.end() || !std::filesystem::is_regular_file(file, ec)) {
+      return sendError(resp, Status::notFound("no file " + rel));
+    }
+    auto body = readFile(file.string());
     if (!body.isOk()) return sendError(resp, Status::notFound("no file " + rel));
     send(resp, 200, body.value(), type->second);
   }
@@ -1035,6 +1249,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
     bool reset = false;
     int idle_ms = 0;
     while (out.good()) {
+      if (!stillAuthorised()) break;  // the reader's key was revoked
       if (!stream_.next(last, events, reset, 1000)) break;  // hub stopping
       if (reset) {
         out << "id: " << last << "\nevent: reset\ndata: {\"reload\":\"/api/v1/layers/risk\"}\n\n";
@@ -1232,6 +1447,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
   LayerCache& layer_cache_;
   auth::Principal who_;
   std::string audit_target_;
+  bool truncated_ = false;        // the request's body was cut short (nothing of it is stored)
+  bool resp_keep_alive_ = true;   // false: close the connection after the answer
 };
 
 class Factory : public Poco::Net::HTTPRequestHandlerFactory {
@@ -1297,15 +1514,24 @@ Status ApiServer::start() {
       }
       static std::once_flag ssl_once;
       std::call_once(ssl_once, [] { Poco::Net::initializeSSL(); });
-      Poco::Net::Context::Ptr tls = new Poco::Net::Context(
-          Poco::Net::Context::TLS_SERVER_USE, options_.tls_key, options_.tls_cert, "",
-          Poco::Net::Context::VERIFY_NONE);
+      Poco::Net::Context::Params params;
+      params.privateKeyFile = options_.tls_key;
+      params.certificateFile = options_.tls_cert;
+      params.verificationMode = Poco::Net::Context::VERIFY_NONE;
+      params.loadDefaultCAs = false;
+      // TLS 1.2 only with forward-secret (ECDHE) AEAD suites; TLS 1.3's suites all are.
+      params.cipherList = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!SHA1:!SHA256:!SHA384";
+      params.ecdhCurve = "prime256v1";
+      Poco::Net::Context::Ptr tls = new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, params);
       tls->disableProtocols(Poco::Net::Context::PROTO_SSLV2 | Poco::Net::Context::PROTO_SSLV3 |
                             Poco::Net::Context::PROTO_TLSV1 | Poco::Net::Context::PROTO_TLSV1_1);
-      socket = Poco::Net::SecureServerSocket(address, 128, tls);
+      tls->preferServerCiphers();
+      Poco::Net::SecureServerSocket secure(tls);
+      net::listenExclusive(secure, address, 128);
+      socket = secure;
       scheme_ = "https";
     } else {
-      socket = Poco::Net::ServerSocket(address, 128);
+      net::listenExclusive(socket, address, 128);  // a taken port is a start-up error
     }
     host_ = address.host().toString();
     port_ = socket.address().port();

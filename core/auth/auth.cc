@@ -1,18 +1,24 @@
 #include "firehub/auth.h"
 
 #include <Poco/DigestEngine.h>
+#include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/RandomStream.h>
 #include <Poco/SHA2Engine.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <set>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "firehub/log.h"
+#include "firehub/v1/options.pb.h"
+#include "firehub/v1/record.pb.h"
 
 namespace firehub::auth {
 namespace {
@@ -56,6 +62,11 @@ std::string encodeKey(const KeyInfo& k, const std::string& hash) {
   o.set("role", roleName(k.role));
   o.set("agency", k.agency);
   o.set("restricted", k.restricted);
+  if (!k.domains.empty()) {
+    Poco::JSON::Array domains;
+    for (const auto& d : k.domains) domains.add(d);
+    o.set("domains", domains);
+  }
   o.set("note", k.note);
   o.set("created_at_ms", k.created_at);
   o.set("created_by", k.created_by);
@@ -74,6 +85,10 @@ bool decodeKey(const std::string& id, const std::string& text, KeyInfo& k, std::
     k.role = role.value();
     k.agency = o->optValue<std::string>("agency", "");
     k.restricted = o->optValue<bool>("restricted", false);
+    k.domains.clear();
+    if (auto domains = o->getArray("domains")) {
+      for (size_t i = 0; i < domains->size(); ++i) k.domains.push_back(domains->getElement<std::string>(static_cast<unsigned>(i)));
+    }
     k.note = o->optValue<std::string>("note", "");
     k.created_at = o->optValue<int64_t>("created_at_ms", 0);
     k.created_by = o->optValue<std::string>("created_by", "");
@@ -83,6 +98,16 @@ bool decodeKey(const std::string& id, const std::string& text, KeyInfo& k, std::
   } catch (const Poco::Exception&) {
     return false;
   }
+}
+
+Principal principalOf(const KeyInfo& k) {
+  Principal p;
+  p.key_id = k.id;
+  p.role = k.role;
+  p.agency = k.agency;
+  p.domains = k.domains;
+  p.restricted = k.restricted || k.role == Role::kAdmin;
+  return p;
 }
 
 std::string auditKey(uint64_t seq) {
@@ -165,21 +190,65 @@ std::string Principal::describe() const {
   return s;
 }
 
+namespace {
+
+Status checkDomains(Role role, const std::vector<std::string>& domains) {
+  if (role != Role::kAgency && !domains.empty()) {
+    return Status::invalidArgument("only agency keys are bound to domains");
+  }
+  const auto& known = schemaDomains();
+  for (const auto& d : domains) {
+    if (!std::binary_search(known.begin(), known.end(), d)) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      return Status::invalidArgument("'" + d + "' is not a domain of the shared schema (" + list + ")");
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+const std::vector<std::string>& schemaDomains() {
+  static const std::vector<std::string> domains = [] {
+    std::set<std::string> found;
+    const auto* body = firehub::v1::Record::descriptor()->FindOneofByName("body");
+    for (int i = 0; body && i < body->field_count(); ++i) {
+      const auto* type = body->field(i)->message_type();
+      if (!type) continue;
+      std::string d = type->options().GetExtension(firehub::v1::domain);
+      if (!d.empty()) found.insert(d);
+    }
+    return std::vector<std::string>(found.begin(), found.end());
+  }();
+  return domains;
+}
+
+bool Principal::mayWriteDomain(const std::string& domain) const {
+  if (canOperate()) return true;
+  return role == Role::kAgency && std::find(domains.begin(), domains.end(), domain) != domains.end();
+}
+
 Result<std::pair<KeyInfo, std::string>> KeyStore::create(Role role, const std::string& agency,
                                                          bool restricted, const std::string& note,
-                                                         const std::string& created_by) {
+                                                         const std::string& created_by,
+                                                         const std::vector<std::string>& domains) {
   if (role == Role::kAgency && agency.empty()) {
     return Status::invalidArgument("an agency key needs the agency it acts for ('agency')");
   }
   if (role != Role::kAgency && !agency.empty()) {
     return Status::invalidArgument("only agency keys are bound to an agency");
   }
+  FIREHUB_RETURN_IF_ERROR(checkDomains(role, domains));
   std::lock_guard<std::mutex> lock(mu_);
   KeyInfo k;
   k.id = randomHex(6);
   k.role = role;
   k.agency = agency;
   k.restricted = restricted;
+  k.domains = domains;
+  std::sort(k.domains.begin(), k.domains.end());
+  k.domains.erase(std::unique(k.domains.begin(), k.domains.end()), k.domains.end());
   k.note = note;
   k.created_at = nowMs();
   k.created_by = created_by;
@@ -203,12 +272,47 @@ Result<Principal> KeyStore::authenticate(const std::string& key) const {
     return Status(StatusCode::kUnauthenticated, "unknown API key");
   }
   if (k.revoked) return Status(StatusCode::kUnauthenticated, "API key " + id + " was revoked");
-  Principal p;
-  p.key_id = id;
-  p.role = k.role;
-  p.agency = k.agency;
-  p.restricted = k.restricted || k.role == Role::kAdmin;
-  return p;
+  return principalOf(k);
+}
+
+Result<Principal> KeyStore::principal(const std::string& id) const {
+  auto stored = lake_.getMeta(kKeyPrefix + id);
+  if (!stored.isOk()) return stored.status();
+  KeyInfo k;
+  std::string hash;
+  if (!stored.value() || !decodeKey(id, *stored.value(), k, hash)) {
+    return Status(StatusCode::kUnauthenticated, "API key " + id + " is unknown");
+  }
+  if (k.revoked) return Status(StatusCode::kUnauthenticated, "API key " + id + " was revoked");
+  return principalOf(k);
+}
+
+Result<KeyInfo> KeyStore::setDomains(const std::string& id, const std::vector<std::string>& domains) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto stored = lake_.getMeta(kKeyPrefix + id);
+  if (!stored.isOk()) return stored.status();
+  KeyInfo k;
+  std::string hash;
+  if (!stored.value() || !decodeKey(id, *stored.value(), k, hash)) {
+    return Status::notFound("no key '" + id + "'");
+  }
+  FIREHUB_RETURN_IF_ERROR(checkDomains(k.role, domains));
+  k.domains = domains;
+  std::sort(k.domains.begin(), k.domains.end());
+  k.domains.erase(std::unique(k.domains.begin(), k.domains.end()), k.domains.end());
+  FIREHUB_RETURN_IF_ERROR(lake_.putMeta(kKeyPrefix + id, encodeKey(k, hash)));
+  return k;
+}
+
+std::vector<std::string> KeyStore::undecodable() const {
+  std::vector<std::string> out;
+  (void)lake_.scanMeta(kKeyPrefix, [&](const std::string& key, const std::string& value) {
+    KeyInfo k;
+    std::string hash;
+    std::string id = key.substr(std::strlen(kKeyPrefix));
+    if (!decodeKey(id, value, k, hash)) out.push_back(id);
+  });
+  return out;
 }
 
 Status KeyStore::revoke(const std::string& id) {

@@ -19,6 +19,11 @@ Metrics::Metrics()
                         .Help("Records committed to the lake and not yet delivered to Kafka")
                         .Register(*registry_)
                         .Add({})),
+      load_failures_(prometheus::BuildGauge()
+                         .Name("firehub_load_failures")
+                         .Help("Stored feeds, keys and subscriptions that did not load (see /readyz)")
+                         .Register(*registry_)
+                         .Add({})),
       memory_(prometheus::BuildGauge()
                   .Name("firehub_memory_bytes")
                   .Help("Bytes held by the hub's bounded caches and buffers, by part")

@@ -15,6 +15,7 @@ struct ServeOptions {
   std::string data_dir;
   std::string http;
   std::string plugins_dir;
+  bool init = false;  // create a new lake when the data dir has none
 };
 
 // Loads the config file (if any) and applies command-line overrides.

@@ -235,6 +235,7 @@ int benchIngest(const BenchOptions& o) {
   std::vector<Message> messages;
   {
     HubConfig config;
+    config.init = true;  // a fresh data dir
     config.data_dir = (dir / "hub").string();
     config.serve_http = false;
     config.drain_timeout_ms = 60000;

@@ -236,6 +236,7 @@ int benchFusion(const FusionBenchOptions& o) {
 
   // 3. Latency through the running hub with the map's stream attached.
   HubConfig config;
+  config.init = true;  // a fresh data dir
   config.data_dir = (dir / "hub").string();
   config.http_listen = "127.0.0.1:0";
   config.lake_sync = true;

@@ -2,6 +2,7 @@
 // `firehub feeds list|show|register|pause|resume|delete` (with any key allowed to) and
 // `firehub dlq list|show|replay|discard` (operators, or an agency for its feeds) and
 // `firehub audit verify` (offline on a data dir, or through the running hub).
+#include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
@@ -26,6 +27,7 @@ struct KeyOptions {
   std::string agency;
   std::string note;
   bool restricted = false;
+  std::vector<std::string> domains;
   std::string id;
 };
 
@@ -89,16 +91,36 @@ void addKeysCommand(CLI::App& app) {
   create->add_option("--agency", k.agency, "The agency an agency key acts for");
   create->add_option("--note", k.note, "What the key is for");
   create->add_flag("--restricted", k.restricted, "May see fields classified restricted");
+  create->add_option("--domains", k.domains, "Domains an agency key may write, e.g. water,weather")
+      ->delimiter(',');
   adminOptions(create, admin);
   create->callback([] {
     Poco::JSON::Object o;
     o.set("role", k.role);
     if (!k.agency.empty()) o.set("agency", k.agency);
+    if (!k.domains.empty()) {
+      Poco::JSON::Array domains;
+      for (const auto& d : k.domains) domains.add(d);
+      o.set("domains", domains);
+    }
     if (!k.note.empty()) o.set("note", k.note);
     o.set("restricted", k.restricted);
     std::ostringstream body;
     o.stringify(body);
     std::exit(adminRequest(admin, "POST", "/api/v1/keys", body.str()));
+  });
+  auto* domains = keys->add_subcommand("domains", "Set the domains an agency key may write");
+  domains->add_option("id", k.id, "Key id (the 12 hex digits after fh_)")->required();
+  domains->add_option("domains", k.domains, "Domains, e.g. water weather (none: the key may write nothing)");
+  adminOptions(domains, admin);
+  domains->callback([] {
+    Poco::JSON::Object o;
+    Poco::JSON::Array list;
+    for (const auto& d : k.domains) list.add(d);
+    o.set("domains", list);
+    std::ostringstream body;
+    o.stringify(body);
+    std::exit(adminRequest(admin, "PATCH", "/api/v1/keys/" + k.id, body.str()));
   });
   auto* list = keys->add_subcommand("list", "List keys (ids, roles, agencies; never the keys)");
   adminOptions(list, admin);

@@ -13,6 +13,7 @@ namespace firehub::cli {
 int runDemo(const ServeOptions& options, const DemoCityOptions& city_options) {
   ServeOptions o = options;
   if (o.data_dir.empty() && o.config_file.empty()) o.data_dir = "var/demo";
+  o.init = true;  // the demo makes its own data dir on first start
   auto config = resolveConfig(o);
   if (!config.isOk()) {
     std::cerr << "firehub demo: " << config.status().message() << "\n";

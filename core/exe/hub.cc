@@ -102,6 +102,11 @@ Result<HubConfig> loadConfig(const std::string& file) {
     c.feeds_dir = p->getString("feeds.dir", "");
     c.plugin_scan_interval_s = p->getInt("plugins.scan_interval_s", c.plugin_scan_interval_s);
     c.file_drop_poll_ms = p->getInt("file_drop.poll_ms", c.file_drop_poll_ms);
+    c.file_drop_root = p->getString("file_drop.root", "");
+    auto allow = net::parseAllowList(p->getString("outbound.allow", ""));
+    if (!allow.isOk()) return allow.status();
+    c.outbound_allow = allow.value();
+    c.outbound_ca_file = p->getString("outbound.ca_file", "");
     if (c.file_drop_poll_ms < 10 || c.file_drop_poll_ms > 600000) {
       return Status::invalidArgument("file_drop.poll_ms must be in 10..600000");
     }
@@ -170,6 +175,8 @@ Result<HubConfig> loadConfig(const std::string& file) {
     resolve(c.tls_cert);
     resolve(c.tls_key);
     resolve(c.outlines_file);
+    resolve(c.file_drop_root);
+    resolve(c.outbound_ca_file);
     c.local_offset_minutes = p->getInt("fusion.utc_offset_minutes", c.local_offset_minutes);
     std::map<std::string, std::string> risk_keys;
     for (const char* root : {"risk", "warnings"}) {
@@ -212,9 +219,30 @@ Result<std::unique_ptr<Hub>> Hub::start(
   }
   if (c.outlines_file.empty()) c.outlines_file = c.static_dir + "/districts.geojson";
 
+  namespace fs = std::filesystem;
   std::error_code ec;
-  std::filesystem::create_directories(c.data_dir, ec);
+  const fs::path lake_dir = fs::path(c.data_dir) / "lake";
+  // A lake that is missing (moved away, a wrong path) is never replaced by an empty one unless
+  // asked: an empty lake would come with a new admin key and an "intact" empty audit chain.
+  if (!c.init && !fs::exists(lake_dir / "CURRENT", ec)) {
+    return Status::failedPrecondition(
+        "no lake in " + lake_dir.string() + " (" +
+        (fs::exists(lake_dir, ec) ? "the folder is there but holds no RocksDB database"
+                                  : "the folder does not exist") +
+        "); to create a new, empty hub there start with --init");
+  }
+  fs::create_directories(c.data_dir, ec);
   if (ec) return Status::unavailable("cannot create data dir " + c.data_dir + ": " + ec.message());
+  // The data dir holds the admin key and the agencies' raw data: its owner only.
+  fs::permissions(c.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (ec) return Status::unavailable("cannot make data dir " + c.data_dir + " private: " + ec.message());
+  if (!c.file_drop_root.empty()) {
+    auto probe = registry::resolveFileDropDir("probe", {c.file_drop_root, c.data_dir});
+    if (!probe.isOk()) {
+      return Status::invalidArgument("file_drop.root " + c.file_drop_root + " may not hold or be inside the "
+                                     "data dir: " + probe.status().message());
+    }
+  }
 
   lake::LakeOptions lake_options;
   lake_options.path = (std::filesystem::path(c.data_dir) / "lake").string();
@@ -235,6 +263,7 @@ Result<std::unique_ptr<Hub>> Hub::start(
   lake_options.record_cache_mb = memory.lake_record_cache_mb;
   lake_options.latest_cache_entries = memory.lake_latest_cache_entries;
   lake_options.area_indexes = api::pointLayerIndexes();
+  lake_options.create_if_missing = c.init;
   auto lake = lake::Lake::open(lake_options);
   if (!lake.isOk()) return lake.status();
   hub->lake_ = std::move(lake).value();
@@ -244,10 +273,10 @@ Result<std::unique_ptr<Hub>> Hub::start(
   if (c.auth_enabled && c.serve_http) {
     auto admin = hub->keys_->ensureAdmin(hub->adminKeyFile());
     if (!admin.isOk()) return admin.status();
-    if (admin.value()) {
-      FIREHUB_LOG(kWarning, "auth", "first start: admin key written to " << hub->adminKeyFile()
-                                        << " (mode 0600): " << *admin.value());
+    if (admin.value()) {  // the key itself only in the file, never in a log
+      FIREHUB_LOG(kWarning, "auth", "first start: admin key written to " << hub->adminKeyFile() << " (mode 0600)");
     }
+    for (const auto& id : hub->keys_->undecodable()) hub->load_failures_.push_back("key " + id + ": does not decode");
   }
 
   for (const auto* d : static_connectors) {
@@ -256,7 +285,8 @@ Result<std::unique_ptr<Hub>> Hub::start(
   }
   hub->connectors_.scanDirectory(c.plugins_dir);
 
-  hub->feeds_ = std::make_unique<registry::FeedRegistry>(*hub->lake_, hub->connectors_);
+  hub->feeds_ = std::make_unique<registry::FeedRegistry>(
+      *hub->lake_, hub->connectors_, registry::FileDropPolicy{c.file_drop_root, c.data_dir});
   pipeline::PipelineOptions pipeline_options;
   pipeline_options.cell_level = c.cell_level;
   pipeline_options.busy_timeout_ms = c.busy_timeout_ms;
@@ -265,9 +295,12 @@ Result<std::unique_ptr<Hub>> Hub::start(
   if (c.serve_http) {  // network transports run with the server, not for offline ingest
     hub->tcp_ = std::make_unique<transport::TcpListeners>(*hub->pipeline_);
     auto* tcp = hub->tcp_.get();
-    hub->feeds_->setActivationListener([tcp](const registry::Feed& feed) {
+    hub->feeds_->setActivationListener([tcp](registry::Feed& feed) {
       Status s = tcp->ensure(feed);
-      if (!s.isOk()) FIREHUB_LOG(kError, "hub", s.message());
+      if (!s.isOk()) {  // loud: the feed reads failed, and names why
+        FIREHUB_LOG(kError, "hub", s.message());
+        feed.setFault(s.message());
+      }
     });
   }
   FIREHUB_RETURN_IF_ERROR(hub->feeds_->load());
@@ -293,7 +326,10 @@ Result<std::unique_ptr<Hub>> Hub::start(
     FIREHUB_RETURN_IF_ERROR(hub->fusion_->start());
   }
   if (c.serve_http) {  // deliveries to subscribers run with the server
-    hub->subs_ = std::make_unique<subs::SubscriptionManager>(*hub->lake_);
+    subs::SubscriptionOptions sub_options;
+    sub_options.keys = c.auth_enabled ? hub->keys_.get() : nullptr;
+    sub_options.outbound = net::OutboundPolicy({c.outbound_allow, c.outbound_ca_file});
+    hub->subs_ = std::make_unique<subs::SubscriptionManager>(*hub->lake_, sub_options);
     FIREHUB_RETURN_IF_ERROR(hub->subs_->start());
   }
   {
@@ -381,6 +417,19 @@ Status Hub::startApi() {
   ctx.subscriptions = subs_.get();
   ctx.anonymous_loopback = c.anonymous_loopback == "none" ? "" : c.anonymous_loopback;
   ctx.area_count_budget = c.area_count_budget;
+  ctx.load_failures = [this] {
+    std::vector<std::string> all = load_failures_;
+    for (auto& f : feeds_->loadFailures()) all.push_back(std::move(f));
+    if (subs_) {
+      for (auto& f : subs_->loadFailures()) all.push_back(std::move(f));
+    }
+    for (const auto& feed : feeds_->list()) {
+      if (std::string fault = feed->fault(); fault.rfind("feed " + feed->spec().id + ": cannot listen", 0) == 0) {
+        all.push_back(fault);
+      }
+    }
+    return all;
+  };
   api_options.outlines_file = config_.outlines_file;
   api_ = std::make_unique<api::ApiServer>(ctx, api_options);
   FIREHUB_RETURN_IF_ERROR(api_->start());

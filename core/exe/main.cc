@@ -18,6 +18,7 @@ Result<HubConfig> resolveConfig(const ServeOptions& o) {
   if (!o.data_dir.empty()) config.data_dir = o.data_dir;
   if (!o.http.empty()) config.http_listen = o.http;
   if (!o.plugins_dir.empty()) config.plugins_dir = o.plugins_dir;
+  config.init = config.init || o.init;
   return config;
 }
 
@@ -48,6 +49,9 @@ void addServeOptions(CLI::App* cmd, ServeOptions& o) {
   cmd->add_option("--data-dir", o.data_dir, "Data directory (overrides data.dir)");
   cmd->add_option("--http", o.http, "HTTP listen address HOST:PORT (overrides http.listen)");
   cmd->add_option("--plugins-dir", o.plugins_dir, "Plugin directory (overrides plugins.dir)");
+  cmd->add_flag("--init", o.init,
+                "Create a new, empty lake (and admin key) when the data dir has none; without it a "
+                "missing lake is an error");
 }
 
 int serve(const ServeOptions& o) {

@@ -1,4 +1,5 @@
 #include "firehub/lake.h"
+#include <google/protobuf/util/json_util.h>
 
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
@@ -199,7 +200,7 @@ Status Lake::init() {
   if (ec) return Status::unavailable("cannot create " + options_.path + ": " + ec.message());
 
   rocksdb::DBOptions db_options;
-  db_options.create_if_missing = true;
+  db_options.create_if_missing = options_.create_if_missing;
   // RocksDB's own log goes to the hub's log, not to a LOG file beside the data: on a full disk
   // that file fails, and the RocksDB of Debian 12 asserts on the next line written to it.
   db_options.info_log = std::make_shared<HubLogger>();
@@ -503,6 +504,35 @@ uint64_t Lake::lastKey(rocksdb::ColumnFamilyHandle* cf) const {
   return codec::readBigEndian64(it->key().data());
 }
 
+Result<std::string> Lake::ownerIfOther(const std::string& current_id, const firehub::v1::Record& r) const {
+  // Record ids start with their feed's id: the same feed is the same agency, without a read.
+  const std::string_view feed = std::string_view(current_id).substr(0, current_id.find(':'));
+  if (feed == r.feed_id()) return std::string();
+  firehub::v1::Record current;
+  auto found = readRecord(current_id, current);
+  if (!found.isOk()) return found.status();
+  if (!found.value() || current.agency().empty() || current.agency() == r.agency()) return std::string();
+  return current.agency();
+}
+
+firehub::v1::DeadLetter Lake::foreignWrite(const firehub::v1::Record& r, const std::string& owner) {
+  firehub::v1::DeadLetter dl;
+  dl.set_feed_id(r.feed_id());
+  dl.set_agency(r.agency());
+  dl.set_connector_id(r.provenance().connector_id());
+  dl.set_connector_version(r.provenance().connector_version());
+  dl.set_stage("validate");
+  dl.set_reason(r.domain() + " entity " + r.entity_type() + "/" + r.entity_id() + " belongs to agency '" +
+                owner + "'; agency '" + r.agency() + "' may not change it");
+  dl.set_source_offset(r.provenance().source_offset());
+  *dl.mutable_at() = r.received_at();
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(r, &json);
+  dl.set_raw(json);
+  dl.set_content_type("application/json");
+  return dl;
+}
+
 Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
                                   const std::vector<firehub::v1::DeadLetter>& dead_letters,
                                   const MetaFor& meta_for,
@@ -537,6 +567,8 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   size_t outbox_added = 0;
   uint64_t log_deliveries_end = 0;  // after the last delivery of this commit's log entries
   std::vector<size_t> stored_items;  // indexes of the items written (not duplicates)
+  std::vector<char> refused_items(items.size(), 0);  // another agency's entity: not written
+  std::vector<firehub::v1::DeadLetter> refused_letters;
   std::vector<uint64_t> last_sequences;  // of each stored item: its last outbox sequence
 
   // Dedupe: the same source record (same stable id) is stored once. Ids new to this batch are
@@ -582,7 +614,6 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
       continue;
     }
     if (!before.IsNotFound()) return fromRocks(before, "read record");
-    stored_items.push_back(index);
 
     // Latest pointer: only a newer observation moves it.
     std::string entity = item.entity_key.empty() ? entityKey(r) : item.entity_key;
@@ -604,6 +635,18 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
         return fromRocks(ls, "read latest");
       }
     }
+    // An entity belongs to the agency that wrote it first: another agency's record for it is
+    // not stored (a dead letter says whose it is), so no agency can move another's state.
+    if (have_current) {
+      auto owner = ownerIfOther(current.record_id, r);
+      if (!owner.isOk()) return owner.status();
+      if (!owner->empty()) {
+        refused_items[index] = 1;
+        refused_letters.push_back(foreignWrite(r, *owner));
+        continue;
+      }
+    }
+    stored_items.push_back(index);
     int64_t observed = micros(r.observed_at());
     if (!have_current || observed >= current.observed_micros) {
       codec::LatestPointer next;
@@ -649,6 +692,7 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   for (size_t k = 0; k < by_id.size(); ++k) {
     if (!stored[k].IsNotFound()) continue;  // stored before (any other status returned above)
     const size_t index = by_id[k];
+    if (refused_items[index]) continue;
     const auto& r = items[index].record();
     std::string& bytes = cache ? serialised[index] : value;
     bytes.clear();
@@ -688,8 +732,13 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     else batch.Delete(geo_, geo_key);
   }
 
-  if (!dead_letters.empty()) widenOutbox(seq, seq + 2 * dead_letters.size() - 1);
-  for (const auto& dl : dead_letters) {
+  std::vector<const firehub::v1::DeadLetter*> letters;
+  letters.reserve(dead_letters.size() + refused_letters.size());
+  for (const auto& dl : dead_letters) letters.push_back(&dl);
+  for (const auto& dl : refused_letters) letters.push_back(&dl);
+  if (!letters.empty()) widenOutbox(seq, seq + 2 * letters.size() - 1);
+  for (const auto* letter : letters) {
+    const auto& dl = *letter;
     const uint64_t dl_seq = seq++;
     key.clear();
     codec::appendBigEndian64(key, dl_seq);
@@ -703,6 +752,7 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
                                                 kDeadLetterRefPrefix + std::to_string(dl_seq)));
     ++outbox_added;
   }
+  result.foreign = refused_letters.size();
   size_t resolved = 0;
   for (uint64_t s : resolved_dead_letters) {
     key.clear();

@@ -409,6 +409,11 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
   summary.accepted = committed->stored;
   summary.duplicates = committed->duplicates;
   summary.rejected = committed->dead_lettered;
+  if (committed->foreign > 0 && summary.errors.size() < options_.max_reported_errors) {
+    summary.errors.push_back(std::to_string(committed->foreign) +
+                             " record(s) name entities that belong to another agency: not stored, see "
+                             "the dead letters of feed " + spec.id);
+  }
 
   counters.accepted += summary.accepted;
   counters.rejected += summary.rejected;

@@ -2,10 +2,12 @@
 #include <Poco/JSON/Parser.h>
 #include <Poco/JSON/Stringifier.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "firehub/log.h"
@@ -106,9 +108,9 @@ Status parseFileDrop(const Poco::Dynamic::Var& v, FileDrop& out) {
   auto obj = objectField(v, "file_drop", {"dir", "content_type"});
   if (!obj.isOk()) return obj.status();
   const auto& o = *obj.value();
-  if (!o.has("dir") || !o.get("dir").isString() ||
-      !std::filesystem::path(o.get("dir").convert<std::string>()).is_absolute()) {
-    return Status::invalidArgument("field 'file_drop.dir' must be an absolute directory path");
+  if (!o.has("dir") || !o.get("dir").isString() || o.get("dir").convert<std::string>().empty() ||
+      o.get("dir").convert<std::string>().find('\0') != std::string::npos) {
+    return Status::invalidArgument("field 'file_drop.dir' must be a directory under file_drop.root");
   }
   out.dir = o.get("dir").convert<std::string>();
   if (o.has("content_type")) {
@@ -205,6 +207,34 @@ Result<FeedSpec> parseFeedSpec(const std::string& json) {
   return spec;
 }
 
+Result<std::string> resolveFileDropDir(const std::string& dir, const FileDropPolicy& policy) {
+  namespace fs = std::filesystem;
+  if (policy.root.empty()) {
+    return Status::invalidArgument("file drops are off: an operator sets file_drop.root first");
+  }
+  std::error_code ec;
+  const fs::path root = fs::weakly_canonical(fs::absolute(policy.root, ec), ec);
+  if (ec) return Status::permissionDenied("file_drop.root " + policy.root + ": " + ec.message());
+  fs::path wanted = fs::path(dir).is_absolute() ? fs::path(dir) : root / dir;
+  const fs::path resolved = fs::weakly_canonical(wanted, ec);
+  if (ec) return Status::permissionDenied("file_drop.dir " + dir + ": " + ec.message());
+  auto within = [](const fs::path& inner, const fs::path& outer) {
+    auto [o, i] = std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end());
+    return o == outer.end();
+  };
+  if (!within(resolved, root) || resolved == root) {
+    return Status::invalidArgument("file_drop.dir " + dir + " is not a folder under file_drop.root (" +
+                                    root.string() + ")");
+  }
+  if (!policy.data_dir.empty()) {
+    const fs::path data = fs::weakly_canonical(fs::absolute(policy.data_dir, ec), ec);
+    if (!ec && (within(resolved, data) || within(data, resolved))) {
+      return Status::invalidArgument("file_drop.dir " + dir + " is the hub's data dir, inside it or above it");
+    }
+  }
+  return resolved.string();
+}
+
 Poco::JSON::Object feedSpecObject(const FeedSpec& spec) {
   Poco::JSON::Object obj;
   obj.set("id", spec.id);
@@ -246,7 +276,17 @@ Status FeedRegistry::load() {
     auto spec = parseFeedSpec(json);
     if (!spec.isOk()) {
       FIREHUB_LOG(kError, "registry", "stored feed does not parse: " << spec.status().message());
+      std::lock_guard<std::mutex> lock(mu_);
+      load_failures_.push_back("feed definition " + json.substr(0, 80) + ": " + spec.status().message());
       continue;
+    }
+    if (!spec->file_drop.dir.empty()) {
+      auto dir = resolveFileDropDir(spec->file_drop.dir, drops_);
+      if (!dir.isOk()) {  // kept, but its folder is not watched
+        FIREHUB_LOG(kError, "registry", "feed " << spec->id << ": file drop off: " << dir.status().message());
+        std::lock_guard<std::mutex> lock(mu_);
+        load_failures_.push_back("feed " + spec->id + ": file drop off: " + dir.status().message());
+      }
     }
     std::unique_ptr<plugin::ConnectorInstance> instance;
     std::string reason;
@@ -329,6 +369,11 @@ Result<std::shared_ptr<Feed>> FeedRegistry::create(FeedSpec spec, bool replace) 
   }
   if (auto plugin = connectors_.find(spec.connector); plugin && plugin->descriptor().config_schema) {
     FIREHUB_RETURN_IF_ERROR(validateConfig(plugin->descriptor().config_schema, spec.config_json));
+  }
+  if (!spec.file_drop.dir.empty()) {
+    auto dir = resolveFileDropDir(spec.file_drop.dir, drops_);
+    if (!dir.isOk()) return dir.status();
+    spec.file_drop.dir = dir.value();
   }
   auto instance = connectors_.create(spec.connector, spec.config_json);
   if (!instance.isOk()) return instance.status();

@@ -3,17 +3,14 @@
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
-#include <Poco/Net/HTTPClientSession.h>
-#include <Poco/Net/HTTPRequest.h>
-#include <Poco/Net/HTTPResponse.h>
 #include <Poco/RandomStream.h>
-#include <Poco/StreamCopier.h>
 #include <Poco/URI.h>
 #include <openssl/hmac.h>
 #include <s2/s2latlng.h>
 #include <s2/s2loop.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <random>
 #include <sstream>
@@ -158,6 +155,18 @@ Poco::JSON::Object::Ptr parseObject(const std::string& json, Status& error) {
 
 std::string cursorKey(const std::string& id) { return kCursorPrefix + id; }
 
+// A URL as it may be logged: without a query string (it may carry a token).
+std::string redactedUrl(const std::string& url) {
+  return url.substr(0, url.find('?')) + (url.find('?') == std::string::npos ? "" : "?...");
+}
+
+bool validLonLat(double lon, double lat) {
+  return std::isfinite(lon) && std::isfinite(lat) && lon >= -180 && lon <= 180 && lat >= -90 && lat <= 90;
+}
+
+// The most values an "in" condition may list.
+constexpr size_t kMaxInValues = 256;
+
 }  // namespace
 
 std::string hmacSha256Hex(const std::string& secret, const std::string& body) {
@@ -174,7 +183,12 @@ std::string hmacSha256Hex(const std::string& secret, const std::string& body) {
   return hex;
 }
 
-Result<Subscription> parseSubscription(const std::string& json) {
+std::string webhookSignature(const std::string& secret, int64_t unix_seconds, const std::string& body) {
+  const std::string t = std::to_string(unix_seconds);
+  return "t=" + t + ",sha256=" + hmacSha256Hex(secret, t + "." + body);
+}
+
+Result<Subscription> parseSubscription(const std::string& json, bool restricted) {
   Status error = Status::ok();
   auto o = parseObject(json, error);
   if (!o) return error;
@@ -191,6 +205,7 @@ Result<Subscription> parseSubscription(const std::string& json) {
       auto filter = o->getObject("filter");
       if (!filter) return Status::invalidArgument("field 'filter' must be an object");
       if (auto where = filter->getArray("where")) {
+        if (where->size() > 32) return Status::invalidArgument("filter.where: at most 32 conditions");
         for (size_t i = 0; i < where->size(); ++i) {
           auto c = where->getObject(static_cast<unsigned>(i));
           if (!c) return Status::invalidArgument("filter.where[" + std::to_string(i) + "] must be an object");
@@ -214,22 +229,40 @@ Result<Subscription> parseSubscription(const std::string& json) {
             return Status::invalidArgument("filter.where[" + std::to_string(i) + "].op '" + cond.op +
                                            "' is not eq, ne, in, gt, gte, lt or lte");
           }
+          bool restricted_field = false;
+          for (const auto* f : chain) restricted_field |= isRestrictedField(f);
+          if (restricted_field && !restricted) {
+            return Status::permissionDenied("filter.where[" + std::to_string(i) + "].field '" + cond.field +
+                                            "' is classified restricted; filtering on it needs a key with "
+                                            "the restricted grant");
+          }
+          // "in" takes 'values'; the other operators take 'value' (a one-element 'values', as
+          // earlier versions stored it, is read the same way).
+          auto values = c->getArray("values");
           if (cond.op == "in") {
-            auto values = c->getArray("values");
-            if (!values || values->size() == 0) {
-              return Status::invalidArgument("filter.where[" + std::to_string(i) + "]: 'in' needs 'values'");
+            if (!values || values->size() == 0 || values->size() > kMaxInValues) {
+              return Status::invalidArgument("filter.where[" + std::to_string(i) + "]: 'in' needs 'values', 1.." +
+                                             std::to_string(kMaxInValues) + " of them");
             }
             for (size_t j = 0; j < values->size(); ++j) cond.values.push_back(values->get(static_cast<unsigned>(j)).toString());
-          } else {
-            if (!c->has("value")) return Status::invalidArgument("filter.where[" + std::to_string(i) + "]: 'value' is missing");
+          } else if (c->has("value")) {
             cond.values.push_back(c->get("value").toString());
+          } else if (values && values->size() == 1) {
+            cond.values.push_back(values->get(0).toString());
+          } else {
+            return Status::invalidArgument("filter.where[" + std::to_string(i) + "]: 'value' is missing");
+          }
+          for (const auto& v : cond.values) {
+            if (v.size() > 1024) {
+              return Status::invalidArgument("filter.where[" + std::to_string(i) + "]: a value is over 1024 bytes");
+            }
           }
           if (cond.op == "gt" || cond.op == "gte" || cond.op == "lt" || cond.op == "lte") {
             char* end = nullptr;
-            std::strtod(cond.values[0].c_str(), &end);
-            if (!numeric(chain.back()) || *end != '\0') {
+            double number = std::strtod(cond.values[0].c_str(), &end);
+            if (!numeric(chain.back()) || *end != '\0' || cond.values[0].empty() || !std::isfinite(number)) {
               return Status::invalidArgument("filter.where[" + std::to_string(i) + "]: '" + cond.op +
-                                             "' compares numbers; '" + cond.field + "' or its value is not one");
+                                             "' compares finite numbers; '" + cond.field + "' or its value is not one");
             }
           }
           s.where.push_back(std::move(cond));
@@ -239,8 +272,10 @@ Result<Subscription> parseSubscription(const std::string& json) {
         if (b->size() != 4) return Status::invalidArgument("filter.bbox must be [minlon,minlat,maxlon,maxlat]");
         lake::BBox box{b->getElement<double>(0), b->getElement<double>(1), b->getElement<double>(2),
                        b->getElement<double>(3)};
-        if (box.min_lon > box.max_lon || box.min_lat > box.max_lat) {
-          return Status::invalidArgument("filter.bbox: min must not exceed max");
+        if (!validLonLat(box.min_lon, box.min_lat) || !validLonLat(box.max_lon, box.max_lat) ||
+            box.min_lon > box.max_lon || box.min_lat > box.max_lat) {
+          return Status::invalidArgument("filter.bbox must be [minlon,minlat,maxlon,maxlat], finite, within "
+                                         "[-180,180]x[-90,90], min not above max");
         }
         s.bbox = box;
       }
@@ -248,7 +283,13 @@ Result<Subscription> parseSubscription(const std::string& json) {
         for (size_t i = 0; i < poly->size(); ++i) {
           auto pt = poly->getArray(static_cast<unsigned>(i));
           if (!pt || pt->size() != 2) return Status::invalidArgument("filter.polygon must be [[lon,lat],...]");
-          s.polygon.emplace_back(pt->getElement<double>(0), pt->getElement<double>(1));
+          if (poly->size() > 10000) return Status::invalidArgument("filter.polygon: at most 10000 corners");
+          double lon = pt->getElement<double>(0), lat = pt->getElement<double>(1);
+          if (!validLonLat(lon, lat)) {
+            return Status::invalidArgument("filter.polygon[" + std::to_string(i) +
+                                           "] must be a finite [lon,lat] within [-180,180]x[-90,90]");
+          }
+          s.polygon.emplace_back(lon, lat);
         }
         if (s.polygon.size() > 1 && s.polygon.front() == s.polygon.back()) s.polygon.pop_back();
         if (s.polygon.size() < 3) return Status::invalidArgument("filter.polygon needs at least 3 corners");
@@ -264,8 +305,12 @@ Result<Subscription> parseSubscription(const std::string& json) {
       s.secret = delivery->optValue<std::string>("secret", "");
       s.max_attempts = delivery->optValue<int>("max_attempts", s.max_attempts);
       Poco::URI uri(s.url);
-      if (uri.getScheme() != "http" || uri.getHost().empty()) {
-        return Status::invalidArgument("delivery.url must be an http:// URL");
+      if ((uri.getScheme() != "http" && uri.getScheme() != "https") || uri.getHost().empty()) {
+        return Status::invalidArgument("delivery.url must be an http:// or https:// URL");
+      }
+      if (!uri.getUserInfo().empty()) {
+        return Status::invalidArgument("delivery.url may not carry credentials (user:password@); the "
+                                       "signature secret authenticates the hub");
       }
       if (s.secret.size() < 16) return Status::invalidArgument("delivery.secret must have at least 16 characters");
       if (s.max_attempts < 1 || s.max_attempts > 100) return Status::invalidArgument("delivery.max_attempts must be 1..100");
@@ -288,9 +333,13 @@ std::string subscriptionJson(const Subscription& s, bool with_secret) {
     Poco::JSON::Object w;
     w.set("field", c.field);
     w.set("op", c.op);
-    Poco::JSON::Array values;
-    for (const auto& v : c.values) values.add(v);
-    w.set("values", values);
+    if (c.op == "in") {
+      Poco::JSON::Array values;
+      for (const auto& v : c.values) values.add(v);
+      w.set("values", values);
+    } else {
+      w.set("value", c.values.at(0));  // read back by parseSubscription as it was given
+    }
     where.add(w);
   }
   filter.set("where", where);
@@ -347,22 +396,51 @@ bool matches(const Subscription& s, const firehub::v1::Record& r) {
   return true;
 }
 
-SubscriptionManager::SubscriptionManager(lake::Lake& lake) : lake_(lake) {
-  (void)lake_.scanMeta(kSubPrefix, [&](const std::string& key, const std::string& value) {
-    auto s = parseSubscription(value);
-    if (!s.isOk()) {
-      FIREHUB_LOG(kError, "subs", "stored subscription " << key << " does not parse: " << s.status().message());
-      return;
-    }
+SubscriptionManager::SubscriptionManager(lake::Lake& lake, SubscriptionOptions options)
+    : lake_(lake), options_(std::move(options)) {
+  Status scanned = lake_.scanMeta(kSubPrefix, [&](const std::string& key, const std::string& value) {
+    std::string id = key.substr(std::strlen(kSubPrefix));
     Status error = Status::ok();
     auto o = parseObject(value, error);
+    auto s = o ? parseSubscription(value, o->optValue<bool>("restricted", false)) : Result<Subscription>(error);
+    if (!s.isOk()) {
+      // Loud: /readyz names it; the stored definition stays for an operator to look at.
+      load_failures_.push_back("subscription " + id + ": " + s.status().message());
+      FIREHUB_LOG(kError, "subs", "stored subscription " << id << " does not load: " << s.status().message());
+      return;
+    }
     Subscription sub = s.value();
-    sub.id = key.substr(std::strlen(kSubPrefix));
+    sub.id = id;
     sub.owner = o->optValue<std::string>("owner", "");
     sub.restricted = o->optValue<bool>("restricted", false);
     sub.created_at = o->optValue<int64_t>("created_at_ms", 0);
     subs_[sub.id] = sub;
   });
+  if (!scanned.isOk()) load_failures_.push_back("subscriptions: " + scanned.message());
+}
+
+std::string SubscriptionManager::refusal(const Subscription& s) const {
+  if (!options_.keys) return "";
+  auto who = options_.keys->principal(s.owner);
+  if (!who.isOk()) return who.status().message();
+  if (who->canOperate()) return "";
+  const std::string topic = "firehub.v1." + s.domain;
+  if (!granted(s.owner, topic)) return "key " + s.owner + " no longer holds the grant of " + topic;
+  if (s.restricted && !who->restricted) return "key " + s.owner + " no longer has the restricted grant";
+  return "";
+}
+
+Status SubscriptionManager::checkDelivery(const Subscription& s) const {
+  if (s.delivery != "webhook") return Status::ok();
+  Status st = options_.outbound.checkUrl(s.url);
+  if (!st.isOk()) return Status(st.code(), "delivery.url: " + st.message());
+  return Status::ok();
+}
+
+std::string SubscriptionManager::suspended(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = suspended_.find(id);
+  return it == suspended_.end() ? "" : it->second;
 }
 
 SubscriptionManager::~SubscriptionManager() { stop(); }
@@ -458,30 +536,32 @@ Status SubscriptionManager::readMatching(const Subscription& s, uint64_t after, 
 }
 
 Status SubscriptionManager::postWebhook(const Subscription& s, const std::string& body, std::string& error) const {
-  try {
-    Poco::URI uri(s.url);
-    Poco::Net::HTTPClientSession session(uri.getHost(), uri.getPort());
-    session.setTimeout(Poco::Timespan(10, 0));
-    Poco::Net::HTTPRequest req("POST", uri.getPathAndQuery().empty() ? "/" : uri.getPathAndQuery(),
-                               Poco::Net::HTTPMessage::HTTP_1_1);
-    req.setContentType("application/json");
-    req.setContentLength(static_cast<std::streamsize>(body.size()));
-    req.set("X-Firehub-Subscription", s.id);
-    req.set("X-Firehub-Signature", "sha256=" + hmacSha256Hex(s.secret, body));
-    session.sendRequest(req) << body;
-    Poco::Net::HTTPResponse resp;
-    std::istream& in = session.receiveResponse(resp);
-    std::ostringstream sink;
-    Poco::StreamCopier::copyStream(in, sink);
-    if (resp.getStatus() >= 200 && resp.getStatus() < 300) return Status::ok();
-    error = "HTTP " + std::to_string(resp.getStatus());
-  } catch (const Poco::Exception& e) {
-    error = e.displayText();
+  // The address is resolved and checked on every connection (a name may point elsewhere now).
+  auto reply = net::post(options_.outbound, s.url,
+                         {{"X-Firehub-Subscription", s.id},
+                          {"X-Firehub-Signature", webhookSignature(s.secret, nowMs() / 1000, body)}},
+                         "application/json", body, options_.webhook_timeout_s);
+  if (!reply.isOk()) {
+    error = reply.status().message();
+    return reply.status();
   }
+  if (reply->status >= 200 && reply->status < 300) return Status::ok();
+  error = "HTTP " + std::to_string(reply->status);
   return Status::unavailable(error);
 }
 
 Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
+  if (std::string why = refusal(s); !why.empty()) {  // nothing goes out, the cursor stays
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& held = suspended_[s.id];
+    if (held != why) FIREHUB_LOG(kWarning, "subs", "subscription " << s.id << " held: " << why);
+    held = why;
+    return Status::ok();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    suspended_.erase(s.id);
+  }
   auto stored = lake_.getMeta(cursorKey(s.id));
   if (!stored.isOk()) return stored.status();
   uint64_t cursor = stored.value() ? std::stoull(*stored.value()) : 0;
@@ -532,7 +612,7 @@ Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
       firehub::v1::DeadLetter dl;
       dl.set_feed_id("subscription:" + s.id);
       dl.set_stage("deliver");
-      dl.set_reason("webhook " + s.url + " failed " + std::to_string(attempts) + " times: " + error);
+      dl.set_reason("webhook " + redactedUrl(s.url) + " failed " + std::to_string(attempts) + " times: " + error);
       dl.mutable_at()->set_seconds(now / 1000);
       dl.set_raw(body);
       dl.set_content_type("application/json");
@@ -571,13 +651,42 @@ void SubscriptionManager::stop() {
   stop_ = true;
   notify();
   thread_.join();
+  reapWorkers(/*all=*/true);
+}
+
+void SubscriptionManager::reapWorkers(bool all) {
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (all || it->second.done->load()) {
+      it->second.thread.join();
+      it = workers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void SubscriptionManager::run() {
   while (!stop_) {
     bool did_work = false;
+    reapWorkers(/*all=*/false);
     for (auto& s : list()) {
       if (s.delivery == "sse") continue;
+      if (s.delivery == "webhook") {
+        // Each webhook subscription posts from a worker of its own: a receiver that never
+        // answers holds its own subscription for the timeout, not every other one.
+        if (workers_.count(s.id)) continue;
+        auto done = std::make_shared<std::atomic<bool>>(false);
+        std::thread worker([this, s, done]() mutable {
+          log::nameThread("fh-webhook");
+          bool worked = false;
+          Status st = deliver(s, worked);
+          if (!st.isOk()) FIREHUB_LOG(kError, "subs", "subscription " << s.id << ": " << st.toString());
+          done->store(true);
+          if (worked) notify();
+        });
+        workers_[s.id] = Worker{std::move(worker), done};
+        continue;
+      }
       Status st = deliver(s, did_work);
       if (!st.isOk()) FIREHUB_LOG(kError, "subs", "subscription " << s.id << ": " << st.toString());
     }

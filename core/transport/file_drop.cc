@@ -125,11 +125,20 @@ size_t FileDrops::scanOnce() {
     if (drop.dir.empty() || !feed->connector() || feed->paused()) continue;
     auto& backoff = backoff_[feed->spec().id];
     if (nowMs() < backoff.until_ms) continue;
+    // Checked again on every scan: a folder swapped for a symlink since registration is refused.
+    auto dir = registry::resolveFileDropDir(drop.dir, feeds_.fileDropPolicy());
+    if (!dir.isOk() || dir.value() != drop.dir) {
+      feed->setLastError("file drop " + drop.dir + " not watched: " +
+                         (dir.isOk() ? "it now leads to " + dir.value() : dir.status().message()));
+      continue;
+    }
     std::error_code ec;
     fs::create_directories(drop.dir, ec);
     std::vector<fs::directory_entry> files;
     for (fs::directory_iterator it(drop.dir, ec), end; !ec && it != end; it.increment(ec)) {
-      if (it->is_regular_file(ec) && !stillBeingWritten(it->path().filename().string())) {
+      // Symlinks are not followed: only files that are themselves in the folder are read.
+      if ((it->is_symlink(ec) || it->is_regular_file(ec)) &&
+          !stillBeingWritten(it->path().filename().string())) {
         files.push_back(*it);
       }
     }
@@ -166,6 +175,12 @@ bool FileDrops::ingestFile(registry::Feed& feed, const std::string& path) {
   const auto& spec = feed.spec();
   const std::string name = fs::path(path).filename().string();
   std::error_code ec;
+  // A link leads to a file that is not the agency's to hand over (a symlink to the hub's key, a
+  // hard link to a file elsewhere on the disk): set aside unread.
+  if (fs::is_symlink(fs::symlink_status(path, ec)) || fs::hard_link_count(path, ec) > 1) {
+    failFile(feed, path, "'" + name + "' is a symbolic or hard link; only plain files are read", /*keep_bytes=*/false);
+    return true;
+  }
   auto size = fs::file_size(path, ec);
   if (ec) return true;  // gone meanwhile
   if (size > options_.max_file_bytes) {
@@ -222,7 +237,8 @@ bool FileDrops::ingestFile(registry::Feed& feed, const std::string& path) {
   return true;
 }
 
-void FileDrops::failFile(registry::Feed& feed, const std::string& path, const std::string& reason) {
+void FileDrops::failFile(registry::Feed& feed, const std::string& path, const std::string& reason,
+                         bool keep_bytes) {
   const auto& spec = feed.spec();
   const std::string name = fs::path(path).filename().string();
   firehub::v1::DeadLetter dl;
@@ -241,12 +257,14 @@ void FileDrops::failFile(registry::Feed& feed, const std::string& path, const st
   // was sent (not replayable: the file itself is kept in failed/ to be dropped again).
   std::error_code size_ec;
   const auto size = fs::file_size(path, size_ec);
-  const bool whole = !size_ec && size <= (16u << 20);
-  std::ifstream in(path, std::ios::binary);
-  std::string head(whole ? size : (1u << 20), '\0');
-  in.read(head.data(), static_cast<std::streamsize>(head.size()));
-  head.resize(static_cast<size_t>(in.gcount()));
-  dl.set_raw(head);
+  const bool whole = keep_bytes && !size_ec && size <= (16u << 20);
+  if (keep_bytes) {
+    std::ifstream in(path, std::ios::binary);
+    std::string head(whole ? size : (1u << 20), '\0');
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<size_t>(in.gcount()));
+    dl.set_raw(head);
+  }
   if (!whole) dl.set_content_type(pipeline::kTruncatedType);
   auto committed = lake_.commit({}, {dl});
   if (!committed.isOk()) {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "firehub/log.h"
+#include "firehub/net.h"
 #include "firehub/transport.h"
 
 namespace firehub::transport {
@@ -129,7 +130,8 @@ Status TcpListeners::ensure(const registry::Feed& feed) {
   if (servers_.count(feed.spec().id)) return Status::ok();
   try {
     Poco::Net::SocketAddress address(listen);
-    Poco::Net::ServerSocket socket(address, 64);
+    Poco::Net::ServerSocket socket;
+    net::listenExclusive(socket, address, 64);  // a taken port is an error, not a shared one
     uint16_t port = socket.address().port();
     auto* params = new Poco::Net::TCPServerParams;
     params->setMaxThreads(options_.max_connections);

@@ -28,6 +28,7 @@ struct Fixture {
     std::random_device rd;
     dir = fs::temp_directory_path() / ("firehub-pipeline-bench-" + std::to_string(rd()));
     firehub::HubConfig config;
+    config.init = true;  // a fresh data dir
     config.data_dir = dir.string();
     config.serve_http = false;
     config.publish = false;

@@ -43,7 +43,7 @@ process.on("exit", () => {
 });
 async function startHub(listen) {
   fs.rmSync(path.join(dataDir, "http.address"), { force: true });
-  hub = spawn(binary, ["serve", "--data-dir", dataDir, "--http", listen], { stdio: ["ignore", "ignore", "pipe"] });
+  hub = spawn(binary, ["serve", "--init", "--data-dir", dataDir, "--http", listen], { stdio: ["ignore", "ignore", "pipe"] });
   hub.stderr.on("data", (d) => fs.appendFileSync(path.join(dataDir, "hub.log"), d));
   await until("hub writes its address", () => fs.existsSync(path.join(dataDir, "http.address")));
   base = `http://${fs.readFileSync(path.join(dataDir, "http.address"), "utf8").trim()}`;

@@ -127,10 +127,11 @@ TEST(EndToEndTest, PushToKafkaAndApiSurvivesRestart) {
   EXPECT_NE(online.second.find("\"accepted\": 1"), std::string::npos) << online.second;
 
   // Keys and the audit log from the command line, through the running hub with its admin key.
-  auto made = run(firehubBinary() + " keys create --role agency --agency water-bureau --data-dir " +
+  auto made = run(firehubBinary() + " keys create --role agency --agency water-bureau --domains water --data-dir " +
                   dir.sub("data") + " 2>&1");
   EXPECT_EQ(made.first, 0) << made.second;
   EXPECT_NE(made.second.find("\"key\":\"fh_"), std::string::npos) << made.second;
+  EXPECT_NE(made.second.find("\"domains\":[\"water\"]"), std::string::npos) << made.second;
   auto key_list = run(firehubBinary() + " keys list --data-dir " + dir.sub("data") + " 2>&1");
   EXPECT_EQ(key_list.first, 0) << key_list.second;
   EXPECT_NE(key_list.second.find("water-bureau"), std::string::npos) << key_list.second;

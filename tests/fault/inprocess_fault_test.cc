@@ -40,6 +40,7 @@ class InProcessFaultTest : public ::testing::Test {
  protected:
   void startHub(const std::string& plugins_dir, int64_t busy_timeout_ms = 10000) {
     HubConfig c;
+    c.init = true;  // a fresh data dir
     c.data_dir = dir_.sub("data");
     c.http_listen = "127.0.0.1:0";
     c.plugins_dir = plugins_dir;

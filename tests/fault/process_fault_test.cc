@@ -162,6 +162,7 @@ std::string brokerConfig(const TempDir& dir, const BrokerProcess& broker, const 
   std::string file = dir.sub("hub.properties");
   std::ofstream(file) << "kafka.bootstrap.servers = " << broker.bootstrap() << "\n"
                       << "file_drop.poll_ms = 200\n"
+                      << "file_drop.root = " << dir.path() << "\n"
                       << more;
   return file;
 }

@@ -47,11 +47,15 @@ class HubTest : public ::testing::Test {
  protected:
   void SetUp() override {
     HubConfig c;
+    c.init = true;  // a fresh data dir
+  c.init = true;  // a fresh data dir
     c.data_dir = dir_.path();
     c.http_listen = "127.0.0.1:0";
     c.plugins_dir = firehub::testing::pluginsDir();
     c.lake_sync = false;
     c.max_body_bytes = 64 * 1024;
+    c.file_drop_root = drops_.path();
+    c.outbound_allow = {net::parseNetwork("127.0.0.1/32").value()};  // the tests' webhook receivers
     auto hub = Hub::start(c);
     ASSERT_TRUE(hub.isOk()) << hub.status().toString();
     hub_ = std::move(hub).value();
@@ -71,6 +75,7 @@ class HubTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  TempDir drops_;  // file_drop.root
   std::unique_ptr<Hub> hub_;
   uint16_t port_ = 0;
   std::string key_;
@@ -751,7 +756,7 @@ TEST_F(HubTest, KeysKeepAgenciesToTheirOwnFeedsAndWritesNeedAKey) {
   EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/keys").status, 403);
 
   // The admin makes an agency key; the key is shown once, the list never shows it.
-  auto made = post("/api/v1/keys", R"({"role":"agency","agency":"water-bureau","note":"hydrant register"})",
+  auto made = post("/api/v1/keys", R"({"role":"agency","agency":"water-bureau","domains":["water"],"note":"hydrant register"})",
                    "application/json");
   ASSERT_EQ(made.status, 201) << made.body;
   std::string water = parse(made.body)->getValue<std::string>("key");
@@ -905,6 +910,7 @@ TEST_F(HubTest, FeedsPauseResumeAndDeleteAndTheCatalogueListsThem) {
 TEST(HubAreaPagingTest, PagesCoverEveryMatchOnceAndGiveTotalsOnlyWhenCounted) {
   TempDir dir;
   HubConfig c;
+  c.init = true;  // a fresh data dir
   c.data_dir = dir.path();
   c.http_listen = "127.0.0.1:0";
   c.plugins_dir = firehub::testing::pluginsDir();
@@ -1050,6 +1056,7 @@ TEST(HubMemoryTest, CachesTakeTheirShareOfTheBudgetUnlessGivenTheirOwnSize) {
 
   // The hub runs with the plan and shows each cap beside what the part holds.
   HubConfig c = config.value();
+  c.init = true;  // a fresh data dir
   c.plugins_dir = firehub::testing::pluginsDir();
   auto hub = Hub::start(c);
   ASSERT_TRUE(hub.isOk()) << hub.status().toString();
@@ -1070,6 +1077,7 @@ TEST(HubTlsTest, ServesHttpsWithAConfiguredCertificate) {
                      " -out " + cert + " >/dev/null 2>&1";
   ASSERT_EQ(std::system(make.c_str()), 0) << "openssl CLI";
   HubConfig c;
+  c.init = true;  // a fresh data dir
   c.data_dir = dir.path() + "/data";
   c.http_listen = "127.0.0.1:0";
   c.plugins_dir = firehub::testing::pluginsDir();
@@ -1233,7 +1241,13 @@ TEST_F(HubTest, SubscriptionsNeedAGrantAndDeliverFilteredRecordsBySseWebhookAndK
   EXPECT_GE(hook.attempts(), 3);
   std::string all;
   for (const auto& d : hook.received()) {
-    EXPECT_EQ(d.signature, "sha256=" + subs::hmacSha256Hex("a-long-shared-secret", d.body));
+    // "t=<unix seconds>,sha256=<HMAC of '<t>.<body>'>": a receiver can refuse a replayed body.
+    ASSERT_EQ(d.signature.rfind("t=", 0), 0u) << d.signature;
+    const int64_t t = std::stoll(d.signature.substr(2, d.signature.find(',') - 2));
+    EXPECT_EQ(d.signature, subs::webhookSignature("a-long-shared-secret", t, d.body));
+    EXPECT_EQ(d.signature.substr(d.signature.find(',') + 1),
+              "sha256=" + subs::hmacSha256Hex("a-long-shared-secret", std::to_string(t) + "." + d.body));
+    EXPECT_LT(std::abs(t - static_cast<int64_t>(std::time(nullptr))), 120);
     all += d.body;
   }
   std::vector<uint64_t> sequences;
@@ -1287,6 +1301,7 @@ TEST(HubPluginsTest, RescanLoadsNewConnectorsAndRefusesASecondVersionOfALoadedId
   std::string built = firehub::testing::pluginsDir();
   std::filesystem::copy_file(built + "/firehub_connector_weather.so", plugins + "/firehub_connector_weather.so");
   HubConfig c;
+  c.init = true;  // a fresh data dir
   c.data_dir = dir.path() + "/data";
   c.http_listen = "127.0.0.1:0";
   c.plugins_dir = plugins;
@@ -1434,6 +1449,7 @@ TEST_F(HubTest, ToleranceNoneStopsTheFeedOnTheFirstBadRecordAndStoresNothingOfTh
   EXPECT_NE(refused.body.find("stopped by its error policy"), std::string::npos) << refused.body;
   hub_.reset();
   HubConfig c;
+  c.init = true;  // a fresh data dir
   c.data_dir = dir_.path();
   c.http_listen = "127.0.0.1:0";
   c.plugins_dir = firehub::testing::pluginsDir();
@@ -1458,12 +1474,12 @@ namespace {
 
 TEST_F(HubTest, FileDropIngestsDroppedFilesAndSetsAsideWhatItCannotRead) {
   namespace fs = std::filesystem;
-  const std::string drop = dir_.path() + "/drop/met";
+  const std::string drop = drops_.path() + "/met";
   auto r = post("/api/v1/feeds", R"({"id":"wxfiles","agency":"met","connector":"firehub.connector.weather",
                 "file_drop":{"dir":")" + drop + R"("}})", "application/json");
   ASSERT_EQ(r.status, 201) << r.body;
   EXPECT_EQ(post("/api/v1/feeds", R"({"id":"x","agency":"met","connector":"firehub.connector.weather",
-                 "file_drop":{"dir":"relative/path"}})", "application/json").status, 400);
+                 "file_drop":{"dir":"../outside"}})", "application/json").status, 400);
   fs::create_directories(drop);
   auto write = [&](const std::string& name, const std::string& content) {
     // Written under a .part name and renamed, as agencies are asked to.

@@ -58,10 +58,10 @@ class HubProcess {
       FILE* f = std::freopen(log_.c_str(), "a", stderr);
       (void)f;
       if (config_.empty()) {
-        execl(firehubBinary().c_str(), "firehub", "serve", "--data-dir", data_dir_.c_str(), "--http",
+        execl(firehubBinary().c_str(), "firehub", "serve", "--init", "--data-dir", data_dir_.c_str(), "--http",
               "127.0.0.1:0", "--plugins-dir", plugins_dir_.c_str(), static_cast<char*>(nullptr));
       } else {
-        execl(firehubBinary().c_str(), "firehub", "serve", "--config", config_.c_str(), "--data-dir",
+        execl(firehubBinary().c_str(), "firehub", "serve", "--init", "--config", config_.c_str(), "--data-dir",
               data_dir_.c_str(), "--http", "127.0.0.1:0", "--plugins-dir", plugins_dir_.c_str(),
               static_cast<char*>(nullptr));
       }

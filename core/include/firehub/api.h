@@ -72,6 +72,9 @@ struct ApiContext {
   // Records of the lake looked at past a full page to count an area's matches (numberMatched);
   // past this many the answer says "more" instead of a total (api.area_count_budget).
   size_t area_count_budget = 10000;
+  // Stored state that did not load (feeds, keys, subscriptions, listeners): /readyz answers 503
+  // naming each, and /metrics counts them.
+  std::function<std::vector<std::string>()> load_failures;
   // The TCP port a feed listens on, if any.
   std::function<std::optional<uint16_t>(const std::string& feed_id)> listen_port;
 };

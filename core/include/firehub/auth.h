@@ -27,6 +27,7 @@ struct Principal {
   std::string key_id;        // empty for an anonymous reader
   Role role = Role::kViewer;
   std::string agency;        // agency keys: the agency they act for
+  std::vector<std::string> domains;  // agency keys: the domains an admin lets them write
   bool restricted = false;   // may see fields classified restricted
   bool anonymous = false;
 
@@ -37,6 +38,8 @@ struct Principal {
   bool mayWriteFeed(const std::string& feed_agency) const {
     return canOperate() || (role == Role::kAgency && agency == feed_agency);
   }
+  // Write records of `domain` (through a feed of its connector's domain).
+  bool mayWriteDomain(const std::string& domain) const;
   std::string describe() const;
 };
 
@@ -44,6 +47,7 @@ struct KeyInfo {
   std::string id;
   Role role = Role::kViewer;
   std::string agency;
+  std::vector<std::string> domains;  // agency keys only; empty: may register no feed
   bool restricted = false;
   std::string note;
   int64_t created_at = 0;
@@ -56,12 +60,21 @@ class KeyStore {
   explicit KeyStore(lake::Lake& lake) : lake_(lake) {}
 
   // A new key; returns its entry and the full key (the only time it exists outside the caller).
+  // `domains` (agency keys only) must name domains of the shared schema.
   Result<std::pair<KeyInfo, std::string>> create(Role role, const std::string& agency,
                                                  bool restricted, const std::string& note,
-                                                 const std::string& created_by);
+                                                 const std::string& created_by,
+                                                 const std::vector<std::string>& domains = {});
   // The principal of a presented key; unauthenticated when unknown, malformed or revoked.
   Result<Principal> authenticate(const std::string& key) const;
+  // The principal of a key by its id, for checks made after the request that presented it (a
+  // stream, a delivery): unauthenticated when the key is unknown or revoked.
+  Result<Principal> principal(const std::string& id) const;
   Status revoke(const std::string& id);
+  // Replaces the domains an agency key may write.
+  Result<KeyInfo> setDomains(const std::string& id, const std::vector<std::string>& domains);
+  // Stored keys that do not decode (a damaged entry): their ids, for /readyz.
+  std::vector<std::string> undecodable() const;
   Result<std::vector<KeyInfo>> list() const;
   // On the first start (no admin key yet) creates one and writes it to `key_file` (mode 0600).
   // Returns the new key, or nullopt when an admin key already exists.
@@ -105,5 +118,7 @@ class AuditLog {
 };
 
 std::string sha256Hex(const std::string& data);
+// The domains of the shared schema (each body type's (domain) option), sorted.
+const std::vector<std::string>& schemaDomains();
 
 }  // namespace firehub::auth

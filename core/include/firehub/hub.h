@@ -18,6 +18,7 @@
 #include "firehub/fusion.h"
 #include "firehub/lake.h"
 #include "firehub/metrics.h"
+#include "firehub/net.h"
 #include "firehub/pipeline.h"
 #include "firehub/plugin.h"
 #include "firehub/registry.h"
@@ -28,8 +29,20 @@
 namespace firehub {
 
 struct HubConfig {
-  // Where the lake and the hub's state files live. Default: var/firehub.
+  // Where the lake and the hub's state files live (made mode 0700). Default: var/firehub.
   std::string data_dir = "var/firehub";
+  // Create a new lake (and admin key) when data_dir has none (`serve --init`, the demo). Without
+  // it a missing or unreadable lake is a start-up error: a lake moved away or damaged must never
+  // be replaced silently by an empty one. Default: false.
+  bool init = false;
+  // The only directory file-drop folders may lie under (file_drop.root), set by operators; never
+  // the data dir or inside it. Empty: no feed may have a file drop. Default: empty.
+  std::string file_drop_root;
+  // Special networks (loopback, private, link-local) webhooks may reach anyway
+  // (outbound.allow, comma-separated CIDRs), and the CAs HTTPS receivers are checked against
+  // (outbound.ca_file; empty: the system's). Default: none, empty.
+  std::vector<net::Network> outbound_allow;
+  std::string outbound_ca_file;
   // HTTP listen address. Default: 127.0.0.1:8080.
   std::string http_listen = "127.0.0.1:8080";
   // Kafka bootstrap servers; empty starts the embedded broker. Default: empty.
@@ -188,6 +201,7 @@ class Hub {
   std::unique_ptr<api::ApiServer> api_;
   std::string bootstrap_;
   bool stopped_ = false;
+  std::vector<std::string> load_failures_;  // stored state that did not load (keys), for /readyz
 };
 
 // Directory of the running executable's plugins: <dir of /proc/self/exe>/../plugins.

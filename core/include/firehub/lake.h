@@ -87,6 +87,9 @@ struct LakeOptions {
   // versions), the lake rebuilds them from the latest records of their domains before it returns
   // (once; a few seconds per million entities). Default: none.
   std::vector<AreaIndex> area_indexes{};
+  // Create the database when the path holds none; false: a missing database is an error.
+  // Default: true.
+  bool create_if_missing = true;
 };
 
 // One record to store: the fully normalised envelope plus where to publish it.
@@ -113,7 +116,8 @@ struct StoreItem {
 struct CommitResult {
   size_t stored = 0;
   size_t duplicates = 0;
-  size_t dead_lettered = 0;
+  size_t dead_lettered = 0;  // the dead letters given, and one per foreign record
+  size_t foreign = 0;        // records for another agency's entity: dead-lettered, not stored
   uint64_t last_sequence = 0;
 };
 
@@ -332,6 +336,10 @@ class Lake {
 
   std::mutex commit_mu_;
   uint64_t next_sequence_ = 1;  // guarded by commit_mu_
+  // The agency owning the entity whose latest record is `current_id`, when it is not `r`'s
+  // agency; "" when it is the same (or cannot be told).
+  Result<std::string> ownerIfOther(const std::string& current_id, const firehub::v1::Record& r) const;
+  static firehub::v1::DeadLetter foreignWrite(const firehub::v1::Record& r, const std::string& owner);
   // The batch commit() builds, kept between commits (guarded by commit_mu_) so its buffer does
   // not grow from empty for every push.
   std::unique_ptr<rocksdb::WriteBatch> commit_batch_;

@@ -20,6 +20,7 @@ class Metrics {
   void countRecords(const std::string& feed, const char* outcome, double n);
   void countHttp(int status);
   void setOutboxDepth(double depth) { outbox_depth_.Set(depth); }
+  void setLoadFailures(double n) { load_failures_.Set(n); }
   void countDelivered(double n) { kafka_delivered_.Increment(n); }
   void countDeliveryFailed(double n) { kafka_failed_.Increment(n); }
   // Bytes held by one of the hub's bounded caches and buffers (`part`: lake_memtables,
@@ -37,6 +38,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& records_;
   prometheus::Family<prometheus::Counter>& http_;
   prometheus::Gauge& outbox_depth_;
+  prometheus::Gauge& load_failures_;
   prometheus::Family<prometheus::Gauge>& memory_;
   prometheus::Family<prometheus::Gauge>& memory_limit_;
   prometheus::Counter& kafka_delivered_;

@@ -36,7 +36,7 @@ struct ErrorPolicy {
 
 // A directory the hub watches for files of one feed (the file-drop transport).
 struct FileDrop {
-  std::string dir;           // absolute path; empty = no file drop
+  std::string dir;           // under file_drop.root (relative to it, or absolute); empty = none
   std::string content_type;  // empty = from the file's extension (.csv, .json, .ndjson, .xml)
   bool operator==(const FileDrop&) const = default;
 };
@@ -135,6 +135,16 @@ std::string feedStatsKey(const std::string& feed_id);
 std::string encodeFeedStats(const FeedStats& stats);
 bool decodeFeedStats(const std::string& text, FeedStats& stats);
 
+// Where file drops may be: under an operator's root, never the data dir, inside it or above it.
+struct FileDropPolicy {
+  std::string root;      // file_drop.root; empty: no file drops at all
+  std::string data_dir;  // the hub's data dir
+};
+// The directory a feed's file_drop.dir names, made absolute (relative names are under the root)
+// and canonical (symlinks resolved, as far as it exists), or a PermissionDenied saying why it may
+// not be used. Checked when a feed is registered and again before every scan of the directory.
+Result<std::string> resolveFileDropDir(const std::string& dir, const FileDropPolicy& policy);
+
 // Parses a feed definition (the body of POST /api/v1/feeds or a feeds.d file).
 Result<FeedSpec> parseFeedSpec(const std::string& json);
 
@@ -147,8 +157,15 @@ Poco::JSON::Object feedSpecObject(const FeedSpec& spec);
 
 class FeedRegistry {
  public:
-  FeedRegistry(lake::Lake& lake, plugin::ConnectorRegistry& connectors)
-      : lake_(lake), connectors_(connectors) {}
+  FeedRegistry(lake::Lake& lake, plugin::ConnectorRegistry& connectors, FileDropPolicy drops = {})
+      : lake_(lake), connectors_(connectors), drops_(std::move(drops)) {}
+  const FileDropPolicy& fileDropPolicy() const { return drops_; }
+  // Stored feeds that could not be loaded, or loaded without a part of them (a file drop outside
+  // the root, a listener that cannot bind): "feed <id>: <why>", for /readyz.
+  std::vector<std::string> loadFailures() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return load_failures_;
+  }
 
   // Loads stored feeds. A feed whose connector is missing is kept, without an instance.
   Status load();
@@ -171,15 +188,17 @@ class FeedRegistry {
   Status remove(const std::string& id);
   // Called with every feed that becomes active (created, replaced or loaded), e.g. to start its
   // transport. Set before load().
-  void setActivationListener(std::function<void(const Feed&)> fn) { on_active_ = std::move(fn); }
+  void setActivationListener(std::function<void(Feed&)> fn) { on_active_ = std::move(fn); }
   std::vector<std::shared_ptr<Feed>> list() const;
 
  private:
   lake::Lake& lake_;
   plugin::ConnectorRegistry& connectors_;
+  FileDropPolicy drops_;
   mutable std::mutex mu_;
+  std::vector<std::string> load_failures_;
   std::map<std::string, std::shared_ptr<Feed>> feeds_;
-  std::function<void(const Feed&)> on_active_;
+  std::function<void(Feed&)> on_active_;
 };
 
 }  // namespace firehub::registry

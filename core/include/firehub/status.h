@@ -39,6 +39,7 @@ class [[nodiscard]] Status {
   static Status invalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
   static Status notFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status alreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
+  static Status permissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
   static Status failedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
   static Status unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
   static Status resourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }

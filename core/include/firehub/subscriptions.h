@@ -6,21 +6,26 @@
 //    retried with exponential back-off and dead-lettered after the attempt limit;
 //  - Kafka: the matching records on firehub.v1.sub.<id> (".public" and redacted for subscribers
 //    without the restricted grant), through the outbox like every record.
-// A subscription needs a grant of its topic (admins and operators have every topic).
-// @remark Thread-safe; one delivery thread for webhook and Kafka subscriptions.
+// A subscription needs a grant of its topic (admins and operators have every topic), checked
+// when it is made and again before every delivery: a revoked key or grant stops it.
+// @remark Thread-safe; one delivery thread for Kafka subscriptions and one worker per webhook
+// subscription with a POST in flight, so a receiver that never answers stalls only its own.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "firehub/auth.h"
 #include "firehub/lake.h"
+#include "firehub/net.h"
 #include "firehub/status.h"
 
 namespace firehub::subs {
@@ -46,20 +51,34 @@ struct Subscription {
   int64_t created_at = 0;
 };
 
-// Parses and checks a subscription request: {"topic": "firehub.v1.water", "filter": {"where":
+// Parses and checks a subscription request (`restricted`: whether its owner may see restricted
+// fields; filters may name them only then): {"topic": "firehub.v1.water", "filter": {"where":
 // [{"field": ..., "op": ..., "value"|"values": ...}], "bbox": [minlon,minlat,maxlon,maxlat] |
 // "polygon": [[lon,lat],...]}, "delivery": {"kind": "sse"|"webhook"|"kafka", "url": ...,
 // "secret": ..., "max_attempts": ...}}. Fields are checked against the domain's schema.
-Result<Subscription> parseSubscription(const std::string& json);
+Result<Subscription> parseSubscription(const std::string& json, bool restricted);
 std::string subscriptionJson(const Subscription& s, bool with_secret = false);
 // Whether a record passes the subscription's filter (domain, conditions, area).
 bool matches(const Subscription& s, const firehub::v1::Record& record);
 // HMAC-SHA256 of body with the secret, lower-case hex.
 std::string hmacSha256Hex(const std::string& secret, const std::string& body);
+// The webhook signature header's value for a body sent at `unix_seconds`:
+// "t=<unix_seconds>,sha256=<HMAC-SHA256 of '<unix_seconds>.<body>'>"; a receiver recomputes it
+// and refuses a timestamp too old (a replay).
+std::string webhookSignature(const std::string& secret, int64_t unix_seconds, const std::string& body);
+
+struct SubscriptionOptions {
+  // The keys, to re-check a subscription's owner before each delivery; null: no keys (auth off).
+  const auth::KeyStore* keys = nullptr;
+  // Where webhooks may connect (outbound.allow, outbound.ca_file).
+  net::OutboundPolicy outbound;
+  // Seconds a webhook receiver has to answer. Default: 10.
+  int webhook_timeout_s = 10;
+};
 
 class SubscriptionManager {
  public:
-  explicit SubscriptionManager(lake::Lake& lake);
+  SubscriptionManager(lake::Lake& lake, SubscriptionOptions options);
   ~SubscriptionManager();
 
   // Grants: which key may subscribe to which topic.
@@ -67,6 +86,19 @@ class SubscriptionManager {
   Status revokeGrant(const std::string& key_id, const std::string& topic);
   bool granted(const std::string& key_id, const std::string& topic) const;
   Result<std::vector<std::pair<std::string, std::string>>> grants() const;
+
+  // Why the subscription may not be delivered now (its owner's key revoked or unknown, its
+  // topic's grant gone), "" when it may.
+  std::string refusal(const Subscription& s) const;
+  // Checks a new subscription's webhook URL against the outbound policy.
+  Status checkDelivery(const Subscription& s) const;
+  // Subscriptions stored but not loaded (they do not parse): "subscription <id>: <why>".
+  std::vector<std::string> loadFailures() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return load_failures_;
+  }
+  // Why a webhook or Kafka subscription is not being delivered, "" when it is.
+  std::string suspended(const std::string& id) const;
 
   // Stores a subscription (its delivery starts after the newest record of the log).
   Result<Subscription> create(Subscription s);
@@ -92,10 +124,20 @@ class SubscriptionManager {
   void run();
   Status deliver(Subscription& s, bool& did_work);
   Status postWebhook(const Subscription& s, const std::string& body, std::string& error) const;
+  // Joins webhook workers that finished; with `all`, waits for every one.
+  void reapWorkers(bool all);
 
   lake::Lake& lake_;
+  SubscriptionOptions options_;
   mutable std::mutex mu_;
   std::map<std::string, Subscription> subs_;
+  std::vector<std::string> load_failures_;
+  std::map<std::string, std::string> suspended_;  // id -> why its deliveries are held
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::map<std::string, Worker> workers_;  // webhook subscriptions with a delivery in flight
   std::map<std::string, int> attempts_;      // id -> failed attempts of the pending batch
   std::map<std::string, int64_t> retry_at_;  // id -> ms when the next attempt may run
   std::thread thread_;

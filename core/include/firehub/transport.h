@@ -100,7 +100,9 @@ class FileDrops {
     int64_t delay_ms = 0;
   };
   bool ingestFile(registry::Feed& feed, const std::string& path);
-  void failFile(registry::Feed& feed, const std::string& path, const std::string& reason);
+  // Moves the file to failed/ with a dead letter; keep_bytes: the dead letter holds its bytes.
+  void failFile(registry::Feed& feed, const std::string& path, const std::string& reason,
+                bool keep_bytes = true);
   void run();
 
   pipeline::Pipeline& pipeline_;
