@@ -270,6 +270,11 @@ std::string warningJson(const firehub::v1::WarningDraft& d) {
   o.set("level", d.level());
   o.set("sent", isoTime(d.sent().seconds()));
   o.set("max_score", d.max_score());
+  o.set("status", d.status().empty() ? "Draft" : d.status());
+  if (!d.draft().empty()) {
+    o.set("draft", d.draft());
+    o.set("issued_by", d.issued_by());
+  }
   Poco::JSON::Array cells;
   for (const auto& c : d.cells()) cells.add(c);
   o.set("cells", cells);

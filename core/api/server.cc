@@ -18,6 +18,7 @@
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Base64Encoder.h>
 #include <Poco/TextIterator.h>
+#include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
 #include <Poco/UTF8Encoding.h>
 #include <google/protobuf/util/time_util.h>
@@ -35,6 +36,7 @@
 #include <sstream>
 #include <thread>
 
+#include "api/http_server.h"
 #include "api/layers.h"
 #include "firehub/api.h"
 #include "firehub/classification.h"
@@ -102,10 +104,45 @@ Result<std::vector<std::string>> pathSegments(const std::string& target) {
   return parts;
 }
 
+}  // namespace
+
+// Pushes in the hub per feed and per agency, to refuse (503, Retry-After) past their shares
+// instead of letting one agency's flood hold every thread.
+class PushShares {
+ public:
+  PushShares(size_t per_feed, size_t per_agency) : per_feed_(per_feed), per_agency_(per_agency) {}
+  // Takes a slot for the feed and its agency; "" when taken, else why not.
+  std::string take(const std::string& feed, const std::string& agency) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (per_feed_ > 0 && feeds_[feed] >= per_feed_) {
+      return "feed '" + feed + "' has " + std::to_string(per_feed_) + " pushes in progress (http.pushes_per_feed)";
+    }
+    if (per_agency_ > 0 && agencies_[agency] >= per_agency_) {
+      return "agency '" + agency + "' has " + std::to_string(per_agency_) + " pushes in progress (http.pushes_per_agency)";
+    }
+    ++feeds_[feed];
+    ++agencies_[agency];
+    return "";
+  }
+  void give(const std::string& feed, const std::string& agency) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--feeds_[feed] == 0) feeds_.erase(feed);
+    if (--agencies_[agency] == 0) agencies_.erase(agency);
+  }
+
+ private:
+  size_t per_feed_, per_agency_;
+  std::mutex mu_;
+  std::map<std::string, size_t> feeds_, agencies_;
+};
+
+namespace {
+
 class Router : public Poco::Net::HTTPRequestHandler {
  public:
-  Router(const ApiContext& ctx, const ApiOptions& options, DeltaStream& stream, LayerCache& layer_cache)
-      : ctx_(ctx), options_(options), stream_(stream), layer_cache_(layer_cache) {}
+  Router(const ApiContext& ctx, const ApiOptions& options, DeltaStream& stream, LayerCache& layer_cache,
+         PushShares& push_shares)
+      : ctx_(ctx), options_(options), stream_(stream), layer_cache_(layer_cache), push_shares_(push_shares) {}
 
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
     const std::string& method = req.getMethod();
@@ -174,6 +211,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
   }
 
   bool tls() const { return !options_.tls_cert.empty(); }
+  // Event streams hold a thread each for their whole life: at most a quarter of the threads.
+  size_t maxStreams() const { return static_cast<size_t>(std::max(options_.threads / 4, 1)); }
 
   // For long answers (streams): whether the key that opened the request is still valid.
   bool stillAuthorised() const {
@@ -480,6 +519,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
       if (p.size() == 1) return reply(resp, warningList(ctx_, param("history").value_or("") == "1"));
       if (p.size() == 2) return reply(resp, warningDocument(ctx_, p[1]));
     }
+    if (what == "warnings" && post && p.size() == 3 && p[2] == "issue") return issueWarning(resp, p[1]);
     bool known = what == "kafka" || what == "plugins" || what == "feeds" || what == "records" ||
                  what == "entities" || what == "dlq" || what == "layers" || what == "warnings" ||
                  what == "outlines" || what == "keys" || what == "audit" || what == "catalog" ||
@@ -825,7 +865,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (std::string why = ctx_.subscriptions->refusal(sub); !why.empty()) {
       return (void)forbid(resp, "subscription " + sub.id + " may not be delivered: " + why);
     }
-    if (stream_.clients() >= 32) return sendError(resp, Status::unavailable("too many stream clients; try again later"));
+    if (stream_.clients() >= maxStreams()) return sendError(resp, Status::unavailable("too many stream clients; try again later"));
     stream_.addClient();
     struct Leave {
       DeltaStream& s;
@@ -911,6 +951,17 @@ class Router : public Poco::Net::HTTPRequestHandler {
                                         "' is not accepted; use text/csv, application/json, "
                                         "application/x-ndjson or an XML type (CAP)"));
     }
+    const std::string& agency = target->spec().agency;
+    if (std::string busy = push_shares_.take(id, agency); !busy.empty()) {
+      discardBody(req, resp);
+      resp.set("Retry-After", "1");
+      return sendError(resp, Status::unavailable(busy + "; retry shortly"));
+    }
+    struct Give {
+      PushShares& shares;
+      const std::string &feed, &agency;
+      ~Give() { shares.give(feed, agency); }
+    } give{push_shares_, id, agency};
     auto body = readBody(req);
     if (!body.isOk()) {
       discardBody(req, resp);
@@ -973,6 +1024,19 @@ class Router : public Poco::Net::HTTPRequestHandler {
   }
 
   void reply(HTTPServerResponse& resp, const Reply& r) { send(resp, r.status, r.body, r.type); }
+
+  // POST /api/v1/warnings/{draft}/issue: an operator turns a machine draft into the Actual CAP
+  // message (audited like every write).
+  void issueWarning(HTTPServerResponse& resp, const std::string& draft) {
+    audit_target_ = draft;
+    if (!who_.canOperate()) return (void)forbid(resp, "warnings are issued by operators");
+    if (!ctx_.fusion) return sendError(resp, Status::unavailable("fusion is not running"));
+    auto issued = ctx_.fusion->issueWarning(draft, who_.key_id);
+    if (!issued.isOk()) return sendError(resp, issued.status());
+    resp.set("Location", "/api/v1/warnings/" + issued->identifier());
+    send(resp, 201, R"({"id":)" + jsonString(issued->identifier()) + R"(,"draft":)" + jsonString(draft) +
+                        R"(,"status":"Actual","issued_by":)" + jsonString(who_.key_id) + "}");
+  }
 
   static Poco::JSON::Object keyJson(const auth::KeyInfo& k) {
     Poco::JSON::Object o;
@@ -1223,7 +1287,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
   // Server-sent events of risk deltas. Each event's id resumes the stream (Last-Event-ID); a
   // `reset` event tells the client to reload the layer.
   void riskStream(HTTPServerRequest& req, HTTPServerResponse& resp) {
-    constexpr size_t kMaxClients = 32;
+    const size_t kMaxClients = maxStreams();
     if (!ctx_.fusion) return sendError(resp, Status::unavailable("fusion is not running"));
     if (stream_.clients() >= kMaxClients) {
       return sendError(resp, Status::unavailable("too many stream clients (" +
@@ -1445,18 +1509,20 @@ class Router : public Poco::Net::HTTPRequestHandler {
   const ApiOptions& options_;
   DeltaStream& stream_;
   LayerCache& layer_cache_;
+  PushShares& push_shares_;
   auth::Principal who_;
   std::string audit_target_;
   bool truncated_ = false;        // the request's body was cut short (nothing of it is stored)
   bool resp_keep_alive_ = true;   // false: close the connection after the answer
 };
 
-class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+class Factory : public StoppableHandlerFactory {
  public:
-  Factory(const ApiContext& ctx, const ApiOptions& options, DeltaStream& stream, LayerCache& layer_cache)
-      : ctx_(ctx), options_(options), stream_(stream), layer_cache_(layer_cache) {}
+  Factory(const ApiContext& ctx, const ApiOptions& options, DeltaStream& stream, LayerCache& layer_cache,
+          PushShares& push_shares)
+      : ctx_(ctx), options_(options), stream_(stream), layer_cache_(layer_cache), push_shares_(push_shares) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
-    return new Router(ctx_, options_, stream_, layer_cache_);
+    return new Router(ctx_, options_, stream_, layer_cache_, push_shares_);
   }
 
  private:
@@ -1464,6 +1530,7 @@ class Factory : public Poco::Net::HTTPRequestHandlerFactory {
   const ApiOptions& options_;
   DeltaStream& stream_;
   LayerCache& layer_cache_;
+  PushShares& push_shares_;
 };
 
 }  // namespace
@@ -1537,9 +1604,12 @@ Status ApiServer::start() {
     port_ = socket.address().port();
     auto* params = new Poco::Net::HTTPServerParams;
     params->setMaxThreads(options_.threads);
-    params->setMaxQueued(256);
+    params->setMaxQueued(1024);
     params->setKeepAlive(true);
-    params->setTimeout(Poco::Timespan(30, 0));
+    params->setTimeout(Poco::Timespan(options_.timeout_s, 0));
+    params->setKeepAliveTimeout(Poco::Timespan(options_.keep_alive_s, 0));
+    params->setMaxKeepAliveRequests(1000);
+    push_shares_ = std::make_unique<PushShares>(options_.pushes_per_feed, options_.pushes_per_agency);
     stream_ = std::make_unique<DeltaStream>();
     layer_cache_ = std::make_unique<LayerCache>(LayerCache::Limits{options_.layer_cache_mb << 20,
                                                                    options_.feature_cache_mb << 20,
@@ -1551,8 +1621,10 @@ Status ApiServer::start() {
       listener_ = context_.fusion->addListener([stream](const fusion::FusionDelta& d) { stream->publish(d); },
                                                /*live=*/true);
     }
-    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(context_, options_, *stream_, *layer_cache_),
-                                                      socket, params);
+    pool_ = std::make_unique<Poco::ThreadPool>(2, std::max(options_.threads, 2));
+    server_ = std::make_unique<LimitedHttpServer>(
+        new Factory(context_, options_, *stream_, *layer_cache_, *push_shares_), *pool_, socket, params,
+        options_.max_connections_per_client);
     server_->start();
   } catch (const Poco::Net::SSLException& e) {
     return Status::invalidArgument("HTTPS: " + e.displayText() + " (http.tls.cert " + options_.tls_cert +
@@ -1579,6 +1651,8 @@ void ApiServer::stop() {
       FIREHUB_LOG(kWarning, "api", server_->currentThreads() << " request handler(s) still running at shutdown");
     }
     server_.reset();
+    pool_->joinAll();
+    pool_.reset();
   }
 }
 

@@ -20,7 +20,9 @@ int runDemo(const ServeOptions& options, const DemoCityOptions& city_options) {
     return 2;
   }
   blockStopSignals();
-  auto started = Hub::start(config.value());
+  HubConfig demo_config = config.value();
+  demo_config.risk.warning_status = "Exercise";  // the demo city's warnings are an exercise
+  auto started = Hub::start(demo_config);
   if (!started.isOk()) {
     std::cerr << "firehub demo: cannot start: " << started.status().toString() << "\n";
     return 1;

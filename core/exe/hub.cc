@@ -143,6 +143,23 @@ Result<HubConfig> loadConfig(const std::string& file) {
     if (c.fusion_threads < 0 || c.fusion_threads > 64) return Status::invalidArgument("fusion.threads must be in 0..64");
     c.lake_sync = p->getBool("lake.sync", c.lake_sync);
     c.max_body_bytes = static_cast<size_t>(p->getUInt64("http.max_body_bytes", c.max_body_bytes));
+    auto whole = [&](const char* key, int64_t low, int64_t high, auto& into) -> Status {
+      if (!p->hasProperty(key)) return Status::ok();
+      Poco::Int64 v = 0;
+      if (!Poco::NumberParser::tryParse64(p->getString(key), v) || v < low || v > high) {
+        return Status::invalidArgument(std::string(key) + " must be a whole number in " + std::to_string(low) +
+                                       ".." + std::to_string(high));
+      }
+      into = static_cast<std::remove_reference_t<decltype(into)>>(v);
+      return Status::ok();
+    };
+    auto& h = c.http_limits;
+    FIREHUB_RETURN_IF_ERROR(whole("http.threads", 8, 4096, h.threads));
+    FIREHUB_RETURN_IF_ERROR(whole("http.max_connections_per_client", 0, 100000, h.max_connections_per_client));
+    FIREHUB_RETURN_IF_ERROR(whole("http.timeout_s", 1, 600, h.timeout_s));
+    FIREHUB_RETURN_IF_ERROR(whole("http.keep_alive_s", 1, 600, h.keep_alive_s));
+    FIREHUB_RETURN_IF_ERROR(whole("http.pushes_per_feed", 0, 10000, h.pushes_per_feed));
+    FIREHUB_RETURN_IF_ERROR(whole("http.pushes_per_agency", 0, 10000, h.pushes_per_agency));
     c.busy_timeout_ms = p->getInt64("pipeline.busy_timeout_ms", c.busy_timeout_ms);
     if (c.busy_timeout_ms < 100 || c.busy_timeout_ms > 600000) {
       return Status::invalidArgument("pipeline.busy_timeout_ms must be in 100..600000");
@@ -402,7 +419,7 @@ Status Hub::startApi() {
     auto* tcp = tcp_.get();
     ctx.listen_port = [tcp](const std::string& feed) { return tcp->port(feed); };
   }
-  api::ApiOptions api_options;
+  api::ApiOptions api_options = c.http_limits;
   api_options.listen = c.http_listen;
   api_options.max_body_bytes = c.max_body_bytes;
   api_options.layer_cache_mb = memory_.layer_cache_mb;

@@ -86,7 +86,8 @@ Status FusionEngine::restore() {
   }));
   FIREHUB_RETURN_IF_ERROR(lake_.scanLayers(kWarningPrefix, [&](const std::string&, const std::string& v) {
     firehub::v1::LayerEntry e;
-    if (e.ParseFromString(v) && e.has_warning()) drafter_->restore(e.warning());
+    // Issued messages are the operators', not an area's drafting state.
+    if (e.ParseFromString(v) && e.has_warning() && e.warning().draft().empty()) drafter_->restore(e.warning());
   }));
   int64_t t = now();
   size_t entities = 0;
@@ -364,6 +365,35 @@ std::map<std::string, size_t> FusionEngine::levelCounts() const {
 std::vector<firehub::v1::WarningDraft> FusionEngine::activeWarnings() const {
   std::shared_lock<std::shared_mutex> lock(state_mu_);
   return drafter_->active();
+}
+
+Result<firehub::v1::WarningDraft> FusionEngine::issueWarning(const std::string& draft_identifier,
+                                                            const std::string& issuer) {
+  firehub::v1::LayerEntry stored;
+  auto draft = lake_.getLayer(kWarningPrefix + draft_identifier);
+  if (!draft.isOk()) return draft.status();
+  if (!draft.value() || !stored.ParseFromString(*draft.value()) || !stored.has_warning() ||
+      !stored.warning().draft().empty()) {
+    return Status::notFound("no warning draft '" + draft_identifier + "'");
+  }
+  const std::string issued_key = kWarningPrefix + draft_identifier + "-A";
+  auto already = lake_.getLayer(issued_key);
+  if (!already.isOk()) return already.status();
+  if (already.value()) return Status::alreadyExists("draft " + draft_identifier + " was issued before as " + draft_identifier + "-A");
+  firehub::v1::WarningDraft issued;
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    issued = drafter_->issue(stored.warning(), issuer, now(), risk_->cells());
+  }
+  lake::DerivedBatch batch;
+  firehub::v1::LayerEntry e;
+  *e.mutable_warning() = issued;
+  batch.layer_puts.emplace_back(issued_key, e.SerializeAsString());
+  batch.deliveries.push_back({kWarningsTopic, issued.area(), issued_key, ""});
+  FIREHUB_RETURN_IF_ERROR(lake_.commitDerived(batch));
+  FIREHUB_LOG(kInfo, "fusion", "warning " << draft_identifier << " issued as " << issued.identifier() << " by key "
+                                          << issuer);
+  return issued;
 }
 
 Result<std::vector<firehub::v1::WarningDraft>> FusionEngine::warningHistory() const {

@@ -161,9 +161,11 @@ Result<RiskConfig> riskConfigFrom(const std::map<std::string, std::string>& prop
       continue;
     }
     if (key == "warnings.status") {
-      static const char* kStatuses[] = {"Actual", "Exercise", "System", "Test", "Draft"};
+      // A machine draft is never Actual: an operator issues it (POST /api/v1/warnings/{id}/issue).
+      static const char* kStatuses[] = {"Draft", "Exercise", "Test", "System"};
       if (std::find(std::begin(kStatuses), std::end(kStatuses), text) == std::end(kStatuses)) {
-        return Status::invalidArgument(key + ": CAP status is Actual, Exercise, System, Test or Draft");
+        return Status::invalidArgument(key + ": the CAP status of machine drafts is Draft, Exercise, Test or "
+                                             "System (an operator issues a draft as Actual)");
       }
       c.warning_status = text;
       continue;

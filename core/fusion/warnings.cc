@@ -236,6 +236,7 @@ void WarningDrafter::draftArea(uint64_t area_id, const std::map<uint64_t, firehu
   if (shape.empty()) {
     for (const auto& t : a.last.cells()) shape.push_back(S2CellId::FromToken(t).id());
   }
+  d.set_status(config_.warning_status);
   d.set_cap_xml(capXml(d, timeText(now), shape, cells));
   a.last = d;
   out.push_back(std::move(d));
@@ -257,6 +258,24 @@ bool WarningDrafter::hasDue(int64_t now) const {
     return false;
   });
   return any;
+}
+
+firehub::v1::WarningDraft WarningDrafter::issue(const firehub::v1::WarningDraft& draft, const std::string& issuer,
+                                                int64_t now,
+                                                const std::map<uint64_t, firehub::v1::RiskCell>& cells) const {
+  firehub::v1::WarningDraft d = draft;
+  d.set_identifier(draft.identifier() + "-A");
+  d.set_status("Actual");
+  d.set_draft(draft.identifier());
+  d.set_issued_by(issuer);
+  d.mutable_sent()->set_seconds(now);
+  d.clear_references();
+  for (const auto& r : draft.references()) d.add_references(r);
+  d.add_references(config_.warning_sender + "," + draft.identifier() + "," + timeText(draft.sent().seconds()));
+  std::vector<uint64_t> shape;
+  for (const auto& t : draft.cells()) shape.push_back(S2CellId::FromToken(t).id());
+  d.set_cap_xml(capXml(d, timeText(now), shape, cells));
+  return d;
 }
 
 std::vector<firehub::v1::WarningDraft> WarningDrafter::active() const {
@@ -306,7 +325,7 @@ std::string WarningDrafter::capXml(const firehub::v1::WarningDraft& d, const std
   w.leaf("identifier", d.identifier());
   w.leaf("sender", config_.warning_sender);
   w.leaf("sent", sent);
-  w.leaf("status", config_.warning_status);
+  w.leaf("status", d.status().empty() ? config_.warning_status : d.status());
   w.leaf("msgType", d.msg_type());
   w.leaf("scope", "Public");
   if (d.references_size() > 0) {

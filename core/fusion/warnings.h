@@ -39,6 +39,10 @@ class WarningDrafter {
   std::vector<uint64_t> due(int64_t now) const;
   // The newest draft of every area that is still warning (not cancelled).
   std::vector<firehub::v1::WarningDraft> active() const;
+  // The Actual message an operator (`issuer`, a key id) makes of a draft: identifier
+  // "<draft>-A", status Actual, referencing the draft.
+  firehub::v1::WarningDraft issue(const firehub::v1::WarningDraft& draft, const std::string& issuer,
+                                  int64_t now, const std::map<uint64_t, firehub::v1::RiskCell>& cells) const;
 
  private:
   struct Area {

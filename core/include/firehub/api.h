@@ -20,8 +20,8 @@
 #include "firehub/status.h"
 #include "firehub/subscriptions.h"
 
-namespace Poco::Net {
-class HTTPServer;
+namespace Poco {
+class ThreadPool;
 }
 
 namespace firehub::api {
@@ -46,8 +46,22 @@ struct ApiOptions {
   size_t feature_cache_mb = 64;
   size_t polygon_cache_mb = 16;
   size_t spare_buffer_mb = 16;
-  // Worker threads; each open event stream holds one. Default: 48.
-  int threads = 48;
+  // Worker threads (http.threads), the API's own pool; each open connection holds one while a
+  // request is read or answered, each event stream for its whole life. Default: 256.
+  int threads = 256;
+  // Connections one client address may hold open at once (http.max_connections_per_client); past
+  // it a connection gets a 503 and is closed. 0: no cap. Default: 64.
+  size_t max_connections_per_client = 64;
+  // Seconds a client may take for each read or write of a request (http.timeout_s), and an idle
+  // keep-alive connection stays open (http.keep_alive_s). Defaults: 10, 5.
+  int timeout_s = 10;
+  int keep_alive_s = 5;
+  // Pushes one feed may have in the hub at once, and one agency over all its feeds
+  // (http.pushes_per_feed, http.pushes_per_agency): past them a push gets a 503 with
+  // Retry-After at once instead of holding a thread, so one agency's flood leaves threads for
+  // the others and for /healthz. Defaults: 4, 16.
+  size_t pushes_per_feed = 4;
+  size_t pushes_per_agency = 16;
 };
 
 struct ApiContext {
@@ -81,6 +95,8 @@ struct ApiContext {
 
 class DeltaStream;
 class LayerCache;
+class LimitedHttpServer;
+class PushShares;
 
 // The lake's area indexes of the point layers (/api/v1/layers/<point layer>, the one-map, OGC):
 // one per layer, holding the entities the layer draws, so an area read walks only them. The hub
@@ -104,8 +120,10 @@ class ApiServer {
   ApiOptions options_;
   std::unique_ptr<DeltaStream> stream_;
   std::unique_ptr<LayerCache> layer_cache_;
+  std::unique_ptr<PushShares> push_shares_;
   int listener_ = 0;
-  std::unique_ptr<Poco::Net::HTTPServer> server_;
+  std::unique_ptr<Poco::ThreadPool> pool_;
+  std::unique_ptr<LimitedHttpServer> server_;
   std::string host_;
   std::string scheme_ = "http";
   uint16_t port_ = 0;

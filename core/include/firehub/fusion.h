@@ -116,6 +116,10 @@ class FusionEngine {
   std::vector<firehub::v1::WarningDraft> activeWarnings() const;
   // Every stored draft (Alert, Update and Cancel), oldest first.
   Result<std::vector<firehub::v1::WarningDraft>> warningHistory() const;
+  // Issues a machine draft as an Actual CAP message ("<draft>-A", referencing the draft), stored
+  // and published on firehub.v1.warnings like the drafts. `issuer`: the operator's key id.
+  // NotFound for an unknown draft; AlreadyExists when it was issued before.
+  Result<firehub::v1::WarningDraft> issueWarning(const std::string& draft_identifier, const std::string& issuer);
   const RiskConfig& riskConfig() const { return options_.risk; }
   int cellLevel() const { return options_.cell_level; }
   int64_t now() const;

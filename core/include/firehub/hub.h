@@ -110,6 +110,10 @@ struct HubConfig {
   std::optional<size_t> feature_cache_mb;
   // Largest HTTP request body. Default: 16 MiB.
   size_t max_body_bytes = 16u << 20;
+  // The HTTP server's threads, connection cap per client, time limits and push shares
+  // (http.threads, http.max_connections_per_client, http.timeout_s, http.keep_alive_s,
+  // http.pushes_per_feed, http.pushes_per_agency). Defaults: ApiOptions'.
+  api::ApiOptions http_limits;
   // How long a push waits for the same feed's previous one before 503, and after which a
   // connector still decoding one body is reported blocked (pipeline.busy_timeout_ms). Default 10 s.
   int64_t busy_timeout_ms = 10000;

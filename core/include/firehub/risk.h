@@ -82,8 +82,9 @@ struct RiskConfig {
   // wait, in the order they changed, for the next steps, so a burst of new warnings does not hold
   // back the map's cells of the records behind it. Default: 8.
   size_t warning_max_per_step = 8;
-  // CAP status of drafts (warnings.status): Actual, Exercise, System, Test or Draft. Default: Actual.
-  std::string warning_status = "Actual";
+  // CAP status of machine drafts (warnings.status): Draft, Exercise, Test or System; never Actual
+  // (an operator issues a draft as an Actual message). Default: Draft.
+  std::string warning_status = "Draft";
 
   // The level a composite score falls in (an unresolved fire alarm passes `forced`: the highest).
   const WarningLevel& levelFor(double score, bool forced) const;
