@@ -43,6 +43,10 @@ for f in tests/data/fuzz-regressions/request/*; do cp "$f" "$dir/"; done
 printf '\002{"topic":"firehub.v1.water","filter":{"where":[["status","eq","STATUS_IN_SERVICE"]],"bbox":[123,41,124,42]},"delivery":{"sse":{}}}' \
   > "$dir/subscription.json"
 
+dir="$out/seeds/query"
+mkdir -p "$dir" "$out/corpus/query"
+for f in tests/data/fuzz-regressions/query/*; do cp "$f" "$dir/"; done
+
 run_one() {
   local target=$1
   local crashes="$out/crashes/$target" status
@@ -55,7 +59,7 @@ run_one() {
   echo "fuzz_$target: $execs executions in ${seconds}s, exit $status, crashes: $(ls "$crashes" | wc -l)"
 }
 targets=(connector_alarm connector_building connector_health connector_police connector_station
-         connector_water connector_weather request)
+         connector_water connector_weather request query)
 failed=0
 if [ -n "${FUZZ_TARGETS:-}" ]; then read -r -a targets <<< "$FUZZ_TARGETS"; fi
 for ((i = 0; i < ${#targets[@]}; i += 2)); do

@@ -45,7 +45,6 @@ constexpr Special kSpecial[] = {
     {"198.18.0.0/15", "a benchmarking address"},
     {"224.0.0.0/4", "a multicast address"},
     {"240.0.0.0/4", "a reserved address"},
-    {"::/128", "the unspecified address"},
     {"::1/128", "a loopback address"},
     {"fc00::/7", "a private (unique local) address"},
     {"fe80::/10", "a link-local address"},
@@ -56,6 +55,8 @@ const std::vector<std::pair<Network, std::string>>& specialNetworks() {
   static const std::vector<std::pair<Network, std::string>> networks = [] {
     std::vector<std::pair<Network, std::string>> out;
     for (const auto& s : kSpecial) out.emplace_back(parseNetwork(s.network).value(), s.what);
+    // "::" (Poco's parser does not take it): the IPv6 wildcard.
+    out.emplace_back(Network{IPAddress(IPAddress::IPv6), 128}, "the unspecified address");
     return out;
   }();
   return networks;
