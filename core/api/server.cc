@@ -17,6 +17,7 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Base64Encoder.h>
+#include <Poco/String.h>
 #include <Poco/TextIterator.h>
 #include <Poco/ThreadPool.h>
 #include <Poco/URI.h>
@@ -136,18 +137,70 @@ class PushShares {
   std::map<std::string, size_t> feeds_, agencies_;
 };
 
+// What unauthenticated writes may add to the audit log: each entry bounded in size, and at most
+// kPerMinute entries a minute; past that they are counted and the count is written as one entry
+// when the next minute begins (a key-less flood cannot fill the disk through the audit log).
+class AuditGate {
+ public:
+  static constexpr int kPerMinute = 120;
+  // Whether an unauthenticated entry may be written now; `suppressed` gets how many were left
+  // out before it (to be recorded first).
+  bool admit(uint64_t& suppressed) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t minute = std::chrono::duration_cast<std::chrono::minutes>(
+                               std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (minute != minute_) {
+      minute_ = minute;
+      used_ = 0;
+    }
+    if (used_ >= kPerMinute) {
+      ++suppressed_;
+      return false;
+    }
+    ++used_;
+    suppressed = suppressed_;
+    suppressed_ = 0;
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  int64_t minute_ = 0;
+  int used_ = 0;
+  uint64_t suppressed_ = 0;
+};
+
 namespace {
+
+// Text from a request as it goes into the audit log: at most `max` bytes.
+std::string bounded(const std::string& text, size_t max) {
+  return text.size() <= max ? text : text.substr(0, max) + "...(" + std::to_string(text.size()) + " bytes)";
+}
 
 class Router : public Poco::Net::HTTPRequestHandler {
  public:
   Router(const ApiContext& ctx, const ApiOptions& options, DeltaStream& stream, LayerCache& layer_cache,
-         PushShares& push_shares)
-      : ctx_(ctx), options_(options), stream_(stream), layer_cache_(layer_cache), push_shares_(push_shares) {}
+         PushShares& push_shares, AuditGate& audit_gate)
+      : ctx_(ctx),
+        options_(options),
+        stream_(stream),
+        layer_cache_(layer_cache),
+        push_shares_(push_shares),
+        audit_gate_(audit_gate) {}
 
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
     const std::string& method = req.getMethod();
     bool write = method != "GET" && method != "HEAD";
     try {
+      const std::string path = req.getURI().substr(0, req.getURI().find('?'));
+      if (!write && (path == "/healthz" || path == "/readyz")) {
+        // Probes answer without a key (load balancers, systemd, orchestrators); the readiness
+        // details only to a reader on this machine or a key.
+        if (path == "/healthz") return send(resp, 200, R"({"status":"ok"})");
+        const bool detailed = localReader(req) || (req.has("Authorization") && authenticate(req, resp));
+        if (!resp.sent()) ready(resp, detailed);
+        return;
+      }
       if (authenticate(req, resp)) route(req, resp);
     } catch (const Poco::IOException& e) {
       // A client that hangs up while its response is written (a browser moving on, a load tool
@@ -168,11 +221,20 @@ class Router : public Poco::Net::HTTPRequestHandler {
       if (!resp.sent()) sendError(resp, Status::internal(e.what()));
     }
     if (write && ctx_.audit) {  // every write, allowed or not, goes to the audit log
-      Poco::URI uri(req.getURI());
-      Status s = ctx_.audit->append(who_.anonymous ? "anonymous" : who_.key_id, auth::roleName(who_.role),
-                                    method + " " + uri.getPath(), audit_target_,
-                                    static_cast<int>(resp.getStatus()));
-      if (!s.isOk()) FIREHUB_LOG(kError, "api", "audit append failed: " << s.toString());
+      const std::string path = req.getURI().substr(0, req.getURI().find('?'));
+      uint64_t suppressed = 0;
+      const bool unauthenticated = who_.anonymous || who_.key_id.empty();
+      if (!unauthenticated || audit_gate_.admit(suppressed)) {
+        if (suppressed > 0) {
+          (void)ctx_.audit->append("anonymous", "viewer", "(rate limit)",
+                                   std::to_string(suppressed) + " unauthenticated writes not recorded one by one",
+                                   429);
+        }
+        Status s = ctx_.audit->append(unauthenticated ? "anonymous" : who_.key_id, auth::roleName(who_.role),
+                                      bounded(method, 16) + " " + bounded(path, 256), bounded(audit_target_, 128),
+                                      static_cast<int>(resp.getStatus()));
+        if (!s.isOk()) FIREHUB_LOG(kError, "api", "audit append failed: " << s.toString());
+      }
     }
   }
 
@@ -198,7 +260,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
     }
     const std::string& method = req.getMethod();
     bool read = method == "GET" || method == "HEAD";
-    if (read && !ctx_.anonymous_loopback.empty() && req.clientAddress().host().isLoopback()) {
+    if (read && !ctx_.anonymous_loopback.empty() && localReader(req)) {
       auto role = auth::parseRole(ctx_.anonymous_loopback);
       who_.role = role.isOk() ? role.value() : auth::Role::kViewer;
       who_.anonymous = true;
@@ -218,6 +280,36 @@ class Router : public Poco::Net::HTTPRequestHandler {
   bool stillAuthorised() const {
     if (!ctx_.keys || who_.anonymous || who_.key_id.empty()) return true;
     return ctx_.keys->principal(who_.key_id).isOk();
+  }
+
+  // Whether the request comes from a reader on this machine: the client (the peer, or the address
+  // a trusted proxy forwards for) is a loopback address, nothing else forwarded it, and it asked
+  // for this machine by a loopback name (a page of another site whose name resolves to 127.0.0.1
+  // does not count: DNS rebinding).
+  bool localReader(const HTTPServerRequest& req) const {
+    Poco::Net::IPAddress client = req.clientAddress().host();
+    const bool forwarded = req.has("X-Forwarded-For") || req.has("Forwarded") || req.has("X-Real-IP");
+    bool trusted_proxy = false;
+    for (const auto& n : options_.trusted_proxies) trusted_proxy |= n.contains(client);
+    if (trusted_proxy) {
+      std::string chain = req.get("X-Forwarded-For", "");
+      std::string last = chain.substr(chain.rfind(',') == std::string::npos ? 0 : chain.rfind(',') + 1);
+      Poco::trimInPlace(last);
+      Poco::Net::IPAddress forwarded_for;
+      if (last.empty() || !Poco::Net::IPAddress::tryParse(last, forwarded_for)) return false;
+      client = forwarded_for;
+    } else if (forwarded) {
+      return false;
+    }
+    if (!client.isLoopback()) return false;
+    std::string host = req.getHost();
+    if (!host.empty() && host[0] == '[') {
+      host = host.substr(1, host.find(']') == std::string::npos ? std::string::npos : host.find(']') - 1);
+    } else {
+      host = host.substr(0, host.find(':'));
+    }
+    Poco::Net::IPAddress named;
+    return host == "localhost" || (Poco::Net::IPAddress::tryParse(host, named) && named.isLoopback());
   }
 
   bool unauthorized(HTTPServerResponse& resp, const std::string& why) {
@@ -414,8 +506,6 @@ class Router : public Poco::Net::HTTPRequestHandler {
     const bool get = method == "GET" || method == "HEAD";
     const bool post = method == "POST";
 
-    if (p.size() == 1 && p[0] == "healthz" && get) return send(resp, 200, R"({"status":"ok"})");
-    if (p.size() == 1 && p[0] == "readyz" && get) return ready(resp);
     if (p.size() == 1 && p[0] == "metrics" && get) {
       ctx_.metrics->setOutboxDepth(static_cast<double>(ctx_.lake->outboxDepth()));
       if (ctx_.load_failures) ctx_.metrics->setLoadFailures(static_cast<double>(ctx_.load_failures().size()));
@@ -553,19 +643,21 @@ class Router : public Poco::Net::HTTPRequestHandler {
     }
   }
 
-  void ready(HTTPServerResponse& resp) {
+  void ready(HTTPServerResponse& resp, bool detailed) {
     Poco::JSON::Object obj;
     obj.set("outbox_depth", static_cast<uint64_t>(ctx_.lake->outboxDepth()));
     bool kafka_ok = !ctx_.publisher || ctx_.publisher->healthy();
     obj.set("kafka", kafka_ok ? "ok" : "degraded");
-    if (!kafka_ok) obj.set("detail", ctx_.publisher->lastError());
+    if (!kafka_ok && detailed) obj.set("detail", ctx_.publisher->lastError());
     // Stored state that did not load is not ready, whatever else works: a lost subscription or
     // feed must not pass for a healthy hub.
     auto failures = ctx_.load_failures ? ctx_.load_failures() : std::vector<std::string>();
-    if (!failures.empty()) {
+    if (!failures.empty() && detailed) {
       Poco::JSON::Array list;
       for (const auto& f : failures) list.add(f);
       obj.set("not_loaded", list);
+    } else if (!failures.empty()) {
+      obj.set("not_loaded_count", static_cast<uint64_t>(failures.size()));
     }
     const bool ready = kafka_ok && failures.empty();
     obj.set("status", ready ? "ready" : failures.empty() ? "degraded" : "not_loaded");
@@ -1339,8 +1431,15 @@ class Router : public Poco::Net::HTTPRequestHandler {
     return true;
   }
 
-  static Poco::JSON::Object deadLetterJson(uint64_t sequence, const firehub::v1::DeadLetter& dl,
-                                           size_t max_raw) {
+  // Whether a dead letter's bytes may hold restricted fields: flagged when it was made, or (older
+  // dead letters) its connector's domain has such fields.
+  bool restrictedBytes(const firehub::v1::DeadLetter& dl) const {
+    if (dl.restricted()) return true;
+    auto plugin = ctx_.connectors->find(dl.connector_id());
+    return plugin && domainHasRestrictedFields(plugin->descriptor().domain);
+  }
+
+  Poco::JSON::Object deadLetterJson(uint64_t sequence, const firehub::v1::DeadLetter& dl, size_t max_raw) const {
     Poco::JSON::Object o;
     o.set("sequence", sequence);
     o.set("feed_id", dl.feed_id());
@@ -1352,6 +1451,10 @@ class Router : public Poco::Net::HTTPRequestHandler {
     o.set("content_type", dl.content_type());
     o.set("at", google::protobuf::util::TimeUtil::ToString(dl.at()));
     o.set("raw_bytes", static_cast<uint64_t>(dl.raw().size()));
+    if (!who_.restricted && restrictedBytes(dl)) {
+      o.set("raw_withheld", "the bytes may hold fields classified restricted; a key with the restricted grant reads them");
+      return o;
+    }
     // Raw bytes as text when they are UTF-8, else base64 (both cut at max_raw bytes).
     std::string raw = dl.raw().substr(0, max_raw);
     if (validUtf8(raw)) {
@@ -1380,7 +1483,11 @@ class Router : public Poco::Net::HTTPRequestHandler {
                                           static_cast<size_t>(limit.value()), feed.value_or(""), entries);
     if (!s.isOk()) return sendError(resp, s);
     Poco::JSON::Array arr;
-    for (const auto& e : entries) arr.add(deadLetterJson(e.sequence, e.letter, 4096));
+    for (const auto& e : entries) {
+      // A feed id may have belonged to another agency before (deleted, registered again): each
+      // dead letter is shown only to those who may handle its own agency's.
+      if (mayHandleDeadLetter(e.letter)) arr.add(deadLetterJson(e.sequence, e.letter, 4096));
+    }
     Poco::JSON::Object obj;
     obj.set("total", static_cast<uint64_t>(ctx_.lake->deadLetterCount()));
     obj.set("dead_letters", arr);
@@ -1510,6 +1617,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
   DeltaStream& stream_;
   LayerCache& layer_cache_;
   PushShares& push_shares_;
+  AuditGate& audit_gate_;
   auth::Principal who_;
   std::string audit_target_;
   bool truncated_ = false;        // the request's body was cut short (nothing of it is stored)
@@ -1519,10 +1627,15 @@ class Router : public Poco::Net::HTTPRequestHandler {
 class Factory : public StoppableHandlerFactory {
  public:
   Factory(const ApiContext& ctx, const ApiOptions& options, DeltaStream& stream, LayerCache& layer_cache,
-          PushShares& push_shares)
-      : ctx_(ctx), options_(options), stream_(stream), layer_cache_(layer_cache), push_shares_(push_shares) {}
+          PushShares& push_shares, AuditGate& audit_gate)
+      : ctx_(ctx),
+        options_(options),
+        stream_(stream),
+        layer_cache_(layer_cache),
+        push_shares_(push_shares),
+        audit_gate_(audit_gate) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
-    return new Router(ctx_, options_, stream_, layer_cache_, push_shares_);
+    return new Router(ctx_, options_, stream_, layer_cache_, push_shares_, audit_gate_);
   }
 
  private:
@@ -1531,6 +1644,7 @@ class Factory : public StoppableHandlerFactory {
   DeltaStream& stream_;
   LayerCache& layer_cache_;
   PushShares& push_shares_;
+  AuditGate& audit_gate_;
 };
 
 }  // namespace
@@ -1610,6 +1724,7 @@ Status ApiServer::start() {
     params->setKeepAliveTimeout(Poco::Timespan(options_.keep_alive_s, 0));
     params->setMaxKeepAliveRequests(1000);
     push_shares_ = std::make_unique<PushShares>(options_.pushes_per_feed, options_.pushes_per_agency);
+    audit_gate_ = std::make_unique<AuditGate>();
     stream_ = std::make_unique<DeltaStream>();
     layer_cache_ = std::make_unique<LayerCache>(LayerCache::Limits{options_.layer_cache_mb << 20,
                                                                    options_.feature_cache_mb << 20,
@@ -1623,7 +1738,7 @@ Status ApiServer::start() {
     }
     pool_ = std::make_unique<Poco::ThreadPool>(2, std::max(options_.threads, 2));
     server_ = std::make_unique<LimitedHttpServer>(
-        new Factory(context_, options_, *stream_, *layer_cache_, *push_shares_), *pool_, socket, params,
+        new Factory(context_, options_, *stream_, *layer_cache_, *push_shares_, *audit_gate_), *pool_, socket, params,
         options_.max_connections_per_client);
     server_->start();
   } catch (const Poco::Net::SSLException& e) {

@@ -234,7 +234,11 @@ int Publisher::produceDeadLetter(const lake::OutboxEntry& e) {
     return RD_KAFKA_RESP_ERR__STATE;
   }
   if (!stored.value()) return RD_KAFKA_RESP_ERR__NOENT;  // replayed or discarded before it was sent
-  const auto& dl = *stored.value();
+  firehub::v1::DeadLetter dl = std::move(*stored.value());
+  if (dl.restricted()) {  // the topic is read outside the hub's grants: no restricted bytes on it
+    dl.clear_raw();
+    dl.clear_replay_prefix();
+  }
   std::string value = messageToJson(dl);
   std::string sequence = std::to_string(dl_seq);
   if (known_topics_.insert(e.topic).second && options_.ensure_topic) options_.ensure_topic(e.topic);

@@ -35,6 +35,15 @@ bool hasRestrictedFields(const Descriptor* type) {
   return scan(type, known);
 }
 
+bool domainHasRestrictedFields(const std::string& domain) {
+  static const auto* body = firehub::v1::Record::descriptor()->FindOneofByName("body");
+  for (int i = 0; body && i < body->field_count(); ++i) {
+    const auto* type = body->field(i)->message_type();
+    if (type && type->options().GetExtension(firehub::v1::domain) == domain && hasRestrictedFields(type)) return true;
+  }
+  return false;
+}
+
 bool bodyHasRestrictedFields(const firehub::v1::Record& record) {
   static const auto* oneof = firehub::v1::Record::descriptor()->FindOneofByName("body");
   const auto* field = record.GetReflection()->GetOneofFieldDescriptor(record, oneof);

@@ -104,7 +104,7 @@ Result<HubConfig> loadConfig(const std::string& file) {
     c.file_drop_poll_ms = p->getInt("file_drop.poll_ms", c.file_drop_poll_ms);
     c.file_drop_root = p->getString("file_drop.root", "");
     auto allow = net::parseAllowList(p->getString("outbound.allow", ""));
-    if (!allow.isOk()) return allow.status();
+    if (!allow.isOk()) return Status::invalidArgument("outbound.allow: " + allow.status().message());
     c.outbound_allow = allow.value();
     c.outbound_ca_file = p->getString("outbound.ca_file", "");
     if (c.file_drop_poll_ms < 10 || c.file_drop_poll_ms > 600000) {
@@ -160,6 +160,9 @@ Result<HubConfig> loadConfig(const std::string& file) {
     FIREHUB_RETURN_IF_ERROR(whole("http.keep_alive_s", 1, 600, h.keep_alive_s));
     FIREHUB_RETURN_IF_ERROR(whole("http.pushes_per_feed", 0, 10000, h.pushes_per_feed));
     FIREHUB_RETURN_IF_ERROR(whole("http.pushes_per_agency", 0, 10000, h.pushes_per_agency));
+    auto proxies = net::parseAllowList(p->getString("http.trusted_proxies", ""));
+    if (!proxies.isOk()) return Status::invalidArgument("http.trusted_proxies: " + proxies.status().message());
+    h.trusted_proxies = proxies.value();
     c.busy_timeout_ms = p->getInt64("pipeline.busy_timeout_ms", c.busy_timeout_ms);
     if (c.busy_timeout_ms < 100 || c.busy_timeout_ms > 600000) {
       return Status::invalidArgument("pipeline.busy_timeout_ms must be in 100..600000");

@@ -25,6 +25,7 @@
 #include <iterator>
 #include <set>
 
+#include "firehub/classification.h"
 #include "firehub/log.h"
 #include "lake/codec.h"
 
@@ -522,6 +523,7 @@ firehub::v1::DeadLetter Lake::foreignWrite(const firehub::v1::Record& r, const s
   dl.set_connector_id(r.provenance().connector_id());
   dl.set_connector_version(r.provenance().connector_version());
   dl.set_stage("validate");
+  dl.set_restricted(bodyHasRestrictedFields(r));
   dl.set_reason(r.domain() + " entity " + r.entity_type() + "/" + r.entity_id() + " belongs to agency '" +
                 owner + "'; agency '" + r.agency() + "' may not change it");
   dl.set_source_offset(r.provenance().source_offset());

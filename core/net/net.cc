@@ -140,7 +140,7 @@ Result<std::vector<Network>> parseAllowList(const std::string& text) {
   while (std::getline(in, item, ',')) {
     if (item.find_first_not_of(" \t") == std::string::npos) continue;
     auto n = parseNetwork(item);
-    if (!n.isOk()) return Status::invalidArgument("outbound.allow: " + n.status().message());
+    if (!n.isOk()) return n.status();
     out.push_back(n.value());
   }
   return out;

@@ -238,6 +238,7 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
     dl.set_raw(std::string(raw));
     dl.set_source_offset(offset);
     dl.set_content_type(request.content_type);
+    dl.set_restricted(domainHasRestrictedFields(descriptor.domain));
     if (request.content_type == "text/csv" && stage != "transport") {
       dl.set_replay_prefix(std::string(csvHeaderLine(request.body)));
     }

@@ -612,6 +612,7 @@ Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
       firehub::v1::DeadLetter dl;
       dl.set_feed_id("subscription:" + s.id);
       dl.set_stage("deliver");
+      dl.set_restricted(s.restricted);
       dl.set_reason("webhook " + redactedUrl(s.url) + " failed " + std::to_string(attempts) + " times: " + error);
       dl.mutable_at()->set_seconds(now / 1000);
       dl.set_raw(body);

@@ -7,6 +7,7 @@
 #include <random>
 #include <sstream>
 
+#include "firehub/classification.h"
 #include "firehub/log.h"
 #include "firehub/transport.h"
 
@@ -247,6 +248,7 @@ void FileDrops::failFile(registry::Feed& feed, const std::string& path, const st
   if (auto* c = feed.connector()) {
     dl.set_connector_id(c->plugin().descriptor().id);
     dl.set_connector_version(c->plugin().descriptor().version);
+    dl.set_restricted(domainHasRestrictedFields(c->plugin().descriptor().domain));
   }
   dl.set_stage("transport");
   dl.set_reason("file " + name + ": " + reason);

@@ -20,6 +20,7 @@
 #include "firehub/hub.h"
 #include "firehub/net.h"
 #include "http_peers.h"
+#include "processes.h"
 #include "test_support.h"
 
 namespace firehub {
@@ -585,6 +586,119 @@ TEST_F(SecurityTest, MachineWarningsAreDraftsUntilAnOperatorIssuesThem) {
   EXPECT_NE(messages[1].value.find("<status>Actual</status>"), std::string::npos);
   // The setting refuses Actual for machine drafts.
   EXPECT_FALSE(fusion::riskConfigFrom({{"warnings.status", "Actual"}}).isOk());
+}
+
+}  // namespace
+}  // namespace firehub
+
+namespace firehub {
+namespace {
+
+// Medium: a reverse proxy on the machine made every remote user the anonymous loopback reader; a
+// page of another site resolving to 127.0.0.1 read as that reader too.
+TEST_F(SecurityTest, OnlyReadersOnThisMachineAreAnonymousNotWhatAProxyForwards) {
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds").status, 200);
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "", {{"X-Forwarded-For", "203.0.113.5"}}).status, 401);
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "", {{"Forwarded", "for=203.0.113.5"}}).status, 401);
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "", {{"Host", "evil.example"}}).status, 401);
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "", {{"Host", "localhost:8080"}}).status, 200);
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/healthz", "", "", "", {{"Host", "evil.example"}}).status, 200)
+      << "probes answer anyone";
+  // Behind a trusted proxy the forwarded address decides.
+  start([](HubConfig& c) { c.http_limits.trusted_proxies = {net::parseNetwork("127.0.0.1").value()}; });
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "", {{"X-Forwarded-For", "203.0.113.5"}}).status, 401);
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "", {{"X-Forwarded-For", "203.0.113.5, 127.0.0.1"}}).status, 200);
+}
+
+// Medium: key-less requests filled the audit log (42 MiB in 4 s).
+TEST_F(SecurityTest, KeylessWritesCannotFloodTheAuditLog) {
+  const std::string long_path = "/api/v1/feeds/" + std::string(5000, 'x') + "/records";
+  for (int i = 0; i < 300; ++i) {
+    EXPECT_EQ(http("127.0.0.1", port_, "POST", long_path, "a", "text/csv").status, 401);
+  }
+  auto entries = parse(admin("GET", "/api/v1/audit").body)->getArray("entries");
+  EXPECT_LE(entries->size(), 130u) << "at most 120 key-less entries a minute";
+  size_t longest = 0;
+  for (size_t i = 0; i < entries->size(); ++i) {
+    longest = std::max(longest, entries->getObject(i)->getValue<std::string>("action").size());
+  }
+  EXPECT_LT(longest, 400u) << "each entry bounded";
+  EXPECT_TRUE(parse(admin("GET", "/api/v1/audit/verify").body)->getValue<bool>("intact"));
+}
+
+// Medium: raw police bytes in dead letters for operators without the grant, and for whoever
+// registered a deleted feed's id again.
+TEST_F(SecurityTest, DeadLettersWithholdRestrictedBytesAndStayWithTheirAgency) {
+  ASSERT_EQ(admin("POST", "/api/v1/feeds", R"({"id":"cad","agency":"public-security","connector":"firehub.connector.police"})").status, 201);
+  const std::string bad = R"([{"incident_id":"X-1","type":"fire_report","status":"open","reported_at":"2026-11-22T08:12:00+08:00","lon":"east","lat":41.8,"reporter_name":"张伟","reporter_phone":"13800000001"}])";
+  auto pushed = admin("POST", "/api/v1/feeds/cad/records", bad);
+  ASSERT_EQ(pushed.status, 202) << pushed.body;
+  ASSERT_GE(parse(pushed.body)->getValue<int>("rejected"), 1) << pushed.body;
+  auto [op, op_id] = key(R"({"role":"operator"})");
+  auto seen = as(op, "GET", "/api/v1/dlq?feed=cad").body;
+  EXPECT_EQ(seen.find("13800000001"), std::string::npos) << seen;
+  EXPECT_NE(seen.find("raw_withheld"), std::string::npos) << seen;
+  EXPECT_NE(admin("GET", "/api/v1/dlq?feed=cad").body.find("13800000001"), std::string::npos) << "the admin has the grant";
+  ASSERT_TRUE(waitFor([&] { return hub_->lake().outboxDepth() == 0; }));
+  auto topic = firehub::testing::consumeAll(hub_->kafkaBootstrap(), "firehub.v1.dlq", 1);
+  ASSERT_EQ(topic.size(), 1u);
+  EXPECT_EQ(topic[0].value.find("13800000001"), std::string::npos) << topic[0].value;
+  // The feed is deleted and its id registered by another agency: the old dead letters stay hidden.
+  ASSERT_EQ(admin("DELETE", "/api/v1/feeds/cad").status, 200);
+  auto [other, other_id] = key(R"({"role":"agency","agency":"traffic","domains":["police"]})");
+  ASSERT_EQ(as(other, "POST", "/api/v1/feeds", R"({"id":"cad","agency":"traffic","connector":"firehub.connector.police"})").status, 201);
+  auto theirs = parse(as(other, "GET", "/api/v1/dlq?feed=cad").body)->getArray("dead_letters");
+  EXPECT_EQ(theirs->size(), 0u);
+}
+
+// Medium: one never-answering webhook stalled every other subscriber's deliveries.
+TEST_F(SecurityTest, AWebhookThatNeverAnswersHoldsOnlyItsOwnSubscription) {
+  start([](HubConfig& c) { c.outbound_allow = {net::parseNetwork("127.0.0.1/32").value()}; });
+  Poco::Net::ServerSocket silent(Poco::Net::SocketAddress("127.0.0.1", 0));  // accepts, never answers
+  WebhookReceiver fine(0);
+  ASSERT_EQ(admin("POST", "/api/v1/feeds", R"({"id":"hyd","agency":"water-bureau","connector":"firehub.connector.water"})").status, 201);
+  for (uint16_t port : {silent.address().port(), fine.port()}) {
+    auto r = admin("POST", "/api/v1/subscriptions",
+                   R"({"topic":"firehub.v1.water","delivery":{"kind":"webhook","url":"http://127.0.0.1:)" +
+                       std::to_string(port) + R"(/","secret":"a-long-shared-secret"}})");
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+  ASSERT_EQ(admin("POST", "/api/v1/feeds/hyd/records",
+                  "source_id,kind,lon,lat,status,pressure_mpa,updated_at\nSY-H-1,hydrant,123.44,41.81,in_service,0.3,2026-11-22T10:00:00+08:00\n",
+                  "text/csv").status, 202);
+  EXPECT_TRUE(waitFor([&] { return fine.received().size() == 1; }, std::chrono::seconds(5)))
+      << "delivered while the other receiver hangs";
+}
+
+// Medium: TLS offered suites without forward secrecy, no HSTS, OGC links stayed http:// behind TLS.
+TEST(SecurityTlsTest, HttpsOffersOnlyForwardSecretSuitesAndSaysSo) {
+  TempDir dir;
+  const std::string cert = dir.sub("hub.crt"), key = dir.sub("hub.key");
+  ASSERT_EQ(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -keyout " + key +
+                         " -out " + cert + " >/dev/null 2>&1").c_str()), 0);
+  HubConfig c;
+  c.init = true;
+  c.data_dir = dir.sub("data");
+  c.http_listen = "127.0.0.1:0";
+  c.plugins_dir = firehub::testing::pluginsDir();
+  c.lake_sync = false;
+  c.tls_cert = cert;
+  c.tls_key = key;
+  auto hub = Hub::start(c);
+  ASSERT_TRUE(hub.isOk()) << hub.status().toString();
+  const std::string base = "https://127.0.0.1:" + std::to_string(hub.value()->httpPort());
+  auto curl = [&](const std::string& args) {
+    return firehub::testing::run("curl -s --cacert " + cert + " " + args + " 2>&1");
+  };
+  auto headers = curl("-D - -o /dev/null " + base + "/healthz");
+  EXPECT_NE(headers.second.find("Strict-Transport-Security: max-age="), std::string::npos) << headers.second;
+  auto ogc = curl(base + "/ogc/collections");
+  EXPECT_NE(ogc.second.find("\"href\":\"https://"), std::string::npos) << ogc.second;
+  EXPECT_EQ(ogc.second.find("\"href\":\"http://"), std::string::npos) << ogc.second;
+  auto plain_rsa = curl("--tls-max 1.2 --ciphers AES128-GCM-SHA256 -o /dev/null -w '%{http_code}' " + base + "/healthz");
+  EXPECT_EQ(plain_rsa.second.find("200"), std::string::npos) << "RSA key exchange is refused: " << plain_rsa.second;
+  auto ecdhe = curl("--tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256 -o /dev/null -w '%{http_code}' " + base + "/healthz");
+  EXPECT_NE(ecdhe.second.find("200"), std::string::npos) << ecdhe.second;
 }
 
 }  // namespace

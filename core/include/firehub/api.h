@@ -14,6 +14,7 @@
 #include "firehub/fusion.h"
 #include "firehub/lake.h"
 #include "firehub/metrics.h"
+#include "firehub/net.h"
 #include "firehub/pipeline.h"
 #include "firehub/plugin.h"
 #include "firehub/registry.h"
@@ -62,6 +63,10 @@ struct ApiOptions {
   // the others and for /healthz. Defaults: 4, 16.
   size_t pushes_per_feed = 4;
   size_t pushes_per_agency = 16;
+  // Reverse proxies whose X-Forwarded-For names the client (http.trusted_proxies, CIDRs). A
+  // request from anywhere else that carries forwarding headers is someone else's, forwarded: it
+  // never counts as the anonymous loopback reader. Default: none.
+  std::vector<net::Network> trusted_proxies;
 };
 
 struct ApiContext {
@@ -97,6 +102,7 @@ class DeltaStream;
 class LayerCache;
 class LimitedHttpServer;
 class PushShares;
+class AuditGate;
 
 // The lake's area indexes of the point layers (/api/v1/layers/<point layer>, the one-map, OGC):
 // one per layer, holding the entities the layer draws, so an area read walks only them. The hub
@@ -121,6 +127,7 @@ class ApiServer {
   std::unique_ptr<DeltaStream> stream_;
   std::unique_ptr<LayerCache> layer_cache_;
   std::unique_ptr<PushShares> push_shares_;
+  std::unique_ptr<AuditGate> audit_gate_;
   int listener_ = 0;
   std::unique_ptr<Poco::ThreadPool> pool_;
   std::unique_ptr<LimitedHttpServer> server_;

@@ -13,6 +13,8 @@ namespace firehub {
 bool isRestrictedField(const google::protobuf::FieldDescriptor* field);
 // Whether a message type has a restricted field, directly or in a nested message. Cached.
 bool hasRestrictedFields(const google::protobuf::Descriptor* type);
+// Whether any body type of `domain` (the schema's (domain) option) has restricted fields.
+bool domainHasRestrictedFields(const std::string& domain);
 // Whether the record's body type has restricted fields (its domain then also has a .public topic).
 bool bodyHasRestrictedFields(const firehub::v1::Record& record);
 // Clears every restricted field, recursively. Returns how many set fields were cleared.
