@@ -172,6 +172,16 @@ class AuditGate {
 
 namespace {
 
+// What every request's handler shares: the server's context, options and state.
+struct Shared {
+  const ApiContext& ctx;
+  const ApiOptions& options;
+  DeltaStream& stream;
+  LayerCache& layer_cache;
+  PushShares& push_shares;
+  AuditGate& audit_gate;
+};
+
 // Text from a request as it goes into the audit log: at most `max` bytes.
 std::string bounded(const std::string& text, size_t max) {
   return text.size() <= max ? text : text.substr(0, max) + "...(" + std::to_string(text.size()) + " bytes)";
@@ -179,14 +189,13 @@ std::string bounded(const std::string& text, size_t max) {
 
 class Router : public Poco::Net::HTTPRequestHandler {
  public:
-  Router(const ApiContext& ctx, const ApiOptions& options, DeltaStream& stream, LayerCache& layer_cache,
-         PushShares& push_shares, AuditGate& audit_gate)
-      : ctx_(ctx),
-        options_(options),
-        stream_(stream),
-        layer_cache_(layer_cache),
-        push_shares_(push_shares),
-        audit_gate_(audit_gate) {}
+  explicit Router(const Shared& s)
+      : ctx_(s.ctx),
+        options_(s.options),
+        stream_(s.stream),
+        layer_cache_(s.layer_cache),
+        push_shares_(s.push_shares),
+        audit_gate_(s.audit_gate) {}
 
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
     const std::string& method = req.getMethod();
@@ -1626,25 +1635,13 @@ class Router : public Poco::Net::HTTPRequestHandler {
 
 class Factory : public StoppableHandlerFactory {
  public:
-  Factory(const ApiContext& ctx, const ApiOptions& options, DeltaStream& stream, LayerCache& layer_cache,
-          PushShares& push_shares, AuditGate& audit_gate)
-      : ctx_(ctx),
-        options_(options),
-        stream_(stream),
-        layer_cache_(layer_cache),
-        push_shares_(push_shares),
-        audit_gate_(audit_gate) {}
+  explicit Factory(Shared shared) : shared_(shared) {}
   Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override {
-    return new Router(ctx_, options_, stream_, layer_cache_, push_shares_, audit_gate_);
+    return new Router(shared_);
   }
 
  private:
-  const ApiContext& ctx_;
-  const ApiOptions& options_;
-  DeltaStream& stream_;
-  LayerCache& layer_cache_;
-  PushShares& push_shares_;
-  AuditGate& audit_gate_;
+  Shared shared_;
 };
 
 }  // namespace
@@ -1738,7 +1735,7 @@ Status ApiServer::start() {
     }
     pool_ = std::make_unique<Poco::ThreadPool>(2, std::max(options_.threads, 2));
     server_ = std::make_unique<LimitedHttpServer>(
-        new Factory(context_, options_, *stream_, *layer_cache_, *push_shares_, *audit_gate_), *pool_, socket, params,
+        new Factory({context_, options_, *stream_, *layer_cache_, *push_shares_, *audit_gate_}), *pool_, socket, params,
         options_.max_connections_per_client);
     server_->start();
   } catch (const Poco::Net::SSLException& e) {

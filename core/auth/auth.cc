@@ -192,6 +192,12 @@ std::string Principal::describe() const {
 
 namespace {
 
+std::vector<std::string> sortedUnique(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
 Status checkDomains(Role role, const std::vector<std::string>& domains) {
   if (role != Role::kAgency && !domains.empty()) {
     return Status::invalidArgument("only agency keys are bound to domains");
@@ -246,9 +252,7 @@ Result<std::pair<KeyInfo, std::string>> KeyStore::create(Role role, const std::s
   k.role = role;
   k.agency = agency;
   k.restricted = restricted;
-  k.domains = domains;
-  std::sort(k.domains.begin(), k.domains.end());
-  k.domains.erase(std::unique(k.domains.begin(), k.domains.end()), k.domains.end());
+  k.domains = sortedUnique(domains);
   k.note = note;
   k.created_at = nowMs();
   k.created_by = created_by;
@@ -263,43 +267,42 @@ Result<Principal> KeyStore::authenticate(const std::string& key) const {
     return Status(StatusCode::kUnauthenticated, "malformed API key");
   }
   std::string id = key.substr(3, 12);
-  auto stored = lake_.getMeta(kKeyPrefix + id);
+  auto stored = load(id);
   if (!stored.isOk()) return stored.status();
-  KeyInfo k;
-  std::string hash;
-  if (!stored.value() || !decodeKey(id, *stored.value(), k, hash) ||
-      !constantTimeEqual(hash, sha256Hex(key.substr(16)))) {
+  if (!stored.value() || !constantTimeEqual(stored.value()->second, sha256Hex(key.substr(16)))) {
     return Status(StatusCode::kUnauthenticated, "unknown API key");
   }
-  if (k.revoked) return Status(StatusCode::kUnauthenticated, "API key " + id + " was revoked");
-  return principalOf(k);
+  if (stored.value()->first.revoked) return Status(StatusCode::kUnauthenticated, "API key " + id + " was revoked");
+  return principalOf(stored.value()->first);
 }
 
-Result<Principal> KeyStore::principal(const std::string& id) const {
+Result<std::optional<std::pair<KeyInfo, std::string>>> KeyStore::load(const std::string& id) const {
   auto stored = lake_.getMeta(kKeyPrefix + id);
   if (!stored.isOk()) return stored.status();
   KeyInfo k;
   std::string hash;
   if (!stored.value() || !decodeKey(id, *stored.value(), k, hash)) {
-    return Status(StatusCode::kUnauthenticated, "API key " + id + " is unknown");
+    return std::optional<std::pair<KeyInfo, std::string>>();
   }
-  if (k.revoked) return Status(StatusCode::kUnauthenticated, "API key " + id + " was revoked");
-  return principalOf(k);
+  return std::optional<std::pair<KeyInfo, std::string>>(std::make_pair(std::move(k), std::move(hash)));
+}
+
+Result<Principal> KeyStore::principal(const std::string& id) const {
+  auto key = load(id);
+  if (!key.isOk()) return key.status();
+  if (!key.value()) return Status(StatusCode::kUnauthenticated, "API key " + id + " is unknown");
+  if (key.value()->first.revoked) return Status(StatusCode::kUnauthenticated, "API key " + id + " was revoked");
+  return principalOf(key.value()->first);
 }
 
 Result<KeyInfo> KeyStore::setDomains(const std::string& id, const std::vector<std::string>& domains) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto stored = lake_.getMeta(kKeyPrefix + id);
-  if (!stored.isOk()) return stored.status();
-  KeyInfo k;
-  std::string hash;
-  if (!stored.value() || !decodeKey(id, *stored.value(), k, hash)) {
-    return Status::notFound("no key '" + id + "'");
-  }
+  auto key = load(id);
+  if (!key.isOk()) return key.status();
+  if (!key.value()) return Status::notFound("no key '" + id + "'");
+  auto& [k, hash] = *key.value();
   FIREHUB_RETURN_IF_ERROR(checkDomains(k.role, domains));
-  k.domains = domains;
-  std::sort(k.domains.begin(), k.domains.end());
-  k.domains.erase(std::unique(k.domains.begin(), k.domains.end()), k.domains.end());
+  k.domains = sortedUnique(domains);
   FIREHUB_RETURN_IF_ERROR(lake_.putMeta(kKeyPrefix + id, encodeKey(k, hash)));
   return k;
 }
@@ -317,13 +320,10 @@ std::vector<std::string> KeyStore::undecodable() const {
 
 Status KeyStore::revoke(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto stored = lake_.getMeta(kKeyPrefix + id);
-  if (!stored.isOk()) return stored.status();
-  KeyInfo k;
-  std::string hash;
-  if (!stored.value() || !decodeKey(id, *stored.value(), k, hash)) {
-    return Status::notFound("no key '" + id + "'");
-  }
+  auto key = load(id);
+  if (!key.isOk()) return key.status();
+  if (!key.value()) return Status::notFound("no key '" + id + "'");
+  auto& [k, hash] = *key.value();
   k.revoked = true;
   return lake_.putMeta(kKeyPrefix + id, encodeKey(k, hash));
 }

@@ -118,17 +118,25 @@ Result<HubConfig> loadConfig(const std::string& file) {
     c.outlines_file = p->getString("map.outlines", "");
     c.area_count_budget = static_cast<size_t>(p->getUInt64("api.area_count_budget", c.area_count_budget));
     if (c.area_count_budget > 100000000) return Status::invalidArgument("api.area_count_budget must be in 0..100000000");
-    // Cache sizes: the ones given, the others from memory.cache_mb (memoryPlan).
-    auto size_of = [&](const char* key, size_t low, size_t high, std::optional<size_t>& into) -> Status {
+    // A whole-number setting, when given, checked against its range into `into` (an integer, or
+    // an optional one that stays empty when the key is not set).
+    auto whole = [&](const char* key, int64_t low, int64_t high, auto& into) -> Status {
       if (!p->hasProperty(key)) return Status::ok();
-      Poco::UInt64 v = 0;
-      if (!Poco::NumberParser::tryParseUnsigned64(p->getString(key), v) || v < low || v > high) {
-        return Status::invalidArgument(std::string(key) + " must be in " + std::to_string(low) + ".." +
-                                       std::to_string(high));
+      Poco::Int64 v = 0;
+      if (!Poco::NumberParser::tryParse64(p->getString(key), v) || v < low || v > high) {
+        return Status::invalidArgument(std::string(key) + " must be a whole number in " + std::to_string(low) +
+                                       ".." + std::to_string(high));
       }
-      into = static_cast<size_t>(v);
+      using Target = std::remove_reference_t<decltype(into)>;
+      if constexpr (requires { typename Target::value_type; }) {
+        into = static_cast<typename Target::value_type>(v);
+      } else {
+        into = static_cast<Target>(v);
+      }
       return Status::ok();
     };
+    // Cache sizes: the ones given, the others from memory.cache_mb (memoryPlan).
+    const auto& size_of = whole;
     std::optional<size_t> budget;
     FIREHUB_RETURN_IF_ERROR(size_of("memory.cache_mb", 32, 1048576, budget));
     c.cache_budget_mb = budget.value_or(c.cache_budget_mb);
@@ -143,16 +151,6 @@ Result<HubConfig> loadConfig(const std::string& file) {
     if (c.fusion_threads < 0 || c.fusion_threads > 64) return Status::invalidArgument("fusion.threads must be in 0..64");
     c.lake_sync = p->getBool("lake.sync", c.lake_sync);
     c.max_body_bytes = static_cast<size_t>(p->getUInt64("http.max_body_bytes", c.max_body_bytes));
-    auto whole = [&](const char* key, int64_t low, int64_t high, auto& into) -> Status {
-      if (!p->hasProperty(key)) return Status::ok();
-      Poco::Int64 v = 0;
-      if (!Poco::NumberParser::tryParse64(p->getString(key), v) || v < low || v > high) {
-        return Status::invalidArgument(std::string(key) + " must be a whole number in " + std::to_string(low) +
-                                       ".." + std::to_string(high));
-      }
-      into = static_cast<std::remove_reference_t<decltype(into)>>(v);
-      return Status::ok();
-    };
     auto& h = c.http_limits;
     FIREHUB_RETURN_IF_ERROR(whole("http.threads", 8, 4096, h.threads));
     FIREHUB_RETURN_IF_ERROR(whole("http.max_connections_per_client", 0, 100000, h.max_connections_per_client));

@@ -41,10 +41,8 @@ using firehub::testing::kWeatherHeader;
 using firehub::testing::TempDir;
 using firehub::testing::waitFor;
 
-Poco::JSON::Object::Ptr parse(const std::string& body) {
-  Poco::JSON::Parser parser;
-  return parser.parse(body).extract<Poco::JSON::Object::Ptr>();
-}
+using firehub::testing::fixture;
+const auto& parse = firehub::testing::parseObject;
 
 class HubTest : public ::testing::Test {
  protected:
@@ -227,13 +225,6 @@ TEST_F(HubTest, PluginsEndpointListsLoadedConnectors) {
   ASSERT_EQ(r.status, 200);
   EXPECT_NE(r.body.find("firehub.connector.weather"), std::string::npos);
   EXPECT_NE(r.body.find("\"state\":\"loaded\""), std::string::npos);
-}
-
-std::string fixture(const std::string& connector, const std::string& file) {
-  std::ifstream in(firehub::testing::sourceDir() + "/connectors/" + connector + "/tests/fixtures/" + file);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 TEST_F(HubTest, PressureTelemetryPatchesTheRegisteredSource) {

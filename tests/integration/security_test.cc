@@ -34,17 +34,8 @@ using firehub::testing::TempDir;
 using firehub::testing::waitFor;
 using firehub::testing::WebhookReceiver;
 
-Poco::JSON::Object::Ptr parse(const std::string& body) {
-  Poco::JSON::Parser parser;
-  return parser.parse(body).extract<Poco::JSON::Object::Ptr>();
-}
-
-std::string fixture(const std::string& connector, const std::string& name) {
-  std::ifstream in(firehub::testing::sourceDir() + "/connectors/" + connector + "/tests/fixtures/" + name);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using firehub::testing::fixture;
+const auto& parse = firehub::testing::parseObject;
 
 // Sends raw bytes on a new connection, half-closes it, and returns what the hub answered.
 std::string rawExchange(uint16_t port, const std::string& bytes) {

@@ -1,6 +1,8 @@
 // Shared helpers for firehub tests: temp dirs, bounded waiting, HTTP and Kafka clients.
 #pragma once
 
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
@@ -80,6 +82,20 @@ inline Http http(const std::string& host, uint16_t port, const std::string& meth
   Http out{static_cast<int>(resp.getStatus()), os.str(), {}};
   for (const auto& [k, v] : resp) out.headers[k] = v;
   return out;
+}
+
+// A JSON object from a response body.
+inline Poco::JSON::Object::Ptr parseObject(const std::string& body) {
+  Poco::JSON::Parser parser;
+  return parser.parse(body).extract<Poco::JSON::Object::Ptr>();
+}
+
+// A connector's test fixture, as its agency would send it.
+inline std::string fixture(const std::string& connector, const std::string& file) {
+  std::ifstream in(sourceDir() + "/connectors/" + connector + "/tests/fixtures/" + file);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 // The admin key a hub wrote to its data dir on first start.

@@ -81,6 +81,8 @@ class KeyStore {
   Result<std::optional<std::string>> ensureAdmin(const std::string& key_file);
 
  private:
+  // The stored entry of a key and its secret's hash; nullopt when unknown or undecodable.
+  Result<std::optional<std::pair<KeyInfo, std::string>>> load(const std::string& id) const;
   lake::Lake& lake_;
   mutable std::mutex mu_;
 };
