@@ -13,9 +13,14 @@ extern "C" const fh_connector_descriptor* FUZZ_CONNECTOR(void);
 
 namespace {
 
-const char* const kTypes[] = {"text/csv",          "application/json",     "application/x-ndjson",
-                              "application/geo+json", "application/fhir+json", "application/xml",
-                              "application/cap+xml",  "application/x-gbt26875"};
+const char* const kTypes[] = {"text/csv",
+                              "application/json",
+                              "application/x-ndjson",
+                              "application/geo+json",
+                              "application/fhir+json",
+                              "application/xml",
+                              "application/cap+xml",
+                              "application/x-gbt26875"};
 constexpr size_t kTypeCount = sizeof kTypes / sizeof kTypes[0];
 
 void emit(void*, const uint8_t* bytes, size_t len) {

@@ -30,21 +30,35 @@ firehub::Hub* hub = nullptr;
 Poco::Net::HTTPClientSession* session = nullptr;
 std::string key;
 
-constexpr const char* kRoutes[] = {
-    "/api/v1/entities?",           "/api/v1/layers/risk?",        "/api/v1/layers/hydrants?",
-    "/api/v1/layers/warnings?",    "/api/v1/layers/fwi?",         "/api/v1/layers/response?",
-    "/api/v1/layers/risk/cells/",  "/ogc/collections/risk/items?", "/ogc/collections/entities-weather/items?",
-    "/ogc/collections/hydrants/items?", "/api/v1/records/",        "/api/v1/dlq?",
-    "/api/v1/dlq/",                "/api/v1/warnings?",           "/api/v1/warnings/",
-    "/api/v1/feeds/",              "/api/v1/audit?",              "/api/v1/subscriptions/",
-    "/ogc/collections/",           "/api/v1/catalog?",            "/"};
+constexpr const char* kRoutes[] = {"/api/v1/entities?",
+                                   "/api/v1/layers/risk?",
+                                   "/api/v1/layers/hydrants?",
+                                   "/api/v1/layers/warnings?",
+                                   "/api/v1/layers/fwi?",
+                                   "/api/v1/layers/response?",
+                                   "/api/v1/layers/risk/cells/",
+                                   "/ogc/collections/risk/items?",
+                                   "/ogc/collections/entities-weather/items?",
+                                   "/ogc/collections/hydrants/items?",
+                                   "/api/v1/records/",
+                                   "/api/v1/dlq?",
+                                   "/api/v1/dlq/",
+                                   "/api/v1/warnings?",
+                                   "/api/v1/warnings/",
+                                   "/api/v1/feeds/",
+                                   "/api/v1/audit?",
+                                   "/api/v1/subscriptions/",
+                                   "/ogc/collections/",
+                                   "/api/v1/catalog?",
+                                   "/"};
 
 std::string encode(const uint8_t* data, size_t size) {
   static const char* kHex = "0123456789ABCDEF";
   std::string out;
   for (size_t i = 0; i < size; ++i) {
     unsigned char c = data[i];
-    if (std::isalnum(c) || std::string_view("=&,.-_%+:;").find(static_cast<char>(c)) != std::string_view::npos) {
+    if (std::isalnum(c) ||
+        std::string_view("=&,.-_%+:;").find(static_cast<char>(c)) != std::string_view::npos) {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('%');
@@ -83,7 +97,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   c.init = true;
   c.data_dir = dir;
   c.http_listen = "127.0.0.1:0";
-  c.plugins_dir = std::getenv("FIREHUB_PLUGINS_DIR") ? std::getenv("FIREHUB_PLUGINS_DIR") : FIREHUB_PLUGINS_DIR;
+  c.plugins_dir =
+      std::getenv("FIREHUB_PLUGINS_DIR") ? std::getenv("FIREHUB_PLUGINS_DIR") : FIREHUB_PLUGINS_DIR;
   c.lake_sync = false;
   c.publish = false;
   auto started = firehub::Hub::start(c);
@@ -98,9 +113,10 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   (void)hub->feeds().create({"wx", "met", "firehub.connector.weather"});
   in.feed_id = "wx";
   in.content_type = "text/csv";
-  in.body = "station_id,lon,lat,observed_at,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n"
-            "F1,123.40,41.80,2026-11-22T08:00:00+08:00,3.5,40,12,310,0\n"
-            "F2,123.50,41.90,2026-11-22T08:00:00+08:00,2.0,50,10,,0\n";
+  in.body =
+      "station_id,lon,lat,observed_at,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n"
+      "F1,123.40,41.80,2026-11-22T08:00:00+08:00,3.5,40,12,310,0\n"
+      "F2,123.50,41.90,2026-11-22T08:00:00+08:00,2.0,50,10,,0\n";
   (void)hub->pipeline().ingest(in);
   return 0;
 }

@@ -28,7 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       auto spec = firehub::registry::parseFeedSpec(text);
       if (spec.isOk()) {
         // What is stored must parse back to the same definition.
-        auto again = firehub::registry::parseFeedSpec(firehub::registry::feedSpecToJson(spec.value()));
+        auto again =
+            firehub::registry::parseFeedSpec(firehub::registry::feedSpecToJson(spec.value()));
         if (!again.isOk()) __builtin_trap();
       }
       break;

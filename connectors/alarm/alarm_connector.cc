@@ -66,8 +66,10 @@ class AlarmConnector final : public firehub::sdk::Connector {
     if (in.content_type == "application/x-gbt26875") return decodeStream(in.data, sink);
     options_.required_columns = {"device_address", "building_id", "lon", "lat"};
     firehub::sdk::forEachItem(in, options_, sink, [&](firehub::sdk::Item& item) {
-      if (item.fields->text("info_type")) webhookEvent(item, sink);
-      else device(item, sink);
+      if (item.fields->text("info_type"))
+        webhookEvent(item, sink);
+      else
+        device(item, sink);
     });
   }
 
@@ -80,14 +82,16 @@ class AlarmConnector final : public firehub::sdk::Connector {
         continue;
       }
       const auto& f = piece.frame;
-      std::string offset = "frame serial " + std::to_string(f.serial) + " from " + gb::hex(f.source);
+      std::string offset =
+          "frame serial " + std::to_string(f.serial) + " from " + gb::hex(f.source);
       if (piece.kind == gb::Piece::Kind::kBadFrame) {
         sink.reject(Stage::kDecode, piece.reason, piece.raw, offset);
         sink.reply(gb::reply(f, gb::kCmdDeny, nowTag()));
         continue;
       }
       if (f.command != gb::kCmdSendData) {
-        sink.reject(Stage::kDecode, "command " + std::to_string(f.command) + " is not accepted (only 2, send data)",
+        sink.reject(Stage::kDecode,
+                    "command " + std::to_string(f.command) + " is not accepted (only 2, send data)",
                     piece.raw, offset);
         sink.reply(gb::reply(f, gb::kCmdDeny, nowTag()));
         continue;
@@ -122,10 +126,13 @@ class AlarmConnector final : public firehub::sdk::Connector {
     }
     size_t rest = f.data.size() - 2;
     bool timed;
-    if (rest == count * (layout->size + 6)) timed = true;
-    else if (rest == count * layout->size) timed = false;
-    else return "information objects of type " + std::to_string(type) + ": " + std::to_string(rest) +
-                " bytes do not hold " + std::to_string(count) + " objects";
+    if (rest == count * (layout->size + 6))
+      timed = true;
+    else if (rest == count * layout->size)
+      timed = false;
+    else
+      return "information objects of type " + std::to_string(type) + ": " + std::to_string(rest) +
+             " bytes do not hold " + std::to_string(count) + " objects";
     auto frame_time = tagTime(reinterpret_cast<const uint8_t*>(f.time));
     if (!frame_time) return "frame time tag is not a valid date";
     std::vector<firehub::v1::Record> records;
@@ -149,10 +156,12 @@ class AlarmConnector final : public firehub::sdk::Connector {
         flags = u8(2) | (u8(3) << 8);
       } else if (type == 2) {
         e->set_component_type(u8(2));
-        e->set_component_address(u8(3) | (u8(4) << 8) | (u8(5) << 16) | (static_cast<uint32_t>(u8(6)) << 24));
+        e->set_component_address(u8(3) | (u8(4) << 8) | (u8(5) << 16) |
+                                 (static_cast<uint32_t>(u8(6)) << 24));
         flags = u8(7) | (u8(8) << 8);
         auto text = fromGb18030(o.substr(9, 31));
-        if (!text) return "object " + std::to_string(i) + ": description is not valid GB 18030 text";
+        if (!text)
+          return "object " + std::to_string(i) + ": description is not valid GB 18030 text";
         e->set_description(*text);
         entity += "/" + std::to_string(e->component_address());
       } else if (type == 4 || type == 24) {
@@ -166,11 +175,13 @@ class AlarmConnector final : public firehub::sdk::Connector {
       // faults (bits 8-10), type 21 power, channel and line faults (bits 3-6). Operations: bit0
       // reset.
       bool fire = !operation && (flags & 0x2);
-      bool fault = !operation && ((flags & 0x4) || (type == 1 && (flags & 0x700)) || (type == 21 && (flags & 0x78)));
+      bool fault = !operation && ((flags & 0x4) || (type == 1 && (flags & 0x700)) ||
+                                  (type == 21 && (flags & 0x78)));
       e->set_fire_alarm(fire);
       e->set_fault(fault);
       e->set_resolved(operation ? (flags & 0x1) != 0 : !fire && !fault);
-      auto when = timed ? tagTime(reinterpret_cast<const uint8_t*>(o.data() + layout->size)) : frame_time;
+      auto when =
+          timed ? tagTime(reinterpret_cast<const uint8_t*>(o.data() + layout->size)) : frame_time;
       if (!when) return "object " + std::to_string(i) + ": time tag is not a valid date";
       *e->mutable_event_time() = *when;
       r.set_domain("alarm");
@@ -213,7 +224,8 @@ class AlarmConnector final : public firehub::sdk::Connector {
       return std::nullopt;
     }
     char text[32];
-    std::snprintf(text, sizeof text, "20%02u-%02u-%02uT%02u:%02u:%02u", t[5], t[4], t[3], t[2], t[1], t[0]);
+    std::snprintf(text, sizeof text, "20%02u-%02u-%02uT%02u:%02u:%02u", t[5], t[4], t[3], t[2],
+                  t[1], t[0]);
     return firehub::sdk::parseIsoTime(text, offset_minutes_);
   }
 
@@ -232,7 +244,8 @@ class AlarmConnector final : public firehub::sdk::Connector {
 
   static std::optional<std::string> deviceAddress(firehub::sdk::Fields& f) {
     auto a = f.text("device_address");
-    if (!a || a->size() != 12 || a->find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+    if (!a || a->size() != 12 ||
+        a->find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
       return std::nullopt;
     }
     for (auto& c : *a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -249,8 +262,10 @@ class AlarmConnector final : public firehub::sdk::Connector {
     if (!address) reason = "field 'device_address' must be 12 hex digits";
     if (reason.empty() && !building) reason = "field 'building_id' is missing";
     if (reason.empty()) {
-      if (item.geometry) *r.mutable_geometry() = *item.geometry;
-      else reason = firehub::sdk::pointFromFields(f, *r.mutable_geometry());
+      if (item.geometry)
+        *r.mutable_geometry() = *item.geometry;
+      else
+        reason = firehub::sdk::pointFromFields(f, *r.mutable_geometry());
     }
     if (firehub::sdk::rejectIfInvalid(item, reason, sink)) return;
     r.set_domain("alarm");
@@ -259,7 +274,8 @@ class AlarmConnector final : public firehub::sdk::Connector {
     *r.mutable_observed_at() = firehub::sdk::now();
     r.set_classification(firehub::v1::CLASSIFICATION_INTERNAL);
     r.set_op(firehub::v1::OP_UPSERT);
-    r.mutable_provenance()->set_source_record_id(*address + "#" + firehub::sdk::contentVersion(item.raw));
+    r.mutable_provenance()->set_source_record_id(*address + "#" +
+                                                 firehub::sdk::contentVersion(item.raw));
     r.mutable_provenance()->set_source_offset(item.offset);
     r.mutable_alarm_device()->set_device_address(*address);
     r.mutable_alarm_device()->set_building_id(*building);
@@ -276,7 +292,9 @@ class AlarmConnector final : public firehub::sdk::Connector {
     FireAlarmEvent::InfoType type;
     if (!address) reason = "field 'device_address' must be 12 hex digits";
     if (reason.empty() && !event_id) reason = "field 'event_id' is missing";
-    if (reason.empty()) reason = firehub::sdk::parseEnumWord(f.text("info_type"), "info_type", "INFO_TYPE_", true, &type);
+    if (reason.empty())
+      reason =
+          firehub::sdk::parseEnumWord(f.text("info_type"), "info_type", "INFO_TYPE_", true, &type);
     auto when = firehub::sdk::timeField(f, "time", offset_minutes_, reason);
     if (reason.empty() && !when) reason = "field 'time' is missing";
     // GB/T 26875 codes and addresses: unsigned integers (a negative or fractional value is a bad
@@ -284,7 +302,8 @@ class AlarmConnector final : public firehub::sdk::Connector {
     auto number = [&](const char* name) -> uint32_t {
       double v = f.number(name).value_or(0);
       if (!(v >= 0 && v <= 4294967295.0) || v != static_cast<double>(static_cast<uint32_t>(v))) {
-        if (reason.empty()) reason = std::string("field '") + name + "' must be an integer in 0..4294967295";
+        if (reason.empty())
+          reason = std::string("field '") + name + "' must be an integer in 0..4294967295";
         return 0;
       }
       return static_cast<uint32_t>(v);
@@ -299,7 +318,8 @@ class AlarmConnector final : public firehub::sdk::Connector {
     auto fault = f.boolean("fault");
     auto description = f.text("description");
     auto building = f.text("building_id");
-    if (item.geometry) *r.mutable_geometry() = *item.geometry;
+    if (item.geometry)
+      *r.mutable_geometry() = *item.geometry;
     else if (f.number("lon") || f.number("lat")) {
       std::string where = firehub::sdk::pointFromFields(f, *r.mutable_geometry());
       if (reason.empty()) reason = where;
@@ -315,20 +335,26 @@ class AlarmConnector final : public firehub::sdk::Connector {
     *e->mutable_event_time() = *when;
     r.set_domain("alarm");
     r.set_entity_type(type == FireAlarmEvent::INFO_TYPE_COMPONENT_STATE ? "fire_alarm_component"
-                      : type == FireAlarmEvent::INFO_TYPE_DEVICE_STATE ? "transmission_device"
+                      : type == FireAlarmEvent::INFO_TYPE_DEVICE_STATE  ? "transmission_device"
                                                                         : "fire_alarm_system");
     std::string entity = *address;
     if (type != FireAlarmEvent::INFO_TYPE_DEVICE_STATE) {
-      entity.append("/").append(std::to_string(e->system_type())).append("-").append(std::to_string(e->system_address()));
+      entity.append("/")
+          .append(std::to_string(e->system_type()))
+          .append("-")
+          .append(std::to_string(e->system_address()));
     }
-    if (type == FireAlarmEvent::INFO_TYPE_COMPONENT_STATE) entity.append("/").append(std::to_string(e->component_address()));
+    if (type == FireAlarmEvent::INFO_TYPE_COMPONENT_STATE)
+      entity.append("/").append(std::to_string(e->component_address()));
     r.set_entity_id(entity);
     *r.mutable_observed_at() = *when;
     r.set_classification(firehub::v1::CLASSIFICATION_INTERNAL);
     r.set_op(firehub::v1::OP_UPSERT);
     if (!r.has_geometry()) {
-      if (building && !building->empty()) placeAtBuilding(r, *building);
-      else placeAtDevice(r, *address);
+      if (building && !building->empty())
+        placeAtBuilding(r, *building);
+      else
+        placeAtDevice(r, *address);
     }
     r.mutable_provenance()->set_source_record_id(*address + "#" + *event_id);
     r.mutable_provenance()->set_source_offset(item.offset);
@@ -343,7 +369,7 @@ class AlarmConnector final : public firehub::sdk::Connector {
 }  // namespace
 }  // namespace firehub::connectors
 
-FIREHUB_DECLARE_CONNECTOR(alarm, firehub::connectors::AlarmConnector, "firehub.connector.alarm",
-                          "1.0.0", "alarm",
-                          "Fire-IoT remote monitoring: GB/T 26875.3 over TCP, device registry, JSON webhook",
-                          kConfigSchema)
+FIREHUB_DECLARE_CONNECTOR(
+    alarm, firehub::connectors::AlarmConnector, "firehub.connector.alarm", "1.0.0", "alarm",
+    "Fire-IoT remote monitoring: GB/T 26875.3 over TCP, device registry, JSON webhook",
+    kConfigSchema)

@@ -49,7 +49,10 @@ std::vector<Piece> scan(std::string_view d, size_t& consumed) {
   consumed = 0;
   auto flushGarbage = [&](size_t to) {
     if (to > garbage_from) {
-      out.push_back({Piece::Kind::kGarbage, {}, false, "bytes outside any frame",
+      out.push_back({Piece::Kind::kGarbage,
+                     {},
+                     false,
+                     "bytes outside any frame",
                      d.substr(garbage_from, to - garbage_from)});
     }
     garbage_from = to;
@@ -64,9 +67,10 @@ std::vector<Piece> scan(std::string_view d, size_t& consumed) {
     }
     size_t total = completeFrameAt(d, start);
     if (total == 0) {
-      size_t n = d.size() - start >= kHeaderSize
-                     ? (static_cast<uint8_t>(d[start + 24]) | (static_cast<uint8_t>(d[start + 25]) << 8))
-                     : 0;
+      size_t n =
+          d.size() - start >= kHeaderSize
+              ? (static_cast<uint8_t>(d[start + 24]) | (static_cast<uint8_t>(d[start + 25]) << 8))
+              : 0;
       bool may_grow = d.size() - start < kHeaderSize ||
                       (n <= kMaxDataSize && d.size() - start < kHeaderSize + n + 3);
       // An incomplete candidate waits for more bytes, unless a complete frame follows it: then

@@ -8,8 +8,8 @@
 
 namespace firehub::connectors::gbt26875 {
 
-constexpr size_t kHeaderSize = 27;       // "@@" .. command byte
-constexpr size_t kMaxDataSize = 8192;    // larger declared lengths are treated as garbage
+constexpr size_t kHeaderSize = 27;     // "@@" .. command byte
+constexpr size_t kMaxDataSize = 8192;  // larger declared lengths are treated as garbage
 constexpr uint8_t kCmdSendData = 2;
 constexpr uint8_t kCmdConfirm = 3;
 constexpr uint8_t kCmdDeny = 6;
@@ -28,9 +28,9 @@ struct Frame {
 // What the scanner found at one place of the stream.
 struct Piece {
   enum class Kind { kFrame, kGarbage, kBadFrame } kind;
-  Frame frame;            // kFrame, and kBadFrame when the header was readable
-  bool header_ok = false; // kBadFrame: serial/addresses usable for a deny reply
-  std::string reason;     // kGarbage / kBadFrame
+  Frame frame;             // kFrame, and kBadFrame when the header was readable
+  bool header_ok = false;  // kBadFrame: serial/addresses usable for a deny reply
+  std::string reason;      // kGarbage / kBadFrame
   std::string_view raw;
 };
 

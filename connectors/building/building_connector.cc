@@ -32,7 +32,8 @@ class BuildingConnector final : public firehub::sdk::Connector {
   static std::unique_ptr<Connector> create(firehub::sdk::Config& config) {
     auto c = std::make_unique<BuildingConnector>();
     c->offset_minutes_ = firehub::sdk::readFormatConfig(config, c->options_);
-    c->options_.required_columns = {"hazard_id", "building_id", "type", "level", "status", "found_at"};
+    c->options_.required_columns = {"hazard_id", "building_id", "type",
+                                    "level",     "status",      "found_at"};
     return c;
   }
 
@@ -62,15 +63,21 @@ class BuildingConnector final : public firehub::sdk::Connector {
     auto area = f.number("floor_area_m2");
     auto key_unit = f.boolean("key_unit");
     if (!id) reason = "field 'building_id' is missing";
-    if (reason.empty()) reason = firehub::sdk::parseEnumWord(f.text("occupancy"), "occupancy", "OCCUPANCY_", true, &occupancy);
-    if (reason.empty()) reason = firehub::sdk::parseEnumWord(f.text("credit_status"), "credit_status", "CREDIT_STATUS_", false, &credit);
+    if (reason.empty())
+      reason = firehub::sdk::parseEnumWord(f.text("occupancy"), "occupancy", "OCCUPANCY_", true,
+                                           &occupancy);
+    if (reason.empty())
+      reason = firehub::sdk::parseEnumWord(f.text("credit_status"), "credit_status",
+                                           "CREDIT_STATUS_", false, &credit);
     if (reason.empty()) reason = checkRange(height, "height_m", 0, 1000, false);
     if (reason.empty()) reason = checkRange(floors, "floors", 0, 200, true);
     if (reason.empty()) reason = checkRange(year, "year_built", 1000, 2100, true);
     if (reason.empty()) reason = checkRange(area, "floor_area_m2", 0, 1e7, false);
     if (reason.empty()) {
-      if (item.geometry) *r.mutable_geometry() = *item.geometry;
-      else reason = firehub::sdk::pointFromFields(f, *r.mutable_geometry());
+      if (item.geometry)
+        *r.mutable_geometry() = *item.geometry;
+      else
+        reason = firehub::sdk::pointFromFields(f, *r.mutable_geometry());
     }
     auto updated = firehub::sdk::timeField(f, "updated_at", offset_minutes_, reason);
     if (firehub::sdk::rejectIfInvalid(item, reason, sink)) return;
@@ -80,7 +87,8 @@ class BuildingConnector final : public firehub::sdk::Connector {
     *r.mutable_observed_at() = updated ? *updated : firehub::sdk::now();
     r.set_classification(firehub::v1::CLASSIFICATION_INTERNAL);
     r.set_op(firehub::v1::OP_UPSERT);
-    r.mutable_provenance()->set_source_record_id(*id + "#" + firehub::sdk::contentVersion(item.raw));
+    r.mutable_provenance()->set_source_record_id(*id + "#" +
+                                                 firehub::sdk::contentVersion(item.raw));
     r.mutable_provenance()->set_source_offset(item.offset);
     auto* b = r.mutable_building();
     b->set_building_id(*id);
@@ -92,7 +100,8 @@ class BuildingConnector final : public firehub::sdk::Connector {
     if (area) b->set_floor_area_m2(*area);
     b->set_occupancy(occupancy);
     b->set_key_unit(key_unit.value_or(false));
-    b->set_credit_status(credit == Building::CREDIT_STATUS_UNSPECIFIED ? Building::CREDIT_STATUS_NORMAL : credit);
+    b->set_credit_status(
+        credit == Building::CREDIT_STATUS_UNSPECIFIED ? Building::CREDIT_STATUS_NORMAL : credit);
     sink.emit(r);
   }
 
@@ -106,8 +115,10 @@ class BuildingConnector final : public firehub::sdk::Connector {
     auto type = f.text("type");
     if (!building_id) reason = "field 'building_id' is missing";
     if (reason.empty() && !type) reason = "field 'type' is missing";
-    if (reason.empty()) reason = firehub::sdk::parseEnumWord(f.text("level"), "level", "LEVEL_", true, &level);
-    if (reason.empty()) reason = firehub::sdk::parseEnumWord(f.text("status"), "status", "STATUS_", true, &status);
+    if (reason.empty())
+      reason = firehub::sdk::parseEnumWord(f.text("level"), "level", "LEVEL_", true, &level);
+    if (reason.empty())
+      reason = firehub::sdk::parseEnumWord(f.text("status"), "status", "STATUS_", true, &status);
     auto found = firehub::sdk::timeField(f, "found_at", offset_minutes_, reason);
     auto rectified = firehub::sdk::timeField(f, "rectified_at", offset_minutes_, reason);
     if (reason.empty() && !found) reason = "field 'found_at' is missing";
@@ -126,7 +137,8 @@ class BuildingConnector final : public firehub::sdk::Connector {
     at->set_domain("building");
     at->set_entity_type("building");
     at->set_entity_id(*building_id);
-    r.mutable_provenance()->set_source_record_id(*id + "#" + firehub::sdk::contentVersion(item.raw));
+    r.mutable_provenance()->set_source_record_id(*id + "#" +
+                                                 firehub::sdk::contentVersion(item.raw));
     r.mutable_provenance()->set_source_offset(item.offset);
     auto* h = r.mutable_building_hazard();
     h->set_hazard_id(*id);

@@ -30,11 +30,16 @@ std::string lower(std::string_view s) {
 // HL7 v3 RoleCode service delivery location types we recognise.
 HealthFacility::Kind kindOf(const std::string& code) {
   static const std::map<std::string, HealthFacility::Kind> kinds = {
-      {"HOSP", HealthFacility::KIND_HOSPITAL},   {"GACH", HealthFacility::KIND_HOSPITAL},
-      {"ER", HealthFacility::KIND_HOSPITAL},     {"BURN", HealthFacility::KIND_HOSPITAL},
-      {"ICU", HealthFacility::KIND_HOSPITAL},    {"NURS", HealthFacility::KIND_ELDERLY_CARE},
-      {"CHR", HealthFacility::KIND_ELDERLY_CARE}, {"OF", HealthFacility::KIND_CLINIC},
-      {"HOSPITAL", HealthFacility::KIND_HOSPITAL}, {"ELDERLY_CARE", HealthFacility::KIND_ELDERLY_CARE},
+      {"HOSP", HealthFacility::KIND_HOSPITAL},
+      {"GACH", HealthFacility::KIND_HOSPITAL},
+      {"ER", HealthFacility::KIND_HOSPITAL},
+      {"BURN", HealthFacility::KIND_HOSPITAL},
+      {"ICU", HealthFacility::KIND_HOSPITAL},
+      {"NURS", HealthFacility::KIND_ELDERLY_CARE},
+      {"CHR", HealthFacility::KIND_ELDERLY_CARE},
+      {"OF", HealthFacility::KIND_CLINIC},
+      {"HOSPITAL", HealthFacility::KIND_HOSPITAL},
+      {"ELDERLY_CARE", HealthFacility::KIND_ELDERLY_CARE},
       {"CLINIC", HealthFacility::KIND_CLINIC}};
   auto it = kinds.find(code);
   return it == kinds.end() ? HealthFacility::KIND_UNSPECIFIED : it->second;
@@ -46,7 +51,9 @@ class HealthConnector final : public firehub::sdk::Connector {
     auto c = std::make_unique<HealthConnector>();
     std::string offset = config.getString("utc_offset", "+08:00");
     auto minutes = firehub::sdk::parseUtcOffset(offset);
-    if (!minutes) throw firehub::sdk::ConfigError("config key 'utc_offset': '" + offset + "' is not Z or ±hh:mm");
+    if (!minutes)
+      throw firehub::sdk::ConfigError("config key 'utc_offset': '" + offset +
+                                      "' is not Z or ±hh:mm");
     c->offset_minutes_ = *minutes;
     return c;
   }
@@ -59,7 +66,8 @@ class HealthConnector final : public firehub::sdk::Connector {
     simdjson::padded_string padded(in.data);
     simdjson::dom::element doc;
     if (auto err = parser_.parse(padded).get(doc); err) {
-      throw firehub::sdk::InputError(std::string("body is not valid JSON: ") + simdjson::error_message(err));
+      throw firehub::sdk::InputError(std::string("body is not valid JSON: ") +
+                                     simdjson::error_message(err));
     }
     std::string_view type;
     if (doc["resourceType"].get_string().get(type)) {
@@ -75,15 +83,16 @@ class HealthConnector final : public firehub::sdk::Connector {
       // A Bundle without entries has nothing to read (a default dom::array must not be iterated).
       bool has_entries = !doc["entry"].get_array().get(list);
       size_t i = 0;
-      if (has_entries) for (simdjson::dom::element e : list) {
-        std::string path = "Bundle.entry[" + std::to_string(i++) + "].resource";
-        simdjson::dom::element resource;
-        if (e["resource"].get(resource)) {
-          sink.reject(Stage::kDecode, path + ": missing", simdjson::minify(e), path);
-          continue;
+      if (has_entries)
+        for (simdjson::dom::element e : list) {
+          std::string path = "Bundle.entry[" + std::to_string(i++) + "].resource";
+          simdjson::dom::element resource;
+          if (e["resource"].get(resource)) {
+            sink.reject(Stage::kDecode, path + ": missing", simdjson::minify(e), path);
+            continue;
+          }
+          entries.push_back({resource, path});
         }
-        entries.push_back({resource, path});
-      }
     } else {
       entries.push_back({doc, std::string(type)});
     }
@@ -93,12 +102,17 @@ class HealthConnector final : public firehub::sdk::Connector {
       for (const auto& e : entries) {
         std::string_view rt;
         if (e.resource["resourceType"].get_string().get(rt)) {
-          if (pass == 0) sink.reject(Stage::kDecode, e.path + ".resourceType: missing", simdjson::minify(e.resource), e.path);
+          if (pass == 0)
+            sink.reject(Stage::kDecode, e.path + ".resourceType: missing",
+                        simdjson::minify(e.resource), e.path);
           continue;
         }
-        if (rt == "Location" && pass == 0) location(e.resource, e.path, sink);
-        else if (rt == "Observation" && pass == 1) observation(e.resource, e.path, sink);
-        else if (rt != "Location" && rt != "Observation" && pass == 0) skipped[std::string(rt)]++;
+        if (rt == "Location" && pass == 0)
+          location(e.resource, e.path, sink);
+        else if (rt == "Observation" && pass == 1)
+          observation(e.resource, e.path, sink);
+        else if (rt != "Location" && rt != "Observation" && pass == 0)
+          skipped[std::string(rt)]++;
       }
     }
     if (!skipped.empty()) {
@@ -130,9 +144,12 @@ class HealthConnector final : public firehub::sdk::Connector {
     if (res["id"].get_string().get(id) || id.empty()) return fail("id", "missing");
     double lon, lat;
     simdjson::dom::element position;
-    if (res["position"].get(position)) return fail("position", "missing (a facility must be placed)");
-    if (position["longitude"].get_double().get(lon)) return fail("position.longitude", "missing or not a number");
-    if (position["latitude"].get_double().get(lat)) return fail("position.latitude", "missing or not a number");
+    if (res["position"].get(position))
+      return fail("position", "missing (a facility must be placed)");
+    if (position["longitude"].get_double().get(lon))
+      return fail("position.longitude", "missing or not a number");
+    if (position["latitude"].get_double().get(lat))
+      return fail("position.latitude", "missing or not a number");
     if (lon < -180 || lon > 180) return fail("position.longitude", "outside -180..180");
     if (lat < -90 || lat > 90) return fail("position.latitude", "outside -90..90");
     firehub::v1::Record r;
@@ -150,7 +167,8 @@ class HealthConnector final : public firehub::sdk::Connector {
           if (c["code"].get_string().get(code)) continue;
           b->add_type_codes(std::string(code));
           std::string upper(code);
-          for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+          for (auto& ch : upper)
+            ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
           if (b->kind() == HealthFacility::KIND_UNSPECIFIED) b->set_kind(kindOf(upper));
         }
       }
@@ -159,14 +177,19 @@ class HealthConnector final : public firehub::sdk::Connector {
     // Location.status active|suspended|inactive; operationalStatus (v2-0116) C/K/I refine it.
     HealthFacility::OperationalStatus op = HealthFacility::OPERATIONAL_STATUS_OPEN;
     if (!res["status"].get_string().get(status)) {
-      if (status == "suspended" || status == "inactive") op = HealthFacility::OPERATIONAL_STATUS_CLOSED;
-      else if (status != "active") return fail("status", "'" + std::string(status) + "' is not active, suspended or inactive");
+      if (status == "suspended" || status == "inactive")
+        op = HealthFacility::OPERATIONAL_STATUS_CLOSED;
+      else if (status != "active")
+        return fail("status", "'" + std::string(status) + "' is not active, suspended or inactive");
     }
     std::string_view opcode;
     if (!res["operationalStatus"]["code"].get_string().get(opcode)) {
-      if (opcode == "C") op = HealthFacility::OPERATIONAL_STATUS_CLOSED;
-      else if (opcode == "K") op = HealthFacility::OPERATIONAL_STATUS_CONTAMINATED;
-      else if (opcode == "I") op = HealthFacility::OPERATIONAL_STATUS_ISOLATED;
+      if (opcode == "C")
+        op = HealthFacility::OPERATIONAL_STATUS_CLOSED;
+      else if (opcode == "K")
+        op = HealthFacility::OPERATIONAL_STATUS_CONTAMINATED;
+      else if (opcode == "I")
+        op = HealthFacility::OPERATIONAL_STATUS_ISOLATED;
     }
     b->set_operational_status(op);
     std::string_view description;
@@ -185,7 +208,8 @@ class HealthConnector final : public firehub::sdk::Connector {
     r.mutable_geometry()->mutable_point()->set_lat(lat);
     r.set_classification(firehub::v1::CLASSIFICATION_INTERNAL);
     r.set_op(firehub::v1::OP_UPSERT);
-    r.mutable_provenance()->set_source_record_id("Location/" + std::string(id) + "#" + firehub::sdk::contentVersion(raw));
+    r.mutable_provenance()->set_source_record_id("Location/" + std::string(id) + "#" +
+                                                 firehub::sdk::contentVersion(raw));
     r.mutable_provenance()->set_source_offset(path);
     sink.emit(r);
   }
@@ -228,13 +252,16 @@ class HealthConnector final : public firehub::sdk::Connector {
       return fail("subject.reference", "must reference a Location (Location/<id>)");
     }
     double value;
-    if (res["valueQuantity"]["value"].get_double().get(value)) return fail("valueQuantity.value", "missing or not a number");
+    if (res["valueQuantity"]["value"].get_double().get(value))
+      return fail("valueQuantity.value", "missing or not a number");
     if (value < 0 || value > 100000 || value != static_cast<int>(value)) {
       return fail("valueQuantity.value", "must be a whole number of beds >= 0");
     }
     std::optional<google::protobuf::Timestamp> when;
-    if (!res["effectiveDateTime"].get_string().get(effective)) when = fhirTime(effective);
-    else if (!res["issued"].get_string().get(effective)) when = fhirTime(effective);
+    if (!res["effectiveDateTime"].get_string().get(effective))
+      when = fhirTime(effective);
+    else if (!res["issued"].get_string().get(effective))
+      when = fhirTime(effective);
     if (!when) return fail("effectiveDateTime", "missing or not a FHIR dateTime");
     std::string facility = target.substr(9);
     firehub::v1::Record r;
@@ -243,14 +270,18 @@ class HealthConnector final : public firehub::sdk::Connector {
     r.set_entity_id(facility);
     *r.mutable_observed_at() = *when;
     r.set_op(firehub::v1::OP_PATCH);  // merged into the facility's latest state by the hub
-    r.mutable_provenance()->set_source_record_id("Observation/" + std::string(id) + "#" + firehub::sdk::contentVersion(raw));
+    r.mutable_provenance()->set_source_record_id("Observation/" + std::string(id) + "#" +
+                                                 firehub::sdk::contentVersion(raw));
     r.mutable_provenance()->set_source_offset(path);
     auto* b = r.mutable_health_facility();
     b->set_facility_id(facility);
     int beds = static_cast<int>(value);
-    if (bed == "emergency") b->set_beds_emergency_available(beds);
-    else if (bed == "burn") b->set_beds_burn_available(beds);
-    else b->set_beds_icu_available(beds);
+    if (bed == "emergency")
+      b->set_beds_emergency_available(beds);
+    else if (bed == "burn")
+      b->set_beds_burn_available(beds);
+    else
+      b->set_beds_icu_available(beds);
     *b->mutable_beds_at() = *when;
     sink.emit(r);
   }

@@ -28,8 +28,10 @@ class PoliceConnector final : public firehub::sdk::Connector {
       PoliceIncident::Status status;
       auto id = f.text("incident_id");
       if (!id || id->size() > 128) reason = "field 'incident_id' is missing or longer than 128";
-      if (reason.empty()) reason = firehub::sdk::parseEnumWord(f.text("type"), "type", "TYPE_", true, &type);
-      if (reason.empty()) reason = firehub::sdk::parseEnumWord(f.text("status"), "status", "STATUS_", true, &status);
+      if (reason.empty())
+        reason = firehub::sdk::parseEnumWord(f.text("type"), "type", "TYPE_", true, &type);
+      if (reason.empty())
+        reason = firehub::sdk::parseEnumWord(f.text("status"), "status", "STATUS_", true, &status);
       if (reason.empty()) {
         reason = item.geometry ? "" : firehub::sdk::pointFromFields(f, *r.mutable_geometry());
         if (item.geometry) *r.mutable_geometry() = *item.geometry;
@@ -49,7 +51,8 @@ class PoliceConnector final : public firehub::sdk::Connector {
       *r.mutable_observed_at() = updated ? *updated : *reported;
       r.set_classification(firehub::v1::CLASSIFICATION_INTERNAL);
       r.set_op(firehub::v1::OP_UPSERT);
-      r.mutable_provenance()->set_source_record_id(*id + "#" + firehub::sdk::contentVersion(item.raw));
+      r.mutable_provenance()->set_source_record_id(*id + "#" +
+                                                   firehub::sdk::contentVersion(item.raw));
       r.mutable_provenance()->set_source_offset(item.offset);
       auto* b = r.mutable_police_incident();
       b->set_incident_id(*id);

@@ -15,7 +15,8 @@ class StationConnector final : public firehub::sdk::Connector {
   static std::unique_ptr<Connector> create(firehub::sdk::Config& config) {
     auto c = std::make_unique<StationConnector>();
     c->offset_minutes_ = firehub::sdk::readFormatConfig(config, c->options_);
-    c->options_.required_columns = {"station_id", "name", "kind", "lon", "lat", "status", "engines"};
+    c->options_.required_columns = {"station_id", "name",   "kind",   "lon",
+                                    "lat",        "status", "engines"};
     return c;
   }
 
@@ -30,15 +31,20 @@ class StationConnector final : public firehub::sdk::Connector {
       FireStation::Status status;
       firehub::v1::Record r;
       if (!id) reason = "field 'station_id' is missing";
-      if (reason.empty()) reason = firehub::sdk::parseEnumWord(f.text("kind"), "kind", "KIND_", true, &kind);
-      if (reason.empty()) reason = firehub::sdk::parseEnumWord(f.text("status"), "status", "STATUS_", true, &status);
-      if (reason.empty() && engines && (*engines < 0 || *engines > 200 || *engines != static_cast<int>(*engines))) {
+      if (reason.empty())
+        reason = firehub::sdk::parseEnumWord(f.text("kind"), "kind", "KIND_", true, &kind);
+      if (reason.empty())
+        reason = firehub::sdk::parseEnumWord(f.text("status"), "status", "STATUS_", true, &status);
+      if (reason.empty() && engines &&
+          (*engines < 0 || *engines > 200 || *engines != static_cast<int>(*engines))) {
         reason = "field 'engines' must be a whole number 0..200";
       }
       if (reason.empty()) {
         if (item.geometry) {
-          if (!item.geometry->has_point()) reason = "a station's geometry must be a Point";
-          else *r.mutable_geometry() = *item.geometry;
+          if (!item.geometry->has_point())
+            reason = "a station's geometry must be a Point";
+          else
+            *r.mutable_geometry() = *item.geometry;
         } else {
           reason = firehub::sdk::pointFromFields(f, *r.mutable_geometry());
         }
@@ -51,7 +57,8 @@ class StationConnector final : public firehub::sdk::Connector {
       *r.mutable_observed_at() = updated ? *updated : firehub::sdk::now();
       r.set_classification(firehub::v1::CLASSIFICATION_PUBLIC);
       r.set_op(firehub::v1::OP_UPSERT);
-      r.mutable_provenance()->set_source_record_id(*id + "#" + firehub::sdk::contentVersion(item.raw));
+      r.mutable_provenance()->set_source_record_id(*id + "#" +
+                                                   firehub::sdk::contentVersion(item.raw));
       r.mutable_provenance()->set_source_offset(item.offset);
       auto* s = r.mutable_fire_station();
       s->set_station_id(*id);

@@ -53,13 +53,17 @@ class WaterConnector final : public firehub::sdk::Connector {
     auto id = f.text("source_id");
     auto p = f.number("pressure_mpa");
     if (!id) reason = "field 'source_id' is missing";
-    if (reason.empty()) reason = firehub::sdk::parseEnumWord(f.text("kind"), "kind", "KIND_", true, &kind);
-    if (reason.empty()) reason = firehub::sdk::parseEnumWord(f.text("status"), "status", "STATUS_", true, &status);
+    if (reason.empty())
+      reason = firehub::sdk::parseEnumWord(f.text("kind"), "kind", "KIND_", true, &kind);
+    if (reason.empty())
+      reason = firehub::sdk::parseEnumWord(f.text("status"), "status", "STATUS_", true, &status);
     if (reason.empty()) reason = checkPressure(p);
     if (reason.empty()) {
       if (item.geometry) {
-        if (!item.geometry->has_point()) reason = "a water source's geometry must be a Point";
-        else *r.mutable_geometry() = *item.geometry;
+        if (!item.geometry->has_point())
+          reason = "a water source's geometry must be a Point";
+        else
+          *r.mutable_geometry() = *item.geometry;
       } else {
         reason = firehub::sdk::pointFromFields(f, *r.mutable_geometry());
       }
@@ -73,7 +77,8 @@ class WaterConnector final : public firehub::sdk::Connector {
     *r.mutable_observed_at() = updated ? *updated : firehub::sdk::now();
     r.set_classification(firehub::v1::CLASSIFICATION_PUBLIC);
     r.set_op(firehub::v1::OP_UPSERT);
-    r.mutable_provenance()->set_source_record_id(*id + "#" + firehub::sdk::contentVersion(item.raw));
+    r.mutable_provenance()->set_source_record_id(*id + "#" +
+                                                 firehub::sdk::contentVersion(item.raw));
     r.mutable_provenance()->set_source_offset(item.offset);
     auto* b = r.mutable_water_source();
     b->set_source_id(*id);
@@ -104,8 +109,7 @@ class WaterConnector final : public firehub::sdk::Connector {
     r.set_entity_id(*id);
     *r.mutable_observed_at() = *when;
     r.set_op(firehub::v1::OP_PATCH);  // the hub merges it into the source's latest state
-    r.mutable_provenance()->set_source_record_id(
-        *id + "@" + firehub::v1::rfc3339(*when));
+    r.mutable_provenance()->set_source_record_id(*id + "@" + firehub::v1::rfc3339(*when));
     r.mutable_provenance()->set_source_offset(item.offset);
     auto* b = r.mutable_water_source();
     b->set_source_id(*id);

@@ -38,7 +38,8 @@ std::vector<Element*> children(Element* parent, const char* name) {
 template <class E>
 E word(const std::string& text, const std::string& prefix, E fallback) {
   std::string name = prefix;
-  for (char c : text) name.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  for (char c : text)
+    name.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
   const auto* v = google::protobuf::GetEnumDescriptor<E>()->FindValueByName(name);
   return v ? static_cast<E>(v->number()) : fallback;
 }
@@ -68,7 +69,8 @@ std::string readPolygon(const std::string& text, firehub::v1::Polygon& poly) {
 }
 
 // "lat,lon radius_km" as a 36-sided polygon.
-std::string readCircle(const std::string& text, WeatherWarning::Circle& circle, firehub::v1::Polygon& poly) {
+std::string readCircle(const std::string& text, WeatherWarning::Circle& circle,
+                       firehub::v1::Polygon& poly) {
   std::istringstream in(text);
   std::string centre, radius_text;
   in >> centre >> radius_text;
@@ -106,9 +108,11 @@ void alertToRecords(Element* alert, int offset_minutes, Parsed& out) {
   w.set_identifier(identifier);
   w.set_sender(sender);
   *w.mutable_sent() = *sent;
-  w.set_msg_type(word(childText(alert, "msgType"), "MSG_TYPE_", WeatherWarning::MSG_TYPE_UNSPECIFIED));
+  w.set_msg_type(
+      word(childText(alert, "msgType"), "MSG_TYPE_", WeatherWarning::MSG_TYPE_UNSPECIFIED));
   w.set_status(word(childText(alert, "status"), "STATUS_", WeatherWarning::STATUS_UNSPECIFIED));
-  if (w.msg_type() == WeatherWarning::MSG_TYPE_UNSPECIFIED) return reject("msgType is not Alert, Update, Cancel, Ack or Error");
+  if (w.msg_type() == WeatherWarning::MSG_TYPE_UNSPECIFIED)
+    return reject("msgType is not Alert, Update, Cancel, Ack or Error");
   // references: "sender,identifier,sent" triples separated by spaces.
   std::istringstream refs(childText(alert, "references"));
   std::string triple;
@@ -116,7 +120,8 @@ void alertToRecords(Element* alert, int offset_minutes, Parsed& out) {
   while (refs >> triple) {
     auto first = triple.find(',');
     auto second = first == std::string::npos ? std::string::npos : triple.find(',', first + 1);
-    if (second == std::string::npos) return reject("reference '" + triple + "' is not sender,identifier,sent");
+    if (second == std::string::npos)
+      return reject("reference '" + triple + "' is not sender,identifier,sent");
     referenced.push_back(triple.substr(0, second));
     w.add_references(triple);
   }
@@ -127,7 +132,8 @@ void alertToRecords(Element* alert, int offset_minutes, Parsed& out) {
     r.set_classification(firehub::v1::CLASSIFICATION_PUBLIC);
   };
   // Update and Cancel withdraw what they reference.
-  if (w.msg_type() == WeatherWarning::MSG_TYPE_UPDATE || w.msg_type() == WeatherWarning::MSG_TYPE_CANCEL) {
+  if (w.msg_type() == WeatherWarning::MSG_TYPE_UPDATE ||
+      w.msg_type() == WeatherWarning::MSG_TYPE_CANCEL) {
     if (referenced.empty()) return reject("Update/Cancel without references");
     for (const auto& ref : referenced) {
       firehub::v1::Record r;
@@ -139,14 +145,17 @@ void alertToRecords(Element* alert, int offset_minutes, Parsed& out) {
       at->set_entity_type("weather_warning");
       at->set_entity_id(ref);
       at->set_keep_unplaced(true);
-      r.mutable_provenance()->set_source_record_id(ref + "#withdrawn-by:" + sender + "," + identifier);
+      r.mutable_provenance()->set_source_record_id(ref + "#withdrawn-by:" + sender + "," +
+                                                   identifier);
       auto* body = r.mutable_weather_warning();
       *body = w;
       out.records.push_back(std::move(r));
     }
     if (w.msg_type() == WeatherWarning::MSG_TYPE_CANCEL) return;
   }
-  if (w.msg_type() != WeatherWarning::MSG_TYPE_ALERT && w.msg_type() != WeatherWarning::MSG_TYPE_UPDATE) return;
+  if (w.msg_type() != WeatherWarning::MSG_TYPE_ALERT &&
+      w.msg_type() != WeatherWarning::MSG_TYPE_UPDATE)
+    return;
 
   auto infos = children(alert, "info");
   if (infos.empty()) return reject("alert has no info block");
@@ -154,10 +163,13 @@ void alertToRecords(Element* alert, int offset_minutes, Parsed& out) {
   w.set_language(childText(info, "language"));
   w.set_event(childText(info, "event"));
   w.set_urgency(word(childText(info, "urgency"), "URGENCY_", WeatherWarning::URGENCY_UNSPECIFIED));
-  w.set_severity(word(childText(info, "severity"), "SEVERITY_", WeatherWarning::SEVERITY_UNSPECIFIED));
-  w.set_certainty(word(childText(info, "certainty"), "CERTAINTY_", WeatherWarning::CERTAINTY_UNSPECIFIED));
+  w.set_severity(
+      word(childText(info, "severity"), "SEVERITY_", WeatherWarning::SEVERITY_UNSPECIFIED));
+  w.set_certainty(
+      word(childText(info, "certainty"), "CERTAINTY_", WeatherWarning::CERTAINTY_UNSPECIFIED));
   if (w.event().empty() || w.urgency() == WeatherWarning::URGENCY_UNSPECIFIED ||
-      w.severity() == WeatherWarning::SEVERITY_UNSPECIFIED || w.certainty() == WeatherWarning::CERTAINTY_UNSPECIFIED) {
+      w.severity() == WeatherWarning::SEVERITY_UNSPECIFIED ||
+      w.certainty() == WeatherWarning::CERTAINTY_UNSPECIFIED) {
     return reject("info needs event, urgency, severity and certainty with CAP 1.2 values");
   }
   for (const char* name : {"onset", "expires"}) {
@@ -177,19 +189,23 @@ void alertToRecords(Element* alert, int offset_minutes, Parsed& out) {
     std::string desc = childText(area, "areaDesc");
     if (!desc.empty()) area_desc += (area_desc.empty() ? "" : "; ") + desc;
     for (Element* p : children(area, "polygon")) {
-      std::string err = readPolygon(std::string(firehub::sdk::trim(p->innerText())), *areas->add_polygons());
+      std::string err =
+          readPolygon(std::string(firehub::sdk::trim(p->innerText())), *areas->add_polygons());
       if (!err.empty()) return reject(err);
     }
     for (Element* c : children(area, "circle")) {
-      std::string err = readCircle(std::string(firehub::sdk::trim(c->innerText())), *w.add_circles(), *areas->add_polygons());
+      std::string err = readCircle(std::string(firehub::sdk::trim(c->innerText())),
+                                   *w.add_circles(), *areas->add_polygons());
       if (!err.empty()) return reject(err);
     }
   }
-  if (areas->polygons_size() == 0) return reject("alert has no area polygon or circle (geocodes alone cannot be placed)");
+  if (areas->polygons_size() == 0)
+    return reject("alert has no area polygon or circle (geocodes alone cannot be placed)");
   w.set_area_desc(area_desc);
   r.set_op(firehub::v1::OP_UPSERT);
   *r.mutable_observed_at() = *sent;
-  r.mutable_provenance()->set_source_record_id(sender + "," + identifier + "," + childText(alert, "sent"));
+  r.mutable_provenance()->set_source_record_id(sender + "," + identifier + "," +
+                                               childText(alert, "sent"));
   *r.mutable_weather_warning() = std::move(w);
   out.records.push_back(std::move(r));
 }

@@ -67,8 +67,10 @@ class WeatherConnector final : public firehub::sdk::Connector {
     firehub::v1::Geometry geometry;
     std::string reason;
     if (item.geometry) {
-      if (!item.geometry->has_point()) reason = "a station's geometry must be a Point";
-      else geometry = *item.geometry;
+      if (!item.geometry->has_point())
+        reason = "a station's geometry must be a Point";
+      else
+        geometry = *item.geometry;
     } else {
       reason = firehub::sdk::pointFromFields(f, geometry);
     }

@@ -23,7 +23,9 @@ class CountedConnection : public Poco::Net::HTTPServerConnection {
   CountedConnection(const Poco::Net::StreamSocket& socket, Poco::Net::HTTPServerParams::Ptr params,
                     Poco::Net::HTTPRequestHandlerFactory::Ptr factory, LimitedHttpServer& server,
                     std::string client)
-      : HTTPServerConnection(socket, params, factory), server_(server), client_(std::move(client)) {}
+      : HTTPServerConnection(socket, params, factory),
+        server_(server),
+        client_(std::move(client)) {}
   ~CountedConnection() override { server_.release(client_); }
 
  private:
@@ -34,16 +36,18 @@ class CountedConnection : public Poco::Net::HTTPServerConnection {
 // A connection over its client's cap: one 503 saying so, then closed.
 class RefusedConnection : public Poco::Net::TCPServerConnection {
  public:
-  RefusedConnection(const Poco::Net::StreamSocket& socket, LimitedHttpServer& server, std::string client,
-                    size_t cap)
+  RefusedConnection(const Poco::Net::StreamSocket& socket, LimitedHttpServer& server,
+                    std::string client, size_t cap)
       : TCPServerConnection(socket), server_(server), client_(std::move(client)), cap_(cap) {}
   ~RefusedConnection() override { server_.release(client_); }
   void run() override {
-    const std::string body = R"({"error":"unavailable","detail":"this address has )" + std::to_string(cap_) +
-                             R"( connections open to the hub already (http.max_connections_per_client); close some and retry"})";
-    const std::string reply = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                              "Retry-After: 5\r\nConnection: close\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\n\r\n" + body;
+    const std::string body =
+        R"({"error":"unavailable","detail":"this address has )" + std::to_string(cap_) +
+        R"( connections open to the hub already (http.max_connections_per_client); close some and retry"})";
+    const std::string reply =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        "Retry-After: 5\r\nConnection: close\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
     try {
       socket().setSendTimeout(Poco::Timespan(2, 0));
       socket().sendBytes(reply.data(), static_cast<int>(reply.size()));
@@ -81,7 +85,8 @@ class LimitedHttpServer::Factory : public Poco::Net::TCPServerConnectionFactory 
 LimitedHttpServer::LimitedHttpServer(StoppableHandlerFactory* factory, Poco::ThreadPool& pool,
                                      const Poco::Net::ServerSocket& socket,
                                      Poco::Net::HTTPServerParams::Ptr params, size_t max_per_client)
-    : TCPServer(new Factory(self_, params, Poco::Net::HTTPRequestHandlerFactory::Ptr(factory), max_per_client),
+    : TCPServer(new Factory(self_, params, Poco::Net::HTTPRequestHandlerFactory::Ptr(factory),
+                            max_per_client),
                 pool, socket, params),
       handlers_(factory),
       max_per_client_(max_per_client) {

@@ -24,7 +24,9 @@ namespace firehub::api {
 // for its own HTTPServer).
 class StoppableHandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
  public:
-  void notifyStopped(const void* server, bool abort_current) { serverStopped(server, abort_current); }
+  void notifyStopped(const void* server, bool abort_current) {
+    serverStopped(server, abort_current);
+  }
 };
 
 class LimitedHttpServer : public Poco::Net::TCPServer {

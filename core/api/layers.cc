@@ -95,13 +95,15 @@ struct Band {
   const char* colour;
 };
 
-const Band kResponseBands[] = {{"le_300", "≤ 5 min", "5分钟内", "#1a9641"},
-                               {"le_600", "5–10 min", "5–10分钟", "#a6d96a"},
-                               {"le_900", "10–15 min", "10–15分钟", "#fdae61"},
-                               {"gt_900", "> 15 min or no station", "超过15分钟或无站点", "#d7191c"}};
-const Band kWaterBands[] = {{"covered", "hydrant in reach", "消火栓覆盖", "#2b83ba"},
-                            {"low_pressure", "only low-pressure hydrants", "仅低压消火栓", "#fdae61"},
-                            {"uncovered", "no hydrant in reach", "无消火栓覆盖", "#d7191c"}};
+const Band kResponseBands[] = {
+    {"le_300", "≤ 5 min", "5分钟内", "#1a9641"},
+    {"le_600", "5–10 min", "5–10分钟", "#a6d96a"},
+    {"le_900", "10–15 min", "10–15分钟", "#fdae61"},
+    {"gt_900", "> 15 min or no station", "超过15分钟或无站点", "#d7191c"}};
+const Band kWaterBands[] = {
+    {"covered", "hydrant in reach", "消火栓覆盖", "#2b83ba"},
+    {"low_pressure", "only low-pressure hydrants", "仅低压消火栓", "#fdae61"},
+    {"uncovered", "no hydrant in reach", "无消火栓覆盖", "#d7191c"}};
 
 const Band& responseBand(double s) {
   if (s < 0) return kResponseBands[3];
@@ -133,7 +135,11 @@ struct PointLayer {
 
 const std::vector<PointLayer>& pointLayers() {
   static const std::vector<PointLayer> layers = {
-      {"hydrants", "Hydrants and water sources", "消防水源", "water", "water_source",
+      {"hydrants",
+       "Hydrants and water sources",
+       "消防水源",
+       "water",
+       "water_source",
        "Hydrants, pools and intakes by service state; low pressure below the configured minimum.",
        {{"in_service", "in service", "在用", "#2b83ba"},
         {"low_pressure", "low pressure", "压力不足", "#fdae61"},
@@ -144,24 +150,40 @@ const std::vector<PointLayer>& pointLayers() {
          if (w.has_pressure_mpa() && w.pressure_mpa() < 0.10) return "low_pressure";
          return "in_service";
        }},
-      {"stations", "Fire stations", "消防站", "station", "fire_station",
+      {"stations",
+       "Fire stations",
+       "消防站",
+       "station",
+       "fire_station",
        "Fire stations by service state.",
-       {{"in_service", "in service", "执勤", "#b2182b"}, {"out_of_service", "out of service", "停勤", "#969696"}},
+       {{"in_service", "in service", "执勤", "#b2182b"},
+        {"out_of_service", "out of service", "停勤", "#969696"}},
        [](const Record& r) -> std::optional<std::string> {
          return r.fire_station().status() == firehub::v1::FireStation::STATUS_IN_SERVICE
-                    ? "in_service" : "out_of_service";
+                    ? "in_service"
+                    : "out_of_service";
        }},
-      {"hospitals", "Hospitals and care homes", "医院与养老机构", "health", "health_facility",
+      {"hospitals",
+       "Hospitals and care homes",
+       "医院与养老机构",
+       "health",
+       "health_facility",
        "Hospitals (free emergency and burn beds) and elderly care homes.",
-       {{"free_beds", "free beds", "有空床", "#1a9641"}, {"full", "no free beds", "无空床", "#d7191c"},
+       {{"free_beds", "free beds", "有空床", "#1a9641"},
+        {"full", "no free beds", "无空床", "#d7191c"},
         {"care_home", "care home", "养老机构", "#7b3294"}},
        [](const Record& r) -> std::optional<std::string> {
          const auto& h = r.health_facility();
          if (h.kind() == firehub::v1::HealthFacility::KIND_ELDERLY_CARE) return "care_home";
          if (h.kind() != firehub::v1::HealthFacility::KIND_HOSPITAL) return std::nullopt;
-         return h.beds_emergency_available() > 0 || h.beds_burn_available() > 0 ? "free_beds" : "full";
+         return h.beds_emergency_available() > 0 || h.beds_burn_available() > 0 ? "free_beds"
+                                                                                : "full";
        }},
-      {"alarms", "Live fire alarms", "实时火警", "alarm", "",
+      {"alarms",
+       "Live fire alarms",
+       "实时火警",
+       "alarm",
+       "",
        "Unresolved fire alarms and faults from remote monitoring.",
        {{"fire", "fire alarm", "火警", "#ff0000"}, {"fault", "fault", "故障", "#ff9900"}},
        [](const Record& r) -> std::optional<std::string> {
@@ -172,19 +194,30 @@ const std::vector<PointLayer>& pointLayers() {
          if (a.fault()) return "fault";
          return std::nullopt;
        }},
-      {"incidents", "Police incidents", "警情", "police", "police_incident",
+      {"incidents",
+       "Police incidents",
+       "警情",
+       "police",
+       "police_incident",
        "Open police incidents.",
        {{"open", "open", "未结", "#7b3294"}},
        [](const Record& r) -> std::optional<std::string> {
-         if (r.police_incident().status() == firehub::v1::PoliceIncident::STATUS_CLOSED) return std::nullopt;
+         if (r.police_incident().status() == firehub::v1::PoliceIncident::STATUS_CLOSED)
+           return std::nullopt;
          return "open";
        }},
-      {"key_units", "Key fire-safety units", "消防安全重点单位", "building", "building",
+      {"key_units",
+       "Key fire-safety units",
+       "消防安全重点单位",
+       "building",
+       "building",
        "Buildings registered as key units; black-listed ones marked.",
-       {{"key_unit", "key unit", "重点单位", "#542788"}, {"black_list", "black list", "黑名单", "#000000"}},
+       {{"key_unit", "key unit", "重点单位", "#542788"},
+        {"black_list", "black list", "黑名单", "#000000"}},
        [](const Record& r) -> std::optional<std::string> {
          const auto& b = r.building();
-         if (b.credit_status() == firehub::v1::Building::CREDIT_STATUS_BLACK_LIST) return "black_list";
+         if (b.credit_status() == firehub::v1::Building::CREDIT_STATUS_BLACK_LIST)
+           return "black_list";
          if (!b.key_unit()) return std::nullopt;
          return "key_unit";
        }},
@@ -198,7 +231,8 @@ constexpr int kPointLayersVersion = 1;
 
 // Whether the record is drawn on the point layer.
 bool onLayer(const PointLayer& layer, const firehub::v1::Record& r) {
-  return (!*layer.entity_type || r.entity_type() == layer.entity_type) && layer.state(r).has_value();
+  return (!*layer.entity_type || r.entity_type() == layer.entity_type) &&
+         layer.state(r).has_value();
 }
 
 const PointLayer* findPointLayer(const std::string& name) {
@@ -243,8 +277,10 @@ std::string collection(const std::string& layer, const FeaturePage& page) {
   out += R"({"type":"FeatureCollection","layer":)";
   appendQuoted(out, layer);
   // A total only when it is known; else "more": there are features past this page.
-  if (page.counted_all) out += R"(,"numberMatched":)" + std::to_string(page.matched);
-  else out += R"(,"more":true)";
+  if (page.counted_all)
+    out += R"(,"numberMatched":)" + std::to_string(page.matched);
+  else
+    out += R"(,"more":true)";
   out += R"(,"numberReturned":)" + std::to_string(page.features.size()) + R"(,"features":[)";
   const auto& features = page.features;
   for (size_t i = 0; i < features.size(); ++i) {
@@ -295,8 +331,9 @@ Result<lake::BBox> parseBBox(const std::string& text) {
   // NaN passes every range comparison (each is false), so finiteness is checked first: no value
   // from a request may reach S2's checks.
   if (std::sscanf(text.c_str(), "%lf,%lf,%lf,%lf%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4 ||
-      !std::isfinite(v[0]) || !std::isfinite(v[1]) || !std::isfinite(v[2]) || !std::isfinite(v[3]) ||
-      v[0] < -180 || v[2] > 180 || v[1] < -90 || v[3] > 90 || v[0] > v[2] || v[1] > v[3]) {
+      !std::isfinite(v[0]) || !std::isfinite(v[1]) || !std::isfinite(v[2]) ||
+      !std::isfinite(v[3]) || v[0] < -180 || v[2] > 180 || v[1] < -90 || v[3] > 90 || v[0] > v[2] ||
+      v[1] > v[3]) {
     return Status::invalidArgument(
         "bbox must be minlon,minlat,maxlon,maxlat within [-180,180]x[-90,90] with min <= max");
   }
@@ -306,14 +343,19 @@ Result<lake::BBox> parseBBox(const std::string& text) {
 std::optional<std::pair<double, double>> markerPoint(const firehub::v1::Geometry& g) {
   if (g.has_point()) return std::pair{g.point().lon(), g.point().lat()};
   const firehub::v1::Polygon* polygon = nullptr;
-  if (g.has_polygon()) polygon = &g.polygon();
-  else if (g.has_multi_polygon() && g.multi_polygon().polygons_size() > 0) polygon = &g.multi_polygon().polygons(0);
-  if (!polygon || polygon->rings_size() == 0 || polygon->rings(0).points_size() == 0) return std::nullopt;
+  if (g.has_polygon())
+    polygon = &g.polygon();
+  else if (g.has_multi_polygon() && g.multi_polygon().polygons_size() > 0)
+    polygon = &g.multi_polygon().polygons(0);
+  if (!polygon || polygon->rings_size() == 0 || polygon->rings(0).points_size() == 0)
+    return std::nullopt;
   // The mean of the outer ring's vertices (its closing repeat left out): inside a footprint of a
   // building's size and shape, which is what point layers draw.
   const auto& ring = polygon->rings(0);
   int n = ring.points_size();
-  if (n > 1 && ring.points(0).lon() == ring.points(n - 1).lon() && ring.points(0).lat() == ring.points(n - 1).lat()) --n;
+  if (n > 1 && ring.points(0).lon() == ring.points(n - 1).lon() &&
+      ring.points(0).lat() == ring.points(n - 1).lat())
+    --n;
   double lon = 0, lat = 0;
   for (int i = 0; i < n; ++i) {
     lon += ring.points(i).lon();
@@ -365,15 +407,42 @@ namespace {
 // The properties of a cell feature, in the order they are written; bit i of a property mask
 // selects kCellProperties[i].
 enum CellProperty : uint32_t {
-  kCell, kScore, kLevel, kLevelRank, kColour, kForced, kTopFactors, kBuildings, kResponseS,
-  kResponseBand, kResponseColour, kNearestStation, kHydrantsInReach, kWater, kWaterColour,
-  kComputedAt, kCellPropertyCount
+  kCell,
+  kScore,
+  kLevel,
+  kLevelRank,
+  kColour,
+  kForced,
+  kTopFactors,
+  kBuildings,
+  kResponseS,
+  kResponseBand,
+  kResponseColour,
+  kNearestStation,
+  kHydrantsInReach,
+  kWater,
+  kWaterColour,
+  kComputedAt,
+  kCellPropertyCount
 };
-const char* const kCellProperties[kCellPropertyCount] = {
-    "cell", "score", "level", "level_rank", "colour", "forced", "top_factors", "buildings", "response_s",
-    "response_band", "response_colour", "nearest_station", "hydrants_in_reach", "water", "water_colour",
-    "computed_at"};
-static_assert(kAllCellProperties == (1u << kCellPropertyCount) - 1, "kAllCellProperties names every property");
+const char* const kCellProperties[kCellPropertyCount] = {"cell",
+                                                         "score",
+                                                         "level",
+                                                         "level_rank",
+                                                         "colour",
+                                                         "forced",
+                                                         "top_factors",
+                                                         "buildings",
+                                                         "response_s",
+                                                         "response_band",
+                                                         "response_colour",
+                                                         "nearest_station",
+                                                         "hydrants_in_reach",
+                                                         "water",
+                                                         "water_colour",
+                                                         "computed_at"};
+static_assert(kAllCellProperties == (1u << kCellPropertyCount) - 1,
+              "kAllCellProperties names every property");
 
 }  // namespace
 
@@ -392,7 +461,8 @@ Result<uint32_t> parseCellProperties(const std::string& list) {
         if (!known.empty()) known += ',';
         known += k;
       }
-      return Status::invalidArgument("properties: no property '" + name + "' on cell layers (known: " + known + ")");
+      return Status::invalidArgument("properties: no property '" + name +
+                                     "' on cell layers (known: " + known + ")");
     }
     mask |= 1u << i;
     start = end + 1;
@@ -400,13 +470,16 @@ Result<uint32_t> parseCellProperties(const std::string& list) {
   return mask;
 }
 
-void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& c, const std::string* previous_level,
-                           uint32_t properties, std::string_view geometry) {
+void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& c,
+                           const std::string* previous_level, uint32_t properties,
+                           std::string_view geometry) {
   out += R"({"type":"Feature","id":)";
   appendQuoted(out, c.cell());
   out += R"(,"geometry":)";
-  if (geometry.empty()) appendCellPolygon(out, S2CellId::FromToken(c.cell()).id());
-  else out += geometry;
+  if (geometry.empty())
+    appendCellPolygon(out, S2CellId::FromToken(c.cell()).id());
+  else
+    out += geometry;
   out += R"(,"properties":{)";
   bool first = true;
   // Starts member `p` (its name and colon) when the mask selects it.
@@ -506,10 +579,11 @@ Reply layerList(const ApiContext& ctx) {
       risk_legend.add(o);
     }
   }
-  layers.add(layerInfo("risk", "Fire risk", "火灾风险", "cells",
-                       "Composite risk of each S2 cell (0-100) from building, alarm, weather, water, "
-                       "response, medical and public-safety factors, with its warning level.",
-                       risk_legend));
+  layers.add(
+      layerInfo("risk", "Fire risk", "火灾风险", "cells",
+                "Composite risk of each S2 cell (0-100) from building, alarm, weather, water, "
+                "response, medical and public-safety factors, with its warning level.",
+                risk_legend));
   layers.add(layerInfo("response", "Response time", "响应时间", "cells",
                        "Estimated travel time from the nearest in-service station; the 5-minute "
                        "circle is the first band.",
@@ -518,7 +592,8 @@ Reply layerList(const ApiContext& ctx) {
                        "Cells with an in-service hydrant within the protection radius.",
                        legendJson({std::begin(kWaterBands), std::end(kWaterBands)})));
   for (const auto& l : pointLayers()) {
-    layers.add(layerInfo(l.name, l.title, l.title_zh, "points", l.description, legendJson(l.legend)));
+    layers.add(
+        layerInfo(l.name, l.title, l.title_zh, "points", l.description, legendJson(l.legend)));
   }
   layers.add(layerInfo("weather_stations", "Fire weather", "森林火险气象", "points",
                        "Weather stations with today's Fire Weather Index and danger class.",
@@ -527,11 +602,12 @@ Reply layerList(const ApiContext& ctx) {
                                    {"high", "high", "高", "#fecc5c"},
                                    {"very_high", "very high", "很高", "#fd8d3c"},
                                    {"extreme", "extreme", "极高", "#d7191c"}})));
-  layers.add(layerInfo("warnings", "Warning areas", "预警区域", "areas",
-                       "Active CAP 1.2 warnings received from the weather service and drafted by "
-                       "firehub.",
-                       legendJson({{"received", "weather service warning", "气象预警", "#8856a7"},
-                                   {"drafted", "firehub warning draft", "消防风险预警", "#e31a1c"}})));
+  layers.add(
+      layerInfo("warnings", "Warning areas", "预警区域", "areas",
+                "Active CAP 1.2 warnings received from the weather service and drafted by "
+                "firehub.",
+                legendJson({{"received", "weather service warning", "气象预警", "#8856a7"},
+                            {"drafted", "firehub warning draft", "消防风险预警", "#e31a1c"}})));
   Poco::JSON::Object obj;
   obj.set("layers", layers);
   std::ostringstream os;
@@ -547,17 +623,20 @@ namespace {
 
 // The point layer's feature of a record the layer draws (restricted fields removed unless
 // `restricted`).
-std::string pointFeature(const std::string& name, const PointLayer& layer, firehub::v1::Record& r, bool restricted) {
+std::string pointFeature(const std::string& name, const PointLayer& layer, firehub::v1::Record& r,
+                         bool restricted) {
   auto state = layer.state(r);
   if (!restricted) redactRestricted(r);  // the public view unless the reader has the grant
   std::string label = r.entity_id();
   if (r.has_building() && !r.building().name().empty()) label = r.building().name();
   if (r.has_fire_station() && !r.fire_station().name().empty()) label = r.fire_station().name();
-  if (r.has_health_facility() && !r.health_facility().name().empty()) label = r.health_facility().name();
+  if (r.has_health_facility() && !r.health_facility().name().empty())
+    label = r.health_facility().name();
   if (r.has_water_source() && !r.water_source().name().empty()) label = r.water_source().name();
   auto at = markerPoint(r.geometry());
   return R"({"type":"Feature","id":)" + quote(r.entity_id()) + R"(,"geometry":)" +
-         (at ? R"({"type":"Point","coordinates":[)" + num(at->first, 7) + "," + num(at->second, 7) + "]}"
+         (at ? R"({"type":"Point","coordinates":[)" + num(at->first, 7) + "," + num(at->second, 7) +
+                   "]}"
              : std::string("null")) +
          R"(,"properties":{"layer":)" + quote(name) + R"(,"state":)" + quote(state.value_or("")) +
          R"(,"label":)" + quote(label) + R"(,"record":)" + bus::recordToJson(r) + "}}";
@@ -568,8 +647,8 @@ std::string pointFeature(const std::string& name, const PointLayer& layer, fireh
 std::vector<lake::AreaIndex> pointLayerIndexes() {
   std::vector<lake::AreaIndex> out;
   for (const auto& layer : pointLayers()) {
-    out.push_back({layer.name, layer.domain, [&layer](const Record& r) { return onLayer(layer, r); },
-                   kPointLayersVersion});
+    out.push_back({layer.name, layer.domain,
+                   [&layer](const Record& r) { return onLayer(layer, r); }, kPointLayersVersion});
   }
   return out;
 }
@@ -614,8 +693,9 @@ Result<FeaturePage> latestPage(const ApiContext& ctx, const Area& area, const la
     page.last_position.assign(position.data(), position.size());
     return true;
   };
-  Status scanned = area.index.empty() ? ctx.lake->forEachLatestInBBox(area.domain, bbox, visit, start)
-                                      : ctx.lake->forEachIndexedInBBox(area.index, bbox, visit, start);
+  Status scanned = area.index.empty()
+                       ? ctx.lake->forEachLatestInBBox(area.domain, bbox, visit, start)
+                       : ctx.lake->forEachIndexedInBBox(area.index, bbox, visit, start);
   if (!scanned.isOk()) return scanned;
   if (stopped_full) {
     auto rest = countKeys(page.last_position, ctx.area_count_budget);
@@ -626,17 +706,19 @@ Result<FeaturePage> latestPage(const ApiContext& ctx, const Area& area, const la
   return page;
 }
 
-Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
-                              size_t limit, size_t offset, bool restricted) {
+Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name,
+                              const lake::BBox& bbox, size_t limit, size_t offset,
+                              bool restricted) {
   if (isCellLayer(name)) {
     if (!ctx.fusion) return Status::unavailable("fusion is not running");
     size_t matched = 0;
     std::vector<std::string> features;
-    ctx.fusion->forEachRiskCell(bbox, offset, limit,
-                                [&](const firehub::v1::RiskCell& c, uint64_t, uint64_t) {
-                                  features.push_back(riskCellFeature(c));
-                                },
-                                &matched);
+    ctx.fusion->forEachRiskCell(
+        bbox, offset, limit,
+        [&](const firehub::v1::RiskCell& c, uint64_t, uint64_t) {
+          features.push_back(riskCellFeature(c));
+        },
+        &matched);
     return FeaturePage{std::move(features), matched, true, {}};
   }
   if (const PointLayer* layer = findPointLayer(name)) {
@@ -645,8 +727,9 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
     const bool indexed = ctx.lake->hasAreaIndex(layer->name);
     std::function<bool(const firehub::v1::Record&)> draws;
     if (!indexed) draws = [&](const firehub::v1::Record& r) { return onLayer(*layer, r); };
-    return latestPage(ctx, {layer->domain, indexed ? layer->name : ""}, bbox, limit, offset, draws,
-                      [&](firehub::v1::Record& r) { return pointFeature(name, *layer, r, restricted); });
+    return latestPage(
+        ctx, {layer->domain, indexed ? layer->name : ""}, bbox, limit, offset, draws,
+        [&](firehub::v1::Record& r) { return pointFeature(name, *layer, r, restricted); });
   }
   if (name == "weather_stations" || name == "fwi") {
     if (!ctx.fusion) return Status::unavailable("fusion is not running");
@@ -659,16 +742,17 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
       if (matched++ < offset || features.size() >= limit) continue;
       std::string id = s.station.substr(s.station.rfind('/') + 1);
       char day[48];
-      std::snprintf(day, sizeof day, "%04ld-%02ld-%02ld", s.last_day / 10000, s.last_day / 100 % 100,
-                    s.last_day % 100);
-      features.push_back(
-          R"({"type":"Feature","id":)" + quote(id) + R"(,"geometry":{"type":"Point","coordinates":[)" +
-          num(s.lon, 6) + "," + num(s.lat, 6) + R"(]},"properties":{"station":)" + quote(id) +
-          R"(,"day":")" + day + R"(","computed_at":)" + quote(isoTime(s.computed_at)) +
-          R"(,"ffmc":)" + num(s.today.ffmc) + R"(,"dmc":)" + num(s.today.dmc) + R"(,"dc":)" +
-          num(s.today.dc) + R"(,"isi":)" + num(s.today.isi) + R"(,"bui":)" + num(s.today.bui) +
-          R"(,"fwi":)" + num(s.today.fwi) + R"(,"dsr":)" + num(s.today.dsr, 3) +
-          R"(,"danger_class":)" + quote(fusion::dangerClass(s.today.fwi)) + "}}");
+      std::snprintf(day, sizeof day, "%04ld-%02ld-%02ld", s.last_day / 10000,
+                    s.last_day / 100 % 100, s.last_day % 100);
+      features.push_back(R"({"type":"Feature","id":)" + quote(id) +
+                         R"(,"geometry":{"type":"Point","coordinates":[)" + num(s.lon, 6) + "," +
+                         num(s.lat, 6) + R"(]},"properties":{"station":)" + quote(id) +
+                         R"(,"day":")" + day + R"(","computed_at":)" +
+                         quote(isoTime(s.computed_at)) + R"(,"ffmc":)" + num(s.today.ffmc) +
+                         R"(,"dmc":)" + num(s.today.dmc) + R"(,"dc":)" + num(s.today.dc) +
+                         R"(,"isi":)" + num(s.today.isi) + R"(,"bui":)" + num(s.today.bui) +
+                         R"(,"fwi":)" + num(s.today.fwi) + R"(,"dsr":)" + num(s.today.dsr, 3) +
+                         R"(,"danger_class":)" + quote(fusion::dangerClass(s.today.fwi)) + "}}");
     }
     return FeaturePage{std::move(features), matched, true, {}};
   }
@@ -679,21 +763,25 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
     // most map servers match a bbox; an area is large and its place in the geo index is only its
     // centre, so the whole domain is walked and each area tested).
     int64_t now = ctx.fusion ? ctx.fusion->now() : 0;
-    Status scanned = ctx.lake->forEachLatestInBBox("weather", lake::BBox{}, [&](firehub::v1::Record& r, std::string_view) {
-      if (!r.has_weather_warning() || !r.has_geometry() || r.geometry().has_point()) return true;
-      const auto& w = r.weather_warning();
-      if (w.has_expires() && w.expires().seconds() <= now) return true;
-      if (auto bounds = lake::boundsOf(r.geometry()); !bounds || !bounds->intersects(bbox)) return true;
-      if (matched++ < offset || features.size() >= limit) return true;
-      std::string geometry = geometryJson(r.geometry());
-      features.push_back(R"({"type":"Feature","id":)" + quote(r.entity_id()) + R"(,"geometry":)" +
-                         geometry + R"(,"properties":{"kind":"received","event":)" + quote(w.event()) +
-                         R"(,"severity":)" +
-                         quote(firehub::v1::WeatherWarning::Severity_Name(w.severity()).substr(9)) +
-                         R"(,"headline":)" + quote(w.headline()) + R"(,"sender":)" + quote(w.sender()) +
-                         R"(,"record_id":)" + quote(r.id()) + "}}");
-      return true;
-    });
+    Status scanned = ctx.lake->forEachLatestInBBox(
+        "weather", lake::BBox{}, [&](firehub::v1::Record& r, std::string_view) {
+          if (!r.has_weather_warning() || !r.has_geometry() || r.geometry().has_point())
+            return true;
+          const auto& w = r.weather_warning();
+          if (w.has_expires() && w.expires().seconds() <= now) return true;
+          if (auto bounds = lake::boundsOf(r.geometry()); !bounds || !bounds->intersects(bbox))
+            return true;
+          if (matched++ < offset || features.size() >= limit) return true;
+          std::string geometry = geometryJson(r.geometry());
+          features.push_back(
+              R"({"type":"Feature","id":)" + quote(r.entity_id()) + R"(,"geometry":)" + geometry +
+              R"(,"properties":{"kind":"received","event":)" + quote(w.event()) +
+              R"(,"severity":)" +
+              quote(firehub::v1::WeatherWarning::Severity_Name(w.severity()).substr(9)) +
+              R"(,"headline":)" + quote(w.headline()) + R"(,"sender":)" + quote(w.sender()) +
+              R"(,"record_id":)" + quote(r.id()) + "}}");
+          return true;
+        });
     if (!scanned.isOk()) return scanned;
     // Drafted: firehub's own active warnings, as the cells they cover, when a cell meets the box.
     if (ctx.fusion) {
@@ -715,12 +803,12 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
           geometry += poly.substr(start, poly.size() - start - 1);
         }
         geometry += "]}";
-        features.push_back(R"({"type":"Feature","id":)" + quote(d.identifier()) + R"(,"geometry":)" +
-                           geometry + R"(,"properties":{"kind":"drafted","level":)" + quote(d.level()) +
-                           R"(,"severity":)" + quote(d.severity()) + R"(,"msg_type":)" +
-                           quote(d.msg_type()) + R"(,"area":)" + quote(d.area()) + R"(,"cells":)" +
-                           std::to_string(d.cells_size()) + R"(,"cap":)" +
-                           quote("/api/v1/warnings/" + d.identifier()) + "}}");
+        features.push_back(
+            R"({"type":"Feature","id":)" + quote(d.identifier()) + R"(,"geometry":)" + geometry +
+            R"(,"properties":{"kind":"drafted","level":)" + quote(d.level()) + R"(,"severity":)" +
+            quote(d.severity()) + R"(,"msg_type":)" + quote(d.msg_type()) + R"(,"area":)" +
+            quote(d.area()) + R"(,"cells":)" + std::to_string(d.cells_size()) + R"(,"cap":)" +
+            quote("/api/v1/warnings/" + d.identifier()) + "}}");
       }
     }
     return FeaturePage{std::move(features), matched, true, {}};
@@ -728,7 +816,8 @@ Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name, co
   return Status::notFound("no layer '" + name + "'; GET /api/v1/layers lists them");
 }
 
-Result<std::optional<firehub::v1::Record>> liveEntity(const ApiContext& ctx, const std::string& domain,
+Result<std::optional<firehub::v1::Record>> liveEntity(const ApiContext& ctx,
+                                                      const std::string& domain,
                                                       const std::string& entity_type,
                                                       const std::string& entity_id) {
   firehub::v1::EntityRef ref;
@@ -770,7 +859,8 @@ Result<std::optional<std::string>> layerFeature(const ApiContext& ctx, const std
 }
 
 Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
-                    size_t limit, size_t offset, bool restricted, LayerCache* cache, uint32_t properties) {
+                    size_t limit, size_t offset, bool restricted, LayerCache* cache,
+                    uint32_t properties) {
   if (ctx.fusion && isCellLayer(name)) {
     // The cell layers are written straight into the body (thousands of features per view); the
     // counts follow the features, which JSON's unordered members allow. The body grows in a
@@ -784,8 +874,10 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
         bbox, offset, limit,
         [&](const firehub::v1::RiskCell& c, uint64_t id, uint64_t stamp) {
           if (returned++) out += ',';
-          if (cache) cache->appendCellFeature(out, c, id, stamp, properties);
-          else appendRiskCellFeature(out, c, nullptr, properties);
+          if (cache)
+            cache->appendCellFeature(out, c, id, stamp, properties);
+          else
+            appendRiskCellFeature(out, c, nullptr, properties);
         },
         &matched);
     out += R"(],"numberMatched":)";
@@ -805,14 +897,17 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
 Reply riskCellExplanation(const ApiContext& ctx, const std::string& token) {
   if (!ctx.fusion) return error(503, "unavailable", "fusion is not running");
   S2CellId id = S2CellId::FromToken(token);
-  if (!id.is_valid()) return error(400, "invalid_argument", "'" + token + "' is not an S2 cell token");
+  if (!id.is_valid())
+    return error(400, "invalid_argument", "'" + token + "' is not an S2 cell token");
   if (id.level() != ctx.fusion->cellLevel()) {
-    return error(400, "invalid_argument", "cell " + token + " is level " + std::to_string(id.level()) +
-                                              "; the grid is level " + std::to_string(ctx.fusion->cellLevel()));
+    return error(400, "invalid_argument",
+                 "cell " + token + " is level " + std::to_string(id.level()) +
+                     "; the grid is level " + std::to_string(ctx.fusion->cellLevel()));
   }
   auto cell = ctx.fusion->riskCell(token);
   if (!cell) {
-    return error(404, "not_found", "cell " + token + " is not in the risk layer (nothing at risk there)");
+    return error(404, "not_found",
+                 "cell " + token + " is not in the risk layer (nothing at risk there)");
   }
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
@@ -893,7 +988,8 @@ std::shared_ptr<const std::string> LayerCache::get(const std::string& key, uint6
   return it->second.body;
 }
 
-void LayerCache::put(const std::string& key, uint64_t version, std::shared_ptr<const std::string> body) {
+void LayerCache::put(const std::string& key, uint64_t version,
+                     std::shared_ptr<const std::string> body) {
   if (!body || body->size() > max_bytes_ / 4) return;  // one response may not crowd out the rest
   std::lock_guard<std::mutex> lock(mu_);
   if (auto it = entries_.find(key); it != entries_.end()) {
@@ -992,7 +1088,8 @@ void LayerCache::appendCellFeature(std::string& out, const firehub::v1::RiskCell
 
 DeltaStream::DeltaStream(size_t keep) : keep_(keep) {
   epoch_ = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch()).count());
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count());
 }
 
 void DeltaStream::publish(const fusion::FusionDelta& delta) {
@@ -1001,7 +1098,8 @@ void DeltaStream::publish(const fusion::FusionDelta& delta) {
   for (size_t i = 0; i < delta.cells.size(); ++i) {
     if (i) text += ',';
     auto prev = delta.previous.find(delta.cells[i].cell());  // the level before, in properties
-    appendRiskCellFeature(text, delta.cells[i], prev != delta.previous.end() ? &prev->second : nullptr);
+    appendRiskCellFeature(text, delta.cells[i],
+                          prev != delta.previous.end() ? &prev->second : nullptr);
   }
   text += R"(],"removed":[)";
   for (size_t i = 0; i < delta.removed.size(); ++i) {
@@ -1053,7 +1151,8 @@ bool DeltaStream::next(std::string& last_event_id, std::string& out, bool& reset
       reset = true;  // another run of the hub: the client reloads the layer
     } else {
       after = std::strtoull(last_event_id.c_str() + dash + 1, nullptr, 10);
-      if (after + 1 < (events_.empty() ? next_ : events_.front().n)) reset = true;  // too far behind
+      if (after + 1 < (events_.empty() ? next_ : events_.front().n))
+        reset = true;  // too far behind
       if (after > next_ - 1) reset = true;
     }
   }

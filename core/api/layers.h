@@ -74,13 +74,14 @@ Result<uint32_t> parseCellProperties(const std::string& list);
 // `properties`: the members of the cell layers' feature properties (the other layers have all).
 class LayerCache;
 Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::BBox& bbox,
-                    size_t limit, size_t offset, bool restricted = false, LayerCache* cache = nullptr,
-                    uint32_t properties = kAllCellProperties);
+                    size_t limit, size_t offset, bool restricted = false,
+                    LayerCache* cache = nullptr, uint32_t properties = kAllCellProperties);
 Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name,
                               const lake::BBox& bbox, size_t limit, size_t offset,
                               bool restricted = false);
 // The latest record of an entity, or none when it is unknown or its latest record withdraws it.
-Result<std::optional<firehub::v1::Record>> liveEntity(const ApiContext& ctx, const std::string& domain,
+Result<std::optional<firehub::v1::Record>> liveEntity(const ApiContext& ctx,
+                                                      const std::string& domain,
                                                       const std::string& entity_type,
                                                       const std::string& entity_id);
 // One feature of a layer by its id (a cell's token, a point's entity id), as layerPage() writes
@@ -117,7 +118,8 @@ std::string riskCellFeature(const firehub::v1::RiskCell& cell);
 // also that as a property.
 // `geometry`: the cell's polygon as GeoJSON when the caller has it (else computed).
 void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& cell,
-                           const std::string* previous_level, uint32_t properties = kAllCellProperties,
+                           const std::string* previous_level,
+                           uint32_t properties = kAllCellProperties,
                            std::string_view geometry = {});
 
 // What a LayerCache may hold, bytes (ApiOptions' layer, feature, polygon and spare buffer caps).
@@ -140,16 +142,18 @@ class LayerCache {
  public:
   using Limits = LayerCacheLimits;
   explicit LayerCache(const Limits& limits = Limits())
-      : max_feature_bytes_(limits.features), max_polygon_bytes_(limits.polygons),
-        max_spare_bytes_(limits.spare), max_bytes_(limits.responses) {}
+      : max_feature_bytes_(limits.features),
+        max_polygon_bytes_(limits.polygons),
+        max_spare_bytes_(limits.spare),
+        max_bytes_(limits.responses) {}
   std::shared_ptr<const std::string> get(const std::string& key, uint64_t version);
   void put(const std::string& key, uint64_t version, std::shared_ptr<const std::string> body);
   // Appends the cell's feature (as appendRiskCellFeature without a previous level) to `out`.
   // `id`: the S2 cell id; `stamp`: FusionEngine::forEachRiskCell's (0: not kept). Whole
   // features are kept per stamp; every render takes the cell's polygon from the kept ones (a
   // cell's polygon never changes; up to Limits::polygons of them).
-  void appendCellFeature(std::string& out, const firehub::v1::RiskCell& cell, uint64_t id, uint64_t stamp,
-                         uint32_t properties = kAllCellProperties);
+  void appendCellFeature(std::string& out, const firehub::v1::RiskCell& cell, uint64_t id,
+                         uint64_t stamp, uint32_t properties = kAllCellProperties);
   // A cleared buffer to render a response into, and back when done. A view is megabytes; a
   // string grown anew each time costs more in page faults and copies than the rendering. At
   // most kSpareBuffers are kept, together up to Limits::spare (a buffer that does not fit, such

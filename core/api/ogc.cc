@@ -58,7 +58,8 @@ bool isEntityCollection(const std::string& id, std::string& domain) {
 // Every layer's title and description, from the layer list the map reads.
 Poco::JSON::Object::Ptr layerMeta(const ApiContext& ctx, const std::string& name) {
   Poco::JSON::Parser parser;
-  auto list = parser.parse(layerList(ctx).body).extract<Poco::JSON::Object::Ptr>()->getArray("layers");
+  auto list =
+      parser.parse(layerList(ctx).body).extract<Poco::JSON::Object::Ptr>()->getArray("layers");
   for (size_t i = 0; i < list->size(); ++i) {
     auto o = list->getObject(static_cast<unsigned>(i));
     if (o->getValue<std::string>("name") == name) return o;
@@ -66,7 +67,8 @@ Poco::JSON::Object::Ptr layerMeta(const ApiContext& ctx, const std::string& name
   return nullptr;
 }
 
-Poco::JSON::Object collectionJson(const ApiContext& ctx, const std::string& id, const std::string& base) {
+Poco::JSON::Object collectionJson(const ApiContext& ctx, const std::string& id,
+                                  const std::string& base) {
   Poco::JSON::Object c;
   c.set("id", id);
   std::string domain;
@@ -92,8 +94,9 @@ Poco::JSON::Object collectionJson(const ApiContext& ctx, const std::string& id, 
 // An entity collection's feature: the entity's latest record (id "<entity_type>:<entity_id>").
 std::string entityItem(firehub::v1::Record& r, bool restricted) {
   if (!restricted) redactRestricted(r);
-  return R"({"type":"Feature","id":)" + quote(r.entity_type() + ":" + r.entity_id()) + R"(,"geometry":)" +
-         geometryJson(r.geometry()) + R"(,"properties":)" + bus::recordToJson(r) + "}";
+  return R"({"type":"Feature","id":)" + quote(r.entity_type() + ":" + r.entity_id()) +
+         R"(,"geometry":)" + geometryJson(r.geometry()) + R"(,"properties":)" +
+         bus::recordToJson(r) + "}";
 }
 
 Result<FeaturePage> page(const ApiContext& ctx, const std::string& id, const lake::BBox& bbox,
@@ -131,7 +134,8 @@ bool fromHex(const std::string& text, std::string& out) {
 Result<std::optional<std::string>> item(const ApiContext& ctx, const std::string& collection,
                                         const std::string& feature_id, bool restricted) {
   std::string domain;
-  if (!isEntityCollection(collection, domain)) return layerFeature(ctx, collection, feature_id, restricted);
+  if (!isEntityCollection(collection, domain))
+    return layerFeature(ctx, collection, feature_id, restricted);
   const size_t colon = feature_id.find(':');
   if (colon == std::string::npos) return std::optional<std::string>();
   auto latest = liveEntity(ctx, domain, feature_id.substr(0, colon), feature_id.substr(colon + 1));
@@ -150,8 +154,8 @@ Result<size_t> count(const std::map<std::string, std::string>& q, const std::str
   long long n = std::strtoll(it->second.c_str(), &end, 10);
   if (it->second.empty() || *end != '\0' || n < (name == "limit" ? 1 : 0) ||
       static_cast<unsigned long long>(n) > max) {
-    return Status::invalidArgument(name + " must be an integer in " + (name == "limit" ? "1" : "0") +
-                                   ".." + std::to_string(max));
+    return Status::invalidArgument(name + " must be an integer in " +
+                                   (name == "limit" ? "1" : "0") + ".." + std::to_string(max));
   }
   return static_cast<size_t>(n);
 }
@@ -168,7 +172,7 @@ std::string nowIso() {
 }  // namespace
 
 const std::vector<std::string>& entityDomains() {
-  static const std::vector<std::string> domains = {"building", "water",  "station", "health",
+  static const std::vector<std::string> domains = {"building", "water", "station", "health",
                                                    "police",   "alarm", "weather"};
   return domains;
 }
@@ -183,7 +187,8 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
                 "Fire risk layers and the latest records of every agency, as OGC API - Features.");
     Poco::JSON::Array links;
     links.add(link(base + "/ogc", "self", "application/json", "this document"));
-    links.add(link(base + "/ogc/conformance", "conformance", "application/json", "conformance classes"));
+    links.add(
+        link(base + "/ogc/conformance", "conformance", "application/json", "conformance classes"));
     links.add(link(base + "/ogc/collections", "data", "application/json", "collections"));
     landing.set("links", links);
     return {200, str(landing)};
@@ -196,12 +201,14 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
     o.set("conformsTo", classes);
     return {200, str(o)};
   }
-  if (path[0] != "collections") return errorReply(Status::notFound("no OGC API resource /ogc/" + path[0]));
+  if (path[0] != "collections")
+    return errorReply(Status::notFound("no OGC API resource /ogc/" + path[0]));
   if (path.size() == 1) {
     Poco::JSON::Object o;
     Poco::JSON::Array collections;
     for (const auto& name : layerNames()) collections.add(collectionJson(ctx, name, base));
-    for (const auto& d : entityDomains()) collections.add(collectionJson(ctx, "entities-" + d, base));
+    for (const auto& d : entityDomains())
+      collections.add(collectionJson(ctx, "entities-" + d, base));
     o.set("collections", collections);
     Poco::JSON::Array links;
     links.add(link(base + "/ogc/collections", "self", "application/json"));
@@ -212,18 +219,23 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
   std::string domain;
   bool known = isEntityCollection(id, domain);
   for (const auto& name : layerNames()) known |= name == id;
-  if (!known) return errorReply(Status::notFound("no collection '" + id + "'; see /ogc/collections"));
+  if (!known)
+    return errorReply(Status::notFound("no collection '" + id + "'; see /ogc/collections"));
   if (path.size() == 2) return {200, str(collectionJson(ctx, id, base))};
-  if (path[2] != "items" || path.size() > 4) return errorReply(Status::notFound("no such OGC API resource"));
+  if (path[2] != "items" || path.size() > 4)
+    return errorReply(Status::notFound("no such OGC API resource"));
 
   if (path.size() == 4) {  // one feature, by the id its items carry
     auto found = item(ctx, id, path[3], restricted);
     if (!found.isOk()) return errorReply(found.status());
-    if (!found.value()) return errorReply(Status::notFound("no feature '" + path[3] + "' in " + id));
+    if (!found.value())
+      return errorReply(Status::notFound("no feature '" + path[3] + "' in " + id));
     const std::string& f = *found.value();
-    std::string links = R"([{"href":)" + quote(base + "/ogc/collections/" + id + "/items/" + path[3]) +
+    std::string links = R"([{"href":)" +
+                        quote(base + "/ogc/collections/" + id + "/items/" + path[3]) +
                         R"(,"rel":"self","type":"application/geo+json"},{"href":)" +
-                        quote(base + "/ogc/collections/" + id) + R"(,"rel":"collection","type":"application/json"}])";
+                        quote(base + "/ogc/collections/" + id) +
+                        R"(,"rel":"collection","type":"application/json"}])";
     return {200, f.substr(0, f.size() - 1) + R"(,"links":)" + links + "}", kGeoJson};
   }
 
@@ -241,9 +253,10 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
   // client walking a large collection does not make the hub walk it again for every page.
   std::string after;
   const auto cursor = query.find("cursor");
-  if (cursor != query.end() &&
-      (!isEntityCollection(id, domain) || cursor->second.empty() || !fromHex(cursor->second, after))) {
-    return errorReply(Status::invalidArgument("cursor must be one from a next link of an entities-* collection"));
+  if (cursor != query.end() && (!isEntityCollection(id, domain) || cursor->second.empty() ||
+                                !fromHex(cursor->second, after))) {
+    return errorReply(
+        Status::invalidArgument("cursor must be one from a next link of an entities-* collection"));
   }
   auto p = page(ctx, id, bbox, *limit, *offset, restricted, after);
   if (!p.isOk()) return errorReply(p.status());
@@ -254,22 +267,26 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
   std::string links = R"([{"href":)" + quote(self + here + "&offset=" + std::to_string(*offset)) +
                       R"(,"rel":"self","type":"application/geo+json"})";
   if (*offset + p->features.size() < p->matched || !p->counted_all) {
-    const std::string next = p->last_position.empty() ? self + here + "&offset=" + std::to_string(*offset + *limit)
-                                                      : self + "&cursor=" + hexOf(p->last_position);
+    const std::string next = p->last_position.empty()
+                                 ? self + here + "&offset=" + std::to_string(*offset + *limit)
+                                 : self + "&cursor=" + hexOf(p->last_position);
     links += R"(,{"href":)" + quote(next) + R"(,"rel":"next","type":"application/geo+json"})";
   }
   if (*offset > 0 && cursor == query.end()) {
-    links += R"(,{"href":)" + quote(self + "&offset=" + std::to_string(*offset > *limit ? *offset - *limit : 0)) +
+    links += R"(,{"href":)" +
+             quote(self + "&offset=" + std::to_string(*offset > *limit ? *offset - *limit : 0)) +
              R"(,"rel":"prev","type":"application/geo+json"})";
   }
-  links += R"(,{"href":)" + quote(base + "/ogc/collections/" + id) + R"(,"rel":"collection","type":"application/json"}])";
+  links += R"(,{"href":)" + quote(base + "/ogc/collections/" + id) +
+           R"(,"rel":"collection","type":"application/json"}])";
   // numberMatched only when every match was counted (it is optional in OGC API - Features; the
   // next link says there is more).
-  std::string out = R"({"type":"FeatureCollection","timeStamp":")" + nowIso() + R"(")" +
-                    (p->counted_all && cursor == query.end() ? R"(,"numberMatched":)" + std::to_string(p->matched)
-                                                             : std::string()) +
-                    R"(,"numberReturned":)" + std::to_string(p->features.size()) +
-                    R"(,"links":)" + links + R"(,"features":[)";
+  std::string out =
+      R"({"type":"FeatureCollection","timeStamp":")" + nowIso() + R"(")" +
+      (p->counted_all && cursor == query.end() ? R"(,"numberMatched":)" + std::to_string(p->matched)
+                                               : std::string()) +
+      R"(,"numberReturned":)" + std::to_string(p->features.size()) + R"(,"links":)" + links +
+      R"(,"features":[)";
   for (size_t i = 0; i < p->features.size(); ++i) {
     if (i) out += ',';
     out += p->features[i];

@@ -63,7 +63,8 @@ bool configHasListen(const std::string& config_json) {
   try {
     Poco::JSON::Parser parser;
     auto v = parser.parse(config_json);
-    return v.type() == typeid(Poco::JSON::Object::Ptr) && v.extract<Poco::JSON::Object::Ptr>()->has("listen");
+    return v.type() == typeid(Poco::JSON::Object::Ptr) &&
+           v.extract<Poco::JSON::Object::Ptr>()->has("listen");
   } catch (const Poco::Exception&) {
     return false;
   }
@@ -116,10 +117,12 @@ class PushShares {
   std::string take(const std::string& feed, const std::string& agency) {
     std::lock_guard<std::mutex> lock(mu_);
     if (per_feed_ > 0 && feeds_[feed] >= per_feed_) {
-      return "feed '" + feed + "' has " + std::to_string(per_feed_) + " pushes in progress (http.pushes_per_feed)";
+      return "feed '" + feed + "' has " + std::to_string(per_feed_) +
+             " pushes in progress (http.pushes_per_feed)";
     }
     if (per_agency_ > 0 && agencies_[agency] >= per_agency_) {
-      return "agency '" + agency + "' has " + std::to_string(per_agency_) + " pushes in progress (http.pushes_per_agency)";
+      return "agency '" + agency + "' has " + std::to_string(per_agency_) +
+             " pushes in progress (http.pushes_per_agency)";
     }
     ++feeds_[feed];
     ++agencies_[agency];
@@ -148,7 +151,8 @@ class AuditGate {
   bool admit(uint64_t& suppressed) {
     std::lock_guard<std::mutex> lock(mu_);
     const int64_t minute = std::chrono::duration_cast<std::chrono::minutes>(
-                               std::chrono::steady_clock::now().time_since_epoch()).count();
+                               std::chrono::steady_clock::now().time_since_epoch())
+                               .count();
     if (minute != minute_) {
       minute_ = minute;
       used_ = 0;
@@ -184,7 +188,9 @@ struct Shared {
 
 // Text from a request as it goes into the audit log: at most `max` bytes.
 std::string bounded(const std::string& text, size_t max) {
-  return text.size() <= max ? text : text.substr(0, max) + "...(" + std::to_string(text.size()) + " bytes)";
+  return text.size() <= max
+             ? text
+             : text.substr(0, max) + "...(" + std::to_string(text.size()) + " bytes)";
 }
 
 class Router : public Poco::Net::HTTPRequestHandler {
@@ -206,7 +212,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
         // Probes answer without a key (load balancers, systemd, orchestrators); the readiness
         // details only to a reader on this machine or a key.
         if (path == "/healthz") return send(resp, 200, R"({"status":"ok"})");
-        const bool detailed = localReader(req) || (req.has("Authorization") && authenticate(req, resp));
+        const bool detailed =
+            localReader(req) || (req.has("Authorization") && authenticate(req, resp));
         if (!resp.sent()) ready(resp, detailed);
         return;
       }
@@ -215,11 +222,13 @@ class Router : public Poco::Net::HTTPRequestHandler {
       // A client that hangs up while its response is written (a browser moving on, a load tool
       // stopping) is not the hub's fault: a note, not an error.
       if (resp.sent()) {
-        FIREHUB_LOG(kInfo, "api", req.getMethod() << " " << req.getURI()
-                                                  << ": the client left before the whole response was sent ("
-                                                  << e.displayText() << ")");
+        FIREHUB_LOG(kInfo, "api",
+                    req.getMethod() << " " << req.getURI()
+                                    << ": the client left before the whole response was sent ("
+                                    << e.displayText() << ")");
       } else {
-        FIREHUB_LOG(kError, "api", req.getMethod() << " " << req.getURI() << ": " << e.displayText());
+        FIREHUB_LOG(kError, "api",
+                    req.getMethod() << " " << req.getURI() << ": " << e.displayText());
         try {
           sendError(resp, Status::internal(e.displayText()));
         } catch (const Poco::Exception&) {  // the connection is gone
@@ -235,13 +244,14 @@ class Router : public Poco::Net::HTTPRequestHandler {
       const bool unauthenticated = who_.anonymous || who_.key_id.empty();
       if (!unauthenticated || audit_gate_.admit(suppressed)) {
         if (suppressed > 0) {
-          (void)ctx_.audit->append("anonymous", "viewer", "(rate limit)",
-                                   std::to_string(suppressed) + " unauthenticated writes not recorded one by one",
-                                   429);
+          (void)ctx_.audit->append(
+              "anonymous", "viewer", "(rate limit)",
+              std::to_string(suppressed) + " unauthenticated writes not recorded one by one", 429);
         }
-        Status s = ctx_.audit->append(unauthenticated ? "anonymous" : who_.key_id, auth::roleName(who_.role),
-                                      bounded(method, 16) + " " + bounded(path, 256), bounded(audit_target_, 128),
-                                      static_cast<int>(resp.getStatus()));
+        Status s = ctx_.audit->append(
+            unauthenticated ? "anonymous" : who_.key_id, auth::roleName(who_.role),
+            bounded(method, 16) + " " + bounded(path, 256), bounded(audit_target_, 128),
+            static_cast<int>(resp.getStatus()));
         if (!s.isOk()) FIREHUB_LOG(kError, "api", "audit append failed: " << s.toString());
       }
     }
@@ -297,12 +307,14 @@ class Router : public Poco::Net::HTTPRequestHandler {
   // does not count: DNS rebinding).
   bool localReader(const HTTPServerRequest& req) const {
     Poco::Net::IPAddress client = req.clientAddress().host();
-    const bool forwarded = req.has("X-Forwarded-For") || req.has("Forwarded") || req.has("X-Real-IP");
+    const bool forwarded =
+        req.has("X-Forwarded-For") || req.has("Forwarded") || req.has("X-Real-IP");
     bool trusted_proxy = false;
     for (const auto& n : options_.trusted_proxies) trusted_proxy |= n.contains(client);
     if (trusted_proxy) {
       std::string chain = req.get("X-Forwarded-For", "");
-      std::string last = chain.substr(chain.rfind(',') == std::string::npos ? 0 : chain.rfind(',') + 1);
+      std::string last =
+          chain.substr(chain.rfind(',') == std::string::npos ? 0 : chain.rfind(',') + 1);
       Poco::trimInPlace(last);
       Poco::Net::IPAddress forwarded_for;
       if (last.empty() || !Poco::Net::IPAddress::tryParse(last, forwarded_for)) return false;
@@ -313,12 +325,14 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (!client.isLoopback()) return false;
     std::string host = req.getHost();
     if (!host.empty() && host[0] == '[') {
-      host = host.substr(1, host.find(']') == std::string::npos ? std::string::npos : host.find(']') - 1);
+      host = host.substr(
+          1, host.find(']') == std::string::npos ? std::string::npos : host.find(']') - 1);
     } else {
       host = host.substr(0, host.find(':'));
     }
     Poco::Net::IPAddress named;
-    return host == "localhost" || (Poco::Net::IPAddress::tryParse(host, named) && named.isLoopback());
+    return host == "localhost" ||
+           (Poco::Net::IPAddress::tryParse(host, named) && named.isLoopback());
   }
 
   bool unauthorized(HTTPServerResponse& resp, const std::string& why) {
@@ -349,7 +363,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
   // to the socket in as few calls as the kernel takes, once the headers are flushed.
   void sendBody(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& body) {
     auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);
-    if (!impl || body.size() < (64u << 10) || req.getMethod() == Poco::Net::HTTPRequest::HTTP_HEAD) {
+    if (!impl || body.size() < (64u << 10) ||
+        req.getMethod() == Poco::Net::HTTPRequest::HTTP_HEAD) {
       resp.sendBuffer(body.data(), body.size());
       return;
     }
@@ -407,15 +422,15 @@ class Router : public Poco::Net::HTTPRequestHandler {
       in.read(buf, sizeof buf);
       body.append(buf, static_cast<size_t>(in.gcount()));
       if (body.size() > options_.max_body_bytes) {
-        return Status(StatusCode::kPayloadTooLarge,
-                      "body exceeds the limit of " + std::to_string(options_.max_body_bytes) +
-                          " bytes (http.max_body_bytes)");
+        return Status(StatusCode::kPayloadTooLarge, "body exceeds the limit of " +
+                                                        std::to_string(options_.max_body_bytes) +
+                                                        " bytes (http.max_body_bytes)");
       }
     }
     if (req.hasContentLength() && static_cast<int64_t>(body.size()) != req.getContentLength64()) {
       truncated_ = true;
-      return Status::invalidArgument("the body ended after " + std::to_string(body.size()) + " of the " +
-                                     std::to_string(req.getContentLength64()) +
+      return Status::invalidArgument("the body ended after " + std::to_string(body.size()) +
+                                     " of the " + std::to_string(req.getContentLength64()) +
                                      " bytes its Content-Length announced; nothing was stored");
     }
     return body;
@@ -462,14 +477,16 @@ class Router : public Poco::Net::HTTPRequestHandler {
     auto fail = [this] {
       truncated_ = true;
       return Status::invalidArgument(
-          "the chunked body ended before its last chunk (or a chunk is malformed); nothing was stored");
+          "the chunked body ended before its last chunk (or a chunk is malformed); nothing was "
+          "stored");
     };
     std::string body, size_line;
     for (;;) {
       if (!line(size_line)) return fail();
       std::string hex = size_line.substr(0, size_line.find(';'));
       hex.erase(hex.find_last_not_of(" \t") + 1);
-      if (hex.empty() || hex.size() > 8 || hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+      if (hex.empty() || hex.size() > 8 ||
+          hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
         return fail();
       }
       size_t chunk = std::stoul(hex, nullptr, 16);
@@ -517,17 +534,21 @@ class Router : public Poco::Net::HTTPRequestHandler {
 
     if (p.size() == 1 && p[0] == "metrics" && get) {
       ctx_.metrics->setOutboxDepth(static_cast<double>(ctx_.lake->outboxDepth()));
-      if (ctx_.load_failures) ctx_.metrics->setLoadFailures(static_cast<double>(ctx_.load_failures().size()));
+      if (ctx_.load_failures)
+        ctx_.metrics->setLoadFailures(static_cast<double>(ctx_.load_failures().size()));
       setMemoryGauges();
       return send(resp, 200, ctx_.metrics->serialize(), "text/plain; version=0.0.4");
     }
     if (get && (p.empty() || (p[0] != "api" && p[0] != "ogc"))) return staticFile(resp, p);
     if (!p.empty() && p[0] == "ogc") {
-      if (!get) return sendError(resp, Status::invalidArgument("OGC API - Features is read-only: " + method));
+      if (!get)
+        return sendError(resp,
+                         Status::invalidArgument("OGC API - Features is read-only: " + method));
       std::map<std::string, std::string> query(params.begin(), params.end());
       std::vector<std::string> rest(p.begin() + 1, p.end());
-      return reply(resp, ogcRequest(ctx_, rest, query, (tls() ? "https://" : "http://") + req.getHost(),
-                                    who_.restricted));
+      return reply(resp,
+                   ogcRequest(ctx_, rest, query, (tls() ? "https://" : "http://") + req.getHost(),
+                              who_.restricted));
     }
     if (p.size() < 2 || p[0] != "api" || p[1] != "v1") {
       return sendError(resp, Status::notFound("no route for " + uri.getPath()));
@@ -600,25 +621,33 @@ class Router : public Poco::Net::HTTPRequestHandler {
         auto feed = param("feed");
         auto owner = feed ? ctx_.feeds->get(*feed) : nullptr;
         if (!who_.canOperate() && !(owner && who_.mayWriteFeed(owner->spec().agency))) {
-          return (void)forbid(resp, "dead letters hold raw agency data: operators, or the agency with ?feed=<its feed>");
+          return (void)forbid(
+              resp,
+              "dead letters hold raw agency data: operators, or the agency with ?feed=<its feed>");
         }
         return deadLetters(resp, feed, param("limit"), param("from"));
       }
-      if (p.size() == 2 && p[1] == "replay" && method == "POST") return replayDeadLetters(req, resp);
+      if (p.size() == 2 && p[1] == "replay" && method == "POST")
+        return replayDeadLetters(req, resp);
       if (p.size() == 2 && (get || method == "DELETE")) return deadLetter(resp, p[1], get);
     }
     if (what == "layers" && get) {
       if (p.size() == 1) return reply(resp, layerList(ctx_));
       if (p.size() == 3 && p[1] == "risk" && p[2] == "stream") return riskStream(req, resp);
-      if (p.size() == 4 && p[1] == "risk" && p[2] == "cells") return reply(resp, riskCellExplanation(ctx_, p[3]));
-      if (p.size() == 2) return layer(req, resp, p[1], param("bbox"), param("limit"), param("offset"), param("properties"));
+      if (p.size() == 4 && p[1] == "risk" && p[2] == "cells")
+        return reply(resp, riskCellExplanation(ctx_, p[3]));
+      if (p.size() == 2)
+        return layer(req, resp, p[1], param("bbox"), param("limit"), param("offset"),
+                     param("properties"));
     }
     if (what == "outlines" && p.size() == 1 && get) return outlines(resp);
     if (what == "warnings" && get) {
-      if (p.size() == 1) return reply(resp, warningList(ctx_, param("history").value_or("") == "1"));
+      if (p.size() == 1)
+        return reply(resp, warningList(ctx_, param("history").value_or("") == "1"));
       if (p.size() == 2) return reply(resp, warningDocument(ctx_, p[1]));
     }
-    if (what == "warnings" && post && p.size() == 3 && p[2] == "issue") return issueWarning(resp, p[1]);
+    if (what == "warnings" && post && p.size() == 3 && p[2] == "issue")
+      return issueWarning(resp, p[1]);
     bool known = what == "kafka" || what == "plugins" || what == "feeds" || what == "records" ||
                  what == "entities" || what == "dlq" || what == "layers" || what == "warnings" ||
                  what == "outlines" || what == "keys" || what == "audit" || what == "catalog" ||
@@ -639,7 +668,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
     m.setMemoryBytes("lake_block_cache", static_cast<double>(lake.block_cache));
     m.setMemoryBytes("lake_table_readers", static_cast<double>(lake.table_readers));
     m.setMemoryBytes("lake_record_cache", static_cast<double>(lake.record_cache));
-    m.setMemoryBytes("lake_latest_cache", static_cast<double>(lake.latest_cache_entries * lake::kLatestCacheEntryBytes));
+    m.setMemoryBytes("lake_latest_cache",
+                     static_cast<double>(lake.latest_cache_entries * lake::kLatestCacheEntryBytes));
     const auto layers = layer_cache_.held();
     m.setMemoryBytes("layer_cache_responses", static_cast<double>(layers.responses));
     m.setMemoryBytes("layer_cache_features", static_cast<double>(layers.features));
@@ -648,7 +678,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
     std::ifstream statm("/proc/self/statm");
     size_t pages = 0, resident = 0;
     if (statm >> pages >> resident) {
-      m.setMemoryBytes("process_resident", static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
+      m.setMemoryBytes("process_resident",
+                       static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
     }
   }
 
@@ -714,12 +745,13 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (since > 0) {
       int64_t busy_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::steady_clock::now().time_since_epoch())
-                            .count() - since;
+                            .count() -
+                        since;
       if (busy_ms > ctx_.pipeline->options().busy_timeout_ms) {
         fault = "connector blocked: decoding one body for " + std::to_string(busy_ms / 1000) + " s";
       }
     }
-    o.set("state", !feed.connector() ? "inactive"
+    o.set("state", !feed.connector()  ? "inactive"
                    : !fault.empty()   ? "failed"
                    : !stopped.empty() ? "stopped"
                    : feed.paused()    ? "paused"
@@ -748,7 +780,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
     std::string err = feed.lastError();
     if (!err.empty()) o.set("last_error", err);
     if (ctx_.listen_port) {
-      if (auto port = ctx_.listen_port(feed.spec().id)) o.set("listen_port", static_cast<int>(*port));
+      if (auto port = ctx_.listen_port(feed.spec().id))
+        o.set("listen_port", static_cast<int>(*port));
     }
     return o;
   }
@@ -767,16 +800,22 @@ class Router : public Poco::Net::HTTPRequestHandler {
     }
     if (auto plugin = ctx_.connectors->find(spec->connector);
         plugin && !who_.mayWriteDomain(plugin->descriptor().domain)) {
-      return (void)forbid(resp, "may not write domain '" + std::string(plugin->descriptor().domain) +
-                                    "' (connector " + spec->connector + "); an admin adds domains to the key "
-                                    "(PATCH /api/v1/keys/" + who_.key_id + " {\"domains\": [...]})");
+      return (void)forbid(resp, "may not write domain '" +
+                                    std::string(plugin->descriptor().domain) + "' (connector " +
+                                    spec->connector +
+                                    "); an admin adds domains to the key "
+                                    "(PATCH /api/v1/keys/" +
+                                    who_.key_id + " {\"domains\": [...]})");
     }
     // Server-side resources are the operators' to choose: a listen address or a drop folder.
-    if (!who_.canOperate() && (!spec->file_drop.dir.empty() || configHasListen(spec->config_json))) {
+    if (!who_.canOperate() &&
+        (!spec->file_drop.dir.empty() || configHasListen(spec->config_json))) {
       return (void)forbid(resp, "file drops and listen addresses are set by operators");
     }
-    if (auto existing = ctx_.feeds->get(spec->id); existing && !who_.mayWriteFeed(existing->spec().agency)) {
-      return (void)forbid(resp, "feed '" + spec->id + "' belongs to agency '" + existing->spec().agency + "'");
+    if (auto existing = ctx_.feeds->get(spec->id);
+        existing && !who_.mayWriteFeed(existing->spec().agency)) {
+      return (void)forbid(
+          resp, "feed '" + spec->id + "' belongs to agency '" + existing->spec().agency + "'");
     }
     bool existed = ctx_.feeds->get(spec->id) != nullptr;
     auto feed = ctx_.feeds->create(spec.value());
@@ -787,19 +826,23 @@ class Router : public Poco::Net::HTTPRequestHandler {
 
   static int64_t nowSeconds() {
     return std::chrono::duration_cast<std::chrono::seconds>(
-               std::chrono::system_clock::now().time_since_epoch()).count();
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
   }
 
   void manageFeed(HTTPServerResponse& resp, const std::string& id, const std::string& action) {
     auto feed = ctx_.feeds->get(id);
     if (!feed) return sendError(resp, Status::notFound("no feed '" + id + "'"));
     if (!who_.mayWriteFeed(feed->spec().agency)) {
-      return (void)forbid(resp, "feed '" + id + "' belongs to agency '" + feed->spec().agency + "'");
+      return (void)forbid(resp,
+                          "feed '" + id + "' belongs to agency '" + feed->spec().agency + "'");
     }
-    Status s = action == "delete" ? ctx_.feeds->remove(id) : ctx_.feeds->setPaused(id, action == "pause");
+    Status s =
+        action == "delete" ? ctx_.feeds->remove(id) : ctx_.feeds->setPaused(id, action == "pause");
     if (!s.isOk()) return sendError(resp, s);
     if (action == "delete") {
-      return send(resp, 200, R"({"deleted":)" + jsonString(id) + R"(,"records":"kept in the lake"})");
+      return send(resp, 200,
+                  R"({"deleted":)" + jsonString(id) + R"(,"records":"kept in the lake"})");
     }
     send(resp, 200, toJson(feedJson(*feed)));
   }
@@ -836,7 +879,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
         t.set("schema", "firehub.v1.Record");
         t.set("bodies", schemas);
         t.set("schema_version", "v1");
-        t.set("classification", restricted && !open_view ? "contains restricted fields" : "public view");
+        t.set("classification",
+              restricted && !open_view ? "contains restricted fields" : "public view");
         Poco::JSON::Array owners;
         uint64_t records = 0;
         int64_t last = 0, cadence = 0;
@@ -845,7 +889,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
           agencies.insert(f->spec().agency);
           records += f->counters().accepted.load();
           last = std::max<int64_t>(last, f->counters().last_record_at.load());
-          if (f->spec().cadence_s > 0 && (cadence == 0 || f->spec().cadence_s < cadence)) cadence = f->spec().cadence_s;
+          if (f->spec().cadence_s > 0 && (cadence == 0 || f->spec().cadence_s < cadence))
+            cadence = f->spec().cadence_s;
         }
         for (const auto& a : agencies) owners.add(a);
         t.set("owners", owners);
@@ -902,15 +947,18 @@ class Router : public Poco::Net::HTTPRequestHandler {
       key_id = o->optValue<std::string>("key_id", "");
       topic = o->optValue<std::string>("topic", "");
     } catch (const Poco::Exception& e) {
-      return sendError(resp, Status::invalidArgument("body must be {\"key_id\": ..., \"topic\": ...}"));
+      return sendError(resp,
+                       Status::invalidArgument("body must be {\"key_id\": ..., \"topic\": ...}"));
     }
     if (key_id.empty() || topic.rfind("firehub.v1.", 0) != 0) {
-      return sendError(resp, Status::invalidArgument("'key_id' and a 'topic' firehub.v1.<domain> are required"));
+      return sendError(
+          resp, Status::invalidArgument("'key_id' and a 'topic' firehub.v1.<domain> are required"));
     }
     audit_target_ = key_id + " " + topic;
     Status st = ctx_.subscriptions->grant(key_id, topic);
     if (!st.isOk()) return sendError(resp, st);
-    send(resp, 201, R"({"key_id":)" + jsonString(key_id) + R"(,"topic":)" + jsonString(topic) + "}");
+    send(resp, 201,
+         R"({"key_id":)" + jsonString(key_id) + R"(,"topic":)" + jsonString(topic) + "}");
   }
 
   void listGrants(HTTPServerResponse& resp) {
@@ -935,7 +983,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (!parsed.isOk()) return sendError(resp, parsed.status());
     std::string topic = "firehub.v1." + parsed->domain;
     if (!who_.canOperate() && !ctx_.subscriptions->granted(who_.key_id, topic)) {
-      return (void)forbid(resp, "no grant for topic " + topic + " (an admin or operator grants it)");
+      return (void)forbid(resp,
+                          "no grant for topic " + topic + " (an admin or operator grants it)");
     }
     parsed->owner = who_.key_id;
     parsed->restricted = who_.restricted;
@@ -962,11 +1011,13 @@ class Router : public Poco::Net::HTTPRequestHandler {
 
   // The subscription's records as server-sent events, read from the lake's log: each event's id
   // is the record's log sequence, so a client reconnecting with Last-Event-ID misses nothing.
-  void subscriptionEvents(HTTPServerRequest& req, HTTPServerResponse& resp, const subs::Subscription& sub) {
+  void subscriptionEvents(HTTPServerRequest& req, HTTPServerResponse& resp,
+                          const subs::Subscription& sub) {
     if (std::string why = ctx_.subscriptions->refusal(sub); !why.empty()) {
       return (void)forbid(resp, "subscription " + sub.id + " may not be delivered: " + why);
     }
-    if (stream_.clients() >= maxStreams()) return sendError(resp, Status::unavailable("too many stream clients; try again later"));
+    if (stream_.clients() >= maxStreams())
+      return sendError(resp, Status::unavailable("too many stream clients; try again later"));
     stream_.addClient();
     struct Leave {
       DeltaStream& s;
@@ -1034,17 +1085,24 @@ class Router : public Poco::Net::HTTPRequestHandler {
     }
     if (!who_.mayWriteFeed(target->spec().agency)) {
       discardBody(req, resp);
-      return (void)forbid(resp, "feed '" + id + "' belongs to agency '" + target->spec().agency + "'");
+      return (void)forbid(resp,
+                          "feed '" + id + "' belongs to agency '" + target->spec().agency + "'");
     }
     if (auto* c = target->connector(); c && !who_.mayWriteDomain(c->plugin().descriptor().domain)) {
       discardBody(req, resp);
-      return (void)forbid(resp, "may not write domain '" + std::string(c->plugin().descriptor().domain) + "'");
+      return (void)forbid(
+          resp, "may not write domain '" + std::string(c->plugin().descriptor().domain) + "'");
     }
     std::string type = mediaType(req.getContentType());
-    static const std::set<std::string> kAccepted = {
-        "text/csv", "application/json", "application/x-ndjson", "application/geo+json",
-        "application/fhir+json", "application/xml", "text/xml", "application/cap+xml",
-        "application/atom+xml"};
+    static const std::set<std::string> kAccepted = {"text/csv",
+                                                    "application/json",
+                                                    "application/x-ndjson",
+                                                    "application/geo+json",
+                                                    "application/fhir+json",
+                                                    "application/xml",
+                                                    "text/xml",
+                                                    "application/cap+xml",
+                                                    "application/atom+xml"};
     if (!kAccepted.count(type)) {
       discardBody(req, resp);
       return sendError(resp, Status(StatusCode::kUnsupportedMedia,
@@ -1135,8 +1193,9 @@ class Router : public Poco::Net::HTTPRequestHandler {
     auto issued = ctx_.fusion->issueWarning(draft, who_.key_id);
     if (!issued.isOk()) return sendError(resp, issued.status());
     resp.set("Location", "/api/v1/warnings/" + issued->identifier());
-    send(resp, 201, R"({"id":)" + jsonString(issued->identifier()) + R"(,"draft":)" + jsonString(draft) +
-                        R"(,"status":"Actual","issued_by":)" + jsonString(who_.key_id) + "}");
+    send(resp, 201,
+         R"({"id":)" + jsonString(issued->identifier()) + R"(,"draft":)" + jsonString(draft) +
+             R"(,"status":"Actual","issued_by":)" + jsonString(who_.key_id) + "}");
   }
 
   static Poco::JSON::Object keyJson(const auth::KeyInfo& k) {
@@ -1174,7 +1233,9 @@ class Router : public Poco::Net::HTTPRequestHandler {
       if (!listed.isOk()) return sendError(resp, listed.status());
       domains = listed.value();
     } catch (const Poco::Exception& e) {
-      return sendError(resp, Status::invalidArgument("body must be JSON {\"role\": ..., \"agency\": ...}: " + e.displayText()));
+      return sendError(
+          resp, Status::invalidArgument("body must be JSON {\"role\": ..., \"agency\": ...}: " +
+                                        e.displayText()));
     }
     auto role = auth::parseRole(role_name);
     if (!role.isOk()) return sendError(resp, role.status());
@@ -1191,10 +1252,12 @@ class Router : public Poco::Net::HTTPRequestHandler {
     std::vector<std::string> out;
     if (!o.has("domains")) return out;
     auto arr = o.getArray("domains");
-    if (!arr || arr->size() > 64) return Status::invalidArgument("'domains' must be an array of domain names");
+    if (!arr || arr->size() > 64)
+      return Status::invalidArgument("'domains' must be an array of domain names");
     for (size_t i = 0; i < arr->size(); ++i) {
       auto v = arr->get(static_cast<unsigned>(i));
-      if (!v.isString()) return Status::invalidArgument("'domains' must be an array of domain names");
+      if (!v.isString())
+        return Status::invalidArgument("'domains' must be an array of domain names");
       out.push_back(v.convert<std::string>());
     }
     return out;
@@ -1214,7 +1277,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
     std::vector<std::string> names;
     if (o) o->getNames(names);
     if (!o || names != std::vector<std::string>{"domains"}) {
-      return sendError(resp, Status::invalidArgument(R"(body must be {"domains": ["water", ...]})"));
+      return sendError(resp,
+                       Status::invalidArgument(R"(body must be {"domains": ["water", ...]})"));
     }
     auto domains = domainList(*o);
     if (!domains.isOk()) return sendError(resp, domains.status());
@@ -1274,26 +1338,33 @@ class Router : public Poco::Net::HTTPRequestHandler {
   // starting with '.' (hidden files, "..") is refused, and the file's canonical path must stay
   // under the canonical static_dir (a symlink out of it is refused too).
   void staticFile(HTTPServerResponse& resp, const std::vector<std::string>& parts) {
-    if (options_.static_dir.empty()) return sendError(resp, Status::notFound("the one-map is not installed (http.static_dir)"));
+    if (options_.static_dir.empty())
+      return sendError(resp, Status::notFound("the one-map is not installed (http.static_dir)"));
     std::string rel;
     for (const auto& part : parts) {
-      if (part.empty() || part[0] == '.' || part.find_first_of(std::string("/\\\0", 3)) != std::string::npos) {
+      if (part.empty() || part[0] == '.' ||
+          part.find_first_of(std::string("/\\\0", 3)) != std::string::npos) {
         return sendError(resp, Status::notFound("no such file"));
       }
       rel += "/" + part;
     }
     if (rel.empty()) rel = "/index.html";
     static const std::map<std::string, std::string> kTypes = {
-        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-        {".css", "text/css; charset=utf-8"},   {".json", "application/json"},
-        {".geojson", "application/geo+json"},  {".map", "application/json"},
-        {".png", "image/png"},                 {".svg", "image/svg+xml"}};
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".geojson", "application/geo+json"},
+        {".map", "application/json"},
+        {".png", "image/png"},
+        {".svg", "image/svg+xml"}};
     auto dot = rel.rfind('.');
     auto type = dot == std::string::npos ? kTypes.end() : kTypes.find(rel.substr(dot));
     if (type == kTypes.end()) return sendError(resp, Status::notFound("no file " + rel));
     std::error_code ec;
     const auto root = std::filesystem::canonical(options_.static_dir, ec);
-    if (ec) return sendError(resp, Status::notFound("the one-map is not installed (http.static_dir)"));
+    if (ec)
+      return sendError(resp, Status::notFound("the one-map is not installed (http.static_dir)"));
     const auto file = std::filesystem::weakly_canonical(root / rel.substr(1), ec);
     auto [r, f] = std::mismatch(root.begin(), root.end(), file.begin(), file.end());
     if (ec || r != root.end() || !std::filesystem::is_regular_file(file, ec)) {
@@ -1315,7 +1386,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
 
   void layer(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& name,
              const std::optional<std::string>& bbox_text,
-             const std::optional<std::string>& limit_text, const std::optional<std::string>& offset_text,
+             const std::optional<std::string>& limit_text,
+             const std::optional<std::string>& offset_text,
              const std::optional<std::string>& properties_text) {
     lake::BBox bbox;
     if (bbox_text) {
@@ -1329,8 +1401,9 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (!offset.isOk()) return sendError(resp, offset.status());
     if (!isCellLayer(name) || !ctx_.fusion) {
       if (properties_text) {
-        return sendError(resp, Status::invalidArgument("properties: only the cell layers (risk, response, "
-                                                       "water_coverage) select properties"));
+        return sendError(
+            resp, Status::invalidArgument("properties: only the cell layers (risk, response, "
+                                          "water_coverage) select properties"));
       }
       return reply(resp, layerFeatures(ctx_, name, bbox, static_cast<size_t>(limit.value()),
                                        static_cast<size_t>(offset.value()), who_.restricted));
@@ -1346,7 +1419,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
     // once and kept beside the plain bytes.
     const uint64_t version = ctx_.fusion->layerVersion();
     const bool gzip = acceptsGzip(req.get("Accept-Encoding", ""));
-    const std::string etag = "\"" + name + "-" + std::to_string(version) + (gzip ? "-gzip" : "") + "\"";
+    const std::string etag =
+        "\"" + name + "-" + std::to_string(version) + (gzip ? "-gzip" : "") + "\"";
     resp.set("Vary", "Accept-Encoding");
     if (req.get("If-None-Match", "") == etag) {
       resp.setStatus(HTTPResponse::HTTP_NOT_MODIFIED);
@@ -1357,12 +1431,14 @@ class Router : public Poco::Net::HTTPRequestHandler {
       ctx_.metrics->countHttp(304);
       return;
     }
-    const std::string key = name + "|" + bbox_text.value_or("") + "|" + std::to_string(limit.value()) + "|" +
-                            std::to_string(offset.value()) + "|" + std::to_string(properties);
+    const std::string key = name + "|" + bbox_text.value_or("") + "|" +
+                            std::to_string(limit.value()) + "|" + std::to_string(offset.value()) +
+                            "|" + std::to_string(properties);
     auto body = layer_cache_.get(key, version);
     if (!body) {
       Reply r = layerFeatures(ctx_, name, bbox, static_cast<size_t>(limit.value()),
-                              static_cast<size_t>(offset.value()), who_.restricted, &layer_cache_, properties);
+                              static_cast<size_t>(offset.value()), who_.restricted, &layer_cache_,
+                              properties);
       if (r.status != 200) return reply(resp, r);
       body = std::make_shared<const std::string>(std::move(r.body));
       layer_cache_.put(key, version, body);
@@ -1391,8 +1467,9 @@ class Router : public Poco::Net::HTTPRequestHandler {
     const size_t kMaxClients = maxStreams();
     if (!ctx_.fusion) return sendError(resp, Status::unavailable("fusion is not running"));
     if (stream_.clients() >= kMaxClients) {
-      return sendError(resp, Status::unavailable("too many stream clients (" +
-                                                 std::to_string(kMaxClients) + "); try again later"));
+      return sendError(
+          resp, Status::unavailable("too many stream clients (" + std::to_string(kMaxClients) +
+                                    "); try again later"));
     }
     stream_.addClient();
     struct Leave {
@@ -1414,7 +1491,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
     bool reset = false;
     int idle_ms = 0;
     while (out.good()) {
-      if (!stillAuthorised()) break;  // the reader's key was revoked
+      if (!stillAuthorised()) break;                        // the reader's key was revoked
       if (!stream_.next(last, events, reset, 1000)) break;  // hub stopping
       if (reset) {
         out << "id: " << last << "\nevent: reset\ndata: {\"reload\":\"/api/v1/layers/risk\"}\n\n";
@@ -1448,7 +1525,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
     return plugin && domainHasRestrictedFields(plugin->descriptor().domain);
   }
 
-  Poco::JSON::Object deadLetterJson(uint64_t sequence, const firehub::v1::DeadLetter& dl, size_t max_raw) const {
+  Poco::JSON::Object deadLetterJson(uint64_t sequence, const firehub::v1::DeadLetter& dl,
+                                    size_t max_raw) const {
     Poco::JSON::Object o;
     o.set("sequence", sequence);
     o.set("feed_id", dl.feed_id());
@@ -1461,7 +1539,9 @@ class Router : public Poco::Net::HTTPRequestHandler {
     o.set("at", google::protobuf::util::TimeUtil::ToString(dl.at()));
     o.set("raw_bytes", static_cast<uint64_t>(dl.raw().size()));
     if (!who_.restricted && restrictedBytes(dl)) {
-      o.set("raw_withheld", "the bytes may hold fields classified restricted; a key with the restricted grant reads them");
+      o.set("raw_withheld",
+            "the bytes may hold fields classified restricted; a key with the restricted grant "
+            "reads them");
       return o;
     }
     // Raw bytes as text when they are UTF-8, else base64 (both cut at max_raw bytes).
@@ -1488,8 +1568,9 @@ class Router : public Poco::Net::HTTPRequestHandler {
     auto from = integerParam(from_text, "from", 0, INT64_MAX, 0);
     if (!from.isOk()) return sendError(resp, from.status());
     std::vector<lake::DeadLetterEntry> entries;
-    Status s = ctx_.lake->listDeadLetters(static_cast<uint64_t>(from.value()),
-                                          static_cast<size_t>(limit.value()), feed.value_or(""), entries);
+    Status s =
+        ctx_.lake->listDeadLetters(static_cast<uint64_t>(from.value()),
+                                   static_cast<size_t>(limit.value()), feed.value_or(""), entries);
     if (!s.isOk()) return sendError(resp, s);
     Poco::JSON::Array arr;
     for (const auto& e : entries) {
@@ -1531,7 +1612,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
     if (!letter.value() || !mayHandleDeadLetter(*letter.value())) {
       // Not revealing whether another agency's dead letter exists.
       if (letter.value() && !who_.canOperate() && who_.role != auth::Role::kAgency) {
-        return (void)forbid(resp, "dead letters hold raw agency data: operators, or the feed's agency");
+        return (void)forbid(resp,
+                            "dead letters hold raw agency data: operators, or the feed's agency");
       }
       return sendError(resp, Status::notFound("no dead letter " + id));
     }
@@ -1558,8 +1640,9 @@ class Router : public Poco::Net::HTTPRequestHandler {
     } catch (const Poco::Exception&) {
     }
     if (!obj || (obj->has("feed") == obj->has("ids"))) {
-      return sendError(resp, Status::invalidArgument(
-                                 R"(body must be {"feed": "<feed id>"} or {"ids": [<dead letter id>, ...]})"));
+      return sendError(
+          resp, Status::invalidArgument(
+                    R"(body must be {"feed": "<feed id>"} or {"ids": [<dead letter id>, ...]})"));
     }
     std::vector<uint64_t> ids;
     if (obj->has("feed")) {
@@ -1570,14 +1653,16 @@ class Router : public Poco::Net::HTTPRequestHandler {
       if (!s.isOk()) return sendError(resp, s);
       for (const auto& e : entries) {
         if (!mayHandleDeadLetter(e.letter)) {
-          return (void)forbid(resp, "feed '" + feed + "' belongs to agency '" + e.letter.agency() + "'");
+          return (void)forbid(resp,
+                              "feed '" + feed + "' belongs to agency '" + e.letter.agency() + "'");
         }
         ids.push_back(e.sequence);
       }
     } else {
       auto arr = obj->getArray("ids");
       if (!arr || arr->size() == 0 || arr->size() > 10000) {
-        return sendError(resp, Status::invalidArgument("'ids' must be an array of 1..10000 dead letter ids"));
+        return sendError(
+            resp, Status::invalidArgument("'ids' must be an array of 1..10000 dead letter ids"));
       }
       for (size_t i = 0; i < arr->size(); ++i) {
         auto v = arr->get(i);
@@ -1629,8 +1714,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
   AuditGate& audit_gate_;
   auth::Principal who_;
   std::string audit_target_;
-  bool truncated_ = false;        // the request's body was cut short (nothing of it is stored)
-  bool resp_keep_alive_ = true;   // false: close the connection after the answer
+  bool truncated_ = false;       // the request's body was cut short (nothing of it is stored)
+  bool resp_keep_alive_ = true;  // false: close the connection after the answer
 };
 
 class Factory : public StoppableHandlerFactory {
@@ -1648,19 +1733,29 @@ class Factory : public StoppableHandlerFactory {
 
 int httpStatus(const Status& s) {
   switch (s.code()) {
-    case StatusCode::kOk: return 200;
-    case StatusCode::kInvalidArgument: return 400;
-    case StatusCode::kUnauthenticated: return 401;
-    case StatusCode::kPermissionDenied: return 403;
-    case StatusCode::kNotFound: return 404;
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kUnauthenticated:
+      return 401;
+    case StatusCode::kPermissionDenied:
+      return 403;
+    case StatusCode::kNotFound:
+      return 404;
     case StatusCode::kAlreadyExists:
-    case StatusCode::kFailedPrecondition: return 409;
-    case StatusCode::kPayloadTooLarge: return 413;
-    case StatusCode::kUnsupportedMedia: return 415;
+    case StatusCode::kFailedPrecondition:
+      return 409;
+    case StatusCode::kPayloadTooLarge:
+      return 413;
+    case StatusCode::kUnsupportedMedia:
+      return 415;
     case StatusCode::kResourceExhausted:
-    case StatusCode::kUnavailable: return 503;
+    case StatusCode::kUnavailable:
+      return 503;
     case StatusCode::kInternal:
-    case StatusCode::kDataLoss: return 500;
+    case StatusCode::kDataLoss:
+      return 500;
   }
   return 500;
 }
@@ -1700,7 +1795,8 @@ Status ApiServer::start() {
       // TLS 1.2 only with forward-secret (ECDHE) AEAD suites; TLS 1.3's suites all are.
       params.cipherList = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!eNULL:!SHA1:!SHA256:!SHA384";
       params.ecdhCurve = "prime256v1";
-      Poco::Net::Context::Ptr tls = new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, params);
+      Poco::Net::Context::Ptr tls =
+          new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, params);
       tls->disableProtocols(Poco::Net::Context::PROTO_SSLV2 | Poco::Net::Context::PROTO_SSLV3 |
                             Poco::Net::Context::PROTO_TLSV1 | Poco::Net::Context::PROTO_TLSV1_1);
       tls->preferServerCiphers();
@@ -1720,27 +1816,28 @@ Status ApiServer::start() {
     params->setTimeout(Poco::Timespan(options_.timeout_s, 0));
     params->setKeepAliveTimeout(Poco::Timespan(options_.keep_alive_s, 0));
     params->setMaxKeepAliveRequests(1000);
-    push_shares_ = std::make_unique<PushShares>(options_.pushes_per_feed, options_.pushes_per_agency);
+    push_shares_ =
+        std::make_unique<PushShares>(options_.pushes_per_feed, options_.pushes_per_agency);
     audit_gate_ = std::make_unique<AuditGate>();
     stream_ = std::make_unique<DeltaStream>();
-    layer_cache_ = std::make_unique<LayerCache>(LayerCache::Limits{options_.layer_cache_mb << 20,
-                                                                   options_.feature_cache_mb << 20,
-                                                                   options_.polygon_cache_mb << 20,
-                                                                   options_.spare_buffer_mb << 20});
+    layer_cache_ = std::make_unique<LayerCache>(
+        LayerCache::Limits{options_.layer_cache_mb << 20, options_.feature_cache_mb << 20,
+                           options_.polygon_cache_mb << 20, options_.spare_buffer_mb << 20});
     if (context_.fusion) {
       auto* stream = stream_.get();
       // The map's stream is live: a delta goes out as soon as fusion computed it.
-      listener_ = context_.fusion->addListener([stream](const fusion::FusionDelta& d) { stream->publish(d); },
-                                               /*live=*/true);
+      listener_ = context_.fusion->addListener(
+          [stream](const fusion::FusionDelta& d) { stream->publish(d); },
+          /*live=*/true);
     }
     pool_ = std::make_unique<Poco::ThreadPool>(2, std::max(options_.threads, 2));
     server_ = std::make_unique<LimitedHttpServer>(
-        new Factory({context_, options_, *stream_, *layer_cache_, *push_shares_, *audit_gate_}), *pool_, socket, params,
-        options_.max_connections_per_client);
+        new Factory({context_, options_, *stream_, *layer_cache_, *push_shares_, *audit_gate_}),
+        *pool_, socket, params, options_.max_connections_per_client);
     server_->start();
   } catch (const Poco::Net::SSLException& e) {
-    return Status::invalidArgument("HTTPS: " + e.displayText() + " (http.tls.cert " + options_.tls_cert +
-                                   ", http.tls.key " + options_.tls_key + ")");
+    return Status::invalidArgument("HTTPS: " + e.displayText() + " (http.tls.cert " +
+                                   options_.tls_cert + ", http.tls.key " + options_.tls_key + ")");
   } catch (const Poco::Exception& e) {
     return Status::unavailable("cannot listen on " + options_.listen + ": " + e.displayText());
   }
@@ -1756,11 +1853,13 @@ void ApiServer::stop() {
     server_->stopAll(true);
     // Poco's stop does not wait for handlers already running (an event stream sleeping between
     // polls, a long push); they use this server's context, so wait for them (bounded).
-    for (int i = 0; i < 1000 && (server_->currentThreads() > 0 || (stream_ && stream_->clients() > 0)); ++i) {
+    for (int i = 0;
+         i < 1000 && (server_->currentThreads() > 0 || (stream_ && stream_->clients() > 0)); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (server_->currentThreads() > 0) {
-      FIREHUB_LOG(kWarning, "api", server_->currentThreads() << " request handler(s) still running at shutdown");
+      FIREHUB_LOG(kWarning, "api",
+                  server_->currentThreads() << " request handler(s) still running at shutdown");
     }
     server_.reset();
     pool_->joinAll();

@@ -28,7 +28,8 @@ constexpr const char* kAuditPrefix = "audit/";
 
 int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::string randomHex(size_t bytes) {
@@ -87,7 +88,8 @@ bool decodeKey(const std::string& id, const std::string& text, KeyInfo& k, std::
     k.restricted = o->optValue<bool>("restricted", false);
     k.domains.clear();
     if (auto domains = o->getArray("domains")) {
-      for (size_t i = 0; i < domains->size(); ++i) k.domains.push_back(domains->getElement<std::string>(static_cast<unsigned>(i)));
+      for (size_t i = 0; i < domains->size(); ++i)
+        k.domains.push_back(domains->getElement<std::string>(static_cast<unsigned>(i)));
     }
     k.note = o->optValue<std::string>("note", "");
     k.created_at = o->optValue<int64_t>("created_at_ms", 0);
@@ -118,8 +120,14 @@ std::string auditKey(uint64_t seq) {
 
 std::string entryHash(const AuditEntry& e) {
   std::ostringstream os;
-  os << e.prev_hash << '\n' << e.sequence << '\n' << e.at_ms << '\n' << e.actor << '\n' << e.role
-     << '\n' << e.action << '\n' << e.target << '\n' << e.status;
+  os << e.prev_hash << '\n'
+     << e.sequence << '\n'
+     << e.at_ms << '\n'
+     << e.actor << '\n'
+     << e.role << '\n'
+     << e.action << '\n'
+     << e.target << '\n'
+     << e.status;
   return sha256Hex(os.str());
 }
 
@@ -166,11 +174,16 @@ std::string sha256Hex(const std::string& data) {
 
 const char* roleName(Role role) {
   switch (role) {
-    case Role::kAdmin: return "admin";
-    case Role::kOperator: return "operator";
-    case Role::kAgency: return "agency";
-    case Role::kSubscriber: return "subscriber";
-    case Role::kViewer: return "viewer";
+    case Role::kAdmin:
+      return "admin";
+    case Role::kOperator:
+      return "operator";
+    case Role::kAgency:
+      return "agency";
+    case Role::kSubscriber:
+      return "subscriber";
+    case Role::kViewer:
+      return "viewer";
   }
   return "viewer";
 }
@@ -207,7 +220,8 @@ Status checkDomains(Role role, const std::vector<std::string>& domains) {
     if (!std::binary_search(known.begin(), known.end(), d)) {
       std::string list;
       for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      return Status::invalidArgument("'" + d + "' is not a domain of the shared schema (" + list + ")");
+      return Status::invalidArgument("'" + d + "' is not a domain of the shared schema (" + list +
+                                     ")");
     }
   }
   return Status::ok();
@@ -232,7 +246,8 @@ const std::vector<std::string>& schemaDomains() {
 
 bool Principal::mayWriteDomain(const std::string& domain) const {
   if (canOperate()) return true;
-  return role == Role::kAgency && std::find(domains.begin(), domains.end(), domain) != domains.end();
+  return role == Role::kAgency &&
+         std::find(domains.begin(), domains.end(), domain) != domains.end();
 }
 
 Result<std::pair<KeyInfo, std::string>> KeyStore::create(Role role, const std::string& agency,
@@ -272,7 +287,8 @@ Result<Principal> KeyStore::authenticate(const std::string& key) const {
   if (!stored.value() || !constantTimeEqual(stored.value()->second, sha256Hex(key.substr(16)))) {
     return Status(StatusCode::kUnauthenticated, "unknown API key");
   }
-  if (stored.value()->first.revoked) return Status(StatusCode::kUnauthenticated, "API key " + id + " was revoked");
+  if (stored.value()->first.revoked)
+    return Status(StatusCode::kUnauthenticated, "API key " + id + " was revoked");
   return principalOf(stored.value()->first);
 }
 
@@ -284,18 +300,21 @@ Result<std::optional<std::pair<KeyInfo, std::string>>> KeyStore::load(const std:
   if (!stored.value() || !decodeKey(id, *stored.value(), k, hash)) {
     return std::optional<std::pair<KeyInfo, std::string>>();
   }
-  return std::optional<std::pair<KeyInfo, std::string>>(std::make_pair(std::move(k), std::move(hash)));
+  return std::optional<std::pair<KeyInfo, std::string>>(
+      std::make_pair(std::move(k), std::move(hash)));
 }
 
 Result<Principal> KeyStore::principal(const std::string& id) const {
   auto key = load(id);
   if (!key.isOk()) return key.status();
   if (!key.value()) return Status(StatusCode::kUnauthenticated, "API key " + id + " is unknown");
-  if (key.value()->first.revoked) return Status(StatusCode::kUnauthenticated, "API key " + id + " was revoked");
+  if (key.value()->first.revoked)
+    return Status(StatusCode::kUnauthenticated, "API key " + id + " was revoked");
   return principalOf(key.value()->first);
 }
 
-Result<KeyInfo> KeyStore::setDomains(const std::string& id, const std::vector<std::string>& domains) {
+Result<KeyInfo> KeyStore::setDomains(const std::string& id,
+                                     const std::vector<std::string>& domains) {
   std::lock_guard<std::mutex> lock(mu_);
   auto key = load(id);
   if (!key.isOk()) return key.status();
@@ -355,7 +374,8 @@ Result<std::optional<std::string>> KeyStore::ensureAdmin(const std::string& key_
     out << key << "\n";
   }
   ::chmod(tmp.c_str(), 0600);
-  if (std::rename(tmp.c_str(), key_file.c_str()) != 0) return Status::unavailable("cannot write " + key_file);
+  if (std::rename(tmp.c_str(), key_file.c_str()) != 0)
+    return Status::unavailable("cannot write " + key_file);
   return std::optional<std::string>(key);
 }
 
@@ -370,8 +390,8 @@ AuditLog::AuditLog(lake::Lake& lake) : lake_(lake) {
   });
 }
 
-Status AuditLog::append(const std::string& actor, const std::string& role, const std::string& action,
-                        const std::string& target, int status) {
+Status AuditLog::append(const std::string& actor, const std::string& role,
+                        const std::string& action, const std::string& target, int status) {
   std::lock_guard<std::mutex> lock(mu_);
   AuditEntry e;
   e.sequence = next_;
@@ -411,7 +431,8 @@ Result<std::optional<std::string>> AuditLog::verify() const {
       return;
     }
     if (e.sequence != expected) {
-      broken = "entry " + std::to_string(expected) + " is missing (next is " + std::to_string(e.sequence) + ")";
+      broken = "entry " + std::to_string(expected) + " is missing (next is " +
+               std::to_string(e.sequence) + ")";
       return;
     }
     if (e.prev_hash != prev) {
@@ -419,7 +440,8 @@ Result<std::optional<std::string>> AuditLog::verify() const {
       return;
     }
     if (entryHash(e) != e.hash) {
-      broken = "entry " + std::to_string(e.sequence) + " was altered (its hash does not match its content)";
+      broken = "entry " + std::to_string(e.sequence) +
+               " was altered (its hash does not match its content)";
       return;
     }
     prev = e.hash;

@@ -9,7 +9,8 @@
 namespace firehub::bus {
 
 Result<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::start(int brokers, int default_partitions) {
-  if (brokers < 1 || brokers > 9) return Status::invalidArgument("embedded broker count must be 1..9");
+  if (brokers < 1 || brokers > 9)
+    return Status::invalidArgument("embedded broker count must be 1..9");
   std::unique_ptr<EmbeddedBroker> b(new EmbeddedBroker());
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -25,8 +26,8 @@ Result<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::start(int brokers, int d
   b->bootstrap_ = rd_kafka_mock_cluster_bootstraps(b->cluster_);
   b->brokers_ = brokers;
   b->partitions_ = default_partitions;
-  FIREHUB_LOG(kInfo, "bus", "embedded Kafka broker (" << brokers << " mock brokers) at "
-                                                       << b->bootstrap_);
+  FIREHUB_LOG(kInfo, "bus",
+              "embedded Kafka broker (" << brokers << " mock brokers) at " << b->bootstrap_);
   return b;
 }
 
@@ -41,17 +42,21 @@ void EmbeddedBroker::ensureTopic(const std::string& topic) {
   int replication = std::min(3, brokers_);
   auto err = rd_kafka_mock_topic_create(cluster_, topic.c_str(), partitions_, replication);
   if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-    FIREHUB_LOG(kWarning, "bus", "embedded broker: create topic " << topic << ": "
-                                                                  << rd_kafka_err2str(err));
+    FIREHUB_LOG(kWarning, "bus",
+                "embedded broker: create topic " << topic << ": " << rd_kafka_err2str(err));
   }
 }
 
 void EmbeddedBroker::setBrokerDown(int broker_id, bool down) {
-  if (down) rd_kafka_mock_broker_set_down(cluster_, broker_id);
-  else rd_kafka_mock_broker_set_up(cluster_, broker_id);
+  if (down)
+    rd_kafka_mock_broker_set_down(cluster_, broker_id);
+  else
+    rd_kafka_mock_broker_set_up(cluster_, broker_id);
   std::lock_guard<std::mutex> lock(mu_);
-  if (down) down_.insert(broker_id);
-  else down_.erase(broker_id);
+  if (down)
+    down_.insert(broker_id);
+  else
+    down_.erase(broker_id);
 }
 
 std::set<int> EmbeddedBroker::downBrokers() const {
@@ -60,8 +65,10 @@ std::set<int> EmbeddedBroker::downBrokers() const {
 }
 
 void EmbeddedBroker::injectProduceErrors(int count, int error) {
-  std::vector<rd_kafka_resp_err_t> errors(static_cast<size_t>(count), static_cast<rd_kafka_resp_err_t>(error));
-  rd_kafka_mock_push_request_errors_array(cluster_, 0 /* ApiKey Produce */, errors.size(), errors.data());
+  std::vector<rd_kafka_resp_err_t> errors(static_cast<size_t>(count),
+                                          static_cast<rd_kafka_resp_err_t>(error));
+  rd_kafka_mock_push_request_errors_array(cluster_, 0 /* ApiKey Produce */, errors.size(),
+                                          errors.data());
 }
 
 }  // namespace firehub::bus

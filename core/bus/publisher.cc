@@ -36,9 +36,9 @@ void errorCallback(rd_kafka_t*, int err, const char* reason, void* opaque) {
 std::map<std::string, std::string> deliveryProperties() {
   // linger.ms: at 100,000 messages/s a 5 ms linger makes batches of ~80 messages per partition,
   // and librdkafka's work per batch (requests, wake-ups, compression frames) dominates: a producer
-  // alone spent 4.0-4.6 µs of CPU per message with 5 ms and 2.6-2.8 with 25 ms (docs/benchmarks.md).
-  // The price: a consumer waits up to 20 ms longer, and a crash leaves more sent messages to be
-  // sent again. kafka.linger.ms lowers it.
+  // alone spent 4.0-4.6 µs of CPU per message with 5 ms and 2.6-2.8 with 25 ms
+  // (docs/benchmarks.md). The price: a consumer waits up to 20 ms longer, and a crash leaves more
+  // sent messages to be sent again. kafka.linger.ms lowers it.
   return {{"enable.idempotence", "true"},
           {"acks", "all"},
           {"linger.ms", "20"},
@@ -124,10 +124,10 @@ void Publisher::stop(int drain_timeout_ms) {
     }
     if (lake_.outboxDepth() > 0) {
       const std::string why = lastError();
-      FIREHUB_LOG(kWarning, "bus", lake_.outboxDepth()
-                                       << " message(s) not delivered before shutdown; they stay "
-                                          "in the outbox and are sent on the next start"
-                                       << (why.empty() ? "" : " (last error: " + why + ")"));
+      FIREHUB_LOG(kWarning, "bus",
+                  lake_.outboxDepth() << " message(s) not delivered before shutdown; they stay "
+                                         "in the outbox and are sent on the next start"
+                                      << (why.empty() ? "" : " (last error: " + why + ")"));
     }
   }
   stop_ = true;
@@ -140,7 +140,8 @@ double Publisher::threadCpuSeconds() {
   if (!thread_.joinable()) return 0;
   clockid_t clock;
   timespec t{};
-  if (pthread_getcpuclockid(thread_.native_handle(), &clock) != 0 || clock_gettime(clock, &t) != 0) return 0;
+  if (pthread_getcpuclockid(thread_.native_handle(), &clock) != 0 || clock_gettime(clock, &t) != 0)
+    return 0;
   return t.tv_sec + t.tv_nsec / 1e9;
 }
 
@@ -164,14 +165,15 @@ void Publisher::onDelivery(uint64_t sequence, int error, const char* reason) {
   if (sequence < cursor_) cursor_ = sequence;  // send it again from the outbox
   backoff_ms_ = backoff_ms_ == 0 ? 100 : std::min(backoff_ms_ * 2, options_.max_backoff_ms);
   static thread_local std::mt19937 rng{std::random_device{}()};
-  retry_at_ms_ = nowMs() + backoff_ms_ / 2 + std::uniform_int_distribution<int>(0, backoff_ms_ / 2)(rng);
+  retry_at_ms_ =
+      nowMs() + backoff_ms_ / 2 + std::uniform_int_distribution<int>(0, backoff_ms_ / 2)(rng);
   std::lock_guard<std::mutex> lock(error_mu_);
   last_error_ = std::string("delivery failed: ") + (reason ? reason : "unknown");
 }
 
 void Publisher::onError(int error, const char* reason) {
-  std::string text = std::string(rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(error))) +
-                     ": " + (reason ? reason : "");
+  std::string text = std::string(rd_kafka_err2str(static_cast<rd_kafka_resp_err_t>(error))) + ": " +
+                     (reason ? reason : "");
   if (error == RD_KAFKA_RESP_ERR__FATAL) {
     fatal_ = true;
   }
@@ -204,7 +206,8 @@ void Publisher::flushDeletes() {
   Status s = Status::ok();
   if (below != waiting_.begin()) {
     // Sequences below deleted_below_ were delivered again after a rewind: already removed.
-    const auto entries = static_cast<uint64_t>(std::distance(waiting_.lower_bound(deleted_below_), below));
+    const auto entries =
+        static_cast<uint64_t>(std::distance(waiting_.lower_bound(deleted_below_), below));
     s = lake_.deleteOutboxBelow(deleted_below_, std::max(deleted_below_, done_below), entries);
     if (s.isOk()) {
       deleted_below_ = std::max(deleted_below_, done_below);
@@ -227,10 +230,12 @@ void Publisher::flushDeletes() {
 }
 
 int Publisher::produceDeadLetter(const lake::OutboxEntry& e) {
-  uint64_t dl_seq = std::strtoull(e.record_id.c_str() + std::strlen(lake::kDeadLetterRefPrefix), nullptr, 10);
+  uint64_t dl_seq =
+      std::strtoull(e.record_id.c_str() + std::strlen(lake::kDeadLetterRefPrefix), nullptr, 10);
   auto stored = lake_.getDeadLetter(dl_seq);
   if (!stored.isOk()) {
-    FIREHUB_LOG(kError, "bus", "cannot read dead letter " << dl_seq << ": " << stored.status().toString());
+    FIREHUB_LOG(kError, "bus",
+                "cannot read dead letter " << dl_seq << ": " << stored.status().toString());
     return RD_KAFKA_RESP_ERR__STATE;
   }
   if (!stored.value()) return RD_KAFKA_RESP_ERR__NOENT;  // replayed or discarded before it was sent
@@ -260,7 +265,8 @@ int Publisher::produceDerivedEntry(const lake::OutboxEntry& e) {
   std::string layer_key = e.record_id.substr(std::strlen(lake::kLayerRefPrefix));
   auto stored = lake_.getLayer(layer_key);
   if (!stored.isOk()) {
-    FIREHUB_LOG(kError, "bus", "cannot read layer entry " << layer_key << ": " << stored.status().toString());
+    FIREHUB_LOG(kError, "bus",
+                "cannot read layer entry " << layer_key << ": " << stored.status().toString());
     return RD_KAFKA_RESP_ERR__STATE;
   }
   // The entry's current value; a deleted entry is published as a tombstone (null value), so a
@@ -272,7 +278,8 @@ int Publisher::produceDerivedEntry(const lake::OutboxEntry& e) {
   if (!tombstone) {
     firehub::v1::LayerEntry entry;
     if (!entry.ParseFromString(*stored.value())) {
-      FIREHUB_LOG(kError, "bus", "layer entry " << layer_key << " does not parse; sent as a tombstone");
+      FIREHUB_LOG(kError, "bus",
+                  "layer entry " << layer_key << " does not parse; sent as a tombstone");
       tombstone = true;
     } else if (entry.has_warning()) {
       value = entry.warning().cap_xml();
@@ -327,7 +334,8 @@ void Publisher::fill() {
         break;
       }
       if (err) {
-        FIREHUB_LOG(kError, "bus", "produce to " << e.topic << " failed: " << rd_kafka_err2str(err));
+        FIREHUB_LOG(kError, "bus",
+                    "produce to " << e.topic << " failed: " << rd_kafka_err2str(err));
         retry_at_ms_ = nowMs() + 1000;
         break;
       }
@@ -340,13 +348,14 @@ void Publisher::fill() {
     if (!e.cached) {
       auto found = lake_.readRecordBytes(e.record_id, bytes_);
       if (!found.isOk()) {  // the lake could not be read: the entry stays, try again later
-        FIREHUB_LOG(kError, "bus", "cannot read record " << e.record_id << ": " << found.status().toString());
+        FIREHUB_LOG(kError, "bus",
+                    "cannot read record " << e.record_id << ": " << found.status().toString());
         retry_at_ms_ = nowMs() + 1000;
         break;
       }
       if (!found.value()) {
-        FIREHUB_LOG(kError, "bus", "outbox entry " << e.sequence << " points at missing record "
-                                                   << e.record_id);
+        FIREHUB_LOG(kError, "bus",
+                    "outbox entry " << e.sequence << " points at missing record " << e.record_id);
         waiting_.insert(e.sequence);
         sent_top_ = std::max(sent_top_, e.sequence + 1);
         cursor_ = e.sequence + 1;
@@ -355,15 +364,18 @@ void Publisher::fill() {
     }
     const std::string& bytes = e.cached ? e.record_bytes : bytes_;
     // <domain>.public topics carry the redacted view: restricted fields removed.
-    const bool redact = e.topic.size() > 7 && e.topic.compare(e.topic.size() - 7, 7, ".public") == 0;
-    if (known_topics_.insert(e.topic).second && options_.ensure_topic) options_.ensure_topic(e.topic);
+    const bool redact =
+        e.topic.size() > 7 && e.topic.compare(e.topic.size() - 7, 7, ".public") == 0;
+    if (known_topics_.insert(e.topic).second && options_.ensure_topic)
+      options_.ensure_topic(e.topic);
     std::string& value = json_;
     value.clear();
     // The JSON straight from the stored bytes; bytes it does not take are parsed instead.
     WireRecordFacts facts;
     if (!appendRecordJsonFromWire(value, bytes, redact, &facts)) {
       if (!record_.ParseFromString(bytes)) {
-        FIREHUB_LOG(kError, "bus", "record " << e.record_id << " does not parse; its outbox entry stays");
+        FIREHUB_LOG(kError, "bus",
+                    "record " << e.record_id << " does not parse; its outbox entry stays");
         retry_at_ms_ = nowMs() + 1000;
         break;
       }
@@ -373,11 +385,11 @@ void Publisher::fill() {
     }
     static const std::string kNoSchema;
     const std::string& schema = facts.body ? facts.body->full_name() : kNoSchema;
-    const char* classification =
-        firehub::v1::Classification_Name(static_cast<firehub::v1::Classification>(facts.classification)).c_str();
+    const char* classification = firehub::v1::Classification_Name(
+                                     static_cast<firehub::v1::Classification>(facts.classification))
+                                     .c_str();
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer_, RD_KAFKA_V_TOPIC(e.topic.c_str()),
-        RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
+        producer_, RD_KAFKA_V_TOPIC(e.topic.c_str()), RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
         RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_HEADER("feed", facts.feed_id.data(), static_cast<ssize_t>(facts.feed_id.size())),
         RD_KAFKA_V_HEADER("agency", facts.agency.data(), static_cast<ssize_t>(facts.agency.size())),
@@ -400,9 +412,10 @@ void Publisher::fill() {
 void Publisher::run() {
   while (!stop_) {
     if (fatal_) {
-      FIREHUB_LOG(kError, "bus", "fatal producer error (" << lastError()
-                                                          << "); rebuilding the producer and "
-                                                             "replaying the outbox");
+      FIREHUB_LOG(kError, "bus",
+                  "fatal producer error (" << lastError()
+                                           << "); rebuilding the producer and "
+                                              "replaying the outbox");
       std::unique_lock<std::mutex> lock(producer_mu_);
       destroyProducer();
       Status s = buildProducer();

@@ -45,13 +45,27 @@ void appendJsonString(std::string& out, std::string_view s) {
   out.append(s.data(), run);
   for (unsigned char c : s.substr(run)) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           out += "\\u00";
@@ -79,9 +93,12 @@ void appendNumber(std::string& out, T v) {
 }
 
 void appendDouble(std::string& out, double v) {
-  if (std::isnan(v)) out += "\"NaN\"";
-  else if (std::isinf(v)) out += v > 0 ? "\"Infinity\"" : "\"-Infinity\"";
-  else appendNumber(out, v);
+  if (std::isnan(v))
+    out += "\"NaN\"";
+  else if (std::isinf(v))
+    out += v > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+  else
+    appendNumber(out, v);
 }
 
 // 64-bit integers are strings in protobuf's JSON mapping.
@@ -93,15 +110,19 @@ void appendQuoted(std::string& out, T v) {
 }
 
 void appendFloat(std::string& out, float v) {
-  if (std::isfinite(v)) appendNumber(out, v);
-  else appendDouble(out, v);
+  if (std::isfinite(v))
+    appendNumber(out, v);
+  else
+    appendDouble(out, v);
 }
 
 // An enum value by name; a number the enum does not know as the number.
 void appendEnum(std::string& out, const FieldDescriptor* f, int v) {
   const auto* value = f->enum_type()->FindValueByNumber(v);
-  if (value) appendJsonString(out, value->name());
-  else appendNumber(out, v);
+  if (value)
+    appendJsonString(out, value->name());
+  else
+    appendNumber(out, v);
 }
 
 void appendBase64(std::string& out, std::string_view in) {
@@ -172,8 +193,10 @@ void appendValue(std::string& out, const Message& m, const Reflection* r, const 
       std::string scratch;
       const std::string& s = rep ? r->GetRepeatedStringReference(m, f, index, &scratch)
                                  : r->GetStringReference(m, f, &scratch);
-      if (f->type() == FieldDescriptor::TYPE_BYTES) appendBase64(out, s);
-      else appendJsonString(out, s);
+      if (f->type() == FieldDescriptor::TYPE_BYTES)
+        appendBase64(out, s);
+      else
+        appendJsonString(out, s);
       break;
     }
     case FieldDescriptor::CPPTYPE_MESSAGE:
@@ -189,36 +212,42 @@ void appendValue(std::string& out, const Message& m, const Reflection* r, const 
 struct MessagePlan;
 struct FieldPlan {
   const FieldDescriptor* field;
-  std::string key;                 // "name":
+  std::string key;  // "name":
   FieldDescriptor::Type type;
-  int wire_type;                   // of one value (see wireTypeOf)
+  int wire_type;  // of one value (see wireTypeOf)
   bool repeated;
   bool presence;
-  bool restricted;                 // the schema marks it restricted
-  bool timestamp;                  // a google.protobuf.Timestamp
+  bool restricted;                              // the schema marks it restricted
+  bool timestamp;                               // a google.protobuf.Timestamp
   const google::protobuf::Descriptor* message;  // of a message field
   mutable const MessagePlan* nested = nullptr;  // the message's plan, once looked up
 };
 struct MessagePlan {
   struct Step {
-    int field;                     // index, -1 for a oneof
-    std::vector<int> members;      // a oneof's fields, by index
+    int field;                 // index, -1 for a oneof
+    std::vector<int> members;  // a oneof's fields, by index
     const google::protobuf::OneofDescriptor* oneof;
   };
-  std::vector<FieldPlan> fields;   // by field index
+  std::vector<FieldPlan> fields;  // by field index
   std::vector<Step> steps;
-  std::vector<int> index_of;       // by field number: the field's index, -1 for none
-  bool wire_ok = true;             // every field is in index_of (see appendWire)
+  std::vector<int> index_of;  // by field number: the field's index, -1 for none
+  bool wire_ok = true;        // every field is in index_of (see appendWire)
 };
 
 // The wire type a single value of the field has (packed repeated scalars are also accepted).
 int wireTypeOf(const FieldDescriptor* f) {
   switch (f->type()) {
-    case FieldDescriptor::TYPE_DOUBLE: case FieldDescriptor::TYPE_FIXED64: case FieldDescriptor::TYPE_SFIXED64:
+    case FieldDescriptor::TYPE_DOUBLE:
+    case FieldDescriptor::TYPE_FIXED64:
+    case FieldDescriptor::TYPE_SFIXED64:
       return 1;
-    case FieldDescriptor::TYPE_FLOAT: case FieldDescriptor::TYPE_FIXED32: case FieldDescriptor::TYPE_SFIXED32:
+    case FieldDescriptor::TYPE_FLOAT:
+    case FieldDescriptor::TYPE_FIXED32:
+    case FieldDescriptor::TYPE_SFIXED32:
       return 5;
-    case FieldDescriptor::TYPE_STRING: case FieldDescriptor::TYPE_BYTES: case FieldDescriptor::TYPE_MESSAGE:
+    case FieldDescriptor::TYPE_STRING:
+    case FieldDescriptor::TYPE_BYTES:
+    case FieldDescriptor::TYPE_MESSAGE:
       return 2;
     case FieldDescriptor::TYPE_GROUP:
       return -1;
@@ -229,15 +258,24 @@ int wireTypeOf(const FieldDescriptor* f) {
 
 const MessagePlan& planOf(const google::protobuf::Descriptor* d) {
   // Plans stay in place while nested types add theirs (a message's plan is in use meanwhile).
-  thread_local absl::flat_hash_map<const google::protobuf::Descriptor*, std::unique_ptr<MessagePlan>> plans;
+  thread_local absl::flat_hash_map<const google::protobuf::Descriptor*,
+                                   std::unique_ptr<MessagePlan>>
+      plans;
   auto& slot = plans[d];
   if (slot) return *slot;
   slot = std::make_unique<MessagePlan>();
   MessagePlan& plan = *slot;
   for (int i = 0; i < d->field_count(); ++i) {
     const FieldDescriptor* f = d->field(i);
-    FieldPlan field{f, {}, f->type(), wireTypeOf(f), f->is_repeated(), f->has_presence(),
-                    isRestrictedField(f), false, f->message_type()};
+    FieldPlan field{f,
+                    {},
+                    f->type(),
+                    wireTypeOf(f),
+                    f->is_repeated(),
+                    f->has_presence(),
+                    isRestrictedField(f),
+                    false,
+                    f->message_type()};
     field.timestamp = field.message == google::protobuf::Timestamp::descriptor();
     appendJsonString(field.key, f->name());
     field.key.push_back(':');
@@ -247,12 +285,14 @@ const MessagePlan& planOf(const google::protobuf::Descriptor* d) {
       plan.steps.push_back({i, {}, nullptr});
     } else if (oneof->field(0) == f) {
       MessagePlan::Step step{-1, {}, oneof};
-      for (int k = 0; k < oneof->field_count(); ++k) step.members.push_back(oneof->field(k)->index());
+      for (int k = 0; k < oneof->field_count(); ++k)
+        step.members.push_back(oneof->field(k)->index());
       plan.steps.push_back(std::move(step));
     }
     // Numbers from 1024 and messages of more than 64 fields stay out (they are parsed instead).
     if (f->number() < 1024 && i < 64) {
-      if (plan.index_of.size() <= static_cast<size_t>(f->number())) plan.index_of.resize(f->number() + 1, -1);
+      if (plan.index_of.size() <= static_cast<size_t>(f->number()))
+        plan.index_of.resize(f->number() + 1, -1);
       plan.index_of[f->number()] = i;
     } else {
       plan.wire_ok = false;
@@ -318,10 +358,10 @@ namespace {
 
 // One field occurrence in the bytes: a varint or fixed value, or a length-delimited span.
 struct Occurrence {
-  int index;        // the field's index in its message
+  int index;  // the field's index in its message
   int wire_type;
-  uint64_t value;   // varint and fixed
-  const char* data; // length-delimited
+  uint64_t value;    // varint and fixed
+  const char* data;  // length-delimited
   size_t size;
 };
 
@@ -347,19 +387,31 @@ bool appendWire(std::string& out, const MessagePlan& plan, std::string_view byte
 // One scalar value (varint or fixed bits) of field f, as appendValue writes it.
 void appendScalar(std::string& out, const FieldPlan& f, uint64_t v) {
   switch (f.type) {
-    case FieldDescriptor::TYPE_INT32: appendNumber(out, static_cast<int32_t>(v)); break;
-    case FieldDescriptor::TYPE_SINT32:
-      appendNumber(out, static_cast<int32_t>((static_cast<uint32_t>(v) >> 1) ^ -(static_cast<uint32_t>(v) & 1)));
+    case FieldDescriptor::TYPE_INT32:
+      appendNumber(out, static_cast<int32_t>(v));
       break;
-    case FieldDescriptor::TYPE_SFIXED32: appendNumber(out, static_cast<int32_t>(static_cast<uint32_t>(v))); break;
-    case FieldDescriptor::TYPE_UINT32: case FieldDescriptor::TYPE_FIXED32:
+    case FieldDescriptor::TYPE_SINT32:
+      appendNumber(out, static_cast<int32_t>((static_cast<uint32_t>(v) >> 1) ^
+                                             -(static_cast<uint32_t>(v) & 1)));
+      break;
+    case FieldDescriptor::TYPE_SFIXED32:
+      appendNumber(out, static_cast<int32_t>(static_cast<uint32_t>(v)));
+      break;
+    case FieldDescriptor::TYPE_UINT32:
+    case FieldDescriptor::TYPE_FIXED32:
       appendNumber(out, static_cast<uint32_t>(v));
       break;
-    case FieldDescriptor::TYPE_INT64: case FieldDescriptor::TYPE_SFIXED64:
+    case FieldDescriptor::TYPE_INT64:
+    case FieldDescriptor::TYPE_SFIXED64:
       appendQuoted(out, static_cast<int64_t>(v));
       break;
-    case FieldDescriptor::TYPE_SINT64: appendQuoted(out, static_cast<int64_t>((v >> 1) ^ -(v & 1))); break;
-    case FieldDescriptor::TYPE_UINT64: case FieldDescriptor::TYPE_FIXED64: appendQuoted(out, v); break;
+    case FieldDescriptor::TYPE_SINT64:
+      appendQuoted(out, static_cast<int64_t>((v >> 1) ^ -(v & 1)));
+      break;
+    case FieldDescriptor::TYPE_UINT64:
+    case FieldDescriptor::TYPE_FIXED64:
+      appendQuoted(out, v);
+      break;
     case FieldDescriptor::TYPE_DOUBLE: {
       double x;
       std::memcpy(&x, &v, sizeof x);
@@ -373,9 +425,14 @@ void appendScalar(std::string& out, const FieldPlan& f, uint64_t v) {
       appendFloat(out, x);
       break;
     }
-    case FieldDescriptor::TYPE_BOOL: out += v ? "true" : "false"; break;
-    case FieldDescriptor::TYPE_ENUM: appendEnum(out, f.field, static_cast<int32_t>(v)); break;
-    default: break;
+    case FieldDescriptor::TYPE_BOOL:
+      out += v ? "true" : "false";
+      break;
+    case FieldDescriptor::TYPE_ENUM:
+      appendEnum(out, f.field, static_cast<int32_t>(v));
+      break;
+    default:
+      break;
   }
 }
 
@@ -392,8 +449,10 @@ bool appendWireTimestamp(std::string& out, std::string_view bytes) {
     if (number != 1 && number != 2) return false;
     if (seen[number]) return false;
     seen[number] = true;
-    if (number == 1) t.set_seconds(static_cast<int64_t>(v));
-    else t.set_nanos(static_cast<int32_t>(v));
+    if (number == 1)
+      t.set_seconds(static_cast<int64_t>(v));
+    else
+      t.set_nanos(static_cast<int32_t>(v));
   }
   appendJsonTimestamp(out, t);
   return true;
@@ -402,20 +461,30 @@ bool appendWireTimestamp(std::string& out, std::string_view bytes) {
 // One element (or the one value) of field f from occurrence o.
 bool appendOccurrence(std::string& out, const FieldPlan& f, const Occurrence& o, bool redact) {
   switch (f.type) {
-    case FieldDescriptor::TYPE_STRING: appendJsonString(out, std::string_view(o.data, o.size)); return true;
-    case FieldDescriptor::TYPE_BYTES: appendBase64(out, std::string_view(o.data, o.size)); return true;
+    case FieldDescriptor::TYPE_STRING:
+      appendJsonString(out, std::string_view(o.data, o.size));
+      return true;
+    case FieldDescriptor::TYPE_BYTES:
+      appendBase64(out, std::string_view(o.data, o.size));
+      return true;
     case FieldDescriptor::TYPE_MESSAGE:
       if (f.timestamp) return appendWireTimestamp(out, std::string_view(o.data, o.size));
       return appendWire(out, nestedPlan(f), std::string_view(o.data, o.size), redact);
-    default: appendScalar(out, f, o.value); return true;
+    default:
+      appendScalar(out, f, o.value);
+      return true;
   }
 }
 
 // The default a plain scalar field is written with when it is absent (or redacted).
 void appendDefault(std::string& out, const FieldPlan& f) {
   switch (f.type) {
-    case FieldDescriptor::TYPE_STRING: case FieldDescriptor::TYPE_BYTES: out += "\"\""; break;
-    default: appendScalar(out, f, 0);
+    case FieldDescriptor::TYPE_STRING:
+    case FieldDescriptor::TYPE_BYTES:
+      out += "\"\"";
+      break;
+    default:
+      appendScalar(out, f, 0);
   }
 }
 
@@ -464,13 +533,16 @@ bool appendWire(std::string& out, const MessagePlan& plan, std::string_view byte
         return false;  // groups
     }
     const uint64_t number = tag >> 3;
-    if (number >= plan.index_of.size() || plan.index_of[number] < 0) continue;  // unknown: not printed
+    if (number >= plan.index_of.size() || plan.index_of[number] < 0)
+      continue;  // unknown: not printed
     o.index = plan.index_of[number];
     const FieldPlan& f = plan.fields[o.index];
     const bool packed = o.wire_type == 2 && f.repeated && f.wire_type != 2;
     if (o.wire_type != f.wire_type && !packed) return false;
-    if (count[o.index] == 0) first[o.index] = static_cast<uint32_t>(stack.size());
-    else if (!f.repeated) return false;  // protobuf would merge; its serialiser never writes this
+    if (count[o.index] == 0)
+      first[o.index] = static_cast<uint32_t>(stack.size());
+    else if (!f.repeated)
+      return false;  // protobuf would merge; its serialiser never writes this
     if (count[o.index] < 255) ++count[o.index];
     stack.push_back(o);
   }
@@ -480,10 +552,14 @@ bool appendWire(std::string& out, const MessagePlan& plan, std::string_view byte
     for (size_t k = base; k < top; ++k) {
       const Occurrence& o = stack[k];
       const FieldDescriptor* f = plan.fields[o.index].field;
-      if (f->number() == firehub::v1::Record::kFeedIdFieldNumber) facts->feed_id = {o.data, o.size};
-      else if (f->number() == firehub::v1::Record::kAgencyFieldNumber) facts->agency = {o.data, o.size};
-      else if (f->number() == firehub::v1::Record::kClassificationFieldNumber) facts->classification = static_cast<int32_t>(o.value);
-      else if (f->real_containing_oneof() == body) facts->body = f->message_type();
+      if (f->number() == firehub::v1::Record::kFeedIdFieldNumber)
+        facts->feed_id = {o.data, o.size};
+      else if (f->number() == firehub::v1::Record::kAgencyFieldNumber)
+        facts->agency = {o.data, o.size};
+      else if (f->number() == firehub::v1::Record::kClassificationFieldNumber)
+        facts->classification = static_cast<int32_t>(o.value);
+      else if (f->real_containing_oneof() == body)
+        facts->body = f->message_type();
     }
   }
   out.push_back('{');
@@ -547,7 +623,8 @@ bool appendWire(std::string& out, const MessagePlan& plan, std::string_view byte
 
 }  // namespace
 
-bool appendRecordJsonFromWire(std::string& out, std::string_view bytes, bool redact, WireRecordFacts* facts) {
+bool appendRecordJsonFromWire(std::string& out, std::string_view bytes, bool redact,
+                              WireRecordFacts* facts) {
   const size_t start = out.size();
   if (facts) *facts = WireRecordFacts{};
   thread_local const MessagePlan& record_plan = planOf(firehub::v1::Record::descriptor());
@@ -573,6 +650,8 @@ std::string messageToJson(const google::protobuf::Message& message) {
   return out;
 }
 
-void appendJson(std::string& out, const google::protobuf::Message& message) { appendMessage(out, message); }
+void appendJson(std::string& out, const google::protobuf::Message& message) {
+  appendMessage(out, message);
+}
 
 }  // namespace firehub::bus

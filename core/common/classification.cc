@@ -39,7 +39,9 @@ bool domainHasRestrictedFields(const std::string& domain) {
   static const auto* body = firehub::v1::Record::descriptor()->FindOneofByName("body");
   for (int i = 0; body && i < body->field_count(); ++i) {
     const auto* type = body->field(i)->message_type();
-    if (type && type->options().GetExtension(firehub::v1::domain) == domain && hasRestrictedFields(type)) return true;
+    if (type && type->options().GetExtension(firehub::v1::domain) == domain &&
+        hasRestrictedFields(type))
+      return true;
   }
   return false;
 }
@@ -65,7 +67,8 @@ int redactRestricted(google::protobuf::Message& m) {
     }
     if (!f->message_type() || !hasRestrictedFields(f->message_type())) continue;
     if (f->is_repeated()) {
-      for (int k = 0; k < r->FieldSize(m, f); ++k) cleared += redactRestricted(*r->MutableRepeatedMessage(&m, f, k));
+      for (int k = 0; k < r->FieldSize(m, f); ++k)
+        cleared += redactRestricted(*r->MutableRepeatedMessage(&m, f, k));
     } else if (r->HasField(m, f)) {
       cleared += redactRestricted(*r->MutableMessage(&m, f));
     }

@@ -14,10 +14,14 @@ std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
 std::mutex g_mu;
 const char* name(Level l) {
   switch (l) {
-    case Level::kDebug: return "DEBUG";
-    case Level::kInfo: return "INFO";
-    case Level::kWarning: return "WARN";
-    case Level::kError: return "ERROR";
+    case Level::kDebug:
+      return "DEBUG";
+    case Level::kInfo:
+      return "INFO";
+    case Level::kWarning:
+      return "WARN";
+    case Level::kError:
+      return "ERROR";
   }
   return "?";
 }
@@ -27,11 +31,16 @@ void setLevel(Level l) { g_level = static_cast<int>(l); }
 Level level() { return static_cast<Level>(g_level.load(std::memory_order_relaxed)); }
 
 bool parseLevel(const std::string& text, Level& out) {
-  if (text == "debug") out = Level::kDebug;
-  else if (text == "info") out = Level::kInfo;
-  else if (text == "warn" || text == "warning") out = Level::kWarning;
-  else if (text == "error") out = Level::kError;
-  else return false;
+  if (text == "debug")
+    out = Level::kDebug;
+  else if (text == "info")
+    out = Level::kInfo;
+  else if (text == "warn" || text == "warning")
+    out = Level::kWarning;
+  else if (text == "error")
+    out = Level::kError;
+  else
+    return false;
   return true;
 }
 

@@ -19,18 +19,20 @@ Metrics::Metrics()
                         .Help("Records committed to the lake and not yet delivered to Kafka")
                         .Register(*registry_)
                         .Add({})),
-      load_failures_(prometheus::BuildGauge()
-                         .Name("firehub_load_failures")
-                         .Help("Stored feeds, keys and subscriptions that did not load (see /readyz)")
-                         .Register(*registry_)
-                         .Add({})),
+      load_failures_(
+          prometheus::BuildGauge()
+              .Name("firehub_load_failures")
+              .Help("Stored feeds, keys and subscriptions that did not load (see /readyz)")
+              .Register(*registry_)
+              .Add({})),
       memory_(prometheus::BuildGauge()
                   .Name("firehub_memory_bytes")
                   .Help("Bytes held by the hub's bounded caches and buffers, by part")
                   .Register(*registry_)),
       memory_limit_(prometheus::BuildGauge()
                         .Name("firehub_memory_limit_bytes")
-                        .Help("Bytes each bounded cache and buffer may hold (memory.cache_mb and the cache settings)")
+                        .Help("Bytes each bounded cache and buffer may hold (memory.cache_mb and "
+                              "the cache settings)")
                         .Register(*registry_)),
       kafka_delivered_(prometheus::BuildCounter()
                            .Name("firehub_kafka_delivered_total")
@@ -47,9 +49,7 @@ void Metrics::countRecords(const std::string& feed, const char* outcome, double 
   if (n > 0) records_.Add({{"feed", feed}, {"outcome", outcome}}).Increment(n);
 }
 
-void Metrics::countHttp(int status) {
-  http_.Add({{"status", std::to_string(status)}}).Increment();
-}
+void Metrics::countHttp(int status) { http_.Add({{"status", std::to_string(status)}}).Increment(); }
 
 std::string Metrics::serialize() const {
   prometheus::TextSerializer serializer;

@@ -31,7 +31,8 @@ inline Observation observation(size_t i) {
   Observation o{};
   size_t s = i % stations;
   std::snprintf(o.station, sizeof o.station, "S%05zu", s);
-  std::snprintf(o.when, sizeof o.when, "%s", benchTime(static_cast<int64_t>(i / stations) * 60).c_str());
+  std::snprintf(o.when, sizeof o.when, "%s",
+                benchTime(static_cast<int64_t>(i / stations) * 60).c_str());
   o.lon = 122.9 + (s % 40) * 0.025;
   o.lat = 41.4 + (s / 40) * 0.03;
   o.temp = -5.0 + (i % 170) * 0.1;
@@ -45,18 +46,20 @@ inline Observation observation(size_t i) {
 // Observations first .. first + n - 1 as one body: CSV with its header line, or JSON lines as a
 // station would log them.
 inline std::string observationBody(size_t first, size_t n, bool csv) {
-  std::string body = csv ? "station_id,lon,lat,time,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n" : "";
+  std::string body =
+      csv ? "station_id,lon,lat,time,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n" : "";
   char line[320];
   for (size_t i = first; i < first + n; ++i) {
     Observation o = observation(i);
     if (csv) {
-      std::snprintf(line, sizeof line, "%s,%.5f,%.5f,%s,%.1f,%d,%.1f,%d,%.1f\n", o.station, o.lon, o.lat, o.when,
-                    o.temp, o.rh, o.wind, o.dir, o.precip);
+      std::snprintf(line, sizeof line, "%s,%.5f,%.5f,%s,%.1f,%d,%.1f,%d,%.1f\n", o.station, o.lon,
+                    o.lat, o.when, o.temp, o.rh, o.wind, o.dir, o.precip);
     } else {
-      std::snprintf(line, sizeof line,
-                    "{\"station_id\":\"%s\",\"lon\":%.5f,\"lat\":%.5f,\"time\":\"%s\",\"temp_c\":%.1f,"
-                    "\"rh_pct\":%d,\"wind_kmh\":%.1f,\"wind_dir_deg\":%d,\"precip_mm\":%.1f}\n",
-                    o.station, o.lon, o.lat, o.when, o.temp, o.rh, o.wind, o.dir, o.precip);
+      std::snprintf(
+          line, sizeof line,
+          "{\"station_id\":\"%s\",\"lon\":%.5f,\"lat\":%.5f,\"time\":\"%s\",\"temp_c\":%.1f,"
+          "\"rh_pct\":%d,\"wind_kmh\":%.1f,\"wind_dir_deg\":%d,\"precip_mm\":%.1f}\n",
+          o.station, o.lon, o.lat, o.when, o.temp, o.rh, o.wind, o.dir, o.precip);
     }
     body += line;
   }

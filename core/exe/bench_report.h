@@ -20,7 +20,8 @@ using BenchFigures = std::vector<std::pair<std::string, Poco::Dynamic::Var>>;
 
 // The --kafka-property KEY=VALUE options of a bench command set over `into`; false (and a message
 // naming the bad one on stderr) for one without a key or an '='.
-inline bool applyKafkaProperties(const std::vector<std::string>& given, std::map<std::string, std::string>& into) {
+inline bool applyKafkaProperties(const std::vector<std::string>& given,
+                                 std::map<std::string, std::string>& into) {
   for (const auto& property : given) {
     const size_t eq = property.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -44,7 +45,8 @@ inline bool mergeBenchJson(const std::string& file, const BenchFigures& figures)
         Poco::JSON::Parser parser;
         root = parser.parse(text.str()).extract<Poco::JSON::Object::Ptr>();
       } catch (const Poco::Exception& e) {
-        std::cerr << "bench: " << file << " is not a JSON object (" << e.displayText() << "); rewriting it\n";
+        std::cerr << "bench: " << file << " is not a JSON object (" << e.displayText()
+                  << "); rewriting it\n";
       }
     }
   }

@@ -30,9 +30,9 @@ struct BenchOptions {
   // ndjson (JSON lines, what log shippers move), csv, or mix: weather JSON lines with building
   // GeoJSON and fire-alarm webhook events, each to its own feed and connector
   std::string format = "ndjson";
-  std::string bootstrap;          // an external broker (`firehub broker`); default: embedded
-  std::string jsonl_out;          // also write the observations as one JSON-lines file
-  std::string json;               // merge the figures into this report
+  std::string bootstrap;  // an external broker (`firehub broker`); default: embedded
+  std::string jsonl_out;  // also write the observations as one JSON-lines file
+  std::string json;       // merge the figures into this report
   std::string work_dir;
   bool keep = false;
   // Weather feeds pushing at once, each from its own thread (agencies push independently); the
@@ -46,7 +46,8 @@ struct BenchOptions {
 double cpuSeconds(int who = RUSAGE_SELF) {
   rusage u{};
   getrusage(who, &u);
-  return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
+  return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec +
+         u.ru_stime.tv_usec / 1e6;
 }
 
 struct Figure {
@@ -88,7 +89,9 @@ std::vector<std::string> makeBatches(size_t n, size_t batch, bool csv, size_t& b
 }
 
 // The id of the bench's weather feed `index` (0: "bench", then "bench-2", ...).
-std::string benchFeedId(size_t index) { return index == 0 ? "bench" : "bench-" + std::to_string(index + 1); }
+std::string benchFeedId(size_t index) {
+  return index == 0 ? "bench" : "bench-" + std::to_string(index + 1);
+}
 
 // One push of the run: the feed, its body and the body's content type.
 struct Push {
@@ -100,21 +103,24 @@ struct Push {
 // Buildings first to last-1 as a GeoJSON FeatureCollection: footprints of about 30 m on a grid
 // over the weather stations' area, occupancies and key units as a housing register has them.
 std::string buildingBody(size_t first, size_t last) {
-  static const char* kOccupancy[] = {"residential", "residential", "residential", "office", "high_rise",
-                                     "large_commercial_complex", "school", "warehouse", "factory",
+  static const char* kOccupancy[] = {"residential",  "residential",   "residential",
+                                     "office",       "high_rise",     "large_commercial_complex",
+                                     "school",       "warehouse",     "factory",
                                      "elderly_care", "crowded_place", "group_rental"};
   std::string body = "{\"type\":\"FeatureCollection\",\"features\":[";
   char feature[768];
   for (size_t i = first; i < last; ++i) {
     const auto [lon, lat] = buildingPlace(i);
-    std::snprintf(feature, sizeof feature,
-                  "%s{\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[%.5f,%.5f],"
-                  "[%.5f,%.5f],[%.5f,%.5f],[%.5f,%.5f],[%.5f,%.5f]]]},\"properties\":{\"building_id\":\"B%07zu\","
-                  "\"name\":\"楼%zu\",\"height_m\":%.1f,\"floors\":%zu,\"occupancy\":\"%s\",\"key_unit\":%s,"
-                  "\"year_built\":%zu,\"floor_area_m2\":%zu,\"credit_status\":\"normal\"}}",
-                  i == first ? "" : ",", lon, lat, lon + 0.0003, lat, lon + 0.0003, lat + 0.0003, lon, lat + 0.0003, lon,
-                  lat, i, i, 3.0 * (1 + i % 30), 1 + i % 30, kOccupancy[i % 12], i % 50 == 0 ? "true" : "false",
-                  1960 + i % 60, 200 + (i % 97) * 150);
+    std::snprintf(
+        feature, sizeof feature,
+        "%s{\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[%.5f,%.5f],"
+        "[%.5f,%.5f],[%.5f,%.5f],[%.5f,%.5f],[%.5f,%.5f]]]},\"properties\":{\"building_id\":\"B%"
+        "07zu\","
+        "\"name\":\"楼%zu\",\"height_m\":%.1f,\"floors\":%zu,\"occupancy\":\"%s\",\"key_unit\":%s,"
+        "\"year_built\":%zu,\"floor_area_m2\":%zu,\"credit_status\":\"normal\"}}",
+        i == first ? "" : ",", lon, lat, lon + 0.0003, lat, lon + 0.0003, lat + 0.0003, lon,
+        lat + 0.0003, lon, lat, i, i, 3.0 * (1 + i % 30), 1 + i % 30, kOccupancy[i % 12],
+        i % 50 == 0 ? "true" : "false", 1960 + i % 60, 200 + (i % 97) * 150);
     body += feature;
   }
   body += "]}";
@@ -131,10 +137,12 @@ std::string alarmBody(size_t first, size_t last) {
     auto [lon, lat] = buildingPlace(building);
     lon += 0.00015, lat += 0.00015;  // the middle of its footprint
     const std::string when = benchTime(static_cast<int64_t>(i));
-    std::snprintf(line, sizeof line,
-                  "{\"event_id\":\"E%09zu\",\"device_address\":\"%012zx\",\"building_id\":\"B%07zu\","
-                  "\"info_type\":\"device_state\",\"state_flags\":%d,\"time\":\"%s\",\"lon\":%.5f,\"lat\":%.5f}\n",
-                  i, 0xa00000000000 + building, building, i % 3 == 0 ? 3 : 1, when.c_str(), lon, lat);
+    std::snprintf(
+        line, sizeof line,
+        "{\"event_id\":\"E%09zu\",\"device_address\":\"%012zx\",\"building_id\":\"B%07zu\","
+        "\"info_type\":\"device_state\",\"state_flags\":%d,\"time\":\"%s\",\"lon\":%.5f,\"lat\":%."
+        "5f}\n",
+        i, 0xa00000000000 + building, building, i % 3 == 0 ? 3 : 1, when.c_str(), lon, lat);
     body += line;
   }
   return body;
@@ -144,13 +152,15 @@ std::string alarmBody(size_t first, size_t last) {
 // pushes of `batch` observations, batch/5 buildings and batch/10 events, interleaved so each
 // feed's pushes spread over the whole run.
 std::vector<Push> makeMix(size_t n, size_t batch, size_t& bytes) {
-  const size_t buildings = n * 15 / 100, alarms = n * 5 / 100, observations = n - buildings - alarms;
+  const size_t buildings = n * 15 / 100, alarms = n * 5 / 100,
+               observations = n - buildings - alarms;
   size_t weather_bytes = 0;
   std::vector<std::vector<Push>> lists(3);
   for (auto& body : makeBatches(observations, batch, false, weather_bytes)) {
     lists[0].push_back({"bench", std::move(body), "application/x-ndjson"});
   }
-  const size_t building_batch = std::max<size_t>(1, batch / 5), alarm_batch = std::max<size_t>(1, batch / 10);
+  const size_t building_batch = std::max<size_t>(1, batch / 5),
+               alarm_batch = std::max<size_t>(1, batch / 10);
   for (size_t i = 0; i < buildings; i += building_batch) {
     size_t last = std::min(buildings, i + building_batch);
     lists[1].push_back({"bench-buildings", buildingBody(i, last), "application/geo+json"});
@@ -187,14 +197,16 @@ void printFigure(const Figure& f, const Figure* relative_to) {
 
 int benchIngest(const BenchOptions& o) {
   namespace fs = std::filesystem;
-  fs::path dir = o.work_dir.empty() ? fs::temp_directory_path() / ("firehub-bench-" + std::to_string(getpid()))
-                                    : fs::path(o.work_dir);
+  fs::path dir = o.work_dir.empty()
+                     ? fs::temp_directory_path() / ("firehub-bench-" + std::to_string(getpid()))
+                     : fs::path(o.work_dir);
   fs::remove_all(dir);
   fs::create_directories(dir);
   std::fprintf(stderr, "bench: generating %zu records (%s)...\n", o.records, o.format.c_str());
   const bool csv = o.format == "csv", mix = o.format == "mix";
   if (mix && !o.jsonl_out.empty()) {
-    std::cerr << "bench: --jsonl-out writes the weather observations of --format ndjson or csv, not of mix\n";
+    std::cerr << "bench: --jsonl-out writes the weather observations of --format ndjson or csv, "
+                 "not of mix\n";
     return 2;
   }
   size_t body_bytes = 0;
@@ -204,7 +216,8 @@ int benchIngest(const BenchOptions& o) {
   } else {
     size_t n = 0;
     for (auto& body : makeBatches(o.records, o.batch, csv, body_bytes)) {
-      pushes.push_back({benchFeedId(n++ % o.feeds), std::move(body), csv ? "text/csv" : "application/x-ndjson"});
+      pushes.push_back(
+          {benchFeedId(n++ % o.feeds), std::move(body), csv ? "text/csv" : "application/x-ndjson"});
     }
   }
   if (!o.jsonl_out.empty()) {
@@ -224,9 +237,10 @@ int benchIngest(const BenchOptions& o) {
   // 1. End to end through the hub's own modules (no HTTP): decode, lake commit, Kafka delivery.
   Figure e2e{"end-to-end (decode+lake+kafka)"};
   Figure decode_only{"decode alone (connector+serialise)"};
-  double push_thread_us = 0;  // CPU per record of the thread that pushes (decode and commit run on it)
+  double push_thread_us =
+      0;  // CPU per record of the thread that pushes (decode and commit run on it)
   double publisher_thread_us = 0;  // CPU per record of the publisher's thread (outbox -> Kafka)
-  std::vector<std::pair<std::string, std::string>> stored;   // id, protobuf bytes
+  std::vector<std::pair<std::string, std::string>> stored;  // id, protobuf bytes
   // What the publisher hands librdkafka for each record: key, JSON value and its four headers.
   struct Message {
     std::string key, value, feed, agency, schema;
@@ -248,7 +262,8 @@ int benchIngest(const BenchOptions& o) {
     }
     auto& hub = *started.value();
     std::vector<std::pair<std::string, const char*>> feeds;
-    for (size_t f = 0; f < (mix ? 1 : o.feeds); ++f) feeds.emplace_back(benchFeedId(f), "firehub.connector.weather");
+    for (size_t f = 0; f < (mix ? 1 : o.feeds); ++f)
+      feeds.emplace_back(benchFeedId(f), "firehub.connector.weather");
     if (mix) {
       feeds.emplace_back("bench-buildings", "firehub.connector.building");
       feeds.emplace_back("bench-alarms", "firehub.connector.alarm");
@@ -283,8 +298,8 @@ int benchIngest(const BenchOptions& o) {
           break;
         }
         if (s->rejected > 0) {  // the generators write only valid records: a rejection is a bug
-          failures[which] = push.feed + " rejected " + std::to_string(s->rejected) + " record(s): " +
-                            (s->errors.empty() ? "" : s->errors.front());
+          failures[which] = push.feed + " rejected " + std::to_string(s->rejected) +
+                            " record(s): " + (s->errors.empty() ? "" : s->errors.front());
           break;
         }
         accepted[which] += s->accepted;
@@ -310,14 +325,15 @@ int benchIngest(const BenchOptions& o) {
     Figure committed;
     sw.finish(committed);
     std::fprintf(stderr,
-                 "bench: all committed to the lake after %.2f s (%.0f records/s, pushing thread %.1f µs CPU per "
+                 "bench: all committed to the lake after %.2f s (%.0f records/s, pushing thread "
+                 "%.1f µs CPU per "
                  "record); draining the outbox...\n",
                  committed.seconds, e2e.records / committed.seconds, push_thread_us);
     while (hub.lake().outboxDepth() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     sw.finish(e2e);
     if (hub.publisher()) {
-      publisher_thread_us =
-          (hub.publisher()->threadCpuSeconds() - publisher_cpu0) * 1e6 / std::max<size_t>(e2e.records, 1);
+      publisher_thread_us = (hub.publisher()->threadCpuSeconds() - publisher_cpu0) * 1e6 /
+                            std::max<size_t>(e2e.records, 1);
     }
     e2e.bytes = body_bytes;
 
@@ -340,7 +356,10 @@ int benchIngest(const BenchOptions& o) {
       for (const auto& push : pushes) {
         auto feed = hub.feeds().get(push.feed);
         if (!feed || !feed->connector()) return 1;
-        if (!feed->connector()->decode(push.body, push.content_type, push.feed, "bench", sink).isOk()) return 1;
+        if (!feed->connector()
+                 ->decode(push.body, push.content_type, push.feed, "bench", sink)
+                 .isOk())
+          return 1;
         decode_only.bytes += push.body.size();
       }
       decode_sw.finish(decode_only);
@@ -357,8 +376,9 @@ int benchIngest(const BenchOptions& o) {
         if (!r.isOk() || !r.value()) continue;
         stored.emplace_back(id, r.value()->SerializeAsString());
         const auto facts = bus::recordFacts(*r.value());
-        messages.push_back({r.value()->entity_id(), bus::recordToJson(*r.value()), std::string(facts.feed_id),
-                            std::string(facts.agency), facts.body ? facts.body->full_name() : std::string(),
+        messages.push_back({r.value()->entity_id(), bus::recordToJson(*r.value()),
+                            std::string(facts.feed_id), std::string(facts.agency),
+                            facts.body ? facts.body->full_name() : std::string(),
                             firehub::v1::Classification_Name(
                                 static_cast<firehub::v1::Classification>(facts.classification))
                                 .c_str()});
@@ -419,7 +439,8 @@ int benchIngest(const BenchOptions& o) {
     std::map<std::string, std::string> properties = bus::deliveryProperties();
     properties["bootstrap.servers"] = bootstrap;
     // As the publisher's queue: its messages in flight and a margin.
-    properties["queue.buffering.max.messages"] = std::to_string(bus::PublisherOptions{}.max_in_flight + 1000);
+    properties["queue.buffering.max.messages"] =
+        std::to_string(bus::PublisherOptions{}.max_in_flight + 1000);
     applyKafkaProperties(o.kafka_properties, properties);  // as the hub's producer had them
     for (const auto& [k, v] : properties) {
       if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
@@ -446,7 +467,8 @@ int benchIngest(const BenchOptions& o) {
         rd_kafka_resp_err_t e;
         if (headers) {
           e = rd_kafka_producev(
-              rk, RD_KAFKA_V_TOPIC("firehub.bench.ceiling"), RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
+              rk, RD_KAFKA_V_TOPIC("firehub.bench.ceiling"),
+              RD_KAFKA_V_KEY(m.key.data(), m.key.size()),
               RD_KAFKA_V_VALUE(const_cast<char*>(m.value.data()), m.value.size()),
               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
               RD_KAFKA_V_HEADER("feed", m.feed.data(), static_cast<ssize_t>(m.feed.size())),
@@ -476,13 +498,18 @@ int benchIngest(const BenchOptions& o) {
   if (!kafka_ceiling(kafka, true) || !kafka_ceiling(kafka_bare, false)) return 1;
 
   if (mix) {
-    std::printf("\nfirehub bench ingest: %zu records (80 %% weather JSON lines in batches of %zu, 15 %% building "
-                "GeoJSON, 5 %% alarm webhook events; three feeds), %.1f MB, broker %s\n",
-                o.records, o.batch, body_bytes / 1e6, o.bootstrap.empty() ? "embedded" : o.bootstrap.c_str());
+    std::printf(
+        "\nfirehub bench ingest: %zu records (80 %% weather JSON lines in batches of %zu, 15 %% "
+        "building "
+        "GeoJSON, 5 %% alarm webhook events; three feeds), %.1f MB, broker %s\n",
+        o.records, o.batch, body_bytes / 1e6,
+        o.bootstrap.empty() ? "embedded" : o.bootstrap.c_str());
   } else {
-    std::printf("\nfirehub bench ingest: %zu weather observations, batches of %zu, %.1f MB of %s, broker %s\n",
-                o.records, o.batch, body_bytes / 1e6, csv ? "CSV" : "JSON lines",
-                o.bootstrap.empty() ? "embedded" : o.bootstrap.c_str());
+    std::printf(
+        "\nfirehub bench ingest: %zu weather observations, batches of %zu, %.1f MB of %s, broker "
+        "%s\n",
+        o.records, o.batch, body_bytes / 1e6, csv ? "CSV" : "JSON lines",
+        o.bootstrap.empty() ? "embedded" : o.bootstrap.c_str());
   }
   std::printf("%-34s %10s %9s %12s %9s %11s   %s\n", "scenario", "records", "seconds", "records/s",
               "MB/s", "CPU µs/rec", "x/e2e");
@@ -491,48 +518,58 @@ int benchIngest(const BenchOptions& o) {
   printFigure(rocks, &e2e);
   printFigure(kafka, &e2e);
   printFigure(kafka_bare, &e2e);
-  std::printf("(x/e2e: this row's records/s divided by end-to-end's; MB/s of the bytes each row moved)\n");
+  std::printf(
+      "(x/e2e: this row's records/s divided by end-to-end's; MB/s of the bytes each row moved)\n");
   // The three steps every record needs, each measured alone: their CPU per record added up is
   // the least a hub doing all three spends, and the machine's cores divided by it the most it
   // could ingest were every core busy with nothing else.
-  const double floor_us = decode_only.cpuPerRecordUs() + rocks.cpuPerRecordUs() + kafka.cpuPerRecordUs();
+  const double floor_us =
+      decode_only.cpuPerRecordUs() + rocks.cpuPerRecordUs() + kafka.cpuPerRecordUs();
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const double bound_rps = cores * 1e6 / floor_us;
-  std::printf("decode + RocksDB + Kafka alone: %.2f µs CPU per record; %u cores busy with only these: at most "
-              "%.0f records/s (end to end is %.2f of that)\n",
-              floor_us, cores, bound_rps, (e2e.records / e2e.seconds) / bound_rps);
+  std::printf(
+      "decode + RocksDB + Kafka alone: %.2f µs CPU per record; %u cores busy with only these: at "
+      "most "
+      "%.0f records/s (end to end is %.2f of that)\n",
+      floor_us, cores, bound_rps, (e2e.records / e2e.seconds) / bound_rps);
   // The rest of the process's CPU: librdkafka's threads (batches, compression, sockets) and
   // RocksDB's (flushes, compactions).
-  const double other_threads_us = std::max(0.0, e2e.cpuPerRecordUs() - push_thread_us - publisher_thread_us);
-  std::printf("end to end, CPU µs per record of the pushing thread (decode, checks, lake commit): %.2f; of the "
-              "publisher's thread (outbox -> JSON -> librdkafka): %.2f; of the others (librdkafka's, RocksDB's "
-              "background): %.2f\n",
-              push_thread_us, publisher_thread_us, other_threads_us);
+  const double other_threads_us =
+      std::max(0.0, e2e.cpuPerRecordUs() - push_thread_us - publisher_thread_us);
+  std::printf(
+      "end to end, CPU µs per record of the pushing thread (decode, checks, lake commit): %.2f; of "
+      "the "
+      "publisher's thread (outbox -> JSON -> librdkafka): %.2f; of the others (librdkafka's, "
+      "RocksDB's "
+      "background): %.2f\n",
+      push_thread_us, publisher_thread_us, other_threads_us);
   double e2e_rps = e2e.records / e2e.seconds;
   // The mixed run's figures go under their own name, beside the weather run's.
   const std::string at = mix ? "ingest_mix." : "ingest.";
-  mergeBenchJson(o.json, {{at + "records", static_cast<uint64_t>(e2e.records)},
-                          {at + "format", o.format},
-                          {at + "broker", o.bootstrap.empty() ? "embedded" : "firehub broker process"},
-                          {at + "seconds", e2e.seconds},
-                          {at + "records_per_s", e2e_rps},
-                          {at + "mb_per_s", e2e.bytes / e2e.seconds / 1e6},
-                          {at + "cpu_us_per_record", e2e.cpuPerRecordUs()},
-                          {at + "push_thread_cpu_us_per_record", push_thread_us},
-                          {at + "publisher_thread_cpu_us_per_record", publisher_thread_us},
-                          {at + "other_threads_cpu_us_per_record", other_threads_us},
-                          {at + "decode_only_records_per_s", decode_only.records / decode_only.seconds},
-                          {at + "decode_only_cpu_us_per_record", decode_only.cpuPerRecordUs()},
-                          {at + "floor_cpu_us_per_record", floor_us},
-                          {at + "floor_bound_records_per_s", bound_rps},
-                          {at + "ceiling_rocksdb_records_per_s", rocks.records / rocks.seconds},
-                          {at + "ceiling_kafka_records_per_s", kafka.records / kafka.seconds},
-                          {at + "ceiling_kafka_cpu_us_per_record", kafka.cpuPerRecordUs()},
-                          {at + "ceiling_kafka_no_headers_records_per_s", kafka_bare.records / kafka_bare.seconds},
-                          {at + "ceiling_kafka_no_headers_cpu_us_per_record", kafka_bare.cpuPerRecordUs()},
-                          {at + "ceiling_rocksdb_cpu_us_per_record", rocks.cpuPerRecordUs()},
-                          {at + "ratio_to_rocksdb_ceiling", e2e_rps / (rocks.records / rocks.seconds)},
-                          {at + "ratio_to_kafka_ceiling", e2e_rps / (kafka.records / kafka.seconds)}});
+  mergeBenchJson(
+      o.json,
+      {{at + "records", static_cast<uint64_t>(e2e.records)},
+       {at + "format", o.format},
+       {at + "broker", o.bootstrap.empty() ? "embedded" : "firehub broker process"},
+       {at + "seconds", e2e.seconds},
+       {at + "records_per_s", e2e_rps},
+       {at + "mb_per_s", e2e.bytes / e2e.seconds / 1e6},
+       {at + "cpu_us_per_record", e2e.cpuPerRecordUs()},
+       {at + "push_thread_cpu_us_per_record", push_thread_us},
+       {at + "publisher_thread_cpu_us_per_record", publisher_thread_us},
+       {at + "other_threads_cpu_us_per_record", other_threads_us},
+       {at + "decode_only_records_per_s", decode_only.records / decode_only.seconds},
+       {at + "decode_only_cpu_us_per_record", decode_only.cpuPerRecordUs()},
+       {at + "floor_cpu_us_per_record", floor_us},
+       {at + "floor_bound_records_per_s", bound_rps},
+       {at + "ceiling_rocksdb_records_per_s", rocks.records / rocks.seconds},
+       {at + "ceiling_kafka_records_per_s", kafka.records / kafka.seconds},
+       {at + "ceiling_kafka_cpu_us_per_record", kafka.cpuPerRecordUs()},
+       {at + "ceiling_kafka_no_headers_records_per_s", kafka_bare.records / kafka_bare.seconds},
+       {at + "ceiling_kafka_no_headers_cpu_us_per_record", kafka_bare.cpuPerRecordUs()},
+       {at + "ceiling_rocksdb_cpu_us_per_record", rocks.cpuPerRecordUs()},
+       {at + "ratio_to_rocksdb_ceiling", e2e_rps / (rocks.records / rocks.seconds)},
+       {at + "ratio_to_kafka_ceiling", e2e_rps / (kafka.records / kafka.seconds)}});
   if (!o.keep) fs::remove_all(dir);
   return 0;
 }
@@ -544,22 +581,31 @@ void addBenchCommand(CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Measure throughput against the machine's ceilings");
   bench->require_subcommand(1);
   auto* ingest = bench->add_subcommand("ingest", "End-to-end ingest vs RocksDB and Kafka ceilings");
-  ingest->add_option("--records", o.records, "Records to ingest")->check(CLI::Range(size_t{1000}, size_t{50000000}));
-  ingest->add_option("--batch", o.batch, "Records per push/batch")->check(CLI::Range(size_t{1}, size_t{100000}));
-  ingest->add_option("--format", o.format,
-                     "Body format: ndjson (weather JSON lines), csv, or mix (weather lines, building GeoJSON and "
-                     "alarm events to three feeds)")
+  ingest->add_option("--records", o.records, "Records to ingest")
+      ->check(CLI::Range(size_t{1000}, size_t{50000000}));
+  ingest->add_option("--batch", o.batch, "Records per push/batch")
+      ->check(CLI::Range(size_t{1}, size_t{100000}));
+  ingest
+      ->add_option("--format", o.format,
+                   "Body format: ndjson (weather JSON lines), csv, or mix (weather lines, building "
+                   "GeoJSON and "
+                   "alarm events to three feeds)")
       ->check(CLI::IsMember({"ndjson", "csv", "mix"}));
-  ingest->add_option("--bootstrap", o.bootstrap, "Kafka bootstrap servers (e.g. a `firehub broker`); default: embedded");
-  ingest->add_option("--jsonl-out", o.jsonl_out, "Also write the observations as a JSON-lines file (for the peer run)");
+  ingest->add_option("--bootstrap", o.bootstrap,
+                     "Kafka bootstrap servers (e.g. a `firehub broker`); default: embedded");
+  ingest->add_option("--jsonl-out", o.jsonl_out,
+                     "Also write the observations as a JSON-lines file (for the peer run)");
   ingest->add_option("--json", o.json, "Merge the figures into this JSON report");
   ingest->add_option("--work-dir", o.work_dir, "Scratch directory (default: a temp dir)");
   ingest->add_flag("--keep", o.keep, "Keep the scratch directory");
-  ingest->add_option("--feeds", o.feeds,
-                     "Weather feeds pushing at once, each from its own thread (not with --format mix)")
+  ingest
+      ->add_option(
+          "--feeds", o.feeds,
+          "Weather feeds pushing at once, each from its own thread (not with --format mix)")
       ->check(CLI::Range(size_t{1}, size_t{16}));
   ingest->add_option("--kafka-property", o.kafka_properties,
-                     "A librdkafka property of the hub's producer, KEY=VALUE (as kafka.KEY in the config); repeatable");
+                     "A librdkafka property of the hub's producer, KEY=VALUE (as kafka.KEY in the "
+                     "config); repeatable");
   ingest->callback([] { std::exit(benchIngest(o)); });
   addFusionBench(*bench);
   addPeerBench(*bench);

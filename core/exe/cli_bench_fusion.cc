@@ -48,14 +48,14 @@ using Clock = std::chrono::steady_clock;
 struct FusionBenchOptions {
   size_t buildings = 1000000;
   size_t hydrants = 40000;
-  double rate = 10000;     // alarms per second in the latency run
-  double seconds = 10;     // length of the latency run
+  double rate = 10000;  // alarms per second in the latency run
+  double seconds = 10;  // length of the latency run
   std::string work_dir;
   std::string json;
-  std::string bootstrap;   // an external broker (`firehub broker`); default: embedded in the hub
+  std::string bootstrap;  // an external broker (`firehub broker`); default: embedded in the hub
   bool keep = false;
-  bool latency = true;     // the record-in -> delta-out run
-  bool query = true;       // viewport latency and wrk against the running hub
+  bool latency = true;  // the record-in -> delta-out run
+  bool query = true;    // viewport latency and wrk against the running hub
   size_t viewport_cells = 5000;
 };
 
@@ -95,7 +95,8 @@ lake::StoreItem item(const std::string& domain, const std::string& type, const s
   return it;
 }
 
-Status loadRegion(lake::Lake& lake, const FusionBenchOptions& o, std::vector<std::pair<double, double>>& places) {
+Status loadRegion(lake::Lake& lake, const FusionBenchOptions& o,
+                  std::vector<std::pair<double, double>>& places) {
   std::mt19937_64 rng(42);
   std::uniform_real_distribution<double> u(0, 1);
   std::vector<lake::StoreItem> batch;
@@ -118,7 +119,8 @@ Status loadRegion(lake::Lake& lake, const FusionBenchOptions& o, std::vector<std
     if (batch.size() == 10000) FIREHUB_RETURN_IF_ERROR(flush());
   }
   for (size_t i = 0; i < o.hydrants; ++i) {
-    auto it = item("water", "water_source", "H" + std::to_string(i), kWest + u(rng) * kWidth, kSouth + u(rng) * kHeight);
+    auto it = item("water", "water_source", "H" + std::to_string(i), kWest + u(rng) * kWidth,
+                   kSouth + u(rng) * kHeight);
     auto* w = it.record().mutable_water_source();
     w->set_source_id("H" + std::to_string(i));
     w->set_kind(firehub::v1::WaterSource::KIND_HYDRANT);
@@ -128,13 +130,15 @@ Status loadRegion(lake::Lake& lake, const FusionBenchOptions& o, std::vector<std
     batch.push_back(std::move(it));
   }
   for (int i = 0; i < 150; ++i) {
-    auto it = item("station", "fire_station", "S" + std::to_string(i), kWest + u(rng) * kWidth, kSouth + u(rng) * kHeight);
+    auto it = item("station", "fire_station", "S" + std::to_string(i), kWest + u(rng) * kWidth,
+                   kSouth + u(rng) * kHeight);
     it.record().mutable_fire_station()->set_station_id("S" + std::to_string(i));
     it.record().mutable_fire_station()->set_status(firehub::v1::FireStation::STATUS_IN_SERVICE);
     batch.push_back(std::move(it));
   }
   for (int i = 0; i < 40; ++i) {
-    auto it = item("health", "health_facility", "M" + std::to_string(i), kWest + u(rng) * kWidth, kSouth + u(rng) * kHeight);
+    auto it = item("health", "health_facility", "M" + std::to_string(i), kWest + u(rng) * kWidth,
+                   kSouth + u(rng) * kHeight);
     auto* h = it.record().mutable_health_facility();
     h->set_facility_id("M" + std::to_string(i));
     h->set_kind(firehub::v1::HealthFacility::KIND_HOSPITAL);
@@ -142,7 +146,8 @@ Status loadRegion(lake::Lake& lake, const FusionBenchOptions& o, std::vector<std
     batch.push_back(std::move(it));
   }
   for (int i = 0; i < 500; ++i) {
-    auto it = item("police", "police_incident", "P" + std::to_string(i), kWest + u(rng) * kWidth, kSouth + u(rng) * kHeight);
+    auto it = item("police", "police_incident", "P" + std::to_string(i), kWest + u(rng) * kWidth,
+                   kSouth + u(rng) * kHeight);
     auto* p = it.record().mutable_police_incident();
     p->set_incident_id("P" + std::to_string(i));
     p->set_type(static_cast<firehub::v1::PoliceIncident::Type>(1 + rng() % 8));
@@ -167,7 +172,8 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
 
 int benchFusion(const FusionBenchOptions& o) {
   namespace fs = std::filesystem;
-  fs::path dir = o.work_dir.empty() ? fs::temp_directory_path() / ("firehub-bench-fusion-" + std::to_string(getpid()))
+  fs::path dir = o.work_dir.empty() ? fs::temp_directory_path() /
+                                          ("firehub-bench-fusion-" + std::to_string(getpid()))
                                     : fs::path(o.work_dir);
   fs::remove_all(dir);
   fs::create_directories(dir / "hub");
@@ -179,13 +185,15 @@ int benchFusion(const FusionBenchOptions& o) {
     lake::LakeOptions lo;
     lo.path = (dir / "hub" / "lake").string();
     lo.sync = false;
-    lo.area_indexes = api::pointLayerIndexes();  // as the hub opens it (else the next start rebuilds them)
+    lo.area_indexes =
+        api::pointLayerIndexes();  // as the hub opens it (else the next start rebuilds them)
     auto lake = lake::Lake::open(lo);
     if (!lake.isOk()) {
       std::cerr << "bench: " << lake.status().toString() << "\n";
       return 1;
     }
-    std::fprintf(stderr, "bench: loading %zu buildings and %zu hydrants into the lake...\n", o.buildings, o.hydrants);
+    std::fprintf(stderr, "bench: loading %zu buildings and %zu hydrants into the lake...\n",
+                 o.buildings, o.hydrants);
     auto t = Clock::now();
     Status s = loadRegion(**lake, o, places);
     load_s = std::chrono::duration<double>(Clock::now() - t).count();
@@ -213,8 +221,10 @@ int benchFusion(const FusionBenchOptions& o) {
     full_s = std::chrono::duration<double>(Clock::now() - t).count();
     if (!all.isOk()) return 1;
     auto levels = engine.levelCounts();
-    std::printf("\nfirehub bench fusion: %zu buildings, %zu hydrants, 150 stations, 40 hospitals, 500 incidents\n",
-                o.buildings, o.hydrants);
+    std::printf(
+        "\nfirehub bench fusion: %zu buildings, %zu hydrants, 150 stations, 40 hospitals, 500 "
+        "incidents\n",
+        o.buildings, o.hydrants);
     std::printf("%-46s %12s\n", "figure", "value");
     std::printf("%-46s %12.2f\n", "load into the lake (s, not fusion)", load_s);
     std::printf("%-46s %12zu\n", "risk cells (level 15)", cells);
@@ -267,9 +277,10 @@ int benchFusion(const FusionBenchOptions& o) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   const double drain_s = std::chrono::duration<double>(Clock::now() - drain_start).count();
-  std::printf("%-46s %12.2f   (%llu entries)\n", "backlog of the cold start onto Kafka (s)", drain_s,
-              static_cast<unsigned long long>(backlog));
-  mergeBenchJson(o.json, {{"fusion.cold_start_backlog_entries", backlog}, {"fusion.cold_start_backlog_drain_s", drain_s}});
+  std::printf("%-46s %12.2f   (%llu entries)\n", "backlog of the cold start onto Kafka (s)",
+              drain_s, static_cast<unsigned long long>(backlog));
+  mergeBenchJson(o.json, {{"fusion.cold_start_backlog_entries", backlog},
+                          {"fusion.cold_start_backlog_drain_s", drain_s}});
   uint16_t port = hub.httpPort();
   std::string admin_key = hub.adminKey();
   if (o.latency) latencyRun(o, hub, port, admin_key, places);
@@ -280,7 +291,8 @@ int benchFusion(const FusionBenchOptions& o) {
   // Where it is: the hub's bounded caches and buffers, as /metrics tells an operator.
   BenchFigures held;
   try {
-    auto metrics = httpRequest("http://127.0.0.1:" + std::to_string(port), "GET", "/metrics", "", "", admin_key);
+    auto metrics = httpRequest("http://127.0.0.1:" + std::to_string(port), "GET", "/metrics", "",
+                               "", admin_key);
     std::istringstream lines(metrics.body);
     std::string line;
     const std::string prefix = "firehub_memory_bytes{part=\"";
@@ -297,8 +309,9 @@ int benchFusion(const FusionBenchOptions& o) {
     std::fprintf(stderr, "bench: /metrics: %s\n", e.what());
   }
   mergeBenchJson(o.json, held);
-  mergeBenchJson(o.json, {{"memory.hub_rss_mib_1m_buildings", rss_hub},
-                          {"memory.broker", o.bootstrap.empty() ? "embedded" : "firehub broker process"}});
+  mergeBenchJson(o.json,
+                 {{"memory.hub_rss_mib_1m_buildings", rss_hub},
+                  {"memory.broker", o.bootstrap.empty() ? "embedded" : "firehub broker process"}});
   hub.stop();
   if (!o.keep) fs::remove_all(dir);
   return 0;
@@ -321,9 +334,11 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
       std::optional<Clock::time_point> earliest;
       for (const auto& cell : w.cells()) {
         auto it = first_forced.find(cell);
-        if (it != first_forced.end() && (!earliest || it->second < *earliest)) earliest = it->second;
+        if (it != first_forced.end() && (!earliest || it->second < *earliest))
+          earliest = it->second;
       }
-      if (earliest) alert_lag_ms.push_back(std::chrono::duration<double, std::milli>(now - *earliest).count());
+      if (earliest)
+        alert_lag_ms.push_back(std::chrono::duration<double, std::milli>(now - *earliest).count());
     }
   });
   // An alarm is visible on the map when it flips its cell's forced state (the first fire in the
@@ -348,7 +363,8 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
     try {
       Poco::Net::HTTPClientSession session("127.0.0.1", port);
       session.setTimeout(Poco::Timespan(1, 0));
-      Poco::Net::HTTPRequest request("GET", "/api/v1/layers/risk/stream", Poco::Net::HTTPMessage::HTTP_1_1);
+      Poco::Net::HTTPRequest request("GET", "/api/v1/layers/risk/stream",
+                                     Poco::Net::HTTPMessage::HTTP_1_1);
       session.sendRequest(request);
       Poco::Net::HTTPResponse response;
       std::istream& in = session.receiveResponse(response);
@@ -424,7 +440,8 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
     // Each push one second after the last in event time, so a component's later state is
     // also its newer one (the lake keeps the newest observation as the entity's state).
     char when[32];
-    std::time_t event_time = 1795312800 + static_cast<std::time_t>(sent / per_push);  // 2026-11-22T10:00Z
+    std::time_t event_time =
+        1795312800 + static_cast<std::time_t>(sent / per_push);  // 2026-11-22T10:00Z
     std::tm tm{};
     gmtime_r(&event_time, &tm);
     std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -433,10 +450,11 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
       auto [lon, lat] = places[c * 17 % places.size()];
       bool fire = !burning[c];
       burning[c] = fire;
-      std::snprintf(line, sizeof line,
-                    R"({"event_id":"E%zu","device_address":"%012zx","info_type":"component_state","system_type":1,"system_address":1,"component_type":40,"component_address":%zu,"state_flags":%d,"description":"bench","time":"%s","lon":%.6f,"lat":%.6f})"
-                    "\n",
-                    sent, 0x210000000000 + c, c, fire ? 3 : 1, when, lon, lat);
+      std::snprintf(
+          line, sizeof line,
+          R"({"event_id":"E%zu","device_address":"%012zx","info_type":"component_state","system_type":1,"system_address":1,"component_type":40,"component_address":%zu,"state_flags":%d,"description":"bench","time":"%s","lon":%.6f,"lat":%.6f})"
+          "\n",
+          sent, 0x210000000000 + c, c, fire ? 3 : 1, when, lon, lat);
       body += line;
       std::string token = S2CellId(S2LatLng::FromDegrees(lat, lon)).parent(15).ToToken();
       int& count = burning_in_cell[token];
@@ -457,12 +475,14 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
         if (forced) first_forced.emplace(tok, t);
       }
     }
-    auto reply = httpRequest("http://127.0.0.1:" + std::to_string(port), "POST", "/api/v1/feeds/alarms/records",
-                             "application/x-ndjson", body, admin_key);
+    auto reply =
+        httpRequest("http://127.0.0.1:" + std::to_string(port), "POST",
+                    "/api/v1/feeds/alarms/records", "application/x-ndjson", body, admin_key);
     push_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
     if (reply.status == 202) {
       size_t at = reply.body.find("\"accepted\":");
-      if (at != std::string::npos) accepted += std::strtoull(reply.body.c_str() + at + 11, nullptr, 10);
+      if (at != std::string::npos)
+        accepted += std::strtoull(reply.body.c_str() + at + 11, nullptr, 10);
     }
     next += std::chrono::duration_cast<Clock::duration>(interval);
     std::this_thread::sleep_until(next);
@@ -474,8 +494,10 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
   size_t unmatched = 0;
   for (const auto& [token, list] : pending) unmatched += list.size();
   std::vector<double> lat = latencies_ms;
-  std::printf("\nrecord-in -> delta-out (HTTP push -> fusion -> SSE), %zu alarms in %.1f s (%.0f/s), %zu accepted\n",
-              sent, pushed_s, sent / pushed_s, accepted);
+  std::printf(
+      "\nrecord-in -> delta-out (HTTP push -> fusion -> SSE), %zu alarms in %.1f s (%.0f/s), %zu "
+      "accepted\n",
+      sent, pushed_s, sent / pushed_s, accepted);
   std::printf("%-46s %12zu\n", "alarms matched to a cell delta", lat.size());
   std::printf("%-46s %12zu\n", "alarms not flipping their cell (not visible)", invisible);
   std::printf("%-46s %12zu\n", "alarms undone within one fusion step", superseded);
@@ -490,7 +512,8 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
   // Where in the run the slow ones lie: p99 of the alarms pushed in each second.
   std::vector<std::vector<double>> by_second(static_cast<size_t>(o.seconds) + 1);
   for (const auto& [at, ms] : timed_ms) {
-    auto second = static_cast<size_t>(std::max(0.0, std::chrono::duration<double>(at - begin).count()));
+    auto second =
+        static_cast<size_t>(std::max(0.0, std::chrono::duration<double>(at - begin).count()));
     by_second[std::min(second, by_second.size() - 1)].push_back(ms);
   }
   std::string seconds_p99;
@@ -505,13 +528,17 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
   std::printf("%-46s %12.1f\n", "latency p99 (ms)", percentile(lat, 0.99));
   std::printf("%-46s %12.1f\n", "latency p99.9 (ms)", percentile(lat, 0.999));
   std::vector<double> steady = steady_ms;
-  std::printf("%-46s %12.1f\n", "latency p50 after the first second (ms)", percentile(steady, 0.50));
-  std::printf("%-46s %12.1f\n", "latency p99 after the first second (ms)", percentile(steady, 0.99));
+  std::printf("%-46s %12.1f\n", "latency p50 after the first second (ms)",
+              percentile(steady, 0.50));
+  std::printf("%-46s %12.1f\n", "latency p99 after the first second (ms)",
+              percentile(steady, 0.99));
   std::printf("%-46s %12.1f\n", "push acknowledged (durable) p50 (ms)", percentile(push_ms, 0.50));
   std::printf("%-46s %12.1f\n", "push acknowledged (durable) p99 (ms)", percentile(push_ms, 0.99));
   std::printf("%-46s %12zu\n", "CAP Alerts stored (first fire in an area)", alert_lag.size());
-  std::printf("%-46s %12.1f\n", "CAP Alert after its first fire p50 (ms)", percentile(alert_lag, 0.50));
-  std::printf("%-46s %12.1f\n", "CAP Alert after its first fire p99 (ms)", percentile(alert_lag, 0.99));
+  std::printf("%-46s %12.1f\n", "CAP Alert after its first fire p50 (ms)",
+              percentile(alert_lag, 0.50));
+  std::printf("%-46s %12.1f\n", "CAP Alert after its first fire p99 (ms)",
+              percentile(alert_lag, 0.99));
   mergeBenchJson(o.json, {{"fusion.latency_rate_per_s", sent / pushed_s},
                           {"fusion.latency_p50_ms", percentile(lat, 0.50)},
                           {"fusion.latency_p99_ms", percentile(lat, 0.99)},
@@ -528,7 +555,8 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
 
 // Requests/s of `wrk` against a URL (2 threads, 16 connections, 5 s), asking for gzip as browsers
 // do when `gzip`; 0 when wrk is missing.
-double wrkRequestsPerSecond(const std::string& url, const std::string& admin_key, bool gzip = false) {
+double wrkRequestsPerSecond(const std::string& url, const std::string& admin_key,
+                            bool gzip = false) {
   std::string command = "wrk -t2 -c16 -d5s -H 'Authorization: Bearer " + admin_key + "' " +
                         (gzip ? "-H 'Accept-Encoding: gzip' " : "") + "'" + url + "' 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
@@ -557,7 +585,8 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
   const double w = (max_lon - min_lon) * side, h = (max_lat - min_lat) * side;
   auto bboxAt = [&](double fx, double fy, double scale) {
     char text[128];
-    double x = min_lon + (max_lon - min_lon - w * scale) * fx, y = min_lat + (max_lat - min_lat - h * scale) * fy;
+    double x = min_lon + (max_lon - min_lon - w * scale) * fx,
+           y = min_lat + (max_lat - min_lat - h * scale) * fy;
     std::snprintf(text, sizeof text, "%.5f,%.5f,%.5f,%.5f", x, y, x + w * scale, y + h * scale);
     return std::string(text);
   };
@@ -576,9 +605,11 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
     std::istream& in = session.receiveResponse(response);
     // Read as a browser does: in blocks, into a buffer of the announced length.
     std::string body;
-    if (response.hasContentLength()) body.reserve(static_cast<size_t>(response.getContentLength64()));
+    if (response.hasContentLength())
+      body.reserve(static_cast<size_t>(response.getContentLength64()));
     char block[65536];
-    while (in.read(block, sizeof block) || in.gcount() > 0) body.append(block, static_cast<size_t>(in.gcount()));
+    while (in.read(block, sizeof block) || in.gcount() > 0)
+      body.append(block, static_cast<size_t>(in.gcount()));
     if (gzip && response.get("Content-Encoding", "") == "gzip") {
       std::istringstream compressed(body);
       Poco::InflatingInputStream inflate(compressed, Poco::InflatingStreamBuf::STREAM_GZIP);
@@ -600,7 +631,8 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
   std::vector<char> block(1 << 20);
   auto timedLargeReads = [&](const std::string& path, std::vector<double>& ms) {
     auto t = Clock::now();
-    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+    const std::string request = "GET " + path +
+                                " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
                                 admin_key + "\r\n\r\n";
     raw.sendBytes(request.data(), static_cast<int>(request.size()));
     std::string data;
@@ -613,7 +645,8 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
       if (need == std::string::npos && head != std::string::npos) {
         std::string headers = Poco::toLower(data.substr(0, head));
         size_t at = headers.find("content-length:");
-        if (at == std::string::npos) throw std::runtime_error("bench: no Content-Length in the layer response");
+        if (at == std::string::npos)
+          throw std::runtime_error("bench: no Content-Length in the layer response");
         need = head + 4 + std::strtoull(headers.c_str() + at + 15, nullptr, 10);
       }
     }
@@ -625,14 +658,16 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
   std::vector<double> fresh, cached;
   size_t bytes = 0;
   const int rounds = 100;
-  for (int i = 0; i < rounds; ++i) bytes += timed("/api/v1/layers/risk?bbox=" + bboxAt(u(rng), u(rng), 1.0), fresh);
+  for (int i = 0; i < rounds; ++i)
+    bytes += timed("/api/v1/layers/risk?bbox=" + bboxAt(u(rng), u(rng), 1.0), fresh);
   const size_t mean_cells = returned_sum / rounds;
   const std::string fixed = "/api/v1/layers/risk?bbox=" + bboxAt(0.5, 0.5, 1.0);
   for (int i = 0; i < rounds; ++i) timed(fixed, cached);
   // The same as the map asks (gzip): other places, so each is rendered and compressed fresh.
   std::vector<double> fresh_gz, cached_gz;
   const size_t returned_plain = returned_sum;
-  for (int i = 0; i < rounds; ++i) timed("/api/v1/layers/risk?bbox=" + bboxAt(u(rng), u(rng), 1.0), fresh_gz, true);
+  for (int i = 0; i < rounds; ++i)
+    timed("/api/v1/layers/risk?bbox=" + bboxAt(u(rng), u(rng), 1.0), fresh_gz, true);
   const std::string fixed_gz = "/api/v1/layers/risk?bbox=" + bboxAt(0.4, 0.6, 1.0);
   for (int i = 0; i < rounds; ++i) timed(fixed_gz, cached_gz, true);
   const bool gzip_parsed = returned_sum > returned_plain;  // the inflated bodies held features
@@ -648,11 +683,13 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
   raw.setNoDelay(true);
   raw.setReceiveTimeout(Poco::Timespan(30, 0));
   for (int i = 0; i < rounds; ++i) {
-    timedLargeReads("/api/v1/layers/risk?bbox=" + bboxAt(u(rng), u(rng), 1.0) + lean, fresh_map_large);
+    timedLargeReads("/api/v1/layers/risk?bbox=" + bboxAt(u(rng), u(rng), 1.0) + lean,
+                    fresh_map_large);
   }
   const std::string fixed_map = "/api/v1/layers/risk?bbox=" + bboxAt(0.6, 0.4, 1.0) + lean;
   for (int i = 0; i < rounds; ++i) timed(fixed_map, cached_map);
-  for (int i = 0; i < rounds; ++i) timed("/api/v1/layers/risk?bbox=" + bboxAt(u(rng), u(rng), 1.0) + lean, fresh_map_gz, true);
+  for (int i = 0; i < rounds; ++i)
+    timed("/api/v1/layers/risk?bbox=" + bboxAt(u(rng), u(rng), 1.0) + lean, fresh_map_gz, true);
   const std::string fixed_map_gz = "/api/v1/layers/risk?bbox=" + bboxAt(0.4, 0.4, 1.0) + lean;
   for (int i = 0; i < rounds; ++i) timed(fixed_map_gz, cached_map_gz, true);
   const std::string street = "/api/v1/layers/risk?bbox=" + bboxAt(0.5, 0.5, 0.15);
@@ -665,11 +702,13 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
   for (int i = 0; i < 5; ++i) timed("/api/v1/layers/key_units?limit=20000", units_region);
   for (int i = 0; i < rounds / 5; ++i) {
     timed("/api/v1/layers/key_units?limit=20000&bbox=" + bboxAt(u(rng), u(rng), 1.0), units_view);
-    timed("/ogc/collections/entities-building/items?limit=1000&bbox=" + bboxAt(u(rng), u(rng), 1.0), ogc_page);
+    timed("/ogc/collections/entities-building/items?limit=1000&bbox=" + bboxAt(u(rng), u(rng), 1.0),
+          ogc_page);
   }
   std::uniform_int_distribution<size_t> building(0, std::max<size_t>(1, o.buildings) - 1);
   for (int i = 0; i < rounds; ++i) {
-    timed("/ogc/collections/entities-building/items/building:B" + std::to_string(building(rng)), ogc_item);
+    timed("/ogc/collections/entities-building/items/building:B" + std::to_string(building(rng)),
+          ogc_item);
   }
 
   std::string base = "http://127.0.0.1:" + std::to_string(port);
@@ -689,99 +728,120 @@ void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::s
     Poco::Net::HTTPResponse response;
     std::istream& in = session.receiveResponse(response);
     char block[65536];
-    while (in.read(block, sizeof block) || in.gcount() > 0) gzip_bytes += static_cast<size_t>(in.gcount());
+    while (in.read(block, sizeof block) || in.gcount() > 0)
+      gzip_bytes += static_cast<size_t>(in.gcount());
   }
   std::printf("\nquery: risk layer viewports over HTTP (%zu cells in the layer)\n", cells);
   std::printf("%-46s %12zu\n", "viewport cells (mean of fresh renders)", mean_cells);
   std::printf("%-46s %12.1f\n", "viewport response (KiB)", bytes / 1024.0 / rounds);
-  std::printf("%-46s %12.1f\n", "map's viewport response (KiB; cell,level,colour)", map_bytes / 1024.0 / rounds);
+  std::printf("%-46s %12.1f\n", "map's viewport response (KiB; cell,level,colour)",
+              map_bytes / 1024.0 / rounds);
   // Each series: its label, its JSON name, its latencies.
   struct Series {
     const char* label;
     const char* key;
     std::vector<double>& ms;
   };
-  Series series[] = {{"fresh viewport", "viewport", fresh},
-                           {"cached viewport", "cached_viewport", cached},
-                           {"fresh viewport, gzip + inflate,", "viewport_gzip", fresh_gz},
-                           {"cached viewport, gzip + inflate,", "cached_viewport_gzip", cached_gz},
-                           {"map's viewport fresh", "map_viewport", fresh_map},
-                           {"map's viewport fresh, large reads,", "map_viewport_large_reads", fresh_map_large},
-                           {"map's viewport cached", "map_cached_viewport", cached_map},
-                           {"map's viewport fresh, gzip + inflate,", "map_viewport_gzip", fresh_map_gz},
-                           {"map's viewport cached, gzip + inflate,", "map_cached_viewport_gzip", cached_map_gz},
-                           {"key units, whole region (20,000),", "key_units_region", units_region},
-                           {"key units in a map view,", "key_units_view", units_view},
-                           {"OGC 1,000 buildings in a map view,", "ogc_buildings_page", ogc_page},
-                           {"OGC one building,", "ogc_building_item", ogc_item}};
+  Series series[] = {
+      {"fresh viewport", "viewport", fresh},
+      {"cached viewport", "cached_viewport", cached},
+      {"fresh viewport, gzip + inflate,", "viewport_gzip", fresh_gz},
+      {"cached viewport, gzip + inflate,", "cached_viewport_gzip", cached_gz},
+      {"map's viewport fresh", "map_viewport", fresh_map},
+      {"map's viewport fresh, large reads,", "map_viewport_large_reads", fresh_map_large},
+      {"map's viewport cached", "map_cached_viewport", cached_map},
+      {"map's viewport fresh, gzip + inflate,", "map_viewport_gzip", fresh_map_gz},
+      {"map's viewport cached, gzip + inflate,", "map_cached_viewport_gzip", cached_map_gz},
+      {"key units, whole region (20,000),", "key_units_region", units_region},
+      {"key units in a map view,", "key_units_view", units_view},
+      {"OGC 1,000 buildings in a map view,", "ogc_buildings_page", ogc_page},
+      {"OGC one building,", "ogc_building_item", ogc_item}};
   BenchFigures figures;
   for (auto& one : series) {
     for (double q : {0.5, 0.99}) {
-      std::printf("%-46s %12.2f\n", (std::string(one.label) + (q == 0.5 ? " p50 (ms)" : " p99 (ms)")).c_str(),
+      std::printf("%-46s %12.2f\n",
+                  (std::string(one.label) + (q == 0.5 ? " p50 (ms)" : " p99 (ms)")).c_str(),
                   percentile(one.ms, q));
-      figures.emplace_back(std::string("query.") + one.key + (q == 0.5 ? "_p50_ms" : "_p99_ms"), percentile(one.ms, q));
+      figures.emplace_back(std::string("query.") + one.key + (q == 0.5 ? "_p50_ms" : "_p99_ms"),
+                           percentile(one.ms, q));
     }
   }
   if (!gzip_parsed) std::printf("(the gzip responses held no features: check Content-Encoding)\n");
   if (trivial > 0) {
     std::printf("%-46s %12.0f\n", "wrk /healthz (req/s)", trivial);
-    std::printf("%-46s %12.0f   %.2f\n", "wrk cached viewport (req/s, ratio)", layer, layer / trivial);
-    std::printf("%-46s %12.0f   %.2f\n", "wrk cached street view (req/s, ratio)", small, small / trivial);
+    std::printf("%-46s %12.0f   %.2f\n", "wrk cached viewport (req/s, ratio)", layer,
+                layer / trivial);
+    std::printf("%-46s %12.0f   %.2f\n", "wrk cached street view (req/s, ratio)", small,
+                small / trivial);
     std::printf("%-46s %12.1f\n", "viewport response with gzip (KiB)", gzip_bytes / 1024.0);
-    std::printf("%-46s %12.0f   %.2f\n", "wrk cached viewport, gzip (req/s, ratio)", layer_gz, layer_gz / trivial);
-    std::printf("%-46s %12.0f   %.2f\n", "wrk cached street view, gzip (req/s, ratio)", small_gz, small_gz / trivial);
+    std::printf("%-46s %12.0f   %.2f\n", "wrk cached viewport, gzip (req/s, ratio)", layer_gz,
+                layer_gz / trivial);
+    std::printf("%-46s %12.0f   %.2f\n", "wrk cached street view, gzip (req/s, ratio)", small_gz,
+                small_gz / trivial);
   } else {
     std::printf("wrk is not installed (ops/install-deps.sh bench installs it); no req/s figures\n");
   }
-  figures.insert(figures.end(), {{"query.layer_cells", static_cast<uint64_t>(cells)},
-                                  {"query.viewport_cells", static_cast<uint64_t>(mean_cells)},
-                                  {"query.viewport_kib", bytes / 1024.0 / rounds},
-                                  {"query.map_viewport_kib", map_bytes / 1024.0 / rounds},
-                                  {"query.wrk_trivial_req_per_s", trivial},
-                                  {"query.wrk_cached_viewport_req_per_s", layer},
-                                  {"query.wrk_cached_street_req_per_s", small},
-                                  {"query.ratio_cached_viewport_to_trivial", trivial > 0 ? layer / trivial : 0.0},
-                                  {"query.ratio_cached_street_to_trivial", trivial > 0 ? small / trivial : 0.0},
-                                  {"query.viewport_gzip_kib", gzip_bytes / 1024.0},
-                                  {"query.wrk_cached_viewport_gzip_req_per_s", layer_gz},
-                                  {"query.wrk_cached_street_gzip_req_per_s", small_gz},
-                                  {"query.ratio_cached_viewport_gzip_to_trivial", trivial > 0 ? layer_gz / trivial : 0.0},
-                                  {"query.ratio_cached_street_gzip_to_trivial", trivial > 0 ? small_gz / trivial : 0.0}});
+  figures.insert(
+      figures.end(),
+      {{"query.layer_cells", static_cast<uint64_t>(cells)},
+       {"query.viewport_cells", static_cast<uint64_t>(mean_cells)},
+       {"query.viewport_kib", bytes / 1024.0 / rounds},
+       {"query.map_viewport_kib", map_bytes / 1024.0 / rounds},
+       {"query.wrk_trivial_req_per_s", trivial},
+       {"query.wrk_cached_viewport_req_per_s", layer},
+       {"query.wrk_cached_street_req_per_s", small},
+       {"query.ratio_cached_viewport_to_trivial", trivial > 0 ? layer / trivial : 0.0},
+       {"query.ratio_cached_street_to_trivial", trivial > 0 ? small / trivial : 0.0},
+       {"query.viewport_gzip_kib", gzip_bytes / 1024.0},
+       {"query.wrk_cached_viewport_gzip_req_per_s", layer_gz},
+       {"query.wrk_cached_street_gzip_req_per_s", small_gz},
+       {"query.ratio_cached_viewport_gzip_to_trivial", trivial > 0 ? layer_gz / trivial : 0.0},
+       {"query.ratio_cached_street_gzip_to_trivial", trivial > 0 ? small_gz / trivial : 0.0}});
   mergeBenchJson(o.json, figures);
 }
 
 // The options every run on the synthetic region takes.
 void addRegionOptions(CLI::App* app, FusionBenchOptions& o) {
-  app->add_option("--buildings", o.buildings, "Buildings in the region")->check(CLI::Range(size_t{1000}, size_t{5000000}));
+  app->add_option("--buildings", o.buildings, "Buildings in the region")
+      ->check(CLI::Range(size_t{1000}, size_t{5000000}));
   app->add_option("--work-dir", o.work_dir, "Scratch directory (default: a temp dir)");
   app->add_option("--json", o.json, "Merge the figures into this JSON report");
-  app->add_option("--bootstrap", o.bootstrap, "Kafka bootstrap servers (e.g. a `firehub broker`); default: embedded");
+  app->add_option("--bootstrap", o.bootstrap,
+                  "Kafka bootstrap servers (e.g. a `firehub broker`); default: embedded");
 }
 
 }  // namespace
 
 void addFusionBench(CLI::App& bench) {
   static FusionBenchOptions o;
-  auto* fusion = bench.add_subcommand("fusion", "Risk layer: cold start, full fusion, record-in -> delta-out latency");
+  auto* fusion = bench.add_subcommand(
+      "fusion", "Risk layer: cold start, full fusion, record-in -> delta-out latency");
   addRegionOptions(fusion, o);
-  fusion->add_option("--hydrants", o.hydrants, "Hydrants in the region")->check(CLI::Range(size_t{10}, size_t{1000000}));
-  fusion->add_option("--rate", o.rate, "Fire alarms per second in the latency run")->check(CLI::Range(100.0, 100000.0));
-  fusion->add_option("--seconds", o.seconds, "Length of the latency run")->check(CLI::Range(1.0, 600.0));
+  fusion->add_option("--hydrants", o.hydrants, "Hydrants in the region")
+      ->check(CLI::Range(size_t{10}, size_t{1000000}));
+  fusion->add_option("--rate", o.rate, "Fire alarms per second in the latency run")
+      ->check(CLI::Range(100.0, 100000.0));
+  fusion->add_option("--seconds", o.seconds, "Length of the latency run")
+      ->check(CLI::Range(1.0, 600.0));
   fusion->add_flag("--keep", o.keep, "Keep the scratch directory");
-  fusion->add_flag("--no-query", [](int64_t) { o.query = false; }, "Leave out the viewport and wrk run");
+  fusion->add_flag(
+      "--no-query", [](int64_t) { o.query = false; }, "Leave out the viewport and wrk run");
   fusion->callback([] { std::exit(benchFusion(o)); });
 
   static FusionBenchOptions q;
-  auto* query = bench.add_subcommand("query", "Risk layer viewports: fresh and cached render latency, wrk req/s");
+  auto* query = bench.add_subcommand(
+      "query", "Risk layer viewports: fresh and cached render latency, wrk req/s");
   addRegionOptions(query, q);
-  query->add_option("--viewport-cells", q.viewport_cells, "Cells in the viewport")->check(CLI::Range(size_t{10}, size_t{100000}));
+  query->add_option("--viewport-cells", q.viewport_cells, "Cells in the viewport")
+      ->check(CLI::Range(size_t{10}, size_t{100000}));
   query->callback([] {
     q.latency = false;
     std::exit(benchFusion(q));
   });
 
   static FusionBenchOptions m;
-  auto* memory = bench.add_subcommand("memory", "Resident memory of the hub with the region fused and live");
+  auto* memory =
+      bench.add_subcommand("memory", "Resident memory of the hub with the region fused and live");
   addRegionOptions(memory, m);
   memory->callback([] {
     m.latency = false;

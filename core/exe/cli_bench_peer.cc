@@ -33,8 +33,9 @@ struct PeerOptions {
   std::string rsyslogd = "/usr/sbin/rsyslogd";
   std::string json;
   double timeout_s = 900;
-  std::vector<std::string> kafka_properties;  // KEY=VALUE for omkafka's librdkafka, over the defaults
-  int pairs = 1;  // firehub's ingest and rsyslog, run one after the other this many times
+  std::vector<std::string>
+      kafka_properties;  // KEY=VALUE for omkafka's librdkafka, over the defaults
+  int pairs = 1;         // firehub's ingest and rsyslog, run one after the other this many times
 };
 
 // CPU seconds (user + system) of a process, from /proc/<pid>/stat.
@@ -60,7 +61,8 @@ int64_t topicMessages(rd_kafka_t* rk, const std::string& topic) {
     if (md->topic_cnt == 1 && md->topics[0].err == 0) {
       for (int p = 0; p < md->topics[0].partition_cnt; ++p) {
         int64_t low = 0, high = 0;
-        if (rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &high, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (rd_kafka_query_watermark_offsets(rk, topic.c_str(), p, &low, &high, 2000) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
           total += high;
         }
       }
@@ -80,8 +82,8 @@ struct RsyslogRun {
 };
 
 // `omkafka`: the parameters of the omkafka action (brokers, topic, template, librdkafka settings).
-std::optional<RsyslogRun> runRsyslog(const PeerOptions& o, const std::filesystem::path& work, rd_kafka_t* rk,
-                                     size_t lines, const std::string& omkafka) {
+std::optional<RsyslogRun> runRsyslog(const PeerOptions& o, const std::filesystem::path& work,
+                                     rd_kafka_t* rk, size_t lines, const std::string& omkafka) {
   namespace fs = std::filesystem;
   fs::remove_all(work);
   fs::create_directories(work);
@@ -110,7 +112,8 @@ std::optional<RsyslogRun> runRsyslog(const PeerOptions& o, const std::filesystem
   int64_t delivered = 0;
   double cpu = 0;
   bool exited = false;
-  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < o.timeout_s) {
+  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() <
+         o.timeout_s) {
     delivered = topicMessages(rk, o.topic) - before;
     cpu = std::max(cpu, processCpuSeconds(pid));
     if (delivered >= static_cast<int64_t>(lines)) break;
@@ -141,7 +144,8 @@ std::optional<RsyslogRun> runRsyslog(const PeerOptions& o, const std::filesystem
 struct IngestRun {
   double records_per_s = 0;
   double ratio_to_rocksdb_ceiling = 0;
-  double floor_bound_records_per_s = 0;  // decode + RocksDB + Kafka alone, every core busy; 0: not in the report
+  double floor_bound_records_per_s =
+      0;  // decode + RocksDB + Kafka alone, every core busy; 0: not in the report
 };
 
 std::optional<IngestRun> readIngestFigures(const std::string& file) {
@@ -155,7 +159,8 @@ std::optional<IngestRun> readIngestFigures(const std::string& file) {
     if (!ingest || !ingest->has("records_per_s")) return std::nullopt;
     IngestRun run;
     run.records_per_s = ingest->getValue<double>("records_per_s");
-    if (ingest->has("ratio_to_rocksdb_ceiling")) run.ratio_to_rocksdb_ceiling = ingest->getValue<double>("ratio_to_rocksdb_ceiling");
+    if (ingest->has("ratio_to_rocksdb_ceiling"))
+      run.ratio_to_rocksdb_ceiling = ingest->getValue<double>("ratio_to_rocksdb_ceiling");
     if (ingest->has("floor_bound_records_per_s")) {
       run.floor_bound_records_per_s = ingest->getValue<double>("floor_bound_records_per_s");
     }
@@ -165,7 +170,8 @@ std::optional<IngestRun> readIngestFigures(const std::string& file) {
   }
 }
 
-std::optional<IngestRun> runFirehubIngest(const PeerOptions& o, const std::filesystem::path& work, size_t lines) {
+std::optional<IngestRun> runFirehubIngest(const PeerOptions& o, const std::filesystem::path& work,
+                                          size_t lines) {
   namespace fs = std::filesystem;
   fs::create_directories(work);
   const std::string report = (work / "ingest.json").string(), log = (work / "ingest.log").string();
@@ -180,8 +186,9 @@ std::optional<IngestRun> runFirehubIngest(const PeerOptions& o, const std::files
       dup2(fd, STDERR_FILENO);
       close(fd);
     }
-    execl("/proc/self/exe", "firehub", "bench", "ingest", "--records", records.c_str(), "--bootstrap",
-          o.bootstrap.c_str(), "--json", report.c_str(), static_cast<char*>(nullptr));
+    execl("/proc/self/exe", "firehub", "bench", "ingest", "--records", records.c_str(),
+          "--bootstrap", o.bootstrap.c_str(), "--json", report.c_str(),
+          static_cast<char*>(nullptr));
     _exit(127);
   }
   int status = 0;
@@ -236,20 +243,23 @@ int benchPeer(const PeerOptions& o) {
   settings["queue.buffering.max.messages"] = "200000";
   if (!applyKafkaProperties(o.kafka_properties, settings)) return 2;
   std::string producer;
-  for (const auto& [k, v] : settings) producer += (producer.empty() ? "\"" : ", \"") + k + "=" + v + "\"";
+  for (const auto& [k, v] : settings)
+    producer += (producer.empty() ? "\"" : ", \"") + k + "=" + v + "\"";
   std::string brokers;
   for (size_t start = 0; start < o.bootstrap.size();) {
     size_t comma = o.bootstrap.find(',', start);
-    std::string one = o.bootstrap.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string one =
+        o.bootstrap.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     brokers += (brokers.empty() ? "\"" : ", \"") + one + "\"";
     start = comma == std::string::npos ? o.bootstrap.size() : comma + 1;
   }
-  const std::string omkafka = "broker=[" + brokers + "] topic=\"" + o.topic + "\" template=\"line\" confParam=[" +
-                              producer + "]";
+  const std::string omkafka = "broker=[" + brokers + "] topic=\"" + o.topic +
+                              "\" template=\"line\" confParam=[" + producer + "]";
 
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", o.bootstrap.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", o.bootstrap.c_str(), err, sizeof err) !=
+      RD_KAFKA_CONF_OK) {
     std::cerr << "bench peer: " << err << "\n";
     rd_kafka_conf_destroy(conf);
     return 2;
@@ -276,7 +286,8 @@ int benchPeer(const PeerOptions& o) {
         break;
       }
     }
-    std::fprintf(stderr, "bench peer: rsyslog imfile -> omkafka, %zu lines (%.1f MB)...\n", lines, bytes / 1e6);
+    std::fprintf(stderr, "bench peer: rsyslog imfile -> omkafka, %zu lines (%.1f MB)...\n", lines,
+                 bytes / 1e6);
     auto run = runRsyslog(o, work / ("rsyslog-" + std::to_string(pair + 1)), rk, lines, omkafka);
     if (!run) {
       failed = true;
@@ -297,11 +308,13 @@ int benchPeer(const PeerOptions& o) {
     return 1;
   }
 
-  std::printf("\nfirehub bench peer: rsyslog %s (imfile -> omkafka), same file and broker as ingest\n",
-              "8.2302 (Debian)");
-  std::printf("%-34s %10s %9s %12s %9s %11s\n", "scenario", "lines", "seconds", "lines/s", "MB/s", "CPU µs/line");
-  std::printf("%-34s %10zu %9.2f %12.0f %9.1f %11.2f\n", "rsyslog imfile -> omkafka", lines, first.seconds,
-              first.lines_per_s, bytes / first.seconds / 1e6, first.cpu_us_per_line);
+  std::printf(
+      "\nfirehub bench peer: rsyslog %s (imfile -> omkafka), same file and broker as ingest\n",
+      "8.2302 (Debian)");
+  std::printf("%-34s %10s %9s %12s %9s %11s\n", "scenario", "lines", "seconds", "lines/s", "MB/s",
+              "CPU µs/line");
+  std::printf("%-34s %10zu %9.2f %12.0f %9.1f %11.2f\n", "rsyslog imfile -> omkafka", lines,
+              first.seconds, first.lines_per_s, bytes / first.seconds / 1e6, first.cpu_us_per_line);
   BenchFigures figures = {{"peer.name", "rsyslog imfile -> omkafka"},
                           {"peer.lines", static_cast<uint64_t>(lines)},
                           {"peer.seconds", first.seconds},
@@ -313,15 +326,16 @@ int benchPeer(const PeerOptions& o) {
     std::printf("firehub end to end / rsyslog: %.2f\n", ratios.front());
   }
   if (o.pairs > 1 && ratios.size() == static_cast<size_t>(o.pairs)) {
-    std::printf("\nalternating runs on the same file and broker (firehub bench ingest, then rsyslog)\n");
-    std::printf("%-6s %16s %14s %13s %16s %18s\n", "pair", "firehub rec/s", "rsyslog l/s", "rsyslog µs/l",
-                "firehub/rsyslog", "firehub/RocksDB");
+    std::printf(
+        "\nalternating runs on the same file and broker (firehub bench ingest, then rsyslog)\n");
+    std::printf("%-6s %16s %14s %13s %16s %18s\n", "pair", "firehub rec/s", "rsyslog l/s",
+                "rsyslog µs/l", "firehub/rsyslog", "firehub/RocksDB");
     for (size_t i = 0; i < ratios.size(); ++i) {
-      std::printf("%-6zu %16.0f %14.0f %13.2f %16.2f %18.2f\n", i + 1, firehub_rps[i], rsyslog_lps[i], rsyslog_cpu[i],
-                  ratios[i], ceiling_ratios[i]);
+      std::printf("%-6zu %16.0f %14.0f %13.2f %16.2f %18.2f\n", i + 1, firehub_rps[i],
+                  rsyslog_lps[i], rsyslog_cpu[i], ratios[i], ceiling_ratios[i]);
     }
-    std::printf("median %16.0f %14.0f %13.2f %16.2f %18.2f\n", median(firehub_rps), median(rsyslog_lps),
-                median(rsyslog_cpu), median(ratios), median(ceiling_ratios));
+    std::printf("median %16.0f %14.0f %13.2f %16.2f %18.2f\n", median(firehub_rps),
+                median(rsyslog_lps), median(rsyslog_cpu), median(ratios), median(ceiling_ratios));
     figures.emplace_back("peer.pairs", static_cast<uint64_t>(o.pairs));
     figures.emplace_back("peer.pair_firehub_records_per_s", jsonArray(firehub_rps));
     figures.emplace_back("peer.pair_rsyslog_lines_per_s", jsonArray(rsyslog_lps));
@@ -347,20 +361,24 @@ int benchPeer(const PeerOptions& o) {
 
 void addPeerBench(CLI::App& bench) {
   static PeerOptions o;
-  auto* peer = bench.add_subcommand("peer", "rsyslog (imfile -> omkafka) on the same JSON-lines file and broker");
+  auto* peer = bench.add_subcommand(
+      "peer", "rsyslog (imfile -> omkafka) on the same JSON-lines file and broker");
   peer->add_option("--file", o.file, "JSON-lines file (bench ingest --jsonl-out)")->required();
-  peer->add_option("--bootstrap", o.bootstrap, "Kafka bootstrap servers (a `firehub broker`)")->required();
+  peer->add_option("--bootstrap", o.bootstrap, "Kafka bootstrap servers (a `firehub broker`)")
+      ->required();
   peer->add_option("--topic", o.topic, "Topic rsyslog produces to");
   peer->add_option("--rsyslogd", o.rsyslogd, "rsyslogd binary");
   peer->add_option("--json", o.json, "Merge the figures into this JSON report");
   peer->add_option("--timeout", o.timeout_s, "Give up after this many seconds");
-  peer->add_option("--kafka-property", o.kafka_properties,
-                   "A librdkafka property of rsyslog's omkafka, KEY=VALUE (over the defaults); repeatable");
-  peer->add_option("--pairs", o.pairs,
-                   "Run firehub's ingest (`bench ingest --records <the file's lines>`: the file must be "
-                   "one --jsonl-out wrote) and rsyslog one after the other this many times, and report "
-                   "each pair's ratios and the medians; the first firehub figure is the --json report's "
-                   "when it has one")
+  peer->add_option(
+      "--kafka-property", o.kafka_properties,
+      "A librdkafka property of rsyslog's omkafka, KEY=VALUE (over the defaults); repeatable");
+  peer->add_option(
+          "--pairs", o.pairs,
+          "Run firehub's ingest (`bench ingest --records <the file's lines>`: the file must be "
+          "one --jsonl-out wrote) and rsyslog one after the other this many times, and report "
+          "each pair's ratios and the medians; the first firehub figure is the --json report's "
+          "when it has one")
       ->check(CLI::Range(1, 20));
   peer->callback([] { std::exit(benchPeer(o)); });
 }

@@ -32,7 +32,8 @@ struct BrokerOptions {
 class Control : public Poco::Net::HTTPRequestHandler {
  public:
   explicit Control(bus::EmbeddedBroker& broker) : broker_(broker) {}
-  void handleRequest(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp) override {
+  void handleRequest(Poco::Net::HTTPServerRequest& req,
+                     Poco::Net::HTTPServerResponse& resp) override {
     Poco::URI uri(req.getURI());
     std::vector<std::string> p;
     uri.getPathSegments(p);
@@ -40,7 +41,8 @@ class Control : public Poco::Net::HTTPRequestHandler {
     std::string body;
     if (p.size() == 1 && p[0] == "status" && req.getMethod() == "GET") {
       body = statusJson();
-    } else if (p.size() == 3 && p[0] == "brokers" && req.getMethod() == "POST" && (p[2] == "down" || p[2] == "up")) {
+    } else if (p.size() == 3 && p[0] == "brokers" && req.getMethod() == "POST" &&
+               (p[2] == "down" || p[2] == "up")) {
       bool down = p[2] == "down";
       int only = p[1] == "all" ? 0 : std::atoi(p[1].c_str());
       if (p[1] != "all" && (only < 1 || only > broker_.brokerCount())) {
@@ -53,7 +55,8 @@ class Control : public Poco::Net::HTTPRequestHandler {
         FIREHUB_LOG(kWarning, "broker", "broker(s) " << p[1] << (down ? " down" : " up"));
         body = statusJson();
       }
-    } else if (p.size() == 2 && p[0] == "errors" && p[1] == "produce" && req.getMethod() == "POST") {
+    } else if (p.size() == 2 && p[0] == "errors" && p[1] == "produce" &&
+               req.getMethod() == "POST") {
       int count = 1, error = 6;
       for (const auto& [k, v] : uri.getQueryParameters()) {
         if (k == "count") count = std::atoi(v.c_str());
@@ -64,12 +67,15 @@ class Control : public Poco::Net::HTTPRequestHandler {
         body = R"({"error":"invalid_argument","detail":"count must be 1..100000"})";
       } else {
         broker_.injectProduceErrors(count, error);
-        FIREHUB_LOG(kWarning, "broker", "next " << count << " produce requests fail with error " << error);
-        body = R"({"injected":)" + std::to_string(count) + R"(,"error":)" + std::to_string(error) + "}";
+        FIREHUB_LOG(kWarning, "broker",
+                    "next " << count << " produce requests fail with error " << error);
+        body = R"({"injected":)" + std::to_string(count) + R"(,"error":)" + std::to_string(error) +
+               "}";
       }
     } else {
       status = 404;
-      body = R"({"error":"not_found","detail":"GET /status, POST /brokers/{id|all}/down|up, POST /errors/produce?count=&error="})";
+      body =
+          R"({"error":"not_found","detail":"GET /status, POST /brokers/{id|all}/down|up, POST /errors/produce?count=&error="})";
     }
     resp.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
     resp.setContentType("application/json");
@@ -90,7 +96,8 @@ class Control : public Poco::Net::HTTPRequestHandler {
 class ControlFactory : public Poco::Net::HTTPRequestHandlerFactory {
  public:
   explicit ControlFactory(bus::EmbeddedBroker& broker) : broker_(broker) {}
-  Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
+  Poco::Net::HTTPRequestHandler* createRequestHandler(
+      const Poco::Net::HTTPServerRequest&) override {
     return new Control(broker_);
   }
 
@@ -121,10 +128,12 @@ int runBroker(const BrokerOptions& o) {
   try {
     Poco::Net::ServerSocket socket(Poco::Net::SocketAddress(o.control), 64);
     control_address = socket.address().toString();
-    control = std::make_unique<Poco::Net::HTTPServer>(new ControlFactory(b), socket, new Poco::Net::HTTPServerParams);
+    control = std::make_unique<Poco::Net::HTTPServer>(new ControlFactory(b), socket,
+                                                      new Poco::Net::HTTPServerParams);
     control->start();
   } catch (const Poco::Exception& e) {
-    std::cerr << "firehub broker: control endpoint " << o.control << ": " << e.displayText() << "\n";
+    std::cerr << "firehub broker: control endpoint " << o.control << ": " << e.displayText()
+              << "\n";
     return 1;
   }
   if (!o.bootstrap_file.empty() &&
@@ -133,9 +142,11 @@ int runBroker(const BrokerOptions& o) {
     std::cerr << "firehub broker: cannot write " << o.bootstrap_file << "\n";
     return 1;
   }
-  std::cout << "bootstrap " << b.bootstrapServers() << "\ncontrol http://" << control_address << std::endl;
-  FIREHUB_LOG(kInfo, "broker", "mock cluster of " << o.brokers << " brokers at " << b.bootstrapServers()
-                                                  << "; control on http://" << control_address);
+  std::cout << "bootstrap " << b.bootstrapServers() << "\ncontrol http://" << control_address
+            << std::endl;
+  FIREHUB_LOG(kInfo, "broker",
+              "mock cluster of " << o.brokers << " brokers at " << b.bootstrapServers()
+                                 << "; control on http://" << control_address);
   waitForStopSignal();
   control->stopAll(true);
   FIREHUB_LOG(kInfo, "broker", "stopped");
@@ -146,9 +157,11 @@ int runBroker(const BrokerOptions& o) {
 
 void addBrokerCommand(CLI::App& app) {
   static BrokerOptions o;
-  auto* cmd = app.add_subcommand("broker", "Run librdkafka's mock Kafka cluster as its own process (tests, small sites)");
+  auto* cmd = app.add_subcommand(
+      "broker", "Run librdkafka's mock Kafka cluster as its own process (tests, small sites)");
   cmd->add_option("--brokers", o.brokers, "Mock brokers")->check(CLI::Range(1, 9));
-  cmd->add_option("--partitions", o.partitions, "Default partitions of new topics")->check(CLI::Range(1, 64));
+  cmd->add_option("--partitions", o.partitions, "Default partitions of new topics")
+      ->check(CLI::Range(1, 64));
   cmd->add_option("--bootstrap-file", o.bootstrap_file,
                   "Write the bootstrap servers here (and the control address to FILE.control)");
   cmd->add_option("--control", o.control, "HOST:PORT of the control endpoint (port 0 picks one)");

@@ -67,9 +67,15 @@ int runFwi(const std::string& input) {
     };
     double lon, lat, yr, mon, day;
     fusion::FwiWeather w;
-    for (auto [name, target] : {std::pair{"long", &lon}, {"lat", &lat}, {"yr", &yr}, {"mon", &mon},
-                                {"day", &day}, {"temp", &w.temp_c}, {"rh", &w.rh_pct},
-                                {"ws", &w.wind_kmh}, {"prec", &w.prec_mm}}) {
+    for (auto [name, target] : {std::pair{"long", &lon},
+                                {"lat", &lat},
+                                {"yr", &yr},
+                                {"mon", &mon},
+                                {"day", &day},
+                                {"temp", &w.temp_c},
+                                {"rh", &w.rh_pct},
+                                {"ws", &w.wind_kmh},
+                                {"prec", &w.prec_mm}}) {
       if (!number(name, *target)) return fail(std::string("'") + name + "' is not a number");
     }
     if (lat < -90 || lat > 90 || lon < -180 || lon > 180) return fail("long/lat out of range");
@@ -79,7 +85,8 @@ int runFwi(const std::string& input) {
     std::string key = std::string(sdk::trim(row.fields[column["long"]])) + "/" +
                       std::string(sdk::trim(row.fields[column["lat"]]));
     Station& s = stations[key];
-    long date = static_cast<long>(yr) * 10000 + static_cast<long>(mon) * 100 + static_cast<long>(day);
+    long date =
+        static_cast<long>(yr) * 10000 + static_cast<long>(mon) * 100 + static_cast<long>(day);
     if (date <= s.last_date) return fail("rows of station " + key + " are not in date order");
     s.last_date = date;
     auto idx = fusion::advanceDay(s.state, w, lat, static_cast<int>(mon));
@@ -98,8 +105,11 @@ int runFwi(const std::string& input) {
 
 void addFwiCommand(CLI::App& app) {
   static std::string input;
-  auto* cmd = app.add_subcommand("fwi", "Fire Weather Index System (CFFDRS) over a CSV of daily noon weather");
-  cmd->add_option("--input", input, "CSV: long,lat,yr,mon,day,temp,rh,ws,prec")->required()->check(CLI::ExistingFile);
+  auto* cmd = app.add_subcommand(
+      "fwi", "Fire Weather Index System (CFFDRS) over a CSV of daily noon weather");
+  cmd->add_option("--input", input, "CSV: long,lat,yr,mon,day,temp,rh,ws,prec")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->callback([] { std::exit(runFwi(input)); });
 }
 

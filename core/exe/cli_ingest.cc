@@ -30,10 +30,12 @@ struct IngestOptions {
 
 void progress(size_t done, size_t total, uint64_t accepted, uint64_t rejected, uint64_t dups,
               double seconds) {
-  std::fprintf(stderr, "\ringest: %.1f / %.1f MB (%3.0f%%)  accepted %llu  rejected %llu  duplicates %llu  %.1f s",
-               done / 1e6, total / 1e6, total ? 100.0 * done / total : 100.0,
-               static_cast<unsigned long long>(accepted), static_cast<unsigned long long>(rejected),
-               static_cast<unsigned long long>(dups), seconds);
+  std::fprintf(
+      stderr,
+      "\ringest: %.1f / %.1f MB (%3.0f%%)  accepted %llu  rejected %llu  duplicates %llu  %.1f s",
+      done / 1e6, total / 1e6, total ? 100.0 * done / total : 100.0,
+      static_cast<unsigned long long>(accepted), static_cast<unsigned long long>(rejected),
+      static_cast<unsigned long long>(dups), seconds);
   std::fflush(stderr);
 }
 
@@ -106,7 +108,8 @@ int runIngest(const IngestOptions& o) {
       dups += summary->duplicates;
     } else {
       try {
-        auto reply = httpRequest(o.hub, "POST", "/api/v1/feeds/" + o.feed + "/records", type, piece, key);
+        auto reply =
+            httpRequest(o.hub, "POST", "/api/v1/feeds/" + o.feed + "/records", type, piece, key);
         if (reply.status != 202) {
           std::cerr << "\nfirehub ingest: HTTP " << reply.status << ": " << reply.body << "\n";
           return 1;
@@ -136,17 +139,25 @@ int runIngest(const IngestOptions& o) {
 
 void addIngestCommand(CLI::App& app) {
   static IngestOptions o;
-  auto* cmd = app.add_subcommand("ingest", "Push a file into a feed (via a running hub or a data dir)");
+  auto* cmd =
+      app.add_subcommand("ingest", "Push a file into a feed (via a running hub or a data dir)");
   cmd->add_option("--feed", o.feed, "Feed id")->required();
-  cmd->add_option("--file", o.file, "File to ingest (.csv, .json, .ndjson)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--file", o.file, "File to ingest (.csv, .json, .ndjson)")
+      ->required()
+      ->check(CLI::ExistingFile);
   auto* hub = cmd->add_option("--hub", o.hub, "URL of a running hub, e.g. http://127.0.0.1:8080");
-  cmd->add_option("--data-dir", o.data_dir, "Data dir to write directly (no hub may run on it)")->excludes(hub);
+  cmd->add_option("--data-dir", o.data_dir, "Data dir to write directly (no hub may run on it)")
+      ->excludes(hub);
   cmd->add_option("--config", o.config_file, "Properties file (with --data-dir)")->excludes(hub);
-  cmd->add_option("--plugins-dir", o.plugins_dir, "Plugin directory (with --data-dir)")->excludes(hub);
+  cmd->add_option("--plugins-dir", o.plugins_dir, "Plugin directory (with --data-dir)")
+      ->excludes(hub);
   cmd->add_option("--key-file", o.key_file,
-                  "File holding the API key for --hub (default: $FIREHUB_API_KEY)")->needs(hub);
-  cmd->add_option("--content-type", o.content_type, "Override the format guessed from the extension");
-  cmd->add_option("--chunk-bytes", o.chunk_bytes, "Bytes per push")->check(CLI::Range(size_t{1024}, size_t{64} << 20));
+                  "File holding the API key for --hub (default: $FIREHUB_API_KEY)")
+      ->needs(hub);
+  cmd->add_option("--content-type", o.content_type,
+                  "Override the format guessed from the extension");
+  cmd->add_option("--chunk-bytes", o.chunk_bytes, "Bytes per push")
+      ->check(CLI::Range(size_t{1024}, size_t{64} << 20));
   cmd->callback([] {
     if (o.hub.empty() && o.data_dir.empty() && o.config_file.empty()) {
       std::cerr << "firehub ingest: pass --hub URL or --data-dir DIR\n";

@@ -45,14 +45,16 @@ int adminRequest(const AdminOptions& o, const std::string& method, const std::st
   if (hub.empty()) {
     std::string address = firstLine(o.data_dir + "/http.address");
     if (address.empty()) {
-      std::cerr << "firehub: no running hub found (" << o.data_dir << "/http.address); use --hub URL\n";
+      std::cerr << "firehub: no running hub found (" << o.data_dir
+                << "/http.address); use --hub URL\n";
       return 2;
     }
     hub = "http://" + address;
   }
   std::string key = firstLine(o.key_file.empty() ? o.data_dir + "/admin.key" : o.key_file);
   if (key.empty()) {
-    std::cerr << "firehub: no admin key (" << (o.key_file.empty() ? o.data_dir + "/admin.key" : o.key_file)
+    std::cerr << "firehub: no admin key ("
+              << (o.key_file.empty() ? o.data_dir + "/admin.key" : o.key_file)
               << "); use --admin-key-file\n";
     return 2;
   }
@@ -70,13 +72,15 @@ int adminRequest(const AdminOptions& o, const std::string& method, const std::st
 void keyOptions(CLI::App* cmd, AdminOptions& o) {
   cmd->add_option("--data-dir", o.data_dir, "Data dir of the hub (for its address and admin.key)");
   cmd->add_option("--hub", o.hub, "URL of the hub, e.g. http://127.0.0.1:8080");
-  cmd->add_option("--key-file", o.key_file, "File holding the API key (default <data-dir>/admin.key)");
+  cmd->add_option("--key-file", o.key_file,
+                  "File holding the API key (default <data-dir>/admin.key)");
 }
 
 void adminOptions(CLI::App* cmd, AdminOptions& o) {
   cmd->add_option("--data-dir", o.data_dir, "Data dir of the hub (for its address and admin.key)");
   cmd->add_option("--hub", o.hub, "URL of the hub, e.g. http://127.0.0.1:8080");
-  cmd->add_option("--admin-key-file", o.key_file, "File holding an admin key (default <data-dir>/admin.key)");
+  cmd->add_option("--admin-key-file", o.key_file,
+                  "File holding an admin key (default <data-dir>/admin.key)");
 }
 
 }  // namespace
@@ -86,7 +90,8 @@ void addKeysCommand(CLI::App& app) {
   static KeyOptions k;
   auto* keys = app.add_subcommand("keys", "Create, list and revoke API keys (admin)");
   keys->require_subcommand(1);
-  auto* create = keys->add_subcommand("create", "Create a key; it is printed once, only its hash is kept");
+  auto* create =
+      keys->add_subcommand("create", "Create a key; it is printed once, only its hash is kept");
   create->add_option("--role", k.role, "admin, operator, agency, subscriber or viewer")->required();
   create->add_option("--agency", k.agency, "The agency an agency key acts for");
   create->add_option("--note", k.note, "What the key is for");
@@ -111,7 +116,8 @@ void addKeysCommand(CLI::App& app) {
   });
   auto* domains = keys->add_subcommand("domains", "Set the domains an agency key may write");
   domains->add_option("id", k.id, "Key id (the 12 hex digits after fh_)")->required();
-  domains->add_option("domains", k.domains, "Domains, e.g. water weather (none: the key may write nothing)");
+  domains->add_option("domains", k.domains,
+                      "Domains, e.g. water weather (none: the key may write nothing)");
   adminOptions(domains, admin);
   domains->callback([] {
     Poco::JSON::Object o;
@@ -134,17 +140,20 @@ void addKeysCommand(CLI::App& app) {
 void addFeedsCommand(CLI::App& app) {
   static AdminOptions admin;
   static std::string id, file;
-  auto* feeds = app.add_subcommand("feeds", "The feed registry: list, show, register, pause, resume, delete");
+  auto* feeds =
+      app.add_subcommand("feeds", "The feed registry: list, show, register, pause, resume, delete");
   feeds->require_subcommand(1);
   auto keyed = [](CLI::App* cmd) { keyOptions(cmd, admin); };
-  auto* list = feeds->add_subcommand("list", "Every feed with its state, counts, cadence and staleness");
+  auto* list =
+      feeds->add_subcommand("list", "Every feed with its state, counts, cadence and staleness");
   keyed(list);
   list->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/feeds", "")); });
   auto* show = feeds->add_subcommand("show", "One feed's status");
   show->add_option("id", id, "Feed id")->required();
   keyed(show);
   show->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/feeds/" + id, "")); });
-  auto* reg = feeds->add_subcommand("register", "Register a feed from a JSON file (id, agency, connector, config, cadence_s)");
+  auto* reg = feeds->add_subcommand(
+      "register", "Register a feed from a JSON file (id, agency, connector, config, cadence_s)");
   reg->add_option("--file", file, "Feed definition (JSON)")->required()->check(CLI::ExistingFile);
   keyed(reg);
   reg->callback([] {
@@ -154,10 +163,10 @@ void addFeedsCommand(CLI::App& app) {
     std::exit(adminRequest(admin, "POST", "/api/v1/feeds", body.str()));
   });
   for (const char* action : {"pause", "resume", "delete"}) {
-    auto* cmd = feeds->add_subcommand(action, std::string(action) == "delete"
-                                                  ? "Delete a feed (its records stay in the lake)"
-                                                  : std::string(action) == "pause" ? "Pause a feed (pushes get 409)"
-                                                                                   : "Resume a paused feed");
+    auto* cmd = feeds->add_subcommand(
+        action, std::string(action) == "delete"  ? "Delete a feed (its records stay in the lake)"
+                : std::string(action) == "pause" ? "Pause a feed (pushes get 409)"
+                                                 : "Resume a paused feed");
     cmd->add_option("id", id, "Feed id")->required();
     keyed(cmd);
     std::string a = action;
@@ -174,7 +183,8 @@ void addDlqCommand(CLI::App& app) {
   static std::vector<uint64_t> ids;
   static size_t limit = 100;
   static uint64_t from = 0;
-  auto* dlq = app.add_subcommand("dlq", "Dead letters: list, show, replay through the current connector, discard");
+  auto* dlq = app.add_subcommand(
+      "dlq", "Dead letters: list, show, replay through the current connector, discard");
   dlq->require_subcommand(1);
   auto keyed = [](CLI::App* cmd) { keyOptions(cmd, admin); };
   auto* list = dlq->add_subcommand("list", "Dead letters, oldest first (raw bytes cut at 4 KiB)");
@@ -183,17 +193,21 @@ void addDlqCommand(CLI::App& app) {
   list->add_option("--from", from, "From this dead letter id on (paging: next_from)");
   keyed(list);
   list->callback([] {
-    std::string path = "/api/v1/dlq?limit=" + std::to_string(limit) + "&from=" + std::to_string(from);
+    std::string path =
+        "/api/v1/dlq?limit=" + std::to_string(limit) + "&from=" + std::to_string(from);
     if (!feed.empty()) path += "&feed=" + feed;
     std::exit(adminRequest(admin, "GET", path, ""));
   });
   auto* show = dlq->add_subcommand("show", "One dead letter with all its raw bytes");
   show->add_option("id", ids, "Dead letter id")->required()->expected(1);
   keyed(show);
-  show->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/dlq/" + std::to_string(ids.at(0)), "")); });
+  show->callback([] {
+    std::exit(adminRequest(admin, "GET", "/api/v1/dlq/" + std::to_string(ids.at(0)), ""));
+  });
   auto* replay = dlq->add_subcommand(
-      "replay", "Send dead letters through their feed's current connector again; those that now pass are "
-                "stored and removed");
+      "replay",
+      "Send dead letters through their feed's current connector again; those that now pass are "
+      "stored and removed");
   replay->add_option("--feed", feed, "Every dead letter of this feed");
   replay->add_option("ids", ids, "Dead letter ids");
   keyed(replay);
@@ -215,13 +229,16 @@ void addDlqCommand(CLI::App& app) {
   auto* discard = dlq->add_subcommand("discard", "Remove a dead letter for good");
   discard->add_option("id", ids, "Dead letter id")->required()->expected(1);
   keyed(discard);
-  discard->callback([] { std::exit(adminRequest(admin, "DELETE", "/api/v1/dlq/" + std::to_string(ids.at(0)), "")); });
+  discard->callback([] {
+    std::exit(adminRequest(admin, "DELETE", "/api/v1/dlq/" + std::to_string(ids.at(0)), ""));
+  });
 }
 
 void addGrantsCommand(CLI::App& app) {
   static AdminOptions admin;
   static std::string key_id, topic;
-  auto* grants = app.add_subcommand("grants", "Which keys may subscribe to which topics (admin, operator)");
+  auto* grants =
+      app.add_subcommand("grants", "Which keys may subscribe to which topics (admin, operator)");
   grants->require_subcommand(1);
   auto* add = grants->add_subcommand("add", "Grant a key a topic");
   add->add_option("key_id", key_id, "Key id (the 12 hex digits after fh_)")->required();
@@ -238,7 +255,9 @@ void addGrantsCommand(CLI::App& app) {
   remove->add_option("key_id", key_id, "Key id")->required();
   remove->add_option("topic", topic, "Topic")->required();
   adminOptions(remove, admin);
-  remove->callback([] { std::exit(adminRequest(admin, "DELETE", "/api/v1/grants/" + key_id + "/" + topic, "")); });
+  remove->callback([] {
+    std::exit(adminRequest(admin, "DELETE", "/api/v1/grants/" + key_id + "/" + topic, ""));
+  });
 }
 
 void addAuditCommand(CLI::App& app) {
@@ -246,14 +265,17 @@ void addAuditCommand(CLI::App& app) {
   static bool offline = false;
   auto* audit = app.add_subcommand("audit", "The hash-chained audit log");
   audit->require_subcommand(1);
-  auto* verify = audit->add_subcommand("verify", "Check every link of the chain; name the first broken one");
+  auto* verify =
+      audit->add_subcommand("verify", "Check every link of the chain; name the first broken one");
   adminOptions(verify, admin);
-  verify->add_flag("--offline", offline, "Open the data dir's lake directly (no hub may run on it)");
+  verify->add_flag("--offline", offline,
+                   "Open the data dir's lake directly (no hub may run on it)");
   verify->callback([] {
     if (!offline) std::exit(adminRequest(admin, "GET", "/api/v1/audit/verify", ""));
     lake::LakeOptions lo;
     lo.path = admin.data_dir + "/lake";
-    lo.area_indexes = api::pointLayerIndexes();  // as the hub opens it (else the next start rebuilds them)
+    lo.area_indexes =
+        api::pointLayerIndexes();  // as the hub opens it (else the next start rebuilds them)
     auto lake = lake::Lake::open(lo);
     if (!lake.isOk()) {
       std::cerr << "firehub audit verify: " << lake.status().toString() << "\n";

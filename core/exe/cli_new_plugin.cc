@@ -45,7 +45,8 @@ std::string camel(const std::string& name) {
 
 int newPlugin(const std::string& name, const std::string& source) {
   if (!std::regex_match(name, std::regex("[a-z][a-z0-9_]{1,30}")) || name == "template") {
-    std::cerr << "firehub plugins new: NAME must match [a-z][a-z0-9_]{1,30} (e.g. forestry_bureau)\n";
+    std::cerr
+        << "firehub plugins new: NAME must match [a-z][a-z0-9_]{1,30} (e.g. forestry_bureau)\n";
     return 2;
   }
   fs::path root(source);
@@ -53,7 +54,8 @@ int newPlugin(const std::string& name, const std::string& source) {
   fs::path to = root / "connectors" / name;
   fs::path list = root / "connectors" / "CMakeLists.txt";
   if (!fs::exists(from / "template_connector.cc") || !fs::exists(list)) {
-    std::cerr << "firehub plugins new: " << root << " is not a firehub source tree (use --source DIR)\n";
+    std::cerr << "firehub plugins new: " << root
+              << " is not a firehub source tree (use --source DIR)\n";
     return 2;
   }
   if (fs::exists(to)) {
@@ -70,8 +72,10 @@ int newPlugin(const std::string& name, const std::string& source) {
   auto rename = [&](std::string text) {
     text = replaceAll(text, "firehub.connector.template", "firehub.connector." + name);
     text = replaceAll(text, "TemplateConnector", camel(name) + "Connector");
-    text = replaceAll(text, "\"Template connector: ", "\"" + camel(name) + " connector (from the template): ");
-    text = replaceAll(text, "FIREHUB_DECLARE_CONNECTOR(template,", "FIREHUB_DECLARE_CONNECTOR(" + name + ",");
+    text = replaceAll(
+        text, "\"Template connector: ", "\"" + camel(name) + " connector (from the template): ");
+    text = replaceAll(text, "FIREHUB_DECLARE_CONNECTOR(template,",
+                      "FIREHUB_DECLARE_CONNECTOR(" + name + ",");
     text = replaceAll(text, "template_connector.cc", name + "_connector.cc");
     text = replaceAll(text, "firehub_connector(template ", "firehub_connector(" + name + " ");
     return text;
@@ -81,13 +85,19 @@ int newPlugin(const std::string& name, const std::string& source) {
   std::ofstream(to / "config.schema.json") << rename(readAll(from / "config.schema.json"));
   std::ofstream(to / "README.md")
       << "# " << camel(name) << " connector (`firehub.connector." << name << "`)\n\n"
-      << "Made from the template: it reads NDJSON lines `{\"id\", \"lon\", \"lat\", \"time\", \"temp_c\"}`\n"
-      << "and emits `WeatherObservation` records. Replace the mapping in `" << name << "_connector.cc` with\n"
-      << "the agency's format, set the domain, declare every config key in `config.schema.json`, and\n"
-      << "put the agency's own sample files in `tests/fixtures/` (`*.invalid.*` files must be rejected).\n";
+      << "Made from the template: it reads NDJSON lines `{\"id\", \"lon\", \"lat\", \"time\", "
+         "\"temp_c\"}`\n"
+      << "and emits `WeatherObservation` records. Replace the mapping in `" << name
+      << "_connector.cc` with\n"
+      << "the agency's format, set the domain, declare every config key in `config.schema.json`, "
+         "and\n"
+      << "put the agency's own sample files in `tests/fixtures/` (`*.invalid.*` files must be "
+         "rejected).\n";
   std::ofstream(list, std::ios::app) << "add_subdirectory(" << name << ")\n";
-  std::cout << "created " << to.string() << " (firehub.connector." << name << ") and added it to "
-            << list.string() << "\nbuild with ops/run.sh build; the conformance testkit runs over it in ops/run.sh test\n";
+  std::cout
+      << "created " << to.string() << " (firehub.connector." << name << ") and added it to "
+      << list.string()
+      << "\nbuild with ops/run.sh build; the conformance testkit runs over it in ops/run.sh test\n";
   return 0;
 }
 
@@ -96,7 +106,9 @@ int newPlugin(const std::string& name, const std::string& source) {
 void addNewPluginCommand(CLI::App& plugins) {
   static std::string name;
   static std::string source = ".";
-  auto* cmd = plugins.add_subcommand("new", "Create connectors/NAME from plugins/template (builds and passes the testkit as it is)");
+  auto* cmd = plugins.add_subcommand(
+      "new",
+      "Create connectors/NAME from plugins/template (builds and passes the testkit as it is)");
   cmd->add_option("name", name, "Connector name, e.g. forestry_bureau")->required();
   cmd->add_option("--source", source, "The firehub source tree (default: the current directory)");
   cmd->callback([] { std::exit(newPlugin(name, source)); });

@@ -37,7 +37,8 @@ int runDemo(const ServeOptions& options, const DemoCityOptions& city_options) {
       FIREHUB_LOG(kError, "demo", "seeding the demo city failed; the hub keeps serving");
       return;
     }
-    FIREHUB_LOG(kInfo, "demo", "demo city live on " << base << " (feeds: " << base << "/api/v1/feeds)");
+    FIREHUB_LOG(kInfo, "demo",
+                "demo city live on " << base << " (feeds: " << base << "/api/v1/feeds)");
     city.runLive(stop);
   });
   int sig = waitForStopSignal();

@@ -124,28 +124,35 @@ bool DemoCity::push(const std::string& feed, const std::string& type, const std:
 bool DemoCity::seed() {
   auto feed = [](const char* id, const char* agency, const char* connector, int cadence,
                  const char* description, const char* config = "{}") {
-    return std::string(R"({"id":")") + id + R"(","agency":")" + agency + R"(","connector":"firehub.connector.)" +
-           connector + R"(","cadence_s":)" + std::to_string(cadence) + R"(,"description":")" + description +
-           R"(","config":)" + config + "}";
+    return std::string(R"({"id":")") + id + R"(","agency":")" + agency +
+           R"(","connector":"firehub.connector.)" + connector + R"(","cadence_s":)" +
+           std::to_string(cadence) + R"(,"description":")" + description + R"(","config":)" +
+           config + "}";
   };
-  bool ok = registerFeed(feed("wx-shenyang", "liaoning-meteorology", "weather", options_.weather_interval_s,
-                              "Automatic weather stations, Shenyang")) &&
-            registerFeed(feed("buildings", "shenyang-housing", "building", 86400, "Buildings and fire hazards")) &&
-            registerFeed(feed("hydrants", "shenyang-water", "water", 900, "Fire water sources and pressure")) &&
-            registerFeed(feed("stations", "shenyang-fire-rescue", "station", 86400, "Fire and rescue stations")) &&
-            registerFeed(feed("hospitals", "shenyang-health", "health", 600, "Hospitals, care homes, free beds")) &&
-            registerFeed(feed("cad", "shenyang-public-security", "police", 60, "110 CAD incidents")) &&
-            registerFeed(feed("fire-iot", "liaoning-fire-iot", "alarm", 60, "Remote monitoring (GB/T 26875)",
-                              R"({"listen":"127.0.0.1:0"})"));
+  bool ok =
+      registerFeed(feed("wx-shenyang", "liaoning-meteorology", "weather",
+                        options_.weather_interval_s, "Automatic weather stations, Shenyang")) &&
+      registerFeed(
+          feed("buildings", "shenyang-housing", "building", 86400, "Buildings and fire hazards")) &&
+      registerFeed(
+          feed("hydrants", "shenyang-water", "water", 900, "Fire water sources and pressure")) &&
+      registerFeed(
+          feed("stations", "shenyang-fire-rescue", "station", 86400, "Fire and rescue stations")) &&
+      registerFeed(feed("hospitals", "shenyang-health", "health", 600,
+                        "Hospitals, care homes, free beds")) &&
+      registerFeed(feed("cad", "shenyang-public-security", "police", 60, "110 CAD incidents")) &&
+      registerFeed(feed("fire-iot", "liaoning-fire-iot", "alarm", 60,
+                        "Remote monitoring (GB/T 26875)", R"({"listen":"127.0.0.1:0"})"));
   if (!ok) return false;
 
   std::uniform_real_distribution<double> lon(kWest, kEast), lat(kSouth, kNorth), u(0, 1);
   // Buildings: footprints of 15-60 m around random centres, a realistic occupancy mix.
   const std::vector<Weighted> occupancy = {
-      {"residential", 55}, {"office", 9}, {"high_rise", 8}, {"crowded_place", 4},
-      {"group_rental", 4}, {"warehouse", 3}, {"factory", 3}, {"school", 2},
-      {"large_commercial_complex", 1.2}, {"underground", 1}, {"elderly_care", 1},
-      {"super_high_rise", 0.5}, {"hospital", 0.5}, {"heritage", 0.3}, {"petrochemical", 0.2},
+      {"residential", 55},  {"office", 9},       {"high_rise", 8},
+      {"crowded_place", 4}, {"group_rental", 4}, {"warehouse", 3},
+      {"factory", 3},       {"school", 2},       {"large_commercial_complex", 1.2},
+      {"underground", 1},   {"elderly_care", 1}, {"super_high_rise", 0.5},
+      {"hospital", 0.5},    {"heritage", 0.3},   {"petrochemical", 0.2},
       {"other", 7.3}};
   std::string features;
   char buf[1024];
@@ -159,31 +166,36 @@ bool DemoCity::seed() {
                  : occ == "high_rise"     ? 12 + static_cast<int>(u(rng_) * 20)
                                           : 1 + static_cast<int>(u(rng_) * 8);
     const char* credit = u(rng_) < 0.02 ? "black_list" : (u(rng_) < 0.03 ? "red_list" : "normal");
-    std::snprintf(buf, sizeof buf,
-                  R"({"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[%.6f,%.6f],[%.6f,%.6f],[%.6f,%.6f],[%.6f,%.6f],[%.6f,%.6f]]]},)"
-                  R"("properties":{"building_id":"SY-B-%06d","occupancy":"%s","floors":%d,"height_m":%.1f,"key_unit":%s,"year_built":%d,"floor_area_m2":%.0f,"credit_status":"%s"}})",
-                  x, y, x + w, y, x + w, y + h, x, y + h, x, y, i, occ.c_str(), floors, floors * 3.1,
-                  key ? "true" : "false", 1960 + static_cast<int>(u(rng_) * 65), w * h * 85000 * 111000 * floors,
-                  credit);
+    std::snprintf(
+        buf, sizeof buf,
+        R"({"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[%.6f,%.6f],[%.6f,%.6f],[%.6f,%.6f],[%.6f,%.6f],[%.6f,%.6f]]]},)"
+        R"("properties":{"building_id":"SY-B-%06d","occupancy":"%s","floors":%d,"height_m":%.1f,"key_unit":%s,"year_built":%d,"floor_area_m2":%.0f,"credit_status":"%s"}})",
+        x, y, x + w, y, x + w, y + h, x, y + h, x, y, i, occ.c_str(), floors, floors * 3.1,
+        key ? "true" : "false", 1960 + static_cast<int>(u(rng_) * 65),
+        w * h * 85000 * 111000 * floors, credit);
     if (!features.empty()) features += ',';
     features += buf;
     char id[16];
     std::snprintf(id, sizeof id, "SY-B-%06d", i);
     buildings_.push_back({id, x + w / 2, y + h / 2, key});
     if (i % 2000 == 0 || i == options_.buildings) {
-      if (!push("buildings", "application/json", R"({"type":"FeatureCollection","features":[)" + features + "]}")) return false;
+      if (!push("buildings", "application/json",
+                R"({"type":"FeatureCollection","features":[)" + features + "]}"))
+        return false;
       features.clear();
     }
   }
   // Hazards found by inspections, mostly in key units.
   std::string hazards = "hazard_id,building_id,type,level,status,found_at,rectified_at\n";
-  const std::vector<Weighted> hazard_types = {{"blocked_exit", 3}, {"faulty_sprinkler", 2}, {"faulty_alarm", 2},
-                                              {"illegal_wiring", 2}, {"missing_extinguisher", 3}, {"locked_fire_door", 1}};
+  const std::vector<Weighted> hazard_types = {{"blocked_exit", 3},         {"faulty_sprinkler", 2},
+                                              {"faulty_alarm", 2},         {"illegal_wiring", 2},
+                                              {"missing_extinguisher", 3}, {"locked_fire_door", 1}};
   for (int i = 1; i <= options_.buildings / 25; ++i) {
     const auto& b = buildings_[rng_() % buildings_.size()];
     bool open = u(rng_) < 0.55;
-    std::snprintf(buf, sizeof buf, "HZ-2026-%05d,%s,%s,%s,%s,%s,%s\n", i, b.id.c_str(), pick(rng_, hazard_types),
-                  u(rng_) < 0.2 ? "major" : "general", open ? "open" : "rectified", isoNow(-86400 * 40).c_str(),
+    std::snprintf(buf, sizeof buf, "HZ-2026-%05d,%s,%s,%s,%s,%s,%s\n", i, b.id.c_str(),
+                  pick(rng_, hazard_types), u(rng_) < 0.2 ? "major" : "general",
+                  open ? "open" : "rectified", isoNow(-86400 * 40).c_str(),
                   open ? "" : isoNow(-86400 * 5).c_str());
     hazards += buf;
   }
@@ -191,10 +203,12 @@ bool DemoCity::seed() {
 
   // Water sources: mostly hydrants; some out of service, some low pressure.
   std::string water = "source_id,kind,lon,lat,status,pressure_mpa,updated_at\n";
-  const std::vector<Weighted> kinds = {{"hydrant", 90}, {"pool", 5}, {"natural_intake", 3}, {"water_crane", 2}};
+  const std::vector<Weighted> kinds = {
+      {"hydrant", 90}, {"pool", 5}, {"natural_intake", 3}, {"water_crane", 2}};
   for (int i = 1; i <= options_.water_sources; ++i) {
     std::string kind = pick(rng_, kinds);
-    const char* status = u(rng_) < 0.05 ? "out_of_service" : (u(rng_) < 0.04 ? "unknown" : "in_service");
+    const char* status =
+        u(rng_) < 0.05 ? "out_of_service" : (u(rng_) < 0.04 ? "unknown" : "in_service");
     double pressure = u(rng_) < 0.08 ? 0.04 + u(rng_) * 0.05 : 0.15 + u(rng_) * 0.35;
     char id[16], reading[16] = "";
     std::snprintf(id, sizeof id, "SY-W-%05d", i);
@@ -202,19 +216,22 @@ bool DemoCity::seed() {
       std::snprintf(reading, sizeof reading, "%.2f", pressure);
       hydrants_.push_back(id);
     }
-    std::snprintf(buf, sizeof buf, "%s,%s,%.6f,%.6f,%s,%s,%s\n", id, kind.c_str(), lon(rng_), lat(rng_), status,
-                  reading, isoNow(-3600).c_str());
+    std::snprintf(buf, sizeof buf, "%s,%s,%.6f,%.6f,%s,%s,%s\n", id, kind.c_str(), lon(rng_),
+                  lat(rng_), status, reading, isoNow(-3600).c_str());
     water += buf;
   }
   if (!push("hydrants", "text/csv", water)) return false;
 
   // Stations.
   std::string stations = "station_id,name,kind,lon,lat,status,engines\n";
-  const char* districts[] = {"和平", "沈河", "大东", "皇姑", "铁西", "浑南", "于洪", "沈北", "苏家屯", "东陵"};
+  const char* districts[] = {"和平", "沈河", "大东", "皇姑",   "铁西",
+                             "浑南", "于洪", "沈北", "苏家屯", "东陵"};
   for (int i = 1; i <= 20; ++i) {
-    const char* kind = i <= 2 ? "special_duty" : (i <= 10 ? "class1" : (i <= 16 ? "class2" : "micro"));
-    std::snprintf(buf, sizeof buf, "SY-S-%03d,%s区第%d消防救援站,%s,%.6f,%.6f,%s,%d\n", i, districts[i % 10], i, kind,
-                  lon(rng_), lat(rng_), i == 13 ? "out_of_service" : "in_service",
+    const char* kind =
+        i <= 2 ? "special_duty" : (i <= 10 ? "class1" : (i <= 16 ? "class2" : "micro"));
+    std::snprintf(buf, sizeof buf, "SY-S-%03d,%s区第%d消防救援站,%s,%.6f,%.6f,%s,%d\n", i,
+                  districts[i % 10], i, kind, lon(rng_), lat(rng_),
+                  i == 13 ? "out_of_service" : "in_service",
                   kind[0] == 's' ? 8 : (kind[0] == 'm' ? 1 : 4));
     stations += buf;
   }
@@ -222,20 +239,25 @@ bool DemoCity::seed() {
 
   // Hospitals and care homes (FHIR) with free beds.
   std::string bundle = R"({"resourceType":"Bundle","type":"collection","entry":[)";
-  const char* names[] = {"中国医科大学附属第一医院", "中国医科大学附属盛京医院", "沈阳市第四人民医院", "沈阳市第一人民医院",
-                         "辽宁省人民医院", "沈阳市烧伤救治中心", "和平区颐养中心", "沈河区福寿园养老院",
-                         "皇姑区夕阳红养老院", "浑南区康乐护理院"};
+  const char* names[] = {"中国医科大学附属第一医院", "中国医科大学附属盛京医院",
+                         "沈阳市第四人民医院",       "沈阳市第一人民医院",
+                         "辽宁省人民医院",           "沈阳市烧伤救治中心",
+                         "和平区颐养中心",           "沈河区福寿园养老院",
+                         "皇姑区夕阳红养老院",       "浑南区康乐护理院"};
   for (int i = 0; i < 10; ++i) {
     bool hospital = i < 6;
-    std::snprintf(buf, sizeof buf,
-                  R"(%s{"resource":{"resourceType":"Location","id":"sy-h-%02d","status":"active","name":"%s","type":[{"coding":[{"code":"%s"}]}],"position":{"longitude":%.6f,"latitude":%.6f}}})",
-                  i ? "," : "", i, names[i], hospital ? (i == 5 ? "BURN" : "HOSP") : "NURS", lon(rng_), lat(rng_));
+    std::snprintf(
+        buf, sizeof buf,
+        R"(%s{"resource":{"resourceType":"Location","id":"sy-h-%02d","status":"active","name":"%s","type":[{"coding":[{"code":"%s"}]}],"position":{"longitude":%.6f,"latitude":%.6f}}})",
+        i ? "," : "", i, names[i], hospital ? (i == 5 ? "BURN" : "HOSP") : "NURS", lon(rng_),
+        lat(rng_));
     bundle += buf;
     if (hospital) {
       for (const char* bed : {"emergency", "burn", "icu"}) {
-        std::snprintf(buf, sizeof buf,
-                      R"(,{"resource":{"resourceType":"Observation","id":"beds-%02d-%s","status":"final","code":{"text":"%s"},"subject":{"reference":"Location/sy-h-%02d"},"effectiveDateTime":"%s","valueQuantity":{"value":%d}}})",
-                      i, bed, bed, i, isoNow().c_str(), static_cast<int>(u(rng_) * 20));
+        std::snprintf(
+            buf, sizeof buf,
+            R"(,{"resource":{"resourceType":"Observation","id":"beds-%02d-%s","status":"final","code":{"text":"%s"},"subject":{"reference":"Location/sy-h-%02d"},"effectiveDateTime":"%s","valueQuantity":{"value":%d}}})",
+            i, bed, bed, i, isoNow().c_str(), static_cast<int>(u(rng_) * 20));
         bundle += buf;
       }
     }
@@ -259,7 +281,9 @@ bool DemoCity::seed() {
   try {
     auto reply = httpRequest(base_, "GET", "/api/v1/feeds/fire-iot", "", "", key_);
     Poco::JSON::Parser parser;
-    alarm_port_ = parser.parse(reply.body).extract<Poco::JSON::Object::Ptr>()->optValue<int>("listen_port", 0);
+    alarm_port_ = parser.parse(reply.body)
+                      .extract<Poco::JSON::Object::Ptr>()
+                      ->optValue<int>("listen_port", 0);
   } catch (const Poco::Exception& e) {
     FIREHUB_LOG(kError, "demo", "cannot read the alarm feed's port: " << e.displayText());
   }
@@ -283,31 +307,37 @@ bool DemoCity::seed() {
       std::strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
       for (const auto& s : weather_stations_) {
         double east = (s.lon - kWest) / (kEast - kWest);  // 0 west .. 1 east
-        std::snprintf(line, sizeof line, "%s,%.5f,%.5f,%s,%.1f,%.0f,%.1f,%.0f,%.1f\n", s.id.c_str(), s.lon,
-                      s.lat, at, 12.0 + 6 * east, 55.0 - 40 * east, 10.0 + 30 * east, 300.0,
+        std::snprintf(line, sizeof line, "%s,%.5f,%.5f,%s,%.1f,%.0f,%.1f,%.0f,%.1f\n", s.id.c_str(),
+                      s.lon, s.lat, at, 12.0 + 6 * east, 55.0 - 40 * east, 10.0 + 30 * east, 300.0,
                       east < 0.2 ? 3.0 : 0.0);
         csv += line;
       }
     }
     if (!push("wx-shenyang", "text/csv", csv)) return false;
   }
-  FIREHUB_LOG(kInfo, "demo", "seeded " << buildings_.size() << " buildings, " << options_.water_sources
-                                       << " water sources, 20 stations, 10 health facilities, "
-                                       << devices_.size() << " alarm devices, 40 incidents");
+  FIREHUB_LOG(kInfo, "demo",
+              "seeded " << buildings_.size() << " buildings, " << options_.water_sources
+                        << " water sources, 20 stations, 10 health facilities, " << devices_.size()
+                        << " alarm devices, 40 incidents");
   return true;
 }
 
 void DemoCity::pushIncident(int n) {
   std::uniform_real_distribution<double> u(0, 1), lon(kWest, kEast), lat(kSouth, kNorth);
-  const std::vector<Weighted> types = {{"fire_report", 3}, {"arson", 1}, {"fireworks", 2}, {"crowd_event", 2},
-                                       {"road_closure", 2}, {"traffic_accident", 4}, {"hazmat", 0.5}, {"other", 2}};
+  const std::vector<Weighted> types = {{"fire_report", 3},  {"arson", 1},
+                                       {"fireworks", 2},    {"crowd_event", 2},
+                                       {"road_closure", 2}, {"traffic_accident", 4},
+                                       {"hazmat", 0.5},     {"other", 2}};
   std::string type = pick(rng_, types);
   char buf[640];
-  std::snprintf(buf, sizeof buf,
-                R"({"incident_id":"SY-110-%s-%04d","type":"%s","status":"%s","reported_at":"%s","lon":%.6f,"lat":%.6f,"address":"沈阳市第%d街区","reporter_name":"报警人%d","reporter_phone":"1380000%04d"%s})",
-                isoNow().substr(0, 10).c_str(), n, type.c_str(), u(rng_) < 0.7 ? "open" : "closed",
-                isoNow(-static_cast<int>(u(rng_) * 7200)).c_str(), lon(rng_), lat(rng_), n % 97, n, n,
-                type == "road_closure" ? (std::string(R"(,"closure_until":")") + isoNow(4 * 3600) + "\"").c_str() : "");
+  std::snprintf(
+      buf, sizeof buf,
+      R"({"incident_id":"SY-110-%s-%04d","type":"%s","status":"%s","reported_at":"%s","lon":%.6f,"lat":%.6f,"address":"沈阳市第%d街区","reporter_name":"报警人%d","reporter_phone":"1380000%04d"%s})",
+      isoNow().substr(0, 10).c_str(), n, type.c_str(), u(rng_) < 0.7 ? "open" : "closed",
+      isoNow(-static_cast<int>(u(rng_) * 7200)).c_str(), lon(rng_), lat(rng_), n % 97, n, n,
+      type == "road_closure"
+          ? (std::string(R"(,"closure_until":")") + isoNow(4 * 3600) + "\"").c_str()
+          : "");
   push("cad", "application/x-ndjson", std::string(buf) + "\n");
 }
 
@@ -325,9 +355,9 @@ std::string DemoCity::weatherCsv() {
     double temp = 6.0 + 6.0 * diurnal + noise(rng_);
     double rh = std::clamp(45.0 - 20.0 * diurnal + noise(rng_) * 5, 8.0, 100.0);
     double wind = std::max(0.0, 14.0 + 8.0 * u(rng_) + noise(rng_) * 3);
-    std::snprintf(line, sizeof line, "%s,%.5f,%.5f,%s,%.1f,%.0f,%.1f,%.0f,%.1f\n", s.id.c_str(), s.lon, s.lat,
-                  isoNow().c_str(), temp, rh, wind, std::fmod(300 + 40 * u(rng_), 360),
-                  u(rng_) < 0.03 ? 0.2 : 0.0);
+    std::snprintf(line, sizeof line, "%s,%.5f,%.5f,%s,%.1f,%.0f,%.1f,%.0f,%.1f\n", s.id.c_str(),
+                  s.lon, s.lat, isoNow().c_str(), temp, rh, wind,
+                  std::fmod(300 + 40 * u(rng_), 360), u(rng_) < 0.03 ? 0.2 : 0.0);
     csv += line;
   }
   return csv;
@@ -339,7 +369,8 @@ void DemoCity::simulateDevices(const std::atomic<bool>& stop) {
   std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> burning;
   while (!stop) {
     try {
-      Poco::Net::StreamSocket socket(Poco::Net::SocketAddress("127.0.0.1", static_cast<uint16_t>(alarm_port_)));
+      Poco::Net::StreamSocket socket(
+          Poco::Net::SocketAddress("127.0.0.1", static_cast<uint16_t>(alarm_port_)));
       socket.setReceiveTimeout(Poco::Timespan(5, 0));
       FIREHUB_LOG(kInfo, "demo", "device simulator connected to 127.0.0.1:" << alarm_port_);
       while (!stop) {
@@ -359,13 +390,16 @@ void DemoCity::simulateDevices(const std::atomic<bool>& stop) {
           burning.emplace_back(device, std::chrono::steady_clock::now());
           // A detector in fire alarm (state: normal operation | fire alarm), with its text in
           // GB 18030 as devices send it.
-          static const char* kText[] = {"3层走廊感烟探测器火警", "地下车库手动报警按钮", "厨房感温探测器火警", "2层配电室烟感火警"};
-          data = std::string("\x02\x01\x01\x01\x28", 5) + std::string("\x03\x02\x00\x00", 4) + std::string("\x03\x00", 2);
+          static const char* kText[] = {"3层走廊感烟探测器火警", "地下车库手动报警按钮",
+                                        "厨房感温探测器火警", "2层配电室烟感火警"};
+          data = std::string("\x02\x01\x01\x01\x28", 5) + std::string("\x03\x02\x00\x00", 4) +
+                 std::string("\x03\x00", 2);
           std::string desc = toGb18030(kText[rng_() % 4]);
           desc.resize(31, '\0');
           data += desc;
         } else if (x < 0.28) {
-          data = std::string("\x15\x01", 2) + std::string(1, u(rng_) < 0.5 ? '\x05' : '\x01');  // device fault / normal
+          data = std::string("\x15\x01", 2) +
+                 std::string(1, u(rng_) < 0.5 ? '\x05' : '\x01');  // device fault / normal
         } else {
           data = std::string("\x01\x01\x01\x01\x01\x00", 6);  // system normal
         }
@@ -373,11 +407,13 @@ void DemoCity::simulateDevices(const std::atomic<bool>& stop) {
         socket.sendBytes(frame.data(), static_cast<int>(frame.size()));
         char reply[64];
         socket.receiveBytes(reply, sizeof reply);  // the hub's confirm
-        for (int i = 0; i < 20 && !stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        for (int i = 0; i < 20 && !stop; ++i)
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
     } catch (const Poco::Exception& e) {
       FIREHUB_LOG(kWarning, "demo", "device simulator: " << e.displayText() << "; reconnecting");
-      for (int i = 0; i < 20 && !stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (int i = 0; i < 20 && !stop; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
 }
@@ -394,7 +430,9 @@ void DemoCity::runLive(const std::atomic<bool>& stop) {
       std::string readings;
       char line[160];
       for (int i = 0; i < 50; ++i) {
-        std::snprintf(line, sizeof line, R"({"source_id":"%s","time":"%s","pressure_mpa":%.2f})" "\n",
+        std::snprintf(line, sizeof line,
+                      R"({"source_id":"%s","time":"%s","pressure_mpa":%.2f})"
+                      "\n",
                       hydrants_[rng_() % hydrants_.size()].c_str(), isoNow().c_str(),
                       u(rng_) < 0.08 ? 0.05 + u(rng_) * 0.04 : 0.15 + u(rng_) * 0.35);
         readings += line;
@@ -402,7 +440,8 @@ void DemoCity::runLive(const std::atomic<bool>& stop) {
       push("hydrants", "application/x-ndjson", readings);
     }
     if (tick % 30 == 0 && tick > 0) pushIncident(incident++);
-    for (int i = 0; i < 10 && !stop; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 0; i < 10 && !stop; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     ++tick;
   }
   devices.join();

@@ -104,7 +104,8 @@ Result<HubConfig> loadConfig(const std::string& file) {
     c.file_drop_poll_ms = p->getInt("file_drop.poll_ms", c.file_drop_poll_ms);
     c.file_drop_root = p->getString("file_drop.root", "");
     auto allow = net::parseAllowList(p->getString("outbound.allow", ""));
-    if (!allow.isOk()) return Status::invalidArgument("outbound.allow: " + allow.status().message());
+    if (!allow.isOk())
+      return Status::invalidArgument("outbound.allow: " + allow.status().message());
     c.outbound_allow = allow.value();
     c.outbound_ca_file = p->getString("outbound.ca_file", "");
     if (c.file_drop_poll_ms < 10 || c.file_drop_poll_ms > 600000) {
@@ -116,16 +117,18 @@ Result<HubConfig> loadConfig(const std::string& file) {
     c.auth_enabled = p->getBool("auth.enabled", c.auth_enabled);
     c.anonymous_loopback = p->getString("auth.anonymous_loopback", c.anonymous_loopback);
     c.outlines_file = p->getString("map.outlines", "");
-    c.area_count_budget = static_cast<size_t>(p->getUInt64("api.area_count_budget", c.area_count_budget));
-    if (c.area_count_budget > 100000000) return Status::invalidArgument("api.area_count_budget must be in 0..100000000");
+    c.area_count_budget =
+        static_cast<size_t>(p->getUInt64("api.area_count_budget", c.area_count_budget));
+    if (c.area_count_budget > 100000000)
+      return Status::invalidArgument("api.area_count_budget must be in 0..100000000");
     // A whole-number setting, when given, checked against its range into `into` (an integer, or
     // an optional one that stays empty when the key is not set).
     auto whole = [&](const char* key, int64_t low, int64_t high, auto& into) -> Status {
       if (!p->hasProperty(key)) return Status::ok();
       Poco::Int64 v = 0;
       if (!Poco::NumberParser::tryParse64(p->getString(key), v) || v < low || v > high) {
-        return Status::invalidArgument(std::string(key) + " must be a whole number in " + std::to_string(low) +
-                                       ".." + std::to_string(high));
+        return Status::invalidArgument(std::string(key) + " must be a whole number in " +
+                                       std::to_string(low) + ".." + std::to_string(high));
       }
       using Target = std::remove_reference_t<decltype(into)>;
       if constexpr (requires { typename Target::value_type; }) {
@@ -145,21 +148,25 @@ Result<HubConfig> loadConfig(const std::string& file) {
     FIREHUB_RETURN_IF_ERROR(size_of("lake.write_buffer_mb", 8, 65536, c.lake_write_buffer_mb));
     FIREHUB_RETURN_IF_ERROR(size_of("lake.block_cache_mb", 0, 65536, c.lake_block_cache_mb));
     FIREHUB_RETURN_IF_ERROR(size_of("lake.record_cache_mb", 0, 65536, c.lake_record_cache_mb));
-    FIREHUB_RETURN_IF_ERROR(size_of("lake.latest_cache_entries", 0, 100000000, c.lake_latest_cache_entries));
+    FIREHUB_RETURN_IF_ERROR(
+        size_of("lake.latest_cache_entries", 0, 100000000, c.lake_latest_cache_entries));
     c.cell_level = p->getInt("fusion.cell.level", c.cell_level);
     c.fusion_threads = p->getInt("fusion.threads", c.fusion_threads);
-    if (c.fusion_threads < 0 || c.fusion_threads > 64) return Status::invalidArgument("fusion.threads must be in 0..64");
+    if (c.fusion_threads < 0 || c.fusion_threads > 64)
+      return Status::invalidArgument("fusion.threads must be in 0..64");
     c.lake_sync = p->getBool("lake.sync", c.lake_sync);
     c.max_body_bytes = static_cast<size_t>(p->getUInt64("http.max_body_bytes", c.max_body_bytes));
     auto& h = c.http_limits;
     FIREHUB_RETURN_IF_ERROR(whole("http.threads", 8, 4096, h.threads));
-    FIREHUB_RETURN_IF_ERROR(whole("http.max_connections_per_client", 0, 100000, h.max_connections_per_client));
+    FIREHUB_RETURN_IF_ERROR(
+        whole("http.max_connections_per_client", 0, 100000, h.max_connections_per_client));
     FIREHUB_RETURN_IF_ERROR(whole("http.timeout_s", 1, 600, h.timeout_s));
     FIREHUB_RETURN_IF_ERROR(whole("http.keep_alive_s", 1, 600, h.keep_alive_s));
     FIREHUB_RETURN_IF_ERROR(whole("http.pushes_per_feed", 0, 10000, h.pushes_per_feed));
     FIREHUB_RETURN_IF_ERROR(whole("http.pushes_per_agency", 0, 10000, h.pushes_per_agency));
     auto proxies = net::parseAllowList(p->getString("http.trusted_proxies", ""));
-    if (!proxies.isOk()) return Status::invalidArgument("http.trusted_proxies: " + proxies.status().message());
+    if (!proxies.isOk())
+      return Status::invalidArgument("http.trusted_proxies: " + proxies.status().message());
     h.trusted_proxies = proxies.value();
     c.busy_timeout_ms = p->getInt64("pipeline.busy_timeout_ms", c.busy_timeout_ms);
     if (c.busy_timeout_ms < 100 || c.busy_timeout_ms > 600000) {
@@ -209,7 +216,8 @@ Result<HubConfig> loadConfig(const std::string& file) {
       for (const auto& s : sub) collect(std::string(root) + "." + s);
     }
     auto risk = fusion::riskConfigFrom(risk_keys);
-    if (!risk.isOk()) return Status::invalidArgument("config " + file + ": " + risk.status().message());
+    if (!risk.isOk())
+      return Status::invalidArgument("config " + file + ": " + risk.status().message());
     c.risk = std::move(risk).value();
   } catch (const Poco::Exception& e) {
     return Status::invalidArgument("config " + file + ": " + e.displayText());
@@ -233,7 +241,8 @@ Result<std::unique_ptr<Hub>> Hub::start(
   HubConfig& c = hub->config_;
   if (c.plugins_dir.empty()) c.plugins_dir = defaultPluginsDir();
   if (c.static_dir.empty()) {
-    c.static_dir = (std::filesystem::path(defaultPluginsDir()).parent_path() / "share" / "onemap").string();
+    c.static_dir =
+        (std::filesystem::path(defaultPluginsDir()).parent_path() / "share" / "onemap").string();
   }
   if (c.outlines_file.empty()) c.outlines_file = c.static_dir + "/districts.geojson";
 
@@ -243,22 +252,25 @@ Result<std::unique_ptr<Hub>> Hub::start(
   // A lake that is missing (moved away, a wrong path) is never replaced by an empty one unless
   // asked: an empty lake would come with a new admin key and an "intact" empty audit chain.
   if (!c.init && !fs::exists(lake_dir / "CURRENT", ec)) {
-    return Status::failedPrecondition(
-        "no lake in " + lake_dir.string() + " (" +
-        (fs::exists(lake_dir, ec) ? "the folder is there but holds no RocksDB database"
-                                  : "the folder does not exist") +
-        "); to create a new, empty hub there start with --init");
+    return Status::failedPrecondition("no lake in " + lake_dir.string() + " (" +
+                                      (fs::exists(lake_dir, ec)
+                                           ? "the folder is there but holds no RocksDB database"
+                                           : "the folder does not exist") +
+                                      "); to create a new, empty hub there start with --init");
   }
   fs::create_directories(c.data_dir, ec);
   if (ec) return Status::unavailable("cannot create data dir " + c.data_dir + ": " + ec.message());
   // The data dir holds the admin key and the agencies' raw data: its owner only.
   fs::permissions(c.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
-  if (ec) return Status::unavailable("cannot make data dir " + c.data_dir + " private: " + ec.message());
+  if (ec)
+    return Status::unavailable("cannot make data dir " + c.data_dir + " private: " + ec.message());
   if (!c.file_drop_root.empty()) {
     auto probe = registry::resolveFileDropDir("probe", {c.file_drop_root, c.data_dir});
     if (!probe.isOk()) {
-      return Status::invalidArgument("file_drop.root " + c.file_drop_root + " may not hold or be inside the "
-                                     "data dir: " + probe.status().message());
+      return Status::invalidArgument("file_drop.root " + c.file_drop_root +
+                                     " may not hold or be inside the "
+                                     "data dir: " +
+                                     probe.status().message());
     }
   }
 
@@ -267,15 +279,18 @@ Result<std::unique_ptr<Hub>> Hub::start(
   lake_options.sync = c.lake_sync;
   hub->memory_ = memoryPlan(c);
   const MemoryPlan& memory = hub->memory_;
-  for (const auto& [part, bytes] : memory.parts()) hub->metrics_.setMemoryLimitBytes(part, static_cast<double>(bytes));
-  FIREHUB_LOG(kInfo, "hub", "caches up to " << (memory.totalBytes() >> 20) << " MiB (memory.cache_mb "
-                                << c.cache_budget_mb << "): lake memtables " << memory.lake_write_buffer_mb
-                                << ", block cache " << memory.lake_block_cache_mb << ", records "
-                                << memory.lake_record_cache_mb << ", latest pointers "
-                                << memory.lake_latest_cache_entries << " entries, cell layers "
-                                << memory.layer_cache_mb << " + features " << memory.feature_cache_mb
-                                << " + polygons " << memory.polygon_cache_mb << " + buffers "
-                                << memory.spare_buffer_mb);
+  for (const auto& [part, bytes] : memory.parts())
+    hub->metrics_.setMemoryLimitBytes(part, static_cast<double>(bytes));
+  FIREHUB_LOG(kInfo, "hub",
+              "caches up to " << (memory.totalBytes() >> 20) << " MiB (memory.cache_mb "
+                              << c.cache_budget_mb << "): lake memtables "
+                              << memory.lake_write_buffer_mb << ", block cache "
+                              << memory.lake_block_cache_mb << ", records "
+                              << memory.lake_record_cache_mb << ", latest pointers "
+                              << memory.lake_latest_cache_entries << " entries, cell layers "
+                              << memory.layer_cache_mb << " + features " << memory.feature_cache_mb
+                              << " + polygons " << memory.polygon_cache_mb << " + buffers "
+                              << memory.spare_buffer_mb);
   lake_options.write_buffer_mb = memory.lake_write_buffer_mb;
   lake_options.block_cache_mb = memory.lake_block_cache_mb;
   lake_options.record_cache_mb = memory.lake_record_cache_mb;
@@ -292,9 +307,11 @@ Result<std::unique_ptr<Hub>> Hub::start(
     auto admin = hub->keys_->ensureAdmin(hub->adminKeyFile());
     if (!admin.isOk()) return admin.status();
     if (admin.value()) {  // the key itself only in the file, never in a log
-      FIREHUB_LOG(kWarning, "auth", "first start: admin key written to " << hub->adminKeyFile() << " (mode 0600)");
+      FIREHUB_LOG(kWarning, "auth",
+                  "first start: admin key written to " << hub->adminKeyFile() << " (mode 0600)");
     }
-    for (const auto& id : hub->keys_->undecodable()) hub->load_failures_.push_back("key " + id + ": does not decode");
+    for (const auto& id : hub->keys_->undecodable())
+      hub->load_failures_.push_back("key " + id + ": does not decode");
   }
 
   for (const auto* d : static_connectors) {
@@ -367,7 +384,8 @@ Result<std::unique_ptr<Hub>> Hub::start(
     hub->plugin_scanner_ = std::thread([h, interval = c.plugin_scan_interval_s] {
       log::nameThread("fh-plugin-scan");
       std::unique_lock<std::mutex> lock(h->scanner_mu_);
-      while (!h->scanner_cv_.wait_for(lock, std::chrono::seconds(interval), [h] { return h->scanner_stop_; })) {
+      while (!h->scanner_cv_.wait_for(lock, std::chrono::seconds(interval),
+                                      [h] { return h->scanner_stop_; })) {
         lock.unlock();
         h->rescanPlugins();
         lock.lock();
@@ -396,8 +414,8 @@ Status Hub::startPublisher() {
   FIREHUB_RETURN_IF_ERROR(publisher_->start());
   FIREHUB_RETURN_IF_ERROR(
       writeFile((std::filesystem::path(c.data_dir) / "kafka.bootstrap").string(), bootstrap_));
-  FIREHUB_LOG(kInfo, "hub", "Kafka bootstrap servers: " << bootstrap_
-                                                        << (broker_ ? " (embedded)" : ""));
+  FIREHUB_LOG(kInfo, "hub",
+              "Kafka bootstrap servers: " << bootstrap_ << (broker_ ? " (embedded)" : ""));
   return Status::ok();
 }
 
@@ -442,7 +460,8 @@ Status Hub::startApi() {
       for (auto& f : subs_->loadFailures()) all.push_back(std::move(f));
     }
     for (const auto& feed : feeds_->list()) {
-      if (std::string fault = feed->fault(); fault.rfind("feed " + feed->spec().id + ": cannot listen", 0) == 0) {
+      if (std::string fault = feed->fault();
+          fault.rfind("feed " + feed->spec().id + ": cannot listen", 0) == 0) {
         all.push_back(fault);
       }
     }
@@ -451,8 +470,7 @@ Status Hub::startApi() {
   api_options.outlines_file = config_.outlines_file;
   api_ = std::make_unique<api::ApiServer>(ctx, api_options);
   FIREHUB_RETURN_IF_ERROR(api_->start());
-  return writeFile((std::filesystem::path(c.data_dir) / "http.address").string(),
-                   httpAddress());
+  return writeFile((std::filesystem::path(c.data_dir) / "http.address").string(), httpAddress());
 }
 
 std::string Hub::httpAddress() const {
@@ -468,9 +486,9 @@ void Hub::stop() {
   }
   scanner_cv_.notify_all();
   if (plugin_scanner_.joinable()) plugin_scanner_.join();
-  if (api_) api_->stop();                                   // no new pushes
-  if (tcp_) tcp_->stopAll();                                // no new frames
-  if (drops_) drops_->stop();                               // no new files
+  if (api_) api_->stop();      // no new pushes
+  if (tcp_) tcp_->stopAll();   // no new frames
+  if (drops_) drops_->stop();  // no new files
   if (fusion_) fusion_->stop();
   if (subs_) subs_->stop();
   if (publisher_) publisher_->stop(config_.drain_timeout_ms);  // drain what is committed

@@ -66,8 +66,9 @@ int serve(const ServeOptions& o) {
     std::cerr << "firehub: cannot start: " << hub.status().toString() << "\n";
     return 1;
   }
-  FIREHUB_LOG(kInfo, "hub", "serving on http://" << (*hub)->httpAddress() << " (data dir "
-                                                 << config->data_dir << ")");
+  FIREHUB_LOG(
+      kInfo, "hub",
+      "serving on http://" << (*hub)->httpAddress() << " (data dir " << config->data_dir << ")");
   int sig = waitForStopSignal();
   FIREHUB_LOG(kInfo, "hub", "signal " << sig << ": shutting down");
   (*hub)->stop();
@@ -123,19 +124,25 @@ int main(int argc, char** argv) {
 
   cli::ServeOptions demo_options;
   cli::DemoCityOptions city;
-  auto* demo = app.add_subcommand("demo", "Run the hub with the demo city around Shenyang (all agencies, live)");
+  auto* demo = app.add_subcommand(
+      "demo", "Run the hub with the demo city around Shenyang (all agencies, live)");
   cli::addServeOptions(demo, demo_options);
   demo->add_option("--buildings", city.buildings, "Buildings")->check(CLI::Range(10, 1000000));
-  demo->add_option("--water-sources", city.water_sources, "Water sources")->check(CLI::Range(10, 100000));
-  demo->add_option("--alarm-devices", city.alarm_devices, "GB/T 26875 devices")->check(CLI::Range(1, 10000));
-  demo->add_option("--stations", city.weather_stations, "Weather stations")->check(CLI::Range(1, 2000));
-  demo->add_option("--interval", city.weather_interval_s, "Seconds between weather rounds")->check(CLI::Range(1, 3600));
+  demo->add_option("--water-sources", city.water_sources, "Water sources")
+      ->check(CLI::Range(10, 100000));
+  demo->add_option("--alarm-devices", city.alarm_devices, "GB/T 26875 devices")
+      ->check(CLI::Range(1, 10000));
+  demo->add_option("--stations", city.weather_stations, "Weather stations")
+      ->check(CLI::Range(1, 2000));
+  demo->add_option("--interval", city.weather_interval_s, "Seconds between weather rounds")
+      ->check(CLI::Range(1, 3600));
   demo->callback([&] { std::exit(cli::runDemo(demo_options, city)); });
 
   auto* plugins = app.add_subcommand("plugins", "Inspect connector plugins");
   plugins->require_subcommand(1);
   std::string plugins_dir;
-  auto* list = plugins->add_subcommand("list", "List plugins: id, version, ABI, file (refused ones with the reason)");
+  auto* list = plugins->add_subcommand(
+      "list", "List plugins: id, version, ABI, file (refused ones with the reason)");
   list->add_option("--dir", plugins_dir, "Plugin directory (default: the binary's ../plugins)");
   list->callback([&] { std::exit(cli::pluginsList(plugins_dir)); });
   cli::addNewPluginCommand(*plugins);

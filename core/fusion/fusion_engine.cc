@@ -26,11 +26,12 @@ constexpr const char* kWarningPrefix = "warnings/";
 
 std::string encode(const StationFireWeather& s) {
   char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "%.17g %.17g %.17g %.17g %.17g %ld %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %" PRId64,
-                s.lon, s.lat, s.state.ffmc, s.state.dmc, s.state.dc, s.last_day, s.prec_since_noon,
-                s.today.ffmc, s.today.dmc, s.today.dc, s.today.isi, s.today.bui, s.today.fwi,
-                s.today.dsr, s.computed_at);
+  std::snprintf(
+      buf, sizeof buf,
+      "%.17g %.17g %.17g %.17g %.17g %ld %.17g %.17g %.17g %.17g %.17g %.17g %.17g %.17g %" PRId64,
+      s.lon, s.lat, s.state.ffmc, s.state.dmc, s.state.dc, s.last_day, s.prec_since_noon,
+      s.today.ffmc, s.today.dmc, s.today.dc, s.today.isi, s.today.bui, s.today.fwi, s.today.dsr,
+      s.computed_at);
   return std::string(buf) + " " + s.record_id;
 }
 
@@ -38,9 +39,9 @@ bool decode(const std::string& text, StationFireWeather& s) {
   int used = 0;
   if (std::sscanf(text.c_str(),
                   "%lf %lf %lf %lf %lf %ld %lf %lf %lf %lf %lf %lf %lf %lf %" SCNd64 "%n", &s.lon,
-                  &s.lat, &s.state.ffmc, &s.state.dmc, &s.state.dc, &s.last_day,
-                  &s.prec_since_noon, &s.today.ffmc, &s.today.dmc, &s.today.dc, &s.today.isi,
-                  &s.today.bui, &s.today.fwi, &s.today.dsr, &s.computed_at, &used) != 15) {
+                  &s.lat, &s.state.ffmc, &s.state.dmc, &s.state.dc, &s.last_day, &s.prec_since_noon,
+                  &s.today.ffmc, &s.today.dmc, &s.today.dc, &s.today.isi, &s.today.bui,
+                  &s.today.fwi, &s.today.dsr, &s.computed_at, &used) != 15) {
     return false;
   }
   s.record_id = used < static_cast<int>(text.size()) ? text.substr(used + 1) : std::string();
@@ -49,7 +50,8 @@ bool decode(const std::string& text, StationFireWeather& s) {
 
 int64_t systemNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -80,36 +82,42 @@ int64_t FusionEngine::now() const { return options_.now ? options_.now() : syste
 Status FusionEngine::restore() {
   std::unique_lock<std::shared_mutex> lock(state_mu_);
   risk_->beginBulk();
-  FIREHUB_RETURN_IF_ERROR(lake_.scanLayers(kRiskPrefix, [&](const std::string&, const std::string& v) {
-    firehub::v1::LayerEntry e;
-    if (e.ParseFromString(v) && e.has_risk_cell()) risk_->restore(e.risk_cell());
-  }));
-  FIREHUB_RETURN_IF_ERROR(lake_.scanLayers(kWarningPrefix, [&](const std::string&, const std::string& v) {
-    firehub::v1::LayerEntry e;
-    // Issued messages are the operators', not an area's drafting state.
-    if (e.ParseFromString(v) && e.has_warning() && e.warning().draft().empty()) drafter_->restore(e.warning());
-  }));
+  FIREHUB_RETURN_IF_ERROR(
+      lake_.scanLayers(kRiskPrefix, [&](const std::string&, const std::string& v) {
+        firehub::v1::LayerEntry e;
+        if (e.ParseFromString(v) && e.has_risk_cell()) risk_->restore(e.risk_cell());
+      }));
+  FIREHUB_RETURN_IF_ERROR(
+      lake_.scanLayers(kWarningPrefix, [&](const std::string&, const std::string& v) {
+        firehub::v1::LayerEntry e;
+        // Issued messages are the operators', not an area's drafting state.
+        if (e.ParseFromString(v) && e.has_warning() && e.warning().draft().empty())
+          drafter_->restore(e.warning());
+      }));
   int64_t t = now();
   size_t entities = 0;
   // Read before the scans: every record up to this sequence is in what they see, so the log
   // needs replaying for the risk layer only after it.
   restored_through_ = lake_.lastSequence();
-  for (const char* domain : {"building", "alarm", "water", "station", "health", "police", "weather"}) {
+  for (const char* domain :
+       {"building", "alarm", "water", "station", "health", "police", "weather"}) {
     FIREHUB_RETURN_IF_ERROR(lake_.scanLatest(domain, [&](const firehub::v1::Record& r) {
       risk_->apply(lake::entityKey(r), &r, t);
       ++entities;
     }));
   }
-  FIREHUB_RETURN_IF_ERROR(lake_.scanMeta(kStationPrefix, [&](const std::string& key, const std::string& value) {
-    StationFireWeather st;
-    if (!decode(value, st) || st.last_day == 0) return;
-    risk_->setFireWeather(key.substr(std::strlen(kStationPrefix)), st.lon, st.lat, st.today.fwi,
-                          dangerClass(st.today.fwi), st.record_id);
-  }));
+  FIREHUB_RETURN_IF_ERROR(
+      lake_.scanMeta(kStationPrefix, [&](const std::string& key, const std::string& value) {
+        StationFireWeather st;
+        if (!decode(value, st) || st.last_day == 0) return;
+        risk_->setFireWeather(key.substr(std::strlen(kStationPrefix)), st.lon, st.lat, st.today.fwi,
+                              dangerClass(st.today.fwi), st.record_id);
+      }));
   risk_->advanceClock(t);
   risk_->markAllDirty();
-  FIREHUB_LOG(kInfo, "fusion", "restored " << entities << " entities, " << risk_->cells().size()
-                                           << " published cells, checkpoint " << checkpoint_.load());
+  FIREHUB_LOG(kInfo, "fusion",
+              "restored " << entities << " entities, " << risk_->cells().size()
+                          << " published cells, checkpoint " << checkpoint_.load());
   restored_ = true;
   ++layer_version_;
   return Status::ok();
@@ -168,7 +176,8 @@ Status FusionEngine::step(bool& did_work) {
     if (day < s.last_day) continue;  // a late observation of a day already computed
     s.prec_since_noon += w.precipitation_mm();
     if (tm.tm_hour >= 12 && day > s.last_day) {
-      FwiWeather noon{w.temperature_c(), w.relative_humidity_pct(), w.wind_speed_kmh(), s.prec_since_noon};
+      FwiWeather noon{w.temperature_c(), w.relative_humidity_pct(), w.wind_speed_kmh(),
+                      s.prec_since_noon};
       s.today = advanceDay(s.state, noon, s.lat, tm.tm_mon + 1);
       s.last_day = day;
       s.prec_since_noon = 0;
@@ -247,7 +256,8 @@ Status FusionEngine::step(bool& did_work) {
   if (!log.empty()) batch.meta.emplace_back(kCheckpointKey, std::to_string(next));
   state.unlock();
 
-  const bool changed_any = !delta.cells.empty() || !delta.removed.empty() || !delta.warnings.empty();
+  const bool changed_any =
+      !delta.cells.empty() || !delta.removed.empty() || !delta.warnings.empty();
   if (changed_any) delta_sequence_ = delta.sequence;
   // State, layers, outbox and checkpoint together.
   if (Status written = lake_.commitDerived(batch); !written.isOk()) {
@@ -368,7 +378,7 @@ std::vector<firehub::v1::WarningDraft> FusionEngine::activeWarnings() const {
 }
 
 Result<firehub::v1::WarningDraft> FusionEngine::issueWarning(const std::string& draft_identifier,
-                                                            const std::string& issuer) {
+                                                             const std::string& issuer) {
   firehub::v1::LayerEntry stored;
   auto draft = lake_.getLayer(kWarningPrefix + draft_identifier);
   if (!draft.isOk()) return draft.status();
@@ -379,7 +389,9 @@ Result<firehub::v1::WarningDraft> FusionEngine::issueWarning(const std::string& 
   const std::string issued_key = kWarningPrefix + draft_identifier + "-A";
   auto already = lake_.getLayer(issued_key);
   if (!already.isOk()) return already.status();
-  if (already.value()) return Status::alreadyExists("draft " + draft_identifier + " was issued before as " + draft_identifier + "-A");
+  if (already.value())
+    return Status::alreadyExists("draft " + draft_identifier + " was issued before as " +
+                                 draft_identifier + "-A");
   firehub::v1::WarningDraft issued;
   {
     std::shared_lock<std::shared_mutex> lock(state_mu_);
@@ -391,8 +403,9 @@ Result<firehub::v1::WarningDraft> FusionEngine::issueWarning(const std::string& 
   batch.layer_puts.emplace_back(issued_key, e.SerializeAsString());
   batch.deliveries.push_back({kWarningsTopic, issued.area(), issued_key, ""});
   FIREHUB_RETURN_IF_ERROR(lake_.commitDerived(batch));
-  FIREHUB_LOG(kInfo, "fusion", "warning " << draft_identifier << " issued as " << issued.identifier() << " by key "
-                                          << issuer);
+  FIREHUB_LOG(kInfo, "fusion",
+              "warning " << draft_identifier << " issued as " << issued.identifier() << " by key "
+                         << issuer);
   return issued;
 }
 

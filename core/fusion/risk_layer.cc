@@ -62,7 +62,9 @@ S2CellUnion areaOf(const Record& r) {
     std::vector<S2Point> vertices;
     for (int i = 0; i < ring.points_size(); ++i) {
       S2Point p = pointOf(ring.points(i));
-      if (!vertices.empty() && (vertices.back() == p || (i == ring.points_size() - 1 && vertices.front() == p))) continue;
+      if (!vertices.empty() &&
+          (vertices.back() == p || (i == ring.points_size() - 1 && vertices.front() == p)))
+        continue;
       vertices.push_back(p);
     }
     if (vertices.size() < 3) return;
@@ -170,7 +172,8 @@ void RiskLayer::dirtyNear(const S2Point& p, double radius_m, uint8_t searched) {
   }
 }
 
-void RiskLayer::dirtyReach(const S2Point& p, double radius_m, const std::string& record_id, int factor) {
+void RiskLayer::dirtyReach(const S2Point& p, double radius_m, const std::string& record_id,
+                           int factor) {
   if (bulk_) return;
   S1ChordAngle limit = S2Earth::MetersToChordAngle(radius_m);
   for (const auto& [cell, in] : inputs_) {
@@ -181,8 +184,9 @@ void RiskLayer::dirtyReach(const S2Point& p, double radius_m, const std::string&
   const bool arrives = record_id.empty() && (factor == kResponse || factor == kMedical);
   if (record_id.empty() && !arrives) return;
   for (const auto& [cell, published] : cells_) {
-    bool affected = arrives ? published.factors_size() > factor && published.factors(factor).score() >= 1.0
-                            : sourcesName(published, factor, record_id);
+    bool affected =
+        arrives ? published.factors_size() > factor && published.factors(factor).score() >= 1.0
+                : sourcesName(published, factor, record_id);
     if (affected) dirtyCell(cell, bit(factor));
   }
 }
@@ -209,15 +213,23 @@ void RiskLayer::apply(const std::string& key, const Record* r, int64_t now) {
   if (a == std::string::npos || b == std::string::npos) return;
   std::string_view type(key.data() + a + 1, b - a - 1);
   if (r && !r->has_geometry() && type != "building_hazard") r = nullptr;  // unplaced: no cell
-  if (type == "building") applyBuilding(key, r);
-  else if (type == "building_hazard") applyHazard(key, r);
-  else if (type == "fire_alarm_component" || type == "fire_alarm_system" || type == "fire_alarm_device" || type == "fire_alarm")
+  if (type == "building")
+    applyBuilding(key, r);
+  else if (type == "building_hazard")
+    applyHazard(key, r);
+  else if (type == "fire_alarm_component" || type == "fire_alarm_system" ||
+           type == "fire_alarm_device" || type == "fire_alarm")
     applyAlarm(key, r);
-  else if (type == "water_source") applyWater(key, r);
-  else if (type == "fire_station") applyStation(key, r);
-  else if (type == "health_facility") applyHealth(key, r);
-  else if (type == "police_incident") applyIncident(key, r);
-  else if (type == "weather_warning") applyWarning(key, r);
+  else if (type == "water_source")
+    applyWater(key, r);
+  else if (type == "fire_station")
+    applyStation(key, r);
+  else if (type == "health_facility")
+    applyHealth(key, r);
+  else if (type == "police_incident")
+    applyIncident(key, r);
+  else if (type == "weather_warning")
+    applyWarning(key, r);
   (void)now;
 }
 
@@ -317,7 +329,8 @@ void RiskLayer::applyWater(const std::string& key, const Record* r) {
 }
 
 void RiskLayer::applyStation(const std::string& key, const Record* r) {
-  double reach = config_.response_bad_s * (config_.response_speed_kmh / 3.6) / config_.response_detour;
+  double reach =
+      config_.response_bad_s * (config_.response_speed_kmh / 3.6) / config_.response_detour;
   auto it = stations_.find(key);
   if (it != stations_.end()) {
     if (it->second.in_service) station_index_.Remove(it->second.point, &it->second);
@@ -356,8 +369,9 @@ void RiskLayer::applyHealth(const std::string& key, const Record* r) {
   h.label = labelOf(*r, body.name());
   h.point = *place;
   h.cell = cellOf(*place);
-  bool open = body.operational_status() == firehub::v1::HealthFacility::OPERATIONAL_STATUS_OPEN ||
-              body.operational_status() == firehub::v1::HealthFacility::OPERATIONAL_STATUS_UNSPECIFIED;
+  bool open =
+      body.operational_status() == firehub::v1::HealthFacility::OPERATIONAL_STATUS_OPEN ||
+      body.operational_status() == firehub::v1::HealthFacility::OPERATIONAL_STATUS_UNSPECIFIED;
   h.has_capacity = open && (body.beds_emergency_available() > 0 || body.beds_burn_available() > 0);
   if (h.has_capacity) hospital_index_.Add(h.point, &h);
   dirtyReach(h.point, reach, "", kMedical);
@@ -382,7 +396,8 @@ void RiskLayer::applyIncident(const std::string& key, const Record* r) {
   i.cell = cellOf(*place);
   i.weight = incidentWeight(body.type());
   i.open = true;
-  i.reported_at = body.has_reported_at() ? body.reported_at().seconds() : r->observed_at().seconds();
+  i.reported_at =
+      body.has_reported_at() ? body.reported_at().seconds() : r->observed_at().seconds();
   attach(inputs_[i.cell].incidents, static_cast<const IncidentIn*>(&i));
   dirtyCell(i.cell);
   schedule(i.reported_at + static_cast<int64_t>(config_.incident_window_h * 3600), key);
@@ -436,7 +451,8 @@ void RiskLayer::advanceClock(int64_t now) {
   while (!timers_.empty() && timers_.begin()->first <= now) {
     std::string key = timers_.begin()->second;
     timers_.erase(timers_.begin());
-    if (auto w = warnings_.find(key); w != warnings_.end()) dirtyArea(w->second.area, bit(kWeather));
+    if (auto w = warnings_.find(key); w != warnings_.end())
+      dirtyArea(w->second.area, bit(kWeather));
     if (auto i = incidents_.find(key); i != incidents_.end()) dirtyCell(i->second.cell);
   }
 }
@@ -490,7 +506,8 @@ std::vector<CellChange> RiskLayer::recompute(int64_t now) {
     std::vector<std::thread> pool;
     const size_t per = (order.size() + threads - 1) / threads;
     for (size_t t = 1; t < threads; ++t) {
-      pool.emplace_back(work, std::min(order.size(), t * per), std::min(order.size(), (t + 1) * per));
+      pool.emplace_back(work, std::min(order.size(), t * per),
+                        std::min(order.size(), (t + 1) * per));
     }
     work(0, std::min(order.size(), per));
     for (auto& th : pool) th.join();
@@ -512,8 +529,10 @@ std::vector<CellChange> RiskLayer::recompute(int64_t now) {
       continue;
     }
     std::string previous = it == cells_.end() ? std::string() : it->second.level();
-    if (it != cells_.end()) it->second = *c.next;
-    else cells_.emplace(cell, *c.next);
+    if (it != cells_.end())
+      it->second = *c.next;
+    else
+      cells_.emplace(cell, *c.next);
     stamps_[cell] = ++last_stamp_;
     changes.push_back({cell, std::move(c.next), std::move(previous), c.sources_only});
   }
@@ -521,9 +540,12 @@ std::vector<CellChange> RiskLayer::recompute(int64_t now) {
 }
 
 RiskLayer::Searchers::Searchers(const RiskLayer& layer)
-    : weather(&layer.weather_index_), hydrants(&layer.hydrant_index_), station(&layer.station_index_),
+    : weather(&layer.weather_index_),
+      hydrants(&layer.hydrant_index_),
+      station(&layer.station_index_),
       hospital(&layer.hospital_index_) {
-  weather.mutable_options()->set_max_distance(S2Earth::MetersToChordAngle(layer.config_.weather_max_station_km * 1000));
+  weather.mutable_options()->set_max_distance(
+      S2Earth::MetersToChordAngle(layer.config_.weather_max_station_km * 1000));
   const double diagonal_m = S2Earth::RadiansToMeters(S2::kMaxDiag.GetValue(layer.level_));
   hydrants.mutable_options()->set_max_distance(
       S2Earth::MetersToChordAngle(layer.config_.hydrant_radius_m + diagonal_m));
@@ -589,11 +611,12 @@ bool RiskLayer::compute(uint64_t id, int64_t now, uint8_t searched, const RiskCe
       fb.set_score(best);
       addSource(fb, top->record_id);
       for (const auto* h : top_hazards) addSource(fb, h->record_id);
-      std::string note = top->label + ": " +
-                         firehub::v1::Building::Occupancy_Name(top->occupancy).substr(10);
+      std::string note =
+          top->label + ": " + firehub::v1::Building::Occupancy_Name(top->occupancy).substr(10);
       if (top->key_unit) note += ", key unit";
       if (top->black_list) note += ", black list";
-      if (!top_hazards.empty()) note += ", " + std::to_string(top_hazards.size()) + " open hazard(s)";
+      if (!top_hazards.empty())
+        note += ", " + std::to_string(top_hazards.size()) + " open hazard(s)";
       if (inputs.buildings.size() > 1) {
         note += "; " + std::to_string(inputs.buildings.size()) + " buildings in the cell";
       }
@@ -608,8 +631,10 @@ bool RiskLayer::compute(uint64_t id, int64_t now, uint8_t searched, const RiskCe
   {
     auto& fa = f[kAlarm];
     for (const auto* a : inputs.alarms) {
-      if (a->fire) ++fires;
-      else if (a->fault) ++faults;
+      if (a->fire)
+        ++fires;
+      else if (a->fault)
+        ++faults;
     }
     for (const auto* a : inputs.alarms) {
       if (a->fire) addSource(fa, a->record_id);
@@ -618,9 +643,13 @@ bool RiskLayer::compute(uint64_t id, int64_t now, uint8_t searched, const RiskCe
       if (!a->fire) addSource(fa, a->record_id);
     }
     fa.set_score(alarmScore(fires, faults));
-    if (fires) fa.set_note(std::to_string(fires) + " unresolved fire alarm(s): " + inputs.alarms.front()->label);
-    else if (faults) fa.set_note(std::to_string(faults) + " unresolved fault(s)");
-    else fa.set_note("no unresolved alarm");
+    if (fires)
+      fa.set_note(std::to_string(fires) +
+                  " unresolved fire alarm(s): " + inputs.alarms.front()->label);
+    else if (faults)
+      fa.set_note(std::to_string(faults) + " unresolved fault(s)");
+    else
+      fa.set_note("no unresolved alarm");
   }
 
   // A searched factor whose surroundings did not change is kept from the cell's last state.
@@ -689,10 +718,13 @@ bool RiskLayer::compute(uint64_t id, int64_t now, uint8_t searched, const RiskCe
     fh.set_score(waterScore(full, low));
     out.set_hydrants_in_reach(full + low);
     std::string radius = format("%.0f m", config_.hydrant_radius_m);
-    if (full) fh.set_note(std::to_string(full) + " in-service hydrant(s) within " + radius);
-    else if (low) fh.set_note(std::to_string(low) + " hydrant(s) within " + radius + " below " +
-                              format("%.2f MPa", config_.hydrant_min_pressure_mpa));
-    else fh.set_note("no in-service hydrant within " + radius);
+    if (full)
+      fh.set_note(std::to_string(full) + " in-service hydrant(s) within " + radius);
+    else if (low)
+      fh.set_note(std::to_string(low) + " hydrant(s) within " + radius + " below " +
+                  format("%.2f MPa", config_.hydrant_min_pressure_mpa));
+    else
+      fh.set_note("no in-service hydrant within " + radius);
   }
 
   // response: estimated travel time from the nearest in-service station.
@@ -711,7 +743,8 @@ bool RiskLayer::compute(uint64_t id, int64_t now, uint8_t searched, const RiskCe
       travel = travelSeconds(config_, d);
       addSource(fr, s->record_id);
       out.set_nearest_station(s->label);
-      fr.set_note("nearest in-service station " + s->label + format(": %.1f km, about %.0f s", d / 1000, *travel));
+      fr.set_note("nearest in-service station " + s->label +
+                  format(": %.1f km, about %.0f s", d / 1000, *travel));
     } else {
       fr.set_note("no in-service station");
     }
@@ -729,7 +762,8 @@ bool RiskLayer::compute(uint64_t id, int64_t now, uint8_t searched, const RiskCe
     if (!nearest.is_empty()) {
       km = S2Earth::ToMeters(nearest.distance()) / 1000;
       addSource(fm, nearest.data()->record_id);
-      fm.set_note("nearest hospital with free beds " + nearest.data()->label + format(": %.1f km", *km));
+      fm.set_note("nearest hospital with free beds " + nearest.data()->label +
+                  format(": %.1f km", *km));
     } else {
       fm.set_note("no hospital with free emergency or burn beds");
     }
@@ -745,8 +779,9 @@ bool RiskLayer::compute(uint64_t id, int64_t now, uint8_t searched, const RiskCe
       addSource(fp, i->record_id);
     }
     fp.set_score(publicSafetyScore(weights));
-    fp.set_note(incidents.empty() ? "no open incident" :
-                std::to_string(incidents.size()) + " open incident(s), e.g. " + incidents.front()->label);
+    fp.set_note(incidents.empty() ? "no open incident"
+                                  : std::to_string(incidents.size()) + " open incident(s), e.g. " +
+                                        incidents.front()->label);
   }
 
   double total = 0;

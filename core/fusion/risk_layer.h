@@ -73,7 +73,8 @@ struct IncidentIn : Placed {
 struct WarningIn {
   std::string record_id;
   std::string label;
-  firehub::v1::WeatherWarning::Severity severity = firehub::v1::WeatherWarning::SEVERITY_UNSPECIFIED;
+  firehub::v1::WeatherWarning::Severity severity =
+      firehub::v1::WeatherWarning::SEVERITY_UNSPECIFIED;
   bool actual = false;
   int64_t onset = 0;    // 0 = from now
   int64_t expires = 0;  // 0 = until cancelled
@@ -154,7 +155,9 @@ class RiskLayer {
   void schedule(int64_t at, const std::string& key);
 
   template <typename T>
-  void attach(std::vector<const T*>& list, const T* item) { list.push_back(item); }
+  void attach(std::vector<const T*>& list, const T* item) {
+    list.push_back(item);
+  }
   template <typename T>
   void detach(uint64_t cell, std::vector<const T*> CellInputs::*member, const T* item);
 
@@ -191,7 +194,8 @@ class RiskLayer {
   // at them.
   absl::node_hash_map<std::string, BuildingIn> buildings_;
   absl::node_hash_map<std::string, HazardIn> hazards_;
-  absl::flat_hash_map<std::string, std::vector<std::string>> hazards_of_;  // building key -> hazards
+  absl::flat_hash_map<std::string, std::vector<std::string>>
+      hazards_of_;  // building key -> hazards
   absl::node_hash_map<std::string, AlarmIn> alarms_;
   absl::node_hash_map<std::string, HydrantIn> hydrants_;
   absl::node_hash_map<std::string, StationIn> stations_;
@@ -209,7 +213,7 @@ class RiskLayer {
 
   absl::flat_hash_map<uint64_t, CellInputs> inputs_;
   std::map<uint64_t, firehub::v1::RiskCell> cells_;  // published state, in S2 (Hilbert) order
-  absl::flat_hash_map<uint64_t, uint64_t> stamps_;  // cell -> stamp of its published state
+  absl::flat_hash_map<uint64_t, uint64_t> stamps_;   // cell -> stamp of its published state
   uint64_t last_stamp_ = 0;
   absl::flat_hash_map<uint64_t, uint8_t> dirty_;  // cell -> searched factors to redo
   bool bulk_ = false;

@@ -31,8 +31,8 @@ Result<double> number(const std::string& key, const std::string& text) {
 }
 
 // A whole number in [min, max]; `what` says what the key takes.
-Result<int64_t> wholeNumber(const std::string& key, const std::string& text, int64_t min, int64_t max,
-                            const char* what) {
+Result<int64_t> wholeNumber(const std::string& key, const std::string& text, int64_t min,
+                            int64_t max, const char* what) {
   auto v = number(key, text);
   if (!v.isOk()) return v.status();
   if (*v < static_cast<double>(min) || *v > static_cast<double>(max) || *v != std::floor(*v)) {
@@ -164,8 +164,10 @@ Result<RiskConfig> riskConfigFrom(const std::map<std::string, std::string>& prop
       // A machine draft is never Actual: an operator issues it (POST /api/v1/warnings/{id}/issue).
       static const char* kStatuses[] = {"Draft", "Exercise", "Test", "System"};
       if (std::find(std::begin(kStatuses), std::end(kStatuses), text) == std::end(kStatuses)) {
-        return Status::invalidArgument(key + ": the CAP status of machine drafts is Draft, Exercise, Test or "
-                                             "System (an operator issues a draft as Actual)");
+        return Status::invalidArgument(
+            key +
+            ": the CAP status of machine drafts is Draft, Exercise, Test or "
+            "System (an operator issues a draft as Actual)");
       }
       c.warning_status = text;
       continue;
@@ -204,22 +206,30 @@ Result<RiskConfig> riskConfigFrom(const std::map<std::string, std::string>& prop
 
 double occupancyWeight(Building::Occupancy occupancy) {
   switch (occupancy) {
-    case Building::OCCUPANCY_PETROCHEMICAL: return 1.0;
-    case Building::OCCUPANCY_SUPER_HIGH_RISE: return 0.9;
+    case Building::OCCUPANCY_PETROCHEMICAL:
+      return 1.0;
+    case Building::OCCUPANCY_SUPER_HIGH_RISE:
+      return 0.9;
     case Building::OCCUPANCY_UNDERGROUND:
     case Building::OCCUPANCY_LARGE_COMMERCIAL_COMPLEX:
-    case Building::OCCUPANCY_ELDERLY_CARE: return 0.8;
+    case Building::OCCUPANCY_ELDERLY_CARE:
+      return 0.8;
     case Building::OCCUPANCY_HOSPITAL:
     case Building::OCCUPANCY_CROWDED_PLACE:
-    case Building::OCCUPANCY_GROUP_RENTAL: return 0.7;
+    case Building::OCCUPANCY_GROUP_RENTAL:
+      return 0.7;
     case Building::OCCUPANCY_HIGH_RISE:
     case Building::OCCUPANCY_HERITAGE:
     case Building::OCCUPANCY_SCHOOL:
-    case Building::OCCUPANCY_WAREHOUSE: return 0.6;
-    case Building::OCCUPANCY_FACTORY: return 0.5;
+    case Building::OCCUPANCY_WAREHOUSE:
+      return 0.6;
+    case Building::OCCUPANCY_FACTORY:
+      return 0.5;
     case Building::OCCUPANCY_OFFICE:
-    case Building::OCCUPANCY_RESIDENTIAL: return 0.3;
-    default: return 0.2;
+    case Building::OCCUPANCY_RESIDENTIAL:
+      return 0.3;
+    default:
+      return 0.2;
   }
 }
 
@@ -247,11 +257,16 @@ double fwiScore(double fwi) {
 
 double capSeverityScore(WeatherWarning::Severity severity) {
   switch (severity) {
-    case WeatherWarning::SEVERITY_EXTREME: return 1.0;
-    case WeatherWarning::SEVERITY_SEVERE: return 0.75;
-    case WeatherWarning::SEVERITY_MODERATE: return 0.5;
-    case WeatherWarning::SEVERITY_MINOR: return 0.25;
-    default: return 0.0;
+    case WeatherWarning::SEVERITY_EXTREME:
+      return 1.0;
+    case WeatherWarning::SEVERITY_SEVERE:
+      return 0.75;
+    case WeatherWarning::SEVERITY_MODERATE:
+      return 0.5;
+    case WeatherWarning::SEVERITY_MINOR:
+      return 0.25;
+    default:
+      return 0.0;
   }
 }
 
@@ -277,14 +292,21 @@ double medicalScore(const RiskConfig& config, std::optional<double> distance_km)
 
 double incidentWeight(PoliceIncident::Type type) {
   switch (type) {
-    case PoliceIncident::TYPE_ARSON: return 1.0;
-    case PoliceIncident::TYPE_HAZMAT: return 0.8;
-    case PoliceIncident::TYPE_FIREWORKS: return 0.6;
+    case PoliceIncident::TYPE_ARSON:
+      return 1.0;
+    case PoliceIncident::TYPE_HAZMAT:
+      return 0.8;
+    case PoliceIncident::TYPE_FIREWORKS:
+      return 0.6;
     case PoliceIncident::TYPE_CROWD_EVENT:
-    case PoliceIncident::TYPE_FIRE_REPORT: return 0.5;
-    case PoliceIncident::TYPE_ROAD_CLOSURE: return 0.3;
-    case PoliceIncident::TYPE_TRAFFIC_ACCIDENT: return 0.2;
-    default: return 0.1;
+    case PoliceIncident::TYPE_FIRE_REPORT:
+      return 0.5;
+    case PoliceIncident::TYPE_ROAD_CLOSURE:
+      return 0.3;
+    case PoliceIncident::TYPE_TRAFFIC_ACCIDENT:
+      return 0.2;
+    default:
+      return 0.1;
   }
 }
 
@@ -296,10 +318,14 @@ double publicSafetyScore(const std::vector<double>& weights) {
 
 const char* capSeverityOfRank(int rank) {
   switch (rank) {
-    case 1: return "Extreme";
-    case 2: return "Severe";
-    case 3: return "Moderate";
-    default: return "Minor";
+    case 1:
+      return "Extreme";
+    case 2:
+      return "Severe";
+    case 3:
+      return "Moderate";
+    default:
+      return "Minor";
   }
 }
 

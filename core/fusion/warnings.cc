@@ -21,15 +21,21 @@ constexpr const char* kCapNs = "urn:oasis:names:tc:emergency:cap:1.2";
 std::string defaultInstruction(int rank, bool chinese) {
   if (chinese) {
     switch (rank) {
-      case 1: return "立即核查区域内报警与重点单位，预置力量，做好出动准备。";
-      case 2: return "加强区域巡查与重点单位检查，确认水源与道路畅通。";
-      default: return "关注区域风险变化，落实日常防火检查。";
+      case 1:
+        return "立即核查区域内报警与重点单位，预置力量，做好出动准备。";
+      case 2:
+        return "加强区域巡查与重点单位检查，确认水源与道路畅通。";
+      default:
+        return "关注区域风险变化，落实日常防火检查。";
     }
   }
   switch (rank) {
-    case 1: return "Verify alarms and key units in the area now; pre-position crews and stand ready.";
-    case 2: return "Step up patrols and key-unit checks; confirm water supply and access roads.";
-    default: return "Watch the area's risk; keep up routine fire-safety checks.";
+    case 1:
+      return "Verify alarms and key units in the area now; pre-position crews and stand ready.";
+    case 2:
+      return "Step up patrols and key-unit checks; confirm water supply and access roads.";
+    default:
+      return "Watch the area's risk; keep up routine fire-safety checks.";
   }
 }
 
@@ -64,11 +70,19 @@ class CapWriter {
     ((out_ += '<') += name) += '>';
     for (char ch : text) {
       switch (ch) {
-        case '&': out_ += "&amp;"; break;
-        case '<': out_ += "&lt;"; break;
-        case '>': out_ += "&gt;"; break;
+        case '&':
+          out_ += "&amp;";
+          break;
+        case '<':
+          out_ += "&lt;";
+          break;
+        case '>':
+          out_ += "&gt;";
+          break;
         default:
-          out_ += (static_cast<unsigned char>(ch) < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') ? ' ' : ch;
+          out_ += (static_cast<unsigned char>(ch) < 0x20 && ch != '\t' && ch != '\n' && ch != '\r')
+                      ? ' '
+                      : ch;
       }
     }
     ((out_ += "</") += name) += ">\n";
@@ -112,7 +126,8 @@ void WarningDrafter::restore(const firehub::v1::WarningDraft& draft) {
   // Identifiers end in the area's message number: continue after it.
   size_t dash = draft.identifier().rfind('-');
   if (dash != std::string::npos) {
-    a.version = std::max<uint64_t>(a.version, std::strtoull(draft.identifier().c_str() + dash + 1, nullptr, 10));
+    a.version = std::max<uint64_t>(
+        a.version, std::strtoull(draft.identifier().c_str() + dash + 1, nullptr, 10));
   }
 }
 
@@ -143,8 +158,10 @@ std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
   } else {
     for (uint64_t id : changed) {
       auto it = cells.find(id);
-      if (it != cells.end() && isHot(it->second)) hot_[id] = Hot{it->second.level_rank(), it->second.score()};
-      else hot_.erase(id);
+      if (it != cells.end() && isHot(it->second))
+        hot_[id] = Hot{it->second.level_rank(), it->second.score()};
+      else
+        hot_.erase(id);
     }
   }
   for (uint64_t id : changed) {
@@ -169,13 +186,15 @@ std::vector<firehub::v1::WarningDraft> WarningDrafter::update(
   return out;
 }
 
-void WarningDrafter::draftArea(uint64_t area_id, const std::map<uint64_t, firehub::v1::RiskCell>& cells,
-                               int64_t now, std::vector<firehub::v1::WarningDraft>& out) {
+void WarningDrafter::draftArea(uint64_t area_id,
+                               const std::map<uint64_t, firehub::v1::RiskCell>& cells, int64_t now,
+                               std::vector<firehub::v1::WarningDraft>& out) {
   S2CellId area(area_id);
   std::vector<uint64_t> hot;
   int top_rank = 0;
   double max_score = 0;
-  for (auto h = hot_.lower_bound(area.range_min().id()); h != hot_.end() && h->first <= area.range_max().id(); ++h) {
+  for (auto h = hot_.lower_bound(area.range_min().id());
+       h != hot_.end() && h->first <= area.range_max().id(); ++h) {
     hot.push_back(h->first);
     if (top_rank == 0 || h->second.rank < top_rank) top_rank = h->second.rank;
     max_score = std::max(max_score, h->second.score);
@@ -202,8 +221,8 @@ void WarningDrafter::draftArea(uint64_t area_id, const std::map<uint64_t, firehu
     }
     msg_type = "Update";
   }
-  bool escalation = !hot.empty() && top_rank == 1 &&
-                    (!was_active || config_.rankOf(a.last.level()) != 1);
+  bool escalation =
+      !hot.empty() && top_rank == 1 && (!was_active || config_.rankOf(a.last.level()) != 1);
   if (!escalation && config_.warning_hold_s > 0) {
     if (a.pending_since == 0) {
       a.pending_since = now;
@@ -260,9 +279,9 @@ bool WarningDrafter::hasDue(int64_t now) const {
   return any;
 }
 
-firehub::v1::WarningDraft WarningDrafter::issue(const firehub::v1::WarningDraft& draft, const std::string& issuer,
-                                                int64_t now,
-                                                const std::map<uint64_t, firehub::v1::RiskCell>& cells) const {
+firehub::v1::WarningDraft WarningDrafter::issue(
+    const firehub::v1::WarningDraft& draft, const std::string& issuer, int64_t now,
+    const std::map<uint64_t, firehub::v1::RiskCell>& cells) const {
   firehub::v1::WarningDraft d = draft;
   d.set_identifier(draft.identifier() + "-A");
   d.set_status("Actual");
@@ -271,7 +290,8 @@ firehub::v1::WarningDraft WarningDrafter::issue(const firehub::v1::WarningDraft&
   d.mutable_sent()->set_seconds(now);
   d.clear_references();
   for (const auto& r : draft.references()) d.add_references(r);
-  d.add_references(config_.warning_sender + "," + draft.identifier() + "," + timeText(draft.sent().seconds()));
+  d.add_references(config_.warning_sender + "," + draft.identifier() + "," +
+                   timeText(draft.sent().seconds()));
   std::vector<uint64_t> shape;
   for (const auto& t : draft.cells()) shape.push_back(S2CellId::FromToken(t).id());
   d.set_cap_xml(capXml(d, timeText(now), shape, cells));
@@ -298,7 +318,8 @@ std::string WarningDrafter::capXml(const firehub::v1::WarningDraft& d, const std
     char buf[64];
     for (int v = 0; v <= n; ++v) {
       S2LatLng ll(vertex(v % n));
-      int len = std::snprintf(buf, sizeof buf, "%s%.6f,%.6f", v ? " " : "", ll.lat().degrees(), ll.lng().degrees());
+      int len = std::snprintf(buf, sizeof buf, "%s%.6f,%.6f", v ? " " : "", ll.lat().degrees(),
+                              ll.lng().degrees());
       text.append(buf, static_cast<size_t>(len));
     }
     polygons.push_back(std::move(text));
@@ -351,7 +372,8 @@ std::string WarningDrafter::capXml(const firehub::v1::WarningDraft& d, const std
     w.leaf("language", chinese ? "zh-CN" : "en-US");
     w.leaf("category", "Fire");
     w.leaf("event", chinese ? "火灾风险预警" : "Fire risk warning");
-    w.leaf("responseType", d.msg_type() == "Cancel" ? "AllClear" : (rank <= 2 ? "Prepare" : "Monitor"));
+    w.leaf("responseType",
+           d.msg_type() == "Cancel" ? "AllClear" : (rank <= 2 ? "Prepare" : "Monitor"));
     w.leaf("urgency", d.msg_type() == "Cancel" ? "Past" : "Expected");
     w.leaf("severity", d.msg_type() == "Cancel" ? "Minor" : d.severity());
     w.leaf("certainty", "Likely");
@@ -362,13 +384,15 @@ std::string WarningDrafter::capXml(const firehub::v1::WarningDraft& d, const std
       headline = d.msg_type() == "Cancel" ? "解除" + level.name_zh + "火灾风险预警"
                                           : level.name_zh + "火灾风险预警（" + level.name + "级）";
     } else {
-      headline = d.msg_type() == "Cancel" ? "All clear: level " + level.name + " fire risk warning ended"
-                                          : "Level " + level.name + " (" + level.name_en + ") fire risk warning";
+      headline = d.msg_type() == "Cancel"
+                     ? "All clear: level " + level.name + " fire risk warning ended"
+                     : "Level " + level.name + " (" + level.name_en + ") fire risk warning";
     }
     w.leaf("headline", headline);
     std::string description = (chinese ? "区域 " : "Area ") + d.area() + ": " +
                               std::to_string(d.cells_size()) +
-                              (chinese ? " 个网格达到预警级别，最高风险分 " : " grid cells at the warning level, highest score ");
+                              (chinese ? " 个网格达到预警级别，最高风险分 "
+                                       : " grid cells at the warning level, highest score ");
     char score[32];
     std::snprintf(score, sizeof score, "%.1f", d.max_score());
     description += score;
@@ -383,7 +407,8 @@ std::string WarningDrafter::capXml(const firehub::v1::WarningDraft& d, const std
     if (d.msg_type() != "Cancel") {
       auto it = config_.warning_instructions.find(level.name + (chinese ? "" : ".en"));
       w.leaf("instruction", it != config_.warning_instructions.end()
-                                                   ? it->second : defaultInstruction(rank, chinese));
+                                ? it->second
+                                : defaultInstruction(rank, chinese));
     }
     auto parameter = [&](const std::string& name, const std::string& value) {
       w.open("parameter");

@@ -28,9 +28,9 @@ class WarningDrafter {
   // from the current cells (`changed`: the cells whose published state changed since the last
   // call, or left the layer). At most warnings.max_per_step drafts: the areas not looked at yet
   // wait, in the order their cells changed, for the next calls (see backlog()).
-  std::vector<firehub::v1::WarningDraft> update(const std::vector<uint64_t>& changed,
-                                                const std::map<uint64_t, firehub::v1::RiskCell>& cells,
-                                                int64_t now);
+  std::vector<firehub::v1::WarningDraft> update(
+      const std::vector<uint64_t>& changed, const std::map<uint64_t, firehub::v1::RiskCell>& cells,
+      int64_t now);
   // Areas with changed cells that a call with a limit left for the next ones.
   size_t backlog() const { return queued_.size(); }
   // Areas with a change waiting out warnings.hold_s.
@@ -42,7 +42,8 @@ class WarningDrafter {
   // The Actual message an operator (`issuer`, a key id) makes of a draft: identifier
   // "<draft>-A", status Actual, referencing the draft.
   firehub::v1::WarningDraft issue(const firehub::v1::WarningDraft& draft, const std::string& issuer,
-                                  int64_t now, const std::map<uint64_t, firehub::v1::RiskCell>& cells) const;
+                                  int64_t now,
+                                  const std::map<uint64_t, firehub::v1::RiskCell>& cells) const;
 
  private:
   struct Area {
@@ -52,8 +53,8 @@ class WarningDrafter {
   };
   // Drafts the area's message into `out` if its warning state differs from its last one (and no
   // hold applies).
-  void draftArea(uint64_t area_id, const std::map<uint64_t, firehub::v1::RiskCell>& cells, int64_t now,
-                 std::vector<firehub::v1::WarningDraft>& out);
+  void draftArea(uint64_t area_id, const std::map<uint64_t, firehub::v1::RiskCell>& cells,
+                 int64_t now, std::vector<firehub::v1::WarningDraft>& out);
   std::string capXml(const firehub::v1::WarningDraft& draft, const std::string& sent,
                      const std::vector<uint64_t>& cells,
                      const std::map<uint64_t, firehub::v1::RiskCell>& all) const;

@@ -38,7 +38,8 @@ inline std::string encodeLatest(const LatestPointer& p) {
   appendBigEndian64(out, p.leaf_cell);
   if (p.indexed != 0) {
     out.push_back('\0');
-    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(p.indexed >> shift));
+    for (int shift = 24; shift >= 0; shift -= 8)
+      out.push_back(static_cast<char>(p.indexed >> shift));
   }
   out += p.record_id;
   return out;
@@ -85,7 +86,7 @@ inline bool readLengthPrefixed(std::string_view& in, std::string& out) {
 }
 
 inline std::string encodeOutbox(std::string_view topic, std::string_view key,
-                                 std::string_view record_id) {
+                                std::string_view record_id) {
   std::string out;
   appendLengthPrefixed(out, topic.substr(0, 0xffff));
   appendLengthPrefixed(out, key.substr(0, 0xffff));
@@ -106,12 +107,13 @@ inline bool decodeOutbox(std::string_view in, std::string& topic, std::string& k
 // and the ones after it.
 inline constexpr size_t kMaxLogTopics = 16;  // commit() refuses more
 
-inline void appendLog(std::string& out, const std::vector<std::string>& topics, std::string_view key,
-                      std::string_view record_id) {
+inline void appendLog(std::string& out, const std::vector<std::string>& topics,
+                      std::string_view key, std::string_view record_id) {
   out.push_back('\0');
   const size_t n = std::min(topics.size(), kMaxLogTopics);
   out.push_back(static_cast<char>(n));
-  for (size_t i = 0; i < n; ++i) appendLengthPrefixed(out, std::string_view(topics[i]).substr(0, 0xffff));
+  for (size_t i = 0; i < n; ++i)
+    appendLengthPrefixed(out, std::string_view(topics[i]).substr(0, 0xffff));
   appendLengthPrefixed(out, key.substr(0, 0xffff));
   out.append(record_id);
 }

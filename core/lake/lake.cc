@@ -56,7 +56,9 @@ class HubLogger : public rocksdb::Logger {
  public:
   HubLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
   using rocksdb::Logger::Logv;
-  void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
   void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
     if (level < GetInfoLogLevel()) return;
     char buf[1024];
@@ -147,7 +149,8 @@ struct Lake::RecordCache {
 std::optional<LonLat> representativePoint(const firehub::v1::Geometry& g) {
   if (g.has_point()) return LonLat{g.point().lon(), g.point().lat()};
   const firehub::v1::Polygon* poly = nullptr;
-  if (g.has_polygon()) poly = &g.polygon();
+  if (g.has_polygon())
+    poly = &g.polygon();
   else if (g.has_multi_polygon() && g.multi_polygon().polygons_size() > 0)
     poly = &g.multi_polygon().polygons(0);
   if (!poly || poly->rings_size() == 0 || poly->rings(0).points_size() == 0) return std::nullopt;
@@ -212,8 +215,10 @@ Status Lake::init() {
   // (tens of MiB compressed on one core) otherwise takes a core from fusion and the map's
   // stream just when an alarm burst filled the memtables. They still get every idle moment, and
   // RocksDB slows writes down if they fall behind.
-  db_options.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::HIGH, rocksdb::CpuPriority::kLow);
-  db_options.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW, rocksdb::CpuPriority::kLow);
+  db_options.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::HIGH,
+                                             rocksdb::CpuPriority::kLow);
+  db_options.env->LowerThreadPoolCPUPriority(rocksdb::Env::Priority::LOW,
+                                             rocksdb::CpuPriority::kLow);
   db_options.db_write_buffer_size = options_.write_buffer_mb << 20;
   db_options.keep_log_file_num = 5;
 
@@ -233,9 +238,14 @@ Status Lake::init() {
 
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-      {kRecords, point_lookup}, {kLatest, point_lookup}, {kGeo, ordered},
-      {kLog, ordered},         {kOutbox, ordered},       {kDlq, ordered},
-      {kMeta, point_lookup},   {kLayers, point_lookup}};
+      {kRecords, point_lookup},
+      {kLatest, point_lookup},
+      {kGeo, ordered},
+      {kLog, ordered},
+      {kOutbox, ordered},
+      {kDlq, ordered},
+      {kMeta, point_lookup},
+      {kLayers, point_lookup}};
   rocksdb::DB* db = nullptr;
   auto s = rocksdb::DB::Open(db_options, options_.path, families, &handles_, &db);
   if (!s.ok()) {
@@ -261,7 +271,8 @@ Status Lake::init() {
     last->SeekToLast();
     if (last->Valid() && last->key().size() == 8) {
       codec::LogEntry entry;
-      const uint64_t span = codec::decodeLog(last->value().ToStringView(), entry) ? codec::logSpan(entry) : 1;
+      const uint64_t span =
+          codec::decodeLog(last->value().ToStringView(), entry) ? codec::logSpan(entry) : 1;
       next_sequence_ = std::max(next_sequence_, codec::readBigEndian64(last->key().data()) + span);
     }
   }
@@ -277,7 +288,8 @@ Status Lake::init() {
     putLogMark(batch, meta_, log_sent_below_);
     FIREHUB_RETURN_IF_ERROR(write(batch, options_.sync, "write the log's delivery mark"));
   } else {
-    return ms.ok() ? Status::dataLoss("the log's delivery mark does not decode") : fromRocks(ms, "read meta");
+    return ms.ok() ? Status::dataLoss("the log's delivery mark does not decode")
+                   : fromRocks(ms, "read meta");
   }
   // Every number below the mark was handed out, also when no key holds it any more (a delivered
   // dead letter's outbox entry at the end): a record logged under such a number again would count
@@ -309,8 +321,9 @@ Status Lake::init() {
   it.reset(db_->NewIterator(rocksdb::ReadOptions(), dlq_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) ++dead;
   dlq_count_ = dead;
-  FIREHUB_LOG(kInfo, "lake", "opened " << options_.path << " next_sequence=" << next_sequence_
-                                       << " outbox=" << depth << " dead_letters=" << dead);
+  FIREHUB_LOG(kInfo, "lake",
+              "opened " << options_.path << " next_sequence=" << next_sequence_
+                        << " outbox=" << depth << " dead_letters=" << dead);
   return Status::ok();
 }
 
@@ -318,7 +331,8 @@ Lake::MemoryUse Lake::memoryUse() const {
   MemoryUse use;
   uint64_t v = 0;
   if (db_->GetAggregatedIntProperty("rocksdb.cur-size-all-mem-tables", &v)) use.memtables = v;
-  if (db_->GetAggregatedIntProperty("rocksdb.estimate-table-readers-mem", &v)) use.table_readers = v;
+  if (db_->GetAggregatedIntProperty("rocksdb.estimate-table-readers-mem", &v))
+    use.table_readers = v;
   use.block_cache = block_cache_ ? block_cache_->GetUsage() : 0;
   use.block_cache_capacity = block_cache_ ? block_cache_->GetCapacity() : 0;
   {
@@ -345,11 +359,13 @@ Status Lake::prepareAreaIndexes() {
   std::string signature;
   std::set<std::string> domains;  // whose latest pointers may carry index bits
   for (const auto& index : indexes) {
-    const bool named = !index.name.empty() && std::all_of(index.name.begin(), index.name.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-    });
+    const bool named =
+        !index.name.empty() && std::all_of(index.name.begin(), index.name.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+        });
     if (!named || index.domain.empty()) {
-      return Status::invalidArgument("area index '" + index.name + "' needs a name of letters, digits, '_' or '-' "
+      return Status::invalidArgument("area index '" + index.name +
+                                     "' needs a name of letters, digits, '_' or '-' "
                                      "and a domain");
     }
     for (const auto& p : index_prefixes_) {
@@ -380,9 +396,10 @@ Status Lake::prepareAreaIndexes() {
     }
     start = end + 1;
   }
-  FIREHUB_LOG(kInfo, "lake", "building the area indexes (" << (signature.empty() ? "none" : signature)
-                                                           << "; before: " << (stored.empty() ? "none" : stored)
-                                                           << ")");
+  FIREHUB_LOG(kInfo, "lake",
+              "building the area indexes (" << (signature.empty() ? "none" : signature)
+                                            << "; before: " << (stored.empty() ? "none" : stored)
+                                            << ")");
   const auto t0 = std::chrono::steady_clock::now();
   rocksdb::WriteBatch batch;
   batch.DeleteRange(geo_, "\x01", "\x02");  // every area index entry; domains start with a letter
@@ -394,12 +411,14 @@ Status Lake::prepareAreaIndexes() {
     std::vector<codec::LatestPointer> ptrs(keys.size());
     std::vector<rocksdb::Slice> ids;
     for (size_t i = 0; i < keys.size(); ++i) {
-      if (!codec::decodeLatest(pointers[i], ptrs[i])) return Status::dataLoss("latest of " + keys[i] + " does not decode");
+      if (!codec::decodeLatest(pointers[i], ptrs[i]))
+        return Status::dataLoss("latest of " + keys[i] + " does not decode");
       ids.emplace_back(ptrs[i].record_id);
     }
     std::vector<rocksdb::PinnableSlice> records(ids.size());
     std::vector<rocksdb::Status> read(ids.size());
-    db_->MultiGet(rocksdb::ReadOptions(), records_, ids.size(), ids.data(), records.data(), read.data());
+    db_->MultiGet(rocksdb::ReadOptions(), records_, ids.size(), ids.data(), records.data(),
+                  read.data());
     batch.Clear();
     firehub::v1::Record r;
     for (size_t k = 0; k < ids.size(); ++k) {
@@ -448,13 +467,17 @@ Status Lake::prepareAreaIndexes() {
     FIREHUB_RETURN_IF_ERROR(rebuildChunk());
   }
   batch.Clear();
-  if (signature.empty()) batch.Delete(meta_, kAreaIndexesKey);
-  else batch.Put(meta_, kAreaIndexesKey, signature);
+  if (signature.empty())
+    batch.Delete(meta_, kAreaIndexesKey);
+  else
+    batch.Put(meta_, kAreaIndexesKey, signature);
   FIREHUB_RETURN_IF_ERROR(write(batch, true, "record the area indexes"));
-  FIREHUB_LOG(kInfo, "lake", "area indexes built: " << entities << " entities looked at, " << entries << " entries, "
-                                                    << withdrawn << " withdrawn ones taken out of the geo index, in "
-                                                    << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
-                                                    << " s");
+  FIREHUB_LOG(kInfo, "lake",
+              "area indexes built: "
+                  << entities << " entities looked at, " << entries << " entries, " << withdrawn
+                  << " withdrawn ones taken out of the geo index, in "
+                  << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
+                  << " s");
   return Status::ok();
 }
 
@@ -478,9 +501,10 @@ Status Lake::write(rocksdb::WriteBatch& batch, bool sync, const char* what) {
     // RocksDB stops writing after a failed write (e.g. the disk filled up) until resumed.
     rocksdb::Status resumed = db_->Resume();
     if (!resumed.ok()) {
-      return Status::resourceExhausted(std::string(what) + ": the lake stopped writing after a disk error and "
-                                       "resumes by itself once there is free space under " + options_.path +
-                                       " (" + resumed.ToString() + ")");
+      return Status::resourceExhausted(std::string(what) +
+                                       ": the lake stopped writing after a disk error and "
+                                       "resumes by itself once there is free space under " +
+                                       options_.path + " (" + resumed.ToString() + ")");
     }
     stalled_ = false;
     FIREHUB_LOG(kInfo, "lake", "writing again after a disk error");
@@ -492,8 +516,8 @@ Status Lake::write(rocksdb::WriteBatch& batch, bool sync, const char* what) {
   if (s.IsNoSpace() || s.IsIOError()) stalled_ = true;
   Status status = fromRocks(s, what);
   if (s.IsNoSpace() || s.subcode() == rocksdb::Status::kNoSpace) {
-    return Status::resourceExhausted(std::string(what) + ": the disk of the lake is full (" + options_.path +
-                                     "): " + s.ToString());
+    return Status::resourceExhausted(std::string(what) + ": the disk of the lake is full (" +
+                                     options_.path + "): " + s.ToString());
   }
   return status;
 }
@@ -505,14 +529,16 @@ uint64_t Lake::lastKey(rocksdb::ColumnFamilyHandle* cf) const {
   return codec::readBigEndian64(it->key().data());
 }
 
-Result<std::string> Lake::ownerIfOther(const std::string& current_id, const firehub::v1::Record& r) const {
+Result<std::string> Lake::ownerIfOther(const std::string& current_id,
+                                       const firehub::v1::Record& r) const {
   // Record ids start with their feed's id: the same feed is the same agency, without a read.
   const std::string_view feed = std::string_view(current_id).substr(0, current_id.find(':'));
   if (feed == r.feed_id()) return std::string();
   firehub::v1::Record current;
   auto found = readRecord(current_id, current);
   if (!found.isOk()) return found.status();
-  if (!found.value() || current.agency().empty() || current.agency() == r.agency()) return std::string();
+  if (!found.value() || current.agency().empty() || current.agency() == r.agency())
+    return std::string();
   return current.agency();
 }
 
@@ -524,8 +550,9 @@ firehub::v1::DeadLetter Lake::foreignWrite(const firehub::v1::Record& r, const s
   dl.set_connector_version(r.provenance().connector_version());
   dl.set_stage("validate");
   dl.set_restricted(bodyHasRestrictedFields(r));
-  dl.set_reason(r.domain() + " entity " + r.entity_type() + "/" + r.entity_id() + " belongs to agency '" +
-                owner + "'; agency '" + r.agency() + "' may not change it");
+  dl.set_reason(r.domain() + " entity " + r.entity_type() + "/" + r.entity_id() +
+                " belongs to agency '" + owner + "'; agency '" + r.agency() +
+                "' may not change it");
   dl.set_source_offset(r.provenance().source_offset());
   *dl.mutable_at() = r.received_at();
   std::string json;
@@ -545,7 +572,8 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   struct KeepSmall {
     std::unique_ptr<rocksdb::WriteBatch>& batch;
     ~KeepSmall() {
-      if (batch->GetDataSize() > (size_t{16} << 20)) batch = std::make_unique<rocksdb::WriteBatch>();
+      if (batch->GetDataSize() > (size_t{16} << 20))
+        batch = std::make_unique<rocksdb::WriteBatch>();
     }
   } keep_small{commit_batch_};
   rocksdb::WriteBatch& batch = *commit_batch_;
@@ -567,7 +595,7 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   std::string value;
   std::string key;
   size_t outbox_added = 0;
-  uint64_t log_deliveries_end = 0;  // after the last delivery of this commit's log entries
+  uint64_t log_deliveries_end = 0;   // after the last delivery of this commit's log entries
   std::vector<size_t> stored_items;  // indexes of the items written (not duplicates)
   std::vector<char> refused_items(items.size(), 0);  // another agency's entity: not written
   std::vector<firehub::v1::DeadLetter> refused_letters;
@@ -586,8 +614,10 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
       return Status::invalidArgument("record " + r.id() + " is for more than " +
                                      std::to_string(codec::kMaxLogTopics) + " topics");
     }
-    if (ids_in_batch.insert(r.id()).second) candidates.push_back(index);
-    else ++result.duplicates;
+    if (ids_in_batch.insert(r.id()).second)
+      candidates.push_back(index);
+    else
+      ++result.duplicates;
   }
   // The ids are sorted once: the MultiGet takes them in key order (sorting them itself cost it ~6 %
   // of a commit's instructions), and the records go into the batch in the same order below.
@@ -603,7 +633,8 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   }
   std::vector<rocksdb::PinnableSlice> found(by_id.size());
   std::vector<rocksdb::Status> stored(by_id.size());  // ok: stored before
-  db_->MultiGet(rocksdb::ReadOptions(), records_, by_id.size(), keys.data(), found.data(), stored.data(),
+  db_->MultiGet(rocksdb::ReadOptions(), records_, by_id.size(), keys.data(), found.data(),
+                stored.data(),
                 /*sorted_input=*/true);
 
   for (size_t c = 0; c < candidates.size(); ++c) {
@@ -667,8 +698,9 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
         in->second = std::move(next);
       } else {
         auto placed = latest_in_batch.emplace(std::move(entity), std::move(next)).first;
-        leaf_before.emplace(placed->first, have_current ? Before{current.leaf_cell, r.domain(), current.indexed}
-                                                        : Before{0, r.domain(), 0});
+        leaf_before.emplace(placed->first,
+                            have_current ? Before{current.leaf_cell, r.domain(), current.indexed}
+                                         : Before{0, r.domain(), 0});
       }
     }
 
@@ -716,22 +748,29 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     const Before& before = leaf_before[entity];
     const bool moved = before.leaf != next.leaf_cell;
     if (moved) {
-      if (before.leaf != 0) geo_changes.emplace_back(geoKey(before.domain, before.leaf, entity), false);
-      if (next.leaf_cell != 0) geo_changes.emplace_back(geoKey(before.domain, next.leaf_cell, entity), true);
+      if (before.leaf != 0)
+        geo_changes.emplace_back(geoKey(before.domain, before.leaf, entity), false);
+      if (next.leaf_cell != 0)
+        geo_changes.emplace_back(geoKey(before.domain, next.leaf_cell, entity), true);
     }
     // So do its area index entries, and they come and go with what the indexes hold.
     if (!moved && before.indexed == next.indexed) continue;
     for (size_t i = 0; i < index_prefixes_.size(); ++i) {
       const uint32_t bit = uint32_t{1} << i;
-      const bool was = (before.indexed & bit) && before.leaf != 0, is = (next.indexed & bit) && next.leaf_cell != 0;
-      if (was && (moved || !is)) geo_changes.emplace_back(geoKey(index_prefixes_[i], before.leaf, entity), false);
-      if (is && (moved || !was)) geo_changes.emplace_back(geoKey(index_prefixes_[i], next.leaf_cell, entity), true);
+      const bool was = (before.indexed & bit) && before.leaf != 0,
+                 is = (next.indexed & bit) && next.leaf_cell != 0;
+      if (was && (moved || !is))
+        geo_changes.emplace_back(geoKey(index_prefixes_[i], before.leaf, entity), false);
+      if (is && (moved || !was))
+        geo_changes.emplace_back(geoKey(index_prefixes_[i], next.leaf_cell, entity), true);
     }
   }
   std::sort(geo_changes.begin(), geo_changes.end());
   for (const auto& [geo_key, put] : geo_changes) {
-    if (put) batch.Put(geo_, geo_key, "");
-    else batch.Delete(geo_, geo_key);
+    if (put)
+      batch.Put(geo_, geo_key, "");
+    else
+      batch.Delete(geo_, geo_key);
   }
 
   std::vector<const firehub::v1::DeadLetter*> letters;
@@ -750,8 +789,9 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     ++result.dead_lettered;
     key.clear();
     codec::appendBigEndian64(key, seq++);
-    batch.Put(outbox_, key, codec::encodeOutbox(kDeadLetterTopic, dl.feed_id(),
-                                                kDeadLetterRefPrefix + std::to_string(dl_seq)));
+    batch.Put(outbox_, key,
+              codec::encodeOutbox(kDeadLetterTopic, dl.feed_id(),
+                                  kDeadLetterRefPrefix + std::to_string(dl_seq)));
     ++outbox_added;
   }
   result.foreign = refused_letters.size();
@@ -779,7 +819,8 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     std::lock_guard<std::mutex> lock(marks_mu_);
     if (log_deliveries_end > 0) {
       log_delivery_top_ = std::max(log_delivery_top_, log_deliveries_end);
-    } else if (!stored_items.empty() && log_sent_below_ >= log_delivery_top_ && log_sent_below_ < seq) {
+    } else if (!stored_items.empty() && log_sent_below_ >= log_delivery_top_ &&
+               log_sent_below_ < seq) {
       mark_after = seq;
     }
   }
@@ -807,7 +848,8 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     committed.reserve(stored_items.size());
     for (size_t i = 0; i < stored_items.size(); ++i) {
       const size_t index = stored_items[i];
-      committed.push_back({items[index].record().id(), std::move(serialised[index]), last_sequences[i]});
+      committed.push_back(
+          {items[index].record().id(), std::move(serialised[index]), last_sequences[i]});
     }
     remember(committed);
   }
@@ -852,7 +894,8 @@ void Lake::remember(std::vector<Remembered>& records) {
   if (cache_->bytes <= limit) return;
   // Only unsent records are left: this push stays out; the publisher reads it from RocksDB when
   // it gets there. (Those of its records the publisher already sent may have left from the front.)
-  for (size_t mine = std::min(records.size(), cache_->order.size()); mine > 0; --mine) cache_->dropBack();
+  for (size_t mine = std::min(records.size(), cache_->order.size()); mine > 0; --mine)
+    cache_->dropBack();
 }
 
 void Lake::notePublished(uint64_t sequence) {
@@ -905,25 +948,27 @@ Result<std::optional<firehub::v1::Record>> Lake::latest(const std::string& entit
   if (s.IsNotFound()) return std::optional<firehub::v1::Record>();
   FIREHUB_RETURN_IF_ERROR(fromRocks(s, "read latest"));
   codec::LatestPointer ptr;
-  if (!codec::decodeLatest(stored, ptr)) return Status::dataLoss("latest of " + entity_key + " does not decode");
+  if (!codec::decodeLatest(stored, ptr))
+    return Status::dataLoss("latest of " + entity_key + " does not decode");
   return getRecord(ptr.record_id);
 }
 
 Result<std::vector<firehub::v1::Record>> Lake::latestInBBox(const std::string& domain,
-                                                            const BBox& bbox,
-                                                            size_t limit) const {
+                                                            const BBox& bbox, size_t limit) const {
   std::vector<firehub::v1::Record> out;
   if (limit == 0) return out;
-  FIREHUB_RETURN_IF_ERROR(forEachLatestInBBox(domain, bbox, [&](firehub::v1::Record& r, std::string_view) {
-    out.push_back(std::move(r));
-    return out.size() < limit;
-  }));
+  FIREHUB_RETURN_IF_ERROR(
+      forEachLatestInBBox(domain, bbox, [&](firehub::v1::Record& r, std::string_view) {
+        out.push_back(std::move(r));
+        return out.size() < limit;
+      }));
   return out;
 }
 
-Status Lake::forEachLatestInBBox(const std::string& domain, const BBox& bbox,
-                                 const std::function<bool(firehub::v1::Record&, std::string_view)>& fn,
-                                 std::string_view after) const {
+Status Lake::forEachLatestInBBox(
+    const std::string& domain, const BBox& bbox,
+    const std::function<bool(firehub::v1::Record&, std::string_view)>& fn,
+    std::string_view after) const {
   return walkArea(domain, bbox, fn, after);
 }
 
@@ -936,16 +981,18 @@ const std::string* Lake::indexPrefix(const std::string& index) const {
 
 bool Lake::hasAreaIndex(const std::string& index) const { return indexPrefix(index) != nullptr; }
 
-Status Lake::forEachIndexedInBBox(const std::string& index, const BBox& bbox,
-                                  const std::function<bool(firehub::v1::Record&, std::string_view)>& fn,
-                                  std::string_view after) const {
+Status Lake::forEachIndexedInBBox(
+    const std::string& index, const BBox& bbox,
+    const std::function<bool(firehub::v1::Record&, std::string_view)>& fn,
+    std::string_view after) const {
   const std::string* prefix = indexPrefix(index);
   if (!prefix) return Status::notFound("the lake has no area index '" + index + "'");
   return walkArea(*prefix, bbox, fn, after);
 }
 
-Status Lake::scanAreaKeys(const std::string& key_prefix, const BBox& bbox, std::string_view after,
-                          const std::function<bool(std::string_view position, uint64_t leaf)>& fn) const {
+Status Lake::scanAreaKeys(
+    const std::string& key_prefix, const BBox& bbox, std::string_view after,
+    const std::function<bool(std::string_view position, uint64_t leaf)>& fn) const {
   S2LatLngRect rect(S2LatLng::FromDegrees(bbox.min_lat, bbox.min_lon),
                     S2LatLng::FromDegrees(bbox.max_lat, bbox.max_lon));
   S2RegionCoverer::Options opts;
@@ -973,38 +1020,40 @@ Status Lake::scanAreaKeys(const std::string& key_prefix, const BBox& bbox, std::
       }
       uint64_t leaf = codec::readBigEndian64(k.data() + prefix.size());
       if (leaf > hi) break;
-      if (!fn(std::string_view(k.data() + prefix.size(), k.size() - prefix.size()), leaf)) return Status::ok();
+      if (!fn(std::string_view(k.data() + prefix.size(), k.size() - prefix.size()), leaf))
+        return Status::ok();
     }
     if (!it->status().ok()) return fromRocks(it->status(), "scan geo index");
   }
   return Status::ok();
 }
 
-Result<AreaCount> Lake::countArea(const std::string& key_prefix, const BBox& bbox, std::string_view after,
-                                  size_t max) const {
+Result<AreaCount> Lake::countArea(const std::string& key_prefix, const BBox& bbox,
+                                  std::string_view after, size_t max) const {
   AreaCount count;
-  Status scanned = scanAreaKeys(key_prefix, bbox, after, [&](std::string_view position, uint64_t leaf) {
-    const S2LatLng at = S2CellId(leaf).ToLatLng();
-    if (!bbox.contains(at.lng().degrees(), at.lat().degrees())) return true;
-    if (count.count == max) {
-      count.complete = false;
-      return false;
-    }
-    ++count.count;
-    count.last_position.assign(position.data(), position.size());
-    return true;
-  });
+  Status scanned =
+      scanAreaKeys(key_prefix, bbox, after, [&](std::string_view position, uint64_t leaf) {
+        const S2LatLng at = S2CellId(leaf).ToLatLng();
+        if (!bbox.contains(at.lng().degrees(), at.lat().degrees())) return true;
+        if (count.count == max) {
+          count.complete = false;
+          return false;
+        }
+        ++count.count;
+        count.last_position.assign(position.data(), position.size());
+        return true;
+      });
   if (!scanned.isOk()) return scanned;
   return count;
 }
 
-Result<AreaCount> Lake::countLatestInBBox(const std::string& domain, const BBox& bbox, std::string_view after,
-                                          size_t max) const {
+Result<AreaCount> Lake::countLatestInBBox(const std::string& domain, const BBox& bbox,
+                                          std::string_view after, size_t max) const {
   return countArea(domain, bbox, after, max);
 }
 
-Result<AreaCount> Lake::countIndexedInBBox(const std::string& index, const BBox& bbox, std::string_view after,
-                                           size_t max) const {
+Result<AreaCount> Lake::countIndexedInBBox(const std::string& index, const BBox& bbox,
+                                           std::string_view after, size_t max) const {
   const std::string* prefix = indexPrefix(index);
   if (!prefix) return Status::notFound("the lake has no area index '" + index + "'");
   return countArea(*prefix, bbox, after, max);
@@ -1040,8 +1089,10 @@ Status Lake::walkArea(const std::string& key_prefix, const BBox& bbox,
       codec::LatestPointer ptr;
       if (!codec::decodeLatest(pointers[i].ToStringView(), ptr)) continue;
       ids[i] = std::move(ptr.record_id);
-      if (recent(ids[i], bytes[i])) have[i] = 1;
-      else missing.push_back(i);
+      if (recent(ids[i], bytes[i]))
+        have[i] = 1;
+      else
+        missing.push_back(i);
     }
     if (!missing.empty()) {
       std::vector<rocksdb::Slice> record_keys;
@@ -1049,7 +1100,8 @@ Status Lake::walkArea(const std::string& key_prefix, const BBox& bbox,
       for (size_t i : missing) record_keys.emplace_back(ids[i]);
       std::vector<rocksdb::PinnableSlice> records(missing.size());
       std::vector<rocksdb::Status> read(missing.size());
-      db_->MultiGet(rocksdb::ReadOptions(), records_, missing.size(), record_keys.data(), records.data(), read.data());
+      db_->MultiGet(rocksdb::ReadOptions(), records_, missing.size(), record_keys.data(),
+                    records.data(), read.data());
       for (size_t k = 0; k < missing.size(); ++k) {
         if (read[k].IsNotFound()) continue;
         FIREHUB_RETURN_IF_ERROR(fromRocks(read[k], "read record"));
@@ -1060,7 +1112,8 @@ Status Lake::walkArea(const std::string& key_prefix, const BBox& bbox,
     firehub::v1::Record r;
     for (size_t i = 0; i < n && !stopped; ++i) {
       if (!have[i]) continue;
-      if (!r.ParseFromString(bytes[i])) return Status::dataLoss("record " + ids[i] + " does not parse");
+      if (!r.ParseFromString(bytes[i]))
+        return Status::dataLoss("record " + ids[i] + " does not parse");
       if (r.op() == firehub::v1::OP_RETRACT) continue;  // withdrawn
       auto where = anchor(r.geometry());
       if (!where || !bbox.contains(where->lng().degrees(), where->lat().degrees())) continue;
@@ -1164,8 +1217,9 @@ Status Lake::readOutbox(uint64_t from, size_t max, std::vector<OutboxEntry>& out
   std::lock_guard<std::mutex> lock(cache_mu_);
   const auto& order = cache_->order;
   if (out.size() == first || order.empty()) return Status::ok();
-  auto at = std::lower_bound(order.begin(), order.end(), out[first].sequence,
-                             [](const RecordCache::Held& h, uint64_t s) { return h.record.last_sequence < s; });
+  auto at = std::lower_bound(
+      order.begin(), order.end(), out[first].sequence,
+      [](const RecordCache::Held& h, uint64_t s) { return h.record.last_sequence < s; });
   for (size_t i = first; i < out.size(); ++i) {
     auto& e = out[i];
     while (at != order.end() && at->record.last_sequence < e.sequence) ++at;
@@ -1224,7 +1278,7 @@ Status Lake::deleteOutbox(const std::vector<uint64_t>& sequences) {
     sent_below = log_sent_below_;
   }
   rocksdb::WriteBatch batch;
-  std::vector<uint64_t> family;  // the given sequences that are outbox family keys
+  std::vector<uint64_t> family;    // the given sequences that are outbox family keys
   std::vector<uint64_t> log_hits;  // and those that are record deliveries of the log
   family.reserve(sorted.size());
   // Record deliveries of the log among them: the mark moves past the highest, and the log's
@@ -1252,7 +1306,8 @@ Status Lake::deleteOutbox(const std::vector<uint64_t>& sequences) {
       from = pending.back().sequence + 1;
     }
   }
-  std::set_difference(sorted.begin(), sorted.end(), log_hits.begin(), log_hits.end(), std::back_inserter(family));
+  std::set_difference(sorted.begin(), sorted.end(), log_hits.begin(), log_hits.end(),
+                      std::back_inserter(family));
   deleteFamilyEntries(batch, family);
   if (new_mark != sent_below) {
     putLogMark(batch, meta_, new_mark);
@@ -1397,8 +1452,10 @@ Status Lake::commitDerived(const DerivedBatch& derived) {
   for (const auto& d : derived.deliveries) {
     key.clear();
     codec::appendBigEndian64(key, seq++);
-    batch.Put(outbox_, key, codec::encodeOutbox(d.topic, d.key, d.record_id.empty() ? kLayerRefPrefix + d.layer_key
-                                                                                      : d.record_id));
+    batch.Put(
+        outbox_, key,
+        codec::encodeOutbox(d.topic, d.key,
+                            d.record_id.empty() ? kLayerRefPrefix + d.layer_key : d.record_id));
   }
   for (const auto& [k, v] : derived.meta) batch.Put(meta_, k, v);
   if (batch.Count() == 0) return Status::ok();
@@ -1422,8 +1479,9 @@ Result<std::optional<std::string>> Lake::getLayer(const std::string& key) const 
   return std::optional<std::string>(std::move(value));
 }
 
-Status Lake::scanLayers(const std::string& prefix,
-                        const std::function<void(const std::string&, const std::string&)>& fn) const {
+Status Lake::scanLayers(
+    const std::string& prefix,
+    const std::function<void(const std::string&, const std::string&)>& fn) const {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), layers_));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     fn(it->key().ToString(), it->value().ToString());

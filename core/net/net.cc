@@ -152,8 +152,7 @@ std::string OutboundPolicy::refusal(const IPAddress& ip) const {
   }
   for (const auto& [network, what] : specialNetworks()) {
     if (network.contains(ip)) {
-      return ip.toString() + " is " + what +
-             " (an admin may allow it with outbound.allow)";
+      return ip.toString() + " is " + what + " (an admin may allow it with outbound.allow)";
     }
   }
   return "";
@@ -193,8 +192,9 @@ Status OutboundPolicy::checkUrl(const std::string& url) const {
     return Status::invalidArgument("the URL must be http:// or https:// with a host");
   }
   if (!uri.getUserInfo().empty()) {
-    return Status::invalidArgument("the URL may not carry credentials (user:password@); use the "
-                                   "signature secret");
+    return Status::invalidArgument(
+        "the URL may not carry credentials (user:password@); use the "
+        "signature secret");
   }
   auto address = resolve(uri.getHost(), uri.getPort());
   if (!address.isOk() && address.status().code() == StatusCode::kPermissionDenied) {

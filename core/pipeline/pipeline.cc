@@ -67,15 +67,19 @@ namespace {
 std::string checkEnvelope(const firehub::v1::Record& r, const std::string& domain,
                           firehub::v1::Point& anchor, bool require_geometry) {
   if (r.body_case() == firehub::v1::Record::BODY_NOT_SET) return "record has no body";
-  if (r.domain() != domain) return "record domain '" + r.domain() + "' is not the connector's '" + domain + "'";
-  if (r.entity_id().empty() || r.entity_id().size() > 256) return "record entity_id is empty or longer than 256";
+  if (r.domain() != domain)
+    return "record domain '" + r.domain() + "' is not the connector's '" + domain + "'";
+  if (r.entity_id().empty() || r.entity_id().size() > 256)
+    return "record entity_id is empty or longer than 256";
   if (r.entity_type().empty()) return "record entity_type is empty";
   if (r.provenance().source_record_id().empty()) return "record has no provenance.source_record_id";
   if (!r.has_observed_at() || r.observed_at().seconds() < TimeUtil::kTimestampMinSeconds ||
       r.observed_at().seconds() > TimeUtil::kTimestampMaxSeconds || r.observed_at().nanos() < 0 ||
-      r.observed_at().nanos() > 999999999) return "record observed_at is missing or invalid";
+      r.observed_at().nanos() > 999999999)
+    return "record observed_at is missing or invalid";
   if ((!require_geometry || r.unplaced()) && !r.has_geometry()) return "";
-  if (!r.has_geometry() || !validGeometry(r.geometry(), anchor)) return "record geometry is missing or out of range";
+  if (!r.has_geometry() || !validGeometry(r.geometry(), anchor))
+    return "record geometry is missing or out of range";
   return "";
 }
 
@@ -94,12 +98,14 @@ std::string checkEmitted(const firehub::v1::Record& r, const std::string& domain
 
 Result<std::string> resolveAgainstLatest(
     firehub::v1::Record& r,
-    const std::function<Result<std::optional<firehub::v1::Record>>(const std::string&)>& latest_of) {
+    const std::function<Result<std::optional<firehub::v1::Record>>(const std::string&)>&
+        latest_of) {
   if (r.op() == firehub::v1::OP_PATCH) {
     const std::string key = lake::entityKey(r);
     auto base = latest_of(key);
     if (!base.isOk()) return base.status();
-    if (!base.value()) return "patch for unknown entity " + key + ": its full record must arrive first";
+    if (!base.value())
+      return "patch for unknown entity " + key + ": its full record must arrive first";
     firehub::v1::Record merged = std::move(*base.value());
     const auto* oneof = firehub::v1::Record::descriptor()->FindOneofByName("body");
     const auto* reflection = firehub::v1::Record::GetReflection();
@@ -108,7 +114,8 @@ Result<std::string> resolveAgainstLatest(
     if (patch_body == nullptr || patch_body != base_body) {
       return "patch body type differs from the latest record of " + key;
     }
-    reflection->MutableMessage(&merged, base_body)->MergeFrom(reflection->GetMessage(r, patch_body));
+    reflection->MutableMessage(&merged, base_body)
+        ->MergeFrom(reflection->GetMessage(r, patch_body));
     if (r.has_geometry()) *merged.mutable_geometry() = r.geometry();
     if (r.classification() != firehub::v1::CLASSIFICATION_UNSPECIFIED) {
       merged.set_classification(r.classification());
@@ -117,7 +124,8 @@ Result<std::string> resolveAgainstLatest(
     // registry entry was refreshed still updates the entity.
     const auto& base_at = merged.observed_at();
     if (r.observed_at().seconds() > base_at.seconds() ||
-        (r.observed_at().seconds() == base_at.seconds() && r.observed_at().nanos() > base_at.nanos())) {
+        (r.observed_at().seconds() == base_at.seconds() &&
+         r.observed_at().nanos() > base_at.nanos())) {
       *merged.mutable_observed_at() = r.observed_at();
     }
     *merged.mutable_provenance() = r.provenance();
@@ -160,7 +168,8 @@ std::string_view csvHeaderLine(std::string_view body) {
   return nl == std::string_view::npos ? body : body.substr(0, nl + 1);
 }
 
-bool policy_stops(const registry::FeedSpec& spec, const std::vector<firehub::v1::DeadLetter>& dead) {
+bool policy_stops(const registry::FeedSpec& spec,
+                  const std::vector<firehub::v1::DeadLetter>& dead) {
   return spec.errors.tolerance == registry::ErrorPolicy::Tolerance::kNone && !dead.empty();
 }
 
@@ -186,7 +195,8 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     std::string stopped = feed->stoppedReason();
     return Status::failedPrecondition(
         "feed '" + request.feed_id + "' is " +
-        (stopped.empty() ? std::string("paused") : "stopped by its error policy (" + stopped + ")") +
+        (stopped.empty() ? std::string("paused")
+                         : "stopped by its error policy (" + stopped + ")") +
         "; POST /api/v1/feeds/" + request.feed_id + "/resume to take data again");
   }
   const registry::ErrorPolicy& policy = feed->spec().errors;
@@ -196,8 +206,8 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     if (result.isOk() || result.status().code() != StatusCode::kUnavailable ||
         retry >= policy.retries) {
       if (!result.isOk() && retry > 0) {
-        return Status(result.status().code(), result.status().message() + " (after " +
-                                                  std::to_string(retry) + " retries)");
+        return Status(result.status().code(),
+                      result.status().message() + " (after " + std::to_string(retry) + " retries)");
       }
       return result;
     }
@@ -205,8 +215,9 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
     int64_t cap = std::min(policy.max_backoff_ms, policy.backoff_ms << std::min(retry, 20));
     int64_t wait_ms = std::uniform_int_distribution<int64_t>(cap / 2, cap)(rng);
     metrics_.countRecords(request.feed_id, "retry", 1);
-    FIREHUB_LOG(kWarning, "pipeline", "feed " << request.feed_id << ": " << result.status().message()
-                                              << "; retry " << retry + 1 << " in " << wait_ms << " ms");
+    FIREHUB_LOG(kWarning, "pipeline",
+                "feed " << request.feed_id << ": " << result.status().message() << "; retry "
+                        << retry + 1 << " in " << wait_ms << " ms");
     std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
   }
 }
@@ -219,14 +230,13 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
   const std::string domain = descriptor.domain;
   const std::string topic = domainTopic(domain), public_topic = topic + ".public";
 
-
   google::protobuf::Timestamp received = TimeUtil::GetCurrentTime();
   std::vector<lake::StoreItem> items;
   std::vector<firehub::v1::DeadLetter> dead;
   IngestSummary summary;
 
-  auto dead_letter = [&](const std::string& stage, const std::string& reason,
-                         std::string_view raw, const std::string& offset) {
+  auto dead_letter = [&](const std::string& stage, const std::string& reason, std::string_view raw,
+                         const std::string& offset) {
     firehub::v1::DeadLetter dl;
     dl.set_feed_id(spec.id);
     dl.set_agency(spec.agency);
@@ -350,12 +360,14 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
   };
 
   feed->decodingSince() = steadyMs();
-  Status decoded = connector->decode(request.body, request.content_type, spec.id, spec.agency, sink);
+  Status decoded =
+      connector->decode(request.body, request.content_type, spec.id, spec.agency, sink);
   feed->decodingSince() = 0;
   if (decoded.code() == StatusCode::kInternal) {
     feed->setFault(decoded.message());
   } else if (garbage > 0) {
-    feed->setFault(std::string("connector ") + descriptor.id + " emitted " + std::to_string(garbage) +
+    feed->setFault(std::string("connector ") + descriptor.id + " emitted " +
+                   std::to_string(garbage) +
                    " piece(s) that are not a firehub.v1.Record or not of its domain");
   } else if (decoded.isOk()) {
     feed->setFault("");
@@ -382,9 +394,10 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
   auto committed = lake_.commit(
       std::move(items), dead,
       [&](const lake::CommitResult& r, std::vector<std::pair<std::string, std::string>>& meta) {
-        registry::FeedStats stats{counters.accepted + r.stored, counters.rejected + r.dead_lettered,
-                                  counters.duplicates + r.duplicates,
-                                  r.stored > 0 ? received.seconds() : counters.last_record_at.load()};
+        registry::FeedStats stats{
+            counters.accepted + r.stored, counters.rejected + r.dead_lettered,
+            counters.duplicates + r.duplicates,
+            r.stored > 0 ? received.seconds() : counters.last_record_at.load()};
         meta.emplace_back(registry::feedStatsKey(spec.id), registry::encodeFeedStats(stats));
       },
       resolved);
@@ -411,9 +424,11 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
   summary.duplicates = committed->duplicates;
   summary.rejected = committed->dead_lettered;
   if (committed->foreign > 0 && summary.errors.size() < options_.max_reported_errors) {
-    summary.errors.push_back(std::to_string(committed->foreign) +
-                             " record(s) name entities that belong to another agency: not stored, see "
-                             "the dead letters of feed " + spec.id);
+    summary.errors.push_back(
+        std::to_string(committed->foreign) +
+        " record(s) name entities that belong to another agency: not stored, see "
+        "the dead letters of feed " +
+        spec.id);
   }
 
   counters.accepted += summary.accepted;
@@ -428,7 +443,6 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
   if (summary.accepted > 0 && on_commit_) on_commit_();
   return summary;
 }
-
 
 Result<std::vector<ReplayResult>> Pipeline::replay(const std::vector<uint64_t>& sequences) {
   std::vector<ReplayResult> out;
@@ -447,13 +461,16 @@ Result<std::vector<ReplayResult>> Pipeline::replay(const std::vector<uint64_t>& 
     r.feed_id = dl.feed_id();
     static const std::set<std::string> kReplayable = {"transport", "decode", "validate"};
     if (!kReplayable.count(dl.stage())) {
-      r.reason = "stage '" + dl.stage() + "' is not replayable (only transport, decode and validate)";
+      r.reason =
+          "stage '" + dl.stage() + "' is not replayable (only transport, decode and validate)";
     } else if (dl.content_type() == kRecordBytesType) {
-      r.reason = "it holds what the connector emitted, not the source bytes (connector ABI < 1.2): "
-                 "send the source again";
+      r.reason =
+          "it holds what the connector emitted, not the source bytes (connector ABI < 1.2): "
+          "send the source again";
     } else if (dl.content_type() == kTruncatedType) {
-      r.reason = "it holds only the start of what was sent: send the source again (a dropped file "
-                 "waits in the drop directory's failed/)";
+      r.reason =
+          "it holds only the start of what was sent: send the source again (a dropped file "
+          "waits in the drop directory's failed/)";
     } else if (dl.raw().empty()) {
       r.reason = "the dead letter holds no raw bytes";
     } else if (!feeds_.get(dl.feed_id())) {
@@ -485,8 +502,9 @@ Result<std::vector<ReplayResult>> Pipeline::replay(const std::vector<uint64_t>& 
     out.push_back(std::move(r));
   }
   if (resolved_any > 0) {
-    FIREHUB_LOG(kInfo, "pipeline", "replay: " << resolved_any << " of " << sequences.size()
-                                              << " dead letters now stored");
+    FIREHUB_LOG(
+        kInfo, "pipeline",
+        "replay: " << resolved_any << " of " << sequences.size() << " dead letters now stored");
   }
   return out;
 }

@@ -45,7 +45,7 @@ void sourceThunk(void* ctx, const uint8_t* raw, size_t len) {
 }
 
 void logThunk(void*, int level, const char* message) {
-  log::Level l = level <= 0 ? log::Level::kDebug
+  log::Level l = level <= 0   ? log::Level::kDebug
                  : level == 1 ? log::Level::kInfo
                  : level == 2 ? log::Level::kWarning
                               : log::Level::kError;
@@ -79,8 +79,8 @@ Status checkDescriptor(const fh_connector_descriptor* d, const std::string& file
   }
   if (d->struct_size < offsetof(fh_connector_descriptor, destroy) + sizeof(d->destroy)) {
     return Status::failedPrecondition(file + ": descriptor is " + std::to_string(d->struct_size) +
-                                      " bytes, smaller than ABI " + plugin + " requires (host ABI " +
-                                      host + ")");
+                                      " bytes, smaller than ABI " + plugin +
+                                      " requires (host ABI " + host + ")");
   }
   if (!d->id || !*d->id || !d->version || !d->domain || !d->create || !d->decode || !d->destroy) {
     return Status::failedPrecondition(file + ": descriptor (ABI " + plugin +
@@ -96,13 +96,13 @@ Result<std::shared_ptr<LoadedPlugin>> loadPlugin(const std::string& file) {
   boost::dll::fs::error_code ec;
   library->load(file, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
   if (ec) {
-    return Status::failedPrecondition(file + ": cannot be loaded (" + ec.message() +
-                                      "; host ABI " + host + ", plugin ABI unknown)");
+    return Status::failedPrecondition(file + ": cannot be loaded (" + ec.message() + "; host ABI " +
+                                      host + ", plugin ABI unknown)");
   }
   if (!library->has(FH_CONNECTOR_SYMBOL)) {
-    return Status::failedPrecondition(file + ": no '" FH_CONNECTOR_SYMBOL
-                                      "' descriptor exported (host ABI " + host +
-                                      ", plugin ABI unknown); is it a firehub connector?");
+    return Status::failedPrecondition(
+        file + ": no '" FH_CONNECTOR_SYMBOL "' descriptor exported (host ABI " + host +
+        ", plugin ABI unknown); is it a firehub connector?");
   }
   // BOOST_DLL_ALIAS exports a variable holding the function's address; get_alias follows it.
   const fh_connector_descriptor* d = nullptr;
@@ -143,12 +143,15 @@ Status ConnectorInstance::decode(std::string_view data, const std::string& conte
   fh_status st = plugin_->descriptor().decode(handle_, &in, &cb, &sink, err, sizeof err);
   err[sizeof err - 1] = '\0';
   switch (st) {
-    case FH_OK: return Status::ok();
-    case FH_RETRY: return Status::unavailable(err[0] ? err : "connector asked to retry");
+    case FH_OK:
+      return Status::ok();
+    case FH_RETRY:
+      return Status::unavailable(err[0] ? err : "connector asked to retry");
     case FH_FAULT:
-      return Status::internal(std::string("connector ") + plugin_->descriptor().id + " failed: " +
-                              (err[0] ? err : "no message"));
-    default: return Status::invalidArgument(err[0] ? err : "connector could not decode the body");
+      return Status::internal(std::string("connector ") + plugin_->descriptor().id +
+                              " failed: " + (err[0] ? err : "no message"));
+    default:
+      return Status::invalidArgument(err[0] ? err : "connector could not decode the body");
   }
 }
 
@@ -220,8 +223,9 @@ std::vector<PluginInfo> ConnectorRegistry::scanDirectory(const std::string& dir)
       seen_[file] = info;
     }
     if (info.loaded) {
-      FIREHUB_LOG(kInfo, "plugin", "loaded " << info.id << " " << info.version << " (ABI "
-                                             << info.abi << ") from " << file);
+      FIREHUB_LOG(
+          kInfo, "plugin",
+          "loaded " << info.id << " " << info.version << " (ABI " << info.abi << ") from " << file);
     } else {
       FIREHUB_LOG(kWarning, "plugin", "refused " << info.reason);
     }
@@ -254,12 +258,12 @@ Result<std::unique_ptr<ConnectorInstance>> ConnectorRegistry::create(
   if (!plugin) return Status::notFound("no connector '" + id + "' is loaded");
   void* handle = nullptr;
   char err[1024] = {0};
-  fh_status st = plugin->descriptor().create(config_json.data(), config_json.size(), &handle, err,
-                                             sizeof err);
+  fh_status st =
+      plugin->descriptor().create(config_json.data(), config_json.size(), &handle, err, sizeof err);
   err[sizeof err - 1] = '\0';
   if (st != FH_OK || handle == nullptr) {
-    return Status::invalidArgument(std::string("connector ") + id + " rejected the config: " +
-                                   (err[0] ? err : "no reason given"));
+    return Status::invalidArgument(std::string("connector ") + id +
+                                   " rejected the config: " + (err[0] ? err : "no reason given"));
   }
   return std::make_unique<ConnectorInstance>(std::move(plugin), handle);
 }

@@ -23,17 +23,16 @@ struct BadPattern : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-
-
-
 using Poco::Dynamic::Var;
 using Poco::JSON::Array;
 using Poco::JSON::Object;
 
-const std::set<std::string> kKnown = {"$schema", "$id", "title", "description", "default",
-                                      "examples", "type", "properties", "additionalProperties",
-                                      "required", "enum", "pattern", "minimum", "maximum",
-                                      "minLength", "maxLength", "items"};
+const std::set<std::string> kKnown = {"$schema",     "$id",        "title",
+                                      "description", "default",    "examples",
+                                      "type",        "properties", "additionalProperties",
+                                      "required",    "enum",       "pattern",
+                                      "minimum",     "maximum",    "minLength",
+                                      "maxLength",   "items"};
 
 std::string typeOf(const Var& v) {
   if (v.isEmpty()) return "null";
@@ -66,7 +65,8 @@ std::string show(const Var& v) {
 }
 
 Status fail(const std::string& where, const std::string& rule) {
-  return Status::invalidArgument("config" + (where.empty() ? std::string() : "." + where) + ": " + rule);
+  return Status::invalidArgument("config" + (where.empty() ? std::string() : "." + where) + ": " +
+                                 rule);
 }
 
 Status check(const Object::Ptr& schema, const Var& value, const std::string& where) {
@@ -130,10 +130,12 @@ Status check(const Object::Ptr& schema, const Var& value, const std::string& whe
   if (value.isNumeric() && !value.isBoolean()) {
     double d = value.convert<double>();
     if (schema->has("minimum") && d < schema->getValue<double>("minimum")) {
-      return fail(where, show(value) + " is below the minimum " + schema->get("minimum").toString());
+      return fail(where,
+                  show(value) + " is below the minimum " + schema->get("minimum").toString());
     }
     if (schema->has("maximum") && d > schema->getValue<double>("maximum")) {
-      return fail(where, show(value) + " is above the maximum " + schema->get("maximum").toString());
+      return fail(where,
+                  show(value) + " is above the maximum " + schema->get("maximum").toString());
     }
   }
   if (value.type() == typeid(Object::Ptr)) {
@@ -146,7 +148,8 @@ Status check(const Object::Ptr& schema, const Var& value, const std::string& whe
         if (!obj->has(key)) return fail(where.empty() ? key : where + "." + key, "is required");
       }
     }
-    bool closed = schema->has("additionalProperties") && !schema->getValue<bool>("additionalProperties");
+    bool closed =
+        schema->has("additionalProperties") && !schema->getValue<bool>("additionalProperties");
     std::vector<std::string> keys;
     obj->getNames(keys);
     for (const auto& key : keys) {
@@ -161,7 +164,8 @@ Status check(const Object::Ptr& schema, const Var& value, const std::string& whe
           for (size_t i = 0; i < known.size(); ++i) allowed += (i ? ", " : "") + known[i];
         }
         return fail(at, "is not a setting of this connector" +
-                            (allowed.empty() ? std::string(" (it takes none)") : " (settings: " + allowed + ")"));
+                            (allowed.empty() ? std::string(" (it takes none)")
+                                             : " (settings: " + allowed + ")"));
       }
     }
   }
@@ -183,7 +187,8 @@ Status validateConfig(const std::string& schema_json, const std::string& config_
     Poco::JSON::Parser parser;
     schema = parser.parse(schema_json).extract<Object::Ptr>();
   } catch (const Poco::Exception& e) {
-    return Status::failedPrecondition("the connector's config schema is not a JSON object: " + e.displayText());
+    return Status::failedPrecondition("the connector's config schema is not a JSON object: " +
+                                      e.displayText());
   }
   Var config;
   try {
@@ -195,9 +200,11 @@ Status validateConfig(const std::string& schema_json, const std::string& config_
   try {
     return check(schema, config, "");
   } catch (const BadPattern& e) {
-    return Status::failedPrecondition(std::string("the connector's config schema has a bad pattern: ") + e.what());
+    return Status::failedPrecondition(
+        std::string("the connector's config schema has a bad pattern: ") + e.what());
   } catch (const Poco::Exception& e) {
-    return Status::failedPrecondition("the connector's config schema is malformed: " + e.displayText());
+    return Status::failedPrecondition("the connector's config schema is malformed: " +
+                                      e.displayText());
   }
 }
 

@@ -58,7 +58,8 @@ Result<Poco::JSON::Object::Ptr> objectField(const Poco::Dynamic::Var& v, const s
     if (!known.count(n)) {
       std::string list;
       for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      return Status::invalidArgument("field '" + name + "." + n + "' is not known (known: " + list + ")");
+      return Status::invalidArgument("field '" + name + "." + n + "' is not known (known: " + list +
+                                     ")");
     }
   }
   return obj;
@@ -89,15 +90,17 @@ Status parseErrorPolicy(const Poco::Dynamic::Var& v, ErrorPolicy& out) {
     } else if (t == "none") {
       out.tolerance = ErrorPolicy::Tolerance::kNone;
     } else {
-      return Status::invalidArgument("field 'errors.tolerance' must be \"all\" (dead-letter bad records and "
-                                     "continue) or \"none\" (stop the feed on the first bad record)");
+      return Status::invalidArgument(
+          "field 'errors.tolerance' must be \"all\" (dead-letter bad records and "
+          "continue) or \"none\" (stop the feed on the first bad record)");
     }
   }
   int64_t retries = out.retries;
   FIREHUB_RETURN_IF_ERROR(integerField(o, "errors", "retries", 0, 20, retries));
   out.retries = static_cast<int>(retries);
   FIREHUB_RETURN_IF_ERROR(integerField(o, "errors", "backoff_ms", 1, 60000, out.backoff_ms));
-  FIREHUB_RETURN_IF_ERROR(integerField(o, "errors", "max_backoff_ms", 1, 600000, out.max_backoff_ms));
+  FIREHUB_RETURN_IF_ERROR(
+      integerField(o, "errors", "max_backoff_ms", 1, 600000, out.max_backoff_ms));
   if (out.max_backoff_ms < out.backoff_ms) {
     return Status::invalidArgument("field 'errors.max_backoff_ms' must be >= errors.backoff_ms");
   }
@@ -110,18 +113,25 @@ Status parseFileDrop(const Poco::Dynamic::Var& v, FileDrop& out) {
   const auto& o = *obj.value();
   if (!o.has("dir") || !o.get("dir").isString() || o.get("dir").convert<std::string>().empty() ||
       o.get("dir").convert<std::string>().find('\0') != std::string::npos) {
-    return Status::invalidArgument("field 'file_drop.dir' must be a directory under file_drop.root");
+    return Status::invalidArgument(
+        "field 'file_drop.dir' must be a directory under file_drop.root");
   }
   out.dir = o.get("dir").convert<std::string>();
   if (o.has("content_type")) {
-    static const std::set<std::string> kTypes = {"text/csv", "application/json", "application/x-ndjson",
-                                                 "application/geo+json", "application/fhir+json",
-                                                 "application/xml", "application/cap+xml"};
-    std::string t = o.get("content_type").isString() ? o.get("content_type").convert<std::string>() : "";
+    static const std::set<std::string> kTypes = {"text/csv",
+                                                 "application/json",
+                                                 "application/x-ndjson",
+                                                 "application/geo+json",
+                                                 "application/fhir+json",
+                                                 "application/xml",
+                                                 "application/cap+xml"};
+    std::string t =
+        o.get("content_type").isString() ? o.get("content_type").convert<std::string>() : "";
     if (!kTypes.count(t)) {
-      return Status::invalidArgument("field 'file_drop.content_type' must be one of text/csv, "
-                                     "application/json, application/x-ndjson, application/geo+json, "
-                                     "application/fhir+json, application/xml, application/cap+xml");
+      return Status::invalidArgument(
+          "field 'file_drop.content_type' must be one of text/csv, "
+          "application/json, application/x-ndjson, application/geo+json, "
+          "application/fhir+json, application/xml, application/cap+xml");
     }
     out.content_type = t;
   }
@@ -149,7 +159,8 @@ Result<FeedSpec> parseFeedSpec(const std::string& json) {
                       : Status::ok();
     }
     auto v = obj->get(key);
-    if (!v.isString()) return Status::invalidArgument(std::string("field '") + key + "' must be a string");
+    if (!v.isString())
+      return Status::invalidArgument(std::string("field '") + key + "' must be a string");
     out = v.convert<std::string>();
     return Status::ok();
   };
@@ -196,9 +207,9 @@ Result<FeedSpec> parseFeedSpec(const std::string& json) {
   if (obj->has("created_at") && obj->get("created_at").isNumeric()) {
     spec.created_at = obj->get("created_at").convert<int64_t>();
   }
-  static const std::set<std::string> kKnown = {"id",        "agency",     "connector", "config",
-                                                "description", "cadence_s", "created_at", "paused",
-                                                "stopped",   "errors",     "file_drop"};
+  static const std::set<std::string> kKnown = {"id",          "agency",    "connector",  "config",
+                                               "description", "cadence_s", "created_at", "paused",
+                                               "stopped",     "errors",    "file_drop"};
   std::vector<std::string> names;
   obj->getNames(names);
   for (const auto& n : names) {
@@ -223,13 +234,14 @@ Result<std::string> resolveFileDropDir(const std::string& dir, const FileDropPol
     return o == outer.end();
   };
   if (!within(resolved, root) || resolved == root) {
-    return Status::invalidArgument("file_drop.dir " + dir + " is not a folder under file_drop.root (" +
-                                    root.string() + ")");
+    return Status::invalidArgument("file_drop.dir " + dir +
+                                   " is not a folder under file_drop.root (" + root.string() + ")");
   }
   if (!policy.data_dir.empty()) {
     const fs::path data = fs::weakly_canonical(fs::absolute(policy.data_dir, ec), ec);
     if (!ec && (within(resolved, data) || within(data, resolved))) {
-      return Status::invalidArgument("file_drop.dir " + dir + " is the hub's data dir, inside it or above it");
+      return Status::invalidArgument("file_drop.dir " + dir +
+                                     " is the hub's data dir, inside it or above it");
     }
   }
   return resolved.string();
@@ -277,13 +289,15 @@ Status FeedRegistry::load() {
     if (!spec.isOk()) {
       FIREHUB_LOG(kError, "registry", "stored feed does not parse: " << spec.status().message());
       std::lock_guard<std::mutex> lock(mu_);
-      load_failures_.push_back("feed definition " + json.substr(0, 80) + ": " + spec.status().message());
+      load_failures_.push_back("feed definition " + json.substr(0, 80) + ": " +
+                               spec.status().message());
       continue;
     }
     if (!spec->file_drop.dir.empty()) {
       auto dir = resolveFileDropDir(spec->file_drop.dir, drops_);
       if (!dir.isOk()) {  // kept, but its folder is not watched
-        FIREHUB_LOG(kError, "registry", "feed " << spec->id << ": file drop off: " << dir.status().message());
+        FIREHUB_LOG(kError, "registry",
+                    "feed " << spec->id << ": file drop off: " << dir.status().message());
         std::lock_guard<std::mutex> lock(mu_);
         load_failures_.push_back("feed " + spec->id + ": file drop off: " + dir.status().message());
       }
@@ -302,7 +316,8 @@ Status FeedRegistry::load() {
     feed->setStopped(spec->stopped);
     auto stored_stats = lake_.getMeta(feedStatsKey(spec->id));
     FeedStats stats;
-    if (stored_stats.isOk() && stored_stats.value() && decodeFeedStats(*stored_stats.value(), stats)) {
+    if (stored_stats.isOk() && stored_stats.value() &&
+        decodeFeedStats(*stored_stats.value(), stats)) {
       auto& c = feed->counters();
       c.accepted = stats.accepted;
       c.rejected = stats.rejected;
@@ -362,12 +377,14 @@ Result<std::shared_ptr<Feed>> FeedRegistry::create(FeedSpec spec, bool replace) 
                   old.file_drop == spec.file_drop;
       if (same && it->second->connector()) return it->second;
       if (!replace) {
-        return Status::alreadyExists("feed '" + spec.id + "' already exists with another definition");
+        return Status::alreadyExists("feed '" + spec.id +
+                                     "' already exists with another definition");
       }
       spec.created_at = old.created_at;
     }
   }
-  if (auto plugin = connectors_.find(spec.connector); plugin && plugin->descriptor().config_schema) {
+  if (auto plugin = connectors_.find(spec.connector);
+      plugin && plugin->descriptor().config_schema) {
     FIREHUB_RETURN_IF_ERROR(validateConfig(plugin->descriptor().config_schema, spec.config_json));
   }
   if (!spec.file_drop.dir.empty()) {
@@ -394,8 +411,9 @@ Result<std::shared_ptr<Feed>> FeedRegistry::create(FeedSpec spec, bool replace) 
     }
     feeds_[spec.id] = feed;
   }
-  FIREHUB_LOG(kInfo, "registry", "feed " << spec.id << " (" << spec.agency << ", "
-                                         << spec.connector << ") registered");
+  FIREHUB_LOG(
+      kInfo, "registry",
+      "feed " << spec.id << " (" << spec.agency << ", " << spec.connector << ") registered");
   if (on_active_) on_active_(*feed);
   return feed;
 }
@@ -414,8 +432,8 @@ size_t FeedRegistry::activateWaiting() {
     if (replaced.isOk()) {
       ++activated;
     } else {
-      FIREHUB_LOG(kWarning, "registry", "feed " << feed->spec().id << " stays inactive: "
-                                                << replaced.status().message());
+      FIREHUB_LOG(kWarning, "registry",
+                  "feed " << feed->spec().id << " stays inactive: " << replaced.status().message());
     }
   }
   return activated;

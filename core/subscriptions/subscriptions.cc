@@ -33,7 +33,8 @@ constexpr const char* kGrantPrefix = "grants/";
 
 int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch()).count();
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::string lower(std::string s) {
@@ -70,7 +71,8 @@ bool resolve(const std::string& path, std::vector<const FieldDescriptor*>& chain
 
 // The value at the chain as text (enum values by name), or nullopt when a message on the way
 // is not set.
-std::optional<std::string> valueAt(const Message& root, const std::vector<const FieldDescriptor*>& chain) {
+std::optional<std::string> valueAt(const Message& root,
+                                   const std::vector<const FieldDescriptor*>& chain) {
   const Message* m = &root;
   for (size_t i = 0; i + 1 < chain.size(); ++i) {
     const auto* r = m->GetReflection();
@@ -80,13 +82,20 @@ std::optional<std::string> valueAt(const Message& root, const std::vector<const 
   const FieldDescriptor* f = chain.back();
   const auto* r = m->GetReflection();
   switch (f->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_STRING: return r->GetString(*m, f);
-    case FieldDescriptor::CPPTYPE_ENUM: return r->GetEnum(*m, f)->name();
-    case FieldDescriptor::CPPTYPE_BOOL: return r->GetBool(*m, f) ? "true" : "false";
-    case FieldDescriptor::CPPTYPE_INT32: return std::to_string(r->GetInt32(*m, f));
-    case FieldDescriptor::CPPTYPE_INT64: return std::to_string(r->GetInt64(*m, f));
-    case FieldDescriptor::CPPTYPE_UINT32: return std::to_string(r->GetUInt32(*m, f));
-    case FieldDescriptor::CPPTYPE_UINT64: return std::to_string(r->GetUInt64(*m, f));
+    case FieldDescriptor::CPPTYPE_STRING:
+      return r->GetString(*m, f);
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return r->GetEnum(*m, f)->name();
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return r->GetBool(*m, f) ? "true" : "false";
+    case FieldDescriptor::CPPTYPE_INT32:
+      return std::to_string(r->GetInt32(*m, f));
+    case FieldDescriptor::CPPTYPE_INT64:
+      return std::to_string(r->GetInt64(*m, f));
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return std::to_string(r->GetUInt32(*m, f));
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return std::to_string(r->GetUInt64(*m, f));
     case FieldDescriptor::CPPTYPE_DOUBLE: {
       if (f->has_presence() && !r->HasField(*m, f)) return std::nullopt;
       std::ostringstream os;
@@ -94,8 +103,10 @@ std::optional<std::string> valueAt(const Message& root, const std::vector<const 
       os << r->GetDouble(*m, f);
       return os.str();
     }
-    case FieldDescriptor::CPPTYPE_FLOAT: return std::to_string(r->GetFloat(*m, f));
-    default: return std::nullopt;
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return std::to_string(r->GetFloat(*m, f));
+    default:
+      return std::nullopt;
   }
 }
 
@@ -106,8 +117,10 @@ bool numeric(const FieldDescriptor* f) {
     case FieldDescriptor::CPPTYPE_UINT32:
     case FieldDescriptor::CPPTYPE_UINT64:
     case FieldDescriptor::CPPTYPE_DOUBLE:
-    case FieldDescriptor::CPPTYPE_FLOAT: return true;
-    default: return false;
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -161,7 +174,8 @@ std::string redactedUrl(const std::string& url) {
 }
 
 bool validLonLat(double lon, double lat) {
-  return std::isfinite(lon) && std::isfinite(lat) && lon >= -180 && lon <= 180 && lat >= -90 && lat <= 90;
+  return std::isfinite(lon) && std::isfinite(lat) && lon >= -180 && lon <= 180 && lat >= -90 &&
+         lat <= 90;
 }
 
 // The most values an "in" condition may list.
@@ -183,7 +197,8 @@ std::string hmacSha256Hex(const std::string& secret, const std::string& body) {
   return hex;
 }
 
-std::string webhookSignature(const std::string& secret, int64_t unix_seconds, const std::string& body) {
+std::string webhookSignature(const std::string& secret, int64_t unix_seconds,
+                             const std::string& body) {
   const std::string t = std::to_string(unix_seconds);
   return "t=" + t + ",sha256=" + hmacSha256Hex(secret, t + "." + body);
 }
@@ -205,94 +220,112 @@ Result<Subscription> parseSubscription(const std::string& json, bool restricted)
       auto filter = o->getObject("filter");
       if (!filter) return Status::invalidArgument("field 'filter' must be an object");
       if (auto where = filter->getArray("where")) {
-        if (where->size() > 32) return Status::invalidArgument("filter.where: at most 32 conditions");
+        if (where->size() > 32)
+          return Status::invalidArgument("filter.where: at most 32 conditions");
         for (size_t i = 0; i < where->size(); ++i) {
           auto c = where->getObject(static_cast<unsigned>(i));
-          if (!c) return Status::invalidArgument("filter.where[" + std::to_string(i) + "] must be an object");
+          if (!c)
+            return Status::invalidArgument("filter.where[" + std::to_string(i) +
+                                           "] must be an object");
           Condition cond;
           cond.field = c->optValue<std::string>("field", "");
           cond.op = c->optValue<std::string>("op", "eq");
           std::vector<const FieldDescriptor*> chain;
           if (!resolve(cond.field, chain)) {
-            return Status::invalidArgument("filter.where[" + std::to_string(i) + "].field '" + cond.field +
-                                           "' is not a field of the shared schema (e.g. agency, entity_id, " +
-                                           bodies[0]->name() + " fields as <body>.<field>)");
+            return Status::invalidArgument(
+                "filter.where[" + std::to_string(i) + "].field '" + cond.field +
+                "' is not a field of the shared schema (e.g. agency, entity_id, " +
+                bodies[0]->name() + " fields as <body>.<field>)");
           }
           bool body_ok = chain.size() == 1;
           for (const auto* b : bodies) body_ok |= chain[0]->message_type() == b;
           if (!body_ok && chain[0]->containing_oneof()) {
-            return Status::invalidArgument("filter.where[" + std::to_string(i) + "].field '" + cond.field +
-                                           "' is not in the bodies of domain '" + s.domain + "'");
+            return Status::invalidArgument("filter.where[" + std::to_string(i) + "].field '" +
+                                           cond.field + "' is not in the bodies of domain '" +
+                                           s.domain + "'");
           }
           static const std::vector<std::string> kOps = {"eq", "ne", "in", "gt", "gte", "lt", "lte"};
           if (std::find(kOps.begin(), kOps.end(), cond.op) == kOps.end()) {
-            return Status::invalidArgument("filter.where[" + std::to_string(i) + "].op '" + cond.op +
-                                           "' is not eq, ne, in, gt, gte, lt or lte");
+            return Status::invalidArgument("filter.where[" + std::to_string(i) + "].op '" +
+                                           cond.op + "' is not eq, ne, in, gt, gte, lt or lte");
           }
           bool restricted_field = false;
           for (const auto* f : chain) restricted_field |= isRestrictedField(f);
           if (restricted_field && !restricted) {
-            return Status::permissionDenied("filter.where[" + std::to_string(i) + "].field '" + cond.field +
-                                            "' is classified restricted; filtering on it needs a key with "
-                                            "the restricted grant");
+            return Status::permissionDenied(
+                "filter.where[" + std::to_string(i) + "].field '" + cond.field +
+                "' is classified restricted; filtering on it needs a key with "
+                "the restricted grant");
           }
           // "in" takes 'values'; the other operators take 'value' (a one-element 'values', as
           // earlier versions stored it, is read the same way).
           auto values = c->getArray("values");
           if (cond.op == "in") {
             if (!values || values->size() == 0 || values->size() > kMaxInValues) {
-              return Status::invalidArgument("filter.where[" + std::to_string(i) + "]: 'in' needs 'values', 1.." +
+              return Status::invalidArgument("filter.where[" + std::to_string(i) +
+                                             "]: 'in' needs 'values', 1.." +
                                              std::to_string(kMaxInValues) + " of them");
             }
-            for (size_t j = 0; j < values->size(); ++j) cond.values.push_back(values->get(static_cast<unsigned>(j)).toString());
+            for (size_t j = 0; j < values->size(); ++j)
+              cond.values.push_back(values->get(static_cast<unsigned>(j)).toString());
           } else if (c->has("value")) {
             cond.values.push_back(c->get("value").toString());
           } else if (values && values->size() == 1) {
             cond.values.push_back(values->get(0).toString());
           } else {
-            return Status::invalidArgument("filter.where[" + std::to_string(i) + "]: 'value' is missing");
+            return Status::invalidArgument("filter.where[" + std::to_string(i) +
+                                           "]: 'value' is missing");
           }
           for (const auto& v : cond.values) {
             if (v.size() > 1024) {
-              return Status::invalidArgument("filter.where[" + std::to_string(i) + "]: a value is over 1024 bytes");
+              return Status::invalidArgument("filter.where[" + std::to_string(i) +
+                                             "]: a value is over 1024 bytes");
             }
           }
           if (cond.op == "gt" || cond.op == "gte" || cond.op == "lt" || cond.op == "lte") {
             char* end = nullptr;
             double number = std::strtod(cond.values[0].c_str(), &end);
-            if (!numeric(chain.back()) || *end != '\0' || cond.values[0].empty() || !std::isfinite(number)) {
-              return Status::invalidArgument("filter.where[" + std::to_string(i) + "]: '" + cond.op +
-                                             "' compares finite numbers; '" + cond.field + "' or its value is not one");
+            if (!numeric(chain.back()) || *end != '\0' || cond.values[0].empty() ||
+                !std::isfinite(number)) {
+              return Status::invalidArgument("filter.where[" + std::to_string(i) + "]: '" +
+                                             cond.op + "' compares finite numbers; '" + cond.field +
+                                             "' or its value is not one");
             }
           }
           s.where.push_back(std::move(cond));
         }
       }
       if (auto b = filter->getArray("bbox")) {
-        if (b->size() != 4) return Status::invalidArgument("filter.bbox must be [minlon,minlat,maxlon,maxlat]");
+        if (b->size() != 4)
+          return Status::invalidArgument("filter.bbox must be [minlon,minlat,maxlon,maxlat]");
         lake::BBox box{b->getElement<double>(0), b->getElement<double>(1), b->getElement<double>(2),
                        b->getElement<double>(3)};
         if (!validLonLat(box.min_lon, box.min_lat) || !validLonLat(box.max_lon, box.max_lat) ||
             box.min_lon > box.max_lon || box.min_lat > box.max_lat) {
-          return Status::invalidArgument("filter.bbox must be [minlon,minlat,maxlon,maxlat], finite, within "
-                                         "[-180,180]x[-90,90], min not above max");
+          return Status::invalidArgument(
+              "filter.bbox must be [minlon,minlat,maxlon,maxlat], finite, within "
+              "[-180,180]x[-90,90], min not above max");
         }
         s.bbox = box;
       }
       if (auto poly = filter->getArray("polygon")) {
         for (size_t i = 0; i < poly->size(); ++i) {
           auto pt = poly->getArray(static_cast<unsigned>(i));
-          if (!pt || pt->size() != 2) return Status::invalidArgument("filter.polygon must be [[lon,lat],...]");
-          if (poly->size() > 10000) return Status::invalidArgument("filter.polygon: at most 10000 corners");
+          if (!pt || pt->size() != 2)
+            return Status::invalidArgument("filter.polygon must be [[lon,lat],...]");
+          if (poly->size() > 10000)
+            return Status::invalidArgument("filter.polygon: at most 10000 corners");
           double lon = pt->getElement<double>(0), lat = pt->getElement<double>(1);
           if (!validLonLat(lon, lat)) {
-            return Status::invalidArgument("filter.polygon[" + std::to_string(i) +
-                                           "] must be a finite [lon,lat] within [-180,180]x[-90,90]");
+            return Status::invalidArgument(
+                "filter.polygon[" + std::to_string(i) +
+                "] must be a finite [lon,lat] within [-180,180]x[-90,90]");
           }
           s.polygon.emplace_back(lon, lat);
         }
         if (s.polygon.size() > 1 && s.polygon.front() == s.polygon.back()) s.polygon.pop_back();
-        if (s.polygon.size() < 3) return Status::invalidArgument("filter.polygon needs at least 3 corners");
+        if (s.polygon.size() < 3)
+          return Status::invalidArgument("filter.polygon needs at least 3 corners");
       }
     }
     auto delivery = o->getObject("delivery");
@@ -309,11 +342,14 @@ Result<Subscription> parseSubscription(const std::string& json, bool restricted)
         return Status::invalidArgument("delivery.url must be an http:// or https:// URL");
       }
       if (!uri.getUserInfo().empty()) {
-        return Status::invalidArgument("delivery.url may not carry credentials (user:password@); the "
-                                       "signature secret authenticates the hub");
+        return Status::invalidArgument(
+            "delivery.url may not carry credentials (user:password@); the "
+            "signature secret authenticates the hub");
       }
-      if (s.secret.size() < 16) return Status::invalidArgument("delivery.secret must have at least 16 characters");
-      if (s.max_attempts < 1 || s.max_attempts > 100) return Status::invalidArgument("delivery.max_attempts must be 1..100");
+      if (s.secret.size() < 16)
+        return Status::invalidArgument("delivery.secret must have at least 16 characters");
+      if (s.max_attempts < 1 || s.max_attempts > 100)
+        return Status::invalidArgument("delivery.max_attempts must be 1..100");
     }
   } catch (const Poco::Exception& e) {
     return Status::invalidArgument("subscription: " + e.displayText());
@@ -366,7 +402,8 @@ std::string subscriptionJson(const Subscription& s, bool with_secret) {
     delivery.set("max_attempts", s.max_attempts);
     if (with_secret) delivery.set("secret", s.secret);
   }
-  if (s.delivery == "kafka") delivery.set("topic", "firehub.v1.sub." + s.id + (s.restricted ? "" : ".public"));
+  if (s.delivery == "kafka")
+    delivery.set("topic", "firehub.v1.sub." + s.id + (s.restricted ? "" : ".public"));
   if (s.delivery == "sse") delivery.set("events", "/api/v1/subscriptions/" + s.id + "/events");
   o.set("delivery", delivery);
   o.set("created_at_ms", s.created_at);
@@ -386,7 +423,8 @@ bool matches(const Subscription& s, const firehub::v1::Record& r) {
     if (s.bbox && !s.bbox->contains(place->lon, place->lat)) return false;
     if (!s.polygon.empty()) {
       std::vector<S2Point> vertices;
-      for (const auto& [lon, lat] : s.polygon) vertices.push_back(S2LatLng::FromDegrees(lat, lon).ToPoint());
+      for (const auto& [lon, lat] : s.polygon)
+        vertices.push_back(S2LatLng::FromDegrees(lat, lon).ToPoint());
       S2Loop loop(vertices, S2Debug::DISABLE);
       if (!loop.IsValid()) return false;
       loop.Normalize();
@@ -398,24 +436,27 @@ bool matches(const Subscription& s, const firehub::v1::Record& r) {
 
 SubscriptionManager::SubscriptionManager(lake::Lake& lake, SubscriptionOptions options)
     : lake_(lake), options_(std::move(options)) {
-  Status scanned = lake_.scanMeta(kSubPrefix, [&](const std::string& key, const std::string& value) {
-    std::string id = key.substr(std::strlen(kSubPrefix));
-    Status error = Status::ok();
-    auto o = parseObject(value, error);
-    auto s = o ? parseSubscription(value, o->optValue<bool>("restricted", false)) : Result<Subscription>(error);
-    if (!s.isOk()) {
-      // Loud: /readyz names it; the stored definition stays for an operator to look at.
-      load_failures_.push_back("subscription " + id + ": " + s.status().message());
-      FIREHUB_LOG(kError, "subs", "stored subscription " << id << " does not load: " << s.status().message());
-      return;
-    }
-    Subscription sub = s.value();
-    sub.id = id;
-    sub.owner = o->optValue<std::string>("owner", "");
-    sub.restricted = o->optValue<bool>("restricted", false);
-    sub.created_at = o->optValue<int64_t>("created_at_ms", 0);
-    subs_[sub.id] = sub;
-  });
+  Status scanned =
+      lake_.scanMeta(kSubPrefix, [&](const std::string& key, const std::string& value) {
+        std::string id = key.substr(std::strlen(kSubPrefix));
+        Status error = Status::ok();
+        auto o = parseObject(value, error);
+        auto s = o ? parseSubscription(value, o->optValue<bool>("restricted", false))
+                   : Result<Subscription>(error);
+        if (!s.isOk()) {
+          // Loud: /readyz names it; the stored definition stays for an operator to look at.
+          load_failures_.push_back("subscription " + id + ": " + s.status().message());
+          FIREHUB_LOG(kError, "subs",
+                      "stored subscription " << id << " does not load: " << s.status().message());
+          return;
+        }
+        Subscription sub = s.value();
+        sub.id = id;
+        sub.owner = o->optValue<std::string>("owner", "");
+        sub.restricted = o->optValue<bool>("restricted", false);
+        sub.created_at = o->optValue<int64_t>("created_at_ms", 0);
+        subs_[sub.id] = sub;
+      });
   if (!scanned.isOk()) load_failures_.push_back("subscriptions: " + scanned.message());
 }
 
@@ -426,7 +467,8 @@ std::string SubscriptionManager::refusal(const Subscription& s) const {
   if (who->canOperate()) return "";
   const std::string topic = "firehub.v1." + s.domain;
   if (!granted(s.owner, topic)) return "key " + s.owner + " no longer holds the grant of " + topic;
-  if (s.restricted && !who->restricted) return "key " + s.owner + " no longer has the restricted grant";
+  if (s.restricted && !who->restricted)
+    return "key " + s.owner + " no longer has the restricted grant";
   return "";
 }
 
@@ -535,12 +577,14 @@ Status SubscriptionManager::readMatching(const Subscription& s, uint64_t after, 
   return Status::ok();
 }
 
-Status SubscriptionManager::postWebhook(const Subscription& s, const std::string& body, std::string& error) const {
+Status SubscriptionManager::postWebhook(const Subscription& s, const std::string& body,
+                                        std::string& error) const {
   // The address is resolved and checked on every connection (a name may point elsewhere now).
-  auto reply = net::post(options_.outbound, s.url,
-                         {{"X-Firehub-Subscription", s.id},
-                          {"X-Firehub-Signature", webhookSignature(s.secret, nowMs() / 1000, body)}},
-                         "application/json", body, options_.webhook_timeout_s);
+  auto reply =
+      net::post(options_.outbound, s.url,
+                {{"X-Firehub-Subscription", s.id},
+                 {"X-Firehub-Signature", webhookSignature(s.secret, nowMs() / 1000, body)}},
+                "application/json", body, options_.webhook_timeout_s);
   if (!reply.isOk()) {
     error = reply.status().message();
     return reply.status();
@@ -604,8 +648,9 @@ Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
         retry_at_[s.id] = now + backoff + static_cast<int64_t>(rng() % (backoff / 4 + 1));
       }
       if (attempts < s.max_attempts) {
-        FIREHUB_LOG(kWarning, "subs", "webhook of " << s.id << " failed (" << error << "), attempt "
-                                                     << attempts << " of " << s.max_attempts);
+        FIREHUB_LOG(kWarning, "subs",
+                    "webhook of " << s.id << " failed (" << error << "), attempt " << attempts
+                                  << " of " << s.max_attempts);
         return Status::ok();
       }
       // Given up: the batch becomes a dead letter and delivery goes on after it.
@@ -613,7 +658,8 @@ Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
       dl.set_feed_id("subscription:" + s.id);
       dl.set_stage("deliver");
       dl.set_restricted(s.restricted);
-      dl.set_reason("webhook " + redactedUrl(s.url) + " failed " + std::to_string(attempts) + " times: " + error);
+      dl.set_reason("webhook " + redactedUrl(s.url) + " failed " + std::to_string(attempts) +
+                    " times: " + error);
       dl.mutable_at()->set_seconds(now / 1000);
       dl.set_raw(body);
       dl.set_content_type("application/json");
@@ -681,7 +727,8 @@ void SubscriptionManager::run() {
           log::nameThread("fh-webhook");
           bool worked = false;
           Status st = deliver(s, worked);
-          if (!st.isOk()) FIREHUB_LOG(kError, "subs", "subscription " << s.id << ": " << st.toString());
+          if (!st.isOk())
+            FIREHUB_LOG(kError, "subs", "subscription " << s.id << ": " << st.toString());
           done->store(true);
           if (worked) notify();
         });
@@ -693,7 +740,8 @@ void SubscriptionManager::run() {
     }
     if (did_work) continue;
     std::unique_lock<std::mutex> lock(wake_mu_);
-    wake_.wait_for(lock, std::chrono::milliseconds(200), [this] { return pending_ || stop_.load(); });
+    wake_.wait_for(lock, std::chrono::milliseconds(200),
+                   [this] { return pending_ || stop_.load(); });
     pending_ = false;
   }
 }

@@ -75,7 +75,8 @@ std::vector<std::string> splitBody(const std::string& data, const std::string& t
 
 std::string contentTypeOfFile(const std::string& path) {
   std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   if (ext == ".csv") return "text/csv";
   if (ext == ".ndjson" || ext == ".jsonl") return "application/x-ndjson";
   if (ext == ".json") return "application/json";
@@ -148,11 +149,12 @@ size_t FileDrops::scanOnce() {
       continue;
     }
     // Oldest first, so records arrive in the order the agency wrote them.
-    std::sort(files.begin(), files.end(), [](const fs::directory_entry& a, const fs::directory_entry& b) {
-      std::error_code e1, e2;
-      auto ta = a.last_write_time(e1), tb = b.last_write_time(e2);
-      return ta != tb ? ta < tb : a.path() < b.path();
-    });
+    std::sort(files.begin(), files.end(),
+              [](const fs::directory_entry& a, const fs::directory_entry& b) {
+                std::error_code e1, e2;
+                auto ta = a.last_write_time(e1), tb = b.last_write_time(e2);
+                return ta != tb ? ta < tb : a.path() < b.path();
+              });
     for (const auto& f : files) {
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -161,8 +163,10 @@ size_t FileDrops::scanOnce() {
       if (!ingestFile(*feed, f.path().string())) {
         // The lake (or the feed) cannot take it now: back off, then start again from this file.
         static thread_local std::mt19937 rng{std::random_device{}()};
-        backoff.delay_ms = backoff.delay_ms == 0 ? options_.poll_ms : std::min<int64_t>(backoff.delay_ms * 2, 60000);
-        backoff.until_ms = nowMs() + std::uniform_int_distribution<int64_t>(backoff.delay_ms / 2, backoff.delay_ms)(rng);
+        backoff.delay_ms = backoff.delay_ms == 0 ? options_.poll_ms
+                                                 : std::min<int64_t>(backoff.delay_ms * 2, 60000);
+        backoff.until_ms = nowMs() + std::uniform_int_distribution<int64_t>(backoff.delay_ms / 2,
+                                                                            backoff.delay_ms)(rng);
         break;
       }
       backoff = Backoff{};
@@ -179,20 +183,24 @@ bool FileDrops::ingestFile(registry::Feed& feed, const std::string& path) {
   // A link leads to a file that is not the agency's to hand over (a symlink to the hub's key, a
   // hard link to a file elsewhere on the disk): set aside unread.
   if (fs::is_symlink(fs::symlink_status(path, ec)) || fs::hard_link_count(path, ec) > 1) {
-    failFile(feed, path, "'" + name + "' is a symbolic or hard link; only plain files are read", /*keep_bytes=*/false);
+    failFile(feed, path, "'" + name + "' is a symbolic or hard link; only plain files are read",
+             /*keep_bytes=*/false);
     return true;
   }
   auto size = fs::file_size(path, ec);
   if (ec) return true;  // gone meanwhile
   if (size > options_.max_file_bytes) {
-    failFile(feed, path, "file is " + std::to_string(size) + " bytes, more than the limit of " +
-                             std::to_string(options_.max_file_bytes));
+    failFile(feed, path,
+             "file is " + std::to_string(size) + " bytes, more than the limit of " +
+                 std::to_string(options_.max_file_bytes));
     return true;
   }
-  std::string type = spec.file_drop.content_type.empty() ? contentTypeOfFile(path) : spec.file_drop.content_type;
+  std::string type =
+      spec.file_drop.content_type.empty() ? contentTypeOfFile(path) : spec.file_drop.content_type;
   if (type.empty()) {
-    failFile(feed, path, "cannot tell the format of '" + name +
-                             "': use .csv, .json, .ndjson, .geojson or .xml, or set file_drop.content_type");
+    failFile(feed, path,
+             "cannot tell the format of '" + name +
+                 "': use .csv, .json, .ndjson, .geojson or .xml, or set file_drop.content_type");
     return true;
   }
   std::ifstream in(path, std::ios::binary);
@@ -219,8 +227,9 @@ bool FileDrops::ingestFile(registry::Feed& feed, const std::string& path) {
       // Lake trouble, or the feed was paused/stopped: the file stays and is read again later
       // (what was committed already counts as duplicates then).
       feed.setLastError("file drop " + name + ": " + result.status().message());
-      FIREHUB_LOG(kWarning, "transport", "feed " << spec.id << ": file " << name
-                                                  << " waits: " << result.status().message());
+      FIREHUB_LOG(
+          kWarning, "transport",
+          "feed " << spec.id << ": file " << name << " waits: " << result.status().message());
       return false;
     }
     accepted += result->accepted;
@@ -232,9 +241,9 @@ bool FileDrops::ingestFile(registry::Feed& feed, const std::string& path) {
     feed.setLastError("file drop: cannot move " + name + " to done/: " + ec.message());
     return false;
   }
-  FIREHUB_LOG(kInfo, "transport", "feed " << spec.id << ": file " << name << " done (" << accepted
-                                          << " accepted, " << rejected << " rejected, " << duplicates
-                                          << " duplicates)");
+  FIREHUB_LOG(kInfo, "transport",
+              "feed " << spec.id << ": file " << name << " done (" << accepted << " accepted, "
+                      << rejected << " rejected, " << duplicates << " duplicates)");
   return true;
 }
 
@@ -254,7 +263,8 @@ void FileDrops::failFile(registry::Feed& feed, const std::string& path, const st
   dl.set_reason("file " + name + ": " + reason);
   *dl.mutable_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
   dl.set_source_offset("file " + name);
-  dl.set_content_type(spec.file_drop.content_type.empty() ? contentTypeOfFile(path) : spec.file_drop.content_type);
+  dl.set_content_type(spec.file_drop.content_type.empty() ? contentTypeOfFile(path)
+                                                          : spec.file_drop.content_type);
   // The whole file up to 16 MiB (replayable); of a larger one its first MiB, enough to see what
   // was sent (not replayable: the file itself is kept in failed/ to be dropped again).
   std::error_code size_ec;
@@ -270,13 +280,15 @@ void FileDrops::failFile(registry::Feed& feed, const std::string& path, const st
   if (!whole) dl.set_content_type(pipeline::kTruncatedType);
   auto committed = lake_.commit({}, {dl});
   if (!committed.isOk()) {
-    FIREHUB_LOG(kError, "transport", "feed " << spec.id << ": cannot dead-letter file " << name << ": "
-                                             << committed.status().message());
+    FIREHUB_LOG(kError, "transport",
+                "feed " << spec.id << ": cannot dead-letter file " << name << ": "
+                        << committed.status().message());
   }
   std::error_code ec = moveInto(path, fs::path(spec.file_drop.dir) / "failed");
   feed.setLastError(dl.reason());
-  FIREHUB_LOG(kWarning, "transport", "feed " << spec.id << ": " << dl.reason()
-                                             << (ec ? " (could not move it to failed/: " + ec.message() + ")" : ""));
+  FIREHUB_LOG(kWarning, "transport",
+              "feed " << spec.id << ": " << dl.reason()
+                      << (ec ? " (could not move it to failed/: " + ec.message() + ")" : ""));
 }
 
 }  // namespace firehub::transport

@@ -44,7 +44,8 @@ class Connection : public Poco::Net::TCPServerConnection {
         if (++idle_s >= options_.idle_timeout_s) break;
         continue;
       } catch (const Poco::Exception& e) {
-        FIREHUB_LOG(kWarning, "tcp", "feed " << feed_id_ << ": " << peer << ": " << e.displayText());
+        FIREHUB_LOG(kWarning, "tcp",
+                    "feed " << feed_id_ << ": " << peer << ": " << e.displayText());
         break;
       }
       if (n <= 0) break;  // peer closed
@@ -63,20 +64,24 @@ class Connection : public Poco::Net::TCPServerConnection {
         buffer.clear();
         continue;
       }
-      FIREHUB_LOG(kDebug, "tcp", "feed " << feed_id_ << ": " << buffer.size() << " bytes buffered, "
-                                         << result->consumed << " used, " << result->accepted
-                                         << " accepted, " << result->rejected << " rejected, "
-                                         << result->reply.size() << " reply bytes");
+      FIREHUB_LOG(kDebug, "tcp",
+                  "feed " << feed_id_ << ": " << buffer.size() << " bytes buffered, "
+                          << result->consumed << " used, " << result->accepted << " accepted, "
+                          << result->rejected << " rejected, " << result->reply.size()
+                          << " reply bytes");
       try {
-        if (!result->reply.empty()) s.sendBytes(result->reply.data(), static_cast<int>(result->reply.size()));
+        if (!result->reply.empty())
+          s.sendBytes(result->reply.data(), static_cast<int>(result->reply.size()));
       } catch (const Poco::Exception& e) {
-        FIREHUB_LOG(kWarning, "tcp", "feed " << feed_id_ << ": reply to " << peer << ": " << e.displayText());
+        FIREHUB_LOG(kWarning, "tcp",
+                    "feed " << feed_id_ << ": reply to " << peer << ": " << e.displayText());
         break;
       }
       buffer.erase(0, std::min(result->consumed, buffer.size()));
       if (buffer.size() > options_.max_buffer_bytes) {
-        FIREHUB_LOG(kWarning, "tcp", "feed " << feed_id_ << ": " << peer << " sent "
-                                             << buffer.size() << " bytes without a complete frame; dropped");
+        FIREHUB_LOG(kWarning, "tcp",
+                    "feed " << feed_id_ << ": " << peer << " sent " << buffer.size()
+                            << " bytes without a complete frame; dropped");
         buffer.clear();
       }
     }
@@ -94,7 +99,10 @@ class Factory : public Poco::Net::TCPServerConnectionFactory {
  public:
   Factory(pipeline::Pipeline& pipeline, std::string feed_id, TcpOptions options,
           std::shared_ptr<std::atomic<bool>> stopping)
-      : pipeline_(pipeline), feed_id_(std::move(feed_id)), options_(options), stopping_(std::move(stopping)) {}
+      : pipeline_(pipeline),
+        feed_id_(std::move(feed_id)),
+        options_(options),
+        stopping_(std::move(stopping)) {}
   Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
     return new Connection(socket, pipeline_, feed_id_, options_, stopping_);
   }
@@ -110,7 +118,8 @@ std::string listenAddress(const std::string& config_json) {
   try {
     Poco::JSON::Parser parser;
     auto obj = parser.parse(config_json).extract<Poco::JSON::Object::Ptr>();
-    if (obj->has("listen") && obj->get("listen").isString()) return obj->getValue<std::string>("listen");
+    if (obj->has("listen") && obj->get("listen").isString())
+      return obj->getValue<std::string>("listen");
   } catch (const Poco::Exception&) {
   }
   return "";
@@ -119,7 +128,9 @@ std::string listenAddress(const std::string& config_json) {
 }  // namespace
 
 TcpListeners::TcpListeners(pipeline::Pipeline& pipeline, TcpOptions options)
-    : pipeline_(pipeline), options_(options), stopping_(std::make_shared<std::atomic<bool>>(false)) {}
+    : pipeline_(pipeline),
+      options_(options),
+      stopping_(std::make_shared<std::atomic<bool>>(false)) {}
 
 TcpListeners::~TcpListeners() { stopAll(); }
 
@@ -141,8 +152,9 @@ Status TcpListeners::ensure(const registry::Feed& feed) {
     server->start();
     servers_[feed.spec().id] = std::move(server);
     ports_[feed.spec().id] = port;
-    FIREHUB_LOG(kInfo, "tcp", "feed " << feed.spec().id << " listening on "
-                                      << address.host().toString() << ":" << port);
+    FIREHUB_LOG(
+        kInfo, "tcp",
+        "feed " << feed.spec().id << " listening on " << address.host().toString() << ":" << port);
   } catch (const Poco::Exception& e) {
     return Status::unavailable("feed " + feed.spec().id + ": cannot listen on " + listen + ": " +
                                e.displayText());

@@ -49,7 +49,8 @@ std::optional<std::string> JsonFields::text(const char* name) {
   if (object_[name].get(v) || v.is_null()) return std::nullopt;
   std::string_view s;
   int64_t i;
-  if (!v.get_string().get(s)) return s.empty() ? std::nullopt : std::optional<std::string>(std::string(s));
+  if (!v.get_string().get(s))
+    return s.empty() ? std::nullopt : std::optional<std::string>(std::string(s));
   if (!v.get_int64().get(i)) return std::to_string(i);
   markBad(name);
   return std::nullopt;
@@ -94,9 +95,11 @@ std::string readPosition(simdjson::dom::element e, firehub::v1::Point& p) {
   if (a.at(0).get_double().get(lon) || a.at(1).get_double().get(lat)) {
     return "a position must hold numbers";
   }
-  if (!std::isfinite(lon) || !std::isfinite(lat) || lon < -180 || lon > 180 || lat < -90 || lat > 90) {
+  if (!std::isfinite(lon) || !std::isfinite(lat) || lon < -180 || lon > 180 || lat < -90 ||
+      lat > 90) {
     char buf[128];
-    std::snprintf(buf, sizeof buf, "position [%g, %g] is outside lon -180..180, lat -90..90", lon, lat);
+    std::snprintf(buf, sizeof buf, "position [%g, %g] is outside lon -180..180, lat -90..90", lon,
+                  lat);
     return buf;
   }
   p.set_lon(lon);
@@ -119,7 +122,8 @@ std::string readPolygon(simdjson::dom::element e, firehub::v1::Polygon& poly) {
     }
     const auto& first = r->points(0);
     const auto& last = r->points(r->points_size() - 1);
-    if (first.lon() != last.lon() || first.lat() != last.lat()) return "a polygon ring must be closed";
+    if (first.lon() != last.lon() || first.lat() != last.lat())
+      return "a polygon ring must be closed";
   }
   return "";
 }
@@ -275,8 +279,8 @@ void forEachItem(const Input& input, const ItemOptions& options, Sink& sink,
     return;
   }
   if (input.content_type != "application/json" && input.content_type != "application/geo+json") {
-    throw InputError("unsupported content type '" + std::string(input.content_type) +
-                     "': use " + (options.accept_csv ? "text/csv, " : "") +
+    throw InputError("unsupported content type '" + std::string(input.content_type) + "': use " +
+                     (options.accept_csv ? "text/csv, " : "") +
                      "application/json or application/x-ndjson");
   }
   simdjson::dom::parser parser;
@@ -299,7 +303,8 @@ void forEachItem(const Input& input, const ItemOptions& options, Sink& sink,
   }
   std::string_view type;
   simdjson::dom::array items;
-  bool collection = doc.is_object() && !doc["type"].get_string().get(type) && type == "FeatureCollection";
+  bool collection =
+      doc.is_object() && !doc["type"].get_string().get(type) && type == "FeatureCollection";
   if (collection) {
     if (doc["features"].get_array().get(items)) {
       throw InputError("FeatureCollection has no 'features' array");

@@ -138,7 +138,8 @@ std::optional<int> parseUtcOffset(std::string_view text) {
   return text[0] == '-' ? -minutes : minutes;
 }
 
-std::optional<google::protobuf::Timestamp> parseIsoTimeGeneral(std::string s, int default_offset_minutes) {
+std::optional<google::protobuf::Timestamp> parseIsoTimeGeneral(std::string s,
+                                                               int default_offset_minutes) {
   if (s.size() > 10 && s[10] == ' ') s[10] = 'T';
   absl::Time t;
   std::string err;

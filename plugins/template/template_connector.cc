@@ -47,8 +47,8 @@ class TemplateConnector final : public firehub::sdk::Connector {
       }
       auto when = firehub::sdk::parseIsoTime(time, 0);
       if (id.empty() || !when || lon < -180 || lon > 180 || lat < -90 || lat > 90) {
-        sink.reject(firehub::sdk::Stage::kValidate, "id empty, time invalid or lon/lat out of range",
-                    line.text, offset);
+        sink.reject(firehub::sdk::Stage::kValidate,
+                    "id empty, time invalid or lon/lat out of range", line.text, offset);
         continue;
       }
       firehub::v1::Record r;

@@ -197,14 +197,15 @@ TEST_P(ConnectorConformance, RandomAndTruncatedInputNeverCrashes) {
       std::string cut = text.substr(0, rng() % text.size());
       if (i % 2 && !cut.empty()) cut[rng() % cut.size()] = static_cast<char>(rng());
       auto out = decode(*c, cut, contentTypeOf(e.path()));
-      EXPECT_TRUE(out.problems.empty()) << e.path() << " cut at " << cut.size() << ": " << (out.problems.empty() ? "" : out.problems[0]);
+      EXPECT_TRUE(out.problems.empty()) << e.path() << " cut at " << cut.size() << ": "
+                                        << (out.problems.empty() ? "" : out.problems[0]);
     }
   }
 }
 
 TEST_P(ConnectorConformance, LoadAndUnloadOneHundredTimes) {
   fs::path copy = fs::temp_directory_path() / ("testkit-" + std::to_string(getpid()) + "-" +
-                                                fs::path(GetParam()).filename().string());
+                                               fs::path(GetParam()).filename().string());
   fs::copy_file(GetParam(), copy, fs::copy_options::overwrite_existing);
   for (int i = 0; i < 100; ++i) {
     auto loaded = plugin::loadPlugin(copy.string());
@@ -226,7 +227,8 @@ std::string testName(const ::testing::TestParamInfo<std::string>& info) {
   return name;
 }
 
-INSTANTIATE_TEST_SUITE_P(Plugins, ConnectorConformance, ::testing::ValuesIn(pluginFiles()), testName);
+INSTANTIATE_TEST_SUITE_P(Plugins, ConnectorConformance, ::testing::ValuesIn(pluginFiles()),
+                         testName);
 
 }  // namespace
 }  // namespace firehub::testkit

@@ -62,10 +62,12 @@ void BM_PushWeatherLines(benchmark::State& state) {
     std::string body = firehub::cli::observationBody(next, per_push, /*csv=*/false);
     next += per_push;
     state.ResumeTiming();
-    firehub::pipeline::IngestRequest req{"bench", body, "application/x-ndjson", "file", std::nullopt};
+    firehub::pipeline::IngestRequest req{"bench", body, "application/x-ndjson", "file",
+                                         std::nullopt};
     auto summary = fixture.hub->pipeline().ingest(req);
     if (!summary.isOk() || summary->accepted != per_push) {
-      state.SkipWithError(summary.isOk() ? "not every record was accepted" : summary.status().toString().c_str());
+      state.SkipWithError(summary.isOk() ? "not every record was accepted"
+                                         : summary.status().toString().c_str());
       break;
     }
   }

@@ -100,7 +100,8 @@ void protobufPrinter(benchmark::State& state, const std::string& bytes) {
   for (auto _ : state) {
     out.clear();
     record.ParseFromString(bytes);
-    benchmark::DoNotOptimize(google::protobuf::util::MessageToJsonString(record, &out, options).ok());
+    benchmark::DoNotOptimize(
+        google::protobuf::util::MessageToJsonString(record, &out, options).ok());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * out.size()));
 }

@@ -21,14 +21,14 @@ namespace {
 
 using firehub::testing::buildDir;
 using firehub::testing::consumeAll;
+using firehub::testing::firehubBinary;
 using firehub::testing::http;
+using firehub::testing::HubProcess;
 using firehub::testing::kWeatherHeader;
+using firehub::testing::readFile;
+using firehub::testing::run;
 using firehub::testing::TempDir;
 using firehub::testing::waitFor;
-using firehub::testing::readFile;
-using firehub::testing::firehubBinary;
-using firehub::testing::run;
-using firehub::testing::HubProcess;
 
 Poco::JSON::Object::Ptr parse(const std::string& body) {
   Poco::JSON::Parser parser;
@@ -48,10 +48,10 @@ TEST(EndToEndTest, PushToKafkaAndApiSurvivesRestart) {
   auto listed = run(firehubBinary() + " plugins list --dir " + plugins);
   EXPECT_EQ(listed.first, 3) << "exit code 3 when a plugin is refused";
   EXPECT_NE(listed.second.find("firehub.connector.weather"), std::string::npos) << listed.second;
-  const std::string refusal = "plugin ABI " + std::to_string(FH_ABI_MAJOR + 1) + ".0 is incompatible with host ABI " +
-                              std::to_string(FH_ABI_MAJOR) + "." + std::to_string(FH_ABI_MINOR);
-  EXPECT_NE(listed.second.find(refusal), std::string::npos)
-      << listed.second;
+  const std::string refusal = "plugin ABI " + std::to_string(FH_ABI_MAJOR + 1) +
+                              ".0 is incompatible with host ABI " + std::to_string(FH_ABI_MAJOR) +
+                              "." + std::to_string(FH_ABI_MINOR);
+  EXPECT_NE(listed.second.find(refusal), std::string::npos) << listed.second;
 
   HubProcess hub(dir.sub("data"), plugins, dir.sub("hub.log"));
   ASSERT_TRUE(hub.start()) << hub.log();
@@ -60,21 +60,22 @@ TEST(EndToEndTest, PushToKafkaAndApiSurvivesRestart) {
   EXPECT_NE(plugin_list.find("\"state\":\"refused\""), std::string::npos) << plugin_list;
   EXPECT_NE(plugin_list.find("firehub_connector_future.so"), std::string::npos);
 
-  auto created = hub.post("/api/v1/feeds",
-                          R"({"id":"wx-shenyang","agency":"meteorology","connector":"firehub.connector.weather","config":{}})",
-                          "application/json");
+  auto created = hub.post(
+      "/api/v1/feeds",
+      R"({"id":"wx-shenyang","agency":"meteorology","connector":"firehub.connector.weather","config":{}})",
+      "application/json");
   ASSERT_EQ(created.status, 201) << created.body;
 
   std::string csv = std::string(kWeatherHeader);
   for (int i = 0; i < 30; ++i) {
     char line[160];
     std::snprintf(line, sizeof line, "A%04d,%.4f,%.4f,2026-11-22T08:00:00+08:00,%.1f,%d,%d,%d,0\n",
-                  7101 + i, 123.2 + i * 0.015, 41.7 + (i % 6) * 0.04, -2.0 + i * 0.3, 30 + i, 8 + i % 9,
-                  (i * 37) % 360);
+                  7101 + i, 123.2 + i * 0.015, 41.7 + (i % 6) * 0.04, -2.0 + i * 0.3, 30 + i,
+                  8 + i % 9, (i * 37) % 360);
     csv += line;
   }
-  csv += "A9001,123.40,41.80,2026-11-22T08:00:00+08:00,75.0,40,12,310,0\n";  // too hot
-  csv += "A9002,200.00,41.80,2026-11-22T08:00:00+08:00,5.0,40,12,310,0\n";   // lon out of range
+  csv += "A9001,123.40,41.80,2026-11-22T08:00:00+08:00,75.0,40,12,310,0\n";   // too hot
+  csv += "A9002,200.00,41.80,2026-11-22T08:00:00+08:00,5.0,40,12,310,0\n";    // lon out of range
   csv += "A7101,123.2000,41.7000,2026-11-22T08:00:00+08:00,-2.0,30,8,0,0\n";  // repeated
   auto pushed = hub.post("/api/v1/feeds/wx-shenyang/records", csv, "text/csv");
   ASSERT_EQ(pushed.status, 202) << pushed.body;
@@ -97,7 +98,8 @@ TEST(EndToEndTest, PushToKafkaAndApiSurvivesRestart) {
   EXPECT_EQ(messages[0].headers["schema"], "firehub.v1.WeatherObservation");
 
   if (std::system("command -v kcat >/dev/null 2>&1") == 0) {
-    auto kcat = run("timeout 30 kcat -b " + bootstrap + " -C -t firehub.v1.weather -e -q -f '%k\\n'");
+    auto kcat =
+        run("timeout 30 kcat -b " + bootstrap + " -C -t firehub.v1.weather -e -q -f '%k\\n'");
     EXPECT_EQ(kcat.first, 0);
     size_t lines = std::count(kcat.second.begin(), kcat.second.end(), '\n');
     EXPECT_EQ(lines, 30u) << kcat.second;
@@ -115,9 +117,10 @@ TEST(EndToEndTest, PushToKafkaAndApiSurvivesRestart) {
 
   // Offline ingest into a data dir in use is refused clearly; through the hub it works.
   std::string file = dir.sub("more.csv");
-  std::ofstream(file) << kWeatherHeader << "A7101,123.2,41.7,2026-11-22T09:00:00+08:00,-1.0,31,8,0,0\n";
-  auto offline = run(firehubBinary() + " ingest --feed wx-shenyang --file " + file + " --data-dir " +
-                     dir.sub("data") + " --plugins-dir " + plugins + " 2>&1");
+  std::ofstream(file) << kWeatherHeader
+                      << "A7101,123.2,41.7,2026-11-22T09:00:00+08:00,-1.0,31,8,0,0\n";
+  auto offline = run(firehubBinary() + " ingest --feed wx-shenyang --file " + file +
+                     " --data-dir " + dir.sub("data") + " --plugins-dir " + plugins + " 2>&1");
   EXPECT_NE(offline.first, 0);
   EXPECT_NE(offline.second.find("in use"), std::string::npos) << offline.second;
   auto online = run(firehubBinary() + " ingest --feed wx-shenyang --file " + file +
@@ -127,7 +130,8 @@ TEST(EndToEndTest, PushToKafkaAndApiSurvivesRestart) {
   EXPECT_NE(online.second.find("\"accepted\": 1"), std::string::npos) << online.second;
 
   // Keys and the audit log from the command line, through the running hub with its admin key.
-  auto made = run(firehubBinary() + " keys create --role agency --agency water-bureau --domains water --data-dir " +
+  auto made = run(firehubBinary() +
+                  " keys create --role agency --agency water-bureau --domains water --data-dir " +
                   dir.sub("data") + " 2>&1");
   EXPECT_EQ(made.first, 0) << made.second;
   EXPECT_NE(made.second.find("\"key\":\"fh_"), std::string::npos) << made.second;
@@ -136,10 +140,12 @@ TEST(EndToEndTest, PushToKafkaAndApiSurvivesRestart) {
   EXPECT_EQ(key_list.first, 0) << key_list.second;
   EXPECT_NE(key_list.second.find("water-bureau"), std::string::npos) << key_list.second;
   EXPECT_EQ(key_list.second.find("\"key\""), std::string::npos) << "keys are never listed";
-  auto paused = run(firehubBinary() + " feeds pause wx-shenyang --data-dir " + dir.sub("data") + " 2>&1");
+  auto paused =
+      run(firehubBinary() + " feeds pause wx-shenyang --data-dir " + dir.sub("data") + " 2>&1");
   EXPECT_EQ(paused.first, 0) << paused.second;
   EXPECT_NE(paused.second.find("\"state\":\"paused\""), std::string::npos) << paused.second;
-  auto resumed = run(firehubBinary() + " feeds resume wx-shenyang --data-dir " + dir.sub("data") + " 2>&1");
+  auto resumed =
+      run(firehubBinary() + " feeds resume wx-shenyang --data-dir " + dir.sub("data") + " 2>&1");
   EXPECT_NE(resumed.second.find("\"state\":\"active\""), std::string::npos) << resumed.second;
   auto verified = run(firehubBinary() + " audit verify --data-dir " + dir.sub("data") + " 2>&1");
   EXPECT_EQ(verified.first, 0) << verified.second;
@@ -147,7 +153,8 @@ TEST(EndToEndTest, PushToKafkaAndApiSurvivesRestart) {
 
   ASSERT_EQ(hub.stop(), 0) << hub.log();
   EXPECT_NE(hub.log().find("stopped"), std::string::npos);
-  auto offline_verify = run(firehubBinary() + " audit verify --offline --data-dir " + dir.sub("data") + " 2>&1");
+  auto offline_verify =
+      run(firehubBinary() + " audit verify --offline --data-dir " + dir.sub("data") + " 2>&1");
   EXPECT_EQ(offline_verify.first, 0) << offline_verify.second;
   EXPECT_NE(offline_verify.second.find("intact"), std::string::npos) << offline_verify.second;
 
@@ -184,8 +191,9 @@ TEST(EndToEndTest, FwiCommandReproducesTheStandardSequence) {
   for (char sep : {',', ';'}) {
     std::string file = dir.sub(sep == ',' ? "comma.csv" : "semicolon.csv");
     std::string header = "long,lat,yr,mon,day,temp,rh,ws,prec";
-    std::vector<std::string> rows = {"-100,40,1985,4,13,17,42,25,0", "-100,40,1985,4,14,20,21,25,2.4",
-                                      "-100,40,1985,4,15,8.5,40,17,0"};
+    std::vector<std::string> rows = {"-100,40,1985,4,13,17,42,25,0",
+                                     "-100,40,1985,4,14,20,21,25,2.4",
+                                     "-100,40,1985,4,15,8.5,40,17,0"};
     auto sep_of = [&](std::string s) {
       std::replace(s.begin(), s.end(), ',', sep);
       return s;
@@ -197,17 +205,19 @@ TEST(EndToEndTest, FwiCommandReproducesTheStandardSequence) {
     }
     auto result = run(firehubBinary() + " fwi --input " + file);
     ASSERT_EQ(result.first, 0) << result.second;
-    std::string expected = sep_of(header + ",FFMC,DMC,DC,ISI,BUI,FWI,DSR") + "\n" +
-                           sep_of(rows[0] + ",87.6494,8.54505,19.014,10.7762,8.49043,10.0362,1.61193") + "\n" +
-                           sep_of(rows[1] + ",86.2009,10.4019,23.568,8.77083,10.3553,9.22044,1.38733") + "\n" +
-                           sep_of(rows[2] + ",86.908,11.7983,26.052,6.4782,11.7392,7.51672,0.966361") + "\n";
+    std::string expected =
+        sep_of(header + ",FFMC,DMC,DC,ISI,BUI,FWI,DSR") + "\n" +
+        sep_of(rows[0] + ",87.6494,8.54505,19.014,10.7762,8.49043,10.0362,1.61193") + "\n" +
+        sep_of(rows[1] + ",86.2009,10.4019,23.568,8.77083,10.3553,9.22044,1.38733") + "\n" +
+        sep_of(rows[2] + ",86.908,11.7983,26.052,6.4782,11.7392,7.51672,0.966361") + "\n";
     EXPECT_EQ(result.second, expected);
   }
   std::string bad = dir.sub("bad.csv");
   std::ofstream(bad) << "long,lat,yr,mon,day,temp,rh,ws,prec\n-100,40,1985,4,13,17,142,25,0\n";
   auto refused = run(firehubBinary() + " fwi --input " + bad + " 2>&1");
   EXPECT_EQ(refused.first, 2);
-  EXPECT_NE(refused.second.find("line 2: rh = 142 is outside [0, 100]"), std::string::npos) << refused.second;
+  EXPECT_NE(refused.second.find("line 2: rh = 142 is outside [0, 100]"), std::string::npos)
+      << refused.second;
 }
 
 // kill -9 right after acknowledged pushes: after a restart every acknowledged record is in the
@@ -218,14 +228,16 @@ TEST(EndToEndTest, AcknowledgedRecordsSurviveKillDashNine) {
   ASSERT_TRUE(hub.start()) << hub.log();
   ASSERT_EQ(hub.post("/api/v1/feeds",
                      R"({"id":"wx","agency":"met","connector":"firehub.connector.weather"})",
-                     "application/json").status, 201);
+                     "application/json")
+                .status,
+            201);
   size_t acknowledged = 0;
   for (int batch = 0; batch < 20; ++batch) {
     std::string csv = kWeatherHeader;
     for (int i = 0; i < 100; ++i) {
       char line[160];
-      std::snprintf(line, sizeof line, "K%03d,123.%03d,41.8,2026-11-22T%02d:00:00Z,1.0,50,5,0,0\n", i,
-                    i, batch);
+      std::snprintf(line, sizeof line, "K%03d,123.%03d,41.8,2026-11-22T%02d:00:00Z,1.0,50,5,0,0\n",
+                    i, i, batch);
       csv += line;
     }
     auto r = hub.post("/api/v1/feeds/wx/records", csv, "text/csv");
@@ -243,12 +255,10 @@ TEST(EndToEndTest, AcknowledgedRecordsSurviveKillDashNine) {
   }
   // The embedded broker is new after the restart; whatever was still in the outbox is published
   // to it, and the outbox drains to zero.
-  ASSERT_TRUE(waitFor([&] {
-    return parse(hub.get("/api/v1/kafka").body)->getValue<int>("outbox_depth") == 0;
-  }));
+  ASSERT_TRUE(waitFor(
+      [&] { return parse(hub.get("/api/v1/kafka").body)->getValue<int>("outbox_depth") == 0; }));
   ASSERT_EQ(hub.stop(), 0) << hub.log();
 }
-
 
 // `firehub plugins new NAME` makes a connector folder from the template and registers it. (The
 // template itself builds and passes the conformance testkit in every run of the suite.)
@@ -258,26 +268,39 @@ TEST(EndToEndTest, PluginsNewMakesARenamedConnectorFromTheTemplate) {
   std::string src = firehub::testing::sourceDir();
   fs::create_directories(dir.sub("tree/plugins"));
   fs::create_directories(dir.sub("tree/connectors"));
-  fs::copy(src + "/plugins/template", dir.sub("tree/plugins/template"), fs::copy_options::recursive);
+  fs::copy(src + "/plugins/template", dir.sub("tree/plugins/template"),
+           fs::copy_options::recursive);
   fs::copy_file(src + "/connectors/CMakeLists.txt", dir.sub("tree/connectors/CMakeLists.txt"));
-  auto made = run(firehubBinary() + " plugins new forestry_bureau --source " + dir.sub("tree") + " 2>&1");
+  auto made =
+      run(firehubBinary() + " plugins new forestry_bureau --source " + dir.sub("tree") + " 2>&1");
   ASSERT_EQ(made.first, 0) << made.second;
-  std::string code = readFile(dir.sub("tree/connectors/forestry_bureau/forestry_bureau_connector.cc"));
-  EXPECT_NE(code.find("FIREHUB_DECLARE_CONNECTOR(forestry_bureau, firehub::connectors::ForestryBureauConnector"),
+  std::string code =
+      readFile(dir.sub("tree/connectors/forestry_bureau/forestry_bureau_connector.cc"));
+  EXPECT_NE(code.find("FIREHUB_DECLARE_CONNECTOR(forestry_bureau, "
+                      "firehub::connectors::ForestryBureauConnector"),
             std::string::npos);
   EXPECT_NE(code.find("\"firehub.connector.forestry_bureau\""), std::string::npos);
   EXPECT_EQ(code.find("TemplateConnector"), std::string::npos);
   EXPECT_EQ(code.find("connector.template"), std::string::npos);
-  EXPECT_NE(readFile(dir.sub("tree/connectors/forestry_bureau/CMakeLists.txt")).find("firehub_connector(forestry_bureau SRCS forestry_bureau_connector.cc"),
+  EXPECT_NE(readFile(dir.sub("tree/connectors/forestry_bureau/CMakeLists.txt"))
+                .find("firehub_connector(forestry_bureau SRCS forestry_bureau_connector.cc"),
             std::string::npos);
-  EXPECT_TRUE(fs::exists(dir.sub("tree/connectors/forestry_bureau/tests/fixtures/readings.ndjson")));
-  EXPECT_NE(readFile(dir.sub("tree/connectors/forestry_bureau/config.schema.json")).find("firehub.connector.forestry_bureau"),
+  EXPECT_TRUE(
+      fs::exists(dir.sub("tree/connectors/forestry_bureau/tests/fixtures/readings.ndjson")));
+  EXPECT_NE(readFile(dir.sub("tree/connectors/forestry_bureau/config.schema.json"))
+                .find("firehub.connector.forestry_bureau"),
             std::string::npos);
-  EXPECT_NE(readFile(dir.sub("tree/connectors/CMakeLists.txt")).find("add_subdirectory(forestry_bureau)"), std::string::npos);
-  EXPECT_EQ(run(firehubBinary() + " plugins new forestry_bureau --source " + dir.sub("tree") + " 2>&1").first, 1);
-  EXPECT_EQ(run(firehubBinary() + " plugins new Bad-Name --source " + dir.sub("tree") + " 2>&1").first, 2);
+  EXPECT_NE(
+      readFile(dir.sub("tree/connectors/CMakeLists.txt")).find("add_subdirectory(forestry_bureau)"),
+      std::string::npos);
+  EXPECT_EQ(
+      run(firehubBinary() + " plugins new forestry_bureau --source " + dir.sub("tree") + " 2>&1")
+          .first,
+      1);
+  EXPECT_EQ(
+      run(firehubBinary() + " plugins new Bad-Name --source " + dir.sub("tree") + " 2>&1").first,
+      2);
 }
-
 
 // `firehub broker` runs the mock cluster as its own process: a hub publishes to it, a full broker
 // outage leaves the hub degraded with the records waiting in its outbox, and they arrive once the
@@ -292,33 +315,48 @@ TEST(EndToEndTest, BrokerProcessSurvivesHubCrashesAndOutagesDrain) {
 
   std::string plugins = buildDir() + "/plugins";
   auto csv = [](int n) {
-    return std::string("source_id,kind,lon,lat,status,pressure_mpa,updated_at\n") + "SY-H-" + std::to_string(70000 + n) +
+    return std::string("source_id,kind,lon,lat,status,pressure_mpa,updated_at\n") + "SY-H-" +
+           std::to_string(70000 + n) +
            ",hydrant,123.4,41.8,in_service,0.3,2026-11-22T10:00:00+08:00\n";
   };
   {
     HubProcess hub(dir.sub("data"), plugins, dir.sub("hub.log"), dir.sub("hub.properties"));
     ASSERT_TRUE(hub.start()) << hub.log();
-    ASSERT_EQ(hub.post("/api/v1/feeds", R"({"id":"hyd","agency":"water","connector":"firehub.connector.water"})",
-                       "application/json").status, 201);
+    ASSERT_EQ(hub.post("/api/v1/feeds",
+                       R"({"id":"hyd","agency":"water","connector":"firehub.connector.water"})",
+                       "application/json")
+                  .status,
+              201);
     ASSERT_EQ(hub.post("/api/v1/feeds/hyd/records", csv(1), "text/csv").status, 202);
-    ASSERT_TRUE(waitFor([&] { return hub.get("/readyz").body.find("\"outbox_depth\":0") != std::string::npos; }));
+    ASSERT_TRUE(waitFor(
+        [&] { return hub.get("/readyz").body.find("\"outbox_depth\":0") != std::string::npos; }));
   }  // killed with -9 here
-  ASSERT_EQ(consumeAll(bootstrap, "firehub.v1.water", 1).size(), 1u) << "the broker kept what it received";
+  ASSERT_EQ(consumeAll(bootstrap, "firehub.v1.water", 1).size(), 1u)
+      << "the broker kept what it received";
 
   HubProcess hub(dir.sub("data"), plugins, dir.sub("hub.log"), dir.sub("hub.properties"));
   ASSERT_TRUE(hub.start()) << hub.log();
-  ASSERT_EQ(http("127.0.0.1", control_port, "POST", "/brokers/all/down", "{}", "application/json").status, 200);
-  ASSERT_EQ(hub.post("/api/v1/feeds/hyd/records", csv(2), "text/csv").status, 202) << "accepted into the lake";
+  ASSERT_EQ(
+      http("127.0.0.1", control_port, "POST", "/brokers/all/down", "{}", "application/json").status,
+      200);
+  ASSERT_EQ(hub.post("/api/v1/feeds/hyd/records", csv(2), "text/csv").status, 202)
+      << "accepted into the lake";
   ASSERT_TRUE(waitFor([&] { return hub.get("/readyz").status == 503; }, std::chrono::seconds(30)))
       << hub.get("/readyz").body;
   EXPECT_NE(hub.get("/readyz").body.find("\"outbox_depth\":1"), std::string::npos);
-  ASSERT_EQ(http("127.0.0.1", control_port, "POST", "/brokers/all/up", "{}", "application/json").status, 200);
+  ASSERT_EQ(
+      http("127.0.0.1", control_port, "POST", "/brokers/all/up", "{}", "application/json").status,
+      200);
   ASSERT_TRUE(waitFor([&] { return hub.get("/readyz").status == 200; }, std::chrono::seconds(60)))
       << hub.get("/readyz").body;
   auto messages = consumeAll(bootstrap, "firehub.v1.water", 2);
   ASSERT_EQ(messages.size(), 2u);
-  EXPECT_TRUE(messages[0].key == "SY-H-70002" || messages[1].key == "SY-H-70002") << "the record held during the outage";
-  EXPECT_EQ(http("127.0.0.1", control_port, "POST", "/errors/produce?count=3", "{}", "application/json").status, 200);
+  EXPECT_TRUE(messages[0].key == "SY-H-70002" || messages[1].key == "SY-H-70002")
+      << "the record held during the outage";
+  EXPECT_EQ(
+      http("127.0.0.1", control_port, "POST", "/errors/produce?count=3", "{}", "application/json")
+          .status,
+      200);
   EXPECT_EQ(http("127.0.0.1", control_port, "GET", "/nope").status, 404);
 }
 

@@ -1,6 +1,7 @@
 // Faults the hub meets in one process: misbehaving plugins (throwing, garbage, wrong ABI,
 // blocking) and a corpus of malformed input for every format (tests/data/bad-input). The hub and
-// the other feeds must keep serving; each bad piece gets a clear 4xx or a dead letter with a reason.
+// the other feeds must keep serving; each bad piece gets a clear 4xx or a dead letter with a
+// reason.
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <Poco/Net/SocketAddress.h>
@@ -53,20 +54,28 @@ class InProcessFaultTest : public ::testing::Test {
     port_ = hub_->httpPort();
     key_ = firehub::testing::adminKey(c.data_dir);
   }
-  firehub::testing::Http get(const std::string& path) { return http("127.0.0.1", port_, "GET", path, "", "", key_); }
-  firehub::testing::Http post(const std::string& path, const std::string& body, const std::string& type) {
+  firehub::testing::Http get(const std::string& path) {
+    return http("127.0.0.1", port_, "GET", path, "", "", key_);
+  }
+  firehub::testing::Http post(const std::string& path, const std::string& body,
+                              const std::string& type) {
     return http("127.0.0.1", port_, "POST", path, body, type, key_);
   }
   void feed(const std::string& id, const std::string& connector, const std::string& config = "{}") {
-    auto r = post("/api/v1/feeds", R"({"id":")" + id + R"(","agency":"a-)" + id + R"(","connector":"firehub.connector.)" +
-                                       connector + R"(","config":)" + config + "}",
-                  "application/json");
+    auto r =
+        post("/api/v1/feeds",
+             R"({"id":")" + id + R"(","agency":"a-)" + id + R"(","connector":"firehub.connector.)" +
+                 connector + R"(","config":)" + config + "}",
+             "application/json");
     ASSERT_EQ(r.status, 201) << r.body;
   }
   std::string weatherRow(const std::string& station) {
-    return std::string(kWeatherHeader) + station + ",123.40,41.80,2026-11-22T08:00:00+08:00,3.5,40,12,310,0\n";
+    return std::string(kWeatherHeader) + station +
+           ",123.40,41.80,2026-11-22T08:00:00+08:00,3.5,40,12,310,0\n";
   }
-  std::string state(const std::string& feed) { return parse(get("/api/v1/feeds/" + feed).body)->getValue<std::string>("state"); }
+  std::string state(const std::string& feed) {
+    return parse(get("/api/v1/feeds/" + feed).body)->getValue<std::string>("state");
+  }
 
   TempDir dir_;
   std::unique_ptr<Hub> hub_;
@@ -78,7 +87,8 @@ TEST_F(InProcessFaultTest, MisbehavingPluginsFailTheirFeedOnlyAndTheHubKeepsServ
   // The real weather connector beside four broken ones.
   const std::string plugins = dir_.sub("plugins");
   fs::create_directories(plugins);
-  fs::copy_file(firehub::testing::pluginsDir() + "/firehub_connector_weather.so", plugins + "/weather.so");
+  fs::copy_file(firehub::testing::pluginsDir() + "/firehub_connector_weather.so",
+                plugins + "/weather.so");
   for (const char* p : {"throwing", "garbage", "blocking", "bad_abi"}) {
     fs::copy_file(firehub::testing::testPluginsDir() + "/test_plugin_" + p + ".so",
                   plugins + "/" + p + ".so");
@@ -96,7 +106,8 @@ TEST_F(InProcessFaultTest, MisbehavingPluginsFailTheirFeedOnlyAndTheHubKeepsServ
   // Throws: 500 naming the connector, the feed failed, the others unaffected.
   auto thrown = post("/api/v1/feeds/thr/records", weatherRow("T1"), "text/csv");
   EXPECT_EQ(thrown.status, 500) << thrown.body;
-  EXPECT_NE(thrown.body.find("connector firehub.connector.throwing failed: boom in decode"), std::string::npos);
+  EXPECT_NE(thrown.body.find("connector firehub.connector.throwing failed: boom in decode"),
+            std::string::npos);
   EXPECT_EQ(state("thr"), "failed");
   EXPECT_EQ(post("/api/v1/feeds/wx/records", weatherRow("W1"), "text/csv").status, 202);
   EXPECT_EQ(state("wx"), "active");
@@ -114,16 +125,23 @@ TEST_F(InProcessFaultTest, MisbehavingPluginsFailTheirFeedOnlyAndTheHubKeepsServ
   // Blocks: the first push hangs in the connector; the next one to that feed gets 503 instead
   // of hanging too; the feed reads as failed (blocked); other feeds and the API keep serving.
   auto stuck = std::async(std::launch::async, [&] {
-    return http("127.0.0.1", port_, "POST", "/api/v1/feeds/blk/records", weatherRow("B1"), "text/csv", key_);
+    return http("127.0.0.1", port_, "POST", "/api/v1/feeds/blk/records", weatherRow("B1"),
+                "text/csv", key_);
   });
-  ASSERT_TRUE(waitFor([&] { return stuck.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready &&
-                                   state("blk") == "failed"; },
-                      std::chrono::seconds(10)));
-  EXPECT_NE(parse(get("/api/v1/feeds/blk").body)->getValue<std::string>("fault").find("connector blocked"),
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return stuck.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready &&
+               state("blk") == "failed";
+      },
+      std::chrono::seconds(10)));
+  EXPECT_NE(parse(get("/api/v1/feeds/blk").body)
+                ->getValue<std::string>("fault")
+                .find("connector blocked"),
             std::string::npos);
   auto busy = post("/api/v1/feeds/blk/records", weatherRow("B2"), "text/csv");
   EXPECT_EQ(busy.status, 503) << busy.body;
-  EXPECT_NE(busy.body.find("is busy: its connector has been decoding one body"), std::string::npos) << busy.body;
+  EXPECT_NE(busy.body.find("is busy: its connector has been decoding one body"), std::string::npos)
+      << busy.body;
   EXPECT_EQ(post("/api/v1/feeds/wx/records", weatherRow("W2"), "text/csv").status, 202);
   EXPECT_EQ(get("/healthz").status, 200);
   std::ofstream(release) << "go";
@@ -179,7 +197,8 @@ TEST_F(InProcessFaultTest, EveryMalformedInputGetsAClearErrorAndNothingElseIsLos
     if (c.status != "-") {
       ASSERT_EQ(std::to_string(r.status), c.status) << r.body;
     } else {
-      ASSERT_TRUE(r.status == 202 || (r.status >= 400 && r.status < 500)) << r.status << " " << r.body;
+      ASSERT_TRUE(r.status == 202 || (r.status >= 400 && r.status < 500))
+          << r.status << " " << r.body;
     }
     uint64_t dead_now = hub_->lake().deadLetterCount();
     if (r.status == 202) {
@@ -193,23 +212,28 @@ TEST_F(InProcessFaultTest, EveryMalformedInputGetsAClearErrorAndNothingElseIsLos
     }
     if (c.reason != "-") {
       std::string dlq = get("/api/v1/dlq?feed=" + c.feed + "&limit=1000").body;
-      EXPECT_TRUE(r.body.find(c.reason) != std::string::npos || dlq.find(c.reason) != std::string::npos)
+      EXPECT_TRUE(r.body.find(c.reason) != std::string::npos ||
+                  dlq.find(c.reason) != std::string::npos)
           << "expected '" << c.reason << "' in " << r.body;
     }
     EXPECT_EQ(r.body.find("root:x:0:0"), std::string::npos) << "no external entity was read";
     dead_before = dead_now;
   }
   // The good records of the mixed bodies are all there.
-  for (const char* key : {"weather/weather_station/G1", "weather/weather_station/G2", "weather/weather_station/B1",
-                          "weather/weather_station/J1", "weather/weather_station/J2", "police/police_incident/N-1",
-                          "police/police_incident/N-2"}) {
+  for (const char* key :
+       {"weather/weather_station/G1", "weather/weather_station/G2", "weather/weather_station/B1",
+        "weather/weather_station/J1", "weather/weather_station/J2", "police/police_incident/N-1",
+        "police/police_incident/N-2"}) {
     EXPECT_TRUE(hub_->lake().latest(key).value()) << key;
   }
   auto dlq = get("/api/v1/dlq?limit=1000").body;
   EXPECT_EQ(dlq.find("root:x:0:0"), std::string::npos);
 
   // Bodies over the limit, types nobody reads, a feed that does not exist.
-  EXPECT_EQ(post("/api/v1/feeds/wx/records", std::string(kWeatherHeader) + std::string(2 << 20, 'x'), "text/csv").status, 413);
+  EXPECT_EQ(post("/api/v1/feeds/wx/records",
+                 std::string(kWeatherHeader) + std::string(2 << 20, 'x'), "text/csv")
+                .status,
+            413);
   EXPECT_EQ(post("/api/v1/feeds/wx/records", "a,b\n", "text/plain").status, 415);
   EXPECT_EQ(post("/api/v1/feeds/wx/records", "a,b\n", "application/octet-stream").status, 415);
   EXPECT_EQ(post("/api/v1/feeds/nope/records", "a,b\n", "text/csv").status, 404);
@@ -220,12 +244,14 @@ TEST_F(InProcessFaultTest, EveryMalformedInputGetsAClearErrorAndNothingElseIsLos
   std::string garbage = readBinary(dir + "gbt-garbage.gbt26875");
   uint64_t before = hub_->lake().deadLetterCount();
   {
-    Poco::Net::StreamSocket socket(Poco::Net::SocketAddress("127.0.0.1", static_cast<uint16_t>(port)));
+    Poco::Net::StreamSocket socket(
+        Poco::Net::SocketAddress("127.0.0.1", static_cast<uint16_t>(port)));
     socket.sendBytes(garbage.data(), static_cast<int>(garbage.size()));
     std::string flood(70 * 1024, 'z');
     socket.sendBytes(flood.data(), static_cast<int>(flood.size()));
   }
-  EXPECT_TRUE(waitFor([&] { return hub_->lake().deadLetterCount() > before; }, std::chrono::seconds(10)));
+  EXPECT_TRUE(
+      waitFor([&] { return hub_->lake().deadLetterCount() > before; }, std::chrono::seconds(10)));
   auto iot = get("/api/v1/dlq?feed=iot&limit=1000").body;
   EXPECT_NE(iot.find("\"stage\":\"decode\""), std::string::npos) << iot;
   EXPECT_EQ(post("/api/v1/feeds/wx/records", weatherRow("AFTER"), "text/csv").status, 202);

@@ -28,8 +28,8 @@ namespace {
 
 using firehub::testing::BrokerProcess;
 using firehub::testing::consumeEach;
-using firehub::testing::HubProcess;
 using firehub::testing::http;
+using firehub::testing::HubProcess;
 using firehub::testing::kWeatherHeader;
 using firehub::testing::TempDir;
 using firehub::testing::waitFor;
@@ -45,9 +45,10 @@ long setting(const char* name, long short_value, long long_value) {
 std::string row(size_t k) {
   size_t station = k % 1000, minute = k / 1000;
   char buf[160];
-  std::snprintf(buf, sizeof buf, "C%zu,%.4f,%.4f,2026-01-%02zuT%02zu:%02zu:00+08:00,3.5,40,12,310,0\n", station,
-                123.0 + station * 0.001, 41.5 + station * 0.0005, 1 + minute / 1440, (minute / 60) % 24,
-                minute % 60);
+  std::snprintf(buf, sizeof buf,
+                "C%zu,%.4f,%.4f,2026-01-%02zuT%02zu:%02zu:00+08:00,3.5,40,12,310,0\n", station,
+                123.0 + station * 0.001, 41.5 + station * 0.0005, 1 + minute / 1440,
+                (minute / 60) % 24, minute % 60);
   return buf;
 }
 std::string recordId(const std::string& feed, size_t k) {
@@ -58,10 +59,11 @@ std::string recordId(const std::string& feed, size_t k) {
   long in_day = ((total % 1440) + 1440) % 1440;
   char buf[96];
   if (day < 1) {
-    std::snprintf(buf, sizeof buf, "%s:C%zu@2025-12-31T%02ld:%02ld:00Z", feed.c_str(), station, in_day / 60, in_day % 60);
+    std::snprintf(buf, sizeof buf, "%s:C%zu@2025-12-31T%02ld:%02ld:00Z", feed.c_str(), station,
+                  in_day / 60, in_day % 60);
   } else {
-    std::snprintf(buf, sizeof buf, "%s:C%zu@2026-01-%02ldT%02ld:%02ld:00Z", feed.c_str(), station, day, in_day / 60,
-                  in_day % 60);
+    std::snprintf(buf, sizeof buf, "%s:C%zu@2026-01-%02ldT%02ld:%02ld:00Z", feed.c_str(), station,
+                  day, in_day / 60, in_day % 60);
   }
   return buf;
 }
@@ -130,11 +132,13 @@ long rssKiB(pid_t pid) {
 class Pusher {
  public:
   Pusher(std::atomic<uint16_t>& port, std::string key) : port_(port), key_(std::move(key)) {}
-  bool push(const std::string& feed, const std::string& body, std::chrono::seconds patience = std::chrono::seconds(300)) {
+  bool push(const std::string& feed, const std::string& body,
+            std::chrono::seconds patience = std::chrono::seconds(300)) {
     auto deadline = std::chrono::steady_clock::now() + patience;
     while (std::chrono::steady_clock::now() < deadline) {
       try {
-        auto r = http("127.0.0.1", port_.load(), "POST", "/api/v1/feeds/" + feed + "/records", body, "text/csv", key_);
+        auto r = http("127.0.0.1", port_.load(), "POST", "/api/v1/feeds/" + feed + "/records", body,
+                      "text/csv", key_);
         if (r.status == 202) return true;
         if (r.status != 503) {
           last_error_ = std::to_string(r.status) + " " + r.body;
@@ -158,7 +162,8 @@ class Pusher {
   std::string last_error_;
 };
 
-std::string brokerConfig(const TempDir& dir, const BrokerProcess& broker, const std::string& more = "") {
+std::string brokerConfig(const TempDir& dir, const BrokerProcess& broker,
+                         const std::string& more = "") {
   std::string file = dir.sub("hub.properties");
   std::ofstream(file) << "kafka.bootstrap.servers = " << broker.bootstrap() << "\n"
                       << "file_drop.poll_ms = 200\n"
@@ -177,12 +182,21 @@ TEST(ProcessFaultTest, KillDashNineWhilePushingAndDroppingFilesLosesNothingAckno
   ASSERT_TRUE(broker.start()) << broker.log();
   TopicReader reader(broker.bootstrap(), "firehub.v1.weather");
   const std::string data = dir.sub("data"), drop = dir.sub("drop");
-  HubProcess hub(data, firehub::testing::pluginsDir(), dir.sub("hub.log"), brokerConfig(dir, broker));
+  HubProcess hub(data, firehub::testing::pluginsDir(), dir.sub("hub.log"),
+                 brokerConfig(dir, broker));
   ASSERT_TRUE(hub.start()) << hub.log();
-  ASSERT_EQ(hub.post("/api/v1/feeds", R"({"id":"wxh","agency":"met","connector":"firehub.connector.weather"})",
-                     "application/json").status, 201);
-  ASSERT_EQ(hub.post("/api/v1/feeds", R"({"id":"wxf","agency":"met","connector":"firehub.connector.weather",
-                     "file_drop":{"dir":")" + drop + R"("}})", "application/json").status, 201);
+  ASSERT_EQ(hub.post("/api/v1/feeds",
+                     R"({"id":"wxh","agency":"met","connector":"firehub.connector.weather"})",
+                     "application/json")
+                .status,
+            201);
+  ASSERT_EQ(hub.post("/api/v1/feeds",
+                     R"({"id":"wxf","agency":"met","connector":"firehub.connector.weather",
+                     "file_drop":{"dir":")" +
+                         drop + R"("}})",
+                     "application/json")
+                .status,
+            201);
   std::atomic<uint16_t> port{hub.port()};
   Pusher pusher(port, firehub::testing::adminKey(data));
 
@@ -219,11 +233,13 @@ TEST(ProcessFaultTest, KillDashNineWhilePushingAndDroppingFilesLosesNothingAckno
   auto done_files = [&] {
     std::error_code ec;
     size_t n = 0;
-    for (fs::directory_iterator it(drop + "/done", ec), end; !ec && it != end; it.increment(ec)) ++n;
+    for (fs::directory_iterator it(drop + "/done", ec), end; !ec && it != end; it.increment(ec))
+      ++n;
     return n;
   };
   for (int i = 0; i < kills; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(1000, 4000)(rng)));
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(1000, 4000)(rng)));
     hub.killNow();
     ASSERT_TRUE(hub.start()) << hub.log();
     port = hub.port();
@@ -233,8 +249,9 @@ TEST(ProcessFaultTest, KillDashNineWhilePushingAndDroppingFilesLosesNothingAckno
   ASSERT_EQ(acked_batches.load(), http_batches);
   ASSERT_TRUE(waitFor([&] { return done_files() == files; }, std::chrono::seconds(300)))
       << done_files() << " of " << files << " files done";
-  ASSERT_TRUE(waitFor([&] { return hub.get("/readyz").body.find("\"outbox_depth\":0,") != std::string::npos; },
-                      std::chrono::seconds(600)))
+  ASSERT_TRUE(waitFor(
+      [&] { return hub.get("/readyz").body.find("\"outbox_depth\":0,") != std::string::npos; },
+      std::chrono::seconds(600)))
       << hub.get("/readyz").body;
   ASSERT_EQ(hub.stop(), 0) << hub.log();
 
@@ -266,17 +283,21 @@ TEST(ProcessFaultTest, KillDashNineWhilePushingAndDroppingFilesLosesNothingAckno
     for (const auto& e : page) bad_seen.insert(e.letter.feed_id() + "/" + e.letter.raw());
     from = page.back().sequence + 1;
   }
-  EXPECT_EQ(bad_seen.size(), bad_rows) << "every bad row is a dead letter (resent bodies may repeat one)";
+  EXPECT_EQ(bad_seen.size(), bad_rows)
+      << "every bad row is a dead letter (resent bodies may repeat one)";
   opened.value().reset();
 
   // Kafka: every record at least once; exactly once per record id after dedupe.
   reader.finish(std::chrono::seconds(120), records);
   const size_t distinct = reader.distinct(), messages = reader.messages();
   EXPECT_EQ(distinct, records) << "distinct record ids on firehub.v1.weather";
-  std::printf("[ fault    ] %zu records (%zu over HTTP in %zu bodies, %zu in %zu files), %d kill -9, %zu push retries; "
-              "lake: %zu stored once, %zu missing, %zu dead letters; kafka: %zu messages, %zu distinct, %zu duplicates\n",
-              records, http_records, http_batches, file_records, files, kills, pusher.retries(), logged, missing,
-              bad_seen.size(), messages, distinct, messages - distinct);
+  std::printf(
+      "[ fault    ] %zu records (%zu over HTTP in %zu bodies, %zu in %zu files), %d kill -9, %zu "
+      "push retries; "
+      "lake: %zu stored once, %zu missing, %zu dead letters; kafka: %zu messages, %zu distinct, "
+      "%zu duplicates\n",
+      records, http_records, http_batches, file_records, files, kills, pusher.retries(), logged,
+      missing, bad_seen.size(), messages, distinct, messages - distinct);
 }
 
 TEST(ProcessFaultTest, AllBrokersDownForMinutesTheBacklogWaitsOnDiskAndDrainsAfter) {
@@ -292,11 +313,15 @@ TEST(ProcessFaultTest, AllBrokersDownForMinutesTheBacklogWaitsOnDiskAndDrainsAft
   // Memory the hub may fill whatever the backlog: memtables 64 MiB, record cache 16 MiB, block
   // cache 64 MiB. Well under the growth allowed below, which a backlog held in memory (over a
   // million records) would pass; with the default budgets (256 MiB) the two were the same size.
-  HubProcess hub(data, firehub::testing::pluginsDir(), dir.sub("hub.log"),
-                 brokerConfig(dir, broker, "lake.write_buffer_mb = 64\nlake.record_cache_mb = 16\n"));
+  HubProcess hub(
+      data, firehub::testing::pluginsDir(), dir.sub("hub.log"),
+      brokerConfig(dir, broker, "lake.write_buffer_mb = 64\nlake.record_cache_mb = 16\n"));
   ASSERT_TRUE(hub.start()) << hub.log();
-  ASSERT_EQ(hub.post("/api/v1/feeds", R"({"id":"wxh","agency":"met","connector":"firehub.connector.weather"})",
-                     "application/json").status, 201);
+  ASSERT_EQ(hub.post("/api/v1/feeds",
+                     R"({"id":"wxh","agency":"met","connector":"firehub.connector.weather"})",
+                     "application/json")
+                .status,
+            201);
   std::atomic<uint16_t> port{hub.port()};
   Pusher pusher(port, firehub::testing::adminKey(data));
 
@@ -336,19 +361,23 @@ TEST(ProcessFaultTest, AllBrokersDownForMinutesTheBacklogWaitsOnDiskAndDrainsAft
   stop = true;
   load.join();
   size_t total = acked.load();
-  ASSERT_TRUE(waitFor([&] { return hub.get("/readyz").body.find("\"outbox_depth\":0,") != std::string::npos; },
-                      std::chrono::seconds(300)))
+  ASSERT_TRUE(waitFor(
+      [&] { return hub.get("/readyz").body.find("\"outbox_depth\":0,") != std::string::npos; },
+      std::chrono::seconds(300)))
       << hub.get("/readyz").body;
   EXPECT_TRUE(saw_degraded) << "/readyz reported the outage";
   EXPECT_NE(degraded.find("outbox_depth"), std::string::npos) << degraded;
   reader.finish(std::chrono::seconds(120), total);
   EXPECT_EQ(reader.distinct(), total) << "every acknowledged record reached Kafka after the outage";
   // The backlog waited in the lake's outbox on disk, not in memory.
-  EXPECT_LT(rss_max - rss_before, 256 * 1024) << "RSS grew by " << (rss_max - rss_before) / 1024 << " MiB";
-  std::printf("[ fault    ] outage %ld s under 2,000 records/s: %zu records acknowledged, all %zu on Kafka after; "
-              "RSS %ld -> max %ld MiB; readyz during: %s (backlog %llu)\n",
-              outage_s, total, reader.distinct(), rss_before / 1024, rss_max / 1024, depth_text.c_str(),
-              static_cast<unsigned long long>(backlog));
+  EXPECT_LT(rss_max - rss_before, 256 * 1024)
+      << "RSS grew by " << (rss_max - rss_before) / 1024 << " MiB";
+  std::printf(
+      "[ fault    ] outage %ld s under 2,000 records/s: %zu records acknowledged, all %zu on Kafka "
+      "after; "
+      "RSS %ld -> max %ld MiB; readyz during: %s (backlog %llu)\n",
+      outage_s, total, reader.distinct(), rss_before / 1024, rss_max / 1024, depth_text.c_str(),
+      static_cast<unsigned long long>(backlog));
 }
 
 TEST(ProcessFaultTest, AFullDiskRefusesPushesWith503AndTheHubRecoversWhenSpaceReturns) {
@@ -367,11 +396,15 @@ TEST(ProcessFaultTest, AFullDiskRefusesPushesWith503AndTheHubRecoversWhenSpaceRe
   struct LogOnFailure {
     HubProcess& hub;
     ~LogOnFailure() {
-      if (::testing::Test::HasFailure() || std::uncaught_exceptions() > 0) std::printf("%s\n", hub.log().c_str());
+      if (::testing::Test::HasFailure() || std::uncaught_exceptions() > 0)
+        std::printf("%s\n", hub.log().c_str());
     }
   } log_on_failure{hub};
-  ASSERT_EQ(hub.post("/api/v1/feeds", R"({"id":"wxh","agency":"met","connector":"firehub.connector.weather"})",
-                     "application/json").status, 201);
+  ASSERT_EQ(hub.post("/api/v1/feeds",
+                     R"({"id":"wxh","agency":"met","connector":"firehub.connector.weather"})",
+                     "application/json")
+                .status,
+            201);
   auto body = [](size_t b) {
     std::string s = kWeatherHeader;
     for (size_t k = b * 1000; k < (b + 1) * 1000; ++k) s += row(k);
@@ -408,10 +441,12 @@ TEST(ProcessFaultTest, AFullDiskRefusesPushesWith503AndTheHubRecoversWhenSpaceRe
   EXPECT_NE(reason.find("disk"), std::string::npos) << reason;
   EXPECT_EQ(hub.get("/healthz").status, 200) << "the hub stays up";
   fs::remove(mnt + "/ballast");
-  bool recovered = waitFor([&] {
-    auto r = hub.post("/api/v1/feeds/wxh/records", body(b), "text/csv");
-    return r.status == 202;
-  }, std::chrono::seconds(60));
+  bool recovered = waitFor(
+      [&] {
+        auto r = hub.post("/api/v1/feeds/wxh/records", body(b), "text/csv");
+        return r.status == 202;
+      },
+      std::chrono::seconds(60));
   ASSERT_TRUE(recovered) << "pushes accepted again once space returned\n" << hub.log();
   acked.push_back(b);
   // Everything acknowledged survives a crash as well.
@@ -419,11 +454,14 @@ TEST(ProcessFaultTest, AFullDiskRefusesPushesWith503AndTheHubRecoversWhenSpaceRe
   ASSERT_TRUE(hub.start()) << hub.log();
   for (size_t a : acked) {
     for (size_t k = a * 1000; k < (a + 1) * 1000; k += 97) {
-      EXPECT_EQ(hub.get("/api/v1/records/" + recordId("wxh", k)).status, 200) << "batch " << a << " record " << k;
+      EXPECT_EQ(hub.get("/api/v1/records/" + recordId("wxh", k)).status, 200)
+          << "batch " << a << " record " << k;
     }
   }
-  std::printf("[ fault    ] full disk: %zu bodies acknowledged, %d refused with 503 (%s), accepted again after space returned\n",
-              acked.size(), refused, reason.substr(0, 160).c_str());
+  std::printf(
+      "[ fault    ] full disk: %zu bodies acknowledged, %d refused with 503 (%s), accepted again "
+      "after space returned\n",
+      acked.size(), refused, reason.substr(0, 160).c_str());
 }
 
 }  // namespace

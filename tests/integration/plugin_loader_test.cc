@@ -73,7 +73,8 @@ TEST(PluginLoaderTest, RefusesAnotherAbiMajorNamingFileAndBothVersions) {
   ASSERT_FALSE(plugin.isOk());
   const std::string& m = plugin.status().message();
   EXPECT_NE(m.find(file), std::string::npos) << m;
-  EXPECT_NE(m.find("plugin ABI " + std::to_string(FH_ABI_MAJOR + 1) + ".0"), std::string::npos) << m;
+  EXPECT_NE(m.find("plugin ABI " + std::to_string(FH_ABI_MAJOR + 1) + ".0"), std::string::npos)
+      << m;
   EXPECT_NE(m.find("host ABI " + std::to_string(FH_ABI_MAJOR) + "." + std::to_string(FH_ABI_MINOR)),
             std::string::npos)
       << m;
@@ -101,7 +102,8 @@ TEST(PluginLoaderTest, ScanKeepsGoodPluginsAndReportsRefusedOnes) {
   TempDir dir;
   std::filesystem::copy_file(pluginsDir() + "/firehub_connector_weather.so", dir.sub("weather.so"));
   std::filesystem::copy_file(testPluginsDir() + "/test_plugin_bad_abi.so", dir.sub("bad_abi.so"));
-  std::filesystem::copy_file(testPluginsDir() + "/test_plugin_no_symbol.so", dir.sub("no_symbol.so"));
+  std::filesystem::copy_file(testPluginsDir() + "/test_plugin_no_symbol.so",
+                             dir.sub("no_symbol.so"));
   std::ofstream(dir.sub("garbage.so")) << "nope";
   ConnectorRegistry registry;
   auto found = registry.scanDirectory(dir.path());
@@ -152,7 +154,8 @@ TEST(PluginLoaderTest, ConfigErrorsAreReportedWithTheKey) {
   EXPECT_NE(unknown.status().message().find("'utc_ofset' is not known"), std::string::npos);
   auto wrong_type = registry.create("firehub.connector.weather", R"({"utc_offset": 8})");
   ASSERT_FALSE(wrong_type.isOk());
-  EXPECT_NE(wrong_type.status().message().find("'utc_offset': expected a string"), std::string::npos);
+  EXPECT_NE(wrong_type.status().message().find("'utc_offset': expected a string"),
+            std::string::npos);
   auto not_json = registry.create("firehub.connector.weather", "{");
   ASSERT_FALSE(not_json.isOk());
   auto missing = registry.create("firehub.connector.nothing", "{}");

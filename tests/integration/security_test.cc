@@ -114,11 +114,13 @@ class SecurityTest : public ::testing::Test {
     admin_ = firehub::testing::adminKey(data_);
   }
 
-  firehub::testing::Http as(const std::string& key, const std::string& method, const std::string& path,
-                            const std::string& body = "", const std::string& type = "application/json") {
+  firehub::testing::Http as(const std::string& key, const std::string& method,
+                            const std::string& path, const std::string& body = "",
+                            const std::string& type = "application/json") {
     return http("127.0.0.1", port_, method, path, body, body.empty() ? "" : type, key);
   }
-  firehub::testing::Http admin(const std::string& method, const std::string& path, const std::string& body = "",
+  firehub::testing::Http admin(const std::string& method, const std::string& path,
+                               const std::string& body = "",
                                const std::string& type = "application/json") {
     return as(admin_, method, path, body, type);
   }
@@ -142,30 +144,39 @@ class SecurityTest : public ::testing::Test {
 // 1. file_drop pointed at the data dir handed admin.key back as a dead letter, and moved the lake.
 TEST_F(SecurityTest, FileDropsStayUnderTheOperatorsRootAndNeverFollowLinks) {
   auto [met, met_id] = key(R"({"role":"agency","agency":"met","domains":["weather"]})");
-  auto agency_drop = as(met, "POST", "/api/v1/feeds",
-                        R"({"id":"a","agency":"met","connector":"firehub.connector.weather","file_drop":{"dir":"met"}})");
-  EXPECT_EQ(agency_drop.status, 403) << "folders are the operators' to choose: " << agency_drop.body;
-  for (std::string dir : {data_, data_ + "/lake", std::string("/etc"), std::string("../escape"), fs::path(data_).parent_path().string()}) {
-    auto r = admin("POST", "/api/v1/feeds",
-                   R"({"id":"b","agency":"met","connector":"firehub.connector.weather","file_drop":{"dir":")" + dir + R"("}})");
+  auto agency_drop = as(
+      met, "POST", "/api/v1/feeds",
+      R"({"id":"a","agency":"met","connector":"firehub.connector.weather","file_drop":{"dir":"met"}})");
+  EXPECT_EQ(agency_drop.status, 403)
+      << "folders are the operators' to choose: " << agency_drop.body;
+  for (std::string dir : {data_, data_ + "/lake", std::string("/etc"), std::string("../escape"),
+                          fs::path(data_).parent_path().string()}) {
+    auto r = admin(
+        "POST", "/api/v1/feeds",
+        R"({"id":"b","agency":"met","connector":"firehub.connector.weather","file_drop":{"dir":")" +
+            dir + R"("}})");
     EXPECT_EQ(r.status, 400) << dir << ": " << r.body;
   }
   ASSERT_TRUE(fs::exists(data_ + "/lake/CURRENT")) << "the lake stays where it is";
-  auto ok = admin("POST", "/api/v1/feeds",
-                  R"({"id":"wxf","agency":"met","connector":"firehub.connector.weather","file_drop":{"dir":"met"}})");
+  auto ok = admin(
+      "POST", "/api/v1/feeds",
+      R"({"id":"wxf","agency":"met","connector":"firehub.connector.weather","file_drop":{"dir":"met"}})");
   ASSERT_EQ(ok.status, 201) << ok.body;
-  EXPECT_EQ(parse(ok.body)->getObject("file_drop")->getValue<std::string>("dir"), fs::canonical(drops_.path()).string() + "/met");
+  EXPECT_EQ(parse(ok.body)->getObject("file_drop")->getValue<std::string>("dir"),
+            fs::canonical(drops_.path()).string() + "/met");
 
   // Links in the folder lead to files that are not the agency's: set aside unread.
   const std::string drop = drops_.path() + "/met";
   fs::create_directories(drop);
   fs::create_symlink(data_ + "/admin.key", drop + "/key.csv");
   fs::create_hard_link(data_ + "/admin.key", drop + "/hard.csv");
-  ASSERT_TRUE(waitFor([&] { return fs::exists(drop + "/failed/key.csv") && fs::exists(drop + "/failed/hard.csv"); },
-                      std::chrono::seconds(10)));
+  ASSERT_TRUE(waitFor(
+      [&] { return fs::exists(drop + "/failed/key.csv") && fs::exists(drop + "/failed/hard.csv"); },
+      std::chrono::seconds(10)));
   auto letters = admin("GET", "/api/v1/dlq?feed=wxf").body;
   EXPECT_NE(letters.find("symbolic or hard link"), std::string::npos) << letters;
-  EXPECT_EQ(letters.find(admin_.substr(16)), std::string::npos) << "the admin key never leaves the data dir";
+  EXPECT_EQ(letters.find(admin_.substr(16)), std::string::npos)
+      << "the admin key never leaves the data dir";
   EXPECT_EQ(firehub::testing::adminKey(data_), admin_);
 }
 
@@ -179,7 +190,8 @@ TEST(SecurityStartTest, AMissingLakeIsAStartErrorUnlessInitIsGiven) {
   c.lake_sync = false;
   auto refused = Hub::start(c);
   ASSERT_FALSE(refused.isOk());
-  EXPECT_NE(refused.status().message().find("--init"), std::string::npos) << refused.status().message();
+  EXPECT_NE(refused.status().message().find("--init"), std::string::npos)
+      << refused.status().message();
   EXPECT_FALSE(fs::exists(dir.sub("data") + "/admin.key"));
   c.init = true;
   {
@@ -208,15 +220,24 @@ TEST(SecurityStartTest, AMissingLakeIsAStartErrorUnlessInitIsGiven) {
 
 // 2. ?bbox=nan,nan,nan,nan passed the range check and tripped an S2 FATAL check.
 TEST_F(SecurityTest, NonFiniteAndHugeNumbersInQueriesAreRefusedAndTheHubStaysUp) {
-  const std::vector<std::string> boxes = {"nan,nan,nan,nan", "-nan,0,1,1", "0,0,inf,1", "-inf,-inf,inf,inf",
-                                          "0,0,1e999,1", "1,2,3,4,5", "0x1p+1,0,3,3", "NaN,1,2,3", "", ",,,"};
-  const std::vector<std::string> paths = {"/api/v1/entities?domain=weather&bbox=", "/api/v1/layers/risk?bbox=",
-                                          "/api/v1/layers/hydrants?bbox=", "/api/v1/layers/warnings?bbox=",
-                                          "/ogc/collections/risk/items?bbox=",
-                                          "/ogc/collections/entities-weather/items?bbox="};
+  const std::vector<std::string> boxes = {"nan,nan,nan,nan",
+                                          "-nan,0,1,1",
+                                          "0,0,inf,1",
+                                          "-inf,-inf,inf,inf",
+                                          "0,0,1e999,1",
+                                          "1,2,3,4,5",
+                                          "0x1p+1,0,3,3",
+                                          "NaN,1,2,3",
+                                          "",
+                                          ",,,"};
+  const std::vector<std::string> paths = {
+      "/api/v1/entities?domain=weather&bbox=", "/api/v1/layers/risk?bbox=",
+      "/api/v1/layers/hydrants?bbox=",         "/api/v1/layers/warnings?bbox=",
+      "/ogc/collections/risk/items?bbox=",     "/ogc/collections/entities-weather/items?bbox="};
   for (const auto& path : paths) {
     for (const auto& box : boxes) {
-      auto r = http("127.0.0.1", port_, "GET", path + box);  // no key: the anonymous loopback reader
+      auto r =
+          http("127.0.0.1", port_, "GET", path + box);  // no key: the anonymous loopback reader
       if (box == "0x1p+1,0,3,3") {  // a hexadecimal float is a finite number: answered either way
         EXPECT_TRUE(r.status == 200 || r.status == 400) << path << box;
         continue;
@@ -225,14 +246,18 @@ TEST_F(SecurityTest, NonFiniteAndHugeNumbersInQueriesAreRefusedAndTheHubStaysUp)
     }
   }
   for (std::string n : {"nan", "inf", "-1", "1e999", "99999999999999999999", "0x10"}) {
-    EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/entities?domain=weather&limit=" + n).status, 400) << n;
-    EXPECT_EQ(http("127.0.0.1", port_, "GET", "/ogc/collections/risk/items?limit=" + n).status, 400) << n;
+    EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/entities?domain=weather&limit=" + n).status,
+              400)
+        << n;
+    EXPECT_EQ(http("127.0.0.1", port_, "GET", "/ogc/collections/risk/items?limit=" + n).status, 400)
+        << n;
   }
   EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/layers/risk/cells/X").status, 400);
   // Numbers in bodies: a subscription's area.
   for (std::string area : {R"("bbox":[1e999,0,1,1])", R"("bbox":[-1e999,-1e999,1e999,1e999])",
-                                  R"("polygon":[[1e999,0],[1,1],[0,1]])", R"("bbox":[200,0,201,1])"}) {
-    auto r = admin("POST", "/api/v1/subscriptions", R"({"topic":"firehub.v1.water","filter":{)" + area + "}}");
+                           R"("polygon":[[1e999,0],[1,1],[0,1]])", R"("bbox":[200,0,201,1])"}) {
+    auto r = admin("POST", "/api/v1/subscriptions",
+                   R"({"topic":"firehub.v1.water","filter":{)" + area + "}}");
     EXPECT_EQ(r.status, 400) << area << ": " << r.body;
   }
   EXPECT_EQ(http("127.0.0.1", port_, "GET", "/healthz").status, 200) << "the hub is still up";
@@ -241,31 +266,48 @@ TEST_F(SecurityTest, NonFiniteAndHugeNumbersInQueriesAreRefusedAndTheHubStaysUp)
 // 3. The water bureau closed a police incident; an agency may register any connector.
 TEST_F(SecurityTest, AgencyKeysWriteOnlyTheirDomainsAndTheirOwnEntities) {
   auto [bare, bare_id] = key(R"({"role":"agency","agency":"water-bureau"})");
-  auto none = as(bare, "POST", "/api/v1/feeds", R"({"id":"hyd","agency":"water-bureau","connector":"firehub.connector.water"})");
+  auto none = as(bare, "POST", "/api/v1/feeds",
+                 R"({"id":"hyd","agency":"water-bureau","connector":"firehub.connector.water"})");
   EXPECT_EQ(none.status, 403) << "a key with no domains registers nothing: " << none.body;
-  EXPECT_EQ(admin("POST", "/api/v1/keys", R"({"role":"agency","agency":"x","domains":["nowhere"]})").status, 400);
+  EXPECT_EQ(admin("POST", "/api/v1/keys", R"({"role":"agency","agency":"x","domains":["nowhere"]})")
+                .status,
+            400);
   EXPECT_EQ(admin("POST", "/api/v1/keys", R"({"role":"viewer","domains":["water"]})").status, 400);
   auto patched = admin("PATCH", "/api/v1/keys/" + bare_id, R"({"domains":["water"]})");
   ASSERT_EQ(patched.status, 200) << patched.body;
   const std::string& water = bare;
-  EXPECT_EQ(as(water, "POST", "/api/v1/feeds", R"({"id":"hyd","agency":"water-bureau","connector":"firehub.connector.water"})").status, 201);
-  auto police = as(water, "POST", "/api/v1/feeds",
-                   R"({"id":"fake-cad","agency":"water-bureau","connector":"firehub.connector.police"})");
+  EXPECT_EQ(as(water, "POST", "/api/v1/feeds",
+               R"({"id":"hyd","agency":"water-bureau","connector":"firehub.connector.water"})")
+                .status,
+            201);
+  auto police =
+      as(water, "POST", "/api/v1/feeds",
+         R"({"id":"fake-cad","agency":"water-bureau","connector":"firehub.connector.police"})");
   EXPECT_EQ(police.status, 403) << police.body;
   EXPECT_NE(police.body.find("domain 'police'"), std::string::npos) << police.body;
-  auto listen = as(water, "POST", "/api/v1/feeds",
-                   R"({"id":"hyd2","agency":"water-bureau","connector":"firehub.connector.water","config":{"listen":"0.0.0.0:9999"}})");
-  EXPECT_NE(listen.status, 201) << "agencies do not choose the hub's listen addresses: " << listen.body;
+  auto listen = as(
+      water, "POST", "/api/v1/feeds",
+      R"({"id":"hyd2","agency":"water-bureau","connector":"firehub.connector.water","config":{"listen":"0.0.0.0:9999"}})");
+  EXPECT_NE(listen.status, 201) << "agencies do not choose the hub's listen addresses: "
+                                << listen.body;
 
   // Two agencies of one domain: the second may not move the first one's hydrant.
-  auto [company, company_id] = key(R"({"role":"agency","agency":"water-company","domains":["water"]})");
-  ASSERT_EQ(as(company, "POST", "/api/v1/feeds", R"({"id":"co","agency":"water-company","connector":"firehub.connector.water"})").status, 201);
+  auto [company, company_id] =
+      key(R"({"role":"agency","agency":"water-company","domains":["water"]})");
+  ASSERT_EQ(as(company, "POST", "/api/v1/feeds",
+               R"({"id":"co","agency":"water-company","connector":"firehub.connector.water"})")
+                .status,
+            201);
   const std::string header = "source_id,kind,lon,lat,status,pressure_mpa,updated_at\n";
   ASSERT_EQ(as(water, "POST", "/api/v1/feeds/hyd/records",
-               header + "SY-H-1,hydrant,123.44,41.81,in_service,0.3,2026-11-22T10:00:00+08:00\n", "text/csv").status, 202);
+               header + "SY-H-1,hydrant,123.44,41.81,in_service,0.3,2026-11-22T10:00:00+08:00\n",
+               "text/csv")
+                .status,
+            202);
   auto hijack = as(company, "POST", "/api/v1/feeds/co/records",
-                   header + "SY-H-1,hydrant,123.44,41.81,out_of_service,,2026-11-22T11:00:00+08:00\n"
-                            "SY-H-2,hydrant,123.45,41.81,in_service,0.3,2026-11-22T11:00:00+08:00\n",
+                   header +
+                       "SY-H-1,hydrant,123.44,41.81,out_of_service,,2026-11-22T11:00:00+08:00\n"
+                       "SY-H-2,hydrant,123.45,41.81,in_service,0.3,2026-11-22T11:00:00+08:00\n",
                    "text/csv");
   ASSERT_EQ(hijack.status, 202) << hijack.body;
   EXPECT_EQ(parse(hijack.body)->getValue<int>("accepted"), 1) << hijack.body;
@@ -279,7 +321,10 @@ TEST_F(SecurityTest, AgencyKeysWriteOnlyTheirDomainsAndTheirOwnEntities) {
   EXPECT_NE(letters.find("belongs to agency 'water-bureau'"), std::string::npos) << letters;
   // The owner moves its own entity on.
   ASSERT_EQ(as(water, "POST", "/api/v1/feeds/hyd/records",
-               header + "SY-H-1,hydrant,123.44,41.81,out_of_service,,2026-11-22T12:00:00+08:00\n", "text/csv").status, 202);
+               header + "SY-H-1,hydrant,123.44,41.81,out_of_service,,2026-11-22T12:00:00+08:00\n",
+               "text/csv")
+                .status,
+            202);
   EXPECT_EQ(hub_->lake().latest("water/water_source/SY-H-1").value()->water_source().status(),
             firehub::v1::WaterSource::STATUS_OUT_OF_SERVICE);
   // A key that loses the domain may no longer push.
@@ -290,36 +335,48 @@ TEST_F(SecurityTest, AgencyKeysWriteOnlyTheirDomainsAndTheirOwnEntities) {
 // 4. Open streams and webhooks went on after their key or grant was revoked, across restarts.
 TEST_F(SecurityTest, RevokingAKeyOrGrantStopsEveryDeliveryWithinSeconds) {
   start([](HubConfig& c) { c.outbound_allow = {net::parseNetwork("127.0.0.1/32").value()}; });
-  ASSERT_EQ(admin("POST", "/api/v1/feeds", R"({"id":"hyd","agency":"water-bureau","connector":"firehub.connector.water"})").status, 201);
+  ASSERT_EQ(admin("POST", "/api/v1/feeds",
+                  R"({"id":"hyd","agency":"water-bureau","connector":"firehub.connector.water"})")
+                .status,
+            201);
   auto [sub, sub_id] = key(R"({"role":"subscriber"})");
-  ASSERT_EQ(admin("POST", "/api/v1/grants", R"({"key_id":")" + sub_id + R"(","topic":"firehub.v1.water"})").status, 201);
+  ASSERT_EQ(admin("POST", "/api/v1/grants",
+                  R"({"key_id":")" + sub_id + R"(","topic":"firehub.v1.water"})")
+                .status,
+            201);
   auto sse = as(sub, "POST", "/api/v1/subscriptions", R"({"topic":"firehub.v1.water"})");
   ASSERT_EQ(sse.status, 201) << sse.body;
   const std::string sse_id = parse(sse.body)->getValue<std::string>("id");
   WebhookReceiver hook(0);
-  auto webhook = as(sub, "POST", "/api/v1/subscriptions",
-                    R"({"topic":"firehub.v1.water","delivery":{"kind":"webhook","url":"http://127.0.0.1:)" +
-                        std::to_string(hook.port()) + R"(/in","secret":"a-long-shared-secret"}})");
+  auto webhook =
+      as(sub, "POST", "/api/v1/subscriptions",
+         R"({"topic":"firehub.v1.water","delivery":{"kind":"webhook","url":"http://127.0.0.1:)" +
+             std::to_string(hook.port()) + R"(/in","secret":"a-long-shared-secret"}})");
   ASSERT_EQ(webhook.status, 201) << webhook.body;
   const std::string header = "source_id,kind,lon,lat,status,pressure_mpa,updated_at\n";
   auto push = [&](int i) {
     char line[128];
-    std::snprintf(line, sizeof line, "SY-H-%d,hydrant,123.44,41.81,in_service,0.3,2026-11-22T10:%02d:00+08:00\n", i, i);
+    std::snprintf(line, sizeof line,
+                  "SY-H-%d,hydrant,123.44,41.81,in_service,0.3,2026-11-22T10:%02d:00+08:00\n", i,
+                  i);
     ASSERT_EQ(admin("POST", "/api/v1/feeds/hyd/records", header + line, "text/csv").status, 202);
   };
   {
     // From the start of the log (a stream without Last-Event-ID starts at its head whenever it
     // connects, which may be after the push below).
-    EventReader open(port_, "/api/v1/subscriptions/" + sse_id + "/events", [](const std::string&) { return false; },
+    EventReader open(port_, "/api/v1/subscriptions/" + sse_id + "/events",
+                     [](const std::string&) { return false; },
                      {{"Authorization", "Bearer " + sub}, {"Last-Event-ID", "0"}});
     EventReader map(port_, "/api/v1/layers/risk/stream", [](const std::string&) { return false; },
                     {{"Authorization", "Bearer " + sub}});
     push(1);
-    ASSERT_TRUE(waitFor([&] { return open.text().find("SY-H-1") != std::string::npos; })) << open.text();
+    ASSERT_TRUE(waitFor([&] { return open.text().find("SY-H-1") != std::string::npos; }))
+        << open.text();
     ASSERT_TRUE(waitFor([&] { return hook.received().size() == 1; }));
     // The grant goes: the subscription's stream closes and the webhook holds.
     ASSERT_EQ(admin("DELETE", "/api/v1/grants/" + sub_id + "/firehub.v1.water").status, 200);
-    EXPECT_TRUE(waitFor([&] { return open.finished(); }, std::chrono::seconds(5))) << "the stream closed";
+    EXPECT_TRUE(waitFor([&] { return open.finished(); }, std::chrono::seconds(5)))
+        << "the stream closed";
     push(2);
     std::this_thread::sleep_for(std::chrono::seconds(2));
     EXPECT_EQ(hook.received().size(), 1u) << "no delivery without the grant";
@@ -333,7 +390,10 @@ TEST_F(SecurityTest, RevokingAKeyOrGrantStopsEveryDeliveryWithinSeconds) {
   // Across a restart: still held; the grant back (on a new key the operator trusts) is not the old
   // key's, so nothing flows to the revoked key.
   start([](HubConfig& c) { c.outbound_allow = {net::parseNetwork("127.0.0.1/32").value()}; });
-  ASSERT_EQ(admin("POST", "/api/v1/grants", R"({"key_id":")" + sub_id + R"(","topic":"firehub.v1.water"})").status, 201);
+  ASSERT_EQ(admin("POST", "/api/v1/grants",
+                  R"({"key_id":")" + sub_id + R"(","topic":"firehub.v1.water"})")
+                .status,
+            201);
   push(3);
   std::this_thread::sleep_for(std::chrono::seconds(2));
   EXPECT_EQ(hook.received().size(), 1u) << "a revoked key's webhook stays held";
@@ -342,15 +402,19 @@ TEST_F(SecurityTest, RevokingAKeyOrGrantStopsEveryDeliveryWithinSeconds) {
 // 5. A webhook pointed at a co-located broker's control endpoint took every broker down.
 TEST_F(SecurityTest, WebhooksMayNotReachInternalAddressesUnlessAllowListed) {
   auto [sub, sub_id] = key(R"({"role":"subscriber"})");
-  ASSERT_EQ(admin("POST", "/api/v1/grants", R"({"key_id":")" + sub_id + R"(","topic":"firehub.v1.water"})").status, 201);
+  ASSERT_EQ(admin("POST", "/api/v1/grants",
+                  R"({"key_id":")" + sub_id + R"(","topic":"firehub.v1.water"})")
+                .status,
+            201);
   auto hook = [&](const std::string& url) {
     return as(sub, "POST", "/api/v1/subscriptions",
               R"({"topic":"firehub.v1.water","delivery":{"kind":"webhook","url":")" + url +
                   R"(","secret":"a-long-shared-secret"}})");
   };
-  for (std::string url : {"http://127.0.0.1:9/brokers/all/down", "http://localhost:9/", "http://[::1]:9/",
-                                 "http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/", "http://192.168.1.1/",
-                                 "http://0.0.0.0:9/", "http://[::ffff:127.0.0.1]:9/", "https://127.0.0.2/"}) {
+  for (std::string url :
+       {"http://127.0.0.1:9/brokers/all/down", "http://localhost:9/", "http://[::1]:9/",
+        "http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/", "http://192.168.1.1/",
+        "http://0.0.0.0:9/", "http://[::ffff:127.0.0.1]:9/", "https://127.0.0.2/"}) {
     auto r = hook(url);
     EXPECT_EQ(r.status, 403) << url << ": " << r.body;
   }
@@ -385,7 +449,8 @@ TEST_F(SecurityTest, IdleSlowAndFloodingClientsDoNotStarveOthers) {
   for (int i = 0; i < 5; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     EXPECT_EQ(http("127.0.0.1", port_, "GET", "/healthz").status, 200);
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1000)) << "healthz stays quick";
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1000))
+        << "healthz stays quick";
   }
   // Past its cap an address gets a 503 saying why.
   Connection extra("127.0.0.2", port_);
@@ -394,8 +459,14 @@ TEST_F(SecurityTest, IdleSlowAndFloodingClientsDoNotStarveOthers) {
 
   // A flood of pushes to one feed: past its share they are refused at once with Retry-After,
   // and another agency's push goes through.
-  ASSERT_EQ(admin("POST", "/api/v1/feeds", R"({"id":"flood","agency":"met","connector":"firehub.connector.weather"})").status, 201);
-  ASSERT_EQ(admin("POST", "/api/v1/feeds", R"({"id":"hyd","agency":"water-bureau","connector":"firehub.connector.water"})").status, 201);
+  ASSERT_EQ(admin("POST", "/api/v1/feeds",
+                  R"({"id":"flood","agency":"met","connector":"firehub.connector.weather"})")
+                .status,
+            201);
+  ASSERT_EQ(admin("POST", "/api/v1/feeds",
+                  R"({"id":"hyd","agency":"water-bureau","connector":"firehub.connector.water"})")
+                .status,
+            201);
   std::string big = kWeatherHeader;
   for (int i = 0; i < 3000; ++i) {
     big += "F" + std::to_string(i) + ",123.40,41.80,2026-11-22T08:00:00+08:00,3.5,40,12,310,0\n";
@@ -414,7 +485,8 @@ TEST_F(SecurityTest, IdleSlowAndFloodingClientsDoNotStarveOthers) {
   }
   auto t0 = std::chrono::steady_clock::now();
   auto other = admin("POST", "/api/v1/feeds/hyd/records",
-                     "source_id,kind,lon,lat,status,pressure_mpa,updated_at\nSY-H-1,hydrant,123.44,41.81,in_service,0.3,2026-11-22T10:00:00+08:00\n",
+                     "source_id,kind,lon,lat,status,pressure_mpa,updated_at\nSY-H-1,hydrant,123.44,"
+                     "41.81,in_service,0.3,2026-11-22T10:00:00+08:00\n",
                      "text/csv");
   EXPECT_EQ(other.status, 202) << other.body;
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
@@ -431,11 +503,13 @@ TEST_F(SecurityTest, StaticFilesAreDecodedOnceAndServedOnlyFromTheirRoot) {
   fs::create_symlink(dir_.sub("secret.json"), static_.path() + "/sub/link.json");
   EXPECT_EQ(http("127.0.0.1", port_, "GET", "/sub/app.js").status, 200);
   EXPECT_EQ(http("127.0.0.1", port_, "GET", "/").body, "<html>map</html>");
-  const std::string up = fs::relative(dir_.path(), static_.path() + "/sub").string();  // "../../<dir>"
+  const std::string up =
+      fs::relative(dir_.path(), static_.path() + "/sub").string();  // "../../<dir>"
   for (std::string path :
-       {"/sub/%252f..%252f..%252fsecret.json", "/sub/..%2f..%2fsecret.json", "/sub/%2e%2e/%2e%2e/secret.json",
-        "/sub/..%5c..%5csecret.json", "/sub/app.js%2500.json", "/sub/app.js%00.json", "/sub/link.json",
-        "/%2fetc%2fpasswd%00.json", "/sub/%25", "/sub/%zz.js", "/..%2fdata%2fadmin.key%00.js"}) {
+       {"/sub/%252f..%252f..%252fsecret.json", "/sub/..%2f..%2fsecret.json",
+        "/sub/%2e%2e/%2e%2e/secret.json", "/sub/..%5c..%5csecret.json", "/sub/app.js%2500.json",
+        "/sub/app.js%00.json", "/sub/link.json", "/%2fetc%2fpasswd%00.json", "/sub/%25",
+        "/sub/%zz.js", "/..%2fdata%2fadmin.key%00.js"}) {
     auto r = http("127.0.0.1", port_, "GET", path);
     EXPECT_TRUE(r.status == 404 || r.status == 400) << path << " -> " << r.status;
     EXPECT_EQ(r.body.find("\"secret\":1"), std::string::npos) << path << ": " << r.body;
@@ -449,7 +523,10 @@ TEST_F(SecurityTest, FiltersMayNameRestrictedFieldsOnlyWithTheRestrictedGrant) {
   auto [plain, plain_id] = key(R"({"role":"subscriber"})");
   auto [cleared, cleared_id] = key(R"({"role":"subscriber","restricted":true})");
   for (const auto& id : {plain_id, cleared_id}) {
-    ASSERT_EQ(admin("POST", "/api/v1/grants", R"({"key_id":")" + id + R"(","topic":"firehub.v1.police"})").status, 201);
+    ASSERT_EQ(
+        admin("POST", "/api/v1/grants", R"({"key_id":")" + id + R"(","topic":"firehub.v1.police"})")
+            .status,
+        201);
   }
   const std::string oracle =
       R"({"topic":"firehub.v1.police","filter":{"where":[{"field":"police_incident.reporter_name","op":"eq","value":"张伟"}]}})";
@@ -457,21 +534,29 @@ TEST_F(SecurityTest, FiltersMayNameRestrictedFieldsOnlyWithTheRestrictedGrant) {
   EXPECT_EQ(refused.status, 403) << refused.body;
   EXPECT_NE(refused.body.find("restricted"), std::string::npos);
   EXPECT_EQ(as(cleared, "POST", "/api/v1/subscriptions", oracle).status, 201);
-  std::string many = R"({"topic":"firehub.v1.police","filter":{"where":[{"field":"entity_id","op":"in","values":[)";
-  for (int i = 0; i < 300; ++i) many += (i ? "," : "") + std::string("\"x") + std::to_string(i) + "\"";
-  EXPECT_EQ(as(cleared, "POST", "/api/v1/subscriptions", many + "]}]}}").status, 400) << "'in' lists are bounded";
+  std::string many =
+      R"({"topic":"firehub.v1.police","filter":{"where":[{"field":"entity_id","op":"in","values":[)";
+  for (int i = 0; i < 300; ++i)
+    many += (i ? "," : "") + std::string("\"x") + std::to_string(i) + "\"";
+  EXPECT_EQ(as(cleared, "POST", "/api/v1/subscriptions", many + "]}]}}").status, 400)
+      << "'in' lists are bounded";
 }
 
 // 9. eq/ne/gt/... subscriptions vanished on every restart, with only a log line.
 TEST_F(SecurityTest, SubscriptionsSurviveRestartsAndWhatCannotLoadFailsReadiness) {
-  auto made = admin("POST", "/api/v1/subscriptions",
-                    R"({"topic":"firehub.v1.water","filter":{"where":[{"field":"water_source.status","op":"eq","value":"out_of_service"},)"
-                    R"({"field":"water_source.pressure_mpa","op":"lt","value":0.1},{"field":"agency","op":"in","values":["water-bureau"]}]}})");
+  auto made = admin(
+      "POST", "/api/v1/subscriptions",
+      R"({"topic":"firehub.v1.water","filter":{"where":[{"field":"water_source.status","op":"eq","value":"out_of_service"},)"
+      R"({"field":"water_source.pressure_mpa","op":"lt","value":0.1},{"field":"agency","op":"in","values":["water-bureau"]}]}})");
   ASSERT_EQ(made.status, 201) << made.body;
   const std::string id = parse(made.body)->getValue<std::string>("id");
   EXPECT_NE(made.body.find(R"("value":"out_of_service")"), std::string::npos) << made.body;
-  EXPECT_EQ(admin("POST", "/api/v1/subscriptions",
-                  R"({"topic":"firehub.v1.water","filter":{"where":[{"field":"water_source.pressure_mpa","op":"gt","value":"nan"}]}})").status, 400);
+  EXPECT_EQ(
+      admin(
+          "POST", "/api/v1/subscriptions",
+          R"({"topic":"firehub.v1.water","filter":{"where":[{"field":"water_source.pressure_mpa","op":"gt","value":"nan"}]}})")
+          .status,
+      400);
   start();
   auto again = admin("GET", "/api/v1/subscriptions/" + id);
   ASSERT_EQ(again.status, 200) << "kept across the restart: " << again.body;
@@ -484,7 +569,8 @@ TEST_F(SecurityTest, SubscriptionsSurviveRestartsAndWhatCannotLoadFailsReadiness
   auto ready = http("127.0.0.1", port_, "GET", "/readyz");
   EXPECT_EQ(ready.status, 503) << ready.body;
   EXPECT_NE(ready.body.find("subscription sbroken"), std::string::npos) << ready.body;
-  EXPECT_NE(http("127.0.0.1", port_, "GET", "/metrics").body.find("firehub_load_failures 1"), std::string::npos);
+  EXPECT_NE(http("127.0.0.1", port_, "GET", "/metrics").body.find("firehub_load_failures 1"),
+            std::string::npos);
   EXPECT_EQ(admin("GET", "/api/v1/subscriptions/" + id).status, 200) << "the others still load";
 }
 
@@ -499,11 +585,13 @@ TEST_F(SecurityTest, ATakenPortIsAStartErrorForTheApiAndForDeviceListeners) {
   c.lake_sync = false;
   auto second = Hub::start(c);
   ASSERT_FALSE(second.isOk()) << "two hubs may not share 127.0.0.1:" << port_;
-  EXPECT_NE(second.status().message().find("cannot listen"), std::string::npos) << second.status().message();
+  EXPECT_NE(second.status().message().find("cannot listen"), std::string::npos)
+      << second.status().message();
   // A GB/T listener on a taken port: the feed reads failed and /readyz names it.
-  auto r = admin("POST", "/api/v1/feeds",
-                 R"({"id":"gbt","agency":"fire-iot","connector":"firehub.connector.alarm","config":{"listen":"127.0.0.1:)" +
-                     std::to_string(port_) + R"("}})");
+  auto r = admin(
+      "POST", "/api/v1/feeds",
+      R"({"id":"gbt","agency":"fire-iot","connector":"firehub.connector.alarm","config":{"listen":"127.0.0.1:)" +
+          std::to_string(port_) + R"("}})");
   ASSERT_EQ(r.status, 201) << r.body;
   auto feed = parse(admin("GET", "/api/v1/feeds/gbt").body);
   EXPECT_EQ(feed->getValue<std::string>("state"), "failed");
@@ -514,11 +602,17 @@ TEST_F(SecurityTest, ATakenPortIsAStartErrorForTheApiAndForDeviceListeners) {
 
 // 11. A body shorter than its Content-Length, or a broken chunked body, was stored and got 202.
 TEST_F(SecurityTest, TruncatedBodiesAreRefusedAndNothingOfThemIsStored) {
-  ASSERT_EQ(admin("POST", "/api/v1/feeds", R"({"id":"wx","agency":"met","connector":"firehub.connector.weather"})").status, 201);
-  const std::string body = std::string(kWeatherHeader) + "T1,123.40,41.80,2026-11-22T08:00:00+08:00,3.5,40,12,310,0\n";
-  const std::string head = "POST /api/v1/feeds/wx/records HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer " + admin_ +
-                           "\r\nContent-Type: text/csv\r\n";
-  auto shortBody = rawExchange(port_, head + "Content-Length: " + std::to_string(body.size() + 500) + "\r\n\r\n" + body);
+  ASSERT_EQ(admin("POST", "/api/v1/feeds",
+                  R"({"id":"wx","agency":"met","connector":"firehub.connector.weather"})")
+                .status,
+            201);
+  const std::string body =
+      std::string(kWeatherHeader) + "T1,123.40,41.80,2026-11-22T08:00:00+08:00,3.5,40,12,310,0\n";
+  const std::string head =
+      "POST /api/v1/feeds/wx/records HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer " + admin_ +
+      "\r\nContent-Type: text/csv\r\n";
+  auto shortBody = rawExchange(
+      port_, head + "Content-Length: " + std::to_string(body.size() + 500) + "\r\n\r\n" + body);
   EXPECT_NE(shortBody.find("400"), std::string::npos) << shortBody;
   EXPECT_NE(shortBody.find("Content-Length"), std::string::npos) << shortBody;
   auto chunk = [](const std::string& s) {
@@ -526,25 +620,42 @@ TEST_F(SecurityTest, TruncatedBodiesAreRefusedAndNothingOfThemIsStored) {
     std::snprintf(size, sizeof size, "%zx\r\n", s.size());
     return size + s + "\r\n";
   };
-  auto cut = rawExchange(port_, head + "Transfer-Encoding: chunked\r\n\r\n" + chunk(body).substr(0, 40));
+  auto cut =
+      rawExchange(port_, head + "Transfer-Encoding: chunked\r\n\r\n" + chunk(body).substr(0, 40));
   EXPECT_NE(cut.find("400"), std::string::npos) << cut;
   auto unfinished = rawExchange(port_, head + "Transfer-Encoding: chunked\r\n\r\n" + chunk(body));
   EXPECT_NE(unfinished.find("400"), std::string::npos) << "no last chunk: " << unfinished;
-  EXPECT_FALSE(hub_->lake().latest("weather/weather_station/T1").value()) << "nothing of them stored";
-  auto whole = rawExchange(port_, head + "Transfer-Encoding: chunked\r\n\r\n" + chunk(body.substr(0, 30)) +
-                                      chunk(body.substr(30)) + "0\r\n\r\n");
+  EXPECT_FALSE(hub_->lake().latest("weather/weather_station/T1").value())
+      << "nothing of them stored";
+  auto whole =
+      rawExchange(port_, head + "Transfer-Encoding: chunked\r\n\r\n" + chunk(body.substr(0, 30)) +
+                             chunk(body.substr(30)) + "0\r\n\r\n");
   EXPECT_NE(whole.find("202"), std::string::npos) << whole;
   EXPECT_TRUE(hub_->lake().latest("weather/weather_station/T1").value());
 }
 
 // 12. CAP drafts went out as Actual/Public, from the demo too.
 TEST_F(SecurityTest, MachineWarningsAreDraftsUntilAnOperatorIssuesThem) {
-  ASSERT_EQ(admin("POST", "/api/v1/feeds", R"({"id":"bld","agency":"housing","connector":"firehub.connector.building"})").status, 201);
-  ASSERT_EQ(admin("POST", "/api/v1/feeds/bld/records", fixture("building", "buildings.geojson"), "application/geo+json").status, 202);
-  ASSERT_EQ(admin("POST", "/api/v1/feeds", R"({"id":"iot","agency":"fire-iot","connector":"firehub.connector.alarm"})").status, 201);
-  ASSERT_EQ(admin("POST", "/api/v1/feeds/iot/records",
-                  R"({"event_id":"T-1","device_address":"0011223344ff","building_id":"SY-B-000001","info_type":"component_state","system_type":1,"system_address":1,"component_type":40,"component_address":7,"state_flags":3,"description":"烟感火警","time":"2026-11-22T09:20:00+08:00"})"
-                  "\n", "application/x-ndjson").status, 202);
+  ASSERT_EQ(admin("POST", "/api/v1/feeds",
+                  R"({"id":"bld","agency":"housing","connector":"firehub.connector.building"})")
+                .status,
+            201);
+  ASSERT_EQ(admin("POST", "/api/v1/feeds/bld/records", fixture("building", "buildings.geojson"),
+                  "application/geo+json")
+                .status,
+            202);
+  ASSERT_EQ(admin("POST", "/api/v1/feeds",
+                  R"({"id":"iot","agency":"fire-iot","connector":"firehub.connector.alarm"})")
+                .status,
+            201);
+  ASSERT_EQ(
+      admin(
+          "POST", "/api/v1/feeds/iot/records",
+          R"({"event_id":"T-1","device_address":"0011223344ff","building_id":"SY-B-000001","info_type":"component_state","system_type":1,"system_address":1,"component_type":40,"component_address":7,"state_flags":3,"description":"烟感火警","time":"2026-11-22T09:20:00+08:00"})"
+          "\n",
+          "application/x-ndjson")
+          .status,
+      202);
   std::string draft;
   ASSERT_TRUE(waitFor([&] {
     auto list = parse(admin("GET", "/api/v1/warnings").body)->getArray("warnings");
@@ -565,12 +676,14 @@ TEST_F(SecurityTest, MachineWarningsAreDraftsUntilAnOperatorIssuesThem) {
   EXPECT_NE(doc.find("<status>Actual</status>"), std::string::npos) << doc;
   EXPECT_NE(doc.find("<references>"), std::string::npos);
   EXPECT_NE(doc.find("," + draft + ","), std::string::npos) << "references the draft: " << doc;
-  EXPECT_EQ(admin("POST", "/api/v1/warnings/" + draft + "/issue", "{}").status, 409) << "issued once";
+  EXPECT_EQ(admin("POST", "/api/v1/warnings/" + draft + "/issue", "{}").status, 409)
+      << "issued once";
   bool audited = false;
   auto audit = parse(admin("GET", "/api/v1/audit").body)->getArray("entries");
   for (size_t i = 0; i < audit->size(); ++i) {
     auto e = audit->getObject(i);
-    audited |= e->getValue<std::string>("action").find("/issue") != std::string::npos && e->getValue<int>("status") == 201;
+    audited |= e->getValue<std::string>("action").find("/issue") != std::string::npos &&
+               e->getValue<int>("status") == 201;
   }
   EXPECT_TRUE(audited);
   ASSERT_TRUE(waitFor([&] { return hub_->lake().outboxDepth() == 0; }));
@@ -591,16 +704,37 @@ namespace {
 // page of another site resolving to 127.0.0.1 read as that reader too.
 TEST_F(SecurityTest, OnlyReadersOnThisMachineAreAnonymousNotWhatAProxyForwards) {
   EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds").status, 200);
-  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "", {{"X-Forwarded-For", "203.0.113.5"}}).status, 401);
-  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "", {{"Forwarded", "for=203.0.113.5"}}).status, 401);
-  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "", {{"Host", "evil.example"}}).status, 401);
-  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "", {{"Host", "localhost:8080"}}).status, 200);
-  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/healthz", "", "", "", {{"Host", "evil.example"}}).status, 200)
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "",
+                 {{"X-Forwarded-For", "203.0.113.5"}})
+                .status,
+            401);
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "",
+                 {{"Forwarded", "for=203.0.113.5"}})
+                .status,
+            401);
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "", {{"Host", "evil.example"}})
+                .status,
+            401);
+  EXPECT_EQ(
+      http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "", {{"Host", "localhost:8080"}})
+          .status,
+      200);
+  EXPECT_EQ(
+      http("127.0.0.1", port_, "GET", "/healthz", "", "", "", {{"Host", "evil.example"}}).status,
+      200)
       << "probes answer anyone";
   // Behind a trusted proxy the forwarded address decides.
-  start([](HubConfig& c) { c.http_limits.trusted_proxies = {net::parseNetwork("127.0.0.1").value()}; });
-  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "", {{"X-Forwarded-For", "203.0.113.5"}}).status, 401);
-  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "", {{"X-Forwarded-For", "203.0.113.5, 127.0.0.1"}}).status, 200);
+  start([](HubConfig& c) {
+    c.http_limits.trusted_proxies = {net::parseNetwork("127.0.0.1").value()};
+  });
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "",
+                 {{"X-Forwarded-For", "203.0.113.5"}})
+                .status,
+            401);
+  EXPECT_EQ(http("127.0.0.1", port_, "GET", "/api/v1/feeds", "", "", "",
+                 {{"X-Forwarded-For", "203.0.113.5, 127.0.0.1"}})
+                .status,
+            200);
 }
 
 // Medium: key-less requests filled the audit log (42 MiB in 4 s).
@@ -622,8 +756,13 @@ TEST_F(SecurityTest, KeylessWritesCannotFloodTheAuditLog) {
 // Medium: raw police bytes in dead letters for operators without the grant, and for whoever
 // registered a deleted feed's id again.
 TEST_F(SecurityTest, DeadLettersWithholdRestrictedBytesAndStayWithTheirAgency) {
-  ASSERT_EQ(admin("POST", "/api/v1/feeds", R"({"id":"cad","agency":"public-security","connector":"firehub.connector.police"})").status, 201);
-  const std::string bad = R"([{"incident_id":"X-1","type":"fire_report","status":"open","reported_at":"2026-11-22T08:12:00+08:00","lon":"east","lat":41.8,"reporter_name":"张伟","reporter_phone":"13800000001"}])";
+  ASSERT_EQ(
+      admin("POST", "/api/v1/feeds",
+            R"({"id":"cad","agency":"public-security","connector":"firehub.connector.police"})")
+          .status,
+      201);
+  const std::string bad =
+      R"([{"incident_id":"X-1","type":"fire_report","status":"open","reported_at":"2026-11-22T08:12:00+08:00","lon":"east","lat":41.8,"reporter_name":"张伟","reporter_phone":"13800000001"}])";
   auto pushed = admin("POST", "/api/v1/feeds/cad/records", bad);
   ASSERT_EQ(pushed.status, 202) << pushed.body;
   ASSERT_GE(parse(pushed.body)->getValue<int>("rejected"), 1) << pushed.body;
@@ -631,7 +770,8 @@ TEST_F(SecurityTest, DeadLettersWithholdRestrictedBytesAndStayWithTheirAgency) {
   auto seen = as(op, "GET", "/api/v1/dlq?feed=cad").body;
   EXPECT_EQ(seen.find("13800000001"), std::string::npos) << seen;
   EXPECT_NE(seen.find("raw_withheld"), std::string::npos) << seen;
-  EXPECT_NE(admin("GET", "/api/v1/dlq?feed=cad").body.find("13800000001"), std::string::npos) << "the admin has the grant";
+  EXPECT_NE(admin("GET", "/api/v1/dlq?feed=cad").body.find("13800000001"), std::string::npos)
+      << "the admin has the grant";
   ASSERT_TRUE(waitFor([&] { return hub_->lake().outboxDepth() == 0; }));
   auto topic = firehub::testing::consumeAll(hub_->kafkaBootstrap(), "firehub.v1.dlq", 1);
   ASSERT_EQ(topic.size(), 1u);
@@ -639,7 +779,10 @@ TEST_F(SecurityTest, DeadLettersWithholdRestrictedBytesAndStayWithTheirAgency) {
   // The feed is deleted and its id registered by another agency: the old dead letters stay hidden.
   ASSERT_EQ(admin("DELETE", "/api/v1/feeds/cad").status, 200);
   auto [other, other_id] = key(R"({"role":"agency","agency":"traffic","domains":["police"]})");
-  ASSERT_EQ(as(other, "POST", "/api/v1/feeds", R"({"id":"cad","agency":"traffic","connector":"firehub.connector.police"})").status, 201);
+  ASSERT_EQ(as(other, "POST", "/api/v1/feeds",
+               R"({"id":"cad","agency":"traffic","connector":"firehub.connector.police"})")
+                .status,
+            201);
   auto theirs = parse(as(other, "GET", "/api/v1/dlq?feed=cad").body)->getArray("dead_letters");
   EXPECT_EQ(theirs->size(), 0u);
 }
@@ -647,18 +790,26 @@ TEST_F(SecurityTest, DeadLettersWithholdRestrictedBytesAndStayWithTheirAgency) {
 // Medium: one never-answering webhook stalled every other subscriber's deliveries.
 TEST_F(SecurityTest, AWebhookThatNeverAnswersHoldsOnlyItsOwnSubscription) {
   start([](HubConfig& c) { c.outbound_allow = {net::parseNetwork("127.0.0.1/32").value()}; });
-  Poco::Net::ServerSocket silent(Poco::Net::SocketAddress("127.0.0.1", 0));  // accepts, never answers
+  Poco::Net::ServerSocket silent(
+      Poco::Net::SocketAddress("127.0.0.1", 0));  // accepts, never answers
   WebhookReceiver fine(0);
-  ASSERT_EQ(admin("POST", "/api/v1/feeds", R"({"id":"hyd","agency":"water-bureau","connector":"firehub.connector.water"})").status, 201);
+  ASSERT_EQ(admin("POST", "/api/v1/feeds",
+                  R"({"id":"hyd","agency":"water-bureau","connector":"firehub.connector.water"})")
+                .status,
+            201);
   for (uint16_t port : {silent.address().port(), fine.port()}) {
-    auto r = admin("POST", "/api/v1/subscriptions",
-                   R"({"topic":"firehub.v1.water","delivery":{"kind":"webhook","url":"http://127.0.0.1:)" +
-                       std::to_string(port) + R"(/","secret":"a-long-shared-secret"}})");
+    auto r = admin(
+        "POST", "/api/v1/subscriptions",
+        R"({"topic":"firehub.v1.water","delivery":{"kind":"webhook","url":"http://127.0.0.1:)" +
+            std::to_string(port) + R"(/","secret":"a-long-shared-secret"}})");
     ASSERT_EQ(r.status, 201) << r.body;
   }
   ASSERT_EQ(admin("POST", "/api/v1/feeds/hyd/records",
-                  "source_id,kind,lon,lat,status,pressure_mpa,updated_at\nSY-H-1,hydrant,123.44,41.81,in_service,0.3,2026-11-22T10:00:00+08:00\n",
-                  "text/csv").status, 202);
+                  "source_id,kind,lon,lat,status,pressure_mpa,updated_at\nSY-H-1,hydrant,123.44,41."
+                  "81,in_service,0.3,2026-11-22T10:00:00+08:00\n",
+                  "text/csv")
+                .status,
+            202);
   EXPECT_TRUE(waitFor([&] { return fine.received().size() == 1; }, std::chrono::seconds(5)))
       << "delivered while the other receiver hangs";
 }
@@ -667,8 +818,11 @@ TEST_F(SecurityTest, AWebhookThatNeverAnswersHoldsOnlyItsOwnSubscription) {
 TEST(SecurityTlsTest, HttpsOffersOnlyForwardSecretSuitesAndSaysSo) {
   TempDir dir;
   const std::string cert = dir.sub("hub.crt"), key = dir.sub("hub.key");
-  ASSERT_EQ(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -keyout " + key +
-                         " -out " + cert + " >/dev/null 2>&1").c_str()), 0);
+  ASSERT_EQ(std::system(
+                ("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -keyout " +
+                 key + " -out " + cert + " >/dev/null 2>&1")
+                    .c_str()),
+            0);
   HubConfig c;
   c.init = true;
   c.data_dir = dir.sub("data");
@@ -684,13 +838,19 @@ TEST(SecurityTlsTest, HttpsOffersOnlyForwardSecretSuitesAndSaysSo) {
     return firehub::testing::run("curl -s --cacert " + cert + " " + args + " 2>&1");
   };
   auto headers = curl("-D - -o /dev/null " + base + "/healthz");
-  EXPECT_NE(headers.second.find("Strict-Transport-Security: max-age="), std::string::npos) << headers.second;
+  EXPECT_NE(headers.second.find("Strict-Transport-Security: max-age="), std::string::npos)
+      << headers.second;
   auto ogc = curl(base + "/ogc/collections");
   EXPECT_NE(ogc.second.find("\"href\":\"https://"), std::string::npos) << ogc.second;
   EXPECT_EQ(ogc.second.find("\"href\":\"http://"), std::string::npos) << ogc.second;
-  auto plain_rsa = curl("--tls-max 1.2 --ciphers AES128-GCM-SHA256 -o /dev/null -w '%{http_code}' " + base + "/healthz");
-  EXPECT_EQ(plain_rsa.second.find("200"), std::string::npos) << "RSA key exchange is refused: " << plain_rsa.second;
-  auto ecdhe = curl("--tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256 -o /dev/null -w '%{http_code}' " + base + "/healthz");
+  auto plain_rsa =
+      curl("--tls-max 1.2 --ciphers AES128-GCM-SHA256 -o /dev/null -w '%{http_code}' " + base +
+           "/healthz");
+  EXPECT_EQ(plain_rsa.second.find("200"), std::string::npos)
+      << "RSA key exchange is refused: " << plain_rsa.second;
+  auto ecdhe =
+      curl("--tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256 -o /dev/null -w '%{http_code}' " +
+           base + "/healthz");
   EXPECT_NE(ecdhe.second.find("200"), std::string::npos) << ecdhe.second;
 }
 

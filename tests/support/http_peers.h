@@ -83,7 +83,8 @@ class WebhookReceiver {
   explicit WebhookReceiver(int failures) : failures_(failures) {
     Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
     port_ = socket.address().port();
-    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), socket, new Poco::Net::HTTPServerParams);
+    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), socket,
+                                                      new Poco::Net::HTTPServerParams);
     server_->start();
   }
   ~WebhookReceiver() { server_->stopAll(true); }
@@ -104,7 +105,8 @@ class WebhookReceiver {
   class Handler : public Poco::Net::HTTPRequestHandler {
    public:
     explicit Handler(WebhookReceiver& r) : r_(r) {}
-    void handleRequest(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp) override {
+    void handleRequest(Poco::Net::HTTPServerRequest& req,
+                       Poco::Net::HTTPServerResponse& resp) override {
       std::ostringstream body;
       Poco::StreamCopier::copyStream(req.stream(), body);
       bool fail;
@@ -113,7 +115,8 @@ class WebhookReceiver {
         fail = r_.attempts_++ < r_.failures_;
         if (!fail) r_.received_.push_back({body.str(), req.get("X-Firehub-Signature", "")});
       }
-      resp.setStatus(fail ? Poco::Net::HTTPResponse::HTTP_INTERNAL_SERVER_ERROR : Poco::Net::HTTPResponse::HTTP_OK);
+      resp.setStatus(fail ? Poco::Net::HTTPResponse::HTTP_INTERNAL_SERVER_ERROR
+                          : Poco::Net::HTTPResponse::HTTP_OK);
       resp.send() << (fail ? "not now" : "ok");
     }
 
@@ -123,7 +126,8 @@ class WebhookReceiver {
   class Factory : public Poco::Net::HTTPRequestHandlerFactory {
    public:
     explicit Factory(WebhookReceiver& r) : r_(r) {}
-    Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
+    Poco::Net::HTTPRequestHandler* createRequestHandler(
+        const Poco::Net::HTTPServerRequest&) override {
       return new Handler(r_);
     }
 

@@ -41,8 +41,11 @@ std::pair<int, std::string> run(const std::string& command) {
 
 class HubProcess {
  public:
-  HubProcess(std::string data_dir, std::string plugins_dir, std::string log, std::string config = "")
-      : data_dir_(std::move(data_dir)), plugins_dir_(std::move(plugins_dir)), log_(std::move(log)),
+  HubProcess(std::string data_dir, std::string plugins_dir, std::string log,
+             std::string config = "")
+      : data_dir_(std::move(data_dir)),
+        plugins_dir_(std::move(plugins_dir)),
+        log_(std::move(log)),
         config_(std::move(config)) {}
   ~HubProcess() {
     if (pid_ > 0) {
@@ -58,12 +61,13 @@ class HubProcess {
       FILE* f = std::freopen(log_.c_str(), "a", stderr);
       (void)f;
       if (config_.empty()) {
-        execl(firehubBinary().c_str(), "firehub", "serve", "--init", "--data-dir", data_dir_.c_str(), "--http",
-              "127.0.0.1:0", "--plugins-dir", plugins_dir_.c_str(), static_cast<char*>(nullptr));
-      } else {
-        execl(firehubBinary().c_str(), "firehub", "serve", "--init", "--config", config_.c_str(), "--data-dir",
+        execl(firehubBinary().c_str(), "firehub", "serve", "--init", "--data-dir",
               data_dir_.c_str(), "--http", "127.0.0.1:0", "--plugins-dir", plugins_dir_.c_str(),
               static_cast<char*>(nullptr));
+      } else {
+        execl(firehubBinary().c_str(), "firehub", "serve", "--init", "--config", config_.c_str(),
+              "--data-dir", data_dir_.c_str(), "--http", "127.0.0.1:0", "--plugins-dir",
+              plugins_dir_.c_str(), static_cast<char*>(nullptr));
       }
       _exit(127);
     }
@@ -79,8 +83,8 @@ class HubProcess {
     if (pid_ <= 0) return -1;
     kill(pid_, SIGTERM);
     int status = 0;
-    bool exited = waitFor([&] { return waitpid(pid_, &status, WNOHANG) == pid_; },
-                          std::chrono::seconds(30));
+    bool exited =
+        waitFor([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, std::chrono::seconds(30));
     if (!exited) return -1;
     pid_ = -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -109,7 +113,6 @@ class HubProcess {
   uint16_t port_ = 0;
 };
 
-
 // `firehub broker` in its own process (the mock cluster outlives hubs killed with -9).
 class BrokerProcess {
  public:
@@ -127,8 +130,9 @@ class BrokerProcess {
       FILE* f = std::freopen((dir_ + "/broker.log").c_str(), "a", stderr);
       (void)f;
       std::string n = std::to_string(brokers_), p = std::to_string(partitions_);
-      execl(firehubBinary().c_str(), "firehub", "broker", "--brokers", n.c_str(), "--partitions", p.c_str(),
-            "--bootstrap-file", (dir_ + "/bootstrap").c_str(), static_cast<char*>(nullptr));
+      execl(firehubBinary().c_str(), "firehub", "broker", "--brokers", n.c_str(), "--partitions",
+            p.c_str(), "--bootstrap-file", (dir_ + "/bootstrap").c_str(),
+            static_cast<char*>(nullptr));
       _exit(127);
     }
     if (!waitFor([&] { return !readFile(dir_ + "/bootstrap.control").empty(); })) return false;

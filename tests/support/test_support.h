@@ -73,7 +73,8 @@ inline Http http(const std::string& host, uint16_t port, const std::string& meth
   if (!content_type.empty()) req.setContentType(content_type);
   if (!api_key.empty()) req.set("Authorization", "Bearer " + api_key);
   for (const auto& [k, v] : headers) req.set(k, v);
-  if (method == "POST" || method == "PUT") req.setContentLength(static_cast<std::streamsize>(body.size()));
+  if (method == "POST" || method == "PUT")
+    req.setContentLength(static_cast<std::streamsize>(body.size()));
   session.sendRequest(req) << body;
   Poco::Net::HTTPResponse resp;
   std::istream& in = session.receiveResponse(resp);
@@ -116,7 +117,8 @@ struct KafkaMessage {
 // `fn` until `done()` holds, `deadline` passes, or no message came for `idle`.
 inline void consumeEach(const std::string& bootstrap, const std::string& topic,
                         const std::function<void(const rd_kafka_message_t&)>& fn,
-                        const std::function<bool()>& done, std::chrono::steady_clock::time_point deadline,
+                        const std::function<bool()>& done,
+                        std::chrono::steady_clock::time_point deadline,
                         std::chrono::milliseconds idle = std::chrono::hours(24)) {
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -151,7 +153,8 @@ inline void consumeEach(const std::string& bootstrap, const std::string& topic,
   rd_kafka_assign(rk, list);
   rd_kafka_topic_partition_list_destroy(list);
   auto last = std::chrono::steady_clock::now();
-  while (!done() && std::chrono::steady_clock::now() < deadline && std::chrono::steady_clock::now() - last < idle) {
+  while (!done() && std::chrono::steady_clock::now() < deadline &&
+         std::chrono::steady_clock::now() - last < idle) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 100);
     if (!m) continue;
     if (!m->err) {
@@ -166,9 +169,9 @@ inline void consumeEach(const std::string& bootstrap, const std::string& topic,
 
 // Reads every message of `topic` from the beginning of all partitions (no consumer group), until
 // `expected` messages were read or `timeout` passes.
-inline std::vector<KafkaMessage> consumeAll(const std::string& bootstrap, const std::string& topic,
-                                            size_t expected,
-                                            std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+inline std::vector<KafkaMessage> consumeAll(
+    const std::string& bootstrap, const std::string& topic, size_t expected,
+    std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
   std::vector<KafkaMessage> out;
   consumeEach(
       bootstrap, topic,

@@ -37,9 +37,11 @@ TEST(AuthTest, KeysAuthenticateUntilRevokedAndAreStoredOnlyAsHashes) {
   EXPECT_TRUE(who->mayWriteFeed("water-bureau"));
   EXPECT_FALSE(who->mayWriteFeed("met"));
   bool secret_stored = false;
-  ASSERT_TRUE(lake->scanMeta("keys/", [&](const std::string&, const std::string& v) {
-    secret_stored |= v.find(key.substr(16)) != std::string::npos;
-  }).isOk());
+  ASSERT_TRUE(lake->scanMeta("keys/",
+                             [&](const std::string&, const std::string& v) {
+                               secret_stored |= v.find(key.substr(16)) != std::string::npos;
+                             })
+                  .isOk());
   EXPECT_FALSE(secret_stored);
   std::string wrong = key;
   wrong.back() = wrong.back() == '0' ? '1' : '0';

@@ -37,11 +37,15 @@ void expectRefused(const std::string& config, const std::string& words) {
 TEST(ConfigSchemaTest, AcceptsValidConfigs) {
   EXPECT_TRUE(validateConfig(kSchema, "").isOk());
   EXPECT_TRUE(validateConfig(kSchema, "{}").isOk());
-  EXPECT_TRUE(validateConfig(kSchema, R"({"utc_offset":"+08:00","csv_delimiter":";","batch":10,"strict":true})").isOk());
+  EXPECT_TRUE(
+      validateConfig(kSchema,
+                     R"({"utc_offset":"+08:00","csv_delimiter":";","batch":10,"strict":true})")
+          .isOk());
 }
 
 TEST(ConfigSchemaTest, RefusesUnknownAndMistypedKeysNamingThem) {
-  expectRefused(R"({"utc_ofset":"+08:00"})", "config.utc_ofset: is not a setting of this connector");
+  expectRefused(R"({"utc_ofset":"+08:00"})",
+                "config.utc_ofset: is not a setting of this connector");
   expectRefused(R"({"batch":"10"})", "config.batch: must be integer, not string '10'");
   expectRefused(R"({"batch":2.5})", "config.batch: must be integer");
   expectRefused(R"({"strict":"yes"})", "config.strict: must be boolean");
@@ -54,7 +58,8 @@ TEST(ConfigSchemaTest, RefusesUnknownAndMistypedKeysNamingThem) {
 
 TEST(ConfigSchemaTest, EveryShippedConnectorSchemaIsUnderstood) {
   int schemas = 0;
-  for (const auto& dir : std::filesystem::directory_iterator(std::string(FIREHUB_SOURCE_DIR) + "/connectors")) {
+  for (const auto& dir :
+       std::filesystem::directory_iterator(std::string(FIREHUB_SOURCE_DIR) + "/connectors")) {
     std::string file = dir.path().string() + "/config.schema.json";
     if (!std::filesystem::exists(file)) continue;
     Status s = validateConfig(read(file), "{}");
@@ -75,17 +80,21 @@ namespace {
 // Found by fuzzing (fuzz_request): std::regex overflowed on huge repeat counts and
 // back-reference numbers, and backtracked exponentially on nested quantifiers.
 TEST(ConfigSchemaTest, PatternsRunInLinearTimeAndBadOnesRefuseTheSchema) {
-  Status huge = validateConfig(R"({"type":"object","properties":{"k":{"type":"string","pattern":"^a{8888888888888888888}$"}}})",
-                               R"({"k":"a"})");
+  Status huge = validateConfig(
+      R"({"type":"object","properties":{"k":{"type":"string","pattern":"^a{8888888888888888888}$"}}})",
+      R"({"k":"a"})");
   EXPECT_EQ(huge.code(), StatusCode::kInvalidArgument) << huge.toString();  // read, not run into UB
-  Status backref = validateConfig(R"({"type":"object","properties":{"k":{"type":"string","pattern":"(a)\\6666666666666666666"}}})",
-                                  R"({"k":"a"})");
+  Status backref = validateConfig(
+      R"({"type":"object","properties":{"k":{"type":"string","pattern":"(a)\\6666666666666666666"}}})",
+      R"({"k":"a"})");
   EXPECT_EQ(backref.code(), StatusCode::kInvalidArgument) << backref.toString();
-  Status broken = validateConfig(R"({"type":"object","properties":{"k":{"type":"string","pattern":"(unclosed"}}})",
-                                 R"({"k":"a"})");
+  Status broken = validateConfig(
+      R"({"type":"object","properties":{"k":{"type":"string","pattern":"(unclosed"}}})",
+      R"({"k":"a"})");
   EXPECT_EQ(broken.code(), StatusCode::kFailedPrecondition) << broken.toString();
   EXPECT_NE(broken.message().find("bad pattern"), std::string::npos);
-  std::string schema = R"({"type":"object","properties":{"k":{"type":"string","pattern":"^(a+)+$"}}})";
+  std::string schema =
+      R"({"type":"object","properties":{"k":{"type":"string","pattern":"^(a+)+$"}}})";
   EXPECT_TRUE(validateConfig(schema, R"({"k":")" + std::string(5000, 'a') + R"("})").isOk());
   // The classic catastrophic-backtracking input: answered at once.
   Status redos = validateConfig(schema, R"({"k":")" + std::string(64, 'a') + R"(!"})");

@@ -45,10 +45,13 @@ TEST(FusionTest, NoonObservationsReproduceTheStandardSequenceAcrossARestart) {
   fo.local_offset_minutes = -360;  // UTC-6 at 100° W
   const int64_t noon = 18 * 3600;  // 12:00 local
   // Day 1: a morning observation (ignored for the day's indices), then noon.
-  ASSERT_TRUE((*lake)->commit({observation(kApril13 + 15 * 3600, 9, 70, 10, 0),
-                               observation(kApril13 + noon, 17, 42, 25, 0),
-                               observation(kApril13 + noon + 3600, 18, 40, 20, 1.0)},  // after noon: tomorrow's rain
-                              {}).isOk());
+  ASSERT_TRUE((*lake)
+                  ->commit({observation(kApril13 + 15 * 3600, 9, 70, 10, 0),
+                            observation(kApril13 + noon, 17, 42, 25, 0),
+                            observation(kApril13 + noon + 3600, 18, 40, 20,
+                                        1.0)},  // after noon: tomorrow's rain
+                           {})
+                  .isOk());
   {
     FusionEngine engine(**lake, fo);
     ASSERT_TRUE(engine.catchUp().isOk());
@@ -62,9 +65,11 @@ TEST(FusionTest, NoonObservationsReproduceTheStandardSequenceAcrossARestart) {
     EXPECT_STREQ(dangerClass(s.today.fwi), "high");
   }
   // Day 2 after a restart: 1.0 mm after yesterday's noon + 1.4 mm this morning = 2.4 mm.
-  ASSERT_TRUE((*lake)->commit({observation(kApril13 + 86400 + 14 * 3600, 12, 80, 10, 1.4),
-                               observation(kApril13 + 86400 + noon, 20, 21, 25, 0)},
-                              {}).isOk());
+  ASSERT_TRUE((*lake)
+                  ->commit({observation(kApril13 + 86400 + 14 * 3600, 12, 80, 10, 1.4),
+                            observation(kApril13 + 86400 + noon, 20, 21, 25, 0)},
+                           {})
+                  .isOk());
   FusionEngine engine(**lake, fo);
   EXPECT_GT(engine.checkpoint(), 0u);
   ASSERT_TRUE(engine.catchUp().isOk());
@@ -77,9 +82,11 @@ TEST(FusionTest, NoonObservationsReproduceTheStandardSequenceAcrossARestart) {
   EXPECT_NEAR(day2->at(0).today.dc, 23.568, 1e-3);
   EXPECT_NEAR(day2->at(0).today.fwi, 9.22044, 1e-3);
   // Day 3, and a second noon observation the same day that must not advance it again.
-  ASSERT_TRUE((*lake)->commit({observation(kApril13 + 2 * 86400 + noon, 8.5, 40, 17, 0),
-                               observation(kApril13 + 2 * 86400 + noon + 600, 30, 5, 60, 0)},
-                              {}).isOk());
+  ASSERT_TRUE((*lake)
+                  ->commit({observation(kApril13 + 2 * 86400 + noon, 8.5, 40, 17, 0),
+                            observation(kApril13 + 2 * 86400 + noon + 600, 30, 5, 60, 0)},
+                           {})
+                  .isOk());
   ASSERT_TRUE(engine.catchUp().isOk());
   auto day3 = engine.stations();
   ASSERT_TRUE(day3.isOk());

@@ -93,10 +93,10 @@ TEST(FwiTest, ColdDaysDoNotDry) {
 
 TEST(FwiTest, DayLengthFollowsLatitudeBands) {
   FwiWeather w{25, 30, 10, 0};
-  double north = duffMoistureCode(10, w, 45, 6) - 10;     // 13.9 h
-  double tropic = duffMoistureCode(10, w, 20, 6) - 10;    // 10.2 h
-  double equator = duffMoistureCode(10, w, 0, 6) - 10;    // 9 h
-  double south = duffMoistureCode(10, w, -40, 6) - 10;    // 6.2 h (austral winter)
+  double north = duffMoistureCode(10, w, 45, 6) - 10;   // 13.9 h
+  double tropic = duffMoistureCode(10, w, 20, 6) - 10;  // 10.2 h
+  double equator = duffMoistureCode(10, w, 0, 6) - 10;  // 9 h
+  double south = duffMoistureCode(10, w, -40, 6) - 10;  // 6.2 h (austral winter)
   EXPECT_NEAR(north / equator, 13.9 / 9.0, 1e-9);
   EXPECT_NEAR(tropic / equator, 10.2 / 9.0, 1e-9);
   EXPECT_NEAR(south / equator, 6.2 / 9.0, 1e-9);
@@ -108,10 +108,14 @@ TEST(FwiTest, LongSequenceOfDroughtRainAndColdStaysInRange) {
   double last_dc = state.dc;
   for (int day = 0; day < 120; ++day) {
     FwiWeather w;
-    if (day < 40) w = {28, 20, 20, 0};           // drought: codes climb
-    else if (day < 45) w = {12, 95, 5, 25};      // a wet spell
-    else if (day < 80) w = {-8, 70, 15, 0.3};    // cold
-    else w = {22, 30, 30, 0};
+    if (day < 40)
+      w = {28, 20, 20, 0};  // drought: codes climb
+    else if (day < 45)
+      w = {12, 95, 5, 25};  // a wet spell
+    else if (day < 80)
+      w = {-8, 70, 15, 0.3};  // cold
+    else
+      w = {22, 30, 30, 0};
     int month = 5 + day / 30;
     FwiIndices i = advanceDay(state, w, 41.8, month);
     for (double v : {i.ffmc, i.dmc, i.dc, i.isi, i.bui, i.fwi, i.dsr}) {

@@ -53,7 +53,8 @@ struct RawLake {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   explicit RawLake(const std::string& path) {
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (const char* name : {"default", "records", "latest", "geo", "log", "outbox", "dlq", "meta", "layers"}) {
+    for (const char* name :
+         {"default", "records", "latest", "geo", "log", "outbox", "dlq", "meta", "layers"}) {
       families.emplace_back(name, rocksdb::ColumnFamilyOptions());
     }
     rocksdb::DB* raw = nullptr;
@@ -73,7 +74,8 @@ std::string bigEndian(uint64_t v) {
 TEST(LakeTest, CommitStoresRecordLatestGeoLogAndOutboxTogether) {
   TempDir dir;
   auto lake = openLake(dir.path());
-  auto result = lake->commit({weather("A1", 100, 123.4, 41.8), weather("A2", 100, 123.5, 41.9)}, {});
+  auto result =
+      lake->commit({weather("A1", 100, 123.4, 41.8), weather("A2", 100, 123.5, 41.9)}, {});
   ASSERT_TRUE(result.isOk()) << result.status().toString();
   EXPECT_EQ(result->stored, 2u);
   EXPECT_EQ(result->duplicates, 0u);
@@ -160,7 +162,8 @@ TEST(LakeTest, APushInAnyOrderFindsEveryStoredIdAndLogsItsNewRecordsInPushOrder)
   for (int s = 0; s < 200; ++s) {  // a record stored before keeps its bytes
     auto stored = lake->getRecord(id(s));
     ASSERT_TRUE(stored.isOk() && stored.value()) << id(s);
-    EXPECT_EQ(stored.value()->weather_observation().temperature_c(), s % 4 == 3 ? -99.0 : 10.0) << id(s);
+    EXPECT_EQ(stored.value()->weather_observation().temperature_c(), s % 4 == 3 ? -99.0 : 10.0)
+        << id(s);
   }
 }
 
@@ -300,11 +303,12 @@ TEST(LakeTest, OutboxEntriesCarryTheirCachedRecordAsStored) {
     EXPECT_EQ(e.record_bytes, stored) << e.record_id << " at " << e.sequence;
   }
   EXPECT_EQ(records, 16000u);
-  EXPECT_GT(cached, 1000u);        // the newest pushes
-  EXPECT_LT(cached, records);      // not the first ones
+  EXPECT_GT(cached, 1000u);    // the newest pushes
+  EXPECT_LT(cached, records);  // not the first ones
   // Both topics of a record in the cache carry it.
-  auto last = std::find_if(entries.rbegin(), entries.rend(),
-                           [](const OutboxEntry& e) { return e.topic == "firehub.v1.weather.public"; });
+  auto last = std::find_if(entries.rbegin(), entries.rend(), [](const OutboxEntry& e) {
+    return e.topic == "firehub.v1.weather.public";
+  });
   ASSERT_NE(last, entries.rend());
   ASSERT_TRUE(last->cached);
   auto twin = std::next(last);  // the same record's first topic, one sequence before
@@ -322,7 +326,8 @@ TEST(LakeTest, AreaWalksVisitEachEntityOnceAndResumeFromAnyPosition) {
   auto lake = openLake(dir.path());
   std::vector<StoreItem> batch;
   for (int i = 0; i < 700; ++i) {
-    batch.push_back(weather(std::string("W").append(std::to_string(i)), 100, 122.5 + (i % 35) * 0.057, 41.0 + (i / 35) * 0.049));
+    batch.push_back(weather(std::string("W").append(std::to_string(i)), 100,
+                            122.5 + (i % 35) * 0.057, 41.0 + (i / 35) * 0.049));
   }
   batch.push_back(weather("OUT", 100, 126.0, 41.5));  // outside the box
   ASSERT_TRUE(lake->commit(batch, {}).isOk());
@@ -332,11 +337,13 @@ TEST(LakeTest, AreaWalksVisitEachEntityOnceAndResumeFromAnyPosition) {
 
   const BBox box{122.4, 40.9, 124.5, 42.0};
   std::vector<std::string> all, positions;
-  ASSERT_TRUE(lake->forEachLatestInBBox("weather", box, [&](firehub::v1::Record& r, std::string_view at) {
-                    all.push_back(r.entity_id());
-                    positions.emplace_back(at);
-                    return true;
-                  }).isOk());
+  ASSERT_TRUE(lake->forEachLatestInBBox("weather", box,
+                                        [&](firehub::v1::Record& r, std::string_view at) {
+                                          all.push_back(r.entity_id());
+                                          positions.emplace_back(at);
+                                          return true;
+                                        })
+                  .isOk());
   ASSERT_EQ(all.size(), 699u) << "700 placed, one withdrawn, one outside";
   EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), all.size());
   EXPECT_EQ(std::count(all.begin(), all.end(), "W5"), 0);
@@ -347,11 +354,15 @@ TEST(LakeTest, AreaWalksVisitEachEntityOnceAndResumeFromAnyPosition) {
     std::string after;
     for (int pages = 0; pages < 1000; ++pages) {
       size_t got = 0;
-      ASSERT_TRUE(lake->forEachLatestInBBox("weather", box, [&](firehub::v1::Record& r, std::string_view at) {
-                        walked.push_back(r.entity_id());
-                        after.assign(at.data(), at.size());
-                        return ++got < page;
-                      }, after).isOk());
+      ASSERT_TRUE(lake->forEachLatestInBBox(
+                          "weather", box,
+                          [&](firehub::v1::Record& r, std::string_view at) {
+                            walked.push_back(r.entity_id());
+                            after.assign(at.data(), at.size());
+                            return ++got < page;
+                          },
+                          after)
+                      .isOk());
       if (got < page) break;
     }
     EXPECT_EQ(walked, all) << "pages of " << page;
@@ -439,16 +450,19 @@ TEST(LakeTest, AnEntityMovingWithinOneBatchKeepsOneGeoEntryAtItsNewestPlace) {
 }
 
 // Stations by temperature: the area indexes of the next test.
-StoreItem reading(const std::string& station, int64_t seconds, double lon, double lat, double temp) {
+StoreItem reading(const std::string& station, int64_t seconds, double lon, double lat,
+                  double temp) {
   StoreItem item = weather(station, seconds, lon, lat);
   item.record().mutable_weather_observation()->set_temperature_c(temp);
   return item;
 }
 
 AreaIndex warmIndex(double from = 20, int version = 1) {
-  return {"warm", "weather", [from](const firehub::v1::Record& r) {
+  return {"warm", "weather",
+          [from](const firehub::v1::Record& r) {
             return r.weather_observation().temperature_c() >= from;
-          }, version};
+          },
+          version};
 }
 
 std::unique_ptr<Lake> openIndexed(const std::string& path, std::vector<AreaIndex> indexes) {
@@ -489,14 +503,17 @@ TEST(LakeTest, AreaIndexesHoldTheEntitiesWhoseLatestRecordTheyHoldAndAreRebuiltW
     EXPECT_EQ(indexed(*lake, "warm"), (V{"A1", "A2"}));
     EXPECT_EQ(indexed(*lake, "cold"), (V{"A3"}));
     EXPECT_EQ(indexed(*lake, "warm", {123.45, 41.85, 123.55, 41.95}), (V{"A2"}));
-    EXPECT_EQ(lake->forEachIndexedInBBox("hot", {}, [](firehub::v1::Record&, std::string_view) { return true; }).code(),
+    EXPECT_EQ(lake->forEachIndexedInBBox(
+                      "hot", {}, [](firehub::v1::Record&, std::string_view) { return true; })
+                  .code(),
               StatusCode::kNotFound);
 
     std::vector<StoreItem> second;
     second.push_back(reading("A1", 200, 123.40, 41.80, 10));  // cools down: leaves "warm"
     second.push_back(reading("A2", 200, 124.00, 42.00, 23));  // moves, stays warm
     second.push_back(reading("A4", 50, 123.70, 41.60, 30));   // late and old: not its latest
-    second.push_back(reading("A5", 100, 123.80, 41.50, 26));  // warm, then newer and cold in one batch
+    second.push_back(
+        reading("A5", 100, 123.80, 41.50, 26));  // warm, then newer and cold in one batch
     second.push_back(reading("A5", 200, 123.80, 41.50, 2));
     StoreItem gone;  // A3 withdrawn
     gone.record().set_id("wx:A3-withdrawn");
@@ -547,7 +564,8 @@ TEST(LakeTest, TheFirstBuildOfAreaIndexesTakesWithdrawnEntitiesOfAnOlderLakeOutO
   uint64_t leaf = 0;
   {
     auto lake = openLake(dir.path());  // no area indexes: nothing recorded about them
-    ASSERT_TRUE(lake->commit({weather("W1", 100, 123.4, 41.8), weather("W2", 100, 123.5, 41.8)}, {}).isOk());
+    ASSERT_TRUE(lake->commit({weather("W1", 100, 123.4, 41.8), weather("W2", 100, 123.5, 41.8)}, {})
+                    .isOk());
     StoreItem gone = weather("W1", 200, 123.4, 41.8);  // withdrawn where it was
     gone.record().set_op(firehub::v1::OP_RETRACT);
     ASSERT_TRUE(lake->commit({gone}, {}).isOk());
@@ -566,18 +584,23 @@ TEST(LakeTest, TheFirstBuildOfAreaIndexesTakesWithdrawnEntitiesOfAnOlderLakeOutO
     ASSERT_TRUE(db->Get(rocksdb::ReadOptions(), handles[2], entity, &pointer).ok());
     pointer.replace(8, 8, bigEndian(leaf));
     ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[2], entity, pointer).ok());
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[3], std::string("weather") + '\0' + bigEndian(leaf) + entity, "").ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[3],
+                        std::string("weather") + '\0' + bigEndian(leaf) + entity, "")
+                    .ok());
   }
   auto countWalkAndKeys = [&](Lake& lake) {
     size_t walked = 0;
-    EXPECT_TRUE(lake.forEachLatestInBBox("weather", box, [&](firehub::v1::Record&, std::string_view) {
-                      ++walked;
-                      return true;
-                    }).isOk());
+    EXPECT_TRUE(lake.forEachLatestInBBox("weather", box,
+                                         [&](firehub::v1::Record&, std::string_view) {
+                                           ++walked;
+                                           return true;
+                                         })
+                    .isOk());
     auto counted = lake.countLatestInBBox("weather", box, {}, 100);
     return std::make_pair(walked, counted.isOk() ? counted->count : size_t{999});
   };
-  EXPECT_EQ(countWalkAndKeys(*openLake(dir.path())), std::make_pair(size_t{1}, size_t{2})) << "the old entry is counted";
+  EXPECT_EQ(countWalkAndKeys(*openLake(dir.path())), std::make_pair(size_t{1}, size_t{2}))
+      << "the old entry is counted";
   auto lake = openIndexed(dir.path(), {warmIndex()});
   EXPECT_EQ(countWalkAndKeys(*lake), std::make_pair(size_t{1}, size_t{1}));
   // W1 placed again by a newer record: back in the geo index, once.
@@ -655,8 +678,10 @@ TEST(LakeTest, DeliveredRunsAndSinglesLeaveExactlyTheUndeliveredEntries) {
     std::vector<uint64_t> delivered;
     for (int i = 0; i < 60; ++i) {
       bool done = i < 30 || (i >= 31 && i <= 33) || i == 40 || i == 42 || i >= 50;
-      if (done) delivered.push_back(outbox[static_cast<size_t>(i)].sequence);
-      else kept.push_back(outbox[static_cast<size_t>(i)].sequence);
+      if (done)
+        delivered.push_back(outbox[static_cast<size_t>(i)].sequence);
+      else
+        kept.push_back(outbox[static_cast<size_t>(i)].sequence);
     }
     std::reverse(delivered.begin(), delivered.end());
     delivered.push_back(delivered.front());
@@ -680,7 +705,8 @@ TEST(LakeTest, OutboxRangeBelowASequenceGoesAtOnce) {
   {
     auto lake = openLake(dir.path());
     std::vector<StoreItem> items;
-    for (int i = 0; i < 10; ++i) items.push_back(weather(std::string("R").append(std::to_string(i)), 1, 1, 1));
+    for (int i = 0; i < 10; ++i)
+      items.push_back(weather(std::string("R").append(std::to_string(i)), 1, 1, 1));
     ASSERT_TRUE(lake->commit(std::move(items), {}).isOk());
     ASSERT_TRUE(lake->readOutbox(0, 100, outbox).isOk());
     ASSERT_EQ(outbox.size(), 10u);
@@ -705,7 +731,9 @@ TEST(LakeTest, OutboxDeleteAndReopenKeepsSequenceAndDepth) {
   TempDir dir;
   {
     auto lake = openLake(dir.path());
-    ASSERT_TRUE(lake->commit({weather("A1", 1, 1, 1), weather("A2", 1, 1, 1), weather("A3", 1, 1, 1)}, {}).isOk());
+    ASSERT_TRUE(
+        lake->commit({weather("A1", 1, 1, 1), weather("A2", 1, 1, 1), weather("A3", 1, 1, 1)}, {})
+            .isOk());
     std::vector<OutboxEntry> outbox;
     ASSERT_TRUE(lake->readOutbox(0, 10, outbox).isOk());
     ASSERT_TRUE(lake->deleteOutbox({outbox[0].sequence, outbox[1].sequence}).isOk());
@@ -775,8 +803,8 @@ TEST(LakeTest, RecordDeliveriesOfTheLogKeepTheirSequencesAcrossReopen) {
   EXPECT_EQ(from_inside[0].topic, "firehub.v1.weather.public");
   // Many delivered behind one that is not (the publisher's one-by-one path): B2's second topic
   // and B4's first stay; they are kept in the outbox family, across a reopen as well.
-  ASSERT_TRUE(lake->deleteOutbox({left[1].sequence, left[2].sequence, left[3].sequence, left[4].sequence,
-                                  left[6].sequence})
+  ASSERT_TRUE(lake->deleteOutbox({left[1].sequence, left[2].sequence, left[3].sequence,
+                                  left[4].sequence, left[6].sequence})
                   .isOk());
   EXPECT_EQ(lake->outboxDepth(), 2u);
   lake.reset();
@@ -809,7 +837,8 @@ TEST(LakeTest, AReopenedLakeNumbersOnPastTheDeliveredMarkWhenTheLastEntriesAreGo
     firehub::v1::DeadLetter dl;
     dl.set_feed_id("wx");
     dl.set_reason("bad line");
-    ASSERT_TRUE(lake->commit({weather("D1", 1, 1, 1)}, {dl}).isOk());  // the dead letter's entry is last
+    ASSERT_TRUE(
+        lake->commit({weather("D1", 1, 1, 1)}, {dl}).isOk());  // the dead letter's entry is last
     ASSERT_TRUE(lake->readOutbox(0, 100, first).isOk());
     ASSERT_EQ(first.size(), 2u);
     ASSERT_TRUE(lake->deleteOutboxBelow(first[0].sequence, first[1].sequence + 1, 2).isOk());
@@ -878,7 +907,9 @@ TEST(LakeTest, ALakeFromBeforeTheLogCarriedDeliveriesKeepsItsOutbox) {
     auto& db = raw.db;
     auto& handles = raw.handles;
     auto prefixed = [](const std::string& text) {
-      return std::string{static_cast<char>(text.size() >> 8), static_cast<char>(text.size() & 0xff)} + text;
+      return std::string{static_cast<char>(text.size() >> 8),
+                         static_cast<char>(text.size() & 0xff)} +
+             text;
     };
     ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), handles[7], "lake/log_delivered_below").ok());
     // Two old records: the first delivered, the second (two topics) not.
@@ -925,7 +956,9 @@ TEST(LakeTest, MetaRoundTrip) {
   ASSERT_TRUE(lake->putMeta("feed/b", "2").isOk());
   ASSERT_TRUE(lake->putMeta("other", "3").isOk());
   std::map<std::string, std::string> seen;
-  ASSERT_TRUE(lake->scanMeta("feed/", [&](const std::string& k, const std::string& v) { seen[k] = v; }).isOk());
+  ASSERT_TRUE(
+      lake->scanMeta("feed/", [&](const std::string& k, const std::string& v) { seen[k] = v; })
+          .isOk());
   EXPECT_EQ(seen.size(), 2u);
   ASSERT_TRUE(lake->deleteMeta("feed/a").isOk());
   auto gone = lake->getMeta("feed/a");

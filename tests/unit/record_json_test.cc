@@ -71,9 +71,9 @@ TEST(RecordJsonTest, MatchesProtobufJsonMappingExactly) {
     // enough for presence, so also compare the key sets textually.
     std::string theirs;
     ASSERT_TRUE(google::protobuf::util::MessageToJsonString(r, &theirs, options).ok());
-    for (const char* key : {"\"wind_direction_deg\"", "\"polygon\"", "\"point\"", "\"nanos\"",
-                            "\"precipitation_mm\"", "\"relative_humidity_pct\"", "\"op\"",
-                            "\"station_name\"", "\"rings\""}) {
+    for (const char* key :
+         {"\"wind_direction_deg\"", "\"polygon\"", "\"point\"", "\"nanos\"", "\"precipitation_mm\"",
+          "\"relative_humidity_pct\"", "\"op\"", "\"station_name\"", "\"rings\""}) {
       EXPECT_EQ(ours.find(key) == std::string::npos, theirs.find(key) == std::string::npos)
           << key << "\nours:   " << ours << "\ntheirs: " << theirs;
     }
@@ -122,8 +122,14 @@ void fillEverything(google::protobuf::Message& m, std::mt19937& rng, int depth) 
   using google::protobuf::FieldDescriptor;
   const auto* d = m.GetDescriptor();
   const auto* r = m.GetReflection();
-  static const std::vector<std::string> kTexts = {"", "plain", "气象局 \"q\" \\ \t\n\x01\x7f", "é", "line\r\n"};
-  static const std::vector<double> kDoubles = {0.0, -0.0, 1e300, -2.5, 123.456789012345, 1e-7,
+  static const std::vector<std::string> kTexts = {"", "plain", "气象局 \"q\" \\ \t\n\x01\x7f", "é",
+                                                  "line\r\n"};
+  static const std::vector<double> kDoubles = {0.0,
+                                               -0.0,
+                                               1e300,
+                                               -2.5,
+                                               123.456789012345,
+                                               1e-7,
                                                std::numeric_limits<double>::quiet_NaN(),
                                                std::numeric_limits<double>::infinity(),
                                                -std::numeric_limits<double>::infinity()};
@@ -180,7 +186,8 @@ void fillEverything(google::protobuf::Message& m, std::mt19937& rng, int depth) 
         }
         case FieldDescriptor::CPPTYPE_ENUM: {
           const auto* e = f->enum_type();
-          int v = rng() % 5 == 0 ? 1000 : e->value(static_cast<int>(rng() % e->value_count()))->number();
+          int v = rng() % 5 == 0 ? 1000
+                                 : e->value(static_cast<int>(rng() % e->value_count()))->number();
           rep ? r->AddEnumValue(&m, f, v) : r->SetEnumValue(&m, f, v);
           break;
         }
@@ -208,7 +215,8 @@ TEST(RecordJsonTest, FromStoredBytesTheSameAsFromTheParsedRecord) {
     firehub::v1::Record r;
     fillEverything(r, rng, 4);
     if (i < 2 * body->field_count()) {  // each body at least twice
-      fillEverything(*r.GetReflection()->MutableMessage(&r, body->field(i % body->field_count())), rng, 3);
+      fillEverything(*r.GetReflection()->MutableMessage(&r, body->field(i % body->field_count())),
+                     rng, 3);
     }
     const std::string bytes = r.SerializeAsString();
     for (bool redact : {false, true}) {
@@ -259,7 +267,8 @@ TEST(RecordJsonTest, FromStoredBytesGivesUpOnWhatTheSerialiserDoesNotWrite) {
 TEST(RecordJsonTest, StringsAreEscapedWhereverTheCharacterStands) {
   // The escapes JSON (RFC 8259) and protobuf's printer use, spelled out as a table.
   const std::map<unsigned char, std::string> escapes = {
-      {'"', "\\\""}, {'\\', "\\\\"}, {'\b', "\\b"}, {'\f', "\\f"}, {'\n', "\\n"}, {'\r', "\\r"}, {'\t', "\\t"}};
+      {'"', "\\\""}, {'\\', "\\\\"}, {'\b', "\\b"}, {'\f', "\\f"},
+      {'\n', "\\n"}, {'\r', "\\r"},  {'\t', "\\t"}};
   auto reference = [&](const std::string& text) {
     std::string out = "\"";
     for (unsigned char c : text) {
@@ -284,7 +293,8 @@ TEST(RecordJsonTest, StringsAreEscapedWhereverTheCharacterStands) {
         text[at] = special;
         std::string ours;
         appendJsonString(ours, text);
-        EXPECT_EQ(ours, reference(text)) << "byte " << int(special) << " at " << at << " of " << length;
+        EXPECT_EQ(ours, reference(text))
+            << "byte " << int(special) << " at " << at << " of " << length;
       }
     }
   }
@@ -303,16 +313,19 @@ TEST(RecordJsonTest, ReadableShape) {
   EXPECT_NE(json.find(R"("observed_at":"2026-11-22T00:00:00Z")"), std::string::npos) << json;
   EXPECT_NE(json.find(R"("temperature_c":3.5)"), std::string::npos) << json;
   EXPECT_NE(json.find(R"("precipitation_mm":0)"), std::string::npos) << json;
-  EXPECT_NE(json.find(R"("classification":"CLASSIFICATION_UNSPECIFIED")"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("classification":"CLASSIFICATION_UNSPECIFIED")"), std::string::npos)
+      << json;
   EXPECT_EQ(json.find("\"geometry\""), std::string::npos) << json;  // unset message: absent
 }
 
 TEST(RecordJsonTest, TimestampsAreWrittenAsProtobufWritesThem) {
   std::mt19937_64 rng(7);
   const int64_t min = -62135596800, max = 253402300799;
-  std::vector<int64_t> seconds = {min, max, 0, -1, 86399, 86400, 951782400 /* 2000-02-29 */,
-                                  4107542400 /* 2100-03-01 */, -2208988800 /* 1900-01-01 */};
-  for (int i = 0; i < 20000; ++i) seconds.push_back(min + static_cast<int64_t>(rng() % (max - min)));
+  std::vector<int64_t> seconds = {
+      min,        max, 0, -1, 86399, 86400, 951782400 /* 2000-02-29 */, 4107542400 /* 2100-03-01 */,
+      -2208988800 /* 1900-01-01 */};
+  for (int i = 0; i < 20000; ++i)
+    seconds.push_back(min + static_cast<int64_t>(rng() % (max - min)));
   for (int64_t s : seconds) {
     for (int32_t nanos : {0, 5000000, 123456000, 1, 999999999}) {
       google::protobuf::Timestamp t;
@@ -321,8 +334,7 @@ TEST(RecordJsonTest, TimestampsAreWrittenAsProtobufWritesThem) {
       std::string expected = "\"";
       expected += google::protobuf::util::TimeUtil::ToString(t);
       expected += '"';
-      ASSERT_EQ(messageToJson(t), expected)
-          << s << " " << nanos;
+      ASSERT_EQ(messageToJson(t), expected) << s << " " << nanos;
     }
   }
 }

@@ -15,9 +15,12 @@ using firehub::v1::WeatherWarning;
 // The risk layer decides whether a recomputed cell changed by comparing RiskCell, RiskFactor and
 // Point field by field (sameCell in risk_layer.cc). A new field must be added there too.
 TEST(RiskModelTest, CellComparisonCoversEveryField) {
-  EXPECT_EQ(firehub::v1::RiskCell::descriptor()->field_count(), 14) << "extend sameCell in risk_layer.cc";
-  EXPECT_EQ(firehub::v1::RiskFactor::descriptor()->field_count(), 6) << "extend sameFactor in risk_layer.cc";
-  EXPECT_EQ(firehub::v1::Point::descriptor()->field_count(), 2) << "extend sameCell in risk_layer.cc";
+  EXPECT_EQ(firehub::v1::RiskCell::descriptor()->field_count(), 14)
+      << "extend sameCell in risk_layer.cc";
+  EXPECT_EQ(firehub::v1::RiskFactor::descriptor()->field_count(), 6)
+      << "extend sameFactor in risk_layer.cc";
+  EXPECT_EQ(firehub::v1::Point::descriptor()->field_count(), 2)
+      << "extend sameCell in risk_layer.cc";
 }
 
 TEST(RiskModelTest, BuildingScoreIsOccupancyRaisedByKeyUnitBlackListAndOpenHazards) {
@@ -43,7 +46,8 @@ TEST(RiskModelTest, AlarmWaterAndPublicSafetyRules) {
   EXPECT_DOUBLE_EQ(publicSafetyScore({}), 0.0);
   // Arson 1.0 alone; fireworks 0.6 + two more incidents (+0.2) = 0.8.
   EXPECT_DOUBLE_EQ(publicSafetyScore({incidentWeight(PoliceIncident::TYPE_ARSON)}), 1.0);
-  EXPECT_NEAR(publicSafetyScore({incidentWeight(PoliceIncident::TYPE_FIREWORKS), 0.2, 0.1}), 0.8, 1e-12);
+  EXPECT_NEAR(publicSafetyScore({incidentWeight(PoliceIncident::TYPE_FIREWORKS), 0.2, 0.1}), 0.8,
+              1e-12);
 }
 
 TEST(RiskModelTest, WeatherScoresByDangerClassAndCapSeverity) {
@@ -89,14 +93,15 @@ TEST(RiskModelTest, DefaultScaleHasFourLevelsAndAnAlarmForcesTheTop) {
 }
 
 TEST(RiskModelTest, ConfigurationOverridesWeightsScaleAndThresholds) {
-  auto c = riskConfigFrom({{"risk.weight.alarm", "0.4"},
-                           {"risk.levels", "A|高|high|#ff0000|60; B|中|medium|#ffff00|30; C|低|low|#00ff00|0"},
-                           {"risk.water.radius_m", "120"},
-                           {"risk.response.good_s", "240"},
-                           {"warnings.level", "A"},
-                           {"warnings.instruction.A", "立即出动"},
-                           {"warnings.max_per_step", "0"},
-                           {"fusion.cell.level", "15"}});  // other prefixes are not this reader's
+  auto c = riskConfigFrom(
+      {{"risk.weight.alarm", "0.4"},
+       {"risk.levels", "A|高|high|#ff0000|60; B|中|medium|#ffff00|30; C|低|low|#00ff00|0"},
+       {"risk.water.radius_m", "120"},
+       {"risk.response.good_s", "240"},
+       {"warnings.level", "A"},
+       {"warnings.instruction.A", "立即出动"},
+       {"warnings.max_per_step", "0"},
+       {"fusion.cell.level", "15"}});  // other prefixes are not this reader's
   ASSERT_TRUE(c.isOk()) << c.status().toString();
   EXPECT_DOUBLE_EQ(c->weight("alarm"), 0.4);
   EXPECT_DOUBLE_EQ(c->weight("building"), 0.25);
@@ -119,9 +124,11 @@ TEST(RiskModelTest, BadConfigurationNamesTheKey) {
   expectError({{"risk.weight.smoke", "0.1"}}, "risk.weight.smoke: unknown factor");
   expectError({{"risk.weight.water", "1.5"}}, "between 0 and 1");
   expectError({{"risk.weight.water", "lots"}}, "is not a number");
-  expectError({{"risk.levels", "I|红|red|#ff0000|75;II|橙|orange|#ff8800|80;III|黄|yellow|#ffff00|0"}},
-              "from the highest score down");
-  expectError({{"risk.levels", "I|红|red|#ff0000|75;II|橙|orange|#ff8800|10"}}, "the last level starts at 0");
+  expectError(
+      {{"risk.levels", "I|红|red|#ff0000|75;II|橙|orange|#ff8800|80;III|黄|yellow|#ffff00|0"}},
+      "from the highest score down");
+  expectError({{"risk.levels", "I|红|red|#ff0000|75;II|橙|orange|#ff8800|10"}},
+              "the last level starts at 0");
   expectError({{"risk.levels", "I|红|red|red|75;II|橙|orange|#ff8800|0"}}, "is not #rrggbb");
   expectError({{"risk.response.bad_s", "200"}}, "bad_s must be above");
   expectError({{"warnings.level", "V"}}, "warnings.level: 'V'");

@@ -86,7 +86,8 @@ class District {
     a->set_description("3层走廊感烟探测器火警");
     return r.id();
   }
-  std::string capWarning(const std::string& id, double lon, double lat, double half, int64_t expires) {
+  std::string capWarning(const std::string& id, double lon, double lat, double half,
+                         int64_t expires) {
     Record& r = add("weather", "weather_warning", id, lon, lat);
     auto* ring = r.mutable_geometry()->mutable_polygon()->add_rings();
     for (auto [dx, dy] : {std::pair{-1, -1}, {1, -1}, {1, 1}, {-1, 1}, {-1, -1}}) {
@@ -147,7 +148,8 @@ class RiskScenarioTest : public ::testing::Test {
     return c.value_or(firehub::v1::RiskCell());
   }
 
-  static const firehub::v1::RiskFactor& factor(const firehub::v1::RiskCell& c, const std::string& name) {
+  static const firehub::v1::RiskFactor& factor(const firehub::v1::RiskCell& c,
+                                               const std::string& name) {
     for (const auto& f : c.factors()) {
       if (f.name() == name) return f;
     }
@@ -165,7 +167,8 @@ class RiskScenarioTest : public ::testing::Test {
     std::ifstream log(file + ".log");
     std::string why((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
     EXPECT_EQ(rc, 0) << d.msg_type() << " " << d.identifier() << " is not valid CAP 1.2: " << why
-                     << "\n" << d.cap_xml();
+                     << "\n"
+                     << d.cap_xml();
   }
 
   TempDir dir_;
@@ -391,7 +394,9 @@ TEST_F(RiskScenarioTest, ABurstOfNewWarningsIsDraftedAFewPerStepWithoutLosingAny
   std::set<std::string> areas;
   for (size_t i = 0; i < lons.size(); ++i) {
     d.building("K" + std::to_string(i), lons[i], kLat, firehub::v1::Building::OCCUPANCY_OFFICE);
-    areas.insert(S2CellId(S2LatLng::FromDegrees(kLat, lons[i])).parent(options_.risk.warning_area_level).ToToken());
+    areas.insert(S2CellId(S2LatLng::FromDegrees(kLat, lons[i]))
+                     .parent(options_.risk.warning_area_level)
+                     .ToToken());
   }
   ASSERT_EQ(areas.size(), lons.size());
   d.commit();
@@ -399,7 +404,8 @@ TEST_F(RiskScenarioTest, ABurstOfNewWarningsIsDraftedAFewPerStepWithoutLosingAny
   ASSERT_TRUE(e->catchUp().isOk());
   deltas_.clear();
 
-  for (size_t i = 0; i < lons.size(); ++i) d.alarm("21000000007" + std::to_string(i) + "#2#1", lons[i], kLat, true);
+  for (size_t i = 0; i < lons.size(); ++i)
+    d.alarm("21000000007" + std::to_string(i) + "#2#1", lons[i], kLat, true);
   d.commit();
   ASSERT_TRUE(e->catchUp().isOk());
   ASSERT_GE(deltas_.size(), 3u);
@@ -474,10 +480,11 @@ TEST_F(RiskScenarioTest, StampsMoveWithTheirCellAndLiveListenersHearFirst) {
   ASSERT_TRUE(e->catchUp().isOk());
   auto stamps = [&] {
     std::map<std::string, uint64_t> out;
-    e->forEachRiskCell(lake::BBox{}, 0, 100, [&](const firehub::v1::RiskCell& c, uint64_t id, uint64_t stamp) {
-      EXPECT_EQ(S2CellId(id).ToToken(), c.cell());
-      out[c.cell()] = stamp;
-    });
+    e->forEachRiskCell(lake::BBox{}, 0, 100,
+                       [&](const firehub::v1::RiskCell& c, uint64_t id, uint64_t stamp) {
+                         EXPECT_EQ(S2CellId(id).ToToken(), c.cell());
+                         out[c.cell()] = stamp;
+                       });
     return out;
   };
   auto before = stamps();
@@ -519,26 +526,32 @@ TEST_F(RiskScenarioTest, BoxQueriesGiveExactlyTheCellsThatMeetTheBox) {
   auto e = engine();
   ASSERT_TRUE(e->catchUp().isOk());
   std::vector<uint64_t> all;
-  e->forEachRiskCell(lake::BBox{}, 0, 1000000, [&](const firehub::v1::RiskCell&, uint64_t id, uint64_t) {
-    all.push_back(id);
-  });
+  e->forEachRiskCell(
+      lake::BBox{}, 0, 1000000,
+      [&](const firehub::v1::RiskCell&, uint64_t id, uint64_t) { all.push_back(id); });
   ASSERT_GT(all.size(), 1000u);
   std::uniform_real_distribution<double> u(0, 1);
   for (int q = 0; q < 60; ++q) {
-    const double w = 0.002 + u(rng) * (q % 3 == 0 ? 0.3 : 0.06), h = 0.002 + u(rng) * (q % 3 == 0 ? 0.2 : 0.04);
+    const double w = 0.002 + u(rng) * (q % 3 == 0 ? 0.3 : 0.06),
+                 h = 0.002 + u(rng) * (q % 3 == 0 ? 0.2 : 0.04);
     const double lon = 123.28 + u(rng) * 0.25, lat = 41.73 + u(rng) * 0.17;
     lake::BBox box{lon, lat, lon + w, lat + h};
-    S2LatLngRect rect(S2LatLng::FromDegrees(box.min_lat, box.min_lon), S2LatLng::FromDegrees(box.max_lat, box.max_lon));
+    S2LatLngRect rect(S2LatLng::FromDegrees(box.min_lat, box.min_lon),
+                      S2LatLng::FromDegrees(box.max_lat, box.max_lon));
     std::set<uint64_t> expected;
     for (uint64_t id : all) {
       if (rect.Intersects(S2Cell(S2CellId(id)))) expected.insert(id);
     }
     std::set<uint64_t> got;
     size_t matched = 0;
-    e->forEachRiskCell(box, 0, 1000000,
-                       [&](const firehub::v1::RiskCell&, uint64_t id, uint64_t) { EXPECT_TRUE(got.insert(id).second); },
-                       &matched);
-    EXPECT_EQ(got, expected) << "box " << box.min_lon << "," << box.min_lat << "," << box.max_lon << "," << box.max_lat;
+    e->forEachRiskCell(
+        box, 0, 1000000,
+        [&](const firehub::v1::RiskCell&, uint64_t id, uint64_t) {
+          EXPECT_TRUE(got.insert(id).second);
+        },
+        &matched);
+    EXPECT_EQ(got, expected) << "box " << box.min_lon << "," << box.min_lat << "," << box.max_lon
+                             << "," << box.max_lat;
     EXPECT_EQ(matched, expected.size());
   }
 }
@@ -559,9 +572,17 @@ TEST_F(RiskScenarioTest, ConfiguredTextWithMarkupStaysValidCap) {
   ASSERT_EQ(active.size(), 1u);
   expectValidCap(active[0]);
   const std::string& xml = active[0].cap_xml();
-  EXPECT_NE(xml.find("<instruction>拨打&lt;119&gt; &amp; 报告 值班室</instruction>"), std::string::npos) << xml;
-  EXPECT_NE(xml.find("<instruction>Call &lt;119&gt; &amp; \"stand by\"  now</instruction>"), std::string::npos) << xml;
-  EXPECT_EQ(xml.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">", 0), 0u) << xml;
+  EXPECT_NE(xml.find("<instruction>拨打&lt;119&gt; &amp; 报告 值班室</instruction>"),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("<instruction>Call &lt;119&gt; &amp; \"stand by\"  now</instruction>"),
+            std::string::npos)
+      << xml;
+  EXPECT_EQ(xml.rfind("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<alert "
+                      "xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">",
+                      0),
+            0u)
+      << xml;
 }
 
 }  // namespace

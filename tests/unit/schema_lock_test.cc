@@ -31,7 +31,8 @@ void collect(const Descriptor* d, std::map<std::string, std::string>& out) {
     std::string type = f->type_name();
     if (f->message_type()) type = f->message_type()->full_name();
     if (f->enum_type()) type = f->enum_type()->full_name();
-    std::string label = f->is_repeated() ? "repeated" : (f->has_optional_keyword() ? "optional" : "singular");
+    std::string label =
+        f->is_repeated() ? "repeated" : (f->has_optional_keyword() ? "optional" : "singular");
     out[d->full_name() + " " + f->name()] = std::to_string(f->number()) + " " + type + " " + label;
   }
   for (int i = 0; i < d->nested_type_count(); ++i) collect(d->nested_type(i), out);

@@ -31,11 +31,19 @@ TEST(TimeTextTest, WritesWhatProtobufWrites) {
 }
 
 TEST(TimeTextTest, CommonShapesReadAsTheGeneralParserReadsThem) {
-  const char* texts[] = {
-      "2026-11-22T08:00:00+08:00", "2026-11-22T08:00:00Z", "2026-11-22 08:00:00", "2026-11-22T08:00",
-      "2026-11-22T08:00+05:30",    "2026-11-22T08:00:00.5Z", "2026-11-22T08:00:00.123456789-03:00",
-      "1969-12-31T23:59:59.999999Z", "2024-02-29T12:00:00Z", "0001-01-01T00:00:00Z",
-      "9999-12-31T23:59:59Z",      "1900-03-01T00:00:00-12:00", "2026-01-01T00:00:00.000001+14:00"};
+  const char* texts[] = {"2026-11-22T08:00:00+08:00",
+                         "2026-11-22T08:00:00Z",
+                         "2026-11-22 08:00:00",
+                         "2026-11-22T08:00",
+                         "2026-11-22T08:00+05:30",
+                         "2026-11-22T08:00:00.5Z",
+                         "2026-11-22T08:00:00.123456789-03:00",
+                         "1969-12-31T23:59:59.999999Z",
+                         "2024-02-29T12:00:00Z",
+                         "0001-01-01T00:00:00Z",
+                         "9999-12-31T23:59:59Z",
+                         "1900-03-01T00:00:00-12:00",
+                         "2026-01-01T00:00:00.000001+14:00"};
   for (const char* text : texts) {
     auto common = firehub::v1::parseRfc3339Common(text, 480);
     auto general = firehub::sdk::parseIsoTimeGeneral(text, 480);
@@ -69,7 +77,9 @@ TEST(TimeTextTest, NeverReadsATextDifferentlyFromTheGeneralParser) {
     }
     // The SDK trims the text and takes 16 to 40 characters, then reads it as the general parser.
     std::string trimmed(firehub::sdk::trim(text));
-    auto expected = trimmed.size() >= 16 && trimmed.size() <= 40 ? firehub::sdk::parseIsoTimeGeneral(trimmed, -300) : std::nullopt;
+    auto expected = trimmed.size() >= 16 && trimmed.size() <= 40
+                        ? firehub::sdk::parseIsoTimeGeneral(trimmed, -300)
+                        : std::nullopt;
     ASSERT_EQ(viaSdk.has_value(), expected.has_value()) << text;
     if (expected) {
       ASSERT_EQ(viaSdk->DebugString(), expected->DebugString()) << text;

@@ -16,8 +16,9 @@ constexpr const char* kStream = "application/x-gbt26875";
 std::vector<std::pair<int, int>> replies(const std::string& bytes) {
   std::vector<std::pair<int, int>> out;
   for (size_t i = 0; i + 30 <= bytes.size(); i += 30) {
-    out.emplace_back(static_cast<uint8_t>(bytes[i + 26]),
-                     static_cast<uint8_t>(bytes[i + 2]) | (static_cast<uint8_t>(bytes[i + 3]) << 8));
+    out.emplace_back(
+        static_cast<uint8_t>(bytes[i + 26]),
+        static_cast<uint8_t>(bytes[i + 2]) | (static_cast<uint8_t>(bytes[i + 3]) << 8));
   }
   return out;
 }
@@ -38,8 +39,8 @@ TEST(AlarmConnectorTest, FramesBecomeEventsAndAreConfirmed) {
   EXPECT_EQ(e.description(), "3号楼2层烟感火警");
   EXPECT_EQ(e.component_address(), 0x0203u);
   EXPECT_EQ(fire.observed_at().seconds(), 1795305600 + 3600 + 15 * 60 + 30);
-  EXPECT_TRUE(d.records[1].fire_alarm_event().resolved());          // system normal
-  EXPECT_TRUE(d.records[2].fire_alarm_event().fault());             // device main power fault
+  EXPECT_TRUE(d.records[1].fire_alarm_event().resolved());  // system normal
+  EXPECT_TRUE(d.records[2].fire_alarm_event().fault());     // device main power fault
   auto r = replies(d.reply);
   ASSERT_EQ(r.size(), 4u);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(r[i], std::make_pair(3, i + 1));
@@ -86,7 +87,8 @@ TEST(AlarmConnectorTest, RegistryAndWebhook) {
   ASSERT_EQ(devices.records.size(), 2u);
   EXPECT_EQ(devices.records[0].entity_type(), "alarm_device");
   EXPECT_EQ(devices.records[0].alarm_device().building_id(), "SY-B-000001");
-  auto hook = decodeWith(fh_connector_alarm(), fixture("alarm", "webhook.ndjson"), "application/x-ndjson");
+  auto hook =
+      decodeWith(fh_connector_alarm(), fixture("alarm", "webhook.ndjson"), "application/x-ndjson");
   ASSERT_EQ(hook.records.size(), 2u);
   EXPECT_EQ(hook.records[0].entity_id(), "0011223344ff/1-2/118");  // address lower-cased
   EXPECT_TRUE(hook.records[0].fire_alarm_event().fire_alarm());

@@ -10,7 +10,8 @@ namespace {
 using firehub::v1::Building;
 
 TEST(BuildingConnectorTest, FeaturesMapWithTheirGeometry) {
-  auto d = decodeWith(fh_connector_building(), fixture("building", "buildings.geojson"), "application/json");
+  auto d = decodeWith(fh_connector_building(), fixture("building", "buildings.geojson"),
+                      "application/json");
   ASSERT_TRUE(d.status.isOk());
   ASSERT_EQ(d.records.size(), 4u);
   const auto& mall = d.records[0];
@@ -42,7 +43,8 @@ TEST(BuildingConnectorTest, HazardsAreLocatedByTheirBuilding) {
   EXPECT_EQ(h.located_by().entity_id(), "SY-B-000001");
   EXPECT_EQ(h.building_hazard().level(), firehub::v1::BuildingHazard::LEVEL_MAJOR);
   EXPECT_EQ(d.records[1].building_hazard().status(), firehub::v1::BuildingHazard::STATUS_RECTIFIED);
-  EXPECT_EQ(d.records[1].observed_at().seconds(), d.records[1].building_hazard().rectified_at().seconds());
+  EXPECT_EQ(d.records[1].observed_at().seconds(),
+            d.records[1].building_hazard().rectified_at().seconds());
   auto missing = decodeWith(fh_connector_building(),
                             "hazard_id,building_id,type,level,status,found_at,rectified_at\n"
                             "H9,B1,blocked_exit,general,verified,2026-11-01T10:00:00+08:00,\n",
@@ -52,13 +54,17 @@ TEST(BuildingConnectorTest, HazardsAreLocatedByTheirBuilding) {
 }
 
 TEST(BuildingConnectorTest, InvalidFeatures) {
-  auto d = decodeWith(fh_connector_building(), fixture("building", "buildings.invalid.geojson"), "application/json");
+  auto d = decodeWith(fh_connector_building(), fixture("building", "buildings.invalid.geojson"),
+                      "application/json");
   EXPECT_TRUE(d.records.empty());
   ASSERT_EQ(d.reasons.size(), 8u);
   EXPECT_NE(d.reasons[0].find("'occupancy' = 'castle'"), std::string::npos);
-  EXPECT_NE(d.reasons[1].find("'floors' = 2.5 must be a whole number"), std::string::npos) << d.reasons[1];
-  EXPECT_NE(d.reasons[3].find("ring needs at least 4 positions"), std::string::npos) << d.reasons[3];
-  EXPECT_NE(d.reasons[4].find("'LineString' is not Point, Polygon or MultiPolygon"), std::string::npos);
+  EXPECT_NE(d.reasons[1].find("'floors' = 2.5 must be a whole number"), std::string::npos)
+      << d.reasons[1];
+  EXPECT_NE(d.reasons[3].find("ring needs at least 4 positions"), std::string::npos)
+      << d.reasons[3];
+  EXPECT_NE(d.reasons[4].find("'LineString' is not Point, Polygon or MultiPolygon"),
+            std::string::npos);
   EXPECT_NE(d.reasons[6].find("'key_unit' is not a valid value"), std::string::npos);
 }
 

@@ -30,17 +30,20 @@ TEST(HealthConnectorTest, LocationsFirstThenBedPatches) {
 }
 
 TEST(HealthConnectorTest, InvalidResourcesNameTheFhirPath) {
-  auto d = decodeWith(fh_connector_health(), fixture("health", "bundle.invalid.json"), "application/json");
+  auto d = decodeWith(fh_connector_health(), fixture("health", "bundle.invalid.json"),
+                      "application/json");
   EXPECT_TRUE(d.records.empty());
   ASSERT_EQ(d.reasons.size(), 8u);
   EXPECT_EQ(d.reasons[0], "Bundle.entry[7].resource: missing");
-  EXPECT_NE(d.reasons[1].find("Bundle.entry[0].resource.position: missing"), std::string::npos) << d.reasons[1];
+  EXPECT_NE(d.reasons[1].find("Bundle.entry[0].resource.position: missing"), std::string::npos)
+      << d.reasons[1];
   EXPECT_NE(d.reasons[3].find("Bundle.entry[2].resource.status: 'closed'"), std::string::npos);
   EXPECT_NE(d.reasons[4].find("Bundle.entry[3].resource.code"), std::string::npos);
   EXPECT_NE(d.reasons[5].find("subject.reference: must reference a Location"), std::string::npos);
   EXPECT_NE(d.reasons[6].find("valueQuantity.value: must be a whole number"), std::string::npos);
   EXPECT_NE(d.reasons[7].find("effectiveDateTime"), std::string::npos);
-  EXPECT_EQ(decodeWith(fh_connector_health(), "{}", "application/json").status.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(decodeWith(fh_connector_health(), "{}", "application/json").status.code(),
+            StatusCode::kInvalidArgument);
 }
 
 }  // namespace

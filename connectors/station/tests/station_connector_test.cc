@@ -16,16 +16,20 @@ TEST(StationConnectorTest, CsvAndGeoJsonMap) {
   EXPECT_EQ(s.engines(), 8);
   EXPECT_EQ(s.name(), "沈阳市消防救援支队特勤一站");
   EXPECT_EQ(csv.records[3].fire_station().name(), "中街微型消防站, 沈河");  // quoted field
-  EXPECT_EQ(csv.records[2].fire_station().status(), firehub::v1::FireStation::STATUS_OUT_OF_SERVICE);
-  auto geo = decodeWith(fh_connector_station(), fixture("station", "stations.geojson"), "application/json");
+  EXPECT_EQ(csv.records[2].fire_station().status(),
+            firehub::v1::FireStation::STATUS_OUT_OF_SERVICE);
+  auto geo = decodeWith(fh_connector_station(), fixture("station", "stations.geojson"),
+                        "application/json");
   ASSERT_EQ(geo.records.size(), 2u);
   EXPECT_DOUBLE_EQ(geo.records[0].geometry().point().lon(), 123.347);
-  EXPECT_EQ(geo.records[0].observed_at().seconds(), 1793494800);  // updated_at 2026-11-01T09:00+08:00
+  EXPECT_EQ(geo.records[0].observed_at().seconds(),
+            1793494800);  // updated_at 2026-11-01T09:00+08:00
   EXPECT_EQ(geo.records[1].fire_station().kind(), firehub::v1::FireStation::KIND_PROFESSIONAL);
 }
 
 TEST(StationConnectorTest, InvalidRows) {
-  auto d = decodeWith(fh_connector_station(), fixture("station", "stations.invalid.csv"), "text/csv");
+  auto d =
+      decodeWith(fh_connector_station(), fixture("station", "stations.invalid.csv"), "text/csv");
   EXPECT_TRUE(d.records.empty());
   ASSERT_EQ(d.reasons.size(), 6u);
   EXPECT_NE(d.reasons[0].find("'kind' = 'class9'"), std::string::npos);

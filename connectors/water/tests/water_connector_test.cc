@@ -28,14 +28,16 @@ TEST(WaterConnectorTest, RegistryRowsMapEveryField) {
 }
 
 TEST(WaterConnectorTest, GeoJsonFeaturesTakeTheirPointGeometry) {
-  auto d = decodeWith(fh_connector_water(), fixture("water", "sources.geojson"), "application/json");
+  auto d =
+      decodeWith(fh_connector_water(), fixture("water", "sources.geojson"), "application/json");
   ASSERT_EQ(d.records.size(), 2u);
   EXPECT_DOUBLE_EQ(d.records[0].geometry().point().lon(), 123.4511);
   EXPECT_DOUBLE_EQ(d.records[0].water_source().pressure_mpa(), 0.28);
 }
 
 TEST(WaterConnectorTest, TelemetryIsAPatchWithoutGeometry) {
-  auto d = decodeWith(fh_connector_water(), fixture("water", "pressure.ndjson"), "application/x-ndjson");
+  auto d =
+      decodeWith(fh_connector_water(), fixture("water", "pressure.ndjson"), "application/x-ndjson");
   ASSERT_EQ(d.records.size(), 2u);
   const auto& r = d.records[1];
   EXPECT_EQ(r.op(), firehub::v1::OP_PATCH);
@@ -50,9 +52,13 @@ TEST(WaterConnectorTest, InvalidRowsNameTheirField) {
   auto d = decodeWith(fh_connector_water(), fixture("water", "sources.invalid.csv"), "text/csv");
   EXPECT_TRUE(d.records.empty());
   ASSERT_EQ(d.reasons.size(), 7u);
-  EXPECT_NE(d.reasons[0].find("'kind' = 'fountain' is not one of hydrant, pool, natural_intake, water_crane"), std::string::npos) << d.reasons[0];
+  EXPECT_NE(d.reasons[0].find(
+                "'kind' = 'fountain' is not one of hydrant, pool, natural_intake, water_crane"),
+            std::string::npos)
+      << d.reasons[0];
   EXPECT_NE(d.reasons[1].find("'status'"), std::string::npos);
-  EXPECT_NE(d.reasons[2].find("'pressure_mpa' = 2.5 is outside [0, 2]"), std::string::npos) << d.reasons[2];
+  EXPECT_NE(d.reasons[2].find("'pressure_mpa' = 2.5 is outside [0, 2]"), std::string::npos)
+      << d.reasons[2];
   EXPECT_NE(d.reasons[3].find("'pressure_mpa' = -0.1"), std::string::npos);
   EXPECT_NE(d.reasons[4].find("'lat'"), std::string::npos);
   EXPECT_NE(d.reasons[5].find("'source_id'"), std::string::npos);
@@ -61,11 +67,16 @@ TEST(WaterConnectorTest, InvalidRowsNameTheirField) {
 
 TEST(WaterConnectorTest, SameContentSameIdChangedContentNewVersion) {
   std::string header = "source_id,kind,lon,lat,status,pressure_mpa,updated_at\n";
-  auto a = decodeWith(fh_connector_water(), header + "H1,hydrant,123,41,in_service,0.3,\n", "text/csv");
-  auto b = decodeWith(fh_connector_water(), header + "H1,hydrant,123,41,in_service,0.3,\n", "text/csv");
-  auto c = decodeWith(fh_connector_water(), header + "H1,hydrant,123,41,out_of_service,0.3,\n", "text/csv");
-  EXPECT_EQ(a.records[0].provenance().source_record_id(), b.records[0].provenance().source_record_id());
-  EXPECT_NE(a.records[0].provenance().source_record_id(), c.records[0].provenance().source_record_id());
+  auto a =
+      decodeWith(fh_connector_water(), header + "H1,hydrant,123,41,in_service,0.3,\n", "text/csv");
+  auto b =
+      decodeWith(fh_connector_water(), header + "H1,hydrant,123,41,in_service,0.3,\n", "text/csv");
+  auto c = decodeWith(fh_connector_water(), header + "H1,hydrant,123,41,out_of_service,0.3,\n",
+                      "text/csv");
+  EXPECT_EQ(a.records[0].provenance().source_record_id(),
+            b.records[0].provenance().source_record_id());
+  EXPECT_NE(a.records[0].provenance().source_record_id(),
+            c.records[0].provenance().source_record_id());
 }
 
 }  // namespace

@@ -16,18 +16,21 @@ class WeatherConnectorTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(registry_.registerStatic(fh_connector_weather()).isOk()); }
 
-  Decoded decode(const std::string& body, const std::string& type, const std::string& config = "{}") {
+  Decoded decode(const std::string& body, const std::string& type,
+                 const std::string& config = "{}") {
     return firehub::testkit::decodeWith(fh_connector_weather(), body, type, config);
   }
 
   plugin::ConnectorRegistry registry_;
 };
 
-constexpr const char* kHeader = "station_id,lon,lat,time,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n";
+constexpr const char* kHeader =
+    "station_id,lon,lat,time,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n";
 
 TEST_F(WeatherConnectorTest, MapsEveryCsvField) {
-  auto d = decode(std::string(kHeader) + "54342,123.4333,41.7667,2026-04-13T12:00:00+08:00,17,42,25,300,0.4\n",
-                  "text/csv");
+  auto d = decode(
+      std::string(kHeader) + "54342,123.4333,41.7667,2026-04-13T12:00:00+08:00,17,42,25,300,0.4\n",
+      "text/csv");
   ASSERT_TRUE(d.status.isOk());
   ASSERT_EQ(d.records.size(), 1u);
   const auto& r = d.records[0];
@@ -63,7 +66,8 @@ TEST_F(WeatherConnectorTest, TimesWithoutOffsetUseTheConfiguredOffset) {
 
 TEST_F(WeatherConnectorTest, ColumnsInAnyOrderQuotedFieldsCrlfBomAndSemicolons) {
   std::string body =
-      "\xEF\xBB\xBF" "time;station_id;station_name;lat;lon;temp_c;rh_pct;wind_kmh;precip_mm\r\n"
+      "\xEF\xBB\xBF"
+      "time;station_id;station_name;lat;lon;temp_c;rh_pct;wind_kmh;precip_mm\r\n"
       "2026-04-13T12:00:00+08:00;\"A1\";\"Hunnan; south\";41.7;123.5;3;40;10;0\r\n";
   auto d = decode(body, "text/csv", R"({"csv_delimiter": ";"})");
   ASSERT_TRUE(d.status.isOk()) << d.status.toString();
@@ -91,9 +95,9 @@ TEST_F(WeatherConnectorTest, EachInvalidRowNamesItsField) {
   ASSERT_TRUE(d.status.isOk());
   ASSERT_EQ(d.records.size(), 1u);
   EXPECT_EQ(d.records[0].entity_id(), "S13");
-  std::vector<std::string> fields = {"'lon'", "'lat'", "'temp_c'", "'rh_pct'", "'wind_kmh'",
-                                     "'precip_mm'", "'time'", "'wind_dir_deg'", "'temp_c'",
-                                     "'precip_mm'", "'station_id'", "fields"};
+  std::vector<std::string> fields = {"'lon'",      "'lat'",       "'temp_c'",     "'rh_pct'",
+                                     "'wind_kmh'", "'precip_mm'", "'time'",       "'wind_dir_deg'",
+                                     "'temp_c'",   "'precip_mm'", "'station_id'", "fields"};
   ASSERT_EQ(d.reasons.size(), fields.size());
   for (size_t i = 0; i < fields.size(); ++i) {
     EXPECT_NE(d.reasons[i].find(fields[i]), std::string::npos) << d.reasons[i];
@@ -113,9 +117,11 @@ TEST_F(WeatherConnectorTest, WholeBodyErrors) {
 }
 
 TEST_F(WeatherConnectorTest, JsonObjectArrayAndNdjsonLabelledAsJson) {
-  const char* one = R"({"station_id":"J1","lon":123,"lat":41,"time":"2026-04-13T12:00:00Z","temp_c":1,"rh_pct":50,"wind_kmh":5,"precip_mm":0})";
+  const char* one =
+      R"({"station_id":"J1","lon":123,"lat":41,"time":"2026-04-13T12:00:00Z","temp_c":1,"rh_pct":50,"wind_kmh":5,"precip_mm":0})";
   EXPECT_EQ(decode(one, "application/json").records.size(), 1u);
-  EXPECT_EQ(decode(std::string("[") + one + "," + one + "]", "application/json").records.size(), 2u);
+  EXPECT_EQ(decode(std::string("[") + one + "," + one + "]", "application/json").records.size(),
+            2u);
   std::string lines = std::string(one) + "\n" + one + "\n";
   EXPECT_EQ(decode(lines, "application/json").records.size(), 2u);
   auto nd = decode(lines + "[]\n", "application/x-ndjson");
@@ -127,8 +133,12 @@ TEST_F(WeatherConnectorTest, JsonObjectArrayAndNdjsonLabelledAsJson) {
 TEST_F(WeatherConnectorTest, ConfigIsValidated) {
   EXPECT_FALSE(registry_.create("firehub.connector.weather", R"({"utc_offset":"+8"})").isOk());
   EXPECT_FALSE(registry_.create("firehub.connector.weather", R"({"csv_delimiter":"x"})").isOk());
-  EXPECT_FALSE(registry_.create("firehub.connector.weather", R"({"timezone":"Asia/Shanghai"})").isOk());
-  EXPECT_TRUE(registry_.create("firehub.connector.weather", R"({"utc_offset":"-05:30","csv_delimiter":"\t"})").isOk());
+  EXPECT_FALSE(
+      registry_.create("firehub.connector.weather", R"({"timezone":"Asia/Shanghai"})").isOk());
+  EXPECT_TRUE(
+      registry_
+          .create("firehub.connector.weather", R"({"utc_offset":"-05:30","csv_delimiter":"\t"})")
+          .isOk());
 }
 
 }  // namespace

@@ -74,7 +74,7 @@ struct ApiContext {
   pipeline::Pipeline* pipeline = nullptr;
   registry::FeedRegistry* feeds = nullptr;
   plugin::ConnectorRegistry* connectors = nullptr;
-  bus::Publisher* publisher = nullptr;  // may be null (no Kafka)
+  bus::Publisher* publisher = nullptr;     // may be null (no Kafka)
   fusion::FusionEngine* fusion = nullptr;  // may be null
   Metrics* metrics = nullptr;
   std::string kafka_bootstrap;

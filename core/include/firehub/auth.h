@@ -24,11 +24,11 @@ const char* roleName(Role role);
 Result<Role> parseRole(const std::string& name);
 
 struct Principal {
-  std::string key_id;        // empty for an anonymous reader
+  std::string key_id;  // empty for an anonymous reader
   Role role = Role::kViewer;
-  std::string agency;        // agency keys: the agency they act for
+  std::string agency;                // agency keys: the agency they act for
   std::vector<std::string> domains;  // agency keys: the domains an admin lets them write
-  bool restricted = false;   // may see fields classified restricted
+  bool restricted = false;           // may see fields classified restricted
   bool anonymous = false;
 
   bool canAdminister() const { return role == Role::kAdmin; }
@@ -91,13 +91,13 @@ class KeyStore {
 struct AuditEntry {
   uint64_t sequence = 0;
   int64_t at_ms = 0;
-  std::string actor;   // key id, or "anonymous"/"system"
+  std::string actor;  // key id, or "anonymous"/"system"
   std::string role;
   std::string action;  // e.g. "POST /api/v1/feeds"
   std::string target;  // e.g. the feed id
   int status = 0;      // HTTP status of the outcome
   std::string prev_hash;
-  std::string hash;    // SHA-256 of prev_hash and the fields above
+  std::string hash;  // SHA-256 of prev_hash and the fields above
 };
 
 // An entry as stored and as the API lists it.

@@ -136,7 +136,7 @@ class Publisher {
   bool pending_wake_ = false;
 
   // Publisher-thread state.
-  uint64_t cursor_ = 0;             // next outbox sequence to hand to librdkafka
+  uint64_t cursor_ = 0;                  // next outbox sequence to hand to librdkafka
   absl::btree_set<uint64_t> in_flight_;  // ordered: the lowest bounds what may be deleted
   // Delivered (or dropped) entries not yet removed from the outbox: those below the lowest
   // sequence still unsent or in flight go in one range from deleted_below_.
@@ -144,8 +144,8 @@ class Publisher {
   uint64_t deleted_below_ = 0;
   uint64_t sent_top_ = 0;  // past every sequence put in in_flight_ or waiting_ since start
   std::set<std::string> known_topics_;
-  std::string json_;  // the value being produced, reused between messages
-  std::string bytes_;  // the stored record being produced, reused between messages
+  std::string json_;            // the value being produced, reused between messages
+  std::string bytes_;           // the stored record being produced, reused between messages
   firehub::v1::Record record_;  // the same parsed, when its bytes are not written from as they are
   int backoff_ms_ = 0;
   int64_t retry_at_ms_ = 0;

@@ -51,10 +51,10 @@ struct FusionOptions {
 // to live ones as soon as it is computed, in two parts (the cells, then the warnings drafted
 // from them).
 struct FusionDelta {
-  uint64_t sequence = 0;                         // the step's number among steps that changed something
-  std::vector<firehub::v1::RiskCell> cells;      // new or changed cells
-  std::vector<std::string> removed;              // tokens of cells that left the layer
-  std::map<std::string, std::string> previous;   // token -> level before (changed cells only)
+  uint64_t sequence = 0;                     // the step's number among steps that changed something
+  std::vector<firehub::v1::RiskCell> cells;  // new or changed cells
+  std::vector<std::string> removed;          // tokens of cells that left the layer
+  std::map<std::string, std::string> previous;  // token -> level before (changed cells only)
   std::vector<firehub::v1::WarningDraft> warnings;
 };
 
@@ -63,14 +63,14 @@ inline constexpr const char* kWarningsTopic = "firehub.v1.warnings";
 
 // One station's fire weather.
 struct StationFireWeather {
-  std::string station;           // entity key, weather/weather_station/<id>
+  std::string station;  // entity key, weather/weather_station/<id>
   double lon = 0, lat = 0;
-  FwiState state;                // moisture codes after the last computed day
-  long last_day = 0;             // local date (YYYYMMDD) of the last computed day; 0 = none yet
-  double prec_since_noon = 0;    // precipitation since the last noon observation, mm
-  FwiIndices today;              // indices of the last computed day
-  int64_t computed_at = 0;       // unix seconds of the observation that computed them
-  std::string record_id;         // that observation's record id
+  FwiState state;              // moisture codes after the last computed day
+  long last_day = 0;           // local date (YYYYMMDD) of the last computed day; 0 = none yet
+  double prec_since_noon = 0;  // precipitation since the last noon observation, mm
+  FwiIndices today;            // indices of the last computed day
+  int64_t computed_at = 0;     // unix seconds of the observation that computed them
+  std::string record_id;       // that observation's record id
 };
 
 // Danger class of an FWI value: low < 5, moderate < 10, high < 20, very high < 30, else extreme.
@@ -103,9 +103,10 @@ class FusionEngine {
   // Risk cells that intersect bbox, in S2 order, from `offset`, at most `limit`; `fn` sees each
   // with its S2 cell id and stamp (a number that changes whenever the cell does, unique across
   // cells) while the layer is locked for reading. `matched` gets the count before paging.
-  using RiskCellVisitor = std::function<void(const firehub::v1::RiskCell&, uint64_t id, uint64_t stamp)>;
-  void forEachRiskCell(const lake::BBox& bbox, size_t offset, size_t limit, const RiskCellVisitor& fn,
-                       size_t* matched = nullptr) const;
+  using RiskCellVisitor =
+      std::function<void(const firehub::v1::RiskCell&, uint64_t id, uint64_t stamp)>;
+  void forEachRiskCell(const lake::BBox& bbox, size_t offset, size_t limit,
+                       const RiskCellVisitor& fn, size_t* matched = nullptr) const;
   size_t riskCellCount() const;
   // Changes whenever a risk cell changes (or the layer was restored): responses rendered from
   // the cells at one version stay valid until it moves.
@@ -119,7 +120,8 @@ class FusionEngine {
   // Issues a machine draft as an Actual CAP message ("<draft>-A", referencing the draft), stored
   // and published on firehub.v1.warnings like the drafts. `issuer`: the operator's key id.
   // NotFound for an unknown draft; AlreadyExists when it was issued before.
-  Result<firehub::v1::WarningDraft> issueWarning(const std::string& draft_identifier, const std::string& issuer);
+  Result<firehub::v1::WarningDraft> issueWarning(const std::string& draft_identifier,
+                                                 const std::string& issuer);
   const RiskConfig& riskConfig() const { return options_.risk; }
   int cellLevel() const { return options_.cell_level; }
   int64_t now() const;

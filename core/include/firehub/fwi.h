@@ -11,10 +11,10 @@ namespace firehub::fusion {
 
 // One day's noon observation.
 struct FwiWeather {
-  double temp_c = 0;   // air temperature, °C
-  double rh_pct = 0;   // relative humidity, % (0..100)
-  double wind_kmh = 0; // 10 m wind speed, km/h
-  double prec_mm = 0;  // 24-hour precipitation ending at noon, mm
+  double temp_c = 0;    // air temperature, °C
+  double rh_pct = 0;    // relative humidity, % (0..100)
+  double wind_kmh = 0;  // 10 m wind speed, km/h
+  double prec_mm = 0;   // 24-hour precipitation ending at noon, mm
 };
 
 // The moisture codes carried from one day to the next. Start-up values: FFMC 85, DMC 6, DC 15.

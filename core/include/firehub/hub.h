@@ -153,7 +153,8 @@ class Hub {
   // Opens the lake, loads plugins (and `static_connectors`), starts Kafka (embedded or not), the
   // publisher and the HTTP server. Writes <data.dir>/kafka.bootstrap and <data.dir>/http.address.
   static Result<std::unique_ptr<Hub>> start(
-      const HubConfig& config, const std::vector<const fh_connector_descriptor*>& static_connectors = {});
+      const HubConfig& config,
+      const std::vector<const fh_connector_descriptor*>& static_connectors = {});
   ~Hub();
   // Stops accepting requests, drains the outbox (bounded), closes the lake.
   void stop();

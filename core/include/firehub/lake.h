@@ -53,7 +53,7 @@ namespace firehub::lake {
 // buildings) walks only them. The lake keeps each entity's entry with its latest pointer, in the
 // same batch.
 struct AreaIndex {
-  std::string name;    // letters, digits, '_' and '-'
+  std::string name;  // letters, digits, '_' and '-'
   std::string domain;
   // Whether the record belongs in the index. Not called for withdrawals (never held). A change of
   // what it holds needs a new `version` (the lake then rebuilds the index when it opens).
@@ -137,7 +137,8 @@ struct BBox {
     return lon >= min_lon && lon <= max_lon && lat >= min_lat && lat <= max_lat;
   }
   bool intersects(const BBox& o) const {
-    return max_lon >= o.min_lon && min_lon <= o.max_lon && max_lat >= o.min_lat && min_lat <= o.max_lat;
+    return max_lon >= o.min_lon && min_lon <= o.max_lon && max_lat >= o.min_lat &&
+           min_lat <= o.max_lat;
   }
 };
 
@@ -189,7 +190,8 @@ class Lake {
   // add meta entries (e.g. a feed's counters) that are written in the same batch.
   // Every dead letter is also queued for firehub.v1.dlq (key = feed id). `resolved_dead_letters`
   // are removed in the same batch (a replay that now succeeded).
-  using MetaFor = std::function<void(const CommitResult&, std::vector<std::pair<std::string, std::string>>&)>;
+  using MetaFor =
+      std::function<void(const CommitResult&, std::vector<std::pair<std::string, std::string>>&)>;
   // The records of a successful commit enter the recent-record cache.
   Result<CommitResult> commit(const std::vector<StoreItem>& items,
                               const std::vector<firehub::v1::DeadLetter>& dead_letters,
@@ -208,27 +210,29 @@ class Lake {
 
   // Latest record of every entity of `domain` whose position lies in `bbox`, at most `limit`.
   // Entities whose latest record is a retraction are left out.
-  Result<std::vector<firehub::v1::Record>> latestInBBox(const std::string& domain,
-                                                        const BBox& bbox, size_t limit) const;
+  Result<std::vector<firehub::v1::Record>> latestInBBox(const std::string& domain, const BBox& bbox,
+                                                        size_t limit) const;
   // The same records one at a time, in the geo index's order, until `fn` returns false (one
   // record in memory at a time, however many the area holds). `fn` also gets the record's
   // position in that order; a walk given one (`after`) resumes past it.
-  Status forEachLatestInBBox(const std::string& domain, const BBox& bbox,
-                             const std::function<bool(firehub::v1::Record&, std::string_view position)>& fn,
-                             std::string_view after = {}) const;
+  Status forEachLatestInBBox(
+      const std::string& domain, const BBox& bbox,
+      const std::function<bool(firehub::v1::Record&, std::string_view position)>& fn,
+      std::string_view after = {}) const;
 
   // The latest records of the entities area index `index` holds whose position lies in `bbox`, as
   // forEachLatestInBBox() walks a domain. NotFound when the lake has no such index.
-  Status forEachIndexedInBBox(const std::string& index, const BBox& bbox,
-                              const std::function<bool(firehub::v1::Record&, std::string_view position)>& fn,
-                              std::string_view after = {}) const;
+  Status forEachIndexedInBBox(
+      const std::string& index, const BBox& bbox,
+      const std::function<bool(firehub::v1::Record&, std::string_view position)>& fn,
+      std::string_view after = {}) const;
   bool hasAreaIndex(const std::string& index) const;
   // How many entities of such a walk lie in `bbox` past position `after`, from the geo keys alone
   // (the S2 leaf cell of each entity's place; no record is read), counting at most `max`.
-  Result<AreaCount> countLatestInBBox(const std::string& domain, const BBox& bbox, std::string_view after,
-                                      size_t max) const;
-  Result<AreaCount> countIndexedInBBox(const std::string& index, const BBox& bbox, std::string_view after,
-                                       size_t max) const;
+  Result<AreaCount> countLatestInBBox(const std::string& domain, const BBox& bbox,
+                                      std::string_view after, size_t max) const;
+  Result<AreaCount> countIndexedInBBox(const std::string& index, const BBox& bbox,
+                                       std::string_view after, size_t max) const;
 
   // Outbox entries with sequence >= from, in order, at most max; with the bytes of each entry's
   // record when the recent-record cache holds it (found by sequence, one lock for all).
@@ -293,7 +297,8 @@ class Lake {
   // cache, growing with the data), the recent-record cache (up to record_cache_mb) and the
   // latest-pointer cache (entries; kLatestCacheEntryBytes each).
   struct MemoryUse {
-    size_t memtables = 0, block_cache = 0, table_readers = 0, record_cache = 0, latest_cache_entries = 0;
+    size_t memtables = 0, block_cache = 0, table_readers = 0, record_cache = 0,
+           latest_cache_entries = 0;
     size_t block_cache_capacity = 0;
   };
   MemoryUse memoryUse() const;
@@ -308,12 +313,13 @@ class Lake {
   uint32_t indexedBy(const firehub::v1::Record& record) const;
   // The geo keys under `prefix` (a domain's or an area index's) in the covering of `bbox`, in key
   // order past `after`, until `fn` returns false.
-  Status scanAreaKeys(const std::string& key_prefix, const BBox& bbox, std::string_view after,
-                      const std::function<bool(std::string_view position, uint64_t leaf)>& fn) const;
+  Status scanAreaKeys(
+      const std::string& key_prefix, const BBox& bbox, std::string_view after,
+      const std::function<bool(std::string_view position, uint64_t leaf)>& fn) const;
   // The geo key prefix of area index `index`, or null.
   const std::string* indexPrefix(const std::string& index) const;
-  Result<AreaCount> countArea(const std::string& key_prefix, const BBox& bbox, std::string_view after,
-                              size_t max) const;
+  Result<AreaCount> countArea(const std::string& key_prefix, const BBox& bbox,
+                              std::string_view after, size_t max) const;
   // Walks the geo keys under `prefix` (a domain's or an area index's) for forEach*InBBox().
   Status walkArea(const std::string& prefix, const BBox& bbox,
                   const std::function<bool(firehub::v1::Record&, std::string_view position)>& fn,
@@ -338,8 +344,10 @@ class Lake {
   uint64_t next_sequence_ = 1;  // guarded by commit_mu_
   // The agency owning the entity whose latest record is `current_id`, when it is not `r`'s
   // agency; "" when it is the same (or cannot be told).
-  Result<std::string> ownerIfOther(const std::string& current_id, const firehub::v1::Record& r) const;
-  static firehub::v1::DeadLetter foreignWrite(const firehub::v1::Record& r, const std::string& owner);
+  Result<std::string> ownerIfOther(const std::string& current_id,
+                                   const firehub::v1::Record& r) const;
+  static firehub::v1::DeadLetter foreignWrite(const firehub::v1::Record& r,
+                                              const std::string& owner);
   // The batch commit() builds, kept between commits (guarded by commit_mu_) so its buffer does
   // not grow from empty for every push.
   std::unique_ptr<rocksdb::WriteBatch> commit_batch_;

@@ -18,11 +18,11 @@ void nameThread(const char* name);
 
 }  // namespace firehub::log
 
-#define FIREHUB_LOG(LEVEL, COMPONENT, EXPR)                                       \
-  do {                                                                            \
-    if (::firehub::log::Level::LEVEL >= ::firehub::log::level()) {                \
-      std::ostringstream fh_log_os_;                                              \
-      fh_log_os_ << EXPR;                                                         \
+#define FIREHUB_LOG(LEVEL, COMPONENT, EXPR)                                             \
+  do {                                                                                  \
+    if (::firehub::log::Level::LEVEL >= ::firehub::log::level()) {                      \
+      std::ostringstream fh_log_os_;                                                    \
+      fh_log_os_ << EXPR;                                                               \
       ::firehub::log::write(::firehub::log::Level::LEVEL, COMPONENT, fh_log_os_.str()); \
-    }                                                                             \
+    }                                                                                   \
   } while (0)

@@ -25,9 +25,13 @@ class Metrics {
   void countDeliveryFailed(double n) { kafka_failed_.Increment(n); }
   // Bytes held by one of the hub's bounded caches and buffers (`part`: lake_memtables,
   // lake_block_cache, ...), set when /metrics is read.
-  void setMemoryBytes(const std::string& part, double bytes) { memory_.Add({{"part", part}}).Set(bytes); }
+  void setMemoryBytes(const std::string& part, double bytes) {
+    memory_.Add({{"part", part}}).Set(bytes);
+  }
   // What that part may hold at most, bytes (the hub's memory plan), set at start.
-  void setMemoryLimitBytes(const std::string& part, double bytes) { memory_limit_.Add({{"part", part}}).Set(bytes); }
+  void setMemoryLimitBytes(const std::string& part, double bytes) {
+    memory_limit_.Add({{"part", part}}).Set(bytes);
+  }
 
   // Prometheus text format of everything registered.
   std::string serialize() const;

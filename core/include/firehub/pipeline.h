@@ -32,7 +32,7 @@ struct PipelineOptions {
 struct IngestRequest {
   std::string feed_id;
   std::string_view body;
-  std::string content_type;        // media type without parameters, lower case
+  std::string content_type;  // media type without parameters, lower case
   std::string transport = "http_push";
   // Replay of the dead letter with this sequence: the body is its raw bytes. Nothing is stored
   // unless every piece now passes; then the records and the removal of the dead letter are one
@@ -83,7 +83,7 @@ struct ReplayResult {
   bool resolved = false;  // now stored; the dead letter is gone
   size_t accepted = 0;
   size_t duplicates = 0;
-  std::string reason;     // why it still fails or cannot be replayed
+  std::string reason;  // why it still fails or cannot be replayed
 };
 
 class Pipeline {

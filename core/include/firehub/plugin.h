@@ -46,13 +46,13 @@ class LoadedPlugin {
 // What the host knows about one plugin file (or built-in connector).
 struct PluginInfo {
   std::string file;
-  std::string id;        // empty when refused before the descriptor could be read
+  std::string id;  // empty when refused before the descriptor could be read
   std::string version;
   std::string domain;
   std::string description;
-  std::string abi;       // "1.0" as declared by the plugin
+  std::string abi;  // "1.0" as declared by the plugin
   bool loaded = false;
-  std::string reason;    // why it was refused
+  std::string reason;  // why it was refused
 };
 
 // Checks a descriptor against the host's ABI. `file` is only used in messages.
@@ -104,14 +104,14 @@ class ConnectorRegistry {
   std::shared_ptr<LoadedPlugin> find(const std::string& id) const;
   // Creates an instance from a JSON config; InvalidArgument naming the problem on a bad config.
   Result<std::unique_ptr<ConnectorInstance>> create(const std::string& id,
-                                                     const std::string& config_json) const;
+                                                    const std::string& config_json) const;
 
  private:
   PluginInfo add(std::shared_ptr<LoadedPlugin> plugin);
 
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<LoadedPlugin>> by_id_;
-  std::map<std::string, PluginInfo> seen_;  // by file (or "(static) id")
+  std::map<std::string, PluginInfo> seen_;                             // by file (or "(static) id")
   std::map<std::string, std::filesystem::file_time_type> refused_at_;  // file -> mtime last tried
 };
 

@@ -47,10 +47,10 @@ struct FeedSpec {
   std::string connector;  // e.g. firehub.connector.weather
   std::string config_json = "{}";
   std::string description;
-  int64_t cadence_s = 0;  // expected interval between updates; 0 = unknown
-  int64_t created_at = 0; // unix seconds
-  bool paused = false;    // a paused feed refuses pushes (409) until resumed
-  std::string stopped;    // why the error policy stopped the feed (it is paused too); "" = not
+  int64_t cadence_s = 0;   // expected interval between updates; 0 = unknown
+  int64_t created_at = 0;  // unix seconds
+  bool paused = false;     // a paused feed refuses pushes (409) until resumed
+  std::string stopped;     // why the error policy stopped the feed (it is paused too); "" = not
   ErrorPolicy errors;
   FileDrop file_drop;
 };

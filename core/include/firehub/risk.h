@@ -35,10 +35,9 @@ struct RiskConfig {
   // Factor weights (risk.weight.<factor>). Composite = 100 * sum(weight * score).
   // Defaults: building 0.25, alarm 0.20, weather 0.15, water 0.10, response 0.15, medical 0.05,
   // public_safety 0.10.
-  std::map<std::string, double> weights = {{"building", 0.25}, {"alarm", 0.20},
-                                           {"weather", 0.15},  {"water", 0.10},
-                                           {"response", 0.15}, {"medical", 0.05},
-                                           {"public_safety", 0.10}};
+  std::map<std::string, double> weights = {
+      {"building", 0.25}, {"alarm", 0.20},   {"weather", 0.15},      {"water", 0.10},
+      {"response", 0.15}, {"medical", 0.05}, {"public_safety", 0.10}};
   // Warning scale, highest first (risk.levels). Default: I 红色 red #d7191c >= 75,
   // II 橙色 orange #fd8d3c >= 50, III 黄色 yellow #fecc5c >= 25, IV 蓝色 blue #2c7bb6 below.
   std::vector<WarningLevel> levels = {{"I", "红色", "red", "#d7191c", 75},

@@ -14,18 +14,18 @@ namespace firehub {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,    // bad input: 400
-  kNotFound,           // 404
-  kAlreadyExists,      // 409
-  kFailedPrecondition, // the thing exists but is not in a state that allows this: 409
-  kPermissionDenied,   // 403
-  kUnauthenticated,    // 401
-  kPayloadTooLarge,    // 413
-  kUnsupportedMedia,   // 415
-  kResourceExhausted,  // out of space or over a limit: 503, retryable
-  kUnavailable,        // a dependency is down: 503, retryable
-  kInternal,           // a bug or an unexpected failure: 500
-  kDataLoss,           // stored data is corrupt: 500
+  kInvalidArgument,     // bad input: 400
+  kNotFound,            // 404
+  kAlreadyExists,       // 409
+  kFailedPrecondition,  // the thing exists but is not in a state that allows this: 409
+  kPermissionDenied,    // 403
+  kUnauthenticated,     // 401
+  kPayloadTooLarge,     // 413
+  kUnsupportedMedia,    // 415
+  kResourceExhausted,   // out of space or over a limit: 503, retryable
+  kUnavailable,         // a dependency is down: 503, retryable
+  kInternal,            // a bug or an unexpected failure: 500
+  kDataLoss,            // stored data is corrupt: 500
 };
 
 const char* statusCodeName(StatusCode code);
@@ -36,13 +36,21 @@ class [[nodiscard]] Status {
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status ok() { return Status(); }
-  static Status invalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status invalidArgument(std::string m) {
+    return {StatusCode::kInvalidArgument, std::move(m)};
+  }
   static Status notFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status alreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
-  static Status permissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
-  static Status failedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
+  static Status permissionDenied(std::string m) {
+    return {StatusCode::kPermissionDenied, std::move(m)};
+  }
+  static Status failedPrecondition(std::string m) {
+    return {StatusCode::kFailedPrecondition, std::move(m)};
+  }
   static Status unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
-  static Status resourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
+  static Status resourceExhausted(std::string m) {
+    return {StatusCode::kResourceExhausted, std::move(m)};
+  }
   static Status internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   static Status dataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 
@@ -66,8 +74,8 @@ class [[nodiscard]] Status {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}          // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {     // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(v_).isOk() && "a Result needs a value or an error");
   }
 
@@ -91,8 +99,8 @@ class [[nodiscard]] Result {
 }  // namespace firehub
 
 // Returns early from the enclosing function when `expr` yields a failed Status.
-#define FIREHUB_RETURN_IF_ERROR(expr)            \
-  do {                                           \
-    ::firehub::Status fh_status_ = (expr);       \
-    if (!fh_status_.isOk()) return fh_status_;   \
+#define FIREHUB_RETURN_IF_ERROR(expr)          \
+  do {                                         \
+    ::firehub::Status fh_status_ = (expr);     \
+    if (!fh_status_.isOk()) return fh_status_; \
   } while (0)

@@ -44,10 +44,10 @@ struct Subscription {
   std::vector<Condition> where;
   std::optional<lake::BBox> bbox;
   std::vector<std::pair<double, double>> polygon;  // lon, lat ring (closed or not)
-  std::string delivery;     // sse, webhook, kafka
-  std::string url;          // webhook target (http://)
-  std::string secret;       // webhook HMAC key
-  int max_attempts = 6;     // webhook attempts before a dead letter
+  std::string delivery;                            // sse, webhook, kafka
+  std::string url;                                 // webhook target (http://)
+  std::string secret;                              // webhook HMAC key
+  int max_attempts = 6;                            // webhook attempts before a dead letter
   int64_t created_at = 0;
 };
 
@@ -65,7 +65,8 @@ std::string hmacSha256Hex(const std::string& secret, const std::string& body);
 // The webhook signature header's value for a body sent at `unix_seconds`:
 // "t=<unix_seconds>,sha256=<HMAC-SHA256 of '<unix_seconds>.<body>'>"; a receiver recomputes it
 // and refuses a timestamp too old (a replay).
-std::string webhookSignature(const std::string& secret, int64_t unix_seconds, const std::string& body);
+std::string webhookSignature(const std::string& secret, int64_t unix_seconds,
+                             const std::string& body);
 
 struct SubscriptionOptions {
   // The keys, to re-check a subscription's owner before each delivery; null: no keys (auth off).
@@ -137,7 +138,7 @@ class SubscriptionManager {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;
   };
-  std::map<std::string, Worker> workers_;  // webhook subscriptions with a delivery in flight
+  std::map<std::string, Worker> workers_;    // webhook subscriptions with a delivery in flight
   std::map<std::string, int> attempts_;      // id -> failed attempts of the pending batch
   std::map<std::string, int64_t> retry_at_;  // id -> ms when the next attempt may run
   std::thread thread_;

@@ -30,7 +30,8 @@ namespace firehub::transport {
 struct TcpOptions {
   // Close a connection that sent nothing for this long, seconds. Default: 300.
   int idle_timeout_s = 300;
-  // Bytes a connection may buffer without a complete frame before they are dropped. Default: 64 KiB.
+  // Bytes a connection may buffer without a complete frame before they are dropped. Default: 64
+  // KiB.
   size_t max_buffer_bytes = 64u << 10;
   // Connections per listener. Default: 64.
   int max_connections = 64;

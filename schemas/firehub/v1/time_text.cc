@@ -59,7 +59,8 @@ bool digits(std::string_view text, size_t pos, int width, int64_t& value) {
 }  // namespace
 
 void appendRfc3339(std::string& out, const google::protobuf::Timestamp& t) {
-  if (t.seconds() < kMinSeconds || t.seconds() > kMaxSeconds || t.nanos() < 0 || t.nanos() > 999999999) {
+  if (t.seconds() < kMinSeconds || t.seconds() > kMaxSeconds || t.nanos() < 0 ||
+      t.nanos() > 999999999) {
     out += google::protobuf::util::TimeUtil::ToString(t);
     return;
   }
@@ -81,9 +82,12 @@ void appendRfc3339(std::string& out, const google::protobuf::Timestamp& t) {
   const int32_t nanos = t.nanos();
   if (nanos != 0) {
     out.push_back('.');
-    if (nanos % 1000000 == 0) appendDigits(out, nanos / 1000000, 3);
-    else if (nanos % 1000 == 0) appendDigits(out, nanos / 1000, 6);
-    else appendDigits(out, nanos, 9);
+    if (nanos % 1000000 == 0)
+      appendDigits(out, nanos / 1000000, 3);
+    else if (nanos % 1000 == 0)
+      appendDigits(out, nanos / 1000, 6);
+    else
+      appendDigits(out, nanos, 9);
   }
   out.push_back('Z');
 }
@@ -98,8 +102,8 @@ std::optional<google::protobuf::Timestamp> parseRfc3339Common(std::string_view s
                                                               int default_offset_minutes) {
   int64_t y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
   if (!digits(s, 0, 4, y) || s.size() < 16 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
-      !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != ' ') || !digits(s, 11, 2, h) || s[13] != ':' ||
-      !digits(s, 14, 2, mi)) {
+      !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != ' ') || !digits(s, 11, 2, h) ||
+      s[13] != ':' || !digits(s, 14, 2, mi)) {
     return std::nullopt;
   }
   if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59) {
@@ -125,14 +129,16 @@ std::optional<google::protobuf::Timestamp> parseRfc3339Common(std::string_view s
       offset_minutes = 0;
     } else if ((s[pos] == '+' || s[pos] == '-') && pos + 6 == s.size() && s[pos + 3] == ':') {
       int64_t oh = 0, om = 0;
-      if (!digits(s, pos + 1, 2, oh) || !digits(s, pos + 4, 2, om) || oh > 23 || om > 59) return std::nullopt;
+      if (!digits(s, pos + 1, 2, oh) || !digits(s, pos + 4, 2, om) || oh > 23 || om > 59)
+        return std::nullopt;
       offset_minutes = static_cast<int>(oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
     } else {
       return std::nullopt;
     }
   }
   google::protobuf::Timestamp ts;
-  ts.set_seconds(daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - int64_t{offset_minutes} * 60);
+  ts.set_seconds(daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec -
+                 int64_t{offset_minutes} * 60);
   ts.set_nanos(static_cast<int32_t>(micros * 1000));
   return ts;
 }

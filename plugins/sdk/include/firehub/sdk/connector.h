@@ -89,7 +89,8 @@ class Sink {
 
   // The source bytes of the records emitted next (the SDK's item readers call it per item).
   void source(std::string_view raw) {
-    if (cb_->struct_size >= offsetof(fh_host_callbacks, source) + sizeof(cb_->source) && cb_->source) {
+    if (cb_->struct_size >= offsetof(fh_host_callbacks, source) + sizeof(cb_->source) &&
+        cb_->source) {
       cb_->source(ctx_, reinterpret_cast<const uint8_t*>(raw.data()), raw.size());
     }
   }
@@ -124,8 +125,8 @@ struct Thunks {
   static fh_status create(const char* config_json, size_t config_len, void** instance, char* err,
                           size_t err_len) noexcept {
     try {
-      Config config = Config::parse(std::string_view(config_json ? config_json : "{}",
-                                                     config_json ? config_len : 2));
+      Config config = Config::parse(
+          std::string_view(config_json ? config_json : "{}", config_json ? config_len : 2));
       std::unique_ptr<Connector> c = T::create(config);
       config.rejectUnused();
       *instance = c.release();
@@ -204,10 +205,10 @@ fh_connector_descriptor makeDescriptor(const char* id, const char* version, cons
 // Declares the connector class CLASS under the C name NAME (a C identifier, e.g. weather).
 // Defines `fh_connector_NAME()` returning the descriptor (for static registration in tests) and,
 // when built as a plugin, exports it as the `firehub_connector_v1` alias.
-#define FIREHUB_DECLARE_CONNECTOR(NAME, CLASS, ID, VERSION, DOMAIN, DESCRIPTION, SCHEMA)      \
-  extern "C" const fh_connector_descriptor* fh_connector_##NAME(void) {   \
-    static const fh_connector_descriptor descriptor =                                         \
+#define FIREHUB_DECLARE_CONNECTOR(NAME, CLASS, ID, VERSION, DOMAIN, DESCRIPTION, SCHEMA)         \
+  extern "C" const fh_connector_descriptor* fh_connector_##NAME(void) {                          \
+    static const fh_connector_descriptor descriptor =                                            \
         ::firehub::sdk::detail::makeDescriptor<CLASS>(ID, VERSION, DOMAIN, DESCRIPTION, SCHEMA); \
-    return &descriptor;                                                                       \
-  }                                                                                           \
+    return &descriptor;                                                                          \
+  }                                                                                              \
   FIREHUB_DETAIL_EXPORT_ALIAS(fh_connector_##NAME)

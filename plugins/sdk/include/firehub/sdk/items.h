@@ -116,7 +116,8 @@ std::string parseEnumWord(const std::optional<std::string>& text, const char* fi
     return std::string("field '") + field + "' is missing (one of " + allowed() + ")";
   }
   std::string name = prefix;
-  for (char c : *text) name.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+  for (char c : *text)
+    name.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
   const auto* v = d->FindValueByName(name);
   if (!v || v->number() == 0) {
     return std::string("field '") + field + "' = '" + *text + "' is not one of " + allowed();

@@ -48,7 +48,8 @@ std::optional<google::protobuf::Timestamp> parseIsoTime(std::string_view text,
                                                         int default_offset_minutes);
 // The general reader parseIsoTime falls back to for shapes other than the common one (absl's
 // parser; the text as given, no trimming or length check).
-std::optional<google::protobuf::Timestamp> parseIsoTimeGeneral(std::string text, int default_offset_minutes);
+std::optional<google::protobuf::Timestamp> parseIsoTimeGeneral(std::string text,
+                                                               int default_offset_minutes);
 
 // Parses "+08:00", "-05:30", "Z" into minutes east of UTC.
 std::optional<int> parseUtcOffset(std::string_view text);

@@ -11,12 +11,12 @@
 namespace firehub::testkit {
 
 struct Decoded {
-  Status status;                              // the decode call's result
-  std::vector<firehub::v1::Record> records;   // as emitted (before the hub completes them)
-  std::vector<std::string> reasons;           // rejections, in order
+  Status status;                             // the decode call's result
+  std::vector<firehub::v1::Record> records;  // as emitted (before the hub completes them)
+  std::vector<std::string> reasons;          // rejections, in order
   std::vector<std::string> offsets;
   std::vector<std::string> raws;
-  std::string reply;                          // stream replies
+  std::string reply;  // stream replies
   std::optional<size_t> consumed;
 };
 
