@@ -13,8 +13,9 @@ packages=(
   libssl-dev zlib1g-dev libre2-dev libjemalloc-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev kcat curl netcat-openbsd libxml2-utils
-  # libFuzzer targets (ops/run.sh fuzz): Debian's clang and its sanitizer runtimes
-  clang libclang-rt-14-dev
+  # libFuzzer targets (ops/run.sh fuzz): Debian's clang and its sanitizer runtimes; clang-format
+  # for the format check of ops/run.sh test
+  clang libclang-rt-14-dev clang-format
   # the one-map's browser test: Debian's chromium (driven by playwright-core) and a CJK font
   chromium fonts-wqy-microhei
   # a GIS client for the OGC API - Features test (GDAL's OAPIF driver)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's entry point on a fresh Debian 12 machine.
 #   ops/run.sh build          install what is missing, build the release preset
-#   ops/run.sh test           install, build, run every test (ctest)
+#   ops/run.sh test           install, check the C++ formatting, build, run every test (ctest)
 #   ops/run.sh demo [ARGS]    install, build, run the hub with the embedded broker and demo feeds
 #                             on 127.0.0.1:8080 (ARGS go to `firehub demo`)
 #   ops/run.sh bench [--json FILE] [--records N]  install, build, run the benchmark suite
@@ -31,6 +31,7 @@ case "$cmd" in
     ;;
   test)
     install
+    bash ops/check-format.sh
     build release
     ctest --preset release -j2 --timeout 900
     ;;
