@@ -68,6 +68,17 @@ int adminRequest(const AdminOptions& o, const std::string& method, const std::st
   }
 }
 
+// Whether a hub answers at the address the data dir's hub wrote (<data_dir>/http.address).
+bool hubAnswers(const std::string& data_dir) {
+  std::string address = firstLine(data_dir + "/http.address");
+  if (address.empty()) return false;
+  try {
+    return httpRequest("http://" + address, "GET", "/healthz", "", "", "").status == 200;
+  } catch (const Poco::Exception&) {
+    return false;
+  }
+}
+
 // For commands any key allowed to may run (feeds, dead letters): --key-file.
 void keyOptions(CLI::App* cmd, AdminOptions& o) {
   cmd->add_option("--data-dir", o.data_dir, "Data dir of the hub (for its address and admin.key)");
@@ -271,8 +282,17 @@ void addAuditCommand(CLI::App& app) {
   verify->add_flag("--offline", offline,
                    "Open the data dir's lake directly (no hub may run on it)");
   verify->callback([] {
-    if (!offline) std::exit(adminRequest(admin, "GET", "/api/v1/audit/verify", ""));
+    // Through the running hub when one answers for the data dir (or --hub names one); else the
+    // data dir's lake directly, as --offline does.
+    if (!offline && (!admin.hub.empty() || hubAnswers(admin.data_dir))) {
+      std::exit(adminRequest(admin, "GET", "/api/v1/audit/verify", ""));
+    }
+    if (!offline) {
+      std::cerr << "firehub audit verify: no hub answers for " << admin.data_dir
+                << "; reading its lake directly\n";
+    }
     lake::LakeOptions lo;
+    lo.create_if_missing = false;
     lo.path = admin.data_dir + "/lake";
     lo.area_indexes =
         api::pointLayerIndexes();  // as the hub opens it (else the next start rebuilds them)

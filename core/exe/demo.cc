@@ -22,6 +22,11 @@ int runDemo(const ServeOptions& options, const DemoCityOptions& city_options) {
   blockStopSignals();
   HubConfig demo_config = config.value();
   demo_config.risk.warning_status = "Exercise";  // the demo city's warnings are an exercise
+  if (demo_config.outlines_file.empty()) {       // the demo city's schematic districts
+    demo_config.outlines_file =
+        (demo_config.static_dir.empty() ? defaultStaticDir() : demo_config.static_dir) +
+        "/districts.geojson";
+  }
   auto started = Hub::start(demo_config);
   if (!started.isOk()) {
     std::cerr << "firehub demo: cannot start: " << started.status().toString() << "\n";

@@ -47,6 +47,10 @@ std::string Hub::adminKey() const {
   return key;
 }
 
+std::string defaultStaticDir() {
+  return (std::filesystem::path(defaultPluginsDir()).parent_path() / "share" / "onemap").string();
+}
+
 std::string defaultPluginsDir() {
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
@@ -240,11 +244,7 @@ Result<std::unique_ptr<Hub>> Hub::start(
   hub->config_ = config;
   HubConfig& c = hub->config_;
   if (c.plugins_dir.empty()) c.plugins_dir = defaultPluginsDir();
-  if (c.static_dir.empty()) {
-    c.static_dir =
-        (std::filesystem::path(defaultPluginsDir()).parent_path() / "share" / "onemap").string();
-  }
-  if (c.outlines_file.empty()) c.outlines_file = c.static_dir + "/districts.geojson";
+  if (c.static_dir.empty()) c.static_dir = defaultStaticDir();
 
   namespace fs = std::filesystem;
   std::error_code ec;

@@ -157,6 +157,13 @@ TEST(EndToEndTest, PushToKafkaAndApiSurvivesRestart) {
       run(firehubBinary() + " audit verify --offline --data-dir " + dir.sub("data") + " 2>&1");
   EXPECT_EQ(offline_verify.first, 0) << offline_verify.second;
   EXPECT_NE(offline_verify.second.find("intact"), std::string::npos) << offline_verify.second;
+  // Without --offline and no hub answering, the data dir is what the user meant.
+  auto stopped_verify =
+      run(firehubBinary() + " audit verify --data-dir " + dir.sub("data") + " 2>&1");
+  EXPECT_EQ(stopped_verify.first, 0) << stopped_verify.second;
+  EXPECT_NE(stopped_verify.second.find("no hub answers"), std::string::npos)
+      << stopped_verify.second;
+  EXPECT_NE(stopped_verify.second.find("intact"), std::string::npos) << stopped_verify.second;
 
   // Restart on the same data dir: the feed, the records and the latest state are still there.
   ASSERT_TRUE(hub.start()) << hub.log();

@@ -49,6 +49,7 @@
   const partial = new Map();
   let lang = localStorage.getItem("onemap.lang") || "zh";
   let layerInfo = [];
+  let hasOutlines = false;
   const riskCells = new Map();  // token -> feature, updated by the stream
   const t = (key) => TEXT[lang][key] || key;
   const $ = (id) => document.getElementById(id);
@@ -132,7 +133,8 @@
   function renderSidebar() {
     const box = $("layers");
     box.innerHTML = "";
-    const entries = [{ name: "outlines", title: TEXT.en.outlines, title_zh: TEXT.zh.outlines, geometry: "lines", legend: [] }, ...layerInfo];
+    const outlinesEntry = { name: "outlines", title: TEXT.en.outlines, title_zh: TEXT.zh.outlines, geometry: "lines", legend: [] };
+    const entries = hasOutlines ? [outlinesEntry, ...layerInfo] : layerInfo;
     for (const info of entries) {
       const div = document.createElement("div");
       div.className = "layer";
@@ -175,6 +177,7 @@
 
   async function addLayers() {
     const outlines = await getJson("/api/v1/outlines").catch(() => ({ type: "FeatureCollection", features: [] }));
+    hasOutlines = (outlines.features || []).length > 0;  // a hub without map.outlines draws none
     map.addSource("outlines", { type: "geojson", data: outlines });
     map.addLayer({ id: "outlines-main", type: "line", source: "outlines", paint: { "line-color": "#6b7b8c", "line-width": 1.5, "line-dasharray": [3, 2] } });
     fitTo(outlines);

@@ -91,7 +91,8 @@ struct HubConfig {
   std::string tls_key;
   // The one-map's files (http.static_dir). Default: <binary dir>/../share/onemap.
   std::string static_dir;
-  // Region outlines GeoJSON for the map (map.outlines). Default: <static_dir>/districts.geojson.
+  // Region outlines GeoJSON for the map (map.outlines). Default: none (the map draws none; the
+  // demo sets its schematic districts).
   std::string outlines_file;
   // Require API keys (auth.enabled). The first start writes an admin key to
   // <data.dir>/admin.key. Default: true.
@@ -211,5 +212,7 @@ class Hub {
 
 // Directory of the running executable's plugins: <dir of /proc/self/exe>/../plugins.
 std::string defaultPluginsDir();
+// Directory of the one-map's files: <dir of /proc/self/exe>/../share/onemap.
+std::string defaultStaticDir();
 
 }  // namespace firehub
