@@ -26,11 +26,6 @@ void blockStopSignals();
 int waitForStopSignal();
 
 void addIngestCommand(CLI::App& app);
-void addBenchCommand(CLI::App& app);
-// `firehub bench fusion` (registered by addBenchCommand).
-void addFusionBench(CLI::App& bench);
-// `firehub bench peer` (registered by addBenchCommand).
-void addPeerBench(CLI::App& bench);
 void addFwiCommand(CLI::App& app);
 void addKeysCommand(CLI::App& app);
 void addAuditCommand(CLI::App& app);

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "bench.h"
 #include "cli.h"
 #include "firehub/log.h"
 

@@ -21,7 +21,8 @@
 #include <thread>
 
 #include "bench_report.h"
-#include "cli.h"
+#include "bench.h"
+#include "firehub/hub.h"
 
 namespace firehub::cli {
 namespace {

@@ -37,7 +37,8 @@
 #include <thread>
 
 #include "bench_report.h"
-#include "cli.h"
+#include "bench.h"
+#include "firehub/hub.h"
 #include "http_client.h"
 
 namespace firehub::cli {

@@ -19,7 +19,8 @@
 #include "firehub/plugin.h"
 #include "firehub/registry.h"
 #include "firehub/v1/time_text.h"
-#include "cli.h"
+#include "bench.h"
+#include "firehub/hub.h"
 
 namespace firehub::cli {
 namespace {
