@@ -1,0 +1,109 @@
+// The ordered log that consumers tail, the latest entities of a domain, and meta entries.
+#include "firehub/lake.h"
+#include <google/protobuf/util/json_util.h>
+
+#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+#include <s2/s2cell_id.h>
+#include <s2/s2latlng.h>
+#include <s2/s2latlng_rect.h>
+#include <s2/s2region_coverer.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <iterator>
+#include <set>
+
+#include "firehub/classification.h"
+#include "firehub/log.h"
+#include "lake/codec.h"
+#include "lake/internal.h"
+
+namespace firehub::lake {
+
+Status Lake::readLog(uint64_t from, size_t max,
+                     std::vector<std::pair<uint64_t, std::string>>& out) const {
+  std::string start;
+  codec::appendBigEndian64(start, from);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_));
+  codec::LogEntry entry;
+  for (it->Seek(start); it->Valid() && out.size() < max; it->Next()) {
+    const uint64_t seq = codec::readBigEndian64(it->key().data());
+    if (!codec::decodeLog(it->value().ToStringView(), entry)) {
+      return Status::dataLoss("log entry " + std::to_string(seq) + " does not decode");
+    }
+    out.emplace_back(seq, std::string(entry.record_id));
+  }
+  return fromRocks(it->status(), "scan log");
+}
+
+uint64_t Lake::lastSequence() {
+  std::lock_guard<std::mutex> lock(commit_mu_);
+  return next_sequence_ - 1;
+}
+
+Status Lake::scanLatest(const std::string& domain,
+                        const std::function<void(const firehub::v1::Record&)>& fn) const {
+  std::string prefix = domain.empty() ? std::string() : domain + "/";
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), latest_));
+  codec::LatestPointer ptr;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (!codec::decodeLatest(it->value().ToStringView(), ptr)) {
+      return Status::dataLoss("latest of " + it->key().ToString() + " does not decode");
+    }
+    auto rec = getRecord(ptr.record_id);
+    if (!rec.isOk()) return rec.status();
+    if (!rec.value() || rec.value()->op() == firehub::v1::OP_RETRACT) continue;
+    fn(*rec.value());
+  }
+  return fromRocks(it->status(), "scan latest");
+}
+
+Status Lake::putMeta(const std::string& key, const std::string& value) {
+  rocksdb::WriteBatch batch;
+  batch.Put(meta_, key, value);
+  return write(batch, options_.sync, "write meta");
+}
+
+Status Lake::putMetaBatch(const std::vector<std::pair<std::string, std::string>>& entries) {
+  rocksdb::WriteBatch batch;
+  for (const auto& [k, v] : entries) batch.Put(meta_, k, v);
+  return write(batch, options_.sync, "write meta batch");
+}
+
+Status Lake::deleteMeta(const std::string& key) {
+  rocksdb::WriteBatch batch;
+  batch.Delete(meta_, key);
+  return write(batch, options_.sync, "delete meta");
+}
+
+Result<std::optional<std::string>> Lake::getMeta(const std::string& key) const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), meta_, key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  FIREHUB_RETURN_IF_ERROR(fromRocks(s, "read meta"));
+  return std::optional<std::string>(std::move(value));
+}
+
+Status Lake::scanMeta(const std::string& prefix,
+                      const std::function<void(const std::string&, const std::string&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    fn(it->key().ToString(), it->value().ToString());
+  }
+  return fromRocks(it->status(), "scan meta");
+}
+
+}  // namespace firehub::lake
