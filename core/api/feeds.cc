@@ -1,0 +1,284 @@
+// Feeds: register, list, show, pause, resume, delete, the catalogue, and pushes.
+#include "api/router.h"
+
+namespace firehub::api {
+
+Poco::JSON::Object Router::feedJson(registry::Feed& feed) {
+  Poco::JSON::Object o = registry::feedSpecObject(feed.spec());
+  if (!who_.mayWriteFeed(feed.spec().agency)) o.remove("config");  // may hold credentials
+  std::string stopped = feed.stoppedReason();
+  std::string fault = feed.fault();
+  int64_t since = feed.decodingSince().load();
+  if (since > 0) {
+    int64_t busy_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count() -
+                      since;
+    if (busy_ms > ctx_.pipeline->options().busy_timeout_ms) {
+      fault = "connector blocked: decoding one body for " + std::to_string(busy_ms / 1000) + " s";
+    }
+  }
+  o.set("state", !feed.connector()  ? "inactive"
+                 : !fault.empty()   ? "failed"
+                 : !stopped.empty() ? "stopped"
+                 : feed.paused()    ? "paused"
+                                    : "active");
+  if (!fault.empty()) o.set("fault", fault);
+  o.set("paused", feed.paused());
+  if (stopped.empty()) {
+    o.remove("stopped");
+  } else {
+    o.set("stopped", stopped);
+  }
+  o.set("stale", feed.stale(nowSeconds()));
+  if (!feed.reason().empty()) o.set("reason", feed.reason());
+  auto& c = feed.counters();
+  Poco::JSON::Object counts;
+  counts.set("accepted", static_cast<uint64_t>(c.accepted.load()));
+  counts.set("rejected", static_cast<uint64_t>(c.rejected.load()));
+  counts.set("duplicates", static_cast<uint64_t>(c.duplicates.load()));
+  o.set("counts", counts);
+  int64_t last = c.last_record_at.load();
+  if (last > 0) {
+    google::protobuf::Timestamp ts;
+    ts.set_seconds(last);
+    o.set("last_record_at", google::protobuf::util::TimeUtil::ToString(ts));
+  }
+  std::string err = feed.lastError();
+  if (!err.empty()) o.set("last_error", err);
+  if (ctx_.listen_port) {
+    if (auto port = ctx_.listen_port(feed.spec().id)) o.set("listen_port", static_cast<int>(*port));
+  }
+  return o;
+}
+
+void Router::createFeed(HTTPServerRequest& req, HTTPServerResponse& resp) {
+  auto body = readBody(req);
+  if (!body.isOk()) {
+    discardBody(req, resp);
+    return sendError(resp, body.status());
+  }
+  auto spec = registry::parseFeedSpec(body.value());
+  if (!spec.isOk()) return sendError(resp, spec.status());
+  audit_target_ = spec->id;
+  if (!who_.mayWriteFeed(spec->agency)) {
+    return (void)forbid(resp, "may not register feeds for agency '" + spec->agency + "'");
+  }
+  if (auto plugin = ctx_.connectors->find(spec->connector);
+      plugin && !who_.mayWriteDomain(plugin->descriptor().domain)) {
+    return (void)forbid(resp, "may not write domain '" + std::string(plugin->descriptor().domain) +
+                                  "' (connector " + spec->connector +
+                                  "); an admin adds domains to the key "
+                                  "(PATCH /api/v1/keys/" +
+                                  who_.key_id + " {\"domains\": [...]})");
+  }
+  // Server-side resources are the operators' to choose: a listen address or a drop folder.
+  if (!who_.canOperate() && (!spec->file_drop.dir.empty() || configHasListen(spec->config_json))) {
+    return (void)forbid(resp, "file drops and listen addresses are set by operators");
+  }
+  if (auto existing = ctx_.feeds->get(spec->id);
+      existing && !who_.mayWriteFeed(existing->spec().agency)) {
+    return (void)forbid(
+        resp, "feed '" + spec->id + "' belongs to agency '" + existing->spec().agency + "'");
+  }
+  bool existed = ctx_.feeds->get(spec->id) != nullptr;
+  auto feed = ctx_.feeds->create(spec.value());
+  if (!feed.isOk()) return sendError(resp, feed.status());
+  resp.set("Location", "/api/v1/feeds/" + spec->id);
+  send(resp, existed ? 200 : 201, toJson(feedJson(*feed.value())));
+}
+
+int64_t Router::nowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void Router::manageFeed(HTTPServerResponse& resp, const std::string& id,
+                        const std::string& action) {
+  auto feed = ctx_.feeds->get(id);
+  if (!feed) return sendError(resp, Status::notFound("no feed '" + id + "'"));
+  if (!who_.mayWriteFeed(feed->spec().agency)) {
+    return (void)forbid(resp, "feed '" + id + "' belongs to agency '" + feed->spec().agency + "'");
+  }
+  Status s =
+      action == "delete" ? ctx_.feeds->remove(id) : ctx_.feeds->setPaused(id, action == "pause");
+  if (!s.isOk()) return sendError(resp, s);
+  if (action == "delete") {
+    return send(resp, 200, R"({"deleted":)" + jsonString(id) + R"(,"records":"kept in the lake"})");
+  }
+  send(resp, 200, toJson(feedJson(*feed)));
+}
+
+// The shared directory: every topic and layer with its owner, schema, classification,
+// cadence, last update and record count.
+void Router::catalog(HTTPServerResponse& resp) {
+  Poco::JSON::Array topics;
+  std::map<std::string, std::vector<std::shared_ptr<registry::Feed>>> by_domain;
+  for (const auto& f : ctx_.feeds->list()) {
+    if (!f->connector()) continue;
+    by_domain[f->connector()->plugin().descriptor().domain].push_back(f);
+  }
+  for (const auto& [domain, feeds] : by_domain) {
+    const auto* plugin = &feeds.front()->connector()->plugin().descriptor();
+    // The domain's body types, from the schema's (domain) option, and whether any of them has
+    // fields classified restricted (then the domain also has a redacted .public topic).
+    bool restricted = false;
+    Poco::JSON::Array schemas;
+    const auto* body = firehub::v1::Record::descriptor()->FindOneofByName("body");
+    for (int i = 0; body && i < body->field_count(); ++i) {
+      const auto* type = body->field(i)->message_type();
+      if (!type || type->options().GetExtension(firehub::v1::domain) != domain) continue;
+      schemas.add(type->full_name());
+      restricted |= hasRestrictedFields(type);
+    }
+    for (bool open_view : {false, true}) {
+      if (open_view && !restricted) continue;
+      Poco::JSON::Object t;
+      std::string topic = "firehub.v1." + domain + (open_view ? ".public" : "");
+      t.set("topic", topic);
+      t.set("kind", "topic");
+      t.set("domain", domain);
+      t.set("schema", "firehub.v1.Record");
+      t.set("bodies", schemas);
+      t.set("schema_version", "v1");
+      t.set("classification",
+            restricted && !open_view ? "contains restricted fields" : "public view");
+      Poco::JSON::Array owners;
+      uint64_t records = 0;
+      int64_t last = 0, cadence = 0;
+      std::set<std::string> agencies;
+      for (const auto& f : feeds) {
+        agencies.insert(f->spec().agency);
+        records += f->counters().accepted.load();
+        last = std::max<int64_t>(last, f->counters().last_record_at.load());
+        if (f->spec().cadence_s > 0 && (cadence == 0 || f->spec().cadence_s < cadence))
+          cadence = f->spec().cadence_s;
+      }
+      for (const auto& a : agencies) owners.add(a);
+      t.set("owners", owners);
+      Poco::JSON::Array feed_ids;
+      for (const auto& f : feeds) feed_ids.add(f->spec().id);
+      t.set("feeds", feed_ids);
+      t.set("record_count", records);
+      if (cadence > 0) t.set("cadence_s", cadence);
+      if (last > 0) {
+        google::protobuf::Timestamp ts;
+        ts.set_seconds(last);
+        t.set("last_update", google::protobuf::util::TimeUtil::ToString(ts));
+      }
+      t.set("connector", plugin->id);
+      topics.add(t);
+    }
+  }
+  Poco::JSON::Array layers;
+  for (const auto& name : layerNames()) {
+    Poco::JSON::Object l;
+    l.set("layer", name);
+    l.set("kind", "layer");
+    l.set("owner", "fire-service (firehub fusion)");
+    l.set("href", "/api/v1/layers/" + name);
+    l.set("ogc", "/ogc/collections/" + name);
+    if (name == "risk") {
+      l.set("topic", fusion::kRiskTopic);
+      l.set("schema", "firehub.v1.RiskCell");
+      if (ctx_.fusion) l.set("record_count", static_cast<uint64_t>(ctx_.fusion->riskCellCount()));
+    }
+    l.set("classification", "public view");
+    layers.add(l);
+  }
+  Poco::JSON::Object warnings;
+  warnings.set("topic", fusion::kWarningsTopic);
+  warnings.set("kind", "topic");
+  warnings.set("schema", "urn:oasis:names:tc:emergency:cap:1.2");
+  warnings.set("owner", "fire-service (firehub fusion)");
+  warnings.set("classification", "public view");
+  topics.add(warnings);
+  Poco::JSON::Object o;
+  o.set("topics", topics);
+  o.set("layers", layers);
+  send(resp, 200, toJson(o));
+}
+
+void Router::listFeeds(HTTPServerResponse& resp) {
+  Poco::JSON::Array arr;
+  for (const auto& f : ctx_.feeds->list()) arr.add(feedJson(*f));
+  Poco::JSON::Object obj;
+  obj.set("feeds", arr);
+  send(resp, 200, toJson(obj));
+}
+
+void Router::showFeed(HTTPServerResponse& resp, const std::string& id) {
+  auto feed = ctx_.feeds->get(id);
+  if (!feed) return sendError(resp, Status::notFound("no feed '" + id + "'"));
+  send(resp, 200, toJson(feedJson(*feed)));
+}
+
+void Router::push(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id) {
+  auto target = ctx_.feeds->get(id);
+  if (!target) {
+    discardBody(req, resp);
+    return sendError(resp, Status::notFound("no feed '" + id + "'"));
+  }
+  if (!who_.mayWriteFeed(target->spec().agency)) {
+    discardBody(req, resp);
+    return (void)forbid(resp,
+                        "feed '" + id + "' belongs to agency '" + target->spec().agency + "'");
+  }
+  if (auto* c = target->connector(); c && !who_.mayWriteDomain(c->plugin().descriptor().domain)) {
+    discardBody(req, resp);
+    return (void)forbid(
+        resp, "may not write domain '" + std::string(c->plugin().descriptor().domain) + "'");
+  }
+  std::string type = mediaType(req.getContentType());
+  static const std::set<std::string> kAccepted = {"text/csv",
+                                                  "application/json",
+                                                  "application/x-ndjson",
+                                                  "application/geo+json",
+                                                  "application/fhir+json",
+                                                  "application/xml",
+                                                  "text/xml",
+                                                  "application/cap+xml",
+                                                  "application/atom+xml"};
+  if (!kAccepted.count(type)) {
+    discardBody(req, resp);
+    return sendError(resp, Status(StatusCode::kUnsupportedMedia,
+                                  "Content-Type '" + req.getContentType() +
+                                      "' is not accepted; use text/csv, application/json, "
+                                      "application/x-ndjson or an XML type (CAP)"));
+  }
+  const std::string& agency = target->spec().agency;
+  if (std::string busy = push_shares_.take(id, agency); !busy.empty()) {
+    discardBody(req, resp);
+    resp.set("Retry-After", "1");
+    return sendError(resp, Status::unavailable(busy + "; retry shortly"));
+  }
+  struct Give {
+    PushShares& shares;
+    const std::string &feed, &agency;
+    ~Give() { shares.give(feed, agency); }
+  } give{push_shares_, id, agency};
+  auto body = readBody(req);
+  if (!body.isOk()) {
+    discardBody(req, resp);
+    return sendError(resp, body.status());
+  }
+  pipeline::IngestRequest in;
+  in.feed_id = id;
+  in.body = body.value();
+  in.content_type = type;
+  auto summary = ctx_.pipeline->ingest(in);
+  if (!summary.isOk()) return sendError(resp, summary.status());
+  Poco::JSON::Object obj;
+  obj.set("accepted", static_cast<uint64_t>(summary->accepted));
+  obj.set("rejected", static_cast<uint64_t>(summary->rejected));
+  obj.set("duplicates", static_cast<uint64_t>(summary->duplicates));
+  if (!summary->errors.empty()) {
+    Poco::JSON::Array errors;
+    for (const auto& e : summary->errors) errors.add(e);
+    obj.set("errors", errors);
+  }
+  send(resp, 202, toJson(obj));
+}
+
+}  // namespace firehub::api

@@ -1,0 +1,606 @@
+// Authentication, the dispatch of a request to its handler, and the HTTP plumbing (bodies
+// read whole or refused, answers, errors, probes).
+#include "api/router.h"
+
+namespace firehub::api {
+
+std::string jsonString(const std::string& s) {
+  std::ostringstream os;
+  Poco::JSON::Stringifier::formatString(s, os);
+  return os.str();
+}
+
+// Whether a feed's connector config names a listen address (a TCP listener of the hub's).
+bool configHasListen(const std::string& config_json) {
+  try {
+    Poco::JSON::Parser parser;
+    auto v = parser.parse(config_json);
+    return v.type() == typeid(Poco::JSON::Object::Ptr) &&
+           v.extract<Poco::JSON::Object::Ptr>()->has("listen");
+  } catch (const Poco::Exception&) {
+    return false;
+  }
+}
+
+std::string toJson(const Poco::JSON::Object& obj) {
+  std::ostringstream os;
+  obj.stringify(os);
+  return os.str();
+}
+
+// The request target's path segments, each percent-decoded exactly once: an encoded '/' stays
+// inside its segment (record ids may hold one) and "%252f" stays "%2f". Poco::URI decodes the
+// whole path when it parses a URI, so the segments are taken from the raw target instead.
+Result<std::vector<std::string>> pathSegments(const std::string& target) {
+  std::string_view raw = target;
+  if (auto scheme = raw.find("://"); scheme != std::string_view::npos && scheme < raw.find('/')) {
+    raw.remove_prefix(scheme + 3);  // absolute-form: drop the authority
+    auto slash = raw.find('/');
+    raw = slash == std::string_view::npos ? std::string_view() : raw.substr(slash);
+  }
+  raw = raw.substr(0, raw.find_first_of("?#"));
+  std::vector<std::string> parts;
+  size_t at = 0;
+  while (at <= raw.size()) {
+    size_t end = raw.find('/', at);
+    if (end == std::string_view::npos) end = raw.size();
+    if (end > at) {
+      std::string decoded;
+      try {
+        Poco::URI::decode(std::string(raw.substr(at, end - at)), decoded);
+      } catch (const Poco::Exception&) {
+        return Status::invalidArgument("the path has a broken percent-encoding");
+      }
+      parts.push_back(std::move(decoded));
+    }
+    at = end + 1;
+  }
+  return parts;
+}
+
+// Text from a request as it goes into the audit log: at most `max` bytes.
+std::string bounded(const std::string& text, size_t max) {
+  return text.size() <= max
+             ? text
+             : text.substr(0, max) + "...(" + std::to_string(text.size()) + " bytes)";
+}
+
+void Router::handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) {
+  const std::string& method = req.getMethod();
+  bool write = method != "GET" && method != "HEAD";
+  try {
+    const std::string path = req.getURI().substr(0, req.getURI().find('?'));
+    if (!write && (path == "/healthz" || path == "/readyz")) {
+      // Probes answer without a key (load balancers, systemd, orchestrators); the readiness
+      // details only to a reader on this machine or a key.
+      if (path == "/healthz") return send(resp, 200, R"({"status":"ok"})");
+      const bool detailed =
+          localReader(req) || (req.has("Authorization") && authenticate(req, resp));
+      if (!resp.sent()) ready(resp, detailed);
+      return;
+    }
+    if (authenticate(req, resp)) route(req, resp);
+  } catch (const Poco::IOException& e) {
+    // A client that hangs up while its response is written (a browser moving on, a load tool
+    // stopping) is not the hub's fault: a note, not an error.
+    if (resp.sent()) {
+      FIREHUB_LOG(kInfo, "api",
+                  req.getMethod() << " " << req.getURI()
+                                  << ": the client left before the whole response was sent ("
+                                  << e.displayText() << ")");
+    } else {
+      FIREHUB_LOG(kError, "api", req.getMethod() << " " << req.getURI() << ": " << e.displayText());
+      try {
+        sendError(resp, Status::internal(e.displayText()));
+      } catch (const Poco::Exception&) {  // the connection is gone
+      }
+    }
+  } catch (const std::exception& e) {
+    FIREHUB_LOG(kError, "api", req.getMethod() << " " << req.getURI() << ": " << e.what());
+    if (!resp.sent()) sendError(resp, Status::internal(e.what()));
+  }
+  if (write && ctx_.audit) {  // every write, allowed or not, goes to the audit log
+    const std::string path = req.getURI().substr(0, req.getURI().find('?'));
+    uint64_t suppressed = 0;
+    const bool unauthenticated = who_.anonymous || who_.key_id.empty();
+    if (!unauthenticated || audit_gate_.admit(suppressed)) {
+      if (suppressed > 0) {
+        (void)ctx_.audit->append(
+            "anonymous", "viewer", "(rate limit)",
+            std::to_string(suppressed) + " unauthenticated writes not recorded one by one", 429);
+      }
+      Status s =
+          ctx_.audit->append(unauthenticated ? "anonymous" : who_.key_id, auth::roleName(who_.role),
+                             bounded(method, 16) + " " + bounded(path, 256),
+                             bounded(audit_target_, 128), static_cast<int>(resp.getStatus()));
+      if (!s.isOk()) FIREHUB_LOG(kError, "api", "audit append failed: " << s.toString());
+    }
+  }
+}
+
+// Sets who_ from the bearer key, or from the anonymous loopback rule. Answers 401 and returns
+// false when the request may not go on.
+bool Router::authenticate(HTTPServerRequest& req, HTTPServerResponse& resp) {
+  if (!ctx_.keys) {  // authentication off
+    who_.role = auth::Role::kAdmin;
+    who_.restricted = true;
+    who_.key_id = "auth-off";
+    return true;
+  }
+  std::string header = req.get("Authorization", "");
+  if (!header.empty()) {
+    if (header.compare(0, 7, "Bearer ") != 0) {
+      return unauthorized(resp, "Authorization must be 'Bearer <API key>'");
+    }
+    auto principal = ctx_.keys->authenticate(header.substr(7));
+    if (!principal.isOk()) return unauthorized(resp, principal.status().message());
+    who_ = principal.value();
+    return true;
+  }
+  const std::string& method = req.getMethod();
+  bool read = method == "GET" || method == "HEAD";
+  if (read && !ctx_.anonymous_loopback.empty() && localReader(req)) {
+    auto role = auth::parseRole(ctx_.anonymous_loopback);
+    who_.role = role.isOk() ? role.value() : auth::Role::kViewer;
+    who_.anonymous = true;
+    who_.restricted = false;  // anonymous readers never see restricted fields
+    return true;
+  }
+  who_.anonymous = true;
+  return unauthorized(resp, read ? "this request needs an API key (Authorization: Bearer <key>)"
+                                 : "writes need an API key (Authorization: Bearer <key>)");
+}
+
+// For long answers (streams): whether the key that opened the request is still valid.
+bool Router::stillAuthorised() const {
+  if (!ctx_.keys || who_.anonymous || who_.key_id.empty()) return true;
+  return ctx_.keys->principal(who_.key_id).isOk();
+}
+
+// Whether the request comes from a reader on this machine: the client (the peer, or the address
+// a trusted proxy forwards for) is a loopback address, nothing else forwarded it, and it asked
+// for this machine by a loopback name (a page of another site whose name resolves to 127.0.0.1
+// does not count: DNS rebinding).
+bool Router::localReader(const HTTPServerRequest& req) const {
+  Poco::Net::IPAddress client = req.clientAddress().host();
+  const bool forwarded = req.has("X-Forwarded-For") || req.has("Forwarded") || req.has("X-Real-IP");
+  bool trusted_proxy = false;
+  for (const auto& n : options_.trusted_proxies) trusted_proxy |= n.contains(client);
+  if (trusted_proxy) {
+    std::string chain = req.get("X-Forwarded-For", "");
+    std::string last =
+        chain.substr(chain.rfind(',') == std::string::npos ? 0 : chain.rfind(',') + 1);
+    Poco::trimInPlace(last);
+    Poco::Net::IPAddress forwarded_for;
+    if (last.empty() || !Poco::Net::IPAddress::tryParse(last, forwarded_for)) return false;
+    client = forwarded_for;
+  } else if (forwarded) {
+    return false;
+  }
+  if (!client.isLoopback()) return false;
+  std::string host = req.getHost();
+  if (!host.empty() && host[0] == '[') {
+    host = host.substr(
+        1, host.find(']') == std::string::npos ? std::string::npos : host.find(']') - 1);
+  } else {
+    host = host.substr(0, host.find(':'));
+  }
+  Poco::Net::IPAddress named;
+  return host == "localhost" || (Poco::Net::IPAddress::tryParse(host, named) && named.isLoopback());
+}
+
+bool Router::unauthorized(HTTPServerResponse& resp, const std::string& why) {
+  resp.set("WWW-Authenticate", "Bearer realm=\"firehub\"");
+  sendError(resp, Status(StatusCode::kUnauthenticated, why));
+  return false;
+}
+
+bool Router::forbid(HTTPServerResponse& resp, const std::string& why) {
+  sendError(resp, Status(StatusCode::kPermissionDenied, who_.describe() + ": " + why));
+  return false;
+}
+
+void Router::send(HTTPServerResponse& resp, int status, const std::string& body,
+                  const std::string& type) {
+  resp.setStatus(static_cast<HTTPResponse::HTTPStatus>(status));
+  resp.setContentType(type);
+  resp.setContentLength(static_cast<std::streamsize>(body.size()));
+  resp.set("Cache-Control", "no-store");
+  if (truncated_ || !resp_keep_alive_) resp.setKeepAlive(false);
+  if (tls()) resp.set("Strict-Transport-Security", "max-age=31536000");
+  resp.send() << body;
+  ctx_.metrics->countHttp(status);
+}
+
+// Sends `body` after the status and headers set on `resp`. Poco's response streams pass the
+// body through a 4 KiB buffer, one send() each; a large body (a layer view is megabytes) goes
+// to the socket in as few calls as the kernel takes, once the headers are flushed.
+void Router::sendBody(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& body) {
+  auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);
+  if (!impl || body.size() < (64u << 10) || req.getMethod() == Poco::Net::HTTPRequest::HTTP_HEAD) {
+    resp.sendBuffer(body.data(), body.size());
+    return;
+  }
+  resp.setContentLength64(static_cast<Poco::Int64>(body.size()));
+  std::ostream& out = resp.send();
+  out.flush();  // the status line and headers
+  if (!out) throw Poco::Net::NetException("connection lost while sending the headers");
+  Poco::Net::StreamSocket& socket = impl->socket();
+  const char* at = body.data();
+  size_t left = body.size();
+  while (left > 0) {
+    int sent = socket.sendBytes(at, static_cast<int>(std::min<size_t>(left, 1u << 30)));
+    if (sent <= 0) throw Poco::Net::NetException("connection closed while sending the body");
+    at += sent;
+    left -= static_cast<size_t>(sent);
+  }
+}
+
+void Router::sendError(HTTPServerResponse& resp, const Status& s) {
+  send(resp, httpStatus(s),
+       R"({"error":)" + jsonString(statusCodeName(s.code())) + R"(,"detail":)" +
+           jsonString(s.message()) + "}");
+}
+
+// Reads and drops what is left of a refused body (up to a bound), so the client can read the
+// error instead of seeing its upload reset. Past the bound the connection is closed.
+void Router::discardBody(HTTPServerRequest& req, HTTPServerResponse& resp) {
+  constexpr size_t kDrainLimit = 64u << 20;
+  auto& in = req.stream();
+  char buf[65536];
+  size_t drained = 0;
+  while (in && drained < kDrainLimit) {
+    in.read(buf, sizeof buf);
+    drained += static_cast<size_t>(in.gcount());
+  }
+  if (in) resp.setKeepAlive(false);
+}
+
+// Reads the whole body within the size limit. A body that ends before its Content-Length, or
+// a chunked body that ends before its last (zero) chunk, is refused: a client that hung up
+// half way must not have half its data stored and acknowledged.
+Result<std::string> Router::readBody(HTTPServerRequest& req) {
+  if (req.hasContentLength() &&
+      req.getContentLength64() > static_cast<int64_t>(options_.max_body_bytes)) {
+    return Status(StatusCode::kPayloadTooLarge,
+                  "body of " + std::to_string(req.getContentLength64()) +
+                      " bytes exceeds the limit of " + std::to_string(options_.max_body_bytes) +
+                      " (http.max_body_bytes); split it into smaller pushes");
+  }
+  if (req.getChunkedTransferEncoding()) return readChunkedBody(req);
+  std::string body;
+  auto& in = req.stream();
+  char buf[65536];
+  while (in) {
+    in.read(buf, sizeof buf);
+    body.append(buf, static_cast<size_t>(in.gcount()));
+    if (body.size() > options_.max_body_bytes) {
+      return Status(StatusCode::kPayloadTooLarge, "body exceeds the limit of " +
+                                                      std::to_string(options_.max_body_bytes) +
+                                                      " bytes (http.max_body_bytes)");
+    }
+  }
+  if (req.hasContentLength() && static_cast<int64_t>(body.size()) != req.getContentLength64()) {
+    truncated_ = true;
+    return Status::invalidArgument("the body ended after " + std::to_string(body.size()) +
+                                   " of the " + std::to_string(req.getContentLength64()) +
+                                   " bytes its Content-Length announced; nothing was stored");
+  }
+  return body;
+}
+
+// A chunked body, decoded here rather than by Poco's chunked stream, which reads a connection
+// closed in the middle of a chunk (or before the last chunk) as a clean end. The connection
+// is closed after the answer: bytes read past the body are not handed back to Poco.
+Result<std::string> Router::readChunkedBody(HTTPServerRequest& req) {
+  auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);
+  if (!impl) return Status::invalidArgument("chunked bodies are not supported here");
+  resp_keep_alive_ = false;
+  Poco::Buffer<char> pending(0);
+  impl->session().drainBuffer(pending);
+  std::string in(pending.begin(), pending.size());
+  size_t at = 0;
+  Poco::Net::StreamSocket& socket = impl->socket();
+  auto more = [&]() -> bool {  // reads what the client sends next; false at its end
+    char buf[65536];
+    int n = 0;
+    try {
+      n = socket.receiveBytes(buf, sizeof buf);
+    } catch (const Poco::Exception&) {
+      return false;
+    }
+    if (n <= 0) return false;
+    in.erase(0, at);
+    at = 0;
+    in.append(buf, static_cast<size_t>(n));
+    return true;
+  };
+  auto line = [&](std::string& out) -> bool {
+    for (;;) {
+      auto nl = in.find('\n', at);
+      if (nl != std::string::npos) {
+        out.assign(in, at, nl - at);
+        if (!out.empty() && out.back() == '\r') out.pop_back();
+        at = nl + 1;
+        return true;
+      }
+      if (in.size() - at > 4096 || !more()) return false;
+    }
+  };
+  auto fail = [this] {
+    truncated_ = true;
+    return Status::invalidArgument(
+        "the chunked body ended before its last chunk (or a chunk is malformed); nothing was "
+        "stored");
+  };
+  std::string body, size_line;
+  for (;;) {
+    if (!line(size_line)) return fail();
+    std::string hex = size_line.substr(0, size_line.find(';'));
+    hex.erase(hex.find_last_not_of(" \t") + 1);
+    if (hex.empty() || hex.size() > 8 ||
+        hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos) {
+      return fail();
+    }
+    size_t chunk = std::stoul(hex, nullptr, 16);
+    if (chunk == 0) break;
+    if (body.size() + chunk > options_.max_body_bytes) {
+      return Status(StatusCode::kPayloadTooLarge, "body exceeds the limit of " +
+                                                      std::to_string(options_.max_body_bytes) +
+                                                      " bytes (http.max_body_bytes)");
+    }
+    while (in.size() - at < chunk + 2) {
+      if (!more()) return fail();
+    }
+    body.append(in, at, chunk);
+    at += chunk;
+    if (in.compare(at, 2, "\r\n") != 0) return fail();
+    at += 2;
+  }
+  std::string trailer;
+  do {
+    if (!line(trailer)) return fail();
+  } while (!trailer.empty());
+  return body;
+}
+
+void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
+  Poco::URI uri;
+  auto segments = pathSegments(req.getURI());
+  try {
+    uri = Poco::URI(req.getURI());
+  } catch (const Poco::Exception& e) {
+    segments = Status::invalidArgument("the request target is not a URI: " + e.displayText());
+  }
+  if (!segments.isOk()) return sendError(resp, segments.status());
+  const std::string& method = req.getMethod();
+  std::vector<std::string> p = std::move(segments).value();
+  auto params = uri.getQueryParameters();
+  auto param = [&](const std::string& name) -> std::optional<std::string> {
+    for (const auto& [k, v] : params) {
+      if (k == name) return v;
+    }
+    return std::nullopt;
+  };
+  const bool get = method == "GET" || method == "HEAD";
+  const bool post = method == "POST";
+
+  if (p.size() == 1 && p[0] == "metrics" && get) {
+    ctx_.metrics->setOutboxDepth(static_cast<double>(ctx_.lake->outboxDepth()));
+    if (ctx_.load_failures)
+      ctx_.metrics->setLoadFailures(static_cast<double>(ctx_.load_failures().size()));
+    setMemoryGauges();
+    return send(resp, 200, ctx_.metrics->serialize(), "text/plain; version=0.0.4");
+  }
+  if (get && (p.empty() || (p[0] != "api" && p[0] != "ogc"))) return staticFile(resp, p);
+  if (!p.empty() && p[0] == "ogc") {
+    if (!get)
+      return sendError(resp, Status::invalidArgument("OGC API - Features is read-only: " + method));
+    std::map<std::string, std::string> query(params.begin(), params.end());
+    std::vector<std::string> rest(p.begin() + 1, p.end());
+    return reply(resp,
+                 ogcRequest(ctx_, rest, query, (tls() ? "https://" : "http://") + req.getHost(),
+                            who_.restricted));
+  }
+  if (p.size() < 2 || p[0] != "api" || p[1] != "v1") {
+    return sendError(resp, Status::notFound("no route for " + uri.getPath()));
+  }
+  p.erase(p.begin(), p.begin() + 2);
+  if (p.empty()) return sendError(resp, Status::notFound("no route for " + uri.getPath()));
+
+  const std::string& what = p[0];
+  if (p.size() > 1) audit_target_ = p[1];
+  if (what == "keys") {
+    if (!who_.canAdminister()) return (void)forbid(resp, "keys are managed by admins");
+    if (p.size() == 1 && post) return createKey(req, resp);
+    if (p.size() == 1 && get) return listKeys(resp);
+    if (p.size() == 2 && method == "DELETE") return revokeKey(resp, p[1]);
+    if (p.size() == 2 && method == "PATCH") return patchKey(req, resp, p[1]);
+  }
+  if (what == "audit" && get) {
+    if (!who_.canAdminister()) return (void)forbid(resp, "the audit log is for admins");
+    if (p.size() == 1) return auditLog(resp, param("from"));
+    if (p.size() == 2 && p[1] == "verify") return auditVerify(resp);
+  }
+  if (what == "kafka" && p.size() == 1 && get) return kafka(resp);
+  if (what == "plugins" && p.size() == 1 && get) return plugins(resp);
+  if (what == "plugins" && p.size() == 2 && p[1] == "rescan" && post) {
+    if (!who_.canOperate()) return (void)forbid(resp, "operators add plugins");
+    if (ctx_.rescan_plugins) ctx_.rescan_plugins();
+    return plugins(resp);
+  }
+  if (what == "feeds") {
+    if (p.size() == 1 && post) return createFeed(req, resp);
+    if (p.size() == 1 && get) return listFeeds(resp);
+    if (p.size() == 2 && get) return showFeed(resp, p[1]);
+    if (p.size() == 3 && p[2] == "records" && post) return push(req, resp, p[1]);
+    if ((p.size() == 3 && post && (p[2] == "pause" || p[2] == "resume")) ||
+        (p.size() == 2 && method == "DELETE")) {
+      return manageFeed(resp, p[1], p.size() == 2 ? "delete" : p[2]);
+    }
+  }
+  if (what == "catalog" && p.size() == 1 && get) return catalog(resp);
+  if (what == "grants" && ctx_.subscriptions) {
+    if (!who_.canOperate()) return (void)forbid(resp, "grants are given by admins and operators");
+    if (p.size() == 1 && post) return addGrant(req, resp);
+    if (p.size() == 1 && get) return listGrants(resp);
+    if (p.size() == 3 && method == "DELETE") {
+      Status st = ctx_.subscriptions->revokeGrant(p[1], p[2]);
+      return st.isOk() ? send(resp, 200, R"({"revoked":true})") : sendError(resp, st);
+    }
+  }
+  if (what == "subscriptions" && ctx_.subscriptions) {
+    if (who_.anonymous) return (void)unauthorized(resp, "subscriptions need an API key");
+    if (p.size() == 1 && post) return subscribe(req, resp);
+    if (p.size() == 1 && get) return listSubscriptions(resp);
+    auto sub = p.size() >= 2 ? ctx_.subscriptions->get(p[1]) : std::nullopt;
+    if (p.size() >= 2 && (!sub || (sub->owner != who_.key_id && !who_.canOperate()))) {
+      return sendError(resp, Status::notFound("no subscription '" + p[1] + "'"));
+    }
+    if (p.size() == 2 && get) return send(resp, 200, subs::subscriptionJson(*sub));
+    if (p.size() == 2 && method == "DELETE") {
+      Status st = ctx_.subscriptions->remove(p[1]);
+      return st.isOk() ? send(resp, 200, R"({"deleted":true})") : sendError(resp, st);
+    }
+    if (p.size() == 3 && p[2] == "events" && get) return subscriptionEvents(req, resp, *sub);
+  }
+  if (what == "records" && p.size() == 2 && get) return record(resp, p[1]);
+  if (what == "entities" && p.size() == 1 && get) {
+    return entities(resp, param("domain"), param("bbox"), param("limit"));
+  }
+  if (what == "dlq") {
+    if (p.size() == 1 && get) {
+      auto feed = param("feed");
+      auto owner = feed ? ctx_.feeds->get(*feed) : nullptr;
+      if (!who_.canOperate() && !(owner && who_.mayWriteFeed(owner->spec().agency))) {
+        return (void)forbid(
+            resp,
+            "dead letters hold raw agency data: operators, or the agency with ?feed=<its feed>");
+      }
+      return deadLetters(resp, feed, param("limit"), param("from"));
+    }
+    if (p.size() == 2 && p[1] == "replay" && method == "POST") return replayDeadLetters(req, resp);
+    if (p.size() == 2 && (get || method == "DELETE")) return deadLetter(resp, p[1], get);
+  }
+  if (what == "layers" && get) {
+    if (p.size() == 1) return reply(resp, layerList(ctx_));
+    if (p.size() == 3 && p[1] == "risk" && p[2] == "stream") return riskStream(req, resp);
+    if (p.size() == 4 && p[1] == "risk" && p[2] == "cells")
+      return reply(resp, riskCellExplanation(ctx_, p[3]));
+    if (p.size() == 2)
+      return layer(req, resp, p[1], param("bbox"), param("limit"), param("offset"),
+                   param("properties"));
+  }
+  if (what == "outlines" && p.size() == 1 && get) return outlines(resp);
+  if (what == "warnings" && get) {
+    if (p.size() == 1) return reply(resp, warningList(ctx_, param("history").value_or("") == "1"));
+    if (p.size() == 2) return reply(resp, warningDocument(ctx_, p[1]));
+  }
+  if (what == "warnings" && post && p.size() == 3 && p[2] == "issue")
+    return issueWarning(resp, p[1]);
+  bool known = what == "kafka" || what == "plugins" || what == "feeds" || what == "records" ||
+               what == "entities" || what == "dlq" || what == "layers" || what == "warnings" ||
+               what == "outlines" || what == "keys" || what == "audit" || what == "catalog" ||
+               what == "grants" || what == "subscriptions";
+  if (known) {
+    return sendError(resp, Status(StatusCode::kInvalidArgument,
+                                  "method " + method + " is not allowed on " + uri.getPath()));
+  }
+  sendError(resp, Status::notFound("no route for " + uri.getPath()));
+}
+
+// The bytes of the bounded caches and buffers, and the whole process's resident memory, for
+// an operator asking where the memory went.
+void Router::setMemoryGauges() {
+  auto& m = *ctx_.metrics;
+  const auto lake = ctx_.lake->memoryUse();
+  m.setMemoryBytes("lake_memtables", static_cast<double>(lake.memtables));
+  m.setMemoryBytes("lake_block_cache", static_cast<double>(lake.block_cache));
+  m.setMemoryBytes("lake_table_readers", static_cast<double>(lake.table_readers));
+  m.setMemoryBytes("lake_record_cache", static_cast<double>(lake.record_cache));
+  m.setMemoryBytes("lake_latest_cache",
+                   static_cast<double>(lake.latest_cache_entries * lake::kLatestCacheEntryBytes));
+  const auto layers = layer_cache_.held();
+  m.setMemoryBytes("layer_cache_responses", static_cast<double>(layers.responses));
+  m.setMemoryBytes("layer_cache_features", static_cast<double>(layers.features));
+  m.setMemoryBytes("layer_cache_polygons", static_cast<double>(layers.polygons));
+  m.setMemoryBytes("layer_cache_spare_buffers", static_cast<double>(layers.spare));
+  std::ifstream statm("/proc/self/statm");
+  size_t pages = 0, resident = 0;
+  if (statm >> pages >> resident) {
+    m.setMemoryBytes("process_resident",
+                     static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
+  }
+}
+
+void Router::ready(HTTPServerResponse& resp, bool detailed) {
+  Poco::JSON::Object obj;
+  obj.set("outbox_depth", static_cast<uint64_t>(ctx_.lake->outboxDepth()));
+  bool kafka_ok = !ctx_.publisher || ctx_.publisher->healthy();
+  obj.set("kafka", kafka_ok ? "ok" : "degraded");
+  if (!kafka_ok && detailed) obj.set("detail", ctx_.publisher->lastError());
+  // Stored state that did not load is not ready, whatever else works: a lost subscription or
+  // feed must not pass for a healthy hub.
+  auto failures = ctx_.load_failures ? ctx_.load_failures() : std::vector<std::string>();
+  if (!failures.empty() && detailed) {
+    Poco::JSON::Array list;
+    for (const auto& f : failures) list.add(f);
+    obj.set("not_loaded", list);
+  } else if (!failures.empty()) {
+    obj.set("not_loaded_count", static_cast<uint64_t>(failures.size()));
+  }
+  const bool ready = kafka_ok && failures.empty();
+  obj.set("status", ready ? "ready" : failures.empty() ? "degraded" : "not_loaded");
+  send(resp, ready ? 200 : 503, toJson(obj));
+}
+
+void Router::kafka(HTTPServerResponse& resp) {
+  Poco::JSON::Object obj;
+  obj.set("bootstrap_servers", ctx_.kafka_bootstrap);
+  obj.set("embedded", ctx_.kafka_embedded);
+  if (ctx_.publisher) {
+    obj.set("delivered", static_cast<uint64_t>(ctx_.publisher->delivered()));
+    obj.set("delivery_failed", static_cast<uint64_t>(ctx_.publisher->failed()));
+    obj.set("healthy", ctx_.publisher->healthy());
+  }
+  obj.set("outbox_depth", static_cast<uint64_t>(ctx_.lake->outboxDepth()));
+  send(resp, 200, toJson(obj));
+}
+
+void Router::plugins(HTTPServerResponse& resp) {
+  Poco::JSON::Array arr;
+  for (const auto& info : ctx_.connectors->list()) {
+    Poco::JSON::Object o;
+    o.set("id", info.id);
+    o.set("version", info.version);
+    o.set("abi", info.abi);
+    o.set("domain", info.domain);
+    o.set("file", info.file);
+    o.set("state", info.loaded ? "loaded" : "refused");
+    if (!info.reason.empty()) o.set("reason", info.reason);
+    arr.add(o);
+  }
+  Poco::JSON::Object obj;
+  obj.set("plugins_dir", ctx_.plugins_dir);
+  obj.set("plugins", arr);
+  send(resp, 200, toJson(obj));
+}
+
+void Router::reply(HTTPServerResponse& resp, const Reply& r) {
+  send(resp, r.status, r.body, r.type);
+}
+
+Result<int64_t> Router::integerParam(const std::optional<std::string>& text, const char* name,
+                                     int64_t min, int64_t max, int64_t fallback) {
+  if (!text) return fallback;
+  char* end = nullptr;
+  errno = 0;
+  long long n = std::strtoll(text->c_str(), &end, 10);
+  if (text->empty() || *end != '\0' || errno != 0 || n < min || n > max) {
+    return Status::invalidArgument(std::string(name) + " must be an integer in " +
+                                   std::to_string(min) + ".." + std::to_string(max));
+  }
+  return static_cast<int64_t>(n);
+}
+
+}  // namespace firehub::api

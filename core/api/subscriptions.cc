@@ -1,0 +1,92 @@
+// Subscriptions: made, listed, and read as server-sent events.
+#include "api/router.h"
+
+namespace firehub::api {
+
+void Router::subscribe(HTTPServerRequest& req, HTTPServerResponse& resp) {
+  auto body = readBody(req);
+  if (!body.isOk()) return sendError(resp, body.status());
+  auto parsed = subs::parseSubscription(body.value(), who_.restricted);
+  if (!parsed.isOk()) return sendError(resp, parsed.status());
+  std::string topic = "firehub.v1." + parsed->domain;
+  if (!who_.canOperate() && !ctx_.subscriptions->granted(who_.key_id, topic)) {
+    return (void)forbid(resp, "no grant for topic " + topic + " (an admin or operator grants it)");
+  }
+  parsed->owner = who_.key_id;
+  parsed->restricted = who_.restricted;
+  Status deliverable = ctx_.subscriptions->checkDelivery(parsed.value());
+  if (!deliverable.isOk()) return sendError(resp, deliverable);
+  auto created = ctx_.subscriptions->create(parsed.value());
+  if (!created.isOk()) return sendError(resp, created.status());
+  audit_target_ = created->id;
+  resp.set("Location", "/api/v1/subscriptions/" + created->id);
+  send(resp, 201, subs::subscriptionJson(created.value()));
+}
+
+void Router::listSubscriptions(HTTPServerResponse& resp) {
+  std::string out = R"({"subscriptions":[)";
+  bool first = true;
+  for (const auto& s : ctx_.subscriptions->list()) {
+    if (s.owner != who_.key_id && !who_.canOperate()) continue;
+    if (!first) out += ',';
+    first = false;
+    out += subs::subscriptionJson(s);
+  }
+  send(resp, 200, out + "]}");
+}
+
+// The subscription's records as server-sent events, read from the lake's log: each event's id
+// is the record's log sequence, so a client reconnecting with Last-Event-ID misses nothing.
+void Router::subscriptionEvents(HTTPServerRequest& req, HTTPServerResponse& resp,
+                                const subs::Subscription& sub) {
+  if (std::string why = ctx_.subscriptions->refusal(sub); !why.empty()) {
+    return (void)forbid(resp, "subscription " + sub.id + " may not be delivered: " + why);
+  }
+  if (stream_.clients() >= maxStreams())
+    return sendError(resp, Status::unavailable("too many stream clients; try again later"));
+  stream_.addClient();
+  struct Leave {
+    DeltaStream& s;
+    ~Leave() { s.removeClient(); }
+  } leave{stream_};
+  uint64_t after = ctx_.subscriptions->logHead();
+  std::string last = req.get("Last-Event-ID", "");
+  if (!last.empty()) after = std::strtoull(last.c_str(), nullptr, 10);
+  resp.setStatus(HTTPResponse::HTTP_OK);
+  resp.setContentType("text/event-stream");
+  resp.set("Cache-Control", "no-store");
+  resp.setChunkedTransferEncoding(true);
+  ctx_.metrics->countHttp(200);
+  std::ostream& out = resp.send();
+  out << "retry: 2000\n: subscription " << sub.id << "\n\n";
+  out.flush();
+  int idle_ms = 0;
+  while (out.good() && !stream_.closed()) {
+    // The subscription's grant and its reader's key are checked again on every turn: a
+    // revoked key or grant closes the stream within a second.
+    if (!ctx_.subscriptions->refusal(sub).empty() || !stillAuthorised()) break;
+    std::vector<std::pair<uint64_t, firehub::v1::Record>> records;
+    uint64_t scanned = after;
+    Status st = ctx_.subscriptions->readMatching(sub, after, 500, records, scanned);
+    if (!st.isOk()) break;
+    for (const auto& [seq, r] : records) {
+      out << "id: " << seq << "\nevent: record\ndata: " << bus::recordToJson(r) << "\n\n";
+    }
+    if (!records.empty()) {
+      out.flush();
+      idle_ms = 0;
+    }
+    if (scanned != after) {
+      after = scanned;
+      continue;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if ((idle_ms += 250) >= 15000) {
+      out << ": keep-alive\n\n";
+      out.flush();
+      idle_ms = 0;
+    }
+  }
+}
+
+}  // namespace firehub::api
