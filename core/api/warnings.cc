@@ -1,0 +1,84 @@
+// CAP warnings: the list of active (or all) warnings, one as its CAP document.
+#include "api/layer_parts.h"
+#include "api/layers.h"
+
+#include <Poco/DeflatingStream.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/String.h>
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+#include <s2/s2cell.h>
+#include <s2/s2cell_id.h>
+#include <s2/s2latlng.h>
+#include <s2/s2latlng_rect.h>
+
+#include <algorithm>
+#include <cmath>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <sstream>
+#include <string_view>
+
+#include "firehub/bus.h"
+#include "firehub/classification.h"
+
+namespace firehub::api {
+
+std::string warningJson(const firehub::v1::WarningDraft& d) {
+  Poco::JSON::Object o;
+  o.set("identifier", d.identifier());
+  o.set("area", d.area());
+  o.set("msg_type", d.msg_type());
+  o.set("severity", d.severity());
+  o.set("level", d.level());
+  o.set("sent", isoTime(d.sent().seconds()));
+  o.set("max_score", d.max_score());
+  o.set("status", d.status().empty() ? "Draft" : d.status());
+  if (!d.draft().empty()) {
+    o.set("draft", d.draft());
+    o.set("issued_by", d.issued_by());
+  }
+  Poco::JSON::Array cells;
+  for (const auto& c : d.cells()) cells.add(c);
+  o.set("cells", cells);
+  Poco::JSON::Array refs;
+  for (const auto& r : d.references()) refs.add(r);
+  o.set("references", refs);
+  o.set("cap", "/api/v1/warnings/" + d.identifier());
+  std::ostringstream os;
+  o.stringify(os);
+  return os.str();
+}
+
+Reply warningList(const ApiContext& ctx, bool history) {
+  if (!ctx.fusion) return error(503, "unavailable", "fusion is not running");
+  std::vector<firehub::v1::WarningDraft> drafts;
+  if (history) {
+    auto all = ctx.fusion->warningHistory();
+    if (!all.isOk()) return error(500, "internal", all.status().message());
+    drafts = std::move(all).value();
+  } else {
+    drafts = ctx.fusion->activeWarnings();
+  }
+  std::string out = R"({"warnings":[)";
+  for (size_t i = 0; i < drafts.size(); ++i) {
+    if (i) out += ',';
+    out += warningJson(drafts[i]);
+  }
+  return {200, out + "]}"};
+}
+
+Reply warningDocument(const ApiContext& ctx, const std::string& identifier) {
+  auto stored = ctx.lake->getLayer("warnings/" + identifier);
+  if (!stored.isOk()) return error(500, "internal", stored.status().message());
+  firehub::v1::LayerEntry e;
+  if (!stored.value() || !e.ParseFromString(*stored.value()) || !e.has_warning()) {
+    return error(404, "not_found", "no warning '" + identifier + "'");
+  }
+  return {200, e.warning().cap_xml(), "application/cap+xml; charset=utf-8"};
+}
+
+}  // namespace firehub::api
