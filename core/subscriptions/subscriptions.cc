@@ -1,3 +1,5 @@
+// Subscriptions as data: parsed and checked against the schema, written back, and matched
+// against records; webhook signatures.
 #include "firehub/subscriptions.h"
 
 #include <Poco/JSON/Array.h>
@@ -19,6 +21,7 @@
 #include "firehub/classification.h"
 #include "firehub/log.h"
 #include "firehub/v1/options.pb.h"
+#include "internal.h"
 
 namespace firehub::subs {
 namespace {
@@ -26,16 +29,6 @@ namespace {
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
-
-constexpr const char* kSubPrefix = "subs/";
-constexpr const char* kCursorPrefix = "subcursor/";
-constexpr const char* kGrantPrefix = "grants/";
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -156,23 +149,6 @@ bool test(const Condition& c, const firehub::v1::Record& r) {
   return false;
 }
 
-Poco::JSON::Object::Ptr parseObject(const std::string& json, Status& error) {
-  try {
-    Poco::JSON::Parser parser;
-    return parser.parse(json).extract<Poco::JSON::Object::Ptr>();
-  } catch (const Poco::Exception& e) {
-    error = Status::invalidArgument("body must be a JSON object: " + e.displayText());
-    return nullptr;
-  }
-}
-
-std::string cursorKey(const std::string& id) { return kCursorPrefix + id; }
-
-// A URL as it may be logged: without a query string (it may carry a token).
-std::string redactedUrl(const std::string& url) {
-  return url.substr(0, url.find('?')) + (url.find('?') == std::string::npos ? "" : "?...");
-}
-
 bool validLonLat(double lon, double lat) {
   return std::isfinite(lon) && std::isfinite(lat) && lon >= -180 && lon <= 180 && lat >= -90 &&
          lat <= 90;
@@ -180,8 +156,8 @@ bool validLonLat(double lon, double lat) {
 
 // The most values an "in" condition may list.
 constexpr size_t kMaxInValues = 256;
-
 }  // namespace
+   // namespace
 
 std::string hmacSha256Hex(const std::string& secret, const std::string& body) {
   unsigned char out[EVP_MAX_MD_SIZE];
@@ -432,318 +408,6 @@ bool matches(const Subscription& s, const firehub::v1::Record& r) {
     }
   }
   return true;
-}
-
-SubscriptionManager::SubscriptionManager(lake::Lake& lake, SubscriptionOptions options)
-    : lake_(lake), options_(std::move(options)) {
-  Status scanned =
-      lake_.scanMeta(kSubPrefix, [&](const std::string& key, const std::string& value) {
-        std::string id = key.substr(std::strlen(kSubPrefix));
-        Status error = Status::ok();
-        auto o = parseObject(value, error);
-        auto s = o ? parseSubscription(value, o->optValue<bool>("restricted", false))
-                   : Result<Subscription>(error);
-        if (!s.isOk()) {
-          // Loud: /readyz names it; the stored definition stays for an operator to look at.
-          load_failures_.push_back("subscription " + id + ": " + s.status().message());
-          FIREHUB_LOG(kError, "subs",
-                      "stored subscription " << id << " does not load: " << s.status().message());
-          return;
-        }
-        Subscription sub = s.value();
-        sub.id = id;
-        sub.owner = o->optValue<std::string>("owner", "");
-        sub.restricted = o->optValue<bool>("restricted", false);
-        sub.created_at = o->optValue<int64_t>("created_at_ms", 0);
-        subs_[sub.id] = sub;
-      });
-  if (!scanned.isOk()) load_failures_.push_back("subscriptions: " + scanned.message());
-}
-
-std::string SubscriptionManager::refusal(const Subscription& s) const {
-  if (!options_.keys) return "";
-  auto who = options_.keys->principal(s.owner);
-  if (!who.isOk()) return who.status().message();
-  if (who->canOperate()) return "";
-  const std::string topic = "firehub.v1." + s.domain;
-  if (!granted(s.owner, topic)) return "key " + s.owner + " no longer holds the grant of " + topic;
-  if (s.restricted && !who->restricted)
-    return "key " + s.owner + " no longer has the restricted grant";
-  return "";
-}
-
-Status SubscriptionManager::checkDelivery(const Subscription& s) const {
-  if (s.delivery != "webhook") return Status::ok();
-  Status st = options_.outbound.checkUrl(s.url);
-  if (!st.isOk()) return Status(st.code(), "delivery.url: " + st.message());
-  return Status::ok();
-}
-
-std::string SubscriptionManager::suspended(const std::string& id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = suspended_.find(id);
-  return it == suspended_.end() ? "" : it->second;
-}
-
-SubscriptionManager::~SubscriptionManager() { stop(); }
-
-Status SubscriptionManager::grant(const std::string& key_id, const std::string& topic) {
-  return lake_.putMeta(kGrantPrefix + key_id + "/" + topic, "1");
-}
-
-Status SubscriptionManager::revokeGrant(const std::string& key_id, const std::string& topic) {
-  return lake_.deleteMeta(kGrantPrefix + key_id + "/" + topic);
-}
-
-bool SubscriptionManager::granted(const std::string& key_id, const std::string& topic) const {
-  auto v = lake_.getMeta(kGrantPrefix + key_id + "/" + topic);
-  return v.isOk() && v.value().has_value();
-}
-
-Result<std::vector<std::pair<std::string, std::string>>> SubscriptionManager::grants() const {
-  std::vector<std::pair<std::string, std::string>> out;
-  Status s = lake_.scanMeta(kGrantPrefix, [&](const std::string& key, const std::string&) {
-    std::string rest = key.substr(std::strlen(kGrantPrefix));
-    auto slash = rest.find('/');
-    if (slash != std::string::npos) out.emplace_back(rest.substr(0, slash), rest.substr(slash + 1));
-  });
-  if (!s.isOk()) return s;
-  return out;
-}
-
-Result<Subscription> SubscriptionManager::create(Subscription s) {
-  Poco::RandomInputStream random;
-  char raw[6];
-  random.read(raw, sizeof raw);
-  static const char* kHex = "0123456789abcdef";
-  s.id = "s";
-  for (unsigned char c : std::string(raw, sizeof raw)) {
-    s.id.push_back(kHex[c >> 4]);
-    s.id.push_back(kHex[c & 15]);
-  }
-  s.created_at = nowMs();
-  lake::DerivedBatch batch;
-  batch.meta.emplace_back(kSubPrefix + s.id, subscriptionJson(s, true));
-  batch.meta.emplace_back(cursorKey(s.id), std::to_string(logHead()));
-  FIREHUB_RETURN_IF_ERROR(lake_.commitDerived(batch));
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    subs_[s.id] = s;
-  }
-  notify();
-  return s;
-}
-
-std::optional<Subscription> SubscriptionManager::get(const std::string& id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = subs_.find(id);
-  if (it == subs_.end()) return std::nullopt;
-  return it->second;
-}
-
-std::vector<Subscription> SubscriptionManager::list() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::vector<Subscription> out;
-  for (const auto& [id, s] : subs_) out.push_back(s);
-  return out;
-}
-
-Status SubscriptionManager::remove(const std::string& id) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!subs_.erase(id)) return Status::notFound("no subscription '" + id + "'");
-  }
-  FIREHUB_RETURN_IF_ERROR(lake_.deleteMeta(kSubPrefix + id));
-  return lake_.deleteMeta(cursorKey(id));
-}
-
-uint64_t SubscriptionManager::logHead() const { return lake_.lastSequence(); }
-
-Status SubscriptionManager::readMatching(const Subscription& s, uint64_t after, size_t max,
-                                         std::vector<std::pair<uint64_t, firehub::v1::Record>>& out,
-                                         uint64_t& scanned) const {
-  scanned = after;
-  std::vector<std::pair<uint64_t, std::string>> log;
-  FIREHUB_RETURN_IF_ERROR(lake_.readLog(after + 1, 2000, log));
-  for (const auto& [seq, id] : log) {
-    auto r = lake_.getRecord(id);
-    if (!r.isOk()) return r.status();
-    scanned = seq;
-    if (!r.value() || !matches(s, *r.value())) continue;
-    if (!s.restricted) redactRestricted(*r.value());
-    out.emplace_back(seq, std::move(*r.value()));
-    if (out.size() >= max) break;
-  }
-  return Status::ok();
-}
-
-Status SubscriptionManager::postWebhook(const Subscription& s, const std::string& body,
-                                        std::string& error) const {
-  // The address is resolved and checked on every connection (a name may point elsewhere now).
-  auto reply =
-      net::post(options_.outbound, s.url,
-                {{"X-Firehub-Subscription", s.id},
-                 {"X-Firehub-Signature", webhookSignature(s.secret, nowMs() / 1000, body)}},
-                "application/json", body, options_.webhook_timeout_s);
-  if (!reply.isOk()) {
-    error = reply.status().message();
-    return reply.status();
-  }
-  if (reply->status >= 200 && reply->status < 300) return Status::ok();
-  error = "HTTP " + std::to_string(reply->status);
-  return Status::unavailable(error);
-}
-
-Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
-  if (std::string why = refusal(s); !why.empty()) {  // nothing goes out, the cursor stays
-    std::lock_guard<std::mutex> lock(mu_);
-    auto& held = suspended_[s.id];
-    if (held != why) FIREHUB_LOG(kWarning, "subs", "subscription " << s.id << " held: " << why);
-    held = why;
-    return Status::ok();
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    suspended_.erase(s.id);
-  }
-  auto stored = lake_.getMeta(cursorKey(s.id));
-  if (!stored.isOk()) return stored.status();
-  uint64_t cursor = stored.value() ? std::stoull(*stored.value()) : 0;
-  std::vector<std::pair<uint64_t, firehub::v1::Record>> batch;
-  uint64_t scanned = cursor;
-  FIREHUB_RETURN_IF_ERROR(readMatching(s, cursor, 200, batch, scanned));
-  if (scanned == cursor) return Status::ok();
-  lake::DerivedBatch out;
-  out.meta.emplace_back(cursorKey(s.id), std::to_string(scanned));
-  if (s.delivery == "kafka") {
-    std::string topic = "firehub.v1.sub." + s.id + (s.restricted ? "" : ".public");
-    for (const auto& [seq, r] : batch) out.deliveries.push_back({topic, r.entity_id(), "", r.id()});
-    FIREHUB_RETURN_IF_ERROR(lake_.commitDerived(out));
-    delivered_ += batch.size();
-    did_work = true;
-    return Status::ok();
-  }
-  // Webhook: one POST per batch, in log order; the cursor moves only after a 2xx.
-  if (!batch.empty()) {
-    int64_t now = nowMs();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (retry_at_[s.id] > now) return Status::ok();
-    }
-    std::string body = R"({"subscription":")" + s.id + R"(","records":[)";
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (i) body += ',';
-      body += R"({"sequence":)" + std::to_string(batch[i].first) + R"(,"record":)" +
-              bus::recordToJson(batch[i].second) + "}";
-    }
-    body += "]}";
-    std::string error;
-    if (!postWebhook(s, body, error).isOk()) {
-      int attempts;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        attempts = ++attempts_[s.id];
-        static thread_local std::mt19937 rng(std::random_device{}());
-        int64_t backoff = std::min<int64_t>(250LL << std::min(attempts, 8), 60000);
-        retry_at_[s.id] = now + backoff + static_cast<int64_t>(rng() % (backoff / 4 + 1));
-      }
-      if (attempts < s.max_attempts) {
-        FIREHUB_LOG(kWarning, "subs",
-                    "webhook of " << s.id << " failed (" << error << "), attempt " << attempts
-                                  << " of " << s.max_attempts);
-        return Status::ok();
-      }
-      // Given up: the batch becomes a dead letter and delivery goes on after it.
-      firehub::v1::DeadLetter dl;
-      dl.set_feed_id("subscription:" + s.id);
-      dl.set_stage("deliver");
-      dl.set_restricted(s.restricted);
-      dl.set_reason("webhook " + redactedUrl(s.url) + " failed " + std::to_string(attempts) +
-                    " times: " + error);
-      dl.mutable_at()->set_seconds(now / 1000);
-      dl.set_raw(body);
-      dl.set_content_type("application/json");
-      FIREHUB_RETURN_IF_ERROR(lake_.commit({}, {dl}).status());
-      FIREHUB_LOG(kError, "subs", dl.reason() << "; dead-lettered " << batch.size() << " records");
-    } else {
-      delivered_ += batch.size();
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    attempts_.erase(s.id);
-    retry_at_.erase(s.id);
-  }
-  did_work = true;
-  return lake_.commitDerived(out);
-}
-
-Status SubscriptionManager::start() {
-  stop_ = false;
-  thread_ = std::thread([this] {
-    log::nameThread("fh-subscribe");
-    run();
-  });
-  return Status::ok();
-}
-
-void SubscriptionManager::notify() {
-  {
-    std::lock_guard<std::mutex> lock(wake_mu_);
-    pending_ = true;
-  }
-  wake_.notify_one();
-}
-
-void SubscriptionManager::stop() {
-  if (!thread_.joinable()) return;
-  stop_ = true;
-  notify();
-  thread_.join();
-  reapWorkers(/*all=*/true);
-}
-
-void SubscriptionManager::reapWorkers(bool all) {
-  for (auto it = workers_.begin(); it != workers_.end();) {
-    if (all || it->second.done->load()) {
-      it->second.thread.join();
-      it = workers_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-}
-
-void SubscriptionManager::run() {
-  while (!stop_) {
-    bool did_work = false;
-    reapWorkers(/*all=*/false);
-    for (auto& s : list()) {
-      if (s.delivery == "sse") continue;
-      if (s.delivery == "webhook") {
-        // Each webhook subscription posts from a worker of its own: a receiver that never
-        // answers holds its own subscription for the timeout, not every other one.
-        if (workers_.count(s.id)) continue;
-        auto done = std::make_shared<std::atomic<bool>>(false);
-        std::thread worker([this, s, done]() mutable {
-          log::nameThread("fh-webhook");
-          bool worked = false;
-          Status st = deliver(s, worked);
-          if (!st.isOk())
-            FIREHUB_LOG(kError, "subs", "subscription " << s.id << ": " << st.toString());
-          done->store(true);
-          if (worked) notify();
-        });
-        workers_[s.id] = Worker{std::move(worker), done};
-        continue;
-      }
-      Status st = deliver(s, did_work);
-      if (!st.isOk()) FIREHUB_LOG(kError, "subs", "subscription " << s.id << ": " << st.toString());
-    }
-    if (did_work) continue;
-    std::unique_lock<std::mutex> lock(wake_mu_);
-    wake_.wait_for(lock, std::chrono::milliseconds(200),
-                   [this] { return pending_ || stop_.load(); });
-    pending_ = false;
-  }
 }
 
 }  // namespace firehub::subs
