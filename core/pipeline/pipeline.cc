@@ -222,109 +222,144 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
   }
 }
 
-Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRequest& request) {
-  registry::Feed* const feed = &feed_ref;  // the body below reads as in ingest()
-  plugin::ConnectorInstance* connector = feed->connector();
-  const auto& spec = feed->spec();
-  const auto& descriptor = connector->plugin().descriptor();
-  const std::string domain = descriptor.domain;
-  const std::string topic = domainTopic(domain), public_topic = topic + ".public";
+// One body on its way through the pipeline: the records and dead letters the connector's decode
+// produces, each record completed from the lake (patches, placements), checked and given the
+// fields the host owns, before they are committed together.
+class Body {
+ public:
+  Body(lake::Lake& lake, const PipelineOptions& options, registry::Feed& feed,
+       const IngestRequest& request)
+      : lake_(lake),
+        options_(options),
+        feed_(feed),
+        request_(request),
+        spec_(feed.spec()),
+        descriptor_(feed.connector()->plugin().descriptor()),
+        domain_(descriptor_.domain),
+        topic_(domainTopic(domain_)),
+        public_topic_(topic_ + ".public"),
+        received_(TimeUtil::GetCurrentTime()) {}
 
-  google::protobuf::Timestamp received = TimeUtil::GetCurrentTime();
-  std::vector<lake::StoreItem> items;
-  std::vector<firehub::v1::DeadLetter> dead;
-  IngestSummary summary;
+  // Runs the feed's connector over the body; the records and dead letters wait in this object.
+  Status decode() {
+    sink_.on_source = [this](std::string_view raw) {
+      source_.assign(raw.data(), raw.size());
+      have_source_ = true;
+    };
+    sink_.on_record = [this](std::string_view bytes) { onRecord(bytes); };
+    sink_.on_reject = [this](const fh_rejection& rej) {
+      deadLetter(rej.stage == FH_STAGE_VALIDATE ? "validate" : "decode",
+                 rej.reason ? rej.reason : "rejected",
+                 std::string_view(reinterpret_cast<const char*>(rej.raw), rej.raw_len),
+                 rej.source_offset ? rej.source_offset : "");
+    };
+    feed_.decodingSince() = steadyMs();
+    Status decoded = feed_.connector()->decode(request_.body, request_.content_type, spec_.id,
+                                               spec_.agency, sink_);
+    feed_.decodingSince() = 0;
+    if (decoded.code() == StatusCode::kInternal) {
+      feed_.setFault(decoded.message());
+    } else if (garbage_ > 0) {
+      feed_.setFault(std::string("connector ") + descriptor_.id + " emitted " +
+                     std::to_string(garbage_) +
+                     " piece(s) that are not a firehub.v1.Record or not of its domain");
+    } else if (decoded.isOk()) {
+      feed_.setFault("");
+    }
+    return decoded;
+  }
 
-  auto dead_letter = [&](const std::string& stage, const std::string& reason, std::string_view raw,
-                         const std::string& offset) {
+  std::vector<lake::StoreItem>& items() { return items_; }
+  const std::vector<firehub::v1::DeadLetter>& dead() const { return dead_; }
+  IngestSummary& summary() { return summary_; }
+  plugin::DecodeSink& sink() { return sink_; }
+  // A failure to read the state a patch or reference needs (the push is retried).
+  const Status& lakeError() const { return lake_error_; }
+  const google::protobuf::Timestamp& received() const { return received_; }
+
+ private:
+  void deadLetter(const std::string& stage, const std::string& reason, std::string_view raw,
+                  const std::string& offset) {
     firehub::v1::DeadLetter dl;
-    dl.set_feed_id(spec.id);
-    dl.set_agency(spec.agency);
-    dl.set_connector_id(descriptor.id);
-    dl.set_connector_version(descriptor.version);
+    dl.set_feed_id(spec_.id);
+    dl.set_agency(spec_.agency);
+    dl.set_connector_id(descriptor_.id);
+    dl.set_connector_version(descriptor_.version);
     dl.set_stage(stage);
     dl.set_reason(reason);
-    *dl.mutable_at() = received;
+    *dl.mutable_at() = received_;
     dl.set_raw(std::string(raw));
     dl.set_source_offset(offset);
-    dl.set_content_type(request.content_type);
-    dl.set_restricted(domainHasRestrictedFields(descriptor.domain));
-    if (request.content_type == "text/csv" && stage != "transport") {
-      dl.set_replay_prefix(std::string(csvHeaderLine(request.body)));
+    dl.set_content_type(request_.content_type);
+    dl.set_restricted(domainHasRestrictedFields(descriptor_.domain));
+    if (request_.content_type == "text/csv" && stage != "transport") {
+      dl.set_replay_prefix(std::string(csvHeaderLine(request_.body)));
     }
-    dead.push_back(std::move(dl));
-    if (summary.errors.size() < options_.max_reported_errors) {
-      summary.errors.push_back((offset.empty() ? "" : offset + ": ") + reason);
+    dead_.push_back(std::move(dl));
+    if (summary_.errors.size() < options_.max_reported_errors) {
+      summary_.errors.push_back((offset.empty() ? "" : offset + ": ") + reason);
     }
-  };
+  }
 
-  // Newest record per entity in this body, so a patch or a reference can follow its base in the
-  // same push.
-  absl::flat_hash_map<std::string, size_t> batch_latest;
-  Status lake_error;
-  auto latest_of = [&](const std::string& key) -> Result<std::optional<firehub::v1::Record>> {
-    if (auto it = batch_latest.find(key); it != batch_latest.end()) {
-      return std::optional<firehub::v1::Record>(items[it->second].record());
+  // The newest record of an entity: earlier in this body, else in the lake.
+  Result<std::optional<firehub::v1::Record>> latestOf(const std::string& key) {
+    if (auto it = batch_latest_.find(key); it != batch_latest_.end()) {
+      return std::optional<firehub::v1::Record>(items_[it->second].record());
     }
     return lake_.latest(key);
-  };
+  }
 
-  plugin::DecodeSink sink;
-  size_t garbage = 0;  // pieces that show the connector itself is broken
-  // What the agency sent for the records that follow (plugins of ABI >= 1.2 say so); a record
-  // the hub rejects is dead-lettered with these bytes, so it can be replayed.
-  std::string source;
-  bool have_source = false;
-  sink.on_source = [&](std::string_view raw) {
-    source.assign(raw.data(), raw.size());
-    have_source = true;
-  };
-  // The records of this push are allocated on one arena (in blocks, freed together).
-  std::shared_ptr<google::protobuf::Arena> arena;
-  sink.on_record = [&](std::string_view bytes) {
-    if (!arena) {
+  void onRecord(std::string_view bytes) {
+    if (!arena_) {  // the records of this push are allocated on one arena, freed together
       google::protobuf::ArenaOptions blocks;
       blocks.start_block_size = 4096;
       blocks.max_block_size = 256 << 10;
-      arena = std::make_shared<google::protobuf::Arena>(blocks);
+      arena_ = std::make_shared<google::protobuf::Arena>(blocks);
     }
-    lake::StoreItem item(arena);
+    lake::StoreItem item(arena_);
     firehub::v1::Record& r = item.record();
     if (!r.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      dead_letter("decode", "connector emitted bytes that are not a firehub.v1.Record", bytes, "");
-      markRecordBytes(dead.back());
-      ++garbage;
+      deadLetter("decode", "connector emitted bytes that are not a firehub.v1.Record", bytes, "");
+      markRecordBytes(dead_.back());
+      ++garbage_;
       return;
     }
-    if (r.domain() != domain) ++garbage;  // checkRecord dead-letters it below
-    if (have_source) bytes = source;
+    if (r.domain() != domain_) ++garbage_;  // checkRecord dead-letters it below
+    if (have_source_) bytes = source_;
     std::string offset = r.provenance().source_offset();
-    if (!lake_error.isOk()) return;
-    Result<std::string> resolved = resolveAgainstLatest(r, latest_of);
+    if (!lake_error_.isOk()) return;
+    Result<std::string> resolved =
+        resolveAgainstLatest(r, [this](const std::string& key) { return latestOf(key); });
     if (!resolved.isOk()) {
-      lake_error = resolved.status();
+      lake_error_ = resolved.status();
       return;
     }
     if (!resolved.value().empty()) {
-      dead_letter("validate", resolved.value(), bytes, offset);
-      if (!have_source) markRecordBytes(dead.back());
+      deadLetter("validate", resolved.value(), bytes, offset);
+      if (!have_source_) markRecordBytes(dead_.back());
       bool keep = r.op() != firehub::v1::OP_PATCH && r.has_located_by() &&
                   r.located_by().keep_unplaced() && !r.has_geometry();
       if (!keep) return;
       r.set_unplaced(true);  // stored without a place; the dead letter says why
     }
     firehub::v1::Point anchor;
-    std::string problem = checkRecord(r, domain, anchor);
+    std::string problem = checkRecord(r, domain_, anchor);
     if (!problem.empty()) {
-      dead_letter("validate", problem, bytes, offset);
-      if (!have_source) markRecordBytes(dead.back());
+      deadLetter("validate", problem, bytes, offset);
+      if (!have_source_) markRecordBytes(dead_.back());
       return;
     }
-    // The envelope fields the host owns.
-    r.set_id(spec.id + ":" + r.provenance().source_record_id());
-    r.set_feed_id(spec.id);
-    r.set_agency(spec.agency);
-    *r.mutable_received_at() = received;
+    fillEnvelope(item, anchor);
+    remember(std::move(item));
+  }
+
+  // The envelope fields the host owns, and the topics the record goes to.
+  void fillEnvelope(lake::StoreItem& item, const firehub::v1::Point& anchor) {
+    firehub::v1::Record& r = item.record();
+    r.set_id(spec_.id + ":" + r.provenance().source_record_id());
+    r.set_feed_id(spec_.id);
+    r.set_agency(spec_.agency);
+    *r.mutable_received_at() = received_;
     if (r.op() == firehub::v1::OP_UNSPECIFIED) r.set_op(firehub::v1::OP_UPSERT);
     if (r.classification() == firehub::v1::CLASSIFICATION_UNSPECIFIED) {
       r.set_classification(firehub::v1::CLASSIFICATION_INTERNAL);
@@ -335,60 +370,81 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
       item.leaf_cell = leaf.id();  // the lake's geo index and latest pointer use the same point
     }
     auto* prov = r.mutable_provenance();
-    prov->set_connector_id(descriptor.id);
-    prov->set_connector_version(descriptor.version);
-    prov->set_transport(request.transport);
+    prov->set_connector_id(descriptor_.id);
+    prov->set_connector_version(descriptor_.version);
+    prov->set_transport(request_.transport);
     // A body type with restricted fields is also published redacted, on <topic>.public.
     item.topics.reserve(2);
-    item.topics.push_back(topic);
-    if (bodyHasRestrictedFields(r)) item.topics.push_back(public_topic);
+    item.topics.push_back(topic_);
+    if (bodyHasRestrictedFields(r)) item.topics.push_back(public_topic_);
     item.entity_key = lake::entityKey(r);
-    auto known = batch_latest.find(item.entity_key);
-    if (known == batch_latest.end()) {
-      batch_latest.emplace(item.entity_key, items.size());
-    } else if (TimeUtil::TimestampToMicroseconds(items[known->second].record().observed_at()) <=
-               TimeUtil::TimestampToMicroseconds(r.observed_at())) {
-      known->second = items.size();
-    }
-    items.push_back(std::move(item));
-  };
-  sink.on_reject = [&](const fh_rejection& rej) {
-    dead_letter(rej.stage == FH_STAGE_VALIDATE ? "validate" : "decode",
-                rej.reason ? rej.reason : "rejected",
-                std::string_view(reinterpret_cast<const char*>(rej.raw), rej.raw_len),
-                rej.source_offset ? rej.source_offset : "");
-  };
-
-  feed->decodingSince() = steadyMs();
-  Status decoded =
-      connector->decode(request.body, request.content_type, spec.id, spec.agency, sink);
-  feed->decodingSince() = 0;
-  if (decoded.code() == StatusCode::kInternal) {
-    feed->setFault(decoded.message());
-  } else if (garbage > 0) {
-    feed->setFault(std::string("connector ") + descriptor.id + " emitted " +
-                   std::to_string(garbage) +
-                   " piece(s) that are not a firehub.v1.Record or not of its domain");
-  } else if (decoded.isOk()) {
-    feed->setFault("");
   }
+
+  // Keeps the record, and notes it as its entity's newest of this body when it is.
+  void remember(lake::StoreItem&& item) {
+    auto known = batch_latest_.find(item.entity_key);
+    if (known == batch_latest_.end()) {
+      batch_latest_.emplace(item.entity_key, items_.size());
+    } else if (TimeUtil::TimestampToMicroseconds(items_[known->second].record().observed_at()) <=
+               TimeUtil::TimestampToMicroseconds(item.record().observed_at())) {
+      known->second = items_.size();
+    }
+    items_.push_back(std::move(item));
+  }
+
+  lake::Lake& lake_;
+  const PipelineOptions& options_;
+  registry::Feed& feed_;
+  const IngestRequest& request_;
+  const registry::FeedSpec& spec_;
+  const fh_connector_descriptor& descriptor_;
+  const std::string domain_, topic_, public_topic_;
+  const google::protobuf::Timestamp received_;
+  std::vector<lake::StoreItem> items_;
+  std::vector<firehub::v1::DeadLetter> dead_;
+  IngestSummary summary_;
+  plugin::DecodeSink sink_;
+  // Newest record per entity in this body, so a patch or a reference can follow its base in the
+  // same push.
+  absl::flat_hash_map<std::string, size_t> batch_latest_;
+  Status lake_error_;
+  size_t garbage_ = 0;  // pieces that show the connector itself is broken
+  // What the agency sent for the records that follow (plugins of ABI >= 1.2 say so); a record
+  // the hub rejects is dead-lettered with these bytes, so it can be replayed.
+  std::string source_;
+  bool have_source_ = false;
+  std::shared_ptr<google::protobuf::Arena> arena_;
+};
+
+Result<IngestSummary> Pipeline::attempt(registry::Feed& feed, const IngestRequest& request) {
+  Body body(lake_, options_, feed, request);
+  Status decoded = body.decode();
   if (!decoded.isOk()) {
-    feed->setLastError(decoded.message());
+    feed.setLastError(decoded.message());
     return decoded;  // nothing of this body is stored
   }
-  if (!lake_error.isOk()) {
-    feed->setLastError(lake_error.message());
-    return lake_error;  // could not read the state a patch or reference needs: retry later
+  if (!body.lakeError().isOk()) {
+    feed.setLastError(body.lakeError().message());
+    return body.lakeError();  // could not read the state a patch or reference needs: retry later
   }
+  if (request.replay_of && !body.dead().empty()) {  // still failing: the dead letter stays as it is
+    body.summary().rejected = body.dead().size();
+    return body.summary();
+  }
+  return commitBody(feed, request, body);
+}
 
-  if (request.replay_of && !dead.empty()) {  // still failing: the dead letter stays as it is
-    summary.rejected = dead.size();
-    return summary;
-  }
+Result<IngestSummary> Pipeline::commitBody(registry::Feed& feed, const IngestRequest& request,
+                                           Body& body) {
+  const auto& spec = feed.spec();
+  const auto received = body.received();
+  auto& items = body.items();
+  const auto& dead = body.dead();
+  IngestSummary& summary = body.summary();
   bool stop_feed = policy_stops(spec, dead);
   if (stop_feed) items.clear();  // nothing of a body with a bad record is stored
 
-  auto& counters = feed->counters();
+  auto& counters = feed.counters();
   std::vector<uint64_t> resolved;
   if (request.replay_of) resolved.push_back(*request.replay_of);
   auto committed = lake_.commit(
@@ -407,19 +463,19 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
     std::string reason = summary.errors.front();
     Status stopped = feeds_.stop(spec.id, reason);
     if (!stopped.isOk()) return stopped;
-    feed->setLastError(reason);
+    feed.setLastError(reason);
     return Status::invalidArgument(reason + "; feed '" + spec.id +
                                    "' is now stopped (errors.tolerance = none) and nothing of this "
                                    "body was stored: fix the source, then POST /api/v1/feeds/" +
                                    spec.id + "/resume and send it again");
   }
   if (!committed.isOk()) {
-    feed->setLastError(committed.status().message());
+    feed.setLastError(committed.status().message());
     FIREHUB_LOG(kError, "pipeline", "feed " << spec.id << ": " << committed.status().toString());
     return committed.status();
   }
-  summary.consumed = sink.consumed.value_or(request.body.size());
-  summary.reply = std::move(sink.reply);
+  summary.consumed = body.sink().consumed.value_or(request.body.size());
+  summary.reply = std::move(body.sink().reply);
   summary.accepted = committed->stored;
   summary.duplicates = committed->duplicates;
   summary.rejected = committed->dead_lettered;
@@ -435,7 +491,7 @@ Result<IngestSummary> Pipeline::attempt(registry::Feed& feed_ref, const IngestRe
   counters.rejected += summary.rejected;
   counters.duplicates += summary.duplicates;
   if (summary.accepted > 0) counters.last_record_at = received.seconds();
-  if (!summary.errors.empty()) feed->setLastError(summary.errors.front());
+  if (!summary.errors.empty()) feed.setLastError(summary.errors.front());
   metrics_.countRecords(spec.id, "accepted", summary.accepted);
   metrics_.countRecords(spec.id, "rejected", summary.rejected);
   metrics_.countRecords(spec.id, "duplicate", summary.duplicates);

@@ -86,6 +86,8 @@ struct ReplayResult {
   std::string reason;  // why it still fails or cannot be replayed
 };
 
+class Body;  // one body's decode (pipeline.cc)
+
 class Pipeline {
  public:
   Pipeline(lake::Lake& lake, registry::FeedRegistry& feeds, Metrics& metrics,
@@ -110,7 +112,9 @@ class Pipeline {
   void setCommitListener(std::function<void()> fn) { on_commit_ = std::move(fn); }
 
  private:
+  // One try of a push: decoded (a Body), then committed.
   Result<IngestSummary> attempt(registry::Feed& feed, const IngestRequest& request);
+  Result<IngestSummary> commitBody(registry::Feed& feed, const IngestRequest& request, Body& body);
 
   lake::Lake& lake_;
   registry::FeedRegistry& feeds_;
