@@ -114,7 +114,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   in.feed_id = "wx";
   in.content_type = "text/csv";
   in.body =
-      "station_id,lon,lat,observed_at,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n"
+      "station_id,lon,lat,time,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n"
       "F1,123.40,41.80,2026-11-22T08:00:00+08:00,3.5,40,12,310,0\n"
       "F2,123.50,41.90,2026-11-22T08:00:00+08:00,2.0,50,10,,0\n";
   (void)hub->pipeline().ingest(in);
