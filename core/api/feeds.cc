@@ -112,6 +112,8 @@ void Router::manageFeed(HTTPServerResponse& resp, const std::string& id,
 
 // The shared directory: every topic and layer with its owner, schema, classification,
 // cadence, last update and record count.
+// Long: one catalogue entry per topic and layer, written field by field in the order clients read
+// them.
 void Router::catalog(HTTPServerResponse& resp) {
   Poco::JSON::Array topics;
   std::map<std::string, std::vector<std::shared_ptr<registry::Feed>>> by_domain;

@@ -49,6 +49,7 @@ struct PointLayer {
   std::function<std::optional<std::string>(const Record&)> state;
 };
 
+// Long: a table (one entry per point layer), not logic.
 const std::vector<PointLayer>& pointLayers() {
   static const std::vector<PointLayer> layers = {
       {"hydrants",
@@ -359,6 +360,7 @@ Result<FeaturePage> latestPage(const ApiContext& ctx, const Area& area, const la
   return page;
 }
 
+// Long: one branch per kind of layer (cells, points, warnings, fire weather), each a few lines.
 Result<FeaturePage> layerPage(const ApiContext& ctx, const std::string& name,
                               const lake::BBox& bbox, size_t limit, size_t offset,
                               bool restricted) {

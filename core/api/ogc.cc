@@ -177,6 +177,8 @@ const std::vector<std::string>& entityDomains() {
   return domains;
 }
 
+// Long: the OGC API routes (landing, conformance, collections, items) in one dispatch, as the spec
+// lists them.
 Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
                  const std::map<std::string, std::string>& query, const std::string& base,
                  bool restricted) {

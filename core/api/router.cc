@@ -364,6 +364,8 @@ Result<std::string> Router::readChunkedBody(HTTPServerRequest& req) {
   return body;
 }
 
+// Long: the dispatch table of every /api/v1 route, one line or two each; the handlers are
+// elsewhere.
 void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
   Poco::URI uri;
   auto segments = pathSegments(req.getURI());

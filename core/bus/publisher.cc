@@ -301,6 +301,8 @@ int Publisher::produceDerivedEntry(const lake::OutboxEntry& e) {
       RD_KAFKA_V_END);
 }
 
+// Long: one pass over the log and the outbox that keeps both cursors and the in-flight window;
+// split, its helpers would share all of them.
 void Publisher::fill() {
   if (nowMs() < retry_at_ms_) return;
   if (in_flight_.size() >= options_.max_in_flight) return;

@@ -381,6 +381,8 @@ uint64_t readFixed(const char* p, int bytes) {
   return v;
 }
 
+// Long: the protobuf wire format walked in one loop (the hot path of every Kafka message); a call
+// per wire type cost measurably.
 bool appendWire(std::string& out, const MessagePlan& plan, std::string_view bytes, bool redact,
                 WireRecordFacts* facts = nullptr);
 

@@ -15,6 +15,7 @@
 namespace firehub::cli {
 namespace {
 
+// Long: a CSV read, checked and written in one pass, column by column.
 int runFwi(const std::string& input) {
   std::ifstream in(input, std::ios::binary);
   if (!in) {

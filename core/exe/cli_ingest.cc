@@ -39,6 +39,7 @@ void progress(size_t done, size_t total, uint64_t accepted, uint64_t rejected, u
   std::fflush(stderr);
 }
 
+// Long: the two ways of ingesting a file (through a hub, into a stopped one) side by side.
 int runIngest(const IngestOptions& o) {
   std::ifstream in(o.file, std::ios::binary);
   if (!in) {

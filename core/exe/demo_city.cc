@@ -121,6 +121,7 @@ bool DemoCity::push(const std::string& feed, const std::string& type, const std:
   return false;
 }
 
+// Long: the demo city's script, one agency after the other.
 bool DemoCity::seed() {
   auto feed = [](const char* id, const char* agency, const char* connector, int cadence,
                  const char* description, const char* config = "{}") {

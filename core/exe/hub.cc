@@ -92,6 +92,7 @@ size_t MemoryPlan::totalBytes() const {
   return total;
 }
 
+// Long: one line or two per setting, in the order of firehub.properties.
 Result<HubConfig> loadConfig(const std::string& file) {
   HubConfig c;
   try {
@@ -238,6 +239,7 @@ Result<HubConfig> loadConfig(const std::string& file) {
   return c;
 }
 
+// Long: the wiring in the one order the modules must start in.
 Result<std::unique_ptr<Hub>> Hub::start(
     const HubConfig& config, const std::vector<const fh_connector_descriptor*>& static_connectors) {
   std::unique_ptr<Hub> hub(new Hub());

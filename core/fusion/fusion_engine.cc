@@ -123,6 +123,8 @@ Status FusionEngine::restore() {
   return Status::ok();
 }
 
+// Long: one fusion step under one lock: read the log, apply, recompute, draft, write, in that
+// order.
 Status FusionEngine::step(bool& did_work) {
   std::lock_guard<std::mutex> lock(step_mu_);
   did_work = false;

@@ -172,6 +172,8 @@ RiskLayer::Searchers::Searchers(const RiskLayer& layer)
       S2Earth::MetersToChordAngle(layer.config_.hydrant_radius_m + diagonal_m));
 }
 
+// Long: every factor of a cell computed in turn from the same searched inputs (the hot path of
+// fusion); split by factor, each helper would take the searchers and the cell.
 bool RiskLayer::compute(uint64_t id, int64_t now, uint8_t searched, const RiskCell* previous,
                         Searchers& search, RiskCell& out) const {
   auto in = inputs_.find(id);

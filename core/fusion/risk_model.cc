@@ -75,6 +75,7 @@ double RiskConfig::weight(const std::string& factor) const {
   return it == weights.end() ? 0.0 : it->second;
 }
 
+// Long: one branch per setting key.
 Result<RiskConfig> riskConfigFrom(const std::map<std::string, std::string>& properties) {
   RiskConfig c;
   const auto& names = factorNames();

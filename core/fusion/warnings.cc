@@ -306,6 +306,7 @@ std::vector<firehub::v1::WarningDraft> WarningDrafter::active() const {
   return out;
 }
 
+// Long: a CAP 1.2 document written element by element in the order the standard gives.
 std::string WarningDrafter::capXml(const firehub::v1::WarningDraft& d, const std::string& sent,
                                    const std::vector<uint64_t>& cells,
                                    const std::map<uint64_t, firehub::v1::RiskCell>& all) const {

@@ -44,6 +44,7 @@ uint32_t Lake::indexedBy(const firehub::v1::Record& r) const {
   return bits;
 }
 
+// Long: checking, comparing and rebuilding the indexes in one pass over the stored pointers.
 Status Lake::prepareAreaIndexes() {
   const auto& indexes = options_.area_indexes;
   if (indexes.size() > 32) return Status::invalidArgument("a lake keeps at most 32 area indexes");

@@ -67,6 +67,8 @@ firehub::v1::DeadLetter Lake::foreignWrite(const firehub::v1::Record& r, const s
   return dl;
 }
 
+// Long: one WriteBatch built in order (dedupe, ownership, latest pointers, geo and index moves,
+// log, outbox, dead letters, meta) over state every step shares; the steps are marked inside.
 Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
                                   const std::vector<firehub::v1::DeadLetter>& dead_letters,
                                   const MetaFor& meta_for,

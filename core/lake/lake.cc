@@ -64,6 +64,7 @@ Result<std::unique_ptr<Lake>> Lake::open(const LakeOptions& options) {
   return lake;
 }
 
+// Long: RocksDB's options and column families, then the state read back at start, in order.
 Status Lake::init() {
   std::error_code ec;
   std::filesystem::create_directories(options_.path, ec);

@@ -69,6 +69,7 @@ Status fail(const std::string& where, const std::string& rule) {
                                  rule);
 }
 
+// Long: one branch per JSON Schema keyword the hub checks.
 Status check(const Object::Ptr& schema, const Var& value, const std::string& where) {
   std::vector<std::string> names;
   schema->getNames(names);

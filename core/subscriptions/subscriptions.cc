@@ -179,6 +179,7 @@ std::string webhookSignature(const std::string& secret, int64_t unix_seconds,
   return "t=" + t + ",sha256=" + hmacSha256Hex(secret, t + "." + body);
 }
 
+// Long: every part of a subscription request checked in turn, with its own error message.
 Result<Subscription> parseSubscription(const std::string& json, bool restricted) {
   Status error = Status::ok();
   auto o = parseObject(json, error);
