@@ -95,8 +95,6 @@ const char* const kCellProperties[kCellPropertyCount] = {"cell",
 static_assert(kAllCellProperties == (1u << kCellPropertyCount) - 1,
               "kAllCellProperties names every property");
 
-// namespace
-
 Result<uint32_t> parseCellProperties(const std::string& list) {
   uint32_t mask = 0;
   size_t start = 0;

@@ -27,8 +27,6 @@
 
 namespace firehub::api {
 
-// namespace
-
 Result<lake::BBox> parseBBox(const std::string& text) {
   double v[4];
   char tail;

@@ -29,7 +29,6 @@ namespace {
 
 using firehub::v1::Record;
 }  // namespace
-   // namespace
 
 Reply errorReply(const Status& s) {
   return error(httpStatus(s), statusCodeName(s.code()), s.message());
@@ -296,7 +295,6 @@ std::string pointFeature(const std::string& name, const PointLayer& layer, fireh
          R"(,"label":)" + quote(label) + R"(,"record":)" + bus::recordToJson(r) + "}}";
 }
 }  // namespace
-   // namespace
 
 std::vector<lake::AreaIndex> pointLayerIndexes() {
   std::vector<lake::AreaIndex> out;

@@ -20,66 +20,6 @@
 
 namespace firehub::bus {
 namespace {
-bool plain(unsigned char c) { return c >= 0x20 && c != '"' && c != '\\' && c != 0x7f; }
-
-// Whether any of the 8 bytes of x needs escaping (a control character, '"', '\\' or DEL),
-// tested on all eight at once.
-bool anyToEscape(uint64_t x) {
-  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
-  auto zeroByte = [](uint64_t v) { return (v - kOnes) & ~v & kHigh; };
-  const uint64_t below_space = (x - kOnes * 0x20) & ~x & kHigh;
-  return (below_space | zeroByte(x ^ (kOnes * '"')) | zeroByte(x ^ (kOnes * '\\')) |
-          zeroByte(x ^ (kOnes * 0x7f))) != 0;
-}
-}  // namespace
-
-void appendJsonString(std::string& out, std::string_view s) {
-  static const char* kHex = "0123456789abcdef";
-  out.push_back('"');
-  size_t run = 0;  // characters that need no escaping are appended in runs
-  for (uint64_t word; run + 8 <= s.size(); run += 8) {
-    std::memcpy(&word, s.data() + run, 8);
-    if (anyToEscape(word)) break;
-  }
-  while (run < s.size() && plain(static_cast<unsigned char>(s[run]))) ++run;
-  out.append(s.data(), run);
-  for (unsigned char c : s.substr(run)) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xf]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
-
-namespace {
 
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
@@ -149,17 +89,6 @@ void appendBase64(std::string& out, std::string_view in) {
 }
 
 void appendMessage(std::string& out, const Message& m);
-
-}  // namespace
-
-// RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits, as protobuf's TimeUtil::ToString.
-void appendJsonTimestamp(std::string& out, const google::protobuf::Timestamp& t) {
-  out.push_back('"');
-  firehub::v1::appendRfc3339(out, t);
-  out.push_back('"');
-}
-
-namespace {
 
 void appendValue(std::string& out, const Message& m, const Reflection* r, const FieldDescriptor* f,
                  int index) {
@@ -346,15 +275,6 @@ void appendMessage(std::string& out, const Message& m) {
   }
   out.push_back('}');
 }
-
-}  // namespace
-
-// Writing JSON straight from the serialised bytes, without parsing them into a message first:
-// the publisher holds records as the lake stores them. The output is what appendMessage writes
-// for the parsed message. Anything protobuf's serialiser does not write (a non-repeated field
-// twice, two members of a oneof, groups, a wire type that does not fit the field) makes it give
-// up, and the caller parses the bytes instead.
-namespace {
 
 // One field occurrence in the bytes: a varint or fixed value, or a length-delimited span.
 struct Occurrence {
@@ -622,7 +542,6 @@ bool appendWire(std::string& out, const MessagePlan& plan, std::string_view byte
   out.push_back('}');
   return true;
 }
-
 }  // namespace
 
 bool appendRecordJsonFromWire(std::string& out, std::string_view bytes, bool redact,

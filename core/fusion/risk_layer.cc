@@ -73,7 +73,6 @@ bool sameCell(const RiskCell& a, const RiskCell& b, bool visible = false) {
   return true;
 }
 }  // namespace
-   // namespace
 
 RiskLayer::RiskLayer(RiskConfig config, int cell_level, size_t threads)
     : config_(std::move(config)), level_(cell_level), threads_(std::max<size_t>(1, threads)) {}

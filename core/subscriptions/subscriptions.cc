@@ -157,7 +157,6 @@ bool validLonLat(double lon, double lat) {
 // The most values an "in" condition may list.
 constexpr size_t kMaxInValues = 256;
 }  // namespace
-   // namespace
 
 std::string hmacSha256Hex(const std::string& secret, const std::string& body) {
   unsigned char out[EVP_MAX_MD_SIZE];
