@@ -1,6 +1,7 @@
 // The hub in-process, as principals meet it: keys and roles, restricted fields, HTTPS,
 // subscriptions by SSE, webhook and Kafka, and plugins added without a restart.
 #include "hub_fixture.h"
+#include "processes.h"
 
 namespace firehub {
 namespace {
@@ -165,6 +166,7 @@ TEST_F(HubTest, RestrictedFieldsOnlyWithTheGrant) {
       std::string::npos);
 }
 
+// (Also the trust review's TLS finding: suites without forward secrecy, no HSTS, http:// links.)
 TEST(HubTlsTest, ServesHttpsWithAConfiguredCertificate) {
   TempDir dir;
   std::string cert = dir.path() + "/hub.crt", key = dir.path() + "/hub.key";
@@ -194,6 +196,27 @@ TEST(HubTlsTest, ServesHttpsWithAConfiguredCertificate) {
   code >> status;
   EXPECT_EQ(status, "200");
   EXPECT_ANY_THROW(http("127.0.0.1", hub.value()->httpPort(), "GET", "/healthz"));
+
+  // Only forward-secret suites (ECDHE) on TLS 1.2; HSTS; OGC links https:// behind TLS.
+  const std::string base = "https://127.0.0.1:" + std::to_string(hub.value()->httpPort());
+  auto fetch = [&](const std::string& args) {
+    return firehub::testing::run("curl -s --cacert " + cert + " " + args + " 2>&1");
+  };
+  auto headers = fetch("-D - -o /dev/null " + base + "/healthz");
+  EXPECT_NE(headers.second.find("Strict-Transport-Security: max-age="), std::string::npos)
+      << headers.second;
+  auto ogc = fetch(base + "/ogc/collections");
+  EXPECT_NE(ogc.second.find("\"href\":\"https://"), std::string::npos) << ogc.second;
+  EXPECT_EQ(ogc.second.find("\"href\":\"http://"), std::string::npos) << ogc.second;
+  auto plain_rsa =
+      fetch("--tls-max 1.2 --ciphers AES128-GCM-SHA256 -o /dev/null -w '%{http_code}' " + base +
+            "/healthz");
+  EXPECT_EQ(plain_rsa.second.find("200"), std::string::npos)
+      << "RSA key exchange is refused: " << plain_rsa.second;
+  auto ecdhe =
+      fetch("--tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256 -o /dev/null -w '%{http_code}' " +
+            base + "/healthz");
+  EXPECT_NE(ecdhe.second.find("200"), std::string::npos) << ecdhe.second;
 
   c.tls_key = dir.path() + "/missing.key";
   c.data_dir = dir.path() + "/data2";
