@@ -17,6 +17,12 @@ void Router::entities(HTTPServerResponse& resp, const std::optional<std::string>
   if (!domain || domain->empty()) {
     return sendError(resp, Status::invalidArgument("query parameter 'domain' is required"));
   }
+  const auto& known = auth::schemaDomains();
+  if (!std::binary_search(known.begin(), known.end(), *domain)) {
+    std::string list;
+    for (const auto& d : known) list += (list.empty() ? "" : ", ") + d;
+    return sendError(resp, Status::notFound("no domain '" + *domain + "' (domains: " + list + ")"));
+  }
   lake::BBox bbox;
   if (bbox_text) {
     auto parsed = parseBBox(*bbox_text);

@@ -396,8 +396,11 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
   }
   if (get && (p.empty() || (p[0] != "api" && p[0] != "ogc"))) return staticFile(resp, p);
   if (!p.empty() && p[0] == "ogc") {
-    if (!get)
-      return sendError(resp, Status::invalidArgument("OGC API - Features is read-only: " + method));
+    if (!get) {
+      resp.set("Allow", "GET, HEAD");
+      return sendError(resp,
+                       Status::methodNotAllowed("OGC API - Features is read-only: " + method));
+    }
     std::map<std::string, std::string> query(params.begin(), params.end());
     std::vector<std::string> rest(p.begin() + 1, p.end());
     return reply(resp,
@@ -500,15 +503,61 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
   }
   if (what == "warnings" && post && p.size() == 3 && p[2] == "issue")
     return issueWarning(resp, p[1]);
-  bool known = what == "kafka" || what == "plugins" || what == "feeds" || what == "records" ||
-               what == "entities" || what == "dlq" || what == "layers" || what == "warnings" ||
-               what == "outlines" || what == "keys" || what == "audit" || what == "catalog" ||
-               what == "grants" || what == "subscriptions";
-  if (known) {
-    return sendError(resp, Status(StatusCode::kInvalidArgument,
-                                  "method " + method + " is not allowed on " + uri.getPath()));
+  if (std::string allow = allowedMethods(p); !allow.empty()) {
+    resp.set("Allow", allow);
+    return sendError(resp, Status::methodNotAllowed("method " + method + " is not allowed on " +
+                                                    uri.getPath() + " (allowed: " + allow + ")"));
   }
   sendError(resp, Status::notFound("no route for " + uri.getPath()));
+}
+
+// The methods a path under /api/v1 answers (its segments after /api/v1), as an Allow header;
+// "" when no route has that shape. Kept beside route(), whose conditions it mirrors.
+std::string Router::allowedMethods(const std::vector<std::string>& p) {
+  const std::string& what = p[0];
+  const size_t n = p.size();
+  auto is = [&](size_t i, const char* s) { return n > i && p[i] == s; };
+  std::vector<const char*> m;
+  if (what == "keys") {
+    if (n == 1) m = {"GET", "POST"};
+    if (n == 2) m = {"PATCH", "DELETE"};
+  } else if (what == "audit") {
+    if (n == 1 || (n == 2 && is(1, "verify"))) m = {"GET"};
+  } else if (what == "kafka" || what == "catalog" || what == "outlines" || what == "entities") {
+    if (n == 1) m = {"GET"};
+  } else if (what == "plugins") {
+    if (n == 1) m = {"GET"};
+    if (n == 2 && is(1, "rescan")) m = {"POST"};
+  } else if (what == "feeds") {
+    if (n == 1) m = {"GET", "POST"};
+    if (n == 2) m = {"GET", "DELETE"};
+    if (n == 3 && (is(2, "records") || is(2, "pause") || is(2, "resume"))) m = {"POST"};
+  } else if (what == "grants") {
+    if (n == 1) m = {"GET", "POST"};
+    if (n == 3) m = {"DELETE"};
+  } else if (what == "subscriptions") {
+    if (n == 1) m = {"GET", "POST"};
+    if (n == 2) m = {"GET", "DELETE"};
+    if (n == 3 && is(2, "events")) m = {"GET"};
+  } else if (what == "records") {
+    if (n == 2) m = {"GET"};
+  } else if (what == "dlq") {
+    if (n == 1) m = {"GET"};
+    if (n == 2)
+      m = is(1, "replay") ? std::vector<const char*>{"POST"}
+                          : std::vector<const char*>{"GET", "DELETE"};
+  } else if (what == "layers") {
+    m = {"GET"};
+  } else if (what == "warnings") {
+    if (n <= 2) m = {"GET"};
+    if (n == 3 && is(2, "issue")) m = {"POST"};
+  }
+  std::string allow;
+  for (const char* method : m) {
+    allow += (allow.empty() ? "" : ", ") + std::string(method);
+    if (std::string(method) == "GET") allow += ", HEAD";
+  }
+  return allow;
 }
 
 // The bytes of the bounded caches and buffers, and the whole process's resident memory, for

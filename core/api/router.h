@@ -207,6 +207,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
   Result<std::string> readChunkedBody(HTTPServerRequest& req);
 
   void route(HTTPServerRequest& req, HTTPServerResponse& resp);
+  static std::string allowedMethods(const std::vector<std::string>& path);
 
   // The bytes of the bounded caches and buffers, and the whole process's resident memory, for
   // an operator asking where the memory went.

@@ -81,6 +81,8 @@ int httpStatus(const Status& s) {
       return 413;
     case StatusCode::kUnsupportedMedia:
       return 415;
+    case StatusCode::kMethodNotAllowed:
+      return 405;
     case StatusCode::kResourceExhausted:
     case StatusCode::kUnavailable:
       return 503;

@@ -22,6 +22,8 @@ const char* statusCodeName(StatusCode code) {
       return "payload_too_large";
     case StatusCode::kUnsupportedMedia:
       return "unsupported_media_type";
+    case StatusCode::kMethodNotAllowed:
+      return "method_not_allowed";
     case StatusCode::kResourceExhausted:
       return "resource_exhausted";
     case StatusCode::kUnavailable:

@@ -25,14 +25,25 @@ int runFwi(const std::string& input) {
   std::stringstream text;
   text << in.rdbuf();
   std::string data = text.str();
-  size_t first_line = data.find('\n');
-  std::string header_line = data.substr(0, first_line);
+  // Lines starting with '#' are comments (the reference data ships with a citation on top).
+  auto comment = [](const sdk::CsvRow& r) {
+    return !r.fields.empty() && sdk::trim(r.fields[0]).substr(0, 1) == "#";
+  };
+  size_t header_at = 0;
+  while (header_at < data.size() && data[header_at] == '#') {
+    size_t nl = data.find('\n', header_at);
+    header_at = nl == std::string::npos ? data.size() : nl + 1;
+  }
+  const std::string header_line = data.substr(header_at, data.find('\n', header_at) - header_at);
   char delimiter = header_line.find(';') != std::string::npos ? ';' : ',';
 
   sdk::CsvReader reader(data, delimiter);
   sdk::CsvRow row;
   std::string error;
-  if (!reader.next(row, error)) {
+  bool have_header = false;
+  while ((have_header = reader.next(row, error)) && error.empty() && comment(row)) {
+  }
+  if (!have_header) {
     std::cerr << "firehub fwi: " << input << " is empty\n";
     return 2;
   }
@@ -60,6 +71,7 @@ int runFwi(const std::string& input) {
       return 2;
     };
     if (!error.empty()) return fail(error);
+    if (comment(row)) continue;
     if (row.fields.size() != column.size()) return fail("wrong number of fields");
     auto number = [&](const char* name, double& v) {
       auto parsed = sdk::parseDouble(row.fields[column[name]]);

@@ -219,6 +219,14 @@ TEST(EndToEndTest, FwiCommandReproducesTheStandardSequence) {
         sep_of(rows[2] + ",86.908,11.7983,26.052,6.4782,11.7392,7.51672,0.966361") + "\n";
     EXPECT_EQ(result.second, expected);
   }
+  // The shipped reference data, citation comments on top, runs as the README shows it.
+  auto reference = run(firehubBinary() + " fwi --input " + firehub::testing::sourceDir() +
+                       "/tests/data/fwi_reference_1985.csv 2>&1");
+  EXPECT_EQ(reference.first, 0) << reference.second;
+  EXPECT_NE(
+      reference.second.find("-100,40,1985,4,13,17,42,25,0,87.6,8.5,19,10.8,8.5,10,1.61,87.6494"),
+      std::string::npos)
+      << reference.second;
   std::string bad = dir.sub("bad.csv");
   std::ofstream(bad) << "long,lat,yr,mon,day,temp,rh,ws,prec\n-100,40,1985,4,13,17,142,25,0\n";
   auto refused = run(firehubBinary() + " fwi --input " + bad + " 2>&1");

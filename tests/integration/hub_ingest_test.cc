@@ -129,6 +129,20 @@ TEST_F(HubTest, ClearErrorsForBadRequests) {
   EXPECT_EQ(bbox.status, 400);
   EXPECT_EQ(get("/api/v1/entities").status, 400);
   EXPECT_EQ(get("/nowhere").status, 404);
+  auto unknown_domain = get("/api/v1/entities?domain=nowhere");
+  EXPECT_EQ(unknown_domain.status, 404) << "an unknown domain is not an empty one";
+  EXPECT_NE(unknown_domain.body.find("weather"), std::string::npos)
+      << "names the domains: " << unknown_domain.body;
+  // A known resource with another method: 405 naming the methods it takes.
+  auto wrong = http("127.0.0.1", port_, "PUT", "/api/v1/feeds/wx", "{}", "application/json", key_);
+  EXPECT_EQ(wrong.status, 405) << wrong.body;
+  EXPECT_EQ(wrong.headers["Allow"], "GET, HEAD, DELETE");
+  auto post_catalog = post("/api/v1/catalog", "{}", "application/json");
+  EXPECT_EQ(post_catalog.status, 405);
+  EXPECT_EQ(post_catalog.headers["Allow"], "GET, HEAD");
+  auto ogc_write = post("/ogc/collections", "{}", "application/json");
+  EXPECT_EQ(ogc_write.status, 405);
+  EXPECT_EQ(ogc_write.headers["Allow"], "GET, HEAD");
   // The hub still serves after all of that.
   EXPECT_EQ(get("/healthz").status, 200);
 }

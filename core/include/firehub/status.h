@@ -22,6 +22,7 @@ enum class StatusCode {
   kUnauthenticated,     // 401
   kPayloadTooLarge,     // 413
   kUnsupportedMedia,    // 415
+  kMethodNotAllowed,    // a known resource, another method: 405 (with Allow)
   kResourceExhausted,   // out of space or over a limit: 503, retryable
   kUnavailable,         // a dependency is down: 503, retryable
   kInternal,            // a bug or an unexpected failure: 500
@@ -41,6 +42,9 @@ class [[nodiscard]] Status {
   }
   static Status notFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status alreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
+  static Status methodNotAllowed(std::string m) {
+    return {StatusCode::kMethodNotAllowed, std::move(m)};
+  }
   static Status permissionDenied(std::string m) {
     return {StatusCode::kPermissionDenied, std::move(m)};
   }
