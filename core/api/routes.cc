@@ -1,0 +1,203 @@
+// The route table: which handler answers which method and path under /api/v1, /ogc and the
+// one-map, and the methods a known path allows.
+#include "api/router.h"
+
+namespace firehub::api {
+
+// Long: the dispatch table of every /api/v1 route, one line or two each; the handlers are
+// elsewhere.
+void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
+  Poco::URI uri;
+  auto segments = pathSegments(req.getURI());
+  try {
+    uri = Poco::URI(req.getURI());
+  } catch (const Poco::Exception& e) {
+    segments = Status::invalidArgument("the request target is not a URI: " + e.displayText());
+  }
+  if (!segments.isOk()) return sendError(resp, segments.status());
+  const std::string& method = req.getMethod();
+  std::vector<std::string> p = std::move(segments).value();
+  auto params = uri.getQueryParameters();
+  auto param = [&](const std::string& name) -> std::optional<std::string> {
+    for (const auto& [k, v] : params) {
+      if (k == name) return v;
+    }
+    return std::nullopt;
+  };
+  const bool get = method == "GET" || method == "HEAD";
+  const bool post = method == "POST";
+
+  if (p.size() == 1 && p[0] == "metrics" && get) {
+    ctx_.metrics->setOutboxDepth(static_cast<double>(ctx_.lake->outboxDepth()));
+    if (ctx_.load_failures)
+      ctx_.metrics->setLoadFailures(static_cast<double>(ctx_.load_failures().size()));
+    setMemoryGauges();
+    return send(resp, 200, ctx_.metrics->serialize(), "text/plain; version=0.0.4");
+  }
+  if (get && (p.empty() || (p[0] != "api" && p[0] != "ogc"))) return staticFile(resp, p);
+  if (!p.empty() && p[0] == "ogc") {
+    if (!get) {
+      resp.set("Allow", "GET, HEAD");
+      return sendError(resp,
+                       Status::methodNotAllowed("OGC API - Features is read-only: " + method));
+    }
+    std::map<std::string, std::string> query(params.begin(), params.end());
+    std::vector<std::string> rest(p.begin() + 1, p.end());
+    return reply(resp,
+                 ogcRequest(ctx_, rest, query, (tls() ? "https://" : "http://") + req.getHost(),
+                            who_.restricted));
+  }
+  if (p.size() < 2 || p[0] != "api" || p[1] != "v1") {
+    return sendError(resp, Status::notFound("no route for " + uri.getPath()));
+  }
+  p.erase(p.begin(), p.begin() + 2);
+  if (p.empty()) return sendError(resp, Status::notFound("no route for " + uri.getPath()));
+
+  const std::string& what = p[0];
+  if (p.size() > 1) audit_target_ = p[1];
+  if (what == "keys") {
+    if (!who_.canAdminister()) return (void)forbid(resp, "keys are managed by admins");
+    if (p.size() == 1 && post) return createKey(req, resp);
+    if (p.size() == 1 && get) return listKeys(resp);
+    if (p.size() == 2 && method == "DELETE") return revokeKey(resp, p[1]);
+    if (p.size() == 2 && method == "PATCH") return patchKey(req, resp, p[1]);
+  }
+  if (what == "audit" && get) {
+    if (!who_.canAdminister()) return (void)forbid(resp, "the audit log is for admins");
+    if (p.size() == 1) return auditLog(resp, param("from"));
+    if (p.size() == 2 && p[1] == "verify") return auditVerify(resp);
+  }
+  if (what == "kafka" && p.size() == 1 && get) return kafka(resp);
+  if (what == "plugins" && p.size() == 1 && get) return plugins(resp);
+  if (what == "plugins" && p.size() == 2 && p[1] == "rescan" && post) {
+    if (!who_.canOperate()) return (void)forbid(resp, "operators add plugins");
+    if (ctx_.rescan_plugins) ctx_.rescan_plugins();
+    return plugins(resp);
+  }
+  if (what == "feeds") {
+    if (p.size() == 1 && post) return createFeed(req, resp);
+    if (p.size() == 1 && get) return listFeeds(resp);
+    if (p.size() == 2 && get) return showFeed(resp, p[1]);
+    if (p.size() == 3 && p[2] == "records" && post) return push(req, resp, p[1]);
+    if ((p.size() == 3 && post && (p[2] == "pause" || p[2] == "resume")) ||
+        (p.size() == 2 && method == "DELETE")) {
+      return manageFeed(resp, p[1], p.size() == 2 ? "delete" : p[2]);
+    }
+  }
+  if (what == "catalog" && p.size() == 1 && get) return catalog(resp);
+  if (what == "grants" && ctx_.subscriptions) {
+    if (!who_.canOperate()) return (void)forbid(resp, "grants are given by admins and operators");
+    if (p.size() == 1 && post) return addGrant(req, resp);
+    if (p.size() == 1 && get) return listGrants(resp);
+    if (p.size() == 3 && method == "DELETE") {
+      Status st = ctx_.subscriptions->revokeGrant(p[1], p[2]);
+      return st.isOk() ? send(resp, 200, R"({"revoked":true})") : sendError(resp, st);
+    }
+  }
+  if (what == "subscriptions" && ctx_.subscriptions) {
+    if (who_.anonymous) return (void)unauthorized(resp, "subscriptions need an API key");
+    if (p.size() == 1 && post) return subscribe(req, resp);
+    if (p.size() == 1 && get) return listSubscriptions(resp);
+    auto sub = p.size() >= 2 ? ctx_.subscriptions->get(p[1]) : std::nullopt;
+    if (p.size() >= 2 && (!sub || (sub->owner != who_.key_id && !who_.canOperate()))) {
+      return sendError(resp, Status::notFound("no subscription '" + p[1] + "'"));
+    }
+    if (p.size() == 2 && get) return send(resp, 200, subs::subscriptionJson(*sub));
+    if (p.size() == 2 && method == "DELETE") {
+      Status st = ctx_.subscriptions->remove(p[1]);
+      return st.isOk() ? send(resp, 200, R"({"deleted":true})") : sendError(resp, st);
+    }
+    if (p.size() == 3 && p[2] == "events" && get) return subscriptionEvents(req, resp, *sub);
+  }
+  if (what == "records" && p.size() == 2 && get) return record(resp, p[1]);
+  if (what == "entities" && p.size() == 1 && get) {
+    return entities(resp, param("domain"), param("bbox"), param("limit"));
+  }
+  if (what == "dlq") {
+    if (p.size() == 1 && get) {
+      auto feed = param("feed");
+      auto owner = feed ? ctx_.feeds->get(*feed) : nullptr;
+      if (!who_.canOperate() && !(owner && who_.mayWriteFeed(owner->spec().agency))) {
+        return (void)forbid(
+            resp,
+            "dead letters hold raw agency data: operators, or the agency with ?feed=<its feed>");
+      }
+      return deadLetters(resp, feed, param("limit"), param("from"));
+    }
+    if (p.size() == 2 && p[1] == "replay" && method == "POST") return replayDeadLetters(req, resp);
+    if (p.size() == 2 && (get || method == "DELETE")) return deadLetter(resp, p[1], get);
+  }
+  if (what == "layers" && get) {
+    if (p.size() == 1) return reply(resp, layerList(ctx_));
+    if (p.size() == 3 && p[1] == "risk" && p[2] == "stream") return riskStream(req, resp);
+    if (p.size() == 4 && p[1] == "risk" && p[2] == "cells")
+      return reply(resp, riskCellExplanation(ctx_, p[3]));
+    if (p.size() == 2)
+      return layer(req, resp, p[1], param("bbox"), param("limit"), param("offset"),
+                   param("properties"));
+  }
+  if (what == "outlines" && p.size() == 1 && get) return outlines(resp);
+  if (what == "warnings" && get) {
+    if (p.size() == 1) return reply(resp, warningList(ctx_, param("history").value_or("") == "1"));
+    if (p.size() == 2) return reply(resp, warningDocument(ctx_, p[1]));
+  }
+  if (what == "warnings" && post && p.size() == 3 && p[2] == "issue")
+    return issueWarning(resp, p[1]);
+  if (std::string allow = allowedMethods(p); !allow.empty()) {
+    resp.set("Allow", allow);
+    return sendError(resp, Status::methodNotAllowed("method " + method + " is not allowed on " +
+                                                    uri.getPath() + " (allowed: " + allow + ")"));
+  }
+  sendError(resp, Status::notFound("no route for " + uri.getPath()));
+}
+
+// The methods a path under /api/v1 answers (its segments after /api/v1), as an Allow header;
+// "" when no route has that shape. Kept beside route(), whose conditions it mirrors.
+std::string Router::allowedMethods(const std::vector<std::string>& p) {
+  const std::string& what = p[0];
+  const size_t n = p.size();
+  auto is = [&](size_t i, const char* s) { return n > i && p[i] == s; };
+  std::vector<const char*> m;
+  if (what == "keys") {
+    if (n == 1) m = {"GET", "POST"};
+    if (n == 2) m = {"PATCH", "DELETE"};
+  } else if (what == "audit") {
+    if (n == 1 || (n == 2 && is(1, "verify"))) m = {"GET"};
+  } else if (what == "kafka" || what == "catalog" || what == "outlines" || what == "entities") {
+    if (n == 1) m = {"GET"};
+  } else if (what == "plugins") {
+    if (n == 1) m = {"GET"};
+    if (n == 2 && is(1, "rescan")) m = {"POST"};
+  } else if (what == "feeds") {
+    if (n == 1) m = {"GET", "POST"};
+    if (n == 2) m = {"GET", "DELETE"};
+    if (n == 3 && (is(2, "records") || is(2, "pause") || is(2, "resume"))) m = {"POST"};
+  } else if (what == "grants") {
+    if (n == 1) m = {"GET", "POST"};
+    if (n == 3) m = {"DELETE"};
+  } else if (what == "subscriptions") {
+    if (n == 1) m = {"GET", "POST"};
+    if (n == 2) m = {"GET", "DELETE"};
+    if (n == 3 && is(2, "events")) m = {"GET"};
+  } else if (what == "records") {
+    if (n == 2) m = {"GET"};
+  } else if (what == "dlq") {
+    if (n == 1) m = {"GET"};
+    if (n == 2)
+      m = is(1, "replay") ? std::vector<const char*>{"POST"}
+                          : std::vector<const char*>{"GET", "DELETE"};
+  } else if (what == "layers") {
+    m = {"GET"};
+  } else if (what == "warnings") {
+    if (n <= 2) m = {"GET"};
+    if (n == 3 && is(2, "issue")) m = {"POST"};
+  }
+  std::string allow;
+  for (const char* method : m) {
+    allow += (allow.empty() ? "" : ", ") + std::string(method);
+    if (std::string(method) == "GET") allow += ", HEAD";
+  }
+  return allow;
+}
+
+}  // namespace firehub::api
