@@ -19,9 +19,8 @@ void Router::entities(HTTPServerResponse& resp, const std::optional<std::string>
   }
   const auto& known = auth::schemaDomains();
   if (!std::binary_search(known.begin(), known.end(), *domain)) {
-    std::string list;
-    for (const auto& d : known) list += (list.empty() ? "" : ", ") + d;
-    return sendError(resp, Status::notFound("no domain '" + *domain + "' (domains: " + list + ")"));
+    return sendError(resp, Status::notFound("no domain '" + *domain +
+                                            "' (domains: " + auth::schemaDomainList() + ")"));
   }
   lake::BBox bbox;
   if (bbox_text) {

@@ -218,10 +218,8 @@ Status checkDomains(Role role, const std::vector<std::string>& domains) {
   const auto& known = schemaDomains();
   for (const auto& d : domains) {
     if (!std::binary_search(known.begin(), known.end(), d)) {
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      return Status::invalidArgument("'" + d + "' is not a domain of the shared schema (" + list +
-                                     ")");
+      return Status::invalidArgument("'" + d + "' is not a domain of the shared schema (" +
+                                     schemaDomainList() + ")");
     }
   }
   return Status::ok();
@@ -242,6 +240,12 @@ const std::vector<std::string>& schemaDomains() {
     return std::vector<std::string>(found.begin(), found.end());
   }();
   return domains;
+}
+
+std::string schemaDomainList() {
+  std::string list;
+  for (const auto& d : schemaDomains()) list += (list.empty() ? "" : ", ") + d;
+  return list;
 }
 
 bool Principal::mayWriteDomain(const std::string& domain) const {

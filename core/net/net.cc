@@ -181,7 +181,7 @@ Result<Poco::Net::SocketAddress> OutboundPolicy::resolve(const std::string& host
   return Status::permissionDenied("may not connect to " + host + ": " + why);
 }
 
-Status OutboundPolicy::checkUrl(const std::string& url) const {
+Status checkUrlShape(const std::string& url) {
   Poco::URI uri;
   try {
     uri = Poco::URI(url);
@@ -192,10 +192,14 @@ Status OutboundPolicy::checkUrl(const std::string& url) const {
     return Status::invalidArgument("the URL must be http:// or https:// with a host");
   }
   if (!uri.getUserInfo().empty()) {
-    return Status::invalidArgument(
-        "the URL may not carry credentials (user:password@); use the "
-        "signature secret");
+    return Status::invalidArgument("the URL may not carry credentials (user:password@)");
   }
+  return Status::ok();
+}
+
+Status OutboundPolicy::checkUrl(const std::string& url) const {
+  FIREHUB_RETURN_IF_ERROR(checkUrlShape(url));
+  const Poco::URI uri(url);
   auto address = resolve(uri.getHost(), uri.getPort());
   if (!address.isOk() && address.status().code() == StatusCode::kPermissionDenied) {
     return address.status();

@@ -313,14 +313,9 @@ Result<Subscription> parseSubscription(const std::string& json, bool restricted)
       s.url = delivery->optValue<std::string>("url", "");
       s.secret = delivery->optValue<std::string>("secret", "");
       s.max_attempts = delivery->optValue<int>("max_attempts", s.max_attempts);
-      Poco::URI uri(s.url);
-      if ((uri.getScheme() != "http" && uri.getScheme() != "https") || uri.getHost().empty()) {
-        return Status::invalidArgument("delivery.url must be an http:// or https:// URL");
-      }
-      if (!uri.getUserInfo().empty()) {
-        return Status::invalidArgument(
-            "delivery.url may not carry credentials (user:password@); the "
-            "signature secret authenticates the hub");
+      if (Status shape = net::checkUrlShape(s.url); !shape.isOk()) {
+        return Status::invalidArgument("delivery.url: " + shape.message() +
+                                       " (the signature secret authenticates the hub)");
       }
       if (s.secret.size() < 16)
         return Status::invalidArgument("delivery.secret must have at least 16 characters");

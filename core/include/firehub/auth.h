@@ -122,5 +122,7 @@ class AuditLog {
 std::string sha256Hex(const std::string& data);
 // The domains of the shared schema (each body type's (domain) option), sorted.
 const std::vector<std::string>& schemaDomains();
+// The same as text: "alarm, building, ..." (for messages naming them).
+std::string schemaDomainList();
 
 }  // namespace firehub::auth

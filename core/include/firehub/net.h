@@ -49,6 +49,9 @@ struct OutboundOptions {
 // Parses outbound.allow's text ("127.0.0.1/32, 10.1.0.0/16").
 Result<std::vector<Network>> parseAllowList(const std::string& text);
 
+// Whether `url` is an http:// or https:// URL with a host and without credentials (no DNS).
+Status checkUrlShape(const std::string& url);
+
 class OutboundPolicy {
  public:
   OutboundPolicy() = default;
