@@ -11,6 +11,8 @@ packages=(
   librdkafka-dev librocksdb-dev libpoco-dev libboost-dev libboost-filesystem-dev
   libprotobuf-dev protobuf-compiler libs2-dev libsimdjson-dev libcli11-dev prometheus-cpp-dev
   libssl-dev zlib1g-dev libre2-dev libjemalloc-dev
+  # the OpenAPI description, written in YAML, embedded in the binary as JSON at build time
+  libyaml-cpp-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev kcat curl netcat-openbsd libxml2-utils
   # libFuzzer targets (ops/run.sh fuzz): Debian's clang and its sanitizer runtimes; clang-format

@@ -1,5 +1,6 @@
 // Dead letters: listed, shown, discarded and replayed.
 #include "api/router.h"
+#include "firehub/v1/time_text.h"
 
 namespace firehub::api {
 
@@ -23,7 +24,7 @@ bool Router::restrictedBytes(const firehub::v1::DeadLetter& dl) const {
 Poco::JSON::Object Router::deadLetterJson(uint64_t sequence, const firehub::v1::DeadLetter& dl,
                                           size_t max_raw) const {
   Poco::JSON::Object o;
-  o.set("sequence", sequence);
+  o.set("id", sequence);
   o.set("feed_id", dl.feed_id());
   o.set("agency", dl.agency());
   o.set("connector", dl.connector_id() + "@" + dl.connector_version());
@@ -31,7 +32,8 @@ Poco::JSON::Object Router::deadLetterJson(uint64_t sequence, const firehub::v1::
   o.set("reason", dl.reason());
   o.set("source_offset", dl.source_offset());
   o.set("content_type", dl.content_type());
-  o.set("at", google::protobuf::util::TimeUtil::ToString(dl.at()));
+  o.set("at", firehub::v1::rfc3339Millis(
+                  google::protobuf::util::TimeUtil::TimestampToMilliseconds(dl.at())));
   o.set("raw_bytes", static_cast<uint64_t>(dl.raw().size()));
   if (!who_.restricted && restrictedBytes(dl)) {
     o.set("raw_withheld",
@@ -55,29 +57,35 @@ Poco::JSON::Object Router::deadLetterJson(uint64_t sequence, const firehub::v1::
   return o;
 }
 
-void Router::deadLetters(HTTPServerResponse& resp, const std::optional<std::string>& feed,
-                         const std::optional<std::string>& limit_text,
-                         const std::optional<std::string>& from_text) {
-  auto limit = integerParam(limit_text, "limit", 1, 1000, 100);
-  if (!limit.isOk()) return sendError(resp, limit.status());
-  auto from = integerParam(from_text, "from", 0, INT64_MAX, 0);
-  if (!from.isOk()) return sendError(resp, from.status());
+// Dead letters, oldest first (of one feed with ?feed=). numberMatched is given for the whole list
+// (a kept count); a feed's share would take a walk of every dead letter, so ?feed= has none.
+void Router::deadLetters(HTTPServerResponse& resp, const std::optional<std::string>& feed) {
+  auto page = pageParams(param("limit"), param("cursor"), "dlq", 100, 1000);
+  if (!page.isOk()) return sendError(resp, page.status());
+  uint64_t from = 0;
+  if (!page->after.empty()) {
+    auto n = numberOf(page->after);
+    if (!n)
+      return sendError(resp, Status::invalidArgument("cursor is not one of the dead letters"));
+    from = *n + 1;
+  }
   std::vector<lake::DeadLetterEntry> entries;
-  Status s =
-      ctx_.lake->listDeadLetters(static_cast<uint64_t>(from.value()),
-                                 static_cast<size_t>(limit.value()), feed.value_or(""), entries);
+  Status s = ctx_.lake->listDeadLetters(from, page->limit + 1, feed.value_or(""), entries);
   if (!s.isOk()) return sendError(resp, s);
+  const size_t shown = std::min(entries.size(), page->limit);
   Poco::JSON::Array arr;
-  for (const auto& e : entries) {
+  for (size_t i = 0; i < shown; ++i) {
     // A feed id may have belonged to another agency before (deleted, registered again): each
     // dead letter is shown only to those who may handle its own agency's.
-    if (mayHandleDeadLetter(e.letter)) arr.add(deadLetterJson(e.sequence, e.letter, 4096));
+    if (mayHandleDeadLetter(entries[i].letter))
+      arr.add(deadLetterJson(entries[i].sequence, entries[i].letter, 4096));
   }
   Poco::JSON::Object obj;
-  obj.set("total", static_cast<uint64_t>(ctx_.lake->deadLetterCount()));
   obj.set("dead_letters", arr);
-  if (entries.size() == static_cast<size_t>(limit.value())) {
-    obj.set("next_from", static_cast<uint64_t>(entries.back().sequence + 1));
+  if (!feed) obj.set("numberMatched", static_cast<uint64_t>(ctx_.lake->deadLetterCount()));
+  obj.set("numberReturned", static_cast<uint64_t>(arr.size()));
+  if (entries.size() > shown) {
+    obj.set("next", encodeCursor("dlq", sortableNumber(entries[shown - 1].sequence)));
   }
   send(resp, 200, toJson(obj));
 }

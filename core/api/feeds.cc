@@ -6,6 +6,7 @@ namespace firehub::api {
 Poco::JSON::Object Router::feedJson(registry::Feed& feed) {
   Poco::JSON::Object o = registry::feedSpecObject(feed.spec());
   if (!who_.mayWriteFeed(feed.spec().agency)) o.remove("config");  // may hold credentials
+  o.set("created_at", isoMillis(feed.spec().created_at * 1000));
   std::string stopped = feed.stoppedReason();
   std::string fault = feed.fault();
   int64_t since = feed.decodingSince().load();
@@ -39,11 +40,7 @@ Poco::JSON::Object Router::feedJson(registry::Feed& feed) {
   counts.set("duplicates", static_cast<uint64_t>(c.duplicates.load()));
   o.set("counts", counts);
   int64_t last = c.last_record_at.load();
-  if (last > 0) {
-    google::protobuf::Timestamp ts;
-    ts.set_seconds(last);
-    o.set("last_record_at", google::protobuf::util::TimeUtil::ToString(ts));
-  }
+  if (last > 0) o.set("last_record_at", isoMillis(last * 1000));
   std::string err = feed.lastError();
   if (!err.empty()) o.set("last_error", err);
   if (ctx_.listen_port) {
@@ -203,11 +200,88 @@ void Router::catalog(HTTPServerResponse& resp) {
 }
 
 void Router::listFeeds(HTTPServerResponse& resp) {
-  Poco::JSON::Array arr;
-  for (const auto& f : ctx_.feeds->list()) arr.add(feedJson(*f));
-  Poco::JSON::Object obj;
-  obj.set("feeds", arr);
-  send(resp, 200, toJson(obj));
+  auto page = pageParams(param("limit"), param("cursor"), "feeds", 100, 1000);
+  if (!page.isOk()) return sendError(resp, page.status());
+  std::vector<std::pair<std::string, std::string>> items;
+  for (const auto& f : ctx_.feeds->list()) items.emplace_back(f->spec().id, toJson(feedJson(*f)));
+  std::sort(items.begin(), items.end());
+  send(resp, 200, pageOfList("feeds", items, page.value()));
+}
+
+// Long: the merge, then every check a new registration gets, in the order createFeed makes them.
+void Router::patchFeed(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id) {
+  auto body = readBody(req);
+  if (!body.isOk()) {
+    discardBody(req, resp);
+    return sendError(resp, body.status());
+  }
+  audit_target_ = id;
+  auto feed = ctx_.feeds->get(id);
+  if (!feed) return sendError(resp, Status::notFound("no feed '" + id + "'"));
+  if (!who_.mayWriteFeed(feed->spec().agency)) {
+    return (void)forbid(resp, "feed '" + id + "' belongs to agency '" + feed->spec().agency + "'");
+  }
+  Poco::JSON::Object::Ptr patch;
+  try {
+    Poco::JSON::Parser parser;
+    auto v = parser.parse(body.value());
+    if (v.type() == typeid(Poco::JSON::Object::Ptr)) patch = v.extract<Poco::JSON::Object::Ptr>();
+  } catch (const Poco::Exception&) {
+  }
+  if (!patch) {
+    return sendError(resp, Status::invalidArgument(
+                               "body must be a JSON object: the fields of the feed to change "
+                               "(a JSON merge patch; null removes a field)"));
+  }
+  Poco::JSON::Object merged = registry::feedSpecObject(feed->spec());
+  for (const auto& name : patch->getNames()) {
+    if ((name == "id" || name == "agency") &&
+        patch->get(name).toString() != merged.get(name).toString()) {
+      return sendError(resp, Status::invalidArgument("field '" + name +
+                                                     "' of a feed does not change (register a "
+                                                     "new feed instead)"));
+    }
+    if (name == "created_at") continue;
+    const auto& value = patch->get(name);
+    if (value.isEmpty()) {
+      merged.remove(name);
+    } else if (name == "config" || name == "errors" || name == "file_drop") {
+      // One level of merge for the nested objects, as RFC 7396 does.
+      auto sub = patch->getObject(name);
+      auto base = merged.getObject(name);
+      if (!sub || !base) {
+        merged.set(name, value);
+      } else {
+        for (const auto& k : sub->getNames()) {
+          if (sub->get(k).isEmpty())
+            base->remove(k);
+          else
+            base->set(k, sub->get(k));
+        }
+      }
+    } else {
+      merged.set(name, value);
+    }
+  }
+  auto spec = registry::parseFeedSpec(toJson(merged));
+  if (!spec.isOk()) return sendError(resp, spec.status());
+  if (auto plugin = ctx_.connectors->find(spec->connector);
+      plugin && !who_.mayWriteDomain(plugin->descriptor().domain)) {
+    return (void)forbid(resp, "may not write domain '" + std::string(plugin->descriptor().domain) +
+                                  "' (connector " + spec->connector + ")");
+  }
+  if (!who_.canOperate() &&
+      (spec->file_drop != feed->spec().file_drop ||
+       (configHasListen(spec->config_json) && spec->config_json != feed->spec().config_json))) {
+    return (void)forbid(resp, "file drops and listen addresses are set by operators");
+  }
+  auto changed = ctx_.feeds->create(spec.value(), /*replace=*/true);
+  if (!changed.isOk()) return sendError(resp, changed.status());
+  if (changed.value()->paused() != spec->paused) {
+    Status st = ctx_.feeds->setPaused(id, spec->paused);
+    if (!st.isOk()) return sendError(resp, st);
+  }
+  send(resp, 200, toJson(feedJson(*changed.value())));
 }
 
 void Router::showFeed(HTTPServerResponse& resp, const std::string& id) {

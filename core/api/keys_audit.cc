@@ -27,18 +27,20 @@ void Router::addGrant(HTTPServerRequest& req, HTTPServerResponse& resp) {
 }
 
 void Router::listGrants(HTTPServerResponse& resp) {
+  auto page = pageParams(param("limit"), param("cursor"), "grants", 100, 1000);
+  if (!page.isOk()) return sendError(resp, page.status());
   auto grants = ctx_.subscriptions->grants();
   if (!grants.isOk()) return sendError(resp, grants.status());
-  Poco::JSON::Array arr;
+  std::vector<std::pair<std::string, std::string>> items;
   for (const auto& [key, topic] : grants.value()) {
     Poco::JSON::Object o;
+    o.set("id", key + "/" + topic);
     o.set("key_id", key);
     o.set("topic", topic);
-    arr.add(o);
+    items.emplace_back(key + "/" + topic, toJson(o));
   }
-  Poco::JSON::Object o;
-  o.set("grants", arr);
-  send(resp, 200, toJson(o));
+  std::sort(items.begin(), items.end());
+  send(resp, 200, pageOfList("grants", items, page.value()));
 }
 
 Poco::JSON::Object Router::keyJson(const auth::KeyInfo& k) {
@@ -53,7 +55,7 @@ Poco::JSON::Object Router::keyJson(const auth::KeyInfo& k) {
   }
   o.set("restricted", k.restricted);
   if (!k.note.empty()) o.set("note", k.note);
-  o.set("created_at_ms", k.created_at);
+  o.set("created_at", isoMillis(k.created_at));
   o.set("created_by", k.created_by);
   o.set("revoked", k.revoked);
   return o;
@@ -130,31 +132,73 @@ void Router::patchKey(HTTPServerRequest& req, HTTPServerResponse& resp, const st
 }
 
 void Router::listKeys(HTTPServerResponse& resp) {
+  auto page = pageParams(param("limit"), param("cursor"), "keys", 100, 1000);
+  if (!page.isOk()) return sendError(resp, page.status());
   auto keys = ctx_.keys->list();
   if (!keys.isOk()) return sendError(resp, keys.status());
-  Poco::JSON::Array arr;
-  for (const auto& k : keys.value()) arr.add(keyJson(k));
-  Poco::JSON::Object o;
-  o.set("keys", arr);
-  send(resp, 200, toJson(o));
+  std::vector<std::pair<std::string, std::string>> items;
+  for (const auto& k : keys.value()) items.emplace_back(k.id, toJson(keyJson(k)));
+  std::sort(items.begin(), items.end());
+  send(resp, 200, pageOfList("keys", items, page.value()));
+}
+
+void Router::showKey(HTTPServerResponse& resp, const std::string& id) {
+  auto keys = ctx_.keys->list();
+  if (!keys.isOk()) return sendError(resp, keys.status());
+  for (const auto& k : keys.value()) {
+    if (k.id == id) return send(resp, 200, toJson(keyJson(k)));
+  }
+  sendError(resp, Status::notFound("no key '" + id + "'"));
 }
 
 void Router::revokeKey(HTTPServerResponse& resp, const std::string& id) {
   Status s = ctx_.keys->revoke(id);
   if (!s.isOk()) return sendError(resp, s);
-  send(resp, 200, R"({"revoked":)" + jsonString(id) + "}");
+  auto keys = ctx_.keys->list();
+  if (!keys.isOk()) return sendError(resp, keys.status());
+  for (const auto& k : keys.value()) {
+    if (k.id == id) return send(resp, 200, toJson(keyJson(k)));
+  }
+  sendError(resp, Status::notFound("no key '" + id + "'"));
 }
 
-void Router::auditLog(HTTPServerResponse& resp, const std::optional<std::string>& from) {
+// The audit log, oldest first. Entries are shown with the API's names (id, at); the hash covers
+// them as stored (GET /api/v1/audit/verify checks the chain).
+void Router::auditLog(HTTPServerResponse& resp) {
   if (!ctx_.audit) return sendError(resp, Status::unavailable("no audit log"));
-  auto entries = ctx_.audit->list(from ? std::strtoull(from->c_str(), nullptr, 10) : 1, 1000);
-  if (!entries.isOk()) return sendError(resp, entries.status());
-  std::string out = R"({"entries":[)";
-  for (size_t i = 0; i < entries->size(); ++i) {
-    if (i) out += ',';
-    out += auth::auditEntryJson(entries.value()[i]);
+  auto page = pageParams(param("limit"), param("cursor"), "audit", 1000, 1000);
+  if (!page.isOk()) return sendError(resp, page.status());
+  uint64_t from = 1;
+  if (!page->after.empty()) {
+    auto n = numberOf(page->after);
+    if (!n) return sendError(resp, Status::invalidArgument("cursor is not one of the audit log"));
+    from = *n + 1;
   }
-  send(resp, 200, out + "]}");
+  auto entries = ctx_.audit->list(from, page->limit + 1);
+  if (!entries.isOk()) return sendError(resp, entries.status());
+  const size_t shown = std::min(entries->size(), page->limit);
+  std::string out = R"({"entries":[)";
+  for (size_t i = 0; i < shown; ++i) {
+    const auth::AuditEntry& e = entries.value()[i];
+    Poco::JSON::Object o;
+    o.set("id", e.sequence);
+    o.set("at", isoMillis(e.at_ms));
+    o.set("actor", e.actor);
+    o.set("role", e.role);
+    o.set("action", e.action);
+    o.set("target", e.target);
+    o.set("status", e.status);
+    o.set("prev_hash", e.prev_hash);
+    o.set("hash", e.hash);
+    if (i) out += ',';
+    out += toJson(o);
+  }
+  out += R"(],"numberReturned":)" + std::to_string(shown);
+  if (entries->size() > shown) {
+    out += R"(,"next":")" +
+           encodeCursor("audit", sortableNumber(entries.value()[shown - 1].sequence)) + "\"";
+  }
+  send(resp, 200, out + "}");
 }
 
 void Router::auditVerify(HTTPServerResponse& resp) {

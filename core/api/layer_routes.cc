@@ -17,11 +17,22 @@ void Router::issueWarning(HTTPServerResponse& resp, const std::string& draft) {
            R"(,"status":"Actual","issued_by":)" + jsonString(who_.key_id) + "}");
 }
 
+// The active warnings (?history=1: every warning kept), in the order they were sent.
+void Router::warnings(HTTPServerResponse& resp) {
+  auto page = pageParams(param("limit"), param("cursor"), "warnings", 100, 1000);
+  if (!page.isOk()) return sendError(resp, page.status());
+  const std::string history = param("history").value_or("0");
+  if (history != "0" && history != "1" && history != "true" && history != "false")
+    return sendError(resp, Status::invalidArgument("history must be 1 or 0 (true or false)"));
+  reply(resp, warningList(ctx_, history == "1" || history == "true", page.value()));
+}
+
 void Router::layer(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& name,
                    const std::optional<std::string>& bbox_text,
                    const std::optional<std::string>& limit_text,
                    const std::optional<std::string>& offset_text,
-                   const std::optional<std::string>& properties_text) {
+                   const std::optional<std::string>& properties_text,
+                   const std::optional<std::string>& cursor_text) {
   lake::BBox bbox;
   if (bbox_text) {
     auto parsed = parseBBox(*bbox_text);
@@ -30,8 +41,19 @@ void Router::layer(HTTPServerRequest& req, HTTPServerResponse& resp, const std::
   }
   auto limit = integerParam(limit_text, "limit", 1, 100000, 10000);
   if (!limit.isOk()) return sendError(resp, limit.status());
+  // A cursor (from `next`) is the place in the layer's order; `offset` jumps to a place.
   auto offset = integerParam(offset_text, "offset", 0, 100000000, 0);
   if (!offset.isOk()) return sendError(resp, offset.status());
+  if (cursor_text) {
+    auto page = pageParams(std::nullopt, cursor_text, "layers/" + name, 1, 1);
+    auto at = page.isOk() ? numberOf(page->after) : std::nullopt;
+    if (!at || offset_text) {
+      return sendError(
+          resp, Status::invalidArgument("cursor must be the 'next' of a page of layer '" + name +
+                                        "' (and comes without offset)"));
+    }
+    offset = static_cast<int64_t>(*at);
+  }
   if (!isCellLayer(name) || !ctx_.fusion) {
     if (properties_text) {
       return sendError(resp,

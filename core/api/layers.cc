@@ -292,7 +292,7 @@ std::string pointFeature(const std::string& name, const PointLayer& layer, fireh
                    "]}"
              : std::string("null")) +
          R"(,"properties":{"layer":)" + quote(name) + R"(,"state":)" + quote(state.value_or("")) +
-         R"(,"label":)" + quote(label) + R"(,"record":)" + bus::recordToJson(r) + "}}";
+         R"(,"label":)" + quote(label) + R"(,"record":)" + bus::recordToJson(r, !restricted) + "}}";
 }
 }  // namespace
 
@@ -537,6 +537,10 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
     out += std::to_string(matched);
     out += R"(,"numberReturned":)";
     out += std::to_string(returned);
+    if (returned > 0 && offset + returned < matched) {
+      out +=
+          R"(,"next":")" + encodeCursor("layers/" + name, sortableNumber(offset + returned)) + '"';
+    }
     out += '}';
     Reply reply{200, out, "application/geo+json"};
     if (cache) cache->returnBuffer(std::move(out));
@@ -544,7 +548,14 @@ Reply layerFeatures(const ApiContext& ctx, const std::string& name, const lake::
   }
   auto page = layerPage(ctx, name, bbox, limit, offset, restricted);
   if (!page.isOk()) return errorReply(page.status());
-  return {200, collection(name, page.value()), "application/geo+json"};
+  std::string out = collection(name, page.value());
+  const size_t returned = page->features.size();
+  if (returned > 0 && (!page->counted_all || offset + returned < page->matched)) {
+    out.pop_back();
+    out +=
+        R"(,"next":")" + encodeCursor("layers/" + name, sortableNumber(offset + returned)) + "\"}";
+  }
+  return {200, out, "application/geo+json"};
 }
 
 Reply riskCellExplanation(const ApiContext& ctx, const std::string& token) {
@@ -562,12 +573,8 @@ Reply riskCellExplanation(const ApiContext& ctx, const std::string& token) {
     return error(404, "not_found",
                  "cell " + token + " is not in the risk layer (nothing at risk there)");
   }
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  (void)google::protobuf::util::MessageToJsonString(*cell, &json, options);
-  return {200, json};
+  // The protobuf JSON mapping, numbers to 7 decimal places at most (as records are written).
+  return {200, bus::messageToJson(*cell)};
 }
 
 }  // namespace firehub::api

@@ -22,6 +22,8 @@
 #include "firehub/fusion.h"
 #include "firehub/lake.h"
 
+#include "api/paging.h"
+
 namespace firehub::api {
 
 struct Reply {
@@ -103,7 +105,7 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
                  bool restricted = false);
 
 Reply riskCellExplanation(const ApiContext& ctx, const std::string& token);
-Reply warningList(const ApiContext& ctx, bool history);
+Reply warningList(const ApiContext& ctx, bool history, const PageParams& page);
 Reply warningDocument(const ApiContext& ctx, const std::string& identifier);
 
 // Where a point layer draws a record (lon, lat): its point, or for a footprint the mean of the

@@ -96,7 +96,7 @@ std::string entityItem(firehub::v1::Record& r, bool restricted) {
   if (!restricted) redactRestricted(r);
   return R"({"type":"Feature","id":)" + quote(r.entity_type() + ":" + r.entity_id()) +
          R"(,"geometry":)" + geometryJson(r.geometry()) + R"(,"properties":)" +
-         bus::recordToJson(r) + "}";
+         bus::recordToJson(r, !restricted) + "}";
 }
 
 Result<FeaturePage> page(const ApiContext& ctx, const std::string& id, const lake::BBox& bbox,

@@ -423,7 +423,9 @@ void Router::kafka(HTTPServerResponse& resp) {
 }
 
 void Router::plugins(HTTPServerResponse& resp) {
-  Poco::JSON::Array arr;
+  auto page = pageParams(param("limit"), param("cursor"), "plugins", 100, 1000);
+  if (!page.isOk()) return sendError(resp, page.status());
+  std::vector<std::pair<std::string, std::string>> items;
   for (const auto& info : ctx_.connectors->list()) {
     Poco::JSON::Object o;
     o.set("id", info.id);
@@ -433,12 +435,16 @@ void Router::plugins(HTTPServerResponse& resp) {
     o.set("file", info.file);
     o.set("state", info.loaded ? "loaded" : "refused");
     if (!info.reason.empty()) o.set("reason", info.reason);
-    arr.add(o);
+    items.emplace_back(info.id + "\n" + info.file, toJson(o));
   }
-  Poco::JSON::Object obj;
-  obj.set("plugins_dir", ctx_.plugins_dir);
-  obj.set("plugins", arr);
-  send(resp, 200, toJson(obj));
+  std::sort(items.begin(), items.end());
+  send(resp, 200,
+       pageOfList("plugins", items, page.value(),
+                  ",\"plugins_dir\":" + jsonString(ctx_.plugins_dir)));
+}
+
+void Router::openapi(HTTPServerResponse& resp) {
+  send(resp, 200, std::string(openApiJson()), "application/vnd.oai.openapi+json;version=3.1");
 }
 
 void Router::reply(HTTPServerResponse& resp, const Reply& r) {

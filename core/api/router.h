@@ -45,6 +45,7 @@
 
 #include "api/http_server.h"
 #include "api/layers.h"
+#include "api/paging.h"
 #include "firehub/api.h"
 #include "firehub/classification.h"
 #include "firehub/log.h"
@@ -63,6 +64,9 @@ std::string jsonString(const std::string& s);
 bool configHasListen(const std::string& config_json);
 
 std::string toJson(const Poco::JSON::Object& obj);
+
+// The API's OpenAPI 3.1 description as JSON (docs/openapi.yaml, embedded at build time).
+std::string_view openApiJson();
 
 // The request target's path segments, each percent-decoded exactly once: an encoded '/' stays
 // inside its segment (record ids may hold one) and "%252f" stays "%2f". Poco::URI decodes the
@@ -207,6 +211,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
   Result<std::string> readChunkedBody(HTTPServerRequest& req);
 
   void route(HTTPServerRequest& req, HTTPServerResponse& resp);
+  // A query parameter of the request (the first of its name).
+  std::optional<std::string> param(const std::string& name) const;
   static std::string allowedMethods(const std::vector<std::string>& path);
 
   // The bytes of the bounded caches and buffers, and the whole process's resident memory, for
@@ -248,13 +254,32 @@ class Router : public Poco::Net::HTTPRequestHandler {
 
   void showFeed(HTTPServerResponse& resp, const std::string& id);
 
+  // PATCH /api/v1/feeds/{id}: a JSON merge patch (RFC 7396) of the feed's definition, checked as
+  // a new registration is (the id and the agency do not change).
+  void patchFeed(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id);
+
+  // PATCH /api/v1/subscriptions/{id}: a merge patch of filter, delivery (url, max_attempts) and
+  // paused, checked as a new subscription is.
+  void patchSubscription(HTTPServerRequest& req, HTTPServerResponse& resp,
+                         const subs::Subscription& sub);
+
+  // The API's OpenAPI 3.1 description.
+  void openapi(HTTPServerResponse& resp);
+
+  void warnings(HTTPServerResponse& resp);
+
+  void showKey(HTTPServerResponse& resp, const std::string& id);
+
+  // A record as the reader may see it: restricted fields removed (and named in "redacted") for
+  // a key without the restricted grant.
+  std::string recordJson(firehub::v1::Record& record) const;
+
   void push(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id);
 
   void record(HTTPServerResponse& resp, const std::string& id);
 
   void entities(HTTPServerResponse& resp, const std::optional<std::string>& domain,
-                const std::optional<std::string>& bbox_text,
-                const std::optional<std::string>& limit_text);
+                const std::optional<std::string>& bbox_text);
 
   void reply(HTTPServerResponse& resp, const Reply& r);
 
@@ -276,7 +301,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
 
   void revokeKey(HTTPServerResponse& resp, const std::string& id);
 
-  void auditLog(HTTPServerResponse& resp, const std::optional<std::string>& from);
+  void auditLog(HTTPServerResponse& resp);
 
   void auditVerify(HTTPServerResponse& resp);
 
@@ -293,7 +318,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
              const std::optional<std::string>& bbox_text,
              const std::optional<std::string>& limit_text,
              const std::optional<std::string>& offset_text,
-             const std::optional<std::string>& properties_text);
+             const std::optional<std::string>& properties_text,
+             const std::optional<std::string>& cursor_text);
 
   // Server-sent events of risk deltas. Each event's id resumes the stream (Last-Event-ID); a
   // `reset` event tells the client to reload the layer.
@@ -308,9 +334,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
   Poco::JSON::Object deadLetterJson(uint64_t sequence, const firehub::v1::DeadLetter& dl,
                                     size_t max_raw) const;
 
-  void deadLetters(HTTPServerResponse& resp, const std::optional<std::string>& feed,
-                   const std::optional<std::string>& limit_text,
-                   const std::optional<std::string>& from_text);
+  void deadLetters(HTTPServerResponse& resp, const std::optional<std::string>& feed);
 
   static Result<int64_t> integerParam(const std::optional<std::string>& text, const char* name,
                                       int64_t min, int64_t max, int64_t fallback);
@@ -330,6 +354,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
   PushShares& push_shares_;
   AuditGate& audit_gate_;
   auth::Principal who_;
+  std::vector<std::pair<std::string, std::string>> query_;
   std::string audit_target_;
   bool truncated_ = false;  // the request's body was cut short (nothing of it is stored)
   bool resp_keep_alive_ = true;

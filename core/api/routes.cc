@@ -17,13 +17,8 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
   if (!segments.isOk()) return sendError(resp, segments.status());
   const std::string& method = req.getMethod();
   std::vector<std::string> p = std::move(segments).value();
-  auto params = uri.getQueryParameters();
-  auto param = [&](const std::string& name) -> std::optional<std::string> {
-    for (const auto& [k, v] : params) {
-      if (k == name) return v;
-    }
-    return std::nullopt;
-  };
+  query_ = uri.getQueryParameters();
+  const auto& params = query_;
   const bool get = method == "GET" || method == "HEAD";
   const bool post = method == "POST";
 
@@ -59,14 +54,16 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
     if (!who_.canAdminister()) return (void)forbid(resp, "keys are managed by admins");
     if (p.size() == 1 && post) return createKey(req, resp);
     if (p.size() == 1 && get) return listKeys(resp);
+    if (p.size() == 2 && get) return showKey(resp, p[1]);
     if (p.size() == 2 && method == "DELETE") return revokeKey(resp, p[1]);
     if (p.size() == 2 && method == "PATCH") return patchKey(req, resp, p[1]);
   }
   if (what == "audit" && get) {
     if (!who_.canAdminister()) return (void)forbid(resp, "the audit log is for admins");
-    if (p.size() == 1) return auditLog(resp, param("from"));
+    if (p.size() == 1) return auditLog(resp);
     if (p.size() == 2 && p[1] == "verify") return auditVerify(resp);
   }
+  if (what == "openapi.json" && p.size() == 1 && get) return openapi(resp);
   if (what == "kafka" && p.size() == 1 && get) return kafka(resp);
   if (what == "plugins" && p.size() == 1 && get) return plugins(resp);
   if (what == "plugins" && p.size() == 2 && p[1] == "rescan" && post) {
@@ -78,6 +75,7 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
     if (p.size() == 1 && post) return createFeed(req, resp);
     if (p.size() == 1 && get) return listFeeds(resp);
     if (p.size() == 2 && get) return showFeed(resp, p[1]);
+    if (p.size() == 2 && method == "PATCH") return patchFeed(req, resp, p[1]);
     if (p.size() == 3 && p[2] == "records" && post) return push(req, resp, p[1]);
     if ((p.size() == 3 && post && (p[2] == "pause" || p[2] == "resume")) ||
         (p.size() == 2 && method == "DELETE")) {
@@ -107,11 +105,17 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
       Status st = ctx_.subscriptions->remove(p[1]);
       return st.isOk() ? send(resp, 200, R"({"deleted":true})") : sendError(resp, st);
     }
+    if (p.size() == 2 && method == "PATCH") return patchSubscription(req, resp, *sub);
+    if (p.size() == 3 && post && (p[2] == "pause" || p[2] == "resume")) {
+      auto changed = ctx_.subscriptions->setPaused(sub->id, p[2] == "pause");
+      if (!changed.isOk()) return sendError(resp, changed.status());
+      return send(resp, 200, subs::subscriptionJson(changed.value()));
+    }
     if (p.size() == 3 && p[2] == "events" && get) return subscriptionEvents(req, resp, *sub);
   }
   if (what == "records" && p.size() == 2 && get) return record(resp, p[1]);
   if (what == "entities" && p.size() == 1 && get) {
-    return entities(resp, param("domain"), param("bbox"), param("limit"));
+    return entities(resp, param("domain"), param("bbox"));
   }
   if (what == "dlq") {
     if (p.size() == 1 && get) {
@@ -122,7 +126,7 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
             resp,
             "dead letters hold raw agency data: operators, or the agency with ?feed=<its feed>");
       }
-      return deadLetters(resp, feed, param("limit"), param("from"));
+      return deadLetters(resp, feed);
     }
     if (p.size() == 2 && p[1] == "replay" && method == "POST") return replayDeadLetters(req, resp);
     if (p.size() == 2 && (get || method == "DELETE")) return deadLetter(resp, p[1], get);
@@ -134,11 +138,11 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
       return reply(resp, riskCellExplanation(ctx_, p[3]));
     if (p.size() == 2)
       return layer(req, resp, p[1], param("bbox"), param("limit"), param("offset"),
-                   param("properties"));
+                   param("properties"), param("cursor"));
   }
   if (what == "outlines" && p.size() == 1 && get) return outlines(resp);
   if (what == "warnings" && get) {
-    if (p.size() == 1) return reply(resp, warningList(ctx_, param("history").value_or("") == "1"));
+    if (p.size() == 1) return warnings(resp);
     if (p.size() == 2) return reply(resp, warningDocument(ctx_, p[1]));
   }
   if (what == "warnings" && post && p.size() == 3 && p[2] == "issue")
@@ -153,6 +157,13 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
 
 // The methods a path under /api/v1 answers (its segments after /api/v1), as an Allow header;
 // "" when no route has that shape. Kept beside route(), whose conditions it mirrors.
+std::optional<std::string> Router::param(const std::string& name) const {
+  for (const auto& [k, v] : query_) {
+    if (k == name) return v;
+  }
+  return std::nullopt;
+}
+
 std::string Router::allowedMethods(const std::vector<std::string>& p) {
   const std::string& what = p[0];
   const size_t n = p.size();
@@ -160,25 +171,27 @@ std::string Router::allowedMethods(const std::vector<std::string>& p) {
   std::vector<const char*> m;
   if (what == "keys") {
     if (n == 1) m = {"GET", "POST"};
-    if (n == 2) m = {"PATCH", "DELETE"};
+    if (n == 2) m = {"GET", "PATCH", "DELETE"};
   } else if (what == "audit") {
     if (n == 1 || (n == 2 && is(1, "verify"))) m = {"GET"};
-  } else if (what == "kafka" || what == "catalog" || what == "outlines" || what == "entities") {
+  } else if (what == "openapi.json" || what == "kafka" || what == "catalog" || what == "outlines" ||
+             what == "entities") {
     if (n == 1) m = {"GET"};
   } else if (what == "plugins") {
     if (n == 1) m = {"GET"};
     if (n == 2 && is(1, "rescan")) m = {"POST"};
   } else if (what == "feeds") {
     if (n == 1) m = {"GET", "POST"};
-    if (n == 2) m = {"GET", "DELETE"};
+    if (n == 2) m = {"GET", "PATCH", "DELETE"};
     if (n == 3 && (is(2, "records") || is(2, "pause") || is(2, "resume"))) m = {"POST"};
   } else if (what == "grants") {
     if (n == 1) m = {"GET", "POST"};
     if (n == 3) m = {"DELETE"};
   } else if (what == "subscriptions") {
     if (n == 1) m = {"GET", "POST"};
-    if (n == 2) m = {"GET", "DELETE"};
+    if (n == 2) m = {"GET", "PATCH", "DELETE"};
     if (n == 3 && is(2, "events")) m = {"GET"};
+    if (n == 3 && (is(2, "pause") || is(2, "resume"))) m = {"POST"};
   } else if (what == "records") {
     if (n == 2) m = {"GET"};
   } else if (what == "dlq") {

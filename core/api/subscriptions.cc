@@ -24,15 +24,62 @@ void Router::subscribe(HTTPServerRequest& req, HTTPServerResponse& resp) {
 }
 
 void Router::listSubscriptions(HTTPServerResponse& resp) {
-  std::string out = R"({"subscriptions":[)";
-  bool first = true;
+  auto page = pageParams(param("limit"), param("cursor"), "subscriptions", 100, 1000);
+  if (!page.isOk()) return sendError(resp, page.status());
+  std::vector<std::pair<std::string, std::string>> items;
   for (const auto& s : ctx_.subscriptions->list()) {
     if (s.owner != who_.key_id && !who_.canOperate()) continue;
-    if (!first) out += ',';
-    first = false;
-    out += subs::subscriptionJson(s);
+    items.emplace_back(s.id, subs::subscriptionJson(s));
   }
-  send(resp, 200, out + "]}");
+  std::sort(items.begin(), items.end());
+  send(resp, 200, pageOfList("subscriptions", items, page.value()));
+}
+
+void Router::patchSubscription(HTTPServerRequest& req, HTTPServerResponse& resp,
+                               const subs::Subscription& sub) {
+  auto body = readBody(req);
+  if (!body.isOk()) return sendError(resp, body.status());
+  audit_target_ = sub.id;
+  Poco::JSON::Object::Ptr patch;
+  try {
+    Poco::JSON::Parser parser;
+    auto v = parser.parse(body.value());
+    if (v.type() == typeid(Poco::JSON::Object::Ptr)) patch = v.extract<Poco::JSON::Object::Ptr>();
+  } catch (const Poco::Exception&) {
+  }
+  if (!patch) {
+    return sendError(resp, Status::invalidArgument(
+                               R"(body must be a JSON object of the fields to change: "filter", )"
+                               R"("delivery" (url, secret, max_attempts), "paused")"));
+  }
+  Poco::JSON::Parser parser;
+  auto current =
+      parser.parse(subs::subscriptionJson(sub, /*stored=*/true)).extract<Poco::JSON::Object::Ptr>();
+  for (const auto& name : patch->getNames()) {
+    if (name == "filter" || name == "paused") {
+      current->set(name, patch->get(name));
+    } else if (name == "delivery") {
+      auto d = patch->getObject(name);
+      auto base = current->getObject(name);
+      if (!d || !base)
+        return sendError(resp, Status::invalidArgument("delivery must be an object"));
+      for (const auto& k : d->getNames()) base->set(k, d->get(k));
+    } else {
+      return sendError(
+          resp, Status::invalidArgument("field '" + name +
+                                        "' of a subscription does not change (filter, delivery and "
+                                        "paused do; a new topic or start is a new subscription)"));
+    }
+  }
+  auto parsed = subs::parseSubscription(toJson(*current), who_.restricted || sub.restricted);
+  if (!parsed.isOk()) return sendError(resp, parsed.status());
+  parsed->id = sub.id;
+  parsed->owner = sub.owner;
+  Status deliverable = ctx_.subscriptions->checkDelivery(parsed.value());
+  if (!deliverable.isOk()) return sendError(resp, deliverable);
+  auto changed = ctx_.subscriptions->update(parsed.value());
+  if (!changed.isOk()) return sendError(resp, changed.status());
+  send(resp, 200, subs::subscriptionJson(changed.value()));
 }
 
 // The subscription's records as server-sent events, read from the lake's log: each event's id
@@ -42,6 +89,10 @@ void Router::subscriptionEvents(HTTPServerRequest& req, HTTPServerResponse& resp
   if (std::string why = ctx_.subscriptions->refusal(sub); !why.empty()) {
     return (void)forbid(resp, "subscription " + sub.id + " may not be delivered: " + why);
   }
+  if (sub.paused) {
+    return sendError(resp, Status::failedPrecondition("subscription " + sub.id +
+                                                      " is paused (POST .../resume)"));
+  }
   if (stream_.clients() >= maxStreams())
     return sendError(resp, Status::unavailable("too many stream clients; try again later"));
   stream_.addClient();
@@ -49,7 +100,8 @@ void Router::subscriptionEvents(HTTPServerRequest& req, HTTPServerResponse& resp
     DeltaStream& s;
     ~Leave() { s.removeClient(); }
   } leave{stream_};
-  uint64_t after = ctx_.subscriptions->logHead();
+  // From where the subscription began (its `from`), or on from the last event a client saw.
+  uint64_t after = sub.start_after;
   std::string last = req.get("Last-Event-ID", "");
   if (!last.empty()) after = std::strtoull(last.c_str(), nullptr, 10);
   resp.setStatus(HTTPResponse::HTTP_OK);
@@ -70,7 +122,8 @@ void Router::subscriptionEvents(HTTPServerRequest& req, HTTPServerResponse& resp
     Status st = ctx_.subscriptions->readMatching(sub, after, 500, records, scanned);
     if (!st.isOk()) break;
     for (const auto& [seq, r] : records) {
-      out << "id: " << seq << "\nevent: record\ndata: " << bus::recordToJson(r) << "\n\n";
+      auto copy = r;
+      out << "id: " << seq << "\nevent: record\ndata: " << recordJson(copy) << "\n\n";
     }
     if (!records.empty()) {
       out.flush();

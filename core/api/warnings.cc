@@ -29,6 +29,7 @@ namespace firehub::api {
 
 std::string warningJson(const firehub::v1::WarningDraft& d) {
   Poco::JSON::Object o;
+  o.set("id", d.identifier());
   o.set("identifier", d.identifier());
   o.set("area", d.area());
   o.set("msg_type", d.msg_type());
@@ -53,7 +54,7 @@ std::string warningJson(const firehub::v1::WarningDraft& d) {
   return os.str();
 }
 
-Reply warningList(const ApiContext& ctx, bool history) {
+Reply warningList(const ApiContext& ctx, bool history, const PageParams& page) {
   if (!ctx.fusion) return error(503, "unavailable", "fusion is not running");
   std::vector<firehub::v1::WarningDraft> drafts;
   if (history) {
@@ -63,12 +64,15 @@ Reply warningList(const ApiContext& ctx, bool history) {
   } else {
     drafts = ctx.fusion->activeWarnings();
   }
-  std::string out = R"({"warnings":[)";
-  for (size_t i = 0; i < drafts.size(); ++i) {
-    if (i) out += ',';
-    out += warningJson(drafts[i]);
-  }
-  return {200, out + "]}"};
+  // In the order they were sent (then by identifier).
+  std::vector<std::pair<std::string, std::string>> items;
+  for (const auto& d : drafts)
+    items.emplace_back(
+        sortableNumber(static_cast<uint64_t>(std::max<int64_t>(0, d.sent().seconds()))) +
+            d.identifier(),
+        warningJson(d));
+  std::sort(items.begin(), items.end());
+  return {200, pageOfList("warnings", items, page)};
 }
 
 Reply warningDocument(const ApiContext& ctx, const std::string& identifier) {

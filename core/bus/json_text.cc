@@ -86,10 +86,10 @@ void appendJsonString(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-// RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits, as protobuf's TimeUtil::ToString.
+// RFC 3339 in UTC with 0 or 3 fractional digits: times are written to the millisecond.
 void appendJsonTimestamp(std::string& out, const google::protobuf::Timestamp& t) {
   out.push_back('"');
-  firehub::v1::appendRfc3339(out, t);
+  firehub::v1::appendRfc3339Millis(out, t);
   out.push_back('"');
 }
 

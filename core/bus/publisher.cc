@@ -381,8 +381,7 @@ void Publisher::fill() {
         retry_at_ms_ = nowMs() + 1000;
         break;
       }
-      if (redact) redactRestricted(record_);
-      appendJson(value, record_);
+      appendRecordJson(value, record_, redact);
       facts = recordFacts(record_);
     }
     static const std::string kNoSchema;

@@ -9,6 +9,7 @@
 #include <google/protobuf/timestamp.pb.h>
 
 #include <charconv>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -32,11 +33,16 @@ void appendNumber(std::string& out, T v) {
   out.append(buf, end);
 }
 
+// Doubles are written to 7 decimal places at most (1e-7 degree is about 1 cm): the value rounded
+// there, in the shortest text that reads back as that rounded value, so a computed 0.8 is
+// "0.8", not "0.7999999999999999".
 void appendDouble(std::string& out, double v) {
   if (std::isnan(v))
     out += "\"NaN\"";
   else if (std::isinf(v))
     out += v > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+  else if (std::fabs(v) < 1e8)
+    appendNumber(out, std::round(v * 1e7) / 1e7);
   else
     appendNumber(out, v);
 }
@@ -90,6 +96,37 @@ void appendBase64(std::string& out, std::string_view in) {
 
 void appendMessage(std::string& out, const Message& m);
 
+// A redacted record's writing: restricted fields are left out, and their paths (dotted JSON
+// names under the record) collected for its "redacted" list.
+struct Redaction {
+  bool on = false;
+  std::vector<std::string_view> path;
+  std::vector<std::string> removed;
+  void note(std::string_view name) {
+    std::string p;
+    for (auto part : path) {
+      p.append(part);
+      p.push_back('.');
+    }
+    p.append(name);
+    if (std::find(removed.begin(), removed.end(), p) == removed.end()) removed.push_back(p);
+  }
+};
+thread_local Redaction t_redaction;
+
+// Appends ,"redacted":[...] before the closing brace of the object that ends `out`.
+void closeRedacted(std::string& out) {
+  if (t_redaction.removed.empty() || out.empty() || out.back() != '}') return;
+  out.pop_back();
+  out += out.back() == '{' ? "\"redacted\":[" : ",\"redacted\":[";
+  std::sort(t_redaction.removed.begin(), t_redaction.removed.end());
+  for (size_t i = 0; i < t_redaction.removed.size(); ++i) {
+    if (i) out.push_back(',');
+    appendJsonString(out, t_redaction.removed[i]);
+  }
+  out += "]}";
+}
+
 void appendValue(std::string& out, const Message& m, const Reflection* r, const FieldDescriptor* f,
                  int index) {
   const bool rep = index >= 0;
@@ -129,7 +166,9 @@ void appendValue(std::string& out, const Message& m, const Reflection* r, const 
       break;
     }
     case FieldDescriptor::CPPTYPE_MESSAGE:
+      if (t_redaction.on) t_redaction.path.push_back(f->name());
       appendMessage(out, rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f));
+      if (t_redaction.on) t_redaction.path.pop_back();
       break;
   }
 }
@@ -256,6 +295,10 @@ void appendMessage(std::string& out, const Message& m) {
     } else if (f->is_repeated()) {
       // printed even when empty
     } else if (f->has_presence() && !r->HasField(m, f)) {
+      continue;
+    }
+    if (t_redaction.on && plan.fields[f->index()].restricted) {
+      t_redaction.note(f->name());
       continue;
     }
     if (!first) out.push_back(',');
@@ -391,7 +434,12 @@ bool appendOccurrence(std::string& out, const FieldPlan& f, const Occurrence& o,
       return true;
     case FieldDescriptor::TYPE_MESSAGE:
       if (f.timestamp) return appendWireTimestamp(out, std::string_view(o.data, o.size));
-      return appendWire(out, nestedPlan(f), std::string_view(o.data, o.size), redact);
+      if (redact) t_redaction.path.push_back(f.field->name());
+      {
+        const bool ok = appendWire(out, nestedPlan(f), std::string_view(o.data, o.size), redact);
+        if (redact) t_redaction.path.pop_back();
+        return ok;
+      }
     default:
       appendScalar(out, f, o.value);
       return true;
@@ -495,10 +543,14 @@ bool appendWire(std::string& out, const MessagePlan& plan, std::string_view byte
         if (i >= 0) return false;  // protobuf keeps the last; its serialiser writes one
         i = member;
       }
-      if (i < 0 || (redact && plan.fields[i].restricted)) continue;
+      if (i < 0) continue;
     }
     const FieldPlan& f = plan.fields[i];
-    const bool absent = count[i] == 0 || (redact && f.restricted);
+    if (redact && f.restricted) {  // left out, and named in the record's "redacted" list
+      t_redaction.note(f.field->name());
+      continue;
+    }
+    const bool absent = count[i] == 0;
     if (!f.repeated && f.presence && absent) continue;
     if (any) out.push_back(',');
     any = true;
@@ -549,7 +601,12 @@ bool appendRecordJsonFromWire(std::string& out, std::string_view bytes, bool red
   const size_t start = out.size();
   if (facts) *facts = WireRecordFacts{};
   thread_local const MessagePlan& record_plan = planOf(firehub::v1::Record::descriptor());
-  if (appendWire(out, record_plan, bytes, redact, facts)) return true;
+  t_redaction.path.clear();
+  t_redaction.removed.clear();
+  if (appendWire(out, record_plan, bytes, redact, facts)) {
+    if (redact) closeRedacted(out);
+    return true;
+  }
   out.resize(start);
   if (facts) *facts = WireRecordFacts{};
   return false;
@@ -563,6 +620,23 @@ WireRecordFacts recordFacts(const firehub::v1::Record& record) {
 }
 
 std::string recordToJson(const firehub::v1::Record& record) { return messageToJson(record); }
+
+void appendRecordJson(std::string& out, const firehub::v1::Record& record, bool redact) {
+  if (!redact) return appendMessage(out, record);
+  t_redaction.on = true;
+  t_redaction.path.clear();
+  t_redaction.removed.clear();
+  appendMessage(out, record);
+  t_redaction.on = false;
+  closeRedacted(out);
+}
+
+std::string recordToJson(const firehub::v1::Record& record, bool redact) {
+  std::string out;
+  out.reserve(768);
+  appendRecordJson(out, record, redact);
+  return out;
+}
 
 std::string messageToJson(const google::protobuf::Message& message) {
   std::string out;

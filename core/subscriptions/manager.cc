@@ -7,6 +7,7 @@
 #include <Poco/JSON/Parser.h>
 #include <Poco/RandomStream.h>
 #include <Poco/URI.h>
+#include <google/protobuf/util/time_util.h>
 #include <openssl/hmac.h>
 #include <s2/s2latlng.h>
 #include <s2/s2loop.h>
@@ -136,9 +137,20 @@ Result<Subscription> SubscriptionManager::create(Subscription s) {
     s.id.push_back(kHex[c & 15]);
   }
   s.created_at = nowMs();
+  if (s.from == "beginning") {
+    s.start_after = 0;
+  } else if (s.from == "now") {
+    s.start_after = logHead();
+  } else {
+    google::protobuf::Timestamp t;
+    google::protobuf::util::TimeUtil::FromString(s.from, &t);  // checked by parseSubscription
+    auto before = sequenceBefore(google::protobuf::util::TimeUtil::TimestampToMilliseconds(t));
+    if (!before.isOk()) return before.status();
+    s.start_after = before.value();
+  }
   lake::DerivedBatch batch;
   batch.meta.emplace_back(kSubPrefix + s.id, subscriptionJson(s, true));
-  batch.meta.emplace_back(cursorKey(s.id), std::to_string(logHead()));
+  batch.meta.emplace_back(cursorKey(s.id), std::to_string(s.start_after));
   FIREHUB_RETURN_IF_ERROR(lake_.commitDerived(batch));
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -169,6 +181,65 @@ Status SubscriptionManager::remove(const std::string& id) {
   }
   FIREHUB_RETURN_IF_ERROR(lake_.deleteMeta(kSubPrefix + id));
   return lake_.deleteMeta(cursorKey(id));
+}
+
+Result<Subscription> SubscriptionManager::setPaused(const std::string& id, bool paused) {
+  auto s = get(id);
+  if (!s) return Status::notFound("no subscription '" + id + "'");
+  s->paused = paused;
+  return update(*s);
+}
+
+Result<Subscription> SubscriptionManager::update(const Subscription& changed) {
+  Subscription s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = subs_.find(changed.id);
+    if (it == subs_.end()) return Status::notFound("no subscription '" + changed.id + "'");
+    s = changed;
+    s.owner = it->second.owner;
+    s.restricted = it->second.restricted;
+    s.domain = it->second.domain;
+    s.created_at = it->second.created_at;
+    s.from = it->second.from;
+    s.start_after = it->second.start_after;
+    if (s.delivery != it->second.delivery)
+      return Status::invalidArgument("delivery.kind of a subscription does not change");
+  }
+  FIREHUB_RETURN_IF_ERROR(lake_.putMeta(kSubPrefix + s.id, subscriptionJson(s, true)));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    subs_[s.id] = s;
+  }
+  notify();
+  return s;
+}
+
+Result<uint64_t> SubscriptionManager::sequenceBefore(int64_t unix_ms) const {
+  // The log's sequences are shared with the outbox and dead letters: a probe reads the first
+  // log entry at or after its sequence.
+  uint64_t lo = 0, hi = logHead();  // the answer lies in [lo, hi]
+  while (lo < hi) {
+    const uint64_t mid = lo + (hi - lo) / 2 + 1;
+    std::vector<std::pair<uint64_t, std::string>> entry;
+    FIREHUB_RETURN_IF_ERROR(lake_.readLog(mid, 1, entry));
+    if (entry.empty()) {
+      hi = mid - 1;
+      continue;
+    }
+    auto r = lake_.getRecord(entry[0].second);
+    if (!r.isOk()) return r.status();
+    const int64_t at =
+        r.value()
+            ? google::protobuf::util::TimeUtil::TimestampToMilliseconds(r.value()->received_at())
+            : 0;
+    if (at < unix_ms) {
+      lo = entry[0].first;  // this record is before the time: start past it
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
 }
 
 uint64_t SubscriptionManager::logHead() const { return lake_.lastSequence(); }
@@ -209,6 +280,7 @@ Status SubscriptionManager::postWebhook(const Subscription& s, const std::string
 }
 
 Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
+  if (s.paused) return Status::ok();                 // the cursor stays
   if (std::string why = refusal(s); !why.empty()) {  // nothing goes out, the cursor stays
     std::lock_guard<std::mutex> lock(mu_);
     auto& held = suspended_[s.id];
@@ -248,7 +320,7 @@ Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
     for (size_t i = 0; i < batch.size(); ++i) {
       if (i) body += ',';
       body += R"({"sequence":)" + std::to_string(batch[i].first) + R"(,"record":)" +
-              bus::recordToJson(batch[i].second) + "}";
+              bus::recordToJson(batch[i].second, !s.restricted) + "}";
     }
     body += "]}";
     std::string error;

@@ -21,6 +21,8 @@
 #include "firehub/classification.h"
 #include "firehub/log.h"
 #include "firehub/v1/options.pb.h"
+#include "firehub/v1/time_text.h"
+#include <google/protobuf/util/time_util.h>
 #include "internal.h"
 
 namespace firehub::subs {
@@ -257,6 +259,21 @@ Result<Subscription> parseSubscription(const std::string& json, bool restricted)
               return Status::invalidArgument("filter.where[" + std::to_string(i) +
                                              "]: a value is over 1024 bytes");
             }
+            // An enum field takes one of its values' names: a value it does not have would
+            // never match.
+            if (const auto* e = chain.back()->enum_type()) {
+              bool known = false;
+              std::string names;
+              for (int k = 0; k < e->value_count(); ++k) {
+                known |= sameValue(chain.back(), e->value(k)->name(), v);
+                names += (k ? ", " : "") + e->value(k)->name();
+              }
+              if (!known) {
+                return Status::invalidArgument("filter.where[" + std::to_string(i) + "]: '" + v +
+                                               "' is not a value of " + cond.field + " (" + names +
+                                               "; the prefix may be left out, in any case)");
+              }
+            }
           }
           if (cond.op == "gt" || cond.op == "gte" || cond.op == "lt" || cond.op == "lte") {
             char* end = nullptr;
@@ -304,6 +321,20 @@ Result<Subscription> parseSubscription(const std::string& json, bool restricted)
           return Status::invalidArgument("filter.polygon needs at least 3 corners");
       }
     }
+    if (o->has("paused")) {
+      if (!o->get("paused").isBoolean())
+        return Status::invalidArgument("paused must be true or false");
+      s.paused = o->getValue<bool>("paused");
+    }
+    s.from = o->optValue<std::string>("from", "now");
+    if (s.from != "now" && s.from != "beginning") {
+      google::protobuf::Timestamp t;
+      if (!google::protobuf::util::TimeUtil::FromString(s.from, &t)) {
+        return Status::invalidArgument(
+            "from must be now, beginning or an RFC 3339 time (2026-12-07T08:00:00+08:00)");
+      }
+    }
+    s.start_after = o->optValue<uint64_t>("start_after", 0);
     auto delivery = o->getObject("delivery");
     s.delivery = delivery ? delivery->optValue<std::string>("kind", "sse") : "sse";
     if (s.delivery != "sse" && s.delivery != "webhook" && s.delivery != "kafka") {
@@ -328,7 +359,8 @@ Result<Subscription> parseSubscription(const std::string& json, bool restricted)
   return s;
 }
 
-std::string subscriptionJson(const Subscription& s, bool with_secret) {
+std::string subscriptionJson(const Subscription& s, bool stored) {
+  const bool with_secret = stored;
   Poco::JSON::Object o;
   o.set("id", s.id);
   o.set("topic", "firehub.v1." + s.domain);
@@ -377,7 +409,14 @@ std::string subscriptionJson(const Subscription& s, bool with_secret) {
     delivery.set("topic", "firehub.v1.sub." + s.id + (s.restricted ? "" : ".public"));
   if (s.delivery == "sse") delivery.set("events", "/api/v1/subscriptions/" + s.id + "/events");
   o.set("delivery", delivery);
-  o.set("created_at_ms", s.created_at);
+  o.set("paused", s.paused);
+  o.set("from", s.from);
+  if (stored) {
+    o.set("created_at_ms", s.created_at);
+    o.set("start_after", s.start_after);
+  } else {
+    o.set("created_at", firehub::v1::rfc3339Millis(s.created_at));
+  }
   std::ostringstream os;
   o.stringify(os);
   return os.str();

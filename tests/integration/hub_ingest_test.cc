@@ -136,7 +136,7 @@ TEST_F(HubTest, ClearErrorsForBadRequests) {
   // A known resource with another method: 405 naming the methods it takes.
   auto wrong = http("127.0.0.1", port_, "PUT", "/api/v1/feeds/wx", "{}", "application/json", key_);
   EXPECT_EQ(wrong.status, 405) << wrong.body;
-  EXPECT_EQ(wrong.headers["Allow"], "GET, HEAD, DELETE");
+  EXPECT_EQ(wrong.headers["Allow"], "GET, HEAD, PATCH, DELETE");
   auto post_catalog = post("/api/v1/catalog", "{}", "application/json");
   EXPECT_EQ(post_catalog.status, 405);
   EXPECT_EQ(post_catalog.headers["Allow"], "GET, HEAD");
@@ -516,8 +516,8 @@ TEST_F(HubTest, DeadLettersAreReplayedOnceTheirCauseIsFixedAndPublishedOnTheDlqT
   auto listed = parse(get("/api/v1/dlq?feed=hydrants").body);
   auto letters = listed->getArray("dead_letters");
   ASSERT_EQ(letters->size(), 2u);
-  uint64_t early_id = letters->getObject(0)->getValue<uint64_t>("sequence");
-  uint64_t bad_id = letters->getObject(1)->getValue<uint64_t>("sequence");
+  uint64_t early_id = letters->getObject(0)->getValue<uint64_t>("id");
+  uint64_t bad_id = letters->getObject(1)->getValue<uint64_t>("id");
   auto shown = get("/api/v1/dlq/" + std::to_string(bad_id));
   ASSERT_EQ(shown.status, 200);
   auto one = parse(shown.body);

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <fstream>
@@ -63,6 +64,35 @@ struct Http {
   std::map<std::string, std::string> headers;
 };
 
+// With FIREHUB_API_TRACE set to a folder, every /api/v1 exchange of http() is appended there
+// (one JSON line each, a file per test process) for the contract check against
+// docs/openapi.yaml (tests/api/check_responses.mjs).
+inline void traceApiExchange(const std::string& method, const std::string& target,
+                             const std::string& request_type, const std::string& request_body,
+                             int status, const std::string& response_type,
+                             const std::string& body) {
+  static const char* dir = std::getenv("FIREHUB_API_TRACE");
+  if (!dir || !*dir || target.rfind("/api/v1/", 0) != 0) return;
+  static std::mutex mu;
+  static const std::string file = [] {
+    std::filesystem::create_directories(dir);
+    return std::string(dir) + "/" + std::to_string(::getpid()) + ".ndjson";
+  }();
+  constexpr size_t kMaxBody = 4u << 20;  // larger bodies are traced without their bytes
+  Poco::JSON::Object o;
+  o.set("method", method);
+  o.set("target", target);
+  o.set("request_type", request_type);
+  if (request_body.size() <= 65536) o.set("request_body", request_body);
+  o.set("status", status);
+  o.set("type", response_type);
+  if (body.size() <= kMaxBody) o.set("body", body);
+  std::ostringstream line;
+  o.stringify(line);
+  std::lock_guard<std::mutex> lock(mu);
+  std::ofstream(file, std::ios::app) << line.str() << "\n";
+}
+
 inline Http http(const std::string& host, uint16_t port, const std::string& method,
                  const std::string& path, const std::string& body = "",
                  const std::string& content_type = "", const std::string& api_key = "",
@@ -73,7 +103,7 @@ inline Http http(const std::string& host, uint16_t port, const std::string& meth
   if (!content_type.empty()) req.setContentType(content_type);
   if (!api_key.empty()) req.set("Authorization", "Bearer " + api_key);
   for (const auto& [k, v] : headers) req.set(k, v);
-  if (method == "POST" || method == "PUT")
+  if (method == "POST" || method == "PUT" || method == "PATCH")
     req.setContentLength(static_cast<std::streamsize>(body.size()));
   session.sendRequest(req) << body;
   Poco::Net::HTTPResponse resp;
@@ -82,6 +112,7 @@ inline Http http(const std::string& host, uint16_t port, const std::string& meth
   Poco::StreamCopier::copyStream(in, os);
   Http out{static_cast<int>(resp.getStatus()), os.str(), {}};
   for (const auto& [k, v] : resp) out.headers[k] = v;
+  traceApiExchange(method, path, content_type, body, out.status, resp.getContentType(), out.body);
   return out;
 }
 

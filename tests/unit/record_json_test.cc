@@ -1,11 +1,14 @@
-// recordToJson must be exactly protobuf's JSON mapping (proto names, primitive fields printed):
-// parsed back by protobuf's own parser it gives the same message, for many varied records.
+// recordToJson must be exactly protobuf's JSON mapping (proto names, primitive fields printed) of
+// the record at the precision the hub writes (doubles to 7 decimal places, times to the
+// millisecond): parsed back by protobuf's own parser it gives that message, for many varied
+// records.
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <map>
 #include <random>
@@ -54,6 +57,53 @@ firehub::v1::Record randomRecord(std::mt19937& rng) {
   return r;
 }
 
+// The message as the writer's precision leaves it: doubles under 1e8 rounded to 7 decimal places,
+// timestamps cut to the millisecond.
+void roundAsWritten(google::protobuf::Message& m) {
+  using google::protobuf::FieldDescriptor;
+  const auto* d = m.GetDescriptor();
+  const auto* r = m.GetReflection();
+  if (d == google::protobuf::Timestamp::descriptor()) {
+    auto& t = static_cast<google::protobuf::Timestamp&>(m);
+    t.set_nanos(t.nanos() / 1000000 * 1000000);
+    return;
+  }
+  auto round = [](double v) { return std::fabs(v) < 1e8 ? std::round(v * 1e7) / 1e7 : v; };
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    if (f->is_repeated()) {
+      for (int k = 0; k < r->FieldSize(m, f); ++k) {
+        if (f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE)
+          r->SetRepeatedDouble(&m, f, k, round(r->GetRepeatedDouble(m, f, k)));
+        if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE)
+          roundAsWritten(*r->MutableRepeatedMessage(&m, f, k));
+      }
+    } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
+      if (!f->has_presence() || r->HasField(m, f)) r->SetDouble(&m, f, round(r->GetDouble(m, f)));
+    } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && r->HasField(m, f)) {
+      roundAsWritten(*r->MutableMessage(&m, f));
+    }
+  }
+}
+
+firehub::v1::Record asWritten(firehub::v1::Record r) {
+  roundAsWritten(r);
+  return r;
+}
+
+TEST(RecordJsonTest, DoublesAreRoundedAndTimesCutToTheMillisecond) {
+  firehub::v1::Record r;
+  r.set_id("x");
+  r.mutable_observed_at()->set_seconds(1795305600);
+  r.mutable_observed_at()->set_nanos(123456789);
+  r.mutable_geometry()->mutable_point()->set_lon(0.1 + 0.7);  // 0.7999999999999999
+  r.mutable_geometry()->mutable_point()->set_lat(41.123456789);
+  const std::string json = recordToJson(r);
+  EXPECT_NE(json.find("\"observed_at\":\"2026-11-22T00:00:00.123Z\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"lon\":0.8,"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"lat\":41.1234568}"), std::string::npos) << json;
+}
+
 TEST(RecordJsonTest, MatchesProtobufJsonMappingExactly) {
   std::mt19937 rng(1);
   google::protobuf::util::JsonPrintOptions options;
@@ -65,7 +115,7 @@ TEST(RecordJsonTest, MatchesProtobufJsonMappingExactly) {
     firehub::v1::Record back;
     auto parsed = google::protobuf::util::JsonStringToMessage(ours, &back);
     ASSERT_TRUE(parsed.ok()) << parsed.ToString() << "\n" << ours;
-    ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(r, back)) << ours;
+    ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(asWritten(r), back)) << ours;
 
     // Same set of keys as protobuf's printer: compare after parsing both into a message is not
     // enough for presence, so also compare the key sets textually.
@@ -97,7 +147,7 @@ TEST(RecordJsonTest, EachBodyOfTheOneofIsWrittenAndNoOther) {
     const std::string ours = recordToJson(r);
     firehub::v1::Record back;
     ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(ours, &back).ok()) << ours;
-    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(r, back)) << ours;
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(asWritten(r), back)) << ours;
     std::string theirs;
     ASSERT_TRUE(google::protobuf::util::MessageToJsonString(r, &theirs, options).ok());
     // The member and each field of its (empty) message that protobuf prints.
@@ -222,7 +272,8 @@ TEST(RecordJsonTest, FromStoredBytesTheSameAsFromTheParsedRecord) {
     for (bool redact : {false, true}) {
       firehub::v1::Record expected_of = r;
       if (redact) redactRestricted(expected_of);
-      const std::string expected = recordToJson(expected_of);
+      const std::string expected =
+          redact ? recordToJson(expected_of, /*redact=*/true) : recordToJson(expected_of);
       std::string ours = "prefix";
       WireRecordFacts facts;
       ASSERT_TRUE(appendRecordJsonFromWire(ours, bytes, redact, &facts)) << r.DebugString();
@@ -318,6 +369,7 @@ TEST(RecordJsonTest, ReadableShape) {
   EXPECT_EQ(json.find("\"geometry\""), std::string::npos) << json;  // unset message: absent
 }
 
+// As protobuf writes them, cut to the millisecond (0 or 3 fractional digits).
 TEST(RecordJsonTest, TimestampsAreWrittenAsProtobufWritesThem) {
   std::mt19937_64 rng(7);
   const int64_t min = -62135596800, max = 253402300799;
@@ -328,11 +380,13 @@ TEST(RecordJsonTest, TimestampsAreWrittenAsProtobufWritesThem) {
     seconds.push_back(min + static_cast<int64_t>(rng() % (max - min)));
   for (int64_t s : seconds) {
     for (int32_t nanos : {0, 5000000, 123456000, 1, 999999999}) {
-      google::protobuf::Timestamp t;
+      google::protobuf::Timestamp t, cut;
       t.set_seconds(s);
       t.set_nanos(nanos);
+      cut.set_seconds(s);
+      cut.set_nanos(nanos / 1000000 * 1000000);
       std::string expected = "\"";
-      expected += google::protobuf::util::TimeUtil::ToString(t);
+      expected += google::protobuf::util::TimeUtil::ToString(cut);
       expected += '"';
       ASSERT_EQ(messageToJson(t), expected) << s << " " << nanos;
     }

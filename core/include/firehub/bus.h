@@ -162,7 +162,13 @@ class Publisher {
 
 // The protobuf JSON mapping of a record (proto field names; scalars printed even when zero;
 // messages, oneof members and optional fields only when set): the Kafka value and API body.
+// Doubles are written to at most 7 decimal places and times to the millisecond.
 std::string recordToJson(const firehub::v1::Record& record);
+// With `redact`, a view for a reader without the restricted grant: the restricted fields are left
+// out (whatever they hold) and a "redacted" list at the end names them (dotted field names under
+// the record, e.g. "building.owner_contact"). Nothing is added when the record has none.
+std::string recordToJson(const firehub::v1::Record& record, bool redact);
+void appendRecordJson(std::string& out, const firehub::v1::Record& record, bool redact);
 // The same mapping for any firehub message (layer cells, warning drafts).
 std::string messageToJson(const google::protobuf::Message& message);
 // The same, appended to `out` (a buffer reused between messages).
@@ -173,8 +179,8 @@ struct WireRecordFacts {
   int classification = 0;
   const google::protobuf::Descriptor* body = nullptr;  // the body's message type, if any
 };
-// appendJson of the record whose serialised bytes these are (after redactRestricted when
-// `redact`), written without parsing them; `facts` (optional) gets its header fields. False,
+// appendRecordJson of the record whose serialised bytes these are, written without parsing
+// them; `facts` (optional) gets its header fields. False,
 // with `out` as it was, for bytes that protobuf's serialiser would not have written (then parse
 // them and use appendJson).
 bool appendRecordJsonFromWire(std::string& out, std::string_view bytes, bool redact,

@@ -49,15 +49,20 @@ struct Subscription {
   std::string secret;                              // webhook HMAC key
   int max_attempts = 6;                            // webhook attempts before a dead letter
   int64_t created_at = 0;
+  bool paused = false;       // nothing is delivered; the place in the log is kept
+  std::string from = "now";  // where delivery began: now | beginning | an RFC 3339 time
+  uint64_t start_after = 0;  // the log sequence `from` named when the subscription was made
 };
 
 // Parses and checks a subscription request (`restricted`: whether its owner may see restricted
 // fields; filters may name them only then): {"topic": "firehub.v1.water", "filter": {"where":
 // [{"field": ..., "op": ..., "value"|"values": ...}], "bbox": [minlon,minlat,maxlon,maxlat] |
 // "polygon": [[lon,lat],...]}, "delivery": {"kind": "sse"|"webhook"|"kafka", "url": ...,
-// "secret": ..., "max_attempts": ...}}. Fields are checked against the domain's schema.
+// "secret": ..., "max_attempts": ...}, "paused": false, "from": "now" | "beginning" | <RFC 3339>}.
+// Fields are checked against the domain's schema, and enum values against the enum.
 Result<Subscription> parseSubscription(const std::string& json, bool restricted);
-std::string subscriptionJson(const Subscription& s, bool with_secret = false);
+// A subscription as the API shows it, or (`stored`) as the lake keeps it, with its secret.
+std::string subscriptionJson(const Subscription& s, bool stored = false);
 // Whether a record passes the subscription's filter (domain, conditions, area).
 bool matches(const Subscription& s, const firehub::v1::Record& record);
 // HMAC-SHA256 of body with the secret, lower-case hex.
@@ -106,6 +111,14 @@ class SubscriptionManager {
   std::optional<Subscription> get(const std::string& id) const;
   std::vector<Subscription> list() const;
   Status remove(const std::string& id);
+  // Pauses or resumes delivery (the place in the log is kept); the subscription as it is now.
+  Result<Subscription> setPaused(const std::string& id, bool paused);
+  // Replaces the filter, delivery and paused state of subscription `changed.id` (its owner, topic,
+  // start and place in the log stay).
+  Result<Subscription> update(const Subscription& changed);
+  // The log sequence just before the first record received at or after `unix_ms` (a binary
+  // search of the log by the records' received_at).
+  Result<uint64_t> sequenceBefore(int64_t unix_ms) const;
 
   // Matching records with log sequence > after, at most max; `scanned` gets the last sequence
   // looked at (the cursor to continue from even when nothing matched).

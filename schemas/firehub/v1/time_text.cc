@@ -98,6 +98,22 @@ std::string rfc3339(const google::protobuf::Timestamp& t) {
   return out;
 }
 
+void appendRfc3339Millis(std::string& out, const google::protobuf::Timestamp& t) {
+  google::protobuf::Timestamp ms = t;
+  if (ms.nanos() > 0 && ms.nanos() <= 999999999) ms.set_nanos(ms.nanos() / 1000000 * 1000000);
+  appendRfc3339(out, ms);
+}
+
+std::string rfc3339Millis(int64_t unix_ms) {
+  google::protobuf::Timestamp t;
+  int64_t secs = unix_ms >= 0 ? unix_ms / 1000 : (unix_ms - 999) / 1000;
+  t.set_seconds(secs);
+  t.set_nanos(static_cast<int32_t>((unix_ms - secs * 1000) * 1000000));
+  std::string out;
+  appendRfc3339(out, t);
+  return out;
+}
+
 std::optional<google::protobuf::Timestamp> parseRfc3339Common(std::string_view s,
                                                               int default_offset_minutes) {
   int64_t y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;

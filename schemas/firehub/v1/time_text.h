@@ -14,6 +14,10 @@ namespace firehub::v1 {
 // TimeUtil::ToString (which it falls back to outside the years 0001-9999).
 void appendRfc3339(std::string& out, const google::protobuf::Timestamp& t);
 std::string rfc3339(const google::protobuf::Timestamp& t);
+// The same text cut to milliseconds (0 or 3 fractional digits): every time the API and the JSON
+// topics write.
+void appendRfc3339Millis(std::string& out, const google::protobuf::Timestamp& t);
+std::string rfc3339Millis(int64_t unix_ms);
 
 // Reads "YYYY-MM-DD[T| ]HH:MM[:SS[.fraction]][Z|+HH:MM|-HH:MM]" (nothing before or after); a
 // time without an offset is in `default_offset_minutes` east of UTC. Fractions finer than a
