@@ -59,12 +59,16 @@ inline constexpr const char kConfigSchema[] = R\"FHSCHEMA(@FIREHUB_CONFIG_SCHEMA
     LIBRARY_OUTPUT_DIRECTORY ${FIREHUB_PLUGIN_OUTPUT_DIR}
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON
-    BUILD_RPATH "$ORIGIN/../lib")
+    BUILD_RPATH "$ORIGIN/../lib"
+    INSTALL_RPATH "$ORIGIN/..")
+  install(TARGETS ${plugin} LIBRARY DESTINATION ${FIREHUB_INSTALL_LIBDIR}/plugins)
   # The connector's config schema travels with the plugin as text inside it; the file is also
   # copied beside the plugin for operators to read.
   if(EXISTS ${schema_file})
     configure_file(${schema_file}
       ${FIREHUB_PLUGIN_OUTPUT_DIR}/firehub_connector_${name}.schema.json COPYONLY)
+    install(FILES ${schema_file} DESTINATION ${FIREHUB_INSTALL_LIBDIR}/plugins
+      RENAME firehub_connector_${name}.schema.json)
   endif()
   set_property(GLOBAL APPEND PROPERTY FIREHUB_CONNECTOR_PLUGINS ${plugin})
 endfunction()

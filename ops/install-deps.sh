@@ -57,3 +57,11 @@ if ! cmp -s "$onemap/package-lock.json" "$onemap/node_modules/.firehub-lock" 2>/
   (cd "$onemap" && npm ci --no-audit --no-fund --loglevel=error)
   cp "$onemap/package-lock.json" "$onemap/node_modules/.firehub-lock"
 fi
+
+# The validator the tests check the API's responses with (tests/api), as its lock file pins it.
+api_tests="$(cd "$(dirname "$0")/.." && pwd)/tests/api"
+if ! cmp -s "$api_tests/package-lock.json" "$api_tests/node_modules/.firehub-lock" 2>/dev/null; then
+  echo "install-deps: npm ci in tests/api"
+  (cd "$api_tests" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$api_tests/package-lock.json" "$api_tests/node_modules/.firehub-lock"
+fi

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -15,7 +16,8 @@ struct ServeOptions {
   std::string data_dir;
   std::string http;
   std::string plugins_dir;
-  bool init = false;  // create a new lake when the data dir has none
+  bool init = false;             // create a new lake when the data dir has none
+  std::vector<std::string> set;  // key=value settings on top of the config file
 };
 
 // Loads the config file (if any) and applies command-line overrides.

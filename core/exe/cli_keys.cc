@@ -11,16 +11,12 @@
 #include <sstream>
 
 #include "cli.h"
-#include "http_client.h"
+#include "cli_client.h"
 
 namespace firehub::cli {
 namespace {
 
-struct AdminOptions {
-  std::string data_dir = "var/demo";
-  std::string hub;       // default: http://<data_dir>/http.address
-  std::string key_file;  // default: <data_dir>/admin.key
-};
+using AdminOptions = HubTarget;
 
 struct KeyOptions {
   std::string role;
@@ -31,68 +27,42 @@ struct KeyOptions {
   std::string id;
 };
 
-std::string firstLine(const std::string& file) {
-  std::ifstream in(file);
-  std::string line;
-  std::getline(in, line);
-  return line;
-}
+const Shape kKeys{"keys",
+                  {{"ID", "id"},
+                   {"ROLE", "role"},
+                   {"AGENCY", "agency"},
+                   {"DOMAINS", "domains"},
+                   {"RESTRICTED", "restricted"},
+                   {"REVOKED", "revoked"},
+                   {"CREATED", "created_at"},
+                   {"NOTE", "note"}}};
+const Shape kFeeds{"feeds",
+                   {{"ID", "id"},
+                    {"AGENCY", "agency"},
+                    {"CONNECTOR", "connector"},
+                    {"STATE", "state"},
+                    {"STALE", "stale"},
+                    {"ACCEPTED", "counts.accepted"},
+                    {"REJECTED", "counts.rejected"},
+                    {"LAST RECORD", "last_record_at"}}};
+const Shape kDeadLetters{
+    "dead_letters",
+    {{"ID", "id"}, {"FEED", "feed_id"}, {"STAGE", "stage"}, {"AT", "at"}, {"REASON", "reason"}}};
+const Shape kGrants{"grants", {{"KEY", "key_id"}, {"TOPIC", "topic"}}};
+const Shape kReplay{"results",
+                    {{"ID", "id"},
+                     {"FEED", "feed_id"},
+                     {"RESOLVED", "resolved"},
+                     {"ACCEPTED", "accepted"},
+                     {"REASON", "reason"}}};
 
-// Sends one admin request to the hub; prints the body; returns the exit code.
 int adminRequest(const AdminOptions& o, const std::string& method, const std::string& path,
-                 const std::string& body) {
-  std::string hub = o.hub;
-  if (hub.empty()) {
-    std::string address = firstLine(o.data_dir + "/http.address");
-    if (address.empty()) {
-      std::cerr << "firehub: no running hub found (" << o.data_dir
-                << "/http.address); use --hub URL\n";
-      return 2;
-    }
-    hub = "http://" + address;
-  }
-  std::string key = firstLine(o.key_file.empty() ? o.data_dir + "/admin.key" : o.key_file);
-  if (key.empty()) {
-    std::cerr << "firehub: no admin key ("
-              << (o.key_file.empty() ? o.data_dir + "/admin.key" : o.key_file)
-              << "); use --admin-key-file\n";
-    return 2;
-  }
-  try {
-    auto reply = httpRequest(hub, method, path, body.empty() ? "" : "application/json", body, key);
-    std::cout << reply.body << "\n";
-    return reply.status >= 200 && reply.status < 300 ? 0 : 1;
-  } catch (const Poco::Exception& e) {
-    std::cerr << "firehub: " << hub << ": " << e.displayText() << "\n";
-    return 1;
-  }
+                 const std::string& body, const Shape& shape = {}) {
+  return call(o, method, path, body, shape);
 }
 
-// Whether a hub answers at the address the data dir's hub wrote (<data_dir>/http.address).
-bool hubAnswers(const std::string& data_dir) {
-  std::string address = firstLine(data_dir + "/http.address");
-  if (address.empty()) return false;
-  try {
-    return httpRequest("http://" + address, "GET", "/healthz", "", "", "").status == 200;
-  } catch (const Poco::Exception&) {
-    return false;
-  }
-}
-
-// For commands any key allowed to may run (feeds, dead letters): --key-file.
-void keyOptions(CLI::App* cmd, AdminOptions& o) {
-  cmd->add_option("--data-dir", o.data_dir, "Data dir of the hub (for its address and admin.key)");
-  cmd->add_option("--hub", o.hub, "URL of the hub, e.g. http://127.0.0.1:8080");
-  cmd->add_option("--key-file", o.key_file,
-                  "File holding the API key (default <data-dir>/admin.key)");
-}
-
-void adminOptions(CLI::App* cmd, AdminOptions& o) {
-  cmd->add_option("--data-dir", o.data_dir, "Data dir of the hub (for its address and admin.key)");
-  cmd->add_option("--hub", o.hub, "URL of the hub, e.g. http://127.0.0.1:8080");
-  cmd->add_option("--admin-key-file", o.key_file,
-                  "File holding an admin key (default <data-dir>/admin.key)");
-}
+void keyOptions(CLI::App* cmd, AdminOptions& o) { addHubOptions(cmd, o); }
+void adminOptions(CLI::App* cmd, AdminOptions& o) { addHubOptions(cmd, o); }
 
 }  // namespace
 
@@ -141,7 +111,7 @@ void addKeysCommand(CLI::App& app) {
   });
   auto* list = keys->add_subcommand("list", "List keys (ids, roles, agencies; never the keys)");
   adminOptions(list, admin);
-  list->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/keys", "")); });
+  list->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/keys", "", kKeys)); });
   auto* revoke = keys->add_subcommand("revoke", "Revoke a key by id");
   revoke->add_option("id", k.id, "Key id (the 12 hex digits after fh_)")->required();
   adminOptions(revoke, admin);
@@ -158,7 +128,7 @@ void addFeedsCommand(CLI::App& app) {
   auto* list =
       feeds->add_subcommand("list", "Every feed with its state, counts, cadence and staleness");
   keyed(list);
-  list->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/feeds", "")); });
+  list->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/feeds", "", kFeeds)); });
   auto* show = feeds->add_subcommand("show", "One feed's status");
   show->add_option("id", id, "Feed id")->required();
   keyed(show);
@@ -192,22 +162,22 @@ void addDlqCommand(CLI::App& app) {
   static AdminOptions admin;
   static std::string feed;
   static std::vector<uint64_t> ids;
-  static size_t limit = 100;
-  static uint64_t from = 0;
+  static size_t limit = 0;
   auto* dlq = app.add_subcommand(
       "dlq", "Dead letters: list, show, replay through the current connector, discard");
   dlq->require_subcommand(1);
   auto keyed = [](CLI::App* cmd) { keyOptions(cmd, admin); };
   auto* list = dlq->add_subcommand("list", "Dead letters, oldest first (raw bytes cut at 4 KiB)");
   list->add_option("--feed", feed, "Only this feed's");
-  list->add_option("--limit", limit, "At most this many")->check(CLI::Range(1, 1000));
-  list->add_option("--from", from, "From this dead letter id on (paging: next_from)");
+  list->add_option("--limit", limit, "At most this many (default: all, page by page)")
+      ->check(CLI::Range(1, 1000));
   keyed(list);
   list->callback([] {
-    std::string path =
-        "/api/v1/dlq?limit=" + std::to_string(limit) + "&from=" + std::to_string(from);
+    std::string path = "/api/v1/dlq?limit=" + std::to_string(limit ? limit : 1000);
     if (!feed.empty()) path += "&feed=" + feed;
-    std::exit(adminRequest(admin, "GET", path, ""));
+    Shape shape = kDeadLetters;
+    shape.max_rows = limit;
+    std::exit(adminRequest(admin, "GET", path, "", shape));
   });
   auto* show = dlq->add_subcommand("show", "One dead letter with all its raw bytes");
   show->add_option("id", ids, "Dead letter id")->required()->expected(1);
@@ -235,7 +205,7 @@ void addDlqCommand(CLI::App& app) {
       for (size_t i = 0; i < ids.size(); ++i) body += (i ? "," : "") + std::to_string(ids[i]);
       body += "]}";
     }
-    std::exit(adminRequest(admin, "POST", "/api/v1/dlq/replay", body));
+    std::exit(adminRequest(admin, "POST", "/api/v1/dlq/replay", body, kReplay));
   });
   auto* discard = dlq->add_subcommand("discard", "Remove a dead letter for good");
   discard->add_option("id", ids, "Dead letter id")->required()->expected(1);
@@ -261,7 +231,7 @@ void addGrantsCommand(CLI::App& app) {
   });
   auto* list = grants->add_subcommand("list", "Every grant");
   adminOptions(list, admin);
-  list->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/grants", "")); });
+  list->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/grants", "", kGrants)); });
   auto* remove = grants->add_subcommand("remove", "Take a grant back");
   remove->add_option("key_id", key_id, "Key id")->required();
   remove->add_option("topic", topic, "Topic")->required();
@@ -284,7 +254,7 @@ void addAuditCommand(CLI::App& app) {
   verify->callback([] {
     // Through the running hub when one answers for the data dir (or --hub names one); else the
     // data dir's lake directly, as --offline does.
-    if (!offline && (!admin.hub.empty() || hubAnswers(admin.data_dir))) {
+    if (!offline && (!admin.hub.empty() || hubAnswers(admin))) {
       std::exit(adminRequest(admin, "GET", "/api/v1/audit/verify", ""));
     }
     if (!offline) {

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "cli.h"
+#include "cli_client.h"
 #include "demo_city.h"
 #include "firehub/log.h"
 
@@ -12,7 +13,7 @@ namespace firehub::cli {
 
 int runDemo(const ServeOptions& options, const DemoCityOptions& city_options) {
   ServeOptions o = options;
-  if (o.data_dir.empty() && o.config_file.empty()) o.data_dir = "var/demo";
+  if (o.data_dir.empty() && o.config_file.empty()) o.data_dir = kDefaultDataDir;
   o.init = true;  // the demo makes its own data dir on first start
   auto config = resolveConfig(o);
   if (!config.isOk()) {

@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <set>
 
 #include "firehub/log.h"
 
@@ -47,16 +49,26 @@ std::string Hub::adminKey() const {
   return key;
 }
 
-std::string defaultStaticDir() {
-  return (std::filesystem::path(defaultPluginsDir()).parent_path() / "share" / "onemap").string();
-}
+namespace {
 
-std::string defaultPluginsDir() {
+// The first of the places beside the binary that exists: the build tree's layout (bin/, plugins/,
+// share/onemap/), then the installed one (bin/, lib/firehub/plugins/, share/firehub/onemap/).
+std::string besideBinary(const std::vector<std::filesystem::path>& candidates) {
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return "plugins";
-  return (exe.parent_path().parent_path() / "plugins").string();
+  if (ec) return candidates.front().string();
+  const auto prefix = exe.parent_path().parent_path();
+  for (const auto& c : candidates) {
+    if (std::filesystem::is_directory(prefix / c, ec)) return (prefix / c).string();
+  }
+  return (prefix / candidates.front()).string();
 }
+
+}  // namespace
+
+std::string defaultStaticDir() { return besideBinary({"share/onemap", "share/firehub/onemap"}); }
+
+std::string defaultPluginsDir() { return besideBinary({"plugins", "lib/firehub/plugins"}); }
 
 MemoryPlan memoryPlan(const HubConfig& c) {
   const size_t budget = c.cache_budget_mb;
@@ -92,12 +104,53 @@ size_t MemoryPlan::totalBytes() const {
   return total;
 }
 
+namespace {
+
+// A properties configuration that remembers which keys were asked for, so a key nothing reads
+// (a typo, a setting of another version) is refused instead of silently ignored.
+class TrackedConfiguration : public Poco::Util::PropertyFileConfiguration {
+ public:
+  TrackedConfiguration() = default;
+  explicit TrackedConfiguration(const std::string& file)
+      : Poco::Util::PropertyFileConfiguration(file) {}
+  // Every key with a value that nothing asked for.
+  std::vector<std::string> unread() const {
+    std::vector<std::string> out;
+    std::function<void(const std::string&)> walk = [&](const std::string& key) {
+      Keys sub;
+      keys(key, sub);
+      std::string value;
+      if (Poco::Util::PropertyFileConfiguration::getRaw(key, value) && !asked_.count(key))
+        out.push_back(key);
+      for (const auto& s : sub) walk(key.empty() ? s : key + "." + s);
+    };
+    Keys top;
+    keys(top);
+    for (const auto& k : top) walk(k);
+    return out;
+  }
+
+ protected:
+  bool getRaw(const std::string& key, std::string& value) const override {
+    asked_.insert(key);
+    return Poco::Util::PropertyFileConfiguration::getRaw(key, value);
+  }
+
+ private:
+  mutable std::set<std::string> asked_;
+};
+
+}  // namespace
+
 // Long: one line or two per setting, in the order of firehub.properties.
-Result<HubConfig> loadConfig(const std::string& file) {
+Result<HubConfig> loadConfig(const std::string& file,
+                             const std::vector<std::pair<std::string, std::string>>& overrides) {
   HubConfig c;
+  const std::string where = file.empty() ? std::string("--set") : "config " + file;
   try {
-    Poco::AutoPtr<Poco::Util::PropertyFileConfiguration> p(
-        new Poco::Util::PropertyFileConfiguration(file));
+    Poco::AutoPtr<TrackedConfiguration> p(file.empty() ? new TrackedConfiguration()
+                                                       : new TrackedConfiguration(file));
+    for (const auto& [key, value] : overrides) p->setString(key, value);
     c.data_dir = p->getString("data.dir", c.data_dir);
     c.http_listen = p->getString("http.listen", c.http_listen);
     c.kafka_bootstrap = p->getString("kafka.bootstrap.servers", "");
@@ -194,7 +247,8 @@ Result<HubConfig> loadConfig(const std::string& file) {
     Poco::Util::AbstractConfiguration::Keys top;
     p->keys("kafka", top);
     for (const auto& s : top) walk("kafka." + s);
-    // Relative paths are relative to the config file's directory.
+    // Relative paths are relative to the config file's directory (without one: the working
+    // directory).
     auto base = std::filesystem::path(file).parent_path();
     auto resolve = [&](std::string& path) {
       if (!path.empty() && std::filesystem::path(path).is_relative()) path = (base / path).string();
@@ -221,11 +275,16 @@ Result<HubConfig> loadConfig(const std::string& file) {
       for (const auto& s : sub) collect(std::string(root) + "." + s);
     }
     auto risk = fusion::riskConfigFrom(risk_keys);
-    if (!risk.isOk())
-      return Status::invalidArgument("config " + file + ": " + risk.status().message());
+    if (!risk.isOk()) return Status::invalidArgument(where + ": " + risk.status().message());
     c.risk = std::move(risk).value();
+    if (auto unread = p->unread(); !unread.empty()) {
+      std::string names;
+      for (const auto& k : unread) names += (names.empty() ? "" : ", ") + k;
+      return Status::invalidArgument(where + ": no such setting: " + names +
+                                     " (the settings are listed in ops/config/firehub.properties)");
+    }
   } catch (const Poco::Exception& e) {
-    return Status::invalidArgument("config " + file + ": " + e.displayText());
+    return Status::invalidArgument(where + ": " + e.displayText());
   }
   if (c.anonymous_loopback != "none" && !auth::parseRole(c.anonymous_loopback).isOk()) {
     return Status::invalidArgument("auth.anonymous_loopback must be a role or 'none'");

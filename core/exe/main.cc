@@ -5,14 +5,24 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "cli_client.h"
 #include "firehub/log.h"
 
 namespace firehub::cli {
 
 Result<HubConfig> resolveConfig(const ServeOptions& o) {
   HubConfig config;
-  if (!o.config_file.empty()) {
-    auto loaded = loadConfig(o.config_file);
+  std::vector<std::pair<std::string, std::string>> overrides;
+  for (const auto& kv : o.set) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Status::invalidArgument("--set takes key=value (e.g. --set http.threads=64), not '" +
+                                     kv + "'");
+    }
+    overrides.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  if (!o.config_file.empty() || !overrides.empty()) {
+    auto loaded = loadConfig(o.config_file, overrides);
     if (!loaded.isOk()) return loaded.status();
     config = loaded.value();
   }
@@ -47,9 +57,14 @@ namespace {
 void addServeOptions(CLI::App* cmd, ServeOptions& o) {
   cmd->add_option("--config", o.config_file, "Properties file (e.g. ops/config/firehub.properties)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--data-dir", o.data_dir, "Data directory (overrides data.dir)");
+  cmd->add_option(
+         "--data-dir", o.data_dir,
+         "Data directory (overrides data.dir; default " + std::string(kDefaultDataDir) + ")")
+      ->envname("FIREHUB_DATA_DIR");
   cmd->add_option("--http", o.http, "HTTP listen address HOST:PORT (overrides http.listen)");
   cmd->add_option("--plugins-dir", o.plugins_dir, "Plugin directory (overrides plugins.dir)");
+  cmd->add_option("--set", o.set,
+                  "A setting of the properties file, key=value (repeatable; after --config)");
   cmd->add_flag("--init", o.init,
                 "Create a new, empty lake (and admin key) when the data dir has none; without it a "
                 "missing lake is an error");

@@ -131,23 +131,37 @@ TEST(EndToEndTest, PushToKafkaAndApiSurvivesRestart) {
 
   // Keys and the audit log from the command line, through the running hub with its admin key.
   auto made = run(firehubBinary() +
-                  " keys create --role agency --agency water-bureau --domains water --data-dir " +
+                  " keys create --role agency --agency water-bureau --domains water --json "
+                  "--data-dir " +
                   dir.sub("data") + " 2>&1");
   EXPECT_EQ(made.first, 0) << made.second;
   EXPECT_NE(made.second.find("\"key\":\"fh_"), std::string::npos) << made.second;
   EXPECT_NE(made.second.find("\"domains\":[\"water\"]"), std::string::npos) << made.second;
+  // Tables by default, for people: a header and a row per key; never the keys themselves.
   auto key_list = run(firehubBinary() + " keys list --data-dir " + dir.sub("data") + " 2>&1");
   EXPECT_EQ(key_list.first, 0) << key_list.second;
+  EXPECT_EQ(key_list.second.rfind("ID ", 0), 0u) << key_list.second;
+  EXPECT_NE(key_list.second.find("ROLE"), std::string::npos) << key_list.second;
   EXPECT_NE(key_list.second.find("water-bureau"), std::string::npos) << key_list.second;
-  EXPECT_EQ(key_list.second.find("\"key\""), std::string::npos) << "keys are never listed";
-  auto paused =
-      run(firehubBinary() + " feeds pause wx-shenyang --data-dir " + dir.sub("data") + " 2>&1");
+  EXPECT_EQ(key_list.second.find("fh_"), std::string::npos) << "keys are never listed";
+  // The hub and key from the environment; a key the hub does not know names the file it came
+  // from.
+  std::ofstream(dir.sub("stale.key")) << "fh_000000000000_0000\n";
+  auto stale =
+      run("FIREHUB_KEY_FILE=" + dir.sub("stale.key") + " FIREHUB_DATA_DIR=" + dir.sub("data") +
+          " " + firehubBinary() + " feeds list 2>&1");
+  EXPECT_EQ(stale.first, 1) << stale.second;
+  EXPECT_NE(stale.second.find(dir.sub("stale.key")), std::string::npos) << stale.second;
+  EXPECT_NE(stale.second.find("answered 401"), std::string::npos) << stale.second;
+  auto paused = run(firehubBinary() + " feeds pause wx-shenyang --json --data-dir " +
+                    dir.sub("data") + " 2>&1");
   EXPECT_EQ(paused.first, 0) << paused.second;
   EXPECT_NE(paused.second.find("\"state\":\"paused\""), std::string::npos) << paused.second;
-  auto resumed =
-      run(firehubBinary() + " feeds resume wx-shenyang --data-dir " + dir.sub("data") + " 2>&1");
+  auto resumed = run(firehubBinary() + " feeds resume wx-shenyang --json --data-dir " +
+                     dir.sub("data") + " 2>&1");
   EXPECT_NE(resumed.second.find("\"state\":\"active\""), std::string::npos) << resumed.second;
-  auto verified = run(firehubBinary() + " audit verify --data-dir " + dir.sub("data") + " 2>&1");
+  auto verified =
+      run(firehubBinary() + " audit verify --json --data-dir " + dir.sub("data") + " 2>&1");
   EXPECT_EQ(verified.first, 0) << verified.second;
   EXPECT_NE(verified.second.find("\"intact\":true"), std::string::npos) << verified.second;
 

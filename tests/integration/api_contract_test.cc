@@ -292,6 +292,49 @@ TEST_F(HubTest, FeedsAndSubscriptionsChangeWithoutBeingDeleted) {
   EXPECT_EQ(new_topic.status, 400) << new_topic.body;
   (void)past;
   (void)now;
+
+  // Listed, shown, resumed and ended; grants listed and taken back; keys shown and changed.
+  auto subs =
+      walk([&](const std::string& p) { return get(p); }, "/api/v1/subscriptions", "subscriptions");
+  EXPECT_GE(subs.size(), 5u);
+  EXPECT_EQ(get("/api/v1/subscriptions/" + sse_id).status, 200);
+  EXPECT_EQ(post("/api/v1/subscriptions/" + sse_id + "/pause", "", "").status, 200);
+  EXPECT_FALSE(parse(post("/api/v1/subscriptions/" + sse_id + "/resume", "", "").body)
+                   ->getValue<bool>("paused"));
+  EXPECT_EQ(
+      http("127.0.0.1", port_, "DELETE", "/api/v1/subscriptions/" + sse_id, "", "", key_).status,
+      200);
+  EXPECT_EQ(get("/api/v1/subscriptions/" + sse_id).status, 404);
+  auto agency =
+      parse(post("/api/v1/keys", R"({"role":"agency","agency":"met","domains":["weather"]})",
+                 "application/json")
+                .body);
+  const std::string agency_id = agency->getValue<std::string>("id");
+  EXPECT_EQ(parse(get("/api/v1/keys/" + agency_id).body)->getValue<std::string>("agency"), "met");
+  auto widened = http("127.0.0.1", port_, "PATCH", "/api/v1/keys/" + agency_id,
+                      R"({"domains":["weather","water"]})", "application/json", key_);
+  EXPECT_EQ(parse(widened.body)->getArray("domains")->size(), 2u) << widened.body;
+  ASSERT_EQ(
+      post("/api/v1/grants", R"({"key_id":")" + agency_id + R"(","topic":"firehub.v1.weather"})",
+           "application/json")
+          .status,
+      201);
+  auto grants = walk([&](const std::string& p) { return get(p); }, "/api/v1/grants", "grants");
+  EXPECT_EQ(grants, std::vector<std::string>{agency_id + "/firehub.v1.weather"});
+  EXPECT_EQ(http("127.0.0.1", port_, "DELETE",
+                 "/api/v1/grants/" + agency_id + "/firehub.v1.weather", "", "", key_)
+                .status,
+            200);
+  auto revoked = http("127.0.0.1", port_, "DELETE", "/api/v1/keys/" + agency_id, "", "", key_);
+  EXPECT_TRUE(parse(revoked.body)->getValue<bool>("revoked")) << revoked.body;
+  // The description of all this, served by the hub itself.
+  auto spec = get("/api/v1/openapi.json");
+  ASSERT_EQ(spec.status, 200);
+  EXPECT_EQ(parse(spec.body)->getValue<std::string>("openapi"), "3.1.0");
+  EXPECT_TRUE(parse(spec.body)->getObject("paths")->has("/api/v1/feeds/{id}"));
+  auto outlines = get("/api/v1/outlines");
+  EXPECT_EQ(outlines.status, 404) << "none configured here";
+  EXPECT_NE(outlines.body.find("map.outlines"), std::string::npos) << outlines.body;
 }
 
 }  // namespace

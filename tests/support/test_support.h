@@ -70,7 +70,7 @@ struct Http {
 inline void traceApiExchange(const std::string& method, const std::string& target,
                              const std::string& request_type, const std::string& request_body,
                              int status, const std::string& response_type,
-                             const std::string& body) {
+                             const std::string& encoding, const std::string& body) {
   static const char* dir = std::getenv("FIREHUB_API_TRACE");
   if (!dir || !*dir || target.rfind("/api/v1/", 0) != 0) return;
   static std::mutex mu;
@@ -86,6 +86,7 @@ inline void traceApiExchange(const std::string& method, const std::string& targe
   if (request_body.size() <= 65536) o.set("request_body", request_body);
   o.set("status", status);
   o.set("type", response_type);
+  if (!encoding.empty()) o.set("encoding", encoding);
   if (body.size() <= kMaxBody) o.set("body", body);
   std::ostringstream line;
   o.stringify(line);
@@ -112,7 +113,8 @@ inline Http http(const std::string& host, uint16_t port, const std::string& meth
   Poco::StreamCopier::copyStream(in, os);
   Http out{static_cast<int>(resp.getStatus()), os.str(), {}};
   for (const auto& [k, v] : resp) out.headers[k] = v;
-  traceApiExchange(method, path, content_type, body, out.status, resp.getContentType(), out.body);
+  traceApiExchange(method, path, content_type, body, out.status, resp.getContentType(),
+                   resp.get("Content-Encoding", ""), out.body);
   return out;
 }
 

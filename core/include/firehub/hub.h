@@ -146,8 +146,12 @@ struct MemoryPlan {
 };
 MemoryPlan memoryPlan(const HubConfig& config);
 
-// Reads a properties file (Kafka-style keys: data.dir, http.listen, kafka.*, plugins.dir, ...).
-Result<HubConfig> loadConfig(const std::string& file);
+// Reads a properties file (Kafka-style keys: data.dir, http.listen, kafka.*, plugins.dir, ...;
+// none when `file` is empty), then `overrides` (key, value) on top, as `serve --set` gives them.
+// A key no setting reads is an error that names it.
+Result<HubConfig> loadConfig(
+    const std::string& file,
+    const std::vector<std::pair<std::string, std::string>>& overrides = {});
 
 class Hub {
  public:
