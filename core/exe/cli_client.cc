@@ -177,8 +177,8 @@ int call(const HubTarget& t, const std::string& method, const std::string& path,
   for (int page = 0; page < 1000; ++page) {
     HttpReply reply;
     try {
-      reply = httpRequest(hub, method, page_path, body.empty() ? "" : "application/json", body,
-                          key);
+      reply =
+          httpRequest(hub, method, page_path, body.empty() ? "" : "application/json", body, key);
     } catch (const Poco::Exception& e) {
       std::cerr << "firehub: " << hub << " does not answer: " << e.displayText() << "\n";
       return 1;
