@@ -36,7 +36,7 @@ std::string warningJson(const firehub::v1::WarningDraft& d) {
   o.set("severity", d.severity());
   o.set("level", d.level());
   o.set("sent", isoTime(d.sent().seconds()));
-  o.set("max_score", d.max_score());
+  o.set("max_score", std::round(d.max_score() * 100) / 100);  // scores to 2 decimal places
   o.set("status", d.status().empty() ? "Draft" : d.status());
   if (!d.draft().empty()) {
     o.set("draft", d.draft());
