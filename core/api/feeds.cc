@@ -345,6 +345,16 @@ void Router::push(HTTPServerRequest& req, HTTPServerResponse& resp, const std::s
   in.content_type = type;
   auto summary = ctx_.pipeline->ingest(in);
   if (!summary.isOk()) return sendError(resp, summary.status());
+  // ingest.ack = replicated: the 202 waits for Kafka's confirmation of what this push stored
+  // (and of everything stored before it).
+  if (ctx_.ack_replicated && summary->accepted > 0 && !awaitReplicated(ctx_.lake->lastSequence())) {
+    resp.set("Retry-After", "1");
+    return sendError(resp, Status::unavailable(
+                               "stored on this hub but not confirmed by Kafka within " +
+                               std::to_string(ctx_.ack_timeout_ms) +
+                               " ms (ingest.ack = replicated): it still goes out; a retry of the "
+                               "same body counts its records as duplicates"));
+  }
   Poco::JSON::Object obj;
   obj.set("accepted", static_cast<uint64_t>(summary->accepted));
   obj.set("rejected", static_cast<uint64_t>(summary->rejected));

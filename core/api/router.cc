@@ -404,8 +404,20 @@ void Router::ready(HTTPServerResponse& resp, bool detailed) {
   } else if (!failures.empty()) {
     obj.set("not_loaded_count", static_cast<uint64_t>(failures.size()));
   }
-  const bool ready = kafka_ok && failures.empty();
-  obj.set("status", ready ? "ready" : failures.empty() ? "degraded" : "not_loaded");
+  // A replica far behind the cluster would serve an old picture as if it were the whole.
+  bool replica_ok = true;
+  if (ctx_.replica) {
+    const auto st = ctx_.replica->state();
+    replica_ok = st.lag_seconds <= ctx_.cluster_max_lag_s;
+    obj.set("replica_lag_records", st.lag_records);
+    obj.set("replica_lag_seconds", st.lag_seconds);
+    if (!replica_ok) obj.set("replica", "behind (cluster.max_lag_s)");
+  }
+  const bool ready = kafka_ok && failures.empty() && replica_ok;
+  obj.set("status", ready               ? "ready"
+                    : !failures.empty() ? "not_loaded"
+                    : !replica_ok       ? "catching_up"
+                                        : "degraded");
   send(resp, ready ? 200 : 503, toJson(obj));
 }
 
@@ -420,6 +432,52 @@ void Router::kafka(HTTPServerResponse& resp) {
   }
   obj.set("outbox_depth", static_cast<uint64_t>(ctx_.lake->outboxDepth()));
   send(resp, 200, toJson(obj));
+}
+
+void Router::cluster(HTTPServerResponse& resp) {
+  Poco::JSON::Object obj;
+  obj.set("cluster_id", ctx_.cluster_id);
+  obj.set("node", ctx_.cluster_node);
+  obj.set("mode", ctx_.replica ? "cluster" : "single");
+  obj.set("ingest_ack", ctx_.ack_replicated ? "replicated" : "local");
+  if (ctx_.replica) {
+    const auto st = ctx_.replica->state();
+    Poco::JSON::Object r;
+    r.set("running", st.running);
+    r.set("assigned", st.assigned);
+    r.set("applied", st.applied);
+    r.set("duplicates", st.duplicates);
+    r.set("refused", st.refused);
+    r.set("lag_records", st.lag_records);
+    r.set("lag_seconds", std::round(st.lag_seconds * 1000) / 1000);
+    if (st.last_applied_ms > 0) r.set("last_applied_at", isoMillis(st.last_applied_ms));
+    if (!st.last_error.empty()) r.set("last_error", st.last_error);
+    Poco::JSON::Array parts;
+    for (const auto& p : st.partitions) {
+      Poco::JSON::Object o;
+      o.set("topic", p.topic);
+      o.set("partition", p.partition);
+      o.set("next_offset", p.next_offset);
+      if (p.high_watermark >= 0) o.set("high_watermark", p.high_watermark);
+      o.set("lag", p.lag());
+      parts.add(o);
+    }
+    r.set("partitions", parts);
+    obj.set("replica", r);
+  }
+  send(resp, 200, toJson(obj));
+}
+
+bool Router::awaitReplicated(uint64_t sequence) const {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(ctx_.ack_timeout_ms);
+  ctx_.publisher->notify();
+  while (true) {
+    auto first = ctx_.lake->firstOutboxSequence();
+    if (!first || *first > sequence) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
 }
 
 void Router::plugins(HTTPServerResponse& resp) {

@@ -223,6 +223,13 @@ class Router : public Poco::Net::HTTPRequestHandler {
 
   void kafka(HTTPServerResponse& resp);
 
+  // This node's place in its cluster: its replica's progress and lag, per partition.
+  void cluster(HTTPServerResponse& resp);
+
+  // ingest.ack = replicated: waits until Kafka confirmed every outbox entry up to `sequence`;
+  // false after the timeout.
+  bool awaitReplicated(uint64_t sequence) const;
+
   void plugins(HTTPServerResponse& resp);
 
   Poco::JSON::Object feedJson(registry::Feed& feed);

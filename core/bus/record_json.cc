@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "firehub/bus.h"
+#include "firehub/v1/precision.h"
 #include "firehub/classification.h"
 #include "firehub/v1/time_text.h"
 
@@ -33,18 +34,16 @@ void appendNumber(std::string& out, T v) {
   out.append(buf, end);
 }
 
-// Doubles are written to 7 decimal places at most (1e-7 degree is about 1 cm): the value rounded
-// there, in the shortest text that reads back as that rounded value, so a computed 0.8 is
-// "0.8", not "0.7999999999999999".
+// Doubles are written to 7 decimal places at most (1e-7 degree is about 1 cm; keptDouble()): the
+// value rounded there, in the shortest text that reads back as that rounded value, so a computed
+// 0.8 is "0.8", not "0.7999999999999999".
 void appendDouble(std::string& out, double v) {
   if (std::isnan(v))
     out += "\"NaN\"";
   else if (std::isinf(v))
     out += v > 0 ? "\"Infinity\"" : "\"-Infinity\"";
-  else if (std::fabs(v) < 1e8)
-    appendNumber(out, std::round(v * 1e7) / 1e7);
   else
-    appendNumber(out, v);
+    appendNumber(out, firehub::v1::keptDouble(v));
 }
 
 // 64-bit integers are strings in protobuf's JSON mapping.

@@ -5,6 +5,8 @@
 #include <Poco/Util/PropertyFileConfiguration.h>
 
 #include <filesystem>
+#include <cmath>
+#include <regex>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -154,6 +156,11 @@ Result<HubConfig> loadConfig(const std::string& file,
     c.data_dir = p->getString("data.dir", c.data_dir);
     c.http_listen = p->getString("http.listen", c.http_listen);
     c.kafka_bootstrap = p->getString("kafka.bootstrap.servers", "");
+    c.cluster_id = p->getString("cluster.id", "");
+    c.cluster_node = p->getString("cluster.node", "");
+    c.cluster_max_lag_s = p->getDouble("cluster.max_lag_s", c.cluster_max_lag_s);
+    c.ingest_ack = p->getString("ingest.ack", "");
+    c.ingest_ack_timeout_ms = p->getInt("ingest.ack_timeout_ms", c.ingest_ack_timeout_ms);
     c.embedded_brokers = p->getInt("kafka.embedded.brokers", c.embedded_brokers);
     c.embedded_partitions = p->getInt("kafka.embedded.partitions", c.embedded_partitions);
     c.plugins_dir = p->getString("plugins.dir", "");
@@ -298,6 +305,39 @@ Result<HubConfig> loadConfig(const std::string& file,
   return c;
 }
 
+namespace {
+
+// Cluster and acknowledgement settings, checked before anything starts.
+Status checkCluster(HubConfig& c) {
+  static const std::regex kName("[a-z0-9][a-z0-9._-]{0,63}");
+  if (c.ingest_ack.empty()) c.ingest_ack = c.cluster_id.empty() ? "local" : "replicated";
+  if (c.ingest_ack != "local" && c.ingest_ack != "replicated")
+    return Status::invalidArgument("ingest.ack must be local or replicated, not '" + c.ingest_ack +
+                                   "'");
+  if (c.ingest_ack_timeout_ms < 100 || c.ingest_ack_timeout_ms > 600000)
+    return Status::invalidArgument("ingest.ack_timeout_ms must be in 100..600000");
+  if (!std::isfinite(c.cluster_max_lag_s) || c.cluster_max_lag_s <= 0 ||
+      c.cluster_max_lag_s > 86400)
+    return Status::invalidArgument("cluster.max_lag_s must be a number of seconds in (0, 86400]");
+  if (c.cluster_id.empty()) {
+    if (!c.cluster_node.empty())
+      return Status::invalidArgument("cluster.node is set but cluster.id is not");
+    return Status::ok();
+  }
+  if (!std::regex_match(c.cluster_id, kName) || !std::regex_match(c.cluster_node, kName)) {
+    return Status::invalidArgument(
+        "cluster.id and cluster.node must both be set, each [a-z0-9][a-z0-9._-]{0,63}");
+  }
+  if (c.kafka_bootstrap.empty()) {
+    return Status::invalidArgument(
+        "cluster mode needs a Kafka cluster every node reaches (kafka.bootstrap.servers); the "
+        "embedded broker is one node's own");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
 // Long: the wiring in the one order the modules must start in.
 Result<std::unique_ptr<Hub>> Hub::start(
     const HubConfig& config, const std::vector<const fh_connector_descriptor*>& static_connectors) {
@@ -306,6 +346,7 @@ Result<std::unique_ptr<Hub>> Hub::start(
   HubConfig& c = hub->config_;
   if (c.plugins_dir.empty()) c.plugins_dir = defaultPluginsDir();
   if (c.static_dir.empty()) c.static_dir = defaultStaticDir();
+  FIREHUB_RETURN_IF_ERROR(checkCluster(c));
 
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -421,6 +462,16 @@ Result<std::unique_ptr<Hub>> Hub::start(
     }
     FIREHUB_RETURN_IF_ERROR(hub->fusion_->start());
   }
+  if (!c.cluster_id.empty() && c.publish && c.serve_http) {  // this lake, a replica of the whole
+    cluster::ReplicaOptions replica_options;
+    replica_options.bootstrap_servers = c.kafka_bootstrap;
+    replica_options.properties = c.kafka_properties;
+    replica_options.cluster_id = c.cluster_id;
+    replica_options.node = c.cluster_node;
+    replica_options.domains = auth::schemaDomains();
+    hub->replica_ = std::make_unique<cluster::Replica>(*hub->lake_, replica_options);
+    FIREHUB_RETURN_IF_ERROR(hub->replica_->start());
+  }
   if (c.serve_http) {  // deliveries to subscribers run with the server
     subs::SubscriptionOptions sub_options;
     sub_options.keys = c.auth_enabled ? hub->keys_.get() : nullptr;
@@ -489,6 +540,12 @@ Status Hub::startApi() {
   ctx.feeds = feeds_.get();
   ctx.connectors = &connectors_;
   ctx.publisher = publisher_.get();
+  ctx.replica = replica_.get();
+  ctx.cluster_id = config_.cluster_id;
+  ctx.cluster_node = config_.cluster_node;
+  ctx.cluster_max_lag_s = config_.cluster_max_lag_s;
+  ctx.ack_replicated = config_.ingest_ack == "replicated" && publisher_ != nullptr;
+  ctx.ack_timeout_ms = config_.ingest_ack_timeout_ms;
   ctx.fusion = fusion_.get();
   ctx.metrics = &metrics_;
   ctx.kafka_bootstrap = bootstrap_;
@@ -547,13 +604,15 @@ void Hub::stop() {
   }
   scanner_cv_.notify_all();
   if (plugin_scanner_.joinable()) plugin_scanner_.join();
-  if (api_) api_->stop();      // no new pushes
-  if (tcp_) tcp_->stopAll();   // no new frames
-  if (drops_) drops_->stop();  // no new files
+  if (api_) api_->stop();          // no new pushes
+  if (tcp_) tcp_->stopAll();       // no new frames
+  if (drops_) drops_->stop();      // no new files
+  if (replica_) replica_->stop();  // no more records from the other nodes
   if (fusion_) fusion_->stop();
   if (subs_) subs_->stop();
   if (publisher_) publisher_->stop(config_.drain_timeout_ms);  // drain what is committed
   publisher_.reset();
+  replica_.reset();
   subs_.reset();
   fusion_.reset();
   api_.reset();

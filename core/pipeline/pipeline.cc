@@ -1,4 +1,5 @@
 #include "firehub/pipeline.h"
+#include "firehub/v1/precision.h"
 
 #include <absl/container/flat_hash_map.h>
 #include <google/protobuf/util/time_util.h>
@@ -342,6 +343,9 @@ class Body {
       if (!keep) return;
       r.set_unplaced(true);  // stored without a place; the dead letter says why
     }
+    // Kept at the precision its JSON writes (7 decimal places, milliseconds), before its place is
+    // worked out: a record read back from its topic is the record stored, on every replica.
+    firehub::v1::roundToKeptPrecision(r);
     firehub::v1::Point anchor;
     std::string problem = checkRecord(r, domain_, anchor);
     if (!problem.empty()) {
@@ -360,6 +364,7 @@ class Body {
     r.set_feed_id(spec_.id);
     r.set_agency(spec_.agency);
     *r.mutable_received_at() = received_;
+    firehub::v1::roundToKeptPrecision(*r.mutable_received_at());
     if (r.op() == firehub::v1::OP_UNSPECIFIED) r.set_op(firehub::v1::OP_UPSERT);
     if (r.classification() == firehub::v1::CLASSIFICATION_UNSPECIFIED) {
       r.set_classification(firehub::v1::CLASSIFICATION_INTERNAL);

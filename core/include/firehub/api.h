@@ -12,6 +12,7 @@
 #include "firehub/auth.h"
 #include "firehub/bus.h"
 #include "firehub/fusion.h"
+#include "firehub/cluster.h"
 #include "firehub/lake.h"
 #include "firehub/metrics.h"
 #include "firehub/net.h"
@@ -74,7 +75,14 @@ struct ApiContext {
   pipeline::Pipeline* pipeline = nullptr;
   registry::FeedRegistry* feeds = nullptr;
   plugin::ConnectorRegistry* connectors = nullptr;
-  bus::Publisher* publisher = nullptr;     // may be null (no Kafka)
+  bus::Publisher* publisher = nullptr;  // may be null (no Kafka)
+  cluster::Replica* replica = nullptr;  // cluster mode only
+  std::string cluster_id, cluster_node;
+  double cluster_max_lag_s = 30;  // /readyz is 503 while the replica is further behind
+  // ingest.ack = replicated: a push is answered 202 once Kafka confirmed its records (every
+  // outbox entry up to its commit delivered), 503 after ack_timeout_ms.
+  bool ack_replicated = false;
+  int ack_timeout_ms = 5000;
   fusion::FusionEngine* fusion = nullptr;  // may be null
   Metrics* metrics = nullptr;
   std::string kafka_bootstrap;

@@ -22,6 +22,7 @@
 #include "firehub/pipeline.h"
 #include "firehub/plugin.h"
 #include "firehub/registry.h"
+#include "firehub/cluster.h"
 #include "firehub/status.h"
 #include "firehub/subscriptions.h"
 #include "firehub/transport.h"
@@ -49,6 +50,20 @@ struct HubConfig {
   std::string kafka_bootstrap;
   // librdkafka properties from kafka.* keys (other than bootstrap.servers). Default: none.
   std::map<std::string, std::string> kafka_properties;
+  // Cluster mode (cluster.id, cluster.node): hubs with the same cluster id share the Kafka
+  // cluster of kafka.bootstrap.servers (required then) and each keeps a replica of the whole
+  // lake (firehub/cluster.h). Empty id: a single hub, as without it. Default: empty.
+  std::string cluster_id;
+  std::string cluster_node;
+  // /readyz answers 503 while the replica is more than this many seconds behind
+  // (cluster.max_lag_s). Default: 30.
+  double cluster_max_lag_s = 30;
+  // When a push is answered 202 (ingest.ack): "local" once its records are durable in this hub's
+  // lake; "replicated" once Kafka also confirmed them (a successful delivery report of every
+  // record up to the push's), or 503 after ingest.ack_timeout_ms (what was stored still goes
+  // out). Default: local; replicated in cluster mode.
+  std::string ingest_ack;
+  int ingest_ack_timeout_ms = 5000;
   // Mock brokers of the embedded broker. Default: 3.
   int embedded_brokers = 3;
   // Partitions of topics created on the embedded broker. Default: 6.
@@ -199,6 +214,7 @@ class Hub {
   std::unique_ptr<transport::FileDrops> drops_;
   std::unique_ptr<bus::EmbeddedBroker> broker_;
   std::unique_ptr<bus::Publisher> publisher_;
+  std::unique_ptr<cluster::Replica> replica_;
   std::unique_ptr<fusion::FusionEngine> fusion_;
   std::unique_ptr<auth::KeyStore> keys_;
   std::unique_ptr<auth::AuditLog> audit_;

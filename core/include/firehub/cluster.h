@@ -1,0 +1,94 @@
+// Cluster mode: several hubs sharing one Kafka cluster, each lake a replica of the whole.
+//
+// A node's Replica consumes the canonical domain topics (firehub.v1.<domain>) that every node's
+// publisher writes, and commits the records it reads into its own lake: the records, latest
+// pointers, geo and log entries, and the consumed offsets, in one RocksDB batch, so a crash
+// never applies a record twice or skips one. Its own records come back as duplicates (ids are
+// stable) and collapse; latest pointers move only forward, so replicas converge whatever the
+// order of arrival. A restarted node resumes from the offsets its lake holds. Each node reads
+// every partition (assigned, not balanced in a group: each node wants all of them); nothing here
+// elects or replicates by a protocol of its own.
+// @remark Thread-safe. One thread of its own.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "firehub/lake.h"
+#include "firehub/status.h"
+
+struct rd_kafka_s;
+
+namespace firehub::cluster {
+
+struct ReplicaOptions {
+  std::string bootstrap_servers;                 // required
+  std::map<std::string, std::string> properties;  // other librdkafka settings (kafka.*)
+  std::string cluster_id;                        // cluster.id: required
+  std::string node;                              // cluster.node: required, unique in the cluster
+  std::vector<std::string> domains;              // the schema's domains (one topic each)
+  size_t batch = 1000;                           // records per lake commit, at most
+};
+
+// How far this node's lake is behind one partition.
+struct PartitionLag {
+  std::string topic;
+  int partition = 0;
+  int64_t next_offset = 0;  // the next offset to apply (stored in the lake)
+  int64_t high_watermark = -1;
+  int64_t lag() const { return high_watermark < 0 ? 0 : std::max<int64_t>(0, high_watermark - next_offset); }
+};
+
+struct ReplicaState {
+  bool running = false;
+  bool assigned = false;  // the group gave this node its partitions
+  uint64_t applied = 0;     // records stored from other nodes' topics since start
+  uint64_t duplicates = 0;  // records already in the lake (this node's own, or seen before)
+  uint64_t refused = 0;     // messages that are not records (dead-lettered, stage replicate)
+  int64_t last_applied_ms = 0;
+  int64_t lag_records = 0;  // sum over the partitions
+  // Seconds between the newest message read and now when there is lag; 0 when caught up.
+  double lag_seconds = 0;
+  std::string last_error;
+  std::vector<PartitionLag> partitions;
+};
+
+class Replica {
+ public:
+  Replica(lake::Lake& lake, ReplicaOptions options);
+  ~Replica();
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
+
+  Status start();
+  void stop();
+  ReplicaState state() const;
+
+  // The lake meta key of a partition's next offset.
+  static std::string offsetKey(const std::string& topic, int partition);
+
+ private:
+  // Assigns the partitions of domain topics not assigned yet (from the lake's offsets).
+  Status assignNew();
+  void run();
+  // Reads up to options_.batch messages (waiting up to `wait_ms` for the first) and commits them.
+  Status step(int wait_ms);
+
+  lake::Lake& lake_;
+  ReplicaOptions options_;
+  rd_kafka_s* consumer_ = nullptr;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  ReplicaState state_;
+  std::map<std::pair<std::string, int>, int64_t> next_;  // next offset per assigned partition
+  std::map<std::pair<std::string, int>, int64_t> newest_ts_;  // newest message time read, ms
+};
+
+}  // namespace firehub::cluster

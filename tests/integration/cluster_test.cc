@@ -1,0 +1,166 @@
+// Cluster mode, in one process: two hubs (nodes a and b of cluster "t") sharing one Kafka
+// cluster (librdkafka's mock cluster), each lake a replica of the whole. Records pushed to one
+// node are served by the other, duplicates collapse, a restarted node catches up from the
+// offsets its lake stored, and both nodes' risk layers come out the same.
+#include "hub_fixture.h"
+
+namespace firehub {
+namespace {
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto broker = bus::EmbeddedBroker::start(3, 3);
+    ASSERT_TRUE(broker.isOk()) << broker.status().toString();
+    broker_ = std::move(broker).value();
+    for (const char* node : {"a", "b"}) startNode(node, true);
+  }
+
+  HubConfig config(const std::string& node, bool init) {
+    HubConfig c;
+    c.init = init;
+    c.data_dir = dirs_.sub(node);
+    c.http_listen = "127.0.0.1:0";
+    c.plugins_dir = firehub::testing::pluginsDir();
+    c.lake_sync = false;
+    c.kafka_bootstrap = broker_->bootstrapServers();
+    c.kafka_properties["reconnect.backoff.max.ms"] = "500";
+    c.cluster_id = "t";
+    c.cluster_node = node;
+    c.plugin_scan_interval_s = 0;
+    return c;
+  }
+
+  void startNode(const std::string& node, bool init) {
+    auto hub = Hub::start(config(node, init));
+    ASSERT_TRUE(hub.isOk()) << hub.status().toString();
+    hubs_[node] = std::move(hub).value();
+    keys_[node] = firehub::testing::adminKey(dirs_.sub(node));
+  }
+
+  firehub::testing::Http on(const std::string& node, const std::string& method,
+                            const std::string& path, const std::string& body = "",
+                            const std::string& type = "") {
+    return http("127.0.0.1", hubs_[node]->httpPort(), method, path, body, type, keys_[node]);
+  }
+
+  // Feeds are registered on each node (configuration is not shared across nodes yet).
+  void registerFeed(const std::string& json) {
+    for (const auto& [node, hub] : hubs_) {
+      auto r = on(node, "POST", "/api/v1/feeds", json, "application/json");
+      ASSERT_TRUE(r.status == 201 || r.status == 200) << node << " " << r.body;
+    }
+  }
+
+  TempDir dirs_;
+  std::unique_ptr<bus::EmbeddedBroker> broker_;
+  std::map<std::string, std::unique_ptr<Hub>> hubs_;
+  std::map<std::string, std::string> keys_;
+};
+
+TEST_F(ClusterTest, EveryNodeServesWhatAnyNodeAcceptedAndARestartedNodeCatchesUp) {
+  registerFeed(R"({"id":"wx","agency":"met","connector":"firehub.connector.weather"})");
+  // Acknowledged on a only once Kafka confirmed it (ingest.ack = replicated, the cluster default).
+  auto pushed = on("a", "POST", "/api/v1/feeds/wx/records", fixture("weather", "observations.csv"),
+                   "text/csv");
+  ASSERT_EQ(pushed.status, 202) << pushed.body;
+  const size_t accepted = parse(pushed.body)->getValue<size_t>("accepted");
+  ASSERT_GT(accepted, 2u);
+  auto count = [&](const std::string& node) {
+    auto r = on(node, "GET", "/api/v1/entities?domain=weather&limit=1");
+    return r.status == 200 ? parse(r.body)->getValue<size_t>("numberMatched") : 0;
+  };
+  const size_t stations = count("a");
+  ASSERT_GT(stations, 0u);
+  ASSERT_TRUE(firehub::testing::waitFor([&] { return count("b") == stations; }))
+      << "b serves a's stations: " << count("b") << " of " << stations << "\n"
+      << on("b", "GET", "/api/v1/cluster").body;
+  // One record by id, the same on both.
+  auto first = parse(on("a", "GET", "/api/v1/entities?domain=weather&limit=1").body)
+                   ->getArray("features")
+                   ->getObject(0)
+                   ->getArray("links")
+                   ->getObject(0)
+                   ->getValue<std::string>("href");
+  EXPECT_EQ(on("a", "GET", first).body, on("b", "GET", first).body);
+
+  // The same body pushed to b: every record is one b already holds from a.
+  auto again = on("b", "POST", "/api/v1/feeds/wx/records", fixture("weather", "observations.csv"),
+                  "text/csv");
+  ASSERT_EQ(again.status, 202) << again.body;
+  EXPECT_EQ(parse(again.body)->getValue<size_t>("accepted"), 0u) << again.body;
+  EXPECT_EQ(parse(again.body)->getValue<size_t>("duplicates"), accepted) << again.body;
+
+  // b's view of the cluster: its replica applied a's records and is caught up.
+  auto status = parse(on("b", "GET", "/api/v1/cluster").body);
+  EXPECT_EQ(status->getValue<std::string>("mode"), "cluster");
+  EXPECT_EQ(status->getValue<std::string>("ingest_ack"), "replicated");
+  EXPECT_GE(status->getObject("replica")->getValue<size_t>("applied"), accepted);
+  EXPECT_EQ(on("b", "GET", "/readyz").status, 200);
+
+  // b stops; a takes buildings meanwhile; b comes back on its lake and catches up from the
+  // offsets it stored, without applying anything twice.
+  hubs_["b"]->stop();
+  hubs_.erase("b");
+  registerFeed(R"({"id":"bld","agency":"housing","connector":"firehub.connector.building"})");
+  ASSERT_EQ(on("a", "POST", "/api/v1/feeds/bld/records", fixture("building", "buildings.geojson"),
+               "application/geo+json")
+                .status,
+            202);
+  startNode("b", false);
+  auto buildings = [&](const std::string& node) {
+    auto r = on(node, "GET", "/api/v1/entities?domain=building&limit=1");
+    return r.status == 200 ? parse(r.body)->getValue<size_t>("numberMatched") : 0;
+  };
+  ASSERT_GT(buildings("a"), 0u);
+  ASSERT_TRUE(firehub::testing::waitFor([&] { return buildings("b") == buildings("a"); }))
+      << on("b", "GET", "/api/v1/cluster").body;
+  auto restarted = parse(on("b", "GET", "/api/v1/cluster").body)->getObject("replica");
+  EXPECT_EQ(restarted->getValue<size_t>("duplicates"), 0u)
+      << "resumed from its stored offsets, nothing read twice: " << on("b", "GET", "/api/v1/cluster").body;
+  EXPECT_EQ(count("b"), stations);
+
+  // Fusion on each node from its own replica: the same cells, levels and scores.
+  auto cells = [&](const std::string& node) {
+    std::map<std::string, std::string> out;
+    auto layer = parse(on(node, "GET", "/api/v1/layers/risk?properties=cell,level,score").body);
+    auto features = layer->getArray("features");
+    for (size_t i = 0; i < features->size(); ++i) {
+      auto p = features->getObject(static_cast<unsigned>(i))->getObject("properties");
+      out[p->getValue<std::string>("cell")] =
+          p->get("level").toString() + " " + p->get("score").toString();
+    }
+    return out;
+  };
+  ASSERT_TRUE(firehub::testing::waitFor([&] {
+    auto a = cells("a");
+    return !a.empty() && a == cells("b");
+  })) << "a has " << cells("a").size() << " cells, b " << cells("b").size();
+}
+
+TEST(ClusterConfigTest, ClusterModeNeedsASharedKafkaAndNamedNodes) {
+  TempDir dir;
+  HubConfig c;
+  c.init = true;
+  c.data_dir = dir.path();
+  c.http_listen = "127.0.0.1:0";
+  c.plugins_dir = firehub::testing::pluginsDir();
+  c.cluster_id = "t";
+  c.cluster_node = "a";
+  auto no_kafka = Hub::start(c);
+  ASSERT_FALSE(no_kafka.isOk());
+  EXPECT_NE(no_kafka.status().message().find("kafka.bootstrap.servers"), std::string::npos);
+  c.kafka_bootstrap = "127.0.0.1:1";
+  c.cluster_node = "";
+  auto no_node = Hub::start(c);
+  ASSERT_FALSE(no_node.isOk());
+  EXPECT_NE(no_node.status().message().find("cluster.node"), std::string::npos);
+  c.cluster_node = "a";
+  c.ingest_ack = "eventually";
+  auto bad_ack = Hub::start(c);
+  ASSERT_FALSE(bad_ack.isOk());
+  EXPECT_NE(bad_ack.status().message().find("ingest.ack"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace firehub
