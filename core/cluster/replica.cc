@@ -31,7 +31,8 @@ std::string Replica::offsetKey(const std::string& topic, int partition) {
 
 Status Replica::start() {
   if (options_.bootstrap_servers.empty() || options_.cluster_id.empty() || options_.node.empty())
-    return Status::invalidArgument("a replica needs kafka.bootstrap.servers, cluster.id and cluster.node");
+    return Status::invalidArgument(
+        "a replica needs kafka.bootstrap.servers, cluster.id and cluster.node");
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   auto set = [&](const std::string& k, const std::string& v) -> Status {
@@ -40,10 +41,18 @@ Status Replica::start() {
     return Status::ok();
   };
   // The producer's settings (kafka.*) that a consumer does not take are left to the producer.
-  static const std::set<std::string> kProducerOnly = {
-      "acks", "linger.ms", "compression.type", "enable.idempotence", "batch.num.messages",
-      "queue.buffering.max.messages", "queue.buffering.max.kbytes", "message.timeout.ms",
-      "retries", "max.in.flight.requests.per.connection", "delivery.timeout.ms", "batch.size"};
+  static const std::set<std::string> kProducerOnly = {"acks",
+                                                      "linger.ms",
+                                                      "compression.type",
+                                                      "enable.idempotence",
+                                                      "batch.num.messages",
+                                                      "queue.buffering.max.messages",
+                                                      "queue.buffering.max.kbytes",
+                                                      "message.timeout.ms",
+                                                      "retries",
+                                                      "max.in.flight.requests.per.connection",
+                                                      "delivery.timeout.ms",
+                                                      "batch.size"};
   for (const auto& [k, v] : options_.properties) {
     if (kProducerOnly.count(k)) continue;
     if (Status s = set(k, v); !s.isOk()) {

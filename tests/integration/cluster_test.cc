@@ -117,7 +117,8 @@ TEST_F(ClusterTest, EveryNodeServesWhatAnyNodeAcceptedAndARestartedNodeCatchesUp
       << on("b", "GET", "/api/v1/cluster").body;
   auto restarted = parse(on("b", "GET", "/api/v1/cluster").body)->getObject("replica");
   EXPECT_EQ(restarted->getValue<size_t>("duplicates"), 0u)
-      << "resumed from its stored offsets, nothing read twice: " << on("b", "GET", "/api/v1/cluster").body;
+      << "resumed from its stored offsets, nothing read twice: "
+      << on("b", "GET", "/api/v1/cluster").body;
   EXPECT_EQ(count("b"), stations);
 
   // Fusion on each node from its own replica: the same cells, levels and scores.
@@ -135,7 +136,8 @@ TEST_F(ClusterTest, EveryNodeServesWhatAnyNodeAcceptedAndARestartedNodeCatchesUp
   ASSERT_TRUE(firehub::testing::waitFor([&] {
     auto a = cells("a");
     return !a.empty() && a == cells("b");
-  })) << "a has " << cells("a").size() << " cells, b " << cells("b").size();
+  })) << "a has "
+      << cells("a").size() << " cells, b " << cells("b").size();
 }
 
 TEST(ClusterConfigTest, ClusterModeNeedsASharedKafkaAndNamedNodes) {

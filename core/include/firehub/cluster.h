@@ -28,12 +28,12 @@ struct rd_kafka_s;
 namespace firehub::cluster {
 
 struct ReplicaOptions {
-  std::string bootstrap_servers;                 // required
+  std::string bootstrap_servers;                  // required
   std::map<std::string, std::string> properties;  // other librdkafka settings (kafka.*)
-  std::string cluster_id;                        // cluster.id: required
-  std::string node;                              // cluster.node: required, unique in the cluster
-  std::vector<std::string> domains;              // the schema's domains (one topic each)
-  size_t batch = 1000;                           // records per lake commit, at most
+  std::string cluster_id;                         // cluster.id: required
+  std::string node;                               // cluster.node: required, unique in the cluster
+  std::vector<std::string> domains;               // the schema's domains (one topic each)
+  size_t batch = 1000;                            // records per lake commit, at most
 };
 
 // How far this node's lake is behind one partition.
@@ -42,12 +42,14 @@ struct PartitionLag {
   int partition = 0;
   int64_t next_offset = 0;  // the next offset to apply (stored in the lake)
   int64_t high_watermark = -1;
-  int64_t lag() const { return high_watermark < 0 ? 0 : std::max<int64_t>(0, high_watermark - next_offset); }
+  int64_t lag() const {
+    return high_watermark < 0 ? 0 : std::max<int64_t>(0, high_watermark - next_offset);
+  }
 };
 
 struct ReplicaState {
   bool running = false;
-  bool assigned = false;  // the group gave this node its partitions
+  bool assigned = false;    // the group gave this node its partitions
   uint64_t applied = 0;     // records stored from other nodes' topics since start
   uint64_t duplicates = 0;  // records already in the lake (this node's own, or seen before)
   uint64_t refused = 0;     // messages that are not records (dead-lettered, stage replicate)
@@ -87,7 +89,7 @@ class Replica {
   std::atomic<bool> stop_{false};
   mutable std::mutex mu_;
   ReplicaState state_;
-  std::map<std::pair<std::string, int>, int64_t> next_;  // next offset per assigned partition
+  std::map<std::pair<std::string, int>, int64_t> next_;       // next offset per assigned partition
   std::map<std::pair<std::string, int>, int64_t> newest_ts_;  // newest message time read, ms
 };
 
