@@ -109,7 +109,7 @@ Status Replica::assignNew() {
   const rd_kafka_metadata_t* md = nullptr;
   rd_kafka_resp_err_t e = rd_kafka_metadata(consumer_, 1, nullptr, &md, 5000);
   if (e) return Status::unavailable(std::string("cluster metadata: ") + rd_kafka_err2str(e));
-  std::set<std::string> wanted;
+  std::set<std::string> wanted = {configTopic(options_.cluster_id)};
   for (const auto& d : options_.domains) wanted.insert("firehub.v1." + d);
   std::lock_guard<std::mutex> lock(mu_);
   bool added = false;
@@ -192,6 +192,8 @@ Status Replica::step(int wait_ms) {
   std::vector<firehub::v1::DeadLetter> refused;
   std::map<std::pair<std::string, int>, int64_t> next;  // offsets this batch moves to
   std::map<std::pair<std::string, int>, int64_t> newest;
+  const std::string config_topic = configTopic(options_.cluster_id);
+  std::vector<std::string> config_keys;
   google::protobuf::util::JsonParseOptions parse;
   parse.ignore_unknown_fields = true;  // a newer node's fields
   const int64_t deadline = nowMs() + 50;
@@ -217,6 +219,16 @@ Status Replica::step(int wait_ms) {
     rd_kafka_timestamp_type_t type;
     const int64_t ts = rd_kafka_message_timestamp(m, &type);
     if (ts > 0) newest[{topic, m->partition}] = ts;
+    if (topic == config_topic) {
+      // A change of the shared configuration: applied to the meta now (idempotent: a restart
+      // before the batch's offsets are stored applies it again), reloaded after the commit.
+      std::string key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
+      if (!isSharedConfig(key)) continue;
+      std::string value(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
+      FIREHUB_RETURN_IF_ERROR(lake_.applyReplicatedMeta(key, m->payload ? &value : nullptr));
+      config_keys.push_back(std::move(key));
+      continue;
+    }
     if (!m->payload || m->len == 0) continue;  // a tombstone: nothing to apply
     lake::StoreItem item;
     const std::string_view value(static_cast<const char*>(m->payload), m->len);
@@ -263,7 +275,11 @@ Status Replica::step(int wait_ms) {
     }
     return committed.status();
   }
+  for (const auto& key : config_keys) {
+    if (options_.on_config) options_.on_config(key);
+  }
   std::lock_guard<std::mutex> lock(mu_);
+  state_.config_applied += config_keys.size();
   for (const auto& [tp, offset] : next) {
     if (next_.count(tp)) next_[tp] = offset;
   }

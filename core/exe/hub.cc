@@ -402,6 +402,16 @@ Result<std::unique_ptr<Hub>> Hub::start(
   auto lake = lake::Lake::open(lake_options);
   if (!lake.isOk()) return lake.status();
   hub->lake_ = std::move(lake).value();
+  if (!c.cluster_id.empty() && c.publish && c.serve_http) {
+    // The shared configuration (feeds, keys, grants): this node's changes go to the cluster's
+    // configuration topic from here on, the first admin key included.
+    hub->config_publisher_ = std::make_unique<cluster::ConfigPublisher>(hub->replicaOptions());
+    FIREHUB_RETURN_IF_ERROR(hub->config_publisher_->start());
+    auto* publisher = hub->config_publisher_.get();
+    hub->lake_->setMetaListener([publisher](const std::string& key, const std::string* value) {
+      publisher->changed(key, value);
+    });
+  }
 
   hub->keys_ = std::make_unique<auth::KeyStore>(*hub->lake_);
   hub->audit_ = std::make_unique<auth::AuditLog>(*hub->lake_);
@@ -463,12 +473,15 @@ Result<std::unique_ptr<Hub>> Hub::start(
     FIREHUB_RETURN_IF_ERROR(hub->fusion_->start());
   }
   if (!c.cluster_id.empty() && c.publish && c.serve_http) {  // this lake, a replica of the whole
-    cluster::ReplicaOptions replica_options;
-    replica_options.bootstrap_servers = c.kafka_bootstrap;
-    replica_options.properties = c.kafka_properties;
-    replica_options.cluster_id = c.cluster_id;
-    replica_options.node = c.cluster_node;
-    replica_options.domains = auth::schemaDomains();
+    cluster::ReplicaOptions replica_options = hub->replicaOptions();
+    auto* feeds = hub->feeds_.get();
+    replica_options.on_config = [feeds](const std::string& key) {
+      if (key.rfind("feed/", 0) == 0) {
+        Status s = feeds->adoptStored(key.substr(5));
+        if (!s.isOk())
+          FIREHUB_LOG(kError, "cluster", "feed " << key.substr(5) << ": " << s.message());
+      }
+    };
     hub->replica_ = std::make_unique<cluster::Replica>(*hub->lake_, replica_options);
     FIREHUB_RETURN_IF_ERROR(hub->replica_->start());
   }
@@ -505,6 +518,16 @@ Result<std::unique_ptr<Hub>> Hub::start(
     });
   }
   return hub;
+}
+
+cluster::ReplicaOptions Hub::replicaOptions() const {
+  cluster::ReplicaOptions o;
+  o.bootstrap_servers = config_.kafka_bootstrap;
+  o.properties = config_.kafka_properties;
+  o.cluster_id = config_.cluster_id;
+  o.node = config_.cluster_node;
+  o.domains = auth::schemaDomains();
+  return o;
 }
 
 Status Hub::startPublisher() {
@@ -608,11 +631,14 @@ void Hub::stop() {
   if (tcp_) tcp_->stopAll();       // no new frames
   if (drops_) drops_->stop();      // no new files
   if (replica_) replica_->stop();  // no more records from the other nodes
+  if (config_publisher_) config_publisher_->stop();
   if (fusion_) fusion_->stop();
   if (subs_) subs_->stop();
   if (publisher_) publisher_->stop(config_.drain_timeout_ms);  // drain what is committed
   publisher_.reset();
   replica_.reset();
+  if (lake_) lake_->setMetaListener(nullptr);
+  config_publisher_.reset();
   subs_.reset();
   fusion_.reset();
   api_.reset();

@@ -74,19 +74,36 @@ Status Lake::scanLatest(const std::string& domain,
 Status Lake::putMeta(const std::string& key, const std::string& value) {
   rocksdb::WriteBatch batch;
   batch.Put(meta_, key, value);
-  return write(batch, options_.sync, "write meta");
+  FIREHUB_RETURN_IF_ERROR(write(batch, options_.sync, "write meta"));
+  if (meta_listener_) meta_listener_(key, &value);
+  return Status::ok();
 }
 
 Status Lake::putMetaBatch(const std::vector<std::pair<std::string, std::string>>& entries) {
   rocksdb::WriteBatch batch;
   for (const auto& [k, v] : entries) batch.Put(meta_, k, v);
-  return write(batch, options_.sync, "write meta batch");
+  FIREHUB_RETURN_IF_ERROR(write(batch, options_.sync, "write meta batch"));
+  if (meta_listener_) {
+    for (const auto& [k, v] : entries) meta_listener_(k, &v);
+  }
+  return Status::ok();
 }
 
 Status Lake::deleteMeta(const std::string& key) {
   rocksdb::WriteBatch batch;
   batch.Delete(meta_, key);
-  return write(batch, options_.sync, "delete meta");
+  FIREHUB_RETURN_IF_ERROR(write(batch, options_.sync, "delete meta"));
+  if (meta_listener_) meta_listener_(key, nullptr);
+  return Status::ok();
+}
+
+Status Lake::applyReplicatedMeta(const std::string& key, const std::string* value) {
+  rocksdb::WriteBatch batch;
+  if (value)
+    batch.Put(meta_, key, *value);
+  else
+    batch.Delete(meta_, key);
+  return write(batch, options_.sync, "write replicated meta");
 }
 
 Result<std::optional<std::string>> Lake::getMeta(const std::string& key) const {

@@ -280,18 +280,15 @@ std::string feedSpecToJson(const FeedSpec& spec) {
   return os.str();
 }
 
-Status FeedRegistry::load() {
-  std::vector<std::string> stored;
-  FIREHUB_RETURN_IF_ERROR(lake_.scanMeta(
-      "feed/", [&](const std::string&, const std::string& value) { stored.push_back(value); }));
-  for (const auto& json : stored) {
+void FeedRegistry::install(const std::string& json) {
+  {
     auto spec = parseFeedSpec(json);
     if (!spec.isOk()) {
       FIREHUB_LOG(kError, "registry", "stored feed does not parse: " << spec.status().message());
       std::lock_guard<std::mutex> lock(mu_);
       load_failures_.push_back("feed definition " + json.substr(0, 80) + ": " +
                                spec.status().message());
-      continue;
+      return;
     }
     if (!spec->file_drop.dir.empty()) {
       auto dir = resolveFileDropDir(spec->file_drop.dir, drops_);
@@ -330,6 +327,29 @@ Status FeedRegistry::load() {
     }
     if (feed->connector() && on_active_) on_active_(*feed);
   }
+}
+
+Status FeedRegistry::adoptStored(const std::string& id) {
+  auto stored = lake_.getMeta("feed/" + id);
+  if (!stored.isOk()) return stored.status();
+  if (!stored.value()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (feeds_.erase(id))
+      FIREHUB_LOG(kInfo, "registry", "feed " << id << " deleted on another node");
+    return Status::ok();
+  }
+  if (auto current = get(id); current && feedSpecToJson(current->spec()) == *stored.value())
+    return Status::ok();  // this node's own change, back from the cluster
+  install(*stored.value());
+  FIREHUB_LOG(kInfo, "registry", "feed " << id << " as another node registered it");
+  return Status::ok();
+}
+
+Status FeedRegistry::load() {
+  std::vector<std::string> stored;
+  FIREHUB_RETURN_IF_ERROR(lake_.scanMeta(
+      "feed/", [&](const std::string&, const std::string& value) { stored.push_back(value); }));
+  for (const auto& json : stored) install(json);
   FIREHUB_LOG(kInfo, "registry", "loaded " << stored.size() << " feed(s)");
   return Status::ok();
 }

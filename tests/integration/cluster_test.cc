@@ -44,11 +44,16 @@ class ClusterTest : public ::testing::Test {
     return http("127.0.0.1", hubs_[node]->httpPort(), method, path, body, type, keys_[node]);
   }
 
-  // Feeds are registered on each node (configuration is not shared across nodes yet).
-  void registerFeed(const std::string& json) {
+  // A feed registered on one node; every node knows it within moments (shared configuration).
+  void registerFeed(const std::string& on_node, const std::string& json) {
+    auto r = on(on_node, "POST", "/api/v1/feeds", json, "application/json");
+    ASSERT_EQ(r.status, 201) << on_node << " " << r.body;
+    const std::string id = parse(r.body)->getValue<std::string>("id");
     for (const auto& [node, hub] : hubs_) {
-      auto r = on(node, "POST", "/api/v1/feeds", json, "application/json");
-      ASSERT_TRUE(r.status == 201 || r.status == 200) << node << " " << r.body;
+      ASSERT_TRUE(firehub::testing::waitFor([&] {
+        return on(node, "GET", "/api/v1/feeds/" + id).status == 200;
+      })) << "feed "
+          << id << " registered on " << on_node << " is unknown on " << node;
     }
   }
 
@@ -59,7 +64,8 @@ class ClusterTest : public ::testing::Test {
 };
 
 TEST_F(ClusterTest, EveryNodeServesWhatAnyNodeAcceptedAndARestartedNodeCatchesUp) {
-  registerFeed(R"({"id":"wx","agency":"met","connector":"firehub.connector.weather"})");
+  // Registered on b, pushed to on a.
+  registerFeed("b", R"({"id":"wx","agency":"met","connector":"firehub.connector.weather"})");
   // Acknowledged on a only once Kafka confirmed it (ingest.ack = replicated, the cluster default).
   auto pushed = on("a", "POST", "/api/v1/feeds/wx/records", fixture("weather", "observations.csv"),
                    "text/csv");
@@ -102,7 +108,7 @@ TEST_F(ClusterTest, EveryNodeServesWhatAnyNodeAcceptedAndARestartedNodeCatchesUp
   // offsets it stored, without applying anything twice.
   hubs_["b"]->stop();
   hubs_.erase("b");
-  registerFeed(R"({"id":"bld","agency":"housing","connector":"firehub.connector.building"})");
+  registerFeed("a", R"({"id":"bld","agency":"housing","connector":"firehub.connector.building"})");
   ASSERT_EQ(on("a", "POST", "/api/v1/feeds/bld/records", fixture("building", "buildings.geojson"),
                "application/geo+json")
                 .status,
@@ -138,6 +144,32 @@ TEST_F(ClusterTest, EveryNodeServesWhatAnyNodeAcceptedAndARestartedNodeCatchesUp
     return !a.empty() && a == cells("b");
   })) << "a has "
       << cells("a").size() << " cells, b " << cells("b").size();
+}
+
+TEST_F(ClusterTest, KeysAreSharedAndARevocationHoldsOnEveryNode) {
+  // A key made on a works on b; revoked on a, it is refused on b within seconds.
+  auto made = on("a", "POST", "/api/v1/keys", R"({"role":"viewer","note":"wall screen"})",
+                 "application/json");
+  ASSERT_EQ(made.status, 201) << made.body;
+  const std::string key = parse(made.body)->getValue<std::string>("key");
+  const std::string id = parse(made.body)->getValue<std::string>("id");
+  auto as_key = [&](const std::string& node) {
+    return http("127.0.0.1", hubs_[node]->httpPort(), "GET", "/api/v1/feeds", "", "", key).status;
+  };
+  ASSERT_TRUE(firehub::testing::waitFor([&] { return as_key("b") == 200; }))
+      << "a key made on a is known on b";
+  ASSERT_EQ(on("a", "DELETE", "/api/v1/keys/" + id).status, 200);
+  const auto revoked_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(firehub::testing::waitFor([&] { return as_key("b") == 401; }))
+      << "a key revoked on a is refused on b";
+  EXPECT_LT(std::chrono::steady_clock::now() - revoked_at, std::chrono::seconds(5));
+  // Grants too: given on b, they hold on a.
+  ASSERT_EQ(on("b", "POST", "/api/v1/grants",
+               R"({"key_id":")" + id + R"(","topic":"firehub.v1.water"})", "application/json")
+                .status,
+            201);
+  ASSERT_TRUE(firehub::testing::waitFor(
+      [&] { return on("a", "GET", "/api/v1/grants").body.find(id) != std::string::npos; }));
 }
 
 TEST(ClusterConfigTest, ClusterModeNeedsASharedKafkaAndNamedNodes) {

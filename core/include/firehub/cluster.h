@@ -15,7 +15,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +29,18 @@ struct rd_kafka_s;
 
 namespace firehub::cluster {
 
+// The configuration every node of a cluster shares: the lake's meta entries under these prefixes
+// (feeds, API keys, topic grants). A node's change goes to the cluster's configuration topic
+// (ConfigPublisher); every node's replica applies what that topic holds, in its order, so the
+// nodes converge on the last write of each entry.
+inline const std::vector<std::string>& sharedConfigPrefixes() {
+  static const std::vector<std::string> kPrefixes = {"feed/", "keys/", "grants/"};
+  return kPrefixes;
+}
+bool isSharedConfig(const std::string& meta_key);
+// "firehub.cluster.<cluster id>.config": key = meta key, value = the entry (null: deleted).
+std::string configTopic(const std::string& cluster_id);
+
 struct ReplicaOptions {
   std::string bootstrap_servers;                  // required
   std::map<std::string, std::string> properties;  // other librdkafka settings (kafka.*)
@@ -34,6 +48,9 @@ struct ReplicaOptions {
   std::string node;                               // cluster.node: required, unique in the cluster
   std::vector<std::string> domains;               // the schema's domains (one topic each)
   size_t batch = 1000;                            // records per lake commit, at most
+  // Called with each shared configuration entry the replica applied to the lake's meta (after
+  // the batch that held it was committed), for what keeps it in memory (the feed registry).
+  std::function<void(const std::string& meta_key)> on_config;
 };
 
 // How far this node's lake is behind one partition.
@@ -49,16 +66,46 @@ struct PartitionLag {
 
 struct ReplicaState {
   bool running = false;
-  bool assigned = false;    // the group gave this node its partitions
-  uint64_t applied = 0;     // records stored from other nodes' topics since start
-  uint64_t duplicates = 0;  // records already in the lake (this node's own, or seen before)
-  uint64_t refused = 0;     // messages that are not records (dead-lettered, stage replicate)
+  bool assigned = false;        // the group gave this node its partitions
+  uint64_t applied = 0;         // records stored from other nodes' topics since start
+  uint64_t duplicates = 0;      // records already in the lake (this node's own, or seen before)
+  uint64_t refused = 0;         // messages that are not records (dead-lettered, stage replicate)
+  uint64_t config_applied = 0;  // shared configuration entries applied from other nodes
   int64_t last_applied_ms = 0;
   int64_t lag_records = 0;  // sum over the partitions
   // Seconds between the newest message read and now when there is lag; 0 when caught up.
   double lag_seconds = 0;
   std::string last_error;
   std::vector<PartitionLag> partitions;
+};
+
+// This node's changes of the shared configuration, onto the configuration topic. Each change is
+// produced (idempotent, acks=all) and produced again until Kafka confirms it; one still
+// unconfirmed when the process dies is not sent by the next start (it stays this node's own until
+// it is changed again).
+class ConfigPublisher {
+ public:
+  explicit ConfigPublisher(ReplicaOptions options);
+  ~ConfigPublisher();
+  Status start();
+  void stop();
+  // A meta entry this node wrote (value null: deleted); ignored unless isSharedConfig().
+  void changed(const std::string& key, const std::string* value);
+  // Changes produced and not yet confirmed.
+  size_t unconfirmed() const;
+  // Delivery report entry point (librdkafka, on the poll thread).
+  void onDelivery(const std::string& key, int error);
+
+ private:
+  void produce(const std::string& key);
+  ReplicaOptions options_;
+  rd_kafka_s* producer_ = nullptr;
+  std::thread poller_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  // The latest value of each unconfirmed change (nullopt: deleted), to produce again on failure.
+  std::map<std::string, std::optional<std::string>> pending_;
+  std::map<std::string, int> failed_;  // keys whose last delivery failed, produced again
 };
 
 class Replica {

@@ -215,6 +215,8 @@ class Hub {
   std::unique_ptr<bus::EmbeddedBroker> broker_;
   std::unique_ptr<bus::Publisher> publisher_;
   std::unique_ptr<cluster::Replica> replica_;
+  std::unique_ptr<cluster::ConfigPublisher> config_publisher_;
+  cluster::ReplicaOptions replicaOptions() const;
   std::unique_ptr<fusion::FusionEngine> fusion_;
   std::unique_ptr<auth::KeyStore> keys_;
   std::unique_ptr<auth::AuditLog> audit_;

@@ -286,6 +286,13 @@ class Lake {
   // Several meta entries in one atomic batch.
   Status putMetaBatch(const std::vector<std::pair<std::string, std::string>>& entries);
   Status deleteMeta(const std::string& key);
+  // Told of every meta entry putMeta(), putMetaBatch() and deleteMeta() wrote (value null: the
+  // entry was deleted), after the write: cluster mode shares the configuration this way. Set it
+  // before other threads write meta.
+  using MetaListener = std::function<void(const std::string& key, const std::string* value)>;
+  void setMetaListener(MetaListener listener) { meta_listener_ = std::move(listener); }
+  // Writes (value null: deletes) a meta entry another node wrote, without telling the listener.
+  Status applyReplicatedMeta(const std::string& key, const std::string* value);
   Result<std::optional<std::string>> getMeta(const std::string& key) const;
   Status scanMeta(const std::string& prefix,
                   const std::function<void(const std::string&, const std::string&)>& fn) const;
@@ -335,6 +342,7 @@ class Lake {
   rocksdb::ColumnFamilyHandle* latest_ = nullptr;
   rocksdb::ColumnFamilyHandle* geo_ = nullptr;
   rocksdb::ColumnFamilyHandle* log_ = nullptr;
+  MetaListener meta_listener_;
   rocksdb::ColumnFamilyHandle* outbox_ = nullptr;
   rocksdb::ColumnFamilyHandle* dlq_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;

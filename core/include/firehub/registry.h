@@ -186,12 +186,17 @@ class FeedRegistry {
   size_t activateWaiting();
   // Removes a feed from the registry; its records stay in the lake.
   Status remove(const std::string& id);
+  // Takes feed `id` as the lake's meta now holds it (another node of the cluster registered,
+  // changed or deleted it): the in-memory feed is made, replaced or dropped; nothing is written.
+  Status adoptStored(const std::string& id);
   // Called with every feed that becomes active (created, replaced or loaded), e.g. to start its
   // transport. Set before load().
   void setActivationListener(std::function<void(Feed&)> fn) { on_active_ = std::move(fn); }
   std::vector<std::shared_ptr<Feed>> list() const;
 
  private:
+  // Makes the in-memory feed of a stored definition (replacing one of the same id).
+  void install(const std::string& json);
   lake::Lake& lake_;
   plugin::ConnectorRegistry& connectors_;
   FileDropPolicy drops_;
