@@ -6,13 +6,14 @@
 #                             on 127.0.0.1:8080 (ARGS go to `firehub demo`)
 #   ops/run.sh bench [--json FILE] [--records N]  install, build, run the benchmark suite
 #                             (ingest vs ceilings, rsyslog peer, fusion) into one JSON report
-#   ops/run.sh faults [--long]  install, build, run the fault tests (--long: 20 kills, 10 min outage)
+#   ops/run.sh faults [--long]  install, build, run the fault tests (--long: 20 kills, 10 min outage,
+#                             20 kills of cluster nodes)
 #   ops/run.sh asan           install, build the asan preset, run the unit and integration tests
 #   ops/run.sh fuzz [SECONDS] install, build the libFuzzer targets (clang), run each SECONDS (600)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 
 install() { bash ops/install-deps.sh; }
 
@@ -48,7 +49,7 @@ case "$cmd" in
   faults)
     install
     build release
-    if [ "${1:-}" = "--long" ]; then export FIREHUB_FAULT_LONG=1; fi
+    if [ "${1:-}" = "--long" ]; then export FIREHUB_FAULT_LONG=1 FIREHUB_CLUSTER_KILLS=20; fi
     ctest --preset release --timeout 3600 -L fault
     ;;
   fuzz)
