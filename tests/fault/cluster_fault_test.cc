@@ -30,11 +30,12 @@ TEST(ClusterFaultTest, EveryAcknowledgedRecordIsOnEveryNodeAfterKillDashNines) {
   for (int i = 0; i < 3; ++i) {
     const std::string name = "n" + std::to_string(i + 1);
     const std::string config = dir.sub(name + ".properties");
-    std::ofstream(config) << "kafka.bootstrap.servers = " << broker.bootstrap()
-                          << "\nkafka.reconnect.backoff.max.ms = 500\ncluster.id = t\ncluster.node = "
-                          << name << "\nlake.sync = false\n";
-    nodes.push_back(std::make_unique<HubProcess>(dir.sub(name), pluginsDir(),
-                                                 dir.sub(name + ".log"), config));
+    std::ofstream(config)
+        << "kafka.bootstrap.servers = " << broker.bootstrap()
+        << "\nkafka.reconnect.backoff.max.ms = 500\ncluster.id = t\ncluster.node = " << name
+        << "\nlake.sync = false\n";
+    nodes.push_back(
+        std::make_unique<HubProcess>(dir.sub(name), pluginsDir(), dir.sub(name + ".log"), config));
     ASSERT_TRUE(nodes.back()->start()) << nodes.back()->log();
   }
   // One feed, registered on the first node, known to all.
@@ -121,7 +122,8 @@ TEST(ClusterFaultTest, EveryAcknowledgedRecordIsOnEveryNodeAfterKillDashNines) {
   ASSERT_TRUE(waitFor([&] {
     for (size_t i = 0; i < nodes.size(); ++i) held[i] = stations(*nodes[i]);
     return held[0] == held[1] && held[1] == held[2];
-  })) << held[0].size() << " / " << held[1].size() << " / " << held[2].size();
+  })) << held[0].size()
+      << " / " << held[1].size() << " / " << held[2].size();
   for (auto& n : nodes) EXPECT_EQ(n->stop(), 0) << n->log();
 }
 
