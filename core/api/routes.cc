@@ -27,6 +27,10 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
     if (ctx_.load_failures)
       ctx_.metrics->setLoadFailures(static_cast<double>(ctx_.load_failures().size()));
     setMemoryGauges();
+    if (ctx_.replica) {
+      const auto st = ctx_.replica->state();
+      ctx_.metrics->setReplicaLag(static_cast<double>(st.lag_records), st.lag_seconds);
+    }
     return send(resp, 200, ctx_.metrics->serialize(), "text/plain; version=0.0.4");
   }
   if (get && (p.empty() || (p[0] != "api" && p[0] != "ogc"))) return staticFile(resp, p);

@@ -143,7 +143,7 @@ void Replica::run() {
   int64_t last_lag_check = 0, last_metadata = 0;
   while (!stop_) {
     Status s = Status::ok();
-    if (nowMs() - last_metadata >= 5000 || next_.empty()) {
+    if (nowMs() - last_metadata >= 2000 || next_.empty()) {
       last_metadata = nowMs();
       s = assignNew();
     }

@@ -25,6 +25,18 @@ Metrics::Metrics()
               .Help("Stored feeds, keys and subscriptions that did not load (see /readyz)")
               .Register(*registry_)
               .Add({})),
+      replica_lag_records_(
+          prometheus::BuildGauge()
+              .Name("firehub_replica_lag_records")
+              .Help("Cluster mode: records on the domain topics this node's lake has not applied")
+              .Register(*registry_)
+              .Add({})),
+      replica_lag_seconds_(
+          prometheus::BuildGauge()
+              .Name("firehub_replica_lag_seconds")
+              .Help("Cluster mode: age of the newest record read while behind (0: caught up)")
+              .Register(*registry_)
+              .Add({})),
       memory_(prometheus::BuildGauge()
                   .Name("firehub_memory_bytes")
                   .Help("Bytes held by the hub's bounded caches and buffers, by part")

@@ -35,6 +35,7 @@ void addFeedsCommand(CLI::App& app);
 void addGrantsCommand(CLI::App& app);
 void addDlqCommand(CLI::App& app);
 void addBrokerCommand(CLI::App& app);
+void addClusterCommand(CLI::App& app);
 // `firehub plugins new NAME` (registered under the plugins command).
 void addNewPluginCommand(CLI::App& plugins);
 // Runs the hub with the demo city until a stop signal.

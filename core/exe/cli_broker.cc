@@ -13,6 +13,7 @@
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/URI.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -135,6 +136,11 @@ int runBroker(const BrokerOptions& o) {
     std::cerr << "firehub broker: control endpoint " << o.control << ": " << e.displayText()
               << "\n";
     return 1;
+  }
+  if (!o.bootstrap_file.empty()) {  // its folder too, as `serve` makes its data dir
+    std::error_code ec;
+    const auto folder = std::filesystem::path(o.bootstrap_file).parent_path();
+    if (!folder.empty()) std::filesystem::create_directories(folder, ec);
   }
   if (!o.bootstrap_file.empty() &&
       (!writeAtomically(o.bootstrap_file, b.bootstrapServers()) ||

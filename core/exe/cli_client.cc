@@ -211,11 +211,31 @@ int call(const HubTarget& t, const std::string& method, const std::string& path,
       std::cout << reply.body << "\n";
       return 0;
     }
-    if (shape.list.empty() || !o->getArray(shape.list)) {
+    Poco::JSON::Array::Ptr items;
+    if (!shape.list.empty()) {
+      Poco::JSON::Object::Ptr at = o;
+      std::stringstream parts(shape.list);
+      std::string part, last;
+      while (std::getline(parts, part, '.')) {
+        if (!last.empty()) at = at ? at->getObject(last) : nullptr;
+        last = part;
+      }
+      if (at) items = at->getArray(last);
+    }
+    if (!items) {
       printObject(o);
       return 0;
     }
-    auto items = o->getArray(shape.list);
+    if (page == 0 && !shape.summary.empty()) {
+      size_t w = 0;
+      for (const auto& c : shape.summary) w = std::max(w, c.header.size());
+      for (const auto& c : shape.summary) {
+        const std::string v = cell(o, c.path);
+        if (!v.empty())
+          std::cout << c.header << std::string(w - c.header.size() + 2, ' ') << v << "\n";
+      }
+      std::cout << "\n";
+    }
     for (size_t i = 0; i < items->size(); ++i) rows.push_back(items->getObject(i));
     if (method != "GET" || !o->has("next") || (shape.max_rows && rows.size() >= shape.max_rows))
       break;

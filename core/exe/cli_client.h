@@ -32,12 +32,14 @@ struct Column {
   std::string header;
   std::string path;
 };
-// How to print an answer: the rows of its array `list` (every page, following `next`) in
-// `columns`; with no list, the object's members one per line.
+// How to print an answer: the rows of its array `list` (a dotted path; every page, following
+// `next`) in `columns`; with no list, the object's members one per line.
 struct Shape {
   std::string list;
   std::vector<Column> columns;
   size_t max_rows = 0;  // 0: every page
+  // Members printed one per line before the table ("name  value"; empty ones left out).
+  std::vector<Column> summary;
 };
 
 // Sends one request to the hub and prints its answer. Errors name the hub and the key file.

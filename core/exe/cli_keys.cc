@@ -286,4 +286,31 @@ void addAuditCommand(CLI::App& app) {
   });
 }
 
+void addClusterCommand(CLI::App& app) {
+  static AdminOptions admin;
+  auto* cluster = app.add_subcommand("cluster", "A cluster node's replica (cluster mode)");
+  cluster->require_subcommand(1);
+  auto* status = cluster->add_subcommand(
+      "status", "The node's cluster, acknowledgement, and its replica's lag per partition");
+  adminOptions(status, admin);
+  status->callback([] {
+    // The node's summary, then its replica's partitions as a table.
+    Shape shape{"replica.partitions",
+                {{"TOPIC", "topic"},
+                 {"PARTITION", "partition"},
+                 {"NEXT OFFSET", "next_offset"},
+                 {"HIGH WATERMARK", "high_watermark"},
+                 {"LAG", "lag"}}};
+    shape.summary = {{"cluster", "cluster_id"},
+                     {"node", "node"},
+                     {"mode", "mode"},
+                     {"ingest.ack", "ingest_ack"},
+                     {"applied", "replica.applied"},
+                     {"lag (records)", "replica.lag_records"},
+                     {"lag (seconds)", "replica.lag_seconds"},
+                     {"last error", "replica.last_error"}};
+    std::exit(adminRequest(admin, "GET", "/api/v1/cluster", "", shape));
+  });
+}
+
 }  // namespace firehub::cli

@@ -172,6 +172,7 @@ int main(int argc, char** argv) {
   cli::addGrantsCommand(app);
   cli::addDlqCommand(app);
   cli::addBrokerCommand(app);
+  cli::addClusterCommand(app);
 
   CLI11_PARSE(app, argc, argv);
   return 0;

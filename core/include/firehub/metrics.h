@@ -21,6 +21,10 @@ class Metrics {
   void countHttp(int status);
   void setOutboxDepth(double depth) { outbox_depth_.Set(depth); }
   void setLoadFailures(double n) { load_failures_.Set(n); }
+  void setReplicaLag(double records, double seconds) {
+    replica_lag_records_.Set(records);
+    replica_lag_seconds_.Set(seconds);
+  }
   void countDelivered(double n) { kafka_delivered_.Increment(n); }
   void countDeliveryFailed(double n) { kafka_failed_.Increment(n); }
   // Bytes held by one of the hub's bounded caches and buffers (`part`: lake_memtables,
@@ -43,6 +47,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& http_;
   prometheus::Gauge& outbox_depth_;
   prometheus::Gauge& load_failures_;
+  prometheus::Gauge& replica_lag_records_;
+  prometheus::Gauge& replica_lag_seconds_;
   prometheus::Family<prometheus::Gauge>& memory_;
   prometheus::Family<prometheus::Gauge>& memory_limit_;
   prometheus::Counter& kafka_delivered_;
