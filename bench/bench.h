@@ -13,5 +13,7 @@ void addBenchCommand(CLI::App& app);
 void addFusionBench(CLI::App& bench);
 // `firehub bench peer` (registered by addBenchCommand).
 void addPeerBench(CLI::App& bench);
+// `firehub bench cluster` (registered by addBenchCommand).
+void addClusterBench(CLI::App& bench);
 
 }  // namespace firehub::cli

@@ -610,6 +610,7 @@ void addBenchCommand(CLI::App& app) {
   ingest->callback([] { std::exit(benchIngest(o)); });
   addFusionBench(*bench);
   addPeerBench(*bench);
+  addClusterBench(*bench);
 }
 
 }  // namespace firehub::cli

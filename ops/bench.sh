@@ -12,6 +12,8 @@
 #   firehub bench fusion   full fusion of 1 M buildings, record-in -> delta-out latency, then
 #                          viewport queries (fresh and cached) and wrk on the running hub, and
 #                          its memory after them;
+#   firehub bench cluster  two cluster nodes on a mock broker of their own: replication lag at
+#                          10,000 records/s (p50, p99) and the catch-up rate of a stopped node;
 #   record_json_bench      Google Benchmark micro-benchmarks of the publisher's per-message JSON
 #                          (one thread, no broker: steadier than the end-to-end figures);
 #   pipeline_bench         the pushing thread's work alone: pushes of 5,000 weather lines through
@@ -53,6 +55,7 @@ printf '{"machine": "%s", "date": "%s"}\n' "$machine" "$(date -u +%Y-%m-%dT%H:%M
 "$bin" bench ingest --format mix --records "$records" --bootstrap "$bootstrap" --json "$json"
 "$bin" bench memory --bootstrap "$bootstrap" --json "$json"
 "$bin" bench fusion --bootstrap "$bootstrap" --json "$json"
+"$bin" bench cluster --json "$json"
 micro="${json%.json}-micro.json"
 build/release/tests/record_json_bench --benchmark_min_time=1 --benchmark_out="$micro" --benchmark_out_format=json
 pipeline="${json%.json}-pipeline.json"

@@ -408,7 +408,8 @@ void Router::ready(HTTPServerResponse& resp, bool detailed) {
   bool replica_ok = true;
   if (ctx_.replica) {
     const auto st = ctx_.replica->state();
-    replica_ok = st.lag_seconds <= ctx_.cluster_max_lag_s;
+    replica_ok = st.lag_seconds <= ctx_.cluster_max_lag_s && st.gap.empty();
+    if (!st.gap.empty()) obj.set("replica_gap", st.gap);
     obj.set("replica_lag_records", st.lag_records);
     obj.set("replica_lag_seconds", st.lag_seconds);
     if (!replica_ok) obj.set("replica", "behind (cluster.max_lag_s)");
@@ -452,6 +453,7 @@ void Router::cluster(HTTPServerResponse& resp) {
     r.set("lag_seconds", std::round(st.lag_seconds * 1000) / 1000);
     if (st.last_applied_ms > 0) r.set("last_applied_at", isoMillis(st.last_applied_ms));
     if (!st.last_error.empty()) r.set("last_error", st.last_error);
+    if (!st.gap.empty()) r.set("gap", st.gap);
     Poco::JSON::Array parts;
     for (const auto& p : st.partitions) {
       Poco::JSON::Object o;

@@ -389,15 +389,37 @@ void Publisher::fill() {
     const char* classification = firehub::v1::Classification_Name(
                                      static_cast<firehub::v1::Classification>(facts.classification))
                                      .c_str();
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer_, RD_KAFKA_V_TOPIC(e.topic.c_str()), RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
-        RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADER("feed", facts.feed_id.data(), static_cast<ssize_t>(facts.feed_id.size())),
-        RD_KAFKA_V_HEADER("agency", facts.agency.data(), static_cast<ssize_t>(facts.agency.size())),
-        RD_KAFKA_V_HEADER("schema", schema.data(), static_cast<ssize_t>(schema.size())),
-        RD_KAFKA_V_HEADER("classification", classification, -1),
-        RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(e.sequence))),
-        RD_KAFKA_V_END);
+    // Cluster mode: the stored bytes too, for the other nodes' replicas (full topics only).
+    const bool with_record = options_.record_header && !redact;
+    rd_kafka_resp_err_t err =
+        with_record
+            ? rd_kafka_producev(
+                  producer_, RD_KAFKA_V_TOPIC(e.topic.c_str()),
+                  RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
+                  RD_KAFKA_V_VALUE(value.data(), value.size()),
+                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                  RD_KAFKA_V_HEADER("feed", facts.feed_id.data(),
+                                    static_cast<ssize_t>(facts.feed_id.size())),
+                  RD_KAFKA_V_HEADER("agency", facts.agency.data(),
+                                    static_cast<ssize_t>(facts.agency.size())),
+                  RD_KAFKA_V_HEADER("schema", schema.data(), static_cast<ssize_t>(schema.size())),
+                  RD_KAFKA_V_HEADER("classification", classification, -1),
+                  RD_KAFKA_V_HEADER("record", bytes.data(), static_cast<ssize_t>(bytes.size())),
+                  RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(e.sequence))),
+                  RD_KAFKA_V_END)
+            : rd_kafka_producev(
+                  producer_, RD_KAFKA_V_TOPIC(e.topic.c_str()),
+                  RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
+                  RD_KAFKA_V_VALUE(value.data(), value.size()),
+                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                  RD_KAFKA_V_HEADER("feed", facts.feed_id.data(),
+                                    static_cast<ssize_t>(facts.feed_id.size())),
+                  RD_KAFKA_V_HEADER("agency", facts.agency.data(),
+                                    static_cast<ssize_t>(facts.agency.size())),
+                  RD_KAFKA_V_HEADER("schema", schema.data(), static_cast<ssize_t>(schema.size())),
+                  RD_KAFKA_V_HEADER("classification", classification, -1),
+                  RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(e.sequence))),
+                  RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) break;  // poll, then continue from here
     if (err) {
       FIREHUB_LOG(kError, "bus", "produce to " << e.topic << " failed: " << rd_kafka_err2str(err));

@@ -69,6 +69,7 @@ Status Replica::start() {
            {"enable.auto.commit", "false"},  // offsets live in the lake, with the records
            {"enable.auto.offset.store", "false"},
            {"auto.offset.reset", "earliest"},
+           {"fetch.wait.max.ms", "50"},  // a record on its way to every node within moments
            {"topic.metadata.refresh.interval.ms", "5000"},
            {"reconnect.backoff.max.ms", "2000"}}) {
     if (Status s = set(k, v); !s.isOk()) {
@@ -215,6 +216,25 @@ Status Replica::step(int wait_ms) {
       continue;
     }
     const std::string topic = rd_kafka_topic_name(m->rkt);
+    {
+      // An offset past the one this lake expects: Kafka no longer holds what lies between (its
+      // retention dropped it before this node read it). The lake is missing those records: say
+      // so, and stay not ready, instead of serving a partial lake as the whole.
+      auto at = next.find({topic, m->partition});
+      int64_t expected = at != next.end() ? at->second : -1;
+      if (expected < 0) {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto known = next_.find({topic, m->partition});
+        expected = known != next_.end() ? known->second : -1;
+      }
+      if (expected >= 0 && m->offset > expected) {
+        std::lock_guard<std::mutex> lock(mu_);
+        state_.gap = topic + "/" + std::to_string(m->partition) + ": offsets " +
+                     std::to_string(expected) + ".." + std::to_string(m->offset - 1) +
+                     " were gone from Kafka (retention) before this node applied them";
+        FIREHUB_LOG(kError, "cluster", "replica gap on " << state_.gap);
+      }
+    }
     next[{topic, m->partition}] = m->offset + 1;
     rd_kafka_timestamp_type_t type;
     const int64_t ts = rd_kafka_message_timestamp(m, &type);
@@ -232,6 +252,17 @@ Status Replica::step(int wait_ms) {
     if (!m->payload || m->len == 0) continue;  // a tombstone: nothing to apply
     lake::StoreItem item;
     const std::string_view value(static_cast<const char*>(m->payload), m->len);
+    // The stored bytes when the origin sent them (the "record" header), else the JSON.
+    rd_kafka_headers_t* headers = nullptr;
+    const void* bytes = nullptr;
+    size_t size = 0;
+    if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_header_get_last(headers, "record", &bytes, &size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        bytes && item.record().ParseFromArray(bytes, static_cast<int>(size))) {
+      items.push_back(std::move(item));
+      continue;
+    }
+    item.record().Clear();
     auto parsed = google::protobuf::util::JsonStringToMessage(
         google::protobuf::StringPiece(value.data(), value.size()), &item.record(), parse);
     if (!parsed.ok() || item.record().id().empty() || item.record().entity_id().empty()) {
@@ -259,7 +290,8 @@ Status Replica::step(int wait_ms) {
       [&](const lake::CommitResult&, std::vector<std::pair<std::string, std::string>>& meta) {
         for (const auto& [tp, offset] : next)
           meta.emplace_back(offsetKey(tp.first, tp.second), std::to_string(offset));
-      });
+      },
+      {}, /*sync=*/false);
   if (!committed.isOk()) {
     // Nothing of the batch was written: read it again from the stored offsets.
     std::lock_guard<std::mutex> lock(mu_);

@@ -545,6 +545,7 @@ Status Hub::startPublisher() {
     bootstrap_ = c.kafka_bootstrap;
   }
   publisher_options.bootstrap_servers = bootstrap_;
+  publisher_options.record_header = !c.cluster_id.empty();
   publisher_ = std::make_unique<bus::Publisher>(*lake_, metrics_, publisher_options);
   FIREHUB_RETURN_IF_ERROR(publisher_->start());
   FIREHUB_RETURN_IF_ERROR(

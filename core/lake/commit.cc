@@ -72,7 +72,7 @@ firehub::v1::DeadLetter Lake::foreignWrite(const firehub::v1::Record& r, const s
 Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
                                   const std::vector<firehub::v1::DeadLetter>& dead_letters,
                                   const MetaFor& meta_for,
-                                  const std::vector<uint64_t>& resolved_dead_letters) {
+                                  const std::vector<uint64_t>& resolved_dead_letters, bool sync) {
   std::lock_guard<std::mutex> lock(commit_mu_);
   // The batch's buffer is reused by the next commit, unless this one made it large (a rare huge
   // push does not keep its memory).
@@ -337,7 +337,7 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   // The new entries are counted before the write: once written, the publisher may send them and
   // take them off again before this thread runs on, and its decrement must find them counted.
   outbox_depth_ += outbox_added;
-  if (Status written = write(batch, options_.sync, "commit batch"); !written.isOk()) {
+  if (Status written = write(batch, options_.sync && sync, "commit batch"); !written.isOk()) {
     outbox_depth_ -= outbox_added;
     return written;
   }

@@ -81,6 +81,10 @@ struct PublisherOptions {
   int max_backoff_ms = 5000;
   // Called once per topic before the first message to it (creates it on the embedded broker).
   std::function<void(const std::string&)> ensure_topic;
+  // Cluster mode: messages of records on the full (not .public) topics also carry the record as
+  // stored (protobuf) in a "record" header, which other nodes' replicas read instead of parsing
+  // the JSON. Default: false.
+  bool record_header = false;
 };
 
 class Publisher {

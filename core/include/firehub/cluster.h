@@ -76,6 +76,10 @@ struct ReplicaState {
   // Seconds between the newest message read and now when there is lag; 0 when caught up.
   double lag_seconds = 0;
   std::string last_error;
+  // Records this lake will never get from Kafka (a node down longer than the topics' retention):
+  // which partition and offsets. A node with a gap is not ready; it needs a new lake (not built
+  // here yet: from a peer's backup or from topics that still hold everything).
+  std::string gap;
   std::vector<PartitionLag> partitions;
 };
 

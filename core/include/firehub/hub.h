@@ -182,6 +182,8 @@ class Hub {
   uint16_t httpPort() const { return api_ ? api_->port() : 0; }
   std::string httpAddress() const;
   const std::string& kafkaBootstrap() const { return bootstrap_; }
+  // Cluster mode: this node's replica (null otherwise).
+  const cluster::Replica* replica() const { return replica_.get(); }
   bus::EmbeddedBroker* embeddedBroker() { return broker_.get(); }
   lake::Lake& lake() { return *lake_; }
   pipeline::Pipeline& pipeline() { return *pipeline_; }

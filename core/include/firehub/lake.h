@@ -193,10 +193,13 @@ class Lake {
   using MetaFor =
       std::function<void(const CommitResult&, std::vector<std::pair<std::string, std::string>>&)>;
   // The records of a successful commit enter the recent-record cache.
+  // `sync` false writes the WAL without waiting for the disk (a replica's commit: an operating-
+  // system crash loses its tail together with the offsets in it, which are read again).
   Result<CommitResult> commit(const std::vector<StoreItem>& items,
                               const std::vector<firehub::v1::DeadLetter>& dead_letters,
                               const MetaFor& meta_for = nullptr,
-                              const std::vector<uint64_t>& resolved_dead_letters = {});
+                              const std::vector<uint64_t>& resolved_dead_letters = {},
+                              bool sync = true);
 
   Result<std::optional<firehub::v1::Record>> getRecord(const std::string& id) const;
   // The same into a message the caller reuses (its strings keep their buffers). False when absent.
