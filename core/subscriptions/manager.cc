@@ -319,7 +319,7 @@ Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
     std::string body = R"({"subscription":")" + s.id + R"(","records":[)";
     for (size_t i = 0; i < batch.size(); ++i) {
       if (i) body += ',';
-      body += R"({"sequence":)" + std::to_string(batch[i].first) + R"(,"record":)" +
+      body += R"({"id":)" + std::to_string(batch[i].first) + R"(,"record":)" +
               bus::recordToJson(batch[i].second, !s.restricted) + "}";
     }
     body += "]}";

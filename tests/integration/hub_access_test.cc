@@ -341,7 +341,7 @@ TEST_F(HubTest, SubscriptionsNeedAGrantAndDeliverFilteredRecordsBySseWebhookAndK
   for (const auto& d : hook.received()) {
     auto records = parse(d.body)->getArray("records");
     for (size_t i = 0; i < records->size(); ++i) {
-      sequences.push_back(records->getObject(i)->getValue<uint64_t>("sequence"));
+      sequences.push_back(records->getObject(i)->getValue<uint64_t>("id"));
       entities.push_back(
           records->getObject(i)->getObject("record")->getValue<std::string>("entity_id"));
     }
