@@ -99,7 +99,22 @@ try {
     if (hub.exitCode !== null) break;
   }
   if (!ready) throw new Error("the demo hub did not become ready:\n" + fs.readFileSync(path.join(work, "hub.log"), "utf8").slice(-3000));
-  await new Promise((r) => setTimeout(r, 3000));  // the demo's first rounds of data
+  // The demo's first rounds of data, as the tour expects them: risk cells and fire weather
+  // computed, and everything stored so far delivered to Kafka (the tour reads topics).
+  const json = (p) => {
+    const r = spawnSync("curl", ["-sf", "--max-time", "5", `http://127.0.0.1:${port}${p}`], { encoding: "utf8" });
+    try { return r.status === 0 ? JSON.parse(r.stdout) : null; } catch { return null; }
+  };
+  let settled = false;
+  for (let i = 0; i < 240 && !settled; i++) {
+    const risk = json("/api/v1/layers/risk?limit=1");
+    const fwi = json("/api/v1/layers/fwi?limit=1");
+    const kafka = json("/api/v1/kafka");
+    settled = risk?.numberMatched > 0 && fwi?.features?.length > 0 && kafka?.outbox_depth === 0 &&
+              kafka?.delivered > 0;
+    if (!settled) await new Promise((r) => setTimeout(r, 500));
+  }
+  if (!settled) throw new Error("the demo did not settle (risk cells, fire weather, Kafka) in 120 s");
 
   const prelude = `set -eo pipefail
 curl() {
