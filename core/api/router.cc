@@ -466,6 +466,31 @@ void Router::cluster(HTTPServerResponse& resp) {
     }
     r.set("partitions", parts);
     obj.set("replica", r);
+    // Every node's last heartbeat (shared every 5 s): the cluster as this node sees it.
+    Poco::JSON::Array nodes;
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    Status scanned = ctx_.lake->scanMeta("nodes/", [&](const std::string&, const std::string& v) {
+      try {
+        Poco::JSON::Parser parser;
+        auto beat = parser.parse(v).extract<Poco::JSON::Object::Ptr>();
+        Poco::JSON::Object n;
+        const int64_t at = beat->optValue<int64_t>("at_ms", 0);
+        n.set("node", beat->optValue<std::string>("node", ""));
+        n.set("http", beat->optValue<std::string>("http", ""));
+        n.set("applied", beat->optValue<uint64_t>("applied", 0));
+        n.set("lag_records", beat->optValue<int64_t>("lag_records", 0));
+        n.set("lag_seconds", beat->optValue<double>("lag_seconds", 0));
+        n.set("gap", beat->optValue<bool>("gap", false));
+        n.set("heartbeat_at", isoMillis(at));
+        n.set("heartbeat_age_s", std::round((now - at) / 100.0) / 10);
+        nodes.add(n);
+      } catch (const Poco::Exception&) {  // a heartbeat of another version: left out
+      }
+    });
+    if (!scanned.isOk()) return sendError(resp, scanned);
+    obj.set("nodes", nodes);
   }
   send(resp, 200, toJson(obj));
 }

@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <chrono>
+#include <cstdio>
 #include <set>
 
 #include "firehub/cluster.h"
@@ -176,14 +177,39 @@ void Replica::run() {
         }
         lag += p.lag();
       }
-      std::lock_guard<std::mutex> lock(mu_);
-      state_.partitions = std::move(parts);
-      state_.lag_records = lag;
-      int64_t newest = 0;
-      for (const auto& [tp, ts] : newest_ts_) newest = std::max(newest, ts);
-      state_.lag_seconds = lag > 0 && newest > 0 ? (nowMs() - newest) / 1000.0 : 0;
+      std::string heartbeat;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        state_.partitions = std::move(parts);
+        state_.lag_records = lag;
+        int64_t newest = 0;
+        for (const auto& [tp, ts] : newest_ts_) newest = std::max(newest, ts);
+        state_.lag_seconds = lag > 0 && newest > 0 ? (nowMs() - newest) / 1000.0 : 0;
+        // Every 5 s this node's state goes to the shared configuration ("nodes/<node>"), so
+        // every node can show the whole cluster.
+        if (nowMs() - last_heartbeat_ >= 5000) {
+          last_heartbeat_ = nowMs();
+          char text[512];
+          std::snprintf(text, sizeof text,
+                        "{\"node\":\"%s\",\"http\":\"%s\",\"applied\":%llu,"
+                        "\"lag_records\":%lld,\"lag_seconds\":%.3f,\"gap\":%s,\"at_ms\":%lld}",
+                        options_.node.c_str(), advertised_.c_str(),
+                        static_cast<unsigned long long>(state_.applied),
+                        static_cast<long long>(state_.lag_records), state_.lag_seconds,
+                        state_.gap.empty() ? "false" : "true", static_cast<long long>(nowMs()));
+          heartbeat = text;
+        }
+      }
+      if (!heartbeat.empty()) (void)lake_.putMeta(nodeKey(options_.node), heartbeat);
     }
   }
+}
+
+std::string Replica::nodeKey(const std::string& node) { return "nodes/" + node; }
+
+void Replica::setAdvertised(const std::string& http_address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  advertised_ = http_address;
 }
 
 // Long: read a batch, turn each message into a record or a dead letter, one commit with the

@@ -291,16 +291,19 @@ void addClusterCommand(CLI::App& app) {
   auto* cluster = app.add_subcommand("cluster", "A cluster node's replica (cluster mode)");
   cluster->require_subcommand(1);
   auto* status = cluster->add_subcommand(
-      "status", "The node's cluster, acknowledgement, and its replica's lag per partition");
+      "status", "The node's cluster, acknowledgement and replica, and every node's lag");
   adminOptions(status, admin);
   status->callback([] {
-    // The node's summary, then its replica's partitions as a table.
-    Shape shape{"replica.partitions",
-                {{"TOPIC", "topic"},
-                 {"PARTITION", "partition"},
-                 {"NEXT OFFSET", "next_offset"},
-                 {"HIGH WATERMARK", "high_watermark"},
-                 {"LAG", "lag"}}};
+    // This node's summary, then every node of the cluster as its heartbeat says (partitions:
+    // --json).
+    Shape shape{"nodes",
+                {{"NODE", "node"},
+                 {"HTTP", "http"},
+                 {"APPLIED", "applied"},
+                 {"LAG", "lag_records"},
+                 {"LAG S", "lag_seconds"},
+                 {"GAP", "gap"},
+                 {"HEARTBEAT AGE S", "heartbeat_age_s"}}};
     shape.summary = {{"cluster", "cluster_id"},
                      {"node", "node"},
                      {"mode", "mode"},
@@ -308,6 +311,7 @@ void addClusterCommand(CLI::App& app) {
                      {"applied", "replica.applied"},
                      {"lag (records)", "replica.lag_records"},
                      {"lag (seconds)", "replica.lag_seconds"},
+                     {"gap", "replica.gap"},
                      {"last error", "replica.last_error"}};
     std::exit(adminRequest(admin, "GET", "/api/v1/cluster", "", shape));
   });

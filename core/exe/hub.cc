@@ -503,6 +503,7 @@ Result<std::unique_ptr<Hub>> Hub::start(
     });
   }
   if (c.serve_http) FIREHUB_RETURN_IF_ERROR(hub->startApi());
+  if (hub->replica_) hub->replica_->setAdvertised(hub->httpAddress());
   if (hub->drops_) hub->drops_->start();
   if (c.serve_http && c.plugin_scan_interval_s > 0) {
     Hub* h = hub.get();

@@ -103,6 +103,16 @@ TEST_F(ClusterTest, EveryNodeServesWhatAnyNodeAcceptedAndARestartedNodeCatchesUp
   EXPECT_EQ(status->getValue<std::string>("ingest_ack"), "replicated");
   EXPECT_GE(status->getObject("replica")->getValue<size_t>("applied"), accepted);
   EXPECT_EQ(on("b", "GET", "/readyz").status, 200);
+  // Each node's heartbeat reaches the others: a lists both nodes with their addresses.
+  ASSERT_TRUE(firehub::testing::waitFor(
+      [&] {
+        auto nodes = parse(on("a", "GET", "/api/v1/cluster").body)->getArray("nodes");
+        return nodes && nodes->size() == 2;
+      },
+      std::chrono::seconds(15)))
+      << on("a", "GET", "/api/v1/cluster").body;
+  EXPECT_NE(on("a", "GET", "/api/v1/cluster").body.find(hubs_["b"]->httpAddress()),
+            std::string::npos);
 
   // b stops; a takes buildings meanwhile; b comes back on its lake and catches up from the
   // offsets it stored, without applying anything twice.

@@ -34,7 +34,7 @@ namespace firehub::cluster {
 // (ConfigPublisher); every node's replica applies what that topic holds, in its order, so the
 // nodes converge on the last write of each entry.
 inline const std::vector<std::string>& sharedConfigPrefixes() {
-  static const std::vector<std::string> kPrefixes = {"feed/", "keys/", "grants/"};
+  static const std::vector<std::string> kPrefixes = {"feed/", "keys/", "grants/", "nodes/"};
   return kPrefixes;
 }
 bool isSharedConfig(const std::string& meta_key);
@@ -125,6 +125,10 @@ class Replica {
 
   // The lake meta key of a partition's next offset.
   static std::string offsetKey(const std::string& topic, int partition);
+  // The shared meta key of a node's last heartbeat (its state every 5 s, JSON).
+  static std::string nodeKey(const std::string& node);
+  // The HTTP address this node serves at, put in its heartbeats.
+  void setAdvertised(const std::string& http_address);
 
  private:
   // Assigns the partitions of domain topics not assigned yet (from the lake's offsets).
@@ -142,6 +146,8 @@ class Replica {
   ReplicaState state_;
   std::map<std::pair<std::string, int>, int64_t> next_;       // next offset per assigned partition
   std::map<std::pair<std::string, int>, int64_t> newest_ts_;  // newest message time read, ms
+  std::string advertised_;
+  int64_t last_heartbeat_ = 0;
 };
 
 }  // namespace firehub::cluster
