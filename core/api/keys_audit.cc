@@ -154,12 +154,7 @@ void Router::showKey(HTTPServerResponse& resp, const std::string& id) {
 void Router::revokeKey(HTTPServerResponse& resp, const std::string& id) {
   Status s = ctx_.keys->revoke(id);
   if (!s.isOk()) return sendError(resp, s);
-  auto keys = ctx_.keys->list();
-  if (!keys.isOk()) return sendError(resp, keys.status());
-  for (const auto& k : keys.value()) {
-    if (k.id == id) return send(resp, 200, toJson(keyJson(k)));
-  }
-  sendError(resp, Status::notFound("no key '" + id + "'"));
+  showKey(resp, id);  // the key as it is now: revoked
 }
 
 // The audit log, oldest first. Entries are shown with the API's names (id, at); the hash covers

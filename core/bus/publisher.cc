@@ -389,37 +389,24 @@ void Publisher::fill() {
     const char* classification = firehub::v1::Classification_Name(
                                      static_cast<firehub::v1::Classification>(facts.classification))
                                      .c_str();
-    // Cluster mode: the stored bytes too, for the other nodes' replicas (full topics only).
-    const bool with_record = options_.record_header && !redact;
-    rd_kafka_resp_err_t err =
-        with_record
-            ? rd_kafka_producev(
-                  producer_, RD_KAFKA_V_TOPIC(e.topic.c_str()),
-                  RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
-                  RD_KAFKA_V_VALUE(value.data(), value.size()),
-                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                  RD_KAFKA_V_HEADER("feed", facts.feed_id.data(),
-                                    static_cast<ssize_t>(facts.feed_id.size())),
-                  RD_KAFKA_V_HEADER("agency", facts.agency.data(),
-                                    static_cast<ssize_t>(facts.agency.size())),
-                  RD_KAFKA_V_HEADER("schema", schema.data(), static_cast<ssize_t>(schema.size())),
-                  RD_KAFKA_V_HEADER("classification", classification, -1),
-                  RD_KAFKA_V_HEADER("record", bytes.data(), static_cast<ssize_t>(bytes.size())),
-                  RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(e.sequence))),
-                  RD_KAFKA_V_END)
-            : rd_kafka_producev(
-                  producer_, RD_KAFKA_V_TOPIC(e.topic.c_str()),
-                  RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
-                  RD_KAFKA_V_VALUE(value.data(), value.size()),
-                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                  RD_KAFKA_V_HEADER("feed", facts.feed_id.data(),
-                                    static_cast<ssize_t>(facts.feed_id.size())),
-                  RD_KAFKA_V_HEADER("agency", facts.agency.data(),
-                                    static_cast<ssize_t>(facts.agency.size())),
-                  RD_KAFKA_V_HEADER("schema", schema.data(), static_cast<ssize_t>(schema.size())),
-                  RD_KAFKA_V_HEADER("classification", classification, -1),
-                  RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(e.sequence))),
-                  RD_KAFKA_V_END);
+    // The headers; in cluster mode also the stored bytes, for the other nodes' replicas (full
+    // topics only). The message owns them once produced.
+    rd_kafka_headers_t* headers = rd_kafka_headers_new(5);
+    rd_kafka_header_add(headers, "feed", -1, facts.feed_id.data(),
+                        static_cast<ssize_t>(facts.feed_id.size()));
+    rd_kafka_header_add(headers, "agency", -1, facts.agency.data(),
+                        static_cast<ssize_t>(facts.agency.size()));
+    rd_kafka_header_add(headers, "schema", -1, schema.data(), static_cast<ssize_t>(schema.size()));
+    rd_kafka_header_add(headers, "classification", -1, classification, -1);
+    if (options_.record_header && !redact)
+      rd_kafka_header_add(headers, "record", -1, bytes.data(), static_cast<ssize_t>(bytes.size()));
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        producer_, RD_KAFKA_V_TOPIC(e.topic.c_str()), RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
+        RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(headers),
+        RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(e.sequence))),
+        RD_KAFKA_V_END);
+    if (err) rd_kafka_headers_destroy(headers);       // not produced: still ours
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) break;  // poll, then continue from here
     if (err) {
       FIREHUB_LOG(kError, "bus", "produce to " << e.topic << " failed: " << rd_kafka_err2str(err));

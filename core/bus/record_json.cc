@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "firehub/bus.h"
+#include "redaction.h"
 #include "firehub/v1/precision.h"
 #include "firehub/classification.h"
 #include "firehub/v1/time_text.h"
@@ -95,36 +96,8 @@ void appendBase64(std::string& out, std::string_view in) {
 
 void appendMessage(std::string& out, const Message& m);
 
-// A redacted record's writing: restricted fields are left out, and their paths (dotted JSON
-// names under the record) collected for its "redacted" list.
-struct Redaction {
-  bool on = false;
-  std::vector<std::string_view> path;
-  std::vector<std::string> removed;
-  void note(std::string_view name) {
-    std::string p;
-    for (auto part : path) {
-      p.append(part);
-      p.push_back('.');
-    }
-    p.append(name);
-    if (std::find(removed.begin(), removed.end(), p) == removed.end()) removed.push_back(p);
-  }
-};
+// The redaction state of the record being written (redaction.h).
 thread_local Redaction t_redaction;
-
-// Appends ,"redacted":[...] before the closing brace of the object that ends `out`.
-void closeRedacted(std::string& out) {
-  if (t_redaction.removed.empty() || out.empty() || out.back() != '}') return;
-  out.pop_back();
-  out += out.back() == '{' ? "\"redacted\":[" : ",\"redacted\":[";
-  std::sort(t_redaction.removed.begin(), t_redaction.removed.end());
-  for (size_t i = 0; i < t_redaction.removed.size(); ++i) {
-    if (i) out.push_back(',');
-    appendJsonString(out, t_redaction.removed[i]);
-  }
-  out += "]}";
-}
 
 void appendValue(std::string& out, const Message& m, const Reflection* r, const FieldDescriptor* f,
                  int index) {
@@ -603,7 +576,7 @@ bool appendRecordJsonFromWire(std::string& out, std::string_view bytes, bool red
   t_redaction.path.clear();
   t_redaction.removed.clear();
   if (appendWire(out, record_plan, bytes, redact, facts)) {
-    if (redact) closeRedacted(out);
+    if (redact) t_redaction.close(out);
     return true;
   }
   out.resize(start);
@@ -627,7 +600,7 @@ void appendRecordJson(std::string& out, const firehub::v1::Record& record, bool 
   t_redaction.removed.clear();
   appendMessage(out, record);
   t_redaction.on = false;
-  closeRedacted(out);
+  t_redaction.close(out);
 }
 
 std::string recordToJson(const firehub::v1::Record& record, bool redact) {

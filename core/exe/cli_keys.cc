@@ -16,8 +16,6 @@
 namespace firehub::cli {
 namespace {
 
-using AdminOptions = HubTarget;
-
 struct KeyOptions {
   std::string role;
   std::string agency;
@@ -56,18 +54,10 @@ const Shape kReplay{"results",
                      {"ACCEPTED", "accepted"},
                      {"REASON", "reason"}}};
 
-int adminRequest(const AdminOptions& o, const std::string& method, const std::string& path,
-                 const std::string& body, const Shape& shape = {}) {
-  return call(o, method, path, body, shape);
-}
-
-void keyOptions(CLI::App* cmd, AdminOptions& o) { addHubOptions(cmd, o); }
-void adminOptions(CLI::App* cmd, AdminOptions& o) { addHubOptions(cmd, o); }
-
 }  // namespace
 
 void addKeysCommand(CLI::App& app) {
-  static AdminOptions admin;
+  static HubTarget admin;
   static KeyOptions k;
   auto* keys = app.add_subcommand("keys", "Create, list and revoke API keys (admin)");
   keys->require_subcommand(1);
@@ -79,7 +69,7 @@ void addKeysCommand(CLI::App& app) {
   create->add_flag("--restricted", k.restricted, "May see fields classified restricted");
   create->add_option("--domains", k.domains, "Domains an agency key may write, e.g. water,weather")
       ->delimiter(',');
-  adminOptions(create, admin);
+  addHubOptions(create, admin);
   create->callback([] {
     Poco::JSON::Object o;
     o.set("role", k.role);
@@ -93,13 +83,13 @@ void addKeysCommand(CLI::App& app) {
     o.set("restricted", k.restricted);
     std::ostringstream body;
     o.stringify(body);
-    std::exit(adminRequest(admin, "POST", "/api/v1/keys", body.str()));
+    std::exit(call(admin, "POST", "/api/v1/keys", body.str()));
   });
   auto* domains = keys->add_subcommand("domains", "Set the domains an agency key may write");
   domains->add_option("id", k.id, "Key id (the 12 hex digits after fh_)")->required();
   domains->add_option("domains", k.domains,
                       "Domains, e.g. water weather (none: the key may write nothing)");
-  adminOptions(domains, admin);
+  addHubOptions(domains, admin);
   domains->callback([] {
     Poco::JSON::Object o;
     Poco::JSON::Array list;
@@ -107,32 +97,32 @@ void addKeysCommand(CLI::App& app) {
     o.set("domains", list);
     std::ostringstream body;
     o.stringify(body);
-    std::exit(adminRequest(admin, "PATCH", "/api/v1/keys/" + k.id, body.str()));
+    std::exit(call(admin, "PATCH", "/api/v1/keys/" + k.id, body.str()));
   });
   auto* list = keys->add_subcommand("list", "List keys (ids, roles, agencies; never the keys)");
-  adminOptions(list, admin);
-  list->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/keys", "", kKeys)); });
+  addHubOptions(list, admin);
+  list->callback([] { std::exit(call(admin, "GET", "/api/v1/keys", "", kKeys)); });
   auto* revoke = keys->add_subcommand("revoke", "Revoke a key by id");
   revoke->add_option("id", k.id, "Key id (the 12 hex digits after fh_)")->required();
-  adminOptions(revoke, admin);
-  revoke->callback([] { std::exit(adminRequest(admin, "DELETE", "/api/v1/keys/" + k.id, "")); });
+  addHubOptions(revoke, admin);
+  revoke->callback([] { std::exit(call(admin, "DELETE", "/api/v1/keys/" + k.id, "")); });
 }
 
 void addFeedsCommand(CLI::App& app) {
-  static AdminOptions admin;
+  static HubTarget admin;
   static std::string id, file;
   auto* feeds =
       app.add_subcommand("feeds", "The feed registry: list, show, register, pause, resume, delete");
   feeds->require_subcommand(1);
-  auto keyed = [](CLI::App* cmd) { keyOptions(cmd, admin); };
+  auto keyed = [](CLI::App* cmd) { addHubOptions(cmd, admin); };
   auto* list =
       feeds->add_subcommand("list", "Every feed with its state, counts, cadence and staleness");
   keyed(list);
-  list->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/feeds", "", kFeeds)); });
+  list->callback([] { std::exit(call(admin, "GET", "/api/v1/feeds", "", kFeeds)); });
   auto* show = feeds->add_subcommand("show", "One feed's status");
   show->add_option("id", id, "Feed id")->required();
   keyed(show);
-  show->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/feeds/" + id, "")); });
+  show->callback([] { std::exit(call(admin, "GET", "/api/v1/feeds/" + id, "")); });
   auto* reg = feeds->add_subcommand(
       "register", "Register a feed from a JSON file (id, agency, connector, config, cadence_s)");
   reg->add_option("--file", file, "Feed definition (JSON)")->required()->check(CLI::ExistingFile);
@@ -141,7 +131,7 @@ void addFeedsCommand(CLI::App& app) {
     std::ifstream in(file);
     std::stringstream body;
     body << in.rdbuf();
-    std::exit(adminRequest(admin, "POST", "/api/v1/feeds", body.str()));
+    std::exit(call(admin, "POST", "/api/v1/feeds", body.str()));
   });
   for (const char* action : {"pause", "resume", "delete"}) {
     auto* cmd = feeds->add_subcommand(
@@ -152,21 +142,21 @@ void addFeedsCommand(CLI::App& app) {
     keyed(cmd);
     std::string a = action;
     cmd->callback([a] {
-      if (a == "delete") std::exit(adminRequest(admin, "DELETE", "/api/v1/feeds/" + id, ""));
-      std::exit(adminRequest(admin, "POST", "/api/v1/feeds/" + id + "/" + a, "{}"));
+      if (a == "delete") std::exit(call(admin, "DELETE", "/api/v1/feeds/" + id, ""));
+      std::exit(call(admin, "POST", "/api/v1/feeds/" + id + "/" + a, "{}"));
     });
   }
 }
 
 void addDlqCommand(CLI::App& app) {
-  static AdminOptions admin;
+  static HubTarget admin;
   static std::string feed;
   static std::vector<uint64_t> ids;
   static size_t limit = 0;
   auto* dlq = app.add_subcommand(
       "dlq", "Dead letters: list, show, replay through the current connector, discard");
   dlq->require_subcommand(1);
-  auto keyed = [](CLI::App* cmd) { keyOptions(cmd, admin); };
+  auto keyed = [](CLI::App* cmd) { addHubOptions(cmd, admin); };
   auto* list = dlq->add_subcommand("list", "Dead letters, oldest first (raw bytes cut at 4 KiB)");
   list->add_option("--feed", feed, "Only this feed's");
   list->add_option("--limit", limit, "At most this many (default: all, page by page)")
@@ -177,14 +167,13 @@ void addDlqCommand(CLI::App& app) {
     if (!feed.empty()) path += "&feed=" + feed;
     Shape shape = kDeadLetters;
     shape.max_rows = limit;
-    std::exit(adminRequest(admin, "GET", path, "", shape));
+    std::exit(call(admin, "GET", path, "", shape));
   });
   auto* show = dlq->add_subcommand("show", "One dead letter with all its raw bytes");
   show->add_option("id", ids, "Dead letter id")->required()->expected(1);
   keyed(show);
-  show->callback([] {
-    std::exit(adminRequest(admin, "GET", "/api/v1/dlq/" + std::to_string(ids.at(0)), ""));
-  });
+  show->callback(
+      [] { std::exit(call(admin, "GET", "/api/v1/dlq/" + std::to_string(ids.at(0)), "")); });
   auto* replay = dlq->add_subcommand(
       "replay",
       "Send dead letters through their feed's current connector again; those that now pass are "
@@ -205,18 +194,17 @@ void addDlqCommand(CLI::App& app) {
       for (size_t i = 0; i < ids.size(); ++i) body += (i ? "," : "") + std::to_string(ids[i]);
       body += "]}";
     }
-    std::exit(adminRequest(admin, "POST", "/api/v1/dlq/replay", body, kReplay));
+    std::exit(call(admin, "POST", "/api/v1/dlq/replay", body, kReplay));
   });
   auto* discard = dlq->add_subcommand("discard", "Remove a dead letter for good");
   discard->add_option("id", ids, "Dead letter id")->required()->expected(1);
   keyed(discard);
-  discard->callback([] {
-    std::exit(adminRequest(admin, "DELETE", "/api/v1/dlq/" + std::to_string(ids.at(0)), ""));
-  });
+  discard->callback(
+      [] { std::exit(call(admin, "DELETE", "/api/v1/dlq/" + std::to_string(ids.at(0)), "")); });
 }
 
 void addGrantsCommand(CLI::App& app) {
-  static AdminOptions admin;
+  static HubTarget admin;
   static std::string key_id, topic;
   auto* grants =
       app.add_subcommand("grants", "Which keys may subscribe to which topics (admin, operator)");
@@ -224,38 +212,37 @@ void addGrantsCommand(CLI::App& app) {
   auto* add = grants->add_subcommand("add", "Grant a key a topic");
   add->add_option("key_id", key_id, "Key id (the 12 hex digits after fh_)")->required();
   add->add_option("topic", topic, "Topic, e.g. firehub.v1.water")->required();
-  adminOptions(add, admin);
+  addHubOptions(add, admin);
   add->callback([] {
-    std::exit(adminRequest(admin, "POST", "/api/v1/grants",
-                           R"({"key_id":")" + key_id + R"(","topic":")" + topic + R"("})"));
+    std::exit(call(admin, "POST", "/api/v1/grants",
+                   R"({"key_id":")" + key_id + R"(","topic":")" + topic + R"("})"));
   });
   auto* list = grants->add_subcommand("list", "Every grant");
-  adminOptions(list, admin);
-  list->callback([] { std::exit(adminRequest(admin, "GET", "/api/v1/grants", "", kGrants)); });
+  addHubOptions(list, admin);
+  list->callback([] { std::exit(call(admin, "GET", "/api/v1/grants", "", kGrants)); });
   auto* remove = grants->add_subcommand("remove", "Take a grant back");
   remove->add_option("key_id", key_id, "Key id")->required();
   remove->add_option("topic", topic, "Topic")->required();
-  adminOptions(remove, admin);
-  remove->callback([] {
-    std::exit(adminRequest(admin, "DELETE", "/api/v1/grants/" + key_id + "/" + topic, ""));
-  });
+  addHubOptions(remove, admin);
+  remove->callback(
+      [] { std::exit(call(admin, "DELETE", "/api/v1/grants/" + key_id + "/" + topic, "")); });
 }
 
 void addAuditCommand(CLI::App& app) {
-  static AdminOptions admin;
+  static HubTarget admin;
   static bool offline = false;
   auto* audit = app.add_subcommand("audit", "The hash-chained audit log");
   audit->require_subcommand(1);
   auto* verify =
       audit->add_subcommand("verify", "Check every link of the chain; name the first broken one");
-  adminOptions(verify, admin);
+  addHubOptions(verify, admin);
   verify->add_flag("--offline", offline,
                    "Open the data dir's lake directly (no hub may run on it)");
   verify->callback([] {
     // Through the running hub when one answers for the data dir (or --hub names one); else the
     // data dir's lake directly, as --offline does.
     if (!offline && (!admin.hub.empty() || hubAnswers(admin))) {
-      std::exit(adminRequest(admin, "GET", "/api/v1/audit/verify", ""));
+      std::exit(call(admin, "GET", "/api/v1/audit/verify", ""));
     }
     if (!offline) {
       std::cerr << "firehub audit verify: no hub answers for " << admin.data_dir
@@ -287,12 +274,12 @@ void addAuditCommand(CLI::App& app) {
 }
 
 void addClusterCommand(CLI::App& app) {
-  static AdminOptions admin;
+  static HubTarget admin;
   auto* cluster = app.add_subcommand("cluster", "A cluster node's replica (cluster mode)");
   cluster->require_subcommand(1);
   auto* status = cluster->add_subcommand(
       "status", "The node's cluster, acknowledgement and replica, and every node's lag");
-  adminOptions(status, admin);
+  addHubOptions(status, admin);
   status->callback([] {
     // This node's summary, then every node of the cluster as its heartbeat says (partitions:
     // --json).
@@ -313,7 +300,7 @@ void addClusterCommand(CLI::App& app) {
                      {"lag (seconds)", "replica.lag_seconds"},
                      {"gap", "replica.gap"},
                      {"last error", "replica.last_error"}};
-    std::exit(adminRequest(admin, "GET", "/api/v1/cluster", "", shape));
+    std::exit(call(admin, "GET", "/api/v1/cluster", "", shape));
   });
 }
 

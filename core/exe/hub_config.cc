@@ -1,0 +1,212 @@
+// Reading the hub's configuration: the properties file and `--set` settings, each key checked.
+#include <Poco/AutoPtr.h>
+#include <Poco/Util/PropertyFileConfiguration.h>
+
+#include <filesystem>
+#include <functional>
+#include <set>
+
+#include "firehub/hub.h"
+
+namespace firehub {
+
+namespace {
+
+// A properties configuration that remembers which keys were asked for, so a key nothing reads
+// (a typo, a setting of another version) is refused instead of silently ignored.
+class TrackedConfiguration : public Poco::Util::PropertyFileConfiguration {
+ public:
+  TrackedConfiguration() = default;
+  explicit TrackedConfiguration(const std::string& file)
+      : Poco::Util::PropertyFileConfiguration(file) {}
+  // Every key with a value that nothing asked for.
+  std::vector<std::string> unread() const {
+    std::vector<std::string> out;
+    std::function<void(const std::string&)> walk = [&](const std::string& key) {
+      Keys sub;
+      keys(key, sub);
+      std::string value;
+      if (Poco::Util::PropertyFileConfiguration::getRaw(key, value) && !asked_.count(key))
+        out.push_back(key);
+      for (const auto& s : sub) walk(key.empty() ? s : key + "." + s);
+    };
+    Keys top;
+    keys(top);
+    for (const auto& k : top) walk(k);
+    return out;
+  }
+
+ protected:
+  bool getRaw(const std::string& key, std::string& value) const override {
+    asked_.insert(key);
+    return Poco::Util::PropertyFileConfiguration::getRaw(key, value);
+  }
+
+ private:
+  mutable std::set<std::string> asked_;
+};
+
+}  // namespace
+
+// Long: one line or two per setting, in the order of firehub.properties.
+Result<HubConfig> loadConfig(const std::string& file,
+                             const std::vector<std::pair<std::string, std::string>>& overrides) {
+  HubConfig c;
+  const std::string where = file.empty() ? std::string("--set") : "config " + file;
+  try {
+    Poco::AutoPtr<TrackedConfiguration> p(file.empty() ? new TrackedConfiguration()
+                                                       : new TrackedConfiguration(file));
+    for (const auto& [key, value] : overrides) p->setString(key, value);
+    c.data_dir = p->getString("data.dir", c.data_dir);
+    c.http_listen = p->getString("http.listen", c.http_listen);
+    c.kafka_bootstrap = p->getString("kafka.bootstrap.servers", "");
+    c.cluster_id = p->getString("cluster.id", "");
+    c.cluster_node = p->getString("cluster.node", "");
+    c.cluster_max_lag_s = p->getDouble("cluster.max_lag_s", c.cluster_max_lag_s);
+    c.ingest_ack = p->getString("ingest.ack", "");
+    c.ingest_ack_timeout_ms = p->getInt("ingest.ack_timeout_ms", c.ingest_ack_timeout_ms);
+    c.embedded_brokers = p->getInt("kafka.embedded.brokers", c.embedded_brokers);
+    c.embedded_partitions = p->getInt("kafka.embedded.partitions", c.embedded_partitions);
+    c.plugins_dir = p->getString("plugins.dir", "");
+    c.feeds_dir = p->getString("feeds.dir", "");
+    c.plugin_scan_interval_s = p->getInt("plugins.scan_interval_s", c.plugin_scan_interval_s);
+    c.file_drop_poll_ms = p->getInt("file_drop.poll_ms", c.file_drop_poll_ms);
+    c.file_drop_root = p->getString("file_drop.root", "");
+    auto allow = net::parseAllowList(p->getString("outbound.allow", ""));
+    if (!allow.isOk())
+      return Status::invalidArgument("outbound.allow: " + allow.status().message());
+    c.outbound_allow = allow.value();
+    c.outbound_ca_file = p->getString("outbound.ca_file", "");
+    if (c.file_drop_poll_ms < 10 || c.file_drop_poll_ms > 600000) {
+      return Status::invalidArgument("file_drop.poll_ms must be in 10..600000");
+    }
+    c.static_dir = p->getString("http.static_dir", "");
+    c.tls_cert = p->getString("http.tls.cert", "");
+    c.tls_key = p->getString("http.tls.key", "");
+    c.auth_enabled = p->getBool("auth.enabled", c.auth_enabled);
+    c.anonymous_loopback = p->getString("auth.anonymous_loopback", c.anonymous_loopback);
+    c.outlines_file = p->getString("map.outlines", "");
+    c.area_count_budget =
+        static_cast<size_t>(p->getUInt64("api.area_count_budget", c.area_count_budget));
+    if (c.area_count_budget > 100000000)
+      return Status::invalidArgument("api.area_count_budget must be in 0..100000000");
+    // A whole-number setting, when given, checked against its range into `into` (an integer, or
+    // an optional one that stays empty when the key is not set).
+    auto whole = [&](const char* key, int64_t low, int64_t high, auto& into) -> Status {
+      if (!p->hasProperty(key)) return Status::ok();
+      Poco::Int64 v = 0;
+      if (!Poco::NumberParser::tryParse64(p->getString(key), v) || v < low || v > high) {
+        return Status::invalidArgument(std::string(key) + " must be a whole number in " +
+                                       std::to_string(low) + ".." + std::to_string(high));
+      }
+      using Target = std::remove_reference_t<decltype(into)>;
+      if constexpr (requires { typename Target::value_type; }) {
+        into = static_cast<typename Target::value_type>(v);
+      } else {
+        into = static_cast<Target>(v);
+      }
+      return Status::ok();
+    };
+    // Cache sizes: the ones given, the others from memory.cache_mb (memoryPlan).
+    const auto& size_of = whole;
+    std::optional<size_t> budget;
+    FIREHUB_RETURN_IF_ERROR(size_of("memory.cache_mb", 32, 1048576, budget));
+    c.cache_budget_mb = budget.value_or(c.cache_budget_mb);
+    FIREHUB_RETURN_IF_ERROR(size_of("api.layer_cache_mb", 0, 65536, c.layer_cache_mb));
+    FIREHUB_RETURN_IF_ERROR(size_of("api.feature_cache_mb", 0, 65536, c.feature_cache_mb));
+    FIREHUB_RETURN_IF_ERROR(size_of("lake.write_buffer_mb", 8, 65536, c.lake_write_buffer_mb));
+    FIREHUB_RETURN_IF_ERROR(size_of("lake.block_cache_mb", 0, 65536, c.lake_block_cache_mb));
+    FIREHUB_RETURN_IF_ERROR(size_of("lake.record_cache_mb", 0, 65536, c.lake_record_cache_mb));
+    FIREHUB_RETURN_IF_ERROR(
+        size_of("lake.latest_cache_entries", 0, 100000000, c.lake_latest_cache_entries));
+    c.cell_level = p->getInt("fusion.cell.level", c.cell_level);
+    c.fusion_threads = p->getInt("fusion.threads", c.fusion_threads);
+    if (c.fusion_threads < 0 || c.fusion_threads > 64)
+      return Status::invalidArgument("fusion.threads must be in 0..64");
+    c.lake_sync = p->getBool("lake.sync", c.lake_sync);
+    c.max_body_bytes = static_cast<size_t>(p->getUInt64("http.max_body_bytes", c.max_body_bytes));
+    auto& h = c.http_limits;
+    FIREHUB_RETURN_IF_ERROR(whole("http.threads", 8, 4096, h.threads));
+    FIREHUB_RETURN_IF_ERROR(
+        whole("http.max_connections_per_client", 0, 100000, h.max_connections_per_client));
+    FIREHUB_RETURN_IF_ERROR(whole("http.timeout_s", 1, 600, h.timeout_s));
+    FIREHUB_RETURN_IF_ERROR(whole("http.keep_alive_s", 1, 600, h.keep_alive_s));
+    FIREHUB_RETURN_IF_ERROR(whole("http.pushes_per_feed", 0, 10000, h.pushes_per_feed));
+    FIREHUB_RETURN_IF_ERROR(whole("http.pushes_per_agency", 0, 10000, h.pushes_per_agency));
+    auto proxies = net::parseAllowList(p->getString("http.trusted_proxies", ""));
+    if (!proxies.isOk())
+      return Status::invalidArgument("http.trusted_proxies: " + proxies.status().message());
+    h.trusted_proxies = proxies.value();
+    c.busy_timeout_ms = p->getInt64("pipeline.busy_timeout_ms", c.busy_timeout_ms);
+    if (c.busy_timeout_ms < 100 || c.busy_timeout_ms > 600000) {
+      return Status::invalidArgument("pipeline.busy_timeout_ms must be in 100..600000");
+    }
+    c.drain_timeout_ms = p->getInt("shutdown.drain_timeout_ms", c.drain_timeout_ms);
+    // Every other kafka.* key is handed to librdkafka as it is.
+    std::function<void(const std::string&)> walk = [&](const std::string& prefix) {
+      Poco::Util::AbstractConfiguration::Keys sub;
+      p->keys(prefix, sub);
+      if (sub.empty()) {
+        std::string k = prefix.substr(std::string("kafka.").size());
+        if (k != "bootstrap.servers" && k.rfind("embedded.", 0) != 0) {
+          c.kafka_properties[k] = p->getString(prefix);
+        }
+        return;
+      }
+      for (const auto& s : sub) walk(prefix + "." + s);
+    };
+    Poco::Util::AbstractConfiguration::Keys top;
+    p->keys("kafka", top);
+    for (const auto& s : top) walk("kafka." + s);
+    // Relative paths are relative to the config file's directory (without one: the working
+    // directory).
+    auto base = std::filesystem::path(file).parent_path();
+    auto resolve = [&](std::string& path) {
+      if (!path.empty() && std::filesystem::path(path).is_relative()) path = (base / path).string();
+    };
+    resolve(c.plugins_dir);
+    resolve(c.feeds_dir);
+    resolve(c.static_dir);
+    resolve(c.tls_cert);
+    resolve(c.tls_key);
+    resolve(c.outlines_file);
+    resolve(c.file_drop_root);
+    resolve(c.outbound_ca_file);
+    c.local_offset_minutes = p->getInt("fusion.utc_offset_minutes", c.local_offset_minutes);
+    std::map<std::string, std::string> risk_keys;
+    for (const char* root : {"risk", "warnings"}) {
+      std::function<void(const std::string&)> collect = [&](const std::string& prefix) {
+        Poco::Util::AbstractConfiguration::Keys sub;
+        p->keys(prefix, sub);
+        if (p->hasProperty(prefix)) risk_keys[prefix] = p->getString(prefix);
+        for (const auto& s : sub) collect(prefix + "." + s);
+      };
+      Poco::Util::AbstractConfiguration::Keys sub;
+      p->keys(root, sub);
+      for (const auto& s : sub) collect(std::string(root) + "." + s);
+    }
+    auto risk = fusion::riskConfigFrom(risk_keys);
+    if (!risk.isOk()) return Status::invalidArgument(where + ": " + risk.status().message());
+    c.risk = std::move(risk).value();
+    if (auto unread = p->unread(); !unread.empty()) {
+      std::string names;
+      for (const auto& k : unread) names += (names.empty() ? "" : ", ") + k;
+      return Status::invalidArgument(where + ": no such setting: " + names +
+                                     " (the settings are listed in ops/config/firehub.properties)");
+    }
+  } catch (const Poco::Exception& e) {
+    return Status::invalidArgument(where + ": " + e.displayText());
+  }
+  if (c.anonymous_loopback != "none" && !auth::parseRole(c.anonymous_loopback).isOk()) {
+    return Status::invalidArgument("auth.anonymous_loopback must be a role or 'none'");
+  }
+  if (c.anonymous_loopback == "admin" || c.anonymous_loopback == "operator") {
+    return Status::invalidArgument("auth.anonymous_loopback may not grant " + c.anonymous_loopback);
+  }
+  if (c.cell_level < 0 || c.cell_level > 30) {
+    return Status::invalidArgument("fusion.cell.level must be 0..30");
+  }
+  return c;
+}
+
+}  // namespace firehub
