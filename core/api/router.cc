@@ -466,7 +466,9 @@ void Router::cluster(HTTPServerResponse& resp) {
     }
     r.set("partitions", parts);
     obj.set("replica", r);
-    // Every node's last heartbeat (shared every 5 s): the cluster as this node sees it.
+    // Every node's last heartbeat (shared every 5 s, and at once when its duties change): the
+    // cluster as this node sees it; a duty's holder is the node whose claim is the latest.
+    std::map<std::string, std::pair<std::string, uint64_t>> holders;  // duty -> node, epoch
     Poco::JSON::Array nodes;
     const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
@@ -483,6 +485,16 @@ void Router::cluster(HTTPServerResponse& resp) {
         n.set("lag_records", beat->optValue<int64_t>("lag_records", 0));
         n.set("lag_seconds", beat->optValue<double>("lag_seconds", 0));
         n.set("gap", beat->optValue<bool>("gap", false));
+        Poco::JSON::Array held;
+        if (auto duties = beat->getObject("duties")) {
+          for (const auto& name : duties->getNames()) {
+            held.add(name);
+            const uint64_t epoch = duties->getObject(name)->optValue<uint64_t>("epoch", 0);
+            auto& best = holders[name];
+            if (epoch > best.second) best = {n.getValue<std::string>("node"), epoch};
+          }
+        }
+        n.set("duties", held);
         n.set("heartbeat_at", isoMillis(at));
         n.set("heartbeat_age_s", std::round((now - at) / 100.0) / 10);
         nodes.add(n);
@@ -491,6 +503,26 @@ void Router::cluster(HTTPServerResponse& resp) {
     });
     if (!scanned.isOk()) return sendError(resp, scanned);
     obj.set("nodes", nodes);
+    if (ctx_.duties) {  // this node's own view is the freshest for itself
+      for (const auto& d : ctx_.duties->state()) {
+        if (d.current) holders[cluster::dutyName(d.duty)] = {ctx_.cluster_node, d.epoch};
+      }
+    }
+    Poco::JSON::Array duties;
+    for (int i = 0; i < cluster::kDutyCount; ++i) {
+      const char* name = cluster::dutyName(static_cast<cluster::Duty>(i));
+      Poco::JSON::Object d;
+      d.set("duty", name);
+      auto it = holders.find(name);
+      if (it != holders.end()) {
+        d.set("node", it->second.first);
+        d.set("epoch", it->second.second);
+      } else {
+        d.set("node", Poco::Dynamic::Var());
+      }
+      duties.add(d);
+    }
+    obj.set("duties", duties);
   }
   send(resp, 200, toJson(obj));
 }

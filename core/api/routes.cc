@@ -31,6 +31,10 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
       const auto st = ctx_.replica->state();
       ctx_.metrics->setReplicaLag(static_cast<double>(st.lag_records), st.lag_seconds);
     }
+    if (ctx_.duties) {
+      for (const auto& d : ctx_.duties->state())
+        ctx_.metrics->setDutyHeld(cluster::dutyName(d.duty), d.current);
+    }
     return send(resp, 200, ctx_.metrics->serialize(), "text/plain; version=0.0.4");
   }
   if (get && (p.empty() || (p[0] != "api" && p[0] != "ogc"))) return staticFile(resp, p);

@@ -202,6 +202,7 @@ void Publisher::flushDeletes() {
   // the rest waits for the next call (unless many wait: then they go one by one).
   uint64_t done_below = cursor_;
   if (!in_flight_.empty()) done_below = std::min(done_below, *in_flight_.begin());
+  if (!held_.empty()) done_below = std::min(done_below, held_.begin()->first);
   const auto below = waiting_.lower_bound(done_below);
   Status s = Status::ok();
   if (below != waiting_.begin()) {
@@ -260,7 +261,7 @@ int Publisher::produceDeadLetter(const lake::OutboxEntry& e) {
       RD_KAFKA_V_END);
 }
 
-int Publisher::produceDerivedEntry(const lake::OutboxEntry& e) {
+int Publisher::produceDerivedEntry(const lake::OutboxEntry& e, uint64_t epoch) {
   if (e.record_id.rfind(lake::kDeadLetterRefPrefix, 0) == 0) return produceDeadLetter(e);
   std::string layer_key = e.record_id.substr(std::strlen(lake::kLayerRefPrefix));
   auto stored = lake_.getLayer(layer_key);
@@ -291,14 +292,65 @@ int Publisher::produceDerivedEntry(const lake::OutboxEntry& e) {
     }
   }
   if (known_topics_.insert(e.topic).second && options_.ensure_topic) options_.ensure_topic(e.topic);
+  // Cluster mode: the layers duty's epoch, so a reader can drop what a former holder sent late.
+  const std::string epoch_text = epoch > 0 ? std::to_string(epoch) : "";
   return rd_kafka_producev(
       producer_, RD_KAFKA_V_TOPIC(e.topic.c_str()), RD_KAFKA_V_KEY(e.key.data(), e.key.size()),
       RD_KAFKA_V_VALUE(tombstone ? nullptr : value.data(), tombstone ? 0 : value.size()),
       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
       RD_KAFKA_V_HEADER("schema", schema.data(), static_cast<ssize_t>(schema.size())),
       RD_KAFKA_V_HEADER("content-type", content_type, -1),
+      RD_KAFKA_V_HEADER("layer-key", layer_key.data(), static_cast<ssize_t>(layer_key.size())),
+      RD_KAFKA_V_HEADER("epoch", epoch_text.data(), static_cast<ssize_t>(epoch_text.size())),
       RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<uintptr_t>(e.sequence))),
       RD_KAFKA_V_END);
+}
+
+void Publisher::handleHeld(uint64_t epoch) {
+  const int64_t now = nowMs();
+  if (epoch == 0) {  // still another node's: forget what it has surely sent by now
+    while (!held_.empty() && now - held_.begin()->second.first > options_.held_ms) {
+      waiting_.insert(held_.begin()->first);
+      held_.erase(held_.begin());
+    }
+    return;
+  }
+  if (held_.empty()) return;
+  // The duty came here: what a former holder may not have sent goes out now (a cell's current
+  // value again is harmless; the map and readers keep the last one per key). A CAP message is
+  // sent once: those already on their topic since the oldest kept entry are not sent again.
+  std::map<std::string, std::set<std::string>> on_topic;
+  for (const auto& topic : options_.once_topics) {
+    auto seen = headerValuesSince(options_, topic, "layer-key",
+                                  held_.begin()->second.first - options_.held_ms, 10000);
+    if (!seen.isOk()) {  // cannot tell what is there: try again on the next turn
+      FIREHUB_LOG(kWarning, "bus", "layers duty taken, " << seen.status().message());
+      retry_at_ms_ = now + 1000;
+      return;
+    }
+    on_topic[topic] = std::move(seen).value();
+  }
+  FIREHUB_LOG(kInfo, "bus",
+              "layers duty taken (epoch " << epoch << "): sending " << held_.size()
+                                          << " derived entries of the last "
+                                          << options_.held_ms / 1000 << " s");
+  while (!held_.empty() && in_flight_.size() < options_.max_in_flight) {
+    const auto& [sequence, kept] = *held_.begin();
+    auto once = on_topic.find(kept.second.topic);
+    if (once != on_topic.end() &&
+        once->second.count(kept.second.record_id.substr(std::strlen(lake::kLayerRefPrefix)))) {
+      waiting_.insert(sequence);  // the former holder sent it
+      held_.erase(held_.begin());
+      continue;
+    }
+    auto err = static_cast<rd_kafka_resp_err_t>(produceDerivedEntry(kept.second, epoch));
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL || err == RD_KAFKA_RESP_ERR__STATE) break;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+      in_flight_.insert(sequence);
+    else
+      waiting_.insert(sequence);  // nothing left to send (or it cannot be produced)
+    held_.erase(held_.begin());
+  }
 }
 
 // Long: one pass over the log and the outbox that keeps both cursors and the in-flight window;
@@ -314,16 +366,25 @@ void Publisher::fill() {
     retry_at_ms_ = nowMs() + 1000;
     return;
   }
+  const uint64_t epoch = options_.layers_epoch ? options_.layers_epoch() : 0;
+  if (options_.layers_epoch) handleHeld(epoch);
   for (const auto& e : entries) {
     // In flight, or delivered and waiting to be removed (read again after a rewind): not again.
     // Entries past any handed out before are neither (most entries: no lookups).
-    if (e.sequence < sent_top_ && (in_flight_.count(e.sequence) || waiting_.count(e.sequence))) {
+    if (e.sequence < sent_top_ &&
+        (in_flight_.count(e.sequence) || waiting_.count(e.sequence) || held_.count(e.sequence))) {
       cursor_ = e.sequence + 1;
       continue;
     }
-    if (e.record_id.rfind(lake::kLayerRefPrefix, 0) == 0 ||
-        e.record_id.rfind(lake::kDeadLetterRefPrefix, 0) == 0) {
-      auto err = static_cast<rd_kafka_resp_err_t>(produceDerivedEntry(e));
+    const bool layer = e.record_id.rfind(lake::kLayerRefPrefix, 0) == 0;
+    if (layer && options_.layers_epoch && epoch == 0) {  // another node sends it
+      held_.emplace(e.sequence, std::make_pair(nowMs(), e));
+      sent_top_ = std::max(sent_top_, e.sequence + 1);
+      cursor_ = e.sequence + 1;
+      continue;
+    }
+    if (layer || e.record_id.rfind(lake::kDeadLetterRefPrefix, 0) == 0) {
+      auto err = static_cast<rd_kafka_resp_err_t>(produceDerivedEntry(e, epoch));
       if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
       if (err == RD_KAFKA_RESP_ERR__NOENT) {  // nothing left to send
         waiting_.insert(e.sequence);

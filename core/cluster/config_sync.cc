@@ -2,9 +2,11 @@
 #include <librdkafka/rdkafka.h>
 
 #include <chrono>
+#include <cstdlib>
 
 #include "firehub/cluster.h"
 #include "firehub/log.h"
+#include "internal.h"
 
 namespace firehub::cluster {
 namespace {
@@ -25,6 +27,12 @@ bool isSharedConfig(const std::string& meta_key) {
   return false;
 }
 
+uint64_t writtenEpoch(const std::string& value) {
+  const auto at = value.find("\"epoch\":");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(value.c_str() + at + 8, nullptr, 10);
+}
+
 std::string configTopic(const std::string& cluster_id) {
   return "firehub.cluster." + cluster_id + ".config";
 }
@@ -34,25 +42,14 @@ ConfigPublisher::ConfigPublisher(ReplicaOptions options) : options_(std::move(op
 ConfigPublisher::~ConfigPublisher() { stop(); }
 
 Status ConfigPublisher::start() {
+  auto made = clientConf(options_, /*consumer=*/false,
+                         {{"client.id", "firehub-" + options_.node + "-config"},
+                          {"enable.idempotence", "true"},
+                          {"acks", "all"},
+                          {"linger.ms", "5"}});
+  if (!made.isOk()) return made.status();
+  rd_kafka_conf_t* conf = made.value();
   char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [k, v] : options_.properties) {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return Status::invalidArgument("kafka." + k + ": " + err);
-    }
-  }
-  for (const auto& [k, v] :
-       std::map<std::string, std::string>{{"bootstrap.servers", options_.bootstrap_servers},
-                                          {"client.id", "firehub-" + options_.node + "-config"},
-                                          {"enable.idempotence", "true"},
-                                          {"acks", "all"},
-                                          {"linger.ms", "5"}}) {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return Status::invalidArgument("kafka." + k + ": " + err);
-    }
-  }
   rd_kafka_conf_set_opaque(conf, this);
   rd_kafka_conf_set_dr_msg_cb(conf, deliveryThunk);
   producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);

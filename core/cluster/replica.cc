@@ -4,81 +4,41 @@
 
 #include <chrono>
 #include <cstdio>
-#include <set>
 
 #include "firehub/cluster.h"
 #include "firehub/log.h"
 #include "firehub/v1/precision.h"
+#include "internal.h"
 
 namespace firehub::cluster {
-namespace {
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 Replica::Replica(lake::Lake& lake, ReplicaOptions options)
     : lake_(lake), options_(std::move(options)) {}
 
 Replica::~Replica() { stop(); }
 
 std::string Replica::offsetKey(const std::string& topic, int partition) {
-  return "replica/offset/" + topic + "/" + std::to_string(partition);
+  return lake::kReplicaOffsetPrefix + topic + "/" + std::to_string(partition);
 }
 
 Status Replica::start() {
   if (options_.bootstrap_servers.empty() || options_.cluster_id.empty() || options_.node.empty())
     return Status::invalidArgument(
         "a replica needs kafka.bootstrap.servers, cluster.id and cluster.node");
+  auto conf =
+      clientConf(options_, /*consumer=*/true,
+                 {{"client.id", "firehub-" + options_.node + "-replica"},
+                  // Partitions are assigned, never subscribed: the group id only names the reader
+                  // (it never joins, nothing is committed to Kafka).
+                  {"group.id", "firehub." + options_.cluster_id + ".replica." + options_.node},
+                  {"enable.auto.commit", "false"},  // offsets live in the lake, with the records
+                  {"enable.auto.offset.store", "false"},
+                  {"auto.offset.reset", "earliest"},
+                  {"fetch.wait.max.ms", "50"},  // a record on its way to every node within moments
+                  {"topic.metadata.refresh.interval.ms", "5000"},
+                  {"reconnect.backoff.max.ms", "2000"}});
+  if (!conf.isOk()) return conf.status();
   char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  auto set = [&](const std::string& k, const std::string& v) -> Status {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK)
-      return Status::invalidArgument("kafka." + k + ": " + err);
-    return Status::ok();
-  };
-  // The producer's settings (kafka.*) that a consumer does not take are left to the producer.
-  static const std::set<std::string> kProducerOnly = {"acks",
-                                                      "linger.ms",
-                                                      "compression.type",
-                                                      "enable.idempotence",
-                                                      "batch.num.messages",
-                                                      "queue.buffering.max.messages",
-                                                      "queue.buffering.max.kbytes",
-                                                      "message.timeout.ms",
-                                                      "retries",
-                                                      "max.in.flight.requests.per.connection",
-                                                      "delivery.timeout.ms",
-                                                      "batch.size"};
-  for (const auto& [k, v] : options_.properties) {
-    if (kProducerOnly.count(k)) continue;
-    if (Status s = set(k, v); !s.isOk()) {
-      rd_kafka_conf_destroy(conf);
-      return s;
-    }
-  }
-  for (const auto& [k, v] : std::map<std::string, std::string>{
-           {"bootstrap.servers", options_.bootstrap_servers},
-           {"client.id", "firehub-" + options_.node + "-replica"},
-           // Partitions are assigned, never subscribed: the group id only names the reader (it
-           // never joins, nothing is committed to Kafka).
-           {"group.id", "firehub." + options_.cluster_id + ".replica." + options_.node},
-           {"enable.auto.commit", "false"},  // offsets live in the lake, with the records
-           {"enable.auto.offset.store", "false"},
-           {"auto.offset.reset", "earliest"},
-           {"fetch.wait.max.ms", "50"},  // a record on its way to every node within moments
-           {"topic.metadata.refresh.interval.ms", "5000"},
-           {"reconnect.backoff.max.ms", "2000"}}) {
-    if (Status s = set(k, v); !s.isOk()) {
-      rd_kafka_conf_destroy(conf);
-      return s;
-    }
-  }
-  consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf.value(), err, sizeof err);
   if (!consumer_) return Status::unavailable(std::string("replica consumer: ") + err);
   rd_kafka_poll_set_consumer(consumer_);
   {
@@ -189,14 +149,17 @@ void Replica::run() {
         // every node can show the whole cluster.
         if (nowMs() - last_heartbeat_ >= 5000) {
           last_heartbeat_ = nowMs();
-          char text[512];
+          const std::string duties = duties_source_ ? duties_source_() : "{}";
+          char text[1024];
           std::snprintf(text, sizeof text,
                         "{\"node\":\"%s\",\"http\":\"%s\",\"applied\":%llu,"
-                        "\"lag_records\":%lld,\"lag_seconds\":%.3f,\"gap\":%s,\"at_ms\":%lld}",
+                        "\"lag_records\":%lld,\"lag_seconds\":%.3f,\"gap\":%s,\"at_ms\":%lld,"
+                        "\"duties\":%s}",
                         options_.node.c_str(), advertised_.c_str(),
                         static_cast<unsigned long long>(state_.applied),
                         static_cast<long long>(state_.lag_records), state_.lag_seconds,
-                        state_.gap.empty() ? "false" : "true", static_cast<long long>(nowMs()));
+                        state_.gap.empty() ? "false" : "true", static_cast<long long>(nowMs()),
+                        duties.c_str());
           heartbeat = text;
         }
       }
@@ -206,6 +169,22 @@ void Replica::run() {
 }
 
 std::string Replica::nodeKey(const std::string& node) { return "nodes/" + node; }
+
+bool Replica::isStaleWrite(const std::string& key, const std::string& value) const {
+  if (key.rfind(lake::kSubscriptionCursorPrefix, 0) != 0) return false;
+  auto stored = lake_.getMeta(key);
+  return stored.isOk() && stored.value() && writtenEpoch(*stored.value()) > writtenEpoch(value);
+}
+
+void Replica::setDutiesSource(std::function<std::string()> source) {
+  std::lock_guard<std::mutex> lock(mu_);
+  duties_source_ = std::move(source);
+}
+
+void Replica::heartbeatSoon() {
+  std::lock_guard<std::mutex> lock(mu_);
+  last_heartbeat_ = 0;
+}
 
 void Replica::setAdvertised(const std::string& http_address) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -221,6 +200,7 @@ Status Replica::step(int wait_ms) {
   std::map<std::pair<std::string, int>, int64_t> newest;
   const std::string config_topic = configTopic(options_.cluster_id);
   std::vector<std::string> config_keys;
+  std::vector<std::string> positions;  // positionKey() of each item, in the items' order
   google::protobuf::util::JsonParseOptions parse;
   parse.ignore_unknown_fields = true;  // a newer node's fields
   const int64_t deadline = nowMs() + 50;
@@ -271,6 +251,7 @@ Status Replica::step(int wait_ms) {
       std::string key(static_cast<const char*>(m->key), m->key ? m->key_len : 0);
       if (!isSharedConfig(key)) continue;
       std::string value(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
+      if (m->payload && isStaleWrite(key, value)) continue;  // a former duty holder's, late
       FIREHUB_RETURN_IF_ERROR(lake_.applyReplicatedMeta(key, m->payload ? &value : nullptr));
       config_keys.push_back(std::move(key));
       continue;
@@ -285,6 +266,7 @@ Status Replica::step(int wait_ms) {
     if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         rd_kafka_header_get_last(headers, "record", &bytes, &size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
         bytes && item.record().ParseFromArray(bytes, static_cast<int>(size))) {
+      positions.push_back(lake::positionKey(topic, m->partition, m->offset));
       items.push_back(std::move(item));
       continue;
     }
@@ -306,6 +288,7 @@ Status Replica::step(int wait_ms) {
       continue;
     }
     firehub::v1::roundToKeptPrecision(item.record());  // as the origin stored it
+    positions.push_back(lake::positionKey(topic, m->partition, m->offset));
     items.push_back(std::move(item));
   }
   if (next.empty()) return Status::ok();
@@ -316,6 +299,10 @@ Status Replica::step(int wait_ms) {
       [&](const lake::CommitResult&, std::vector<std::pair<std::string, std::string>>& meta) {
         for (const auto& [tp, offset] : next)
           meta.emplace_back(offsetKey(tp.first, tp.second), std::to_string(offset));
+        // Where each record sits in Kafka (stored or a duplicate: this node's own come back
+        // here too), for what reads the topics' order from the lake (cluster subscriptions).
+        for (size_t i = 0; i < items.size(); ++i)
+          meta.emplace_back(positions[i], items[i].record().id());
       },
       {}, /*sync=*/false);
   if (!committed.isOk()) {

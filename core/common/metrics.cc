@@ -41,6 +41,10 @@ Metrics::Metrics()
                   .Name("firehub_memory_bytes")
                   .Help("Bytes held by the hub's bounded caches and buffers, by part")
                   .Register(*registry_)),
+      duty_held_(prometheus::BuildGauge()
+                     .Name("firehub_cluster_duty_held")
+                     .Help("Cluster mode: 1 while this node holds the singleton duty")
+                     .Register(*registry_)),
       memory_limit_(prometheus::BuildGauge()
                         .Name("firehub_memory_limit_bytes")
                         .Help("Bytes each bounded cache and buffer may hold (memory.cache_mb and "

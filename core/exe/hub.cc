@@ -119,6 +119,8 @@ Status checkCluster(HubConfig& c) {
   if (!std::isfinite(c.cluster_max_lag_s) || c.cluster_max_lag_s <= 0 ||
       c.cluster_max_lag_s > 86400)
     return Status::invalidArgument("cluster.max_lag_s must be a number of seconds in (0, 86400]");
+  if (c.cluster_session_timeout_ms < 1000 || c.cluster_session_timeout_ms > 300000)
+    return Status::invalidArgument("cluster.session_timeout_ms must be in [1000, 300000]");
   if (c.cluster_id.empty()) {
     if (!c.cluster_node.empty())
       return Status::invalidArgument("cluster.node is set but cluster.id is not");
@@ -212,6 +214,12 @@ Result<std::unique_ptr<Hub>> Hub::start(
       publisher->changed(key, value);
     });
   }
+  if (!c.cluster_id.empty() && c.publish && c.serve_http) {
+    // The singleton duties: this node joins the duties group; what it is assigned, it runs.
+    hub->duties_ =
+        std::make_unique<cluster::DutyGroup>(hub->replicaOptions(), c.cluster_session_timeout_ms);
+    FIREHUB_RETURN_IF_ERROR(hub->duties_->start());
+  }
 
   hub->keys_ = std::make_unique<auth::KeyStore>(*hub->lake_);
   hub->audit_ = std::make_unique<auth::AuditLog>(*hub->lake_);
@@ -255,6 +263,8 @@ Result<std::unique_ptr<Hub>> Hub::start(
   if (c.serve_http) {
     transport::FileDropOptions drop_options;
     drop_options.poll_ms = c.file_drop_poll_ms;
+    if (auto* duties = hub->duties_.get())
+      drop_options.holds_duty = [duties] { return duties->epoch(cluster::Duty::kFileDrops) > 0; };
     hub->drops_ = std::make_unique<transport::FileDrops>(*hub->pipeline_, *hub->feeds_, *hub->lake_,
                                                          drop_options);
   }
@@ -272,25 +282,43 @@ Result<std::unique_ptr<Hub>> Hub::start(
     }
     FIREHUB_RETURN_IF_ERROR(hub->fusion_->start());
   }
+  if (c.serve_http) {  // deliveries to subscribers run with the server
+    subs::SubscriptionOptions sub_options;
+    sub_options.keys = c.auth_enabled ? hub->keys_.get() : nullptr;
+    sub_options.outbound = net::OutboundPolicy({c.outbound_allow, c.outbound_ca_file});
+    if (auto* duties = hub->duties_.get())
+      sub_options.duty_epoch = [duties] { return duties->epoch(cluster::Duty::kSubscriptions); };
+    hub->subs_ = std::make_unique<subs::SubscriptionManager>(*hub->lake_, sub_options);
+    FIREHUB_RETURN_IF_ERROR(hub->subs_->start());
+  }
   if (!c.cluster_id.empty() && c.publish && c.serve_http) {  // this lake, a replica of the whole
     cluster::ReplicaOptions replica_options = hub->replicaOptions();
     auto* feeds = hub->feeds_.get();
-    replica_options.on_config = [feeds](const std::string& key) {
+    auto* subscriptions = hub->subs_.get();
+    replica_options.on_config = [feeds, subscriptions](const std::string& key) {
       if (key.rfind("feed/", 0) == 0) {
         Status s = feeds->adoptStored(key.substr(5));
         if (!s.isOk())
           FIREHUB_LOG(kError, "cluster", "feed " << key.substr(5) << ": " << s.message());
+      } else if (key.rfind("subs/", 0) == 0 && subscriptions) {
+        subscriptions->reload(key.substr(5));
       }
     };
     hub->replica_ = std::make_unique<cluster::Replica>(*hub->lake_, replica_options);
     FIREHUB_RETURN_IF_ERROR(hub->replica_->start());
   }
-  if (c.serve_http) {  // deliveries to subscribers run with the server
-    subs::SubscriptionOptions sub_options;
-    sub_options.keys = c.auth_enabled ? hub->keys_.get() : nullptr;
-    sub_options.outbound = net::OutboundPolicy({c.outbound_allow, c.outbound_ca_file});
-    hub->subs_ = std::make_unique<subs::SubscriptionManager>(*hub->lake_, sub_options);
-    FIREHUB_RETURN_IF_ERROR(hub->subs_->start());
+  if (hub->duties_) {
+    Hub* h = hub.get();
+    hub->duties_->setListener([h](cluster::Duty duty, uint64_t epoch) {
+      h->metrics_.setDutyHeld(cluster::dutyName(duty), epoch > 0);
+      if (h->replica_) h->replica_->heartbeatSoon();
+      if (h->publisher_) h->publisher_->notify();
+      if (h->subs_) h->subs_->notify();
+    });
+    if (hub->replica_) {
+      auto* duties = hub->duties_.get();
+      hub->replica_->setDutiesSource([duties] { return cluster::dutiesJson(*duties); });
+    }
   }
   {
     auto* publisher = hub->publisher_.get();
@@ -347,6 +375,11 @@ Status Hub::startPublisher() {
   }
   publisher_options.bootstrap_servers = bootstrap_;
   publisher_options.record_header = !c.cluster_id.empty();
+  if (auto* duties = duties_.get()) {
+    publisher_options.layers_epoch = [duties] { return duties->epoch(cluster::Duty::kLayers); };
+    publisher_options.held_ms = std::max(30000, 3 * c.cluster_session_timeout_ms);
+    publisher_options.once_topics = {fusion::kWarningsTopic};
+  }
   publisher_ = std::make_unique<bus::Publisher>(*lake_, metrics_, publisher_options);
   FIREHUB_RETURN_IF_ERROR(publisher_->start());
   FIREHUB_RETURN_IF_ERROR(
@@ -366,6 +399,7 @@ Status Hub::startApi() {
   ctx.connectors = &connectors_;
   ctx.publisher = publisher_.get();
   ctx.replica = replica_.get();
+  ctx.duties = duties_.get();
   ctx.cluster_id = config_.cluster_id;
   ctx.cluster_node = config_.cluster_node;
   ctx.cluster_max_lag_s = config_.cluster_max_lag_s;
@@ -432,13 +466,15 @@ void Hub::stop() {
   if (api_) api_->stop();          // no new pushes
   if (tcp_) tcp_->stopAll();       // no new frames
   if (drops_) drops_->stop();      // no new files
+  if (subs_) subs_->stop();        // deliveries end (their cursors still reach the others)
+  if (duties_) duties_->stop();    // leaving the group hands the duties on at once
   if (replica_) replica_->stop();  // no more records from the other nodes
   if (config_publisher_) config_publisher_->stop();
   if (fusion_) fusion_->stop();
-  if (subs_) subs_->stop();
   if (publisher_) publisher_->stop(config_.drain_timeout_ms);  // drain what is committed
   publisher_.reset();
   replica_.reset();
+  duties_.reset();
   if (lake_) lake_->setMetaListener(nullptr);
   config_publisher_.reset();
   subs_.reset();

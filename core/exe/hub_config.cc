@@ -63,6 +63,8 @@ Result<HubConfig> loadConfig(const std::string& file,
     c.cluster_id = p->getString("cluster.id", "");
     c.cluster_node = p->getString("cluster.node", "");
     c.cluster_max_lag_s = p->getDouble("cluster.max_lag_s", c.cluster_max_lag_s);
+    c.cluster_session_timeout_ms =
+        p->getInt("cluster.session_timeout_ms", c.cluster_session_timeout_ms);
     c.ingest_ack = p->getString("ingest.ack", "");
     c.ingest_ack_timeout_ms = p->getInt("ingest.ack_timeout_ms", c.ingest_ack_timeout_ms);
     c.embedded_brokers = p->getInt("kafka.embedded.brokers", c.embedded_brokers);

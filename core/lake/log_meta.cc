@@ -123,4 +123,20 @@ Status Lake::scanMeta(const std::string& prefix,
   return fromRocks(it->status(), "scan meta");
 }
 
+Status Lake::scanMetaFrom(
+    const std::string& from, const std::string& prefix,
+    const std::function<bool(const std::string&, const std::string&)>& fn) const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+  for (it->Seek(std::max(from, prefix)); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (!fn(it->key().ToString(), it->value().ToString())) break;
+  }
+  return fromRocks(it->status(), "scan meta");
+}
+
+std::string positionKey(const std::string& topic, int partition, int64_t offset) {
+  char tail[48];
+  std::snprintf(tail, sizeof tail, "/%d/%020lld", partition, static_cast<long long>(offset));
+  return kPositionPrefix + topic + tail;
+}
+
 }  // namespace firehub::lake

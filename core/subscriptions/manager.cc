@@ -54,25 +54,54 @@ SubscriptionManager::SubscriptionManager(lake::Lake& lake, SubscriptionOptions o
   Status scanned =
       lake_.scanMeta(kSubPrefix, [&](const std::string& key, const std::string& value) {
         std::string id = key.substr(std::strlen(kSubPrefix));
-        Status error = Status::ok();
-        auto o = parseObject(value, error);
-        auto s = o ? parseSubscription(value, o->optValue<bool>("restricted", false))
-                   : Result<Subscription>(error);
-        if (!s.isOk()) {
+        auto sub = fromStored(id, value);
+        if (!sub.isOk()) {
           // Loud: /readyz names it; the stored definition stays for an operator to look at.
-          load_failures_.push_back("subscription " + id + ": " + s.status().message());
+          load_failures_.push_back("subscription " + id + ": " + sub.status().message());
           FIREHUB_LOG(kError, "subs",
-                      "stored subscription " << id << " does not load: " << s.status().message());
+                      "stored subscription " << id << " does not load: " << sub.status().message());
           return;
         }
-        Subscription sub = s.value();
-        sub.id = id;
-        sub.owner = o->optValue<std::string>("owner", "");
-        sub.restricted = o->optValue<bool>("restricted", false);
-        sub.created_at = o->optValue<int64_t>("created_at_ms", 0);
-        subs_[sub.id] = sub;
+        subs_[id] = std::move(sub).value();
       });
   if (!scanned.isOk()) load_failures_.push_back("subscriptions: " + scanned.message());
+}
+
+Result<Subscription> SubscriptionManager::fromStored(const std::string& id,
+                                                     const std::string& value) {
+  Status error = Status::ok();
+  auto o = parseObject(value, error);
+  if (!o) return error;
+  auto s = parseSubscription(value, o->optValue<bool>("restricted", false));
+  if (!s.isOk()) return s.status();
+  Subscription sub = std::move(s).value();
+  sub.id = id;
+  sub.owner = o->optValue<std::string>("owner", "");
+  sub.restricted = o->optValue<bool>("restricted", false);
+  sub.created_at = o->optValue<int64_t>("created_at_ms", 0);
+  return sub;
+}
+
+void SubscriptionManager::reload(const std::string& id) {
+  auto stored = lake_.getMeta(kSubPrefix + id);
+  if (!stored.isOk()) return;
+  if (!stored.value()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    subs_.erase(id);
+    return;
+  }
+  auto sub = fromStored(id, *stored.value());
+  if (!sub.isOk()) {
+    FIREHUB_LOG(
+        kError, "subs",
+        "subscription " << id << " from another node does not load: " << sub.status().message());
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    subs_[id] = std::move(sub).value();
+  }
+  notify();
 }
 
 std::string SubscriptionManager::refusal(const Subscription& s) const {
@@ -137,6 +166,19 @@ Result<Subscription> SubscriptionManager::create(Subscription s) {
     s.id.push_back(kHex[c & 15]);
   }
   s.created_at = nowMs();
+  if (options_.duty_epoch) {  // cluster mode: the start as Kafka offsets, shared
+    auto start = startCursor(s.domain, s.from);
+    if (!start.isOk()) return start.status();
+    FIREHUB_RETURN_IF_ERROR(
+        lake_.putMetaBatch({{lake::kSubscriptionCursorPrefix + s.id, start->json()},
+                            {kSubPrefix + s.id, subscriptionJson(s, true)}}));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      subs_[s.id] = s;
+    }
+    notify();
+    return s;
+  }
   if (s.from == "beginning") {
     s.start_after = 0;
   } else if (s.from == "now") {
@@ -180,6 +222,8 @@ Status SubscriptionManager::remove(const std::string& id) {
     if (!subs_.erase(id)) return Status::notFound("no subscription '" + id + "'");
   }
   FIREHUB_RETURN_IF_ERROR(lake_.deleteMeta(kSubPrefix + id));
+  if (options_.duty_epoch)
+    FIREHUB_RETURN_IF_ERROR(lake_.deleteMeta(lake::kSubscriptionCursorPrefix + id));
   return lake_.deleteMeta(cursorKey(id));
 }
 
@@ -279,6 +323,50 @@ Status SubscriptionManager::postWebhook(const Subscription& s, const std::string
   return Status::unavailable(error);
 }
 
+Result<bool> SubscriptionManager::sendWebhook(const Subscription& s, const std::string& body,
+                                              size_t records) {
+  int64_t now = nowMs();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (retry_at_[s.id] > now) return false;
+  }
+  std::string error;
+  if (!postWebhook(s, body, error).isOk()) {
+    int attempts;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      attempts = ++attempts_[s.id];
+      static thread_local std::mt19937 rng(std::random_device{}());
+      int64_t backoff = std::min<int64_t>(250LL << std::min(attempts, 8), 60000);
+      retry_at_[s.id] = now + backoff + static_cast<int64_t>(rng() % (backoff / 4 + 1));
+    }
+    if (attempts < s.max_attempts) {
+      FIREHUB_LOG(kWarning, "subs",
+                  "webhook of " << s.id << " failed (" << error << "), attempt " << attempts
+                                << " of " << s.max_attempts);
+      return false;
+    }
+    // Given up: the batch becomes a dead letter and delivery goes on after it.
+    firehub::v1::DeadLetter dl;
+    dl.set_feed_id("subscription:" + s.id);
+    dl.set_stage("deliver");
+    dl.set_restricted(s.restricted);
+    dl.set_reason("webhook " + redactedUrl(s.url) + " failed " + std::to_string(attempts) +
+                  " times: " + error);
+    dl.mutable_at()->set_seconds(now / 1000);
+    dl.set_raw(body);
+    dl.set_content_type("application/json");
+    FIREHUB_RETURN_IF_ERROR(lake_.commit({}, {dl}).status());
+    FIREHUB_LOG(kError, "subs", dl.reason() << "; dead-lettered " << records << " records");
+  } else {
+    delivered_ += records;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  attempts_.erase(s.id);
+  retry_at_.erase(s.id);
+  return true;
+}
+
 Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
   if (s.paused) return Status::ok();                 // the cursor stays
   if (std::string why = refusal(s); !why.empty()) {  // nothing goes out, the cursor stays
@@ -291,6 +379,10 @@ Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     suspended_.erase(s.id);
+  }
+  if (options_.duty_epoch) {  // cluster mode: only the duty's holder delivers
+    const uint64_t epoch = options_.duty_epoch();
+    return epoch == 0 ? Status::ok() : deliverPlaced(s, epoch, did_work);
   }
   auto stored = lake_.getMeta(cursorKey(s.id));
   if (!stored.isOk()) return stored.status();
@@ -311,11 +403,6 @@ Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
   }
   // Webhook: one POST per batch, in log order; the cursor moves only after a 2xx.
   if (!batch.empty()) {
-    int64_t now = nowMs();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (retry_at_[s.id] > now) return Status::ok();
-    }
     std::string body = R"({"subscription":")" + s.id + R"(","records":[)";
     for (size_t i = 0; i < batch.size(); ++i) {
       if (i) body += ',';
@@ -323,40 +410,9 @@ Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
               bus::recordToJson(batch[i].second, !s.restricted) + "}";
     }
     body += "]}";
-    std::string error;
-    if (!postWebhook(s, body, error).isOk()) {
-      int attempts;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        attempts = ++attempts_[s.id];
-        static thread_local std::mt19937 rng(std::random_device{}());
-        int64_t backoff = std::min<int64_t>(250LL << std::min(attempts, 8), 60000);
-        retry_at_[s.id] = now + backoff + static_cast<int64_t>(rng() % (backoff / 4 + 1));
-      }
-      if (attempts < s.max_attempts) {
-        FIREHUB_LOG(kWarning, "subs",
-                    "webhook of " << s.id << " failed (" << error << "), attempt " << attempts
-                                  << " of " << s.max_attempts);
-        return Status::ok();
-      }
-      // Given up: the batch becomes a dead letter and delivery goes on after it.
-      firehub::v1::DeadLetter dl;
-      dl.set_feed_id("subscription:" + s.id);
-      dl.set_stage("deliver");
-      dl.set_restricted(s.restricted);
-      dl.set_reason("webhook " + redactedUrl(s.url) + " failed " + std::to_string(attempts) +
-                    " times: " + error);
-      dl.mutable_at()->set_seconds(now / 1000);
-      dl.set_raw(body);
-      dl.set_content_type("application/json");
-      FIREHUB_RETURN_IF_ERROR(lake_.commit({}, {dl}).status());
-      FIREHUB_LOG(kError, "subs", dl.reason() << "; dead-lettered " << batch.size() << " records");
-    } else {
-      delivered_ += batch.size();
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    attempts_.erase(s.id);
-    retry_at_.erase(s.id);
+    auto sent = sendWebhook(s, body, batch.size());
+    if (!sent.isOk()) return sent.status();
+    if (!sent.value()) return Status::ok();  // waits for its retry; the cursor stays
   }
   did_work = true;
   return lake_.commitDerived(out);

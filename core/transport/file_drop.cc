@@ -114,7 +114,7 @@ void FileDrops::run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     lock.unlock();
-    scanOnce();
+    if (!options_.holds_duty || options_.holds_duty()) scanOnce();
     lock.lock();
     cv_.wait_for(lock, std::chrono::milliseconds(options_.poll_ms), [this] { return stop_; });
   }

@@ -2,6 +2,7 @@
 // cluster (librdkafka's mock cluster), each lake a replica of the whole. Records pushed to one
 // node are served by the other, duplicates collapse, a restarted node catches up from the
 // offsets its lake stored, and both nodes' risk layers come out the same.
+#include "http_peers.h"
 #include "hub_fixture.h"
 
 namespace firehub {
@@ -28,6 +29,8 @@ class ClusterTest : public ::testing::Test {
     c.cluster_id = "t";
     c.cluster_node = node;
     c.plugin_scan_interval_s = 0;
+    c.cluster_session_timeout_ms = 4000;
+    c.outbound_allow = {net::parseNetwork("127.0.0.1/32").value()};  // the webhook receiver
     return c;
   }
 
@@ -180,6 +183,101 @@ TEST_F(ClusterTest, KeysAreSharedAndARevocationHoldsOnEveryNode) {
             201);
   ASSERT_TRUE(firehub::testing::waitFor(
       [&] { return on("a", "GET", "/api/v1/grants").body.find(id) != std::string::npos; }));
+}
+
+// Which node holds each singleton duty, from the nodes themselves: "" while none does, "*" when
+// more than one claims it.
+std::string holder(const std::map<std::string, std::unique_ptr<Hub>>& hubs, cluster::Duty duty) {
+  std::string who;
+  for (const auto& [node, hub] : hubs) {
+    if (hub->duties() && hub->duties()->epoch(duty) > 0) who = who.empty() ? node : "*";
+  }
+  return who;
+}
+
+TEST_F(ClusterTest, EachDutyRunsOnOneNodeAndMovesWhenItsNodeStops) {
+  startNode("c", true);
+  const cluster::Duty kAll[] = {cluster::Duty::kLayers, cluster::Duty::kSubscriptions,
+                                cluster::Duty::kFileDrops};
+  ASSERT_TRUE(firehub::testing::waitFor(
+      [&] {
+        for (auto d : kAll) {
+          const std::string h = holder(hubs_, d);
+          if (h.empty() || h == "*") return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(30)))
+      << on("a", "GET", "/api/v1/cluster").body;
+  // Every node names the same holders (heartbeats are shared at once when duties change).
+  ASSERT_TRUE(firehub::testing::waitFor([&] {
+    auto a = parse(on("a", "GET", "/api/v1/cluster").body)->getArray("duties");
+    for (size_t i = 0; i < a->size(); ++i) {
+      auto d = a->getObject(static_cast<unsigned>(i));
+      if (d->isNull("node") || d->getValue<std::string>("node") !=
+                                   holder(hubs_, static_cast<cluster::Duty>(static_cast<int>(i))))
+        return false;
+    }
+    return true;
+  })) << on("a", "GET", "/api/v1/cluster").body;
+  EXPECT_NE(on("b", "GET", "/metrics").body.find("firehub_cluster_duty_held{duty=\"layers\"}"),
+            std::string::npos);
+
+  // A webhook subscription made on one node is delivered by the subscriptions duty's holder.
+  firehub::testing::WebhookReceiver receiver(0);
+  registerFeed("a", R"({"id":"wx","agency":"met","connector":"firehub.connector.weather"})");
+  auto sub =
+      on("a", "POST", "/api/v1/subscriptions",
+         R"({"topic":"firehub.v1.weather","delivery":{"kind":"webhook","url":"http://127.0.0.1:)" +
+             std::to_string(receiver.port()) + R"(/hook","secret":"0123456789abcdef"}})",
+         "application/json");
+  ASSERT_EQ(sub.status, 201) << sub.body;
+  const std::string sub_id = parse(sub.body)->getValue<std::string>("id");
+  for (const auto& [node, hub] : hubs_) {
+    ASSERT_TRUE(firehub::testing::waitFor([&] {
+      return on(node, "GET", "/api/v1/subscriptions/" + sub_id).status == 200;
+    })) << "subscription made on a is unknown on "
+        << node;
+  }
+  auto received = [&](const std::string& station) {
+    for (const auto& d : receiver.received()) {
+      if (d.body.find("\"" + station + "\"") != std::string::npos) return true;
+    }
+    return false;
+  };
+  auto push = [&](const std::string& node, const std::string& station) {
+    const std::string csv =
+        "station_id,lon,lat,time,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n" + station +
+        ",123.4333,41.7667,2026-04-13T12:00:00+08:00,17.0,42,25,300,0.0\n";
+    return on(node, "POST", "/api/v1/feeds/wx/records", csv, "text/csv").status;
+  };
+  ASSERT_EQ(push("b", "ST-1"), 202);
+  ASSERT_TRUE(firehub::testing::waitFor([&] { return received("ST-1"); }))
+      << receiver.received().size() << " deliveries";
+
+  // The holder of the subscriptions duty stops; another node takes the duty with a later epoch
+  // and goes on from the shared cursor: the records pushed meanwhile arrive, and ST-1 only once.
+  const std::string gone = holder(hubs_, cluster::Duty::kSubscriptions);
+  const uint64_t old_epoch = hubs_[gone]->duties()->epoch(cluster::Duty::kSubscriptions);
+  const std::string other = gone == "a" ? "b" : "a";
+  hubs_[gone]->stop();
+  hubs_.erase(gone);
+  ASSERT_EQ(push(other, "ST-2"), 202);
+  const auto stopped_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(firehub::testing::waitFor(
+      [&] {
+        const std::string h = holder(hubs_, cluster::Duty::kSubscriptions);
+        return !h.empty() && h != "*";
+      },
+      std::chrono::seconds(30)));
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped_at, std::chrono::seconds(10));
+  const std::string now_holder = holder(hubs_, cluster::Duty::kSubscriptions);
+  EXPECT_GT(hubs_[now_holder]->duties()->epoch(cluster::Duty::kSubscriptions), old_epoch);
+  ASSERT_TRUE(firehub::testing::waitFor([&] { return received("ST-2"); }))
+      << receiver.received().size() << " deliveries";
+  int st1 = 0;
+  for (const auto& d : receiver.received()) st1 += d.body.find("\"ST-1\"") != std::string::npos;
+  EXPECT_EQ(st1, 1) << "the new holder went on after what the old one delivered";
 }
 
 TEST(ClusterConfigTest, ClusterModeNeedsASharedKafkaAndNamedNodes) {

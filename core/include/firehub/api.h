@@ -75,8 +75,9 @@ struct ApiContext {
   pipeline::Pipeline* pipeline = nullptr;
   registry::FeedRegistry* feeds = nullptr;
   plugin::ConnectorRegistry* connectors = nullptr;
-  bus::Publisher* publisher = nullptr;  // may be null (no Kafka)
-  cluster::Replica* replica = nullptr;  // cluster mode only
+  bus::Publisher* publisher = nullptr;         // may be null (no Kafka)
+  cluster::Replica* replica = nullptr;         // cluster mode only
+  const cluster::DutyGroup* duties = nullptr;  // cluster mode only
   std::string cluster_id, cluster_node;
   double cluster_max_lag_s = 30;  // /readyz is 503 while the replica is further behind
   // ingest.ack = replicated: a push is answered 202 once Kafka confirmed its records (every

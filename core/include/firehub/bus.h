@@ -85,7 +85,23 @@ struct PublisherOptions {
   // stored (protobuf) in a "record" header, which other nodes' replicas read instead of parsing
   // the JSON. Default: false.
   bool record_header = false;
+  // Cluster mode: the epoch of the layers duty while this node holds it, else 0. Layer deltas
+  // and warning drafts go out only from the holder, with its epoch in an "epoch" header; a node
+  // that does not hold the duty keeps its own for `held_ms` and then drops them, and sends the
+  // ones it still keeps when it takes the duty (what a holder that died had not sent yet).
+  // Default: none (every derived entry is sent, no header).
+  std::function<uint64_t()> layers_epoch;
+  int held_ms = 30000;
+  // Topics whose derived entries never change once written (CAP messages): at a takeover, the
+  // ones already on the topic (by their "layer-key" header) are not sent again.
+  std::set<std::string> once_topics;
 };
+
+// The values of one header on the messages of `topic` from `since_ms` (message time) on, read
+// to the end of every partition within `timeout_ms` (Unavailable past it).
+Result<std::set<std::string>> headerValuesSince(const PublisherOptions& options,
+                                                const std::string& topic, const char* header,
+                                                int64_t since_ms, int timeout_ms);
 
 class Publisher {
  public:
@@ -122,7 +138,10 @@ class Publisher {
   void run();
   void fill();
   // Produces an outbox entry of derived data (a layers key); returns the librdkafka error.
-  int produceDerivedEntry(const lake::OutboxEntry& entry);
+  int produceDerivedEntry(const lake::OutboxEntry& entry, uint64_t epoch = 0);
+  // Cluster mode: derived entries kept while the layers duty is elsewhere; sends them when it
+  // comes here, drops those older than held_ms.
+  void handleHeld(uint64_t epoch);
   int produceDeadLetter(const lake::OutboxEntry& entry);
   void flushDeletes();
 
@@ -145,6 +164,9 @@ class Publisher {
   // Delivered (or dropped) entries not yet removed from the outbox: those below the lowest
   // sequence still unsent or in flight go in one range from deleted_below_.
   absl::btree_set<uint64_t> waiting_;
+  // Cluster mode: layer entries kept while another node holds the layers duty (sequence ->
+  // when first seen, the entry).
+  std::map<uint64_t, std::pair<int64_t, lake::OutboxEntry>> held_;
   uint64_t deleted_below_ = 0;
   uint64_t sent_top_ = 0;  // past every sequence put in in_flight_ or waiting_ since start
   std::set<std::string> known_topics_;

@@ -34,10 +34,13 @@ namespace firehub::cluster {
 // (ConfigPublisher); every node's replica applies what that topic holds, in its order, so the
 // nodes converge on the last write of each entry.
 inline const std::vector<std::string>& sharedConfigPrefixes() {
-  static const std::vector<std::string> kPrefixes = {"feed/", "keys/", "grants/", "nodes/"};
+  static const std::vector<std::string> kPrefixes = {
+      "feed/", "keys/", "grants/", "nodes/", "subs/", lake::kSubscriptionCursorPrefix};
   return kPrefixes;
 }
 bool isSharedConfig(const std::string& meta_key);
+// The duty epoch a shared entry was written under ({"epoch": N, ...}), 0 when it names none.
+uint64_t writtenEpoch(const std::string& value);
 // "firehub.cluster.<cluster id>.config": key = meta key, value = the entry (null: deleted).
 std::string configTopic(const std::string& cluster_id);
 
@@ -112,6 +115,80 @@ class ConfigPublisher {
   std::map<std::string, int> failed_;  // keys whose last delivery failed, produced again
 };
 
+// The singleton duties: work that runs on exactly one node of a cluster at a time.
+//  - kLayers: publishing the risk layer's deltas and the CAP warning drafts to Kafka;
+//  - kSubscriptions: webhook and Kafka subscription deliveries;
+//  - kFileDrops: reading the feeds' drop folders.
+enum class Duty { kLayers = 0, kSubscriptions = 1, kFileDrops = 2 };
+inline constexpr int kDutyCount = 3;
+const char* dutyName(Duty duty);
+// "firehub.cluster.<cluster id>.duties": the topic whose partitions the duties group shares out.
+std::string dutiesTopic(const std::string& cluster_id);
+
+struct DutyState {
+  Duty duty = Duty::kLayers;
+  int partition = -1;    // of the duties topic
+  uint64_t epoch = 0;    // this node's claim (offset of its claim message + 1); 0: not held
+  int64_t since_ms = 0;  // when this node's claim was confirmed
+  bool current = false;  // held and the membership confirmed within the lease
+};
+
+// Which node runs each duty: the members of one Kafka consumer group
+// ("firehub.<cluster id>.duties") share the partitions of the duties topic, and the member that
+// is assigned a duty's partition (duty number modulo the partitions) holds the duty. Nothing
+// here elects: Kafka's group coordinator does, and moves a dead member's partitions to the
+// others after its session times out (cluster.session_timeout_ms).
+//
+// The epoch: on each assignment the new holder produces a claim (acks=all) to the duty's
+// partition; the claim's offset + 1 is the duty's epoch, larger than every earlier holder's, and
+// goes with what the duty writes (a header, a cursor's field) so that a former holder that
+// wakes up late cannot overwrite its successor. A holder that reads a later claim of another
+// node on its partition drops the duty. The lease: epoch() reports a duty only while the
+// group's thread keeps turning; after the process stood still (paused, swapped out) it waits
+// three heartbeat intervals, long enough for the group to tell it the duty moved.
+// @remark Thread-safe. One thread of its own (group events and claims).
+class DutyGroup {
+ public:
+  explicit DutyGroup(ReplicaOptions options, int session_timeout_ms = 6000);
+  ~DutyGroup();
+  DutyGroup(const DutyGroup&) = delete;
+  DutyGroup& operator=(const DutyGroup&) = delete;
+
+  Status start();
+  void stop();
+  // The duty's epoch while this node holds it (and the lease is current), else 0.
+  uint64_t epoch(Duty duty) const;
+  std::vector<DutyState> state() const;
+  // Called on the group's thread when this node takes (epoch > 0) or loses (0) a duty.
+  void setListener(std::function<void(Duty, uint64_t epoch)> listener);
+  struct RebalanceHook;  // librdkafka's rebalance callback target
+
+ private:
+  void run();
+  void claim(int partition);
+  void lose(int partition, const char* why);
+
+  ReplicaOptions options_;
+  int session_timeout_ms_;
+  int lease_ms_;
+  rd_kafka_s* consumer_ = nullptr;
+  rd_kafka_s* producer_ = nullptr;
+  std::unique_ptr<RebalanceHook> hook_;  // outlives the consumer
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  int partitions_ = 0;                 // of the duties topic, once known
+  std::map<int, uint64_t> assigned_;   // partition -> epoch (0 until claimed)
+  std::map<int, int64_t> claimed_at_;  // partition -> when its claim was confirmed
+  int64_t lease_ok_ms_ = 0;            // the group's thread last turned
+  int64_t held_from_ms_ = 0;           // after a standstill: no duty held before this
+  std::function<void(Duty, uint64_t)> listener_;
+};
+
+// The duties a node holds now, as its heartbeat carries them: {"<duty>": {"epoch": N,
+// "since_ms": T}, ...}.
+std::string dutiesJson(const DutyGroup& group);
+
 class Replica {
  public:
   Replica(lake::Lake& lake, ReplicaOptions options);
@@ -129,11 +206,18 @@ class Replica {
   static std::string nodeKey(const std::string& node);
   // The HTTP address this node serves at, put in its heartbeats.
   void setAdvertised(const std::string& http_address);
+  // What goes in the heartbeat as "duties" (a JSON object: the duties this node holds).
+  void setDutiesSource(std::function<std::string()> source);
+  // The next heartbeat goes out within a second (this node's duties changed).
+  void heartbeatSoon();
 
  private:
   // Assigns the partitions of domain topics not assigned yet (from the lake's offsets).
   Status assignNew();
   void run();
+  // A shared entry a former duty holder wrote after its successor (a lower epoch than the
+  // stored one's): not applied, so every node keeps the successor's.
+  bool isStaleWrite(const std::string& key, const std::string& value) const;
   // Reads up to options_.batch messages (waiting up to `wait_ms` for the first) and commits them.
   Status step(int wait_ms);
 
@@ -147,6 +231,7 @@ class Replica {
   std::map<std::pair<std::string, int>, int64_t> next_;       // next offset per assigned partition
   std::map<std::pair<std::string, int>, int64_t> newest_ts_;  // newest message time read, ms
   std::string advertised_;
+  std::function<std::string()> duties_source_;
   int64_t last_heartbeat_ = 0;
 };
 

@@ -58,6 +58,10 @@ struct HubConfig {
   // /readyz answers 503 while the replica is more than this many seconds behind
   // (cluster.max_lag_s). Default: 30.
   double cluster_max_lag_s = 30;
+  // How long the group waits for a silent node before its singleton duties move to another
+  // (cluster.session_timeout_ms; Kafka's group session timeout, within the brokers' limits).
+  // Default: 6000.
+  int cluster_session_timeout_ms = 6000;
   // When a push is answered 202 (ingest.ack): "local" once its records are durable in this hub's
   // lake; "replicated" once Kafka also confirmed them (a successful delivery report of every
   // record up to the push's), or 503 after ingest.ack_timeout_ms (what was stored still goes
@@ -184,6 +188,8 @@ class Hub {
   const std::string& kafkaBootstrap() const { return bootstrap_; }
   // Cluster mode: this node's replica (null otherwise).
   const cluster::Replica* replica() const { return replica_.get(); }
+  // Cluster mode: the singleton duties this node holds (null otherwise).
+  const cluster::DutyGroup* duties() const { return duties_.get(); }
   bus::EmbeddedBroker* embeddedBroker() { return broker_.get(); }
   lake::Lake& lake() { return *lake_; }
   pipeline::Pipeline& pipeline() { return *pipeline_; }
@@ -218,6 +224,7 @@ class Hub {
   std::unique_ptr<bus::Publisher> publisher_;
   std::unique_ptr<cluster::Replica> replica_;
   std::unique_ptr<cluster::ConfigPublisher> config_publisher_;
+  std::unique_ptr<cluster::DutyGroup> duties_;
   cluster::ReplicaOptions replicaOptions() const;
   std::unique_ptr<fusion::FusionEngine> fusion_;
   std::unique_ptr<auth::KeyStore> keys_;

@@ -172,6 +172,18 @@ inline constexpr const char* kDeadLetterRefPrefix = "dlq:";
 // The topic every dead letter is published on.
 inline constexpr const char* kDeadLetterTopic = "firehub.v1.dlq";
 
+// Cluster mode (meta entries a node's replica writes with the records it applies):
+//  - "replica/offset/<topic>/<partition>" -> the next offset of the partition to apply;
+//  - "pos/<topic>/<partition>/<offset, 20 digits>" -> the id of the record at that offset (its
+//    own records too, as they come back), so a place in the domain topics that every node
+//    agrees on (Kafka offsets) names the same records in every node's lake.
+inline constexpr const char* kReplicaOffsetPrefix = "replica/offset/";
+inline constexpr const char* kPositionPrefix = "pos/";
+std::string positionKey(const std::string& topic, int partition, int64_t offset);
+// "subpos/<subscription id>" -> {"epoch": <subscriptions duty epoch>, "offsets": {"<topic>/<p>":
+// next offset, ...}}: a subscription's place in the domain topics, shared by every node.
+inline constexpr const char* kSubscriptionCursorPrefix = "subpos/";
+
 struct DeadLetterEntry {
   uint64_t sequence = 0;
   firehub::v1::DeadLetter letter;
@@ -299,6 +311,9 @@ class Lake {
   Result<std::optional<std::string>> getMeta(const std::string& key) const;
   Status scanMeta(const std::string& prefix,
                   const std::function<void(const std::string&, const std::string&)>& fn) const;
+  // The meta entries under `prefix` from key `from` on, in key order, while fn returns true.
+  Status scanMetaFrom(const std::string& from, const std::string& prefix,
+                      const std::function<bool(const std::string&, const std::string&)>& fn) const;
 
   const std::string& path() const { return options_.path; }
 

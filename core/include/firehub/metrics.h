@@ -25,6 +25,10 @@ class Metrics {
     replica_lag_records_.Set(records);
     replica_lag_seconds_.Set(seconds);
   }
+  // Cluster mode: 1 while this node holds the duty (its epoch current), else 0.
+  void setDutyHeld(const std::string& duty, bool held) {
+    duty_held_.Add({{"duty", duty}}).Set(held ? 1 : 0);
+  }
   void countDelivered(double n) { kafka_delivered_.Increment(n); }
   void countDeliveryFailed(double n) { kafka_failed_.Increment(n); }
   // Bytes held by one of the hub's bounded caches and buffers (`part`: lake_memtables,
@@ -50,6 +54,7 @@ class Metrics {
   prometheus::Gauge& replica_lag_records_;
   prometheus::Gauge& replica_lag_seconds_;
   prometheus::Family<prometheus::Gauge>& memory_;
+  prometheus::Family<prometheus::Gauge>& duty_held_;
   prometheus::Family<prometheus::Gauge>& memory_limit_;
   prometheus::Counter& kafka_delivered_;
   prometheus::Counter& kafka_failed_;

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -80,6 +81,26 @@ struct SubscriptionOptions {
   net::OutboundPolicy outbound;
   // Seconds a webhook receiver has to answer. Default: 10.
   int webhook_timeout_s = 10;
+  // Cluster mode: the epoch of the subscriptions duty while this node holds it, else 0 (null: a
+  // single hub). Webhook and Kafka deliveries then run only on the holder; they read the domain
+  // topics' order from the lake's positions (Kafka offsets, the same on every node) and keep
+  // each subscription's place as those offsets in a shared entry (lake::kSubscriptionCursorPrefix)
+  // written with the epoch, so a new holder goes on where the last one confirmed.
+  std::function<uint64_t()> duty_epoch;
+};
+
+// A subscription's place in the domain topics (cluster mode): next offset per "<topic>/<p>".
+struct TopicCursor {
+  uint64_t epoch = 0;
+  std::map<std::string, int64_t> offsets;
+  std::string json() const;
+  static Result<TopicCursor> parse(const std::string& json);
+};
+// A record read at a place in the topics.
+struct Placed {
+  int partition = 0;
+  int64_t offset = 0;
+  firehub::v1::Record record;
 };
 
 class SubscriptionManager {
@@ -127,6 +148,15 @@ class SubscriptionManager {
                       uint64_t& scanned) const;
   // The newest log sequence (where a new SSE client without Last-Event-ID starts).
   uint64_t logHead() const;
+  // Cluster mode: where a new subscription of `domain` starts (`from`: now, beginning or an
+  // RFC 3339 time), from the positions this lake applied.
+  Result<TopicCursor> startCursor(const std::string& domain, const std::string& from) const;
+  // Cluster mode: matching records past `cursor`, at most max, in offset order per partition;
+  // `cursor` moves past everything looked at.
+  Status readPlaced(const Subscription& s, TopicCursor& cursor, size_t max,
+                    std::vector<Placed>& out) const;
+  // Cluster mode: a subscription another node stored, changed or deleted (reloaded from meta).
+  void reload(const std::string& id);
 
   Status start();
   void stop();
@@ -137,6 +167,13 @@ class SubscriptionManager {
  private:
   void run();
   Status deliver(Subscription& s, bool& did_work);
+  // deliver() in cluster mode: from the shared cursor, under the duty's epoch.
+  Status deliverPlaced(Subscription& s, uint64_t epoch, bool& did_work);
+  // Sends a webhook batch (body built by the caller); false when it waits for a retry. A batch
+  // given up on becomes a dead letter, and delivery goes on after it.
+  Result<bool> sendWebhook(const Subscription& s, const std::string& body, size_t records);
+  // A stored subscription from its meta entry; Invalid when it does not parse.
+  static Result<Subscription> fromStored(const std::string& id, const std::string& value);
   Status postWebhook(const Subscription& s, const std::string& body, std::string& error) const;
   // Joins webhook workers that finished; with `all`, waits for every one.
   void reapWorkers(bool all);

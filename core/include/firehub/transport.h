@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <thread>
 #include <vector>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -75,6 +76,9 @@ struct FileDropOptions {
   size_t chunk_bytes = 4u << 20;
   // Larger files are refused (moved to failed/ with a dead letter). Default: 1 GiB.
   size_t max_file_bytes = 1u << 30;
+  // Cluster mode: whether this node holds the file-drop duty now (one node reads the folders at
+  // a time). Default: always.
+  std::function<bool()> holds_duty;
 };
 
 // A feed whose spec has file_drop.dir gets its directory watched. Files whose names start with
