@@ -151,6 +151,14 @@ std::string Publisher::lastError() const {
 }
 
 void Publisher::onDelivery(uint64_t sequence, int error, const char* reason) {
+  if (sequence & kReplayBit) {  // a kept entry sent at a takeover: not in the outbox any more
+    auto it = replaying_.find(sequence & ~kReplayBit);
+    if (it == replaying_.end()) return;
+    if (error != RD_KAFKA_RESP_ERR_NO_ERROR)  // kept again, sent again on the next turn
+      held_.emplace(it->first, std::make_pair(nowMs(), it->second));
+    replaying_.erase(it);
+    return;
+  }
   in_flight_.erase(sequence);
   if (error == RD_KAFKA_RESP_ERR_NO_ERROR) {
     waiting_.insert(sequence);
@@ -202,7 +210,6 @@ void Publisher::flushDeletes() {
   // the rest waits for the next call (unless many wait: then they go one by one).
   uint64_t done_below = cursor_;
   if (!in_flight_.empty()) done_below = std::min(done_below, *in_flight_.begin());
-  if (!held_.empty()) done_below = std::min(done_below, held_.begin()->first);
   const auto below = waiting_.lower_bound(done_below);
   Status s = Status::ok();
   if (below != waiting_.begin()) {
@@ -309,10 +316,8 @@ int Publisher::produceDerivedEntry(const lake::OutboxEntry& e, uint64_t epoch) {
 void Publisher::handleHeld(uint64_t epoch) {
   const int64_t now = nowMs();
   if (epoch == 0) {  // still another node's: forget what it has surely sent by now
-    while (!held_.empty() && now - held_.begin()->second.first > options_.held_ms) {
-      waiting_.insert(held_.begin()->first);
+    while (!held_.empty() && now - held_.begin()->second.first > options_.held_ms)
       held_.erase(held_.begin());
-    }
     return;
   }
   if (held_.empty()) return;
@@ -334,21 +339,17 @@ void Publisher::handleHeld(uint64_t epoch) {
               "layers duty taken (epoch " << epoch << "): sending " << held_.size()
                                           << " derived entries of the last "
                                           << options_.held_ms / 1000 << " s");
-  while (!held_.empty() && in_flight_.size() < options_.max_in_flight) {
+  while (!held_.empty()) {
     const auto& [sequence, kept] = *held_.begin();
     auto once = on_topic.find(kept.second.topic);
-    if (once != on_topic.end() &&
-        once->second.count(kept.second.record_id.substr(std::strlen(lake::kLayerRefPrefix)))) {
-      waiting_.insert(sequence);  // the former holder sent it
-      held_.erase(held_.begin());
-      continue;
-    }
-    auto err = static_cast<rd_kafka_resp_err_t>(produceDerivedEntry(kept.second, epoch));
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL || err == RD_KAFKA_RESP_ERR__STATE) break;
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-      in_flight_.insert(sequence);
-    else
-      waiting_.insert(sequence);  // nothing left to send (or it cannot be produced)
+    if (once == on_topic.end() ||
+        !once->second.count(kept.second.record_id.substr(std::strlen(lake::kLayerRefPrefix)))) {
+      lake::OutboxEntry replay = kept.second;
+      replay.sequence = sequence | kReplayBit;
+      auto err = static_cast<rd_kafka_resp_err_t>(produceDerivedEntry(replay, epoch));
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL || err == RD_KAFKA_RESP_ERR__STATE) break;
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) replaying_.emplace(sequence, kept.second);
+    }  // else the former holder sent it
     held_.erase(held_.begin());
   }
 }
@@ -371,14 +372,16 @@ void Publisher::fill() {
   for (const auto& e : entries) {
     // In flight, or delivered and waiting to be removed (read again after a rewind): not again.
     // Entries past any handed out before are neither (most entries: no lookups).
-    if (e.sequence < sent_top_ &&
-        (in_flight_.count(e.sequence) || waiting_.count(e.sequence) || held_.count(e.sequence))) {
+    if (e.sequence < sent_top_ && (in_flight_.count(e.sequence) || waiting_.count(e.sequence))) {
       cursor_ = e.sequence + 1;
       continue;
     }
     const bool layer = e.record_id.rfind(lake::kLayerRefPrefix, 0) == 0;
-    if (layer && options_.layers_epoch && epoch == 0) {  // another node sends it
+    if (layer && options_.layers_epoch && epoch == 0) {
+      // Another node sends it: done here (the push acknowledgements wait on the outbox), kept
+      // in memory in case the duty comes here before the holder sent it.
       held_.emplace(e.sequence, std::make_pair(nowMs(), e));
+      waiting_.insert(e.sequence);
       sent_top_ = std::max(sent_top_, e.sequence + 1);
       cursor_ = e.sequence + 1;
       continue;

@@ -1,6 +1,7 @@
 // What a topic holds since a time: one header's values, read with a short-lived consumer.
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "firehub/bus.h"
@@ -47,18 +48,21 @@ Result<std::set<std::string>> headerValuesSince(const PublisherOptions& options,
   }
   const int partitions = md->topics[0].partition_cnt;
   rd_kafka_metadata_destroy(md);
+  // From the last `kMaxPerPartition` messages of each partition (brokers that cannot look an
+  // offset up by time exist, librdkafka's mock cluster among them), keeping those since the time.
+  constexpr int64_t kMaxPerPartition = 50000;
   rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
-  for (int p = 0; p < partitions; ++p)
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = since_ms;
-  e = rd_kafka_offsets_for_times(consumer, list, timeout_ms);
-  if (e) {
-    rd_kafka_topic_partition_list_destroy(list);
-    return Status::unavailable("offsets of " + topic + ": " + rd_kafka_err2str(e));
-  }
   int open = 0;
-  for (int i = 0; i < list->cnt; ++i) {
-    // No message since the time: the partition's end (nothing to read there).
-    if (list->elems[i].offset < 0) list->elems[i].offset = RD_KAFKA_OFFSET_END;
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0, high = 0;
+    e = rd_kafka_query_watermark_offsets(consumer, topic.c_str(), p, &low, &high, timeout_ms);
+    if (e) {
+      rd_kafka_topic_partition_list_destroy(list);
+      return Status::unavailable("offsets of " + topic + ": " + rd_kafka_err2str(e));
+    }
+    if (high <= low) continue;  // empty
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset =
+        std::max(low, high - kMaxPerPartition);
     ++open;
   }
   rd_kafka_assign(consumer, list);
@@ -69,7 +73,7 @@ Result<std::set<std::string>> headerValuesSince(const PublisherOptions& options,
     if (!m) continue;
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
       --open;
-    } else if (!m->err) {
+    } else if (!m->err && rd_kafka_message_timestamp(m, nullptr) >= since_ms) {
       rd_kafka_headers_t* headers = nullptr;
       const void* value = nullptr;
       size_t size = 0;

@@ -1,7 +1,9 @@
 // Cluster mode with real processes: `firehub broker` and three `firehub serve` nodes of one
 // cluster (ingest.ack = replicated, the cluster default). Pushes go to every node in turn while
 // one node at a time is killed with -9 and started again on its lake. Afterwards every record
-// any node acknowledged is in every node's lake, once.
+// any node acknowledged is in every node's lake, once; a webhook subscription received every one
+// of them across the changes of the duty's holder; every CAP message is on the warnings topic
+// once; and every node's risk layer has the same cells, levels and scores.
 //   FIREHUB_CLUSTER_KILLS: how many kills (default 5; `ops/run.sh faults --long` sets 20).
 #include <gtest/gtest.h>
 
@@ -12,6 +14,7 @@
 #include <random>
 #include <set>
 
+#include "http_peers.h"
 #include "processes.h"
 
 namespace firehub::testing {
@@ -23,6 +26,14 @@ int kills() {
 }
 
 TEST(ClusterFaultTest, EveryAcknowledgedRecordIsOnEveryNodeAfterKillDashNines) {
+  const auto began = std::chrono::steady_clock::now();
+  auto phase = [&](const char* what) {
+    std::cout << "cluster: " << what << " at "
+              << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                                  began)
+                     .count()
+              << " s" << std::endl;
+  };
   TempDir dir;
   BrokerProcess broker(dir.path());
   ASSERT_TRUE(broker.start()) << broker.log();
@@ -33,7 +44,8 @@ TEST(ClusterFaultTest, EveryAcknowledgedRecordIsOnEveryNodeAfterKillDashNines) {
     std::ofstream(config)
         << "kafka.bootstrap.servers = " << broker.bootstrap()
         << "\nkafka.reconnect.backoff.max.ms = 500\ncluster.id = t\ncluster.node = " << name
-        << "\nlake.sync = false\n";
+        << "\nlake.sync = false\ncluster.session_timeout_ms = 4000\noutbound.allow = "
+           "127.0.0.1/32\n";
     nodes.push_back(
         std::make_unique<HubProcess>(dir.sub(name), pluginsDir(), dir.sub(name + ".log"), config));
     ASSERT_TRUE(nodes.back()->start()) << nodes.back()->log();
@@ -43,9 +55,55 @@ TEST(ClusterFaultTest, EveryAcknowledgedRecordIsOnEveryNodeAfterKillDashNines) {
       "/api/v1/feeds", R"({"id":"wx","agency":"met","connector":"firehub.connector.weather"})",
       "application/json");
   ASSERT_EQ(made.status, 201) << made.body;
-  for (auto& n : nodes) {
-    ASSERT_TRUE(waitFor([&] { return n->get("/api/v1/feeds/wx").status == 200; })) << n->log();
+  // Buildings far enough apart to lie in different warning areas, and an alarm feed: each round
+  // sets off a fire alarm in one building (a level I cell, a CAP Alert drafted).
+  std::string buildings = R"({"type":"FeatureCollection","features":[)";
+  for (int b = 0; b < 24; ++b) {
+    char feature[512];
+    std::snprintf(feature, sizeof feature,
+                  R"(%s{"type":"Feature","geometry":{"type":"Point","coordinates":[%.4f,%.4f]},)"
+                  R"("properties":{"building_id":"FB-%02d","name":"B%d","height_m":30,"floors":10,)"
+                  R"("occupancy":"residential"}})",
+                  b ? "," : "", 123.0 + 0.08 * (b % 6), 41.6 + 0.08 * (b / 6), b, b);
+    buildings += feature;
   }
+  buildings += "]}";
+  for (const char* feed :
+       {R"({"id":"bld","agency":"housing","connector":"firehub.connector.building"})",
+        R"({"id":"iot","agency":"fire-iot","connector":"firehub.connector.alarm"})"})
+    ASSERT_EQ(nodes[1]->post("/api/v1/feeds", feed, "application/json").status, 201);
+  for (auto& n : nodes) {
+    ASSERT_TRUE(waitFor([&] {
+      return n->get("/api/v1/feeds/wx").status == 200 && n->get("/api/v1/feeds/iot").status == 200;
+    })) << n->log();
+  }
+  ASSERT_EQ(nodes[2]->post("/api/v1/feeds/bld/records", buildings, "application/geo+json").status,
+            202);
+  // A webhook subscription of every weather record, made on one node, delivered by whichever
+  // node holds the subscriptions duty.
+  WebhookReceiver receiver(0);
+  auto sub = nodes[0]->post(
+      "/api/v1/subscriptions",
+      R"({"topic":"firehub.v1.weather","from":"beginning","delivery":{"kind":"webhook","url":"http://127.0.0.1:)" +
+          std::to_string(receiver.port()) + R"(/hook","secret":"0123456789abcdef"}})",
+      "application/json");
+  ASSERT_EQ(sub.status, 201) << sub.body;
+  phase("set up");
+  int alarm_no = 0;
+  auto alarmOnce = [&](HubProcess& node) {
+    char body[512];
+    std::snprintf(body, sizeof body,
+                  R"({"event_id":"F-%d","device_address":"00112233%04x","building_id":"FB-%02d",)"
+                  R"("info_type":"component_state","system_type":1,"system_address":1,)"
+                  R"("component_type":40,"component_address":7,"state_flags":3,)"
+                  R"("description":"fire","time":"2026-11-22T09:%02d:00+08:00"})",
+                  alarm_no, alarm_no, alarm_no % 24, alarm_no % 60);
+    ++alarm_no;
+    try {
+      node.post("/api/v1/feeds/iot/records", body, "application/json");
+    } catch (const Poco::Exception&) {  // the node is down
+    }
+  };
 
   // Bodies of 20 stations each, every station new: a station acknowledged is one entity.
   std::set<std::string> acknowledged;
@@ -74,6 +132,7 @@ TEST(ClusterFaultTest, EveryAcknowledgedRecordIsOnEveryNodeAfterKillDashNines) {
     for (int k = 0; k < 6; ++k) {
       for (auto& n : nodes) pushOnce(*n);
     }
+    alarmOnce(*nodes[(victim + 1) % nodes.size()]);
     nodes[victim]->killNow();
     for (int k = 0; k < 4; ++k) {
       for (size_t i = 0; i < nodes.size(); ++i) {
@@ -82,6 +141,7 @@ TEST(ClusterFaultTest, EveryAcknowledgedRecordIsOnEveryNodeAfterKillDashNines) {
     }
     ASSERT_TRUE(nodes[victim]->start()) << nodes[victim]->log();
   }
+  phase("kills done");
   ASSERT_GT(acknowledged.size(), 0u);
   std::cout << "cluster: " << rounds << " kill -9s, " << body_no << " pushes, "
             << acknowledged.size() << " stations acknowledged\n";
@@ -124,6 +184,78 @@ TEST(ClusterFaultTest, EveryAcknowledgedRecordIsOnEveryNodeAfterKillDashNines) {
     return held[0] == held[1] && held[1] == held[2];
   })) << held[0].size()
       << " / " << held[1].size() << " / " << held[2].size();
+  phase("lakes converged");
+  // And on Kafka: every acknowledged station's record is on the domain topic.
+  std::set<std::string> on_kafka;
+  for (const auto& m : consumeAll(broker.bootstrap(), "firehub.v1.weather", acknowledged.size(),
+                                  std::chrono::seconds(30))) {
+    const auto at = m.value.find("\"station_id\":\"");
+    if (at == std::string::npos) continue;
+    const auto end = m.value.find('"', at + 14);
+    on_kafka.insert(m.value.substr(at + 14, end - at - 14));
+  }
+  EXPECT_TRUE(
+      std::includes(on_kafka.begin(), on_kafka.end(), acknowledged.begin(), acknowledged.end()))
+      << on_kafka.size() << " stations on firehub.v1.weather, " << acknowledged.size()
+      << " acknowledged";
+  // The webhook received every acknowledged station, whichever node held the duty when.
+  auto delivered = [&] {
+    std::set<std::string> out;
+    for (const auto& d : receiver.received()) {
+      for (const auto& id : acknowledged) {
+        if (d.body.find("\"" + id + "\"") != std::string::npos) out.insert(id);
+      }
+    }
+    return out;
+  };
+  std::set<std::string> got;
+  EXPECT_TRUE(waitFor(
+      [&] {
+        got = delivered();
+        return got.size() == acknowledged.size();
+      },
+      std::chrono::seconds(60)))
+      << "the webhook received " << got.size() << " of " << acknowledged.size()
+      << " acknowledged stations in " << receiver.received().size() << " POSTs";
+
+  phase("webhook complete");
+  // Fusion on every node from its own replica: the same cells, levels and scores.
+  auto cells = [&](HubProcess& n) {
+    std::map<std::string, std::string> out;
+    auto r = n.get("/api/v1/layers/risk?properties=cell,level,score&limit=10000");
+    if (r.status != 200) return out;
+    auto features = parseObject(r.body)->getArray("features");
+    for (size_t i = 0; i < features->size(); ++i) {
+      auto p = features->getObject(static_cast<unsigned>(i))->getObject("properties");
+      out[p->getValue<std::string>("cell")] =
+          p->get("level").toString() + " " + p->get("score").toString();
+    }
+    return out;
+  };
+  EXPECT_TRUE(waitFor([&] {
+    auto first = cells(*nodes[0]);
+    return !first.empty() && first == cells(*nodes[1]) && first == cells(*nodes[2]);
+  })) << cells(*nodes[0]).size()
+      << " / " << cells(*nodes[1]).size() << " / " << cells(*nodes[2]).size() << " cells";
+
+  phase("layers equal");
+  // Each CAP message was sent once, by whichever node held the layers duty: no identifier twice
+  // on the warnings topic, and the topic holds the drafts of the fire alarms.
+  std::map<std::string, int> sent;
+  ASSERT_TRUE(waitFor([&] {
+    sent.clear();
+    for (const auto& m :
+         consumeAll(broker.bootstrap(), "firehub.v1.warnings", 100000, std::chrono::seconds(5))) {
+      const auto at = m.value.find("<identifier>");
+      if (at == std::string::npos) continue;
+      const auto end = m.value.find("</identifier>", at);
+      ++sent[m.value.substr(at + 12, end - at - 12)];
+    }
+    return !sent.empty();
+  })) << "no CAP message on firehub.v1.warnings";
+  for (const auto& [identifier, times] : sent) EXPECT_EQ(times, 1) << identifier;
+  std::cout << "cluster: " << got.size() << " stations delivered by webhook, " << alarm_no
+            << " fire alarms, " << sent.size() << " CAP messages on the warnings topic\n";
   for (auto& n : nodes) EXPECT_EQ(n->stop(), 0) << n->log();
 }
 

@@ -87,8 +87,8 @@ struct PublisherOptions {
   bool record_header = false;
   // Cluster mode: the epoch of the layers duty while this node holds it, else 0. Layer deltas
   // and warning drafts go out only from the holder, with its epoch in an "epoch" header; a node
-  // that does not hold the duty keeps its own for `held_ms` and then drops them, and sends the
-  // ones it still keeps when it takes the duty (what a holder that died had not sent yet).
+  // that does not hold the duty keeps its own in memory for `held_ms` and then drops them, and
+  // sends the ones it still keeps when it takes the duty (what a holder that died had not sent).
   // Default: none (every derived entry is sent, no header).
   std::function<uint64_t()> layers_epoch;
   int held_ms = 30000;
@@ -164,9 +164,12 @@ class Publisher {
   // Delivered (or dropped) entries not yet removed from the outbox: those below the lowest
   // sequence still unsent or in flight go in one range from deleted_below_.
   absl::btree_set<uint64_t> waiting_;
-  // Cluster mode: layer entries kept while another node holds the layers duty (sequence ->
-  // when first seen, the entry).
+  // Cluster mode: layer entries kept in memory while another node holds the layers duty
+  // (sequence -> when first seen, the entry; their outbox entries are done), and those sent at a
+  // takeover whose delivery reports are still to come (opaque: the sequence with kReplayBit).
   std::map<uint64_t, std::pair<int64_t, lake::OutboxEntry>> held_;
+  std::map<uint64_t, lake::OutboxEntry> replaying_;
+  static constexpr uint64_t kReplayBit = uint64_t{1} << 63;
   uint64_t deleted_below_ = 0;
   uint64_t sent_top_ = 0;  // past every sequence put in in_flight_ or waiting_ since start
   std::set<std::string> known_topics_;
