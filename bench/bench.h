@@ -4,6 +4,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
 
 namespace firehub::cli {
 
@@ -15,5 +17,10 @@ void addFusionBench(CLI::App& bench);
 void addPeerBench(CLI::App& bench);
 // `firehub bench cluster` (registered by addBenchCommand).
 void addClusterBench(CLI::App& bench);
+// The duty failover phase of `firehub bench cluster`: three `firehub serve` processes of one
+// cluster on `bootstrap` (data under `dir`); seconds from each kill -9 of the layers duty's holder
+// to a surviving node holding it, for up to `rounds` kills.
+std::vector<double> measureDutyFailover(const std::string& bootstrap, const std::string& dir,
+                                        int rounds, int session_timeout_ms);
 
 }  // namespace firehub::cli

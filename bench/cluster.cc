@@ -1,7 +1,8 @@
 // `firehub bench cluster`: two hubs of one cluster in this process on a broker of their own
 // (librdkafka's mock cluster), pushed to over HTTP: how long a record acknowledged by one node
-// takes to be applied by the other's replica at a steady rate (p50, p99), and how fast a node
-// stopped for a while catches up.
+// takes to be applied by the other's replica at a steady rate (p50, p99), how fast a node
+// stopped for a while catches up, and (three `firehub serve` processes) how long the layers duty
+// takes to run elsewhere after its holder is killed with -9.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -26,6 +27,11 @@ struct ClusterBenchOptions {
   // Records pushed while node b is stopped: within what the mock broker keeps per partition (a
   // few MiB; past it node b reports a gap).
   size_t catchup = 100000;
+  int failovers = 3;  // kill -9s of the layers duty's holder
+  // cluster.session_timeout_ms of those nodes: the default, and one under it (librdkafka's mock
+  // cluster waits a fixed session timeout - 1 s for members to rejoin; Kafka brokers refuse less
+  // than group.min.session.timeout.ms, 6 s by default).
+  std::vector<int> session_timeouts_ms = {6000, 4000};
   std::string json;
 };
 
@@ -181,6 +187,27 @@ int runClusterBench(const ClusterBenchOptions& o) {
   const uint64_t caught = (*b)->replica()->state().applied;
   (*b)->stop();
   (*a)->stop();
+
+  // Phase 3: the duty failover, three processes on the same broker, per session timeout.
+  BenchFigures failover_json;
+  std::string failover_text;
+  for (int timeout : o.failovers > 0 ? o.session_timeouts_ms : std::vector<int>{}) {
+    const std::vector<double> took = measureDutyFailover(
+        bootstrap, dir + "/failover-" + std::to_string(timeout), o.failovers, timeout);
+    const double median = percentile(took, 0.5);
+    const double most = took.empty() ? 0 : *std::max_element(took.begin(), took.end());
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "cluster: layers duty running elsewhere %.1f s (median), %.1f s (max) after kill "
+                  "-9 of its holder, %zu of %d kills, cluster.session_timeout_ms %d (target <= 10 "
+                  "s)\n",
+                  median, most, took.size(), o.failovers, timeout);
+    failover_text += line;
+    const std::string k = "cluster.duty_failover_" + std::to_string(timeout) + "ms.";
+    failover_json.push_back({k + "p50_s", median});
+    failover_json.push_back({k + "max_s", most});
+    failover_json.push_back({k + "kills", static_cast<uint64_t>(took.size())});
+  }
   std::filesystem::remove_all(dir);
 
   const double p50 = percentile(lag_ms, 0.5), p99 = percentile(lag_ms, 0.99);
@@ -191,10 +218,10 @@ int runClusterBench(const ClusterBenchOptions& o) {
       "cluster: %.0f records/s pushed to node a (%zu bodies refused); replication lag to node b "
       "p50 %.0f ms, p99 %.0f ms, max %.0f ms over %zu bodies (target p99 <= 1000 ms)\n"
       "cluster: node b restarted behind by %zu records caught up in %.2f s: %.0f records/s (target "
-      ">= 50,000/s)\n",
+      ">= 50,000/s)\n%s",
       new_topic_ms, achieved, refused, p50, p99, max, lag_ms.size(), o.catchup, catchup_s,
-      catchup_rate);
-  mergeBenchJson(o.json, {{"cluster.new_topic_first_record_ms", new_topic_ms},
+      catchup_rate, failover_text.c_str());
+  BenchFigures figures = {{"cluster.new_topic_first_record_ms", new_topic_ms},
                           {"cluster.rate_records_per_s", achieved},
                           {"cluster.lag_p50_ms", p50},
                           {"cluster.lag_p99_ms", p99},
@@ -204,7 +231,9 @@ int runClusterBench(const ClusterBenchOptions& o) {
                           {"cluster.catchup_records_per_s", catchup_rate},
                           {"cluster.catchup_target_records_per_s", 50000},
                           {"cluster.catchup_gap", gap},
-                          {"cluster.duty_failover_s", "not measured: no singleton duties yet"}});
+                          {"cluster.duty_failover_target_s", 10}};
+  figures.insert(figures.end(), failover_json.begin(), failover_json.end());
+  mergeBenchJson(o.json, figures);
   return 0;
 }
 
@@ -219,6 +248,11 @@ void addClusterBench(CLI::App& bench) {
   cmd->add_option("--seconds", o.seconds, "Seconds of the steady phase")->check(CLI::Range(1, 600));
   cmd->add_option("--catchup", o.catchup, "Records pushed while node b is stopped")
       ->check(CLI::Range(1000, 10000000));
+  cmd->add_option("--failovers", o.failovers, "Kill -9s of the layers duty's holder (0: none)")
+      ->check(CLI::Range(0, 50));
+  cmd->add_option("--session-timeout-ms", o.session_timeouts_ms,
+                  "cluster.session_timeout_ms of the failover nodes (one run each)")
+      ->check(CLI::Range(1000, 300000));
   cmd->add_option("--json", o.json, "Merge the figures into this JSON report");
   cmd->callback([] { std::exit(runClusterBench(o)); });
 }

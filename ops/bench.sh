@@ -14,6 +14,8 @@
 #                          its memory after them;
 #   firehub bench cluster  two cluster nodes on a mock broker of their own: replication lag at
 #                          10,000 records/s (p50, p99) and the catch-up rate of a stopped node;
+#                          then three serve processes: seconds from kill -9 of the layers duty's
+#                          holder to another node running it (session timeouts 6 s and 4 s);
 #   record_json_bench      Google Benchmark micro-benchmarks of the publisher's per-message JSON
 #                          (one thread, no broker: steadier than the end-to-end figures);
 #   pipeline_bench         the pushing thread's work alone: pushes of 5,000 weather lines through

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <sstream>
 
 #include "firehub/cluster.h"
 #include "firehub/log.h"
@@ -42,14 +43,17 @@ const char* dutyName(Duty duty) {
 }
 
 std::string dutiesJson(const DutyGroup& group) {
-  std::string out = "{";
+  std::ostringstream out;
+  out << '{';
+  bool first = true;
   for (const auto& d : group.state()) {
     if (!d.current) continue;
-    if (out.size() > 1) out += ',';
-    out += "\"" + std::string(dutyName(d.duty)) + "\":{\"epoch\":" + std::to_string(d.epoch) +
-           ",\"since_ms\":" + std::to_string(d.since_ms) + "}";
+    out << (first ? "" : ",") << '"' << dutyName(d.duty) << "\":{\"epoch\":" << d.epoch
+        << ",\"since_ms\":" << d.since_ms << '}';
+    first = false;
   }
-  return out + "}";
+  out << '}';
+  return out.str();
 }
 
 std::string dutiesTopic(const std::string& cluster_id) {
@@ -91,34 +95,6 @@ Status DutyGroup::start() {
   char err[512];
   producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, producer_conf.value(), err, sizeof err);
   if (!producer_) return Status::unavailable(std::string("duties producer: ") + err);
-
-  // The topic, with a partition per duty where the cluster lets clients create topics (else
-  // the brokers' default count: duties share partitions when there are fewer).
-  {
-    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), kDutyCount, -1, nullptr, 0);
-    rd_kafka_queue_t* q = rd_kafka_queue_new(producer_);
-    rd_kafka_CreateTopics(producer_, &nt, 1, nullptr, q);
-    rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 5000);
-    if (ev) rd_kafka_event_destroy(ev);  // exists already, or not supported: either is fine
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-  }
-  // The partition count (asking a producer for the topic's metadata creates it where brokers
-  // create topics on first use).
-  for (int attempt = 0; attempt < 50 && partitions_ == 0; ++attempt) {
-    rd_kafka_topic_t* t = rd_kafka_topic_new(producer_, topic.c_str(), nullptr);
-    const rd_kafka_metadata_t* md = nullptr;
-    if (rd_kafka_metadata(producer_, 0, t, &md, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR && md) {
-      if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
-        partitions_ = md->topics[0].partition_cnt;
-      rd_kafka_metadata_destroy(md);
-    }
-    rd_kafka_topic_destroy(t);
-    if (partitions_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  if (partitions_ == 0)
-    return Status::unavailable("duties: topic " + topic + " has no partitions (is Kafka up?)");
-
   auto conf =
       clientConf(options_, /*consumer=*/true,
                  {{"client.id", "firehub-" + options_.node + "-duties"},
@@ -162,16 +138,55 @@ Status DutyGroup::start() {
   consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf.value(), err, sizeof err);
   if (!consumer_) return Status::unavailable(std::string("duties consumer: ") + err);
   rd_kafka_poll_set_consumer(consumer_);
+  thread_ = std::thread([this] { run(); });
+  return Status::ok();
+}
+
+// The duties topic (with a partition per duty where the cluster lets clients create topics,
+// else the brokers' default count: duties share partitions when there are fewer), its partition
+// count, then the group. On the group's thread: a start does not wait for Kafka.
+bool DutyGroup::join() {
+  const std::string topic = dutiesTopic(options_.cluster_id);
+  {
+    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), kDutyCount, -1, nullptr, 0);
+    rd_kafka_queue_t* q = rd_kafka_queue_new(producer_);
+    rd_kafka_CreateTopics(producer_, &nt, 1, nullptr, q);
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 2000);
+    if (ev) rd_kafka_event_destroy(ev);  // exists already, or not supported: either is fine
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+  }
+  // Asking a producer for the topic's metadata creates it where brokers create topics on first
+  // use.
+  int partitions = 0;
+  while (partitions == 0 && !stop_) {
+    rd_kafka_topic_t* t = rd_kafka_topic_new(producer_, topic.c_str(), nullptr);
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(producer_, 0, t, &md, 2000) == RD_KAFKA_RESP_ERR_NO_ERROR && md) {
+      if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        partitions = md->topics[0].partition_cnt;
+      rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(t);
+    if (partitions == 0) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  if (partitions == 0) return false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    partitions_ = partitions;
+  }
   rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(topics, topic.c_str(), RD_KAFKA_PARTITION_UA);
   rd_kafka_resp_err_t e = rd_kafka_subscribe(consumer_, topics);
   rd_kafka_topic_partition_list_destroy(topics);
-  if (e) return Status::unavailable(std::string("duties subscribe: ") + rd_kafka_err2str(e));
-  thread_ = std::thread([this] { run(); });
+  if (e) {
+    FIREHUB_LOG(kError, "cluster", "duties: cannot join the group: " << rd_kafka_err2str(e));
+    return false;
+  }
   FIREHUB_LOG(kInfo, "cluster",
               "duties: node " << options_.node << " joined group firehub." << options_.cluster_id
-                              << ".duties (" << partitions_ << " partitions of " << topic << ")");
-  return Status::ok();
+                              << ".duties (" << partitions << " partitions of " << topic << ")");
+  return true;
 }
 
 void DutyGroup::stop() {
@@ -251,6 +266,7 @@ void DutyGroup::claim(int partition) {
 
 void DutyGroup::run() {
   log::nameThread("fh-duties");
+  if (!join()) return;
   int64_t last_turn = nowMs();
   while (!stop_) {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_, 100);

@@ -164,6 +164,7 @@ class DutyGroup {
   struct RebalanceHook;  // librdkafka's rebalance callback target
 
  private:
+  bool join();
   void run();
   void claim(int partition);
   void lose(int partition, const char* why);
