@@ -6,7 +6,7 @@ find_package(Threads REQUIRED)
 find_package(Protobuf REQUIRED)                       # libprotobuf-dev, protobuf-compiler
 find_package(RocksDB REQUIRED CONFIG)                 # librocksdb-dev
 find_package(OpenSSL REQUIRED)                                              # libssl-dev (HMAC)
-find_package(Poco REQUIRED COMPONENTS Foundation Net NetSSL Crypto Util JSON XML)   # libpoco-dev
+find_package(Poco REQUIRED COMPONENTS Foundation Net NetSSL Crypto Util JSON XML Zip)   # libpoco-dev
 find_package(Boost 1.74 REQUIRED COMPONENTS filesystem)   # Boost.DLL is header-only but needs it
 find_package(simdjson REQUIRED CONFIG)                # libsimdjson-dev
 find_package(CLI11 REQUIRED CONFIG)                   # libcli11-dev

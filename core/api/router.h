@@ -225,6 +225,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
 
   // This node's place in its cluster: its replica's progress and lag, per partition.
   void cluster(HTTPServerResponse& resp);
+  // GET /api/v1/cluster/snapshot (admins): this node's lake as a zip (cluster_routes.cc).
+  void clusterSnapshot(HTTPServerResponse& resp);
 
   // ingest.ack = replicated: waits until Kafka confirmed every outbox entry up to `sequence`;
   // false after the timeout.

@@ -74,6 +74,10 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
   if (what == "openapi.json" && p.size() == 1 && get) return openapi(resp);
   if (what == "kafka" && p.size() == 1 && get) return kafka(resp);
   if (what == "cluster" && p.size() == 1 && get) return cluster(resp);
+  if (what == "cluster" && p.size() == 2 && p[1] == "snapshot" && get) {
+    if (!who_.canAdminister()) return (void)forbid(resp, "a lake snapshot is for admins");
+    return clusterSnapshot(resp);
+  }
   if (what == "plugins" && p.size() == 1 && get) return plugins(resp);
   if (what == "plugins" && p.size() == 2 && p[1] == "rescan" && post) {
     if (!who_.canOperate()) return (void)forbid(resp, "operators add plugins");
@@ -185,7 +189,7 @@ std::string Router::allowedMethods(const std::vector<std::string>& p) {
     if (n == 1 || (n == 2 && is(1, "verify"))) m = {"GET"};
   } else if (what == "openapi.json" || what == "kafka" || what == "cluster" || what == "catalog" ||
              what == "outlines" || what == "entities") {
-    if (n == 1) m = {"GET"};
+    if (n == 1 || (n == 2 && is(0, "cluster") && is(1, "snapshot"))) m = {"GET"};
   } else if (what == "plugins") {
     if (n == 1) m = {"GET"};
     if (n == 2 && is(1, "rescan")) m = {"POST"};

@@ -238,7 +238,10 @@ Status Replica::step(int wait_ms) {
         state_.gap = topic + "/" + std::to_string(m->partition) + ": offsets " +
                      std::to_string(expected) + ".." + std::to_string(m->offset - 1) +
                      " were gone from Kafka (retention) before this node applied them";
-        FIREHUB_LOG(kError, "cluster", "replica gap on " << state_.gap);
+        FIREHUB_LOG(kError, "cluster",
+                    "replica gap on " << state_.gap
+                                      << "; stop this node and rebuild its lake from a peer "
+                                         "(firehub cluster rebuild --from http://PEER:PORT)");
       }
     }
     next[{topic, m->partition}] = m->offset + 1;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli.h"
+#include "firehub/hub.h"
 #include "cli_client.h"
 
 namespace firehub::cli {
@@ -278,7 +279,7 @@ void addClusterCommand(CLI::App& app) {
   auto* cluster = app.add_subcommand("cluster", "A cluster node's replica (cluster mode)");
   cluster->require_subcommand(1);
   auto* status = cluster->add_subcommand(
-      "status", "The node's cluster, acknowledgement and replica, and every node's lag");
+      "status", "The node's cluster, acknowledgement and replica, and every node's lag and duties");
   addHubOptions(status, admin);
   status->callback([] {
     // This node's summary, then every node of the cluster as its heartbeat says (partitions:
@@ -290,6 +291,7 @@ void addClusterCommand(CLI::App& app) {
                  {"LAG", "lag_records"},
                  {"LAG S", "lag_seconds"},
                  {"GAP", "gap"},
+                 {"DUTIES", "duties"},
                  {"HEARTBEAT AGE S", "heartbeat_age_s"}}};
     shape.summary = {{"cluster", "cluster_id"},
                      {"node", "node"},
@@ -301,6 +303,38 @@ void addClusterCommand(CLI::App& app) {
                      {"gap", "replica.gap"},
                      {"last error", "replica.last_error"}};
     std::exit(call(admin, "GET", "/api/v1/cluster", "", shape));
+  });
+  // A stopped node's lake made anew from a running peer (a lost disk, or a gap: offsets that
+  // fell behind the topics' retention).
+  static HubTarget node;
+  static std::string peer;
+  auto* rebuild = cluster->add_subcommand(
+      "rebuild", "Make this (stopped) node's lake anew from a running peer's snapshot");
+  rebuild->add_option("--from", peer, "The peer's HTTP address (http://host:port)")->required();
+  addHubOptions(rebuild, node);
+  rebuild->callback([] {
+    std::string key;
+    {
+      std::ifstream in(node.keyFile());
+      std::getline(in, key);
+    }
+    if (key.empty()) {
+      std::cerr << "firehub cluster rebuild: no key in " << node.keyFile()
+                << " (--key-file: an admin key the peer knows)\n";
+      std::exit(2);
+    }
+    auto report = rebuildLakeFromPeer(peer, key, node.data_dir);
+    if (!report.isOk()) {
+      std::cerr << "firehub cluster rebuild: " << report.status().message() << "\n";
+      std::exit(1);
+    }
+    std::cout << "lake of " << node.data_dir << " rebuilt from " << peer << ": " << report->files
+              << " files, " << report->bytes << " bytes; " << report->dropped_deliveries
+              << " pending deliveries of the peer dropped\n";
+    if (!report->replaced.empty())
+      std::cout << "the lake it replaced is kept at " << report->replaced << "\n";
+    std::cout << "start the node: its replica goes on from the offsets the peer had applied\n";
+    std::exit(0);
   });
 }
 

@@ -11,6 +11,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 #include <s2/s2cell_id.h>
 #include <s2/s2latlng.h>
@@ -215,6 +216,20 @@ Lake::Lake(LakeOptions options)
       commit_batch_(std::make_unique<rocksdb::WriteBatch>()),
       latest_cache_(std::make_unique<LatestGenerations>()),
       cache_(std::make_unique<RecordCache>()) {}
+
+Status Lake::checkpoint(const std::string& dir) const {
+  rocksdb::Checkpoint* made = nullptr;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &made);
+  if (!s.ok()) return fromRocks(s, "checkpoint");
+  std::unique_ptr<rocksdb::Checkpoint> cp(made);
+  return fromRocks(cp->CreateCheckpoint(dir), ("checkpoint into " + dir).c_str());
+}
+
+Status Lake::clearOutbox() {
+  auto first = firstOutboxSequence();
+  if (!first) return Status::ok();
+  return deleteOutboxBelow(*first, lastSequence() + 1, outboxDepth());
+}
 
 Lake::~Lake() {
   if (!db_) return;

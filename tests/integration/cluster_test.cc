@@ -185,6 +185,57 @@ TEST_F(ClusterTest, KeysAreSharedAndARevocationHoldsOnEveryNode) {
       [&] { return on("a", "GET", "/api/v1/grants").body.find(id) != std::string::npos; }));
 }
 
+TEST_F(ClusterTest, ANodeRebuiltFromAPeersSnapshotHoldsTheWholeLake) {
+  registerFeed("a", R"({"id":"wx","agency":"met","connector":"firehub.connector.weather"})");
+  auto first = on("a", "POST", "/api/v1/feeds/wx/records", fixture("weather", "observations.csv"),
+                  "text/csv");
+  ASSERT_EQ(first.status, 202);
+  const size_t observations = parse(first.body)->getValue<size_t>("accepted");
+  auto count = [&](const std::string& node, const std::string& domain) {
+    auto r = on(node, "GET", "/api/v1/entities?domain=" + domain + "&limit=1");
+    return r.status == 200 ? parse(r.body)->getValue<size_t>("numberMatched") : 0;
+  };
+  ASSERT_TRUE(firehub::testing::waitFor(
+      [&] { return count("b", "weather") > 0 && count("b", "weather") == count("a", "weather"); }));
+  // b's lake is lost while it is down; a goes on taking records.
+  hubs_["b"]->stop();
+  hubs_.erase("b");
+  registerFeed("a", R"({"id":"bld","agency":"housing","connector":"firehub.connector.building"})");
+  ASSERT_EQ(on("a", "POST", "/api/v1/feeds/bld/records", fixture("building", "buildings.geojson"),
+               "application/geo+json")
+                .status,
+            202);
+  EXPECT_EQ(http("127.0.0.1", hubs_["a"]->httpPort(), "GET", "/api/v1/cluster/snapshot").status,
+            403)
+      << "the loopback viewer gets no copy of the lake";
+  auto rebuilt =
+      rebuildLakeFromPeer("http://" + hubs_["a"]->httpAddress(), keys_["b"], dirs_.sub("b"));
+  ASSERT_TRUE(rebuilt.isOk()) << rebuilt.status().toString();
+  EXPECT_GT(rebuilt->files, 0u);
+  EXPECT_FALSE(rebuilt->replaced.empty()) << "the lost lake is kept aside";
+  // b starts on the copy: everything a held, and its replica goes on from a's offsets.
+  startNode("b", false);
+  EXPECT_EQ(count("b", "building"), count("a", "building"));
+  EXPECT_EQ(count("b", "weather"), count("a", "weather"));
+  ASSERT_TRUE(firehub::testing::waitFor([&] { return on("b", "GET", "/readyz").status == 200; }))
+      << on("b", "GET", "/readyz").body;
+  ASSERT_EQ(on("a", "POST", "/api/v1/feeds/wx/records",
+               "station_id,lon,lat,time,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n"
+               "R-1,123.4,41.8,2026-04-13T12:00:00+08:00,17.0,42,25,300,0.0\n",
+               "text/csv")
+                .status,
+            202);
+  ASSERT_TRUE(firehub::testing::waitFor([&] {
+    return count("b", "weather") == count("a", "weather");
+  })) << on("b", "GET", "/api/v1/cluster").body;
+  // Only what a had not applied from Kafka itself when it made the copy comes again.
+  EXPECT_LT(parse(on("b", "GET", "/api/v1/cluster").body)
+                ->getObject("replica")
+                ->getValue<size_t>("duplicates"),
+            observations)
+      << "the replica read on from a's offsets, not from the start";
+}
+
 // Which node holds each singleton duty, from the nodes themselves: "" while none does, "*" when
 // more than one claims it.
 std::string holder(const std::map<std::string, std::unique_ptr<Hub>>& hubs, cluster::Duty duty) {

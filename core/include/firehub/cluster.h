@@ -80,8 +80,8 @@ struct ReplicaState {
   double lag_seconds = 0;
   std::string last_error;
   // Records this lake will never get from Kafka (a node down longer than the topics' retention):
-  // which partition and offsets. A node with a gap is not ready; it needs a new lake (not built
-  // here yet: from a peer's backup or from topics that still hold everything).
+  // which partition and offsets. A node with a gap is not ready; it needs a new lake: `firehub
+  // cluster rebuild --from <peer>` copies a peer's (GET /api/v1/cluster/snapshot).
   std::string gap;
   std::vector<PartitionLag> partitions;
 };

@@ -246,4 +246,18 @@ std::string defaultPluginsDir();
 // Directory of the one-map's files: <dir of /proc/self/exe>/../share/onemap.
 std::string defaultStaticDir();
 
+// Cluster mode: makes `data_dir`/lake anew from a peer's snapshot (GET /api/v1/cluster/snapshot
+// at `peer_url`, with an admin key the peer knows), for a node whose lake is lost or has a gap.
+// The present lake, if any, is moved aside (lake.replaced-<time>); the copy's pending Kafka
+// deliveries are dropped (they are the peer's). The node then starts on it and its replica goes
+// on from the offsets the peer had applied. The node must not be running.
+struct RebuildReport {
+  uint64_t bytes = 0;
+  size_t files = 0;
+  uint64_t dropped_deliveries = 0;
+  std::string replaced;  // where the lake it replaced went; empty when there was none
+};
+Result<RebuildReport> rebuildLakeFromPeer(const std::string& peer_url, const std::string& api_key,
+                                          const std::string& data_dir);
+
 }  // namespace firehub

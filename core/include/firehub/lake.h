@@ -316,6 +316,12 @@ class Lake {
                       const std::function<bool(const std::string&, const std::string&)>& fn) const;
 
   const std::string& path() const { return options_.path; }
+  // A consistent copy of the lake in `dir` (new; on the same file system its table files are
+  // hard links): a RocksDB checkpoint, what a cluster node rebuilds from.
+  Status checkpoint(const std::string& dir) const;
+  // Forgets every pending Kafka delivery (a lake copied from another node: what it had not sent
+  // is that node's to send).
+  Status clearOutbox();
 
   // What the lake holds in memory, bytes: RocksDB's memtables (up to write_buffer_mb), its block
   // cache (up to block_cache_mb), its table readers' indexes and filters (outside the block
