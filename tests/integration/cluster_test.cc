@@ -159,6 +159,33 @@ TEST_F(ClusterTest, EveryNodeServesWhatAnyNodeAcceptedAndARestartedNodeCatchesUp
       << cells("a").size() << " cells, b " << cells("b").size();
 }
 
+TEST_F(ClusterTest, BadInputGetsTheSameAnswerOnEveryNode) {
+  registerFeed("a", R"({"id":"wx","agency":"met","connector":"firehub.connector.weather"})");
+  // A row that does not parse: a dead letter with the same stage and reason on either node.
+  const std::string bad =
+      "station_id,lon,lat,time,temp_c,rh_pct,wind_kmh,wind_dir_deg,precip_mm\n"
+      "X-1,123.4,41.8,not-a-time,17.0,42,25,300,0.0\n";
+  auto on_a = on("a", "POST", "/api/v1/feeds/wx/records", bad, "text/csv");
+  auto on_b = on("b", "POST", "/api/v1/feeds/wx/records", bad, "text/csv");
+  EXPECT_EQ(on_a.status, on_b.status);
+  EXPECT_EQ(on_a.body, on_b.body);
+  // A body of the wrong type and a feed no node knows: the same 4xx.
+  for (const char* path : {"/api/v1/feeds/wx/records", "/api/v1/feeds/nope/records"}) {
+    auto a = on("a", "POST", path, "\x01\x02", "application/x-unknown");
+    auto b = on("b", "POST", path, "\x01\x02", "application/x-unknown");
+    EXPECT_GE(a.status, 400) << a.body;
+    EXPECT_LT(a.status, 500) << a.body;
+    EXPECT_EQ(a.status, b.status) << path;
+    EXPECT_EQ(a.body, b.body) << path;
+  }
+  auto letters = [&](const std::string& node) {
+    auto r = on(node, "GET", "/api/v1/dlq?feed=wx");
+    return r.status == 200 ? parse(r.body)->getArray("dead_letters")->size() : 0u;
+  };
+  EXPECT_GT(letters("a"), 0u);
+  EXPECT_EQ(letters("a"), letters("b"));
+}
+
 TEST_F(ClusterTest, KeysAreSharedAndARevocationHoldsOnEveryNode) {
   // A key made on a works on b; revoked on a, it is refused on b within seconds.
   auto made = on("a", "POST", "/api/v1/keys", R"({"role":"viewer","note":"wall screen"})",
