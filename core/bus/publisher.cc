@@ -381,6 +381,14 @@ void Publisher::fill() {
       // Another node sends it: done here (the push acknowledgements wait on the outbox), kept
       // in memory in case the duty comes here before the holder sent it.
       held_.emplace(e.sequence, std::make_pair(nowMs(), e));
+      if (held_.size() > kMaxHeld) {  // a burst (a full recompute): the oldest go, said once
+        if (!held_overflow_)
+          FIREHUB_LOG(kWarning, "bus",
+                      "more than " << kMaxHeld << " layer entries kept for a takeover; the "
+                                   << "oldest are dropped (a new holder resends fewer)");
+        held_overflow_ = true;
+        held_.erase(held_.begin());
+      }
       waiting_.insert(e.sequence);
       sent_top_ = std::max(sent_top_, e.sequence + 1);
       cursor_ = e.sequence + 1;

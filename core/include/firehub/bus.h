@@ -170,6 +170,8 @@ class Publisher {
   std::map<uint64_t, std::pair<int64_t, lake::OutboxEntry>> held_;
   std::map<uint64_t, lake::OutboxEntry> replaying_;
   static constexpr uint64_t kReplayBit = uint64_t{1} << 63;
+  static constexpr size_t kMaxHeld = 200000;  // entries kept at most (memory: ~200 B each)
+  bool held_overflow_ = false;
   uint64_t deleted_below_ = 0;
   uint64_t sent_top_ = 0;  // past every sequence put in in_flight_ or waiting_ since start
   std::set<std::string> known_topics_;
