@@ -40,7 +40,8 @@ bool startNode(Node& n, const std::string& bootstrap, int session_timeout_ms) {
     const std::string log = n.dir + ".log";
     FILE* f = std::freopen(log.c_str(), "a", stderr);
     (void)f;
-    const std::string sets[] = {"kafka.bootstrap.servers=" + bootstrap, "cluster.id=failover",
+    const std::string sets[] = {"kafka.bootstrap.servers=" + bootstrap,
+                                "cluster.id=failover-" + std::to_string(session_timeout_ms),
                                 "cluster.node=" + n.name,
                                 "cluster.session_timeout_ms=" + std::to_string(session_timeout_ms)};
     execl("/proc/self/exe", "firehub", "serve", "--init", "--data-dir", n.dir.c_str(), "--http",
