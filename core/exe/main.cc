@@ -5,6 +5,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "version_info.h"
 #include "cli_client.h"
 #include "firehub/log.h"
 
@@ -125,6 +126,9 @@ int main(int argc, char** argv) {
   }
   CLI::App app{"firehub: data exchange hub for fire and rescue services"};
   app.require_subcommand(1);
+  app.set_version_flag(
+      "--version", [] { return cli::versionText(); },
+      "The version, git commit, build type and library versions");
   std::string log_level;
   app.add_option("--log-level", log_level, "debug, info, warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
