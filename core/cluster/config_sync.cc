@@ -33,6 +33,12 @@ uint64_t writtenEpoch(const std::string& value) {
   return std::strtoull(value.c_str() + at + 8, nullptr, 10);
 }
 
+uint64_t writtenSeq(const std::string& value) {
+  const auto at = value.find("\"seq\":");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(value.c_str() + at + 6, nullptr, 10);
+}
+
 std::string configTopic(const std::string& cluster_id) {
   return "firehub.cluster." + cluster_id + ".config";
 }

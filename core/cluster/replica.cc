@@ -173,7 +173,9 @@ std::string Replica::nodeKey(const std::string& node) { return "nodes/" + node; 
 bool Replica::isStaleWrite(const std::string& key, const std::string& value) const {
   if (key.rfind(lake::kSubscriptionCursorPrefix, 0) != 0) return false;
   auto stored = lake_.getMeta(key);
-  return stored.isOk() && stored.value() && writtenEpoch(*stored.value()) > writtenEpoch(value);
+  if (!stored.isOk() || !stored.value()) return false;
+  const auto mine = std::make_pair(writtenEpoch(*stored.value()), writtenSeq(*stored.value()));
+  return mine > std::make_pair(writtenEpoch(value), writtenSeq(value));
 }
 
 void Replica::setDutiesSource(std::function<std::string()> source) {

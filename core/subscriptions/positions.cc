@@ -35,7 +35,7 @@ std::string partitionName(const std::string& topic, int partition) {
 
 std::string TopicCursor::json() const {
   std::ostringstream out;
-  out << "{\"epoch\":" << epoch << ",\"offsets\":{";
+  out << "{\"epoch\":" << epoch << ",\"seq\":" << seq << ",\"offsets\":{";
   bool first = true;
   for (const auto& [name, offset] : offsets) {
     out << (first ? "" : ",") << '"' << name << "\":" << offset;
@@ -51,6 +51,7 @@ Result<TopicCursor> TopicCursor::parse(const std::string& json) {
   if (!o) return error;
   TopicCursor c;
   c.epoch = o->optValue<uint64_t>("epoch", 0);
+  c.seq = o->optValue<uint64_t>("seq", 0);
   auto offsets = o->getObject("offsets");
   if (!offsets) return Status::invalidArgument("subscription cursor has no offsets");
   for (const auto& name : offsets->getNames()) {
@@ -164,6 +165,7 @@ Status SubscriptionManager::deliverPlaced(Subscription& s, uint64_t epoch, bool&
   FIREHUB_RETURN_IF_ERROR(readPlaced(s, *cursor, 200, batch));
   cursor->epoch = epoch;
   if (cursor->json() == before) return Status::ok();
+  ++cursor->seq;
   if (s.delivery == "kafka") {
     lake::DerivedBatch out;
     std::string topic = "firehub.v1.sub." + s.id + (s.restricted ? "" : ".public");

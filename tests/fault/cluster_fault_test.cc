@@ -205,24 +205,25 @@ TEST(ClusterFaultTest, EveryAcknowledgedRecordIsOnEveryNodeAfterKillDashNines) {
       << on_kafka.size() << " stations on firehub.v1.weather, " << acknowledged.size()
       << " acknowledged";
   // The webhook received every acknowledged station, whichever node held the duty when.
+  // The station ids of each POST's records, read once per POST.
+  std::set<std::string> got;
+  size_t read_posts = 0;
   auto delivered = [&] {
-    std::set<std::string> out;
-    for (const auto& d : receiver.received()) {
-      for (const auto& id : acknowledged) {
-        if (d.body.find("\"" + id + "\"") != std::string::npos) out.insert(id);
+    const auto posts = receiver.received();
+    for (; read_posts < posts.size(); ++read_posts) {
+      const std::string& body = posts[read_posts].body;
+      const std::string tag = "\"station_id\":\"";
+      for (auto at = body.find(tag); at != std::string::npos; at = body.find(tag, at + 1)) {
+        const auto end = body.find('"', at + tag.size());
+        got.insert(body.substr(at + tag.size(), end - at - tag.size()));
       }
     }
-    return out;
+    return std::includes(got.begin(), got.end(), acknowledged.begin(), acknowledged.end());
   };
-  std::set<std::string> got;
-  EXPECT_TRUE(waitFor(
-      [&] {
-        got = delivered();
-        return got.size() == acknowledged.size();
-      },
-      std::chrono::seconds(60)))
-      << "the webhook received " << got.size() << " of " << acknowledged.size()
-      << " acknowledged stations in " << receiver.received().size() << " POSTs";
+  EXPECT_TRUE(waitFor(delivered, std::chrono::seconds(60)))
+      << "the webhook received " << got.size() << " stations, not every one of the "
+      << acknowledged.size() << " acknowledged, in " << receiver.received().size() << " POSTs";
+  std::cout << "cluster: " << receiver.received().size() << " webhook POSTs\n";
 
   phase("webhook complete");
   // Fusion on every node from its own replica: the same cells, levels and scores.

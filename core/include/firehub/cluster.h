@@ -39,8 +39,10 @@ inline const std::vector<std::string>& sharedConfigPrefixes() {
   return kPrefixes;
 }
 bool isSharedConfig(const std::string& meta_key);
-// The duty epoch a shared entry was written under ({"epoch": N, ...}), 0 when it names none.
+// The duty epoch a shared entry was written under ({"epoch": N, ...}), 0 when it names none;
+// and its write count under that epoch ("seq").
 uint64_t writtenEpoch(const std::string& value);
+uint64_t writtenSeq(const std::string& value);
 // "firehub.cluster.<cluster id>.config": key = meta key, value = the entry (null: deleted).
 std::string configTopic(const std::string& cluster_id);
 
@@ -217,7 +219,8 @@ class Replica {
   Status assignNew();
   void run();
   // A shared entry a former duty holder wrote after its successor (a lower epoch than the
-  // stored one's): not applied, so every node keeps the successor's.
+  // stored one's), or an older write of the same holder coming back late (a lower seq): not
+  // applied, so every node keeps the newest.
   bool isStaleWrite(const std::string& key, const std::string& value) const;
   // Reads up to options_.batch messages (waiting up to `wait_ms` for the first) and commits them.
   Status step(int wait_ms);

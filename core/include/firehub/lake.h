@@ -180,8 +180,9 @@ inline constexpr const char* kDeadLetterTopic = "firehub.v1.dlq";
 inline constexpr const char* kReplicaOffsetPrefix = "replica/offset/";
 inline constexpr const char* kPositionPrefix = "pos/";
 std::string positionKey(const std::string& topic, int partition, int64_t offset);
-// "subpos/<subscription id>" -> {"epoch": <subscriptions duty epoch>, "offsets": {"<topic>/<p>":
-// next offset, ...}}: a subscription's place in the domain topics, shared by every node.
+// "subpos/<subscription id>" -> {"epoch": <subscriptions duty epoch>, "seq": <writes so far>,
+// "offsets": {"<topic>/<p>": next offset, ...}}: a subscription's place in the domain topics,
+// shared by every node.
 inline constexpr const char* kSubscriptionCursorPrefix = "subpos/";
 
 struct DeadLetterEntry {

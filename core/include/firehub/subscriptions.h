@@ -92,6 +92,7 @@ struct SubscriptionOptions {
 // A subscription's place in the domain topics (cluster mode): next offset per "<topic>/<p>".
 struct TopicCursor {
   uint64_t epoch = 0;
+  uint64_t seq = 0;  // writes of the cursor so far: a late echo of an older write loses
   std::map<std::string, int64_t> offsets;
   std::string json() const;
   static Result<TopicCursor> parse(const std::string& json);
