@@ -317,10 +317,14 @@ void DutyGroup::run() {
   }
 }
 
+bool DutyGroup::leaseCurrent(int64_t now) const {
+  return now - lease_ok_ms_ <= lease_ms_ && now >= held_from_ms_;
+}
+
 uint64_t DutyGroup::epoch(Duty duty) const {
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t now = nowMs();
-  if (partitions_ == 0 || now - lease_ok_ms_ > lease_ms_ || now < held_from_ms_) return 0;
+  if (partitions_ == 0 || !leaseCurrent(now)) return 0;
   auto it = assigned_.find(static_cast<int>(duty) % partitions_);
   return it == assigned_.end() ? 0 : it->second;
 }
@@ -329,7 +333,7 @@ std::vector<DutyState> DutyGroup::state() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<DutyState> out;
   const int64_t now = nowMs();
-  const bool lease = now - lease_ok_ms_ <= lease_ms_ && now >= held_from_ms_;
+  const bool lease = leaseCurrent(now);
   for (int d = 0; d < kDutyCount; ++d) {
     DutyState s;
     s.duty = static_cast<Duty>(d);

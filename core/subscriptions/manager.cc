@@ -18,7 +18,6 @@
 #include <random>
 #include <sstream>
 
-#include "firehub/bus.h"
 #include "firehub/classification.h"
 #include "firehub/log.h"
 #include "firehub/v1/options.pb.h"
@@ -394,7 +393,7 @@ Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
   lake::DerivedBatch out;
   out.meta.emplace_back(cursorKey(s.id), std::to_string(scanned));
   if (s.delivery == "kafka") {
-    std::string topic = "firehub.v1.sub." + s.id + (s.restricted ? "" : ".public");
+    const std::string topic = kafkaDeliveryTopic(s);
     for (const auto& [seq, r] : batch) out.deliveries.push_back({topic, r.entity_id(), "", r.id()});
     FIREHUB_RETURN_IF_ERROR(lake_.commitDerived(out));
     delivered_ += batch.size();
@@ -403,13 +402,11 @@ Status SubscriptionManager::deliver(Subscription& s, bool& did_work) {
   }
   // Webhook: one POST per batch, in log order; the cursor moves only after a 2xx.
   if (!batch.empty()) {
-    std::string body = R"({"subscription":")" + s.id + R"(","records":[)";
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (i) body += ',';
-      body += R"({"id":)" + std::to_string(batch[i].first) + R"(,"record":)" +
-              bus::recordToJson(batch[i].second, !s.restricted) + "}";
-    }
-    body += "]}";
+    const std::string body = webhookBody(
+        s, batch.size(), [&](size_t i, uint64_t & id, int&) -> const auto& {
+          id = batch[i].first;  // the log sequence
+          return batch[i].second;
+        });
     auto sent = sendWebhook(s, body, batch.size());
     if (!sent.isOk()) return sent.status();
     if (!sent.value()) return Status::ok();  // waits for its retry; the cursor stays

@@ -5,7 +5,6 @@
 
 #include <sstream>
 
-#include "firehub/bus.h"
 #include "firehub/classification.h"
 #include "firehub/log.h"
 #include "firehub/subscriptions.h"
@@ -168,20 +167,18 @@ Status SubscriptionManager::deliverPlaced(Subscription& s, uint64_t epoch, bool&
   ++cursor->seq;
   if (s.delivery == "kafka") {
     lake::DerivedBatch out;
-    std::string topic = "firehub.v1.sub." + s.id + (s.restricted ? "" : ".public");
+    const std::string topic = kafkaDeliveryTopic(s);
     for (const auto& placed : batch)
       out.deliveries.push_back({topic, placed.record.entity_id(), "", placed.record.id()});
     FIREHUB_RETURN_IF_ERROR(lake_.commitDerived(out));
     delivered_ += batch.size();
   } else if (!batch.empty()) {
-    std::string body = R"({"subscription":")" + s.id + R"(","records":[)";
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (i) body += ',';
-      body += R"({"id":)" + std::to_string(batch[i].offset) + R"(,"partition":)" +
-              std::to_string(batch[i].partition) + R"(,"record":)" +
-              bus::recordToJson(batch[i].record, !s.restricted) + "}";
-    }
-    body += "]}";
+    const std::string body = webhookBody(
+        s, batch.size(), [&](size_t i, uint64_t & id, int& partition) -> const auto& {
+          id = static_cast<uint64_t>(batch[i].offset);  // the Kafka offset, in its partition
+          partition = batch[i].partition;
+          return batch[i].record;
+        });
     auto sent = sendWebhook(s, body, batch.size());
     if (!sent.isOk()) return sent.status();
     if (!sent.value()) return Status::ok();  // waits for its retry; the cursor stays

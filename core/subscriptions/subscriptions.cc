@@ -160,6 +160,10 @@ bool validLonLat(double lon, double lat) {
 constexpr size_t kMaxInValues = 256;
 }  // namespace
 
+std::string kafkaDeliveryTopic(const Subscription& s) {
+  return "firehub.v1.sub." + s.id + (s.restricted ? "" : ".public");
+}
+
 std::string hmacSha256Hex(const std::string& secret, const std::string& body) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -405,8 +409,7 @@ std::string subscriptionJson(const Subscription& s, bool stored) {
     delivery.set("max_attempts", s.max_attempts);
     if (with_secret) delivery.set("secret", s.secret);
   }
-  if (s.delivery == "kafka")
-    delivery.set("topic", "firehub.v1.sub." + s.id + (s.restricted ? "" : ".public"));
+  if (s.delivery == "kafka") delivery.set("topic", kafkaDeliveryTopic(s));
   if (s.delivery == "sse") delivery.set("events", "/api/v1/subscriptions/" + s.id + "/events");
   o.set("delivery", delivery);
   o.set("paused", s.paused);

@@ -60,6 +60,12 @@ class ClusterTest : public ::testing::Test {
     }
   }
 
+  // How many entities of a domain a node serves (0 when it does not answer).
+  size_t entities(const std::string& node, const std::string& domain) {
+    auto r = on(node, "GET", "/api/v1/entities?domain=" + domain + "&limit=1");
+    return r.status == 200 ? parse(r.body)->getValue<size_t>("numberMatched") : 0;
+  }
+
   TempDir dirs_;
   std::unique_ptr<bus::EmbeddedBroker> broker_;
   std::map<std::string, std::unique_ptr<Hub>> hubs_;
@@ -75,10 +81,7 @@ TEST_F(ClusterTest, EveryNodeServesWhatAnyNodeAcceptedAndARestartedNodeCatchesUp
   ASSERT_EQ(pushed.status, 202) << pushed.body;
   const size_t accepted = parse(pushed.body)->getValue<size_t>("accepted");
   ASSERT_GT(accepted, 2u);
-  auto count = [&](const std::string& node) {
-    auto r = on(node, "GET", "/api/v1/entities?domain=weather&limit=1");
-    return r.status == 200 ? parse(r.body)->getValue<size_t>("numberMatched") : 0;
-  };
+  auto count = [&](const std::string& node) { return entities(node, "weather"); };
   const size_t stations = count("a");
   ASSERT_GT(stations, 0u);
   ASSERT_TRUE(firehub::testing::waitFor([&] { return count("b") == stations; }))
@@ -127,10 +130,7 @@ TEST_F(ClusterTest, EveryNodeServesWhatAnyNodeAcceptedAndARestartedNodeCatchesUp
                 .status,
             202);
   startNode("b", false);
-  auto buildings = [&](const std::string& node) {
-    auto r = on(node, "GET", "/api/v1/entities?domain=building&limit=1");
-    return r.status == 200 ? parse(r.body)->getValue<size_t>("numberMatched") : 0;
-  };
+  auto buildings = [&](const std::string& node) { return entities(node, "building"); };
   ASSERT_GT(buildings("a"), 0u);
   ASSERT_TRUE(firehub::testing::waitFor([&] { return buildings("b") == buildings("a"); }))
       << on("b", "GET", "/api/v1/cluster").body;
@@ -218,12 +218,9 @@ TEST_F(ClusterTest, ANodeRebuiltFromAPeersSnapshotHoldsTheWholeLake) {
                   "text/csv");
   ASSERT_EQ(first.status, 202);
   const size_t observations = parse(first.body)->getValue<size_t>("accepted");
-  auto count = [&](const std::string& node, const std::string& domain) {
-    auto r = on(node, "GET", "/api/v1/entities?domain=" + domain + "&limit=1");
-    return r.status == 200 ? parse(r.body)->getValue<size_t>("numberMatched") : 0;
-  };
-  ASSERT_TRUE(firehub::testing::waitFor(
-      [&] { return count("b", "weather") > 0 && count("b", "weather") == count("a", "weather"); }));
+  ASSERT_TRUE(firehub::testing::waitFor([&] {
+    return entities("b", "weather") > 0 && entities("b", "weather") == entities("a", "weather");
+  }));
   // b's lake is lost while it is down; a goes on taking records.
   hubs_["b"]->stop();
   hubs_.erase("b");
@@ -242,8 +239,8 @@ TEST_F(ClusterTest, ANodeRebuiltFromAPeersSnapshotHoldsTheWholeLake) {
   EXPECT_FALSE(rebuilt->replaced.empty()) << "the lost lake is kept aside";
   // b starts on the copy: everything a held, and its replica goes on from a's offsets.
   startNode("b", false);
-  EXPECT_EQ(count("b", "building"), count("a", "building"));
-  EXPECT_EQ(count("b", "weather"), count("a", "weather"));
+  EXPECT_EQ(entities("b", "building"), entities("a", "building"));
+  EXPECT_EQ(entities("b", "weather"), entities("a", "weather"));
   ASSERT_TRUE(firehub::testing::waitFor([&] { return on("b", "GET", "/readyz").status == 200; }))
       << on("b", "GET", "/readyz").body;
   ASSERT_EQ(on("a", "POST", "/api/v1/feeds/wx/records",
@@ -253,7 +250,7 @@ TEST_F(ClusterTest, ANodeRebuiltFromAPeersSnapshotHoldsTheWholeLake) {
                 .status,
             202);
   ASSERT_TRUE(firehub::testing::waitFor([&] {
-    return count("b", "weather") == count("a", "weather");
+    return entities("b", "weather") == entities("a", "weather");
   })) << on("b", "GET", "/api/v1/cluster").body;
   // Only what a had not applied from Kafka itself when it made the copy comes again.
   EXPECT_LT(parse(on("b", "GET", "/api/v1/cluster").body)

@@ -168,6 +168,8 @@ class DutyGroup {
  private:
   bool join();
   void run();
+  // The group's thread turned within the lease and no standstill is being waited out (mu_ held).
+  bool leaseCurrent(int64_t now) const;
   void claim(int partition);
   void lose(int partition, const char* why);
 

@@ -64,6 +64,9 @@ struct Subscription {
 Result<Subscription> parseSubscription(const std::string& json, bool restricted);
 // A subscription as the API shows it, or (`stored`) as the lake keeps it, with its secret.
 std::string subscriptionJson(const Subscription& s, bool stored = false);
+// The topic a Kafka subscription's records go to: firehub.v1.sub.<id>, ".public" (redacted)
+// for an owner without the restricted grant.
+std::string kafkaDeliveryTopic(const Subscription& s);
 // Whether a record passes the subscription's filter (domain, conditions, area).
 bool matches(const Subscription& s, const firehub::v1::Record& record);
 // HMAC-SHA256 of body with the secret, lower-case hex.
