@@ -34,6 +34,8 @@ DeltaStream::DeltaStream(size_t keep) : keep_(keep) {
 }
 
 void DeltaStream::publish(const fusion::FusionDelta& delta) {
+  // A step that only applied records (no cell moved, no warning): nothing for the stream.
+  if (delta.cells.empty() && delta.removed.empty() && delta.warnings.empty()) return;
   std::string text = R"({"features":[)";
   text.reserve(delta.cells.size() * 720 + 64);
   for (size_t i = 0; i < delta.cells.size(); ++i) {

@@ -280,12 +280,7 @@ std::string pointFeature(const std::string& name, const PointLayer& layer, fireh
                          bool restricted) {
   auto state = layer.state(r);
   if (!restricted) redactRestricted(r);  // the public view unless the reader has the grant
-  std::string label = r.entity_id();
-  if (r.has_building() && !r.building().name().empty()) label = r.building().name();
-  if (r.has_fire_station() && !r.fire_station().name().empty()) label = r.fire_station().name();
-  if (r.has_health_facility() && !r.health_facility().name().empty())
-    label = r.health_facility().name();
-  if (r.has_water_source() && !r.water_source().name().empty()) label = r.water_source().name();
+  const std::string label = recordLabel(r);
   auto at = markerPoint(r.geometry());
   return R"({"type":"Feature","id":)" + quote(r.entity_id()) + R"(,"geometry":)" +
          (at ? R"({"type":"Point","coordinates":[)" + num(at->first, 7) + "," + num(at->second, 7) +
@@ -295,6 +290,38 @@ std::string pointFeature(const std::string& name, const PointLayer& layer, fireh
          R"(,"label":)" + quote(label) + R"(,"record":)" + bus::recordToJson(r, !restricted) + "}}";
 }
 }  // namespace
+
+std::string recordLabel(const Record& r) {
+  if (r.has_building() && !r.building().name().empty()) return r.building().name();
+  if (r.has_fire_station() && !r.fire_station().name().empty()) return r.fire_station().name();
+  if (r.has_health_facility() && !r.health_facility().name().empty())
+    return r.health_facility().name();
+  if (r.has_water_source() && !r.water_source().name().empty()) return r.water_source().name();
+  return r.entity_id();
+}
+
+std::vector<PointLayerRef> pointLayerRefs() {
+  std::vector<PointLayerRef> out;
+  for (const auto& layer : pointLayers()) {
+    PointLayerRef ref{layer.name, layer.domain, {}};
+    for (const auto& b : layer.legend) ref.states.push_back(b.key);
+    out.push_back(std::move(ref));
+  }
+  return out;
+}
+
+std::optional<PointDraw> pointDraw(const std::string& name, const Record& r) {
+  const PointLayer* layer = findPointLayer(name);
+  if (!layer || r.domain() != layer->domain || !onLayer(*layer, r)) return std::nullopt;
+  auto at = markerPoint(r.geometry());
+  if (!at) return std::nullopt;
+  const std::string state = layer->state(r).value_or("");
+  uint8_t index = 0;
+  for (size_t i = 0; i < layer->legend.size(); ++i) {
+    if (state == layer->legend[i].key) index = static_cast<uint8_t>(i);
+  }
+  return PointDraw{at->first, at->second, index, recordLabel(r)};
+}
 
 std::vector<lake::AreaIndex> pointLayerIndexes() {
   std::vector<lake::AreaIndex> out;

@@ -90,6 +90,22 @@ Result<std::optional<firehub::v1::Record>> liveEntity(const ApiContext& ctx,
 // it; none when the layer does not hold it. Cells and typed point layers are looked up directly.
 Result<std::optional<std::string>> layerFeature(const ApiContext& ctx, const std::string& name,
                                                 const std::string& id, bool restricted = false);
+// The name (or entity id) a map labels a record with.
+std::string recordLabel(const firehub::v1::Record& r);
+// The point layers (name, domain, legend keys in order) and what one draws of a record: its
+// place, the index of its state in the legend and its label; none when the layer does not draw
+// the record (another domain, not on the layer, no place).
+struct PointLayerRef {
+  std::string name, domain;
+  std::vector<std::string> states;
+};
+std::vector<PointLayerRef> pointLayerRefs();
+struct PointDraw {
+  double lon = 0, lat = 0;
+  uint8_t state = 0;
+  std::string label;
+};
+std::optional<PointDraw> pointDraw(const std::string& layer, const firehub::v1::Record& r);
 // Whether `name` is one of the layers of risk cells (risk, response, water_coverage).
 bool isCellLayer(const std::string& name);
 // Whether an Accept-Encoding header value accepts gzip (a "gzip" coding without q=0).

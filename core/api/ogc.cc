@@ -10,10 +10,12 @@
 #include <Poco/JSON/Parser.h>
 
 #include <chrono>
+#include <cmath>
 #include <iterator>
 #include <sstream>
 
 #include "api/layers.h"
+#include "api/tiles.h"
 #include "firehub/bus.h"
 #include "firehub/classification.h"
 
@@ -87,8 +89,48 @@ Poco::JSON::Object collectionJson(const ApiContext& ctx, const std::string& id,
   Poco::JSON::Array links;
   links.add(link(base + "/ogc/collections/" + id, "self", "application/json"));
   links.add(link(base + "/ogc/collections/" + id + "/items", "items", kGeoJson));
+  if (!TileService::ofCollection(id).empty()) {
+    links.add(link(base + "/ogc/collections/" + id + "/tiles",
+                   "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "application/json",
+                   "vector tiles (WebMercatorQuad)"));
+  }
   c.set("links", links);
   return c;
+}
+
+// OGC Two Dimensional Tile Matrix Set (17-083r4) of WebMercatorQuad, zooms 0..kMaxZoom.
+std::string webMercatorQuad() {
+  constexpr double kCellSize0 = 156543.03392804097;  // m per pixel of a 256-pixel tile at zoom 0
+  constexpr double kScale0 = 559082264.0287178;
+  constexpr double kOrigin = 20037508.3427892;
+  Poco::JSON::Object o;
+  o.set("id", "WebMercatorQuad");
+  o.set("title", "Google Maps Compatible for the World");
+  o.set("uri", "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad");
+  o.set("crs", "http://www.opengis.net/def/crs/EPSG/0/3857");
+  Poco::JSON::Array axes;
+  axes.add("E");
+  axes.add("N");
+  o.set("orderedAxes", axes);
+  Poco::JSON::Array matrices;
+  for (int z = 0; z <= tiles::kMaxZoom; ++z) {
+    Poco::JSON::Object m;
+    m.set("id", std::to_string(z));
+    m.set("scaleDenominator", kScale0 / std::ldexp(1.0, z));
+    m.set("cellSize", kCellSize0 / std::ldexp(1.0, z));
+    m.set("cornerOfOrigin", "topLeft");
+    Poco::JSON::Array origin;
+    origin.add(-kOrigin);
+    origin.add(kOrigin);
+    m.set("pointOfOrigin", origin);
+    m.set("tileWidth", 256);
+    m.set("tileHeight", 256);
+    m.set("matrixWidth", 1 << z);
+    m.set("matrixHeight", 1 << z);
+    matrices.add(m);
+  }
+  o.set("tileMatrices", matrices);
+  return str(o);
 }
 
 // An entity collection's feature: the entity's latest record (id "<entity_type>:<entity_id>").
@@ -192,6 +234,8 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
     links.add(
         link(base + "/ogc/conformance", "conformance", "application/json", "conformance classes"));
     links.add(link(base + "/ogc/collections", "data", "application/json", "collections"));
+    links.add(link(base + "/ogc/tileMatrixSets", "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+                   "application/json", "tile matrix sets"));
     landing.set("links", links);
     return {200, str(landing)};
   }
@@ -200,7 +244,27 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
     Poco::JSON::Array classes;
     classes.add("http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core");
     classes.add("http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson");
+    for (const char* c : {"core", "tileset", "tilesets-list", "geodata-tilesets", "mvt"})
+      classes.add(std::string("http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/") + c);
     o.set("conformsTo", classes);
+    return {200, str(o)};
+  }
+  if (path[0] == "tileMatrixSets" && path.size() <= 2) {
+    if (path.size() == 2 && path[1] != "WebMercatorQuad") {
+      return errorReply(Status::notFound("no tile matrix set '" + path[1] +
+                                         "'; firehub tiles in WebMercatorQuad"));
+    }
+    if (path.size() == 2) return {200, webMercatorQuad()};
+    Poco::JSON::Object o;
+    Poco::JSON::Array sets;
+    Poco::JSON::Object set;
+    set.set("id", "WebMercatorQuad");
+    set.set("title", "Google Maps Compatible for the World");
+    Poco::JSON::Array set_links;
+    set_links.add(link(base + "/ogc/tileMatrixSets/WebMercatorQuad", "self", "application/json"));
+    set.set("links", set_links);
+    sets.add(set);
+    o.set("tileMatrixSets", sets);
     return {200, str(o)};
   }
   if (path[0] != "collections")

@@ -46,6 +46,7 @@
 #include "api/http_server.h"
 #include "api/layers.h"
 #include "api/paging.h"
+#include "api/tiles.h"
 #include "firehub/api.h"
 #include "firehub/classification.h"
 #include "firehub/log.h"
@@ -150,6 +151,7 @@ struct Shared {
   LayerCache& layer_cache;
   PushShares& push_shares;
   AuditGate& audit_gate;
+  TileService& tiles;
 };
 
 class Router : public Poco::Net::HTTPRequestHandler {
@@ -160,7 +162,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
         stream_(s.stream),
         layer_cache_(s.layer_cache),
         push_shares_(s.push_shares),
-        audit_gate_(s.audit_gate) {}
+        audit_gate_(s.audit_gate),
+        tiles_(s.tiles) {}
 
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override;
 
@@ -333,6 +336,18 @@ class Router : public Poco::Net::HTTPRequestHandler {
   // Server-sent events of risk deltas. Each event's id resumes the stream (Last-Event-ID); a
   // `reset` event tells the client to reload the layer.
   void riskStream(HTTPServerRequest& req, HTTPServerResponse& resp);
+  // /tiles/{layer}.json and /tiles/{layer}/{z}/{x}/{y}.mvt (segments after "tiles").
+  void tileRequest(HTTPServerRequest& req, HTTPServerResponse& resp,
+                   const std::vector<std::string>& p);
+  // /ogc/collections/{id}/tiles[/WebMercatorQuad[/{tileMatrix}/{tileRow}/{tileCol}]]; `p` is
+  // the path after /ogc. False when the path is not one of them.
+  bool ogcTiles(HTTPServerRequest& req, HTTPServerResponse& resp,
+                const std::vector<std::string>& p);
+  void sendTile(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& layer,
+                const tiles::TileId& tile);
+  std::string baseUrl(HTTPServerRequest& req) const {
+    return (tls() ? "https://" : "http://") + req.getHost();
+  }
 
   static bool validUtf8(const std::string& text);
 
@@ -362,6 +377,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
   LayerCache& layer_cache_;
   PushShares& push_shares_;
   AuditGate& audit_gate_;
+  TileService& tiles_;
   auth::Principal who_;
   std::vector<std::pair<std::string, std::string>> query_;
   std::string audit_target_;

@@ -37,6 +37,8 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
     }
     return send(resp, 200, ctx_.metrics->serialize(), "text/plain; version=0.0.4");
   }
+  if (get && !p.empty() && p[0] == "tiles")
+    return tileRequest(req, resp, std::vector<std::string>(p.begin() + 1, p.end()));
   if (get && (p.empty() || (p[0] != "api" && p[0] != "ogc"))) return staticFile(resp, p);
   if (!p.empty() && p[0] == "ogc") {
     if (!get) {
@@ -46,6 +48,7 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
     }
     std::map<std::string, std::string> query(params.begin(), params.end());
     std::vector<std::string> rest(p.begin() + 1, p.end());
+    if (ogcTiles(req, resp, rest)) return;
     return reply(resp,
                  ogcRequest(ctx_, rest, query, (tls() ? "https://" : "http://") + req.getHost(),
                             who_.restricted));

@@ -156,6 +156,8 @@ Status ApiServer::start() {
     layer_cache_ = std::make_unique<LayerCache>(
         LayerCache::Limits{options_.layer_cache_mb << 20, options_.feature_cache_mb << 20,
                            options_.polygon_cache_mb << 20, options_.spare_buffer_mb << 20});
+    tiles_ = std::make_unique<TileService>(context_, options_.tile_cache_mb << 20);
+    tiles_->start();
     if (context_.fusion) {
       auto* stream = stream_.get();
       // The map's stream is live: a delta goes out as soon as fusion computed it.
@@ -165,7 +167,8 @@ Status ApiServer::start() {
     }
     pool_ = std::make_unique<Poco::ThreadPool>(2, std::max(options_.threads, 2));
     server_ = std::make_unique<LimitedHttpServer>(
-        new Factory({context_, options_, *stream_, *layer_cache_, *push_shares_, *audit_gate_}),
+        new Factory({context_, options_, *stream_, *layer_cache_, *push_shares_, *audit_gate_,
+                     *tiles_}),
         *pool_, socket, params, options_.max_connections_per_client);
     server_->start();
   } catch (const Poco::Net::SSLException& e) {
@@ -181,6 +184,7 @@ Status ApiServer::start() {
 void ApiServer::stop() {
   if (listener_ && context_.fusion) context_.fusion->removeListener(listener_);
   listener_ = 0;
+  if (tiles_) tiles_->stop();
   if (stream_) stream_->close();  // ends open event streams
   if (server_) {
     server_->stopAll(true);

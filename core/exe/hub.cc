@@ -82,7 +82,8 @@ MemoryPlan memoryPlan(const HubConfig& c) {
   plan.lake_latest_cache_entries =
       c.lake_latest_cache_entries.value_or((budget << 20) * 3 / 100 / lake::kLatestCacheEntryBytes);
   plan.layer_cache_mb = c.layer_cache_mb.value_or(share(8));
-  plan.feature_cache_mb = c.feature_cache_mb.value_or(share(18));
+  plan.feature_cache_mb = c.feature_cache_mb.value_or(share(10));
+  plan.tile_cache_mb = c.tile_cache_mb.value_or(share(8));
   plan.polygon_cache_mb = share(5);
   plan.spare_buffer_mb = share(5);
   return plan;
@@ -96,7 +97,8 @@ std::vector<std::pair<std::string, size_t>> MemoryPlan::parts() const {
           {"layer_cache_responses", layer_cache_mb << 20},
           {"layer_cache_features", feature_cache_mb << 20},
           {"layer_cache_polygons", polygon_cache_mb << 20},
-          {"layer_cache_spare_buffers", spare_buffer_mb << 20}};
+          {"layer_cache_spare_buffers", spare_buffer_mb << 20},
+          {"tile_cache", tile_cache_mb << 20}};
 }
 
 size_t MemoryPlan::totalBytes() const {
@@ -422,6 +424,7 @@ Status Hub::startApi() {
   api_options.feature_cache_mb = memory_.feature_cache_mb;
   api_options.polygon_cache_mb = memory_.polygon_cache_mb;
   api_options.spare_buffer_mb = memory_.spare_buffer_mb;
+  api_options.tile_cache_mb = memory_.tile_cache_mb;
   api_options.static_dir = config_.static_dir;
   api_options.tls_cert = c.tls_cert;
   api_options.tls_key = c.tls_key;

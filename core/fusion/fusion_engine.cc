@@ -233,7 +233,10 @@ Status FusionEngine::step(bool& did_work) {
     batch.deliveries.push_back({kRiskTopic, token, layer_key, ""});
   }
   // The map sees the cells now; drafting the warnings (CAP documents) can take a while.
-  if (!delta.cells.empty() || !delta.removed.empty()) notifyListeners(delta, true);
+  delta.entities.assign(entities.begin(), entities.end());
+  if (!delta.cells.empty() || !delta.removed.empty() || !delta.entities.empty())
+    notifyListeners(delta, true);
+  delta.entities.clear();
 
   // Drafts for the areas of changed cells, and of pending areas whose hold ran out (the rest
   // wait unchanged); at most warnings.max_per_step of them, the other areas in the next steps.

@@ -434,7 +434,8 @@ TEST(HubMemoryTest, CachesTakeTheirShareOfTheBudgetUnlessGivenTheirOwnSize) {
   const MemoryPlan by_default = memoryPlan(defaults.value());
   EXPECT_EQ(by_default.lake_write_buffer_mb, 95u);
   EXPECT_EQ(by_default.lake_block_cache_mb, 40u);
-  EXPECT_EQ(by_default.feature_cache_mb, 51u);
+  EXPECT_EQ(by_default.feature_cache_mb, 28u);
+  EXPECT_EQ(by_default.tile_cache_mb, 23u);
   EXPECT_LE(by_default.totalBytes(), size_t{288} << 20) << "the shares add up to the budget";
   EXPECT_GE(by_default.totalBytes(), size_t{280} << 20);
 

@@ -48,6 +48,8 @@ struct ApiOptions {
   size_t feature_cache_mb = 64;
   size_t polygon_cache_mb = 16;
   size_t spare_buffer_mb = 16;
+  // Encoded vector tiles kept (compressed), MiB (api.tile_cache_mb). Default: 24.
+  size_t tile_cache_mb = 24;
   // Worker threads (http.threads), the API's own pool; each open connection holds one while a
   // request is read or answered, each event stream for its whole life. Default: 256.
   int threads = 256;
@@ -109,6 +111,7 @@ struct ApiContext {
 
 class DeltaStream;
 class LayerCache;
+class TileService;
 class LimitedHttpServer;
 class PushShares;
 class AuditGate;
@@ -135,6 +138,7 @@ class ApiServer {
   ApiOptions options_;
   std::unique_ptr<DeltaStream> stream_;
   std::unique_ptr<LayerCache> layer_cache_;
+  std::unique_ptr<TileService> tiles_;
   std::unique_ptr<PushShares> push_shares_;
   std::unique_ptr<AuditGate> audit_gate_;
   int listener_ = 0;

@@ -56,6 +56,9 @@ struct FusionDelta {
   std::vector<std::string> removed;          // tokens of cells that left the layer
   std::map<std::string, std::string> previous;  // token -> level before (changed cells only)
   std::vector<firehub::v1::WarningDraft> warnings;
+  // Keys of the entities whose latest record the step applied (live listeners only, with the
+  // cells; a step that changed no cell still tells them): what the map's point layers follow.
+  std::vector<std::string> entities;
 };
 
 inline constexpr const char* kRiskTopic = "firehub.v1.layer.risk";

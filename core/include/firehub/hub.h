@@ -128,6 +128,8 @@ struct HubConfig {
   // cache_budget_mb.
   std::optional<size_t> layer_cache_mb;
   std::optional<size_t> feature_cache_mb;
+  // Encoded vector tiles kept for maps (api.tile_cache_mb), MiB; unset: its share.
+  std::optional<size_t> tile_cache_mb;
   // Largest HTTP request body. Default: 16 MiB.
   size_t max_body_bytes = 16u << 20;
   // The HTTP server's threads, connection cap per client, time limits and push shares
@@ -148,8 +150,8 @@ struct HubConfig {
 
 // What each cache and buffer of a hub may hold: the sizes given in the config, and for the rest
 // their shares of its cache budget (memory.cache_mb): lake memtables 33 %, lake block cache 14 %,
-// recent records 14 %, latest pointers 3 %, cell-layer responses 8 %, cell features 18 %, cell
-// polygons 5 %, spare render buffers 5 %.
+// recent records 14 %, latest pointers 3 %, cell-layer responses 8 %, cell features 10 %, cell
+// polygons 5 %, spare render buffers 5 %, vector tiles 8 %.
 struct MemoryPlan {
   size_t lake_write_buffer_mb = 0;
   size_t lake_block_cache_mb = 0;
@@ -159,6 +161,7 @@ struct MemoryPlan {
   size_t feature_cache_mb = 0;
   size_t polygon_cache_mb = 0;
   size_t spare_buffer_mb = 0;
+  size_t tile_cache_mb = 0;
   // Each part's cap in bytes, named as firehub_memory_bytes names it.
   std::vector<std::pair<std::string, size_t>> parts() const;
   size_t totalBytes() const;
