@@ -11,6 +11,8 @@ packages=(
   librdkafka-dev librocksdb-dev libpoco-dev libboost-dev libboost-filesystem-dev
   libprotobuf-dev protobuf-compiler libs2-dev libsimdjson-dev libcli11-dev prometheus-cpp-dev
   libssl-dev zlib1g-dev libre2-dev libjemalloc-dev
+  # the one-map's vector tiles: the Mapbox Vector Tile encoder writes with protozero (headers)
+  libprotozero-dev
   # the OpenAPI description, written in YAML, embedded in the binary as JSON at build time
   libyaml-cpp-dev
   # tests and benchmarks

@@ -234,8 +234,9 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
     links.add(
         link(base + "/ogc/conformance", "conformance", "application/json", "conformance classes"));
     links.add(link(base + "/ogc/collections", "data", "application/json", "collections"));
-    links.add(link(base + "/ogc/tileMatrixSets", "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
-                   "application/json", "tile matrix sets"));
+    links.add(link(base + "/ogc/tileMatrixSets",
+                   "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "application/json",
+                   "tile matrix sets"));
     landing.set("links", links);
     return {200, str(landing)};
   }

@@ -167,8 +167,8 @@ Status ApiServer::start() {
     }
     pool_ = std::make_unique<Poco::ThreadPool>(2, std::max(options_.threads, 2));
     server_ = std::make_unique<LimitedHttpServer>(
-        new Factory({context_, options_, *stream_, *layer_cache_, *push_shares_, *audit_gate_,
-                     *tiles_}),
+        new Factory(
+            {context_, options_, *stream_, *layer_cache_, *push_shares_, *audit_gate_, *tiles_}),
         *pool_, socket, params, options_.max_connections_per_client);
     server_->start();
   } catch (const Poco::Net::SSLException& e) {

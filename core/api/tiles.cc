@@ -125,10 +125,10 @@ void TileService::start() {
     listener_ =
         ctx_.fusion->addListener([this](const fusion::FusionDelta& d) { onDelta(d); }, true);
     pyramid_->beginLoad();
-    ctx_.fusion->forEachRiskCell(
-        lake::BBox{}, 0, SIZE_MAX, [this](const firehub::v1::RiskCell& c, uint64_t id, uint64_t) {
-          pyramid_->set(id, stateOf(c));
-        });
+    ctx_.fusion->forEachRiskCell(lake::BBox{}, 0, SIZE_MAX,
+                                 [this](const firehub::v1::RiskCell& c, uint64_t id, uint64_t) {
+                                   pyramid_->set(id, stateOf(c));
+                                 });
     pyramid_->endLoad();
     cell_versions_.touchAll();
   }
@@ -205,8 +205,8 @@ void TileService::loadPoints() {
     point_versions_[ref.name]->touchAll();
   }
   points_ready_ = true;
-  FIREHUB_LOG(kInfo, "api", "tiles: " << loaded << " points of " << point_layers_.size()
-                                      << " layers loaded");
+  FIREHUB_LOG(kInfo, "api",
+              "tiles: " << loaded << " points of " << point_layers_.size() << " layers loaded");
 }
 
 void TileService::applyEntity(const std::string& key) {
@@ -223,15 +223,13 @@ void TileService::applyEntity(const std::string& key) {
   for (const auto& ref : point_layers_) {
     if (ref.domain != domain) continue;
     auto& versions = *point_versions_[ref.name];
-    auto point = [&](double lon, double lat) {
-      versions.touch({lon, lat, lon, lat}, kMargin);
-    };
+    auto point = [&](double lon, double lat) { versions.touch({lon, lat, lon, lat}, kMargin); };
     auto draw = r ? pointDraw(ref.name, *r) : std::nullopt;
     if (draw) {
       std::optional<std::pair<double, double>> old;
-      if (points_[ref.name]->put(key, {draw->lon, draw->lat, draw->state, r->entity_id(),
-                                       std::move(draw->label)},
-                                 &old)) {
+      if (points_[ref.name]->put(
+              key, {draw->lon, draw->lat, draw->state, r->entity_id(), std::move(draw->label)},
+              &old)) {
         point(draw->lon, draw->lat);
         if (old) point(old->first, old->second);
       }
@@ -266,8 +264,8 @@ Result<TileService::Tile> TileService::tile(const std::string& layer, const Tile
   out.body = cache_.get(key, version);
   if (!out.body) {
     std::string raw = render(layer, tile);
-    out.body = std::make_shared<const std::string>(gzip && !raw.empty() ? gzipped(raw)
-                                                                        : std::move(raw));
+    out.body =
+        std::make_shared<const std::string>(gzip && !raw.empty() ? gzipped(raw) : std::move(raw));
     // Points not loaded yet draw nothing: not kept, so the next read draws them.
     if (points_ready_ || !point_versions_.count(layer)) cache_.put(key, version, out.body);
   }
@@ -354,11 +352,9 @@ void TileService::renderPoints(const std::string& layer, const TileId& tile,
     }
   } else {
     set.forEachIn(box, [&](const tiles::PointItem& p) {
-      mvt.addPoint(p.lon, p.lat,
-                   {{"state", stateKey(p.state)},
-                    {"count", int64_t{1}},
-                    {"id", p.id},
-                    {"label", p.label}});
+      mvt.addPoint(
+          p.lon, p.lat,
+          {{"state", stateKey(p.state)}, {"count", int64_t{1}}, {"id", p.id}, {"label", p.label}});
       return true;
     });
   }
@@ -399,7 +395,8 @@ void TileService::renderBuildings(const TileId& tile, std::string& out) const {
         }
         return ++drawn < kMaxBuildings;
       });
-  if (!s.isOk()) FIREHUB_LOG(kWarning, "api", "buildings tile " << tile.path() << ": " << s.message());
+  if (!s.isOk())
+    FIREHUB_LOG(kWarning, "api", "buildings tile " << tile.path() << ": " << s.message());
   mvt.appendTo(out);
 }
 

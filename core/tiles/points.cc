@@ -76,8 +76,8 @@ std::vector<PointCluster> clusterPoints(const PointSet& set, const LonLatBox& bo
     auto [x, y] = mercatorTileXY(tile.z, p.lon, p.lat);
     const int64_t gx = static_cast<int64_t>(std::floor((x - tile.x) * cells));
     const int64_t gy = static_cast<int64_t>(std::floor((y - tile.y) * cells));
-    const uint64_t square = (static_cast<uint64_t>(gx + (1 << 20)) << 32) |
-                            static_cast<uint64_t>(gy + (1 << 20));
+    const uint64_t square =
+        (static_cast<uint64_t>(gx + (1 << 20)) << 32) | static_cast<uint64_t>(gy + (1 << 20));
     auto [it, added] = at.try_emplace(square, out.size());
     if (added) {
       out.push_back({0, 0, 0, p.state, p});
