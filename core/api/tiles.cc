@@ -464,6 +464,9 @@ Reply TileService::tileJson(const std::string& layer, const std::string& base) c
   vector_layers.add(vector_layer);
   o.set("vector_layers", vector_layers);
   o.set("attribution", "firehub");
+  // From this zoom a cell layer's tiles draw the grid cells themselves (below it, summaries).
+  if (pyramid_ && std::find(cellLayers().begin(), cellLayers().end(), layer) != cellLayers().end())
+    o.set("grid_zoom", std::max(0, pyramid_->leafLevel() - kCellZoomOffset));
   std::ostringstream os;
   o.stringify(os);
   return {200, os.str()};

@@ -1,6 +1,8 @@
 // The one-map: every layer the hub serves on one live map. Plain JavaScript, no build step.
-// Map text comes only from this page (legend, panel): MapLibre draws no labels, so no glyphs
-// or tiles are fetched from anywhere.
+// The cell layers, the buildings and the fixed point layers come as vector tiles (/tiles/...),
+// generalised by the hub below street zoom; the live overlays (alarms, incidents, fire weather,
+// warnings) as GeoJSON for the area around the view. Map text comes only from this page
+// (legend, panel): MapLibre draws no labels, so no glyphs are fetched from anywhere.
 (() => {
   "use strict";
 
@@ -12,7 +14,8 @@
       building: "建筑", alarm: "报警", weather: "气象", water: "水源", response: "响应",
       medical: "医疗", public_safety: "治安", agency: "单位", time: "时间", outlines: "行政区划",
       partialCells: "网格过多，请放大：显示 {shown} / {all}", partial: "{layer}过多，请放大：显示 {shown} / {all}",
-      partialMore: "{layer}过多，请放大：仅显示 {shown} 个",
+      partialMore: "{layer}过多，请放大：仅显示 {shown} 个", cells: "网格数", zoomIn: "放大查看",
+      buildings: "建筑轮廓", cluster: "{count} 个", count: "数量",
     },
     en: {
       title: "firehub one-map", layers: "Layers", live: "live", connecting: "connecting",
@@ -22,35 +25,34 @@
       weather: "weather", water: "water", response: "response", medical: "medical",
       public_safety: "public safety", agency: "agency", time: "time", outlines: "districts",
       partialCells: "zoom in: {shown} of {all} cells shown", partial: "zoom in: {shown} of {all} shown ({layer})",
-      partialMore: "zoom in: only {shown} shown, more in view ({layer})",
+      partialMore: "zoom in: only {shown} shown, more in view ({layer})", cells: "cells",
+      zoomIn: "zoom in", buildings: "building footprints", cluster: "{count} places", count: "count",
     },
   };
   // Layers drawn as cells (fill by a colour property) and which property colours them.
   const CELL_COLOUR = { risk: "colour", response: "response_colour", water_coverage: "water_colour" };
-  // The cell layers carry only what the map draws (the panel asks for a cell's explanation);
-  // the stream's deltas carry every property.
-  const CELL_PROPERTIES = { risk: "cell,level,colour", response: "cell,response_band,response_colour",
-                            water_coverage: "cell,water,water_colour" };
-  // Layers are read for the area around the view (a province holds far more cells, buildings
-  // and hydrants than a browser should draw), at most CELL_LIMIT cells or POINT_LIMIT points;
-  // the warning areas whole (few, and large).
-  const CELL_LIMIT = 20000, POINT_LIMIT = 20000;
-  const byArea = (name) => name !== "warnings";
-  const areaParam = () => (cellArea ? `&bbox=${cellArea.map((v) => v.toFixed(5)).join(",")}` : "");
-  const layerUrl = (name) => CELL_PROPERTIES[name]
-    ? `/api/v1/layers/${name}?limit=${CELL_LIMIT}&properties=${CELL_PROPERTIES[name]}${areaParam()}`
-    : `/api/v1/layers/${name}?limit=${POINT_LIMIT}${byArea(name) ? areaParam() : ""}`;
-  const VISIBLE_AT_START = new Set(["risk", "alarms", "stations", "warnings"]);
-  const loaded = new Set();  // layers fetched so far (hidden ones are fetched when first shown)
+  // Layers read as vector tiles; the others are live overlays read as GeoJSON for the area
+  // around the view, at most OVERLAY_LIMIT features each.
+  const TILED = new Set(["risk", "response", "water_coverage", "hydrants", "stations", "hospitals", "key_units"]);
+  const OVERLAY_LIMIT = 20000;
+  const areaParam = () => (overlayArea ? `&bbox=${overlayArea.map((v) => v.toFixed(5)).join(",")}` : "");
+  const overlayUrl = (name) => `/api/v1/layers/${name}?limit=${OVERLAY_LIMIT}${name !== "warnings" ? areaParam() : ""}`;
+  const tileUrl = (name) => `${location.origin}/tiles/${name}/{z}/{x}/{y}.mvt`;
+  const VISIBLE_AT_START = new Set(["risk", "alarms", "stations", "warnings", "buildings"]);
+  const loaded = new Set();  // overlays fetched so far (hidden ones are fetched when first shown)
+  const BUILDINGS = { name: "buildings", title: "Building footprints", title_zh: "建筑轮廓", geometry: "footprints",
+                      legend: [{ key: "key_unit", label: "key unit", label_zh: "重点单位", colour: "#542788" },
+                               { key: "other", label: "building", label_zh: "建筑", colour: "#9aa5b1" }] };
+  let gridZoom = 11;  // from this zoom the cell tiles draw the grid's own cells (TileJSON grid_zoom)
 
-  let cellArea = null;  // [west, south, east, north] the layers were read for
+  let overlayArea = null;  // [west, south, east, north] the overlays were read for
   // layer -> {shown, all} when its area held more than was read (all null: the hub said "more"
   // without a count)
   const partial = new Map();
   let lang = localStorage.getItem("onemap.lang") || "zh";
   let layerInfo = [];
   let hasOutlines = false;
-  const riskCells = new Map();  // token -> feature, updated by the stream
+  const riskCells = new Map();  // token -> the newest feature the stream sent for the cell
   const t = (key) => TEXT[lang][key] || key;
   const $ = (id) => document.getElementById(id);
   const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
@@ -62,7 +64,7 @@
     zoom: 10.5,
     attributionControl: false,
   });
-  window.onemap = { map, riskCells, cellArea: () => cellArea };  // for operators' consoles and the browser test
+  window.onemap = { map, riskCells, overlayArea: () => overlayArea };  // for operators' consoles and the browser test
 
   async function getJson(url) {
     const r = await fetch(url, { cache: "no-store" });
@@ -70,9 +72,9 @@
     return r.json();
   }
 
-  // A layer's collection; notes when its area held more features than were sent.
+  // An overlay's collection; notes when its area held more features than were sent.
   async function getLayer(name) {
-    const data = await getJson(layerUrl(name));
+    const data = await getJson(overlayUrl(name));
     if (data.more || data.numberMatched > data.numberReturned) {
       partial.set(name, { shown: data.numberReturned, all: data.more ? null : data.numberMatched });
     } else {
@@ -89,34 +91,28 @@
             Math.min(180, b.getEast() + dx), Math.min(90, b.getNorth() + dy)];
   }
 
-  // After a move: the layers are read again when the view left their area, or when the area was
-  // cut short and the view is now much smaller (zoomed in, so more detail fits). Hidden layers
-  // are read when next shown.
-  let cellGeneration = 0;
+  // After a move: the overlays are read again when the view left their area, or when the area
+  // was cut short and the view is now much smaller (zoomed in, so more detail fits). Hidden ones
+  // are read when next shown. Tiled layers follow the view by themselves.
+  let overlayGeneration = 0;
   async function followView() {
-    if (!cellArea) return;
+    if (!overlayArea) return;
     const b = map.getBounds();
     const view = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()];
-    const inside = view[0] >= cellArea[0] && view[1] >= cellArea[1] && view[2] <= cellArea[2] && view[3] <= cellArea[3];
+    const inside = view[0] >= overlayArea[0] && view[1] >= overlayArea[1] && view[2] <= overlayArea[2] && view[3] <= overlayArea[3];
     const size = (a) => (a[2] - a[0]) * (a[3] - a[1]);
-    if (inside && !(partial.size > 0 && size(view) * 16 <= size(cellArea))) return;
-    cellArea = viewArea();
-    const generation = ++cellGeneration;
-    const shown = (n) => map.getLayer(`${n}-main`) && map.getLayoutProperty(`${n}-main`, "visibility") !== "none";
-    const names = [...loaded].filter((n) => byArea(n) && (n === "risk" || shown(n)));
-    [...loaded].filter((n) => byArea(n) && !names.includes(n)).forEach((n) => { loaded.delete(n); partial.delete(n); });
-    const fetched = await Promise.all(names.map((n) => (n === "risk" ? readRisk() : getLayer(n)).catch(() => null)));
-    if (generation !== cellGeneration) {  // a later move's read wins
-      names.forEach((n, i) => { if (n === "risk" && fetched[i]) readsOpen.delete(fetched[i]); });
-      return;
-    }
-    names.forEach((n, i) => {
-      if (!fetched[i]) return;
-      if (n === "risk") replaceRisk(fetched[i]);
-      else map.getSource(n)?.setData(fetched[i]);
-    });
+    if (inside && !(partial.size > 0 && size(view) * 16 <= size(overlayArea))) return;
+    overlayArea = viewArea();
+    const generation = ++overlayGeneration;
+    const names = [...loaded].filter((n) => n !== "warnings" && isShown(n));
+    [...loaded].filter((n) => n !== "warnings" && !names.includes(n)).forEach((n) => { loaded.delete(n); partial.delete(n); });
+    const fetched = await Promise.all(names.map((n) => getLayer(n).catch(() => null)));
+    if (generation !== overlayGeneration) return;  // a later move's read wins
+    names.forEach((n, i) => { if (fetched[i]) map.getSource(n)?.setData(fetched[i]); });
     renderStatus();
   }
+
+  const isShown = (name) => map.getLayer(`${name}-main`) && map.getLayoutProperty(`${name}-main`, "visibility") !== "none";
 
   function label(info) { return lang === "zh" ? info.title_zh : info.title; }
   function legendLabel(entry) { return lang === "zh" ? entry.label_zh : entry.label; }
@@ -134,7 +130,7 @@
     const box = $("layers");
     box.innerHTML = "";
     const outlinesEntry = { name: "outlines", title: TEXT.en.outlines, title_zh: TEXT.zh.outlines, geometry: "lines", legend: [] };
-    const entries = hasOutlines ? [outlinesEntry, ...layerInfo] : layerInfo;
+    const entries = [...(hasOutlines ? [outlinesEntry] : []), ...layerInfo.slice(0, 3), BUILDINGS, ...layerInfo.slice(3)];
     for (const info of entries) {
       const div = document.createElement("div");
       div.className = "layer";
@@ -144,7 +140,7 @@
       const legend = document.createElement("div");
       legend.className = "legend";
       for (const e of info.legend || []) {
-        const shape = info.geometry === "points" ? "swatch point" : "swatch";
+        const shape = info.geometry === "points" ? "swatch point" : "swatch";  // cells, areas, footprints
         legend.insertAdjacentHTML("beforeend", `<div><span class="${shape}" style="background:${esc(e.colour)}"></span>${esc(legendLabel(e))}</div>`);
       }
       div.appendChild(legend);
@@ -156,7 +152,7 @@
   }
 
   function setVisible(name, on) {
-    if (on && layerInfo.some((info) => info.name === name) && !loaded.has(name)) {
+    if (on && !TILED.has(name) && layerInfo.some((info) => info.name === name) && !loaded.has(name)) {
       loaded.add(name);
       getLayer(name).then((data) => { map.getSource(name)?.setData(data); renderStatus(); })
         .catch(() => loaded.delete(name));  // the next toggle tries again
@@ -180,33 +176,57 @@
     hasOutlines = (outlines.features || []).length > 0;  // a hub without map.outlines draws none
     map.addSource("outlines", { type: "geojson", data: outlines });
     map.addLayer({ id: "outlines-main", type: "line", source: "outlines", paint: { "line-color": "#6b7b8c", "line-width": 1.5, "line-dasharray": [3, 2] } });
-    fitTo(outlines);
-    cellArea = viewArea();
+    const risk = await getJson("/tiles/risk.json").catch(() => null);
+    if (risk && Number.isInteger(risk.grid_zoom)) gridZoom = risk.grid_zoom;
+    if (hasOutlines) fitTo(outlines);
+    else if (risk && risk.bounds && risk.bounds[0] > -180) map.fitBounds([risk.bounds.slice(0, 2), risk.bounds.slice(2)], { padding: 20, animate: false });
+    overlayArea = viewArea();
 
     layerInfo = (await getJson("/api/v1/layers")).layers;
-    // The layers shown at start are fetched together; a hidden one when it is first shown.
+    // The overlays shown at start are fetched together; a hidden one when it is first shown.
     const empty = { type: "FeatureCollection", features: [] };
-    const shown = layerInfo.filter((info) => VISIBLE_AT_START.has(info.name));
-    const fetched = new Map(await Promise.all(shown.map(async (info) => [info.name, await getLayer(info.name)])));
-    shown.forEach((info) => loaded.add(info.name));
+    const shownOverlays = layerInfo.filter((info) => !TILED.has(info.name) && VISIBLE_AT_START.has(info.name));
+    const fetched = new Map(await Promise.all(shownOverlays.map(async (info) => [info.name, await getLayer(info.name)])));
+    shownOverlays.forEach((info) => loaded.add(info.name));
+    const visibility = (name) => (VISIBLE_AT_START.has(name) ? "visible" : "none");
+    map.addSource("buildings", { type: "vector", tiles: [tileUrl("buildings")], minzoom: 15, maxzoom: 16 });
     for (const info of layerInfo) {
-      const visibility = VISIBLE_AT_START.has(info.name) ? "visible" : "none";
-      const data = fetched.get(info.name) || empty;
-      map.addSource(info.name, { type: "geojson", data, promoteId: info.geometry === "cells" ? "cell" : undefined });
-      if (info.name === "risk") data.features.forEach((f) => riskCells.set(f.id, f));
+      const layout = { visibility: visibility(info.name) };
+      if (TILED.has(info.name)) {
+        map.addSource(info.name, { type: "vector", tiles: [tileUrl(info.name)], minzoom: 0, maxzoom: 16,
+                                   promoteId: info.geometry === "cells" ? { [info.name]: "cell" } : undefined });
+      } else {
+        map.addSource(info.name, { type: "geojson", data: fetched.get(info.name) || empty });
+      }
+      const tiled = TILED.has(info.name) ? { "source-layer": info.name } : {};
       if (info.geometry === "cells") {
-        map.addLayer({ id: `${info.name}-main`, type: "fill", source: info.name, layout: { visibility },
-                       paint: { "fill-color": ["get", CELL_COLOUR[info.name]], "fill-opacity": 0.55, "fill-outline-color": "rgba(0,0,0,0.15)" } });
+        const colour = CELL_COLOUR[info.name];
+        // A delta's colour (feature-state) until the tile itself carries it.
+        map.addLayer({ id: `${info.name}-main`, type: "fill", source: info.name, ...tiled, layout,
+                       paint: { "fill-color": ["coalesce", ["feature-state", colour], ["get", colour]],
+                                "fill-opacity": ["case", ["boolean", ["feature-state", "removed"], false], 0, 0.55],
+                                "fill-outline-color": "rgba(0,0,0,0.15)" } });
       } else if (info.geometry === "areas") {
-        map.addLayer({ id: `${info.name}-main`, type: "fill", source: info.name, layout: { visibility },
+        map.addLayer({ id: `${info.name}-main`, type: "fill", source: info.name, layout,
                        paint: { "fill-color": ["match", ["get", "kind"], "drafted", "#e31a1c", "#8856a7"], "fill-opacity": 0.12 } });
-        map.addLayer({ id: `${info.name}-line`, type: "line", source: info.name, layout: { visibility },
+        map.addLayer({ id: `${info.name}-line`, type: "line", source: info.name, layout,
                        paint: { "line-color": ["match", ["get", "kind"], "drafted", "#e31a1c", "#8856a7"], "line-width": 2 } });
       } else {
         const property = info.name === "weather_stations" ? "danger_class" : "state";
-        map.addLayer({ id: `${info.name}-main`, type: "circle", source: info.name, layout: { visibility },
-                       paint: { "circle-color": colourByState(info, property), "circle-radius": info.name === "alarms" ? 7 : 5,
+        const base = info.name === "alarms" ? 7 : 5;
+        // A cluster of the hub's (count > 1) grows with what it holds.
+        const radius = TILED.has(info.name)
+          ? ["interpolate", ["linear"], ["coalesce", ["get", "count"], 1], 1, base, 10, base + 4, 1000, base + 12]
+          : base;
+        map.addLayer({ id: `${info.name}-main`, type: "circle", source: info.name, ...tiled, layout,
+                       paint: { "circle-color": colourByState(info, property), "circle-radius": radius,
                                 "circle-stroke-color": "#ffffff", "circle-stroke-width": 1 } });
+      }
+      if (info.name === "water_coverage") {
+        map.addLayer({ id: "buildings-main", type: "fill", source: "buildings", "source-layer": "buildings",
+                       layout: { visibility: visibility("buildings") },
+                       paint: { "fill-color": ["case", ["get", "key_unit"], "#542788", "#9aa5b1"], "fill-opacity": 0.6,
+                                "fill-outline-color": "#4a5560" } });
       }
     }
     map.moveLayer("outlines-main");
@@ -235,12 +255,12 @@
     $("stale").hidden = staleFeeds.length === 0;
     $("stale").textContent = `${t("stale")}: ${staleFeeds.join(", ")}`;
     $("stale").title = staleFeeds.join("\n");
-    const cut = [...partial.entries()].filter(([n]) => map.getLayer(`${n}-main`) && map.getLayoutProperty(`${n}-main`, "visibility") !== "none");
+    const cut = [...partial.entries()].filter(([n]) => isShown(n));
     $("partial").hidden = cut.length === 0;
     if (cut.length) {
       const [name, { shown, all }] = cut[0];
       const info = layerInfo.find((i) => i.name === name);
-      const text = all === null ? "partialMore" : CELL_PROPERTIES[name] ? "partialCells" : "partial";
+      const text = all === null ? "partialMore" : "partial";
       $("partial").textContent = t(text).replace("{shown}", shown)
         .replace("{all}", all).replace("{layer}", info ? label(info) : name);
     }
@@ -248,43 +268,70 @@
 
   let panelCell = null;  // the cell whose explanation is open, refreshed when it changes
 
-  // Each read of the risk layer keeps the deltas that arrive from its start until its answer is
-  // drawn (or dropped), and they are applied on top of that answer, which may predate them: an
-  // alarm's red cell must not be lost to a pan.
-  const readsOpen = new Set();
-  async function readRisk() {
-    const read = { data: null, late: [] };
-    readsOpen.add(read);
-    try {
-      read.data = await getLayer("risk");
-      return read;
-    } catch (e) {
-      readsOpen.delete(read);
-      throw e;
+  // --- Live deltas on the tiles ---
+  // A changed grid cell is restyled in place (feature-state keyed by its S2 token); the tiles
+  // that hold it are fetched again (batched) where the tile cannot show the change by itself:
+  // below the grid's zoom (the summaries moved), and for a cell that appeared. A cell that left
+  // is hidden at once and the source's tiles refreshed.
+  const tileZoom = () => Math.max(0, Math.min(16, Math.floor(map.getZoom())));
+  const mercator = (z, lon, lat) => {
+    const n = 2 ** z, phi = Math.max(-85.0511, Math.min(85.0511, lat)) * Math.PI / 180;
+    return [(lon + 180) / 360 * n, (1 - Math.asinh(Math.tan(phi)) / Math.PI) / 2 * n];
+  };
+  function tilesOf(feature, z) {
+    const ring = feature.geometry.coordinates[0];
+    const lons = ring.map((p) => p[0]), lats = ring.map((p) => p[1]);
+    const [x0, y0] = mercator(z, Math.min(...lons), Math.max(...lats));
+    const [x1, y1] = mercator(z, Math.max(...lons), Math.min(...lats));
+    const m = 1 / 16, n = 2 ** z, out = [];
+    for (let x = Math.max(0, Math.floor(x0 - m)); x <= Math.min(n - 1, Math.floor(x1 + m)); x++) {
+      for (let y = Math.max(0, Math.floor(y0 - m)); y <= Math.min(n - 1, Math.floor(y1 + m)); y++) out.push({ x, y, z });
     }
+    return out;
   }
-  function replaceRisk(read) {
-    readsOpen.delete(read);
-    riskCells.clear();
-    read.data.features.forEach((f) => riskCells.set(f.id, f));
-    for (const delta of read.late) {
-      for (const f of delta.features) riskCells.set(f.id, f);
-      for (const token of delta.removed) riskCells.delete(token);
-    }
-    map.getSource("risk")?.setData({ type: "FeatureCollection", features: [...riskCells.values()] });
+  const refreshing = { tiles: new Map(), all: false, timer: null };
+  function refreshLater(tiles, all) {
+    tiles.forEach((t) => refreshing.tiles.set(`${t.z}/${t.x}/${t.y}`, t));
+    refreshing.all ||= all;
+    if (refreshing.timer) return;
+    refreshing.timer = setTimeout(() => {
+      const ids = [...refreshing.tiles.values()], all = refreshing.all;
+      refreshing.tiles.clear();
+      refreshing.all = false;
+      refreshing.timer = null;
+      for (const name of Object.keys(CELL_COLOUR)) {
+        if (!map.getSource(name)) continue;
+        if (all) map.refreshTiles(name);
+        else if (ids.length) map.refreshTiles(name, ids);
+      }
+    }, 250);
   }
 
   function applyDelta(delta) {
-    for (const read of readsOpen) read.late.push(delta);
-    for (const f of delta.features) riskCells.set(f.id, f);
+    const z = tileZoom(), refresh = [];
+    for (const f of delta.features) {
+      riskCells.set(f.id, f);
+      for (const name of Object.keys(CELL_COLOUR)) {
+        if (!map.getSource(name)) continue;
+        const colour = CELL_COLOUR[name];
+        map.setFeatureState({ source: name, sourceLayer: name, id: f.id },
+                            { [colour]: f.properties[colour], level: f.properties.level, removed: false });
+      }
+      const appeared = f.properties.previous_level === undefined;
+      if (z < gridZoom || appeared) refresh.push(...tilesOf(f, z));
+    }
+    for (const token of delta.removed) {
+      riskCells.delete(token);
+      for (const name of Object.keys(CELL_COLOUR)) {
+        if (map.getSource(name)) map.setFeatureState({ source: name, sourceLayer: name, id: token }, { removed: true });
+      }
+    }
+    refreshLater(refresh, delta.removed.length > 0);
     if (panelCell && !$("panel").hidden && delta.features.some((f) => f.id === panelCell)) {
       showCell(panelCell).catch(() => {});
     }
-    for (const token of delta.removed) riskCells.delete(token);
-    const source = map.getSource("risk");
-    if (source) source.setData({ type: "FeatureCollection", features: [...riskCells.values()] });
     lastUpdate = new Date();
-    refreshSoon(["alarms", "response", "water_coverage"].concat(delta.warnings.length ? ["warnings"] : []));
+    refreshSoon(["alarms"].concat(delta.warnings.length ? ["warnings"] : []));
     renderStatus();
   }
 
@@ -305,8 +352,14 @@
     }, 300);
   }
 
-  async function reloadRisk() {
-    replaceRisk(await readRisk());
+  // The stream lost its place (the hub restarted, or the page fell too far behind): every tile
+  // of the cell layers is read again and the kept states go.
+  function reloadRisk() {
+    riskCells.clear();
+    for (const name of Object.keys(CELL_COLOUR)) {
+      if (map.getSource(name)) map.removeFeatureState({ source: name, sourceLayer: name });
+    }
+    refreshLater([], true);
     lastUpdate = new Date();
     renderStatus();
   }
@@ -318,7 +371,7 @@
     es.onopen = () => { streamState = "live"; renderStatus(); };
     es.onerror = () => { streamState = es.readyState === EventSource.CLOSED ? "down" : "connecting"; renderStatus(); };
     es.addEventListener("delta", (e) => applyDelta(JSON.parse(e.data)));
-    es.addEventListener("reset", () => reloadRisk().catch(() => {}));
+    es.addEventListener("reset", () => reloadRisk());
   }
 
   async function checkFeeds() {
@@ -362,10 +415,23 @@
     return entry ? legendLabel(entry) : level;
   }
 
-  function showPoint(feature) {
+  // A point: an overlay's feature carries its record; a tiled one is read by its id (OGC API).
+  // A cluster of the hub's says how many it holds and zooms in on them.
+  async function showPoint(feature, at) {
     panelCell = null;
-    const p = feature.properties;
     const info = layerInfo.find((l) => feature.layer.id === `${l.name}-main`);
+    let p = feature.properties;
+    if (TILED.has(info?.name) && p.count > 1) {
+      const state = info.legend.find((e) => e.key === p.state);
+      openPanel(`<h3>${esc(label(info))}</h3><p>${esc(t("cluster").replace("{count}", p.count))}` +
+                `${state ? ` · <span class="swatch point" style="display:inline-block;background:${esc(state.colour)}"></span> ${esc(legendLabel(state))}` : ""}</p>`);
+      map.easeTo({ center: at, zoom: Math.min(map.getZoom() + 2, 18) });
+      return;
+    }
+    if (TILED.has(info?.name)) {
+      const item = await getJson(`/ogc/collections/${info.name}/items/${encodeURIComponent(p.id)}`);
+      p = { ...item.properties, label: p.label };
+    }
     const record = typeof p.record === "string" ? JSON.parse(p.record) : p.record;
     const body = record ? Object.entries(record).find(([k, v]) => v && typeof v === "object" && !["geometry", "provenance", "observed_at", "located_by"].includes(k)) : null;
     const props = body ? body[1] : p;
@@ -373,6 +439,21 @@
     openPanel(`<h3>${esc(p.label || p.station || feature.id || "")}</h3>
       <p class="note">${esc(info ? label(info) : "")}${record ? ` · ${t("agency")} ${esc(record.agency)} · ${t("time")} ${esc(record.observed_at)}` : ""}</p>
       <dl class="props">${rows}</dl>`);
+  }
+
+  // A cell below the grid's zoom summarises the grid cells under it: how many at each level.
+  function showSummary(feature, at) {
+    panelCell = null;
+    const p = feature.properties;
+    const risk = layerInfo.find((l) => l.name === "risk");
+    const rows = (risk ? risk.legend : []).map((e) => {
+      const n = p[`count_${e.key}`] || 0;
+      return `<tr><td><span class="level-badge" style="background:${esc(e.colour)}">${esc(legendLabel(e))}</span></td><td class="num">${n}</td></tr>`;
+    }).join("");
+    openPanel(`<h3>${t("cell")} ${esc(p.cell)}</h3><p>${t("cells")} <b>${p.cells}</b> · ${t("score")} ≤ ${esc(p.score ?? "")}</p>
+      <table><thead><tr><th>${t("level")}</th><th class="num">${t("count")}</th></tr></thead><tbody>${rows}</tbody></table>
+      <p class="note">${t("zoomIn")}</p>`);
+    map.easeTo({ center: at, zoom: Math.max(gridZoom, map.getZoom() + 2) });
   }
 
   function openPanel(html) {
@@ -383,9 +464,16 @@
   map.on("click", (e) => {
     const pointLayers = layerInfo.filter((l) => l.geometry === "points").map((l) => `${l.name}-main`).filter((id) => map.getLayer(id));
     const points = map.queryRenderedFeatures(e.point, { layers: pointLayers });
-    if (points.length) return showPoint(points[0]);
+    if (points.length) return showPoint(points[0], e.lngLat).catch((err) => openPanel(esc(err.message)));
     const cells = map.queryRenderedFeatures(e.point, { layers: ["risk-main", "response-main", "water_coverage-main"].filter((id) => map.getLayer(id)) });
-    if (cells.length) showCell(cells[0].properties.cell).catch((err) => openPanel(esc(err.message)));
+    if (cells.length && cells[0].properties.cells !== undefined) return showSummary(cells[0], e.lngLat);
+    if (cells.length) return showCell(cells[0].properties.cell).catch((err) => openPanel(esc(err.message)));
+    const buildings = map.getLayer("buildings-main") ? map.queryRenderedFeatures(e.point, { layers: ["buildings-main"] }) : [];
+    if (buildings.length) {
+      getJson(`/ogc/collections/entities-building/items/${encodeURIComponent("building:" + buildings[0].properties.id)}`)
+        .then((item) => showPoint({ layer: { id: "buildings-main" }, properties: { ...item.properties, label: buildings[0].properties.label } }))
+        .catch((err) => openPanel(esc(err.message)));
+    }
   });
   $("panel-close").addEventListener("click", () => { $("panel").hidden = true; });
   $("lang").addEventListener("click", () => {
