@@ -119,18 +119,9 @@ void TileService::start() {
   if (ctx_.fusion) {
     const int leaf = ctx_.fusion->cellLevel();
     pyramid_ = std::make_unique<tiles::CellPyramid>(leaf, std::min(leaf, kCellZoomOffset));
-    // Deltas from here on change the grid cells; the load below takes every cell as fusion has
-    // it now (under fusion's lock, so no delta falls between), and the pyramid's levels are
-    // summarised once at its end.
     listener_ =
         ctx_.fusion->addListener([this](const fusion::FusionDelta& d) { onDelta(d); }, true);
-    pyramid_->beginLoad();
-    ctx_.fusion->forEachRiskCell(lake::BBox{}, 0, SIZE_MAX,
-                                 [this](const firehub::v1::RiskCell& c, uint64_t id, uint64_t) {
-                                   pyramid_->set(id, stateOf(c));
-                                 });
-    pyramid_->endLoad();
-    cell_versions_.touchAll();
+    loadCells();
   }
   std::lock_guard<std::mutex> lock(mu_);
   stopping_ = false;
@@ -148,7 +139,22 @@ void TileService::stop() {
   if (follower_.joinable()) follower_.join();
 }
 
+void TileService::loadCells() {
+  std::lock_guard<std::mutex> loading(load_mu_);  // the start's load and a restore's, one at a time
+  // Deltas from here on change the grid cells; the load takes every cell as fusion has it now
+  // (under fusion's lock, so no delta falls between), and the pyramid's levels are summarised
+  // once at its end.
+  pyramid_->beginLoad();
+  ctx_.fusion->forEachRiskCell(lake::BBox{}, 0, SIZE_MAX,
+                               [this](const firehub::v1::RiskCell& c, uint64_t id, uint64_t) {
+                                 pyramid_->set(id, stateOf(c));
+                               });
+  pyramid_->endLoad();
+  cell_versions_.touchAll();
+}
+
 void TileService::onDelta(const fusion::FusionDelta& delta) {
+  if (delta.reload) return loadCells();
   for (const auto& c : delta.cells) {
     const uint64_t id = S2CellId::FromToken(c.cell()).id();
     if (pyramid_->set(id, stateOf(c))) cell_versions_.touch(cellBox(id), kMargin);

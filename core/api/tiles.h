@@ -65,6 +65,7 @@ class TileService {
 
  private:
   void onDelta(const fusion::FusionDelta& delta);
+  void loadCells();
   void follow();
   void loadPoints();
   void applyEntity(const std::string& key);
@@ -86,6 +87,7 @@ class TileService {
   std::atomic<bool> points_ready_{false};
   int listener_ = 0;
 
+  std::mutex load_mu_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::string> queue_;  // entity keys whose latest record changed

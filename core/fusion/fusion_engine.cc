@@ -120,6 +120,10 @@ Status FusionEngine::restore() {
                           << " published cells, checkpoint " << checkpoint_.load());
   restored_ = true;
   ++layer_version_;
+  lock.unlock();
+  FusionDelta reload;
+  reload.reload = true;
+  notifyListeners(reload, true);
   return Status::ok();
 }
 

@@ -357,9 +357,10 @@
   function reloadRisk() {
     riskCells.clear();
     for (const name of Object.keys(CELL_COLOUR)) {
-      if (map.getSource(name)) map.removeFeatureState({ source: name, sourceLayer: name });
+      if (!map.getSource(name)) continue;
+      map.removeFeatureState({ source: name, sourceLayer: name });
+      map.refreshTiles(name);
     }
-    refreshLater([], true);
     lastUpdate = new Date();
     renderStatus();
   }

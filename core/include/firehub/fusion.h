@@ -59,6 +59,10 @@ struct FusionDelta {
   // Keys of the entities whose latest record the step applied (live listeners only, with the
   // cells; a step that changed no cell still tells them): what the map's point layers follow.
   std::vector<std::string> entities;
+  // The layer was loaded whole (the engine restored its state at start, without a delta per
+  // cell): a live listener that keeps a copy of the cells reads them again. Told outside the
+  // engine's lock, on its thread, so such a listener may call forEachRiskCell().
+  bool reload = false;
 };
 
 inline constexpr const char* kRiskTopic = "firehub.v1.layer.risk";
