@@ -17,6 +17,8 @@ void addFusionBench(CLI::App& bench);
 void addPeerBench(CLI::App& bench);
 // `firehub bench cluster` (registered by addBenchCommand).
 void addClusterBench(CLI::App& bench);
+// `firehub bench map` (registered by addBenchCommand).
+void addMapBench(CLI::App& bench);
 // The duty failover phase of `firehub bench cluster`: three `firehub serve` processes of one
 // cluster on `bootstrap` (data under `dir`); seconds from each kill -9 of the layers duty's holder
 // to a surviving node holding it, for up to `rounds` kills.

@@ -611,6 +611,7 @@ void addBenchCommand(CLI::App& app) {
   addFusionBench(*bench);
   addPeerBench(*bench);
   addClusterBench(*bench);
+  addMapBench(*bench);
 }
 
 }  // namespace firehub::cli

@@ -303,7 +303,8 @@ void TileService::renderCells(const std::string& layer, const TileId& tile,
   const LonLatBox box = grown(tiles::tileBounds(tile), kMargin);
   pyramid_->forEachIn(level, box, [&](uint64_t id, const tiles::CellSummary& s) {
     props.clear();
-    props.emplace_back("cell", S2CellId(id).ToToken());
+    // A grid cell is named by its token (what a delta restyles it by); a summary needs no name.
+    if (leaves) props.emplace_back("cell", S2CellId(id).ToToken());
     if (layer == "risk") {
       const int rank = s.topRank();
       if (rank >= 1 && static_cast<size_t>(rank) <= levels.size()) {
@@ -409,7 +410,9 @@ void TileService::renderBuildings(const TileId& tile, std::string& out) const {
 std::optional<LonLatBox> TileService::extent() const {
   if (!pyramid_) return std::nullopt;
   std::optional<LonLatBox> out;
-  pyramid_->forEachIn(pyramid_->minLevel(), LonLatBox{}, [&](uint64_t id, const auto&) {
+  // Cells of about 10 km (level 10): bounds a few kilometres wider than the data at most.
+  const int level = std::clamp(10, pyramid_->minLevel(), pyramid_->leafLevel());
+  pyramid_->forEachIn(level, LonLatBox{}, [&](uint64_t id, const auto&) {
     const LonLatBox b = cellBox(id);
     if (!out) {
       out = b;

@@ -20,10 +20,11 @@
 namespace firehub::api {
 
 // Generalisation: a tile of zoom z draws the risk grid's cells of S2 level z + kCellZoomOffset
-// (a cell then covers about 8 of a 512-pixel tile's pixels), or the grid cells themselves from
-// the zoom where that level reaches the grid's. Points are clustered below kClusterZoom on a
+// (a cell then covers about 16 of a 512-pixel tile's pixels: a full screen holds some 8,000 at
+// most, within the bytes a view may take), or the grid cells themselves from the zoom where that
+// level reaches the grid's. Points are clustered below kClusterZoom on a
 // grid of kClusterCells squares a tile side; buildings are drawn from kBuildingZoom.
-inline constexpr int kCellZoomOffset = 4;
+inline constexpr int kCellZoomOffset = 3;
 inline constexpr int kClusterZoom = 14;
 inline constexpr uint32_t kClusterCells = 32;
 inline constexpr int kBuildingZoom = 15;

@@ -133,11 +133,13 @@ try {
   }), bounds);
 
   // Cells as the map draws them, once each (a cell near a tile's edge is in two tiles): the
-  // level and colour of a delta (feature-state) over the tile's own.
+  // level and colour of a delta (feature-state) over the tile's own. A summary cell (below the
+  // grid's zoom) has no token: it is known by its first corner.
   const rendered = () => page.evaluate(() => {
     const seen = {};
     for (const f of window.onemap.map.queryRenderedFeatures({ layers: ["risk-main"] })) {
-      seen[f.properties.cell] = { level: f.state.level ?? f.properties.level, colour: f.state.colour ?? f.properties.colour,
+      const key = f.properties.cell ?? `summary ${f.geometry.coordinates[0][0].map((v) => v.toFixed(4)).join(",")}`;
+      seen[key] = { level: f.state.level ?? f.properties.level, colour: f.state.colour ?? f.properties.colour,
                                   cells: f.properties.cells };
     }
     return seen;

@@ -333,6 +333,7 @@
     lastUpdate = new Date();
     refreshSoon(["alarms"].concat(delta.warnings.length ? ["warnings"] : []));
     renderStatus();
+    window.dispatchEvent(new CustomEvent("onemap:delta", { detail: delta }));  // for consoles and the bench
   }
 
   const pending = new Set();
@@ -451,7 +452,7 @@
       const n = p[`count_${e.key}`] || 0;
       return `<tr><td><span class="level-badge" style="background:${esc(e.colour)}">${esc(legendLabel(e))}</span></td><td class="num">${n}</td></tr>`;
     }).join("");
-    openPanel(`<h3>${t("cell")} ${esc(p.cell)}</h3><p>${t("cells")} <b>${p.cells}</b> · ${t("score")} ≤ ${esc(p.score ?? "")}</p>
+    openPanel(`<h3>${t("cells")}</h3><p>${t("cells")} <b>${p.cells}</b> · ${t("score")} ≤ ${esc(p.score ?? "")}</p>
       <table><thead><tr><th>${t("level")}</th><th class="num">${t("count")}</th></tr></thead><tbody>${rows}</tbody></table>
       <p class="note">${t("zoomIn")}</p>`);
     map.easeTo({ center: at, zoom: Math.max(gridZoom, map.getZoom() + 2) });
