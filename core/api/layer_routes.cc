@@ -119,8 +119,32 @@ void Router::layer(HTTPServerRequest& req, HTTPServerResponse& resp, const std::
 // Server-sent events of risk deltas. Each event's id resumes the stream (Last-Event-ID); a
 // `reset` event tells the client to reload the layer.
 void Router::riskStream(HTTPServerRequest& req, HTTPServerResponse& resp) {
-  const size_t kMaxClients = maxStreams();
   if (!ctx_.fusion) return sendError(resp, Status::unavailable("fusion is not running"));
+  // Over plain HTTP the stream leaves this thread: after the head its socket goes to the stream
+  // hub, which writes every client's events from one thread.
+  auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&req);
+  if (streams_ && impl) {
+    if (streams_->clients() >= kMaxHubStreams) {
+      return sendError(
+          resp, Status::unavailable("too many stream clients (" + std::to_string(kMaxHubStreams) +
+                                    "); try again later"));
+    }
+    const std::string head =
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+        "X-Accel-Buffering: no\r\nConnection: close\r\n\r\nretry: 2000\n: firehub risk deltas\n\n";
+    try {
+      impl->socket().sendBytes(head.data(), static_cast<int>(head.size()));
+    } catch (const Poco::Exception&) {
+      return;  // the client went away
+    }
+    const int fd = ::dup(impl->socket().impl()->sockfd());
+    if (fd < 0) return;
+    streams_->add(fd, req.get("Last-Event-ID", ""), who_.anonymous ? "" : who_.key_id);
+    markConnectionTaken();
+    ctx_.metrics->countHttp(200);
+    return;
+  }
+  const size_t kMaxClients = maxStreams();
   if (stream_.clients() >= kMaxClients) {
     return sendError(resp, Status::unavailable("too many stream clients (" +
                                                std::to_string(kMaxClients) + "); try again later"));

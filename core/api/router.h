@@ -46,6 +46,7 @@
 #include "api/http_server.h"
 #include "api/layers.h"
 #include "api/paging.h"
+#include "api/front.h"
 #include "api/tiles.h"
 #include "firehub/api.h"
 #include "firehub/classification.h"
@@ -152,6 +153,7 @@ struct Shared {
   PushShares& push_shares;
   AuditGate& audit_gate;
   TileService& tiles;
+  StreamHub* streams;  // null under HTTPS: streams hold a thread each there
 };
 
 class Router : public Poco::Net::HTTPRequestHandler {
@@ -163,7 +165,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
         layer_cache_(s.layer_cache),
         push_shares_(s.push_shares),
         audit_gate_(s.audit_gate),
-        tiles_(s.tiles) {}
+        tiles_(s.tiles),
+        streams_(s.streams) {}
 
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override;
 
@@ -173,7 +176,10 @@ class Router : public Poco::Net::HTTPRequestHandler {
   bool authenticate(HTTPServerRequest& req, HTTPServerResponse& resp);
 
   bool tls() const { return !options_.tls_cert.empty(); }
-  // Event streams hold a thread each for their whole life: at most a quarter of the threads.
+  // Event streams of the stream hub (plain HTTP) at most.
+  static constexpr size_t kMaxHubStreams = 10000;
+  // Event streams hold a thread each for their whole life (HTTPS, and subscriptions' events): at
+  // most a quarter of the threads.
   size_t maxStreams() const { return static_cast<size_t>(std::max(options_.threads / 4, 1)); }
 
   // For long answers (streams): whether the key that opened the request is still valid.
@@ -378,6 +384,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
   PushShares& push_shares_;
   AuditGate& audit_gate_;
   TileService& tiles_;
+  StreamHub* streams_;
   auth::Principal who_;
   std::vector<std::pair<std::string, std::string>> query_;
   std::string audit_target_;

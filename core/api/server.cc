@@ -1,3 +1,5 @@
+#include <sys/resource.h>
+
 #include <Poco/Exception.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
@@ -165,12 +167,45 @@ Status ApiServer::start() {
           [stream](const fusion::FusionDelta& d) { stream->publish(d); },
           /*live=*/true);
     }
-    pool_ = std::make_unique<Poco::ThreadPool>(2, std::max(options_.threads, 2));
-    server_ = std::make_unique<LimitedHttpServer>(
-        new Factory(
-            {context_, options_, *stream_, *layer_cache_, *push_shares_, *audit_gate_, *tiles_}),
-        *pool_, socket, params, options_.max_connections_per_client);
-    server_->start();
+    if (scheme_ == "https") {
+      pool_ = std::make_unique<Poco::ThreadPool>(2, std::max(options_.threads, 2));
+      server_ = std::make_unique<LimitedHttpServer>(
+          new Factory({context_, options_, *stream_, *layer_cache_, *push_shares_, *audit_gate_,
+                       *tiles_, nullptr}),
+          *pool_, socket, params, options_.max_connections_per_client);
+      server_->start();
+    } else {
+      // Every connection is a descriptor: the open-files limit goes up to what they may take.
+      rlimit files{};
+      if (getrlimit(RLIMIT_NOFILE, &files) == 0) {
+        const rlim_t want = std::min<rlim_t>(files.rlim_max, options_.max_connections + 4096);
+        if (files.rlim_cur < want) {
+          files.rlim_cur = want;
+          setrlimit(RLIMIT_NOFILE, &files);
+        }
+        if (files.rlim_cur < options_.max_connections) {
+          FIREHUB_LOG(kWarning, "api",
+                      "the open-files limit (" << files.rlim_cur
+                                               << ") is below http.max_connections ("
+                                               << options_.max_connections << ")");
+        }
+      }
+      streams_ = std::make_unique<StreamHub>(context_, *stream_);
+      streams_->start();
+      EventFront::Limits limits;
+      limits.threads = options_.threads;
+      limits.max_connections = options_.max_connections;
+      limits.max_per_client = options_.max_connections_per_client;
+      limits.header_timeout_s = options_.header_timeout_s;
+      limits.keep_alive_s = options_.keep_alive_s;
+      limits.timeout_s = options_.timeout_s;
+      front_ = std::make_unique<EventFront>(
+          socket,
+          new Factory({context_, options_, *stream_, *layer_cache_, *push_shares_, *audit_gate_,
+                       *tiles_, streams_.get()}),
+          params, limits);
+      front_->start();
+    }
   } catch (const Poco::Net::SSLException& e) {
     return Status::invalidArgument("HTTPS: " + e.displayText() + " (http.tls.cert " +
                                    options_.tls_cert + ", http.tls.key " + options_.tls_key + ")");
@@ -186,6 +221,14 @@ void ApiServer::stop() {
   listener_ = 0;
   if (tiles_) tiles_->stop();
   if (stream_) stream_->close();  // ends open event streams
+  if (front_) {
+    front_->stop();  // waits for the requests being answered (each within its time limits)
+    front_.reset();
+  }
+  if (streams_) {
+    streams_->stop();
+    streams_.reset();
+  }
   if (server_) {
     server_->stopAll(true);
     // Poco's stop does not wait for handlers already running (an event stream sleeping between

@@ -60,6 +60,11 @@ struct ApiOptions {
   // keep-alive connection stays open (http.keep_alive_s). Defaults: 10, 5.
   int timeout_s = 10;
   int keep_alive_s = 5;
+  // Over plain HTTP (idle and slow connections hold no thread there): seconds from a request's
+  // first byte to the end of its head (http.header_timeout_s), and connections open at once over
+  // every client (http.max_connections). Defaults: 10, 20000.
+  int header_timeout_s = 10;
+  size_t max_connections = 20000;
   // Pushes one feed may have in the hub at once, and one agency over all its feeds
   // (http.pushes_per_feed, http.pushes_per_agency): past them a push gets a 503 with
   // Retry-After at once instead of holding a thread, so one agency's flood leaves threads for
@@ -112,6 +117,8 @@ struct ApiContext {
 class DeltaStream;
 class LayerCache;
 class TileService;
+class EventFront;
+class StreamHub;
 class LimitedHttpServer;
 class PushShares;
 class AuditGate;
@@ -143,7 +150,9 @@ class ApiServer {
   std::unique_ptr<AuditGate> audit_gate_;
   int listener_ = 0;
   std::unique_ptr<Poco::ThreadPool> pool_;
-  std::unique_ptr<LimitedHttpServer> server_;
+  std::unique_ptr<LimitedHttpServer> server_;  // HTTPS
+  std::unique_ptr<EventFront> front_;          // plain HTTP
+  std::unique_ptr<StreamHub> streams_;
   std::string host_;
   std::string scheme_ = "http";
   uint16_t port_ = 0;
