@@ -140,7 +140,9 @@ Status ApiServer::start() {
       socket = secure;
       scheme_ = "https";
     } else {
-      net::listenExclusive(socket, address, 128);  // a taken port is a start-up error
+      // A wall of screens reconnects at once: a deep accept queue (the kernel caps it at
+      // net.core.somaxconn).
+      net::listenExclusive(socket, address, 4096);  // a taken port is a start-up error
     }
     host_ = address.host().toString();
     port_ = socket.address().port();
