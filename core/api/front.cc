@@ -79,7 +79,10 @@ void EventFront::start() {
   epoll_ctl(epoll_, EPOLL_CTL_ADD, lfd, &ev);
   ev.data.fd = wake_;
   epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &ev);
-  for (int i = 0; i < std::max(1, limits_.threads); ++i) workers_.emplace_back([this] { work(); });
+  // Workers start as requests need them (a hub pushed to over a few connections keeps a few),
+  // up to http.threads.
+  for (int i = 0; i < std::min(4, std::max(1, limits_.threads)); ++i)
+    workers_.emplace_back([this] { work(); });
   loop_thread_ = std::thread([this] {
     log::nameThread("fh-http-front");
     loop();
@@ -228,10 +231,13 @@ void EventFront::readable(int fd) {
     const std::string client = it->second.client;
     conns_.erase(it);
     setBlocking(fd, true);
+    bool more = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       ready_.emplace_back(fd, client);
+      more = idle_ < ready_.size() && workers_.size() < static_cast<size_t>(limits_.threads);
     }
+    if (more) workers_.emplace_back([this] { work(); });  // only this thread adds workers
     ready_cv_.notify_one();
     return;
   }
@@ -285,7 +291,9 @@ void EventFront::work() {
     std::pair<int, std::string> next;
     {
       std::unique_lock<std::mutex> lock(mu_);
+      ++idle_;
       ready_cv_.wait(lock, [this] { return stopping_ || !ready_.empty(); });
+      --idle_;
       if (ready_.empty()) return;  // stopping
       next = std::move(ready_.front());
       ready_.pop_front();

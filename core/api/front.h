@@ -92,6 +92,7 @@ class EventFront {
   std::deque<std::pair<int, std::string>> ready_;    // whole heads waiting for a worker
   std::vector<std::pair<int, std::string>> parked_;  // from workers, for the loop to watch
   std::map<std::string, size_t> per_client_;
+  size_t idle_ = 0;                      // workers waiting for a request
   std::unordered_map<int, Conn> conns_;  // watched by the loop (its thread only)
   std::atomic<size_t> open_{0};
   std::atomic<size_t> busy_{0};

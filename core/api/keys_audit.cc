@@ -58,6 +58,8 @@ Poco::JSON::Object Router::keyJson(const auth::KeyInfo& k) {
   o.set("created_at", isoMillis(k.created_at));
   o.set("created_by", k.created_by);
   o.set("revoked", k.revoked);
+  if (k.expires_at) o.set("expires_at", isoMillis(k.expires_at));
+  if (!k.session_of.empty()) o.set("session_of", k.session_of);
   return o;
 }
 

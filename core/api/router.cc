@@ -79,7 +79,19 @@ void Router::handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) {
       if (!resp.sent()) ready(resp, detailed);
       return;
     }
-    if (authenticate(req, resp)) route(req, resp);
+    // The one-map's own files hold no data: a browser that must sign in first gets them (and its
+    // sign-in page) without a key. Everything else needs one.
+    const auto first = path.substr(0, path.find('/', 1));
+    if (!write && first != "/api" && first != "/ogc" && first != "/tiles" && first != "/metrics") {
+      auto segments = pathSegments(req.getURI());
+      if (!segments.isOk()) return sendError(resp, segments.status());
+      return staticFile(resp, segments.value());
+    }
+    if (path == "/api/v1/session" && method == "POST") {
+      signIn(req, resp);  // before any key: it is how a browser gets one
+    } else if (authenticate(req, resp)) {
+      route(req, resp);
+    }
   } catch (const Poco::IOException& e) {
     // A client that hangs up while its response is written (a browser moving on, a load tool
     // stopping) is not the hub's fault: a note, not an error.
@@ -139,6 +151,22 @@ bool Router::authenticate(HTTPServerRequest& req, HTTPServerResponse& resp) {
   }
   const std::string& method = req.getMethod();
   bool read = method == "GET" || method == "HEAD";
+  // The one-map's sign-in session: its cookie, and for a write also its CSRF token (a page of
+  // another site can make the browser send the cookie, never this header). A stale cookie counts
+  // as none.
+  if (const std::string cookie = sessionCookie(req); !cookie.empty()) {
+    auto principal = ctx_.keys->authenticate(cookie);
+    if (principal.isOk()) {
+      if (!read && req.get("X-CSRF-Token", "") != csrfOf(cookie)) {
+        who_ = principal.value();
+        return forbid(resp,
+                      "a write with the sign-in cookie needs its X-CSRF-Token header "
+                      "(GET /api/v1/session gives it)");
+      }
+      who_ = principal.value();
+      return true;
+    }
+  }
   if (read && !ctx_.anonymous_loopback.empty() && localReader(req)) {
     auto role = auth::parseRole(ctx_.anonymous_loopback);
     who_.role = role.isOk() ? role.value() : auth::Role::kViewer;

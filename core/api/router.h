@@ -308,6 +308,17 @@ class Router : public Poco::Net::HTTPRequestHandler {
   static Poco::JSON::Object keyJson(const auth::KeyInfo& k);
 
   void createKey(HTTPServerRequest& req, HTTPServerResponse& resp);
+  // Sign-in sessions (session.cc).
+  static std::string sessionCookie(const HTTPServerRequest& req);
+  static std::string csrfOf(const std::string& session_key);
+  void setSessionCookie(HTTPServerResponse& resp, const std::string& value, int64_t max_age_s);
+  void signIn(HTTPServerRequest& req, HTTPServerResponse& resp);
+  void sessionInfo(HTTPServerRequest& req, HTTPServerResponse& resp);
+  void signOut(HTTPServerRequest& req, HTTPServerResponse& resp);
+  void createUser(HTTPServerRequest& req, HTTPServerResponse& resp);
+  static Poco::JSON::Object userJson(const auth::UserInfo& u);
+  void listUsers(HTTPServerResponse& resp);
+  void deleteUser(HTTPServerResponse& resp, const std::string& name);
 
   // "domains": an array of domain names (at most one per domain of the schema).
   static Result<std::vector<std::string>> domainList(const Poco::JSON::Object& o);

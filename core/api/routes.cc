@@ -75,6 +75,14 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
     if (p.size() == 2 && p[1] == "verify") return auditVerify(resp);
   }
   if (what == "openapi.json" && p.size() == 1 && get) return openapi(resp);
+  if (what == "session" && p.size() == 1 && get) return sessionInfo(req, resp);
+  if (what == "session" && p.size() == 1 && method == "DELETE") return signOut(req, resp);
+  if (what == "users" && ctx_.users) {
+    if (!who_.canAdminister()) return (void)forbid(resp, "users are managed by admins");
+    if (p.size() == 1 && post) return createUser(req, resp);
+    if (p.size() == 1 && get) return listUsers(resp);
+    if (p.size() == 2 && method == "DELETE") return deleteUser(resp, p[1]);
+  }
   if (what == "kafka" && p.size() == 1 && get) return kafka(resp);
   if (what == "cluster" && p.size() == 1 && get) return cluster(resp);
   if (what == "cluster" && p.size() == 2 && p[1] == "snapshot" && get) {
@@ -188,6 +196,11 @@ std::string Router::allowedMethods(const std::vector<std::string>& p) {
   if (what == "keys") {
     if (n == 1) m = {"GET", "POST"};
     if (n == 2) m = {"GET", "PATCH", "DELETE"};
+  } else if (what == "session") {
+    if (n == 1) m = {"GET", "POST", "DELETE"};
+  } else if (what == "users") {
+    if (n == 1) m = {"GET", "POST"};
+    if (n == 2) m = {"DELETE"};
   } else if (what == "audit") {
     if (n == 1 || (n == 2 && is(1, "verify"))) m = {"GET"};
   } else if (what == "openapi.json" || what == "kafka" || what == "cluster" || what == "catalog" ||

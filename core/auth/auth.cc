@@ -72,6 +72,8 @@ std::string encodeKey(const KeyInfo& k, const std::string& hash) {
   o.set("created_at_ms", k.created_at);
   o.set("created_by", k.created_by);
   o.set("revoked", k.revoked);
+  if (k.expires_at) o.set("expires_at_ms", k.expires_at);
+  if (!k.session_of.empty()) o.set("session_of", k.session_of);
   o.set("sha256", hash);
   return toJson(o);
 }
@@ -95,6 +97,8 @@ bool decodeKey(const std::string& id, const std::string& text, KeyInfo& k, std::
     k.created_at = o->optValue<int64_t>("created_at_ms", 0);
     k.created_by = o->optValue<std::string>("created_by", "");
     k.revoked = o->optValue<bool>("revoked", false);
+    k.expires_at = o->optValue<int64_t>("expires_at_ms", 0);
+    k.session_of = o->optValue<std::string>("session_of", "");
     hash = o->getValue<std::string>("sha256");
     return true;
   } catch (const Poco::Exception&) {
@@ -291,9 +295,29 @@ Result<Principal> KeyStore::authenticate(const std::string& key) const {
   if (!stored.value() || !constantTimeEqual(stored.value()->second, sha256Hex(key.substr(16)))) {
     return Status(StatusCode::kUnauthenticated, "unknown API key");
   }
-  if (stored.value()->first.revoked)
-    return Status(StatusCode::kUnauthenticated, "API key " + id + " was revoked");
+  FIREHUB_RETURN_IF_ERROR(live(stored.value()->first));
   return principalOf(stored.value()->first);
+}
+
+// A key may act: not revoked, and a session not past its end whose key or user is still there.
+Status KeyStore::live(const KeyInfo& k) const {
+  if (k.revoked) return Status(StatusCode::kUnauthenticated, "API key " + k.id + " was revoked");
+  if (k.expires_at && nowMs() >= k.expires_at)
+    return Status(StatusCode::kUnauthenticated, "the session ended; sign in again");
+  if (k.session_of.rfind("key:", 0) == 0) {
+    auto parent = load(k.session_of.substr(4));
+    if (!parent.isOk()) return parent.status();
+    if (!parent.value() || parent.value()->first.revoked ||
+        !parent.value()->first.session_of.empty())
+      return Status(StatusCode::kUnauthenticated,
+                    "the key this session was opened with is revoked");
+  } else if (k.session_of.rfind("user:", 0) == 0) {
+    auto user = lake_.getMeta("users/" + k.session_of.substr(5));
+    if (!user.isOk()) return user.status();
+    if (!user.value())
+      return Status(StatusCode::kUnauthenticated, "the user of this session is gone");
+  }
+  return Status::ok();
 }
 
 Result<std::optional<std::pair<KeyInfo, std::string>>> KeyStore::load(const std::string& id) const {
@@ -312,8 +336,7 @@ Result<Principal> KeyStore::principal(const std::string& id) const {
   auto key = load(id);
   if (!key.isOk()) return key.status();
   if (!key.value()) return Status(StatusCode::kUnauthenticated, "API key " + id + " is unknown");
-  if (key.value()->first.revoked)
-    return Status(StatusCode::kUnauthenticated, "API key " + id + " was revoked");
+  FIREHUB_RETURN_IF_ERROR(live(key.value()->first));
   return principalOf(key.value()->first);
 }
 
@@ -349,6 +372,38 @@ Status KeyStore::revoke(const std::string& id) {
   auto& [k, hash] = *key.value();
   k.revoked = true;
   return lake_.putMeta(kKeyPrefix + id, encodeKey(k, hash));
+}
+
+Result<std::pair<KeyInfo, std::string>> KeyStore::createSession(const Principal& of,
+                                                                const std::string& session_of,
+                                                                int64_t expires_at_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  KeyInfo k;
+  k.id = randomHex(6);
+  k.role = of.role;
+  k.agency = of.agency;
+  k.domains = of.domains;
+  k.restricted = of.restricted && of.role != Role::kAdmin;
+  k.note = "sign-in session";
+  k.created_at = nowMs();
+  k.created_by = session_of;
+  k.expires_at = expires_at_ms;
+  k.session_of = session_of;
+  std::string secret = randomHex(32);
+  FIREHUB_RETURN_IF_ERROR(lake_.putMeta(kKeyPrefix + k.id, encodeKey(k, sha256Hex(secret))));
+  return std::make_pair(k, "fh_" + k.id + "_" + secret);
+}
+
+Result<size_t> KeyStore::revokeSessions(const std::string& session_of) {
+  auto keys = list();
+  if (!keys.isOk()) return keys.status();
+  size_t n = 0;
+  for (const auto& k : keys.value()) {
+    if (k.session_of != session_of || k.revoked) continue;
+    FIREHUB_RETURN_IF_ERROR(revoke(k.id));
+    ++n;
+  }
+  return n;
 }
 
 Result<std::vector<KeyInfo>> KeyStore::list() const {

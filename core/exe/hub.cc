@@ -224,6 +224,7 @@ Result<std::unique_ptr<Hub>> Hub::start(
   }
 
   hub->keys_ = std::make_unique<auth::KeyStore>(*hub->lake_);
+  hub->users_ = std::make_unique<auth::UserStore>(*hub->lake_);
   hub->audit_ = std::make_unique<auth::AuditLog>(*hub->lake_);
   if (c.auth_enabled && c.serve_http) {
     auto admin = hub->keys_->ensureAdmin(hub->adminKeyFile());
@@ -429,6 +430,7 @@ Status Hub::startApi() {
   api_options.tls_cert = c.tls_cert;
   api_options.tls_key = c.tls_key;
   ctx.keys = c.auth_enabled ? keys_.get() : nullptr;
+  ctx.users = users_.get();
   ctx.audit = audit_.get();
   ctx.subscriptions = subs_.get();
   ctx.anonymous_loopback = c.anonymous_loopback == "none" ? "" : c.anonymous_loopback;

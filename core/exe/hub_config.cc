@@ -135,6 +135,7 @@ Result<HubConfig> loadConfig(const std::string& file,
     FIREHUB_RETURN_IF_ERROR(whole("http.timeout_s", 1, 600, h.timeout_s));
     FIREHUB_RETURN_IF_ERROR(whole("http.keep_alive_s", 1, 600, h.keep_alive_s));
     FIREHUB_RETURN_IF_ERROR(whole("http.header_timeout_s", 1, 600, h.header_timeout_s));
+    FIREHUB_RETURN_IF_ERROR(whole("auth.session_hours", 1, 720, h.session_hours));
     FIREHUB_RETURN_IF_ERROR(whole("http.max_connections", 16, 1000000, h.max_connections));
     FIREHUB_RETURN_IF_ERROR(whole("http.pushes_per_feed", 0, 10000, h.pushes_per_feed));
     FIREHUB_RETURN_IF_ERROR(whole("http.pushes_per_agency", 0, 10000, h.pushes_per_agency));

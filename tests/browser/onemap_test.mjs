@@ -42,9 +42,9 @@ let base = null;
 process.on("exit", () => {
   if (hub && hub.exitCode === null) hub.kill("SIGKILL");
 });
-async function startHub(listen) {
+async function startHub(listen, extra = []) {
   fs.rmSync(path.join(dataDir, "http.address"), { force: true });
-  hub = spawn(binary, ["serve", "--init", "--data-dir", dataDir, "--http", listen], { stdio: ["ignore", "ignore", "pipe"] });
+  hub = spawn(binary, ["serve", "--init", "--data-dir", dataDir, "--http", listen, ...extra], { stdio: ["ignore", "ignore", "pipe"] });
   hub.stderr.on("data", (d) => fs.appendFileSync(path.join(dataDir, "hub.log"), d));
   await until("hub writes its address", () => fs.existsSync(path.join(dataDir, "http.address")));
   base = `http://${fs.readFileSync(path.join(dataDir, "http.address"), "utf8").trim()}`;
@@ -310,6 +310,45 @@ try {
     check(true, "cell still at level I after the restart (tiles read again)");
   }
   await page.screenshot({ path: path.join(scratch, "onemap-after-restart.png") });
+
+  // Sign-in from a workstation: the hub again without the anonymous loopback viewer.
+  await stopHub();
+  await startHub(`127.0.0.1:${port}`, ["--set", "auth.anonymous_loopback=none"]);
+  const officer = await api("POST", "/api/v1/users", JSON.stringify({ name: "duty.officer", password: "correct horse battery", role: "viewer" }), "application/json");
+  check(officer.name === "duty.officer" && officer.role === "viewer", "an admin makes a viewer user");
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const desk = await context.newPage();
+  desk.on("pageerror", (e) => errors.push(e.message));
+  await desk.goto(`${base}/`);
+  await desk.waitForSelector("#signin:not([hidden])", { timeout: 20000 });
+  check(!(await desk.$("body[data-ready=true]")), "without a session the page asks to sign in and shows no map");
+  await desk.screenshot({ path: path.join(scratch, "onemap-signin.png") });
+  await desk.click("#signin .tabs button[data-mode=key]");
+  await desk.fill("#signin-key", `fh_000000000000_${"0".repeat(64)}`);
+  await desk.click("#signin-submit");
+  await until("a wrong key is refused", async () => (await desk.textContent("#signin-error")).includes("unknown API key"), 5000);
+  await desk.click("#signin .tabs button[data-mode=user]");
+  await desk.fill("#signin-user", "duty.officer");
+  await desk.fill("#signin-password", "not the password");
+  await desk.click("#signin-submit");
+  await until("a wrong password is refused", async () => (await desk.textContent("#signin-error")).includes("wrong user name or password"), 10000);
+  await desk.fill("#signin-password", "correct horse battery");
+  await Promise.all([desk.waitForNavigation(), desk.click("#signin-submit")]);
+  await desk.waitForSelector("body[data-ready=true]", { timeout: 30000 });
+  check((await desk.textContent("#who")).includes("viewer"), `signed in as a viewer: "${await desk.textContent("#who")}"`);
+  const jar = (await context.cookies()).find((c) => c.name === "fh_session");
+  check(jar && jar.httpOnly && jar.sameSite === "Strict" && jar.expires > Date.now() / 1000,
+        "the session cookie is HttpOnly, SameSite=Strict, with an expiry");
+  check(!(await desk.evaluate(() => document.cookie.includes("fh_session"))), "the page's scripts cannot read it");
+  const viewerWrite = await desk.evaluate(() => window.onemap.write("POST", "/api/v1/warnings/none/issue").then(() => "allowed", (e) => e.message));
+  check(/operators/.test(viewerWrite), `a viewer cannot issue a warning (${viewerWrite})`);
+  const noToken = await desk.evaluate(async () => (await fetch("/api/v1/warnings/none/issue", { method: "POST" })).status);
+  check(noToken === 403, `a write with the cookie but without the CSRF token is refused (${noToken})`);
+  await Promise.all([desk.waitForNavigation(), desk.click("#signout")]);
+  await desk.waitForSelector("#signin:not([hidden])", { timeout: 20000 });
+  const replayed = await fetch(`${base}/api/v1/layers`, { headers: { cookie: `fh_session=${jar.value}` } });
+  check(replayed.status === 401, `after sign-out the old cookie is refused (${replayed.status})`);
+  await context.close();
 } catch (e) {
   check(false, `unexpected: ${e.stack || e}`);
 } finally {

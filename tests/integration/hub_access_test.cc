@@ -110,6 +110,68 @@ TEST_F(HubTest, KeysKeepAgenciesToTheirOwnFeedsAndWritesNeedAKey) {
   EXPECT_TRUE(parse(get("/api/v1/audit/verify").body)->getValue<bool>("intact"));
 }
 
+TEST_F(HubTest, SignInGivesACookieSessionWhoseWritesNeedTheirCsrfToken) {
+  auto user =
+      post("/api/v1/users", R"({"name":"ops.desk","password":"a long password","role":"operator"})",
+           "application/json");
+  ASSERT_EQ(user.status, 201) << user.body;
+  auto anon = [&](const std::string& method, const std::string& path, const std::string& body,
+                  std::map<std::string, std::string> headers) {
+    return http("127.0.0.1", port_, method, path, body, body.empty() ? "" : "application/json", "",
+                headers);
+  };
+  auto wrong = anon("POST", "/api/v1/session", R"({"user":"ops.desk","password":"nope nope"})", {});
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_EQ(wrong.headers.count("Set-Cookie"), 0u);
+  auto signed_in =
+      anon("POST", "/api/v1/session", R"({"user":"ops.desk","password":"a long password"})", {});
+  ASSERT_EQ(signed_in.status, 200) << signed_in.body;
+  const std::string cookie = signed_in.headers["Set-Cookie"];
+  EXPECT_NE(cookie.find("HttpOnly"), std::string::npos);
+  EXPECT_NE(cookie.find("SameSite=Strict"), std::string::npos);
+  EXPECT_NE(cookie.find("Max-Age="), std::string::npos);
+  const std::string value = cookie.substr(0, cookie.find(';'));  // fh_session=...
+  auto session = parse(signed_in.body);
+  const std::string csrf = session->getValue<std::string>("csrf");
+  EXPECT_EQ(session->getValue<std::string>("role"), "operator");
+  // Reads and writes with the cookie; a write needs the CSRF token.
+  auto me = anon("GET", "/api/v1/session", "", {{"Cookie", value}});
+  ASSERT_EQ(me.status, 200);
+  EXPECT_EQ(parse(me.body)->getValue<std::string>("csrf"), csrf);
+  const std::string feed =
+      R"({"id":"desk","agency":"met","connector":"firehub.connector.weather","config":{}})";
+  EXPECT_EQ(anon("POST", "/api/v1/feeds", feed, {{"Cookie", value}}).status, 403);
+  EXPECT_EQ(anon("POST", "/api/v1/feeds", feed, {{"Cookie", value}, {"X-CSRF-Token", "x"}}).status,
+            403);
+  EXPECT_EQ(anon("POST", "/api/v1/feeds", feed, {{"Cookie", value}, {"X-CSRF-Token", csrf}}).status,
+            201);
+  EXPECT_EQ(anon("GET", "/api/v1/users", "", {{"Cookie", value}}).status, 403)
+      << "an operator does not manage users";
+  // The session is a key of its own, listed with its end; signing out revokes it.
+  auto out = anon("DELETE", "/api/v1/session", "", {{"Cookie", value}, {"X-CSRF-Token", csrf}});
+  ASSERT_EQ(out.status, 200) << out.body;
+  EXPECT_NE(out.headers["Set-Cookie"].find("Max-Age=0"), std::string::npos);
+  EXPECT_EQ(anon("GET", "/api/v1/session", "", {{"Cookie", value}}).status, 200)
+      << "a stale cookie counts as none: this test reads from loopback";
+  EXPECT_TRUE(parse(anon("GET", "/api/v1/session", "", {{"Cookie", value}}).body)
+                  ->getValue<bool>("anonymous"));
+  // Signing in with a key; removing a user ends their sessions.
+  auto by_key = anon("POST", "/api/v1/session", R"({"key":")" + key_ + R"("})", {});
+  ASSERT_EQ(by_key.status, 200) << by_key.body;
+  EXPECT_EQ(parse(by_key.body)->getValue<std::string>("role"), "admin");
+  auto again =
+      anon("POST", "/api/v1/session", R"({"user":"ops.desk","password":"a long password"})", {});
+  const std::string second =
+      again.headers["Set-Cookie"].substr(0, again.headers["Set-Cookie"].find(';'));
+  auto removed = http("127.0.0.1", port_, "DELETE", "/api/v1/users/ops.desk", "", "", key_);
+  ASSERT_EQ(removed.status, 200) << removed.body;
+  EXPECT_EQ(parse(removed.body)->getValue<int>("sessions_ended"), 1);
+  EXPECT_TRUE(parse(anon("GET", "/api/v1/session", "", {{"Cookie", second}}).body)
+                  ->getValue<bool>("anonymous"));
+  auto listed = parse(get("/api/v1/users").body)->getArray("users");
+  EXPECT_EQ(listed->size(), 0u);
+}
+
 TEST_F(HubTest, RestrictedFieldsOnlyWithTheGrant) {
   ASSERT_EQ(
       post("/api/v1/feeds",

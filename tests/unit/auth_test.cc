@@ -3,6 +3,7 @@
 #include "firehub/auth.h"
 
 #include <gtest/gtest.h>
+#include <chrono>
 #include <sys/stat.h>
 
 #include "test_support.h"
@@ -62,6 +63,68 @@ TEST(AuthTest, KeysAuthenticateUntilRevokedAndAreStoredOnlyAsHashes) {
   auto again = keys.ensureAdmin(dir.path() + "/admin.key");
   ASSERT_TRUE(again.isOk());
   EXPECT_FALSE(again.value().has_value());
+}
+
+TEST(AuthTest, SessionsLiveOnlyWhileTheirKeyOrUserDoesAndUntilTheyEnd) {
+  TempDir dir;
+  auto lake = openLake(dir.path());
+  KeyStore keys(*lake);
+  UserStore users(*lake);
+  const int64_t later = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count() +
+                        3600000;
+  // A session of a key acts as that key, and ends with it.
+  auto made = keys.create(Role::kOperator, "", false, "desk", "admin");
+  ASSERT_TRUE(made.isOk());
+  auto parent = keys.authenticate(made->second);
+  ASSERT_TRUE(parent.isOk());
+  auto session = keys.createSession(parent.value(), "key:" + made->first.id, later);
+  ASSERT_TRUE(session.isOk());
+  auto as = keys.authenticate(session->second);
+  ASSERT_TRUE(as.isOk());
+  EXPECT_EQ(as->role, Role::kOperator);
+  ASSERT_TRUE(keys.revoke(made->first.id).isOk());
+  EXPECT_FALSE(keys.authenticate(session->second).isOk()) << "its key was revoked";
+  EXPECT_FALSE(keys.principal(session->first.id).isOk());
+  // A session past its end is refused.
+  auto ended = keys.createSession(as.value(), "key:" + made->first.id, later - 7200000);
+  ASSERT_TRUE(ended.isOk());
+  auto refused = keys.authenticate(ended->second);
+  ASSERT_FALSE(refused.isOk());
+  // Users: a slow salted hash, one message for a wrong name and a wrong password.
+  UserInfo u;
+  u.name = "duty.officer";
+  u.role = Role::kViewer;
+  EXPECT_FALSE(users.create(u, "short").isOk()) << "at least 10 characters";
+  UserInfo bad = u;
+  bad.name = "Duty Officer";
+  EXPECT_FALSE(users.create(bad, "long enough password").isOk());
+  ASSERT_TRUE(users.create(u, "long enough password").isOk());
+  EXPECT_EQ(users.create(u, "long enough password").status().code(), StatusCode::kAlreadyExists);
+  auto wrong = users.verify("duty.officer", "not the password");
+  auto unknown = users.verify("nobody", "long enough password");
+  ASSERT_FALSE(wrong.isOk());
+  ASSERT_FALSE(unknown.isOk());
+  EXPECT_EQ(wrong.status().message(), unknown.status().message());
+  auto right = users.verify("duty.officer", "long enough password");
+  ASSERT_TRUE(right.isOk());
+  bool plain = false;
+  ASSERT_TRUE(lake->scanMeta("users/",
+                             [&](const std::string&, const std::string& v) {
+                               plain |= v.find("long enough password") != std::string::npos;
+                             })
+                  .isOk());
+  EXPECT_FALSE(plain) << "the password is never stored";
+  auto user_session =
+      keys.createSession(principalOfUser(right.value()), "user:duty.officer", later);
+  ASSERT_TRUE(user_session.isOk());
+  EXPECT_TRUE(keys.authenticate(user_session->second).isOk());
+  ASSERT_TRUE(users.remove("duty.officer").isOk());
+  EXPECT_FALSE(keys.authenticate(user_session->second).isOk()) << "its user is gone";
+  auto revoked = keys.revokeSessions("user:duty.officer");
+  ASSERT_TRUE(revoked.isOk());
+  EXPECT_EQ(revoked.value(), 1u);
 }
 
 TEST(AuthTest, AuditChainNamesTheFirstAlteredOrMissingEntry) {

@@ -15,7 +15,9 @@
       medical: "医疗", public_safety: "治安", agency: "单位", time: "时间", outlines: "行政区划",
       partialCells: "网格过多，请放大：显示 {shown} / {all}", partial: "{layer}过多，请放大：显示 {shown} / {all}",
       partialMore: "{layer}过多，请放大：仅显示 {shown} 个", cells: "网格数", zoomIn: "放大查看",
-      buildings: "建筑轮廓", cluster: "{count} 个", count: "数量",
+      buildings: "建筑轮廓", cluster: "{count} 个", count: "数量", signIn: "登录", signOut: "退出",
+      byUser: "用户名和密码", byKey: "API 密钥", userName: "用户名", password: "密码", apiKey: "API 密钥",
+      signedInAs: "已登录：{who}（{role}）", localViewer: "本机查看",
     },
     en: {
       title: "firehub one-map", layers: "Layers", live: "live", connecting: "connecting",
@@ -27,6 +29,9 @@
       partialCells: "zoom in: {shown} of {all} cells shown", partial: "zoom in: {shown} of {all} shown ({layer})",
       partialMore: "zoom in: only {shown} shown, more in view ({layer})", cells: "cells",
       zoomIn: "zoom in", buildings: "building footprints", cluster: "{count} places", count: "count",
+      signIn: "Sign in", signOut: "Sign out", byUser: "user and password", byKey: "API key",
+      userName: "user name", password: "password", apiKey: "API key", signedInAs: "signed in: {who} ({role})",
+      localViewer: "local viewer",
     },
   };
   // Layers drawn as cells (fill by a colour property) and which property colours them.
@@ -64,12 +69,68 @@
     zoom: 10.5,
     attributionControl: false,
   });
-  window.onemap = { map, riskCells, overlayArea: () => overlayArea };  // for operators' consoles and the browser test
+  window.onemap = { map, riskCells, overlayArea: () => overlayArea, session: () => session, write };  // for operators' consoles and the browser test
 
   async function getJson(url) {
     const r = await fetch(url, { cache: "no-store" });
+    if (r.status === 401) showSignIn();  // signed out, or the session ended
     if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
     return r.json();
+  }
+
+  // --- Sign-in ---
+  // A browser on the hub's machine reads as the local viewer; any other signs in (a user's name
+  // and password, or an API key) and gets a session cookie (HttpOnly, SameSite=Strict). Writes
+  // carry the session's CSRF token.
+  let session = null;
+  let signInMode = "user";
+  function showSignIn(message) {
+    $("signin").hidden = false;
+    $("signin-error").hidden = !message;
+    $("signin-error").textContent = message || "";
+    (signInMode === "user" ? $("signin-user") : $("signin-key")).focus();
+  }
+  function setSignInMode(mode) {
+    signInMode = mode;
+    document.querySelectorAll("#signin .tabs button").forEach((b) => b.classList.toggle("active", b.dataset.mode === mode));
+    document.querySelectorAll("#signin label[data-field]").forEach((l) => { l.hidden = l.dataset.field !== mode; });
+  }
+  document.querySelectorAll("#signin .tabs button").forEach((b) => b.addEventListener("click", () => setSignInMode(b.dataset.mode)));
+  $("signin-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = signInMode === "user" ? { user: $("signin-user").value, password: $("signin-password").value }
+                                       : { key: $("signin-key").value };
+    const r = await fetch("/api/v1/session", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    if (!r.ok) {
+      const error = await r.json().catch(() => ({ detail: `HTTP ${r.status}` }));
+      return showSignIn(error.detail);
+    }
+    location.reload();
+  });
+  $("signout").addEventListener("click", async () => {
+    await fetch("/api/v1/session", { method: "DELETE", headers: { "x-csrf-token": session?.csrf || "" } });
+    location.reload();
+  });
+  // A write as the page makes it: with the session's CSRF token.
+  async function write(method, url, body) {
+    const headers = { "content-type": "application/json" };
+    if (session?.csrf) headers["x-csrf-token"] = session.csrf;
+    const r = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const answer = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(answer.detail || `HTTP ${r.status}`);
+    return answer;
+  }
+  async function loadSession() {
+    const r = await fetch("/api/v1/session", { cache: "no-store" });
+    if (r.status === 401) { showSignIn(); return false; }
+    session = await r.json();
+    $("signout").hidden = !session.session;
+    return true;
+  }
+  function renderWho() {
+    if (!session) return;
+    $("who").textContent = session.anonymous ? t("localViewer")
+      : t("signedInAs").replace("{who}", session.key_id).replace("{role}", session.role);
   }
 
   // An overlay's collection; notes when its area held more features than were sent.
@@ -124,13 +185,14 @@
     document.title = lang === "zh" ? "消防一张图 · firehub" : "firehub one-map";
     renderSidebar();
     renderStatus();
+    renderWho();
   }
 
   function renderSidebar() {
     const box = $("layers");
     box.innerHTML = "";
     const outlinesEntry = { name: "outlines", title: TEXT.en.outlines, title_zh: TEXT.zh.outlines, geometry: "lines", legend: [] };
-    const entries = [...(hasOutlines ? [outlinesEntry] : []), ...layerInfo.slice(0, 3), BUILDINGS, ...layerInfo.slice(3)];
+    const entries = layerInfo.length ? [...(hasOutlines ? [outlinesEntry] : []), ...layerInfo.slice(0, 3), BUILDINGS, ...layerInfo.slice(3)] : [];
     for (const info of entries) {
       const div = document.createElement("div");
       div.className = "layer";
@@ -486,6 +548,7 @@
   });
 
   map.on("load", async () => {
+    if (!(await loadSession().catch(() => false))) return;  // the sign-in form is up
     try {
       await addLayers();
     } catch (e) {

@@ -65,6 +65,8 @@ struct ApiOptions {
   // every client (http.max_connections). Defaults: 10, 20000.
   int header_timeout_s = 10;
   size_t max_connections = 20000;
+  // How long a sign-in session lasts, hours (auth.session_hours). Default: 12.
+  int session_hours = 12;
   // Pushes one feed may have in the hub at once, and one agency over all its feeds
   // (http.pushes_per_feed, http.pushes_per_agency): past them a push gets a 503 with
   // Retry-After at once instead of holding a thread, so one agency's flood leaves threads for
@@ -101,6 +103,8 @@ struct ApiContext {
   // API keys and the audit log; null keys = authentication off (every request acts as admin).
   auth::KeyStore* keys = nullptr;
   auth::AuditLog* audit = nullptr;
+  // People who sign in with a name and password (the one-map's sign-in page).
+  auth::UserStore* users = nullptr;
   subs::SubscriptionManager* subscriptions = nullptr;  // may be null
   // Readers from loopback without a key act as this role (auth.anonymous_loopback); empty: none.
   std::string anonymous_loopback = "viewer";

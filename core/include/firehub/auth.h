@@ -53,6 +53,11 @@ struct KeyInfo {
   int64_t created_at = 0;
   std::string created_by;
   bool revoked = false;
+  // A sign-in session's key (the one-map's cookie): when it ends (ms since the epoch; 0: never)
+  // and what it was opened with, "key:<id>" or "user:<name>" (empty: not a session). It lives
+  // only while that key or user does.
+  int64_t expires_at = 0;
+  std::string session_of;
 };
 
 class KeyStore {
@@ -71,6 +76,13 @@ class KeyStore {
   // stream, a delivery): unauthenticated when the key is unknown or revoked.
   Result<Principal> principal(const std::string& id) const;
   Status revoke(const std::string& id);
+  // A session key acting as `of` until `expires_at_ms`, opened with `session_of` ("key:<id>" or
+  // "user:<name>").
+  Result<std::pair<KeyInfo, std::string>> createSession(const Principal& of,
+                                                        const std::string& session_of,
+                                                        int64_t expires_at_ms);
+  // Revokes every session opened with `session_of`; how many.
+  Result<size_t> revokeSessions(const std::string& session_of);
   // Replaces the domains an agency key may write.
   Result<KeyInfo> setDomains(const std::string& id, const std::vector<std::string>& domains);
   // Stored keys that do not decode (a damaged entry): their ids, for /readyz.
@@ -81,11 +93,42 @@ class KeyStore {
   Result<std::optional<std::string>> ensureAdmin(const std::string& key_file);
 
  private:
+  Status live(const KeyInfo& k) const;
   // The stored entry of a key and its secret's hash; nullopt when unknown or undecodable.
   Result<std::optional<std::pair<KeyInfo, std::string>>> load(const std::string& id) const;
   lake::Lake& lake_;
   mutable std::mutex mu_;
 };
+
+// People who sign in to the one-map with a name and password (made by admins): the password
+// kept only as a salted scrypt hash (N = 2^15, r = 8, p = 1), slow by design.
+struct UserInfo {
+  std::string name;  // 1-64 of a-z, 0-9, '.', '_', '-'
+  Role role = Role::kViewer;
+  std::string agency;
+  std::vector<std::string> domains;
+  bool restricted = false;
+  int64_t created_at = 0;
+  std::string created_by;
+};
+
+class UserStore {
+ public:
+  explicit UserStore(lake::Lake& lake) : lake_(lake) {}
+  // A password has at least 10 characters; AlreadyExists for a taken name.
+  Result<UserInfo> create(const UserInfo& user, const std::string& password);
+  // The user when the password is theirs; unauthenticated otherwise (one message for an unknown
+  // name and a wrong password).
+  Result<UserInfo> verify(const std::string& name, const std::string& password) const;
+  Result<std::optional<UserInfo>> get(const std::string& name) const;
+  Result<std::vector<UserInfo>> list() const;
+  Status remove(const std::string& name);
+
+ private:
+  lake::Lake& lake_;
+  std::mutex mu_;
+};
+Principal principalOfUser(const UserInfo& user);
 
 // One audit entry: who did what, to what, with which outcome.
 struct AuditEntry {

@@ -231,6 +231,7 @@ class Hub {
   cluster::ReplicaOptions replicaOptions() const;
   std::unique_ptr<fusion::FusionEngine> fusion_;
   std::unique_ptr<auth::KeyStore> keys_;
+  std::unique_ptr<auth::UserStore> users_;
   std::unique_ptr<auth::AuditLog> audit_;
   std::unique_ptr<subs::SubscriptionManager> subs_;
   std::vector<plugin::PluginInfo> rescanPlugins();
