@@ -121,6 +121,9 @@ Reply ogcRequest(const ApiContext& ctx, const std::vector<std::string>& path,
                  bool restricted = false);
 
 Reply riskCellExplanation(const ApiContext& ctx, const std::string& token);
+// GET /api/v1/alerts: unresolved alarms, open incidents, active CAP warnings (received and
+// drafted), newest first, at most `limit`, each with its acknowledgement.
+Reply alertList(const ApiContext& ctx, size_t limit);
 Reply warningList(const ApiContext& ctx, bool history, const PageParams& page);
 Reply warningDocument(const ApiContext& ctx, const std::string& identifier);
 

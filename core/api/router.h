@@ -308,6 +308,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
   static Poco::JSON::Object keyJson(const auth::KeyInfo& k);
 
   void createKey(HTTPServerRequest& req, HTTPServerResponse& resp);
+  void ackAlert(HTTPServerResponse& resp, const std::string& id);
   // Sign-in sessions (session.cc).
   static std::string sessionCookie(const HTTPServerRequest& req);
   static std::string csrfOf(const std::string& session_key);

@@ -75,6 +75,12 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
     if (p.size() == 2 && p[1] == "verify") return auditVerify(resp);
   }
   if (what == "openapi.json" && p.size() == 1 && get) return openapi(resp);
+  if (what == "alerts" && p.size() == 1 && get) {
+    auto limit = integerParam(param("limit"), "limit", 1, 1000, 200);
+    if (!limit.isOk()) return sendError(resp, limit.status());
+    return reply(resp, alertList(ctx_, static_cast<size_t>(limit.value())));
+  }
+  if (what == "alerts" && p.size() == 3 && p[2] == "ack" && post) return ackAlert(resp, p[1]);
   if (what == "session" && p.size() == 1 && get) return sessionInfo(req, resp);
   if (what == "session" && p.size() == 1 && method == "DELETE") return signOut(req, resp);
   if (what == "users" && ctx_.users) {
@@ -196,6 +202,9 @@ std::string Router::allowedMethods(const std::vector<std::string>& p) {
   if (what == "keys") {
     if (n == 1) m = {"GET", "POST"};
     if (n == 2) m = {"GET", "PATCH", "DELETE"};
+  } else if (what == "alerts") {
+    if (n == 1) m = {"GET"};
+    if (n == 3 && is(2, "ack")) m = {"POST"};
   } else if (what == "session") {
     if (n == 1) m = {"GET", "POST", "DELETE"};
   } else if (what == "users") {

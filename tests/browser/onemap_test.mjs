@@ -284,6 +284,32 @@ try {
         "the alarm's red cell survives tiles read before it");
   check(await page.evaluate(() => window.notReloaded === true), "updated without a reload");
   check((await page.textContent("#updated")).length > 0, "header shows the time of the last update");
+
+  // The alert list: the fire alarm and the risk warning it raised, newest first; a click flies
+  // to the alarm and rings it; the local viewer gets no acknowledge button; an operator's
+  // acknowledgement shows for every viewer.
+  await until("the alarm in the alert list", () => page.evaluate(() =>
+    window.onemap.alerts().alerts.some((a) => a.kind === "fire_alarm")), 20000);
+  const alertList = await page.evaluate(() => window.onemap.alerts().alerts);
+  const listed = alertList.find((a) => a.kind === "fire_alarm");
+  check(listed.title === buildingId && alertList.some((a) => a.kind === "cap_drafted") &&
+        alertList.every((a, i) => i === 0 || alertList[i - 1].at >= a.at),
+        `the fire alarm and the warning it raised, newest first (${alertList.map((a) => a.kind).join(", ")})`);
+  await page.click(`#alerts .alert[data-id="${listed.id}"]`);
+  await until("the map flies to the alarm", () => page.evaluate((p) => {
+    const c = window.onemap.map.getCenter();
+    return !window.onemap.map.isMoving() && Math.abs(c.lng - p[0]) < 1e-4 && Math.abs(c.lat - p[1]) < 1e-4;
+  }, listed.point), 10000);
+  check(await page.evaluate(() => window.onemap.map.queryRenderedFeatures({ layers: ["focus-ring"] }).length === 1), "the alarm is ringed on the map");
+  await page.screenshot({ path: path.join(scratch, "onemap-alert-focus.png") });
+  check((await page.$$("#alerts .ack")).length === 0, "the local viewer has no acknowledge button");
+  const acked = await api("POST", `/api/v1/alerts/${encodeURIComponent(listed.id)}/ack`);
+  check(acked.acknowledged && acked.acknowledged.by.length > 0, "an admin acknowledges the alarm");
+  await page.evaluate(() => window.onemap.map.fire("moveend"));
+  await until("the acknowledgement shows on the page", () => page.evaluate(async (id) => {
+    const r = await fetch("/api/v1/alerts");
+    return (await r.json()).alerts.find((a) => a.id === id)?.acknowledged !== undefined;
+  }, listed.id), 5000);
   await page.screenshot({ path: path.join(scratch, "onemap-alarm.png") });
 
   // English.
@@ -342,6 +368,8 @@ try {
   check(!(await desk.evaluate(() => document.cookie.includes("fh_session"))), "the page's scripts cannot read it");
   const viewerWrite = await desk.evaluate(() => window.onemap.write("POST", "/api/v1/warnings/none/issue").then(() => "allowed", (e) => e.message));
   check(/operators/.test(viewerWrite), `a viewer cannot issue a warning (${viewerWrite})`);
+  const viewerAck = await desk.evaluate(() => window.onemap.write("POST", `/api/v1/alerts/${encodeURIComponent(window.onemap.alerts().alerts[0]?.id || "rec:x")}/ack`).then(() => "allowed", (e) => e.message));
+  check(/operators/.test(viewerAck) && (await desk.$$("#alerts .ack")).length === 0, `a viewer cannot acknowledge (${viewerAck})`);
   const noToken = await desk.evaluate(async () => (await fetch("/api/v1/warnings/none/issue", { method: "POST" })).status);
   check(noToken === 403, `a write with the cookie but without the CSRF token is refused (${noToken})`);
   await Promise.all([desk.waitForNavigation(), desk.click("#signout")]);

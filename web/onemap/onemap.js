@@ -17,7 +17,9 @@
       partialMore: "{layer}过多，请放大：仅显示 {shown} 个", cells: "网格数", zoomIn: "放大查看",
       buildings: "建筑轮廓", cluster: "{count} 个", count: "数量", signIn: "登录", signOut: "退出",
       byUser: "用户名和密码", byKey: "API 密钥", userName: "用户名", password: "密码", apiKey: "API 密钥",
-      signedInAs: "已登录：{who}（{role}）", localViewer: "本机查看",
+      signedInAs: "已登录：{who}（{role}）", localViewer: "本机查看", alerts: "告警", fire_alarm: "火警",
+      fault: "故障", incident: "警情", cap_received: "气象预警", cap_drafted: "风险预警", acknowledge: "确认",
+      acknowledgedBy: "已确认：{who}",
     },
     en: {
       title: "firehub one-map", layers: "Layers", live: "live", connecting: "connecting",
@@ -31,7 +33,9 @@
       zoomIn: "zoom in", buildings: "building footprints", cluster: "{count} places", count: "count",
       signIn: "Sign in", signOut: "Sign out", byUser: "user and password", byKey: "API key",
       userName: "user name", password: "password", apiKey: "API key", signedInAs: "signed in: {who} ({role})",
-      localViewer: "local viewer",
+      localViewer: "local viewer", alerts: "Alerts", fire_alarm: "fire alarm", fault: "fault",
+      incident: "incident", cap_received: "weather warning", cap_drafted: "risk warning",
+      acknowledge: "acknowledge", acknowledgedBy: "acknowledged by {who}",
     },
   };
   // Layers drawn as cells (fill by a colour property) and which property colours them.
@@ -69,7 +73,8 @@
     zoom: 10.5,
     attributionControl: false,
   });
-  window.onemap = { map, riskCells, overlayArea: () => overlayArea, session: () => session, write };  // for operators' consoles and the browser test
+  window.onemap = { map, riskCells, overlayArea: () => overlayArea, session: () => session, write,
+                    alerts: () => alertData };  // for operators' consoles and the browser test
 
   async function getJson(url) {
     const r = await fetch(url, { cache: "no-store" });
@@ -127,6 +132,45 @@
     $("signout").hidden = !session.session;
     return true;
   }
+  // --- Alerts: newest first; a click flies to the place and marks it; operators acknowledge ---
+  const KIND_COLOUR = { fire_alarm: "#ff0000", fault: "#ff9900", incident: "#7b3294", cap_received: "#8856a7", cap_drafted: "#e31a1c" };
+  let alertData = { alerts: [], total: 0 };
+  let focusedAlert = null;
+  async function loadAlerts() {
+    alertData = await getJson("/api/v1/alerts?limit=200");
+    renderAlerts();
+  }
+  function renderAlerts() {
+    const box = $("alerts");
+    box.innerHTML = "";
+    $("alert-count").textContent = alertData.total ? `(${alertData.total})` : "";
+    const canAck = session && (session.role === "admin" || session.role === "operator");
+    for (const a of alertData.alerts) {
+      const div = document.createElement("div");
+      div.className = `alert${a.id === focusedAlert ? " focused" : ""}`;
+      div.dataset.id = a.id;
+      const when = new Date(a.at).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB");
+      const ack = a.acknowledged ? `<div class="note acked">${esc(t("acknowledgedBy").replace("{who}", a.acknowledged.by))}</div>`
+        : canAck ? `<button type="button" class="ack">${esc(t("acknowledge"))}</button>` : "";
+      div.innerHTML = `<span class="swatch point" style="background:${KIND_COLOUR[a.kind] || "#777"}"></span>` +
+        `<div class="alert-body"><b>${esc(t(a.kind))} · ${esc(a.title)}</b><div class="note">${esc(when)} ${esc(a.detail)}</div>${ack}</div>`;
+      div.addEventListener("click", (e) => {
+        if (e.target.classList.contains("ack")) {
+          write("POST", `/api/v1/alerts/${encodeURIComponent(a.id)}/ack`).then(loadAlerts, (err) => openPanel(esc(err.message)));
+          return;
+        }
+        focusAlert(a);
+      });
+      box.appendChild(div);
+    }
+  }
+  function focusAlert(a) {
+    focusedAlert = a.id;
+    map.getSource("focus")?.setData({ type: "Feature", geometry: { type: "Point", coordinates: a.point }, properties: { id: a.id } });
+    map.flyTo({ center: a.point, zoom: Math.max(map.getZoom(), a.kind.startsWith("cap") ? 11 : 15) });
+    renderAlerts();
+  }
+
   function renderWho() {
     if (!session) return;
     $("who").textContent = session.anonymous ? t("localViewer")
@@ -186,6 +230,7 @@
     renderSidebar();
     renderStatus();
     renderWho();
+    renderAlerts();
   }
 
   function renderSidebar() {
@@ -291,6 +336,9 @@
                                 "fill-outline-color": "#4a5560" } });
       }
     }
+    map.addSource("focus", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+    map.addLayer({ id: "focus-ring", type: "circle", source: "focus",
+                   paint: { "circle-radius": 18, "circle-color": "rgba(0,0,0,0)", "circle-stroke-color": "#ff0000", "circle-stroke-width": 3 } });
     map.moveLayer("outlines-main");
     ["hydrants", "stations", "hospitals", "key_units", "incidents", "weather_stations", "alarms"].forEach((n) => map.getLayer(`${n}-main`) && map.moveLayer(`${n}-main`));
     renderText();
@@ -394,8 +442,15 @@
     }
     lastUpdate = new Date();
     refreshSoon(["alarms"].concat(delta.warnings.length ? ["warnings"] : []));
+    alertsSoon();
     renderStatus();
     window.dispatchEvent(new CustomEvent("onemap:delta", { detail: delta }));  // for consoles and the bench
+  }
+
+  let alertsTimer = null;
+  function alertsSoon() {
+    if (alertsTimer) return;
+    alertsTimer = setTimeout(() => { alertsTimer = null; loadAlerts().catch(() => {}); }, 500);
   }
 
   const pending = new Set();
@@ -557,6 +612,8 @@
     lastUpdate = new Date();
     map.on("moveend", () => followView().catch(() => {}));
     connectStream();
+    loadAlerts().catch(() => {});
+    setInterval(() => loadAlerts().catch(() => {}), 15000);
     checkFeeds();
     setInterval(checkFeeds, 30000);
     renderStatus();

@@ -35,7 +35,8 @@ namespace firehub::cluster {
 // nodes converge on the last write of each entry.
 inline const std::vector<std::string>& sharedConfigPrefixes() {
   static const std::vector<std::string> kPrefixes = {
-      "feed/", "keys/", "users/", "grants/", "nodes/", "subs/", lake::kSubscriptionCursorPrefix};
+      "feed/",   "keys/",  "users/", "acks/",
+      "grants/", "nodes/", "subs/",  lake::kSubscriptionCursorPrefix};
   return kPrefixes;
 }
 bool isSharedConfig(const std::string& meta_key);
