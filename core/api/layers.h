@@ -124,6 +124,8 @@ Reply riskCellExplanation(const ApiContext& ctx, const std::string& token);
 // GET /api/v1/alerts: unresolved alarms, open incidents, active CAP warnings (received and
 // drafted), newest first, at most `limit`, each with its acknowledgement.
 Reply alertList(const ApiContext& ctx, size_t limit);
+// GET /api/v1/stats/districts: statistics and ranking per district of map.outlines.
+Reply districtStats(const ApiContext& ctx, const std::string& outlines_file);
 Reply warningList(const ApiContext& ctx, bool history, const PageParams& page);
 Reply warningDocument(const ApiContext& ctx, const std::string& identifier);
 

@@ -68,7 +68,7 @@ async function api(method, p, body, type) {
 
 let browser = null;
 try {
-  await startHub("127.0.0.1:0");
+  await startHub("127.0.0.1:0", ["--set", `map.outlines=${path.join(source, "web", "onemap", "districts.geojson")}`]);
   const feeds = [
     ["bld", "housing-bureau", "firehub.connector.building", "buildings.geojson", "application/geo+json", "building"],
     ["fs", "fire-service", "firehub.connector.station", "stations.csv", "text/csv", "station"],
@@ -300,7 +300,10 @@ try {
     const c = window.onemap.map.getCenter();
     return !window.onemap.map.isMoving() && Math.abs(c.lng - p[0]) < 1e-4 && Math.abs(c.lat - p[1]) < 1e-4;
   }, listed.point), 10000);
-  check(await page.evaluate(() => window.onemap.map.queryRenderedFeatures({ layers: ["focus-ring"] }).length === 1), "the alarm is ringed on the map");
+  if (await until("the alarm is ringed on the map", () => page.evaluate(() =>
+    window.onemap.map.queryRenderedFeatures({ layers: ["focus-ring"] }).length === 1), 5000)) {
+    check(true, "the alarm is ringed on the map");
+  }
   await page.screenshot({ path: path.join(scratch, "onemap-alert-focus.png") });
   check((await page.$$("#alerts .ack")).length === 0, "the local viewer has no acknowledge button");
   const acked = await api("POST", `/api/v1/alerts/${encodeURIComponent(listed.id)}/ack`);
@@ -311,6 +314,26 @@ try {
     return (await r.json()).alerts.find((a) => a.id === id)?.acknowledged !== undefined;
   }, listed.id), 5000);
   await page.screenshot({ path: path.join(scratch, "onemap-alarm.png") });
+
+  // Districts: a district's filter fits the map to it; the statistics and ranking on the page
+  // are the API's.
+  const stats = await api("GET", "/api/v1/stats/districts");
+  check(stats.districts.length >= 2 && stats.districts.reduce((n, d) => n + Object.values(d.cells_by_level).reduce((a, b) => a + b, 0), 0) === layer.numberMatched,
+        `district statistics count every cell (${stats.districts.length} districts)`);
+  const busiest = stats.districts[0];
+  await page.selectOption("#district", String(busiest.id));
+  await page.waitForSelector(`#panel tr[data-district="${busiest.id}"].selected`, { timeout: 10000 });
+  const shownStats = await page.$$eval("#panel tr[data-district]", (rows) => rows.map((r) => ({
+    id: r.dataset.district, high: r.querySelector("[data-stat=high]").textContent, alarms: r.querySelector("[data-stat=alarms]").textContent,
+    hydrants: r.querySelector("[data-stat=hydrants]").textContent, devices: r.querySelector("[data-stat=devices]").textContent })));
+  const fromApi = stats.districts.map((d) => ({ id: String(d.id),
+    high: String((d.cells_by_level[legend[0].key] || 0) + (d.cells_by_level[legend[1].key] || 0)),
+    alarms: `${d.open_fire_alarms}/${d.open_faults}`, hydrants: `${(100 * d.hydrant_intact_rate).toFixed(1)}%`,
+    devices: `${d.iot_devices_online}/${d.iot_devices}` }));
+  check(JSON.stringify(shownStats) === JSON.stringify(fromApi), `the page's district table is the API's, in rank order`);
+  await page.screenshot({ path: path.join(scratch, "onemap-districts.png") });
+  await page.selectOption("#district", "");
+  await page.evaluate((h) => new Promise((r) => { window.onemap.map.once("idle", r); window.onemap.map.jumpTo(h); }), home);
 
   // English.
   await page.click("#lang");

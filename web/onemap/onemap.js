@@ -19,7 +19,9 @@
       byUser: "用户名和密码", byKey: "API 密钥", userName: "用户名", password: "密码", apiKey: "API 密钥",
       signedInAs: "已登录：{who}（{role}）", localViewer: "本机查看", alerts: "告警", fire_alarm: "火警",
       fault: "故障", incident: "警情", cap_received: "气象预警", cap_drafted: "风险预警", acknowledge: "确认",
-      acknowledgedBy: "已确认：{who}",
+      acknowledgedBy: "已确认：{who}", districtsTitle: "辖区", allDistricts: "全部辖区", statsRanking: "统计与排名",
+      rank: "排名", district: "辖区", highCells: "红橙网格", openAlarms: "未处理火警/故障", hydrantRate: "消火栓完好率",
+      within5: "5分钟覆盖面积", devicesOnline: "物联网设备在线",
     },
     en: {
       title: "firehub one-map", layers: "Layers", live: "live", connecting: "connecting",
@@ -35,7 +37,10 @@
       userName: "user name", password: "password", apiKey: "API key", signedInAs: "signed in: {who} ({role})",
       localViewer: "local viewer", alerts: "Alerts", fire_alarm: "fire alarm", fault: "fault",
       incident: "incident", cap_received: "weather warning", cap_drafted: "risk warning",
-      acknowledge: "acknowledge", acknowledgedBy: "acknowledged by {who}",
+      acknowledge: "acknowledge", acknowledgedBy: "acknowledged by {who}", districtsTitle: "Districts",
+      allDistricts: "all districts", statsRanking: "statistics and ranking", rank: "rank", district: "district",
+      highCells: "red/orange cells", openAlarms: "open alarms/faults", hydrantRate: "hydrants intact",
+      within5: "area within 5 min", devicesOnline: "IoT devices online",
     },
   };
   // Layers drawn as cells (fill by a colour property) and which property colours them.
@@ -171,6 +176,46 @@
     renderAlerts();
   }
 
+  // --- Districts: a filter per district (map.outlines) and their statistics and ranking ---
+  let outlineFeatures = [];
+  let districtStats = null;
+  let selectedDistrict = "";
+  function renderDistricts() {
+    $("district-box").hidden = outlineFeatures.length === 0;
+    const select = $("district");
+    select.innerHTML = `<option value="">${esc(t("allDistricts"))}</option>` +
+      outlineFeatures.map((f) => `<option value="${esc(f.id)}">${esc(f.properties?.name || f.id)}</option>`).join("");
+    select.value = selectedDistrict;
+  }
+  $("district").addEventListener("change", () => {
+    selectedDistrict = $("district").value;
+    const f = outlineFeatures.find((x) => String(x.id) === selectedDistrict);
+    if (map.getLayer("district-focus")) map.setFilter("district-focus", ["==", ["get", "name"], f?.properties?.name ?? ""]);
+    if (f) fitTo({ features: [f] });
+    showDistrictStats().catch((err) => openPanel(esc(err.message)));
+  });
+  $("district-stats").addEventListener("click", () => showDistrictStats().catch((err) => openPanel(esc(err.message))));
+  async function showDistrictStats() {
+    panelCell = null;
+    districtStats = await getJson("/api/v1/stats/districts");
+    const risk = layerInfo.find((l) => l.name === "risk");
+    const top = (risk ? risk.legend.slice(0, 2) : []).map((e) => e.key);
+    const pct = (v) => `${(100 * v).toFixed(1)}%`;
+    const rows = districtStats.districts.map((d) => {
+      const high = top.reduce((n, k) => n + (d.cells_by_level[k] || 0), 0);
+      return `<tr data-district="${esc(d.id)}" class="${String(d.id) === selectedDistrict ? "selected" : ""}">` +
+        `<td class="num">${d.rank}</td><td>${esc(d.name)}</td><td class="num" data-stat="high">${high}</td>` +
+        `<td class="num" data-stat="alarms">${d.open_fire_alarms}/${d.open_faults}</td>` +
+        `<td class="num" data-stat="hydrants">${pct(d.hydrant_intact_rate)}</td>` +
+        `<td class="num" data-stat="within5">${pct(d.area_within_5_min_share)}</td>` +
+        `<td class="num" data-stat="devices">${d.iot_devices_online}/${d.iot_devices}</td></tr>`;
+    }).join("");
+    openPanel(`<h3>${esc(t("statsRanking"))}</h3><table class="stats"><thead><tr><th class="num">${t("rank")}</th><th>${t("district")}</th>` +
+      `<th class="num">${t("highCells")}</th><th class="num">${t("openAlarms")}</th><th class="num">${t("hydrantRate")}</th>` +
+      `<th class="num">${t("within5")}</th><th class="num">${t("devicesOnline")}</th></tr></thead><tbody>${rows}</tbody></table>` +
+      `<p class="note">${esc(districtStats.generated_at)}</p>`);
+  }
+
   function renderWho() {
     if (!session) return;
     $("who").textContent = session.anonymous ? t("localViewer")
@@ -231,6 +276,7 @@
     renderStatus();
     renderWho();
     renderAlerts();
+    renderDistricts();
   }
 
   function renderSidebar() {
@@ -281,8 +327,11 @@
   async function addLayers() {
     const outlines = await getJson("/api/v1/outlines").catch(() => ({ type: "FeatureCollection", features: [] }));
     hasOutlines = (outlines.features || []).length > 0;  // a hub without map.outlines draws none
+    outlineFeatures = outlines.features || [];
     map.addSource("outlines", { type: "geojson", data: outlines });
     map.addLayer({ id: "outlines-main", type: "line", source: "outlines", paint: { "line-color": "#6b7b8c", "line-width": 1.5, "line-dasharray": [3, 2] } });
+    map.addLayer({ id: "district-focus", type: "line", source: "outlines", filter: ["==", ["get", "name"], ""],
+                   paint: { "line-color": "#b2182b", "line-width": 3 } });
     const risk = await getJson("/tiles/risk.json").catch(() => null);
     if (risk && Number.isInteger(risk.grid_zoom)) gridZoom = risk.grid_zoom;
     if (hasOutlines) fitTo(outlines);
