@@ -126,6 +126,9 @@ Reply riskCellExplanation(const ApiContext& ctx, const std::string& token);
 Reply alertList(const ApiContext& ctx, size_t limit);
 // GET /api/v1/stats/districts: statistics and ranking per district of map.outlines.
 Reply districtStats(const ApiContext& ctx, const std::string& outlines_file);
+// GET /api/v1/search?q=: a record by id, or buildings, units, hydrants, stations and hospitals
+// by name or address, at most `limit`, each with its place.
+Reply search(const ApiContext& ctx, const std::string& query, size_t limit, bool restricted);
 Reply warningList(const ApiContext& ctx, bool history, const PageParams& page);
 Reply warningDocument(const ApiContext& ctx, const std::string& identifier);
 

@@ -75,6 +75,12 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
     if (p.size() == 2 && p[1] == "verify") return auditVerify(resp);
   }
   if (what == "openapi.json" && p.size() == 1 && get) return openapi(resp);
+  if (what == "search" && p.size() == 1 && get) {
+    auto limit = integerParam(param("limit"), "limit", 1, 100, 20);
+    if (!limit.isOk()) return sendError(resp, limit.status());
+    return reply(resp, search(ctx_, param("q").value_or(""), static_cast<size_t>(limit.value()),
+                              who_.restricted));
+  }
   if (what == "stats" && p.size() == 2 && p[1] == "districts" && get)
     return reply(resp, districtStats(ctx_, options_.outlines_file));
   if (what == "alerts" && p.size() == 1 && get) {
@@ -204,6 +210,8 @@ std::string Router::allowedMethods(const std::vector<std::string>& p) {
   if (what == "keys") {
     if (n == 1) m = {"GET", "POST"};
     if (n == 2) m = {"GET", "PATCH", "DELETE"};
+  } else if (what == "search") {
+    if (n == 1) m = {"GET"};
   } else if (what == "stats") {
     if (n == 2 && is(1, "districts")) m = {"GET"};
   } else if (what == "alerts") {

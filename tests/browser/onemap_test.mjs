@@ -335,6 +335,20 @@ try {
   await page.selectOption("#district", "");
   await page.evaluate((h) => new Promise((r) => { window.onemap.map.once("idle", r); window.onemap.map.jumpTo(h); }), home);
 
+  // Search: a building by name; the result flies to it.
+  await page.fill("#search", "沈阳故宫");
+  await page.waitForSelector("#search-results:not([hidden]) .search-result[data-record]", { timeout: 10000 });
+  const hit = await api("GET", `/api/v1/search?q=${encodeURIComponent("沈阳故宫")}`);
+  check(hit.results.length >= 1 && hit.results[0].entity_id === "SY-B-000003", `search finds the building (${JSON.stringify(hit.results[0])})`);
+  await page.click("#search-results .search-result[data-record]");
+  await until("the map flies to the search result", () => page.evaluate((p) => {
+    const c = window.onemap.map.getCenter();
+    return !window.onemap.map.isMoving() && Math.abs(c.lng - p[0]) < 1e-4 && Math.abs(c.lat - p[1]) < 1e-4;
+  }, hit.results[0].point), 10000);
+  check((await api("GET", `/api/v1/search?q=${encodeURIComponent(hit.results[0].record_id)}`)).results[0]?.matched === "record_id",
+        "search finds a record by its id");
+  await page.evaluate((h) => new Promise((r) => { window.onemap.map.once("idle", r); window.onemap.map.jumpTo(h); }), home);
+
   // English.
   await page.click("#lang");
   check((await page.textContent("header h1")) === "firehub one-map", "language switches to English");

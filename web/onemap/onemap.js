@@ -21,7 +21,8 @@
       fault: "故障", incident: "警情", cap_received: "气象预警", cap_drafted: "风险预警", acknowledge: "确认",
       acknowledgedBy: "已确认：{who}", districtsTitle: "辖区", allDistricts: "全部辖区", statsRanking: "统计与排名",
       rank: "排名", district: "辖区", highCells: "红橙网格", openAlarms: "未处理火警/故障", hydrantRate: "消火栓完好率",
-      within5: "5分钟覆盖面积", devicesOnline: "物联网设备在线",
+      within5: "5分钟覆盖面积", devicesOnline: "物联网设备在线", searchHint: "搜索建筑、单位、地址或记录",
+      noResults: "无结果",
     },
     en: {
       title: "firehub one-map", layers: "Layers", live: "live", connecting: "connecting",
@@ -41,6 +42,7 @@
       allDistricts: "all districts", statsRanking: "statistics and ranking", rank: "rank", district: "district",
       highCells: "red/orange cells", openAlarms: "open alarms/faults", hydrantRate: "hydrants intact",
       within5: "area within 5 min", devicesOnline: "IoT devices online",
+      searchHint: "search buildings, units, addresses, records", noResults: "nothing found",
     },
   };
   // Layers drawn as cells (fill by a colour property) and which property colours them.
@@ -176,6 +178,35 @@
     renderAlerts();
   }
 
+  // --- Search: a record id, or a building, unit, hydrant, station or hospital by name or address ---
+  let searchTimer = null;
+  $("search").addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(runSearch, 300);
+  });
+  $("search").addEventListener("keydown", (e) => { if (e.key === "Enter") { clearTimeout(searchTimer); runSearch(); } });
+  async function runSearch() {
+    const q = $("search").value.trim();
+    const box = $("search-results");
+    if (q.length < 2) { box.hidden = true; return; }
+    const found = await getJson(`/api/v1/search?q=${encodeURIComponent(q)}&limit=20`).catch(() => null);
+    if (!found || $("search").value.trim() !== q) return;  // a newer search is on its way
+    box.innerHTML = found.results.length ? "" : `<div class="search-result note">${esc(t("noResults"))}</div>`;
+    for (const r of found.results) {
+      const div = document.createElement("div");
+      div.className = "search-result";
+      div.dataset.record = r.record_id;
+      div.innerHTML = `<b>${esc(r.label)}</b> <span class="note">${esc(r.domain)} · ${esc(r.entity_id)}</span>` +
+        (r.address ? `<div class="note">${esc(r.address)}</div>` : "");
+      div.addEventListener("click", () => {
+        box.hidden = true;
+        focusAlert({ id: r.record_id, kind: "place", point: r.point });
+      });
+      box.appendChild(div);
+    }
+    box.hidden = false;
+  }
+
   // --- Districts: a filter per district (map.outlines) and their statistics and ranking ---
   let outlineFeatures = [];
   let districtStats = null;
@@ -270,6 +301,7 @@
   function renderText() {
     document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
     document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+    document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
     $("lang").textContent = lang === "zh" ? "EN" : "中文";
     document.title = lang === "zh" ? "消防一张图 · firehub" : "firehub one-map";
     renderSidebar();
