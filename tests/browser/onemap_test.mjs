@@ -349,6 +349,19 @@ try {
         "search finds a record by its id");
   await page.evaluate((h) => new Promise((r) => { window.onemap.map.once("idle", r); window.onemap.map.jumpTo(h); }), home);
 
+  // Export: the view as PNG (title, legend, time and sources around the map) and as PDF.
+  const [png] = await Promise.all([page.waitForEvent("download"), page.click("#export-png")]);
+  const pngBytes = fs.readFileSync(await png.path());
+  const pngWidth = pngBytes.readUInt32BE(16), pngHeight = pngBytes.readUInt32BE(20);
+  const mapSize = await page.evaluate(() => [window.onemap.map.getCanvas().width, window.onemap.map.getCanvas().height]);
+  check(pngBytes.subarray(1, 4).toString() === "PNG" && pngWidth === mapSize[0] && pngHeight > mapSize[1],
+        `export PNG ${pngWidth}x${pngHeight} (the map ${mapSize.join("x")} with a title and legend band)`);
+  fs.copyFileSync(await png.path(), path.join(scratch, "onemap-export.png"));
+  const [pdf] = await Promise.all([page.waitForEvent("download"), page.click("#export-pdf")]);
+  const pdfBytes = fs.readFileSync(await pdf.path());
+  check(pdfBytes.subarray(0, 5).toString() === "%PDF-" && pdfBytes.length > 10000 && pdf.suggestedFilename().endsWith(".pdf"),
+        `export PDF (${pdfBytes.length} bytes)`);
+
   // English.
   await page.click("#lang");
   check((await page.textContent("header h1")) === "firehub one-map", "language switches to English");

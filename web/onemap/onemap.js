@@ -22,7 +22,7 @@
       acknowledgedBy: "已确认：{who}", districtsTitle: "辖区", allDistricts: "全部辖区", statsRanking: "统计与排名",
       rank: "排名", district: "辖区", highCells: "红橙网格", openAlarms: "未处理火警/故障", hydrantRate: "消火栓完好率",
       within5: "5分钟覆盖面积", devicesOnline: "物联网设备在线", searchHint: "搜索建筑、单位、地址或记录",
-      noResults: "无结果",
+      noResults: "无结果", exportPng: "导出 PNG", exportPdf: "导出 PDF", sourcesLine: "数据来源",
     },
     en: {
       title: "firehub one-map", layers: "Layers", live: "live", connecting: "connecting",
@@ -43,6 +43,7 @@
       highCells: "red/orange cells", openAlarms: "open alarms/faults", hydrantRate: "hydrants intact",
       within5: "area within 5 min", devicesOnline: "IoT devices online",
       searchHint: "search buildings, units, addresses, records", noResults: "nothing found",
+      exportPng: "export PNG", exportPdf: "export PDF", sourcesLine: "data sources",
     },
   };
   // Layers drawn as cells (fill by a colour property) and which property colours them.
@@ -177,6 +178,78 @@
     map.flyTo({ center: a.point, zoom: Math.max(map.getZoom(), a.kind.startsWith("cap") ? 11 : 15) });
     renderAlerts();
   }
+
+  // --- Export: the current view as PNG or PDF, with title, legend, time and data sources ---
+  async function composeView() {
+    const feeds = ((await getJson("/api/v1/feeds").catch(() => ({ feeds: [] }))).feeds || []);
+    const agencies = [...new Set(feeds.map((f) => f.agency))].sort();
+    const shot = await new Promise((resolve) => {
+      map.once("render", () => {  // the drawing buffer is whole only within this frame
+        const gl = map.getCanvas();
+        const copy = document.createElement("canvas");
+        copy.width = gl.width;
+        copy.height = gl.height;
+        copy.getContext("2d").drawImage(gl, 0, 0);
+        resolve(copy);
+      });
+      map.triggerRepaint();
+    });
+    const scale = shot.width / map.getCanvas().clientWidth;
+    const head = Math.round(56 * scale), foot = Math.round(72 * scale);
+    const out = document.createElement("canvas");
+    out.width = shot.width;
+    out.height = shot.height + head + foot;
+    const g = out.getContext("2d");
+    g.fillStyle = "#ffffff";
+    g.fillRect(0, 0, out.width, out.height);
+    g.drawImage(shot, 0, head);
+    g.fillStyle = "#16202b";
+    g.fillRect(0, 0, out.width, head);
+    g.fillStyle = "#ffffff";
+    g.font = `${Math.round(22 * scale)}px "WenQuanYi Micro Hei", sans-serif`;
+    g.fillText(t("title"), 16 * scale, 36 * scale);
+    const when = new Date().toLocaleString(lang === "zh" ? "zh-CN" : "en-GB");
+    g.font = `${Math.round(14 * scale)}px "WenQuanYi Micro Hei", sans-serif`;
+    g.fillText(when, out.width - g.measureText(when).width - 16 * scale, 34 * scale);
+    // The legend of the layers shown, then the data sources.
+    let x = 16 * scale;
+    const y = head + shot.height + 24 * scale;
+    g.fillStyle = "#1d2733";
+    for (const info of layerInfo.filter((i) => isShown(i.name))) {
+      for (const e of info.legend || []) {
+        const text = legendLabel(e);
+        if (x + (24 + g.measureText(text).width) * 1 > out.width) break;
+        g.fillStyle = e.colour;
+        g.fillRect(x, y - 11 * scale, 12 * scale, 12 * scale);
+        g.fillStyle = "#1d2733";
+        g.fillText(text, x + 16 * scale, y);
+        x += 16 * scale + g.measureText(text).width + 14 * scale;
+      }
+    }
+    g.fillText(`${t("sourcesLine")}: ${agencies.join(", ") || "—"} · firehub`, 16 * scale, y + 30 * scale);
+    return out;
+  }
+  function download(url, name) {
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+  }
+  const stamp = () => new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
+  $("export-png").addEventListener("click", async () => {
+    const view = await composeView();
+    download(view.toDataURL("image/png"), `onemap-${stamp()}.png`);
+  });
+  $("export-pdf").addEventListener("click", async () => {
+    const view = await composeView();
+    const pdf = new window.jspdf.jsPDF({ orientation: view.width >= view.height ? "landscape" : "portrait",
+                                         unit: "px", format: [view.width, view.height], hotfixes: ["px_scaling"] });
+    pdf.addImage(view.toDataURL("image/png"), "PNG", 0, 0, view.width, view.height);
+    pdf.setProperties({ title: t("title"), creator: "firehub" });
+    pdf.save(`onemap-${stamp()}.pdf`);
+  });
 
   // --- Search: a record id, or a building, unit, hydrant, station or hospital by name or address ---
   let searchTimer = null;
