@@ -173,8 +173,12 @@ Poco::JSON::Array legendJson(const std::vector<Band>& bands) {
 
 Poco::JSON::Object layerInfo(const std::string& name, const std::string& title,
                              const std::string& title_zh, const std::string& geometry,
-                             const std::string& description, const Poco::JSON::Array& legend) {
+                             const std::string& description, const Poco::JSON::Array& legend,
+                             const std::vector<std::string>& domains) {
   Poco::JSON::Object o;
+  Poco::JSON::Array from;  // the domains its data comes from (a map tells their age)
+  for (const auto& d : domains) from.add(d);
+  o.set("domains", from);
   o.set("name", name);
   o.set("title", title);
   o.set("title_zh", title_zh);
@@ -233,21 +237,22 @@ Reply layerList(const ApiContext& ctx) {
       risk_legend.add(o);
     }
   }
-  layers.add(
-      layerInfo("risk", "Fire risk", "火灾风险", "cells",
-                "Composite risk of each S2 cell (0-100) from building, alarm, weather, water, "
-                "response, medical and public-safety factors, with its warning level.",
-                risk_legend));
+  layers.add(layerInfo(
+      "risk", "Fire risk", "火灾风险", "cells",
+      "Composite risk of each S2 cell (0-100) from building, alarm, weather, water, "
+      "response, medical and public-safety factors, with its warning level.",
+      risk_legend, {"building", "alarm", "weather", "water", "station", "health", "police"}));
   layers.add(layerInfo("response", "Response time", "响应时间", "cells",
                        "Estimated travel time from the nearest in-service station; the 5-minute "
                        "circle is the first band.",
-                       legendJson({std::begin(kResponseBands), std::end(kResponseBands)})));
+                       legendJson({std::begin(kResponseBands), std::end(kResponseBands)}),
+                       {"station"}));
   layers.add(layerInfo("water_coverage", "Hydrant coverage", "消火栓覆盖", "cells",
                        "Cells with an in-service hydrant within the protection radius.",
-                       legendJson({std::begin(kWaterBands), std::end(kWaterBands)})));
+                       legendJson({std::begin(kWaterBands), std::end(kWaterBands)}), {"water"}));
   for (const auto& l : pointLayers()) {
-    layers.add(
-        layerInfo(l.name, l.title, l.title_zh, "points", l.description, legendJson(l.legend)));
+    layers.add(layerInfo(l.name, l.title, l.title_zh, "points", l.description, legendJson(l.legend),
+                         {l.domain}));
   }
   layers.add(layerInfo("weather_stations", "Fire weather", "森林火险气象", "points",
                        "Weather stations with today's Fire Weather Index and danger class.",
@@ -255,13 +260,15 @@ Reply layerList(const ApiContext& ctx) {
                                    {"moderate", "moderate", "中", "#a6d96a"},
                                    {"high", "high", "高", "#fecc5c"},
                                    {"very_high", "very high", "很高", "#fd8d3c"},
-                                   {"extreme", "extreme", "极高", "#d7191c"}})));
+                                   {"extreme", "extreme", "极高", "#d7191c"}}),
+                       {"weather"}));
   layers.add(
       layerInfo("warnings", "Warning areas", "预警区域", "areas",
                 "Active CAP 1.2 warnings received from the weather service and drafted by "
                 "firehub.",
                 legendJson({{"received", "weather service warning", "气象预警", "#8856a7"},
-                            {"drafted", "firehub warning draft", "消防风险预警", "#e31a1c"}})));
+                            {"drafted", "firehub warning draft", "消防风险预警", "#e31a1c"}}),
+                {"weather"}));
   Poco::JSON::Object obj;
   obj.set("layers", layers);
   std::ostringstream os;

@@ -75,6 +75,13 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
     if (p.size() == 2 && p[1] == "verify") return auditVerify(resp);
   }
   if (what == "openapi.json" && p.size() == 1 && get) return openapi(resp);
+  if (what == "map" && p.size() == 1 && get) {
+    Poco::JSON::Object o;
+    o.set("basemap", options_.basemap);
+    o.set("basemap_attribution", options_.basemap_attribution);
+    o.set("initial_view", options_.initial_view);
+    return send(resp, 200, toJson(o));
+  }
   if (what == "search" && p.size() == 1 && get) {
     auto limit = integerParam(param("limit"), "limit", 1, 100, 20);
     if (!limit.isOk()) return sendError(resp, limit.status());
@@ -210,7 +217,7 @@ std::string Router::allowedMethods(const std::vector<std::string>& p) {
   if (what == "keys") {
     if (n == 1) m = {"GET", "POST"};
     if (n == 2) m = {"GET", "PATCH", "DELETE"};
-  } else if (what == "search") {
+  } else if (what == "search" || what == "map") {
     if (n == 1) m = {"GET"};
   } else if (what == "stats") {
     if (n == 2 && is(1, "districts")) m = {"GET"};

@@ -1,4 +1,6 @@
 // Reading the hub's configuration: the properties file and `--set` settings, each key checked.
+#include <cmath>
+#include <cstdio>
 #include <Poco/AutoPtr.h>
 #include <Poco/Util/PropertyFileConfiguration.h>
 
@@ -88,6 +90,9 @@ Result<HubConfig> loadConfig(const std::string& file,
     c.auth_enabled = p->getBool("auth.enabled", c.auth_enabled);
     c.anonymous_loopback = p->getString("auth.anonymous_loopback", c.anonymous_loopback);
     c.outlines_file = p->getString("map.outlines", "");
+    c.http_limits.basemap = p->getString("map.basemap", "");
+    c.http_limits.basemap_attribution = p->getString("map.basemap_attribution", "");
+    c.http_limits.initial_view = p->getString("map.initial_view", "");
     c.area_count_budget =
         static_cast<size_t>(p->getUInt64("api.area_count_budget", c.area_count_budget));
     if (c.area_count_budget > 100000000)
@@ -202,6 +207,26 @@ Result<HubConfig> loadConfig(const std::string& file,
     }
   } catch (const Poco::Exception& e) {
     return Status::invalidArgument(where + ": " + e.displayText());
+  }
+  // The one-map's basemap and first view, refused loudly when they cannot work.
+  const std::string& basemap = c.http_limits.basemap;
+  if (!basemap.empty() &&
+      ((basemap.rfind("http://", 0) != 0 && basemap.rfind("https://", 0) != 0) ||
+       basemap.find("{z}") == std::string::npos || basemap.find("{x}") == std::string::npos ||
+       basemap.find("{y}") == std::string::npos)) {
+    return Status::invalidArgument(
+        "map.basemap must be an http(s) raster tile URL template with {z}, {x} and {y}");
+  }
+  if (!c.http_limits.initial_view.empty()) {
+    double lon = 0, lat = 0, zoom = 0;
+    char end = 0;
+    if (std::sscanf(c.http_limits.initial_view.c_str(), "%lf,%lf,%lf%c", &lon, &lat, &zoom, &end) !=
+            3 ||
+        !std::isfinite(lon) || !std::isfinite(lat) || !std::isfinite(zoom) || lon < -180 ||
+        lon > 180 || lat < -85 || lat > 85 || zoom < 0 || zoom > 22) {
+      return Status::invalidArgument(
+          "map.initial_view must be lon,lat,zoom (lon -180..180, lat -85..85, zoom 0..22)");
+    }
   }
   if (c.anonymous_loopback != "none" && !auth::parseRole(c.anonymous_loopback).isOk()) {
     return Status::invalidArgument("auth.anonymous_loopback must be a role or 'none'");

@@ -362,6 +362,10 @@ try {
   check(pdfBytes.subarray(0, 5).toString() === "%PDF-" && pdfBytes.length > 10000 && pdf.suggestedFilename().endsWith(".pdf"),
         `export PDF (${pdfBytes.length} bytes)`);
 
+  // Data age per layer, from its domains' feeds.
+  await until("data age beside the layers", () => page.evaluate(() =>
+    document.querySelector('#layers [data-age-layer="hydrants"]')?.textContent.includes("数据更新于")), 35000);
+
   // English.
   await page.click("#lang");
   check((await page.textContent("header h1")) === "firehub one-map", "language switches to English");
@@ -389,7 +393,9 @@ try {
 
   // Sign-in from a workstation: the hub again without the anonymous loopback viewer.
   await stopHub();
-  await startHub(`127.0.0.1:${port}`, ["--set", "auth.anonymous_loopback=none"]);
+  // An intranet basemap that is down (nothing listens on port 9) and a first view of its own.
+  await startHub(`127.0.0.1:${port}`, ["--set", "auth.anonymous_loopback=none", "--set", "map.basemap=http://127.0.0.1:9/{z}/{x}/{y}.png",
+                                       "--set", "map.basemap_attribution=测绘局", "--set", "map.initial_view=123.43,41.80,12"]);
   const officer = await api("POST", "/api/v1/users", JSON.stringify({ name: "duty.officer", password: "correct horse battery", role: "viewer" }), "application/json");
   check(officer.name === "duty.officer" && officer.role === "viewer", "an admin makes a viewer user");
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -412,6 +418,11 @@ try {
   await Promise.all([desk.waitForNavigation(), desk.click("#signin-submit")]);
   await desk.waitForSelector("body[data-ready=true]", { timeout: 30000 });
   check((await desk.textContent("#who")).includes("viewer"), `signed in as a viewer: "${await desk.textContent("#who")}"`);
+  const opened = await desk.evaluate(() => ({ c: window.onemap.map.getCenter().toArray(), z: window.onemap.map.getZoom(),
+                                              basemap: !!window.onemap.map.getLayer("basemap") }));
+  check(Math.abs(opened.c[0] - 123.43) < 1e-6 && Math.abs(opened.c[1] - 41.8) < 1e-6 && opened.z === 12 && opened.basemap,
+        `opens at map.initial_view with the basemap layer (${JSON.stringify(opened)})`);
+  check(errors.length === 0, `an unreachable basemap is no page error (${errors.join("; ")})`);
   const jar = (await context.cookies()).find((c) => c.name === "fh_session");
   check(jar && jar.httpOnly && jar.sameSite === "Strict" && jar.expires > Date.now() / 1000,
         "the session cookie is HttpOnly, SameSite=Strict, with an expiry");

@@ -23,6 +23,7 @@
       rank: "排名", district: "辖区", highCells: "红橙网格", openAlarms: "未处理火警/故障", hydrantRate: "消火栓完好率",
       within5: "5分钟覆盖面积", devicesOnline: "物联网设备在线", searchHint: "搜索建筑、单位、地址或记录",
       noResults: "无结果", exportPng: "导出 PNG", exportPdf: "导出 PDF", sourcesLine: "数据来源",
+      age: "数据更新于 {age} 前", staleLayer: "超时", minutes: "{n} 分钟", hours: "{n} 小时", days: "{n} 天", justNow: "1 分钟内",
     },
     en: {
       title: "firehub one-map", layers: "Layers", live: "live", connecting: "connecting",
@@ -44,6 +45,7 @@
       within5: "area within 5 min", devicesOnline: "IoT devices online",
       searchHint: "search buildings, units, addresses, records", noResults: "nothing found",
       exportPng: "export PNG", exportPdf: "export PDF", sourcesLine: "data sources",
+      age: "data {age} old", staleLayer: "stale", minutes: "{n} min", hours: "{n} h", days: "{n} d", justNow: "< 1 min",
     },
   };
   // Layers drawn as cells (fill by a colour property) and which property colours them.
@@ -74,6 +76,8 @@
   const $ = (id) => document.getElementById(id);
   const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
 
+  // A basemap that cannot be reached (offline) is no error on the page: its tiles are left out.
+  const quietSources = new Set(["basemap"]);
   const map = new maplibregl.Map({
     container: "map",
     style: { version: 8, sources: {}, layers: [{ id: "background", type: "background", paint: { "background-color": "#eef2f5" } }] },
@@ -81,6 +85,7 @@
     zoom: 10.5,
     attributionControl: false,
   });
+  map.on("error", (e) => { if (!quietSources.has(e.sourceId)) console.error(e.error || e); });
   window.onemap = { map, riskCells, overlayArea: () => overlayArea, session: () => session, write,
                     alerts: () => alertData };  // for operators' consoles and the browser test
 
@@ -394,7 +399,7 @@
       div.className = "layer";
       const id = `toggle-${info.name}`;
       const visible = map.getLayer(`${info.name}-main`) && map.getLayoutProperty(`${info.name}-main`, "visibility") !== "none";
-      div.innerHTML = `<label for="${id}"><input type="checkbox" id="${id}" data-layer="${esc(info.name)}" ${visible ? "checked" : ""}>${esc(label(info))}</label>`;
+      div.innerHTML = `<label for="${id}"><input type="checkbox" id="${id}" data-layer="${esc(info.name)}" ${visible ? "checked" : ""}>${esc(label(info))}</label>` + layerAge(info);
       const legend = document.createElement("div");
       legend.className = "legend";
       for (const e of info.legend || []) {
@@ -439,7 +444,17 @@
                    paint: { "line-color": "#b2182b", "line-width": 3 } });
     const risk = await getJson("/tiles/risk.json").catch(() => null);
     if (risk && Number.isInteger(risk.grid_zoom)) gridZoom = risk.grid_zoom;
-    if (hasOutlines) fitTo(outlines);
+    // The basemap (an intranet raster tile service), under everything; unreachable, the map
+    // simply has none.
+    const settings = await getJson("/api/v1/map").catch(() => ({}));
+    if (settings.basemap) {
+      map.addSource("basemap", { type: "raster", tiles: [settings.basemap], tileSize: 256, attribution: settings.basemap_attribution || "" });
+      map.addLayer({ id: "basemap", type: "raster", source: "basemap" }, "outlines-main");
+      map.addControl(new maplibregl.AttributionControl({ compact: true }));
+    }
+    const view = (settings.initial_view || "").split(",").map(Number);
+    if (view.length === 3 && view.every(Number.isFinite)) map.jumpTo({ center: [view[0], view[1]], zoom: view[2] });
+    else if (hasOutlines) fitTo(outlines);
     else if (risk && risk.bounds && risk.bounds[0] > -180) map.fitBounds([risk.bounds.slice(0, 2), risk.bounds.slice(2)], { padding: 20, animate: false });
     overlayArea = viewArea();
 
@@ -647,9 +662,34 @@
     es.addEventListener("reset", () => reloadRisk());
   }
 
+  // Data age per layer: the newest record among the feeds of the layer's domains, stale when a
+  // feed of them is past twice its cadence.
+  let feedList = [];
+  let connectorDomain = {};
+  function ageText(ms) {
+    const m = Math.floor(ms / 60000);
+    if (m < 1) return t("justNow");
+    if (m < 120) return t("minutes").replace("{n}", m);
+    if (m < 48 * 60) return t("hours").replace("{n}", Math.floor(m / 60));
+    return t("days").replace("{n}", Math.floor(m / 1440));
+  }
+  function layerAge(info) {
+    const feeds = feedList.filter((f) => (info.domains || []).includes(connectorDomain[f.connector]) && f.last_record_at);
+    if (!feeds.length) return "";
+    const newest = Math.max(...feeds.map((f) => Date.parse(f.last_record_at)));
+    const stale = feeds.some((f) => f.stale);
+    return `<div class="note age${stale ? " stale-age" : ""}" data-age-layer="${esc(info.name)}">${esc(t("age").replace("{age}", ageText(Date.now() - newest)))}${stale ? ` · ${esc(t("staleLayer"))}` : ""}</div>`;
+  }
+
   async function checkFeeds() {
     try {
+      if (!Object.keys(connectorDomain).length) {
+        const plugins = (await getJson("/api/v1/plugins").catch(() => ({ plugins: [] }))).plugins || [];
+        connectorDomain = Object.fromEntries(plugins.map((p) => [p.id, p.domain]));
+      }
       const feeds = (await getJson("/api/v1/feeds")).feeds || [];
+      feedList = feeds;
+      renderSidebar();
       const now = Date.now();
       staleFeeds = feeds.filter((f) => f.state === "active" && f.cadence_s > 0 && f.last_record_at &&
                                        now - Date.parse(f.last_record_at) > 2 * f.cadence_s * 1000).map((f) => f.id);

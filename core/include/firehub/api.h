@@ -65,6 +65,12 @@ struct ApiOptions {
   // every client (http.max_connections). Defaults: 10, 20000.
   int header_timeout_s = 10;
   size_t max_connections = 20000;
+  // The one-map's basemap: an XYZ raster tile URL template ({z}/{x}/{y}; an intranet map service,
+  // its key in the URL) and its attribution (map.basemap, map.basemap_attribution); the view it
+  // opens at, "lon,lat,zoom" (map.initial_view). Defaults: none (no basemap; the data's extent).
+  std::string basemap;
+  std::string basemap_attribution;
+  std::string initial_view;
   // How long a sign-in session lasts, hours (auth.session_hours). Default: 12.
   int session_hours = 12;
   // Pushes one feed may have in the hub at once, and one agency over all its feeds
