@@ -129,6 +129,10 @@ Reply districtStats(const ApiContext& ctx, const std::string& outlines_file);
 // GET /api/v1/search?q=: a record by id, or buildings, units, hydrants, stations and hospitals
 // by name or address, at most `limit`, each with its place.
 Reply search(const ApiContext& ctx, const std::string& query, size_t limit, bool restricted);
+// GET /api/v1/nearby?lon=&lat=&radius_m=: in-service hydrants, key units and open hazards within
+// the radius; the nearest in-service stations (with travel time) and hospitals with free beds
+// within 20 km.
+Reply nearby(const ApiContext& ctx, double lon, double lat, double radius_m);
 Reply warningList(const ApiContext& ctx, bool history, const PageParams& page);
 Reply warningDocument(const ApiContext& ctx, const std::string& identifier);
 

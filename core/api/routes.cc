@@ -75,6 +75,25 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
     if (p.size() == 2 && p[1] == "verify") return auditVerify(resp);
   }
   if (what == "openapi.json" && p.size() == 1 && get) return openapi(resp);
+  if (what == "nearby" && p.size() == 1 && get) {
+    auto number = [&](const char* name, double fallback) -> std::optional<double> {
+      auto v = param(name);
+      if (!v) return fallback;
+      try {
+        size_t used = 0;
+        const double d = std::stod(*v, &used);
+        if (used != v->size()) return std::nullopt;
+        return d;
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    };
+    auto lon = number("lon", NAN), lat = number("lat", NAN), radius = number("radius_m", 1000);
+    if (!lon || !lat || !radius) {
+      return sendError(resp, Status::invalidArgument("lon, lat and radius_m must be numbers"));
+    }
+    return reply(resp, nearby(ctx_, *lon, *lat, *radius));
+  }
   if (what == "map" && p.size() == 1 && get) {
     Poco::JSON::Object o;
     o.set("basemap", options_.basemap);
@@ -217,7 +236,7 @@ std::string Router::allowedMethods(const std::vector<std::string>& p) {
   if (what == "keys") {
     if (n == 1) m = {"GET", "POST"};
     if (n == 2) m = {"GET", "PATCH", "DELETE"};
-  } else if (what == "search" || what == "map") {
+  } else if (what == "search" || what == "map" || what == "nearby") {
     if (n == 1) m = {"GET"};
   } else if (what == "stats") {
     if (n == 2 && is(1, "districts")) m = {"GET"};

@@ -304,6 +304,12 @@ try {
     window.onemap.map.queryRenderedFeatures({ layers: ["focus-ring"] }).length === 1), 5000)) {
     check(true, "the alarm is ringed on the map");
   }
+  // Incident focus: the panel lists what is around the alarm, as the API has it.
+  const near = await api("GET", `/api/v1/nearby?lon=${listed.point[0]}&lat=${listed.point[1]}&radius_m=1000`);
+  await until("the alarm's surroundings in the panel", () => page.evaluate((n) =>
+    document.querySelectorAll('#panel ul[data-nearby="stations"] li[data-point]').length === n.stations.length &&
+    document.querySelectorAll('#panel ul[data-nearby="hydrants"] li[data-point]').length === n.hydrants.length, near), 10000);
+  check(near.stations.length > 0 && near.stations[0].travel_s > 0, `nearest stations with travel times (${near.stations.map((s) => `${s.id} ${s.travel_s} s`).join(", ")})`);
   await page.screenshot({ path: path.join(scratch, "onemap-alert-focus.png") });
   check((await page.$$("#alerts .ack")).length === 0, "the local viewer has no acknowledge button");
   const acked = await api("POST", `/api/v1/alerts/${encodeURIComponent(listed.id)}/ack`);

@@ -23,7 +23,9 @@
       rank: "排名", district: "辖区", highCells: "红橙网格", openAlarms: "未处理火警/故障", hydrantRate: "消火栓完好率",
       within5: "5分钟覆盖面积", devicesOnline: "物联网设备在线", searchHint: "搜索建筑、单位、地址或记录",
       noResults: "无结果", exportPng: "导出 PNG", exportPdf: "导出 PDF", sourcesLine: "数据来源",
-      age: "数据更新于 {age} 前", staleLayer: "超时", minutes: "{n} 分钟", hours: "{n} 小时", days: "{n} 天", justNow: "1 分钟内",
+      nearbyTitle: "周边 {r} 米", nearbyHydrants: "在用消火栓", nearbyStations: "最近消防站", nearbyHospitals: "有空床医院",
+      nearbyUnits: "重点单位", nearbyHazards: "未整改隐患", travel: "约 {m} 分钟", beds: "急诊 {e} · 烧伤 {b}", none: "无",
+      age: "数据更新于{age}", staleLayer: "超时", minutes: " {n} 分钟前", hours: " {n} 小时前", days: " {n} 天前", justNow: "刚刚",
     },
     en: {
       title: "firehub one-map", layers: "Layers", live: "live", connecting: "connecting",
@@ -45,7 +47,10 @@
       within5: "area within 5 min", devicesOnline: "IoT devices online",
       searchHint: "search buildings, units, addresses, records", noResults: "nothing found",
       exportPng: "export PNG", exportPdf: "export PDF", sourcesLine: "data sources",
-      age: "data {age} old", staleLayer: "stale", minutes: "{n} min", hours: "{n} h", days: "{n} d", justNow: "< 1 min",
+      nearbyTitle: "within {r} m", nearbyHydrants: "in-service hydrants", nearbyStations: "nearest stations",
+      nearbyHospitals: "hospitals with free beds", nearbyUnits: "key units", nearbyHazards: "open hazards",
+      travel: "about {m} min", beds: "emergency {e} · burn {b}", none: "none",
+      age: "data {age}", staleLayer: "stale", minutes: "{n} min ago", hours: "{n} h ago", days: "{n} d ago", justNow: "just now",
     },
   };
   // Layers drawn as cells (fill by a colour property) and which property colours them.
@@ -177,11 +182,37 @@
       box.appendChild(div);
     }
   }
+  // Incident focus: what lies around a place, in the panel, the radius drawn on the map.
+  const NEARBY_RADIUS_M = 1000;
+  async function showNearby(point) {
+    const near = await getJson(`/api/v1/nearby?lon=${point[0]}&lat=${point[1]}&radius_m=${NEARBY_RADIUS_M}`);
+    const ring = [];
+    for (let i = 0; i <= 64; i++) {
+      const a = (i / 64) * 2 * Math.PI;
+      ring.push([point[0] + (NEARBY_RADIUS_M / (111320 * Math.cos(point[1] * Math.PI / 180))) * Math.cos(a),
+                 point[1] + (NEARBY_RADIUS_M / 111320) * Math.sin(a)]);
+    }
+    map.getSource("nearby")?.setData({ type: "Feature", geometry: { type: "Polygon", coordinates: [ring] }, properties: {} });
+    const section = (key, title, items, extra) => `<h4>${esc(t(title))} (${items.length})</h4><ul data-nearby="${key}">` +
+      (items.length ? items.map((i) => `<li data-point="${i.point.join(",")}">${esc(i.label)} · ${i.distance_m} m${extra ? ` · ${esc(extra(i))}` : ""}</li>`).join("")
+                    : `<li class="note">${esc(t("none"))}</li>`) + "</ul>";
+    panelCell = null;
+    openPanel(`<h3>${esc(t("nearbyTitle").replace("{r}", near.radius_m))}</h3>` +
+      section("stations", "nearbyStations", near.stations, (i) => t("travel").replace("{m}", Math.round(i.travel_s / 60))) +
+      section("hydrants", "nearbyHydrants", near.hydrants, (i) => (i.pressure_mpa !== undefined ? `${i.pressure_mpa} MPa` : "")) +
+      section("hospitals", "nearbyHospitals", near.hospitals, (i) => t("beds").replace("{e}", i.beds_emergency).replace("{b}", i.beds_burn)) +
+      section("key_units", "nearbyUnits", near.key_units) +
+      section("hazards", "nearbyHazards", near.hazards, (i) => i.type + (i.major ? " !" : "")));
+    document.querySelectorAll("#panel li[data-point]").forEach((li) => li.addEventListener("click", () =>
+      map.flyTo({ center: li.dataset.point.split(",").map(Number), zoom: Math.max(map.getZoom(), 16) })));
+  }
+
   function focusAlert(a) {
     focusedAlert = a.id;
     map.getSource("focus")?.setData({ type: "Feature", geometry: { type: "Point", coordinates: a.point }, properties: { id: a.id } });
     map.flyTo({ center: a.point, zoom: Math.max(map.getZoom(), a.kind.startsWith("cap") ? 11 : 15) });
     renderAlerts();
+    if (["fire_alarm", "fault", "incident"].includes(a.kind)) showNearby(a.point).catch((err) => openPanel(esc(err.message)));
   }
 
   // --- Export: the current view as PNG or PDF, with title, legend, time and data sources ---
@@ -505,6 +536,8 @@
                                 "fill-outline-color": "#4a5560" } });
       }
     }
+    map.addSource("nearby", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
+    map.addLayer({ id: "nearby-line", type: "line", source: "nearby", paint: { "line-color": "#b2182b", "line-width": 2, "line-dasharray": [2, 2] } });
     map.addSource("focus", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
     map.addLayer({ id: "focus-ring", type: "circle", source: "focus",
                    paint: { "circle-radius": 18, "circle-color": "rgba(0,0,0,0)", "circle-stroke-color": "#ff0000", "circle-stroke-width": 3 } });
@@ -789,6 +822,8 @@
     }
   });
   $("panel-close").addEventListener("click", () => { $("panel").hidden = true; });
+  // A right click anywhere: what lies around it.
+  map.on("contextmenu", (e) => showNearby([e.lngLat.lng, e.lngLat.lat]).catch((err) => openPanel(esc(err.message))));
   $("lang").addEventListener("click", () => {
     lang = lang === "zh" ? "en" : "zh";
     localStorage.setItem("onemap.lang", lang);
