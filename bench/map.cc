@@ -30,6 +30,10 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -224,6 +228,74 @@ std::vector<std::string> viewTiles(int z, double lon, double lat) {
   return out;
 }
 
+// A connection from `source` (a loopback address) to the hub; -1 when it fails.
+int connectFrom(const std::string& source, uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  const int one = 1;
+  setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  sockaddr_in from{}, to{};
+  from.sin_family = to.sin_family = AF_INET;
+  inet_pton(AF_INET, source.c_str(), &from.sin_addr);
+  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  to.sin_port = htons(port);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+      connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// The wall of screens: `streams` open risk event streams and `idle` connections that say
+// nothing (50 from each loopback address, within the per-address cap), then /healthz timed.
+BenchFigures connectionsRun(uint16_t port, int streams, int idle) {
+  rlimit files{};
+  getrlimit(RLIMIT_NOFILE, &files);
+  files.rlim_cur = files.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &files);
+  std::vector<int> fds;
+  int opened_streams = 0;
+  const std::string request = "GET /api/v1/layers/risk/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  for (int i = 0; i < streams; ++i) {
+    const int fd = connectFrom("127.0.2." + std::to_string(1 + i / 50), port);
+    if (fd < 0) break;
+    fds.push_back(fd);
+    opened_streams += ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+                      static_cast<ssize_t>(request.size());
+  }
+  int opened_idle = 0;
+  for (int i = 0; i < idle; ++i) {
+    const int fd = connectFrom(
+        "127.0.3" + std::to_string(i / 5000) + "." + std::to_string(1 + (i / 50) % 100), port);
+    if (fd < 0) break;
+    fds.push_back(fd);
+    ++opened_idle;
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::vector<double> ms;
+  for (int i = 0; i < 100; ++i) {
+    const auto t = Clock::now();
+    try {
+      httpRequest("http://127.0.0.1:" + std::to_string(port), "GET", "/healthz", "", "");
+    } catch (const Poco::Exception&) {
+      ms.push_back(1e9);
+      continue;
+    }
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+  }
+  for (int fd : fds) ::close(fd);
+  std::printf("%-52s %12d\n", "event streams held", opened_streams);
+  std::printf("%-52s %12d\n", "idle connections held", opened_idle);
+  std::printf("%-52s %12.2f\n", "/healthz p50 with them open (ms)", percentile(ms, 0.5));
+  std::printf("%-52s %12.2f   (target < 100)\n", "/healthz p99 with them open (ms)",
+              percentile(ms, 0.99));
+  return {{"map.streams_held", static_cast<int64_t>(opened_streams)},
+          {"map.idle_connections_held", static_cast<int64_t>(opened_idle)},
+          {"map.healthz_p50_ms_with_connections", percentile(ms, 0.5)},
+          {"map.healthz_p99_ms_with_connections", percentile(ms, 0.99)}};
+}
+
 // Long: one run, phase after phase, each printing its figures.
 int benchMap(const MapBenchOptions& o) {
   namespace fs = std::filesystem;
@@ -256,6 +328,7 @@ int benchMap(const MapBenchOptions& o) {
   config.data_dir = (dir / "hub").string();
   config.http_listen = "127.0.0.1:0";
   config.kafka_bootstrap = o.bootstrap;
+  config.http_limits.keep_alive_s = 120;  // the wall of screens below stays connected
   std::fprintf(stderr, "bench: starting the hub and fusing the province...\n");
   auto started = Hub::start(config);
   if (!started.isOk()) {
@@ -352,6 +425,13 @@ int benchMap(const MapBenchOptions& o) {
                                  {"map.tile_warm_p95_ms", percentile(warm_ms, 0.95)},
                                  {"map.view_kb_max", worst_view_kb},
                                  {"map.view_all_layers_kb_max", worst_all_kb}});
+  std::fflush(stdout);
+
+  // Connections held (the hub and this client share the process's open-files limit).
+  {
+    auto held = connectionsRun(port, 1000, 8000);
+    figures.insert(figures.end(), held.begin(), held.end());
+  }
   std::fflush(stdout);
 
   // 3. The browser: first paint, long tasks while panning, delta-to-screen.

@@ -16,6 +16,10 @@
 #                          10,000 records/s (p50, p99) and the catch-up rate of a stopped node;
 #                          then three serve processes: seconds from kill -9 of the layers duty's
 #                          holder to another node running it (session timeouts 6 s and 4 s);
+#   firehub bench map      the one-map on a synthetic province (1 M buildings in 10 % of 1.9 M
+#                          level-15 cells): tile times cold and warm, bytes per full-screen view,
+#                          a wall of screens' connections held with /healthz timed, and in headless
+#                          Chromium first paint, the longest task while panning, delta-to-screen;
 #   record_json_bench      Google Benchmark micro-benchmarks of the publisher's per-message JSON
 #                          (one thread, no broker: steadier than the end-to-end figures);
 #   pipeline_bench         the pushing thread's work alone: pushes of 5,000 weather lines through
@@ -58,6 +62,7 @@ printf '{"machine": "%s", "date": "%s"}\n' "$machine" "$(date -u +%Y-%m-%dT%H:%M
 "$bin" bench memory --bootstrap "$bootstrap" --json "$json"
 "$bin" bench fusion --bootstrap "$bootstrap" --json "$json"
 "$bin" bench cluster --json "$json"
+"$bin" bench map --bootstrap "$bootstrap" --json "$json" --source-dir .
 micro="${json%.json}-micro.json"
 build/release/tests/record_json_bench --benchmark_min_time=1 --benchmark_out="$micro" --benchmark_out_format=json
 pipeline="${json%.json}-pipeline.json"

@@ -189,9 +189,10 @@ try {
   await page.evaluate((h) => new Promise((r) => { window.onemap.map.once("idle", r); window.onemap.map.jumpTo(h); }), home);
   await until("grid cells back at home", async () => Object.keys(await rendered()).length === layer.numberMatched, 5000);
 
-  // The live overlays are read by area: far away the alarms are read for the new area, and an
-  // area holding more than the page reads says so (the hub's answer is rewritten to claim more
-  // matches than it returned); the note goes once an area fits again.
+  // The live overlays are read by area: far away the fire weather stations are read for the new
+  // area, and an area holding more than the page reads says so (the hub's answer is rewritten
+  // to claim more matches than it returned); the note goes once an area fits again.
+  await page.check("#toggle-weather_stations");
   const moveAway = async () => {
     await page.evaluate(() => window.onemap.map.jumpTo({ center: [100.0, 30.0] }));
     await until("read far away", () => page.evaluate(() => window.onemap.overlayArea()[0] < 100), 5000);
@@ -199,15 +200,15 @@ try {
     await until("read at home", () => page.evaluate(() => window.onemap.overlayArea()[0] > 110), 5000);
   };
   const alarmReads = () => page.evaluate(() => performance.getEntriesByType("resource")
-    .filter((e) => e.name.includes("/api/v1/layers/alarms?")).map((e) => e.name));
-  await page.route("**/api/v1/layers/alarms?*", async (route) => {
+    .filter((e) => e.name.includes("/api/v1/layers/weather_stations?")).map((e) => e.name));
+  await page.route("**/api/v1/layers/weather_stations?*", async (route) => {
     const answer = await route.fetch();
     const body = await answer.json();
     body.numberMatched = 99999;
     await route.fulfill({ response: answer, json: body });
   });
   await moveAway();
-  if (await until("note that the view holds more alarms than shown", async () =>
+  if (await until("note that the view holds more fire weather stations than shown", async () =>
     !(await page.isHidden("#partial")) && (await page.textContent("#partial")).includes("99999"), 5000)) {
     check(true, `a cut-short overlay says so: "${await page.textContent("#partial")}"`);
   }
@@ -217,7 +218,8 @@ try {
     check(true, "the note goes once the area fits");
   }
   check((await alarmReads()).length >= 4 && (await alarmReads()).every((u) => /[?&]bbox=[-0-9.]+,[-0-9.]+,[-0-9.]+,[-0-9.]+/.test(u)),
-        `alarms read by area on the moves (${(await alarmReads()).length} reads)`);
+        `fire weather read by area on the moves (${(await alarmReads()).length} reads)`);
+  await page.uncheck("#toggle-weather_stations");
 
   // Click the shopping centre's cell: the panel explains it factor by factor.
   const target = layer.features.find((f) => f.properties.buildings > 0) || layer.features[0];

@@ -57,7 +57,8 @@
   const CELL_COLOUR = { risk: "colour", response: "response_colour", water_coverage: "water_colour" };
   // Layers read as vector tiles; the others are live overlays read as GeoJSON for the area
   // around the view, at most OVERLAY_LIMIT features each.
-  const TILED = new Set(["risk", "response", "water_coverage", "hydrants", "stations", "hospitals", "key_units"]);
+  const TILED = new Set(["risk", "response", "water_coverage", "hydrants", "stations", "hospitals", "key_units",
+                         "alarms", "incidents"]);
   const OVERLAY_LIMIT = 20000;
   const areaParam = () => (overlayArea ? `&bbox=${overlayArea.map((v) => v.toFixed(5)).join(",")}` : "");
   const overlayUrl = (name) => `/api/v1/layers/${name}?limit=${OVERLAY_LIMIT}${name !== "warnings" ? areaParam() : ""}`;
@@ -446,6 +447,11 @@
   }
 
   function setVisible(name, on) {
+    if (on && hiddenSinceDelta.has(name) && map.getSource(name)) {
+      hiddenSinceDelta.delete(name);
+      map.removeFeatureState({ source: name, sourceLayer: name });  // older than its tiles now
+      map.refreshTiles(name);
+    }
     if (on && !TILED.has(name) && layerInfo.some((info) => info.name === name) && !loaded.has(name)) {
       loaded.add(name);
       getLayer(name).then((data) => { map.getSource(name)?.setData(data); renderStatus(); })
@@ -624,7 +630,8 @@
     for (const f of delta.features) {
       riskCells.set(f.id, f);
       for (const name of Object.keys(CELL_COLOUR)) {
-        if (!map.getSource(name)) continue;
+        // A hidden layer's tiles are read again when it is shown: its states can wait.
+        if (!map.getSource(name) || !isShown(name)) continue;
         const colour = CELL_COLOUR[name];
         map.setFeatureState({ source: name, sourceLayer: name, id: f.id },
                             { [colour]: f.properties[colour], level: f.properties.level, removed: false });
@@ -639,6 +646,7 @@
       }
     }
     refreshLater(refresh, delta.removed.length > 0);
+    hiddenSinceDelta = new Set(Object.keys(CELL_COLOUR).filter((n) => !isShown(n)));
     if (panelCell && !$("panel").hidden && delta.features.some((f) => f.id === panelCell)) {
       showCell(panelCell).catch(() => {});
     }
@@ -649,10 +657,16 @@
     window.dispatchEvent(new CustomEvent("onemap:delta", { detail: delta }));  // for consoles and the bench
   }
 
+  // Cell layers hidden while deltas came: their tiles are read again when shown.
+  let hiddenSinceDelta = new Set();
+
+  // The alert list and the point overlays follow the deltas at most every two seconds: a busy
+  // province changes a hundred cells a second, and reading them again each time would hold the
+  // page's thread.
   let alertsTimer = null;
   function alertsSoon() {
     if (alertsTimer) return;
-    alertsTimer = setTimeout(() => { alertsTimer = null; loadAlerts().catch(() => {}); }, 500);
+    alertsTimer = setTimeout(() => { alertsTimer = null; loadAlerts().catch(() => {}); }, 2000);
   }
 
   const pending = new Set();
@@ -665,11 +679,16 @@
       const names = [...pending];
       pending.clear();
       for (const n of names) {
-        if (!loaded.has(n)) continue;  // fetched when first shown
         const source = map.getSource(n);
-        if (source) source.setData(await getLayer(n).catch(() => ({ type: "FeatureCollection", features: [] })));
+        if (!source) continue;
+        if (TILED.has(n)) {
+          if (isShown(n)) map.refreshTiles(n);  // unchanged tiles answer 304
+          continue;
+        }
+        if (!loaded.has(n)) continue;  // fetched when first shown
+        source.setData(await getLayer(n).catch(() => ({ type: "FeatureCollection", features: [] })));
       }
-    }, 300);
+    }, 2000);
   }
 
   // The stream lost its place (the hub restarted, or the page fell too far behind): every tile
