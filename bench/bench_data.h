@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string>
 
+#include "firehub/lake.h"
 #include "firehub/v1/time_text.h"
 
 namespace firehub::cli {
@@ -64,6 +65,23 @@ inline std::string observationBody(size_t first, size_t n, bool csv) {
     body += line;
   }
   return body;
+}
+
+// A record of the synthetic regions (`bench fusion`, `bench map`): an entity placed at lon/lat,
+// observed at one fixed time; the caller fills its body.
+inline lake::StoreItem benchItem(const std::string& domain, const std::string& type,
+                                 const std::string& id, double lon, double lat) {
+  lake::StoreItem it;
+  auto& r = it.record();
+  r.set_id("bench:" + id);
+  r.set_domain(domain);
+  r.set_entity_type(type);
+  r.set_entity_id(id);
+  r.set_feed_id("bench");
+  r.mutable_observed_at()->set_seconds(1795300000);
+  r.mutable_geometry()->mutable_point()->set_lon(lon);
+  r.mutable_geometry()->mutable_point()->set_lat(lat);
+  return it;
 }
 
 }  // namespace firehub::cli

@@ -36,6 +36,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench_data.h"
 #include "bench_report.h"
 #include "bench.h"
 #include "firehub/hub.h"
@@ -81,21 +82,6 @@ double rssMiB() {
 // The region: 1.0° x 0.8° around Shenyang, about 7,400 km^2, ~100k level-15 cells.
 constexpr double kWest = 123.0, kSouth = 41.4, kWidth = 1.0, kHeight = 0.8;
 
-lake::StoreItem item(const std::string& domain, const std::string& type, const std::string& id,
-                     double lon, double lat) {
-  lake::StoreItem it;
-  auto& r = it.record();
-  r.set_id("bench:" + id);
-  r.set_domain(domain);
-  r.set_entity_type(type);
-  r.set_entity_id(id);
-  r.set_feed_id("bench");
-  r.mutable_observed_at()->set_seconds(1795300000);
-  r.mutable_geometry()->mutable_point()->set_lon(lon);
-  r.mutable_geometry()->mutable_point()->set_lat(lat);
-  return it;
-}
-
 Status loadRegion(lake::Lake& lake, const FusionBenchOptions& o,
                   std::vector<std::pair<double, double>>& places) {
   std::mt19937_64 rng(42);
@@ -110,7 +96,7 @@ Status loadRegion(lake::Lake& lake, const FusionBenchOptions& o,
   for (size_t i = 0; i < o.buildings; ++i) {
     double lon = kWest + u(rng) * kWidth, lat = kSouth + u(rng) * kHeight;
     places.emplace_back(lon, lat);
-    auto it = item("building", "building", "B" + std::to_string(i), lon, lat);
+    auto it = benchItem("building", "building", "B" + std::to_string(i), lon, lat);
     auto* b = it.record().mutable_building();
     b->set_building_id("B" + std::to_string(i));
     b->set_occupancy(static_cast<firehub::v1::Building::Occupancy>(1 + rng() % 16));
@@ -120,8 +106,8 @@ Status loadRegion(lake::Lake& lake, const FusionBenchOptions& o,
     if (batch.size() == 10000) FIREHUB_RETURN_IF_ERROR(flush());
   }
   for (size_t i = 0; i < o.hydrants; ++i) {
-    auto it = item("water", "water_source", "H" + std::to_string(i), kWest + u(rng) * kWidth,
-                   kSouth + u(rng) * kHeight);
+    auto it = benchItem("water", "water_source", "H" + std::to_string(i), kWest + u(rng) * kWidth,
+                        kSouth + u(rng) * kHeight);
     auto* w = it.record().mutable_water_source();
     w->set_source_id("H" + std::to_string(i));
     w->set_kind(firehub::v1::WaterSource::KIND_HYDRANT);
@@ -131,15 +117,15 @@ Status loadRegion(lake::Lake& lake, const FusionBenchOptions& o,
     batch.push_back(std::move(it));
   }
   for (int i = 0; i < 150; ++i) {
-    auto it = item("station", "fire_station", "S" + std::to_string(i), kWest + u(rng) * kWidth,
-                   kSouth + u(rng) * kHeight);
+    auto it = benchItem("station", "fire_station", "S" + std::to_string(i), kWest + u(rng) * kWidth,
+                        kSouth + u(rng) * kHeight);
     it.record().mutable_fire_station()->set_station_id("S" + std::to_string(i));
     it.record().mutable_fire_station()->set_status(firehub::v1::FireStation::STATUS_IN_SERVICE);
     batch.push_back(std::move(it));
   }
   for (int i = 0; i < 40; ++i) {
-    auto it = item("health", "health_facility", "M" + std::to_string(i), kWest + u(rng) * kWidth,
-                   kSouth + u(rng) * kHeight);
+    auto it = benchItem("health", "health_facility", "M" + std::to_string(i),
+                        kWest + u(rng) * kWidth, kSouth + u(rng) * kHeight);
     auto* h = it.record().mutable_health_facility();
     h->set_facility_id("M" + std::to_string(i));
     h->set_kind(firehub::v1::HealthFacility::KIND_HOSPITAL);
@@ -147,8 +133,8 @@ Status loadRegion(lake::Lake& lake, const FusionBenchOptions& o,
     batch.push_back(std::move(it));
   }
   for (int i = 0; i < 500; ++i) {
-    auto it = item("police", "police_incident", "P" + std::to_string(i), kWest + u(rng) * kWidth,
-                   kSouth + u(rng) * kHeight);
+    auto it = benchItem("police", "police_incident", "P" + std::to_string(i),
+                        kWest + u(rng) * kWidth, kSouth + u(rng) * kHeight);
     auto* p = it.record().mutable_police_incident();
     p->set_incident_id("P" + std::to_string(i));
     p->set_type(static_cast<firehub::v1::PoliceIncident::Type>(1 + rng() % 8));

@@ -4,7 +4,7 @@
 // lake and fused; the hub then serves it and the figures are:
 //  1. tile time, cold (first read of a tile) and warm (read again), p50 and p95, over the tiles
 //     of full-screen views (1920 x 1080, 512-pixel tiles) at zooms 6 to 16 across the province,
-//     for the layers the map shows at start (risk, stations, buildings);
+//     for the layers the map shows at start (risk, stations, fire alarms, buildings);
 //  2. bytes per full-screen view (compressed, as a browser gets them) at each zoom, at start and
 //     with every tiled point layer switched on;
 //  3. in headless Chromium (bench/map_browser.mjs): first paint of the province, the longest
@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "bench_data.h"
 #include "bench_report.h"
 #include "firehub/api.h"
 #include "firehub/hub.h"
@@ -64,21 +65,6 @@ struct MapBenchOptions {
 
 // The province: 4.9° x 3.3° around 41.3° N, about 150,000 km² (Liaoning's size).
 constexpr double kWest = 120.0, kSouth = 39.6, kWidth = 4.9, kHeight = 3.3;
-
-lake::StoreItem item(const std::string& domain, const std::string& type, const std::string& id,
-                     double lon, double lat) {
-  lake::StoreItem it;
-  auto& r = it.record();
-  r.set_id("bench:" + id);
-  r.set_domain(domain);
-  r.set_entity_type(type);
-  r.set_entity_id(id);
-  r.set_feed_id("bench");
-  r.mutable_observed_at()->set_seconds(1795300000);
-  r.mutable_geometry()->mutable_point()->set_lon(lon);
-  r.mutable_geometry()->mutable_point()->set_lat(lat);
-  return it;
-}
 
 // Buildings in random occupied cells (a footprint of about 20 m x 20 m each), hydrants near
 // them, devices in buildings. `alarm_targets` gets, for a spread of buildings, the building id
@@ -113,7 +99,7 @@ Status loadProvince(lake::Lake& lake, const MapBenchOptions& o, size_t& cells_oc
     const double lon = c.lng().degrees() + (u(rng) - 0.5) * 0.002;
     const double lat = c.lat().degrees() + (u(rng) - 0.5) * 0.0015;
     const std::string id = "B" + std::to_string(i);
-    auto it = item("building", "building", id, lon, lat);
+    auto it = benchItem("building", "building", id, lon, lat);
     auto* b = it.record().mutable_building();
     b->set_building_id(id);
     b->set_name("楼" + std::to_string(i));
@@ -135,9 +121,9 @@ Status loadProvince(lake::Lake& lake, const MapBenchOptions& o, size_t& cells_oc
   }
   for (size_t i = 0; i < o.hydrants; ++i) {
     const S2LatLng c = occupied[rng() % occupied.size()].ToLatLng();
-    auto it = item("water", "water_source", "H" + std::to_string(i),
-                   c.lng().degrees() + (u(rng) - 0.5) * 0.003,
-                   c.lat().degrees() + (u(rng) - 0.5) * 0.002);
+    auto it = benchItem("water", "water_source", "H" + std::to_string(i),
+                        c.lng().degrees() + (u(rng) - 0.5) * 0.003,
+                        c.lat().degrees() + (u(rng) - 0.5) * 0.002);
     auto* w = it.record().mutable_water_source();
     w->set_source_id("H" + std::to_string(i));
     w->set_kind(firehub::v1::WaterSource::KIND_HYDRANT);
@@ -148,15 +134,15 @@ Status loadProvince(lake::Lake& lake, const MapBenchOptions& o, size_t& cells_oc
     if (batch.size() == 10000) FIREHUB_RETURN_IF_ERROR(flush());
   }
   for (int i = 0; i < 400; ++i) {
-    auto it = item("station", "fire_station", "S" + std::to_string(i), kWest + u(rng) * kWidth,
-                   kSouth + u(rng) * kHeight);
+    auto it = benchItem("station", "fire_station", "S" + std::to_string(i), kWest + u(rng) * kWidth,
+                        kSouth + u(rng) * kHeight);
     it.record().mutable_fire_station()->set_station_id("S" + std::to_string(i));
     it.record().mutable_fire_station()->set_status(firehub::v1::FireStation::STATUS_IN_SERVICE);
     batch.push_back(std::move(it));
   }
   for (int i = 0; i < 200; ++i) {
-    auto it = item("health", "health_facility", "M" + std::to_string(i), kWest + u(rng) * kWidth,
-                   kSouth + u(rng) * kHeight);
+    auto it = benchItem("health", "health_facility", "M" + std::to_string(i),
+                        kWest + u(rng) * kWidth, kSouth + u(rng) * kHeight);
     auto* h = it.record().mutable_health_facility();
     h->set_facility_id("M" + std::to_string(i));
     h->set_kind(firehub::v1::HealthFacility::KIND_HOSPITAL);
@@ -168,7 +154,7 @@ Status loadProvince(lake::Lake& lake, const MapBenchOptions& o, size_t& cells_oc
     const S2LatLng c = occupied[rng() % occupied.size()].ToLatLng();
     char address[16];
     std::snprintf(address, sizeof address, "%012zx", 0x100000 + i);
-    auto it = item("alarm", "fire_alarm_event", address, c.lng().degrees(), c.lat().degrees());
+    auto it = benchItem("alarm", "fire_alarm_event", address, c.lng().degrees(), c.lat().degrees());
     auto* a = it.record().mutable_fire_alarm_event();
     a->set_device_address(address);
     a->set_info_type(firehub::v1::FireAlarmEvent::INFO_TYPE_COMPONENT_STATE);
@@ -361,9 +347,9 @@ int benchMap(const MapBenchOptions& o) {
   // 1 and 2: tiles of full-screen views across the province.
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<double> u(0, 1);
-  const std::vector<std::string> start_layers = {"risk", "stations", "buildings"};
-  const std::vector<std::string> all_layers = {"risk",     "stations",  "buildings",
-                                               "hydrants", "key_units", "hospitals"};
+  const std::vector<std::string> start_layers = {"risk", "stations", "alarms", "buildings"};
+  const std::vector<std::string> all_layers = {"risk",     "stations",  "alarms",    "buildings",
+                                               "hydrants", "key_units", "hospitals", "incidents"};
   std::vector<double> cold_ms, warm_ms;
   BenchFigures figures = {{"map.buildings", static_cast<uint64_t>(o.buildings)},
                           {"map.cells_occupied", static_cast<uint64_t>(occupied)},

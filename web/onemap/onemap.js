@@ -472,18 +472,21 @@
   }
 
   async function addLayers() {
-    const outlines = await getJson("/api/v1/outlines").catch(() => ({ type: "FeatureCollection", features: [] }));
+    // What the first view needs, asked for together.
+    const [outlines, risk, settings, layers] = await Promise.all([
+      getJson("/api/v1/outlines").catch(() => ({ type: "FeatureCollection", features: [] })),
+      getJson("/tiles/risk.json").catch(() => null),
+      getJson("/api/v1/map").catch(() => ({})),
+      getJson("/api/v1/layers")]);
     hasOutlines = (outlines.features || []).length > 0;  // a hub without map.outlines draws none
     outlineFeatures = outlines.features || [];
     map.addSource("outlines", { type: "geojson", data: outlines });
     map.addLayer({ id: "outlines-main", type: "line", source: "outlines", paint: { "line-color": "#6b7b8c", "line-width": 1.5, "line-dasharray": [3, 2] } });
     map.addLayer({ id: "district-focus", type: "line", source: "outlines", filter: ["==", ["get", "name"], ""],
                    paint: { "line-color": "#b2182b", "line-width": 3 } });
-    const risk = await getJson("/tiles/risk.json").catch(() => null);
     if (risk && Number.isInteger(risk.grid_zoom)) gridZoom = risk.grid_zoom;
     // The basemap (an intranet raster tile service), under everything; unreachable, the map
     // simply has none.
-    const settings = await getJson("/api/v1/map").catch(() => ({}));
     if (settings.basemap) {
       map.addSource("basemap", { type: "raster", tiles: [settings.basemap], tileSize: 256, attribution: settings.basemap_attribution || "" });
       map.addLayer({ id: "basemap", type: "raster", source: "basemap" }, "outlines-main");
@@ -495,7 +498,7 @@
     else if (risk && risk.bounds && risk.bounds[0] > -180) map.fitBounds([risk.bounds.slice(0, 2), risk.bounds.slice(2)], { padding: 20, animate: false });
     overlayArea = viewArea();
 
-    layerInfo = (await getJson("/api/v1/layers")).layers;
+    layerInfo = layers.layers;
     // The overlays shown at start are fetched together; a hidden one when it is first shown.
     const empty = { type: "FeatureCollection", features: [] };
     const shownOverlays = layerInfo.filter((info) => !TILED.has(info.name) && VISIBLE_AT_START.has(info.name));
