@@ -127,8 +127,10 @@ Reply alertList(const ApiContext& ctx, size_t limit);
 // GET /api/v1/stats/districts: statistics and ranking per district of map.outlines.
 Reply districtStats(const ApiContext& ctx, const std::string& outlines_file);
 // GET /api/v1/search?q=: a record by id, or buildings, units, hydrants, stations and hospitals
-// by name or address, at most `limit`, each with its place.
-Reply search(const ApiContext& ctx, const std::string& query, size_t limit, bool restricted);
+// by name, address or id (from `index`), at most `limit`, each with its place.
+class SearchIndex;
+Reply search(const ApiContext& ctx, const SearchIndex& index, const std::string& query,
+             size_t limit, bool restricted);
 // GET /api/v1/nearby?lon=&lat=&radius_m=: in-service hydrants, key units and open hazards within
 // the radius; the nearest in-service stations (with travel time) and hospitals with free beds
 // within 20 km.

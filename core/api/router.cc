@@ -409,6 +409,7 @@ void Router::setMemoryGauges() {
   m.setMemoryBytes("layer_cache_polygons", static_cast<double>(layers.polygons));
   m.setMemoryBytes("layer_cache_spare_buffers", static_cast<double>(layers.spare));
   m.setMemoryBytes("tile_cache", static_cast<double>(tiles_.held().responses));
+  m.setMemoryBytes("search_index", static_cast<double>(search_index_.bytes()));
   std::ifstream statm("/proc/self/statm");
   size_t pages = 0, resident = 0;
   if (statm >> pages >> resident) {

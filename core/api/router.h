@@ -47,6 +47,7 @@
 #include "api/layers.h"
 #include "api/paging.h"
 #include "api/front.h"
+#include "api/search_index.h"
 #include "api/tiles.h"
 #include "firehub/api.h"
 #include "firehub/classification.h"
@@ -153,6 +154,7 @@ struct Shared {
   PushShares& push_shares;
   AuditGate& audit_gate;
   TileService& tiles;
+  SearchIndex& search_index;
   StreamHub* streams;  // null under HTTPS: streams hold a thread each there
 };
 
@@ -166,6 +168,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
         push_shares_(s.push_shares),
         audit_gate_(s.audit_gate),
         tiles_(s.tiles),
+        search_index_(s.search_index),
         streams_(s.streams) {}
 
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override;
@@ -396,6 +399,7 @@ class Router : public Poco::Net::HTTPRequestHandler {
   PushShares& push_shares_;
   AuditGate& audit_gate_;
   TileService& tiles_;
+  SearchIndex& search_index_;
   StreamHub* streams_;
   auth::Principal who_;
   std::vector<std::pair<std::string, std::string>> query_;

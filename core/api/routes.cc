@@ -97,6 +97,9 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
   if (what == "map" && p.size() == 1 && get) {
     Poco::JSON::Object o;
     o.set("basemap", options_.basemap);
+    o.set("basemap_kind", options_.basemap.empty()                            ? ""
+                          : options_.basemap.find("{z}") != std::string::npos ? "raster"
+                                                                              : "style");
     o.set("basemap_attribution", options_.basemap_attribution);
     o.set("initial_view", options_.initial_view);
     return send(resp, 200, toJson(o));
@@ -104,8 +107,8 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
   if (what == "search" && p.size() == 1 && get) {
     auto limit = integerParam(param("limit"), "limit", 1, 100, 20);
     if (!limit.isOk()) return sendError(resp, limit.status());
-    return reply(resp, search(ctx_, param("q").value_or(""), static_cast<size_t>(limit.value()),
-                              who_.restricted));
+    return reply(resp, search(ctx_, search_index_, param("q").value_or(""),
+                              static_cast<size_t>(limit.value()), who_.restricted));
   }
   if (what == "stats" && p.size() == 2 && p[1] == "districts" && get)
     return reply(resp, districtStats(ctx_, options_.outlines_file));

@@ -1,7 +1,6 @@
-// Search for the map: a record by its id, or places by name or address (buildings and units,
+// Search for the map: a record by its id, or places by name, address or id (buildings and units,
 // hydrants, stations, hospitals), each with where it lies. Names are matched as given (case
-// folded for Latin letters) in the latest records of those domains, walked in the lake's
-// order until enough are found or kScanBudget records were looked at.
+// folded for Latin letters) in the search index of the places' public text.
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/String.h>
@@ -11,14 +10,11 @@
 
 #include "api/layer_parts.h"
 #include "api/layers.h"
+#include "api/search_index.h"
 #include "firehub/classification.h"
 
 namespace firehub::api {
 namespace {
-
-constexpr size_t kScanBudget = 2000000;
-
-std::string folded(std::string s) { return Poco::toLower(s); }
 
 std::string addressOf(const firehub::v1::Record& r) {
   if (r.has_building()) return r.building().address();
@@ -27,10 +23,16 @@ std::string addressOf(const firehub::v1::Record& r) {
 
 }  // namespace
 
-Reply search(const ApiContext& ctx, const std::string& query, size_t limit, bool restricted) {
-  const std::string q = folded(Poco::trim(query));
-  if (q.size() < 2) return error(400, "invalid_argument", "q: at least 2 characters to search for");
-  if (q.size() > 200) return error(400, "invalid_argument", "q: at most 200 characters");
+Reply search(const ApiContext& ctx, const SearchIndex& index, const std::string& query,
+             size_t limit, bool restricted) {
+  const std::string trimmed = Poco::trim(query);
+  if (trimmed.size() < 2)
+    return error(400, "invalid_argument", "q: at least 2 characters to search for");
+  if (trimmed.size() > 200) return error(400, "invalid_argument", "q: at most 200 characters");
+  if (std::any_of(trimmed.begin(), trimmed.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
+    return error(400, "invalid_argument", "q: no control characters");
+  const std::string q = Poco::toLower(trimmed);
   Poco::JSON::Array results;
   auto add = [&](firehub::v1::Record& r, const std::string& matched) {
     auto at = markerPoint(r.geometry());
@@ -51,40 +53,19 @@ Reply search(const ApiContext& ctx, const std::string& query, size_t limit, bool
     results.add(o);
   };
   // A record id, exactly.
-  if (auto record = ctx.lake->getRecord(Poco::trim(query)); record.isOk() && record.value()) {
+  if (auto record = ctx.lake->getRecord(trimmed); record.isOk() && record.value()) {
     add(*record.value(), "record_id");
   }
-  size_t looked = 0;
-  bool cut = false;
-  for (const char* domain : {"building", "station", "health", "water"}) {
-    if (results.size() >= limit) break;
-    Status s =
-        ctx.lake->forEachLatestInBBox(domain, {}, [&](firehub::v1::Record& r, std::string_view) {
-          if (++looked > kScanBudget) {
-            cut = true;
-            return false;
-          }
-          const std::string label = folded(recordLabel(r)), address = folded(addressOf(r));
-          std::string matched;
-          if (label.find(q) != std::string::npos) {
-            matched = "name";
-          } else if (!address.empty() && address.find(q) != std::string::npos) {
-            matched = "address";
-          } else if (folded(r.entity_id()) == q) {
-            matched = "entity_id";
-          } else {
-            return true;
-          }
-          add(r, matched);
-          return results.size() < limit;
-        });
-    if (!s.isOk()) return errorReply(s);
-    if (cut) break;
+  bool complete = true;
+  for (const auto& hit : index.find(q, limit - std::min(limit, results.size()), complete)) {
+    auto latest = ctx.lake->latest(hit.entity_key);
+    if (!latest.isOk()) return errorReply(latest.status());
+    if (latest.value()) add(*latest.value(), hit.matched);
   }
   Poco::JSON::Object out;
   out.set("query", query);
   out.set("results", results);
-  out.set("complete", !cut && results.size() < limit);
+  out.set("complete", complete);
   std::ostringstream os;
   out.stringify(os);
   return {200, os.str()};

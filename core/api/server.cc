@@ -162,6 +162,8 @@ Status ApiServer::start() {
                            options_.polygon_cache_mb << 20, options_.spare_buffer_mb << 20});
     tiles_ = std::make_unique<TileService>(context_, options_.tile_cache_mb << 20);
     tiles_->start();
+    search_index_ = std::make_unique<SearchIndex>(context_);
+    search_index_->start();
     if (context_.fusion) {
       auto* stream = stream_.get();
       // The map's stream is live: a delta goes out as soon as fusion computed it.
@@ -173,7 +175,7 @@ Status ApiServer::start() {
       pool_ = std::make_unique<Poco::ThreadPool>(2, std::max(options_.threads, 2));
       server_ = std::make_unique<LimitedHttpServer>(
           new Factory({context_, options_, *stream_, *layer_cache_, *push_shares_, *audit_gate_,
-                       *tiles_, nullptr}),
+                       *tiles_, *search_index_, nullptr}),
           *pool_, socket, params, options_.max_connections_per_client);
       server_->start();
     } else {
@@ -204,7 +206,7 @@ Status ApiServer::start() {
       front_ = std::make_unique<EventFront>(
           socket,
           new Factory({context_, options_, *stream_, *layer_cache_, *push_shares_, *audit_gate_,
-                       *tiles_, streams_.get()}),
+                       *tiles_, *search_index_, streams_.get()}),
           params, limits);
       front_->start();
     }
@@ -222,6 +224,7 @@ void ApiServer::stop() {
   if (listener_ && context_.fusion) context_.fusion->removeListener(listener_);
   listener_ = 0;
   if (tiles_) tiles_->stop();
+  if (search_index_) search_index_->stop();
   if (stream_) stream_->close();  // ends open event streams
   if (front_) {
     front_->stop();  // waits for the requests being answered (each within its time limits)

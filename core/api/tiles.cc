@@ -75,10 +75,6 @@ lake::BBox lakeBox(const LonLatBox& b) {
   return out;
 }
 
-std::string domainOf(const std::string& entity_key) {
-  return entity_key.substr(0, entity_key.find('/'));
-}
-
 }  // namespace
 
 TileService::TileService(const ApiContext& ctx, size_t cache_bytes)
@@ -123,20 +119,22 @@ void TileService::start() {
         ctx_.fusion->addListener([this](const fusion::FusionDelta& d) { onDelta(d); }, true);
     loadCells();
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  stopping_ = false;
-  follower_ = std::thread([this] { follow(); });
+  follower_ = std::make_unique<EntityFollower>(
+      ctx_.fusion, EntityFollower::Hooks{[this](const std::string& domain) {
+                                           bool wanted = domain == "building";
+                                           for (const auto& ref : point_layers_)
+                                             wanted = wanted || ref.domain == domain;
+                                           return wanted;
+                                         },
+                                         [this] { loadPoints(); },
+                                         [this](const std::string& key) { applyEntity(key); }});
+  follower_->start();
 }
 
 void TileService::stop() {
   if (listener_ && ctx_.fusion) ctx_.fusion->removeListener(listener_);
   listener_ = 0;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (follower_.joinable()) follower_.join();
+  if (follower_) follower_->stop();
 }
 
 void TileService::loadCells() {
@@ -163,31 +161,6 @@ void TileService::onDelta(const fusion::FusionDelta& delta) {
     const uint64_t id = S2CellId::FromToken(token).id();
     if (pyramid_->erase(id)) cell_versions_.touch(cellBox(id), kMargin);
   }
-  if (delta.entities.empty()) return;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& key : delta.entities) {
-      const std::string domain = domainOf(key);
-      bool wanted = domain == "building";
-      for (const auto& ref : point_layers_) wanted = wanted || ref.domain == domain;
-      if (wanted) queue_.push_back(key);
-    }
-  }
-  cv_.notify_one();
-}
-
-void TileService::follow() {
-  loadPoints();
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    cv_.wait_for(lock, std::chrono::milliseconds(200),
-                 [this] { return stopping_ || !queue_.empty(); });
-    std::deque<std::string> keys;
-    keys.swap(queue_);
-    lock.unlock();
-    for (const auto& key : keys) applyEntity(key);
-    lock.lock();
-  }
 }
 
 void TileService::loadPoints() {
@@ -201,8 +174,7 @@ void TileService::loadPoints() {
                 nullptr);
         ++loaded;
       }
-      std::lock_guard<std::mutex> lock(mu_);
-      return !stopping_;
+      return !follower_->stopping();
     };
     Status s = ctx_.lake->hasAreaIndex(ref.name)
                    ? ctx_.lake->forEachIndexedInBBox(ref.name, lake::BBox{}, visit)
@@ -216,7 +188,7 @@ void TileService::loadPoints() {
 }
 
 void TileService::applyEntity(const std::string& key) {
-  const std::string domain = domainOf(key);
+  const std::string domain = EntityFollower::domainOf(key);
   auto latest = ctx_.lake->latest(key);
   if (!latest.isOk()) {
     FIREHUB_LOG(kWarning, "api", "tiles: reading " << key << ": " << latest.status().message());

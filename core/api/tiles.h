@@ -4,15 +4,13 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "api/entity_follower.h"
 #include "api/layers.h"
 #include "firehub/api.h"
 #include "firehub/tiles.h"
@@ -22,11 +20,12 @@ namespace firehub::api {
 // Generalisation: a tile of zoom z draws the risk grid's cells of S2 level z + kCellZoomOffset
 // (a cell then covers about 16 of a 512-pixel tile's pixels: a full screen holds some 8,000 at
 // most, within the bytes a view may take), or the grid cells themselves from the zoom where that
-// level reaches the grid's. Points are clustered below kClusterZoom on a
-// grid of kClusterCells squares a tile side; buildings are drawn from kBuildingZoom.
+// level reaches the grid's. Points are clustered below kClusterZoom on a grid of kClusterCells
+// squares a tile side (32 pixels each: a cluster's circle grows to about that size, and a full
+// screen of hydrant clusters stays within a view's bytes); buildings are drawn from kBuildingZoom.
 inline constexpr int kCellZoomOffset = 3;
 inline constexpr int kClusterZoom = 14;
-inline constexpr uint32_t kClusterCells = 32;
+inline constexpr uint32_t kClusterCells = 16;
 inline constexpr int kBuildingZoom = 15;
 
 class TileService {
@@ -67,7 +66,6 @@ class TileService {
  private:
   void onDelta(const fusion::FusionDelta& delta);
   void loadCells();
-  void follow();
   void loadPoints();
   void applyEntity(const std::string& key);
   uint64_t versionOf(const std::string& layer, const tiles::TileId& tile) const;
@@ -89,11 +87,7 @@ class TileService {
   int listener_ = 0;
 
   std::mutex load_mu_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::string> queue_;  // entity keys whose latest record changed
-  bool stopping_ = false;
-  std::thread follower_;
+  std::unique_ptr<EntityFollower> follower_;  // the point sets and building tiles
 };
 
 }  // namespace firehub::api

@@ -210,12 +210,18 @@ Result<HubConfig> loadConfig(const std::string& file,
   }
   // The one-map's basemap and first view, refused loudly when they cannot work.
   const std::string& basemap = c.http_limits.basemap;
+  const bool templated = basemap.find("{z}") != std::string::npos ||
+                         basemap.find("{x}") != std::string::npos ||
+                         basemap.find("{y}") != std::string::npos;
   if (!basemap.empty() &&
       ((basemap.rfind("http://", 0) != 0 && basemap.rfind("https://", 0) != 0) ||
-       basemap.find("{z}") == std::string::npos || basemap.find("{x}") == std::string::npos ||
-       basemap.find("{y}") == std::string::npos)) {
+       (templated &&
+        (basemap.find("{z}") == std::string::npos || basemap.find("{x}") == std::string::npos ||
+         basemap.find("{y}") == std::string::npos)) ||
+       basemap.find_first_of(" \"<>\\") != std::string::npos)) {
     return Status::invalidArgument(
-        "map.basemap must be an http(s) raster tile URL template with {z}, {x} and {y}");
+        "map.basemap must be an http(s) raster tile URL template with {z}, {x} and {y}, or the "
+        "http(s) URL of a MapLibre style (a vector basemap)");
   }
   if (!c.http_limits.initial_view.empty()) {
     double lon = 0, lat = 0, zoom = 0;

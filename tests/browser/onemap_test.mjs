@@ -8,6 +8,7 @@
 // Usage: node onemap_test.mjs <firehub binary> <scratch dir> <source dir>
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import path from "node:path";
 import { createRequire } from "node:module";
 
@@ -446,6 +447,32 @@ try {
   const replayed = await fetch(`${base}/api/v1/layers`, { headers: { cookie: `fh_session=${jar.value}` } });
   check(replayed.status === 401, `after sign-out the old cookie is refused (${replayed.status})`);
   await context.close();
+
+  // A vector basemap: a MapLibre style from another server (here one whose source is the hub's
+  // own risk tiles, drawn as grey outlines) goes under the hub's layers.
+  const styleServer = http.createServer((req, res) => {
+    res.writeHead(200, { "content-type": "application/json", "access-control-allow-origin": "*" });
+    res.end(JSON.stringify({ version: 8, sources: { grid: { type: "vector", maxzoom: 16, tiles: [`${base}/tiles/risk/{z}/{x}/{y}.mvt`] } },
+                             layers: [{ id: "land", type: "background", paint: { "background-color": "#efe9dc" } },
+                                      { id: "grid", type: "line", source: "grid", "source-layer": "risk", paint: { "line-color": "#555555", "line-width": 1 } }] }));
+  });
+  await new Promise((resolve) => styleServer.listen(0, "127.0.0.1", resolve));
+  await stopHub();
+  await startHub(`127.0.0.1:${port}`, ["--set", `map.basemap=http://127.0.0.1:${styleServer.address().port}/style.json`,
+                                       "--set", "map.initial_view=123.43,41.80,12"]);
+  const styled = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  styled.on("pageerror", (e) => errors.push(e.message));
+  await styled.goto(`${base}/`);
+  await styled.waitForSelector("body[data-ready=true]", { timeout: 30000 });
+  const drawn = await until("the style's layers are drawn under the hub's", () => styled.evaluate(() => {
+    const m = window.onemap.map, ids = m.getStyle().layers.map((l) => l.id);
+    return m.getLayer("basemap:grid") && ids.indexOf("basemap:grid") < ids.indexOf("risk-main") &&
+           m.querySourceFeatures("basemap:grid", { sourceLayer: "risk" }).length > 0;
+  }), 20000);
+  if (drawn) check(true, "a vector basemap style is drawn under the hub's layers");
+  await styled.screenshot({ path: path.join(scratch, "onemap-vector-basemap.png") });
+  check(errors.length === 0, `no page errors with a vector basemap (${errors.join("; ")})`);
+  styleServer.close();
 } catch (e) {
   check(false, `unexpected: ${e.stack || e}`);
 } finally {

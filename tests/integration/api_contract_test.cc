@@ -34,20 +34,8 @@ std::vector<std::string> walk(const std::function<firehub::testing::Http(const s
   return ids;
 }
 
-// Buildings, and the risk layer's cells they make.
-size_t pushBuildings(const std::function<firehub::testing::Http(const std::string&)>& get,
-                     const std::function<firehub::testing::Http(
-                         const std::string&, const std::string&, const std::string&)>& post) {
-  EXPECT_EQ(
-      post("/api/v1/feeds",
-           R"({"id":"bld","agency":"housing-bureau","connector":"firehub.connector.building"})",
-           "application/json")
-          .status,
-      201);
-  EXPECT_EQ(post("/api/v1/feeds/bld/records", fixture("building", "buildings.geojson"),
-                 "application/geo+json")
-                .status,
-            202);
+// The risk layer's cells, once it has some (after buildings were pushed).
+size_t riskCells(const std::function<firehub::testing::Http(const std::string&)>& get) {
   size_t cells = 0;
   firehub::testing::waitFor([&] {
     auto layer = get("/api/v1/layers/risk?limit=1");
@@ -107,9 +95,8 @@ TEST_F(HubTest, EveryListPagesTheSameWayWithOpaqueCursors) {
   EXPECT_EQ(of_feed->getArray("dead_letters")->size(), 0u);
   EXPECT_FALSE(of_feed->has("numberMatched")) << "no hub-wide total under ?feed=";
   // Layers: cursor pages instead of an undocumented offset.
-  const size_t cells = pushBuildings([&](const std::string& p) { return get(p); },
-                                     [&](const std::string& p, const std::string& b,
-                                         const std::string& t) { return post(p, b, t); });
+  ASSERT_NO_FATAL_FAILURE(pushBuildings());
+  const size_t cells = riskCells([&](const std::string& p) { return get(p); });
   ASSERT_GT(cells, 2u);
   auto layer =
       walk([&](const std::string& p) { return get(p); }, "/api/v1/layers/risk", "features");
@@ -162,11 +149,8 @@ TEST_F(HubTest, TimesNumbersRedactionAndRecordLinksAreWrittenOneWay) {
   EXPECT_EQ(parse(record.body)->getValue<std::string>("id"), id);
   EXPECT_FALSE(parse(record.body)->getObject("police_incident")->has("reporter_name"));
   // The explanation of a cell: numbers to 7 decimal places at most.
-  ASSERT_GT(pushBuildings([&](const std::string& p) { return get(p); },
-                          [&](const std::string& p, const std::string& b, const std::string& t) {
-                            return post(p, b, t);
-                          }),
-            0u);
+  ASSERT_NO_FATAL_FAILURE(pushBuildings());
+  ASSERT_GT(riskCells([&](const std::string& p) { return get(p); }), 0u);
   auto cells = parse(get("/api/v1/layers/risk?limit=1").body)->getArray("features");
   ASSERT_EQ(cells->size(), 1u);
   auto why = get("/api/v1/layers/risk/cells/" + cells->getObject(0)->getValue<std::string>("id"));

@@ -80,6 +80,19 @@ class HubTest : public ::testing::Test {
     return http("127.0.0.1", port_, "POST", path, body, type, key_);
   }
 
+  // The housing bureau's feed "bld" (made on first use) and a push of `geojson` to it.
+  void pushBuildings(const std::string& geojson = fixture("building", "buildings.geojson")) {
+    if (get("/api/v1/feeds/bld").status == 404) {
+      auto made =
+          post("/api/v1/feeds",
+               R"({"id":"bld","agency":"housing-bureau","connector":"firehub.connector.building"})",
+               "application/json");
+      ASSERT_EQ(made.status, 201) << made.body;
+    }
+    auto pushed = post("/api/v1/feeds/bld/records", geojson, "application/geo+json");
+    ASSERT_EQ(pushed.status, 202) << pushed.body;
+  }
+
   TempDir dir_;
   TempDir drops_;  // file_drop.root
   std::unique_ptr<Hub> hub_;

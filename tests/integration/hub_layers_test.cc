@@ -142,16 +142,7 @@ TEST_F(HubTest, RestrictedDomainsAlsoPublishARedactedPublicTopic) {
 }
 
 TEST_F(HubTest, RiskLayerTurnsAnAlarmedBuildingRedLiveOnTheStreamAndOnKafka) {
-  ASSERT_EQ(
-      post("/api/v1/feeds",
-           R"({"id":"bld","agency":"housing-bureau","connector":"firehub.connector.building"})",
-           "application/json")
-          .status,
-      201);
-  ASSERT_EQ(post("/api/v1/feeds/bld/records", fixture("building", "buildings.geojson"),
-                 "application/geo+json")
-                .status,
-            202);
+  ASSERT_NO_FATAL_FAILURE(pushBuildings());
   ASSERT_TRUE(waitFor([&] {
     auto layer = get("/api/v1/layers/risk?bbox=123.3,41.7,123.6,41.9");
     return layer.status == 200 && layer.body.find("\"numberMatched\":0") == std::string::npos;

@@ -1,7 +1,7 @@
 // The hub in-process, as a map reads it in vector tiles: the cell, point and building layers as
 // Mapbox Vector Tiles read back by an independent decoder (GDAL's MVT driver, ogrinfo), the same
 // cells as the GeoJSON layer, generalised below the grid's zoom, a per-tile ETag that moves only
-// for the tiles a change touched, TileJSON and OGC API - Tiles.
+// for the tiles a change touched, TileJSON and OGC API - Tiles; and the map's search.
 #include <cmath>
 #include <cstdlib>
 
@@ -33,16 +33,7 @@ std::string ogrinfo(const std::string& dir, const std::string& tile, const std::
 }
 
 TEST_F(HubTest, LayersAsVectorTilesFollowTheirChangesTileByTile) {
-  ASSERT_EQ(
-      post("/api/v1/feeds",
-           R"({"id":"bld","agency":"housing-bureau","connector":"firehub.connector.building"})",
-           "application/json")
-          .status,
-      201);
-  ASSERT_EQ(post("/api/v1/feeds/bld/records", fixture("building", "buildings.geojson"),
-                 "application/geo+json")
-                .status,
-            202);
+  ASSERT_NO_FATAL_FAILURE(pushBuildings());
   ASSERT_TRUE(waitFor([&] {
     auto layer = get("/api/v1/layers/risk");
     return layer.status == 200 && layer.body.find("\"numberMatched\":0") == std::string::npos;
@@ -169,6 +160,79 @@ TEST_F(HubTest, LayersAsVectorTilesFollowTheirChangesTileByTile) {
   EXPECT_EQ(get("/tiles/nope/3/1/1.mvt").status, 404);
   EXPECT_EQ(get("/tiles/nope.json").status, 404);
   EXPECT_EQ(get("/ogc/collections/warnings/tiles").status, 404);
+}
+
+// The map's search reads an index of the places' public names, addresses and ids, kept current
+// as records change: a whole name comes before a name that merely contains the words.
+TEST_F(HubTest, SearchFindsPlacesByNameAddressAndIdAndFollowsChanges) {
+  std::string buildings = fixture("building", "buildings.geojson");
+  ASSERT_NO_FATAL_FAILURE(pushBuildings(buildings));
+  auto search = [&](const std::string& q) {
+    auto r = get("/api/v1/search?q=" + q);
+    EXPECT_EQ(r.status, 200) << q << ": " << r.body;
+    return parse(r.body);
+  };
+  auto firstId = [](const Poco::JSON::Object::Ptr& answer) {
+    auto results = answer->getArray("results");
+    return results->size() ? results->getObject(0)->getValue<std::string>("entity_id") : "";
+  };
+  const std::string palace = "%E6%95%85%E5%AE%AB";  // 故宫
+  ASSERT_TRUE(waitFor([&] { return firstId(search(palace)) == "SY-B-000003"; }));
+  auto found = search(palace)->getArray("results")->getObject(0);
+  EXPECT_EQ(found->getValue<std::string>("matched"), "name");
+  EXPECT_EQ(found->getValue<std::string>("label"), "沈阳故宫");
+  EXPECT_EQ(found->getArray("point")->size(), 2u);
+  EXPECT_EQ(firstId(search("sy-b-000002")), "SY-B-000002") << "ids, case folded";
+  EXPECT_EQ(
+      search("sy-b-000002")->getArray("results")->getObject(0)->getValue<std::string>("matched"),
+      "entity_id");
+  EXPECT_EQ(search("sy-b-0000")->getArray("results")->size(), 4u);
+  EXPECT_TRUE(search("sy-b-0000")->getValue<bool>("complete"));
+  EXPECT_EQ(get("/api/v1/search?q=sy-b-0000&limit=2").body.find("\"complete\":false") !=
+                std::string::npos,
+            true)
+      << "more matched than the limit";
+
+  // A renamed building is found by its new name only, once.
+  const std::string old_name = "沈阳故宫";
+  buildings.replace(buildings.find(old_name), old_name.size(), "盛京宫阙");
+  ASSERT_NO_FATAL_FAILURE(pushBuildings(buildings));
+  const std::string renamed = "%E7%9B%9B%E4%BA%AC";  // 盛京
+  ASSERT_TRUE(waitFor([&] { return firstId(search(renamed)) == "SY-B-000003"; }));
+  EXPECT_EQ(search(palace)->getArray("results")->size(), 0u);
+  EXPECT_EQ(search("sy-b-000003")->getArray("results")->size(), 1u);
+
+  // Queries that cannot be searched are refused with a reason.
+  EXPECT_EQ(get("/api/v1/search?q=a").status, 400);
+  EXPECT_EQ(get("/api/v1/search?q=ab%01cd").status, 400);
+  EXPECT_EQ(get("/api/v1/search?q=" + std::string(201, 'x')).status, 400);
+}
+
+// The one-map's basemap and first view are checked when the settings load.
+TEST(MapSettingsTest, BasemapAndFirstViewAreCheckedAtLoad) {
+  TempDir dir;
+  auto with = [&](const std::string& key, const std::string& value) {
+    return loadConfig("", {{"data.dir", dir.path()}, {key, value}});
+  };
+  for (const char* fine : {"https://map.example.gov.cn/tiles/{z}/{x}/{y}.png?key=abc",
+                           "http://10.1.2.3:8080/styles/province/style.json"}) {
+    auto config = with("map.basemap", fine);
+    ASSERT_TRUE(config.isOk()) << fine << ": " << config.status().toString();
+    EXPECT_EQ(config.value().http_limits.basemap, fine);
+  }
+  for (const char* bad : {"ftp://map.example/{z}/{x}/{y}.png", "https://map.example/{z}/{x}.png",
+                          "map.example/style.json", "https://map.example/a b/style.json"}) {
+    auto refused = with("map.basemap", bad);
+    ASSERT_FALSE(refused.isOk()) << bad;
+    EXPECT_NE(refused.status().message().find("map.basemap"), std::string::npos);
+  }
+  EXPECT_TRUE(with("map.initial_view", "123.43,41.80,12").isOk());
+  for (const char* bad :
+       {"123.43,41.80", "nan,41.8,12", "123.4,88,12", "123.4,41.8,23", "1,2,3x"}) {
+    auto refused = with("map.initial_view", bad);
+    ASSERT_FALSE(refused.isOk()) << bad;
+    EXPECT_NE(refused.status().message().find("map.initial_view"), std::string::npos);
+  }
 }
 
 }  // namespace

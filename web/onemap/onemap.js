@@ -91,7 +91,7 @@
     zoom: 10.5,
     attributionControl: false,
   });
-  map.on("error", (e) => { if (!quietSources.has(e.sourceId)) console.error(e.error || e); });
+  map.on("error", (e) => { if (!quietSources.has(e.sourceId) && !String(e.sourceId).startsWith("basemap:")) console.error(e.error || e); });
   window.onemap = { map, riskCells, overlayArea: () => overlayArea, session: () => session, write,
                     alerts: () => alertData };  // for operators' consoles and the browser test
 
@@ -274,13 +274,27 @@
     a.click();
     a.remove();
   }
+  // jsPDF is read only when a PDF is asked for: parsing it would delay the first view.
+  const scripts = new Map();
+  function loadScript(src) {
+    if (!scripts.has(src)) {
+      scripts.set(src, new Promise((resolve, reject) => {
+        const el = document.createElement("script");
+        el.src = src;
+        el.onload = resolve;
+        el.onerror = () => { scripts.delete(src); reject(new Error(`${src}: not loaded`)); };
+        document.head.appendChild(el);
+      }));
+    }
+    return scripts.get(src);
+  }
   const stamp = () => new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
   $("export-png").addEventListener("click", async () => {
     const view = await composeView();
     download(view.toDataURL("image/png"), `onemap-${stamp()}.png`);
   });
   $("export-pdf").addEventListener("click", async () => {
-    const view = await composeView();
+    const [view] = await Promise.all([composeView(), loadScript("jspdf.umd.min.js")]);
     const pdf = new window.jspdf.jsPDF({ orientation: view.width >= view.height ? "landscape" : "portrait",
                                          unit: "px", format: [view.width, view.height], hotfixes: ["px_scaling"] });
     pdf.addImage(view.toDataURL("image/png"), "PNG", 0, 0, view.width, view.height);
@@ -472,12 +486,7 @@
   }
 
   async function addLayers() {
-    // What the first view needs, asked for together.
-    const [outlines, risk, settings, layers] = await Promise.all([
-      getJson("/api/v1/outlines").catch(() => ({ type: "FeatureCollection", features: [] })),
-      getJson("/tiles/risk.json").catch(() => null),
-      getJson("/api/v1/map").catch(() => ({})),
-      getJson("/api/v1/layers")]);
+    const [outlines, risk, settings, layers] = await firstData;
     hasOutlines = (outlines.features || []).length > 0;  // a hub without map.outlines draws none
     outlineFeatures = outlines.features || [];
     map.addSource("outlines", { type: "geojson", data: outlines });
@@ -487,7 +496,9 @@
     if (risk && Number.isInteger(risk.grid_zoom)) gridZoom = risk.grid_zoom;
     // The basemap (an intranet raster tile service), under everything; unreachable, the map
     // simply has none.
-    if (settings.basemap) {
+    if (settings.basemap && settings.basemap_kind === "style") {
+      addStyleBasemap(settings.basemap, settings.basemap_attribution);  // when its style arrives
+    } else if (settings.basemap) {
       map.addSource("basemap", { type: "raster", tiles: [settings.basemap], tileSize: 256, attribution: settings.basemap_attribution || "" });
       map.addLayer({ id: "basemap", type: "raster", source: "basemap" }, "outlines-main");
       map.addControl(new maplibregl.AttributionControl({ compact: true }));
@@ -541,7 +552,10 @@
       if (info.name === "water_coverage") {
         map.addLayer({ id: "buildings-main", type: "fill", source: "buildings", "source-layer": "buildings",
                        layout: { visibility: visibility("buildings") },
-                       paint: { "fill-color": ["case", ["get", "key_unit"], "#542788", "#9aa5b1"], "fill-opacity": 0.6,
+                       paint: { "fill-color": ["case", ["get", "key_unit"], "#542788", "#9aa5b1"],
+                                // data-driven like the cells' opacity, so both share one compiled
+                                // shader: a new one costs a visible pause under software GL
+                                "fill-opacity": ["case", ["get", "key_unit"], 0.7, 0.6],
                                 "fill-outline-color": "#4a5560" } });
       }
     }
@@ -553,6 +567,40 @@
     map.moveLayer("outlines-main");
     ["hydrants", "stations", "hospitals", "key_units", "incidents", "weather_stations", "alarms"].forEach((n) => map.getLayer(`${n}-main`) && map.moveLayer(`${n}-main`));
     renderText();
+  }
+
+  // A vector basemap: a MapLibre style (the province's map service) whose sources and layers go
+  // under the hub's, renamed "basemap:…". A style that cannot be read leaves the map without one.
+  async function addStyleBasemap(url, attribution) {
+    let style;
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(10000), credentials: "omit" });
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      style = await r.json();
+    } catch (e) {
+      console.warn(`basemap style ${url}: ${e.message}`);
+      return;
+    }
+    const below = map.getLayer("outlines-main") ? "outlines-main" : undefined;
+    try {
+      if (style.glyphs) map.setGlyphs(new URL(style.glyphs, url).href.replaceAll("%7B", "{").replaceAll("%7D", "}"));
+      if (typeof style.sprite === "string") map.setSprite(new URL(style.sprite, url).href);
+      for (const [name, source] of Object.entries(style.sources || {})) {
+        const own = { ...source };
+        if (typeof own.url === "string") own.url = new URL(own.url, url).href;
+        if (Array.isArray(own.tiles)) own.tiles = own.tiles.map((t) => new URL(t, url).href.replaceAll("%7B", "{").replaceAll("%7D", "}"));
+        if (attribution) own.attribution = attribution;
+        map.addSource(`basemap:${name}`, own);
+      }
+      for (const layer of style.layers || []) {
+        const own = { ...layer, id: `basemap:${layer.id}` };
+        if (layer.source) own.source = `basemap:${layer.source}`;
+        map.addLayer(own, below);
+      }
+      map.addControl(new maplibregl.AttributionControl({ compact: true }));
+    } catch (e) {
+      console.warn(`basemap style ${url}: ${e.message}`);
+    }
   }
 
   function fitTo(fc) {
@@ -853,8 +901,16 @@
     if (panelCell && !$("panel").hidden) showCell(panelCell).catch(() => {});
   });
 
+  // What the first view needs is asked for at once, together, while MapLibre starts.
+  const sessionReady = loadSession().catch(() => false);
+  const firstData = Promise.all([
+    getJson("/api/v1/outlines").catch(() => ({ type: "FeatureCollection", features: [] })),
+    getJson("/tiles/risk.json").catch(() => null),
+    getJson("/api/v1/map").catch(() => ({})),
+    getJson("/api/v1/layers")]);
+  firstData.catch(() => {});  // read (and reported) in addLayers; signed out, never
   map.on("load", async () => {
-    if (!(await loadSession().catch(() => false))) return;  // the sign-in form is up
+    if (!(await sessionReady)) return;  // the sign-in form is up
     try {
       await addLayers();
     } catch (e) {

@@ -65,9 +65,10 @@ struct ApiOptions {
   // every client (http.max_connections). Defaults: 10, 20000.
   int header_timeout_s = 10;
   size_t max_connections = 20000;
-  // The one-map's basemap: an XYZ raster tile URL template ({z}/{x}/{y}; an intranet map service,
-  // its key in the URL) and its attribution (map.basemap, map.basemap_attribution); the view it
-  // opens at, "lon,lat,zoom" (map.initial_view). Defaults: none (no basemap; the data's extent).
+  // The one-map's basemap: an XYZ raster tile URL template ({z}/{x}/{y}) or a MapLibre style's URL
+  // (a vector basemap; an intranet map service, its key in the URL) and its attribution
+  // (map.basemap, map.basemap_attribution); the view it opens at, "lon,lat,zoom"
+  // (map.initial_view). Defaults: none (no basemap; the data's extent).
   std::string basemap;
   std::string basemap_attribution;
   std::string initial_view;
@@ -127,6 +128,7 @@ struct ApiContext {
 class DeltaStream;
 class LayerCache;
 class TileService;
+class SearchIndex;
 class EventFront;
 class StreamHub;
 class LimitedHttpServer;
@@ -156,6 +158,7 @@ class ApiServer {
   std::unique_ptr<DeltaStream> stream_;
   std::unique_ptr<LayerCache> layer_cache_;
   std::unique_ptr<TileService> tiles_;
+  std::unique_ptr<SearchIndex> search_index_;
   std::unique_ptr<PushShares> push_shares_;
   std::unique_ptr<AuditGate> audit_gate_;
   int listener_ = 0;
