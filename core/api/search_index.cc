@@ -33,7 +33,6 @@ std::string cleaned(std::string s) {
   return Poco::toLower(s);
 }
 
-
 }  // namespace
 
 size_t SearchIndex::KeyHash::operator()(uint64_t offset) const {
@@ -85,7 +84,8 @@ void SearchIndex::load() {
           }
           return !follower_->stopping();
         });
-    if (!s.isOk()) FIREHUB_LOG(kWarning, "api", "search index of " << domain << ": " << s.message());
+    if (!s.isOk())
+      FIREHUB_LOG(kWarning, "api", "search index of " << domain << ": " << s.message());
   }
   loaded_ = true;
   FIREHUB_LOG(kInfo, "api",
@@ -95,7 +95,8 @@ void SearchIndex::load() {
 void SearchIndex::apply(const std::string& key) {
   auto latest = ctx_.lake->latest(key);
   if (!latest.isOk()) {
-    FIREHUB_LOG(kWarning, "api", "search index: reading " << key << ": " << latest.status().message());
+    FIREHUB_LOG(kWarning, "api",
+                "search index: reading " << key << ": " << latest.status().message());
     return;
   }
   if (!latest.value() || latest.value()->op() == firehub::v1::OP_RETRACT) return erase(key);
