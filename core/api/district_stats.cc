@@ -4,7 +4,6 @@
 // last 24 hours: the figures the provincial plans set targets for.
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
 #include <s2/s2cell.h>
 #include <s2/s2cell_id.h>
 #include <s2/s2earth.h>
@@ -14,99 +13,39 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "api/layer_parts.h"
 #include "api/layers.h"
 #include "firehub/risk.h"
+#include "firehub/tiles.h"
 
 namespace firehub::api {
 namespace {
 
-using Ring = std::vector<std::pair<double, double>>;
-
 struct District {
   std::string id, name;
-  std::vector<std::vector<Ring>> polygons;  // each: outer ring, holes
-  lake::BBox box{180, 90, -180, -90};
+  tiles::Area area;
+  lake::BBox box;
   std::map<std::string, int64_t> cells;  // level name -> count
   int64_t alarms = 0, faults = 0, hydrants = 0, hydrants_in_service = 0, devices = 0,
           devices_online = 0;
   double area_km2 = 0, within_5_min_km2 = 0;
 };
 
-bool inRing(const Ring& ring, double lon, double lat) {
-  bool in = false;
-  for (size_t i = 0, j = ring.size() - 1; i < ring.size(); j = i++) {
-    const auto& [xi, yi] = ring[i];
-    const auto& [xj, yj] = ring[j];
-    if ((yi > lat) != (yj > lat) && lon < (xj - xi) * (lat - yi) / (yj - yi) + xi) in = !in;
-  }
-  return in;
-}
-
-bool contains(const District& d, double lon, double lat) {
-  if (!d.box.contains(lon, lat)) return false;
-  for (const auto& polygon : d.polygons) {
-    if (polygon.empty() || !inRing(polygon[0], lon, lat)) continue;
-    bool in_hole = false;
-    for (size_t h = 1; h < polygon.size(); ++h) in_hole |= inRing(polygon[h], lon, lat);
-    if (!in_hole) return true;
-  }
-  return false;
-}
+bool contains(const District& d, double lon, double lat) { return d.area.contains(lon, lat); }
 
 Result<std::vector<District>> readDistricts(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) return Status::notFound("no outlines configured (map.outlines)");
-  std::stringstream text;
-  text << in.rdbuf();
+  auto areas = tiles::readAreas(file, "map.outlines");
+  if (!areas.isOk()) return areas.status();
   std::vector<District> out;
-  try {
-    Poco::JSON::Parser parser;
-    auto fc = parser.parse(text.str()).extract<Poco::JSON::Object::Ptr>();
-    auto features = fc->getArray("features");
-    for (size_t i = 0; features && i < features->size(); ++i) {
-      auto f = features->getObject(static_cast<unsigned>(i));
-      District d;
-      auto props = f->getObject("properties");
-      d.name = props ? props->optValue<std::string>("name", "") : "";
-      d.id = f->has("id") ? f->get("id").convert<std::string>() : d.name;
-      auto g = f->getObject("geometry");
-      if (!g) continue;
-      auto coords = g->getArray("coordinates");
-      const std::string type = g->getValue<std::string>("type");
-      auto ring = [&](Poco::JSON::Array::Ptr a) {
-        Ring r;
-        for (size_t k = 0; k < a->size(); ++k) {
-          auto p = a->getArray(static_cast<unsigned>(k));
-          const double lon = p->getElement<double>(0), lat = p->getElement<double>(1);
-          r.emplace_back(lon, lat);
-          d.box.min_lon = std::min(d.box.min_lon, lon),
-          d.box.max_lon = std::max(d.box.max_lon, lon);
-          d.box.min_lat = std::min(d.box.min_lat, lat),
-          d.box.max_lat = std::max(d.box.max_lat, lat);
-        }
-        return r;
-      };
-      auto polygon = [&](Poco::JSON::Array::Ptr a) {
-        std::vector<Ring> rings;
-        for (size_t k = 0; k < a->size(); ++k)
-          rings.push_back(ring(a->getArray(static_cast<unsigned>(k))));
-        return rings;
-      };
-      if (type == "Polygon") {
-        d.polygons.push_back(polygon(coords));
-      } else if (type == "MultiPolygon") {
-        for (size_t k = 0; k < coords->size(); ++k)
-          d.polygons.push_back(polygon(coords->getArray(static_cast<unsigned>(k))));
-      }
-      if (!d.polygons.empty()) out.push_back(std::move(d));
-    }
-  } catch (const Poco::Exception& e) {
-    return Status::failedPrecondition("map.outlines is not GeoJSON: " + e.displayText());
+  for (auto& a : areas.value()) {
+    District d;
+    d.id = a.id;
+    d.name = a.name;
+    d.box = {a.box.west, a.box.south, a.box.east, a.box.north};
+    d.area = std::move(a);
+    out.push_back(std::move(d));
   }
   return out;
 }

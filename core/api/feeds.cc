@@ -290,6 +290,27 @@ void Router::showFeed(HTTPServerResponse& resp, const std::string& id) {
   send(resp, 200, toJson(feedJson(*feed)));
 }
 
+std::optional<std::string> Router::sharedBody(HTTPServerRequest& req, HTTPServerResponse& resp,
+                                              const std::string& feed, const std::string& agency,
+                                              PushShares::Held& held) {
+  if (std::string busy = push_shares_.take(feed, agency); !busy.empty()) {
+    discardBody(req, resp);
+    resp.set("Retry-After", "1");
+    sendError(resp, Status::unavailable(busy + "; retry shortly"));
+    return std::nullopt;
+  }
+  held.shares = &push_shares_;
+  held.feed = feed;
+  held.agency = agency;
+  auto body = readBody(req);
+  if (!body.isOk()) {
+    discardBody(req, resp);
+    sendError(resp, body.status());
+    return std::nullopt;
+  }
+  return std::move(body).value();
+}
+
 void Router::push(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& id) {
   auto target = ctx_.feeds->get(id);
   if (!target) {
@@ -323,25 +344,12 @@ void Router::push(HTTPServerRequest& req, HTTPServerResponse& resp, const std::s
                                       "' is not accepted; use text/csv, application/json, "
                                       "application/x-ndjson or an XML type (CAP)"));
   }
-  const std::string& agency = target->spec().agency;
-  if (std::string busy = push_shares_.take(id, agency); !busy.empty()) {
-    discardBody(req, resp);
-    resp.set("Retry-After", "1");
-    return sendError(resp, Status::unavailable(busy + "; retry shortly"));
-  }
-  struct Give {
-    PushShares& shares;
-    const std::string &feed, &agency;
-    ~Give() { shares.give(feed, agency); }
-  } give{push_shares_, id, agency};
-  auto body = readBody(req);
-  if (!body.isOk()) {
-    discardBody(req, resp);
-    return sendError(resp, body.status());
-  }
+  PushShares::Held held;
+  auto body = sharedBody(req, resp, id, target->spec().agency, held);
+  if (!body) return;
   pipeline::IngestRequest in;
   in.feed_id = id;
-  in.body = body.value();
+  in.body = *body;
   in.content_type = type;
   auto summary = ctx_.pipeline->ingest(in);
   if (!summary.isOk()) return sendError(resp, summary.status());

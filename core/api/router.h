@@ -104,6 +104,17 @@ class PushShares {
     if (--feeds_[feed] == 0) feeds_.erase(feed);
     if (--agencies_[agency] == 0) agencies_.erase(agency);
   }
+  // A slot taken, given back when this goes.
+  struct Held {
+    PushShares* shares = nullptr;
+    std::string feed, agency;
+    Held() = default;
+    Held(const Held&) = delete;
+    Held& operator=(const Held&) = delete;
+    ~Held() {
+      if (shares) shares->give(feed, agency);
+    }
+  };
 
  private:
   size_t per_feed_, per_agency_;
@@ -196,6 +207,14 @@ class Router : public Poco::Net::HTTPRequestHandler {
 
   bool unauthorized(HTTPServerResponse& resp, const std::string& why);
 
+  // A push's body, read once a push share of `feed` and `agency` is held (given back with
+  // `held`); nullopt when the answer (503 without a share, or the read's error) is sent.
+  std::optional<std::string> sharedBody(HTTPServerRequest& req, HTTPServerResponse& resp,
+                                        const std::string& feed, const std::string& agency,
+                                        PushShares::Held& held);
+  // Tiers (tier_routes.cc).
+  void tierRecords(HTTPServerRequest& req, HTTPServerResponse& resp);
+  void upstream(HTTPServerResponse& resp);
   bool forbid(HTTPServerResponse& resp, const std::string& why);
 
   void send(HTTPServerResponse& resp, int status, const std::string& body,

@@ -2,6 +2,7 @@
 
 #include <Poco/AutoPtr.h>
 #include <Poco/NumberParser.h>
+#include <Poco/String.h>
 
 #include <filesystem>
 #include <cmath>
@@ -323,14 +324,17 @@ Result<std::unique_ptr<Hub>> Hub::start(
       hub->replica_->setDutiesSource([duties] { return cluster::dutiesJson(*duties); });
     }
   }
+  if (!c.upstream_url.empty()) FIREHUB_RETURN_IF_ERROR(hub->startUpstream());
   {
     auto* publisher = hub->publisher_.get();
     auto* fusion = hub->fusion_.get();
     auto* subscriptions = hub->subs_.get();
-    hub->pipeline_->setCommitListener([publisher, fusion, subscriptions] {
+    auto* upstream = hub->upstream_.get();
+    hub->pipeline_->setCommitListener([publisher, fusion, subscriptions, upstream] {
       if (publisher) publisher->notify();
       if (fusion) fusion->notify();
       if (subscriptions) subscriptions->notify();
+      if (upstream) upstream->wake();
     });
   }
   if (c.serve_http) FIREHUB_RETURN_IF_ERROR(hub->startApi());
@@ -404,6 +408,10 @@ Status Hub::startApi() {
   ctx.replica = replica_.get();
   ctx.duties = duties_.get();
   ctx.cluster_id = config_.cluster_id;
+  ctx.tier_name = config_.tier_name;
+  ctx.tier_level = config_.tier_level;
+  ctx.tier_children = config_.tier_children;
+  ctx.upstream = upstream_.get();
   ctx.cluster_node = config_.cluster_node;
   ctx.cluster_max_lag_s = config_.cluster_max_lag_s;
   ctx.ack_replicated = config_.ingest_ack == "replicated" && publisher_ != nullptr;
@@ -455,6 +463,35 @@ Status Hub::startApi() {
   return writeFile((std::filesystem::path(c.data_dir) / "http.address").string(), httpAddress());
 }
 
+// The link to the parent hub (upstream.*): its key and area read now, refused loudly when they
+// cannot be.
+Status Hub::startUpstream() {
+  const auto& c = config_;
+  std::ifstream key_in(c.upstream_key_file);
+  std::string key;
+  if (!key_in || !std::getline(key_in, key) || Poco::trim(key).empty()) {
+    return Status::failedPrecondition("upstream.key_file: cannot read a key from " +
+                                      c.upstream_key_file);
+  }
+  tiers::UpstreamOptions o;
+  o.here = c.tier_name;
+  o.level = c.tier_level;
+  o.url = c.upstream_url;
+  while (!o.url.empty() && o.url.back() == '/') o.url.pop_back();
+  o.key = Poco::trim(key);
+  o.domains = c.upstream_domains;
+  if (!c.upstream_area.empty()) {
+    auto area = tiles::readAreas(c.upstream_area, "upstream.area");
+    if (!area.isOk()) return area.status();
+    o.area = std::move(area).value();
+  }
+  o.restricted = c.upstream_restricted;
+  o.batch = c.upstream_batch;
+  o.outbound = net::OutboundPolicy({c.outbound_allow, c.outbound_ca_file});
+  upstream_ = std::make_unique<tiers::Upstream>(*lake_, metrics_, std::move(o));
+  return upstream_->start();
+}
+
 std::string Hub::httpAddress() const {
   return api_ ? api_->host() + ":" + std::to_string(api_->port()) : "";
 }
@@ -468,12 +505,13 @@ void Hub::stop() {
   }
   scanner_cv_.notify_all();
   if (plugin_scanner_.joinable()) plugin_scanner_.join();
-  if (api_) api_->stop();          // no new pushes
-  if (tcp_) tcp_->stopAll();       // no new frames
-  if (drops_) drops_->stop();      // no new files
-  if (subs_) subs_->stop();        // deliveries end (their cursors still reach the others)
-  if (duties_) duties_->stop();    // leaving the group hands the duties on at once
-  if (replica_) replica_->stop();  // no more records from the other nodes
+  if (api_) api_->stop();            // no new pushes
+  if (tcp_) tcp_->stopAll();         // no new frames
+  if (drops_) drops_->stop();        // no new files
+  if (upstream_) upstream_->stop();  // the cursor stays where the parent confirmed
+  if (subs_) subs_->stop();          // deliveries end (their cursors still reach the others)
+  if (duties_) duties_->stop();      // leaving the group hands the duties on at once
+  if (replica_) replica_->stop();    // no more records from the other nodes
   if (config_publisher_) config_publisher_->stop();
   if (fusion_) fusion_->stop();
   if (publisher_) publisher_->stop(config_.drain_timeout_ms);  // drain what is committed
@@ -483,6 +521,7 @@ void Hub::stop() {
   if (lake_) lake_->setMetaListener(nullptr);
   config_publisher_.reset();
   subs_.reset();
+  upstream_.reset();
   fusion_.reset();
   api_.reset();
   tcp_.reset();

@@ -4,9 +4,13 @@
 #include <Poco/AutoPtr.h>
 #include <Poco/Util/PropertyFileConfiguration.h>
 
+#include <Poco/String.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <set>
+#include <sstream>
 
 #include "firehub/hub.h"
 
@@ -47,6 +51,69 @@ class TrackedConfiguration : public Poco::Util::PropertyFileConfiguration {
  private:
   mutable std::set<std::string> asked_;
 };
+
+// A comma-separated list, each item trimmed, empty items left out.
+std::vector<std::string> listOf(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    item = Poco::trim(item);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// A tier's name: what the parent knows the child by (its key's agency), and the prefix of what
+// it forwards: lower-case letters, digits and '-', at most 64.
+bool tierName(const std::string& name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
+  });
+}
+
+Status checkTiers(const HubConfig& c) {
+  const auto& levels = tiers::levels();
+  const auto level = std::find(levels.begin(), levels.end(), c.tier_level);
+  if (level == levels.end())
+    return Status::invalidArgument("tier.level must be county, city or province");
+  if (!c.tier_name.empty() && !tierName(c.tier_name))
+    return Status::invalidArgument(
+        "tier.name must be lower-case letters, digits and '-' (at most 64)");
+  for (const auto& child : c.tier_children) {
+    if (!tierName(child))
+      return Status::invalidArgument("tier.children: '" + child +
+                                     "' is not a tier name (lower-case letters, digits, '-')");
+    if (child == c.tier_name) return Status::invalidArgument("tier.children may not name this hub");
+  }
+  if (!c.tier_children.empty() && c.tier_name.empty())
+    return Status::invalidArgument("tier.children needs tier.name (loops are told apart by it)");
+  if (!c.tier_children.empty() && level == levels.begin())
+    return Status::invalidArgument("tier.children: a county hub is the lowest tier");
+  if (c.upstream_url.empty()) {
+    if (!c.upstream_key_file.empty())
+      return Status::invalidArgument("upstream.key_file needs upstream.url");
+    if (!c.upstream_area.empty())
+      return Status::invalidArgument("upstream.area needs upstream.url");
+    return Status::ok();
+  }
+  if (c.tier_name.empty()) return Status::invalidArgument("upstream.url needs tier.name");
+  if (level + 1 == levels.end())
+    return Status::invalidArgument("upstream.url: a province hub is the highest tier");
+  if (!c.cluster_id.empty())
+    return Status::invalidArgument(
+        "upstream.url: a cluster's link upward is not supported (run the link from a single hub)");
+  if (Status s = net::checkUrlShape(c.upstream_url); !s.isOk())
+    return Status::invalidArgument("upstream.url: " + s.message());
+  if (c.upstream_key_file.empty())
+    return Status::invalidArgument(
+        "upstream.url needs upstream.key_file (the agency key the parent issued)");
+  const auto& known = auth::schemaDomains();
+  for (const auto& d : c.upstream_domains) {
+    if (std::find(known.begin(), known.end(), d) == known.end())
+      return Status::invalidArgument("upstream.domains: no domain '" + d + "'");
+  }
+  return Status::ok();
+}
 
 }  // namespace
 
@@ -90,6 +157,14 @@ Result<HubConfig> loadConfig(const std::string& file,
     c.auth_enabled = p->getBool("auth.enabled", c.auth_enabled);
     c.anonymous_loopback = p->getString("auth.anonymous_loopback", c.anonymous_loopback);
     c.outlines_file = p->getString("map.outlines", "");
+    c.tier_name = p->getString("tier.name", "");
+    c.tier_level = p->getString("tier.level", c.tier_level);
+    c.tier_children = listOf(p->getString("tier.children", ""));
+    c.upstream_url = p->getString("upstream.url", "");
+    c.upstream_key_file = p->getString("upstream.key_file", "");
+    c.upstream_domains = listOf(p->getString("upstream.domains", ""));
+    c.upstream_area = p->getString("upstream.area", "");
+    c.upstream_restricted = p->getBool("upstream.restricted", c.upstream_restricted);
     c.http_limits.basemap = p->getString("map.basemap", "");
     c.http_limits.basemap_attribution = p->getString("map.basemap_attribution", "");
     c.http_limits.initial_view = p->getString("map.initial_view", "");
@@ -138,6 +213,7 @@ Result<HubConfig> loadConfig(const std::string& file,
     FIREHUB_RETURN_IF_ERROR(
         whole("http.max_connections_per_client", 0, 100000, h.max_connections_per_client));
     FIREHUB_RETURN_IF_ERROR(whole("http.timeout_s", 1, 600, h.timeout_s));
+    FIREHUB_RETURN_IF_ERROR(whole("upstream.batch", 1, 50000, c.upstream_batch));
     FIREHUB_RETURN_IF_ERROR(whole("http.keep_alive_s", 1, 600, h.keep_alive_s));
     FIREHUB_RETURN_IF_ERROR(whole("http.header_timeout_s", 1, 600, h.header_timeout_s));
     FIREHUB_RETURN_IF_ERROR(whole("auth.session_hours", 1, 720, h.session_hours));
@@ -223,6 +299,7 @@ Result<HubConfig> loadConfig(const std::string& file,
         "map.basemap must be an http(s) raster tile URL template with {z}, {x} and {y}, or the "
         "http(s) URL of a MapLibre style (a vector basemap)");
   }
+  FIREHUB_RETURN_IF_ERROR(checkTiers(c));
   if (!c.http_limits.initial_view.empty()) {
     double lon = 0, lat = 0, zoom = 0;
     char end = 0;

@@ -450,7 +450,9 @@ try {
 
   // A vector basemap: a MapLibre style from another server (here one whose source is the hub's
   // own risk tiles, drawn as grey outlines) goes under the hub's layers.
-  const styleServer = http.createServer((req, res) => {
+  // It answers late, after the page has added its own layers (as a slow map service would).
+  const styleServer = http.createServer(async (req, res) => {
+    await sleep(1500);
     res.writeHead(200, { "content-type": "application/json", "access-control-allow-origin": "*" });
     res.end(JSON.stringify({ version: 8, sources: { grid: { type: "vector", maxzoom: 16, tiles: [`${base}/tiles/risk/{z}/{x}/{y}.mvt`] } },
                              layers: [{ id: "land", type: "background", paint: { "background-color": "#efe9dc" } },
@@ -464,12 +466,16 @@ try {
   styled.on("pageerror", (e) => errors.push(e.message));
   await styled.goto(`${base}/`);
   await styled.waitForSelector("body[data-ready=true]", { timeout: 30000 });
-  const drawn = await until("the style's layers are drawn under the hub's", () => styled.evaluate(() => {
-    const m = window.onemap.map, ids = m.getStyle().layers.map((l) => l.id);
-    return m.getLayer("basemap:grid") && ids.indexOf("basemap:grid") < ids.indexOf("risk-main") &&
-           m.querySourceFeatures("basemap:grid", { sourceLayer: "risk" }).length > 0;
-  }), 20000);
-  if (drawn) check(true, "a vector basemap style is drawn under the hub's layers");
+  const drawn = await until("the style's layers are drawn", () => styled.evaluate(() => {
+    const m = window.onemap.map;
+    return m.getLayer("basemap:grid") && m.querySourceFeatures("basemap:grid", { sourceLayer: "risk" }).length > 0;
+  }), 30000);
+  if (drawn) {
+    const order = await styled.evaluate(() => window.onemap.map.getStyle().layers.map((l) => l.id));
+    const lowest = order.findIndex((id) => id !== "background" && !id.startsWith("basemap:"));
+    check(order.indexOf("basemap:land") > 0 && order.indexOf("basemap:grid") < lowest && lowest <= order.indexOf("risk-main"),
+          `a vector basemap style is drawn under every layer of the hub's (${order.slice(0, 6).join(", ")}, ...)`);
+  }
   await styled.screenshot({ path: path.join(scratch, "onemap-vector-basemap.png") });
   check(errors.length === 0, `no page errors with a vector basemap (${errors.join("; ")})`);
   styleServer.close();

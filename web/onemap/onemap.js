@@ -581,7 +581,9 @@
       console.warn(`basemap style ${url}: ${e.message}`);
       return;
     }
-    const below = map.getLayer("outlines-main") ? "outlines-main" : undefined;
+    // Under every layer of the hub's (the style may arrive after they were all added and the
+    // outlines moved to the top).
+    const below = map.getStyle().layers.find((l) => l.id !== "background" && !l.id.startsWith("basemap:"))?.id;
     try {
       if (style.glyphs) map.setGlyphs(new URL(style.glyphs, url).href.replaceAll("%7B", "{").replaceAll("%7D", "}"));
       if (typeof style.sprite === "string") map.setSprite(new URL(style.sprite, url).href);

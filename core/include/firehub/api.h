@@ -21,6 +21,7 @@
 #include "firehub/registry.h"
 #include "firehub/status.h"
 #include "firehub/subscriptions.h"
+#include "firehub/tiers.h"
 
 namespace Poco {
 class ThreadPool;
@@ -121,6 +122,12 @@ struct ApiContext {
   // Stored state that did not load (feeds, keys, subscriptions, listeners): /readyz answers 503
   // naming each, and /metrics counts them.
   std::function<std::vector<std::string>()> load_failures;
+  // Tiers: this hub's name and level (tier.name, tier.level), the child hubs it takes forwarded
+  // records from (tier.children: the agencies of their keys), and its own link upward (null:
+  // none).
+  std::string tier_name, tier_level = "city";
+  std::vector<std::string> tier_children;
+  tiers::Upstream* upstream = nullptr;
   // The TCP port a feed listens on, if any.
   std::function<std::optional<uint16_t>(const std::string& feed_id)> listen_port;
 };

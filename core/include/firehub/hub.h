@@ -110,6 +110,20 @@ struct HubConfig {
   std::string tls_key;
   // The one-map's files (http.static_dir). Default: <binary dir>/../share/onemap.
   std::string static_dir;
+  // Tiers (firehub/tiers.h): this hub's name and level (tier.name, tier.level: county, city or
+  // province), the child hubs it takes forwarded records from (tier.children: the agencies of
+  // the keys it issued to them), and its own link to its parent (upstream.url, upstream.key_file,
+  // upstream.domains, upstream.area, upstream.restricted, upstream.batch). Defaults: no name,
+  // city, no children, no parent.
+  std::string tier_name;
+  std::string tier_level = "city";
+  std::vector<std::string> tier_children;
+  std::string upstream_url;
+  std::string upstream_key_file;
+  std::vector<std::string> upstream_domains;
+  std::string upstream_area;
+  bool upstream_restricted = false;
+  size_t upstream_batch = 2000;
   // Region outlines GeoJSON for the map (map.outlines). Default: none (the map draws none; the
   // demo sets its schematic districts).
   std::string outlines_file;
@@ -214,6 +228,7 @@ class Hub {
   Hub() = default;
   Status startPublisher();
   Status startApi();
+  Status startUpstream();
   HubConfig config_;
   MemoryPlan memory_;  // memoryPlan(config_)
   Metrics metrics_;
@@ -234,6 +249,7 @@ class Hub {
   std::unique_ptr<auth::UserStore> users_;
   std::unique_ptr<auth::AuditLog> audit_;
   std::unique_ptr<subs::SubscriptionManager> subs_;
+  std::unique_ptr<tiers::Upstream> upstream_;
   std::vector<plugin::PluginInfo> rescanPlugins();
   std::thread plugin_scanner_;
   std::mutex scanner_mu_;

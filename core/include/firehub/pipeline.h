@@ -86,6 +86,24 @@ struct ReplayResult {
   std::string reason;  // why it still fails or cannot be replayed
 };
 
+// Records a child hub forwards up its tier link (tiers), already in the shared schema: a body
+// of firehub.v1.Record messages, each preceded by its size as a varint (kForwardedType).
+inline constexpr const char* kForwardedType = "application/vnd.firehub.records+protobuf";
+struct ForwardRequest {
+  std::string from_hub;    // the child's tier.name (the agency of its key here)
+  std::string from_level;  // the child's tier.level
+  std::string here;        // this hub's tier.name: a record that passed it already is a loop
+  std::vector<std::string> domains;  // what the child's key may write
+  std::string_view body;
+};
+struct ForwardSummary {
+  size_t accepted = 0;
+  size_t duplicates = 0;  // sent before (a retry after a lost answer): stored once
+  size_t rejected = 0;    // dead letters of feed "tier:<from_hub>"
+  size_t looped = 0;      // records that came from this hub or passed it: dropped
+  std::vector<std::string> errors;
+};
+
 class Body;  // one body's decode (pipeline.cc)
 
 class Pipeline {
@@ -105,6 +123,16 @@ class Pipeline {
   // connector again; those that now pass are stored and removed in one commit, the others stay
   // unchanged. Unavailable / ResourceExhausted when the lake fails (the rest is not tried).
   Result<std::vector<ReplayResult>> replay(const std::vector<uint64_t>& sequences);
+
+  // Stores what a child hub forwarded as this hub's own records with their origin: a record the
+  // child took in itself gets origin_hub/origin_level, and its id, entity id, feed and agency
+  // prefixed "<child>/" (two counties' hydrant H001 stay two hydrants); one forwarded through
+  // the child keeps its origin and gains the child in `hops`. Each record is checked as a
+  // connector's is; a failing one, or one of a domain the child's key does not hold, is a dead
+  // letter of feed "tier:<child>". Ids already stored are duplicates, so a resent batch is stored
+  // once. InvalidArgument when the body cannot be read at all (nothing stored); Unavailable when
+  // the lake fails.
+  Result<ForwardSummary> ingestForwarded(const ForwardRequest& request);
 
   const PipelineOptions& options() const { return options_; }
 

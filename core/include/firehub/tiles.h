@@ -218,4 +218,18 @@ class TileVersions {
   size_t max_tiles_;
 };
 
+// Areas from GeoJSON (map.outlines' districts, upstream.area): Polygons and MultiPolygons of
+// a FeatureCollection, a Feature or a bare geometry, each with its id and "name" property.
+using Ring = std::vector<std::pair<double, double>>;  // lon, lat
+struct Area {
+  std::string id, name;
+  std::vector<std::vector<Ring>> polygons;  // each: outer ring, then holes
+  LonLatBox box{180, 90, -180, -90};
+  // Whether lon/lat lies inside (planar lon/lat, even-odd: holes are outside).
+  bool contains(double lon, double lat) const;
+};
+// FailedPrecondition naming `setting` when the file is not GeoJSON with at least one polygon, or
+// a coordinate is not a finite lon/lat; NotFound when it cannot be read.
+Result<std::vector<Area>> readAreas(const std::string& file, const std::string& setting);
+
 }  // namespace firehub::tiles

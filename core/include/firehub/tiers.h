@@ -1,0 +1,105 @@
+// Tiers: county, city and province hubs linked upward. A lower hub forwards what its data-
+// sharing agreement allows (domains, an area, restricted fields only when granted) to its parent
+// over HTTP(S) with an agency key the parent issued; the parent stores the records as its own
+// with their origin (pipeline::ingestForwarded) and fuses them into its layers.
+//
+// Store and forward: the lower hub's lake log is the buffer. The upstream link reads the log
+// from its cursor (the last log sequence the parent confirmed, kept in the lake's meta), sends
+// batches in log order, and moves the cursor only after the parent's 2xx; a cut link leaves the
+// records in the log and the link retries with back-off, then sends the backlog in order. A
+// batch resent after a lost answer is stored once (the parent skips ids it holds).
+// @remark Thread-safe; one thread per link.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "firehub/lake.h"
+#include "firehub/metrics.h"
+#include "firehub/net.h"
+#include "firehub/status.h"
+#include "firehub/tiles.h"
+
+namespace firehub::tiers {
+
+// tier.level's values, lowest first.
+const std::vector<std::string>& levels();
+
+// The lake meta entry holding the link's cursor: the last log sequence the parent confirmed.
+inline constexpr const char* kUpstreamCursorKey = "upstream/cursor";
+
+struct UpstreamOptions {
+  std::string here;                  // tier.name
+  std::string level;                 // tier.level
+  std::string url;                   // upstream.url: the parent hub's base URL
+  std::string key;                   // the key read from upstream.key_file
+  std::vector<std::string> domains;  // upstream.domains; empty: every domain
+  std::vector<tiles::Area> area;     // upstream.area; empty: everywhere
+  bool restricted = false;           // upstream.restricted: the agreement grants them
+  size_t batch = 2000;               // records per POST at most (upstream.batch)
+  int timeout_s = 30;                // seconds the parent has to answer a batch
+  int max_backoff_s = 30;            // the longest wait between tries while it fails
+  net::OutboundPolicy outbound;
+};
+
+struct UpstreamStatus {
+  std::string url;
+  uint64_t cursor = 0;         // the last log sequence the parent confirmed (or passed over)
+  uint64_t last_sequence = 0;  // the lake's newest
+  uint64_t seen = 0;           // every log entry up to here was read (sent, or left out)
+  // Sequences past `seen` and the cursor: an upper bound of the records waiting (the hub's
+  // bookkeeping entries share the numbering); 0 when the link has caught up.
+  uint64_t backlog = 0;
+  double lag_s = 0;      // age of the oldest record not yet confirmed (0: none)
+  uint64_t sent = 0;     // records the parent confirmed since the start
+  uint64_t skipped = 0;  // records the agreement leaves out since the start
+  int64_t last_success_ms = 0;
+  int64_t last_attempt_ms = 0;
+  std::string last_error;  // of the last try, empty after a success
+  int failures = 0;        // tries failed in a row
+};
+
+class Upstream {
+ public:
+  Upstream(lake::Lake& lake, Metrics& metrics, UpstreamOptions options);
+  ~Upstream();
+  Upstream(const Upstream&) = delete;
+  Upstream& operator=(const Upstream&) = delete;
+
+  Status start();
+  void stop();
+  // New records were committed: send without waiting for the next poll.
+  void wake();
+  UpstreamStatus status();
+
+ private:
+  void run();
+  // One batch from the cursor: read, filtered, sent, confirmed. `idle` when nothing was left.
+  Status step(bool& idle);
+  bool forwarded(const firehub::v1::Record& r) const;
+
+  lake::Lake& lake_;
+  UpstreamOptions options_;
+  prometheus::Gauge& backlog_gauge_;
+  prometheus::Gauge& lag_gauge_;
+  prometheus::Gauge& success_gauge_;
+  prometheus::Counter& sent_counter_;
+  prometheus::Counter& failed_counter_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool woken_ = false;
+  UpstreamStatus status_;
+  std::thread thread_;
+};
+
+}  // namespace firehub::tiers
