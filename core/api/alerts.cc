@@ -24,7 +24,8 @@ struct Alert {
   std::string detail;
   int64_t at = 0;  // unix seconds
   double lon = 0, lat = 0;
-  std::string level;  // warning level or CAP severity, when it has one
+  std::string level;   // warning level or CAP severity, when it has one
+  std::string origin;  // the hub a record came from (tiers), when not this one
 };
 
 int64_t seconds(const google::protobuf::Timestamp& t) { return t.seconds(); }
@@ -77,7 +78,8 @@ Reply alertList(const ApiContext& ctx, size_t limit) {
     alerts.push_back({"rec:" + r.id(), "cap_received", w.event(), w.headline(),
                       seconds(r.observed_at()), (bounds->min_lon + bounds->max_lon) / 2,
                       (bounds->min_lat + bounds->max_lat) / 2,
-                      firehub::v1::WeatherWarning::Severity_Name(w.severity()).substr(9)});
+                      firehub::v1::WeatherWarning::Severity_Name(w.severity()).substr(9),
+                      r.provenance().origin_hub()});
     return true;
   });
   if (!s.isOk()) return errorReply(s);
@@ -108,6 +110,7 @@ Reply alertList(const ApiContext& ctx, size_t limit) {
     point.add(a.lat);
     o.set("point", point);
     if (!a.level.empty()) o.set("level", a.level);
+    if (!a.origin.empty()) o.set("origin", a.origin);
     auto ack = ctx.lake->getMeta(kAckPrefix + a.id);
     if (ack.isOk() && ack.value()) {
       try {

@@ -213,7 +213,12 @@ class Router : public Poco::Net::HTTPRequestHandler {
                                         const std::string& feed, const std::string& agency,
                                         PushShares::Held& held);
   // Tiers (tier_routes.cc).
+  // Whether the request comes from a child hub (tier.children) over its link; answers it when not.
+  bool childHub(HTTPServerRequest& req, HTTPServerResponse& resp, std::string& name,
+                std::string& level);
   void tierRecords(HTTPServerRequest& req, HTTPServerResponse& resp);
+  void tierDown(HTTPServerRequest& req, HTTPServerResponse& resp);
+  firehub::v1::Record draftRecord(const firehub::v1::WarningDraft& d, int64_t bucket) const;
   void upstream(HTTPServerResponse& resp);
   bool forbid(HTTPServerResponse& resp, const std::string& why);
 

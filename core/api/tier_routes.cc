@@ -3,10 +3,18 @@
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <s2/s2cell.h>
+#include <s2/s2cell_id.h>
+#include <s2/s2latlng.h>
+
 #include <algorithm>
+#include <ctime>
 
 #include "api/paging.h"
 #include "api/router.h"
+#include "firehub/classification.h"
 #include "firehub/tiers.h"
 
 namespace firehub::api {
@@ -20,33 +28,40 @@ int levelIndex(const std::string& level) {
 
 }  // namespace
 
-void Router::tierRecords(HTTPServerRequest& req, HTTPServerResponse& resp) {
+bool Router::childHub(HTTPServerRequest& req, HTTPServerResponse& resp, std::string& name,
+                      std::string& level) {
   const auto& children = ctx_.tier_children;
   if (children.empty()) {
     discardBody(req, resp);
-    return sendError(resp, Status::notFound("this hub takes no child hubs (tier.children)"));
+    sendError(resp, Status::notFound("this hub takes no child hubs (tier.children)"));
+    return false;
   }
-  // A child forwards with the agency key this hub issued to it: its agency is the child's name,
+  // A child comes with the agency key this hub issued to it: its agency is the child's name,
   // and its domains are what the agreement lets the child send.
   if (who_.role != auth::Role::kAgency ||
       std::find(children.begin(), children.end(), who_.agency) == children.end()) {
     discardBody(req, resp);
-    return (void)forbid(resp,
-                        "forwarding needs the agency key of a child hub named in "
-                        "tier.children");
+    return forbid(resp, "a tier link needs the agency key of a child hub named in tier.children");
   }
-  const std::string name = req.get("X-Firehub-Tier-Name", "");
-  const std::string level = req.get("X-Firehub-Tier-Level", "");
+  name = req.get("X-Firehub-Tier-Name", "");
+  level = req.get("X-Firehub-Tier-Level", "");
   if (name != who_.agency) {
     discardBody(req, resp);
-    return (void)forbid(resp, "the key is child hub '" + who_.agency + "''s, not '" + name + "''s");
+    return forbid(resp, "the key is child hub '" + who_.agency + "''s, not '" + name + "''s");
   }
   if (levelIndex(level) < 0 || levelIndex(level) >= levelIndex(ctx_.tier_level)) {
     discardBody(req, resp);
-    return sendError(
-        resp, Status::invalidArgument("X-Firehub-Tier-Level '" + level + "': a child of this " +
+    sendError(resp,
+              Status::invalidArgument("X-Firehub-Tier-Level '" + level + "': a child of this " +
                                       ctx_.tier_level + " hub is of a lower level (county, city)"));
+    return false;
   }
+  return true;
+}
+
+void Router::tierRecords(HTTPServerRequest& req, HTTPServerResponse& resp) {
+  std::string name, level;
+  if (!childHub(req, resp, name, level)) return;
   if (mediaType(req.getContentType()) != pipeline::kForwardedType) {
     discardBody(req, resp);
     return sendError(resp, Status(StatusCode::kUnsupportedMedia,
@@ -76,6 +91,105 @@ void Router::tierRecords(HTTPServerRequest& req, HTTPServerResponse& resp) {
   send(resp, 202, toJson(obj));
 }
 
+// What goes down to a child: the CAP warnings this hub drafted (still warning) and those it
+// received (not expired, and not from that child), as size-delimited records with their origin.
+// A drafted warning's copy expires within 10 minutes unless it is sent again: a warning that
+// ended here leaves the child's map by then.
+void Router::tierDown(HTTPServerRequest& req, HTTPServerResponse& resp) {
+  std::string name, level;
+  if (!childHub(req, resp, name, level)) return;
+  const int64_t now_s = ctx_.fusion ? ctx_.fusion->now() : std::time(nullptr);
+  std::string body;
+  {
+    google::protobuf::io::StringOutputStream raw(&body);
+    google::protobuf::io::CodedOutputStream out(&raw);
+    auto write = [&](const firehub::v1::Record& r) {
+      out.WriteVarint32(static_cast<uint32_t>(r.ByteSizeLong()));
+      r.SerializeWithCachedSizes(&out);
+    };
+    if (ctx_.fusion) {
+      const int64_t bucket = now_s / 300;
+      for (const auto& d : ctx_.fusion->activeWarnings()) write(draftRecord(d, bucket));
+    }
+    Status s = ctx_.lake->forEachLatestInBBox(
+        "weather", {}, [&](firehub::v1::Record& r, std::string_view) {
+          if (!r.has_weather_warning()) return true;
+          const auto& w = r.weather_warning();
+          const auto& hops = r.provenance().hops();
+          if ((w.has_expires() && w.expires().seconds() <= now_s) ||
+              r.provenance().origin_hub() == name ||
+              std::find(hops.begin(), hops.end(), name) != hops.end())
+            return true;
+          redactRestricted(r);
+          auto* prov = r.mutable_provenance();
+          if (prov->origin_hub().empty()) {
+            prov->set_origin_hub(ctx_.tier_name);
+            prov->set_origin_level(ctx_.tier_level);
+            for (auto* f :
+                 {r.mutable_id(), r.mutable_entity_id(), r.mutable_feed_id(), r.mutable_agency()})
+              *f = ctx_.tier_name + "/" + *f;
+          }
+          write(r);
+          return true;
+        });
+    if (!s.isOk()) return sendError(resp, s);
+  }
+  send(resp, 200, body, pipeline::kForwardedType);
+}
+
+// A drafted warning as a CAP warning record of this hub's, its copy valid for 10 minutes.
+firehub::v1::Record Router::draftRecord(const firehub::v1::WarningDraft& d, int64_t bucket) const {
+  firehub::v1::Record r;
+  const std::string& here = ctx_.tier_name;
+  r.set_id(here + "/warning:" + d.identifier() + "@" + std::to_string(bucket));
+  r.set_feed_id(here + "/warnings");
+  r.set_agency(here);
+  r.set_domain("weather");
+  r.set_entity_type("cap_warning");
+  r.set_entity_id(here + "/" + d.area());
+  *r.mutable_observed_at() = d.sent();
+  r.set_classification(firehub::v1::CLASSIFICATION_INTERNAL);
+  r.set_op(firehub::v1::OP_UPSERT);
+  auto* prov = r.mutable_provenance();
+  prov->set_connector_id("firehub.fusion");
+  prov->set_source_record_id(d.identifier());
+  prov->set_origin_hub(here);
+  prov->set_origin_level(ctx_.tier_level);
+  using W = firehub::v1::WeatherWarning;
+  auto* w = r.mutable_weather_warning();
+  w->set_identifier(d.identifier());
+  w->set_sender(here);
+  *w->mutable_sent() = d.sent();
+  w->set_msg_type(d.msg_type() == "Update"   ? W::MSG_TYPE_UPDATE
+                  : d.msg_type() == "Cancel" ? W::MSG_TYPE_CANCEL
+                                             : W::MSG_TYPE_ALERT);
+  w->set_status(d.status() == "Actual" ? W::STATUS_ACTUAL : W::STATUS_DRAFT);
+  w->set_event("火灾风险预警 fire risk warning");
+  w->set_urgency(W::URGENCY_EXPECTED);
+  w->set_severity(d.severity() == "Extreme"    ? W::SEVERITY_EXTREME
+                  : d.severity() == "Severe"   ? W::SEVERITY_SEVERE
+                  : d.severity() == "Moderate" ? W::SEVERITY_MODERATE
+                                               : W::SEVERITY_MINOR);
+  w->set_certainty(W::CERTAINTY_LIKELY);
+  w->mutable_expires()->set_seconds((bucket + 2) * 300);
+  w->set_headline(here + ": level " + d.level() + " fire risk, " + std::to_string(d.cells_size()) +
+                  " cells");
+  w->set_area_desc(d.area());
+  for (const auto& ref : d.references()) w->add_references(ref);
+  auto* polygons = r.mutable_geometry()->mutable_multi_polygon();
+  for (const auto& token : d.cells()) {
+    const S2Cell cell{S2CellId::FromToken(token)};
+    auto* ring = polygons->add_polygons()->add_rings();
+    for (int i = 0; i <= 4; ++i) {
+      const S2LatLng v(cell.GetVertex(i % 4));
+      auto* p = ring->add_points();
+      p->set_lon(v.lng().degrees());
+      p->set_lat(v.lat().degrees());
+    }
+  }
+  return r;
+}
+
 void Router::upstream(HTTPServerResponse& resp) {
   Poco::JSON::Object obj;
   obj.set("tier", ctx_.tier_name);
@@ -100,6 +214,10 @@ void Router::upstream(HTTPServerResponse& resp) {
   obj.set("last_attempt", s.last_attempt_ms ? isoMillis(s.last_attempt_ms) : std::string());
   obj.set("last_error", s.last_error);
   obj.set("failures", s.failures);
+  obj.set("down_stored", s.down_stored);
+  obj.set("down_last_success",
+          s.down_last_success_ms ? isoMillis(s.down_last_success_ms) : std::string());
+  obj.set("down_error", s.down_error);
   send(resp, 200, toJson(obj));
 }
 

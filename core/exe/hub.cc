@@ -487,7 +487,15 @@ Status Hub::startUpstream() {
   }
   o.restricted = c.upstream_restricted;
   o.batch = c.upstream_batch;
+  o.down_interval_s = c.upstream_down_interval_s;
   o.outbound = net::OutboundPolicy({c.outbound_allow, c.outbound_ca_file});
+  auto* pipeline = pipeline_.get();
+  o.store_down = [pipeline](std::string_view body, size_t& stored) -> Status {
+    auto summary = pipeline->ingestFromParent(body);
+    if (!summary.isOk()) return summary.status();
+    stored = summary->accepted;
+    return Status::ok();
+  };
   upstream_ = std::make_unique<tiers::Upstream>(*lake_, metrics_, std::move(o));
   return upstream_->start();
 }

@@ -214,6 +214,7 @@ Result<HubConfig> loadConfig(const std::string& file,
         whole("http.max_connections_per_client", 0, 100000, h.max_connections_per_client));
     FIREHUB_RETURN_IF_ERROR(whole("http.timeout_s", 1, 600, h.timeout_s));
     FIREHUB_RETURN_IF_ERROR(whole("upstream.batch", 1, 50000, c.upstream_batch));
+    FIREHUB_RETURN_IF_ERROR(whole("upstream.down_interval_s", 1, 3600, c.upstream_down_interval_s));
     FIREHUB_RETURN_IF_ERROR(whole("http.keep_alive_s", 1, 600, h.keep_alive_s));
     FIREHUB_RETURN_IF_ERROR(whole("http.header_timeout_s", 1, 600, h.header_timeout_s));
     FIREHUB_RETURN_IF_ERROR(whole("auth.session_hours", 1, 720, h.session_hours));

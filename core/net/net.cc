@@ -211,6 +211,14 @@ Result<OutboundResponse> post(const OutboundPolicy& policy, const std::string& u
                               const std::map<std::string, std::string>& headers,
                               const std::string& content_type, const std::string& body,
                               int timeout_s) {
+  return request(policy, "POST", url, headers, content_type, body, timeout_s, 64u << 10);
+}
+
+Result<OutboundResponse> request(const OutboundPolicy& policy, const std::string& method,
+                                 const std::string& url,
+                                 const std::map<std::string, std::string>& headers,
+                                 const std::string& content_type, const std::string& body,
+                                 int timeout_s, size_t max_body) {
   Poco::URI uri;
   try {
     uri = Poco::URI(url);
@@ -234,11 +242,12 @@ Result<OutboundResponse> post(const OutboundPolicy& policy, const std::string& u
       session = std::make_unique<Poco::Net::HTTPClientSession>(address.value());
     }
     session->setTimeout(timeout);
-    Poco::Net::HTTPRequest req("POST", uri.getPathAndQuery().empty() ? "/" : uri.getPathAndQuery(),
+    Poco::Net::HTTPRequest req(method, uri.getPathAndQuery().empty() ? "/" : uri.getPathAndQuery(),
                                Poco::Net::HTTPMessage::HTTP_1_1);
     req.setHost(uri.getHost(), uri.getPort());
-    req.setContentType(content_type);
-    req.setContentLength(static_cast<std::streamsize>(body.size()));
+    if (!content_type.empty()) req.setContentType(content_type);
+    if (method != "GET" || !body.empty())
+      req.setContentLength(static_cast<std::streamsize>(body.size()));
     for (const auto& [k, v] : headers) req.set(k, v);
     session->sendRequest(req) << body;
     Poco::Net::HTTPResponse resp;
@@ -246,10 +255,11 @@ Result<OutboundResponse> post(const OutboundPolicy& policy, const std::string& u
     OutboundResponse out;
     out.status = static_cast<int>(resp.getStatus());
     char buf[4096];
-    while (in && out.body.size() < (64u << 10)) {
+    while (in && out.body.size() < max_body) {
       in.read(buf, sizeof buf);
       out.body.append(buf, static_cast<size_t>(in.gcount()));
     }
+    out.cut = static_cast<bool>(in) && in.peek() != std::char_traits<char>::eof();
     return out;
   } catch (const Poco::Net::SSLException& e) {
     return Status::unavailable("TLS with " + uri.getHost() + ": " + e.displayText());

@@ -3,20 +3,20 @@
 #include <google/protobuf/util/time_util.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
-#include <s2/s2cell_id.h>
-#include <s2/s2latlng.h>
 
 #include <algorithm>
 #include <chrono>
 
 #include "firehub/classification.h"
 #include "firehub/log.h"
+#include "firehub/pipeline.h"
 #include "firehub/tiers.h"
 
 namespace firehub::tiers {
 namespace {
 
 using google::protobuf::util::TimeUtil;
+using pipeline::kFromParentTransport;
 
 int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -31,13 +31,12 @@ prometheus::Counter& counter(Metrics& m, const char* name, const char* help) {
   return prometheus::BuildCounter().Name(name).Help(help).Register(m.registry()).Add({});
 }
 
-// Where a record lies for the area test: its grid cell's centre (every stored record with a
-// place has one).
+// Where a record lies for the area test: the point the lake places it by.
 bool placeOf(const firehub::v1::Record& r, double& lon, double& lat) {
-  if (r.s2_cell().empty()) return false;
-  const S2LatLng c = S2CellId::FromToken(r.s2_cell()).ToLatLng();
-  lon = c.lng().degrees();
-  lat = c.lat().degrees();
+  auto at = lake::representativePoint(r.geometry());
+  if (!at) return false;
+  lon = at->lon;
+  lat = at->lat;
   return true;
 }
 
@@ -115,6 +114,7 @@ UpstreamStatus Upstream::status() {
 }
 
 bool Upstream::forwarded(const firehub::v1::Record& r) const {
+  if (r.provenance().transport() == kFromParentTransport) return false;  // it came from above
   if (!options_.domains.empty() && std::find(options_.domains.begin(), options_.domains.end(),
                                              r.domain()) == options_.domains.end())
     return false;
@@ -199,10 +199,41 @@ Status Upstream::step(bool& idle) {
   return Status::ok();
 }
 
+Status Upstream::down() {
+  auto answer = net::request(options_.outbound, "GET", options_.url + "/api/v1/tiers/down",
+                             {{"Authorization", "Bearer " + options_.key},
+                              {"X-Firehub-Tier-Name", options_.here},
+                              {"X-Firehub-Tier-Level", options_.level}},
+                             "", "", options_.timeout_s, size_t{64} << 20);
+  if (!answer.isOk()) return answer.status();
+  if (answer->status != 200) {
+    return Status::unavailable("the parent answered HTTP " + std::to_string(answer->status) + ": " +
+                               answer->body.substr(0, 500));
+  }
+  if (answer->cut) return Status::resourceExhausted("the parent's warnings exceed 64 MiB");
+  size_t stored = 0;
+  FIREHUB_RETURN_IF_ERROR(options_.store_down(answer->body, stored));
+  std::lock_guard<std::mutex> lock(mu_);
+  status_.down_stored += stored;
+  status_.down_last_success_ms = nowMs();
+  status_.down_error.clear();
+  return Status::ok();
+}
+
 void Upstream::run() {
   std::unique_lock<std::mutex> lock(mu_);
+  int64_t next_down_ms = 0;
   while (!stopping_) {
     lock.unlock();
+    if (options_.store_down && nowMs() >= next_down_ms) {
+      next_down_ms = nowMs() + int64_t{options_.down_interval_s} * 1000;
+      if (Status d = down(); !d.isOk()) {
+        std::lock_guard<std::mutex> held(mu_);
+        if (status_.down_error != d.message())
+          FIREHUB_LOG(kWarning, "tiers", "warnings from " << options_.url << ": " << d.message());
+        status_.down_error = d.message();
+      }
+    }
     bool idle = false;
     Status s = step(idle);
     const UpstreamStatus now = status();

@@ -15,6 +15,8 @@ class TiersTest : public ::testing::Test {
     std::string name, level, parent;
     std::vector<std::string> children;
     uint16_t port = 0;
+    std::vector<std::string> domains;  // upstream.domains
+    std::string area;                  // upstream.area: a GeoJSON file
   };
 
   HubConfig config(const Tier& t, bool init) {
@@ -32,6 +34,9 @@ class TiersTest : public ::testing::Test {
     if (!t.parent.empty()) {
       c.upstream_url = "http://127.0.0.1:" + std::to_string(tiers_[t.parent].port);
       c.upstream_key_file = dirs_.sub(t.name + ".upstream.key");
+      c.upstream_down_interval_s = 1;
+      c.upstream_domains = t.domains;
+      c.upstream_area = t.area;
     }
     return c;
   }
@@ -158,6 +163,48 @@ TEST_F(TiersTest, ACountyForwardsToItsCityWhichStoresEachRecordOnceAsTheCountys)
   EXPECT_EQ(entities("shenyang", "building"), 4u);
 }
 
+// Downward: a warning the city drafts reaches the county's alert list marked with its origin,
+// and never goes back up.
+TEST_F(TiersTest, AWarningTheCityDraftsReachesTheCountyAndStaysThere) {
+  ASSERT_NO_FATAL_FAILURE(start({"shenyang", "city", "", {"hunnan"}}));
+  ASSERT_NO_FATAL_FAILURE(start({"hunnan", "county", "shenyang", {}}));
+  ASSERT_NO_FATAL_FAILURE(pushBuildings("shenyang"));
+  ASSERT_EQ(on("shenyang", "POST", "/api/v1/feeds",
+               R"({"id":"iot","agency":"fire-iot","connector":"firehub.connector.alarm"})",
+               "application/json")
+                .status,
+            201);
+  auto alarm = on(
+      "shenyang", "POST", "/api/v1/feeds/iot/records",
+      R"({"event_id":"T-1","device_address":"0011223344ff","building_id":"SY-B-000001","info_type":"component_state","system_type":1,"system_address":1,"component_type":40,"component_address":7,"state_flags":3,"description":"烟感火警","time":"2026-11-22T09:20:00+08:00"})"
+      "\n",
+      "application/x-ndjson");
+  ASSERT_EQ(alarm.status, 202) << alarm.body;
+  ASSERT_TRUE(firehub::testing::waitFor([&] {
+    auto list = parse(on("shenyang", "GET", "/api/v1/warnings").body)->getArray("warnings");
+    return list && list->size() > 0;
+  }));
+  Poco::JSON::Object::Ptr received;
+  ASSERT_TRUE(firehub::testing::waitFor([&] {
+    auto alerts = parse(on("hunnan", "GET", "/api/v1/alerts").body)->getArray("alerts");
+    for (size_t i = 0; alerts && i < alerts->size(); ++i) {
+      auto a = alerts->getObject(static_cast<unsigned>(i));
+      if (a->getValue<std::string>("kind") == "cap_received") received = a;
+    }
+    return received;
+  })) << on("hunnan", "GET", "/api/v1/upstream").body;
+  EXPECT_EQ(received->getValue<std::string>("origin"), "shenyang");
+  EXPECT_EQ(received->getValue<std::string>("level"), "EXTREME");
+  auto up = parse(on("hunnan", "GET", "/api/v1/upstream").body);
+  EXPECT_GE(up->getValue<uint64_t>("down_stored"), 1u);
+  EXPECT_EQ(up->getValue<std::string>("down_error"), "");
+  // Read again on every poll, stored once; and not sent back up.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ(entities("hunnan", "weather"), 1u);
+  EXPECT_EQ(parse(on("hunnan", "GET", "/api/v1/upstream").body)->getValue<uint64_t>("sent"), 0u);
+  EXPECT_EQ(entities("shenyang", "weather"), 0u);
+}
+
 TEST_F(TiersTest, AParentThatIsDownGetsTheBacklogInOrderOnceItIsBack) {
   ASSERT_NO_FATAL_FAILURE(start({"shenyang", "city", "", {"hunnan"}}));
   ASSERT_NO_FATAL_FAILURE(start({"hunnan", "county", "shenyang", {}}));
@@ -181,9 +228,38 @@ TEST_F(TiersTest, AParentThatIsDownGetsTheBacklogInOrderOnceItIsBack) {
   ASSERT_TRUE(firehub::testing::waitFor([&] { return entities("shenyang", "water") == 1100; },
                                         std::chrono::seconds(60)))
       << entities("shenyang", "water") << " " << on("hunnan", "GET", "/api/v1/upstream").body;
+  // The city stores a batch before the county reads its answer: the county's state follows.
+  EXPECT_TRUE(firehub::testing::waitFor([&] {
+    auto up = parse(on("hunnan", "GET", "/api/v1/upstream").body);
+    return up->getValue<uint64_t>("backlog") == 0 &&
+           up->getValue<std::string>("last_error").empty();
+  })) << on("hunnan", "GET", "/api/v1/upstream").body;
+}
+
+// The agreement: only the domains and the area it names go up; the rest stays in the county.
+TEST_F(TiersTest, WhatTheAgreementLeavesOutStaysInTheCounty) {
+  const std::string area = dirs_.sub("west.geojson");
+  std::ofstream(area)
+      << R"({"type":"FeatureCollection","features":[{"type":"Feature","properties":{"name":"west"},)"
+      << R"("geometry":{"type":"Polygon","coordinates":[[[123.3,41.7],[123.405,41.7],[123.405,41.9],[123.3,41.9],[123.3,41.7]]]}}]})";
+  ASSERT_NO_FATAL_FAILURE(start({"shenyang", "city", "", {"hunnan"}}));
+  Tier county{"hunnan", "county", "shenyang", {}};
+  county.domains = {"water"};
+  county.area = area;
+  ASSERT_NO_FATAL_FAILURE(start(county));
+  ASSERT_NO_FATAL_FAILURE(pushBuildings("hunnan"));
+  ASSERT_NO_FATAL_FAILURE(pushHydrants("hunnan", 0, 100));  // lon 123.4000 .. 123.4099
+  ASSERT_TRUE(firehub::testing::waitFor([&] {
+    auto up = parse(on("hunnan", "GET", "/api/v1/upstream").body);
+    return up->getValue<uint64_t>("backlog") == 0 && up->getValue<uint64_t>("skipped") > 0;
+  })) << on("hunnan", "GET", "/api/v1/upstream").body;
+  const size_t west = entities("shenyang", "water");
+  EXPECT_GT(west, 40u);
+  EXPECT_LT(west, 60u) << "only the hydrants west of 123.405";
+  EXPECT_EQ(entities("shenyang", "building"), 0u) << "buildings are not in upstream.domains";
   auto up = parse(on("hunnan", "GET", "/api/v1/upstream").body);
-  EXPECT_EQ(up->getValue<uint64_t>("backlog"), 0u);
-  EXPECT_EQ(up->getValue<std::string>("last_error"), "");
+  EXPECT_EQ(up->getValue<uint64_t>("sent"), west);
+  EXPECT_EQ(up->getValue<uint64_t>("skipped"), 4 + (100 - west));
 }
 
 TEST_F(TiersTest, AChainHoldsEachRecordOnceAtEachLevelAndNothingLoops) {

@@ -25,7 +25,7 @@
       noResults: "无结果", exportPng: "导出 PNG", exportPdf: "导出 PDF", sourcesLine: "数据来源",
       nearbyTitle: "周边 {r} 米", nearbyHydrants: "在用消火栓", nearbyStations: "最近消防站", nearbyHospitals: "有空床医院",
       nearbyUnits: "重点单位", nearbyHazards: "未整改隐患", travel: "约 {m} 分钟", beds: "急诊 {e} · 烧伤 {b}", none: "无",
-      age: "数据更新于{age}", staleLayer: "超时", minutes: " {n} 分钟前", hours: " {n} 小时前", days: " {n} 天前", justNow: "刚刚",
+      from: "来自 {hub}", age: "数据更新于{age}", staleLayer: "超时", minutes: " {n} 分钟前", hours: " {n} 小时前", days: " {n} 天前", justNow: "刚刚",
     },
     en: {
       title: "firehub one-map", layers: "Layers", live: "live", connecting: "connecting",
@@ -50,7 +50,7 @@
       nearbyTitle: "within {r} m", nearbyHydrants: "in-service hydrants", nearbyStations: "nearest stations",
       nearbyHospitals: "hospitals with free beds", nearbyUnits: "key units", nearbyHazards: "open hazards",
       travel: "about {m} min", beds: "emergency {e} · burn {b}", none: "none",
-      age: "data {age}", staleLayer: "stale", minutes: "{n} min ago", hours: "{n} h ago", days: "{n} d ago", justNow: "just now",
+      from: "from {hub}", age: "data {age}", staleLayer: "stale", minutes: "{n} min ago", hours: "{n} h ago", days: "{n} d ago", justNow: "just now",
     },
   };
   // Layers drawn as cells (fill by a colour property) and which property colours them.
@@ -172,7 +172,7 @@
       const ack = a.acknowledged ? `<div class="note acked">${esc(t("acknowledgedBy").replace("{who}", a.acknowledged.by))}</div>`
         : canAck ? `<button type="button" class="ack">${esc(t("acknowledge"))}</button>` : "";
       div.innerHTML = `<span class="swatch point" style="background:${KIND_COLOUR[a.kind] || "#777"}"></span>` +
-        `<div class="alert-body"><b>${esc(t(a.kind))} · ${esc(a.title)}</b><div class="note">${esc(when)} ${esc(a.detail)}</div>${ack}</div>`;
+        `<div class="alert-body"><b>${esc(t(a.kind))} · ${esc(a.title)}</b>${a.origin ? ` <span class="origin">${esc(t("from").replace("{hub}", a.origin))}</span>` : ""}<div class="note">${esc(when)} ${esc(a.detail)}</div>${ack}</div>`;
       div.addEventListener("click", (e) => {
         if (e.target.classList.contains("ack")) {
           write("POST", `/api/v1/alerts/${encodeURIComponent(a.id)}/ack`).then(loadAlerts, (err) => openPanel(esc(err.message)));

@@ -124,6 +124,8 @@ struct HubConfig {
   std::string upstream_area;
   bool upstream_restricted = false;
   size_t upstream_batch = 2000;
+  // How often the parent's warnings are read (upstream.down_interval_s). Default: 10.
+  int upstream_down_interval_s = 10;
   // Region outlines GeoJSON for the map (map.outlines). Default: none (the map draws none; the
   // demo sets its schematic districts).
   std::string outlines_file;

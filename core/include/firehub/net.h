@@ -74,7 +74,8 @@ class OutboundPolicy {
 
 struct OutboundResponse {
   int status = 0;
-  std::string body;  // at most the first 64 KiB
+  std::string body;  // at most the first 64 KiB (post), or max_body (request)
+  bool cut = false;  // the answer was longer than that
 };
 
 // POSTs `body` to `url` under `policy`: resolved and checked now, connected to the checked
@@ -84,5 +85,12 @@ Result<OutboundResponse> post(const OutboundPolicy& policy, const std::string& u
                               const std::map<std::string, std::string>& headers,
                               const std::string& content_type, const std::string& body,
                               int timeout_s);
+// The same for any method; the answer's body is read up to `max_body` bytes (a longer one is
+// cut there: compare with the Content-Length the caller expects).
+Result<OutboundResponse> request(const OutboundPolicy& policy, const std::string& method,
+                                 const std::string& url,
+                                 const std::map<std::string, std::string>& headers,
+                                 const std::string& content_type, const std::string& body,
+                                 int timeout_s, size_t max_body);
 
 }  // namespace firehub::net

@@ -89,6 +89,8 @@ struct ReplayResult {
 // Records a child hub forwards up its tier link (tiers), already in the shared schema: a body
 // of firehub.v1.Record messages, each preceded by its size as a varint (kForwardedType).
 inline constexpr const char* kForwardedType = "application/vnd.firehub.records+protobuf";
+// Provenance.transport of what came down from the parent hub: never forwarded up again.
+inline constexpr const char* kFromParentTransport = "tier_down";
 struct ForwardRequest {
   std::string from_hub;    // the child's tier.name (the agency of its key here)
   std::string from_level;  // the child's tier.level
@@ -134,6 +136,12 @@ class Pipeline {
   // the lake fails.
   Result<ForwardSummary> ingestForwarded(const ForwardRequest& request);
 
+  // Warnings a parent hub sends down the tier link: CAP warnings (weather_warning records) with
+  // their origin, as the parent made them. Stored with transport kFromParentTransport, so they
+  // never go up again; ids stored before are duplicates (the parent sends what is active on
+  // every poll). Anything else is a dead letter of feed "tier:parent".
+  Result<ForwardSummary> ingestFromParent(std::string_view body);
+
   const PipelineOptions& options() const { return options_; }
 
   // Called after every successful commit that stored records (wakes the publisher).
@@ -143,6 +151,13 @@ class Pipeline {
   // One try of a push: decoded (a Body), then committed.
   Result<IngestSummary> attempt(registry::Feed& feed, const IngestRequest& request);
   Result<IngestSummary> commitBody(registry::Feed& feed, const IngestRequest& request, Body& body);
+  // Tier links (forwarded.cc).
+  firehub::v1::DeadLetter tierDeadLetter(const std::string& feed, const std::string& hub,
+                                         const std::string& reason, const std::string& bytes,
+                                         size_t index, bool restricted) const;
+  Result<ForwardSummary> commitTier(const std::string& feed, std::vector<lake::StoreItem>& items,
+                                    const std::vector<firehub::v1::DeadLetter>& dead,
+                                    ForwardSummary& summary);
 
   lake::Lake& lake_;
   registry::FeedRegistry& feeds_;

@@ -17,8 +17,10 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -48,6 +50,11 @@ struct UpstreamOptions {
   int timeout_s = 30;                // seconds the parent has to answer a batch
   int max_backoff_s = 30;            // the longest wait between tries while it fails
   net::OutboundPolicy outbound;
+  // Downward: every `down_interval_s` the link asks the parent for the CAP warnings it drafted
+  // or received (GET /api/v1/tiers/down) and hands the body to `store_down` (the pipeline's
+  // ingestFromParent). Null: nothing comes down.
+  int down_interval_s = 10;
+  std::function<Status(std::string_view body, size_t& stored)> store_down;
 };
 
 struct UpstreamStatus {
@@ -65,6 +72,10 @@ struct UpstreamStatus {
   int64_t last_attempt_ms = 0;
   std::string last_error;  // of the last try, empty after a success
   int failures = 0;        // tries failed in a row
+  // Downward: warnings stored from the parent since the start, the last read, its error.
+  uint64_t down_stored = 0;
+  int64_t down_last_success_ms = 0;
+  std::string down_error;
 };
 
 class Upstream {
@@ -85,6 +96,8 @@ class Upstream {
   // One batch from the cursor: read, filtered, sent, confirmed. `idle` when nothing was left.
   Status step(bool& idle);
   bool forwarded(const firehub::v1::Record& r) const;
+  // One read of what the parent sends down.
+  Status down();
 
   lake::Lake& lake_;
   UpstreamOptions options_;
