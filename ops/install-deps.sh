@@ -26,6 +26,8 @@ packages=(
   gdal-bin
   # certificates made at test time for the HTTPS test
   openssl
+  # network namespaces and veth pairs for the tiers' link-cut test
+  iproute2
 )
 # `ops/install-deps.sh bench`: also the peer of the benchmark (rsyslog with omkafka) and wrk.
 if [ "${1:-}" = "bench" ]; then packages+=(rsyslog rsyslog-kafka wrk); fi

@@ -49,7 +49,7 @@ case "$cmd" in
   faults)
     install
     build release
-    if [ "${1:-}" = "--long" ]; then export FIREHUB_FAULT_LONG=1 FIREHUB_CLUSTER_KILLS=20; fi
+    if [ "${1:-}" = "--long" ]; then export FIREHUB_FAULT_LONG=1 FIREHUB_CLUSTER_KILLS=20 FIREHUB_TIERS_CUT_S=300; fi
     ctest --preset release --timeout 3600 -L fault
     ;;
   fuzz)
