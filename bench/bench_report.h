@@ -3,6 +3,9 @@
 // {"ingest": {"records_per_s": ...}}), so the commands of one run build one report.
 #pragma once
 
+#include <algorithm>
+#include <vector>
+
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
@@ -17,6 +20,16 @@
 namespace firehub::cli {
 
 using BenchFigures = std::vector<std::pair<std::string, Poco::Dynamic::Var>>;
+
+// The p-quantile of `v` (0..1): the value at rank round(p * (n - 1)) of the sorted values; 0 for
+// none.
+inline double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  const size_t k =
+      std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+  return v[k];
+}
 
 // The --kafka-property KEY=VALUE options of a bench command set over `into`; false (and a message
 // naming the bad one on stderr) for one without a key or an '='.

@@ -60,12 +60,6 @@ size_t acceptedOf(const std::string& body) {
   return at == std::string::npos ? 0 : std::strtoull(body.c_str() + at + 11, nullptr, 10);
 }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
-}
-
 // Long: the two phases one after the other, each with its own pushing and watching.
 int runClusterBench(const ClusterBenchOptions& o) {
   log::setLevel(log::Level::kWarning);

@@ -145,13 +145,6 @@ Status loadRegion(lake::Lake& lake, const FusionBenchOptions& o,
   return flush();
 }
 
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  size_t k = std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-  return v[k];
-}
-
 void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::string& admin_key,
                 const std::vector<std::pair<double, double>>& places);
 void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::string& admin_key,

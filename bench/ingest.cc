@@ -612,6 +612,7 @@ void addBenchCommand(CLI::App& app) {
   addPeerBench(*bench);
   addClusterBench(*bench);
   addMapBench(*bench);
+  addTiersBench(*bench);
 }
 
 }  // namespace firehub::cli

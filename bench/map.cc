@@ -167,12 +167,6 @@ Status loadProvince(lake::Lake& lake, const MapBenchOptions& o, size_t& cells_oc
   return flush();
 }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
-}
-
 struct TileRead {
   double ms = 0;
   size_t bytes = 0;  // as sent (gzip-compressed)

@@ -20,6 +20,9 @@
 #                          level-15 cells): tile times cold and warm, bytes per full-screen view,
 #                          a wall of screens' connections held with /healthz timed, and in headless
 #                          Chromium first paint, the longest task while panning, delta-to-screen;
+#   firehub bench tiers    a county hub's link to its city hub (both in one process, each with its
+#                          own lake and broker): the catch-up rate of a 300,000-record backlog after
+#                          a cut, and the upward lag p50/p99 at 5,000 records/s;
 #   record_json_bench      Google Benchmark micro-benchmarks of the publisher's per-message JSON
 #                          (one thread, no broker: steadier than the end-to-end figures);
 #   pipeline_bench         the pushing thread's work alone: pushes of 5,000 weather lines through
@@ -63,6 +66,7 @@ printf '{"machine": "%s", "date": "%s"}\n' "$machine" "$(date -u +%Y-%m-%dT%H:%M
 "$bin" bench fusion --bootstrap "$bootstrap" --json "$json"
 "$bin" bench cluster --json "$json"
 "$bin" bench map --bootstrap "$bootstrap" --json "$json" --source-dir .
+"$bin" bench tiers --json "$json"
 micro="${json%.json}-micro.json"
 build/release/tests/record_json_bench --benchmark_min_time=1 --benchmark_out="$micro" --benchmark_out_format=json
 pipeline="${json%.json}-pipeline.json"

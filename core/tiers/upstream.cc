@@ -188,7 +188,10 @@ Status Upstream::step(bool& idle) {
   FIREHUB_RETURN_IF_ERROR(lake_.putMeta(kUpstreamCursorKey, std::to_string(last)));
   std::lock_guard<std::mutex> lock(mu_);
   status_.cursor = last;
-  if (log.size() < options_.batch) status_.seen = std::max(status_.seen, before);
+  if (log.size() < options_.batch) {  // caught up with what was there when the read began
+    status_.seen = std::max(status_.seen, before);
+    status_.lag_s = 0;
+  }
   status_.sent += records;
   status_.skipped += skipped;
   if (records > 0) status_.last_success_ms = nowMs();
@@ -221,6 +224,7 @@ Status Upstream::down() {
 }
 
 void Upstream::run() {
+  log::nameThread("fh-upstream");
   std::unique_lock<std::mutex> lock(mu_);
   int64_t next_down_ms = 0;
   while (!stopping_) {

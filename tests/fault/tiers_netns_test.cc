@@ -26,7 +26,9 @@ int cutSeconds() {
   return s ? std::max(5, std::atoi(s)) : 40;
 }
 
-bool sh(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()) == 0; }
+bool sh(const std::string& command) {
+  return std::system((command + " >/dev/null 2>&1").c_str()) == 0;
+}
 
 // Enters network namespace `ns` (this thread only).
 bool enter(const std::string& ns) {
@@ -52,7 +54,9 @@ auto inside(const std::string& ns, Fn fn) {
 class Serve {
  public:
   Serve(std::string dir, std::string config, std::string listen, std::string ns = "")
-      : dir_(std::move(dir)), config_(std::move(config)), listen_(std::move(listen)),
+      : dir_(std::move(dir)),
+        config_(std::move(config)),
+        listen_(std::move(listen)),
         ns_(std::move(ns)) {}
   ~Serve() {
     if (pid_ > 0) {
@@ -69,8 +73,8 @@ class Serve {
       (void)f;
       const std::string plugins = pluginsDir();
       execl(firehubBinary().c_str(), "firehub", "serve", "--init", "--config", config_.c_str(),
-            "--data-dir", dir_.c_str(), "--http", listen_.c_str(), "--plugins-dir",
-            plugins.c_str(), static_cast<char*>(nullptr));
+            "--data-dir", dir_.c_str(), "--http", listen_.c_str(), "--plugins-dir", plugins.c_str(),
+            static_cast<char*>(nullptr));
       _exit(127);
     }
     if (!waitFor([&] { return !readFile(dir_ + "/http.address").empty(); })) return false;
@@ -129,10 +133,9 @@ TEST(TiersNetnsTest, ACutLinkLosesNothingAndTheBacklogGoesUpOnceWhenItIsBack) {
   ASSERT_EQ(issued.status, 201) << issued.body;
   std::ofstream(dir.sub("hunnan.key")) << parseObject(issued.body)->getValue<std::string>("key");
   std::ofstream(dir.sub("county.properties"))
-      << "tier.name = hunnan\ntier.level = county\nupstream.url = http://" << net << "1:"
-      << city.port() << "\nupstream.key_file = " << dir.sub("hunnan.key")
-      << "\nupstream.down_interval_s = 1\noutbound.allow = " << net
-      << "0/30\nlake.sync = false\n";
+      << "tier.name = hunnan\ntier.level = county\nupstream.url = http://" << net
+      << "1:" << city.port() << "\nupstream.key_file = " << dir.sub("hunnan.key")
+      << "\nupstream.down_interval_s = 1\noutbound.allow = " << net << "0/30\nlake.sync = false\n";
   Serve county(dir.sub("county"), dir.sub("county.properties"), "127.0.0.1:0", ns);
   ASSERT_TRUE(county.start()) << county.log();
   auto onCounty = [&](const std::string& method, const std::string& path,
@@ -148,11 +151,12 @@ TEST(TiersNetnsTest, ACutLinkLosesNothingAndTheBacklogGoesUpOnceWhenItIsBack) {
                      "application/geo+json")
                 .status,
             202);
-  ASSERT_EQ(onCounty("POST", "/api/v1/feeds",
-                     R"({"id":"water","agency":"water-bureau","connector":"firehub.connector.water"})",
-                     "application/json")
-                .status,
-            201);
+  ASSERT_EQ(
+      onCounty("POST", "/api/v1/feeds",
+               R"({"id":"water","agency":"water-bureau","connector":"firehub.connector.water"})",
+               "application/json")
+          .status,
+      201);
 
   // Steady pushes to the county from inside its namespace: 20 hydrants every 250 ms.
   std::atomic<bool> pushing{true};
@@ -187,8 +191,9 @@ TEST(TiersNetnsTest, ACutLinkLosesNothingAndTheBacklogGoesUpOnceWhenItIsBack) {
 
   // The link works: the county's buildings reach the city, and an alarm in one of them at the
   // city turns its cell to level I and drafts a warning there.
-  ASSERT_TRUE(waitFor([&] { return matched(city.call("GET", "/api/v1/entities?domain=building&limit=1")) == 4; }))
-      << inside(ns, [&] { return county.call("GET", "/api/v1/upstream").body; });
+  ASSERT_TRUE(waitFor([&] {
+    return matched(city.call("GET", "/api/v1/entities?domain=building&limit=1")) == 4;
+  })) << inside(ns, [&] { return county.call("GET", "/api/v1/upstream").body; });
   ASSERT_EQ(city.call("POST", "/api/v1/feeds",
                       R"({"id":"iot","agency":"fire-iot","connector":"firehub.connector.alarm"})",
                       "application/json")
@@ -208,8 +213,8 @@ TEST(TiersNetnsTest, ACutLinkLosesNothingAndTheBacklogGoesUpOnceWhenItIsBack) {
   // The cut: packets to and from the county are lost for a while; pushes go on.
   const int cut = cutSeconds();
   const int before_cut = pushed;
-  std::cout << "tiers: cutting the link for " << cut << " s after " << before_cut
-            << " hydrants" << std::endl;
+  std::cout << "tiers: cutting the link for " << cut << " s after " << before_cut << " hydrants"
+            << std::endl;
   ASSERT_TRUE(sh("ip link set " + outer + " down"));
   std::this_thread::sleep_for(std::chrono::seconds(cut));
   auto during = parseObject(onCounty("GET", "/api/v1/upstream").body);
