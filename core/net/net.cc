@@ -233,11 +233,15 @@ Result<OutboundResponse> request(const OutboundPolicy& policy, const std::string
     std::unique_ptr<Poco::Net::HTTPClientSession> session;
     const Poco::Timespan timeout(timeout_s, 0);
     if (tls) {
-      Poco::Net::SecureStreamSocket socket(address.value(), uri.getHost(),
-                                           clientContext(policy.options().ca_file));
+      // The session takes the socket before it connects (Poco's HTTPS session refuses one that
+      // is connected already); it then connects to the checked address, the TLS name (SNI and
+      // the certificate check) staying the URL's host.
+      Poco::Net::SecureStreamSocket socket(clientContext(policy.options().ca_file));
+      socket.setPeerHostName(uri.getHost());
+      session = std::make_unique<Poco::Net::HTTPSClientSession>(socket);
+      socket.connect(address.value(), timeout);
       socket.setReceiveTimeout(timeout);
       socket.setSendTimeout(timeout);
-      session = std::make_unique<Poco::Net::HTTPSClientSession>(socket);
     } else {
       session = std::make_unique<Poco::Net::HTTPClientSession>(address.value());
     }

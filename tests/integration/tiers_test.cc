@@ -9,6 +9,17 @@
 namespace firehub {
 namespace {
 
+// What a shell command prints.
+std::string shellOut(const std::string& command) {
+  std::string out;
+  if (FILE* p = popen(command.c_str(), "r")) {
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    pclose(p);
+  }
+  return out;
+}
+
 class TiersTest : public ::testing::Test {
  protected:
   struct Tier {
@@ -334,6 +345,73 @@ TEST_F(TiersTest, WhatTheParentCannotTakeIsRefusedWithAReason) {
   EXPECT_NE(answer.body.find("not among the domains"), std::string::npos) << answer.body;
   auto letters = on("shenyang", "GET", "/api/v1/dlq?feed=tier%3Ahunnan");
   EXPECT_NE(letters.body.find("not among the domains"), std::string::npos) << letters.body;
+}
+
+// Between departments the link runs over HTTPS, the parent's certificate checked against
+// outbound.ca_file: with it the records go up; without it nothing does, and the link says why.
+TEST_F(TiersTest, TheLinkRunsOverHttpsWithTheParentsCertificateChecked) {
+  const std::string cert = dirs_.sub("city.crt"), key = dirs_.sub("city.pem");
+  ASSERT_EQ(std::system(("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+                         "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+                         key + " -out " + cert + " >/dev/null 2>&1")
+                            .c_str()),
+            0)
+      << "openssl CLI";
+  Tier city_tier{"shenyang", "city", "", {"hunnan"}};
+  HubConfig city = config(city_tier, true);
+  city.tls_cert = cert;
+  city.tls_key = key;
+  auto city_hub = Hub::start(city);
+  ASSERT_TRUE(city_hub.isOk()) << city_hub.status().toString();
+  const std::string base = "https://127.0.0.1:" + std::to_string(city_hub.value()->httpPort());
+  const std::string admin =
+      "-H 'Authorization: Bearer " + firehub::testing::adminKey(city.data_dir) + "'";
+  auto issued = shellOut("curl -s --cacert " + cert + " " + admin +
+                         " -H 'content-type: application/json' -d "
+                         "'{\"role\":\"agency\",\"agency\":\"hunnan\",\"domains\":[\"water\"]}' " +
+                         base + "/api/v1/keys");
+  ASSERT_NE(issued.find("\"key\""), std::string::npos) << issued;
+  std::ofstream(dirs_.sub("hunnan.upstream.key")) << parse(issued)->getValue<std::string>("key");
+  auto water = [&] {
+    auto listed = shellOut("curl -s --cacert " + cert + " " + admin + " '" + base +
+                           "/api/v1/entities?domain=water&limit=1'");
+    return listed.find("\"numberMatched\":") == std::string::npos
+               ? size_t{0}
+               : parse(listed)->getValue<size_t>("numberMatched");
+  };
+
+  // Without the parent's CA the certificate is refused: nothing goes up, the link says why.
+  Tier county_tier{"hunnan", "county", "", {}};
+  HubConfig county = config(county_tier, true);
+  county.upstream_url = base;
+  county.upstream_key_file = dirs_.sub("hunnan.upstream.key");
+  {
+    auto unchecked = Hub::start(county);
+    ASSERT_TRUE(unchecked.isOk()) << unchecked.status().toString();
+    tiers_["hunnan"] = county_tier;
+    tiers_["hunnan"].port = unchecked.value()->httpPort();
+    keys_["hunnan"] = firehub::testing::adminKey(county.data_dir);
+    hubs_["hunnan"] = std::move(unchecked).value();
+    ASSERT_NO_FATAL_FAILURE(pushHydrants("hunnan", 0, 10));
+    ASSERT_TRUE(firehub::testing::waitFor([&] {
+      return !parse(on("hunnan", "GET", "/api/v1/upstream").body)
+                  ->getValue<std::string>("last_error")
+                  .empty();
+    }));
+    EXPECT_NE(on("hunnan", "GET", "/api/v1/upstream").body.find("TLS"), std::string::npos)
+        << on("hunnan", "GET", "/api/v1/upstream").body;
+    EXPECT_EQ(water(), 0u);
+    stop("hunnan");
+  }
+  // With it, the backlog goes up over TLS.
+  county.init = false;
+  county.outbound_ca_file = cert;
+  auto checked = Hub::start(county);
+  ASSERT_TRUE(checked.isOk()) << checked.status().toString();
+  tiers_["hunnan"].port = checked.value()->httpPort();
+  hubs_["hunnan"] = std::move(checked).value();
+  ASSERT_TRUE(firehub::testing::waitFor([&] { return water() == 10; }))
+      << on("hunnan", "GET", "/api/v1/upstream").body;
 }
 
 }  // namespace
