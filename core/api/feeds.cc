@@ -4,7 +4,7 @@
 namespace firehub::api {
 
 Poco::JSON::Object Router::feedJson(registry::Feed& feed) {
-  Poco::JSON::Object o = registry::feedSpecObject(feed.spec());
+  Poco::JSON::Object o = registry::feedSpecObject(feed.spec(), /*secrets=*/false);
   if (!who_.mayWriteFeed(feed.spec().agency)) o.remove("config");  // may hold credentials
   o.set("created_at", isoMillis(feed.spec().created_at * 1000));
   std::string stopped = feed.stoppedReason();
@@ -45,6 +45,27 @@ Poco::JSON::Object Router::feedJson(registry::Feed& feed) {
   if (!err.empty()) o.set("last_error", err);
   if (ctx_.listen_port) {
     if (auto port = ctx_.listen_port(feed.spec().id)) o.set("listen_port", static_cast<int>(*port));
+  }
+  if (!feed.spec().kafka.topics.empty()) {
+    Poco::JSON::Object k;
+    auto st = ctx_.kafka_source ? ctx_.kafka_source(feed.spec().id) : std::nullopt;
+    k.set("running", st && st->running);
+    k.set("error", !st ? std::string("Kafka source feeds run on single hubs, not in cluster mode")
+                       : st->error);
+    k.set("messages", st ? st->messages : uint64_t{0});
+    k.set("dead_lettered", st ? st->dead_lettered : uint64_t{0});
+    Poco::JSON::Array parts;
+    for (const auto& p : st ? st->partitions : std::vector<transport::KafkaPartitionState>{}) {
+      Poco::JSON::Object po;
+      po.set("topic", p.topic);
+      po.set("partition", p.partition);
+      po.set("next_offset", p.next);
+      po.set("high_watermark", p.high);
+      po.set("lag", p.lag());
+      parts.add(po);
+    }
+    k.set("partitions", parts);
+    o.set("kafka_state", k);
   }
   return o;
 }

@@ -271,6 +271,12 @@ Result<std::unique_ptr<Hub>> Hub::start(
       drop_options.holds_duty = [duties] { return duties->epoch(cluster::Duty::kFileDrops) > 0; };
     hub->drops_ = std::make_unique<transport::FileDrops>(*hub->pipeline_, *hub->feeds_, *hub->lake_,
                                                          drop_options);
+    // Kafka source feeds keep their offsets in this lake: single hubs only for now (a cluster's
+    // nodes would each keep their own).
+    if (c.cluster_id.empty()) {
+      hub->kafka_sources_ = std::make_unique<transport::KafkaSources>(*hub->pipeline_, *hub->feeds_,
+                                                                      *hub->lake_, hub->metrics_);
+    }
   }
 
   if (c.publish) FIREHUB_RETURN_IF_ERROR(hub->startPublisher());
@@ -340,6 +346,7 @@ Result<std::unique_ptr<Hub>> Hub::start(
   if (c.serve_http) FIREHUB_RETURN_IF_ERROR(hub->startApi());
   if (hub->replica_) hub->replica_->setAdvertised(hub->httpAddress());
   if (hub->drops_) hub->drops_->start();
+  if (hub->kafka_sources_) hub->kafka_sources_->start();
   if (c.serve_http && c.plugin_scan_interval_s > 0) {
     Hub* h = hub.get();
     hub->plugin_scanner_ = std::thread([h, interval = c.plugin_scan_interval_s] {
@@ -425,6 +432,9 @@ Status Hub::startApi() {
   if (tcp_) {
     auto* tcp = tcp_.get();
     ctx.listen_port = [tcp](const std::string& feed) { return tcp->port(feed); };
+  }
+  if (auto* sources = kafka_sources_.get()) {
+    ctx.kafka_source = [sources](const std::string& feed) { return sources->state(feed); };
   }
   api::ApiOptions api_options = c.http_limits;
   api_options.listen = c.http_listen;
@@ -513,13 +523,14 @@ void Hub::stop() {
   }
   scanner_cv_.notify_all();
   if (plugin_scanner_.joinable()) plugin_scanner_.join();
-  if (api_) api_->stop();            // no new pushes
-  if (tcp_) tcp_->stopAll();         // no new frames
-  if (drops_) drops_->stop();        // no new files
-  if (upstream_) upstream_->stop();  // the cursor stays where the parent confirmed
-  if (subs_) subs_->stop();          // deliveries end (their cursors still reach the others)
-  if (duties_) duties_->stop();      // leaving the group hands the duties on at once
-  if (replica_) replica_->stop();    // no more records from the other nodes
+  if (api_) api_->stop();                      // no new pushes
+  if (tcp_) tcp_->stopAll();                   // no new frames
+  if (drops_) drops_->stop();                  // no new files
+  if (kafka_sources_) kafka_sources_->stop();  // no new messages
+  if (upstream_) upstream_->stop();            // the cursor stays where the parent confirmed
+  if (subs_) subs_->stop();        // deliveries end (their cursors still reach the others)
+  if (duties_) duties_->stop();    // leaving the group hands the duties on at once
+  if (replica_) replica_->stop();  // no more records from the other nodes
   if (config_publisher_) config_publisher_->stop();
   if (fusion_) fusion_->stop();
   if (publisher_) publisher_->stop(config_.drain_timeout_ms);  // drain what is committed
@@ -534,6 +545,7 @@ void Hub::stop() {
   api_.reset();
   tcp_.reset();
   drops_.reset();
+  kafka_sources_.reset();
   pipeline_.reset();
   feeds_.reset();
   broker_.reset();

@@ -290,7 +290,9 @@ class Body {
     dl.set_reason(reason);
     *dl.mutable_at() = received_;
     dl.set_raw(std::string(raw));
-    dl.set_source_offset(offset);
+    dl.set_source_offset(request_.source.empty() ? offset
+                         : offset.empty()        ? request_.source
+                                                 : request_.source + " " + offset);
     dl.set_content_type(request_.content_type);
     dl.set_restricted(domainHasRestrictedFields(descriptor_.domain));
     if (request_.content_type == "text/csv" && stage != "transport") {
@@ -298,7 +300,8 @@ class Body {
     }
     dead_.push_back(std::move(dl));
     if (summary_.errors.size() < options_.max_reported_errors) {
-      summary_.errors.push_back((offset.empty() ? "" : offset + ": ") + reason);
+      const std::string at = dead_.back().source_offset();
+      summary_.errors.push_back((at.empty() ? "" : at + ": ") + reason);
     }
   }
 
@@ -460,6 +463,7 @@ Result<IngestSummary> Pipeline::commitBody(registry::Feed& feed, const IngestReq
             counters.duplicates + r.duplicates,
             r.stored > 0 ? received.seconds() : counters.last_record_at.load()};
         meta.emplace_back(registry::feedStatsKey(spec.id), registry::encodeFeedStats(stats));
+        meta.insert(meta.end(), request.meta.begin(), request.meta.end());
       },
       resolved);
   if (committed.isOk() && stop_feed) {

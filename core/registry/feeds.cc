@@ -107,6 +107,27 @@ Status parseErrorPolicy(const Poco::Dynamic::Var& v, ErrorPolicy& out) {
   return Status::ok();
 }
 
+// The content_type of a body the hub reads itself (a file drop's files, a Kafka source's
+// messages): one a push may have.
+Result<std::string> contentType(const Poco::JSON::Object& o, const std::string& field) {
+  static const std::set<std::string> kTypes = {"text/csv",
+                                               "application/json",
+                                               "application/x-ndjson",
+                                               "application/geo+json",
+                                               "application/fhir+json",
+                                               "application/xml",
+                                               "application/cap+xml"};
+  std::string t =
+      o.get("content_type").isString() ? o.get("content_type").convert<std::string>() : "";
+  if (!kTypes.count(t)) {
+    return Status::invalidArgument("field '" + field +
+                                   ".content_type' must be one of text/csv, "
+                                   "application/json, application/x-ndjson, application/geo+json, "
+                                   "application/fhir+json, application/xml, application/cap+xml");
+  }
+  return t;
+}
+
 Status parseFileDrop(const Poco::Dynamic::Var& v, FileDrop& out) {
   auto obj = objectField(v, "file_drop", {"dir", "content_type"});
   if (!obj.isOk()) return obj.status();
@@ -118,22 +139,82 @@ Status parseFileDrop(const Poco::Dynamic::Var& v, FileDrop& out) {
   }
   out.dir = o.get("dir").convert<std::string>();
   if (o.has("content_type")) {
-    static const std::set<std::string> kTypes = {"text/csv",
-                                                 "application/json",
-                                                 "application/x-ndjson",
-                                                 "application/geo+json",
-                                                 "application/fhir+json",
-                                                 "application/xml",
-                                                 "application/cap+xml"};
-    std::string t =
-        o.get("content_type").isString() ? o.get("content_type").convert<std::string>() : "";
-    if (!kTypes.count(t)) {
-      return Status::invalidArgument(
-          "field 'file_drop.content_type' must be one of text/csv, "
-          "application/json, application/x-ndjson, application/geo+json, "
-          "application/fhir+json, application/xml, application/cap+xml");
+    auto t = contentType(o, "file_drop");
+    if (!t.isOk()) return t.status();
+    out.content_type = t.value();
+  }
+  return Status::ok();
+}
+
+// librdkafka settings a feed may pass through: never the ones the hub itself owns (group,
+// offsets, what a message is).
+bool passThrough(const std::string& name) {
+  static const char* kPrefixes[] = {"security.",
+                                    "sasl.",
+                                    "ssl.",
+                                    "client.",
+                                    "socket.",
+                                    "fetch.",
+                                    "reconnect.",
+                                    "session.timeout.ms",
+                                    "heartbeat.interval.ms",
+                                    "max.poll.interval.ms",
+                                    "metadata.",
+                                    "broker.",
+                                    "api.version."};
+  for (const char* p : kPrefixes) {
+    if (name.rfind(p, 0) == 0) return true;
+  }
+  return false;
+}
+
+Status parseKafkaSource(const Poco::Dynamic::Var& v, const std::string& feed, KafkaSource& out) {
+  auto obj =
+      objectField(v, "kafka", {"bootstrap", "topics", "group", "content_type", "properties"});
+  if (!obj.isOk()) return obj.status();
+  const auto& o = *obj.value();
+  static const std::regex kServers(
+      R"(^[A-Za-z0-9.:_-]+:[0-9]{1,5}(,[A-Za-z0-9.:_-]+:[0-9]{1,5})*$)");
+  static const std::regex kName(R"(^[A-Za-z0-9._-]{1,249}$)");
+  if (!o.has("bootstrap") || !o.get("bootstrap").isString() ||
+      !std::regex_match(o.get("bootstrap").convert<std::string>(), kServers))
+    return Status::invalidArgument("field 'kafka.bootstrap' must be host:port[,host:port...]");
+  out.bootstrap = o.get("bootstrap").convert<std::string>();
+  auto topics = o.getArray("topics");
+  if (!topics || topics->size() == 0 || topics->size() > 64)
+    return Status::invalidArgument("field 'kafka.topics' must be an array of 1 to 64 topic names");
+  for (size_t i = 0; i < topics->size(); ++i) {
+    auto t = topics->get(static_cast<unsigned>(i));
+    if (!t.isString() || !std::regex_match(t.convert<std::string>(), kName))
+      return Status::invalidArgument("field 'kafka.topics[" + std::to_string(i) +
+                                     "]' is not a topic name");
+    out.topics.push_back(t.convert<std::string>());
+  }
+  out.group = "firehub." + feed;
+  if (o.has("group")) {
+    if (!o.get("group").isString() ||
+        !std::regex_match(o.get("group").convert<std::string>(), kName))
+      return Status::invalidArgument("field 'kafka.group' must be a group name");
+    out.group = o.get("group").convert<std::string>();
+  }
+  out.content_type = "application/json";
+  if (o.has("content_type")) {
+    auto t = contentType(o, "kafka");
+    if (!t.isOk()) return t.status();
+    out.content_type = t.value();
+  }
+  if (o.has("properties")) {
+    auto props = o.getObject("properties");
+    if (!props) return Status::invalidArgument("field 'kafka.properties' must be an object");
+    for (const auto& [name, value] : *props) {
+      if (!passThrough(name))
+        return Status::invalidArgument("field 'kafka.properties." + name +
+                                       "' is not passed through (security.*, sasl.*, ssl.*, "
+                                       "client.*, socket.*, fetch.*, ...)");
+      if (!value.isString())
+        return Status::invalidArgument("field 'kafka.properties." + name + "' must be a string");
+      out.properties[name] = value.convert<std::string>();
     }
-    out.content_type = t;
   }
   return Status::ok();
 }
@@ -204,12 +285,17 @@ Result<FeedSpec> parseFeedSpec(const std::string& json) {
   if (obj->has("file_drop")) {
     FIREHUB_RETURN_IF_ERROR(parseFileDrop(obj->get("file_drop"), spec.file_drop));
   }
+  if (obj->has("kafka")) {
+    FIREHUB_RETURN_IF_ERROR(parseKafkaSource(obj->get("kafka"), spec.id, spec.kafka));
+    if (!spec.file_drop.dir.empty())
+      return Status::invalidArgument("a feed reads either a file drop or Kafka topics, not both");
+  }
   if (obj->has("created_at") && obj->get("created_at").isNumeric()) {
     spec.created_at = obj->get("created_at").convert<int64_t>();
   }
   static const std::set<std::string> kKnown = {"id",          "agency",    "connector",  "config",
                                                "description", "cadence_s", "created_at", "paused",
-                                               "stopped",     "errors",    "file_drop"};
+                                               "stopped",     "errors",    "file_drop",  "kafka"};
   std::vector<std::string> names;
   obj->getNames(names);
   for (const auto& n : names) {
@@ -247,7 +333,16 @@ Result<std::string> resolveFileDropDir(const std::string& dir, const FileDropPol
   return resolved.string();
 }
 
-Poco::JSON::Object feedSpecObject(const FeedSpec& spec) {
+std::string kafkaOffsetKey(const std::string& feed, const std::string& topic, int partition) {
+  return "kafkasrc/" + feed + "/" + topic + "/" + std::to_string(partition);
+}
+
+bool secretProperty(const std::string& name) {
+  return name.find("password") != std::string::npos || name.find("secret") != std::string::npos ||
+         name.find(".key") != std::string::npos;
+}
+
+Poco::JSON::Object feedSpecObject(const FeedSpec& spec, bool secrets) {
   Poco::JSON::Object obj;
   obj.set("id", spec.id);
   obj.set("agency", spec.agency);
@@ -270,6 +365,20 @@ Poco::JSON::Object feedSpecObject(const FeedSpec& spec) {
     drop.set("dir", spec.file_drop.dir);
     if (!spec.file_drop.content_type.empty()) drop.set("content_type", spec.file_drop.content_type);
     obj.set("file_drop", drop);
+  }
+  if (!spec.kafka.topics.empty()) {
+    Poco::JSON::Object k;
+    k.set("bootstrap", spec.kafka.bootstrap);
+    Poco::JSON::Array topics;
+    for (const auto& t : spec.kafka.topics) topics.add(t);
+    k.set("topics", topics);
+    k.set("group", spec.kafka.group);
+    k.set("content_type", spec.kafka.content_type);
+    Poco::JSON::Object props;
+    for (const auto& [name, value] : spec.kafka.properties)
+      props.set(name, secrets || !secretProperty(name) ? value : std::string("********"));
+    k.set("properties", props);
+    obj.set("kafka", k);
   }
   return obj;
 }

@@ -22,6 +22,7 @@
 #include "firehub/status.h"
 #include "firehub/subscriptions.h"
 #include "firehub/tiers.h"
+#include "firehub/transport.h"
 
 namespace Poco {
 class ThreadPool;
@@ -128,6 +129,9 @@ struct ApiContext {
   std::string tier_name, tier_level = "city";
   std::vector<std::string> tier_children;
   tiers::Upstream* upstream = nullptr;
+  // The consumer of a Kafka source feed, if it is one (single hubs).
+  std::function<std::optional<transport::KafkaSourceState>(const std::string& feed_id)>
+      kafka_source;
   // The TCP port a feed listens on, if any.
   std::function<std::optional<uint16_t>(const std::string& feed_id)> listen_port;
 };

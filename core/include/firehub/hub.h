@@ -240,6 +240,7 @@ class Hub {
   std::unique_ptr<pipeline::Pipeline> pipeline_;
   std::unique_ptr<transport::TcpListeners> tcp_;
   std::unique_ptr<transport::FileDrops> drops_;
+  std::unique_ptr<transport::KafkaSources> kafka_sources_;
   std::unique_ptr<bus::EmbeddedBroker> broker_;
   std::unique_ptr<bus::Publisher> publisher_;
   std::unique_ptr<cluster::Replica> replica_;

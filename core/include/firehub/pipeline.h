@@ -38,6 +38,12 @@ struct IngestRequest {
   // unless every piece now passes; then the records and the removal of the dead letter are one
   // commit. Paused feeds accept replays (an operator fixes, replays, then resumes).
   std::optional<uint64_t> replay_of;
+  // Where the body came from, put before each dead letter's place in it (a Kafka source:
+  // "<topic>/<partition>@<offset>"). Empty: nothing.
+  std::string source;
+  // Meta entries written in the same commit as the body's records (a Kafka source's next offset:
+  // exactly once into the lake, even across a crash). Written also when nothing is stored.
+  std::vector<std::pair<std::string, std::string>> meta;
 };
 
 struct IngestSummary {

@@ -41,6 +41,24 @@ struct FileDrop {
   bool operator==(const FileDrop&) const = default;
 };
 
+// A feed that reads an agency's Kafka topics instead of being pushed to: each message goes
+// through the feed's connector as a push body would (of `content_type`), and the next offset of
+// its partition is stored in the same lake commit as its records.
+struct KafkaSource {
+  std::string bootstrap;  // the agency's brokers, host:port[,host:port...]
+  std::vector<std::string> topics;
+  std::string group;         // consumer group; default "firehub.<feed id>"
+  std::string content_type;  // of every message; default application/json
+  // librdkafka settings passed through (security.*, sasl.*, ssl.*, client.id, ...); those whose
+  // name holds "password", "secret" or ".key" are never shown back by the API.
+  std::map<std::string, std::string> properties;
+  bool operator==(const KafkaSource&) const = default;
+};
+// The meta entry of a Kafka source's next offset in one partition.
+std::string kafkaOffsetKey(const std::string& feed, const std::string& topic, int partition);
+// Whether a librdkafka setting's value is a secret (not shown back).
+bool secretProperty(const std::string& name);
+
 struct FeedSpec {
   std::string id;         // [a-z0-9][a-z0-9._-]{0,63}
   std::string agency;     // owner agency id, same pattern
@@ -53,6 +71,7 @@ struct FeedSpec {
   std::string stopped;     // why the error policy stopped the feed (it is paused too); "" = not
   ErrorPolicy errors;
   FileDrop file_drop;
+  KafkaSource kafka;  // topics empty: not a Kafka source
 };
 
 struct FeedCounters {
@@ -153,7 +172,8 @@ Result<FeedSpec> parseFeedSpec(const std::string& json);
 // schema itself uses keywords this hub does not check.
 Status validateConfig(const std::string& schema_json, const std::string& config_json);
 std::string feedSpecToJson(const FeedSpec& spec);
-Poco::JSON::Object feedSpecObject(const FeedSpec& spec);
+// `secrets` false: as the API shows it (a Kafka source's secret settings as "********").
+Poco::JSON::Object feedSpecObject(const FeedSpec& spec, bool secrets = true);
 
 class FeedRegistry {
  public:

@@ -7,6 +7,7 @@
 // registry must outlive the listeners.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <thread>
@@ -18,6 +19,7 @@
 #include <optional>
 #include <string>
 
+#include "firehub/metrics.h"
 #include "firehub/pipeline.h"
 #include "firehub/registry.h"
 #include "firehub/status.h"
@@ -118,6 +120,55 @@ class FileDrops {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  std::thread thread_;
+};
+
+// Feeds that read an agency's Kafka topics (FeedSpec::kafka): one consumer per feed, in the
+// feed's consumer group. Each message goes through the feed's connector as a push body would,
+// and the next offset of its partition is written in the same lake commit as its records, so a
+// crash (kill -9) neither loses nor repeats one: a restarted consumer starts each partition it
+// is assigned at the offset the lake holds. A message the connector cannot read at all is a dead
+// letter naming its topic, partition and offset. While the feed is paused, or the lake cannot
+// commit, the consumer waits at the same message. Offsets are also committed to the group, for
+// the agency's own monitoring.
+struct KafkaPartitionState {
+  std::string topic;
+  int partition = 0;
+  int64_t next = -1;  // the next offset to read (-1: not known yet)
+  int64_t high = -1;  // the partition's high watermark, as last fetched
+  int64_t lag() const { return next >= 0 && high >= 0 ? std::max<int64_t>(0, high - next) : -1; }
+};
+struct KafkaSourceState {
+  bool running = false;
+  std::string error;  // the last error of the consumer, "" when it is fine
+  uint64_t messages = 0;
+  uint64_t dead_lettered = 0;
+  std::vector<KafkaPartitionState> partitions;
+};
+
+class KafkaSources {
+ public:
+  KafkaSources(pipeline::Pipeline& pipeline, registry::FeedRegistry& feeds, lake::Lake& lake,
+               Metrics& metrics);
+  ~KafkaSources();
+  void start();
+  void stop();
+  // The consumer of a feed, if it is a Kafka source.
+  std::optional<KafkaSourceState> state(const std::string& feed) const;
+
+  class Consumer;
+
+ private:
+  void run();  // starts and stops consumers as feeds come and go
+
+  pipeline::Pipeline& pipeline_;
+  registry::FeedRegistry& feeds_;
+  lake::Lake& lake_;
+  Metrics& metrics_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::map<std::string, std::unique_ptr<Consumer>> consumers_;
   std::thread thread_;
 };
 
