@@ -22,13 +22,14 @@ TEST(KafkaSourceFaultTest, KillDashNineMidStreamLosesNothingAndRepeatsNothing) {
   ASSERT_TRUE(agency.start()) << agency.log();
   HubProcess hub(dir.sub("hub"), pluginsDir(), dir.sub("hub.log"));
   ASSERT_TRUE(hub.start()) << hub.log();
-  auto made = hub.post("/api/v1/feeds",
-                       R"({"id":"metk","agency":"met","connector":"firehub.connector.weather",)"
-                       R"("kafka":{"bootstrap":")" +
-                           agency.bootstrap() +
-                           R"(","topics":["met.obs"],"content_type":"application/x-ndjson",)"
-                           R"("properties":{"session.timeout.ms":"6000","heartbeat.interval.ms":"500"}}})",
-                       "application/json");
+  auto made =
+      hub.post("/api/v1/feeds",
+               R"({"id":"metk","agency":"met","connector":"firehub.connector.weather",)"
+               R"("kafka":{"bootstrap":")" +
+                   agency.bootstrap() +
+                   R"(","topics":["met.obs"],"content_type":"application/x-ndjson",)"
+                   R"("properties":{"session.timeout.ms":"6000","heartbeat.interval.ms":"500"}}})",
+               "application/json");
   ASSERT_EQ(made.status, 201) << made.body;
 
   const int total = 4000;
@@ -76,8 +77,8 @@ TEST(KafkaSourceFaultTest, KillDashNineMidStreamLosesNothingAndRepeatsNothing) {
       << hub.get("/api/v1/feeds/metk").body;
   const int before = accepted();
   hub.killNow();
-  std::cout << "kafka source: kill -9 after " << before << " of " << total << " ("
-            << produced << " produced)" << std::endl;
+  std::cout << "kafka source: kill -9 after " << before << " of " << total << " (" << produced
+            << " produced)" << std::endl;
   ASSERT_TRUE(hub.start()) << hub.log();
   producer.join();
   auto stations = [&] {
