@@ -121,14 +121,7 @@ void Router::tierDown(HTTPServerRequest& req, HTTPServerResponse& resp) {
               std::find(hops.begin(), hops.end(), name) != hops.end())
             return true;
           redactRestricted(r);
-          auto* prov = r.mutable_provenance();
-          if (prov->origin_hub().empty()) {
-            prov->set_origin_hub(ctx_.tier_name);
-            prov->set_origin_level(ctx_.tier_level);
-            for (auto* f :
-                 {r.mutable_id(), r.mutable_entity_id(), r.mutable_feed_id(), r.mutable_agency()})
-              *f = ctx_.tier_name + "/" + *f;
-          }
+          pipeline::nameForOrigin(r, ctx_.tier_name, ctx_.tier_level);
           write(r);
           return true;
         });

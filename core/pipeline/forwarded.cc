@@ -71,6 +71,18 @@ void finish(lake::StoreItem& item, const firehub::v1::Point& anchor,
 
 }  // namespace
 
+void nameForOrigin(firehub::v1::Record& r, const std::string& hub, const std::string& level) {
+  auto* prov = r.mutable_provenance();
+  if (!prov->origin_hub().empty()) return;
+  prov->set_origin_hub(hub);
+  prov->set_origin_level(level);
+  prefix(r.mutable_id(), hub);
+  prefix(r.mutable_entity_id(), hub);
+  prefix(r.mutable_feed_id(), hub);
+  prefix(r.mutable_agency(), hub);
+  if (r.has_located_by()) prefix(r.mutable_located_by()->mutable_entity_id(), hub);
+}
+
 firehub::v1::DeadLetter Pipeline::tierDeadLetter(const std::string& feed, const std::string& hub,
                                                  const std::string& reason,
                                                  const std::string& bytes, size_t index,
@@ -142,15 +154,10 @@ Result<ForwardSummary> Pipeline::ingestForwarded(const ForwardRequest& request) 
     firehub::v1::Point anchor;
     if (std::string problem = checkRecord(r, r.domain(), anchor); !problem.empty())
       return reject(problem, bytes, index, restricted);
+    // Taken in by the child itself: from here on it is the child's, named so; else it passed
+    // the child on its way.
     if (prov->origin_hub().empty()) {
-      // Taken in by the child itself: from here on it is the child's, named so.
-      prov->set_origin_hub(request.from_hub);
-      prov->set_origin_level(request.from_level);
-      prefix(r.mutable_id(), request.from_hub);
-      prefix(r.mutable_entity_id(), request.from_hub);
-      prefix(r.mutable_feed_id(), request.from_hub);
-      prefix(r.mutable_agency(), request.from_hub);
-      if (r.has_located_by()) prefix(r.mutable_located_by()->mutable_entity_id(), request.from_hub);
+      nameForOrigin(r, request.from_hub, request.from_level);
     } else {
       prov->add_hops(request.from_hub);
     }

@@ -228,10 +228,7 @@ class KafkaSources::Consumer {
   }
 
   void publishLag() {
-    auto& family = prometheus::BuildGauge()
-                       .Name("firehub_kafka_source_lag_messages")
-                       .Help("Kafka source feeds: messages of a partition not yet in the lake")
-                       .Register(owner_.metrics_.registry());
+    auto& family = owner_.lag_;
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& p : state_.partitions) {
       if (p.lag() < 0) continue;
@@ -252,7 +249,14 @@ class KafkaSources::Consumer {
 
 KafkaSources::KafkaSources(pipeline::Pipeline& pipeline, registry::FeedRegistry& feeds,
                            lake::Lake& lake, Metrics& metrics)
-    : pipeline_(pipeline), feeds_(feeds), lake_(lake), metrics_(metrics) {}
+    : pipeline_(pipeline),
+      feeds_(feeds),
+      lake_(lake),
+      metrics_(metrics),
+      lag_(prometheus::BuildGauge()
+               .Name("firehub_kafka_source_lag_messages")
+               .Help("Kafka source feeds: messages of a partition not yet in the lake")
+               .Register(metrics.registry())) {}
 
 KafkaSources::~KafkaSources() { stop(); }
 

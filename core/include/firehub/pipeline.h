@@ -97,6 +97,12 @@ struct ReplayResult {
 inline constexpr const char* kForwardedType = "application/vnd.firehub.records+protobuf";
 // Provenance.transport of what came down from the parent hub: never forwarded up again.
 inline constexpr const char* kFromParentTransport = "tier_down";
+// Names a record its origin hub's, as it leaves the hub that took it in from its agency:
+// provenance.origin_hub/origin_level set, and its id, entity id, feed, agency and located_by
+// entity prefixed "<hub>/" (two counties' hydrant H001 stay two hydrants). A record named so
+// already (it has an origin) is left as it is.
+void nameForOrigin(firehub::v1::Record& record, const std::string& hub, const std::string& level);
+
 struct ForwardRequest {
   std::string from_hub;    // the child's tier.name (the agency of its key here)
   std::string from_level;  // the child's tier.level

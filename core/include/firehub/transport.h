@@ -165,6 +165,7 @@ class KafkaSources {
   registry::FeedRegistry& feeds_;
   lake::Lake& lake_;
   Metrics& metrics_;
+  prometheus::Family<prometheus::Gauge>& lag_;  // firehub_kafka_source_lag_messages
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
