@@ -24,6 +24,7 @@
 
 #include "firehub/bus.h"
 #include "firehub/classification.h"
+#include "firehub/tiers.h"
 
 namespace firehub::api {
 
@@ -201,6 +202,34 @@ std::string riskCellFeature(const firehub::v1::RiskCell& c) {
   out.reserve(720);
   appendRiskCellFeature(out, c, nullptr);
   return out;
+}
+
+Reply parentRiskFeatures(const ApiContext& ctx, const lake::BBox& bbox, size_t limit, size_t offset,
+                         uint32_t properties) {
+  if (!ctx.upstream || !ctx.upstream->bringsDown("risk")) {
+    return errorReply(Status::notFound(
+        "layer 'parent_risk': no risk layer comes down from a parent hub (upstream.layers)"));
+  }
+  std::string out = R"({"type":"FeatureCollection","layer":"parent_risk","features":[)";
+  size_t matched = 0, returned = 0;
+  ctx.upstream->parentRisk().forEachIn(bbox, [&](const firehub::v1::RiskCell& c) {
+    if (matched++ < offset || returned >= limit) return true;
+    if (returned++) out += ',';
+    appendRiskCellFeature(out, c, nullptr, properties);
+    return true;
+  });
+  out += R"(],"numberMatched":)" + std::to_string(matched) + R"(,"numberReturned":)" +
+         std::to_string(returned);
+  if (returned > 0 && offset + returned < matched) {
+    out += R"(,"next":")" + encodeCursor("layers/parent_risk", sortableNumber(offset + returned)) +
+           '"';
+  }
+  const int64_t read = ctx.upstream->parentRisk().readMs();
+  out += R"(,"origin":)";
+  appendQuoted(out, ctx.upstream->status().url);
+  if (read) out += R"(,"read_at":")" + isoMillis(read) + '"';
+  out += '}';
+  return {200, out, "application/geo+json"};
 }
 
 }  // namespace firehub::api

@@ -1,5 +1,6 @@
 // Layer reads (cached, with ETags), the live stream of risk deltas, and issuing warnings.
 #include "api/router.h"
+#include "firehub/tiers.h"
 
 namespace firehub::api {
 
@@ -54,6 +55,16 @@ void Router::layer(HTTPServerRequest& req, HTTPServerResponse& resp, const std::
     }
     offset = static_cast<int64_t>(*at);
   }
+  if (name == tiers::kParentRiskLayer) {
+    uint32_t properties = kAllCellProperties;
+    if (properties_text) {
+      auto parsed = parseCellProperties(*properties_text);
+      if (!parsed.isOk()) return sendError(resp, parsed.status());
+      properties = parsed.value();
+    }
+    return reply(resp, parentRiskFeatures(ctx_, bbox, static_cast<size_t>(limit.value()),
+                                          static_cast<size_t>(offset.value()), properties));
+  }
   if (!isCellLayer(name) || !ctx_.fusion) {
     if (properties_text) {
       return sendError(resp,
@@ -77,15 +88,8 @@ void Router::layer(HTTPServerRequest& req, HTTPServerResponse& resp, const std::
   const std::string etag =
       "\"" + name + "-" + std::to_string(version) + (gzip ? "-gzip" : "") + "\"";
   resp.set("Vary", "Accept-Encoding");
-  if (req.get("If-None-Match", "") == etag) {
-    resp.setStatus(HTTPResponse::HTTP_NOT_MODIFIED);
-    resp.set("ETag", etag);
-    resp.set("Cache-Control", "no-cache");
-    resp.setContentLength(0);
-    resp.send();
-    ctx_.metrics->countHttp(304);
-    return;
-  }
+  resp.set("Cache-Control", "no-cache");
+  if (notModified(req, resp, etag)) return;
   const std::string key = name + "|" + bbox_text.value_or("") + "|" +
                           std::to_string(limit.value()) + "|" + std::to_string(offset.value()) +
                           "|" + std::to_string(properties);
@@ -111,7 +115,6 @@ void Router::layer(HTTPServerRequest& req, HTTPServerResponse& resp, const std::
   resp.setContentType("application/geo+json");
   resp.setContentLength(static_cast<std::streamsize>(body->size()));
   resp.set("ETag", etag);
-  resp.set("Cache-Control", "no-cache");
   sendBody(req, resp, *body);
   ctx_.metrics->countHttp(200);
 }

@@ -23,6 +23,7 @@
 
 #include "firehub/bus.h"
 #include "firehub/classification.h"
+#include "firehub/tiers.h"
 
 namespace firehub::api {
 namespace {
@@ -242,6 +243,12 @@ Reply layerList(const ApiContext& ctx) {
       "Composite risk of each S2 cell (0-100) from building, alarm, weather, water, "
       "response, medical and public-safety factors, with its warning level.",
       risk_legend, {"building", "alarm", "weather", "water", "station", "health", "police"}));
+  if (ctx.upstream && ctx.upstream->bringsDown("risk")) {
+    layers.add(layerInfo(tiers::kParentRiskLayer, "Risk decided above", "上级风险研判", "cells",
+                         "The parent hub's risk cells in this hub's area as last read from it "
+                         "(kept while the link is cut), coloured by the parent's levels.",
+                         risk_legend, {}));
+  }
   layers.add(layerInfo("response", "Response time", "响应时间", "cells",
                        "Estimated travel time from the nearest in-service station; the 5-minute "
                        "circle is the first band.",

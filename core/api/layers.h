@@ -154,6 +154,11 @@ void appendRiskCellFeature(std::string& out, const firehub::v1::RiskCell& cell,
                            uint32_t properties = kAllCellProperties,
                            std::string_view geometry = {});
 
+// GET /api/v1/layers/parent_risk: the parent hub's risk cells as this hub last read them
+// (upstream.layers), the cell layers' features; 404 when no layer comes down.
+Reply parentRiskFeatures(const ApiContext& ctx, const lake::BBox& bbox, size_t limit, size_t offset,
+                         uint32_t properties);
+
 // What a LayerCache may hold, bytes (ApiOptions' layer, feature, polygon and spare buffer caps).
 struct LayerCacheLimits {
   size_t responses = 32u << 20;

@@ -228,6 +228,17 @@ bool Router::forbid(HTTPServerResponse& resp, const std::string& why) {
   return false;
 }
 
+bool Router::notModified(HTTPServerRequest& req, HTTPServerResponse& resp,
+                         const std::string& etag) {
+  if (req.get("If-None-Match", "") != etag) return false;
+  resp.setStatus(HTTPResponse::HTTP_NOT_MODIFIED);
+  resp.set("ETag", etag);
+  resp.setContentLength(0);
+  resp.send();
+  ctx_.metrics->countHttp(304);
+  return true;
+}
+
 void Router::send(HTTPServerResponse& resp, int status, const std::string& body,
                   const std::string& type) {
   resp.setStatus(static_cast<HTTPResponse::HTTPStatus>(status));

@@ -218,10 +218,13 @@ class Router : public Poco::Net::HTTPRequestHandler {
                 std::string& level);
   void tierRecords(HTTPServerRequest& req, HTTPServerResponse& resp);
   void tierDown(HTTPServerRequest& req, HTTPServerResponse& resp);
+  void tierRiskLayer(HTTPServerRequest& req, HTTPServerResponse& resp);
   firehub::v1::Record draftRecord(const firehub::v1::WarningDraft& d, int64_t bucket) const;
   void upstream(HTTPServerResponse& resp);
   bool forbid(HTTPServerResponse& resp, const std::string& why);
 
+  // When the request's If-None-Match is `etag`: answers 304 with it and returns true.
+  bool notModified(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& etag);
   void send(HTTPServerResponse& resp, int status, const std::string& body,
             const std::string& type = "application/json");
 

@@ -130,6 +130,8 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
   if (what == "upstream" && p.size() == 1 && get) return upstream(resp);
   if (what == "tiers" && p.size() == 2 && p[1] == "records" && post) return tierRecords(req, resp);
   if (what == "tiers" && p.size() == 2 && p[1] == "down" && get) return tierDown(req, resp);
+  if (what == "tiers" && p.size() == 3 && p[1] == "layers" && p[2] == "risk" && get)
+    return tierRiskLayer(req, resp);
   if (what == "cluster" && p.size() == 1 && get) return cluster(resp);
   if (what == "cluster" && p.size() == 2 && p[1] == "snapshot" && get) {
     if (!who_.canAdminister()) return (void)forbid(resp, "a lake snapshot is for admins");
@@ -259,6 +261,7 @@ std::string Router::allowedMethods(const std::vector<std::string>& p) {
   } else if (what == "tiers") {
     if (n == 2 && is(1, "records")) m = {"POST"};
     if (n == 2 && is(1, "down")) m = {"GET"};
+    if (n == 3 && is(1, "layers") && is(2, "risk")) m = {"GET"};
   } else if (what == "openapi.json" || what == "kafka" || what == "cluster" || what == "catalog" ||
              what == "outlines" || what == "entities" || what == "upstream") {
     if (n == 1 || (n == 2 && is(0, "cluster") && is(1, "snapshot"))) m = {"GET"};

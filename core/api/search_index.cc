@@ -55,22 +55,18 @@ const std::vector<std::string>& SearchIndex::domains() {
 
 SearchIndex::SearchIndex(const ApiContext& ctx) : ctx_(ctx) {}
 
-SearchIndex::~SearchIndex() { stop(); }
+SearchIndex::~SearchIndex() = default;
 
-void SearchIndex::start() {
+void SearchIndex::start(EntityFollower& follower) {
   if (!ctx_.lake) return;
-  follower_ = std::make_unique<EntityFollower>(
-      ctx_.fusion,
-      EntityFollower::Hooks{[](const std::string& domain) {
-                              const auto& d = domains();
-                              return std::find(d.begin(), d.end(), domain) != d.end();
-                            },
-                            [this] { load(); }, [this](const std::string& key) { apply(key); }});
-  follower_->start();
-}
-
-void SearchIndex::stop() {
-  if (follower_) follower_->stop();
+  follower_ = &follower;
+  follower.add(
+      {[](const std::string& domain) {
+         const auto& d = domains();
+         return std::find(d.begin(), d.end(), domain) != d.end();
+       },
+       [this] { load(); },
+       [this](const std::string& key, const firehub::v1::Record* latest) { apply(key, latest); }});
 }
 
 void SearchIndex::load() {
@@ -92,17 +88,15 @@ void SearchIndex::load() {
               "search index: " << entries() << " places, " << (bytes() >> 10) << " KiB");
 }
 
-void SearchIndex::apply(const std::string& key) {
-  auto latest = ctx_.lake->latest(key);
-  if (!latest.isOk()) {
-    FIREHUB_LOG(kWarning, "api",
-                "search index: reading " << key << ": " << latest.status().message());
-    return;
+void SearchIndex::apply(const std::string& key, const firehub::v1::Record* latest) {
+  if (!latest) return erase(key);
+  if (bodyHasRestrictedFields(*latest)) {  // only the public view is indexed
+    firehub::v1::Record r = *latest;
+    redactRestricted(r);
+    return put(key, recordLabel(r), r.has_building() ? r.building().address() : "", r.entity_id());
   }
-  if (!latest.value() || latest.value()->op() == firehub::v1::OP_RETRACT) return erase(key);
-  auto& r = *latest.value();
-  redactRestricted(r);
-  put(key, recordLabel(r), r.has_building() ? r.building().address() : "", r.entity_id());
+  put(key, recordLabel(*latest), latest->has_building() ? latest->building().address() : "",
+      latest->entity_id());
 }
 
 void SearchIndex::put(const std::string& entity_key, const std::string& label,

@@ -34,8 +34,8 @@ class SearchIndex {
   SearchIndex(const SearchIndex&) = delete;
   SearchIndex& operator=(const SearchIndex&) = delete;
 
-  void start();
-  void stop();
+  // Loads the index (on the follower's thread) and follows the places' changes from then on.
+  void start(EntityFollower& follower);
 
   struct Hit {
     std::string entity_key;
@@ -55,7 +55,7 @@ class SearchIndex {
 
  private:
   void load();
-  void apply(const std::string& key);
+  void apply(const std::string& key, const firehub::v1::Record* latest);
   void dropLocked(std::string_view key);
   void compactLocked();
 
@@ -83,7 +83,7 @@ class SearchIndex {
   absl::flat_hash_set<uint64_t, KeyHash, KeyEq> at_{0, KeyHash{&arena_}, KeyEq{&arena_}};
   size_t dead_bytes_ = 0;
   std::atomic<bool> loaded_{false};
-  std::unique_ptr<EntityFollower> follower_;
+  EntityFollower* follower_ = nullptr;
 };
 
 }  // namespace firehub::api

@@ -39,6 +39,7 @@
 #include <sstream>
 #include <thread>
 
+#include "api/entity_follower.h"
 #include "api/http_server.h"
 #include "api/router.h"
 #include "api/layers.h"
@@ -161,9 +162,11 @@ Status ApiServer::start() {
         LayerCache::Limits{options_.layer_cache_mb << 20, options_.feature_cache_mb << 20,
                            options_.polygon_cache_mb << 20, options_.spare_buffer_mb << 20});
     tiles_ = std::make_unique<TileService>(context_, options_.tile_cache_mb << 20);
-    tiles_->start();
     search_index_ = std::make_unique<SearchIndex>(context_);
-    search_index_->start();
+    follower_ = std::make_unique<EntityFollower>(context_.lake, context_.fusion);
+    tiles_->start(*follower_);
+    search_index_->start(*follower_);
+    follower_->start();
     if (context_.fusion) {
       auto* stream = stream_.get();
       // The map's stream is live: a delta goes out as soon as fusion computed it.
@@ -223,8 +226,8 @@ Status ApiServer::start() {
 void ApiServer::stop() {
   if (listener_ && context_.fusion) context_.fusion->removeListener(listener_);
   listener_ = 0;
+  if (follower_) follower_->stop();
   if (tiles_) tiles_->stop();
-  if (search_index_) search_index_->stop();
   if (stream_) stream_->close();  // ends open event streams
   if (front_) {
     front_->stop();  // waits for the requests being answered (each within its time limits)

@@ -130,6 +130,48 @@ void Router::tierDown(HTTPServerRequest& req, HTTPServerResponse& resp) {
   send(resp, 200, body, pipeline::kForwardedType);
 }
 
+// GET /api/v1/tiers/layers/risk?bbox=: this hub's risk cells (as tiers::cellForChild gives them)
+// whose centre lies in bbox, size-delimited, for a child's parent_risk layer; revalidated with
+// ETag / If-None-Match (the layer's version, this process's start and the bbox).
+void Router::tierRiskLayer(HTTPServerRequest& req, HTTPServerResponse& resp) {
+  std::string name, level;
+  if (!childHub(req, resp, name, level)) return;
+  if (!ctx_.fusion) return sendError(resp, Status::unavailable("fusion is not running: no risk"));
+  const auto bbox_text = param("bbox");
+  lake::BBox bbox;
+  if (bbox_text) {
+    auto parsed = parseBBox(*bbox_text);
+    if (!parsed.isOk()) return sendError(resp, parsed.status());
+    bbox = parsed.value();
+  }
+  static const std::string boot = std::to_string(std::time(nullptr));
+  const std::string etag = "\"risk-" + boot + "-" + std::to_string(ctx_.fusion->layerVersion()) +
+                           "-" + bbox_text.value_or("") + "\"";
+  if (notModified(req, resp, etag)) return;
+  std::string body;
+  size_t matched = 0;
+  {
+    google::protobuf::io::StringOutputStream raw(&body);
+    google::protobuf::io::CodedOutputStream out(&raw);
+    ctx_.fusion->forEachRiskCell(
+        bbox, 0, tiers::kMaxParentCells,
+        [&](const firehub::v1::RiskCell& c, uint64_t, uint64_t) {
+          const auto down = tiers::cellForChild(c);
+          out.WriteVarint32(static_cast<uint32_t>(down.ByteSizeLong()));
+          down.SerializeWithCachedSizes(&out);
+        },
+        &matched);
+  }
+  if (matched > tiers::kMaxParentCells) {
+    return sendError(resp, Status(StatusCode::kPayloadTooLarge,
+                                  std::to_string(matched) + " risk cells in the bbox, more than " +
+                                      std::to_string(tiers::kMaxParentCells) +
+                                      " go down: give the child a smaller upstream.area"));
+  }
+  resp.set("ETag", etag);
+  send(resp, 200, body, "application/vnd.firehub.riskcells+protobuf");
+}
+
 // A drafted warning as a CAP warning record of this hub's, its copy valid for 10 minutes.
 firehub::v1::Record Router::draftRecord(const firehub::v1::WarningDraft& d, int64_t bucket) const {
   firehub::v1::Record r;
@@ -211,6 +253,17 @@ void Router::upstream(HTTPServerResponse& resp) {
   obj.set("down_last_success",
           s.down_last_success_ms ? isoMillis(s.down_last_success_ms) : std::string());
   obj.set("down_error", s.down_error);
+  Poco::JSON::Array layers;
+  if (ctx_.upstream->bringsDown("risk")) {
+    Poco::JSON::Object risk;
+    risk.set("layer", "risk");
+    risk.set("served_as", tiers::kParentRiskLayer);
+    risk.set("cells", static_cast<uint64_t>(s.layer_cells));
+    risk.set("last_read", s.layer_read_ms ? isoMillis(s.layer_read_ms) : std::string());
+    risk.set("error", s.layer_error);
+    layers.add(risk);
+  }
+  obj.set("layers", layers);
   send(resp, 200, toJson(obj));
 }
 

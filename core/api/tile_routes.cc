@@ -35,15 +35,7 @@ void Router::sendTile(HTTPServerRequest& req, HTTPServerResponse& resp, const st
                       const tiles::TileId& id) {
   resp.set("Vary", "Accept-Encoding");
   resp.set("Cache-Control", "no-cache");
-  const std::string etag = tiles_.etag(layer, id);
-  if (req.get("If-None-Match", "") == etag) {
-    resp.setStatus(HTTPResponse::HTTP_NOT_MODIFIED);
-    resp.set("ETag", etag);
-    resp.setContentLength(0);
-    resp.send();
-    ctx_.metrics->countHttp(304);
-    return;
-  }
+  if (notModified(req, resp, tiles_.etag(layer, id))) return;
   auto tile = tiles_.tile(layer, id, acceptsGzip(req.get("Accept-Encoding", "")));
   if (!tile.isOk()) return sendError(resp, tile.status());
   resp.setStatus(HTTPResponse::HTTP_OK);

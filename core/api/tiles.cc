@@ -16,6 +16,7 @@
 
 #include "api/layer_parts.h"
 #include "firehub/log.h"
+#include "firehub/tiers.h"
 
 namespace firehub::api {
 namespace {
@@ -94,6 +95,7 @@ TileService::~TileService() { stop(); }
 const std::vector<std::string>& TileService::layerNames() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> n = cellLayers();
+    n.push_back(tiers::kParentRiskLayer);
     n.push_back("buildings");
     for (const auto& ref : pointLayerRefs()) n.push_back(ref.name);
     return n;
@@ -111,7 +113,7 @@ std::string TileService::ofCollection(const std::string& collection) {
   return serves(collection) && collection != "buildings" ? collection : "";
 }
 
-void TileService::start() {
+void TileService::start(EntityFollower& follower) {
   if (ctx_.fusion) {
     const int leaf = ctx_.fusion->cellLevel();
     pyramid_ = std::make_unique<tiles::CellPyramid>(leaf, std::min(leaf, kCellZoomOffset));
@@ -119,22 +121,21 @@ void TileService::start() {
         ctx_.fusion->addListener([this](const fusion::FusionDelta& d) { onDelta(d); }, true);
     loadCells();
   }
-  follower_ = std::make_unique<EntityFollower>(
-      ctx_.fusion, EntityFollower::Hooks{[this](const std::string& domain) {
-                                           bool wanted = domain == "building";
-                                           for (const auto& ref : point_layers_)
-                                             wanted = wanted || ref.domain == domain;
-                                           return wanted;
-                                         },
-                                         [this] { loadPoints(); },
-                                         [this](const std::string& key) { applyEntity(key); }});
-  follower_->start();
+  follower_ = &follower;
+  follower.add({[this](const std::string& domain) {
+                  bool wanted = domain == "building";
+                  for (const auto& ref : point_layers_) wanted = wanted || ref.domain == domain;
+                  return wanted;
+                },
+                [this] { loadPoints(); },
+                [this](const std::string& key, const firehub::v1::Record* latest) {
+                  applyEntity(key, latest);
+                }});
 }
 
 void TileService::stop() {
   if (listener_ && ctx_.fusion) ctx_.fusion->removeListener(listener_);
   listener_ = 0;
-  if (follower_) follower_->stop();
 }
 
 void TileService::loadCells() {
@@ -187,16 +188,8 @@ void TileService::loadPoints() {
               "tiles: " << loaded << " points of " << point_layers_.size() << " layers loaded");
 }
 
-void TileService::applyEntity(const std::string& key) {
+void TileService::applyEntity(const std::string& key, const firehub::v1::Record* r) {
   const std::string domain = EntityFollower::domainOf(key);
-  auto latest = ctx_.lake->latest(key);
-  if (!latest.isOk()) {
-    FIREHUB_LOG(kWarning, "api", "tiles: reading " << key << ": " << latest.status().message());
-    return;
-  }
-  const firehub::v1::Record* r = latest.value() && latest.value()->op() != firehub::v1::OP_RETRACT
-                                     ? &*latest.value()
-                                     : nullptr;
   if (domain == "building") ++buildings_generation_;
   for (const auto& ref : point_layers_) {
     if (ref.domain != domain) continue;
@@ -219,6 +212,8 @@ void TileService::applyEntity(const std::string& key) {
 
 uint64_t TileService::versionOf(const std::string& layer, const TileId& tile) const {
   if (layer == "buildings") return tile.z < kBuildingZoom ? 0 : buildings_generation_.load();
+  if (layer == tiers::kParentRiskLayer)
+    return ctx_.upstream ? ctx_.upstream->parentRisk().version() : 0;
   auto it = point_versions_.find(layer);
   if (it != point_versions_.end()) return it->second->version(tile);
   return cell_versions_.version(tile);
@@ -255,12 +250,37 @@ std::string TileService::render(const std::string& layer, const TileId& tile) co
   std::string out;
   if (layer == "buildings") {
     renderBuildings(tile, out);
+  } else if (layer == tiers::kParentRiskLayer) {
+    renderParentRisk(tile, out);
   } else if (points_.count(layer)) {
     renderPoints(layer, tile, out);
   } else {
     renderCells(layer, tile, out);
   }
   return out;
+}
+
+// The parent's risk cells (as this hub last read them), each with its own level and colour.
+void TileService::renderParentRisk(const TileId& tile, std::string& out) const {
+  if (!ctx_.upstream) return;
+  MvtLayer mvt(tiers::kParentRiskLayer, tile, kExtent, kBuffer);
+  MvtLayer::Properties props;
+  // Cells are found by their centre: the box grows by 0.1 degree, more than a grid cell's reach
+  // from its centre at the levels risk grids use (10 and finer).
+  LonLatBox box = grown(tiles::tileBounds(tile), kMargin);
+  box = {box.west - 0.1, box.south - 0.1, box.east + 0.1, box.north + 0.1};
+  ctx_.upstream->parentRisk().forEachIn(lakeBox(box), [&](const firehub::v1::RiskCell& c) {
+    const S2CellId id = S2CellId::FromToken(c.cell());
+    if (!id.is_valid()) return true;
+    props.clear();
+    props.emplace_back("cell", c.cell());
+    props.emplace_back("level", c.level());
+    props.emplace_back("colour", c.colour());
+    props.emplace_back("score", static_cast<int64_t>(std::lround(c.score())));
+    mvt.addPolygon({cellRing(id.id())}, props);
+    return true;
+  });
+  mvt.appendTo(out);
 }
 
 // Long: the properties of each of the three cell layers, a few lines each.

@@ -35,9 +35,9 @@ class TileService {
   TileService(const TileService&) = delete;
   TileService& operator=(const TileService&) = delete;
 
-  // Loads the cell pyramid from fusion and the point sets from the lake (on the follower thread)
-  // and follows fusion's live deltas from then on.
-  void start();
+  // Loads the cell pyramid from fusion and the point sets from the lake (on the follower's
+  // thread) and follows fusion's live deltas from then on.
+  void start(EntityFollower& follower);
   void stop();
 
   // The layers served as tiles, in drawing order (cells, buildings, points).
@@ -67,12 +67,13 @@ class TileService {
   void onDelta(const fusion::FusionDelta& delta);
   void loadCells();
   void loadPoints();
-  void applyEntity(const std::string& key);
+  void applyEntity(const std::string& key, const firehub::v1::Record* latest);
   uint64_t versionOf(const std::string& layer, const tiles::TileId& tile) const;
   std::string render(const std::string& layer, const tiles::TileId& tile) const;
   void renderCells(const std::string& layer, const tiles::TileId& tile, std::string& out) const;
   void renderPoints(const std::string& layer, const tiles::TileId& tile, std::string& out) const;
   void renderBuildings(const tiles::TileId& tile, std::string& out) const;
+  void renderParentRisk(const tiles::TileId& tile, std::string& out) const;
 
   const ApiContext& ctx_;
   LayerCache cache_;
@@ -87,7 +88,7 @@ class TileService {
   int listener_ = 0;
 
   std::mutex load_mu_;
-  std::unique_ptr<EntityFollower> follower_;  // the point sets and building tiles
+  EntityFollower* follower_ = nullptr;  // the point sets and building tiles
 };
 
 }  // namespace firehub::api

@@ -494,10 +494,21 @@ Status Hub::startUpstream() {
     auto area = tiles::readAreas(c.upstream_area, "upstream.area");
     if (!area.isOk()) return area.status();
     o.area = std::move(area).value();
+    // The layers brought down are asked for within the area's bounds.
+    lake::BBox& b = o.layers_bbox;
+    b = {180, 90, -180, -90};
+    for (const auto& a : o.area) {
+      b.min_lon = std::min(b.min_lon, a.box.west);
+      b.min_lat = std::min(b.min_lat, a.box.south);
+      b.max_lon = std::max(b.max_lon, a.box.east);
+      b.max_lat = std::max(b.max_lat, a.box.north);
+    }
   }
+  o.layers = c.upstream_layers;
   o.restricted = c.upstream_restricted;
   o.batch = c.upstream_batch;
   o.down_interval_s = c.upstream_down_interval_s;
+  o.max_backoff_s = c.upstream_max_backoff_s;
   o.outbound = net::OutboundPolicy({c.outbound_allow, c.outbound_ca_file});
   auto* pipeline = pipeline_.get();
   o.store_down = [pipeline](std::string_view body, size_t& stored) -> Status {

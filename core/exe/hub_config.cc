@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "firehub/hub.h"
+#include "firehub/tiers.h"
 
 namespace firehub {
 
@@ -94,6 +95,8 @@ Status checkTiers(const HubConfig& c) {
       return Status::invalidArgument("upstream.key_file needs upstream.url");
     if (!c.upstream_area.empty())
       return Status::invalidArgument("upstream.area needs upstream.url");
+    if (!c.upstream_layers.empty())
+      return Status::invalidArgument("upstream.layers needs upstream.url");
     return Status::ok();
   }
   if (c.tier_name.empty()) return Status::invalidArgument("upstream.url needs tier.name");
@@ -111,6 +114,12 @@ Status checkTiers(const HubConfig& c) {
   for (const auto& d : c.upstream_domains) {
     if (std::find(known.begin(), known.end(), d) == known.end())
       return Status::invalidArgument("upstream.domains: no domain '" + d + "'");
+  }
+  const auto& layers = tiers::downLayers();
+  for (const auto& l : c.upstream_layers) {
+    if (std::find(layers.begin(), layers.end(), l) == layers.end())
+      return Status::invalidArgument("upstream.layers: no layer '" + l +
+                                     "' comes down (known: risk)");
   }
   return Status::ok();
 }
@@ -163,6 +172,7 @@ Result<HubConfig> loadConfig(const std::string& file,
     c.upstream_url = p->getString("upstream.url", "");
     c.upstream_key_file = p->getString("upstream.key_file", "");
     c.upstream_domains = listOf(p->getString("upstream.domains", ""));
+    c.upstream_layers = listOf(p->getString("upstream.layers", ""));
     c.upstream_area = p->getString("upstream.area", "");
     c.upstream_restricted = p->getBool("upstream.restricted", c.upstream_restricted);
     c.http_limits.basemap = p->getString("map.basemap", "");
@@ -215,6 +225,7 @@ Result<HubConfig> loadConfig(const std::string& file,
     FIREHUB_RETURN_IF_ERROR(whole("http.timeout_s", 1, 600, h.timeout_s));
     FIREHUB_RETURN_IF_ERROR(whole("upstream.batch", 1, 50000, c.upstream_batch));
     FIREHUB_RETURN_IF_ERROR(whole("upstream.down_interval_s", 1, 3600, c.upstream_down_interval_s));
+    FIREHUB_RETURN_IF_ERROR(whole("upstream.max_backoff_s", 1, 3600, c.upstream_max_backoff_s));
     FIREHUB_RETURN_IF_ERROR(whole("http.keep_alive_s", 1, 600, h.keep_alive_s));
     FIREHUB_RETURN_IF_ERROR(whole("http.header_timeout_s", 1, 600, h.header_timeout_s));
     FIREHUB_RETURN_IF_ERROR(whole("auth.session_hours", 1, 720, h.session_hours));

@@ -3,7 +3,10 @@
 #include <cstring>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <set>
+
+#include <absl/container/flat_hash_map.h>
 
 #include "firehub/fusion.h"
 #include "firehub/log.h"
@@ -153,12 +156,19 @@ Status FusionEngine::step(bool& did_work) {
   std::unique_lock<std::shared_mutex> state(state_mu_);
   std::map<std::string, StationFireWeather> touched;
   std::set<std::string> entities;  // entity keys to re-read from `latest`
+  // Of each of those, the last of its records this step read: its latest, most often.
+  absl::flat_hash_map<std::string, std::shared_ptr<const firehub::v1::Record>> read;
   for (const auto& [seq, id] : log) {
     auto record = lake_.getRecord(id);
     if (!record.isOk()) return record.status();
     if (!record.value()) continue;
-    const auto& r = *record.value();
-    if (seq > restored_through_) entities.insert(lake::entityKey(r));
+    auto held = std::make_shared<const firehub::v1::Record>(std::move(*record.value()));
+    const auto& r = *held;
+    if (seq > restored_through_) {
+      std::string key = lake::entityKey(r);
+      entities.insert(key);
+      read.insert_or_assign(std::move(key), std::move(held));
+    }
     if (!r.has_weather_observation() || !r.geometry().has_point()) continue;
     std::string key = lake::entityKey(r);
     auto it = touched.find(key);
@@ -192,12 +202,28 @@ Status FusionEngine::step(bool& did_work) {
     }
   }
   // The risk layer follows each entity's latest state (a late record never rolls it back).
+  std::vector<std::shared_ptr<const firehub::v1::Record>> applied;
+  applied.reserve(entities.size());
   for (const auto& key : entities) {
-    auto latest = lake_.latest(key);
-    if (!latest.isOk()) return latest.status();
-    const auto& r = latest.value();
-    risk_->apply(key, r && r->op() != firehub::v1::OP_RETRACT ? &*r : nullptr, t);
+    auto id = lake_.latestId(key);
+    if (!id.isOk()) return id.status();
+    std::shared_ptr<const firehub::v1::Record> latest;
+    if (id.value()) {
+      auto it = read.find(key);
+      if (it != read.end() && it->second->id() == *id.value()) {
+        latest = it->second;
+      } else {
+        auto record = lake_.getRecord(*id.value());
+        if (!record.isOk()) return record.status();
+        if (record.value())
+          latest = std::make_shared<const firehub::v1::Record>(std::move(*record.value()));
+      }
+    }
+    if (latest && latest->op() == firehub::v1::OP_RETRACT) latest.reset();
+    risk_->apply(key, latest.get(), t);
+    applied.push_back(std::move(latest));
   }
+  read.clear();
   std::vector<std::pair<std::string, std::string>> meta;
   for (const auto& [key, s] : touched) {
     meta.emplace_back(kStationPrefix + key, encode(s));
@@ -238,9 +264,11 @@ Status FusionEngine::step(bool& did_work) {
   }
   // The map sees the cells now; drafting the warnings (CAP documents) can take a while.
   delta.entities.assign(entities.begin(), entities.end());
+  delta.entity_records = std::move(applied);
   if (!delta.cells.empty() || !delta.removed.empty() || !delta.entities.empty())
     notifyListeners(delta, true);
   delta.entities.clear();
+  delta.entity_records.clear();
 
   // Drafts for the areas of changed cells, and of pending areas whose hold ran out (the rest
   // wait unchanged); at most warnings.max_per_step of them, the other areas in the next steps.

@@ -108,15 +108,12 @@ void RiskLayer::detach(uint64_t cell, std::vector<const T*> CellInputs::*member,
 
 void RiskLayer::dirtyNear(const S2Point& p, double radius_m, uint8_t searched) {
   if (bulk_) return;
-  // Cells whose area comes within radius_m of p: a covering of the cap at the grid level, grown
-  // by one cell so that cells touching the cap's rim are included.
+  // Cells whose area comes within radius_m of p: every grid cell that may meet the cap, found by
+  // a flood from p's cell through edge neighbours (a cap is connected; a few cells for the
+  // radii used here, where a covering from the faces down costs a descent of every level).
   S2Cap cap(p, S2Earth::MetersToAngle(radius_m));
-  S2RegionCoverer::Options options;
-  options.set_fixed_level(level_);
-  options.set_max_cells(1 << 20);
-  S2RegionCoverer coverer(options);
   std::vector<S2CellId> covering;
-  coverer.GetCovering(cap, &covering);
+  S2RegionCoverer::GetSimpleCovering(cap, p, level_, &covering);
   for (const auto& id : covering) {
     if (inputs_.count(id.id()) || cells_.count(id.id())) dirtyCell(id.id(), searched);
   }

@@ -103,6 +103,35 @@ Result<bool> Lake::readRecordBytes(const std::string& id, std::string& out) cons
   return true;
 }
 
+Status Lake::readRecordsBytes(const std::vector<std::string>& ids,
+                              std::vector<std::optional<std::string>>& out) const {
+  out.assign(ids.size(), std::nullopt);
+  std::vector<size_t> missing;
+  std::string bytes;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (recent(ids[i], bytes)) {
+      out[i] = std::move(bytes);
+      bytes = std::string();
+    } else {
+      missing.push_back(i);
+    }
+  }
+  if (missing.empty()) return Status::ok();
+  std::vector<rocksdb::Slice> keys;
+  keys.reserve(missing.size());
+  for (size_t i : missing) keys.emplace_back(ids[i]);
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> read(keys.size());
+  db_->MultiGet(rocksdb::ReadOptions(), records_, keys.size(), keys.data(), values.data(),
+                read.data());
+  for (size_t k = 0; k < keys.size(); ++k) {
+    if (read[k].IsNotFound()) continue;
+    FIREHUB_RETURN_IF_ERROR(fromRocks(read[k], "read record"));
+    out[missing[k]].emplace(values[k].data(), values[k].size());
+  }
+  return Status::ok();
+}
+
 Result<bool> Lake::readRecord(const std::string& id, firehub::v1::Record& into) const {
   thread_local std::string bytes;
   auto found = readRecordBytes(id, bytes);
@@ -119,15 +148,22 @@ Result<std::optional<firehub::v1::Record>> Lake::getRecord(const std::string& id
   return std::optional<firehub::v1::Record>(std::move(r));
 }
 
-Result<std::optional<firehub::v1::Record>> Lake::latest(const std::string& entity_key) const {
+Result<std::optional<std::string>> Lake::latestId(const std::string& entity_key) const {
   std::string stored;
   auto s = db_->Get(rocksdb::ReadOptions(), latest_, entity_key, &stored);
-  if (s.IsNotFound()) return std::optional<firehub::v1::Record>();
+  if (s.IsNotFound()) return std::optional<std::string>();
   FIREHUB_RETURN_IF_ERROR(fromRocks(s, "read latest"));
   codec::LatestPointer ptr;
   if (!codec::decodeLatest(stored, ptr))
     return Status::dataLoss("latest of " + entity_key + " does not decode");
-  return getRecord(ptr.record_id);
+  return std::optional<std::string>(std::move(ptr.record_id));
+}
+
+Result<std::optional<firehub::v1::Record>> Lake::latest(const std::string& entity_key) const {
+  auto id = latestId(entity_key);
+  FIREHUB_RETURN_IF_ERROR(id.status());
+  if (!id.value()) return std::optional<firehub::v1::Record>();
+  return getRecord(*id.value());
 }
 
 }  // namespace firehub::lake

@@ -258,6 +258,7 @@ Result<OutboundResponse> request(const OutboundPolicy& policy, const std::string
     std::istream& in = session->receiveResponse(resp);
     OutboundResponse out;
     out.status = static_cast<int>(resp.getStatus());
+    out.etag = resp.get("ETag", "");
     char buf[4096];
     while (in && out.body.size() < max_body) {
       in.read(buf, sizeof buf);

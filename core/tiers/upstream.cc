@@ -77,6 +77,7 @@ Status Upstream::start() {
                               " is not a sequence: " + *cursor.value());
     }
   }
+  FIREHUB_RETURN_IF_ERROR(loadParentRisk());
   std::lock_guard<std::mutex> lock(mu_);
   stopping_ = false;
   thread_ = std::thread([this] { run(); });
@@ -110,6 +111,8 @@ UpstreamStatus Upstream::status() {
   const uint64_t from = std::max(s.cursor, s.seen);
   s.backlog = s.last_sequence > from ? s.last_sequence - from : 0;
   if (s.backlog == 0) s.lag_s = 0;
+  s.layer_cells = parent_risk_.size();
+  if (!s.layer_read_ms) s.layer_read_ms = parent_risk_.readMs();
   return s;
 }
 
@@ -151,19 +154,28 @@ Status Upstream::step(bool& idle) {
   {
     google::protobuf::io::StringOutputStream raw(&body);
     google::protobuf::io::CodedOutputStream out(&raw);
+    std::vector<std::string> ids;
+    ids.reserve(log.size());
+    for (const auto& entry : log) ids.push_back(entry.second);
+    std::vector<std::optional<std::string>> stored;
+    FIREHUB_RETURN_IF_ERROR(lake_.readRecordsBytes(ids, stored));
     firehub::v1::Record r;
-    for (const auto& [seq, id] : log) {
-      auto found = lake_.readRecord(id, r);
-      if (!found.isOk()) return found.status();
-      if (!found.value()) continue;  // a log entry of a record since removed
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (!stored[i]) continue;  // a log entry of a record since removed
+      if (!r.ParseFromString(*stored[i]))
+        return Status::dataLoss("record " + ids[i] + " does not parse");
       if (!forwarded(r)) {
         ++skipped;
         continue;
       }
       if (!oldest_ms) oldest_ms = TimeUtil::TimestampToMilliseconds(r.received_at());
-      if (!options_.restricted) redactRestricted(r);
-      out.WriteVarint32(static_cast<uint32_t>(r.ByteSizeLong()));
-      r.SerializeWithCachedSizes(&out);
+      if (!options_.restricted && redactRestricted(r) > 0) {
+        out.WriteVarint32(static_cast<uint32_t>(r.ByteSizeLong()));
+        r.SerializeWithCachedSizes(&out);
+      } else {  // as stored
+        out.WriteVarint32(static_cast<uint32_t>(stored[i]->size()));
+        out.WriteRaw(stored[i]->data(), static_cast<int>(stored[i]->size()));
+      }
       ++records;
     }
   }
@@ -236,6 +248,15 @@ void Upstream::run() {
         if (status_.down_error != d.message())
           FIREHUB_LOG(kWarning, "tiers", "warnings from " << options_.url << ": " << d.message());
         status_.down_error = d.message();
+      }
+      if (bringsDown("risk")) {
+        if (Status d = downRisk(); !d.isOk()) {
+          std::lock_guard<std::mutex> held(mu_);
+          if (status_.layer_error != d.message())
+            FIREHUB_LOG(kWarning, "tiers",
+                        "risk layer from " << options_.url << ": " << d.message());
+          status_.layer_error = d.message();
+        }
       }
     }
     bool idle = false;

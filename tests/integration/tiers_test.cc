@@ -4,6 +4,8 @@
 // down leaves the records in the child's log (the child keeps accepting) and the backlog goes up
 // in order when it is back; a chain county -> city -> province holds each record once at each
 // level; what the parent refuses is refused with a reason.
+#include <cmath>
+
 #include "hub_fixture.h"
 
 namespace firehub {
@@ -28,6 +30,7 @@ class TiersTest : public ::testing::Test {
     uint16_t port = 0;
     std::vector<std::string> domains;  // upstream.domains
     std::string area;                  // upstream.area: a GeoJSON file
+    std::vector<std::string> layers;   // upstream.layers
   };
 
   HubConfig config(const Tier& t, bool init) {
@@ -48,6 +51,7 @@ class TiersTest : public ::testing::Test {
       c.upstream_down_interval_s = 1;
       c.upstream_domains = t.domains;
       c.upstream_area = t.area;
+      c.upstream_layers = t.layers;
     }
     return c;
   }
@@ -214,6 +218,77 @@ TEST_F(TiersTest, AWarningTheCityDraftsReachesTheCountyAndStaysThere) {
   EXPECT_EQ(entities("hunnan", "weather"), 1u);
   EXPECT_EQ(parse(on("hunnan", "GET", "/api/v1/upstream").body)->getValue<uint64_t>("sent"), 0u);
   EXPECT_EQ(entities("shenyang", "weather"), 0u);
+}
+
+// Layers decided above: the city's risk cells come down to the county (upstream.layers = risk),
+// where they are the parent_risk layer (GeoJSON, tiles, the layer list); a restart while the
+// city is away keeps the last copy.
+TEST_F(TiersTest, TheCitysRiskLayerComesDownAndStaysThroughACut) {
+  ASSERT_NO_FATAL_FAILURE(start({"shenyang", "city", "", {"hunnan"}}));
+  Tier county{"hunnan", "county", "shenyang", {}};
+  county.layers = {"risk"};
+  ASSERT_NO_FATAL_FAILURE(start(county));
+  ASSERT_NO_FATAL_FAILURE(pushBuildings("shenyang"));
+  size_t city_cells = 0;
+  ASSERT_TRUE(firehub::testing::waitFor([&] {
+    city_cells = parse(on("shenyang", "GET", "/api/v1/layers/risk?limit=1").body)
+                     ->getValue<size_t>("numberMatched");
+    return city_cells > 0;
+  }));
+  // The county's copy follows within a few polls (every second here).
+  Poco::JSON::Object::Ptr down;
+  ASSERT_TRUE(firehub::testing::waitFor([&] {
+    city_cells = parse(on("shenyang", "GET", "/api/v1/layers/risk?limit=1").body)
+                     ->getValue<size_t>("numberMatched");
+    auto r = on("hunnan", "GET", "/api/v1/layers/parent_risk?limit=100000");
+    if (r.status != 200) return false;
+    down = parse(r.body);
+    return down->getValue<size_t>("numberMatched") == city_cells;
+  })) << on("hunnan", "GET", "/api/v1/upstream").body;
+  auto features = down->getArray("features");
+  ASSERT_GT(features->size(), 0u);
+  auto first = features->getObject(0);
+  auto props = first->getObject("properties");
+  EXPECT_FALSE(props->getValue<std::string>("colour").empty());
+  EXPECT_EQ(props->getArray("top_factors")->size(), 0u) << "the city's factors stay there";
+  auto city_cell =
+      on("shenyang", "GET", "/api/v1/layers/risk/cells/" + first->getValue<std::string>("id"));
+  ASSERT_EQ(city_cell.status, 200) << "the county's cells are the city's";
+  EXPECT_EQ(parse(city_cell.body)->getValue<std::string>("level"),
+            props->getValue<std::string>("level"));
+  EXPECT_NE(on("hunnan", "GET", "/api/v1/layers").body.find("\"parent_risk\""), std::string::npos);
+  auto up = parse(on("hunnan", "GET", "/api/v1/upstream").body);
+  auto layer = up->getArray("layers")->getObject(0);
+  EXPECT_EQ(layer->getValue<size_t>("cells"), city_cells);
+  EXPECT_EQ(layer->getValue<std::string>("error"), "");
+  EXPECT_EQ(parse(on("hunnan", "GET", "/api/v1/layers/risk?limit=1").body)
+                ->getValue<size_t>("numberMatched"),
+            0u)
+      << "the county's own layer stays its own";
+  // A tile over the first cell draws it.
+  auto ring = first->getObject("geometry")->getArray("coordinates")->getArray(0)->getArray(0);
+  const double lon = ring->getElement<double>(0), lat = ring->getElement<double>(1);
+  const int z = 12, n = 1 << z;
+  const int x = static_cast<int>((lon + 180) / 360 * n);
+  const double phi = lat * M_PI / 180;
+  const int y = static_cast<int>((1 - std::log(std::tan(phi) + 1 / std::cos(phi)) / M_PI) / 2 * n);
+  auto tile = on("hunnan", "GET",
+                 "/tiles/parent_risk/" + std::to_string(z) + "/" + std::to_string(x) + "/" +
+                     std::to_string(y) + ".mvt");
+  EXPECT_EQ(tile.status, 200);
+  EXPECT_NE(tile.body.find("parent_risk"), std::string::npos) << "a tile with the layer in it";
+  // The city goes away and the county restarts: the last copy stays, the read's error shows.
+  stop("shenyang");
+  stop("hunnan");
+  Tier again = tiers_["hunnan"];
+  ASSERT_NO_FATAL_FAILURE(start(again, /*init=*/false));
+  EXPECT_EQ(parse(on("hunnan", "GET", "/api/v1/layers/parent_risk?limit=1").body)
+                ->getValue<size_t>("numberMatched"),
+            city_cells);
+  EXPECT_TRUE(firehub::testing::waitFor([&] {
+    auto l = parse(on("hunnan", "GET", "/api/v1/upstream").body)->getArray("layers")->getObject(0);
+    return !l->getValue<std::string>("error").empty();
+  }));
 }
 
 TEST_F(TiersTest, AParentThatIsDownGetsTheBacklogInOrderOnceItIsBack) {

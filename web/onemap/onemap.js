@@ -57,7 +57,7 @@
   const CELL_COLOUR = { risk: "colour", response: "response_colour", water_coverage: "water_colour" };
   // Layers read as vector tiles; the others are live overlays read as GeoJSON for the area
   // around the view, at most OVERLAY_LIMIT features each.
-  const TILED = new Set(["risk", "response", "water_coverage", "hydrants", "stations", "hospitals", "key_units",
+  const TILED = new Set(["risk", "response", "water_coverage", "parent_risk", "hydrants", "stations", "hospitals", "key_units",
                          "alarms", "incidents"]);
   const OVERLAY_LIMIT = 20000;
   const areaParam = () => (overlayArea ? `&bbox=${overlayArea.map((v) => v.toFixed(5)).join(",")}` : "");
@@ -527,11 +527,13 @@
       }
       const tiled = TILED.has(info.name) ? { "source-layer": info.name } : {};
       if (info.geometry === "cells") {
-        const colour = CELL_COLOUR[info.name];
+        // The parent hub's cells (parent_risk) carry their own colour and follow no delta here.
+        const colour = CELL_COLOUR[info.name] || "colour";
         // A delta's colour (feature-state) until the tile itself carries it.
         map.addLayer({ id: `${info.name}-main`, type: "fill", source: info.name, ...tiled, layout,
                        paint: { "fill-color": ["coalesce", ["feature-state", colour], ["get", colour]],
-                                "fill-opacity": ["case", ["boolean", ["feature-state", "removed"], false], 0, 0.55],
+                                "fill-opacity": ["case", ["boolean", ["feature-state", "removed"], false], 0,
+                                                 CELL_COLOUR[info.name] ? 0.55 : 0.35],
                                 "fill-outline-color": "rgba(0,0,0,0.15)" } });
       } else if (info.geometry === "areas") {
         map.addLayer({ id: `${info.name}-main`, type: "fill", source: info.name, layout,
@@ -922,7 +924,10 @@
     map.on("moveend", () => followView().catch(() => {}));
     connectStream();
     loadAlerts().catch(() => {});
-    setInterval(() => loadAlerts().catch(() => {}), 15000);
+    setInterval(() => {
+      loadAlerts().catch(() => {});
+      refreshSoon(["parent_risk"]);  // comes from the parent on its own rhythm; unchanged tiles answer 304
+    }, 15000);
     checkFeeds();
     setInterval(checkFeeds, 30000);
     renderStatus();

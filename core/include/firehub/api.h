@@ -140,6 +140,7 @@ class DeltaStream;
 class LayerCache;
 class TileService;
 class SearchIndex;
+class EntityFollower;
 class EventFront;
 class StreamHub;
 class LimitedHttpServer;
@@ -170,6 +171,7 @@ class ApiServer {
   std::unique_ptr<LayerCache> layer_cache_;
   std::unique_ptr<TileService> tiles_;
   std::unique_ptr<SearchIndex> search_index_;
+  std::unique_ptr<EntityFollower> follower_;  // keeps the tiles' points and the search current
   std::unique_ptr<PushShares> push_shares_;
   std::unique_ptr<AuditGate> audit_gate_;
   int listener_ = 0;

@@ -59,6 +59,9 @@ struct FusionDelta {
   // Keys of the entities whose latest record the step applied (live listeners only, with the
   // cells; a step that changed no cell still tells them): what the map's point layers follow.
   std::vector<std::string> entities;
+  // Each of those entities' latest record as the step applied it, in the same order (null: it
+  // has none, or it was retracted), so that a listener need not read it again.
+  std::vector<std::shared_ptr<const firehub::v1::Record>> entity_records;
   // The layer was loaded whole (the engine restored its state at start, without a delta per
   // cell): a live listener that keeps a copy of the cells reads them again. Told outside the
   // engine's lock, on its thread, so such a listener may call forEachRiskCell().

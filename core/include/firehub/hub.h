@@ -126,6 +126,11 @@ struct HubConfig {
   size_t upstream_batch = 2000;
   // How often the parent's warnings are read (upstream.down_interval_s). Default: 10.
   int upstream_down_interval_s = 10;
+  // The longest wait between tries while the parent cannot be reached
+  // (upstream.max_backoff_s). Default: 30.
+  int upstream_max_backoff_s = 30;
+  // Layers the parent sends down (upstream.layers: "risk", served as parent_risk). Default: none.
+  std::vector<std::string> upstream_layers;
   // Region outlines GeoJSON for the map (map.outlines). Default: none (the map draws none; the
   // demo sets its schematic districts).
   std::string outlines_file;

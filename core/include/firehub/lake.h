@@ -219,10 +219,16 @@ class Lake {
   Result<bool> readRecord(const std::string& id, firehub::v1::Record& into) const;
   // The record as stored (serialised), from the recent-record cache or RocksDB. False when absent.
   Result<bool> readRecordBytes(const std::string& id, std::string& out) const;
+  // Several records as stored, in the order of `ids` (nullopt: absent): those not in the
+  // recent-record cache read from RocksDB together.
+  Status readRecordsBytes(const std::vector<std::string>& ids,
+                          std::vector<std::optional<std::string>>& out) const;
   // Whether the record is in the recent-record cache (diagnostics and tests).
   bool inRecordCache(const std::string& id) const;
   // The newest record of an entity (key from entityKey()/entityKeyOf()).
   Result<std::optional<firehub::v1::Record>> latest(const std::string& entity_key) const;
+  // The id of the entity's latest record (nullopt: none), without reading the record.
+  Result<std::optional<std::string>> latestId(const std::string& entity_key) const;
 
   // Latest record of every entity of `domain` whose position lies in `bbox`, at most `limit`.
   // Entities whose latest record is a retraction are left out.

@@ -76,6 +76,7 @@ struct OutboundResponse {
   int status = 0;
   std::string body;  // at most the first 64 KiB (post), or max_body (request)
   bool cut = false;  // the answer was longer than that
+  std::string etag;  // the answer's ETag header, if any
 };
 
 // POSTs `body` to `url` under `policy`: resolved and checked now, connected to the checked

@@ -29,11 +29,46 @@
 #include "firehub/net.h"
 #include "firehub/status.h"
 #include "firehub/tiles.h"
+#include "firehub/v1/layer.pb.h"
 
 namespace firehub::tiers {
 
 // tier.level's values, lowest first.
 const std::vector<std::string>& levels();
+
+// The layers a parent hub sends down (upstream.layers), and the name each has at the child.
+const std::vector<std::string>& downLayers();
+inline constexpr const char* kParentRiskLayer = "parent_risk";
+// The most cells a layer brought down may have (the parent refuses more, naming the bbox).
+inline constexpr size_t kMaxParentCells = 500000;
+
+// A risk cell as it goes down to a child: where, its level and score, when computed; no factors
+// (they name the parent's records, which the child cannot open). Restricted fields removed.
+firehub::v1::RiskCell cellForChild(const firehub::v1::RiskCell& cell);
+
+// The parent's risk layer as the child last read it (and keeps across restarts and cut links).
+// @remark Thread-safe.
+class ParentLayer {
+ public:
+  // Replaces the cells with those of `delimited` (size-delimited firehub.v1.RiskCell); nothing
+  // changes when the body does not parse. `etag`: the parent's, for the next read.
+  Status replace(std::string_view delimited, std::string etag, int64_t read_ms);
+  // Changes whenever the cells do (0: never read).
+  uint64_t version() const { return version_.load(); }
+  size_t size() const;
+  std::string etag() const;
+  int64_t readMs() const;
+  // The cells whose centre lies in `bbox` (all with an empty one), in no order; `fn` false stops.
+  void forEachIn(const lake::BBox& bbox,
+                 const std::function<bool(const firehub::v1::RiskCell&)>& fn) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<firehub::v1::RiskCell> cells_;
+  std::string etag_;
+  int64_t read_ms_ = 0;
+  std::atomic<uint64_t> version_{0};
+};
 
 // The lake meta entry holding the link's cursor: the last log sequence the parent confirmed.
 inline constexpr const char* kUpstreamCursorKey = "upstream/cursor";
@@ -55,6 +90,10 @@ struct UpstreamOptions {
   // ingestFromParent). Null: nothing comes down.
   int down_interval_s = 10;
   std::function<Status(std::string_view body, size_t& stored)> store_down;
+  // Layers read from the parent on the same rhythm (upstream.layers: "risk"), for the cells in
+  // `layers_bbox` (upstream.area's bounds; empty: all), kept in the lake's meta.
+  std::vector<std::string> layers;
+  lake::BBox layers_bbox;
 };
 
 struct UpstreamStatus {
@@ -76,6 +115,10 @@ struct UpstreamStatus {
   uint64_t down_stored = 0;
   int64_t down_last_success_ms = 0;
   std::string down_error;
+  // The parent's risk layer as last read: cells, when, the last read's error.
+  size_t layer_cells = 0;
+  int64_t layer_read_ms = 0;
+  std::string layer_error;
 };
 
 class Upstream {
@@ -90,6 +133,9 @@ class Upstream {
   // New records were committed: send without waiting for the next poll.
   void wake();
   UpstreamStatus status();
+  // The parent's risk layer (empty unless upstream.layers names it).
+  const ParentLayer& parentRisk() const { return parent_risk_; }
+  bool bringsDown(const std::string& layer) const;
 
  private:
   void run();
@@ -98,6 +144,9 @@ class Upstream {
   bool forwarded(const firehub::v1::Record& r) const;
   // One read of what the parent sends down.
   Status down();
+  // One read of the parent's risk layer (304 when it has not changed).
+  Status downRisk();
+  Status loadParentRisk();
 
   lake::Lake& lake_;
   UpstreamOptions options_;
@@ -112,6 +161,7 @@ class Upstream {
   bool stopping_ = false;
   bool woken_ = false;
   UpstreamStatus status_;
+  ParentLayer parent_risk_;
   std::thread thread_;
 };
 
