@@ -292,7 +292,11 @@ int benchIngest(const BenchOptions& o) {
       const double cpu0 = cpuSeconds(RUSAGE_THREAD);
       for (size_t i = which; i < pushes.size(); i += pushers) {
         const auto& push = pushes[i];
-        pipeline::IngestRequest req{push.feed, push.body, push.content_type, "file", std::nullopt};
+        pipeline::IngestRequest req;
+        req.feed_id = push.feed;
+        req.body = push.body;
+        req.content_type = push.content_type;
+        req.transport = "file";
         auto s = hub.pipeline().ingest(req);
         if (!s.isOk()) {
           failures[which] = s.status().toString();

@@ -69,3 +69,11 @@ if ! cmp -s "$api_tests/package-lock.json" "$api_tests/node_modules/.firehub-loc
   (cd "$api_tests" && npm ci --no-audit --no-fund --loglevel=error)
   cp "$api_tests/package-lock.json" "$api_tests/node_modules/.firehub-lock"
 fi
+
+# The independent reference the coordinate conversions are checked against (tests/crs: gcoord).
+crs_tests="$(cd "$(dirname "$0")/.." && pwd)/tests/crs"
+if ! cmp -s "$crs_tests/package-lock.json" "$crs_tests/node_modules/.firehub-lock" 2>/dev/null; then
+  echo "install-deps: npm ci in tests/crs"
+  (cd "$crs_tests" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$crs_tests/package-lock.json" "$crs_tests/node_modules/.firehub-lock"
+fi

@@ -5,12 +5,7 @@
 namespace firehub::api {
 
 bool Router::validUtf8(const std::string& text) {
-  Poco::UTF8Encoding utf8;
-  Poco::TextIterator it(text, utf8), end(text);
-  for (; it != end; ++it) {
-    if (*it < 0) return false;
-  }
-  return true;
+  return pipeline::invalidUtf8At(text) == std::string_view::npos;
 }
 
 // Whether a dead letter's bytes may hold restricted fields: flagged when it was made, or (older

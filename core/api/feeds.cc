@@ -372,6 +372,7 @@ void Router::push(HTTPServerRequest& req, HTTPServerResponse& resp, const std::s
   in.feed_id = id;
   in.body = *body;
   in.content_type = type;
+  in.charset = charsetOf(req.getContentType());
   auto summary = ctx_.pipeline->ingest(in);
   if (!summary.isOk()) return sendError(resp, summary.status());
   // ingest.ack = replicated: the 202 waits for Kafka's confirmation of what this push stored

@@ -108,6 +108,27 @@ std::string mediaType(const std::string& content_type) {
   return t;
 }
 
+std::string charsetOf(const std::string& content_type) {
+  std::string lowered = content_type;
+  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  size_t at = lowered.find(';');
+  while (at != std::string::npos) {
+    size_t name = lowered.find_first_not_of(" \t", at + 1);
+    if (name == std::string::npos) break;
+    const size_t next = lowered.find(';', name);
+    if (lowered.compare(name, 8, "charset=") == 0) {
+      std::string v =
+          lowered.substr(name + 8, next == std::string::npos ? std::string::npos : next - name - 8);
+      v.erase(v.find_last_not_of(" \t") + 1);
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      return v;
+    }
+    at = next;
+  }
+  return "";
+}
+
 ApiServer::ApiServer(ApiContext context, ApiOptions options)
     : context_(std::move(context)), options_(std::move(options)) {}
 

@@ -228,9 +228,11 @@ Result<IngestSummary> Pipeline::ingest(const IngestRequest& request) {
 // fields the host owns, before they are committed together.
 class Body {
  public:
+  // `charset`: what the body was sent in (it is here as UTF-8); dead letters go back to it.
   Body(lake::Lake& lake, const PipelineOptions& options, registry::Feed& feed,
-       const IngestRequest& request)
-      : lake_(lake),
+       const IngestRequest& request, std::string charset)
+      : charset_(std::move(charset)),
+        lake_(lake),
         options_(options),
         feed_(feed),
         request_(request),
@@ -239,6 +241,7 @@ class Body {
         domain_(descriptor_.domain),
         topic_(domainTopic(domain_)),
         public_topic_(topic_ + ".public"),
+        crs_(parseCrs(spec_.crs).value_or(Crs::kWgs84)),
         received_(TimeUtil::GetCurrentTime()) {}
 
   // Runs the feed's connector over the body; the records and dead letters wait in this object.
@@ -289,14 +292,15 @@ class Body {
     dl.set_stage(stage);
     dl.set_reason(reason);
     *dl.mutable_at() = received_;
-    dl.set_raw(std::string(raw));
+    dl.set_raw(textInCharset(raw, charset_));
     dl.set_source_offset(request_.source.empty() ? offset
                          : offset.empty()        ? request_.source
                                                  : request_.source + " " + offset);
-    dl.set_content_type(request_.content_type);
+    dl.set_content_type(request_.content_type +
+                        (charset_ == "utf-8" ? "" : "; charset=" + charset_));
     dl.set_restricted(domainHasRestrictedFields(descriptor_.domain));
     if (request_.content_type == "text/csv" && stage != "transport") {
-      dl.set_replay_prefix(std::string(csvHeaderLine(request_.body)));
+      dl.set_replay_prefix(textInCharset(csvHeaderLine(request_.body), charset_));
     }
     dead_.push_back(std::move(dl));
     if (summary_.errors.size() < options_.max_reported_errors) {
@@ -328,7 +332,8 @@ class Body {
       ++garbage_;
       return;
     }
-    if (r.domain() != domain_) ++garbage_;  // checkRecord dead-letters it below
+    if (r.domain() != domain_) ++garbage_;            // checkRecord dead-letters it below
+    if (crs_ != Crs::kWgs84) recordToWgs84(r, crs_);  // before a reference places it in WGS 84
     if (have_source_) bytes = source_;
     std::string offset = r.provenance().source_offset();
     if (!lake_error_.isOk()) return;
@@ -400,6 +405,7 @@ class Body {
     items_.push_back(std::move(item));
   }
 
+  std::string charset_;
   lake::Lake& lake_;
   const PipelineOptions& options_;
   registry::Feed& feed_;
@@ -407,6 +413,7 @@ class Body {
   const registry::FeedSpec& spec_;
   const fh_connector_descriptor& descriptor_;
   const std::string domain_, topic_, public_topic_;
+  const Crs crs_;
   const google::protobuf::Timestamp received_;
   std::vector<lake::StoreItem> items_;
   std::vector<firehub::v1::DeadLetter> dead_;
@@ -425,11 +432,24 @@ class Body {
 };
 
 Result<IngestSummary> Pipeline::attempt(registry::Feed& feed, const IngestRequest& request) {
-  Body body(lake_, options_, feed, request);
+  // A text body in another charset goes to the connector as UTF-8.
+  std::string text, charset, note;
+  FIREHUB_RETURN_IF_ERROR(textAsUtf8(request.body, request.content_type, request.charset,
+                                     feed.spec().encoding, text, charset, &note));
+  IngestRequest as_utf8;
+  if (charset != "utf-8") {
+    as_utf8 = request;
+    as_utf8.body = text;
+  }
+  Body body(lake_, options_, feed, charset != "utf-8" ? as_utf8 : request, charset);
   Status decoded = body.decode();
   if (!decoded.isOk()) {
     feed.setLastError(decoded.message());
     return decoded;  // nothing of this body is stored
+  }
+  if (!note.empty()) {
+    auto& errors = body.summary().errors;
+    errors.insert(errors.begin(), note);
   }
   if (!body.lakeError().isOk()) {
     feed.setLastError(body.lakeError().message());
@@ -545,7 +565,11 @@ Result<std::vector<ReplayResult>> Pipeline::replay(const std::vector<uint64_t>& 
       IngestRequest req;
       req.feed_id = dl.feed_id();
       req.body = body;
-      req.content_type = dl.content_type();
+      // "text/csv; charset=gb18030": the bytes as they were sent, in their charset.
+      const std::string& type = dl.content_type();
+      req.content_type = type.substr(0, type.find(';'));
+      if (const size_t at = type.find("; charset="); at != std::string::npos)
+        req.charset = type.substr(at + 10);
       req.transport = "replay";
       req.replay_of = seq;
       auto result = ingest(req);

@@ -249,6 +249,12 @@ Result<FeedSpec> parseFeedSpec(const std::string& json) {
   FIREHUB_RETURN_IF_ERROR(text("agency", spec.agency, true));
   FIREHUB_RETURN_IF_ERROR(text("connector", spec.connector, true));
   FIREHUB_RETURN_IF_ERROR(text("description", spec.description, false));
+  FIREHUB_RETURN_IF_ERROR(text("encoding", spec.encoding, false));
+  if (spec.encoding != "utf-8" && spec.encoding != "gb18030" && spec.encoding != "auto")
+    return Status::invalidArgument("field 'encoding' must be utf-8, gb18030 or auto");
+  FIREHUB_RETURN_IF_ERROR(text("crs", spec.crs, false));
+  if (spec.crs != "wgs84" && spec.crs != "cgcs2000" && spec.crs != "gcj02" && spec.crs != "bd09")
+    return Status::invalidArgument("field 'crs' must be wgs84, cgcs2000, gcj02 or bd09");
   if (!std::regex_match(spec.id, kIdPattern)) {
     return Status::invalidArgument("field 'id' must match [a-z0-9][a-z0-9._-]{0,63}");
   }
@@ -293,9 +299,9 @@ Result<FeedSpec> parseFeedSpec(const std::string& json) {
   if (obj->has("created_at") && obj->get("created_at").isNumeric()) {
     spec.created_at = obj->get("created_at").convert<int64_t>();
   }
-  static const std::set<std::string> kKnown = {"id",          "agency",    "connector",  "config",
-                                               "description", "cadence_s", "created_at", "paused",
-                                               "stopped",     "errors",    "file_drop",  "kafka"};
+  static const std::set<std::string> kKnown = {
+      "id",     "agency",  "connector", "config",    "description", "cadence_s", "created_at",
+      "paused", "stopped", "errors",    "file_drop", "kafka",       "encoding",  "crs"};
   std::vector<std::string> names;
   obj->getNames(names);
   for (const auto& n : names) {
@@ -351,6 +357,8 @@ Poco::JSON::Object feedSpecObject(const FeedSpec& spec, bool secrets) {
   obj.set("config", parser.parse(spec.config_json));
   if (!spec.description.empty()) obj.set("description", spec.description);
   obj.set("cadence_s", spec.cadence_s);
+  obj.set("encoding", spec.encoding);
+  obj.set("crs", spec.crs);
   obj.set("created_at", spec.created_at);
   obj.set("paused", spec.paused);
   if (!spec.stopped.empty()) obj.set("stopped", spec.stopped);
@@ -503,7 +511,8 @@ Result<std::shared_ptr<Feed>> FeedRegistry::create(FeedSpec spec, bool replace) 
       bool same = old.agency == spec.agency && old.connector == spec.connector &&
                   old.config_json == spec.config_json && old.cadence_s == spec.cadence_s &&
                   old.description == spec.description && old.errors == spec.errors &&
-                  old.file_drop == spec.file_drop;
+                  old.file_drop == spec.file_drop && old.encoding == spec.encoding &&
+                  old.crs == spec.crs;
       if (same && it->second->connector()) return it->second;
       if (!replace) {
         return Status::alreadyExists("feed '" + spec.id +

@@ -189,5 +189,7 @@ int httpStatus(const Status& status);
 // Normalises a Content-Type header to a media type: lower case, no parameters;
 // application/ndjson and application/jsonl become application/x-ndjson.
 std::string mediaType(const std::string& content_type);
+// The charset parameter of a Content-Type, lower case, unquoted ("" when it has none).
+std::string charsetOf(const std::string& content_type);
 
 }  // namespace firehub::api

@@ -44,7 +44,44 @@ struct IngestRequest {
   // Meta entries written in the same commit as the body's records (a Kafka source's next offset:
   // exactly once into the lake, even across a crash). Written also when nothing is stored.
   std::vector<std::pair<std::string, std::string>> meta;
+  // The charset the Content-Type declares (lower case; empty: none, the feed's encoding then).
+  std::string charset;
 };
+
+// Text in other charsets than UTF-8 (text_encoding.cc).
+//
+// The name iconv knows a charset by, "utf-8" for UTF-8 and ASCII, "gb18030" for GB18030 and its
+// subsets (GBK, GB2312, CP936); empty when it is not known.
+std::string canonicalCharset(const std::string& name);
+// Where `s` stops being valid UTF-8 (npos when it is).
+size_t invalidUtf8At(std::string_view s);
+Result<std::string> convertCharset(std::string_view in, const std::string& from,
+                                   const std::string& to);
+// A text body (the accepted text media types; other types pass unchanged) read as UTF-8: in the
+// charset the Content-Type declares, else the one an XML declaration names, else the feed's
+// encoding (utf-8, gb18030, or auto: UTF-8 when it is valid, else GB18030). `out` gets the
+// converted text and `charset` what it was read in; `out` stays empty when the body is UTF-8
+// already. InvalidArgument naming the charset and the first byte that is not valid in it;
+// except that a body nothing declared (the feed's utf-8) with stray bytes that does not read as
+// GB18030 as a whole passes unchanged, `note` saying where (its connector refuses those rows).
+Status textAsUtf8(std::string_view body, const std::string& content_type,
+                  const std::string& declared, const std::string& encoding, std::string& out,
+                  std::string& charset, std::string* note = nullptr);
+// UTF-8 text back in `charset` (what was sent, for a dead letter); unchanged when it cannot be.
+std::string textInCharset(std::string_view utf8, const std::string& charset);
+
+// Positions from Chinese web maps (crs.cc): a feed's `crs` says what its connector's
+// coordinates are in; they are converted to WGS 84 on ingest.
+enum class Crs { kWgs84, kCgcs2000, kGcj02, kBd09 };
+// "wgs84", "cgcs2000", "gcj02", "bd09"; nullopt for another name.
+std::optional<Crs> parseCrs(const std::string& name);
+const char* crsName(Crs crs);
+lake::LonLat toWgs84(lake::LonLat p, Crs from);
+lake::LonLat fromWgs84(lake::LonLat p, Crs to);
+// The record's geometry converted to WGS 84; provenance.original_crs names `from` and
+// provenance.original_position keeps the first position as it was (the point, or a polygon's
+// first vertex). Nothing changes for WGS 84; CGCS2000 is recorded but not moved.
+void recordToWgs84(firehub::v1::Record& r, Crs from);
 
 struct IngestSummary {
   size_t accepted = 0;

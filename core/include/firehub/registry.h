@@ -72,6 +72,12 @@ struct FeedSpec {
   ErrorPolicy errors;
   FileDrop file_drop;
   KafkaSource kafka;  // topics empty: not a Kafka source
+  // What a text body without a declared charset is read as: utf-8, gb18030 (GBK and GB2312
+  // too), or auto (UTF-8 when it is valid, else GB18030).
+  std::string encoding = "utf-8";
+  // What the connector's positions are in: wgs84, cgcs2000 (taken as WGS 84), gcj02 (Chinese
+  // web maps) or bd09 (Baidu); converted to WGS 84 on ingest.
+  std::string crs = "wgs84";
 };
 
 struct FeedCounters {

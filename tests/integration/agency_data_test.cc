@@ -1,0 +1,211 @@
+// Data as Chinese agencies send it. Bodies in their encodings (tests/data/encodings, written by
+// Python's codecs): the Content-Type's charset, the feed's encoding (utf-8, gb18030, auto), an
+// XML declaration's encoding; a body not valid in its encoding is a 400 that says so; dead
+// letters keep the bytes as they were sent. Positions from Chinese web maps (a feed's crs:
+// gcj02, bd09) stored in WGS 84 with the original kept in provenance.
+#include <Poco/Base64Decoder.h>
+#include <Poco/Base64Encoder.h>
+
+#include "hub_fixture.h"
+
+namespace firehub {
+namespace {
+
+std::string encoded(const std::string& name) {
+  std::ifstream in(firehub::testing::sourceDir() + "/tests/data/encodings/" + name,
+                   std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  EXPECT_FALSE(out.str().empty()) << name;
+  return out.str();
+}
+
+std::string unbase64(const std::string& text) {
+  std::istringstream in(text);
+  Poco::Base64Decoder decoder(in, Poco::BASE64_NO_PADDING);
+  std::ostringstream out;
+  out << decoder.rdbuf();
+  return out.str();
+}
+
+class AgencyDataTest : public HubTest {
+ protected:
+  // A station feed with this encoding ("" leaves the default).
+  void stationFeed(const std::string& id, const std::string& encoding) {
+    std::string def =
+        R"({"id":")" + id + R"(","agency":"fire","connector":"firehub.connector.station")";
+    if (!encoding.empty()) def += R"(,"encoding":")" + encoding + "\"";
+    auto made = post("/api/v1/feeds", def + "}", "application/json");
+    ASSERT_EQ(made.status, 201) << made.body;
+  }
+  std::string nameOf(const std::string& station) {
+    auto r = get("/api/v1/entities?domain=station&limit=100");
+    auto features = parse(r.body)->getArray("features");
+    for (size_t i = 0; features && i < features->size(); ++i) {
+      auto f = features->getObject(static_cast<unsigned>(i));
+      if (f->getValue<std::string>("id") == station)
+        return f->getObject("properties")->getObject("fire_station")->getValue<std::string>("name");
+    }
+    return "";
+  }
+};
+
+TEST_F(AgencyDataTest, AGbkBodyIsReadInTheCharsetItsContentTypeDeclares) {
+  ASSERT_NO_FATAL_FAILURE(stationFeed("st", ""));
+  const std::string gbk = encoded("stations.gbk.csv");
+  // Without a charset the default is UTF-8: refused whole, saying what to do.
+  auto plain = post("/api/v1/feeds/st/records", gbk, "text/csv");
+  EXPECT_EQ(plain.status, 400);
+  EXPECT_NE(plain.body.find("not valid UTF-8 (byte "), std::string::npos) << plain.body;
+  EXPECT_NE(plain.body.find("charset=GB18030"), std::string::npos) << plain.body;
+  // Declared: each of the names agencies use for it.
+  auto r = post("/api/v1/feeds/st/records", gbk, "text/csv; charset=GBK");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(parse(r.body)->getValue<int>("accepted"), 4) << r.body;
+  EXPECT_EQ(nameOf("LN-SY-002"), "和平区消防救援站");
+  r = post("/api/v1/feeds/st/records", gbk, "text/csv;charset=\"gb2312\"");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(parse(r.body)->getValue<int>("duplicates"), 4) << "the same records";
+}
+
+TEST_F(AgencyDataTest, TheFeedsEncodingCoversAgenciesThatSendNoCharset) {
+  ASSERT_NO_FATAL_FAILURE(stationFeed("gb", "gb18030"));
+  ASSERT_NO_FATAL_FAILURE(stationFeed("au", "auto"));
+  EXPECT_EQ(parse(get("/api/v1/feeds/gb").body)->getValue<std::string>("encoding"), "gb18030");
+  auto r = post("/api/v1/feeds/gb/records", encoded("stations.gbk.csv"), "text/csv");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(parse(r.body)->getValue<int>("accepted"), 4);
+  // auto: GB18030 when the bytes are not UTF-8, UTF-8 when they are.
+  r = post("/api/v1/feeds/au/records", encoded("stations.gb18030.geojson"), "application/geo+json");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(parse(r.body)->getValue<int>("accepted"), 2);
+  EXPECT_EQ(nameOf("LN-SY-006"), "大东区专职消防队\xF0\xA0\x80\xBE")
+      << "a four-byte GB18030 character";
+  r = post("/api/v1/feeds/au/records", fixture("station", "stations.csv"), "text/csv");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(parse(r.body)->getValue<int>("accepted"), 4);
+  auto bad = post(
+      "/api/v1/feeds",
+      R"({"id":"x","agency":"fire","connector":"firehub.connector.station","encoding":"big5-hkscs"})",
+      "application/json");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("utf-8, gb18030 or auto"), std::string::npos) << bad.body;
+}
+
+TEST_F(AgencyDataTest, ABodyNotValidInItsDeclaredEncodingIsRefusedNamingIt) {
+  ASSERT_NO_FATAL_FAILURE(stationFeed("st", ""));
+  auto r = post("/api/v1/feeds/st/records", encoded("stations.gbk.csv"), "text/csv; charset=utf-8");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("not valid UTF-8 (byte "), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("as its Content-Type declares"), std::string::npos) << r.body;
+  // 0x81 0x20 starts no GB18030 character.
+  r = post(
+      "/api/v1/feeds/st/records",
+      "station_id,name,kind,lon,lat,status,engines\nLN-1,\x81 ,class1,123.4,41.8,in_service,1\n",
+      "text/csv; charset=gb18030");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("not valid GB18030: byte 49 (0x81) starts no character"), std::string::npos)
+      << r.body;
+  r = post("/api/v1/feeds/st/records", "a,b\n", "text/csv; charset=no-such-charset");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("charset 'no-such-charset' of the Content-Type is not known"),
+            std::string::npos)
+      << r.body;
+  EXPECT_EQ(parse(get("/api/v1/feeds/st").body)->getObject("counts")->getValue<int>("accepted"), 0);
+  // Stray bytes in a UTF-8 body nothing declared: those rows are refused, the others stored,
+  // and the answer says why first.
+  r = post(
+      "/api/v1/feeds/st/records",
+      "station_id,name,kind,lon,lat,status,engines\nLN-1,\xff\xfe,class1,123.4,41.8,in_service,1\n"
+      "LN-2,浑南站,class1,123.5,41.7,in_service,2\n",
+      "text/csv");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(parse(r.body)->getValue<int>("accepted"), 1) << r.body;
+  EXPECT_EQ(parse(r.body)->getValue<int>("rejected"), 1) << r.body;
+  EXPECT_EQ(parse(r.body)->getArray("errors")->getElement<std::string>(0).rfind(
+                "the body is not valid UTF-8 (byte 49)", 0),
+            0u)
+      << r.body;
+}
+
+TEST_F(AgencyDataTest, AnXmlDeclarationsEncodingIsHonoured) {
+  auto r =
+      post("/api/v1/feeds/wx/records", encoded("warning.gb2312.cap.xml"), "application/cap+xml");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(parse(r.body)->getValue<int>("accepted"), 1) << r.body;
+  auto list = get("/api/v1/entities?domain=weather&limit=10");
+  EXPECT_NE(list.body.find("沈阳市气象台发布森林火险橙色预警"), std::string::npos) << list.body;
+}
+
+TEST_F(AgencyDataTest, ADeadLetterKeepsTheBytesAsTheyWereSent) {
+  ASSERT_NO_FATAL_FAILURE(stationFeed("st", ""));
+  const std::string gbk = encoded("stations.invalid.gbk.csv");
+  auto r = post("/api/v1/feeds/st/records", gbk, "text/csv; charset=GBK");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(parse(r.body)->getValue<int>("accepted"), 1);
+  EXPECT_EQ(parse(r.body)->getValue<int>("rejected"), 1);
+  auto letters = parse(get("/api/v1/dlq?feed=st").body)->getArray("dead_letters");
+  ASSERT_EQ(letters->size(), 1u);
+  auto dl = letters->getObject(0);
+  EXPECT_EQ(dl->getValue<std::string>("content_type"), "text/csv; charset=gb18030");
+  const std::string raw = unbase64(dl->getValue<std::string>("raw_base64"));
+  const std::string row = gbk.substr(gbk.find("LN-SY-101"));
+  EXPECT_EQ(raw, row.substr(0, row.find('\n'))) << "the GBK bytes of the row";
+  // Replayed, it is read in its charset again (and fails on its kind, not on its bytes).
+  auto replay = post("/api/v1/dlq/replay", R"({"ids":[)" + dl->getValue<std::string>("id") + "]}",
+                     "application/json");
+  EXPECT_NE(replay.body.find("'kind'"), std::string::npos) << replay.body;
+}
+
+TEST_F(AgencyDataTest, PositionsFromChineseWebMapsAreStoredInWgs84) {
+  ASSERT_NO_FATAL_FAILURE(stationFeed("gcj", ""));
+  ASSERT_EQ(
+      post("/api/v1/feeds",
+           R"({"id":"bd","agency":"fire","connector":"firehub.connector.station","crs":"bd09"})",
+           "application/json")
+          .status,
+      201);
+  auto patched = http("127.0.0.1", port_, "PATCH", "/api/v1/feeds/gcj", R"({"crs":"gcj02"})",
+                      "application/merge-patch+json", key_);
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(parse(patched.body)->getValue<std::string>("crs"), "gcj02");
+  const std::string header = "station_id,name,kind,lon,lat,status,engines\n";
+  ASSERT_EQ(post("/api/v1/feeds/gcj/records",
+                 header + "G1,gcj,class1,123.4310,41.8057,in_service,3\n", "text/csv")
+                .status,
+            202);
+  ASSERT_EQ(post("/api/v1/feeds/bd/records",
+                 header + "B1,bd,class1,123.4310,41.8057,in_service,3\n", "text/csv")
+                .status,
+            202);
+  auto stored = [&](const std::string& id) {
+    auto r = get("/api/v1/entities?domain=station&limit=100");
+    auto features = parse(r.body)->getArray("features");
+    for (size_t i = 0; features && i < features->size(); ++i) {
+      auto f = features->getObject(static_cast<unsigned>(i));
+      if (f->getValue<std::string>("id") == id) return f;
+    }
+    return Poco::JSON::Object::Ptr();
+  };
+  for (auto [id, crs] :
+       {std::pair{"G1", pipeline::Crs::kGcj02}, std::pair{"B1", pipeline::Crs::kBd09}}) {
+    auto f = stored(id);
+    ASSERT_TRUE(f) << id;
+    auto at = f->getObject("geometry")->getArray("coordinates");
+    const auto want = pipeline::toWgs84({123.4310, 41.8057}, crs);
+    EXPECT_NEAR(at->getElement<double>(0), want.lon, 1e-6) << id;
+    EXPECT_NEAR(at->getElement<double>(1), want.lat, 1e-6) << id;
+    EXPECT_GT(std::fabs(at->getElement<double>(0) - 123.4310), 0.003)
+        << id << ": moved hundreds of metres";
+    auto prov = f->getObject("properties")->getObject("provenance");
+    EXPECT_EQ(prov->getValue<std::string>("original_crs"), pipeline::crsName(crs));
+    EXPECT_DOUBLE_EQ(prov->getObject("original_position")->getValue<double>("lon"), 123.431);
+  }
+  auto bad = http("127.0.0.1", port_, "PATCH", "/api/v1/feeds/gcj", R"({"crs":"epsg:4490"})",
+                  "application/merge-patch+json", key_);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("wgs84, cgcs2000, gcj02 or bd09"), std::string::npos) << bad.body;
+}
+
+}  // namespace
+}  // namespace firehub
