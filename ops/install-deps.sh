@@ -28,6 +28,8 @@ packages=(
   openssl
   # network namespaces and veth pairs for the tiers' link-cut test
   iproute2
+  # a real .xlsx writer for the spreadsheet test
+  python3-openpyxl
 )
 # `ops/install-deps.sh bench`: also the peer of the benchmark (rsyslog with omkafka) and wrk.
 if [ "${1:-}" = "bench" ]; then packages+=(rsyslog rsyslog-kafka wrk); fi

@@ -357,13 +357,16 @@ void Router::push(HTTPServerRequest& req, HTTPServerResponse& resp, const std::s
                                                   "application/xml",
                                                   "text/xml",
                                                   "application/cap+xml",
-                                                  "application/atom+xml"};
+                                                  "application/atom+xml",
+                                                  pipeline::kXlsxType};
   if (!kAccepted.count(type)) {
     discardBody(req, resp);
     return sendError(resp, Status(StatusCode::kUnsupportedMedia,
                                   "Content-Type '" + req.getContentType() +
                                       "' is not accepted; use text/csv, application/json, "
-                                      "application/x-ndjson or an XML type (CAP)"));
+                                      "application/x-ndjson, an XML type (CAP) or a "
+                                      "spreadsheet (.xlsx, " +
+                                      pipeline::kXlsxType + ")"));
   }
   PushShares::Held held;
   auto body = sharedBody(req, resp, id, target->spec().agency, held);

@@ -434,14 +434,30 @@ class Body {
 Result<IngestSummary> Pipeline::attempt(registry::Feed& feed, const IngestRequest& request) {
   // A text body in another charset goes to the connector as UTF-8.
   std::string text, charset, note;
+  IngestRequest as_utf8;
+  if (request.content_type == kXlsxType) {  // a spreadsheet's sheet goes as CSV
+    auto csv = spreadsheetAsCsv(request.body, feed.spec().sheet);
+    if (!csv.isOk()) return csv.status();
+    text = std::move(csv).value();
+    as_utf8 = request;
+    as_utf8.body = text;
+    as_utf8.content_type = "text/csv";
+    Body sheet(lake_, options_, feed, as_utf8, "utf-8");
+    return decodeAndCommit(feed, as_utf8, sheet, "");
+  }
   FIREHUB_RETURN_IF_ERROR(textAsUtf8(request.body, request.content_type, request.charset,
                                      feed.spec().encoding, text, charset, &note));
-  IngestRequest as_utf8;
   if (charset != "utf-8") {
     as_utf8 = request;
     as_utf8.body = text;
   }
-  Body body(lake_, options_, feed, charset != "utf-8" ? as_utf8 : request, charset);
+  const IngestRequest& in = charset != "utf-8" ? as_utf8 : request;
+  Body body(lake_, options_, feed, in, charset);
+  return decodeAndCommit(feed, in, body, note);
+}
+
+Result<IngestSummary> Pipeline::decodeAndCommit(registry::Feed& feed, const IngestRequest& request,
+                                                Body& body, const std::string& note) {
   Status decoded = body.decode();
   if (!decoded.isOk()) {
     feed.setLastError(decoded.message());

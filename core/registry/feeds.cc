@@ -116,14 +116,17 @@ Result<std::string> contentType(const Poco::JSON::Object& o, const std::string& 
                                                "application/geo+json",
                                                "application/fhir+json",
                                                "application/xml",
-                                               "application/cap+xml"};
+                                               "application/cap+xml",
+                                               "application/vnd.openxmlformats-officedocument."
+                                               "spreadsheetml.sheet"};
   std::string t =
       o.get("content_type").isString() ? o.get("content_type").convert<std::string>() : "";
   if (!kTypes.count(t)) {
     return Status::invalidArgument("field '" + field +
                                    ".content_type' must be one of text/csv, "
                                    "application/json, application/x-ndjson, application/geo+json, "
-                                   "application/fhir+json, application/xml, application/cap+xml");
+                                   "application/fhir+json, application/xml, application/cap+xml, "
+                                   "or the .xlsx type");
   }
   return t;
 }
@@ -253,6 +256,9 @@ Result<FeedSpec> parseFeedSpec(const std::string& json) {
   if (spec.encoding != "utf-8" && spec.encoding != "gb18030" && spec.encoding != "auto")
     return Status::invalidArgument("field 'encoding' must be utf-8, gb18030 or auto");
   FIREHUB_RETURN_IF_ERROR(text("crs", spec.crs, false));
+  FIREHUB_RETURN_IF_ERROR(text("sheet", spec.sheet, false));
+  if (spec.sheet.size() > 31)
+    return Status::invalidArgument("field 'sheet': a sheet's name has at most 31 characters");
   if (spec.crs != "wgs84" && spec.crs != "cgcs2000" && spec.crs != "gcj02" && spec.crs != "bd09")
     return Status::invalidArgument("field 'crs' must be wgs84, cgcs2000, gcj02 or bd09");
   if (!std::regex_match(spec.id, kIdPattern)) {
@@ -299,9 +305,10 @@ Result<FeedSpec> parseFeedSpec(const std::string& json) {
   if (obj->has("created_at") && obj->get("created_at").isNumeric()) {
     spec.created_at = obj->get("created_at").convert<int64_t>();
   }
-  static const std::set<std::string> kKnown = {
-      "id",     "agency",  "connector", "config",    "description", "cadence_s", "created_at",
-      "paused", "stopped", "errors",    "file_drop", "kafka",       "encoding",  "crs"};
+  static const std::set<std::string> kKnown = {"id",          "agency",    "connector",  "config",
+                                               "description", "cadence_s", "created_at", "paused",
+                                               "stopped",     "errors",    "file_drop",  "kafka",
+                                               "encoding",    "crs",       "sheet"};
   std::vector<std::string> names;
   obj->getNames(names);
   for (const auto& n : names) {
@@ -359,6 +366,7 @@ Poco::JSON::Object feedSpecObject(const FeedSpec& spec, bool secrets) {
   obj.set("cadence_s", spec.cadence_s);
   obj.set("encoding", spec.encoding);
   obj.set("crs", spec.crs);
+  if (!spec.sheet.empty()) obj.set("sheet", spec.sheet);
   obj.set("created_at", spec.created_at);
   obj.set("paused", spec.paused);
   if (!spec.stopped.empty()) obj.set("stopped", spec.stopped);
@@ -512,7 +520,7 @@ Result<std::shared_ptr<Feed>> FeedRegistry::create(FeedSpec spec, bool replace) 
                   old.config_json == spec.config_json && old.cadence_s == spec.cadence_s &&
                   old.description == spec.description && old.errors == spec.errors &&
                   old.file_drop == spec.file_drop && old.encoding == spec.encoding &&
-                  old.crs == spec.crs;
+                  old.crs == spec.crs && old.sheet == spec.sheet;
       if (same && it->second->connector()) return it->second;
       if (!replace) {
         return Status::alreadyExists("feed '" + spec.id +

@@ -207,5 +207,54 @@ TEST_F(AgencyDataTest, PositionsFromChineseWebMapsAreStoredInWgs84) {
   EXPECT_NE(bad.body.find("wgs84, cgcs2000, gcj02 or bd09"), std::string::npos) << bad.body;
 }
 
+// A register exported from Excel (written by openpyxl): one sheet of several, read as CSV.
+TEST_F(AgencyDataTest, ASpreadsheetsSheetIsReadLikeCsv) {
+  const std::string xlsx_file = dir_.sub("stations.xlsx");
+  const std::string write = "/usr/bin/python3 " + firehub::testing::sourceDir() +
+                            "/tests/data/spreadsheets/write_stations.py " + xlsx_file;
+  ASSERT_EQ(std::system(write.c_str()), 0) << write << " (Debian's python3-openpyxl)";
+  std::ifstream in(xlsx_file, std::ios::binary);
+  const std::string xlsx((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(xlsx.size(), 1000u);
+  const std::string type = pipeline::kXlsxType;
+  ASSERT_EQ(
+      post(
+          "/api/v1/feeds",
+          R"({"id":"reg","agency":"fire","connector":"firehub.connector.station","sheet":"消防站"})",
+          "application/json")
+          .status,
+      201);
+  auto r = post("/api/v1/feeds/reg/records", xlsx, type);
+  ASSERT_EQ(r.status, 202) << r.body;
+  auto obj = parse(r.body);
+  EXPECT_EQ(obj->getValue<int>("accepted"), 3) << r.body;
+  EXPECT_EQ(obj->getValue<int>("rejected"), 1) << r.body;
+  EXPECT_EQ(obj->getArray("errors")->getElement<std::string>(0).rfind("line 6: field 'kind'", 0),
+            0u)
+      << "the sheet's row number: " << r.body;
+  EXPECT_EQ(nameOf("LN-SY-102"), "中街微型消防站, 沈河");
+  EXPECT_EQ(nameOf("LN-SY-103"), "新区\"特勤\"站");
+  auto stations = get("/api/v1/entities?domain=station&limit=10").body;
+  EXPECT_NE(stations.find("\"observed_at\":\"2026-11-01T01:30:00Z\""), std::string::npos)
+      << "09:30 local (+08:00) from an Excel date-time cell";
+  EXPECT_NE(stations.find("\"observed_at\":\"2026-11-02T16:00:00Z\""), std::string::npos)
+      << "midnight of 2026-11-03 local";
+  EXPECT_NE(stations.find("\"engines\":8"), std::string::npos);
+  // The first sheet is the notes: without "sheet" the header is not there, and says so.
+  ASSERT_NO_FATAL_FAILURE(stationFeed("first", ""));
+  auto first = post("/api/v1/feeds/first/records", xlsx, type);
+  EXPECT_EQ(first.status, 400);
+  EXPECT_NE(first.body.find("CSV header lacks column"), std::string::npos) << first.body;
+  auto patched = http("127.0.0.1", port_, "PATCH", "/api/v1/feeds/first", R"({"sheet":"nope"})",
+                      "application/merge-patch+json", key_);
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  auto none = post("/api/v1/feeds/first/records", xlsx, type);
+  EXPECT_EQ(none.status, 400);
+  EXPECT_NE(none.body.find("no sheet 'nope' (it has 说明, 消防站)"), std::string::npos)
+      << none.body;
+  auto junk = post("/api/v1/feeds/reg/records", "PK\x03\x04 not a zip", type);
+  EXPECT_EQ(junk.status, 400) << junk.body;
+}
+
 }  // namespace
 }  // namespace firehub

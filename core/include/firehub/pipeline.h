@@ -70,6 +70,13 @@ Status textAsUtf8(std::string_view body, const std::string& content_type,
 // UTF-8 text back in `charset` (what was sent, for a dead letter); unchanged when it cannot be.
 std::string textInCharset(std::string_view utf8, const std::string& charset);
 
+// Spreadsheets (spreadsheet.cc): an .xlsx body goes to the connector as the CSV of one sheet
+// (`sheet`, or the first), cells as Excel stores them (dates in a date format as ISO 8601 local
+// date-times). InvalidArgument when it is not an .xlsx package or has no such sheet.
+inline constexpr const char* kXlsxType =
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+Result<std::string> spreadsheetAsCsv(std::string_view xlsx, const std::string& sheet);
+
 // Positions from Chinese web maps (crs.cc): a feed's `crs` says what its connector's
 // coordinates are in; they are converted to WGS 84 on ingest.
 enum class Crs { kWgs84, kCgcs2000, kGcj02, kBd09 };
@@ -200,6 +207,10 @@ class Pipeline {
   // One try of a push: decoded (a Body), then committed.
   Result<IngestSummary> attempt(registry::Feed& feed, const IngestRequest& request);
   Result<IngestSummary> commitBody(registry::Feed& feed, const IngestRequest& request, Body& body);
+  // Runs the connector over a body (as the connector reads it), then commits; `note` goes first
+  // among the answer's errors.
+  Result<IngestSummary> decodeAndCommit(registry::Feed& feed, const IngestRequest& request,
+                                        Body& body, const std::string& note);
   // Tier links (forwarded.cc).
   firehub::v1::DeadLetter tierDeadLetter(const std::string& feed, const std::string& hub,
                                          const std::string& reason, const std::string& bytes,

@@ -78,6 +78,8 @@ struct FeedSpec {
   // What the connector's positions are in: wgs84, cgcs2000 (taken as WGS 84), gcj02 (Chinese
   // web maps) or bd09 (Baidu); converted to WGS 84 on ingest.
   std::string crs = "wgs84";
+  // The sheet of an .xlsx body that is read (empty: the first).
+  std::string sheet;
 };
 
 struct FeedCounters {
