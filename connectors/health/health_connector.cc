@@ -111,8 +111,12 @@ class HealthConnector final : public firehub::sdk::Connector {
           location(e.resource, e.path, sink);
         else if (rt == "Observation" && pass == 1)
           observation(e.resource, e.path, sink);
-        else if (rt != "Location" && rt != "Observation" && pass == 0)
+        else if (rt != "Location" && rt != "Observation" && pass == 0) {
           skipped[std::string(rt)]++;
+          sink.skip(std::string(rt),
+                    "this connector maps FHIR Location (facilities) and "
+                    "Observation (bed counts) only");
+        }
       }
     }
     if (!skipped.empty()) {

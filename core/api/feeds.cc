@@ -392,6 +392,17 @@ void Router::push(HTTPServerRequest& req, HTTPServerResponse& resp, const std::s
   obj.set("accepted", static_cast<uint64_t>(summary->accepted));
   obj.set("rejected", static_cast<uint64_t>(summary->rejected));
   obj.set("duplicates", static_cast<uint64_t>(summary->duplicates));
+  obj.set("skipped", static_cast<uint64_t>(summary->skipped));
+  if (!summary->skipped_kinds.empty()) {
+    Poco::JSON::Object kinds;
+    for (const auto& [kind, seen] : summary->skipped_kinds) {
+      Poco::JSON::Object k;
+      k.set("count", static_cast<uint64_t>(seen.first));
+      k.set("reason", seen.second);
+      kinds.set(kind, k);
+    }
+    obj.set("skipped_kinds", kinds);
+  }
   if (!summary->errors.empty()) {
     Poco::JSON::Array errors;
     for (const auto& e : summary->errors) errors.add(e);

@@ -251,6 +251,11 @@ class Body {
       have_source_ = true;
     };
     sink_.on_record = [this](std::string_view bytes) { onRecord(bytes); };
+    sink_.on_skip = [this](std::string_view kind, std::string_view reason) {
+      ++summary_.skipped;
+      auto& k = summary_.skipped_kinds[std::string(kind.substr(0, 64))];
+      if (k.first++ == 0) k.second = std::string(reason.substr(0, 200));
+    };
     sink_.on_reject = [this](const fh_rejection& rej) {
       deadLetter(rej.stage == FH_STAGE_VALIDATE ? "validate" : "decode",
                  rej.reason ? rej.reason : "rejected",
@@ -344,12 +349,17 @@ class Body {
       return;
     }
     if (!resolved.value().empty()) {
-      deadLetter("validate", resolved.value(), bytes, offset);
-      if (!have_source_) markRecordBytes(dead_.back());
-      bool keep = r.op() != firehub::v1::OP_PATCH && r.has_located_by() &&
-                  r.located_by().keep_unplaced() && !r.has_geometry();
-      if (!keep) return;
-      r.set_unplaced(true);  // stored without a place; the dead letter says why
+      const bool keep = r.op() != firehub::v1::OP_PATCH && r.has_located_by() &&
+                        r.located_by().keep_unplaced() && !r.has_geometry();
+      // A withdrawal of something this hub has not seen (a CAP Update or Cancel that came first)
+      // needs no place: stored unplaced, it is the entity's newest state, so the withdrawn thing
+      // stays withdrawn when it arrives later. Nothing was refused: no dead letter.
+      if (!(keep && r.op() == firehub::v1::OP_RETRACT)) {
+        deadLetter("validate", resolved.value(), bytes, offset);
+        if (!have_source_) markRecordBytes(dead_.back());
+        if (!keep) return;
+      }
+      r.set_unplaced(true);  // stored without a place; a dead letter says why (but a withdrawal)
     }
     // Kept at the precision its JSON writes (7 decimal places, milliseconds), before its place is
     // worked out: a record read back from its topic is the record stored, on every replica.

@@ -44,6 +44,11 @@ void sourceThunk(void* ctx, const uint8_t* raw, size_t len) {
   if (sink->on_source) sink->on_source(std::string_view(reinterpret_cast<const char*>(raw), len));
 }
 
+void skipThunk(void* ctx, const char* kind, const char* reason) {
+  auto* sink = static_cast<DecodeSink*>(ctx);
+  if (sink->on_skip) sink->on_skip(kind ? kind : "", reason ? reason : "");
+}
+
 void logThunk(void*, int level, const char* message) {
   log::Level l = level <= 0   ? log::Level::kDebug
                  : level == 1 ? log::Level::kInfo
@@ -139,6 +144,7 @@ Status ConnectorInstance::decode(std::string_view data, const std::string& conte
   cb.reply = &replyThunk;
   cb.consumed = &consumedThunk;
   cb.source = &sourceThunk;
+  cb.skip = &skipThunk;
   char err[1024] = {0};
   fh_status st = plugin_->descriptor().decode(handle_, &in, &cb, &sink, err, sizeof err);
   err[sizeof err - 1] = '\0';

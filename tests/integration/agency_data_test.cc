@@ -256,5 +256,63 @@ TEST_F(AgencyDataTest, ASpreadsheetsSheetIsReadLikeCsv) {
   EXPECT_EQ(junk.status, 400) << junk.body;
 }
 
+// A CAP Update that arrives before the alert it updates is kept, not refused; the alert, when it
+// comes later, stays withdrawn.
+TEST_F(AgencyDataTest, AnUpdateBeforeItsAlertIsKeptAndTheAlertStaysWithdrawn) {
+  std::string alert = fixture("weather", "warning.cap.xml");
+  const std::string expires = "<expires>2026-11-23T20:00:00+08:00</expires>";
+  alert.replace(alert.find(expires), expires.size(),
+                "<expires>2099-11-23T20:00:00+08:00</expires>");
+  std::string update = alert;
+  auto swap = [&](const std::string& from, const std::string& to) {
+    ASSERT_NE(update.find(from), std::string::npos) << from;
+    update.replace(update.find(from), from.size(), to);
+  };
+  ASSERT_NO_FATAL_FAILURE(swap("LN-SY-2026-1122-0001", "LN-SY-2026-1122-0002"));
+  ASSERT_NO_FATAL_FAILURE(
+      swap("<sent>2026-11-22T07:30:00+08:00</sent>", "<sent>2026-11-22T10:00:00+08:00</sent>"));
+  ASSERT_NO_FATAL_FAILURE(swap("<msgType>Alert</msgType>",
+                               "<msgType>Update</msgType><references>shenyang.weather.cn,"
+                               "LN-SY-2026-1122-0001,2026-11-22T07:30:00+08:00</references>"));
+  auto r = post("/api/v1/feeds/wx/records", update, "application/cap+xml");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(parse(r.body)->getValue<int>("accepted"), 2) << "the withdrawal and the new alert";
+  EXPECT_EQ(parse(r.body)->getValue<int>("rejected"), 0) << r.body;
+  EXPECT_EQ(parse(get("/api/v1/dlq?feed=wx").body)->getArray("dead_letters")->size(), 0u);
+  r = post("/api/v1/feeds/wx/records", alert, "application/cap+xml");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(parse(r.body)->getValue<int>("accepted"), 1) << r.body;
+  auto layer = parse(get("/api/v1/layers/warnings").body);
+  ASSERT_EQ(layer->getValue<int>("numberMatched"), 1) << get("/api/v1/layers/warnings").body;
+  EXPECT_NE(get("/api/v1/layers/warnings").body.find("LN-SY-2026-1122-0002"), std::string::npos);
+}
+
+// A resource of a kind the connector maps to nothing is counted as skipped, by kind, with why.
+TEST_F(AgencyDataTest, WhatAConnectorDoesNotMapIsReportedSkipped) {
+  ASSERT_EQ(post("/api/v1/feeds",
+                 R"({"id":"hosp","agency":"health","connector":"firehub.connector.health"})",
+                 "application/json")
+                .status,
+            201);
+  auto r = post("/api/v1/feeds/hosp/records",
+                R"({"resourceType":"Organization","id":"org-1","name":"沈阳市第一人民医院"})",
+                "application/fhir+json");
+  ASSERT_EQ(r.status, 202) << r.body;
+  auto obj = parse(r.body);
+  EXPECT_EQ(obj->getValue<int>("accepted"), 0);
+  EXPECT_EQ(obj->getValue<int>("rejected"), 0);
+  EXPECT_EQ(obj->getValue<int>("skipped"), 1) << r.body;
+  auto kind = obj->getObject("skipped_kinds")->getObject("Organization");
+  ASSERT_TRUE(kind) << r.body;
+  EXPECT_EQ(kind->getValue<int>("count"), 1);
+  EXPECT_NE(kind->getValue<std::string>("reason").find("Location"), std::string::npos);
+  // Nothing skipped: still said, as 0.
+  r = post("/api/v1/feeds/wx/records",
+           std::string(firehub::testing::kWeatherHeader) +
+               "S1,123.40,41.80,2026-11-22T08:00:00+08:00,3.5,40,12,310,0\n",
+           "text/csv");
+  EXPECT_EQ(parse(r.body)->getValue<int>("skipped"), 0) << r.body;
+}
+
 }  // namespace
 }  // namespace firehub

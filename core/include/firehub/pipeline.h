@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -94,6 +95,10 @@ struct IngestSummary {
   size_t accepted = 0;
   size_t rejected = 0;
   size_t duplicates = 0;
+  // Pieces of kinds the connector maps to nothing (e.g. a FHIR Organization), by kind, with the
+  // first reason given for each.
+  size_t skipped = 0;
+  std::map<std::string, std::pair<size_t, std::string>> skipped_kinds;
   std::vector<std::string> errors;  // "line 3: field 'rh_pct' = 140 is outside [0, 100]"
   // Streams (TCP): bytes of the body the connector used (the rest is an incomplete frame), and
   // the reply for the peer, given only after the commit succeeded.

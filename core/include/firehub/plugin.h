@@ -67,6 +67,8 @@ struct DecodeSink {
   std::function<void(const fh_rejection& rejection)> on_reject;
   // The source bytes of the records that follow (ABI >= 1.2 plugins; may stay unset).
   std::function<void(std::string_view raw)> on_source;
+  // A piece of input of a kind the connector maps to nothing (ABI >= 1.3 plugins).
+  std::function<void(std::string_view kind, std::string_view reason)> on_skip;
   // Streams: reply bytes for the peer, and how much of the input was used.
   std::string reply;
   std::optional<size_t> consumed;

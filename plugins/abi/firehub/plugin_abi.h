@@ -23,7 +23,7 @@ extern "C" {
  * for additions at the end of a struct; a host accepts plugins of its major with minor <= its own.
  */
 #define FH_ABI_MAJOR 1
-#define FH_ABI_MINOR 2
+#define FH_ABI_MINOR 3
 
 /* The name of the exported alias that returns the descriptor. */
 #define FH_CONNECTOR_SYMBOL "firehub_connector_v1"
@@ -75,6 +75,12 @@ typedef struct fh_host_callbacks {
    * next call. The host keeps them with a record the hub itself later rejects, so the dead letter
    * holds what the agency sent and can be replayed through the connector. */
   void (*source)(void* host_ctx, const uint8_t* raw, size_t len);
+  /* --- ABI 1.3 --- */
+  /* A piece of input understood but not made into a record, because the connector maps nothing
+   * of its kind (e.g. a FHIR Organization): counted in the push's answer as skipped, by kind
+   * (NUL-terminated, e.g. "Organization"), with the reason. Not a rejection: nothing is wrong
+   * with it. */
+  void (*skip)(void* host_ctx, const char* kind, const char* reason);
 } fh_host_callbacks;
 
 typedef struct fh_decode_input {

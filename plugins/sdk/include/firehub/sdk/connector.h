@@ -95,6 +95,13 @@ class Sink {
     }
   }
 
+  // A piece understood but not mapped to a record (ABI >= 1.3 hosts count it by kind).
+  void skip(const std::string& kind, const std::string& reason) {
+    if (cb_->struct_size >= offsetof(fh_host_callbacks, skip) + sizeof(cb_->skip) && cb_->skip) {
+      cb_->skip(ctx_, kind.c_str(), reason.c_str());
+    }
+  }
+
   size_t emitted() const { return emitted_; }
   size_t rejected() const { return rejected_; }
 
