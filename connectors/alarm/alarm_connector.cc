@@ -97,7 +97,7 @@ class AlarmConnector final : public firehub::sdk::Connector {
         continue;
       }
       sink.source(piece.raw);
-      std::string reason = sendData(f, offset, sink);
+      std::string reason = sendData(f, piece.raw, offset, sink);
       if (!reason.empty()) {
         sink.reject(Stage::kDecode, reason, piece.raw, offset);
         sink.reply(gb::reply(f, gb::kCmdDeny, nowTag()));
@@ -110,7 +110,10 @@ class AlarmConnector final : public firehub::sdk::Connector {
 
   // Decodes the information objects of a "send data" frame. Returns a reason when the frame's
   // application data is malformed (then nothing of it is emitted).
-  std::string sendData(const gb::Frame& f, const std::string& offset, firehub::sdk::Sink& sink) {
+  // Objects of a type not mapped yet are kept whole as a dead letter (the raw frame), and the
+  // frame is confirmed: the device never resends a confirmed frame, so nothing may be dropped.
+  std::string sendData(const gb::Frame& f, std::string_view raw, const std::string& offset,
+                       firehub::sdk::Sink& sink) {
     if (f.data.empty()) return "";  // a heartbeat: confirmed, nothing to store
     if (f.data.size() < 2) return "application data shorter than type and count";
     uint8_t type = static_cast<uint8_t>(f.data[0]);
@@ -120,8 +123,10 @@ class AlarmConnector final : public firehub::sdk::Connector {
       if (l.type == type) layout = &l;
     }
     if (!layout) {
-      sink.log(1, "GB/T 26875 information object type " + std::to_string(type) + " from " +
-                      gb::hex(f.source) + " is not mapped; frame confirmed");
+      sink.reject(Stage::kDecode,
+                  "GB/T 26875 information object type " + std::to_string(type) +
+                      " is not mapped yet: the frame is kept here whole (and confirmed)",
+                  raw, offset);
       return "";
     }
     size_t rest = f.data.size() - 2;

@@ -82,6 +82,27 @@ TEST(AlarmConnectorTest, BadFramesAreDeniedAndTheStreamGoesOn) {
   EXPECT_EQ(d.reasons[1], "checksum mismatch");
 }
 
+// A frame of an object type not mapped yet (3: component analog values) is confirmed and kept
+// whole as a rejection (a dead letter at the hub), never confirmed and dropped.
+TEST(AlarmConnectorTest, UnmappedObjectTypesAreKeptWholeAndConfirmed) {
+  const uint8_t time[6] = {0, 20, 9, 22, 11, 26};
+  const std::string source("\x00\x11\x22\x33\x44\xff", 6);
+  const std::string dest("\x00\x00\x00\x00\x00\x01", 6);
+  std::string data("\x03\x01", 2);  // type 3, one object (its bytes as the device sends them)
+  data += std::string("\x01\x01\x28\x07\x00\x00\x00\x02\x10\x27", 10);
+  const std::string frame = gb::build(41, 1, 0, time, source, dest, 2, data);
+  auto d = decodeWith(fh_connector_alarm(), frame, kStream);
+  ASSERT_TRUE(d.status.isOk());
+  EXPECT_EQ(d.records.size(), 0u);
+  ASSERT_EQ(d.reasons.size(), 1u);
+  EXPECT_NE(d.reasons[0].find("information object type 3 is not mapped yet"), std::string::npos);
+  ASSERT_EQ(d.raws.size(), 1u);
+  EXPECT_EQ(d.raws[0], frame) << "the raw frame";
+  auto r = replies(d.reply);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0], std::make_pair(3, 41)) << "confirmed";
+}
+
 TEST(AlarmConnectorTest, RegistryAndWebhook) {
   auto devices = decodeWith(fh_connector_alarm(), fixture("alarm", "devices.csv"), "text/csv");
   ASSERT_EQ(devices.records.size(), 2u);
