@@ -11,6 +11,8 @@
 #include <iostream>
 #include <sstream>
 
+#include <Poco/Net/SSLException.h>
+
 #include "http_client.h"
 
 namespace firehub::cli {
@@ -179,6 +181,10 @@ int call(const HubTarget& t, const std::string& method, const std::string& path,
     try {
       reply =
           httpRequest(hub, method, page_path, body.empty() ? "" : "application/json", body, key);
+    } catch (const Poco::Net::SSLException& e) {
+      std::cerr << "firehub: the certificate of " << hub << " is refused: " << e.displayText()
+                << " (a hub with its own CA: set FIREHUB_CA_FILE to the CA's PEM file)\n";
+      return 1;
     } catch (const Poco::Exception& e) {
       std::cerr << "firehub: " << hub << " does not answer: " << e.displayText() << "\n";
       return 1;

@@ -447,6 +447,13 @@ TEST_F(TiersTest, TheLinkRunsOverHttpsWithTheParentsCertificateChecked) {
                          base + "/api/v1/keys");
   ASSERT_NE(issued.find("\"key\""), std::string::npos) << issued;
   std::ofstream(dirs_.sub("hunnan.upstream.key")) << parse(issued)->getValue<std::string>("key");
+  // The CLI talks to the HTTPS hub with the hub's CA (FIREHUB_CA_FILE), and refuses it without.
+  const std::string cli = firehub::testing::buildDir() + "/bin/firehub keys list --hub " + base +
+                          " --key-file " + city.data_dir + "/admin.key 2>&1";
+  const std::string listed = shellOut("FIREHUB_CA_FILE=" + cert + " " + cli);
+  EXPECT_NE(listed.find("hunnan"), std::string::npos) << listed;
+  const std::string refused = shellOut("FIREHUB_CA_FILE= " + cli);
+  EXPECT_NE(refused.find("certificate of " + base + " is refused"), std::string::npos) << refused;
   auto water = [&] {
     auto listed = shellOut("curl -s --cacert " + cert + " " + admin + " '" + base +
                            "/api/v1/entities?domain=water&limit=1'");
