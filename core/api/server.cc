@@ -3,6 +3,8 @@
 #include <Poco/Exception.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
+#include <Poco/Net/MessageHeader.h>
+#include <Poco/Net/NameValueCollection.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/HTTPServer.h>
@@ -109,24 +111,13 @@ std::string mediaType(const std::string& content_type) {
 }
 
 std::string charsetOf(const std::string& content_type) {
-  std::string lowered = content_type;
-  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+  std::string media;
+  Poco::Net::NameValueCollection params;
+  Poco::Net::MessageHeader::splitParameters(content_type, media, params);
+  std::string charset = params.get("charset", "");  // names are matched without case
+  std::transform(charset.begin(), charset.end(), charset.begin(),
                  [](unsigned char c) { return std::tolower(c); });
-  size_t at = lowered.find(';');
-  while (at != std::string::npos) {
-    size_t name = lowered.find_first_not_of(" \t", at + 1);
-    if (name == std::string::npos) break;
-    const size_t next = lowered.find(';', name);
-    if (lowered.compare(name, 8, "charset=") == 0) {
-      std::string v =
-          lowered.substr(name + 8, next == std::string::npos ? std::string::npos : next - name - 8);
-      v.erase(v.find_last_not_of(" \t") + 1);
-      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-      return v;
-    }
-    at = next;
-  }
-  return "";
+  return charset;
 }
 
 ApiServer::ApiServer(ApiContext context, ApiOptions options)
