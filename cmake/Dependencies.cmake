@@ -14,6 +14,7 @@ find_package(prometheus-cpp REQUIRED CONFIG COMPONENTS core)   # prometheus-cpp-
 find_package(absl REQUIRED CONFIG)                    # pulled in by libs2-dev
 
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)    # librdkafka-dev (C API + mock)
+pkg_check_modules(MOSQUITTO REQUIRED IMPORTED_TARGET libmosquitto)  # libmosquitto-dev (MQTT sources)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)            # libre2-dev (linear-time patterns)
 if(FIREHUB_JEMALLOC)
   pkg_check_modules(JEMALLOC REQUIRED IMPORTED_TARGET jemalloc)  # libjemalloc-dev

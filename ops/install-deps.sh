@@ -11,6 +11,8 @@ packages=(
   librdkafka-dev librocksdb-dev libpoco-dev libboost-dev libboost-filesystem-dev
   libprotobuf-dev protobuf-compiler libs2-dev libsimdjson-dev libcli11-dev prometheus-cpp-dev
   libssl-dev zlib1g-dev libre2-dev libjemalloc-dev
+  # MQTT source feeds (an agency's IoT platform)
+  libmosquitto-dev
   # the one-map's vector tiles: the Mapbox Vector Tile encoder writes with protozero (headers)
   libprotozero-dev
   # the OpenAPI description, written in YAML, embedded in the binary as JSON at build time
@@ -30,6 +32,8 @@ packages=(
   iproute2
   # a real .xlsx writer for the spreadsheet test
   python3-openpyxl
+  # a real MQTT broker and its clients for the MQTT source test
+  mosquitto mosquitto-clients
 )
 # `ops/install-deps.sh bench`: also the peer of the benchmark (rsyslog with omkafka) and wrk.
 if [ "${1:-}" = "bench" ]; then packages+=(rsyslog rsyslog-kafka wrk); fi

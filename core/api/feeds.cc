@@ -67,6 +67,39 @@ Poco::JSON::Object Router::feedJson(registry::Feed& feed) {
     k.set("partitions", parts);
     o.set("kafka_state", k);
   }
+  const std::string single = "source feeds run on single hubs, not in cluster mode";
+  if (!feed.spec().poll.url.empty()) {
+    auto st = ctx_.poll_source ? ctx_.poll_source(feed.spec().id) : std::nullopt;
+    Poco::JSON::Object p;
+    p.set("running", st && st->running);
+    p.set("error", st ? st->error : single);
+    if (st) {
+      p.set("failures", st->failures);
+      if (st->last_status) p.set("last_status", st->last_status);
+      if (st->last_poll_at) p.set("last_poll_at", isoMillis(st->last_poll_at));
+      if (st->last_success_at) p.set("last_success_at", isoMillis(st->last_success_at));
+      if (st->next_poll_at) p.set("next_poll_at", isoMillis(st->next_poll_at));
+      p.set("pages", st->pages);
+      p.set("not_modified", st->not_modified);
+      p.set("dead_lettered", st->dead_lettered);
+      p.set("next", st->next);
+    }
+    o.set("poll_state", p);
+  }
+  if (!feed.spec().mqtt.topics.empty()) {
+    auto st = ctx_.mqtt_source ? ctx_.mqtt_source(feed.spec().id) : std::nullopt;
+    Poco::JSON::Object m;
+    m.set("running", st && st->running);
+    m.set("connected", st && st->connected);
+    m.set("error", st ? st->error : single);
+    if (st) {
+      m.set("messages", st->messages);
+      m.set("dead_lettered", st->dead_lettered);
+      if (st->last_message_at) m.set("last_message_at", isoMillis(st->last_message_at));
+      if (st->connected_at) m.set("connected_at", isoMillis(st->connected_at));
+    }
+    o.set("mqtt_state", m);
+  }
   return o;
 }
 
@@ -348,7 +381,7 @@ void Router::push(HTTPServerRequest& req, HTTPServerResponse& resp, const std::s
     return (void)forbid(
         resp, "may not write domain '" + std::string(c->plugin().descriptor().domain) + "'");
   }
-  std::string type = mediaType(req.getContentType());
+  std::string type = pipeline::mediaType(req.getContentType());
   static const std::set<std::string> kAccepted = {"text/csv",
                                                   "application/json",
                                                   "application/x-ndjson",
@@ -375,7 +408,7 @@ void Router::push(HTTPServerRequest& req, HTTPServerResponse& resp, const std::s
   in.feed_id = id;
   in.body = *body;
   in.content_type = type;
-  in.charset = charsetOf(req.getContentType());
+  in.charset = pipeline::charsetOf(req.getContentType());
   auto summary = ctx_.pipeline->ingest(in);
   if (!summary.isOk()) return sendError(resp, summary.status());
   // ingest.ack = replicated: the 202 waits for Kafka's confirmation of what this push stored

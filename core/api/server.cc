@@ -3,8 +3,6 @@
 #include <Poco/Exception.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
-#include <Poco/Net/MessageHeader.h>
-#include <Poco/Net/NameValueCollection.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/HTTPServer.h>
@@ -96,28 +94,6 @@ int httpStatus(const Status& s) {
       return 500;
   }
   return 500;
-}
-
-std::string mediaType(const std::string& content_type) {
-  std::string t = content_type.substr(0, content_type.find(';'));
-  t.erase(0, t.find_first_not_of(" \t"));
-  t.erase(t.find_last_not_of(" \t") + 1);
-  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (t == "application/ndjson" || t == "application/jsonl" || t == "application/jsonlines" ||
-      t == "application/x-jsonlines") {
-    return "application/x-ndjson";
-  }
-  return t;
-}
-
-std::string charsetOf(const std::string& content_type) {
-  std::string media;
-  Poco::Net::NameValueCollection params;
-  Poco::Net::MessageHeader::splitParameters(content_type, media, params);
-  std::string charset = params.get("charset", "");  // names are matched without case
-  std::transform(charset.begin(), charset.end(), charset.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  return charset;
 }
 
 ApiServer::ApiServer(ApiContext context, ApiOptions options)

@@ -62,7 +62,7 @@ bool Router::childHub(HTTPServerRequest& req, HTTPServerResponse& resp, std::str
 void Router::tierRecords(HTTPServerRequest& req, HTTPServerResponse& resp) {
   std::string name, level;
   if (!childHub(req, resp, name, level)) return;
-  if (mediaType(req.getContentType()) != pipeline::kForwardedType) {
+  if (pipeline::mediaType(req.getContentType()) != pipeline::kForwardedType) {
     discardBody(req, resp);
     return sendError(resp, Status(StatusCode::kUnsupportedMedia,
                                   "Content-Type must be " + std::string(pipeline::kForwardedType)));

@@ -276,6 +276,11 @@ Result<std::unique_ptr<Hub>> Hub::start(
     if (c.cluster_id.empty()) {
       hub->kafka_sources_ = std::make_unique<transport::KafkaSources>(*hub->pipeline_, *hub->feeds_,
                                                                       *hub->lake_, hub->metrics_);
+      const net::OutboundPolicy outbound({c.outbound_allow, c.outbound_ca_file});
+      hub->polls_ = std::make_unique<transport::HttpPolls>(*hub->pipeline_, *hub->feeds_,
+                                                           *hub->lake_, outbound);
+      hub->mqtt_sources_ = std::make_unique<transport::MqttSources>(*hub->pipeline_, *hub->feeds_,
+                                                                    *hub->lake_, outbound);
     }
   }
 
@@ -347,6 +352,8 @@ Result<std::unique_ptr<Hub>> Hub::start(
   if (hub->replica_) hub->replica_->setAdvertised(hub->httpAddress());
   if (hub->drops_) hub->drops_->start();
   if (hub->kafka_sources_) hub->kafka_sources_->start();
+  if (hub->polls_) hub->polls_->start();
+  if (hub->mqtt_sources_) hub->mqtt_sources_->start();
   if (c.serve_http && c.plugin_scan_interval_s > 0) {
     Hub* h = hub.get();
     hub->plugin_scanner_ = std::thread([h, interval = c.plugin_scan_interval_s] {
@@ -435,6 +442,12 @@ Status Hub::startApi() {
   }
   if (auto* sources = kafka_sources_.get()) {
     ctx.kafka_source = [sources](const std::string& feed) { return sources->state(feed); };
+  }
+  if (auto* polls = polls_.get()) {
+    ctx.poll_source = [polls](const std::string& feed) { return polls->state(feed); };
+  }
+  if (auto* mqtt = mqtt_sources_.get()) {
+    ctx.mqtt_source = [mqtt](const std::string& feed) { return mqtt->state(feed); };
   }
   api::ApiOptions api_options = c.http_limits;
   api_options.listen = c.http_listen;
@@ -538,10 +551,12 @@ void Hub::stop() {
   if (tcp_) tcp_->stopAll();                   // no new frames
   if (drops_) drops_->stop();                  // no new files
   if (kafka_sources_) kafka_sources_->stop();  // no new messages
-  if (upstream_) upstream_->stop();            // the cursor stays where the parent confirmed
-  if (subs_) subs_->stop();        // deliveries end (their cursors still reach the others)
-  if (duties_) duties_->stop();    // leaving the group hands the duties on at once
-  if (replica_) replica_->stop();  // no more records from the other nodes
+  if (polls_) polls_->stop();
+  if (mqtt_sources_) mqtt_sources_->stop();
+  if (upstream_) upstream_->stop();  // the cursor stays where the parent confirmed
+  if (subs_) subs_->stop();          // deliveries end (their cursors still reach the others)
+  if (duties_) duties_->stop();      // leaving the group hands the duties on at once
+  if (replica_) replica_->stop();    // no more records from the other nodes
   if (config_publisher_) config_publisher_->stop();
   if (fusion_) fusion_->stop();
   if (publisher_) publisher_->stop(config_.drain_timeout_ms);  // drain what is committed
@@ -557,6 +572,8 @@ void Hub::stop() {
   tcp_.reset();
   drops_.reset();
   kafka_sources_.reset();
+  polls_.reset();
+  mqtt_sources_.reset();
   pipeline_.reset();
   feeds_.reset();
   broker_.reset();

@@ -259,6 +259,9 @@ Result<OutboundResponse> request(const OutboundPolicy& policy, const std::string
     OutboundResponse out;
     out.status = static_cast<int>(resp.getStatus());
     out.etag = resp.get("ETag", "");
+    out.last_modified = resp.get("Last-Modified", "");
+    out.content_type = resp.get("Content-Type", "");
+    out.link = resp.get("Link", "");
     char buf[4096];
     while (in && out.body.size() < max_body) {
       in.read(buf, sizeof buf);

@@ -1,6 +1,8 @@
 // Text bodies read in the charset they declare (or their feed's encoding) and handed to the
 // connectors as UTF-8; dead letters turned back into the bytes that were sent. Conversion is
 // glibc's iconv; GBK and GB2312 are read as GB18030, which contains both.
+#include <Poco/Net/MessageHeader.h>
+#include <Poco/Net/NameValueCollection.h>
 #include <Poco/UTF8Encoding.h>
 #include <errno.h>
 #include <iconv.h>
@@ -212,6 +214,28 @@ std::string textInCharset(std::string_view utf8, const std::string& charset) {
   if (charset.empty() || charset == "utf-8") return std::string(utf8);
   auto back = convertCharset(utf8, "UTF-8", charset);
   return back.isOk() ? std::move(back).value() : std::string(utf8);
+}
+
+std::string mediaType(const std::string& content_type) {
+  std::string t = content_type.substr(0, content_type.find(';'));
+  t.erase(0, t.find_first_not_of(" \t"));
+  t.erase(t.find_last_not_of(" \t") + 1);
+  std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (t == "application/ndjson" || t == "application/jsonl" || t == "application/jsonlines" ||
+      t == "application/x-jsonlines") {
+    return "application/x-ndjson";
+  }
+  return t;
+}
+
+std::string charsetOf(const std::string& content_type) {
+  std::string media;
+  Poco::Net::NameValueCollection params;
+  Poco::Net::MessageHeader::splitParameters(content_type, media, params);
+  std::string charset = params.get("charset", "");  // names are matched without case
+  std::transform(charset.begin(), charset.end(), charset.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  return charset;
 }
 
 }  // namespace firehub::pipeline

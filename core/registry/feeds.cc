@@ -12,6 +12,7 @@
 
 #include "firehub/log.h"
 #include "firehub/registry.h"
+#include "internal.h"
 
 namespace firehub::registry {
 namespace {
@@ -46,39 +47,6 @@ bool decodeFeedStats(const std::string& text, FeedStats& s) {
 
 namespace {
 
-Result<Poco::JSON::Object::Ptr> objectField(const Poco::Dynamic::Var& v, const std::string& name,
-                                            const std::set<std::string>& known) {
-  if (v.type() != typeid(Poco::JSON::Object::Ptr)) {
-    return Status::invalidArgument("field '" + name + "' must be a JSON object");
-  }
-  auto obj = v.extract<Poco::JSON::Object::Ptr>();
-  std::vector<std::string> names;
-  obj->getNames(names);
-  for (const auto& n : names) {
-    if (!known.count(n)) {
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      return Status::invalidArgument("field '" + name + "." + n + "' is not known (known: " + list +
-                                     ")");
-    }
-  }
-  return obj;
-}
-
-Status integerField(const Poco::JSON::Object& obj, const std::string& prefix, const char* key,
-                    int64_t min, int64_t max, int64_t& out) {
-  if (!obj.has(key)) return Status::ok();
-  auto v = obj.get(key);
-  if (!v.isNumeric() || v.convert<double>() < static_cast<double>(min) ||
-      v.convert<double>() > static_cast<double>(max) ||
-      v.convert<double>() != static_cast<double>(v.convert<int64_t>())) {
-    return Status::invalidArgument("field '" + prefix + "." + key + "' must be an integer in " +
-                                   std::to_string(min) + ".." + std::to_string(max));
-  }
-  out = v.convert<int64_t>();
-  return Status::ok();
-}
-
 Status parseErrorPolicy(const Poco::Dynamic::Var& v, ErrorPolicy& out) {
   auto obj = objectField(v, "errors", {"tolerance", "retries", "backoff_ms", "max_backoff_ms"});
   if (!obj.isOk()) return obj.status();
@@ -107,30 +75,6 @@ Status parseErrorPolicy(const Poco::Dynamic::Var& v, ErrorPolicy& out) {
   return Status::ok();
 }
 
-// The content_type of a body the hub reads itself (a file drop's files, a Kafka source's
-// messages): one a push may have.
-Result<std::string> contentType(const Poco::JSON::Object& o, const std::string& field) {
-  static const std::set<std::string> kTypes = {"text/csv",
-                                               "application/json",
-                                               "application/x-ndjson",
-                                               "application/geo+json",
-                                               "application/fhir+json",
-                                               "application/xml",
-                                               "application/cap+xml",
-                                               "application/vnd.openxmlformats-officedocument."
-                                               "spreadsheetml.sheet"};
-  std::string t =
-      o.get("content_type").isString() ? o.get("content_type").convert<std::string>() : "";
-  if (!kTypes.count(t)) {
-    return Status::invalidArgument("field '" + field +
-                                   ".content_type' must be one of text/csv, "
-                                   "application/json, application/x-ndjson, application/geo+json, "
-                                   "application/fhir+json, application/xml, application/cap+xml, "
-                                   "or the .xlsx type");
-  }
-  return t;
-}
-
 Status parseFileDrop(const Poco::Dynamic::Var& v, FileDrop& out) {
   auto obj = objectField(v, "file_drop", {"dir", "content_type"});
   if (!obj.isOk()) return obj.status();
@@ -145,79 +89,6 @@ Status parseFileDrop(const Poco::Dynamic::Var& v, FileDrop& out) {
     auto t = contentType(o, "file_drop");
     if (!t.isOk()) return t.status();
     out.content_type = t.value();
-  }
-  return Status::ok();
-}
-
-// librdkafka settings a feed may pass through: never the ones the hub itself owns (group,
-// offsets, what a message is).
-bool passThrough(const std::string& name) {
-  static const char* kPrefixes[] = {"security.",
-                                    "sasl.",
-                                    "ssl.",
-                                    "client.",
-                                    "socket.",
-                                    "fetch.",
-                                    "reconnect.",
-                                    "session.timeout.ms",
-                                    "heartbeat.interval.ms",
-                                    "max.poll.interval.ms",
-                                    "metadata.",
-                                    "broker.",
-                                    "api.version."};
-  for (const char* p : kPrefixes) {
-    if (name.rfind(p, 0) == 0) return true;
-  }
-  return false;
-}
-
-Status parseKafkaSource(const Poco::Dynamic::Var& v, const std::string& feed, KafkaSource& out) {
-  auto obj =
-      objectField(v, "kafka", {"bootstrap", "topics", "group", "content_type", "properties"});
-  if (!obj.isOk()) return obj.status();
-  const auto& o = *obj.value();
-  static const std::regex kServers(
-      R"(^[A-Za-z0-9.:_-]+:[0-9]{1,5}(,[A-Za-z0-9.:_-]+:[0-9]{1,5})*$)");
-  static const std::regex kName(R"(^[A-Za-z0-9._-]{1,249}$)");
-  if (!o.has("bootstrap") || !o.get("bootstrap").isString() ||
-      !std::regex_match(o.get("bootstrap").convert<std::string>(), kServers))
-    return Status::invalidArgument("field 'kafka.bootstrap' must be host:port[,host:port...]");
-  out.bootstrap = o.get("bootstrap").convert<std::string>();
-  auto topics = o.getArray("topics");
-  if (!topics || topics->size() == 0 || topics->size() > 64)
-    return Status::invalidArgument("field 'kafka.topics' must be an array of 1 to 64 topic names");
-  for (size_t i = 0; i < topics->size(); ++i) {
-    auto t = topics->get(static_cast<unsigned>(i));
-    if (!t.isString() || !std::regex_match(t.convert<std::string>(), kName))
-      return Status::invalidArgument("field 'kafka.topics[" + std::to_string(i) +
-                                     "]' is not a topic name");
-    out.topics.push_back(t.convert<std::string>());
-  }
-  out.group = "firehub." + feed;
-  if (o.has("group")) {
-    if (!o.get("group").isString() ||
-        !std::regex_match(o.get("group").convert<std::string>(), kName))
-      return Status::invalidArgument("field 'kafka.group' must be a group name");
-    out.group = o.get("group").convert<std::string>();
-  }
-  out.content_type = "application/json";
-  if (o.has("content_type")) {
-    auto t = contentType(o, "kafka");
-    if (!t.isOk()) return t.status();
-    out.content_type = t.value();
-  }
-  if (o.has("properties")) {
-    auto props = o.getObject("properties");
-    if (!props) return Status::invalidArgument("field 'kafka.properties' must be an object");
-    for (const auto& [name, value] : *props) {
-      if (!passThrough(name))
-        return Status::invalidArgument("field 'kafka.properties." + name +
-                                       "' is not passed through (security.*, sasl.*, ssl.*, "
-                                       "client.*, socket.*, fetch.*, ...)");
-      if (!value.isString())
-        return Status::invalidArgument("field 'kafka.properties." + name + "' must be a string");
-      out.properties[name] = value.convert<std::string>();
-    }
   }
   return Status::ok();
 }
@@ -297,18 +168,14 @@ Result<FeedSpec> parseFeedSpec(const std::string& json) {
   if (obj->has("file_drop")) {
     FIREHUB_RETURN_IF_ERROR(parseFileDrop(obj->get("file_drop"), spec.file_drop));
   }
-  if (obj->has("kafka")) {
-    FIREHUB_RETURN_IF_ERROR(parseKafkaSource(obj->get("kafka"), spec.id, spec.kafka));
-    if (!spec.file_drop.dir.empty())
-      return Status::invalidArgument("a feed reads either a file drop or Kafka topics, not both");
-  }
+  FIREHUB_RETURN_IF_ERROR(parseSources(*obj, spec));
   if (obj->has("created_at") && obj->get("created_at").isNumeric()) {
     spec.created_at = obj->get("created_at").convert<int64_t>();
   }
-  static const std::set<std::string> kKnown = {"id",          "agency",    "connector",  "config",
-                                               "description", "cadence_s", "created_at", "paused",
-                                               "stopped",     "errors",    "file_drop",  "kafka",
-                                               "encoding",    "crs",       "sheet"};
+  static const std::set<std::string> kKnown = {
+      "id",         "agency", "connector", "config", "description", "cadence_s",
+      "created_at", "paused", "stopped",   "errors", "file_drop",   "kafka",
+      "poll",       "mqtt",   "encoding",  "crs",    "sheet"};
   std::vector<std::string> names;
   obj->getNames(names);
   for (const auto& n : names) {
@@ -346,15 +213,6 @@ Result<std::string> resolveFileDropDir(const std::string& dir, const FileDropPol
   return resolved.string();
 }
 
-std::string kafkaOffsetKey(const std::string& feed, const std::string& topic, int partition) {
-  return "kafkasrc/" + feed + "/" + topic + "/" + std::to_string(partition);
-}
-
-bool secretProperty(const std::string& name) {
-  return name.find("password") != std::string::npos || name.find("secret") != std::string::npos ||
-         name.find(".key") != std::string::npos;
-}
-
 Poco::JSON::Object feedSpecObject(const FeedSpec& spec, bool secrets) {
   Poco::JSON::Object obj;
   obj.set("id", spec.id);
@@ -382,20 +240,7 @@ Poco::JSON::Object feedSpecObject(const FeedSpec& spec, bool secrets) {
     if (!spec.file_drop.content_type.empty()) drop.set("content_type", spec.file_drop.content_type);
     obj.set("file_drop", drop);
   }
-  if (!spec.kafka.topics.empty()) {
-    Poco::JSON::Object k;
-    k.set("bootstrap", spec.kafka.bootstrap);
-    Poco::JSON::Array topics;
-    for (const auto& t : spec.kafka.topics) topics.add(t);
-    k.set("topics", topics);
-    k.set("group", spec.kafka.group);
-    k.set("content_type", spec.kafka.content_type);
-    Poco::JSON::Object props;
-    for (const auto& [name, value] : spec.kafka.properties)
-      props.set(name, secrets || !secretProperty(name) ? value : std::string("********"));
-    k.set("properties", props);
-    obj.set("kafka", k);
-  }
+  setSourceFields(obj, spec, secrets);
   return obj;
 }
 

@@ -5,28 +5,20 @@
 
 #include "firehub/log.h"
 #include "firehub/transport.h"
+#include "internal.h"
 
 namespace firehub::transport {
-namespace {
-
-int64_t nowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 // One feed's consumer: its own thread and librdkafka handle.
-class KafkaSources::Consumer {
+class KafkaSources::Consumer : public SourceWorker {
  public:
-  Consumer(KafkaSources& owner, registry::FeedSpec spec) : owner_(owner), spec_(std::move(spec)) {}
-  ~Consumer() { stop(); }
+  Consumer(KafkaSources& owner, registry::FeedSpec spec)
+      : SourceWorker(std::move(spec)), owner_(owner) {}
+  ~Consumer() override { stop(); }
 
-  const registry::FeedSpec& spec() const { return spec_; }
-  void failed(const std::string& why) { setError(why); }
+  void failed(const std::string& why) override { setError(why); }
 
-  Status start() {
+  Status start() override {
     char err[512];
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     auto set = [&](const std::string& k, const std::string& v) -> Status {
@@ -34,7 +26,7 @@ class KafkaSources::Consumer {
         return Status::invalidArgument("kafka." + k + ": " + err);
       return Status::ok();
     };
-    const auto& k = spec_.kafka;
+    const auto& k = spec().kafka;
     for (const auto& [name, value] : k.properties) {
       if (Status s = set(name, value); !s.isOk()) {
         rd_kafka_conf_destroy(conf);
@@ -97,7 +89,7 @@ class KafkaSources::Consumer {
       for (int i = 0; i < parts->cnt; ++i) {
         auto& p = parts->elems[i];
         auto stored = self->owner_.lake_.getMeta(
-            registry::kafkaOffsetKey(self->spec_.id, p.topic, p.partition));
+            registry::kafkaOffsetKey(self->spec().id, p.topic, p.partition));
         if (stored.isOk() && stored.value()) {
           try {
             p.offset = std::stoll(*stored.value());
@@ -122,7 +114,7 @@ class KafkaSources::Consumer {
   void setError(const std::string& e) {
     std::lock_guard<std::mutex> lock(mu_);
     if (state_.error != e && !e.empty())
-      FIREHUB_LOG(kWarning, "kafka-source", "feed " << spec_.id << ": " << e);
+      FIREHUB_LOG(kWarning, "kafka-source", "feed " << spec().id << ": " << e);
     state_.error = e;
   }
 
@@ -154,11 +146,11 @@ class KafkaSources::Consumer {
     const std::string where =
         topic + "/" + std::to_string(m->partition) + "@" + std::to_string(m->offset);
     std::pair<std::string, std::string> next{
-        registry::kafkaOffsetKey(spec_.id, topic, m->partition), std::to_string(m->offset + 1)};
+        registry::kafkaOffsetKey(spec().id, topic, m->partition), std::to_string(m->offset + 1)};
     pipeline::IngestRequest in;
-    in.feed_id = spec_.id;
+    in.feed_id = spec().id;
     in.body = std::string_view(static_cast<const char*>(m->payload), m->payload ? m->len : 0);
-    in.content_type = spec_.kafka.content_type;
+    in.content_type = spec().kafka.content_type;
     in.transport = "kafka";
     in.source = where;
     in.meta = {next};
@@ -169,26 +161,13 @@ class KafkaSources::Consumer {
     }
     if (summary.status().code() == StatusCode::kInvalidArgument) {
       // Not readable at all: a dead letter with the message's place, and past it.
-      firehub::v1::DeadLetter dl;
-      dl.set_feed_id(spec_.id);
-      dl.set_agency(spec_.agency);
-      dl.set_connector_id(spec_.connector);
-      dl.set_stage("decode");
-      dl.set_reason(summary.status().message());
-      dl.mutable_at()->set_seconds(nowMs() / 1000);
-      dl.set_raw(std::string(in.body));
-      dl.set_source_offset(where);
-      dl.set_content_type(in.content_type);
-      auto committed = owner_.lake_.commit(
-          {}, {dl},
-          [&](const lake::CommitResult&, std::vector<std::pair<std::string, std::string>>& meta) {
-            meta.push_back(next);
-          });
-      if (committed.isOk()) {
+      Status kept = keepUnreadable(owner_.lake_, spec(), summary.status().message(), in.body, where,
+                                   in.content_type, {next});
+      if (kept.isOk()) {
         noteDone(m, true);
         return true;
       }
-      setError(committed.status().message());
+      setError(kept.message());
       return false;
     }
     setError(summary.status().message());  // paused, stopped, the lake failing: wait here
@@ -233,13 +212,13 @@ class KafkaSources::Consumer {
     for (const auto& p : state_.partitions) {
       if (p.lag() < 0) continue;
       family
-          .Add({{"feed", spec_.id}, {"topic", p.topic}, {"partition", std::to_string(p.partition)}})
+          .Add(
+              {{"feed", spec().id}, {"topic", p.topic}, {"partition", std::to_string(p.partition)}})
           .Set(static_cast<double>(p.lag()));
     }
   }
 
   KafkaSources& owner_;
-  const registry::FeedSpec spec_;
   rd_kafka_t* rk_ = nullptr;
   std::atomic<bool> stopping_{false};
   mutable std::mutex mu_;
@@ -250,89 +229,34 @@ class KafkaSources::Consumer {
 KafkaSources::KafkaSources(pipeline::Pipeline& pipeline, registry::FeedRegistry& feeds,
                            lake::Lake& lake, Metrics& metrics)
     : pipeline_(pipeline),
-      feeds_(feeds),
       lake_(lake),
-      metrics_(metrics),
       lag_(prometheus::BuildGauge()
                .Name("firehub_kafka_source_lag_messages")
                .Help("Kafka source feeds: messages of a partition not yet in the lake")
-               .Register(metrics.registry())) {}
+               .Register(metrics.registry())),
+      workers_(feeds,
+               {"kafka-source", [](const registry::FeedSpec& s) { return !s.kafka.topics.empty(); },
+                [](const registry::FeedSpec& a, const registry::FeedSpec& b) {
+                  return a.kafka == b.kafka;
+                },
+                [this](const registry::FeedSpec& s) -> std::unique_ptr<SourceWorker> {
+                  return std::make_unique<Consumer>(*this, s);
+                },
+                [](const registry::FeedSpec& s) {
+                  return "reads " + s.kafka.topics.front() +
+                         (s.kafka.topics.size() > 1 ? ", ..." : "") + " at " + s.kafka.bootstrap;
+                }}) {}
 
 KafkaSources::~KafkaSources() { stop(); }
 
-void KafkaSources::start() {
-  std::lock_guard<std::mutex> lock(mu_);
-  stop_ = false;
-  thread_ = std::thread([this] { run(); });
-}
+void KafkaSources::start() { workers_.start(); }
 
-void KafkaSources::stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-  std::map<std::string, std::unique_ptr<Consumer>> consumers;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    consumers.swap(consumers_);
-  }
-  consumers.clear();  // each stops
-}
+void KafkaSources::stop() { workers_.stop(); }
 
 std::optional<KafkaSourceState> KafkaSources::state(const std::string& feed) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = consumers_.find(feed);
-  if (it == consumers_.end()) return std::nullopt;
-  return it->second->state();
-}
-
-void KafkaSources::run() {
-  log::nameThread("fh-kafka-srcs");
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_) {
-    lock.unlock();
-    // The feeds that read Kafka now, as registered (a changed definition: a new consumer).
-    std::map<std::string, registry::FeedSpec> wanted;
-    for (const auto& feed : feeds_.list()) {
-      if (!feed->spec().kafka.topics.empty()) wanted.emplace(feed->spec().id, feed->spec());
-    }
-    std::vector<std::unique_ptr<Consumer>> gone;
-    std::vector<std::pair<std::string, std::unique_ptr<Consumer>>> started;
-    {
-      std::lock_guard<std::mutex> held(mu_);
-      for (auto it = consumers_.begin(); it != consumers_.end();) {
-        auto w = wanted.find(it->first);
-        if (w == wanted.end() || !(w->second.kafka == it->second->spec().kafka)) {
-          gone.push_back(std::move(it->second));
-          it = consumers_.erase(it);
-        } else {
-          ++it;
-        }
-      }
-      for (auto& [id, spec] : wanted) {
-        if (consumers_.count(id)) continue;
-        auto c = std::make_unique<Consumer>(*this, spec);
-        started.emplace_back(id, std::move(c));
-      }
-    }
-    gone.clear();  // stopped outside the lock
-    for (auto& [id, c] : started) {
-      if (Status s = c->start(); !s.isOk()) {
-        c->failed(s.message());  // shown in the feed's state; tried again when it changes
-      } else {
-        FIREHUB_LOG(kInfo, "kafka-source",
-                    "feed " << id << " reads " << c->spec().kafka.topics.front()
-                            << (c->spec().kafka.topics.size() > 1 ? ", ..." : "") << " at "
-                            << c->spec().kafka.bootstrap);
-      }
-      std::lock_guard<std::mutex> held(mu_);
-      consumers_[id] = std::move(c);
-    }
-    lock.lock();
-    cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; });
-  }
+  std::optional<KafkaSourceState> out;
+  workers_.with(feed, [&](SourceWorker& w) { out = static_cast<Consumer&>(w).state(); });
+  return out;
 }
 
 }  // namespace firehub::transport

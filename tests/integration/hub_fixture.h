@@ -47,6 +47,19 @@ using firehub::testing::WebhookReceiver;
 using firehub::testing::fixture;
 const auto& parse = firehub::testing::parseObject;
 
+// A hub for source tests (Kafka, HTTP poll): its data in `dir`, HTTP on port 0, no plugin
+// rescans, the lake without fsync.
+inline HubConfig sourceHubConfig(const std::string& dir, bool init) {
+  HubConfig c;
+  c.init = init;
+  c.data_dir = dir;
+  c.http_listen = "127.0.0.1:0";
+  c.plugins_dir = firehub::testing::pluginsDir();
+  c.plugin_scan_interval_s = 0;
+  c.lake_sync = false;
+  return c;
+}
+
 class HubTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -38,13 +38,7 @@ class KafkaSourceTest : public ::testing::Test {
   }
 
   void startHub(bool init) {
-    HubConfig c;
-    c.init = init;
-    c.data_dir = dir_.path();
-    c.http_listen = "127.0.0.1:0";
-    c.plugins_dir = firehub::testing::pluginsDir();
-    c.plugin_scan_interval_s = 0;
-    c.lake_sync = false;
+    HubConfig c = sourceHubConfig(dir_.path(), init);
     auto hub = Hub::start(c);
     ASSERT_TRUE(hub.isOk()) << hub.status().toString();
     hub_ = std::move(hub).value();

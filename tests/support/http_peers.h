@@ -1,4 +1,4 @@
-// HTTP peers for tests: a reader of server-sent events and a webhook receiver.
+// HTTP peers for tests: a reader of server-sent events, a webhook receiver and an agency API.
 #pragma once
 
 #include <Poco/Net/HTTPClientSession.h>
@@ -138,6 +138,68 @@ class WebhookReceiver {
   int failures_;
   int attempts_ = 0;
   std::vector<Delivery> received_;
+  uint16_t port_ = 0;
+  std::unique_ptr<Poco::Net::HTTPServer> server_;
+};
+
+// An agency's HTTP API on loopback, for poll feeds: every request is noted (its URI and
+// headers) and answered by `answer`, which the test sets.
+class AgencyApi {
+ public:
+  struct Request {
+    std::string uri;
+    std::map<std::string, std::string> headers;
+  };
+  using Answer = std::function<void(const Request&, Poco::Net::HTTPServerResponse&)>;
+  explicit AgencyApi(Answer answer) : answer_(std::move(answer)) {
+    Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
+    port_ = socket.address().port();
+    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), socket,
+                                                      new Poco::Net::HTTPServerParams);
+    server_->start();
+  }
+  ~AgencyApi() { server_->stopAll(true); }
+  uint16_t port() const { return port_; }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  std::vector<Request> requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
+  }
+
+ private:
+  class Handler : public Poco::Net::HTTPRequestHandler {
+   public:
+    explicit Handler(AgencyApi& api) : api_(api) {}
+    void handleRequest(Poco::Net::HTTPServerRequest& req,
+                       Poco::Net::HTTPServerResponse& resp) override {
+      Request r{req.getURI(), {}};
+      for (const auto& [k, v] : req) r.headers[k] = v;
+      {
+        std::lock_guard<std::mutex> lock(api_.mu_);
+        api_.requests_.push_back(r);
+      }
+      api_.answer_(r, resp);
+    }
+
+   private:
+    AgencyApi& api_;
+  };
+  class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+   public:
+    explicit Factory(AgencyApi& api) : api_(api) {}
+    Poco::Net::HTTPRequestHandler* createRequestHandler(
+        const Poco::Net::HTTPServerRequest&) override {
+      return new Handler(api_);
+    }
+
+   private:
+    AgencyApi& api_;
+  };
+  Answer answer_;
+  std::mutex mu_;
+  std::vector<Request> requests_;
   uint16_t port_ = 0;
   std::unique_ptr<Poco::Net::HTTPServer> server_;
 };

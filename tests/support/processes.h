@@ -1,12 +1,16 @@
-// Processes of the firehub binary for end-to-end and fault tests: `firehub serve` and
-// `firehub broker`, started, killed with -9 or stopped, as an operator would.
+// Processes for end-to-end and fault tests: `firehub serve`, `firehub broker` and a Mosquitto
+// broker, started, killed with -9 or stopped, as an operator would.
 #pragma once
 
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/StreamSocket.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -156,6 +160,67 @@ class BrokerProcess {
   pid_t pid_ = -1;
   std::string bootstrap_;
   uint16_t control_port_ = 0;
+};
+
+// A real Mosquitto broker (Debian's /usr/sbin/mosquitto) on a loopback port, with a user and a
+// password, persistence in `dir` and no cap on the messages it keeps for a persistent session.
+class MosquittoProcess {
+ public:
+  MosquittoProcess(std::string dir, std::string user, std::string password)
+      : dir_(std::move(dir)), user_(std::move(user)), password_(std::move(password)) {}
+  ~MosquittoProcess() { stop(); }
+  bool start() {
+    std::filesystem::create_directories(dir_);
+    if (port_ == 0) {  // a free port, kept across restarts
+      Poco::Net::ServerSocket probe(Poco::Net::SocketAddress("127.0.0.1", 0));
+      port_ = probe.address().port();
+    }
+    const std::string passwords = dir_ + "/passwords";
+    if (run("mosquitto_passwd -b -c " + passwords + " " + user_ + " " + password_ + " 2>&1")
+            .first != 0)
+      return false;
+    std::ofstream(dir_ + "/mosquitto.conf")
+        << "listener " << port_ << " 127.0.0.1\nallow_anonymous false\npassword_file " << passwords
+        << "\npersistence true\npersistence_location " << dir_
+        << "/\nmax_queued_messages 0\nuser root\nlog_dest stderr\n";
+    pid_ = fork();
+    if (pid_ == 0) {
+      FILE* f = std::freopen((dir_ + "/mosquitto.log").c_str(), "a", stderr);
+      (void)f;
+      execl("/usr/sbin/mosquitto", "mosquitto", "-c", (dir_ + "/mosquitto.conf").c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    return waitFor([&] {
+      try {
+        Poco::Net::StreamSocket s(Poco::Net::SocketAddress("127.0.0.1", port_));
+        return true;
+      } catch (const Poco::Exception&) {
+        return false;
+      }
+    });
+  }
+  void stop() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  uint16_t port() const { return port_; }
+  // Publishes each line of `lines` as one QoS 1 message to `topic` (mosquitto_pub -l).
+  int publish(const std::string& topic, const std::string& lines) {
+    const std::string file = dir_ + "/publish.txt";
+    std::ofstream(file) << lines;
+    return run("mosquitto_pub -h 127.0.0.1 -p " + std::to_string(port_) + " -u " + user_ + " -P " +
+               password_ + " -q 1 -t " + topic + " -l < " + file + " 2>&1")
+        .first;
+  }
+  std::string log() const { return readFile(dir_ + "/mosquitto.log"); }
+
+ private:
+  std::string dir_, user_, password_;
+  pid_t pid_ = -1;
+  uint16_t port_ = 0;
 };
 
 }  // namespace firehub::testing

@@ -132,6 +132,9 @@ struct ApiContext {
   // The consumer of a Kafka source feed, if it is one (single hubs).
   std::function<std::optional<transport::KafkaSourceState>(const std::string& feed_id)>
       kafka_source;
+  // The same for HTTP poll and MQTT source feeds.
+  std::function<std::optional<transport::PollSourceState>(const std::string& feed_id)> poll_source;
+  std::function<std::optional<transport::MqttSourceState>(const std::string& feed_id)> mqtt_source;
   // The TCP port a feed listens on, if any.
   std::function<std::optional<uint16_t>(const std::string& feed_id)> listen_port;
 };
@@ -186,10 +189,5 @@ class ApiServer {
 
 // HTTP status for a Status code.
 int httpStatus(const Status& status);
-// Normalises a Content-Type header to a media type: lower case, no parameters;
-// application/ndjson and application/jsonl become application/x-ndjson.
-std::string mediaType(const std::string& content_type);
-// The charset parameter of a Content-Type, lower case, unquoted ("" when it has none).
-std::string charsetOf(const std::string& content_type);
 
 }  // namespace firehub::api

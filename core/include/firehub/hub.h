@@ -246,6 +246,8 @@ class Hub {
   std::unique_ptr<transport::TcpListeners> tcp_;
   std::unique_ptr<transport::FileDrops> drops_;
   std::unique_ptr<transport::KafkaSources> kafka_sources_;
+  std::unique_ptr<transport::HttpPolls> polls_;
+  std::unique_ptr<transport::MqttSources> mqtt_sources_;
   std::unique_ptr<bus::EmbeddedBroker> broker_;
   std::unique_ptr<bus::Publisher> publisher_;
   std::unique_ptr<cluster::Replica> replica_;

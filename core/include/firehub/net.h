@@ -74,9 +74,12 @@ class OutboundPolicy {
 
 struct OutboundResponse {
   int status = 0;
-  std::string body;  // at most the first 64 KiB (post), or max_body (request)
-  bool cut = false;  // the answer was longer than that
-  std::string etag;  // the answer's ETag header, if any
+  std::string body;           // at most the first 64 KiB (post), or max_body (request)
+  bool cut = false;           // the answer was longer than that
+  std::string etag;           // the answer's ETag header, if any
+  std::string last_modified;  // its Last-Modified
+  std::string content_type;   // its Content-Type, parameters and all
+  std::string link;           // its Link header (RFC 8288), pages of a collection
 };
 
 // POSTs `body` to `url` under `policy`: resolved and checked now, connected to the checked

@@ -49,6 +49,12 @@ struct IngestRequest {
   std::string charset;
 };
 
+// A Content-Type's media type, lower case, without parameters (the JSON-lines aliases as
+// application/x-ndjson).
+std::string mediaType(const std::string& content_type);
+// The charset parameter of a Content-Type, lower case, unquoted ("" when it has none).
+std::string charsetOf(const std::string& content_type);
+
 // Text in other charsets than UTF-8 (text_encoding.cc).
 //
 // The name iconv knows a charset by, "utf-8" for UTF-8 and ASCII, "gb18030" for GB18030 and its

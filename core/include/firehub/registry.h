@@ -54,6 +54,54 @@ struct KafkaSource {
   std::map<std::string, std::string> properties;
   bool operator==(const KafkaSource&) const = default;
 };
+// A feed that polls an agency's HTTP API: every interval the hub GETs `url` (headers sent,
+// ETag and Last-Modified honoured), reads the answer through the feed's connector as a push
+// body, and follows the pages (a Link rel="next", a next URL in the answer, or a cursor sent back
+// as a query parameter). Where the poll is (the next URL, the validators) is stored in the same
+// lake commit as each page's records, so a restart neither skips nor repeats a page.
+struct PollSource {
+  std::string url;  // http:// or https://, no credentials in it
+  int64_t interval_s = 300;
+  int64_t timeout_s = 30;  // at most interval_s (its default when that is shorter)
+  // Sent with every request (Authorization, an API key...); never shown back by the API.
+  std::map<std::string, std::string> headers;
+  std::string content_type;  // empty: the answer's own Content-Type (its charset honoured)
+  // Pages: "link" (the answer's Link header, rel="next"), or a path in the answer's JSON
+  // ("links.next", "data.next_url": Poco JSON query syntax) holding the next page's URL.
+  std::string next;
+  // Cursor pages: `cursor` is the path in the answer's JSON of the next cursor, sent back as
+  // the query parameter `cursor_param` (the agency's "since"/"cursor"/"page_token").
+  std::string cursor;
+  std::string cursor_param;
+  // Where the records are in a JSON answer ("data", "result.list"): that array goes to the
+  // connector as the body. Empty: the whole answer.
+  std::string items;
+  int64_t max_pages = 100;  // pages read one after another in one poll
+  bool operator==(const PollSource&) const = default;
+};
+// The meta entry of a poll source's place (JSON: next URL, validators).
+std::string pollStateKey(const std::string& feed);
+// A URL as the API and dead letters show it: the values of query parameters whose names look
+// like keys (key, token, secret, password, sign, auth) as "********".
+std::string displayUrl(const std::string& url);
+
+// A feed that subscribes to topics on an agency's MQTT broker (an IoT platform): QoS 1 in a
+// persistent session; a message is acknowledged to the broker only after its records are in the
+// lake, so a crash loses nothing (the broker sends it again, the lake keeps it once).
+struct MqttSource {
+  std::string host;
+  int64_t port = 1883;
+  std::vector<std::string> topics;  // filters, + and # allowed
+  std::string client_id;            // default "firehub-<feed id>"; the session's name
+  std::string username;
+  std::string password;  // never shown back
+  bool tls = false;
+  std::string ca_file;       // PEM of the CAs the broker's certificate is checked against
+  std::string content_type;  // of every message; default application/json
+  int64_t keepalive_s = 60;
+  bool operator==(const MqttSource&) const = default;
+};
+
 // The meta entry of a Kafka source's next offset in one partition.
 std::string kafkaOffsetKey(const std::string& feed, const std::string& topic, int partition);
 // Whether a librdkafka setting's value is a secret (not shown back).
@@ -72,6 +120,8 @@ struct FeedSpec {
   ErrorPolicy errors;
   FileDrop file_drop;
   KafkaSource kafka;  // topics empty: not a Kafka source
+  PollSource poll;    // url empty: not polled
+  MqttSource mqtt;    // topics empty: not an MQTT source
   // What a text body without a declared charset is read as: utf-8, gb18030 (GBK and GB2312
   // too), or auto (UTF-8 when it is valid, else GB18030).
   std::string encoding = "utf-8";

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "firehub/metrics.h"
+#include "firehub/net.h"
 #include "firehub/pipeline.h"
 #include "firehub/registry.h"
 #include "firehub/status.h"
@@ -123,6 +124,51 @@ class FileDrops {
   std::thread thread_;
 };
 
+// One feed's reader of a source the hub reads itself (a Kafka consumer, an HTTP poller, an MQTT
+// client), with its own thread.
+class SourceWorker {
+ public:
+  explicit SourceWorker(registry::FeedSpec spec) : spec_(std::move(spec)) {}
+  virtual ~SourceWorker() = default;
+  const registry::FeedSpec& spec() const { return spec_; }
+  // Starts reading (its thread); an error is shown through failed() and tried again when the
+  // feed's definition changes.
+  virtual Status start() = 0;
+  virtual void failed(const std::string& why) = 0;
+
+ private:
+  const registry::FeedSpec spec_;
+};
+
+// Starts and stops one worker per feed that has a source of one kind, as feeds are registered,
+// changed (a new worker) and deleted; looked at every second.
+class SourceWorkers {
+ public:
+  struct Kind {
+    std::string name;                                    // "kafka-source", for the log
+    std::function<bool(const registry::FeedSpec&)> has;  // the feed has such a source
+    std::function<bool(const registry::FeedSpec&, const registry::FeedSpec&)> same;  // unchanged
+    std::function<std::unique_ptr<SourceWorker>(const registry::FeedSpec&)> make;
+    std::function<std::string(const registry::FeedSpec&)> describe;  // "reads X at Y", logged
+  };
+  SourceWorkers(registry::FeedRegistry& feeds, Kind kind) : feeds_(feeds), kind_(std::move(kind)) {}
+  ~SourceWorkers() { stop(); }
+  void start();
+  void stop();  // stops every worker
+  // Calls fn with the feed's worker (under the lock); false when the feed has none.
+  bool with(const std::string& feed, const std::function<void(SourceWorker&)>& fn) const;
+
+ private:
+  void run();
+  registry::FeedRegistry& feeds_;
+  const Kind kind_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::map<std::string, std::unique_ptr<SourceWorker>> workers_;
+  std::thread thread_;
+};
+
 // Feeds that read an agency's Kafka topics (FeedSpec::kafka): one consumer per feed, in the
 // feed's consumer group. Each message goes through the feed's connector as a push body would,
 // and the next offset of its partition is written in the same lake commit as its records, so a
@@ -159,18 +205,89 @@ class KafkaSources {
   class Consumer;
 
  private:
-  void run();  // starts and stops consumers as feeds come and go
+  pipeline::Pipeline& pipeline_;
+  lake::Lake& lake_;
+  prometheus::Family<prometheus::Gauge>& lag_;  // firehub_kafka_source_lag_messages
+  SourceWorkers workers_;
+};
 
+// Feeds that poll an agency's HTTP API (FeedSpec::poll): a thread per feed. Each answer goes
+// through the feed's connector as a push body would (its Content-Type's charset honoured), with
+// where the poll stands (the next page's URL, the ETag and Last-Modified of the first page) in
+// the same lake commit, so a restart goes on from the page after the last one stored. Requests
+// go through the hub's outbound policy (no loopback, private or metadata addresses unless
+// allowed; HTTPS certificates checked); pages are followed only on the feed URL's own origin, so
+// its headers (keys) go nowhere else. A failing source (refused, timing out, 4xx/5xx, an answer
+// over 64 MiB) is tried again with back-off, its error shown in the feed's poll_state; while the
+// feed is paused or the lake cannot commit, the poll waits at the same page. An answer the
+// connector cannot read at all is a dead letter, and the poll goes on past it.
+struct PollSourceState {
+  bool running = false;
+  std::string error;            // the last failure, "" when the last request went through
+  int failures = 0;             // failures in a row
+  int last_status = 0;          // HTTP status of the last answer (0: none)
+  int64_t last_poll_at = 0;     // unix ms of the last request
+  int64_t last_success_at = 0;  // unix ms of the last answer taken (a page or a 304)
+  int64_t next_poll_at = 0;     // unix ms
+  uint64_t pages = 0;           // pages taken since the hub started
+  uint64_t not_modified = 0;    // 304 answers
+  uint64_t dead_lettered = 0;   // pages the connector could not read at all
+  std::string next;             // the URL of the page the poll goes on at ("" : the feed's url)
+};
+class HttpPolls {
+ public:
+  HttpPolls(pipeline::Pipeline& pipeline, registry::FeedRegistry& feeds, lake::Lake& lake,
+            net::OutboundPolicy policy);
+  ~HttpPolls();
+  void start();
+  void stop();
+  std::optional<PollSourceState> state(const std::string& feed) const;
+
+  class Poller;
+
+ private:
   pipeline::Pipeline& pipeline_;
   registry::FeedRegistry& feeds_;
   lake::Lake& lake_;
-  Metrics& metrics_;
-  prometheus::Family<prometheus::Gauge>& lag_;  // firehub_kafka_source_lag_messages
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::map<std::string, std::unique_ptr<Consumer>> consumers_;
-  std::thread thread_;
+  const net::OutboundPolicy policy_;
+  SourceWorkers workers_;
+};
+
+// Feeds that subscribe to topics on an agency's MQTT broker (FeedSpec::mqtt): a client per feed
+// (libmosquitto, MQTT 3.1.1), QoS 1 in a persistent session (clean session off, the feed's
+// client id). Each message goes through the feed's connector as a push body would; its PUBACK
+// leaves only after the lake commit (the client's packets are written by this loop alone, after
+// the message callback returned), so a crash or a failed commit means the broker sends the
+// message again, and the lake's dedupe by record id keeps it once. A message the connector cannot
+// read is a dead letter (acknowledged: it is kept). While the feed is paused the client stays
+// away, and the broker keeps the session's messages. The broker's address goes through the
+// outbound policy (a TLS broker is then reached by its name, which its certificate must carry).
+struct MqttSourceState {
+  bool running = false;
+  bool connected = false;  // connected and subscribed
+  std::string error;       // the last failure, "" when connected
+  uint64_t messages = 0;   // stored since the hub started
+  uint64_t dead_lettered = 0;
+  int64_t last_message_at = 0;  // unix ms
+  int64_t connected_at = 0;     // unix ms of the last subscription
+};
+class MqttSources {
+ public:
+  MqttSources(pipeline::Pipeline& pipeline, registry::FeedRegistry& feeds, lake::Lake& lake,
+              net::OutboundPolicy policy);
+  ~MqttSources();
+  void start();
+  void stop();
+  std::optional<MqttSourceState> state(const std::string& feed) const;
+
+  class Client;
+
+ private:
+  pipeline::Pipeline& pipeline_;
+  registry::FeedRegistry& feeds_;
+  lake::Lake& lake_;
+  const net::OutboundPolicy policy_;
+  SourceWorkers workers_;
 };
 
 }  // namespace firehub::transport
