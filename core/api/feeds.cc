@@ -127,6 +127,20 @@ void Router::createFeed(HTTPServerRequest& req, HTTPServerResponse& resp) {
   if (!who_.canOperate() && (!spec->file_drop.dir.empty() || configHasListen(spec->config_json))) {
     return (void)forbid(resp, "file drops and listen addresses are set by operators");
   }
+  if (!who_.canOperate() && !spec->mqtt.ca_file.empty()) {
+    return (void)forbid(resp, "mqtt.ca_file is a file on the hub: set by operators");
+  }
+  // A source the hub connects to: refused now when the outbound policy forbids its address.
+  if (!spec->poll.url.empty()) {
+    if (Status s = ctx_.outbound.checkUrl(spec->poll.url); !s.isOk())
+      return sendError(resp, Status(s.code(), "poll.url: " + s.message()));
+  }
+  if (!spec->mqtt.topics.empty()) {
+    auto address = ctx_.outbound.resolve(spec->mqtt.host, static_cast<uint16_t>(spec->mqtt.port));
+    if (!address.isOk() && address.status().code() == StatusCode::kPermissionDenied)
+      return sendError(resp,
+                       Status(address.status().code(), "mqtt.host: " + address.status().message()));
+  }
   if (auto existing = ctx_.feeds->get(spec->id);
       existing && !who_.mayWriteFeed(existing->spec().agency)) {
     return (void)forbid(

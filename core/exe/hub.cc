@@ -443,6 +443,7 @@ Status Hub::startApi() {
   if (auto* sources = kafka_sources_.get()) {
     ctx.kafka_source = [sources](const std::string& feed) { return sources->state(feed); };
   }
+  ctx.outbound = net::OutboundPolicy({c.outbound_allow, c.outbound_ca_file});
   if (auto* polls = polls_.get()) {
     ctx.poll_source = [polls](const std::string& feed) { return polls->state(feed); };
   }

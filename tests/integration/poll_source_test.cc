@@ -112,6 +112,20 @@ TEST_F(PollSourceTest, LinkPagesSecretHeadersAndETag) {
   for (const auto& r : api.requests())
     EXPECT_EQ(r.headers.count("Authorization"), 1u) << r.uri << ": the key goes with every page";
 
+  // Addresses the outbound policy forbids are refused when the feed is registered.
+  auto refused = call("POST", "/api/v1/feeds",
+                      R"({"id":"metx","agency":"met","connector":"firehub.connector.weather",)"
+                      R"("poll":{"url":"http://169.254.169.254/latest/meta-data"}})",
+                      "application/json");
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_NE(refused.body.find("poll.url"), std::string::npos) << refused.body;
+  refused = call("POST", "/api/v1/feeds",
+                 R"({"id":"metx","agency":"met","connector":"firehub.connector.weather",)"
+                 R"("mqtt":{"host":"10.1.2.3","topics":["a/#"]}})",
+                 "application/json");
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_NE(refused.body.find("private"), std::string::npos) << refused.body;
+
   // A next page on another origin is not followed: the feed's headers stay with its own API.
   AgencyApi other([&](const AgencyApi::Request&, Poco::Net::HTTPServerResponse& resp) {
     resp.set("Link", "<http://127.0.0.2:" + std::to_string(api.port()) + "/steal>; rel=next");

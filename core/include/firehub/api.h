@@ -132,6 +132,9 @@ struct ApiContext {
   // The consumer of a Kafka source feed, if it is one (single hubs).
   std::function<std::optional<transport::KafkaSourceState>(const std::string& feed_id)>
       kafka_source;
+  // What the hub may connect to for a request (outbound.allow, outbound.ca_file): a poll feed's
+  // URL and an MQTT feed's broker are checked against it when they are registered.
+  net::OutboundPolicy outbound;
   // The same for HTTP poll and MQTT source feeds.
   std::function<std::optional<transport::PollSourceState>(const std::string& feed_id)> poll_source;
   std::function<std::optional<transport::MqttSourceState>(const std::string& feed_id)> mqtt_source;
