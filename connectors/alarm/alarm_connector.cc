@@ -5,6 +5,7 @@
 #include <iconv.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <ctime>
 
@@ -21,19 +22,48 @@ using firehub::sdk::Stage;
 using firehub::v1::FireAlarmEvent;
 namespace gb = gbt26875;
 
-// Sizes of one information object without / with its 6-byte time tag, by type.
+// The information objects a device uploads (GB/T 26875.3-2011, 8.2.1): size without the
+// optional 6-byte time tag (0: its size is in the object, a 1-byte length before its text), and
+// whether a time tag may follow.
 struct ObjectLayout {
   uint8_t type;
   size_t size;
+  bool timed;
   const char* entity_type;
 };
 constexpr ObjectLayout kLayouts[] = {
-    {1, 4, "fire_alarm_system"},      // system type, system address, 2-byte state
-    {2, 40, "fire_alarm_component"},  // + component type, 4-byte address, state, 31-byte text
-    {4, 4, "fire_alarm_system"},      // system type, system address, operation, operator
-    {21, 1, "transmission_device"},   // 1-byte state
-    {24, 2, "transmission_device"},   // operation, operator
+    {1, 4, true, "fire_alarm_system"},            // system type, address, 2-byte state
+    {2, 40, true, "fire_alarm_component"},        // + component type, 4-byte address, state, text
+    {3, 10, true, "fire_alarm_analog"},           // + component, analog type, 2-byte value
+    {4, 4, true, "fire_alarm_operation"},         // system type, address, operation, operator
+    {5, 4, false, "fire_alarm_system_info"},      // system type, address, major, minor
+    {6, 0, false, "fire_alarm_system_info"},      // system type, address, length, text
+    {7, 38, false, "fire_alarm_component_info"},  // system, component type, address, 31-byte text
+    {8, 8, false, "fire_alarm_system_info"},      // system type, address, 6-byte clock
+    {21, 1, true, "transmission_device"},         // 1-byte state
+    {24, 2, true, "fire_alarm_operation"},        // operation, operator
+    {25, 2, false, "transmission_device_info"},   // major, minor
+    {26, 0, false, "transmission_device_info"},   // length, text
+    {28, 6, false, "transmission_device_info"},   // 6-byte clock
 };
+
+// GB/T 26875.3's analog types (8.2.1.3): quantity, unit, and the resolution of one count.
+struct AnalogType {
+  const char* quantity;
+  const char* unit;
+  double resolution;
+};
+std::optional<AnalogType> analogType(uint8_t t) {
+  static const AnalogType kTypes[] = {
+      {"event count", "1", 1},  {"height", "m", 0.01},         {"temperature", "°C", 0.1},
+      {"pressure", "MPa", 0.1}, {"pressure", "kPa", 0.1},      {"gas concentration", "%LEL", 0.1},
+      {"time", "s", 1},         {"voltage", "V", 0.1},         {"current", "A", 0.1},
+      {"flow", "L/s", 0.1},     {"air volume", "m³/min", 0.1}, {"wind speed", "m/s", 1},
+  };
+  if (t >= 1 && t <= 12) return kTypes[t - 1];
+  if (t >= 128) return AnalogType{"user defined", "", 1};  // 128-255: the vendor's own
+  return std::nullopt;
+}
 
 // GB 18030 to UTF-8 with iconv; trailing NULs and spaces removed. nullopt when not valid.
 std::optional<std::string> fromGb18030(std::string_view in) {
@@ -89,29 +119,85 @@ class AlarmConnector final : public firehub::sdk::Connector {
         sink.reply(gb::reply(f, gb::kCmdDeny, nowTag()));
         continue;
       }
-      if (f.command != gb::kCmdSendData) {
+      if (f.command == gb::kCmdConfirm || f.command == gb::kCmdDeny) continue;  // to our replies
+      if (f.command == gb::kCmdRequest) {  // a query: answered, not stored
+        sink.reply(answerRequest(f));
+        continue;
+      }
+      if (f.command != gb::kCmdSendData && f.command != gb::kCmdAnswer) {
         sink.reject(Stage::kDecode,
-                    "command " + std::to_string(f.command) + " is not accepted (only 2, send data)",
+                    "command " + std::to_string(f.command) +
+                        " is not accepted (2 send data, 4 request, 5 answer)",
                     piece.raw, offset);
         sink.reply(gb::reply(f, gb::kCmdDeny, nowTag()));
         continue;
       }
       sink.source(piece.raw);
       std::string reason = sendData(f, piece.raw, offset, sink);
-      if (!reason.empty()) {
-        sink.reject(Stage::kDecode, reason, piece.raw, offset);
-        sink.reply(gb::reply(f, gb::kCmdDeny, nowTag()));
-      } else {
-        sink.reply(gb::reply(f, gb::kCmdConfirm, nowTag()));
-      }
+      if (!reason.empty()) sink.reject(Stage::kDecode, reason, piece.raw, offset);
+      // Data the device sends is confirmed or denied; an answer (5) to a query is not.
+      if (f.command == gb::kCmdSendData)
+        sink.reply(gb::reply(f, reason.empty() ? gb::kCmdConfirm : gb::kCmdDeny, nowTag()));
     }
     sink.consumed(consumed);
   }
 
-  // Decodes the information objects of a "send data" frame. Returns a reason when the frame's
-  // application data is malformed (then nothing of it is emitted).
-  // Objects of a type not mapped yet are kept whole as a dead letter (the raw frame), and the
-  // frame is confirmed: the device never resends a confirmed frame, so nothing may be dropped.
+  // A request (command 4): one for the time of day (type 68 for the systems named, 88 for the
+  // device) is answered (command 5) with the hub's clock as type 8 / 28 objects; other requests
+  // read a facility's state, which the hub does not hold: denied (command 6).
+  std::string answerRequest(const gb::Frame& f) {
+    const uint8_t type = f.data.size() >= 2 ? static_cast<uint8_t>(f.data[0]) : 0;
+    const size_t count = f.data.size() >= 2 ? static_cast<uint8_t>(f.data[1]) : 0;
+    const uint8_t* now = nowTag();
+    std::string data;
+    if (type == 68 && count > 0 && f.data.size() == 2 + 2 * count) {
+      data = {'\x08', static_cast<char>(count)};
+      for (size_t i = 0; i < count; ++i) {
+        data.append(f.data.substr(2 + 2 * i, 2));  // system type and address
+        data.append(reinterpret_cast<const char*>(now), 6);
+      }
+    } else if (type == 88 && count > 0 && f.data.size() >= 2) {
+      data = {'\x1c', '\x01'};
+      data.append(reinterpret_cast<const char*>(now), 6);
+    } else {
+      return gb::reply(f, gb::kCmdDeny, now);
+    }
+    return gb::reply(f, gb::kCmdAnswer, now, data);
+  }
+
+  // The information objects of a frame, one view each; `timed`: each ends with a time tag.
+  // Returns a reason when they do not fit the frame.
+  static std::string slice(const ObjectLayout& l, std::string_view body, size_t count,
+                           std::vector<std::string_view>& objects, bool& timed) {
+    const std::string what = "information objects of type " + std::to_string(l.type) + ": " +
+                             std::to_string(body.size()) + " bytes do not hold " +
+                             std::to_string(count) + " objects";
+    timed = false;
+    if (l.size == 0) {  // text objects: a length byte (after system type and address for 6)
+      const size_t len_at = l.type == 6 ? 2 : 0;
+      size_t pos = 0;
+      for (size_t i = 0; i < count; ++i) {
+        if (pos + len_at + 1 > body.size()) return what;
+        const size_t n = len_at + 1 + static_cast<uint8_t>(body[pos + len_at]);
+        if (pos + n > body.size()) return what;
+        objects.push_back(body.substr(pos, n));
+        pos += n;
+      }
+      return pos == body.size() ? "" : what;
+    }
+    if (l.timed && body.size() == count * (l.size + 6))
+      timed = true;
+    else if (body.size() != count * l.size)
+      return what;
+    const size_t step = l.size + (timed ? 6 : 0);
+    for (size_t i = 0; i < count; ++i) objects.push_back(body.substr(i * step, step));
+    return "";
+  }
+
+  // Decodes the information objects of a frame of data (command 2, or 5 answering a query).
+  // Returns a reason when the frame's application data is malformed (then nothing of it is
+  // emitted). Objects of a type the standard does not define for upload are kept whole as a dead
+  // letter (the raw frame), and the frame is confirmed: a device never resends a confirmed frame.
   std::string sendData(const gb::Frame& f, std::string_view raw, const std::string& offset,
                        firehub::sdk::Sink& sink) {
     if (f.data.empty()) return "";  // a heartbeat: confirmed, nothing to store
@@ -125,84 +211,157 @@ class AlarmConnector final : public firehub::sdk::Connector {
     if (!layout) {
       sink.reject(Stage::kDecode,
                   "GB/T 26875 information object type " + std::to_string(type) +
-                      " is not mapped yet: the frame is kept here whole (and confirmed)",
+                      " is not one a device uploads (1-8, 21, 24-26, 28): the frame is kept "
+                      "here whole (and confirmed)",
                   raw, offset);
       return "";
     }
-    size_t rest = f.data.size() - 2;
-    bool timed;
-    if (rest == count * (layout->size + 6))
-      timed = true;
-    else if (rest == count * layout->size)
-      timed = false;
-    else
-      return "information objects of type " + std::to_string(type) + ": " + std::to_string(rest) +
-             " bytes do not hold " + std::to_string(count) + " objects";
+    std::vector<std::string_view> objects;
+    bool timed = false;
+    if (std::string why = slice(*layout, f.data.substr(2), count, objects, timed); !why.empty())
+      return why;
     auto frame_time = tagTime(reinterpret_cast<const uint8_t*>(f.time));
     if (!frame_time) return "frame time tag is not a valid date";
     std::vector<firehub::v1::Record> records;
-    size_t step = layout->size + (timed ? 6 : 0);
-    for (size_t i = 0; i < count; ++i) {
-      std::string_view o = f.data.substr(2 + i * step, step);
-      auto u8 = [&](size_t k) { return static_cast<uint8_t>(o[k]); };
+    for (size_t i = 0; i < objects.size(); ++i) {
       firehub::v1::Record r;
-      auto* e = r.mutable_fire_alarm_event();
-      e->set_device_address(gb::hex(f.source));
-      e->set_info_type(static_cast<FireAlarmEvent::InfoType>(type));
-      e->set_serial(f.serial);
-      uint32_t flags = 0;
-      std::string entity = e->device_address();
-      if (type == 1 || type == 2 || type == 4) {
-        e->set_system_type(u8(0));
-        e->set_system_address(u8(1));
-        entity += "/" + std::to_string(u8(0)) + "-" + std::to_string(u8(1));
-      }
-      if (type == 1) {
-        flags = u8(2) | (u8(3) << 8);
-      } else if (type == 2) {
-        e->set_component_type(u8(2));
-        e->set_component_address(u8(3) | (u8(4) << 8) | (u8(5) << 16) |
-                                 (static_cast<uint32_t>(u8(6)) << 24));
-        flags = u8(7) | (u8(8) << 8);
-        auto text = fromGb18030(o.substr(9, 31));
-        if (!text)
-          return "object " + std::to_string(i) + ": description is not valid GB 18030 text";
-        e->set_description(*text);
-        entity += "/" + std::to_string(e->component_address());
-      } else if (type == 4 || type == 24) {
-        flags = type == 4 ? u8(2) : u8(0);
-      } else if (type == 21) {
-        flags = u8(0);
-      }
-      e->set_state_flags(flags);
-      bool operation = type == 4 || type == 24;
-      // State bits (GB/T 26875.3): bit1 fire alarm, bit2 fault; type 1 adds power and bus
-      // faults (bits 8-10), type 21 power, channel and line faults (bits 3-6). Operations: bit0
-      // reset.
-      bool fire = !operation && (flags & 0x2);
-      bool fault = !operation && ((flags & 0x4) || (type == 1 && (flags & 0x700)) ||
-                                  (type == 21 && (flags & 0x78)));
-      e->set_fire_alarm(fire);
-      e->set_fault(fault);
-      e->set_resolved(operation ? (flags & 0x1) != 0 : !fire && !fault);
-      auto when =
-          timed ? tagTime(reinterpret_cast<const uint8_t*>(o.data() + layout->size)) : frame_time;
-      if (!when) return "object " + std::to_string(i) + ": time tag is not a valid date";
-      *e->mutable_event_time() = *when;
-      r.set_domain("alarm");
-      r.set_entity_type(operation ? "fire_alarm_operation" : layout->entity_type);
-      r.set_entity_id(entity);
-      *r.mutable_observed_at() = *when;
-      r.set_classification(firehub::v1::CLASSIFICATION_INTERNAL);
-      r.set_op(firehub::v1::OP_UPSERT);
-      placeAtDevice(r, e->device_address());
+      std::string why = object(*layout, objects[i], timed, f, *frame_time, r);
+      if (!why.empty()) return "object " + std::to_string(i) + ": " + why;
       r.mutable_provenance()->set_source_record_id(
-          e->device_address() + "#" + std::to_string(f.serial) + "#" + std::to_string(i) + "@" +
-          firehub::v1::rfc3339(*when));
+          r.fire_alarm_event().device_address() + "#" + std::to_string(f.serial) + "#" +
+          std::to_string(i) + "@" + firehub::v1::rfc3339(r.observed_at()));
       r.mutable_provenance()->set_source_offset(offset + " object " + std::to_string(i));
       records.push_back(std::move(r));
     }
     for (const auto& r : records) sink.emit(r);
+    return "";
+  }
+
+  // One information object as a record; a reason when it cannot be read.
+  std::string object(const ObjectLayout& l, std::string_view o, bool timed, const gb::Frame& f,
+                     const google::protobuf::Timestamp& frame_time, firehub::v1::Record& r) {
+    auto u8 = [&](size_t k) { return static_cast<uint8_t>(o[k]); };
+    auto u32 = [&](size_t k) {
+      return u8(k) | (u8(k + 1) << 8) | (u8(k + 2) << 16) |
+             (static_cast<uint32_t>(u8(k + 3)) << 24);
+    };
+    const uint8_t type = l.type;
+    auto* e = r.mutable_fire_alarm_event();
+    e->set_device_address(gb::hex(f.source));
+    e->set_info_type(static_cast<FireAlarmEvent::InfoType>(type));
+    e->set_serial(f.serial);
+    std::string entity = e->device_address();
+    if (type <= 8) {  // a fire protection system's object: its type and address first
+      e->set_system_type(u8(0));
+      e->set_system_address(u8(1));
+      entity += "/" + std::to_string(u8(0)) + "-" + std::to_string(u8(1));
+    }
+    auto text = [&](size_t at, size_t n) -> std::optional<std::string> {
+      return fromGb18030(o.substr(at, n));
+    };
+    auto clock = [&](size_t at) -> std::string {
+      auto t = tagTime(reinterpret_cast<const uint8_t*>(o.data() + at));
+      if (!t) return "the clock is not a valid date";
+      *e->mutable_reported_clock() = *t;
+      e->set_clock_offset_s(t->seconds() - firehub::sdk::now().seconds());
+      return "";
+    };
+    uint32_t flags = 0;
+    bool state = false;  // a state word or an operation record (types 1, 2, 4, 21, 24)
+    std::string why;
+    switch (type) {
+      case 1:
+        flags = u8(2) | (u8(3) << 8);
+        state = true;
+        break;
+      case 2: {
+        e->set_component_type(u8(2));
+        e->set_component_address(u32(3));
+        flags = u8(7) | (u8(8) << 8);
+        state = true;
+        auto d = text(9, 31);
+        if (!d) return "description is not valid GB 18030 text";
+        e->set_description(*d);
+        entity += "/" + std::to_string(e->component_address());
+        break;
+      }
+      case 3: {
+        e->set_component_type(u8(2));
+        e->set_component_address(u32(3));
+        const uint8_t kind = u8(7);
+        const auto raw_value = static_cast<int16_t>(u8(8) | (u8(9) << 8));
+        const AnalogType at = analogType(kind).value_or(AnalogType{"reserved", "", 1});
+        e->set_analog_type(kind);
+        e->set_analog_quantity(at.quantity);
+        e->set_analog_unit(at.unit);
+        e->set_analog_value(std::round(raw_value * at.resolution * 100.0) / 100.0);
+        entity += "/" + std::to_string(e->component_address()) + "/a" + std::to_string(kind);
+        break;
+      }
+      case 4:
+      case 24:
+        flags = type == 4 ? u8(2) : u8(0);
+        e->set_operator_id(type == 4 ? u8(3) : u8(1));
+        state = true;
+        break;
+      case 5:
+      case 25:
+        e->set_software_version(std::to_string(u8(type == 5 ? 2 : 0)) + "." +
+                                std::to_string(u8(type == 5 ? 3 : 1)));
+        entity += "/version";
+        break;
+      case 6:
+      case 26: {
+        const size_t at = type == 6 ? 3 : 1;
+        auto d = text(at, o.size() - at);
+        if (!d) return "configuration text is not valid GB 18030 text";
+        e->set_description(*d);
+        entity += "/config";
+        break;
+      }
+      case 7: {
+        e->set_component_type(u8(2));
+        e->set_component_address(u32(3));
+        auto d = text(7, 31);
+        if (!d) return "component description is not valid GB 18030 text";
+        e->set_description(*d);
+        entity += "/" + std::to_string(e->component_address()) + "/config";
+        break;
+      }
+      case 8:
+      case 28:
+        why = clock(type == 8 ? 2 : 0);
+        if (!why.empty()) return why;
+        entity += "/clock";
+        break;
+      case 21:
+        flags = u8(0);
+        state = true;
+        break;
+    }
+    if (state) {
+      e->set_state_flags(flags);
+      const bool operation = type == 4 || type == 24;
+      // State bits (GB/T 26875.3): bit1 fire alarm, bit2 fault; type 1 adds power and bus
+      // faults (bits 8-10), type 21 power, channel and line faults (bits 3-6). Operations: bit0
+      // reset.
+      const bool fire = !operation && (flags & 0x2);
+      const bool fault = !operation && ((flags & 0x4) || (type == 1 && (flags & 0x700)) ||
+                                        (type == 21 && (flags & 0x78)));
+      e->set_fire_alarm(fire);
+      e->set_fault(fault);
+      e->set_resolved(operation ? (flags & 0x1) != 0 : !fire && !fault);
+    }
+    auto when = timed ? tagTime(reinterpret_cast<const uint8_t*>(o.data() + l.size)) : frame_time;
+    if (!when) return "time tag is not a valid date";
+    *e->mutable_event_time() = *when;
+    r.set_domain("alarm");
+    r.set_entity_type(l.entity_type);
+    r.set_entity_id(entity);
+    *r.mutable_observed_at() = *when;
+    r.set_classification(firehub::v1::CLASSIFICATION_INTERNAL);
+    r.set_op(firehub::v1::OP_UPSERT);
+    placeAtDevice(r, e->device_address());
     return "";
   }
 

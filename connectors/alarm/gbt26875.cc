@@ -132,9 +132,10 @@ std::string build(uint16_t serial, uint8_t version_major, uint8_t version_minor,
   return f;
 }
 
-std::string reply(const Frame& frame, uint8_t command, const uint8_t time[6]) {
+std::string reply(const Frame& frame, uint8_t command, const uint8_t time[6],
+                  std::string_view data) {
   return build(frame.serial, frame.version_major, frame.version_minor, time, frame.destination,
-               frame.source, command, "");
+               frame.source, command, data);
 }
 
 }  // namespace firehub::connectors::gbt26875

@@ -10,8 +10,11 @@ namespace firehub::connectors::gbt26875 {
 
 constexpr size_t kHeaderSize = 27;     // "@@" .. command byte
 constexpr size_t kMaxDataSize = 8192;  // larger declared lengths are treated as garbage
+constexpr uint8_t kCmdControl = 1;
 constexpr uint8_t kCmdSendData = 2;
 constexpr uint8_t kCmdConfirm = 3;
+constexpr uint8_t kCmdRequest = 4;
+constexpr uint8_t kCmdAnswer = 5;
 constexpr uint8_t kCmdDeny = 6;
 
 struct Frame {
@@ -38,8 +41,10 @@ struct Piece {
 // many bytes were used (the rest must be offered again with more bytes).
 std::vector<Piece> scan(std::string_view stream, size_t& consumed);
 
-// A reply (confirm or deny) to `frame`: same serial and version, addresses swapped, no data.
-std::string reply(const Frame& frame, uint8_t command, const uint8_t time[6]);
+// A reply to `frame` (confirm, deny, or an answer with `data`): same serial and version,
+// addresses swapped.
+std::string reply(const Frame& frame, uint8_t command, const uint8_t time[6],
+                  std::string_view data = {});
 
 // Builds a complete frame (used by replies, tests and the demo's device simulator).
 std::string build(uint16_t serial, uint8_t version_major, uint8_t version_minor,
