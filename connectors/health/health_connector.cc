@@ -3,6 +3,7 @@
 // See README.md for the codes accepted.
 #include <simdjson.h>
 
+#include <cmath>
 #include <map>
 
 #include "config_schema.h"
@@ -146,17 +147,31 @@ class HealthConnector final : public firehub::sdk::Connector {
     };
     std::string_view id, name, status;
     if (res["id"].get_string().get(id) || id.empty()) return fail("id", "missing");
-    double lon, lat;
+    double lon = 0, lat = 0;
     simdjson::dom::element position;
-    if (res["position"].get(position))
-      return fail("position", "missing (a facility must be placed)");
-    if (position["longitude"].get_double().get(lon))
-      return fail("position.longitude", "missing or not a number");
-    if (position["latitude"].get_double().get(lat))
-      return fail("position.latitude", "missing or not a number");
-    if (lon < -180 || lon > 180) return fail("position.longitude", "outside -180..180");
-    if (lat < -90 || lat > 90) return fail("position.latitude", "outside -90..90");
     firehub::v1::Record r;
+    const bool positioned = !res["position"].get(position);
+    if (positioned) {
+      if (position["longitude"].get_double().get(lon))
+        return fail("position.longitude", "missing or not a number");
+      if (position["latitude"].get_double().get(lat))
+        return fail("position.latitude", "missing or not a number");
+      if (!std::isfinite(lon) || lon < -180 || lon > 180)
+        return fail("position.longitude", "outside -180..180");
+      if (!std::isfinite(lat) || lat < -90 || lat > 90)
+        return fail("position.latitude", "outside -90..90");
+    } else {
+      // No position: the hub places it from its address (district, then city) by its district
+      // outlines, or keeps it unplaced with the reason.
+      auto* hint = r.mutable_place_hint();
+      for (const char* part : {"district", "city", "state"}) {
+        std::string_view v;
+        if (!res["address"][part].get_string().get(v) && !v.empty())
+          hint->add_names(std::string(v));
+      }
+      if (hint->names_size() == 0)
+        return fail("position", "missing, and no address (district, city) to place it by");
+    }
     auto* b = r.mutable_health_facility();
     b->set_facility_id(std::string(id));
     if (!res["name"].get_string().get(name)) b->set_name(std::string(name));
@@ -208,8 +223,10 @@ class HealthConnector final : public firehub::sdk::Connector {
     r.set_entity_type("health_facility");
     r.set_entity_id(std::string(id));
     *r.mutable_observed_at() = when ? *when : firehub::sdk::now();
-    r.mutable_geometry()->mutable_point()->set_lon(lon);
-    r.mutable_geometry()->mutable_point()->set_lat(lat);
+    if (positioned) {
+      r.mutable_geometry()->mutable_point()->set_lon(lon);
+      r.mutable_geometry()->mutable_point()->set_lat(lat);
+    }
     r.set_classification(firehub::v1::CLASSIFICATION_INTERNAL);
     r.set_op(firehub::v1::OP_UPSERT);
     r.mutable_provenance()->set_source_record_id("Location/" + std::string(id) + "#" +

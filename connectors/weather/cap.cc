@@ -9,6 +9,7 @@
 #include <Poco/SAX/InputSource.h>
 #include <Poco/SAX/XMLReader.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <stdexcept>
@@ -95,6 +96,24 @@ std::string readCircle(const std::string& text, WeatherWarning::Circle& circle,
     p->set_lat(*lat + dlat * std::sin(a));
   }
   return "";
+}
+
+// Whether a geocode's valueName names administrative-division codes (GB/T 2260, as China's
+// national early-warning system and Amap/DataV outlines give them).
+bool adminCodeScheme(std::string name) {
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  name.erase(std::remove_if(
+                 name.begin(), name.end(),
+                 [](char c) { return c == ' ' || c == '_' || c == '-' || c == '/' || c == '.'; }),
+             name.end());
+  static const char* kNames[] = {"行政区划代码", "行政区划编码", "行政区代码",
+                                 "adcode",       "areacode",     "admincode",
+                                 "gbt2260",      "gb2260",       "administrativedivisioncode",
+                                 "regioncode"};
+  for (const char* n : kNames) {
+    if (name == n) return true;
+  }
+  return false;
 }
 
 void alertToRecords(Element* alert, int offset_minutes, Parsed& out) {
@@ -185,9 +204,23 @@ void alertToRecords(Element* alert, int offset_minutes, Parsed& out) {
   place(r, sender + "," + identifier);
   auto* areas = r.mutable_geometry()->mutable_multi_polygon();
   std::string area_desc;
+  firehub::v1::PlaceHint hint;
+  hint.set_area(true);
   for (Element* area : children(info, "area")) {
     std::string desc = childText(area, "areaDesc");
     if (!desc.empty()) area_desc += (area_desc.empty() ? "" : "; ") + desc;
+    if (!desc.empty()) hint.add_names(desc);
+    // Geocodes: administrative-division codes are looked up in the hub's district outlines.
+    for (Element* g : children(area, "geocode")) {
+      const std::string scheme = childText(g, "valueName");
+      const std::string value = std::string(firehub::sdk::trim(childText(g, "value")));
+      if (value.empty()) continue;
+      if (adminCodeScheme(scheme))
+        hint.add_codes(value);
+      else if (hint.note().empty())
+        hint.set_note("geocode scheme '" + scheme + "' (" + value +
+                      ") is not administrative-division codes, which the hub looks up");
+    }
     for (Element* p : children(area, "polygon")) {
       std::string err =
           readPolygon(std::string(firehub::sdk::trim(p->innerText())), *areas->add_polygons());
@@ -199,8 +232,13 @@ void alertToRecords(Element* alert, int offset_minutes, Parsed& out) {
       if (!err.empty()) return reject(err);
     }
   }
-  if (areas->polygons_size() == 0)
-    return reject("alert has no area polygon or circle (geocodes alone cannot be placed)");
+  if (areas->polygons_size() == 0) {
+    // No polygon or circle: the hub places it by its geocodes (or keeps it unplaced, saying why).
+    if (hint.codes_size() == 0 && hint.note().empty() && hint.names_size() == 0)
+      return reject("alert has no area: no polygon, circle, geocode or areaDesc");
+    r.clear_geometry();
+    *r.mutable_place_hint() = std::move(hint);
+  }
   w.set_area_desc(area_desc);
   r.set_op(firehub::v1::OP_UPSERT);
   *r.mutable_observed_at() = *sent;

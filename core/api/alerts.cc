@@ -24,8 +24,9 @@ struct Alert {
   std::string detail;
   int64_t at = 0;  // unix seconds
   double lon = 0, lat = 0;
-  std::string level;   // warning level or CAP severity, when it has one
-  std::string origin;  // the hub a record came from (tiers), when not this one
+  std::string level;     // warning level or CAP severity, when it has one
+  std::string origin;    // the hub a record came from (tiers), when not this one
+  std::string unplaced;  // why a received warning has no place (then no point)
 };
 
 int64_t seconds(const google::protobuf::Timestamp& t) { return t.seconds(); }
@@ -69,18 +70,27 @@ Reply alertList(const ApiContext& ctx, size_t limit) {
   });
   if (!s.isOk()) return errorReply(s);
   const int64_t now = ctx.fusion ? ctx.fusion->now() : 0;
-  s = ctx.lake->forEachLatestInBBox("weather", {}, [&](firehub::v1::Record& r, std::string_view) {
-    if (!r.has_weather_warning()) return true;
+  // Received warnings, placed or not (an area given by codes the outlines do not hold).
+  s = ctx.lake->scanLatest("weather/weather_warning", [&](const firehub::v1::Record& r) {
+    if (!r.has_weather_warning()) return;
     const auto& w = r.weather_warning();
-    if (w.has_expires() && w.expires().seconds() <= now) return true;
-    auto bounds = lake::boundsOf(r.geometry());
-    if (!bounds) return true;
-    alerts.push_back({"rec:" + r.id(), "cap_received", w.event(), w.headline(),
-                      seconds(r.observed_at()), (bounds->min_lon + bounds->max_lon) / 2,
-                      (bounds->min_lat + bounds->max_lat) / 2,
-                      firehub::v1::WeatherWarning::Severity_Name(w.severity()).substr(9),
-                      r.provenance().origin_hub()});
-    return true;
+    if (w.has_expires() && w.expires().seconds() <= now) return;
+    Alert a{"rec:" + r.id(),
+            "cap_received",
+            w.event(),
+            w.headline(),
+            seconds(r.observed_at()),
+            0,
+            0,
+            firehub::v1::WeatherWarning::Severity_Name(w.severity()).substr(9),
+            r.provenance().origin_hub()};
+    if (auto bounds = lake::boundsOf(r.geometry())) {
+      a.lon = (bounds->min_lon + bounds->max_lon) / 2;
+      a.lat = (bounds->min_lat + bounds->max_lat) / 2;
+    } else {
+      a.unplaced = r.unplaced_reason().empty() ? "no area" : r.unplaced_reason();
+    }
+    alerts.push_back(std::move(a));
   });
   if (!s.isOk()) return errorReply(s);
   if (ctx.fusion) {
@@ -105,10 +115,14 @@ Reply alertList(const ApiContext& ctx, size_t limit) {
     o.set("title", a.title);
     o.set("detail", a.detail);
     o.set("at", isoTime(a.at));
-    Poco::JSON::Array point;
-    point.add(a.lon);
-    point.add(a.lat);
-    o.set("point", point);
+    if (a.unplaced.empty()) {
+      Poco::JSON::Array point;
+      point.add(a.lon);
+      point.add(a.lat);
+      o.set("point", point);
+    } else {
+      o.set("unplaced", a.unplaced);
+    }
     if (!a.level.empty()) o.set("level", a.level);
     if (!a.origin.empty()) o.set("origin", a.origin);
     auto ack = ctx.lake->getMeta(kAckPrefix + a.id);

@@ -450,6 +450,16 @@ void Router::push(HTTPServerRequest& req, HTTPServerResponse& resp, const std::s
     }
     obj.set("skipped_kinds", kinds);
   }
+  if (!summary->unplaced.empty()) {
+    Poco::JSON::Array unplaced;
+    for (const auto& [at, why] : summary->unplaced) {
+      Poco::JSON::Object u;
+      u.set("at", at);
+      u.set("reason", why);
+      unplaced.add(u);
+    }
+    obj.set("unplaced", unplaced);
+  }
   if (!summary->errors.empty()) {
     Poco::JSON::Array errors;
     for (const auto& e : summary->errors) errors.add(e);

@@ -249,6 +249,28 @@ Result<std::unique_ptr<Hub>> Hub::start(
   pipeline::PipelineOptions pipeline_options;
   pipeline_options.cell_level = c.cell_level;
   pipeline_options.busy_timeout_ms = c.busy_timeout_ms;
+  if (!c.outlines_file.empty()) {  // place hints (CAP geocodes, addresses) by district outlines
+    auto areas = tiles::readAreas(c.outlines_file, "map.outlines");
+    if (!areas.isOk()) return areas.status();
+    std::vector<pipeline::District> districts;
+    for (const auto& a : areas.value()) {
+      pipeline::District d{a.code, a.name, {}};
+      auto* multi = d.outline.mutable_multi_polygon();
+      for (const auto& polygon : a.polygons) {
+        auto* out = multi->add_polygons();
+        for (const auto& ring : polygon) {
+          auto* points = out->add_rings();
+          for (const auto& [lon, lat] : ring) {
+            auto* p = points->add_points();
+            p->set_lon(lon);
+            p->set_lat(lat);
+          }
+        }
+      }
+      districts.push_back(std::move(d));
+    }
+    pipeline_options.gazetteer = std::make_shared<pipeline::Gazetteer>(std::move(districts));
+  }
   hub->pipeline_ = std::make_unique<pipeline::Pipeline>(*hub->lake_, *hub->feeds_, hub->metrics_,
                                                         pipeline_options);
   if (c.serve_http) {  // network transports run with the server, not for offline ingest

@@ -93,7 +93,7 @@ std::string checkRecord(const firehub::v1::Record& r, const std::string& domain,
 
 std::string checkEmitted(const firehub::v1::Record& r, const std::string& domain) {
   firehub::v1::Point anchor;
-  bool placed_by_hub = r.op() == firehub::v1::OP_PATCH || r.has_located_by();
+  bool placed_by_hub = r.op() == firehub::v1::OP_PATCH || r.has_located_by() || r.has_place_hint();
   return checkEnvelope(r, domain, anchor, !placed_by_hub);
 }
 
@@ -337,6 +337,8 @@ class Body {
       ++garbage_;
       return;
     }
+    r.clear_placed_by();  // the host's to set
+    r.clear_unplaced_reason();
     if (r.domain() != domain_) ++garbage_;            // checkRecord dead-letters it below
     if (crs_ != Crs::kWgs84) recordToWgs84(r, crs_);  // before a reference places it in WGS 84
     if (have_source_) bytes = source_;
@@ -361,6 +363,9 @@ class Body {
       }
       r.set_unplaced(true);  // stored without a place; a dead letter says why (but a withdrawal)
     }
+    if (!r.has_geometry() && r.has_place_hint() && r.op() != firehub::v1::OP_RETRACT &&
+        r.op() != firehub::v1::OP_PATCH)
+      placeFromHint(r);
     // Kept at the precision its JSON writes (7 decimal places, milliseconds), before its place is
     // worked out: a record read back from its topic is the record stored, on every replica.
     firehub::v1::roundToKeptPrecision(r);
@@ -373,6 +378,18 @@ class Body {
     }
     fillEnvelope(item, anchor);
     remember(std::move(item));
+  }
+
+  // A record that names its place (district codes, an address) instead of giving it: placed by
+  // the district outlines, else kept unplaced with the reason (shown with it, not on the map).
+  void placeFromHint(firehub::v1::Record& r) {
+    static const Gazetteer kNone({});
+    std::string why;
+    if ((options_.gazetteer ? *options_.gazetteer : kNone).place(r, why)) return;
+    r.set_unplaced(true);
+    r.set_unplaced_reason(why);
+    if (summary_.unplaced.size() < options_.max_reported_errors)
+      summary_.unplaced.emplace_back(r.provenance().source_offset(), why);
   }
 
   // The envelope fields the host owns, and the topics the record goes to.

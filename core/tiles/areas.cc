@@ -59,6 +59,12 @@ void readFeature(const Poco::JSON::Object::Ptr& f, std::vector<Area>& out) {
     auto props = f->getObject("properties");
     area.name = props ? props->optValue<std::string>("name", "") : "";
     area.id = f->has("id") ? f->get("id").convert<std::string>() : area.name;
+    for (const char* key : {"adcode", "code"}) {
+      if (props && area.code.empty() && props->has(key) && !props->isNull(key)) {
+        auto v = props->get(key);
+        if (v.isString() || v.isInteger()) area.code = v.convert<std::string>();
+      }
+    }
     g = f->getObject("geometry");
   }
   if (!g) return;

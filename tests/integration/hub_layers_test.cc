@@ -91,8 +91,15 @@ TEST_F(HubTest, CapWarningsUpdateAndCancelWithdrawEarlierAlerts) {
   auto bad = post("/api/v1/feeds/wx/records", fixture("weather", "warnings.invalid.xml"),
                   "application/xml");
   ASSERT_EQ(bad.status, 202) << bad.body;
-  EXPECT_EQ(parse(bad.body)->getValue<int>("rejected"), 4);
-  EXPECT_NE(bad.body.find("geocodes alone cannot be placed"), std::string::npos) << bad.body;
+  EXPECT_EQ(parse(bad.body)->getValue<int>("rejected"), 3);
+  // An area given only by a geocode is kept, unplaced here (this hub has no district outlines),
+  // and listed with the reason; it is not on the map.
+  EXPECT_EQ(parse(bad.body)->getValue<int>("accepted"), 1) << bad.body;
+  auto alerts = get("/api/v1/alerts").body;
+  EXPECT_NE(alerts.find("\"unplaced\":\"the hub has no district outlines (map.outlines) to look "
+                        "up code 210100"),
+            std::string::npos)
+      << alerts;
 }
 
 TEST_F(HubTest, FireWeatherLayerFollowsNoonObservations) {

@@ -19,7 +19,7 @@
       byUser: "用户名和密码", byKey: "API 密钥", userName: "用户名", password: "密码", apiKey: "API 密钥",
       signedInAs: "已登录：{who}（{role}）", localViewer: "本机查看", alerts: "告警", fire_alarm: "火警",
       fault: "故障", incident: "警情", cap_received: "气象预警", cap_drafted: "风险预警", acknowledge: "确认",
-      acknowledgedBy: "已确认：{who}", districtsTitle: "辖区", allDistricts: "全部辖区", statsRanking: "统计与排名",
+      acknowledgedBy: "已确认：{who}", unplaced: "区域未能定位（不在地图上）", districtsTitle: "辖区", allDistricts: "全部辖区", statsRanking: "统计与排名",
       rank: "排名", district: "辖区", highCells: "红橙网格", openAlarms: "未处理火警/故障", hydrantRate: "消火栓完好率",
       within5: "5分钟覆盖面积", devicesOnline: "物联网设备在线", searchHint: "搜索建筑、单位、地址或记录",
       noResults: "无结果", exportPng: "导出 PNG", exportPdf: "导出 PDF", sourcesLine: "数据来源",
@@ -41,7 +41,7 @@
       userName: "user name", password: "password", apiKey: "API key", signedInAs: "signed in: {who} ({role})",
       localViewer: "local viewer", alerts: "Alerts", fire_alarm: "fire alarm", fault: "fault",
       incident: "incident", cap_received: "weather warning", cap_drafted: "risk warning",
-      acknowledge: "acknowledge", acknowledgedBy: "acknowledged by {who}", districtsTitle: "Districts",
+      acknowledge: "acknowledge", acknowledgedBy: "acknowledged by {who}", unplaced: "area not placed (not on the map)", districtsTitle: "Districts",
       allDistricts: "all districts", statsRanking: "statistics and ranking", rank: "rank", district: "district",
       highCells: "red/orange cells", openAlarms: "open alarms/faults", hydrantRate: "hydrants intact",
       within5: "area within 5 min", devicesOnline: "IoT devices online",
@@ -172,7 +172,7 @@
       const ack = a.acknowledged ? `<div class="note acked">${esc(t("acknowledgedBy").replace("{who}", a.acknowledged.by))}</div>`
         : canAck ? `<button type="button" class="ack">${esc(t("acknowledge"))}</button>` : "";
       div.innerHTML = `<span class="swatch point" style="background:${KIND_COLOUR[a.kind] || "#777"}"></span>` +
-        `<div class="alert-body"><b>${esc(t(a.kind))} · ${esc(a.title)}</b>${a.origin ? ` <span class="origin">${esc(t("from").replace("{hub}", a.origin))}</span>` : ""}<div class="note">${esc(when)} ${esc(a.detail)}</div>${ack}</div>`;
+        `<div class="alert-body"><b>${esc(t(a.kind))} · ${esc(a.title)}</b>${a.origin ? ` <span class="origin">${esc(t("from").replace("{hub}", a.origin))}</span>` : ""}<div class="note">${esc(when)} ${esc(a.detail)}</div>${a.unplaced ? `<div class="note">${esc(t("unplaced"))}</div>` : ""}${ack}</div>`;
       div.addEventListener("click", (e) => {
         if (e.target.classList.contains("ack")) {
           write("POST", `/api/v1/alerts/${encodeURIComponent(a.id)}/ack`).then(loadAlerts, (err) => openPanel(esc(err.message)));
@@ -210,6 +210,11 @@
 
   function focusAlert(a) {
     focusedAlert = a.id;
+    if (!a.point) {  // a warning whose area the hub could not place: said in the panel, not drawn
+      renderAlerts();
+      openPanel(`<h3>${esc(a.title)}</h3><p class="note">${esc(t("unplaced"))}: ${esc(a.unplaced || "")}</p>`);
+      return;
+    }
     map.getSource("focus")?.setData({ type: "Feature", geometry: { type: "Point", coordinates: a.point }, properties: { id: a.id } });
     map.flyTo({ center: a.point, zoom: Math.max(map.getZoom(), a.kind.startsWith("cap") ? 11 : 15) });
     renderAlerts();

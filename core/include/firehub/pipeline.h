@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +20,28 @@
 
 namespace firehub::pipeline {
 
+// District outlines (map.outlines) the pipeline places records by when a connector gives a
+// place hint instead of a geometry (gazetteer.cc).
+struct District {
+  std::string code;  // GB/T 2260 administrative-division code, "" when the outline has none
+  std::string name;
+  firehub::v1::Geometry outline;  // Polygon or MultiPolygon
+};
+class Gazetteer {
+ public:
+  explicit Gazetteer(std::vector<District> districts);
+  size_t size() const { return districts_.size(); }
+  // Places `r` from its place hint: codes on the union of the districts they name (a city or
+  // province code: all its districts; a code not among the outlines: the nearest enclosing one
+  // that is), else names at a point inside the one district named. Sets `placed_by`; false with
+  // `why` when nothing matches.
+  bool place(firehub::v1::Record& r, std::string& why) const;
+
+ private:
+  std::vector<const District*> byCode(const std::string& code, std::string& via) const;
+  std::vector<District> districts_;
+};
+
 struct PipelineOptions {
   // S2 level of Record.s2_cell (the fusion grid). Default: 15 (~280 m cells).
   int cell_level = 15;
@@ -28,6 +51,9 @@ struct PipelineOptions {
   // feed) before it gets 503; a connector decoding one body longer than this is reported as
   // blocked. Default: 10 s.
   int64_t busy_timeout_ms = 10000;
+  // District outlines for place hints (a CAP area's geocodes, a FHIR address). Default: none
+  // (such records are kept unplaced, saying so).
+  std::shared_ptr<const Gazetteer> gazetteer;
 };
 
 struct IngestRequest {
@@ -106,6 +132,8 @@ struct IngestSummary {
   size_t skipped = 0;
   std::map<std::string, std::pair<size_t, std::string>> skipped_kinds;
   std::vector<std::string> errors;  // "line 3: field 'rh_pct' = 140 is outside [0, 100]"
+  // Records stored without a place (a place hint nothing matched): where in the body, and why.
+  std::vector<std::pair<std::string, std::string>> unplaced;
   // Streams (TCP): bytes of the body the connector used (the rest is an incomplete frame), and
   // the reply for the peer, given only after the commit succeeded.
   size_t consumed = 0;

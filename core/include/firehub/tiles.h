@@ -223,6 +223,7 @@ class TileVersions {
 using Ring = std::vector<std::pair<double, double>>;  // lon, lat
 struct Area {
   std::string id, name;
+  std::string code;  // the "adcode" or "code" property (an administrative-division code), if any
   std::vector<std::vector<Ring>> polygons;  // each: outer ring, then holes
   LonLatBox box{180, 90, -180, -90};
   // Whether lon/lat lies inside (planar lon/lat, even-odd: holes are outside).
