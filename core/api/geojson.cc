@@ -66,14 +66,19 @@ std::optional<std::pair<double, double>> markerPoint(const firehub::v1::Geometry
   return std::pair{lon / n, lat / n};
 }
 
-std::string geometryJson(const firehub::v1::Geometry& g) {
+std::string geometryJson(const firehub::v1::Geometry& g, pipeline::Crs to) {
   std::ostringstream os;
   os.precision(9);
+  auto point = [&](const firehub::v1::Point& p) {
+    lake::LonLat at{p.lon(), p.lat()};
+    if (to != pipeline::Crs::kWgs84) at = pipeline::fromWgs84(at, to);
+    os << '[' << at.lon << ',' << at.lat << ']';
+  };
   auto ring = [&](const firehub::v1::LinearRing& r) {
     os << '[';
     for (int i = 0; i < r.points_size(); ++i) {
       if (i) os << ',';
-      os << '[' << r.points(i).lon() << ',' << r.points(i).lat() << ']';
+      point(r.points(i));
     }
     os << ']';
   };
@@ -86,7 +91,9 @@ std::string geometryJson(const firehub::v1::Geometry& g) {
     os << ']';
   };
   if (g.has_point()) {
-    os << R"({"type":"Point","coordinates":[)" << g.point().lon() << ',' << g.point().lat() << "]}";
+    os << R"({"type":"Point","coordinates":)";
+    point(g.point());
+    os << '}';
   } else if (g.has_polygon()) {
     os << R"({"type":"Polygon","coordinates":)";
     polygon(g.polygon());

@@ -142,7 +142,9 @@ Reply warningDocument(const ApiContext& ctx, const std::string& identifier);
 // outer ring's vertices (the first polygon of a multi-polygon); none without a geometry.
 std::optional<std::pair<double, double>> markerPoint(const firehub::v1::Geometry& geometry);
 // GeoJSON geometry (RFC 7946, lon/lat) of a record's geometry; "null" when it has none.
-std::string geometryJson(const firehub::v1::Geometry& geometry);
+// `to`: the coordinates converted from WGS 84 to a Chinese web map's datum (gcj02, bd09).
+std::string geometryJson(const firehub::v1::Geometry& geometry,
+                         pipeline::Crs to = pipeline::Crs::kWgs84);
 
 // GeoJSON Feature of a risk cell (polygon of the S2 cell, properties for the map).
 std::string riskCellFeature(const firehub::v1::RiskCell& cell);

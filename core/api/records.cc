@@ -29,6 +29,16 @@ void Router::entities(HTTPServerResponse& resp, const std::optional<std::string>
     return sendError(resp, Status::notFound("no domain '" + *domain +
                                             "' (domains: " + auth::schemaDomainList() + ")"));
   }
+  // ?crs=gcj02 (or bd09): coordinates for a Chinese web map's base layer; WGS 84 by default.
+  pipeline::Crs crs = pipeline::Crs::kWgs84;
+  if (auto wanted = param("crs")) {
+    auto parsed = pipeline::parseCrs(*wanted);
+    if (!parsed || *parsed == pipeline::Crs::kCgcs2000)
+      return sendError(resp, Status::invalidArgument(
+                                 "query parameter 'crs' must be wgs84, gcj02 or bd09 (the bbox is "
+                                 "always WGS 84)"));
+    crs = *parsed;
+  }
   lake::BBox bbox;
   if (bbox_text) {
     auto parsed = parseBBox(*bbox_text);
@@ -41,7 +51,7 @@ void Router::entities(HTTPServerResponse& resp, const std::optional<std::string>
       ctx_, {*domain, ""}, bbox, page->limit, 0, nullptr,
       [&](firehub::v1::Record& r) {
         return R"({"type":"Feature","id":)" + jsonString(r.entity_id()) + R"(,"geometry":)" +
-               geometryJson(r.geometry()) + R"(,"properties":)" + recordJson(r) +
+               geometryJson(r.geometry(), crs) + R"(,"properties":)" + recordJson(r) +
                R"(,"links":[{"rel":"record","href":)" +
                jsonString("/api/v1/records/" + pathSegment(r.id())) + "}]}";
       },

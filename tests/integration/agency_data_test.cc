@@ -201,6 +201,19 @@ TEST_F(AgencyDataTest, PositionsFromChineseWebMapsAreStoredInWgs84) {
     EXPECT_EQ(prov->getValue<std::string>("original_crs"), pipeline::crsName(crs));
     EXPECT_DOUBLE_EQ(prov->getObject("original_position")->getValue<double>("lon"), 123.431);
   }
+  // ?crs=gcj02 gives a Chinese web map's base layer its datum back: the position as sent.
+  auto asGcj = parse(get("/api/v1/entities?domain=station&limit=100&crs=gcj02").body);
+  bool found = false;
+  for (size_t i = 0; i < asGcj->getArray("features")->size(); ++i) {
+    auto f = asGcj->getArray("features")->getObject(static_cast<unsigned>(i));
+    if (f->getValue<std::string>("id") != "G1") continue;
+    found = true;
+    auto at = f->getObject("geometry")->getArray("coordinates");
+    EXPECT_NEAR(at->getElement<double>(0), 123.4310, 1e-6) << "round trip, within 0.1 m";
+    EXPECT_NEAR(at->getElement<double>(1), 41.8057, 1e-6);
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(get("/api/v1/entities?domain=station&crs=epsg:3857").status, 400);
   auto bad = http("127.0.0.1", port_, "PATCH", "/api/v1/feeds/gcj", R"({"crs":"epsg:4490"})",
                   "application/merge-patch+json", key_);
   EXPECT_EQ(bad.status, 400);
