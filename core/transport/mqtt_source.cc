@@ -102,6 +102,8 @@ class MqttSources::Client : public SourceWorker {
     mosquitto_connect_callback_set(mosq, &Client::onConnect);
     mosquitto_subscribe_callback_set(mosq, &Client::onSubscribe);
     mosquitto_message_callback_set(mosq, &Client::onMessage);
+    mosquitto_log_callback_set(mosq, &Client::onLog);  // OpenSSL's reasons, for the state
+    last_log_error_.clear();
 
     auto address = owner_.policy_.resolve(m.host, static_cast<uint16_t>(m.port));
     if (!address.isOk()) return address.status();
@@ -111,7 +113,8 @@ class MqttSources::Client : public SourceWorker {
                                static_cast<int>(m.keepalive_s));
     if (rc != MOSQ_ERR_SUCCESS)
       return Status::unavailable("connect to " + m.host + ":" + std::to_string(m.port) + ": " +
-                                 mosqError(rc));
+                                 mosqError(rc) +
+                                 (last_log_error_.empty() ? "" : " (" + last_log_error_ + ")"));
     while (!stopping_) {
       const int fd = mosquitto_socket(mosq);
       if (fd < 0) return Status::unavailable("the connection to the broker closed");
@@ -122,7 +125,8 @@ class MqttSources::Client : public SourceWorker {
         rc = mosquitto_loop_read(mosq, 1);  // messages are stored in its callback
         if (!broken_.empty()) return Status::unavailable(broken_);  // nothing more is written
         if (rc != MOSQ_ERR_SUCCESS)
-          return Status::unavailable("the connection to the broker broke: " + mosqError(rc));
+          return Status::unavailable("the connection to the broker broke: " + mosqError(rc) +
+                                     (last_log_error_.empty() ? "" : " (" + last_log_error_ + ")"));
       }
       if (mosquitto_want_write(mosq)) {  // the PUBACKs of stored messages, pings, subscribes
         rc = mosquitto_loop_write(mosq, 1);
@@ -136,6 +140,11 @@ class MqttSources::Client : public SourceWorker {
     mosquitto_disconnect(mosq);
     mosquitto_loop_write(mosq, 1);
     return Status::ok();
+  }
+
+  static void onLog(mosquitto*, void* self_ptr, int level, const char* text) {
+    if (level == MOSQ_LOG_ERR && text)
+      static_cast<Client*>(self_ptr)->last_log_error_ = std::string(text).substr(0, 200);
   }
 
   static void onConnect(mosquitto* mosq, void* self_ptr, int rc) {
@@ -214,6 +223,7 @@ class MqttSources::Client : public SourceWorker {
   std::atomic<bool> stopping_{false};
   // Set from the client's callbacks (on this thread) when the connection must be dropped.
   std::string broken_;
+  std::string last_log_error_;  // the client library's last error line (OpenSSL's reason)
   bool connected_once_ = false;
   mutable std::mutex mu_;
   MqttSourceState state_;

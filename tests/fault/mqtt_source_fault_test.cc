@@ -122,5 +122,63 @@ TEST(MqttSourceTest, NothingLostAcrossKillDashNineAndABrokerRestart) {
   EXPECT_EQ(hub.get("/api/v1/feeds/iotm").body.find("pa55word"), std::string::npos);
 }
 
+// A broker behind TLS: its certificate is checked against the feed's ca_file (and the name the
+// hub connects by); with the system's CAs instead, the hub refuses it and says so.
+TEST(MqttSourceTest, ATlsBrokerIsCheckedAgainstTheFeedsCa) {
+  TempDir dir;
+  const std::string cert = dir.sub("broker.crt"), key = dir.sub("broker.pem");
+  ASSERT_EQ(run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
+                "-addext subjectAltName=DNS:localhost -keyout " +
+                key + " -out " + cert + " 2>&1")
+                .first,
+            0);
+  MosquittoProcess broker(dir.sub("mqtt"), "iot", "pa55word");
+  broker.withTls(cert, key);
+  ASSERT_TRUE(broker.start()) << broker.log();
+  std::ofstream(dir.sub("hub.conf")) << "outbound.allow = 127.0.0.1/32\nlake.sync = false\n";
+  HubProcess hub(dir.sub("hub"), pluginsDir(), dir.sub("hub.log"), dir.sub("hub.conf"));
+  ASSERT_TRUE(hub.start()) << hub.log();
+  auto feed = [&](const std::string& id, const std::string& ca) {
+    return hub.post("/api/v1/feeds",
+                    R"({"id":")" + id +
+                        R"(","agency":"met","connector":"firehub.connector.weather",)"
+                        R"("mqtt":{"host":"localhost","port":)" +
+                        std::to_string(broker.tlsPort()) + R"(,"tls":true,)" + ca +
+                        R"("topics":["met/+/obs"],"username":"iot","password":"pa55word",)"
+                        R"("content_type":"application/x-ndjson","client_id":")" +
+                        id + R"("}})",
+                    "application/json");
+  };
+  ASSERT_EQ(feed("tlsok", R"("ca_file":")" + cert + R"(",)").status, 201);
+  ASSERT_EQ(feed("tlsbad", "").status, 201);
+  auto state = [&](const std::string& id) {
+    auto r = hub.get("/api/v1/feeds/" + id);
+    return r.status == 200 ? parseObject(r.body)->getObject("mqtt_state") : nullptr;
+  };
+  ASSERT_TRUE(waitFor([&] {
+    auto s = state("tlsok");
+    return s && s->getValue<bool>("connected");
+  })) << hub.get("/api/v1/feeds/tlsok").body
+      << broker.log();
+  ASSERT_TRUE(waitFor([&] {
+    auto s = state("tlsbad");
+    return s && !s->getValue<std::string>("error").empty();
+  })) << hub.get("/api/v1/feeds/tlsbad").body;
+  EXPECT_FALSE(state("tlsbad")->getValue<bool>("connected"));
+  EXPECT_NE(state("tlsbad")->getValue<std::string>("error").find("certificate verify failed"),
+            std::string::npos);
+  std::cout << "mqtt source, TLS with the system's CAs: "
+            << state("tlsbad")->getValue<std::string>("error") << std::endl;
+  ASSERT_EQ(run("mosquitto_pub -h localhost -p " + std::to_string(broker.tlsPort()) + " --cafile " +
+                cert + " -u iot -P pa55word -q 1 -t met/tls/obs -m '" +
+                observations("T", 0, 1).substr(0, observations("T", 0, 1).size() - 1) + "' 2>&1")
+                .first,
+            0);
+  ASSERT_TRUE(waitFor([&] {
+    auto r = hub.get("/api/v1/entities?domain=weather&limit=1");
+    return r.status == 200 && parseObject(r.body)->getValue<int>("numberMatched") == 1;
+  })) << hub.get("/api/v1/feeds/tlsok").body;
+}
+
 }  // namespace
 }  // namespace firehub::testing

@@ -168,21 +168,34 @@ class MosquittoProcess {
  public:
   MosquittoProcess(std::string dir, std::string user, std::string password)
       : dir_(std::move(dir)), user_(std::move(user)), password_(std::move(password)) {}
+  // Also a TLS listener (tlsPort()) with this certificate and key.
+  void withTls(std::string cert, std::string key) {
+    tls_cert_ = std::move(cert);
+    tls_key_ = std::move(key);
+  }
+  uint16_t tlsPort() const { return tls_port_; }
   ~MosquittoProcess() { stop(); }
   bool start() {
     std::filesystem::create_directories(dir_);
-    if (port_ == 0) {  // a free port, kept across restarts
+    if (port_ == 0) {  // free ports, kept across restarts
       Poco::Net::ServerSocket probe(Poco::Net::SocketAddress("127.0.0.1", 0));
+      Poco::Net::ServerSocket probe_tls(Poco::Net::SocketAddress("127.0.0.1", 0));
       port_ = probe.address().port();
+      tls_port_ = probe_tls.address().port();
     }
     const std::string passwords = dir_ + "/passwords";
     if (run("mosquitto_passwd -b -c " + passwords + " " + user_ + " " + password_ + " 2>&1")
             .first != 0)
       return false;
-    std::ofstream(dir_ + "/mosquitto.conf")
-        << "listener " << port_ << " 127.0.0.1\nallow_anonymous false\npassword_file " << passwords
-        << "\npersistence true\npersistence_location " << dir_
-        << "/\nmax_queued_messages 0\nuser root\nlog_dest stderr\n";
+    std::ofstream conf(dir_ + "/mosquitto.conf");
+    conf << "allow_anonymous false\npassword_file " << passwords
+         << "\npersistence true\npersistence_location " << dir_
+         << "/\nmax_queued_messages 0\nuser root\nlog_dest stderr\nlistener " << port_
+         << " 127.0.0.1\n";
+    if (!tls_cert_.empty())
+      conf << "listener " << tls_port_ << " 127.0.0.1\ncertfile " << tls_cert_ << "\nkeyfile "
+           << tls_key_ << "\n";
+    conf.close();
     pid_ = fork();
     if (pid_ == 0) {
       FILE* f = std::freopen((dir_ + "/mosquitto.log").c_str(), "a", stderr);
@@ -218,9 +231,9 @@ class MosquittoProcess {
   std::string log() const { return readFile(dir_ + "/mosquitto.log"); }
 
  private:
-  std::string dir_, user_, password_;
+  std::string dir_, user_, password_, tls_cert_, tls_key_;
   pid_t pid_ = -1;
-  uint16_t port_ = 0;
+  uint16_t port_ = 0, tls_port_ = 0;
 };
 
 }  // namespace firehub::testing
