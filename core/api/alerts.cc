@@ -71,7 +71,7 @@ Reply alertList(const ApiContext& ctx, size_t limit) {
   if (!s.isOk()) return errorReply(s);
   const int64_t now = ctx.fusion ? ctx.fusion->now() : 0;
   // Received warnings, placed or not (an area given by codes the outlines do not hold).
-  s = ctx.lake->scanLatest("weather/weather_warning", [&](const firehub::v1::Record& r) {
+  s = ctx.lake->scanLatest("weather", [&](const firehub::v1::Record& r) {
     if (!r.has_weather_warning()) return;
     const auto& w = r.weather_warning();
     if (w.has_expires() && w.expires().seconds() <= now) return;
