@@ -221,6 +221,8 @@ class Router : public Poco::Net::HTTPRequestHandler {
   void tierRiskLayer(HTTPServerRequest& req, HTTPServerResponse& resp);
   firehub::v1::Record draftRecord(const firehub::v1::WarningDraft& d, int64_t bucket) const;
   void upstream(HTTPServerResponse& resp);
+  void startBackup(HTTPServerRequest& req, HTTPServerResponse& resp);
+  void backupState(HTTPServerResponse& resp);
   bool forbid(HTTPServerResponse& resp, const std::string& why);
 
   // When the request's If-None-Match is `etag`: answers 304 with it and returns true.

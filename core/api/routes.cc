@@ -128,6 +128,8 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
   }
   if (what == "kafka" && p.size() == 1 && get) return kafka(resp);
   if (what == "upstream" && p.size() == 1 && get) return upstream(resp);
+  if (what == "backups" && p.size() == 1 && get) return backupState(resp);
+  if (what == "backups" && p.size() == 1 && post) return startBackup(req, resp);
   if (what == "tiers" && p.size() == 2 && p[1] == "records" && post) return tierRecords(req, resp);
   if (what == "tiers" && p.size() == 2 && p[1] == "down" && get) return tierDown(req, resp);
   if (what == "tiers" && p.size() == 3 && p[1] == "layers" && p[2] == "risk" && get)
@@ -256,6 +258,8 @@ std::string Router::allowedMethods(const std::vector<std::string>& p) {
   } else if (what == "users") {
     if (n == 1) m = {"GET", "POST"};
     if (n == 2) m = {"DELETE"};
+  } else if (what == "backups") {
+    if (n == 1) m = {"GET", "POST"};
   } else if (what == "audit") {
     if (n == 1 || (n == 2 && is(1, "verify"))) m = {"GET"};
   } else if (what == "tiers") {

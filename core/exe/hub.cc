@@ -466,6 +466,7 @@ Status Hub::startApi() {
     ctx.kafka_source = [sources](const std::string& feed) { return sources->state(feed); };
   }
   ctx.outbound = net::OutboundPolicy({c.outbound_allow, c.outbound_ca_file});
+  ctx.backups = std::make_shared<api::BackupJobs>(*lake_, c.backup_root);
   if (auto* polls = polls_.get()) {
     ctx.poll_source = [polls](const std::string& feed) { return polls->state(feed); };
   }

@@ -152,6 +152,7 @@ Result<HubConfig> loadConfig(const std::string& file,
     c.plugin_scan_interval_s = p->getInt("plugins.scan_interval_s", c.plugin_scan_interval_s);
     c.file_drop_poll_ms = p->getInt("file_drop.poll_ms", c.file_drop_poll_ms);
     c.file_drop_root = p->getString("file_drop.root", "");
+    c.backup_root = p->getString("backup.root", "");
     auto allow = net::parseAllowList(p->getString("outbound.allow", ""));
     if (!allow.isOk())
       return Status::invalidArgument("outbound.allow: " + allow.status().message());
@@ -270,6 +271,7 @@ Result<HubConfig> loadConfig(const std::string& file,
     resolve(c.tls_key);
     resolve(c.outlines_file);
     resolve(c.file_drop_root);
+    resolve(c.backup_root);
     resolve(c.outbound_ca_file);
     c.local_offset_minutes = p->getInt("fusion.utc_offset_minutes", c.local_offset_minutes);
     std::map<std::string, std::string> risk_keys;

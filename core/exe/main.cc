@@ -172,6 +172,7 @@ int main(int argc, char** argv) {
   cli::addFwiCommand(app);
   cli::addKeysCommand(app);
   cli::addAuditCommand(app);
+  cli::addBackupCommands(app);
   cli::addFeedsCommand(app);
   cli::addGrantsCommand(app);
   cli::addDlqCommand(app);

@@ -7,6 +7,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <thread>
+#include <mutex>
 #include <string>
 
 #include "firehub/auth.h"
@@ -88,6 +90,31 @@ struct ApiOptions {
   std::vector<net::Network> trusted_proxies;
 };
 
+// Backups of the running hub's lake (backups.cc): one at a time, in a folder under
+// backup.root, on a thread of its own; its progress is read while it runs.
+class BackupJobs {
+ public:
+  BackupJobs(lake::Lake& lake, std::string root) : lake_(lake), root_(std::move(root)) {}
+  ~BackupJobs();
+  bool enabled() const { return !root_.empty(); }
+  // Starts a backup into <backup.root>/<name>; Conflict while one runs, InvalidArgument for a
+  // name that is not one folder name.
+  Status start(const std::string& name);
+  // {"running", "to", "bytes", "started_at", "finished_at", "error", "backup": {...}}
+  std::string stateJson() const;
+
+ private:
+  lake::Lake& lake_;
+  const std::string root_;
+  mutable std::mutex mu_;
+  bool running_ = false;
+  std::string to_, error_;
+  uint64_t bytes_ = 0;
+  int64_t started_ms_ = 0, finished_ms_ = 0;
+  std::optional<lake::BackupInfo> done_;
+  std::thread thread_;
+};
+
 struct ApiContext {
   lake::Lake* lake = nullptr;
   pipeline::Pipeline* pipeline = nullptr;
@@ -138,6 +165,8 @@ struct ApiContext {
   // The same for HTTP poll and MQTT source feeds.
   std::function<std::optional<transport::PollSourceState>(const std::string& feed_id)> poll_source;
   std::function<std::optional<transport::MqttSourceState>(const std::string& feed_id)> mqtt_source;
+  // Backups (null or disabled when backup.root is not set).
+  std::shared_ptr<BackupJobs> backups;
   // The TCP port a feed listens on, if any.
   std::function<std::optional<uint16_t>(const std::string& feed_id)> listen_port;
 };

@@ -39,6 +39,9 @@ struct HubConfig {
   // The only directory file-drop folders may lie under (file_drop.root), set by operators; never
   // the data dir or inside it. Empty: no feed may have a file drop. Default: empty.
   std::string file_drop_root;
+  // The folder backups are made under (backup.root): `firehub backup --to NAME` backs the
+  // running hub's lake up to <backup.root>/NAME. Default: none (backups through the API off).
+  std::string backup_root;
   // Special networks (loopback, private, link-local) webhooks may reach anyway
   // (outbound.allow, comma-separated CIDRs), and the CAs HTTPS receivers are checked against
   // (outbound.ca_file; empty: the system's). Default: none, empty.

@@ -190,6 +190,22 @@ struct DeadLetterEntry {
   firehub::v1::DeadLetter letter;
 };
 
+// A backup of the lake (backup.cc).
+struct BackupInfo {
+  uint32_t id = 0;
+  int64_t timestamp = 0;  // unix seconds
+  uint64_t bytes = 0;     // of its files (shared ones included)
+  uint32_t files = 0;
+};
+// The backups in `dir`, oldest first (offline: no lake needs to be open).
+Result<std::vector<BackupInfo>> listBackups(const std::string& dir);
+// Checks every file of backup `id` (0: the newest) in `dir` against the size and checksum its
+// manifest records. DataLoss naming the first file that does not match.
+Status verifyBackup(const std::string& dir, uint32_t id = 0);
+// Restores backup `id` (0: the newest) of `dir` as the lake at `lake_dir` (which must not hold a
+// lake: a restore never overwrites one).
+Status restoreBackup(const std::string& dir, const std::string& lake_dir, uint32_t id = 0);
+
 class Lake {
  public:
   static Result<std::unique_ptr<Lake>> open(const LakeOptions& options);
@@ -326,6 +342,12 @@ class Lake {
   // A consistent copy of the lake in `dir` (new; on the same file system its table files are
   // hard links): a RocksDB checkpoint, what a cluster node rebuilds from.
   Status checkpoint(const std::string& dir) const;
+  // A backup in `dir` with RocksDB's BackupEngine, of the open lake while it takes writes:
+  // memtables flushed first, so every record committed before the call is in it; incremental
+  // (table files an earlier backup in `dir` holds are not copied again). `progress` is called
+  // with the bytes copied so far (in steps of about 1 MiB). Returns the new backup.
+  Result<BackupInfo> backup(const std::string& dir,
+                            const std::function<void(uint64_t bytes)>& progress = {}) const;
   // Forgets every pending Kafka delivery (a lake copied from another node: what it had not sent
   // is that node's to send).
   Status clearOutbox();
