@@ -205,6 +205,14 @@ void Router::auditVerify(HTTPServerResponse& resp) {
   Poco::JSON::Object o;
   o.set("intact", !broken.value().has_value());
   if (broken.value()) o.set("first_broken_link", *broken.value());
+  // Where the chain starts when retention removed older entries.
+  if (auto anchor = ctx_.audit->anchor(); anchor.isOk() && anchor.value()) {
+    try {
+      o.set("anchor", Poco::JSON::Parser().parse(*anchor.value()));
+    } catch (const Poco::Exception&) {
+      o.set("anchor", *anchor.value());
+    }
+  }
   send(resp, 200, toJson(o));
 }
 

@@ -223,6 +223,20 @@ class Router : public Poco::Net::HTTPRequestHandler {
   void upstream(HTTPServerResponse& resp);
   void startBackup(HTTPServerRequest& req, HTTPServerResponse& resp);
   void backupState(HTTPServerResponse& resp);
+  // History (history.cc).
+  using TimedWalk = std::function<Status(int64_t from, int64_t to, std::string_view after,
+                                         const lake::Lake::TimedFn& fn)>;
+  void timedRecords(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& list,
+                    const TimedWalk& walk);
+  void entityHistory(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& domain,
+                     const std::string& entity_id);
+  void recordsByTime(HTTPServerRequest& req, HTTPServerResponse& resp);
+  void riskLayerAt(HTTPServerResponse& resp, const std::string& at_text,
+                   const std::optional<std::string>& bbox_text,
+                   const std::optional<std::string>& limit_text);
+  void riskCellAt(HTTPServerResponse& resp, const std::string& token, const std::string& at_text);
+  void lakeState(HTTPServerResponse& resp);
+  void runRetention(HTTPServerResponse& resp);
   bool forbid(HTTPServerResponse& resp, const std::string& why);
 
   // When the request's If-None-Match is `etag`: answers 304 with it and returns true.

@@ -27,6 +27,7 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
     if (ctx_.load_failures)
       ctx_.metrics->setLoadFailures(static_cast<double>(ctx_.load_failures().size()));
     setMemoryGauges();
+    if (ctx_.upkeep) (void)ctx_.upkeep->measure();
     if (ctx_.replica) {
       const auto st = ctx_.replica->state();
       ctx_.metrics->setReplicaLag(static_cast<double>(st.lag_records), st.lag_seconds);
@@ -188,9 +189,14 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
     if (p.size() == 3 && p[2] == "events" && get) return subscriptionEvents(req, resp, *sub);
   }
   if (what == "records" && p.size() == 2 && get) return record(resp, p[1]);
+  if (what == "records" && p.size() == 1 && get) return recordsByTime(req, resp);
   if (what == "entities" && p.size() == 1 && get) {
     return entities(resp, param("domain"), param("bbox"));
   }
+  if (what == "entities" && p.size() == 4 && p[3] == "history" && get)
+    return entityHistory(req, resp, p[1], p[2]);
+  if (what == "lake" && p.size() == 1 && get) return lakeState(resp);
+  if (what == "lake" && p.size() == 2 && p[1] == "retention" && post) return runRetention(resp);
   if (what == "dlq") {
     if (p.size() == 1 && get) {
       auto feed = param("feed");
@@ -208,8 +214,15 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
   if (what == "layers" && get) {
     if (p.size() == 1) return reply(resp, layerList(ctx_));
     if (p.size() == 3 && p[1] == "risk" && p[2] == "stream") return riskStream(req, resp);
-    if (p.size() == 4 && p[1] == "risk" && p[2] == "cells")
+    if (p.size() == 4 && p[1] == "risk" && p[2] == "cells") {
+      if (auto at = param("at")) return riskCellAt(resp, p[3], *at);
       return reply(resp, riskCellExplanation(ctx_, p[3]));
+    }
+    if (p.size() == 2 && p[1] == "risk") {
+      if (auto at = param("at")) return riskLayerAt(resp, *at, param("bbox"), param("limit"));
+    }
+    if (p.size() == 2 && param("at"))
+      return sendError(resp, Status::invalidArgument("only the risk layer is kept in time (at=)"));
     if (p.size() == 2)
       return layer(req, resp, p[1], param("bbox"), param("limit"), param("offset"),
                    param("properties"), param("cursor"));
@@ -269,6 +282,7 @@ std::string Router::allowedMethods(const std::vector<std::string>& p) {
   } else if (what == "openapi.json" || what == "kafka" || what == "cluster" || what == "catalog" ||
              what == "outlines" || what == "entities" || what == "upstream") {
     if (n == 1 || (n == 2 && is(0, "cluster") && is(1, "snapshot"))) m = {"GET"};
+    if (n == 4 && is(0, "entities") && is(3, "history")) m = {"GET"};
   } else if (what == "plugins") {
     if (n == 1) m = {"GET"};
     if (n == 2 && is(1, "rescan")) m = {"POST"};
@@ -285,7 +299,10 @@ std::string Router::allowedMethods(const std::vector<std::string>& p) {
     if (n == 3 && is(2, "events")) m = {"GET"};
     if (n == 3 && (is(2, "pause") || is(2, "resume"))) m = {"POST"};
   } else if (what == "records") {
-    if (n == 2) m = {"GET"};
+    if (n <= 2) m = {"GET"};
+  } else if (what == "lake") {
+    if (n == 1) m = {"GET"};
+    if (n == 2 && is(1, "retention")) m = {"POST"};
   } else if (what == "dlq") {
     if (n == 1) m = {"GET"};
     if (n == 2)

@@ -25,6 +25,8 @@ namespace {
 
 constexpr const char* kKeyPrefix = "keys/";
 constexpr const char* kAuditPrefix = "audit/";
+// Not under kAuditPrefix: where the chain starts once old entries were removed.
+constexpr const char* kAuditAnchorKey = "auditanchor";
 
 int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -478,10 +480,63 @@ Result<std::vector<AuditEntry>> AuditLog::list(uint64_t from, size_t max) const 
   return out;
 }
 
+Result<std::optional<std::string>> AuditLog::anchor() const {
+  return lake_.getMeta(kAuditAnchorKey);
+}
+
+Result<size_t> AuditLog::expire(int64_t before_ms) {
+  std::lock_guard<std::mutex> lock(mu_);  // no entry is appended meanwhile
+  auto stored = anchor();
+  FIREHUB_RETURN_IF_ERROR(stored.status());
+  uint64_t removed_before = 0;
+  if (stored.value()) {
+    try {
+      auto o = Poco::JSON::Parser().parse(*stored.value()).extract<Poco::JSON::Object::Ptr>();
+      removed_before = o->getValue<uint64_t>("removed");
+    } catch (const Poco::Exception&) {
+      return Status::dataLoss("the audit anchor does not parse");
+    }
+  }
+  std::vector<std::string> keys;
+  AuditEntry last;
+  Status s = lake_.scanMetaFrom(kAuditPrefix, kAuditPrefix,
+                                [&](const std::string& key, const std::string& value) {
+                                  AuditEntry e;
+                                  if (!decodeAudit(value, e) || e.at_ms >= before_ms ||
+                                      e.sequence + 1 >= next_ || keys.size() >= 100000)
+                                    return false;
+                                  keys.push_back(key);
+                                  last = e;
+                                  return true;
+                                });
+  FIREHUB_RETURN_IF_ERROR(s);
+  if (keys.empty()) return size_t{0};
+  Poco::JSON::Object a;
+  a.set("through", last.sequence);
+  a.set("hash", last.hash);
+  a.set("removed", removed_before + keys.size());
+  a.set("at_ms", last.at_ms);
+  std::ostringstream os;
+  a.stringify(os);
+  FIREHUB_RETURN_IF_ERROR(lake_.putMetaBatch({{kAuditAnchorKey, os.str()}}, keys));
+  return keys.size();
+}
+
 Result<std::optional<std::string>> AuditLog::verify() const {
   std::optional<std::string> broken;
   std::string prev;
   uint64_t expected = 1;
+  auto stored = anchor();
+  FIREHUB_RETURN_IF_ERROR(stored.status());
+  if (stored.value()) {
+    try {
+      auto o = Poco::JSON::Parser().parse(*stored.value()).extract<Poco::JSON::Object::Ptr>();
+      expected = o->getValue<uint64_t>("through") + 1;
+      prev = o->getValue<std::string>("hash");
+    } catch (const Poco::Exception&) {
+      return std::optional<std::string>("the anchor of removed entries does not parse");
+    }
+  }
   Status s = lake_.scanMeta(kAuditPrefix, [&](const std::string& key, const std::string& value) {
     if (broken) return;
     AuditEntry e;

@@ -467,6 +467,12 @@ Status Hub::startApi() {
   }
   ctx.outbound = net::OutboundPolicy({c.outbound_allow, c.outbound_ca_file});
   ctx.backups = std::make_shared<api::BackupJobs>(*lake_, c.backup_root);
+  upkeep_ = std::make_unique<api::LakeUpkeep>(
+      *lake_, audit_.get(), metrics_,
+      api::UpkeepOptions{c.retention, c.audit_retention_s, c.retention_interval_s,
+                         c.disk_budget_bytes});
+  upkeep_->start();
+  ctx.upkeep = upkeep_.get();
   if (auto* polls = polls_.get()) {
     ctx.poll_source = [polls](const std::string& feed) { return polls->state(feed); };
   }
@@ -593,6 +599,7 @@ void Hub::stop() {
   upstream_.reset();
   fusion_.reset();
   api_.reset();
+  upkeep_.reset();  // a retention pass in progress ends first
   tcp_.reset();
   drops_.reset();
   kafka_sources_.reset();

@@ -12,6 +12,11 @@
 #include <set>
 #include <sstream>
 
+#include <Poco/NumberParser.h>
+
+#include <map>
+
+#include "firehub/auth.h"
 #include "firehub/hub.h"
 #include "firehub/tiers.h"
 
@@ -70,6 +75,43 @@ bool tierName(const std::string& name) {
   return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char ch) {
     return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-';
   });
+}
+
+// A duration setting ("90d", "12h", "30m", "3600s", "2w") in seconds: whole, positive, at most
+// a hundred years.
+Result<int64_t> durationSetting(const std::string& key, const std::string& text) {
+  static const std::map<char, int64_t> kUnit = {
+      {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400}};
+  Poco::Int64 n = 0;
+  const bool unit = !text.empty() && kUnit.count(text.back());
+  if (!unit || !Poco::NumberParser::tryParse64(text.substr(0, text.size() - 1), n) || n <= 0 ||
+      n > 100LL * 365 * 86400 / kUnit.at(text.back())) {
+    return Status::invalidArgument(key +
+                                   " must be a duration such as 90d, 12h, 30m or 3600s (up to "
+                                   "100 years), not '" +
+                                   text + "'");
+  }
+  return n * kUnit.at(text.back());
+}
+
+// A size setting: bytes, or a whole number of MiB, GiB or TiB.
+Result<uint64_t> bytesSetting(const std::string& key, const std::string& text) {
+  static const std::vector<std::pair<std::string, int>> kUnit = {
+      {"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"", 0}};
+  for (const auto& [suffix, shift] : kUnit) {
+    if (text.size() <= suffix.size() ||
+        text.compare(text.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    Poco::UInt64 n = 0;
+    if (!Poco::NumberParser::tryParseUnsigned64(text.substr(0, text.size() - suffix.size()), n) ||
+        n == 0 || n > (uint64_t{1} << (60 - shift)))
+      break;
+    return n << shift;
+  }
+  return Status::invalidArgument(key +
+                                 " must be a size such as 200GiB, 512MiB or a number of bytes, "
+                                 "not '" +
+                                 text + "'");
 }
 
 Status checkTiers(const HubConfig& c) {
@@ -153,6 +195,43 @@ Result<HubConfig> loadConfig(const std::string& file,
     c.file_drop_poll_ms = p->getInt("file_drop.poll_ms", c.file_drop_poll_ms);
     c.file_drop_root = p->getString("file_drop.root", "");
     c.backup_root = p->getString("backup.root", "");
+    {
+      Poco::Util::AbstractConfiguration::Keys kept;
+      p->keys("lake.retention", kept);
+      const auto& domains = auth::schemaDomains();
+      for (const auto& name : kept) {
+        const std::string key = "lake.retention." + name;
+        const std::string text = p->getString(key);
+        if (name == "interval_s") {
+          Poco::Int64 n = 0;
+          if (!Poco::NumberParser::tryParse64(text, n) || n < 1 || n > 7 * 86400)
+            return Status::invalidArgument(key + " must be a whole number in 1..604800");
+          c.retention_interval_s = static_cast<int>(n);
+          continue;
+        }
+        auto seconds = durationSetting(key, text);
+        if (!seconds.isOk()) return seconds.status();
+        const int64_t micros = seconds.value() * 1000000;
+        if (name == "dead_letters") {
+          c.retention.dead_letters_micros = micros;
+        } else if (name == "layers") {
+          c.retention.layer_versions_micros = micros;
+        } else if (name == "audit") {
+          c.audit_retention_s = seconds.value();
+        } else if (std::binary_search(domains.begin(), domains.end(), name)) {
+          c.retention.domains.emplace_back(name, micros);
+        } else {
+          return Status::invalidArgument(key + ": no domain '" + name +
+                                         "' (domains: " + auth::schemaDomainList() +
+                                         "; or dead_letters, layers, audit, interval_s)");
+        }
+      }
+    }
+    if (p->hasProperty("lake.disk_budget")) {
+      auto budget = bytesSetting("lake.disk_budget", p->getString("lake.disk_budget"));
+      if (!budget.isOk()) return budget.status();
+      c.disk_budget_bytes = budget.value();
+    }
     auto allow = net::parseAllowList(p->getString("outbound.allow", ""));
     if (!allow.isOk())
       return Status::invalidArgument("outbound.allow: " + allow.status().message());

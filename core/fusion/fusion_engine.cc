@@ -25,6 +25,7 @@ namespace {
 constexpr const char* kCheckpointKey = "checkpoint/fusion";
 constexpr const char* kStationPrefix = "fwi/";
 constexpr const char* kRiskPrefix = "risk/";
+constexpr const char* kRiskLayerName = "risk";  // its versions: at/risk/...
 constexpr const char* kWarningPrefix = "warnings/";
 
 std::string encode(const StationFireWeather& s) {
@@ -74,9 +75,14 @@ FusionEngine::FusionEngine(lake::Lake& lake, FusionOptions options)
   risk_ = std::make_unique<RiskLayer>(options_.risk, options_.cell_level, options_.threads);
   drafter_ = std::make_unique<WarningDrafter>(options_.risk, options_.cell_level,
                                               options_.local_offset_minutes);
+  // Retention keeps the log entries fusion has not applied yet.
+  lake_.holdLog("fusion", [this] { return checkpoint_.load() + 1; });
 }
 
-FusionEngine::~FusionEngine() { stop(); }
+FusionEngine::~FusionEngine() {
+  stop();
+  lake_.holdLog("fusion", nullptr);
+}
 
 int64_t FusionEngine::now() const { return options_.now ? options_.now() : systemNow(); }
 
@@ -253,11 +259,15 @@ Status FusionEngine::step(bool& did_work) {
       e.set_allocated_risk_cell(&*c.now);  // lent for serialising, not copied
       batch.layer_puts.emplace_back(layer_key, e.SerializeAsString());
       (void)e.release_risk_cell();
+      // The layer's history: the cell from this step on (the map at a moment reads it back).
+      batch.versions.push_back(
+          {kRiskLayerName, c.cell, t * 1000000, batch.layer_puts.back().second});
       if (c.sources_only) continue;  // stored, not announced
       if (!c.previous_level.empty()) delta.previous[token] = c.previous_level;
       delta.cells.push_back(std::move(*c.now));
     } else {
       batch.layer_deletes.push_back(layer_key);
+      batch.versions.push_back({kRiskLayerName, c.cell, t * 1000000, std::string()});
       delta.removed.push_back(token);
     }
     batch.deliveries.push_back({kRiskTopic, token, layer_key, ""});

@@ -145,6 +145,50 @@ inline bool decodeLog(std::string_view in, LogEntry& e) {
   return true;
 }
 
+// History keys (the history column family; lake.h has the layout).
+inline uint64_t biasedMicros(int64_t micros) {
+  return static_cast<uint64_t>(micros) ^ (1ull << 63);
+}
+inline int64_t unbiasedMicros(uint64_t v) { return static_cast<int64_t>(v ^ (1ull << 63)); }
+
+inline std::string entityHistoryPrefix(std::string_view domain, std::string_view entity_id) {
+  std::string k("e");
+  appendLengthPrefixed(k, domain.substr(0, 0xffff));
+  appendLengthPrefixed(k, entity_id.substr(0, 0xffff));
+  return k;
+}
+inline std::string entityHistoryKey(std::string_view domain, std::string_view entity_id,
+                                    std::string_view entity_type, int64_t observed,
+                                    std::string_view record_id) {
+  std::string k = entityHistoryPrefix(domain, entity_id);
+  appendLengthPrefixed(k, entity_type.substr(0, 0xffff));
+  appendBigEndian64(k, biasedMicros(observed));
+  k.append(record_id);
+  return k;
+}
+inline std::string domainTimePrefix(std::string_view domain) {
+  std::string k("t");
+  appendLengthPrefixed(k, domain.substr(0, 0xffff));
+  return k;
+}
+inline std::string domainTimeKey(std::string_view domain, int64_t observed,
+                                 std::string_view record_id) {
+  std::string k = domainTimePrefix(domain);
+  appendBigEndian64(k, biasedMicros(observed));
+  k.append(record_id);
+  return k;
+}
+// A layer version's key: at/<layer>/ cell (BE) ~micros (BE), newest first.
+inline std::string layerVersionPrefix(std::string_view layer) {
+  return "at/" + std::string(layer) + "/";
+}
+inline std::string layerVersionKey(std::string_view layer, uint64_t cell, int64_t at_micros) {
+  std::string k = layerVersionPrefix(layer);
+  appendBigEndian64(k, cell);
+  appendBigEndian64(k, ~biasedMicros(at_micros));
+  return k;
+}
+
 // How many sequence numbers a log entry takes: one per delivery, at least one.
 inline uint64_t logSpan(const LogEntry& e) { return e.topic_count > 0 ? e.topic_count : 1; }
 

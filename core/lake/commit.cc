@@ -188,6 +188,14 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     }
     stored_items.push_back(index);
     int64_t observed = micros(r.observed_at());
+    // The history index: the entity's versions and the domain's records, in time.
+    value.clear();
+    codec::appendBigEndian64(value, seq);
+    batch.Put(history_,
+              codec::entityHistoryKey(r.domain(), r.entity_id(), r.entity_type(), observed, r.id()),
+              value);
+    value += entity;
+    batch.Put(history_, codec::domainTimeKey(r.domain(), observed, r.id()), value);
     if (!have_current || observed >= current.observed_micros) {
       codec::LatestPointer next;
       next.observed_micros = observed;

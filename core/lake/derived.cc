@@ -38,6 +38,8 @@ Status Lake::commitDerived(const DerivedBatch& derived) {
   rocksdb::WriteBatch batch;
   for (const auto& [k, v] : derived.layer_puts) batch.Put(layers_, k, v);
   for (const auto& k : derived.layer_deletes) batch.Delete(layers_, k);
+  for (const auto& v : derived.versions)
+    batch.Put(layers_, codec::layerVersionKey(v.layer, v.cell, v.at_micros), v.entry);
   uint64_t seq = next_sequence_;
   std::string key;
   if (!derived.deliveries.empty()) widenOutbox(seq, seq + derived.deliveries.size() - 1);

@@ -29,6 +29,9 @@ inline constexpr const char* kOutbox = "outbox";
 inline constexpr const char* kDlq = "dlq";
 inline constexpr const char* kMeta = "meta";
 inline constexpr const char* kLayers = "layers";
+inline constexpr const char* kHistory = "history";
+// meta key set once the history index covers every record (lakes from before it get it built)
+inline constexpr const char* kHistoryIndexKey = "lake/history_index";
 // meta key of the mark below which the log's record deliveries are done (sequence, BE)
 inline constexpr const char* kLogSentKey = "lake/log_delivered_below";
 // The area indexes the lake was last opened with: name=domain@version; ...
@@ -101,7 +104,9 @@ struct Lake::RecordCache {
   size_t bytes = 0;
 
   void drop(const Held& h) {
-    by_id.erase(std::string_view(h.record.id));
+    // Retention may have taken the id out already (and a later push may have put it back).
+    if (auto it = by_id.find(std::string_view(h.record.id)); it != by_id.end() && it->second == &h)
+      by_id.erase(it);
     bytes -= h.bytes;
   }
   void dropFront() {

@@ -113,7 +113,8 @@ Status Lake::init() {
       {kOutbox, ordered},
       {kDlq, ordered},
       {kMeta, point_lookup},
-      {kLayers, point_lookup}};
+      {kLayers, point_lookup},
+      {kHistory, ordered}};
   rocksdb::DB* db = nullptr;
   auto s = rocksdb::DB::Open(db_options, options_.path, families, &handles_, &db);
   if (!s.ok()) {
@@ -132,6 +133,7 @@ Status Lake::init() {
   dlq_ = handles_[6];
   meta_ = handles_[7];
   layers_ = handles_[8];
+  history_ = handles_[9];
 
   next_sequence_ = std::max(lastKey(outbox_), lastKey(dlq_)) + 1;
   {  // the last log entry may take more than its own sequence (one per delivery)
@@ -185,6 +187,7 @@ Status Lake::init() {
   log_delivery_top_ = top;
   outbox_depth_ = depth;
   FIREHUB_RETURN_IF_ERROR(prepareAreaIndexes());
+  FIREHUB_RETURN_IF_ERROR(buildHistoryIndex());
   uint64_t dead = 0;
   it.reset(db_->NewIterator(rocksdb::ReadOptions(), dlq_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) ++dead;

@@ -79,11 +79,14 @@ Status Lake::putMeta(const std::string& key, const std::string& value) {
   return Status::ok();
 }
 
-Status Lake::putMetaBatch(const std::vector<std::pair<std::string, std::string>>& entries) {
+Status Lake::putMetaBatch(const std::vector<std::pair<std::string, std::string>>& entries,
+                          const std::vector<std::string>& deletes) {
   rocksdb::WriteBatch batch;
+  for (const auto& k : deletes) batch.Delete(meta_, k);
   for (const auto& [k, v] : entries) batch.Put(meta_, k, v);
   FIREHUB_RETURN_IF_ERROR(write(batch, options_.sync, "write meta batch"));
   if (meta_listener_) {
+    for (const auto& k : deletes) meta_listener_(k, nullptr);
     for (const auto& [k, v] : entries) meta_listener_(k, &v);
   }
   return Status::ok();

@@ -50,6 +50,14 @@ std::string redactedUrl(const std::string& url) {
 
 SubscriptionManager::SubscriptionManager(lake::Lake& lake, SubscriptionOptions options)
     : lake_(lake), options_(std::move(options)) {
+  // Retention keeps the log entries a subscription (paused ones too) has not been given yet.
+  lake_.holdLog("subscriptions", [this] {
+    uint64_t first = UINT64_MAX;
+    (void)lake_.scanMeta(kCursorPrefix, [&](const std::string&, const std::string& value) {
+      first = std::min<uint64_t>(first, std::strtoull(value.c_str(), nullptr, 10) + 1);
+    });
+    return first;
+  });
   Status scanned =
       lake_.scanMeta(kSubPrefix, [&](const std::string& key, const std::string& value) {
         std::string id = key.substr(std::strlen(kSubPrefix));
@@ -128,7 +136,10 @@ std::string SubscriptionManager::suspended(const std::string& id) const {
   return it == suspended_.end() ? "" : it->second;
 }
 
-SubscriptionManager::~SubscriptionManager() { stop(); }
+SubscriptionManager::~SubscriptionManager() {
+  stop();
+  lake_.holdLog("subscriptions", nullptr);
+}
 
 Status SubscriptionManager::grant(const std::string& key_id, const std::string& topic) {
   return lake_.putMeta(kGrantPrefix + key_id + "/" + topic, "1");

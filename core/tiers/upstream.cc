@@ -62,9 +62,17 @@ Upstream::Upstream(lake::Lake& lake, Metrics& metrics, UpstreamOptions options)
       failed_counter_(counter(metrics, "firehub_upstream_failed_batches_total",
                               "Batches the parent hub did not confirm (sent again later)")) {
   status_.url = options_.url;
+  // Retention keeps the log entries the parent hub has not confirmed.
+  lake_.holdLog("upstream", [this] {
+    std::lock_guard<std::mutex> lock(mu_);
+    return status_.cursor + 1;
+  });
 }
 
-Upstream::~Upstream() { stop(); }
+Upstream::~Upstream() {
+  stop();
+  lake_.holdLog("upstream", nullptr);
+}
 
 Status Upstream::start() {
   auto cursor = lake_.getMeta(kUpstreamCursorKey);

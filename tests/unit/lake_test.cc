@@ -53,8 +53,8 @@ struct RawLake {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   explicit RawLake(const std::string& path) {
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (const char* name :
-         {"default", "records", "latest", "geo", "log", "outbox", "dlq", "meta", "layers"}) {
+    for (const char* name : {"default", "records", "latest", "geo", "log", "outbox", "dlq", "meta",
+                             "layers", "history"}) {
       families.emplace_back(name, rocksdb::ColumnFamilyOptions());
     }
     rocksdb::DB* raw = nullptr;

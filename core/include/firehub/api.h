@@ -115,6 +115,46 @@ class BackupJobs {
   std::thread thread_;
 };
 
+// The lake's upkeep (upkeep.cc): retention on a thread of its own every interval, the lake's
+// size by column family and the disk budget in /metrics and GET /api/v1/lake.
+struct UpkeepOptions {
+  lake::Retention rules;           // lake.retention.<domain>, .dead_letters, .layers
+  int64_t audit_retention_s = 0;   // lake.retention.audit; 0: keep
+  int interval_s = 3600;           // lake.retention.interval_s
+  uint64_t disk_budget_bytes = 0;  // lake.disk_budget; 0: none (the disk's own free space only)
+};
+class LakeUpkeep {
+ public:
+  LakeUpkeep(lake::Lake& lake, auth::AuditLog* audit, Metrics& metrics, UpkeepOptions options);
+  ~LakeUpkeep();
+  void start();
+  // One retention pass as of `now_micros` (what the thread runs; tests give their own clock).
+  Result<lake::RetentionResult> runOnce(int64_t now_micros);
+  // {"bytes": {family: n}, "total_bytes", "disk_budget_bytes", "disk_free_bytes", "warnings":
+  // [...], "retention": {rules, last run and what it removed}}; sets the gauges.
+  std::string stateJson();
+  // Sets the size gauges and returns the warnings (near the budget, the disk nearly full).
+  std::vector<std::string> measure();
+
+ private:
+  lake::Lake& lake_;
+  auth::AuditLog* audit_;
+  UpkeepOptions options_;
+  prometheus::Family<prometheus::Gauge>& bytes_;
+  prometheus::Gauge& budget_;
+  prometheus::Gauge& free_;
+  prometheus::Family<prometheus::Counter>& removed_;
+  std::mutex mu_;  // one pass at a time; guards the fields below
+  int64_t last_run_ms_ = 0;
+  std::string last_error_;
+  lake::RetentionResult last_;
+  uint64_t last_audit_ = 0;
+  std::mutex wait_mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 struct ApiContext {
   lake::Lake* lake = nullptr;
   pipeline::Pipeline* pipeline = nullptr;
@@ -167,6 +207,8 @@ struct ApiContext {
   std::function<std::optional<transport::MqttSourceState>(const std::string& feed_id)> mqtt_source;
   // Backups (null or disabled when backup.root is not set).
   std::shared_ptr<BackupJobs> backups;
+  // Retention and the lake's size (may be null).
+  LakeUpkeep* upkeep = nullptr;
   // The TCP port a feed listens on, if any.
   std::function<std::optional<uint16_t>(const std::string& feed_id)> listen_port;
 };

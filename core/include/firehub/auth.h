@@ -152,8 +152,16 @@ class AuditLog {
   Status append(const std::string& actor, const std::string& role, const std::string& action,
                 const std::string& target, int status);
   Result<std::vector<AuditEntry>> list(uint64_t from, size_t max) const;
-  // Walks the chain: nullopt when intact, else a description of the first broken link.
+  // Walks the chain: nullopt when intact, else a description of the first broken link. The
+  // chain starts at the anchor of the entries retention removed, when there is one.
   Result<std::optional<std::string>> verify() const;
+  // Removes the entries older than `before_ms` (the newest entry always stays), leaving an
+  // anchor: the sequence and hash of the last one removed, so the chain still verifies from it.
+  // Returns how many were removed.
+  Result<size_t> expire(int64_t before_ms);
+  // The anchor: {"through": <sequence>, "hash": ..., "removed": <count>, "at_ms": ...}; nullopt
+  // when nothing was removed.
+  Result<std::optional<std::string>> anchor() const;
 
  private:
   lake::Lake& lake_;

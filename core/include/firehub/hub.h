@@ -42,6 +42,16 @@ struct HubConfig {
   // The folder backups are made under (backup.root): `firehub backup --to NAME` backs the
   // running hub's lake up to <backup.root>/NAME. Default: none (backups through the API off).
   std::string backup_root;
+  // Retention (lake.retention.<domain> and lake.retention.dead_letters / .layers / .audit, each a
+  // duration such as 90d, 12h, 30m or 3600s): history older than the window is removed, never
+  // an entity's latest state nor what a delivery or a log reader still needs; the audit log keeps
+  // an anchor of what went. lake.retention.interval_s: how often it runs. Default: keep all, 3600.
+  lake::Retention retention;
+  int64_t audit_retention_s = 0;
+  int retention_interval_s = 3600;
+  // lake.disk_budget (bytes, or with MiB, GiB, TiB): the lake's size past 80 % of it warns (log,
+  // GET /api/v1/lake, firehub_lake_bytes against firehub_lake_disk_budget_bytes). Default: none.
+  uint64_t disk_budget_bytes = 0;
   // Special networks (loopback, private, link-local) webhooks may reach anyway
   // (outbound.allow, comma-separated CIDRs), and the CAs HTTPS receivers are checked against
   // (outbound.ca_file; empty: the system's). Default: none, empty.
@@ -268,6 +278,7 @@ class Hub {
   std::mutex scanner_mu_;
   std::condition_variable scanner_cv_;
   bool scanner_stop_ = false;
+  std::unique_ptr<api::LakeUpkeep> upkeep_;
   std::unique_ptr<api::ApiServer> api_;
   std::string bootstrap_;
   bool stopped_ = false;

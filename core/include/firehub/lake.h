@@ -16,6 +16,13 @@
 //   meta     text key                       -> feeds, checkpoints, settings
 //   layers   <layer>/<key>                  -> firehub.v1.LayerEntry: derived data (risk cells,
 //                                              warning drafts) written by fusion
+//            at/<layer>/ cell (BE) ~micros (BE) -> LayerEntry, or empty (the cell left the
+//                                              layer): the layer's versions, newest first
+//   history  'e' entity (domain, id, type; each u16-length-prefixed) observed (BE) record id
+//                                           -> log sequence (BE): an entity's versions in time
+//            't' domain (u16-prefixed) observed (BE) record id
+//                                           -> log sequence (BE), entity key: a domain's records
+//                                              in time (retention walks it from the oldest)
 //
 // One commit() = one WriteBatch with the WAL on (and fsync by default), so a record, its latest
 // pointer, geo entry and log entry (with its deliveries) become durable together or not at all.
@@ -163,6 +170,40 @@ struct DerivedBatch {
   };
   std::vector<Delivery> deliveries;
   std::vector<std::pair<std::string, std::string>> meta;
+  // Versions of layer cells kept as the layer's history (layerAt() reads them back): the entry
+  // the cell holds from `at_micros` on, empty when it left the layer then.
+  struct Version {
+    std::string layer;
+    uint64_t cell = 0;  // S2 cell id
+    int64_t at_micros = 0;
+    std::string entry;
+  };
+  std::vector<Version> versions;
+};
+
+// A record found by time (history and exports): where the walk stands after it (a walk given
+// it as `after` resumes past it), when it was observed and its log sequence.
+struct TimedRecord {
+  std::string_view position;
+  int64_t observed_micros = 0;
+  uint64_t sequence = 0;
+  std::string_view record_id;
+};
+
+// What retention removes (expire()): per domain, records observed longer ago than the window,
+// except each entity's latest record and what a pending delivery or a log reader still needs;
+// dead letters and layer versions older than theirs. 0: keep everything.
+struct Retention {
+  std::vector<std::pair<std::string, int64_t>> domains;  // domain, window in microseconds
+  int64_t dead_letters_micros = 0;
+  int64_t layer_versions_micros = 0;  // a cell's version in force at the cutoff stays
+};
+struct RetentionResult {
+  uint64_t records = 0;         // removed
+  uint64_t kept_latest = 0;     // old, kept: the entity's latest state
+  uint64_t kept_needed = 0;     // old, kept: a delivery or a log reader needs it
+  uint64_t dead_letters = 0;    // removed
+  uint64_t layer_versions = 0;  // removed
 };
 
 // Outbox entries of derived data point at a layers key, marked by this prefix in record_id.
@@ -321,8 +362,9 @@ class Lake {
                     const std::function<void(const std::string&, const std::string&)>& fn) const;
 
   Status putMeta(const std::string& key, const std::string& value);
-  // Several meta entries in one atomic batch.
-  Status putMetaBatch(const std::vector<std::pair<std::string, std::string>>& entries);
+  // Several meta entries in one atomic batch (and `deletes` removed in it).
+  Status putMetaBatch(const std::vector<std::pair<std::string, std::string>>& entries,
+                      const std::vector<std::string>& deletes = {});
   Status deleteMeta(const std::string& key);
   // Told of every meta entry putMeta(), putMetaBatch() and deleteMeta() wrote (value null: the
   // entry was deleted), after the write: cluster mode shares the configuration this way. Set it
@@ -348,6 +390,39 @@ class Lake {
   // with the bytes copied so far (in steps of about 1 MiB). Returns the new backup.
   Result<BackupInfo> backup(const std::string& dir,
                             const std::function<void(uint64_t bytes)>& progress = {}) const;
+  // --- History (history.cc) ---
+  // The versions of an entity observed in [from, to) (µs), oldest first (of one entity type, or
+  // of each type in turn when `entity_type` is empty), past position `after`, the record read,
+  // until `fn` returns false.
+  using TimedFn = std::function<bool(const TimedRecord&, firehub::v1::Record&)>;
+  Status entityHistory(const std::string& domain, const std::string& entity_type,
+                       const std::string& entity_id, int64_t from, int64_t to,
+                       std::string_view after, const TimedFn& fn) const;
+  // The records of `domain` observed in [from, to), oldest first, of one feed when `feed` is
+  // given (record ids start with their feed's id), as entityHistory() walks.
+  Status recordsInTime(const std::string& domain, const std::string& feed, int64_t from, int64_t to,
+                       std::string_view after, const TimedFn& fn) const;
+  // Each cell of `layer` in `bbox` as it was at `at_micros` (its newest version at or before
+  // it; cells that had left the layer then are not given), in cell order, until `fn` returns
+  // false. `level`: the layer's S2 cell level.
+  Status layerAt(const std::string& layer, int level, const BBox& bbox, int64_t at_micros,
+                 const std::function<bool(uint64_t cell, const std::string& entry)>& fn) const;
+  // The version of one cell at `at_micros`; nullopt when it was not in the layer then.
+  Result<std::optional<std::string>> layerCellAt(const std::string& layer, uint64_t cell,
+                                                 int64_t at_micros) const;
+
+  // --- Retention (retention.cc) ---
+  // A reader of the log (fusion, a parent link, subscriptions) tells the lake the first log
+  // sequence it still needs; retention keeps every record at or after the lowest of them. A
+  // null `first_needed` ends the reader's hold (before it goes away).
+  void holdLog(const std::string& reader, std::function<uint64_t()> first_needed);
+  // Removes what `rules` let go of, as of `now_micros`, in batches (each a few thousand keys, so
+  // commits go on between them). Record bodies, their history and log entries go with point
+  // deletes; RocksDB's compactions reclaim the space.
+  Result<RetentionResult> expire(const Retention& rules, int64_t now_micros);
+  // Bytes on disk (table files) and in memtables of each column family, by name.
+  std::vector<std::pair<std::string, uint64_t>> sizeByFamily() const;
+
   // Forgets every pending Kafka delivery (a lake copied from another node: what it had not sent
   // is that node's to send).
   Status clearOutbox();
@@ -400,6 +475,13 @@ class Lake {
   rocksdb::ColumnFamilyHandle* dlq_ = nullptr;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* layers_ = nullptr;
+  rocksdb::ColumnFamilyHandle* history_ = nullptr;
+  // Builds the history index of a lake written before it had one (once, when it opens).
+  Status buildHistoryIndex();
+  std::mutex holds_mu_;
+  std::vector<std::pair<std::string, std::function<uint64_t()>>> log_holds_;
+  // The lowest log sequence a pending delivery or a log reader needs.
+  uint64_t firstNeededSequence();
 
   std::mutex commit_mu_;
   uint64_t next_sequence_ = 1;  // guarded by commit_mu_
