@@ -73,7 +73,7 @@ void Router::timedRecords(HTTPServerRequest& req, HTTPServerResponse& resp, cons
   if (format == "csv") {
     body =
         "id,domain,entity_type,entity_id,observed_at,received_at,feed_id,agency,op,lon,lat,"
-        "body\r\n";
+        "record\r\n";
   }
   Status walked = walk(
       from.value(), to.value(), page->after,

@@ -2,6 +2,7 @@
 // layers' versions (the map at a moment), and the index built for lakes written before it.
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
+#include <s2/s2cell.h>
 #include <s2/s2cell_id.h>
 #include <s2/s2latlng.h>
 #include <s2/s2latlng_rect.h>
@@ -159,9 +160,8 @@ Status Lake::layerAt(const std::string& layer, int level, const BBox& bbox, int6
       it->Seek(key);
       if (it->Valid() && it->key().size() == key.size() &&
           std::memcmp(it->key().data(), key.data(), key.size() - 8) == 0 && !it->value().empty()) {
-        const S2LatLng centre = S2CellId(cell).ToLatLng();
-        if (bbox.contains(centre.lng().degrees(), centre.lat().degrees()) &&
-            !fn(cell, it->value().ToString())) {
+        // Cells that meet the box, as the live layer gives them.
+        if (rect.Intersects(S2Cell(S2CellId(cell))) && !fn(cell, it->value().ToString())) {
           return Status::ok();
         }
       }

@@ -26,6 +26,7 @@
       nearbyTitle: "周边 {r} 米", nearbyHydrants: "在用消火栓", nearbyStations: "最近消防站", nearbyHospitals: "有空床医院",
       nearbyUnits: "重点单位", nearbyHazards: "未整改隐患", travel: "约 {m} 分钟", beds: "急诊 {e} · 烧伤 {b}", none: "无",
       from: "来自 {hub}", age: "数据更新于{age}", staleLayer: "超时", minutes: " {n} 分钟前", hours: " {n} 小时前", days: " {n} 天前", justNow: "刚刚",
+      replayIncident: "回放警情第一小时",
     },
     en: {
       title: "firehub one-map", layers: "Layers", live: "live", connecting: "connecting",
@@ -51,6 +52,7 @@
       nearbyHospitals: "hospitals with free beds", nearbyUnits: "key units", nearbyHazards: "open hazards",
       travel: "about {m} min", beds: "emergency {e} · burn {b}", none: "none",
       from: "from {hub}", age: "data {age}", staleLayer: "stale", minutes: "{n} min ago", hours: "{n} h ago", days: "{n} d ago", justNow: "just now",
+      replayIncident: "replay the incident's first hour",
     },
   };
   // Layers drawn as cells (fill by a colour property) and which property colours them.
@@ -93,7 +95,8 @@
   });
   map.on("error", (e) => { if (!quietSources.has(e.sourceId) && !String(e.sourceId).startsWith("basemap:")) console.error(e.error || e); });
   window.onemap = { map, riskCells, overlayArea: () => overlayArea, session: () => session, write,
-                    alerts: () => alertData };  // for operators' consoles and the browser test
+                    alerts: () => alertData,  // for operators' consoles and the browser test
+                    getJson, openPanel, esc, lang: () => lang, levelName };  // and timeline.js
 
   async function getJson(url) {
     const r = await fetch(url, { cache: "no-store" });
@@ -861,9 +864,11 @@
     const body = record ? Object.entries(record).find(([k, v]) => v && typeof v === "object" && !["geometry", "provenance", "observed_at", "located_by"].includes(k)) : null;
     const props = body ? body[1] : p;
     const rows = Object.entries(props).filter(([, v]) => typeof v !== "object").map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("");
+    // An incident's first hour can be replayed on the time bar (timeline.js).
+    const replay = info?.name === "incidents" && record ? `<button type="button" class="link" data-replay="${esc(record.observed_at)}">${t("replayIncident")}</button>` : "";
     openPanel(`<h3>${esc(p.label || p.station || feature.id || "")}</h3>
       <p class="note">${esc(info ? label(info) : "")}${record ? ` · ${t("agency")} ${esc(record.agency)} · ${t("time")} ${esc(record.observed_at)}` : ""}</p>
-      <dl class="props">${rows}</dl>`);
+      ${replay}<dl class="props">${rows}</dl>`);
   }
 
   // A cell below the grid's zoom summarises the grid cells under it: how many at each level.

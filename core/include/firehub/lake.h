@@ -402,8 +402,8 @@ class Lake {
   // given (record ids start with their feed's id), as entityHistory() walks.
   Status recordsInTime(const std::string& domain, const std::string& feed, int64_t from, int64_t to,
                        std::string_view after, const TimedFn& fn) const;
-  // Each cell of `layer` in `bbox` as it was at `at_micros` (its newest version at or before
-  // it; cells that had left the layer then are not given), in cell order, until `fn` returns
+  // Each cell of `layer` that meets `bbox` as it was at `at_micros` (its newest version at or
+  // before it; cells that had left the layer then are not given), in cell order, until `fn` returns
   // false. `level`: the layer's S2 cell level.
   Status layerAt(const std::string& layer, int level, const BBox& bbox, int64_t at_micros,
                  const std::function<bool(uint64_t cell, const std::string& entry)>& fn) const;
