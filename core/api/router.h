@@ -236,6 +236,9 @@ class Router : public Poco::Net::HTTPRequestHandler {
                    const std::optional<std::string>& limit_text);
   void riskCellAt(HTTPServerResponse& resp, const std::string& token, const std::string& at_text);
   void lakeState(HTTPServerResponse& resp);
+  // PUT (operators) and GET /api/v1/fwi/stations/{station}/start (fwi_routes.cc).
+  void fwiStart(HTTPServerRequest& req, HTTPServerResponse& resp, const std::string& station,
+                bool put);
   void runRetention(HTTPServerResponse& resp);
   bool forbid(HTTPServerResponse& resp, const std::string& why);
 

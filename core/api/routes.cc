@@ -196,6 +196,9 @@ void Router::route(HTTPServerRequest& req, HTTPServerResponse& resp) {
   if (what == "entities" && p.size() == 4 && p[3] == "history" && get)
     return entityHistory(req, resp, p[1], p[2]);
   if (what == "lake" && p.size() == 1 && get) return lakeState(resp);
+  if (what == "fwi" && p.size() == 4 && p[1] == "stations" && p[3] == "start" &&
+      (get || method == "PUT"))
+    return fwiStart(req, resp, p[2], method == "PUT");
   if (what == "lake" && p.size() == 2 && p[1] == "retention" && post) return runRetention(resp);
   if (what == "dlq") {
     if (p.size() == 1 && get) {
@@ -300,6 +303,8 @@ std::string Router::allowedMethods(const std::vector<std::string>& p) {
     if (n == 3 && (is(2, "pause") || is(2, "resume"))) m = {"POST"};
   } else if (what == "records") {
     if (n <= 2) m = {"GET"};
+  } else if (what == "fwi") {
+    if (n == 4 && is(1, "stations") && is(3, "start")) m = {"GET", "PUT"};
   } else if (what == "lake") {
     if (n == 1) m = {"GET"};
     if (n == 2 && is(1, "retention")) m = {"POST"};

@@ -1,7 +1,13 @@
 // `firehub fwi --input FILE`: the FWI System over a CSV of daily noon weather
 // (long,lat,yr,mon,day,temp,rh,ws,prec; comma or semicolon separated). Writes the input columns
 // followed by FFMC,DMC,DC,ISI,BUI,FWI,DSR. Rows of one station (long, lat) must be in date order;
-// several stations may be interleaved, each carries its own moisture codes from start-up values.
+// several stations may be interleaved, each carries its own moisture codes from the start codes
+// (--init, default 85,6,15; --overwinter sets the DC from last autumn's). A row with the columns
+// ffmc_yda,dmc_yda,dc_yda (all three filled) is computed from those codes, as the reference
+// implementations' single-day functions do. `firehub fwi start` sets a station's season start
+// codes on a running hub.
+#include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -9,6 +15,7 @@
 #include <sstream>
 
 #include "cli.h"
+#include "cli_client.h"
 #include "firehub/fwi.h"
 #include "firehub/sdk/text.h"
 
@@ -16,7 +23,7 @@ namespace firehub::cli {
 namespace {
 
 // Long: a CSV read, checked and written in one pass, column by column.
-int runFwi(const std::string& input) {
+int runFwi(const std::string& input, const fusion::FwiState& init) {
   std::ifstream in(input, std::ios::binary);
   if (!in) {
     std::cerr << "firehub fwi: cannot read " << input << "\n";
@@ -64,6 +71,8 @@ int runFwi(const std::string& input) {
     fusion::FwiState state;
     long last_date = 0;
   };
+  // The previous day's codes given per row (all three, or none).
+  const bool yda = column.count("ffmc_yda") && column.count("dmc_yda") && column.count("dc_yda");
   std::map<std::string, Station> stations;
   while (reader.next(row, error)) {
     auto fail = [&](const std::string& why) {
@@ -97,7 +106,24 @@ int runFwi(const std::string& input) {
     if (!why.empty()) return fail(why);
     std::string key = std::string(sdk::trim(row.fields[column["long"]])) + "/" +
                       std::string(sdk::trim(row.fields[column["lat"]]));
-    Station& s = stations[key];
+    auto [placed, fresh] = stations.try_emplace(key);
+    Station& s = placed->second;
+    if (fresh) s.state = init;
+    if (yda) {
+      fusion::FwiState given;
+      int filled = 0;
+      for (auto [name, target] :
+           {std::pair{"ffmc_yda", &given.ffmc}, {"dmc_yda", &given.dmc}, {"dc_yda", &given.dc}}) {
+        if (sdk::trim(row.fields[column[name]]).empty()) continue;
+        if (!number(name, *target)) return fail(std::string("'") + name + "' is not a number");
+        ++filled;
+      }
+      if (filled != 0 && filled != 3) return fail("give all of ffmc_yda,dmc_yda,dc_yda or none");
+      if (filled == 3) {
+        if (std::string why = fusion::checkFwiState(given); !why.empty()) return fail(why);
+        s.state = given;
+      }
+    }
     long date =
         static_cast<long>(yr) * 10000 + static_cast<long>(mon) * 100 + static_cast<long>(day);
     if (date <= s.last_date) return fail("rows of station " + key + " are not in date order");
@@ -114,16 +140,105 @@ int runFwi(const std::string& input) {
   return 0;
 }
 
+// "a,b,c[,d]" as numbers; empty when it is not.
+std::vector<double> numbers(const std::string& text) {
+  std::vector<double> out;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    auto v = sdk::parseDouble(part);
+    if (!v || !std::isfinite(*v)) return {};
+    out.push_back(*v);
+  }
+  return out;
+}
+
 }  // namespace
 
 void addFwiCommand(CLI::App& app) {
-  static std::string input;
+  static std::string input, init, overwinter;
   auto* cmd = app.add_subcommand(
       "fwi", "Fire Weather Index System (CFFDRS) over a CSV of daily noon weather");
-  cmd->add_option("--input", input, "CSV: long,lat,yr,mon,day,temp,rh,ws,prec")
-      ->required()
+  cmd->add_option("--input", input,
+                  "CSV: long,lat,yr,mon,day,temp,rh,ws,prec[,ffmc_yda,dmc_yda,dc_yda]")
       ->check(CLI::ExistingFile);
-  cmd->callback([] { std::exit(runFwi(input)); });
+  cmd->add_option("--init", init, "start codes FFMC,DMC,DC (default 85,6,15)");
+  cmd->add_option("--overwinter", overwinter,
+                  "the start DC from last autumn's: FALL_DC,WINTER_PREC_MM[,A,B] (a, b: 0.75)");
+  cmd->callback([cmd] {
+    if (!cmd->get_subcommands().empty()) return;
+    if (input.empty()) {
+      std::cerr << "firehub fwi: --input is required (or: firehub fwi start ...)\n";
+      std::exit(2);
+    }
+    fusion::FwiState start;
+    if (!init.empty()) {
+      auto v = numbers(init);
+      if (v.size() != 3) {
+        std::cerr << "firehub fwi: --init takes FFMC,DMC,DC\n";
+        std::exit(2);
+      }
+      start = {v[0], v[1], v[2]};
+    }
+    if (!overwinter.empty()) {
+      auto v = numbers(overwinter);
+      if (v.size() != 2 && v.size() != 4) {
+        std::cerr << "firehub fwi: --overwinter takes FALL_DC,WINTER_PREC_MM[,A,B]\n";
+        std::exit(2);
+      }
+      start.dc = fusion::overwinterDroughtCode(v[0], v[1], v.size() == 4 ? v[2] : 0.75,
+                                               v.size() == 4 ? v[3] : 0.75);
+    }
+    if (std::string why = fusion::checkFwiState(start); !why.empty()) {
+      std::cerr << "firehub fwi: start codes: " << why << "\n";
+      std::exit(2);
+    }
+    std::exit(runFwi(input, start));
+  });
+
+  // firehub fwi start --station ID --from YYYY-MM-DD [--codes F,D,C] [--overwinter ...]
+  static HubTarget target;
+  static std::string station, from, codes, season_overwinter;
+  auto* start = cmd->add_subcommand("start", "Set a station's season start codes on a running hub");
+  start->add_option("--station", station, "the weather station's id")->required();
+  start->add_option("--from", from, "the season's first day, YYYY-MM-DD")->required();
+  start->add_option("--codes", codes, "FFMC,DMC,DC (default 85,6,15)");
+  start->add_option("--overwinter", season_overwinter,
+                    "the DC from last autumn's: FALL_DC,WINTER_PREC_MM[,A,B]");
+  addHubOptions(start, target);
+  start->callback([] {
+    auto c = codes.empty() ? std::vector<double>{85, 6, 15} : numbers(codes);
+    if (c.size() != 3) {
+      std::cerr << "firehub fwi start: --codes takes FFMC,DMC,DC\n";
+      std::exit(2);
+    }
+    std::ostringstream body;
+    body << "{\"ffmc\":" << c[0] << ",\"dmc\":" << c[1];
+    if (!season_overwinter.empty()) {
+      auto w = numbers(season_overwinter);
+      if (w.size() != 2 && w.size() != 4) {
+        std::cerr << "firehub fwi start: --overwinter takes FALL_DC,WINTER_PREC_MM[,A,B]\n";
+        std::exit(2);
+      }
+      body << ",\"overwinter\":{\"fall_dc\":" << w[0] << ",\"winter_prec_mm\":" << w[1];
+      if (w.size() == 4) body << ",\"a\":" << w[2] << ",\"b\":" << w[3];
+      body << "}";
+    } else {
+      body << ",\"dc\":" << c[2];
+    }
+    body << ",\"from\":\"" << from << "\"}";
+    std::string path = "/api/v1/fwi/stations/";
+    for (char ch : station) {
+      if (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.') {
+        path += ch;
+      } else {
+        char esc[4];
+        std::snprintf(esc, sizeof esc, "%%%02X", static_cast<unsigned char>(ch));
+        path += esc;
+      }
+    }
+    std::exit(call(target, "PUT", path + "/start", body.str()));
+  });
 }
 
 }  // namespace firehub::cli

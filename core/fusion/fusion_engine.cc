@@ -27,6 +27,25 @@ constexpr const char* kStationPrefix = "fwi/";
 constexpr const char* kRiskPrefix = "risk/";
 constexpr const char* kRiskLayerName = "risk";  // its versions: at/risk/...
 constexpr const char* kWarningPrefix = "warnings/";
+constexpr const char* kFwiStartPrefix = "fwistart/";
+constexpr const char* kStationKeyPrefix = "weather/weather_station/";
+
+std::string encodeStart(const FwiStart& s) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%.17g %.17g %.17g %ld %d %" PRId64 " ", s.codes.ffmc, s.codes.dmc,
+                s.codes.dc, s.from_day, s.applied ? 1 : 0, s.set_at);
+  return buf + s.set_by;
+}
+
+bool decodeStart(const std::string& text, FwiStart& s) {
+  int applied = 0, used = 0;
+  if (std::sscanf(text.c_str(), "%lg %lg %lg %ld %d %" SCNd64 " %n", &s.codes.ffmc, &s.codes.dmc,
+                  &s.codes.dc, &s.from_day, &applied, &s.set_at, &used) < 6)
+    return false;
+  s.applied = applied != 0;
+  s.set_by = text.substr(static_cast<size_t>(used));
+  return true;
+}
 
 std::string encode(const StationFireWeather& s) {
   char buf[512];
@@ -161,7 +180,8 @@ Status FusionEngine::step(bool& did_work) {
 
   std::unique_lock<std::shared_mutex> state(state_mu_);
   std::map<std::string, StationFireWeather> touched;
-  std::set<std::string> entities;  // entity keys to re-read from `latest`
+  std::map<std::string, std::optional<FwiStart>> starts;  // of the touched stations
+  std::set<std::string> entities;                         // entity keys to re-read from `latest`
   // Of each of those, the last of its records this step read: its latest, most often.
   absl::flat_hash_map<std::string, std::shared_ptr<const firehub::v1::Record>> read;
   for (const auto& [seq, id] : log) {
@@ -185,6 +205,11 @@ Status FusionEngine::step(bool& did_work) {
       if (!stored.isOk()) return stored.status();
       if (stored.value()) decode(*stored.value(), s);
       it = touched.emplace(key, s).first;
+      auto start = lake_.getMeta(kFwiStartPrefix + key);
+      if (!start.isOk()) return start.status();
+      FwiStart given;
+      if (start.value() && decodeStart(*start.value(), given) && !given.applied)
+        starts[key] = given;
     }
     StationFireWeather& s = it->second;
     const auto& w = r.weather_observation();
@@ -198,6 +223,13 @@ Status FusionEngine::step(bool& did_work) {
     if (day < s.last_day) continue;  // a late observation of a day already computed
     s.prec_since_noon += w.precipitation_mm();
     if (tm.tm_hour >= 12 && day > s.last_day) {
+      auto start = starts.find(key);
+      if (start != starts.end() && start->second && day >= start->second->from_day) {
+        s.state = start->second->codes;  // the season starts from the operator's codes
+        start->second->applied = true;
+      } else if (s.last_day > 0 && daysBetween(s.last_day, day) - 1 > kFfmcRestartAfterDays) {
+        s.state.ffmc = FwiState().ffmc;  // days without weather: fine fuels start afresh
+      }
       FwiWeather noon{w.temperature_c(), w.relative_humidity_pct(), w.wind_speed_kmh(),
                       s.prec_since_noon};
       s.today = advanceDay(s.state, noon, s.lat, tm.tm_mon + 1);
@@ -231,6 +263,9 @@ Status FusionEngine::step(bool& did_work) {
   }
   read.clear();
   std::vector<std::pair<std::string, std::string>> meta;
+  for (const auto& [key, start] : starts) {
+    if (start && start->applied) meta.emplace_back(kFwiStartPrefix + key, encodeStart(*start));
+  }
   for (const auto& [key, s] : touched) {
     meta.emplace_back(kStationPrefix + key, encode(s));
     if (s.last_day > 0) {
@@ -338,6 +373,26 @@ Status FusionEngine::catchUp() {
   bool did_work = true;
   while (did_work) FIREHUB_RETURN_IF_ERROR(step(did_work));
   return Status::ok();
+}
+
+Status FusionEngine::setFwiStart(const std::string& station_id, const FwiStart& start) {
+  if (std::string why = checkFwiState(start.codes); !why.empty())
+    return Status::invalidArgument("start codes: " + why);
+  if (station_id.empty() || station_id.size() > 200)
+    return Status::invalidArgument("a station id of 1..200 bytes");
+  FwiStart stored = start;
+  stored.applied = false;
+  std::lock_guard<std::mutex> lock(step_mu_);  // between steps: the next one sees it whole
+  return lake_.putMeta(kFwiStartPrefix + std::string(kStationKeyPrefix) + station_id,
+                       encodeStart(stored));
+}
+
+Result<std::optional<FwiStart>> FusionEngine::fwiStart(const std::string& station_id) const {
+  auto stored = lake_.getMeta(kFwiStartPrefix + std::string(kStationKeyPrefix) + station_id);
+  if (!stored.isOk()) return stored.status();
+  FwiStart s;
+  if (!stored.value() || !decodeStart(*stored.value(), s)) return std::optional<FwiStart>();
+  return std::optional<FwiStart>(s);
 }
 
 Result<std::vector<StationFireWeather>> FusionEngine::stations() const {

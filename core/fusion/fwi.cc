@@ -135,6 +135,34 @@ FwiIndices advanceDay(FwiState& state, const FwiWeather& w, double lat, int mont
   return out;
 }
 
+double overwinterDroughtCode(double fall_dc, double winter_prec_mm, double a, double b) {
+  const double qf = 800.0 * std::exp(-fall_dc / 400.0);  // Eq. 3: the autumn moisture equivalent
+  const double qs = a * qf + b * 3.94 * winter_prec_mm;  // Eq. 2: the spring one
+  return std::max(400.0 * std::log(800.0 / qs), 15.0);   // Eq. 4
+}
+
+std::string checkFwiState(const FwiState& s) {
+  if (!std::isfinite(s.ffmc) || s.ffmc < 0 || s.ffmc > 101) return "FFMC must be in 0..101";
+  if (!std::isfinite(s.dmc) || s.dmc < 0 || s.dmc > 1000) return "DMC must be in 0..1000";
+  if (!std::isfinite(s.dc) || s.dc < 0 || s.dc > 2000) return "DC must be in 0..2000";
+  return "";
+}
+
+long daysBetween(long from, long to) {
+  // Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil).
+  auto days = [](long ymd) {
+    long y = ymd / 10000;
+    const long m = ymd / 100 % 100, d = ymd % 100;
+    y -= m <= 2;
+    const long era = (y >= 0 ? y : y - 399) / 400;
+    const long yoe = y - era * 400;
+    const long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+  };
+  return days(to) - days(from);
+}
+
 std::string checkFwiWeather(const FwiWeather& w) {
   char buf[96];
   if (!(w.temp_c >= -60 && w.temp_c <= 60)) {

@@ -247,6 +247,30 @@ TEST(EndToEndTest, FwiCommandReproducesTheStandardSequence) {
   EXPECT_EQ(refused.first, 2);
   EXPECT_NE(refused.second.find("line 2: rh = 142 is outside [0, 100]"), std::string::npos)
       << refused.second;
+
+  // Start codes (--init) and a row that carries the previous day's codes: the day from FFMC 90,
+  // DMC 30, DC 200 at 41.8° N in July, worked by hand from the published equations (fwi_test).
+  std::string seasons = dir.sub("seasons.csv");
+  std::ofstream(seasons) << "long,lat,yr,mon,day,temp,rh,ws,prec,ffmc_yda,dmc_yda,dc_yda\n"
+                            "123.4,41.8,2027,7,1,25,30,20,0,,,\n"
+                            "123.4,41.8,2027,7,2,25,30,20,0,90,30,200\n";
+  auto started = run(firehubBinary() + " fwi --init 90,30,200 --input " + seasons);
+  ASSERT_EQ(started.first, 0) << started.second;
+  EXPECT_NE(started.second.find("2027,7,1,25,30,20,0,,,,91.7327,34.2908,208.204,15.0267,48.5793,"
+                                "29.0957"),
+            std::string::npos)
+      << started.second;
+  EXPECT_NE(started.second.find("2027,7,2,25,30,20,0,90,30,200,91.7327,34.2908,208.204,"),
+            std::string::npos)
+      << "the row's own previous codes, not the day before's: " << started.second;
+  // The overwintered DC (autumn DC 300, 110 mm): 109.466, then a July day from it.
+  auto wintered = run(firehubBinary() + " fwi --init 90,30,200 --overwinter 300,110 --input " +
+                      seasons + " 2>&1");
+  ASSERT_EQ(wintered.first, 0) << wintered.second;
+  EXPECT_NE(wintered.second.find(",117.67"), std::string::npos) << wintered.second;
+  auto wrong = run(firehubBinary() + " fwi --init 190,30,200 --input " + seasons + " 2>&1");
+  EXPECT_EQ(wrong.first, 2);
+  EXPECT_NE(wrong.second.find("FFMC must be in 0..101"), std::string::npos) << wrong.second;
 }
 
 // kill -9 right after acknowledged pushes: after a restart every acknowledged record is in the

@@ -94,6 +94,67 @@ TEST(FusionTest, NoonObservationsReproduceTheStandardSequenceAcrossARestart) {
   EXPECT_NEAR(day3->at(0).today.bui, 11.7392, 1e-3);
 }
 
+// A season started from an operator's codes: the first noon on or after the start day computes
+// from them (not from the codes the station carried), and the start is then marked applied. A
+// station silent for more than three days restarts its FFMC at 85; DMC and DC carry over.
+TEST(FusionTest, SeasonStartCodesAndAStationThatStopsReporting) {
+  TempDir dir;
+  lake::LakeOptions lo;
+  lo.path = dir.path();
+  lo.sync = false;
+  auto lake = lake::Lake::open(lo);
+  ASSERT_TRUE(lake.isOk());
+  FusionOptions fo;
+  fo.local_offset_minutes = -360;
+  const int64_t noon = 18 * 3600;
+  ASSERT_TRUE((*lake)->commit({observation(kApril13 + noon, 17, 42, 25, 0)}, {}).isOk());
+  FusionEngine engine(**lake, fo);
+  ASSERT_TRUE(engine.catchUp().isOk());
+  FwiStart start;
+  start.codes = {90, 30, 200};
+  start.from_day = 19850414;
+  start.set_by = "k-ops";
+  ASSERT_TRUE(engine.setFwiStart("TEST", start).isOk());
+  EXPECT_FALSE(engine.setFwiStart("TEST", FwiStart{{120, 6, 15}, 19850414}).isOk())
+      << "an FFMC past 101 is refused";
+  // 14 April: from the start codes. The same weather from FFMC 90, DMC 30, DC 200 at 40° N in
+  // April (L_e 12.8, L_f 0.9): FFMC 86.6 would come from yesterday's 87.6; from 90 it is higher.
+  ASSERT_TRUE((*lake)->commit({observation(kApril13 + 86400 + noon, 20, 21, 25, 0)}, {}).isOk());
+  ASSERT_TRUE(engine.catchUp().isOk());
+  auto day = engine.stations();
+  ASSERT_TRUE(day.isOk());
+  FwiState expected{90, 30, 200};
+  const auto want = advanceDay(expected, {20, 21, 25, 0}, 40, 4);
+  EXPECT_NEAR(day->at(0).today.ffmc, want.ffmc, 1e-9);
+  EXPECT_NEAR(day->at(0).today.dmc, want.dmc, 1e-9);
+  EXPECT_NEAR(day->at(0).today.dc, want.dc, 1e-9);
+  auto stored = engine.fwiStart("TEST");
+  ASSERT_TRUE(stored.isOk() && stored.value());
+  EXPECT_TRUE(stored.value()->applied);
+  EXPECT_EQ(stored.value()->set_by, "k-ops");
+  // Silent from the 15th to the 19th (five days): on the 20th FFMC starts at 85 again, DMC and
+  // DC go on from the 14th's.
+  const FwiState before{day->at(0).today.ffmc, day->at(0).today.dmc, day->at(0).today.dc};
+  ASSERT_TRUE(
+      (*lake)->commit({observation(kApril13 + 7 * 86400 + noon, 15, 50, 10, 0)}, {}).isOk());
+  ASSERT_TRUE(engine.catchUp().isOk());
+  day = engine.stations();
+  FwiState restarted{85, before.dmc, before.dc};
+  const auto after = advanceDay(restarted, {15, 50, 10, 0}, 40, 4);
+  EXPECT_EQ(day->at(0).last_day, 19850420);
+  EXPECT_NEAR(day->at(0).today.ffmc, after.ffmc, 1e-9);
+  EXPECT_NEAR(day->at(0).today.dmc, after.dmc, 1e-9);
+  EXPECT_NEAR(day->at(0).today.dc, after.dc, 1e-9);
+  // A gap of two days carries every code over.
+  const FwiState carried{day->at(0).today.ffmc, day->at(0).today.dmc, day->at(0).today.dc};
+  ASSERT_TRUE(
+      (*lake)->commit({observation(kApril13 + 10 * 86400 + noon, 15, 50, 10, 0)}, {}).isOk());
+  ASSERT_TRUE(engine.catchUp().isOk());
+  day = engine.stations();
+  FwiState next = carried;
+  EXPECT_NEAR(day->at(0).today.ffmc, advanceDay(next, {15, 50, 10, 0}, 40, 4).ffmc, 1e-9);
+}
+
 TEST(FusionTest, DangerClasses) {
   EXPECT_STREQ(dangerClass(0), "low");
   EXPECT_STREQ(dangerClass(7), "moderate");

@@ -146,5 +146,56 @@ TEST(FwiTest, ValidationNamesTheValue) {
   EXPECT_NE(checkFwiWeather({NAN, 50, 10, 0}).find("temp"), std::string::npos);
 }
 
+// A day computed from given start codes (an operator's season start, or a row's previous-day
+// codes), against the published equations worked by hand: FFMC 90, DMC 30, DC 200 at 41.8° N in
+// July, 25 °C, 30 %, 20 km/h, no rain.
+//   FFMC: m_o = 147.27723 (101 - 90) / (59.5 + 90) = 10.83645; E_d = 8.81486 (Eq. 4);
+//         k_d = 0.98336 (Eqs. 6a, 6b); m = E_d + (m_o - E_d) 10^-k_d = 9.02491 (Eq. 8);
+//         FFMC = 59.5 (250 - m) / (147.27723 + m) = 91.73270 (Eq. 10)
+//   DMC:  L_e = 12.4 (July, north of 30° N); K = 1.894 (25 + 1.1)(100 - 30) 12.4 10^-6
+//         = 0.042908 (Eq. 16); DMC = 30 + 100 K = 34.29082
+//   DC:   L_f = 6.4; V = 0.36 (25 + 2.8) + 6.4 = 16.408 (Eq. 22); DC = 200 + V / 2 = 208.204
+//   ISI = 15.02672, BUI = 48.57932, FWI = 29.09571 (Eqs. 24-30)
+TEST(FwiTest, ADayFromGivenStartCodesFollowsThePublishedEquations) {
+  FwiState start{90, 30, 200};
+  const auto day = advanceDay(start, {25, 30, 20, 0}, 41.8, 7);
+  EXPECT_NEAR(day.ffmc, 91.73270, 1e-4);
+  EXPECT_NEAR(day.dmc, 34.29082, 1e-4);
+  EXPECT_NEAR(day.dc, 208.204, 1e-4);
+  EXPECT_NEAR(day.isi, 15.02672, 1e-4);
+  EXPECT_NEAR(day.bui, 48.57932, 1e-4);
+  EXPECT_NEAR(day.fwi, 29.09571, 1e-4);
+  EXPECT_EQ(start.ffmc, day.ffmc) << "the state carries the day's codes on";
+}
+
+// The overwintered DC of the cffdrs documentation's examples (Lawson & Armitage 2008,
+// Eqs. 2-4), worked by hand: autumn DC 300, 110 mm of winter precipitation, a = b = 0.75:
+// Q_f = 800 e^(-300/400) = 377.893; Q_s = 0.75 Q_f + 0.75 (3.94)(110) = 608.470;
+// DC_s = 400 ln(800 / Q_s) = 109.466.
+TEST(FwiTest, OverwinteringTheDroughtCode) {
+  EXPECT_NEAR(overwinterDroughtCode(300, 110), 109.4657, 1e-3);
+  // a = 1.0, b = 0.9: Q_s = 377.893 + 0.9 (3.94)(110) = 767.953; DC_s = 16.353
+  EXPECT_NEAR(overwinterDroughtCode(300, 110, 1.0, 0.9), 16.3532, 1e-3);
+  // autumn DC 400, 99 mm: Q_s = 0.75 (294.304) + 0.75 (390.06) = 513.273; DC_s = 177.522
+  EXPECT_NEAR(overwinterDroughtCode(400, 99), 177.5218, 1e-3);
+  // 200 mm refills the layer: the result is held at the minimum of 15
+  EXPECT_EQ(overwinterDroughtCode(250, 200), 15.0);
+}
+
+TEST(FwiTest, StartCodesAreChecked) {
+  EXPECT_EQ(checkFwiState({85, 6, 15}), "");
+  EXPECT_NE(checkFwiState({102, 6, 15}), "");
+  EXPECT_NE(checkFwiState({85, -1, 15}), "");
+  EXPECT_NE(checkFwiState({85, 6, std::nan("")}), "");
+  EXPECT_NE(checkFwiState({85, 6, INFINITY}), "");
+}
+
+TEST(FwiTest, DaysBetweenDates) {
+  EXPECT_EQ(daysBetween(20270228, 20270301), 1);
+  EXPECT_EQ(daysBetween(20280228, 20280301), 2);  // a leap year
+  EXPECT_EQ(daysBetween(20261231, 20270101), 1);
+  EXPECT_EQ(daysBetween(20270410, 20270401), -9);
+}
+
 }  // namespace
 }  // namespace firehub::fusion

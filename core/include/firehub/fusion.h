@@ -83,6 +83,16 @@ struct StationFireWeather {
   std::string record_id;       // that observation's record id
 };
 
+// A station's start codes for a season, set by an operator: the first day computed on or after
+// `from_day` starts from `codes` instead of carrying the codes of the season before.
+struct FwiStart {
+  FwiState codes;
+  long from_day = 0;     // local date, YYYYMMDD
+  bool applied = false;  // the day it started from them is computed
+  int64_t set_at = 0;    // unix seconds
+  std::string set_by;    // key id of the operator
+};
+
 // Danger class of an FWI value: low < 5, moderate < 10, high < 20, very high < 30, else extreme.
 const char* dangerClass(double fwi);
 
@@ -104,6 +114,10 @@ class FusionEngine {
 
   // Every station with at least one computed day.
   Result<std::vector<StationFireWeather>> stations() const;
+  // A station's season start codes (`station_id`: the weather station's entity id). Replaces any
+  // set before; InvalidArgument for codes out of range.
+  Status setFwiStart(const std::string& station_id, const FwiStart& start);
+  Result<std::optional<FwiStart>> fwiStart(const std::string& station_id) const;
   uint64_t checkpoint() const { return checkpoint_.load(); }
   // True once the engine has restored its state and found the log fully applied.
   bool caughtUp() const { return caught_up_.load(); }

@@ -42,4 +42,22 @@ FwiIndices advanceDay(FwiState& state, const FwiWeather& w, double lat, int mont
 // Checks an observation's ranges; returns "" or the reason.
 std::string checkFwiWeather(const FwiWeather& w);
 
+// The spring start-up DC from last autumn's final DC and the winter's precipitation (Lawson &
+// Armitage 2008, Eqs. 2-4): `a` the carry-over fraction of the autumn moisture, `b` the
+// effectiveness of winter precipitation in recharging it (0.75 each unless the site's soils say
+// otherwise; the guide tabulates them). At least 15.
+double overwinterDroughtCode(double fall_dc, double winter_prec_mm, double a = 0.75,
+                             double b = 0.75);
+// "" or why start codes cannot be used (each finite; FFMC 0..101, DMC and DC >= 0).
+std::string checkFwiState(const FwiState& s);
+
+// A station that stops reporting: the codes carry over the days without weather (no drying is
+// invented for them; the rain of the gap arrives with the next observation). After more than
+// this many days without a computed day the FFMC restarts at 85: its time lag is two thirds of a
+// day, so a value from days ago says nothing of today's fine fuels. DMC (time lag 12 days) and
+// DC (52 days) carry over.
+inline constexpr long kFfmcRestartAfterDays = 3;
+// Days from one YYYYMMDD date to another (negative when `to` is earlier).
+long daysBetween(long from_yyyymmdd, long to_yyyymmdd);
+
 }  // namespace firehub::fusion
