@@ -38,6 +38,7 @@ void addBrokerCommand(CLI::App& app);
 void addClusterCommand(CLI::App& app);
 // `firehub backup` (with verify, list) and `firehub restore`.
 void addBackupCommands(CLI::App& app);
+void addExportCommand(CLI::App& app);
 // `firehub plugins new NAME` (registered under the plugins command).
 void addNewPluginCommand(CLI::App& plugins);
 // Runs the hub with the demo city until a stop signal.

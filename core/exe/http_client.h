@@ -20,6 +20,7 @@ namespace firehub::cli {
 struct HttpReply {
   int status = 0;
   std::string body;
+  std::string next_cursor;  // X-Next-Cursor: the next page of a paged list, if any
 };
 
 // A session to the URL's host: HTTPS with certificate and host name checks for https URLs.
@@ -51,6 +52,7 @@ inline HttpReply httpRequest(const std::string& base_url, const std::string& met
   std::istream& in = session.receiveResponse(resp);
   HttpReply reply;
   reply.status = resp.getStatus();
+  reply.next_cursor = resp.get("X-Next-Cursor", "");
   std::ostringstream os;
   Poco::StreamCopier::copyStream(in, os);
   reply.body = os.str();

@@ -173,6 +173,7 @@ int main(int argc, char** argv) {
   cli::addKeysCommand(app);
   cli::addAuditCommand(app);
   cli::addBackupCommands(app);
+  cli::addExportCommand(app);
   cli::addFeedsCommand(app);
   cli::addGrantsCommand(app);
   cli::addDlqCommand(app);
