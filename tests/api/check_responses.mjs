@@ -109,15 +109,17 @@ for (const file of files) {
     }
     const schema = entry[1].schema;
     if (!schema || x.body === undefined || x.encoding || !media.endsWith("json")) continue;
-    let body;
+    // NDJSON: each line is one value of the schema.
+    const ndjson = media.endsWith("ndjson");
+    let bodies;
     try {
-      body = JSON.parse(x.body);
+      bodies = ndjson ? x.body.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l)) : [JSON.parse(x.body)];
     } catch (e) {
-      failures.push(`${where}: the body is not JSON: ${e.message}`);
+      failures.push(`${where}: the body is not ${ndjson ? "NDJSON" : "JSON"}: ${e.message}`);
       continue;
     }
     const validate = validatorFor(schema);
-    if (!validate(body)) {
+    if (!bodies.every((body) => validate(body))) {
       failures.push(
         `${where}: the body does not match the schema:\n    ` +
           validate.errors.slice(0, 5).map((e) => `${e.instancePath || "/"} ${e.message} ${JSON.stringify(e.params)}`).join("\n    ") +
