@@ -21,6 +21,8 @@ void addClusterBench(CLI::App& bench);
 void addMapBench(CLI::App& bench);
 // `firehub bench tiers` (registered by addBenchCommand).
 void addTiersBench(CLI::App& bench);
+// `firehub bench lifecycle` (registered by addBenchCommand).
+void addLifecycleBench(CLI::App& bench);
 // The duty failover phase of `firehub bench cluster`: three `firehub serve` processes of one
 // cluster on `bootstrap` (data under `dir`); seconds from each kill -9 of the layers duty's holder
 // to a surviving node holding it, for up to `rounds` kills.

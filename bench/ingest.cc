@@ -617,6 +617,7 @@ void addBenchCommand(CLI::App& app) {
   addClusterBench(*bench);
   addMapBench(*bench);
   addTiersBench(*bench);
+  addLifecycleBench(*bench);
 }
 
 }  // namespace firehub::cli

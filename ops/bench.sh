@@ -23,6 +23,9 @@
 #   firehub bench tiers    a county hub's link to its city hub (both in one process, each with its
 #                          own lake and broker): the catch-up rate of a 300,000-record backlog after
 #                          a cut, and the upward lag p50/p99 at 5,000 records/s;
+#   firehub bench lifecycle  a lake of 10 M weather records and the risk layer's past (113,000
+#                          cells x 24 hourly versions): an entity's history p99, the layer at a
+#                          moment for a city view p99, a backup's MB/s and push p99 during it;
 #   record_json_bench      Google Benchmark micro-benchmarks of the publisher's per-message JSON
 #                          (one thread, no broker: steadier than the end-to-end figures);
 #   pipeline_bench         the pushing thread's work alone: pushes of 5,000 weather lines through
@@ -67,6 +70,7 @@ printf '{"machine": "%s", "date": "%s"}\n' "$machine" "$(date -u +%Y-%m-%dT%H:%M
 "$bin" bench cluster --json "$json"
 "$bin" bench map --bootstrap "$bootstrap" --json "$json" --source-dir .
 "$bin" bench tiers --json "$json"
+"$bin" bench lifecycle --json "$json"
 micro="${json%.json}-micro.json"
 build/release/tests/record_json_bench --benchmark_min_time=1 --benchmark_out="$micro" --benchmark_out_format=json
 pipeline="${json%.json}-pipeline.json"

@@ -48,10 +48,13 @@ Status BackupJobs::start(const std::string& name) {
   thread_ = std::thread([this, dir] {
     log::nameThread("fh-backup");
     FIREHUB_LOG(kInfo, "backup", "backing the lake up to " << dir);
-    auto made = lake_.backup(dir, [this](uint64_t bytes) {
-      std::lock_guard<std::mutex> held(mu_);
-      bytes_ = bytes;
-    });
+    auto made = lake_.backup(
+        dir,
+        [this](uint64_t bytes) {
+          std::lock_guard<std::mutex> held(mu_);
+          bytes_ = bytes;
+        },
+        rate_limit_mb_ << 20);
     std::lock_guard<std::mutex> held(mu_);
     running_ = false;
     finished_ms_ = wallMs();

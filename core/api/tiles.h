@@ -55,6 +55,9 @@ class TileService {
   // The tile's ETag without rendering it (a revalidation answers 304 from it).
   std::string etag(const std::string& layer, const tiles::TileId& tile) const;
   Result<Tile> tile(const std::string& layer, const tiles::TileId& tile, bool gzip);
+  // A risk tile as the layer was at `at_micros` (its stored versions; not cached): grid cells at
+  // the grid's zooms, summaries of them (the highest level, counts by level) below.
+  Result<std::string> riskTileAt(const tiles::TileId& tile, int64_t at_micros) const;
   // TileJSON 3.0.0 of a layer; `base` is "scheme://host".
   Reply tileJson(const std::string& layer, const std::string& base) const;
   // The hub's data extent (the risk grid's cells); none while the grid is empty.

@@ -466,7 +466,7 @@ Status Hub::startApi() {
     ctx.kafka_source = [sources](const std::string& feed) { return sources->state(feed); };
   }
   ctx.outbound = net::OutboundPolicy({c.outbound_allow, c.outbound_ca_file});
-  ctx.backups = std::make_shared<api::BackupJobs>(*lake_, c.backup_root);
+  ctx.backups = std::make_shared<api::BackupJobs>(*lake_, c.backup_root, c.backup_rate_limit_mb);
   upkeep_ = std::make_unique<api::LakeUpkeep>(
       *lake_, audit_.get(), metrics_,
       api::UpkeepOptions{c.retention, c.audit_retention_s, c.retention_interval_s,

@@ -288,6 +288,7 @@ Result<HubConfig> loadConfig(const std::string& file,
     FIREHUB_RETURN_IF_ERROR(size_of("api.feature_cache_mb", 0, 65536, c.feature_cache_mb));
     FIREHUB_RETURN_IF_ERROR(size_of("api.tile_cache_mb", 0, 65536, c.tile_cache_mb));
     FIREHUB_RETURN_IF_ERROR(size_of("lake.write_buffer_mb", 8, 65536, c.lake_write_buffer_mb));
+    FIREHUB_RETURN_IF_ERROR(whole("backup.rate_limit_mb", 0, 100000, c.backup_rate_limit_mb));
     FIREHUB_RETURN_IF_ERROR(size_of("lake.block_cache_mb", 0, 65536, c.lake_block_cache_mb));
     FIREHUB_RETURN_IF_ERROR(size_of("lake.record_cache_mb", 0, 65536, c.lake_record_cache_mb));
     FIREHUB_RETURN_IF_ERROR(

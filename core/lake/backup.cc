@@ -51,13 +51,17 @@ Result<uint32_t> chosen(rocksdb::BackupEngineReadOnly& engine, uint32_t id,
 }  // namespace
 
 Result<BackupInfo> Lake::backup(const std::string& dir,
-                                const std::function<void(uint64_t)>& progress) const {
+                                const std::function<void(uint64_t)>& progress,
+                                uint64_t rate_limit_bytes) const {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::unavailable("backup folder " + dir + ": " + ec.message());
   rocksdb::BackupEngineOptions options(dir);
   options.sync = true;
   options.callback_trigger_interval_size = 1u << 20;
+  // Copies at most this fast, so the WAL's fsyncs of the pushes meanwhile do not queue behind a
+  // disk busy with the copy.
+  options.backup_rate_limit = rate_limit_bytes;
   rocksdb::BackupEngine* raw = nullptr;
   FIREHUB_RETURN_IF_ERROR(
       fromIo(rocksdb::BackupEngine::Open(options, rocksdb::Env::Default(), &raw),
@@ -65,6 +69,9 @@ Result<BackupInfo> Lake::backup(const std::string& dir,
   std::unique_ptr<rocksdb::BackupEngine> engine(raw);
   rocksdb::CreateBackupOptions create;
   create.flush_before_backup = true;  // what was committed is in the table files copied
+  // The copy (and its checksums) runs below the hub's threads, as compactions do.
+  create.decrease_background_thread_cpu_priority = true;
+  create.background_thread_cpu_priority = rocksdb::CpuPriority::kLow;
   uint64_t steps = 0;
   create.progress_callback = [&] {
     ++steps;

@@ -272,6 +272,7 @@ try {
   hold = true;
   await page.evaluate(() => window.onemap.map.refreshTiles("risk"));
   await until("the home tiles answered (and held)", () => answered, 5000);
+  const beforeAlarm = new Date(Date.now() - 1500).toISOString();  // the time bar looks back here
   const pushed = await api("POST", "/api/v1/feeds/iot/records", JSON.stringify(alarm) + "\n", "application/x-ndjson");
   check(pushed.accepted === 1, `alarm accepted (${JSON.stringify(pushed)})`);
   await until("the alarm's delta reached the page during the read", () => page.evaluate((id) =>
@@ -287,6 +288,25 @@ try {
         "the alarm's red cell survives tiles read before it");
   check(await page.evaluate(() => window.notReloaded === true), "updated without a reload");
   check((await page.textContent("#updated")).length > 0, "header shows the time of the last update");
+
+  // The time bar: the risk layer as it was before the alarm (the cell not red), then live again.
+  await page.evaluate((w) => window.onemap.timeline.show(new Date(w)), beforeAlarm);
+  const pastCell = async () => page.evaluate((id) => {
+    const f = window.onemap.map.queryRenderedFeatures({ layers: ["risk-at-main"] }).find((x) => x.properties.cell === id);
+    return f ? f.properties.level : null;
+  }, target.id);
+  if (await until("the time bar draws the layer before the alarm", async () => {
+    const level = await pastCell();
+    return level && level !== legend[0].key;
+  }, 10000)) {
+    check(await page.evaluate(() => document.getElementById("timebar").dataset.mode === "past" &&
+                              window.onemap.map.getLayoutProperty("risk-main", "visibility") === "none"),
+          `the time bar shows the cell at level ${await pastCell()} before the alarm, the live layer hidden`);
+  }
+  await page.click("#time-live");
+  check(await page.evaluate(() => document.getElementById("timebar").dataset.mode === "live" &&
+                            window.onemap.map.getLayoutProperty("risk-main", "visibility") === "visible"),
+        "back to live: the live layer again");
 
   // The alert list: the fire alarm and the risk warning it raised, newest first; a click flies
   // to the alarm and rings it; the local viewer gets no acknowledge button; an operator's

@@ -164,6 +164,51 @@ TEST_F(HubTest, LayersAsVectorTilesFollowTheirChangesTileByTile) {
 
 // The map's search reads an index of the places' public names, addresses and ids, kept current
 // as records change: a whole name comes before a name that merely contains the words.
+// The risk tiles as the layer was at a moment (?at=): the grid cells with their level then, the
+// province view's summaries counting them all, nothing before the layer began.
+TEST_F(HubTest, RiskTilesAsTheLayerWasAtAMoment) {
+  ASSERT_NO_FATAL_FAILURE(pushBuildings());
+  ASSERT_TRUE(waitFor([&] {
+    auto layer = get("/api/v1/layers/risk");
+    return layer.status == 200 && layer.body.find("\"numberMatched\":0") == std::string::npos;
+  }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // versions are kept per second
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char at[32];
+  std::strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  const double lon = 123.4305, lat = 41.8044;
+  const std::string leaf = tileAt(16, lon, lat);
+  auto tile = get("/tiles/risk/" + leaf + ".mvt?at=" + at);
+  ASSERT_EQ(tile.status, 200) << tile.body;
+  EXPECT_EQ(tile.headers["Content-Type"], "application/vnd.mapbox-vector-tile");
+  const std::string decoded = ogrinfo(dir_.path(), leaf, tile.body);
+  auto cell = parse(get("/api/v1/layers/risk?bbox=123.4299,41.8039,123.4311,41.8049").body)
+                  ->getArray("features")
+                  ->getObject(0)
+                  ->getObject("properties");
+  EXPECT_NE(decoded.find("cell (String) = " + cell->getValue<std::string>("cell")),
+            std::string::npos)
+      << decoded;
+  EXPECT_NE(decoded.find("level (String) = " + cell->getValue<std::string>("level")),
+            std::string::npos);
+  const std::string province = tileAt(6, lon, lat);
+  const std::string coarse =
+      ogrinfo(dir_.path(), province, get("/tiles/risk/" + province + ".mvt?at=" + at).body);
+  int summed = 0;
+  for (size_t i = coarse.find("cells (Integer"); i != std::string::npos;
+       i = coarse.find("cells (Integer", i + 1)) {
+    summed += std::atoi(coarse.c_str() + coarse.find("= ", i) + 2);
+  }
+  EXPECT_EQ(summed, parse(get("/api/v1/layers/risk").body)->getValue<int>("numberMatched"))
+      << coarse;
+  EXPECT_EQ(get("/tiles/risk/" + leaf + ".mvt?at=2020-01-01T00:00:00Z").body.size(), 0u)
+      << "nothing before the layer began";
+  EXPECT_EQ(get("/tiles/risk/" + leaf + ".mvt?at=noon").status, 400);
+  EXPECT_EQ(get("/tiles/hydrants/" + leaf + ".mvt?at=" + std::string(at)).status, 400);
+}
+
 TEST_F(HubTest, SearchFindsPlacesByNameAddressAndIdAndFollowsChanges) {
   std::string buildings = fixture("building", "buildings.geojson");
   ASSERT_NO_FATAL_FAILURE(pushBuildings(buildings));

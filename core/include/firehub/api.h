@@ -94,7 +94,9 @@ struct ApiOptions {
 // backup.root, on a thread of its own; its progress is read while it runs.
 class BackupJobs {
  public:
-  BackupJobs(lake::Lake& lake, std::string root) : lake_(lake), root_(std::move(root)) {}
+  // `rate_limit_mb`: MiB a second the copy takes at most (backup.rate_limit_mb; 0: no limit).
+  BackupJobs(lake::Lake& lake, std::string root, uint64_t rate_limit_mb = 0)
+      : lake_(lake), root_(std::move(root)), rate_limit_mb_(rate_limit_mb) {}
   ~BackupJobs();
   bool enabled() const { return !root_.empty(); }
   // Starts a backup into <backup.root>/<name>; Conflict while one runs, InvalidArgument for a
@@ -106,6 +108,7 @@ class BackupJobs {
  private:
   lake::Lake& lake_;
   const std::string root_;
+  const uint64_t rate_limit_mb_;
   mutable std::mutex mu_;
   bool running_ = false;
   std::string to_, error_;

@@ -42,6 +42,9 @@ struct HubConfig {
   // The folder backups are made under (backup.root): `firehub backup --to NAME` backs the
   // running hub's lake up to <backup.root>/NAME. Default: none (backups through the API off).
   std::string backup_root;
+  // MiB a second a backup copies at most (backup.rate_limit_mb; 0: as fast as the disk goes), so
+  // the synced commits of pushes meanwhile keep their latency. Default: 16.
+  uint64_t backup_rate_limit_mb = 16;
   // Retention (lake.retention.<domain> and lake.retention.dead_letters / .layers / .audit, each a
   // duration such as 90d, 12h, 30m or 3600s): history older than the window is removed, never
   // an entity's latest state nor what a delivery or a log reader still needs; the audit log keeps

@@ -387,9 +387,11 @@ class Lake {
   // A backup in `dir` with RocksDB's BackupEngine, of the open lake while it takes writes:
   // memtables flushed first, so every record committed before the call is in it; incremental
   // (table files an earlier backup in `dir` holds are not copied again). `progress` is called
-  // with the bytes copied so far (in steps of about 1 MiB). Returns the new backup.
+  // with the bytes copied so far (in steps of about 1 MiB); `rate_limit_bytes` a second at most
+  // (0: as fast as the disk goes). Returns the new backup.
   Result<BackupInfo> backup(const std::string& dir,
-                            const std::function<void(uint64_t bytes)>& progress = {}) const;
+                            const std::function<void(uint64_t bytes)>& progress = {},
+                            uint64_t rate_limit_bytes = 0) const;
   // --- History (history.cc) ---
   // The versions of an entity observed in [from, to) (µs), oldest first (of one entity type, or
   // of each type in turn when `entity_type` is empty), past position `after`, the record read,
