@@ -107,6 +107,8 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   std::vector<char> refused_items(items.size(), 0);  // another agency's entity: not written
   std::vector<firehub::v1::DeadLetter> refused_letters;
   std::vector<uint64_t> last_sequences;  // of each stored item: its last outbox sequence
+  std::vector<std::pair<std::string, std::string>> history;  // history index key, value
+  history.reserve(2 * items.size());
 
   // Dedupe: the same source record (same stable id) is stored once. Ids new to this batch are
   // looked up in RocksDB together (one MultiGet shares the filter and block work of a batch).
@@ -188,14 +190,16 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     }
     stored_items.push_back(index);
     int64_t observed = micros(r.observed_at());
-    // The history index: the entity's versions and the domain's records, in time.
-    value.clear();
-    codec::appendBigEndian64(value, seq);
-    batch.Put(history_,
-              codec::entityHistoryKey(r.domain(), r.entity_id(), r.entity_type(), observed, r.id()),
-              value);
-    value += entity;
-    batch.Put(history_, codec::domainTimeKey(r.domain(), observed, r.id()), value);
+    // The history index: the entity's versions and the domain's records, in time (into the
+    // batch in key order with the others below).
+    {
+      std::string at;
+      codec::appendBigEndian64(at, seq);
+      history.emplace_back(
+          codec::entityHistoryKey(r.domain(), r.entity_id(), r.entity_type(), observed, r.id()),
+          at);
+      history.emplace_back(codec::domainTimeKey(r.domain(), observed, r.id()), at + entity);
+    }
     if (!have_current || observed >= current.observed_micros) {
       codec::LatestPointer next;
       next.observed_micros = observed;
@@ -248,6 +252,8 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     r.SerializeToString(&bytes);
     batch.Put(records_, r.id(), bytes);
   }
+  std::sort(history.begin(), history.end());
+  for (const auto& [k, v] : history) batch.Put(history_, k, v);
   std::vector<const LatestCache::value_type*> pointers;
   pointers.reserve(latest_in_batch.size());
   for (const auto& entry : latest_in_batch) pointers.push_back(&entry);
