@@ -226,6 +226,21 @@ TEST_F(HubTest, RestrictedFieldsOnlyWithTheGrant) {
       http("127.0.0.1", port_, "GET", "/ogc/collections/entities-police/items", "", "", granted)
           .body.find("张伟"),
       std::string::npos);
+  // And on history and exports, in every format (the CSV's record column too).
+  for (const std::string format : {"json", "ndjson", "csv", "geojson"}) {
+    for (const std::string& list :
+         {"/api/v1/records?domain=police&format=" + format,
+          "/api/v1/entities/police/SY-110-20261122-0001/history?format=" + format}) {
+      auto redacted = http("127.0.0.1", port_, "GET", list, "", "", viewer);
+      ASSERT_EQ(redacted.status, 200) << list << " " << redacted.body;
+      EXPECT_NE(redacted.body.find("沈河区中街路128号"), std::string::npos) << list;
+      EXPECT_EQ(redacted.body.find("张伟"), std::string::npos) << list;
+      EXPECT_EQ(redacted.body.find("13800000001"), std::string::npos) << list;
+      EXPECT_NE(http("127.0.0.1", port_, "GET", list, "", "", granted).body.find("张伟"),
+                std::string::npos)
+          << list;
+    }
+  }
 }
 
 // (Also the trust review's TLS finding: suites without forward secrecy, no HSTS, http:// links.)

@@ -207,6 +207,56 @@ TEST_F(HubHistoryTest, AStationsSeasonStartCodesSetByAnOperator) {
   EXPECT_NE(audit.body.find("PUT /api/v1/fwi/stations/S1/start"), std::string::npos);
 }
 
+// Who may do what: the lake's state is for operators, a retention pass for admins, start codes
+// are set by operators; numbers that are not finite are refused; a revoked key is refused.
+TEST_F(HubHistoryTest, TheNewRoutesRefuseWhoMayNotAndWhatIsNotANumber) {
+  auto keyOf = [&](const std::string& body) {
+    return parse(post("/api/v1/keys", body, "application/json").body)->getValue<std::string>("key");
+  };
+  const std::string viewer = keyOf(R"({"role":"viewer"})");
+  const std::string agency = keyOf(R"({"role":"agency","agency":"met","domains":["weather"]})");
+  const std::string operator_key = keyOf(R"({"role":"operator"})");
+  auto as = [&](const std::string& key, const std::string& method, const std::string& path,
+                const std::string& body = "") {
+    return http("127.0.0.1", port_, method, path, body, "application/json", key).status;
+  };
+  const std::string start = "/api/v1/fwi/stations/S1/start";
+  const std::string codes = R"({"ffmc":85,"dmc":6,"dc":15,"from":"2027-04-01"})";
+  EXPECT_EQ(as(viewer, "GET", "/api/v1/lake"), 403);
+  EXPECT_EQ(as(agency, "GET", "/api/v1/lake"), 403);
+  EXPECT_EQ(as(operator_key, "GET", "/api/v1/lake"), 200);
+  EXPECT_EQ(as(operator_key, "POST", "/api/v1/lake/retention"), 403);
+  EXPECT_EQ(as(viewer, "POST", "/api/v1/lake/retention"), 403);
+  EXPECT_EQ(http("127.0.0.1", port_, "POST", "/api/v1/lake/retention", "", "", "").status, 401);
+  EXPECT_EQ(as(viewer, "PUT", start, codes), 403);
+  EXPECT_EQ(as(agency, "PUT", start, codes), 403);
+  EXPECT_EQ(as(operator_key, "PUT", start, codes), 200);
+  for (const char* number : {"NaN", "Infinity", "-Infinity", "1e400", "-1", "\"\"", "[]"}) {
+    const std::string body =
+        std::string(R"({"ffmc":)") + number + R"(,"dmc":6,"dc":15,"from":"2027-04-01"})";
+    EXPECT_EQ(as(operator_key, "PUT", start, body), 400) << body;
+  }
+  EXPECT_EQ(as(operator_key, "PUT", start, R"({"ffmc":85)"), 400) << "a truncated body";
+  EXPECT_EQ(as(operator_key, "PUT", "/api/v1/fwi/stations/..%2F..%2Fkeys/start", codes), 200)
+      << "a station id is a name, never a path";
+  EXPECT_EQ(get("/api/v1/fwi/stations/..%2F..%2Fkeys/start").status, 200);
+  auto revoked = parse(get("/api/v1/keys?limit=100").body)->getArray("keys");
+  std::string operator_id;
+  for (size_t i = 0; i < revoked->size(); ++i) {
+    if (revoked->getObject(i)->getValue<std::string>("role") == "operator")
+      operator_id = revoked->getObject(i)->getValue<std::string>("id");
+  }
+  ASSERT_FALSE(operator_id.empty());
+  ASSERT_EQ(http("127.0.0.1", port_, "DELETE", "/api/v1/keys/" + operator_id, "", "", key_).status,
+            200);
+  EXPECT_EQ(as(operator_key, "PUT", start, codes), 401) << "a revoked key";
+  EXPECT_EQ(as(operator_key, "GET", "/api/v1/lake"), 401);
+  for (const char* at : {"NaN", "1e400", "2026-13-45T99:99:99Z", ""}) {
+    EXPECT_EQ(get(std::string("/api/v1/layers/risk?at=") + at).status, 400) << at;
+    EXPECT_EQ(get(std::string("/api/v1/records?domain=weather&from=") + at).status, 400) << at;
+  }
+}
+
 TEST(RetentionSettingsTest, DurationsAndTheBudgetAreCheckedAtLoad) {
   TempDir dir;
   auto with = [&](std::vector<std::pair<std::string, std::string>> settings) {
