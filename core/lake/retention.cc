@@ -58,15 +58,24 @@ std::vector<std::pair<std::string, uint64_t>> Lake::sizeByFamily() const {
 // written under the commit lock so no commit lands between a check and its delete.
 Result<RetentionResult> Lake::expire(const Retention& rules, int64_t now_micros) {
   RetentionResult result;
-  // What the outbox column family points at (records sent to subscriptions, dead letters).
+  // What the outbox column family points at (records sent to subscriptions, dead letters). Read
+  // once, then only the entries added since (their sequences are higher) under each batch's
+  // lock: an entry delivered meanwhile stays in the set, which only keeps a record longer.
   absl::flat_hash_set<std::string> referenced;
+  std::string scanned_past;  // the outbox key the set has read up to (BE sequence)
   auto gatherReferenced = [&]() -> Result<bool> {
-    referenced.clear();
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), outbox_));
     std::string topic, key, id;
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (scanned_past.empty()) {
+      it->SeekToFirst();
+    } else {
+      it->Seek(scanned_past);
+      if (it->Valid() && it->key() == rocksdb::Slice(scanned_past)) it->Next();
+    }
+    for (; it->Valid(); it->Next()) {
       if (referenced.size() >= kMaxReferenced) return false;
       if (codec::decodeOutbox(it->value().ToStringView(), topic, key, id)) referenced.insert(id);
+      scanned_past.assign(it->key().data(), it->key().size());
     }
     FIREHUB_RETURN_IF_ERROR(fromRocks(it->status(), "scan outbox"));
     return true;

@@ -159,6 +159,29 @@ TEST(LakeHistoryTest, RetentionRemovesOldHistoryButNotLatestStatesOrPendingDeliv
   EXPECT_EQ(*lake->latestId("weather/weather_station/A1").value(), "wx:A1@1000");
 }
 
+// A record a subscription's Kafka delivery still names (an outbox entry made after its own
+// deliveries were done) stays until that delivery is done.
+TEST(LakeHistoryTest, RetentionKeepsARecordAPendingSubscriptionDeliveryNames) {
+  TempDir dir;
+  auto lake = openLake(dir.path());
+  ASSERT_TRUE(lake->commit({reading("A1", 100), reading("A1", 1000)}, {}).isOk());
+  deliverAll(*lake);
+  DerivedBatch sub;
+  sub.deliveries.push_back({"firehub.v1.sub.s1", "A1", "", "wx:A1@100"});
+  ASSERT_TRUE(lake->commitDerived(sub).isOk());
+  Retention rules;
+  rules.domains = {{"weather", 500 * kSecond}};
+  auto done = lake->expire(rules, 1100 * kSecond);
+  ASSERT_TRUE(done.isOk());
+  EXPECT_EQ(done->records, 0u);
+  EXPECT_EQ(done->kept_needed, 1u);
+  EXPECT_TRUE(lake->getRecord("wx:A1@100")->has_value());
+  deliverAll(*lake);
+  done = lake->expire(rules, 1100 * kSecond);
+  ASSERT_TRUE(done.isOk());
+  EXPECT_EQ(done->records, 1u);
+}
+
 TEST(LakeHistoryTest, RetentionOfDeadLettersWaitsForTheirDelivery) {
   TempDir dir;
   auto lake = openLake(dir.path());
