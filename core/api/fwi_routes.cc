@@ -19,7 +19,7 @@ std::string startJson(const std::string& station, const fusion::FwiStart& s) {
   o.set("ffmc", s.codes.ffmc);
   o.set("dmc", s.codes.dmc);
   o.set("dc", s.codes.dc);
-  char day[16];
+  char day[40];
   std::snprintf(day, sizeof day, "%04ld-%02ld-%02ld", s.from_day / 10000, s.from_day / 100 % 100,
                 s.from_day % 100);
   o.set("from", std::string(day));

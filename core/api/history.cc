@@ -1,7 +1,6 @@
 // History and the lake's life: an entity's versions and a domain's (or feed's) records by time
 // as JSON, NDJSON, CSV or GeoJSON; the risk layer and a cell's explanation as they were at a
 // moment; the lake's size and retention (GET /api/v1/lake, POST /api/v1/lake/retention).
-#include <google/protobuf/util/time_util.h>
 #include <s2/s2cell_id.h>
 
 #include <cmath>
@@ -17,18 +16,6 @@ namespace {
 
 constexpr int64_t kNoLowerBound = std::numeric_limits<int64_t>::min() / 2;
 constexpr int64_t kNoUpperBound = std::numeric_limits<int64_t>::max() / 2;
-
-// An RFC 3339 time as µs since the epoch.
-Result<int64_t> timeParam(const std::optional<std::string>& text, const char* name,
-                          int64_t absent) {
-  if (!text) return absent;
-  google::protobuf::Timestamp t;
-  if (!google::protobuf::util::TimeUtil::FromString(*text, &t)) {
-    return Status::invalidArgument("query parameter '" + std::string(name) +
-                                   "' must be an RFC 3339 time such as 2026-12-07T08:00:00Z");
-  }
-  return t.seconds() * 1000000 + t.nanos() / 1000;
-}
 
 // A CSV field: quoted when it holds a comma, a quote or a line break (RFC 4180).
 std::string csvField(std::string_view text) {

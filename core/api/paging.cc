@@ -1,6 +1,8 @@
 // Cursors, pages of lists held in memory, times and path segments of the API.
 #include "api/paging.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include "firehub/v1/time_text.h"
 
 #include <Poco/Base64Decoder.h>
@@ -105,6 +107,17 @@ std::string pageOfList(std::string_view name,
   }
   out += extra;
   return out + "}";
+}
+
+Result<int64_t> timeParam(const std::optional<std::string>& text, const char* name,
+                          int64_t absent) {
+  if (!text) return absent;
+  google::protobuf::Timestamp t;
+  if (!google::protobuf::util::TimeUtil::FromString(*text, &t)) {
+    return Status::invalidArgument("query parameter '" + std::string(name) +
+                                   "' must be an RFC 3339 time such as 2026-12-07T08:00:00Z");
+  }
+  return t.seconds() * 1000000 + t.nanos() / 1000;
 }
 
 std::string isoMillis(int64_t unix_ms) { return firehub::v1::rfc3339Millis(unix_ms); }

@@ -43,6 +43,10 @@ std::string pageOfList(std::string_view name,
                        const std::vector<std::pair<std::string, std::string>>& items,
                        const PageParams& page, std::string_view extra = "");
 
+// A query parameter holding an RFC 3339 time, as µs since the epoch; `absent` when it is not
+// given, InvalidArgument naming `name` when it is not such a time.
+Result<int64_t> timeParam(const std::optional<std::string>& text, const char* name, int64_t absent);
+
 // RFC 3339 in UTC with milliseconds ("2026-12-07T00:06:24.352Z"): every time the API writes.
 std::string isoMillis(int64_t unix_ms);
 

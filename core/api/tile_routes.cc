@@ -1,7 +1,6 @@
 // Vector tiles over HTTP: /tiles/{layer}/{z}/{x}/{y}.mvt with TileJSON at /tiles/{layer}.json,
 // and the same tiles through OGC API - Tiles under /ogc/collections/{id}/tiles.
-#include <google/protobuf/util/time_util.h>
-
+#include "api/paging.h"
 #include "api/router.h"
 
 namespace firehub::api {
@@ -30,14 +29,12 @@ void Router::tileRequest(HTTPServerRequest& req, HTTPServerResponse& resp,
   }
   auto tile = tiles::parseTile(p[1], p[2], std::string_view(p[3]).substr(0, p[3].size() - 4));
   if (!tile.isOk()) return sendError(resp, tile.status());
-  if (auto at = param("at")) {  // the risk layer as it was then, from its stored versions
-    google::protobuf::Timestamp t;
+  if (auto at_text = param("at")) {  // the risk layer as it was then, from its stored versions
     if (p[0] != "risk")
       return sendError(resp, Status::invalidArgument("only the risk layer is kept in time (at=)"));
-    if (!google::protobuf::util::TimeUtil::FromString(*at, &t))
-      return sendError(resp,
-                       Status::invalidArgument("query parameter 'at' must be an RFC 3339 time"));
-    auto body = tiles_.riskTileAt(tile.value(), t.seconds() * 1000000 + t.nanos() / 1000);
+    auto at = timeParam(at_text, "at", 0);
+    if (!at.isOk()) return sendError(resp, at.status());
+    auto body = tiles_.riskTileAt(tile.value(), at.value());
     if (!body.isOk()) return sendError(resp, body.status());
     return send(resp, 200, body.value(), kMvt);
   }

@@ -68,6 +68,23 @@ MvtLayer::Ring cellRing(uint64_t id) {
   return ring;
 }
 
+// The risk layer's properties of a tile's cell: its level and colour (the highest under it),
+// its score and, for a summary, how many grid cells it holds by level.
+void riskProperties(const tiles::CellSummary& s, bool leaf,
+                    const std::vector<fusion::WarningLevel>& levels, MvtLayer::Properties& props) {
+  const int rank = s.topRank();
+  if (rank >= 1 && static_cast<size_t>(rank) <= levels.size()) {
+    props.emplace_back("level", levels[static_cast<size_t>(rank - 1)].name);
+    props.emplace_back("colour", levels[static_cast<size_t>(rank - 1)].colour);
+  }
+  props.emplace_back("score", static_cast<int64_t>(std::lround(s.max_score)));
+  if (leaf) return;
+  props.emplace_back("cells", static_cast<int64_t>(s.cells));
+  for (size_t r = 0; r < levels.size() && r < tiles::CellSummary::kRanks; ++r) {
+    if (s.by_rank[r]) props.emplace_back(("count_" + levels[r].name), int64_t{s.by_rank[r]});
+  }
+}
+
 lake::BBox lakeBox(const LonLatBox& b) {
   lake::BBox out;
   out.min_lon = std::max(-180.0, b.west);
@@ -299,18 +316,7 @@ void TileService::renderCells(const std::string& layer, const TileId& tile,
     // A grid cell is named by its token (what a delta restyles it by); a summary needs no name.
     if (leaves) props.emplace_back("cell", S2CellId(id).ToToken());
     if (layer == "risk") {
-      const int rank = s.topRank();
-      if (rank >= 1 && static_cast<size_t>(rank) <= levels.size()) {
-        props.emplace_back("level", levels[static_cast<size_t>(rank - 1)].name);
-        props.emplace_back("colour", levels[static_cast<size_t>(rank - 1)].colour);
-      }
-      props.emplace_back("score", static_cast<int64_t>(std::lround(s.max_score)));
-      if (!leaves) {
-        props.emplace_back("cells", static_cast<int64_t>(s.cells));
-        for (size_t r = 0; r < levels.size() && r < tiles::CellSummary::kRanks; ++r) {
-          if (s.by_rank[r]) props.emplace_back(("count_" + levels[r].name), int64_t{s.by_rank[r]});
-        }
-      }
+      riskProperties(s, leaves, levels, props);
     } else if (layer == "response") {
       const Band& b = kResponseBands[std::min<int>(s.worst_response, 3)];
       props.emplace_back("response_band", std::string(b.key));
@@ -332,48 +338,24 @@ Result<std::string> TileService::riskTileAt(const TileId& tile, int64_t at_micro
   if (!ctx_.fusion) return Status::unavailable("fusion is not running");
   const int grid = ctx_.fusion->cellLevel();
   const int level = std::clamp(tile.z + kCellZoomOffset, std::min(grid, 5), grid);
-  const auto& levels = ctx_.fusion->riskConfig().levels;
-  struct Summary {
-    int top_rank = 0;
-    double max_score = 0;
-    int64_t cells = 0;
-    std::vector<int64_t> by_rank;
-  };
-  std::map<uint64_t, Summary> drawn;
+  // The cells of then summarised as the live pyramid summarises the cells of now.
+  std::map<uint64_t, tiles::CellSummary> drawn;
   firehub::v1::LayerEntry e;
-  Status walked = ctx_.lake->layerAt(
-      "risk", grid, lakeBox(grown(tiles::tileBounds(tile), kMargin)), at_micros,
-      [&](uint64_t cell, const std::string& entry) {
-        if (!e.ParseFromString(entry) || !e.has_risk_cell()) return true;
-        const auto& c = e.risk_cell();
-        Summary& s = drawn[level == grid ? cell : S2CellId(cell).parent(level).id()];
-        const int rank = c.level_rank();
-        if (rank >= 1 && (s.top_rank == 0 || rank < s.top_rank)) s.top_rank = rank;
-        s.max_score = std::max(s.max_score, c.score());
-        ++s.cells;
-        if (rank >= 1) {
-          s.by_rank.resize(std::max<size_t>(s.by_rank.size(), static_cast<size_t>(rank)));
-          ++s.by_rank[static_cast<size_t>(rank - 1)];
-        }
-        return true;
-      });
+  Status walked =
+      ctx_.lake->layerAt("risk", grid, lakeBox(grown(tiles::tileBounds(tile), kMargin)), at_micros,
+                         [&](uint64_t cell, const std::string& entry) {
+                           if (!e.ParseFromString(entry) || !e.has_risk_cell()) return true;
+                           drawn[level == grid ? cell : S2CellId(cell).parent(level).id()].add(
+                               tiles::CellSummary::of(stateOf(e.risk_cell())));
+                           return true;
+                         });
   if (!walked.isOk()) return walked;
   MvtLayer mvt("risk", tile, kExtent, kBuffer);
   MvtLayer::Properties props;
   for (const auto& [id, s] : drawn) {
     props.clear();
     if (level == grid) props.emplace_back("cell", S2CellId(id).ToToken());
-    if (s.top_rank >= 1 && static_cast<size_t>(s.top_rank) <= levels.size()) {
-      props.emplace_back("level", levels[static_cast<size_t>(s.top_rank - 1)].name);
-      props.emplace_back("colour", levels[static_cast<size_t>(s.top_rank - 1)].colour);
-    }
-    props.emplace_back("score", static_cast<int64_t>(std::lround(s.max_score)));
-    if (level != grid) {
-      props.emplace_back("cells", s.cells);
-      for (size_t r = 0; r < s.by_rank.size() && r < levels.size(); ++r) {
-        if (s.by_rank[r]) props.emplace_back("count_" + levels[r].name, s.by_rank[r]);
-      }
-    }
+    riskProperties(s, level == grid, ctx_.fusion->riskConfig().levels, props);
     mvt.addPolygon({cellRing(id)}, props);
   }
   std::string out;

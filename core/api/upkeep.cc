@@ -74,7 +74,7 @@ void LakeUpkeep::start() {
         std::unique_lock<std::mutex> lock(wait_mu_);
         if (wake_.wait_for(lock, std::chrono::seconds(60), [this] { return stop_; })) return;
       }
-      for (const auto& w : measure()) FIREHUB_LOG(kWarning, "lake", w);
+      for (const auto& w : measure().warnings) FIREHUB_LOG(kWarning, "lake", w);
       if (wallMicros() < next_retention) continue;
       next_retention = wallMicros() + int64_t{options_.interval_s} * 1000000;
       auto done = runOnce(wallMicros());
@@ -116,48 +116,46 @@ Result<lake::RetentionResult> LakeUpkeep::runOnce(int64_t now_micros) {
   return result;
 }
 
-std::vector<std::string> LakeUpkeep::measure() {
-  uint64_t total = 0;
-  for (const auto& [family, bytes] : lake_.sizeByFamily()) {
+LakeUpkeep::Measured LakeUpkeep::measure() {
+  Measured m;
+  m.families = lake_.sizeByFamily();
+  for (const auto& [family, bytes] : m.families) {
     bytes_.Add({{"family", family}}).Set(static_cast<double>(bytes));
-    total += bytes;
+    m.total += bytes;
   }
-  std::vector<std::string> warnings;
   struct statvfs fs {};
   if (::statvfs(lake_.path().c_str(), &fs) == 0) {
     const double free = static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize);
     const double size = static_cast<double>(fs.f_blocks) * static_cast<double>(fs.f_frsize);
     free_.Set(free);
+    m.disk_free = static_cast<uint64_t>(free);
     if (size > 0 && free / size < 0.05) {
-      warnings.push_back("the disk of the lake is " +
-                         std::to_string(static_cast<int>(100 - 100 * free / size)) +
-                         "% full: shorten lake.retention.* or add disk before writes stop");
+      m.warnings.push_back("the disk of the lake is " +
+                           std::to_string(static_cast<int>(100 - 100 * free / size)) +
+                           "% full: shorten lake.retention.* or add disk before writes stop");
     }
   }
   const uint64_t budget = options_.disk_budget_bytes;
-  if (budget > 0 && total >= budget / 10 * 8) {
-    warnings.push_back("the lake holds " + std::to_string(total >> 20) + " MiB, " +
-                       std::to_string(total * 100 / budget) +
-                       "% of lake.disk_budget: shorten lake.retention.* or raise the budget");
+  if (budget > 0 && m.total >= budget / 10 * 8) {
+    m.warnings.push_back("the lake holds " + std::to_string(m.total >> 20) + " MiB, " +
+                         std::to_string(m.total * 100 / budget) +
+                         "% of lake.disk_budget: shorten lake.retention.* or raise the budget");
   }
-  return warnings;
+  return m;
 }
 
 std::string LakeUpkeep::stateJson() {
+  const Measured m = measure();
   Poco::JSON::Object o;
   Poco::JSON::Object bytes;
-  uint64_t total = 0;
-  for (const auto& [family, n] : lake_.sizeByFamily()) {
-    bytes.set(family, n);
-    total += n;
-  }
+  for (const auto& [family, n] : m.families) bytes.set(family, n);
   o.set("bytes", bytes);
-  o.set("total_bytes", total);
+  o.set("total_bytes", m.total);
   o.set("disk_budget_bytes", options_.disk_budget_bytes);
   Poco::JSON::Array warnings;
-  for (const auto& w : measure()) warnings.add(w);
+  for (const auto& w : m.warnings) warnings.add(w);
   o.set("warnings", warnings);
-  o.set("disk_free_bytes", static_cast<uint64_t>(free_.Value()));
+  o.set("disk_free_bytes", m.disk_free);
   Poco::JSON::Object retention;
   Poco::JSON::Object rules;
   for (const auto& [domain, window] : options_.rules.domains) rules.set(domain, duration(window));

@@ -245,14 +245,19 @@ int call(const HubTarget& t, const std::string& method, const std::string& path,
     for (size_t i = 0; i < items->size(); ++i) rows.push_back(items->getObject(i));
     if (method != "GET" || !o->has("next") || (shape.max_rows && rows.size() >= shape.max_rows))
       break;
-    std::string cursor;
-    Poco::URI::encode(o->getValue<std::string>("next"), "+/=&?#", cursor);
     Poco::URI uri(path);
-    page_path = path + (uri.getRawQuery().empty() ? "?" : "&") + "cursor=" + cursor;
+    page_path = path + (uri.getRawQuery().empty() ? "?" : "&") +
+                "cursor=" + uriComponent(o->getValue<std::string>("next"));
   }
   if (shape.max_rows && rows.size() > shape.max_rows) rows.resize(shape.max_rows);
   printTable(rows, shape.columns);
   return 0;
+}
+
+std::string uriComponent(const std::string& text) {
+  std::string out;
+  Poco::URI::encode(text, "/?#&=+:;@", out);
+  return out;
 }
 
 }  // namespace firehub::cli

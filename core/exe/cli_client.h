@@ -47,6 +47,10 @@ struct Shape {
 int call(const HubTarget& target, const std::string& method, const std::string& path,
          const std::string& body, const Shape& shape = {});
 
+// `text` percent-encoded as one path segment or query value ('/', '?', '#', '&', '=', '+', ':',
+// ';', '@', '%', spaces and bytes outside ASCII encoded).
+std::string uriComponent(const std::string& text);
+
 // Whether a hub answers /healthz at the target's address.
 bool hubAnswers(const HubTarget& target);
 

@@ -11,20 +11,6 @@
 namespace firehub::cli {
 namespace {
 
-std::string encoded(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char esc[4];
-      std::snprintf(esc, sizeof esc, "%%%02X", c);
-      out += esc;
-    }
-  }
-  return out;
-}
-
 struct ExportArgs {
   std::string domain, feed, entity, type, from, to, format = "ndjson", out;
   int page = 5000;
@@ -49,14 +35,21 @@ int runExport(const HubTarget& t, const ExportArgs& a) {
   }
   std::string key;
   std::ifstream(t.keyFile()) >> key;
-  std::string path = a.entity.empty() ? "/api/v1/records?domain=" + encoded(a.domain)
-                                      : "/api/v1/entities/" + encoded(a.domain) + "/" +
-                                            encoded(a.entity) + "/history?x=1";
-  if (!a.feed.empty()) path += "&feed=" + encoded(a.feed);
-  if (!a.type.empty()) path += "&type=" + encoded(a.type);
-  if (!a.from.empty()) path += "&from=" + encoded(a.from);
-  if (!a.to.empty()) path += "&to=" + encoded(a.to);
-  path += "&format=" + a.format + "&limit=" + std::to_string(a.page);
+  std::string path = a.entity.empty() ? "/api/v1/records"
+                                      : "/api/v1/entities/" + uriComponent(a.domain) + "/" +
+                                            uriComponent(a.entity) + "/history";
+  auto add = [&](const char* name, const std::string& value) {
+    if (value.empty()) return;
+    path += (path.find('?') == std::string::npos ? "?" : "&") + std::string(name) + "=" +
+            uriComponent(value);
+  };
+  if (a.entity.empty()) add("domain", a.domain);
+  add("feed", a.feed);
+  add("type", a.type);
+  add("from", a.from);
+  add("to", a.to);
+  add("format", a.format);
+  add("limit", std::to_string(a.page));
   std::ofstream file;
   if (!a.out.empty()) {
     file.open(a.out, std::ios::binary | std::ios::trunc);

@@ -6,7 +6,6 @@
 // ffmc_yda,dmc_yda,dc_yda (all three filled) is computed from those codes, as the reference
 // implementations' single-day functions do. `firehub fwi start` sets a station's season start
 // codes on a running hub.
-#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -227,17 +226,8 @@ void addFwiCommand(CLI::App& app) {
       body << ",\"dc\":" << c[2];
     }
     body << ",\"from\":\"" << from << "\"}";
-    std::string path = "/api/v1/fwi/stations/";
-    for (char ch : station) {
-      if (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.') {
-        path += ch;
-      } else {
-        char esc[4];
-        std::snprintf(esc, sizeof esc, "%%%02X", static_cast<unsigned char>(ch));
-        path += esc;
-      }
-    }
-    std::exit(call(target, "PUT", path + "/start", body.str()));
+    std::exit(call(target, "PUT", "/api/v1/fwi/stations/" + uriComponent(station) + "/start",
+                   body.str()));
   });
 }
 

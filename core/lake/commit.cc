@@ -190,16 +190,8 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     }
     stored_items.push_back(index);
     int64_t observed = micros(r.observed_at());
-    // The history index: the entity's versions and the domain's records, in time (into the
-    // batch in key order with the others below).
-    {
-      std::string at;
-      codec::appendBigEndian64(at, seq);
-      history.emplace_back(
-          codec::entityHistoryKey(r.domain(), r.entity_id(), r.entity_type(), observed, r.id()),
-          at);
-      history.emplace_back(codec::domainTimeKey(r.domain(), observed, r.id()), at + entity);
-    }
+    // The history index (into the batch in key order with the others below).
+    addHistoryEntries(r, observed, seq, entity, history);
     if (!have_current || observed >= current.observed_micros) {
       codec::LatestPointer next;
       next.observed_micros = observed;

@@ -183,21 +183,17 @@ Status Lake::buildHistoryIndex() {
   rocksdb::WriteBatch batch;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_));
   firehub::v1::Record r;
-  std::string value;
+  std::vector<std::pair<std::string, std::string>> entries;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     codec::LogEntry entry;
     if (it->key().size() != 8 || !codec::decodeLog(it->value().ToStringView(), entry)) continue;
     auto read = readRecord(std::string(entry.record_id), r);
     FIREHUB_RETURN_IF_ERROR(read.status());
     if (!read.value()) continue;
-    const int64_t observed = micros(r.observed_at());
-    value.clear();
-    value.append(it->key().data(), 8);
-    batch.Put(history_,
-              codec::entityHistoryKey(r.domain(), r.entity_id(), r.entity_type(), observed, r.id()),
-              value);
-    value += entityKey(r);
-    batch.Put(history_, codec::domainTimeKey(r.domain(), observed, r.id()), value);
+    entries.clear();
+    addHistoryEntries(r, micros(r.observed_at()), codec::readBigEndian64(it->key().data()),
+                      entityKey(r), entries);
+    for (const auto& [k, v] : entries) batch.Put(history_, k, v);
     if (++indexed % 10000 == 0) {
       FIREHUB_RETURN_IF_ERROR(write(batch, false, "build the history index"));
       batch.Clear();

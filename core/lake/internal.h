@@ -14,6 +14,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "firehub/lake.h"
 #include "firehub/log.h"
@@ -65,6 +67,18 @@ inline std::optional<S2LatLng> anchor(const firehub::v1::Geometry& g) {
 
 inline int64_t micros(const google::protobuf::Timestamp& t) {
   return t.seconds() * 1000000 + t.nanos() / 1000;
+}
+
+// The two history index entries of a stored record (lake.h has the layout), key and value:
+// its entity's version, and its place in the domain's time (with the entity key, for retention).
+inline void addHistoryEntries(const firehub::v1::Record& r, int64_t observed, uint64_t seq,
+                              std::string_view entity,
+                              std::vector<std::pair<std::string, std::string>>& out) {
+  std::string at;
+  codec::appendBigEndian64(at, seq);
+  out.emplace_back(
+      codec::entityHistoryKey(r.domain(), r.entity_id(), r.entity_type(), observed, r.id()), at);
+  out.emplace_back(codec::domainTimeKey(r.domain(), observed, r.id()), at + std::string(entity));
 }
 
 inline std::string geoKey(std::string_view domain, uint64_t leaf, std::string_view entity) {

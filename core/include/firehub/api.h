@@ -136,8 +136,14 @@ class LakeUpkeep {
   // {"bytes": {family: n}, "total_bytes", "disk_budget_bytes", "disk_free_bytes", "warnings":
   // [...], "retention": {rules, last run and what it removed}}; sets the gauges.
   std::string stateJson();
-  // Sets the size gauges and returns the warnings (near the budget, the disk nearly full).
-  std::vector<std::string> measure();
+  // The lake's size by column family, the disk's free bytes and the warnings (near the budget,
+  // the disk nearly full); sets the gauges.
+  struct Measured {
+    std::vector<std::pair<std::string, uint64_t>> families;
+    uint64_t total = 0, disk_free = 0;
+    std::vector<std::string> warnings;
+  };
+  Measured measure();
 
  private:
   lake::Lake& lake_;
