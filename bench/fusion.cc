@@ -58,6 +58,7 @@ struct FusionBenchOptions {
   bool keep = false;
   bool latency = true;  // the record-in -> delta-out run
   bool query = true;    // viewport latency and wrk against the running hub
+  bool restart = true;  // the hub started again on the same data
   size_t viewport_cells = 5000;
 };
 
@@ -149,6 +150,65 @@ void latencyRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std:
                 const std::vector<std::pair<double, double>>& places);
 void queryRun(const FusionBenchOptions& o, Hub& hub, uint16_t port, const std::string& admin_key,
               const std::vector<std::pair<double, double>>& places);
+
+// The risk cells a viewport of the layer returns (0 when it does not answer 200).
+size_t viewportCells(uint16_t port, const std::string& admin_key, const std::string& bbox) {
+  try {
+    auto reply =
+        httpRequest("http://127.0.0.1:" + std::to_string(port), "GET",
+                    "/api/v1/layers/risk?bbox=" + bbox + "&limit=100000", "", "", admin_key);
+    if (reply.status != 200) return 0;
+    const size_t at = reply.body.rfind("\"numberReturned\":");
+    return at == std::string::npos ? 0 : std::strtoull(reply.body.c_str() + at + 17, nullptr, 10);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+// 4. The same hub started again on its data (a restart after a crash, or a failover onto a
+// stopped node): seconds until the API answers, until /readyz says ready, until a viewport of the
+// risk layer returns the cells it returned before the stop, and until fusion has caught up.
+void restartRun(HubConfig config, const std::string& json, const std::string& admin_key,
+                const std::string& view, size_t view_cells) {
+  std::fprintf(stderr, "bench: restart on the same data...\n");
+  config.init = false;
+  const auto t0 = Clock::now();
+  auto since = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
+  auto started = Hub::start(config);
+  if (!started.isOk()) {
+    std::cerr << "bench: restart: " << started.status().toString() << "\n";
+    return;
+  }
+  auto& hub = *started.value();
+  const double api_s = since();
+  const uint16_t port = hub.httpPort();
+  double ready_s = -1, layer_s = -1, caught_up_s = -1;
+  while (since() < 120 && (ready_s < 0 || layer_s < 0 || caught_up_s < 0)) {
+    if (ready_s < 0) {
+      try {
+        if (httpRequest("http://127.0.0.1:" + std::to_string(port), "GET", "/readyz", "", "")
+                .status == 200)
+          ready_s = since();
+      } catch (const std::exception&) {
+      }
+    }
+    if (layer_s < 0 && view_cells > 0 && viewportCells(port, admin_key, view) >= view_cells)
+      layer_s = since();
+    if (caught_up_s < 0 && hub.fusion()->caughtUp()) caught_up_s = since();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::printf("%-46s %12.2f\n", "restart: API answering (s)", api_s);
+  std::printf("%-46s %12.2f\n", "restart: /readyz ready (s)", ready_s);
+  std::printf("%-46s %12.2f   (%zu cells in the view)\n", "restart: the layer served again (s)",
+              layer_s, view_cells);
+  std::printf("%-46s %12.2f\n", "restart: fusion caught up (s)", caught_up_s);
+  std::fflush(stdout);
+  mergeBenchJson(json, {{"fusion.restart_api_s", api_s},
+                        {"fusion.restart_ready_s", ready_s},
+                        {"fusion.restart_layer_served_s", layer_s},
+                        {"fusion.restart_caught_up_s", caught_up_s}});
+  hub.stop();
+}
 
 int benchFusion(const FusionBenchOptions& o) {
   namespace fs = std::filesystem;
@@ -292,7 +352,23 @@ int benchFusion(const FusionBenchOptions& o) {
   mergeBenchJson(o.json,
                  {{"memory.hub_rss_mib_1m_buildings", rss_hub},
                   {"memory.broker", o.bootstrap.empty() ? "embedded" : "firehub broker process"}});
+  // A viewport of the region (a tenth of its width) to look at after the restart below.
+  std::string view;
+  {
+    double min_lon = 180, max_lon = -180, min_lat = 90, max_lat = -90;
+    for (const auto& [lon, lat] : places) {
+      min_lon = std::min(min_lon, lon), max_lon = std::max(max_lon, lon);
+      min_lat = std::min(min_lat, lat), max_lat = std::max(max_lat, lat);
+    }
+    char text[128];
+    const double cx = (min_lon + max_lon) / 2, cy = (min_lat + max_lat) / 2,
+                 w = (max_lon - min_lon) / 20, h = (max_lat - min_lat) / 20;
+    std::snprintf(text, sizeof text, "%.5f,%.5f,%.5f,%.5f", cx - w, cy - h, cx + w, cy + h);
+    view = text;
+  }
+  const size_t view_cells = viewportCells(port, admin_key, view);
   hub.stop();
+  if (o.restart) restartRun(config, o.json, admin_key, view, view_cells);
   if (!o.keep) fs::remove_all(dir);
   return 0;
 }
@@ -805,6 +881,8 @@ void addFusionBench(CLI::App& bench) {
       ->check(CLI::Range(1.0, 600.0));
   fusion->add_flag("--keep", o.keep, "Keep the scratch directory");
   fusion->add_flag(
+      "--no-latency", [](int64_t) { o.latency = false; }, "Leave out the alarm latency run");
+  fusion->add_flag(
       "--no-query", [](int64_t) { o.query = false; }, "Leave out the viewport and wrk run");
   fusion->callback([] { std::exit(benchFusion(o)); });
 
@@ -816,6 +894,7 @@ void addFusionBench(CLI::App& bench) {
       ->check(CLI::Range(size_t{10}, size_t{100000}));
   query->callback([] {
     q.latency = false;
+    q.restart = false;
     std::exit(benchFusion(q));
   });
 
@@ -826,6 +905,7 @@ void addFusionBench(CLI::App& bench) {
   memory->callback([] {
     m.latency = false;
     m.query = false;
+    m.restart = false;
     std::exit(benchFusion(m));
   });
 }

@@ -105,23 +105,47 @@ FusionEngine::~FusionEngine() {
 
 int64_t FusionEngine::now() const { return options_.now ? options_.now() : systemNow(); }
 
-// Rebuilds the risk layer's inputs from the latest state of every entity and loads what was last
-// published, so the first step publishes only what really changed while the hub was down.
+// Two phases, so a restart serves the map first and exactness follows. First what was last
+// published (the cells and the warnings' drafting state, a read of the layers): from then on the
+// map is served as it was when the hub stopped. Then, outside the lock, a layer of its own
+// rebuilds the inputs from the latest state of every entity (most of a restart's time) and takes
+// the published cells over, so the first step publishes only what really changed while the hub
+// was down; it replaces the first under the lock, the same cells with the same stamps.
 Status FusionEngine::restore() {
-  std::unique_lock<std::shared_mutex> lock(state_mu_);
-  risk_->beginBulk();
+  auto published =
+      std::make_unique<RiskLayer>(options_.risk, options_.cell_level, options_.threads);
   FIREHUB_RETURN_IF_ERROR(
       lake_.scanLayers(kRiskPrefix, [&](const std::string&, const std::string& v) {
         firehub::v1::LayerEntry e;
-        if (e.ParseFromString(v) && e.has_risk_cell()) risk_->restore(e.risk_cell());
+        if (e.ParseFromString(v) && e.has_risk_cell()) published->restore(e.risk_cell());
       }));
+  std::vector<firehub::v1::WarningDraft> drafts;
   FIREHUB_RETURN_IF_ERROR(
       lake_.scanLayers(kWarningPrefix, [&](const std::string&, const std::string& v) {
         firehub::v1::LayerEntry e;
         // Issued messages are the operators', not an area's drafting state.
         if (e.ParseFromString(v) && e.has_warning() && e.warning().draft().empty())
-          drafter_->restore(e.warning());
+          drafts.push_back(std::move(*e.mutable_warning()));
       }));
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    risk_.swap(published);  // the layer it replaces goes after the lock
+    for (const auto& draft : drafts) drafter_->restore(draft);
+    ++layer_version_;
+  }
+  published.reset();
+  FusionDelta reload;
+  reload.reload = true;
+  notifyListeners(reload, true);
+  FIREHUB_LOG(kInfo, "fusion",
+              "serving " << riskCellCount() << " published cells; restoring inputs");
+
+  auto rebuilt = std::make_unique<RiskLayer>(options_.risk, options_.cell_level, options_.threads);
+  rebuilt->beginBulk();
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    rebuilt->adoptPublished(*risk_);
+  }
   int64_t t = now();
   size_t entities = 0;
   // Read before the scans: every record up to this sequence is in what they see, so the log
@@ -130,7 +154,7 @@ Status FusionEngine::restore() {
   for (const char* domain :
        {"building", "alarm", "water", "station", "health", "police", "weather"}) {
     FIREHUB_RETURN_IF_ERROR(lake_.scanLatest(domain, [&](const firehub::v1::Record& r) {
-      risk_->apply(lake::entityKey(r), &r, t);
+      rebuilt->apply(lake::entityKey(r), &r, t);
       ++entities;
     }));
   }
@@ -138,20 +162,20 @@ Status FusionEngine::restore() {
       lake_.scanMeta(kStationPrefix, [&](const std::string& key, const std::string& value) {
         StationFireWeather st;
         if (!decode(value, st) || st.last_day == 0) return;
-        risk_->setFireWeather(key.substr(std::strlen(kStationPrefix)), st.lon, st.lat, st.today.fwi,
-                              dangerClass(st.today.fwi), st.record_id);
+        rebuilt->setFireWeather(key.substr(std::strlen(kStationPrefix)), st.lon, st.lat,
+                                st.today.fwi, dangerClass(st.today.fwi), st.record_id);
       }));
-  risk_->advanceClock(t);
-  risk_->markAllDirty();
+  rebuilt->advanceClock(t);
+  rebuilt->markAllDirty();
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    risk_.swap(rebuilt);
+  }
+  rebuilt.reset();
   FIREHUB_LOG(kInfo, "fusion",
-              "restored " << entities << " entities, " << risk_->cells().size()
+              "restored " << entities << " entities, " << riskCellCount()
                           << " published cells, checkpoint " << checkpoint_.load());
   restored_ = true;
-  ++layer_version_;
-  lock.unlock();
-  FusionDelta reload;
-  reload.reload = true;
-  notifyListeners(reload, true);
   return Status::ok();
 }
 

@@ -113,6 +113,12 @@ class RiskLayer {
   void advanceClock(int64_t now);
   // Cells as last published (restored from the lake at start); not reported as changes.
   void restore(const firehub::v1::RiskCell& cell);
+  // The published cells of `other` (restored from the lake) with their stamps, as this layer's.
+  void adoptPublished(const RiskLayer& other) {
+    cells_ = other.cells_;
+    stamps_ = other.stamps_;
+    last_stamp_ = other.last_stamp_;
+  }
   // Loading many inputs at once (a restore): no per-input marking until markAllDirty().
   void beginBulk() { bulk_ = true; }
   // Marks every cell with inputs or a published state dirty (and ends a bulk load).

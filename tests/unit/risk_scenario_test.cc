@@ -307,11 +307,23 @@ TEST_F(RiskScenarioTest, NamedCellsChangeLevelWithAlarmsHydrantsWarningsAndStati
   EXPECT_GE(risk, 8u);
   EXPECT_EQ(warnings, history->size());
 
-  // A restart restores the published layer: nothing is announced again.
+  // A restart restores the published layer: nothing is announced again. The map is told to
+  // reload once the published cells are read, before the inputs are rebuilt: it gets them whole.
   e.reset();
   deltas_.clear();
   auto again = engine();
+  size_t cells_at_reload = 0;
+  std::string level_at_reload;
+  again->addListener(
+      [&](const FusionDelta& d) {
+        if (!d.reload) return;
+        cells_at_reload = again->riskCellCount();
+        level_at_reload = cell(*again, b).level();
+      },
+      true);
   ASSERT_TRUE(again->catchUp().isOk());
+  EXPECT_EQ(cells_at_reload, 3u);
+  EXPECT_EQ(level_at_reload, "IV");
   EXPECT_TRUE(deltas_.empty());
   EXPECT_EQ(again->riskCellCount(), 3u);
   EXPECT_EQ(cell(*again, b).level(), "IV");
