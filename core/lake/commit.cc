@@ -190,7 +190,7 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     }
     stored_items.push_back(index);
     int64_t observed = micros(r.observed_at());
-    // The history index (into the batch in key order with the others below).
+    // The history index's entries (for its writer, after the write).
     addHistoryEntries(r, observed, seq, entity, history);
     if (!have_current || observed >= current.observed_micros) {
       codec::LatestPointer next;
@@ -244,8 +244,6 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
     r.SerializeToString(&bytes);
     batch.Put(records_, r.id(), bytes);
   }
-  std::sort(history.begin(), history.end());
-  for (const auto& [k, v] : history) batch.Put(history_, k, v);
   std::vector<const LatestCache::value_type*> pointers;
   pointers.reserve(latest_in_batch.size());
   for (const auto& entry : latest_in_batch) pointers.push_back(&entry);
@@ -349,6 +347,7 @@ Result<CommitResult> Lake::commit(const std::vector<StoreItem>& items,
   }
   next_sequence_ = seq;
   result.last_sequence = seq - 1;
+  queueHistory(seq, std::move(history));  // the index is written by its own thread
   if (mark_after > 0) {
     std::lock_guard<std::mutex> lock(marks_mu_);
     log_sent_below_ = std::max(log_sent_below_, mark_after);

@@ -1,5 +1,5 @@
 // History: an entity's versions and a domain's records in time (the history column family), the
-// layers' versions (the map at a moment), and the index built for lakes written before it.
+// layers' versions (the map at a moment). The index is written by history_writer.cc.
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 #include <s2/s2cell.h>
@@ -36,6 +36,7 @@ std::string timeBound(const std::string& prefix, int64_t micros) {
 Status Lake::entityHistory(const std::string& domain, const std::string& entity_type,
                            const std::string& entity_id, int64_t from, int64_t to,
                            std::string_view after, const TimedFn& fn) const {
+  FIREHUB_RETURN_IF_ERROR(waitHistoryIndexed());
   const std::string base = codec::entityHistoryPrefix(domain, entity_id);
   std::string prefix = base;
   if (!entity_type.empty()) codec::appendLengthPrefixed(prefix, entity_type);
@@ -80,6 +81,7 @@ Status Lake::entityHistory(const std::string& domain, const std::string& entity_
 
 Status Lake::recordsInTime(const std::string& domain, const std::string& feed, int64_t from,
                            int64_t to, std::string_view after, const TimedFn& fn) const {
+  FIREHUB_RETURN_IF_ERROR(waitHistoryIndexed());
   const std::string prefix = codec::domainTimePrefix(domain);
   const std::string feed_prefix = feed.empty() ? std::string() : feed + ":";
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), history_));
@@ -170,40 +172,6 @@ Status Lake::layerAt(const std::string& layer, int level, const BBox& bbox, int6
     }
     FIREHUB_RETURN_IF_ERROR(fromRocks(it->status(), "read a layer's history"));
   }
-  return Status::ok();
-}
-
-Status Lake::buildHistoryIndex() {
-  auto done = getMeta(kHistoryIndexKey);
-  FIREHUB_RETURN_IF_ERROR(done.status());
-  if (done.value()) return Status::ok();
-  // A lake from before the index: every record's entries, in batches. The log names each
-  // record's sequence; records without a log entry (none are written so) get sequence 0.
-  uint64_t indexed = 0;
-  rocksdb::WriteBatch batch;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_));
-  firehub::v1::Record r;
-  std::vector<std::pair<std::string, std::string>> entries;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    codec::LogEntry entry;
-    if (it->key().size() != 8 || !codec::decodeLog(it->value().ToStringView(), entry)) continue;
-    auto read = readRecord(std::string(entry.record_id), r);
-    FIREHUB_RETURN_IF_ERROR(read.status());
-    if (!read.value()) continue;
-    entries.clear();
-    addHistoryEntries(r, micros(r.observed_at()), codec::readBigEndian64(it->key().data()),
-                      entityKey(r), entries);
-    for (const auto& [k, v] : entries) batch.Put(history_, k, v);
-    if (++indexed % 10000 == 0) {
-      FIREHUB_RETURN_IF_ERROR(write(batch, false, "build the history index"));
-      batch.Clear();
-    }
-  }
-  FIREHUB_RETURN_IF_ERROR(fromRocks(it->status(), "scan the log"));
-  batch.Put(meta_, kHistoryIndexKey, "1");
-  FIREHUB_RETURN_IF_ERROR(write(batch, options_.sync, "build the history index"));
-  if (indexed > 0)
-    FIREHUB_LOG(kInfo, "lake", "built the history index of " << indexed << " records");
   return Status::ok();
 }
 

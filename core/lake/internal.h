@@ -9,8 +9,11 @@
 #include <s2/s2latlng.h>
 
 #include <cstdarg>
+#include <condition_variable>
 #include <cstdio>
 #include <deque>
+#include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,8 +35,10 @@ inline constexpr const char* kDlq = "dlq";
 inline constexpr const char* kMeta = "meta";
 inline constexpr const char* kLayers = "layers";
 inline constexpr const char* kHistory = "history";
-// meta key set once the history index covers every record (lakes from before it get it built)
+// meta key set once the history index covered every record (by lakes whose commits wrote it)
 inline constexpr const char* kHistoryIndexKey = "lake/history_index";
+// key in the history family: every log entry below this sequence (BE) is in the index
+inline constexpr const char* kHistoryMarkKey = "indexed_below";
 // meta key of the mark below which the log's record deliveries are done (sequence, BE)
 inline constexpr const char* kLogSentKey = "lake/log_delivered_below";
 // The area indexes the lake was last opened with: name=domain@version; ...
@@ -131,6 +136,24 @@ struct Lake::RecordCache {
     drop(order.back());
     order.pop_back();
   }
+};
+
+// The history index's writer thread and what commits handed it (history_writer.cc).
+struct Lake::HistoryWriter {
+  struct Handed {
+    uint64_t end;  // the commit's next sequence: the mark once it is written
+    std::vector<std::pair<std::string, std::string>> entries;
+  };
+  mutable std::mutex mu;
+  std::condition_variable work;          // something handed over, or stop
+  mutable std::condition_variable done;  // `below` moved
+  std::deque<Handed> queue;
+  size_t queued_entries = 0;
+  bool from_log = false;  // commits were not handed over (too many waiting, a failed write)
+  uint64_t target = 0;    // the end of the last commit
+  std::atomic<uint64_t> below{0};
+  bool stop = false;
+  std::thread thread;
 };
 
 }  // namespace firehub::lake

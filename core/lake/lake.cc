@@ -187,7 +187,6 @@ Status Lake::init() {
   log_delivery_top_ = top;
   outbox_depth_ = depth;
   FIREHUB_RETURN_IF_ERROR(prepareAreaIndexes());
-  FIREHUB_RETURN_IF_ERROR(buildHistoryIndex());
   uint64_t dead = 0;
   it.reset(db_->NewIterator(rocksdb::ReadOptions(), dlq_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) ++dead;
@@ -195,7 +194,7 @@ Status Lake::init() {
   FIREHUB_LOG(kInfo, "lake",
               "opened " << options_.path << " next_sequence=" << next_sequence_
                         << " outbox=" << depth << " dead_letters=" << dead);
-  return Status::ok();
+  return startHistoryWriter();
 }
 
 Lake::MemoryUse Lake::memoryUse() const {
@@ -236,11 +235,12 @@ Status Lake::clearOutbox() {
 
 Lake::~Lake() {
   if (!db_) return;
+  stopHistoryWriter();  // what it was handed is written first
   for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   db_->Close().PermitUncheckedError();
 }
 
-Status Lake::write(rocksdb::WriteBatch& batch, bool sync, const char* what) {
+Status Lake::write(rocksdb::WriteBatch& batch, bool sync, const char* what, bool logged) {
   // One write at a time, and none after a failed one until RocksDB resumed: the RocksDB of
   // Debian 12 (7.8) asserts when the write-ahead log is written again after a write error.
   std::lock_guard<std::mutex> lock(write_mu_);
@@ -257,7 +257,8 @@ Status Lake::write(rocksdb::WriteBatch& batch, bool sync, const char* what) {
     FIREHUB_LOG(kInfo, "lake", "writing again after a disk error");
   }
   rocksdb::WriteOptions wo;
-  wo.sync = sync;
+  wo.sync = sync && logged;
+  wo.disableWAL = !logged;
   rocksdb::Status s = db_->Write(wo, &batch);
   if (s.ok()) return Status::ok();
   if (s.IsNoSpace() || s.IsIOError()) stalled_ = true;

@@ -38,6 +38,8 @@ uint64_t Lake::firstNeededSequence() {
     floor = log_sent_below_;
     if (outbox_floor_ <= outbox_top_) floor = std::min(floor, outbox_floor_);
   }
+  // Nothing the history index has not reached yet (retention walks the index).
+  floor = std::min(floor, historyIndexedBelow());
   std::lock_guard<std::mutex> lock(holds_mu_);
   for (const auto& [name, fn] : log_holds_) floor = std::min(floor, fn());
   return floor;
@@ -58,6 +60,9 @@ std::vector<std::pair<std::string, uint64_t>> Lake::sizeByFamily() const {
 // written under the commit lock so no commit lands between a check and its delete.
 Result<RetentionResult> Lake::expire(const Retention& rules, int64_t now_micros) {
   RetentionResult result;
+  // The index first reaches the commits made so far (else their records are kept this pass; a
+  // slow index only delays retention, so its error is not retention's).
+  waitHistoryIndexed().ignoreError();
   // What the outbox column family points at (records sent to subscriptions, dead letters). Read
   // once, then only the entries added since (their sequences are higher) under each batch's
   // lock: an entry delivered meanwhile stays in the set, which only keeps a record longer.

@@ -62,6 +62,22 @@ std::vector<std::string> history(const Lake& lake, const std::string& station, i
   return ids;
 }
 
+// The lake's RocksDB opened directly, `fn` given its history column family (to leave it as an
+// older firehub or a crash would).
+void withHistoryFamily(const std::string& path,
+                       const std::function<void(rocksdb::DB&, rocksdb::ColumnFamilyHandle*)>& fn) {
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const char* name :
+       {"default", "records", "latest", "geo", "log", "outbox", "dlq", "meta", "layers", "history"})
+    families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path, families, &handles, &db).ok());
+  fn(*db, handles[9]);
+  for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  delete db;
+}
+
 TEST(LakeHistoryTest, AnEntitysVersionsInATimeRangeOldestFirstAndPaged) {
   TempDir dir;
   auto lake = openLake(dir.path());
@@ -266,20 +282,55 @@ TEST(LakeHistoryTest, ALakeFromBeforeTheIndexGetsItBuiltWhenItOpens) {
     ASSERT_TRUE(lake->deleteMeta("lake/history_index").isOk());
   }
   {  // as an older firehub left it: no history entries
-    std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (const char* name : {"default", "records", "latest", "geo", "log", "outbox", "dlq", "meta",
-                             "layers", "history"})
-      families.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path(), families, &handles, &db).ok());
-    ASSERT_TRUE(db->DeleteRange(rocksdb::WriteOptions(), handles[9], "", "\xff").ok());
-    for (auto* h : handles) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-    delete db;
+    withHistoryFamily(dir.path(), [](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* history) {
+      ASSERT_TRUE(db.DeleteRange(rocksdb::WriteOptions(), history, "", "\xff").ok());
+    });
   }
   auto lake = openLake(dir.path());
   EXPECT_EQ(history(*lake, "A1", 0, 1000 * kSecond),
             (std::vector<std::string>{"wx:A1@100", "wx:A1@200"}));
+}
+
+// The index is written after the commit and without the write-ahead log: a crash may leave it
+// short of the log (its mark says how far it reaches), and the lake completes it when it opens.
+TEST(LakeHistoryTest, AnIndexACrashLeftShortIsCompletedFromTheLogWhenTheLakeOpens) {
+  TempDir dir;
+  {
+    auto lake = openLake(dir.path());
+    for (int64_t t : {100, 200, 300}) ASSERT_TRUE(lake->commit({reading("A1", t)}, {}).isOk());
+    EXPECT_EQ(history(*lake, "A1", 0, 1000 * kSecond).size(), 3u);
+  }
+  {  // as a crash leaves it: the entries of the last two commits and the mark's moves lost
+    withHistoryFamily(dir.path(), [](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* history) {
+      std::string mark;
+      ASSERT_TRUE(db.Get(rocksdb::ReadOptions(), history, "indexed_below", &mark).ok());
+      ASSERT_EQ(mark.size(), 8u);
+      std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), history));
+      size_t dropped = 0;
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        if (it->key() == "indexed_below") continue;
+        ASSERT_GE(it->value().size(), 8u);
+        if (std::string(it->value().data(), 8) < std::string("\0\0\0\0\0\0\0\2", 8)) continue;
+        ASSERT_TRUE(db.Delete(rocksdb::WriteOptions(), history, it->key()).ok());
+        ++dropped;
+      }
+      EXPECT_EQ(dropped, 4u) << "two entries for each of the last two records";
+      ASSERT_TRUE(db.Put(rocksdb::WriteOptions(), history, "indexed_below",
+                         std::string("\0\0\0\0\0\0\0\2", 8))
+                      .ok());
+    });
+  }
+  auto lake = openLake(dir.path());
+  EXPECT_EQ(history(*lake, "A1", 0, 1000 * kSecond),
+            (std::vector<std::string>{"wx:A1@100", "wx:A1@200", "wx:A1@300"}));
+  size_t in_time = 0;
+  ASSERT_TRUE(lake->recordsInTime("weather", "", 0, 1000 * kSecond, "",
+                                  [&](const TimedRecord&, firehub::v1::Record&) {
+                                    ++in_time;
+                                    return true;
+                                  })
+                  .isOk());
+  EXPECT_EQ(in_time, 3u);
 }
 
 TEST(LakeHistoryTest, TheAuditChainVerifiesAcrossTheEntriesRetentionRemoved) {

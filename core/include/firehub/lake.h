@@ -23,9 +23,12 @@
 //            't' domain (u16-prefixed) observed (BE) record id
 //                                           -> log sequence (BE), entity key: a domain's records
 //                                              in time (retention walks it from the oldest)
+//            "indexed_below"                -> sequence (BE): every log entry before it is indexed
 //
 // One commit() = one WriteBatch with the WAL on (and fsync by default), so a record, its latest
 // pointer, geo entry and log entry (with its deliveries) become durable together or not at all.
+// The history index is not in that batch: its own thread writes it after the commit, without
+// the WAL, and rebuilds from the log what a crash took (history_writer.cc).
 // Record deliveries below a persisted mark in meta are done; the "outbox" of this interface is
 // the deliveries of the log from that mark on together with the outbox column family.
 // @remark Thread-safe. commit() calls are serialised inside (dedupe needs read-then-write).
@@ -461,8 +464,9 @@ class Lake {
   Status walkArea(const std::string& prefix, const BBox& bbox,
                   const std::function<bool(firehub::v1::Record&, std::string_view position)>& fn,
                   std::string_view after) const;
-  // Writes a batch; after a failed write (full disk) tries to resume RocksDB first.
-  Status write(rocksdb::WriteBatch& batch, bool sync, const char* what);
+  // Writes a batch; after a failed write (full disk) tries to resume RocksDB first. `logged`
+  // false: without the write-ahead log (what can be rebuilt after a crash).
+  Status write(rocksdb::WriteBatch& batch, bool sync, const char* what, bool logged = true);
 
   LakeOptions options_;
   std::unique_ptr<rocksdb::DB> db_;
@@ -478,8 +482,23 @@ class Lake {
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;
   rocksdb::ColumnFamilyHandle* layers_ = nullptr;
   rocksdb::ColumnFamilyHandle* history_ = nullptr;
-  // Builds the history index of a lake written before it had one (once, when it opens).
-  Status buildHistoryIndex();
+  // The history index is written by a thread of its own (history_writer.cc): a commit hands its
+  // entries over in memory; the writer writes them without the write-ahead log, with the mark of
+  // how far the index reaches in the same batch. After a crash (or in a backup) the index may
+  // reach less far than the log; the writer indexes the rest from the log when the lake opens.
+  struct HistoryWriter;
+  std::unique_ptr<HistoryWriter> history_writer_;
+  Status startHistoryWriter();
+  void stopHistoryWriter();
+  void runHistoryWriter();
+  // Hands a commit's entries (key, value) to the writer; `end`: the commit's next sequence.
+  void queueHistory(uint64_t end, std::vector<std::pair<std::string, std::string>>&& entries);
+  // Indexes the log's records in [from, below) from the log itself, moving the mark as it goes.
+  Status indexFromLog(uint64_t from, uint64_t below);
+  // Waits (a bounded time) until every commit made before the call is in the index.
+  Status waitHistoryIndexed() const;
+  // Every log entry below it is in the index.
+  uint64_t historyIndexedBelow() const;
   std::mutex holds_mu_;
   std::vector<std::pair<std::string, std::function<uint64_t()>>> log_holds_;
   // The lowest log sequence a pending delivery or a log reader needs.
