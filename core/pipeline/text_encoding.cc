@@ -1,6 +1,7 @@
 // Text bodies read in the charset they declare (or their feed's encoding) and handed to the
 // connectors as UTF-8; dead letters turned back into the bytes that were sent. Conversion is
 // glibc's iconv; GBK and GB2312 are read as GB18030, which contains both.
+#include <simdjson.h>
 #include <Poco/Net/MessageHeader.h>
 #include <Poco/Net/NameValueCollection.h>
 #include <Poco/UTF8Encoding.h>
@@ -95,6 +96,9 @@ std::string canonicalCharset(const std::string& name) {
 }
 
 size_t invalidUtf8At(std::string_view s) {
+  // Nearly every body is valid: simdjson's SIMD check says so at a fraction of the loop's cost
+  // (the same rules), and the loop finds the place only when it is not.
+  if (simdjson::validate_utf8(s.data(), s.size())) return std::string_view::npos;
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const size_t n = s.size();
   for (size_t i = 0; i < n;) {

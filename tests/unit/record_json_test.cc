@@ -15,6 +15,7 @@
 
 #include "firehub/bus.h"
 #include "firehub/classification.h"
+#include "firehub/v1/precision.h"
 
 namespace firehub::bus {
 namespace {
@@ -102,6 +103,61 @@ TEST(RecordJsonTest, DoublesAreRoundedAndTimesCutToTheMillisecond) {
   EXPECT_NE(json.find("\"observed_at\":\"2026-11-22T00:00:00.123Z\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"lon\":0.8,"), std::string::npos) << json;
   EXPECT_NE(json.find("\"lat\":41.1234568}"), std::string::npos) << json;
+}
+
+// Every double set to an awkward value, in nested messages too (to `depth` levels).
+void fillDoubles(google::protobuf::Message& m, int depth) {
+  using google::protobuf::FieldDescriptor;
+  const auto* d = m.GetDescriptor();
+  const auto* r = m.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    if (f->real_containing_oneof() && f->real_containing_oneof()->field(0) != f) continue;
+    if (f->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
+      if (f->is_repeated()) {
+        r->AddDouble(&m, f, 0.1 + 0.7);
+        r->AddDouble(&m, f, 123.456789012345);
+      } else {
+        r->SetDouble(&m, f, 41.123456789);
+      }
+    } else if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && depth > 0) {
+      if (f->message_type() == google::protobuf::Timestamp::descriptor()) {
+        auto* t = static_cast<google::protobuf::Timestamp*>(
+            f->is_repeated() ? r->AddMessage(&m, f) : r->MutableMessage(&m, f));
+        t->set_seconds(1795305600);
+        t->set_nanos(123456789);
+      } else {
+        fillDoubles(f->is_repeated() ? *r->AddMessage(&m, f) : *r->MutableMessage(&m, f),
+                    depth - 1);
+      }
+    }
+  }
+}
+
+// The lake keeps records at the precision their JSON is written with: the same rounding as the
+// reference above, for varied records and for every body of the oneof with all its doubles set.
+TEST(RecordJsonTest, RecordsAreKeptAtThePrecisionTheirJsonIsWritten) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 500; ++i) {
+    auto r = randomRecord(rng);
+    firehub::v1::Record kept = r;
+    firehub::v1::roundToKeptPrecision(kept);
+    ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(asWritten(r), kept))
+        << kept.DebugString();
+  }
+  const auto* body = firehub::v1::Record::descriptor()->FindOneofByName("body");
+  ASSERT_NE(body, nullptr);
+  for (int i = 0; i < body->field_count(); ++i) {
+    firehub::v1::Record r;
+    r.mutable_observed_at()->set_nanos(987654321);
+    fillDoubles(*r.GetReflection()->MutableMessage(&r, body->field(i)), 3);
+    firehub::v1::Record kept = r;
+    firehub::v1::roundToKeptPrecision(kept);
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(asWritten(r), kept))
+        << body->field(i)->name() << ": " << kept.DebugString();
+    firehub::v1::roundToKeptPrecision(kept);  // idempotent
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(asWritten(r), kept));
+  }
 }
 
 TEST(RecordJsonTest, MatchesProtobufJsonMappingExactly) {
