@@ -316,6 +316,10 @@ class Body {
 
   // The newest record of an entity: earlier in this body, else in the lake.
   Result<std::optional<firehub::v1::Record>> latestOf(const std::string& key) {
+    if (!latest_indexed_) {
+      for (size_t i = 0; i < items_.size(); ++i) indexLatest(items_[i], i);
+      latest_indexed_ = true;
+    }
     if (auto it = batch_latest_.find(key); it != batch_latest_.end()) {
       return std::optional<firehub::v1::Record>(items_[it->second].record());
     }
@@ -422,14 +426,20 @@ class Body {
 
   // Keeps the record, and notes it as its entity's newest of this body when it is.
   void remember(lake::StoreItem&& item) {
+    if (latest_indexed_) indexLatest(item, items_.size());
+    items_.push_back(std::move(item));
+  }
+
+  // The newest record per entity of this body: kept from the first patch or reference on (most
+  // bodies have none, and their records pay nothing for it).
+  void indexLatest(const lake::StoreItem& item, size_t at) {
     auto known = batch_latest_.find(item.entity_key);
     if (known == batch_latest_.end()) {
-      batch_latest_.emplace(item.entity_key, items_.size());
+      batch_latest_.emplace(item.entity_key, at);
     } else if (TimeUtil::TimestampToMicroseconds(items_[known->second].record().observed_at()) <=
                TimeUtil::TimestampToMicroseconds(item.record().observed_at())) {
-      known->second = items_.size();
+      known->second = at;
     }
-    items_.push_back(std::move(item));
   }
 
   std::string charset_;
@@ -449,6 +459,7 @@ class Body {
   // Newest record per entity in this body, so a patch or a reference can follow its base in the
   // same push.
   absl::flat_hash_map<std::string, size_t> batch_latest_;
+  bool latest_indexed_ = false;  // batch_latest_ is kept (latestOf() was asked)
   Status lake_error_;
   size_t garbage_ = 0;  // pieces that show the connector itself is broken
   // What the agency sent for the records that follow (plugins of ABI >= 1.2 say so); a record
