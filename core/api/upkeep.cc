@@ -27,6 +27,10 @@ std::string duration(int64_t micros) {
   return std::to_string(s) + "s";
 }
 
+// Past this many log sequences behind, the history index's lag is a warning (a writer that keeps
+// up is a few commits behind at most).
+constexpr uint64_t kHistoryBehindWarning = 1000000;
+
 }  // namespace
 
 LakeUpkeep::LakeUpkeep(lake::Lake& lake, auth::AuditLog* audit, Metrics& metrics,
@@ -48,6 +52,12 @@ LakeUpkeep::LakeUpkeep(lake::Lake& lake, auth::AuditLog* audit, Metrics& metrics
                 .Help("Free bytes of the file system the lake is on")
                 .Register(metrics.registry())
                 .Add({})),
+      history_behind_(prometheus::BuildGauge()
+                          .Name("firehub_lake_history_index_behind")
+                          .Help("Log sequences the history index has not reached yet (its writer "
+                                "catching up after a start, or falling behind the commits)")
+                          .Register(metrics.registry())
+                          .Add({})),
       removed_(prometheus::BuildCounter()
                    .Name("firehub_retention_removed_total")
                    .Help("What retention removed (records, dead_letters, layer_versions, audit)")
@@ -135,6 +145,12 @@ LakeUpkeep::Measured LakeUpkeep::measure() {
                            "% full: shorten lake.retention.* or add disk before writes stop");
     }
   }
+  m.history_behind = lake_.historyIndexBehind();
+  history_behind_.Set(static_cast<double>(m.history_behind));
+  if (m.history_behind > kHistoryBehindWarning) {
+    m.warnings.push_back("the history index is " + std::to_string(m.history_behind) +
+                         " log sequences behind the commits: history and exports wait for it");
+  }
   const uint64_t budget = options_.disk_budget_bytes;
   if (budget > 0 && m.total >= budget / 10 * 8) {
     m.warnings.push_back("the lake holds " + std::to_string(m.total >> 20) + " MiB, " +
@@ -156,6 +172,7 @@ std::string LakeUpkeep::stateJson() {
   for (const auto& w : m.warnings) warnings.add(w);
   o.set("warnings", warnings);
   o.set("disk_free_bytes", m.disk_free);
+  o.set("history_index_behind", m.history_behind);
   Poco::JSON::Object retention;
   Poco::JSON::Object rules;
   for (const auto& [domain, window] : options_.rules.domains) rules.set(domain, duration(window));

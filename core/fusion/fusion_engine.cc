@@ -108,9 +108,9 @@ int64_t FusionEngine::now() const { return options_.now ? options_.now() : syste
 // Two phases, so a restart serves the map first and exactness follows. First what was last
 // published (the cells and the warnings' drafting state, a read of the layers): from then on the
 // map is served as it was when the hub stopped. Then, outside the lock, a layer of its own
-// rebuilds the inputs from the latest state of every entity (most of a restart's time) and takes
-// the published cells over, so the first step publishes only what really changed while the hub
-// was down; it replaces the first under the lock, the same cells with the same stamps.
+// rebuilds the inputs from the latest state of every entity (most of a restart's time); under the
+// lock it takes the published cells over (the same cells with the same stamps) and replaces the
+// first, so the first step publishes only what really changed while the hub was down.
 Status FusionEngine::restore() {
   auto published =
       std::make_unique<RiskLayer>(options_.risk, options_.cell_level, options_.threads);
@@ -142,10 +142,6 @@ Status FusionEngine::restore() {
 
   auto rebuilt = std::make_unique<RiskLayer>(options_.risk, options_.cell_level, options_.threads);
   rebuilt->beginBulk();
-  {
-    std::shared_lock<std::shared_mutex> lock(state_mu_);
-    rebuilt->adoptPublished(*risk_);
-  }
   int64_t t = now();
   size_t entities = 0;
   // Read before the scans: every record up to this sequence is in what they see, so the log
@@ -166,9 +162,12 @@ Status FusionEngine::restore() {
                                 st.today.fwi, dangerClass(st.today.fwi), st.record_id);
       }));
   rebuilt->advanceClock(t);
-  rebuilt->markAllDirty();
   {
+    // The published cells move over (never two copies of them), and every cell is computed
+    // again on the first step.
     std::unique_lock<std::shared_mutex> lock(state_mu_);
+    rebuilt->takePublished(*risk_);
+    rebuilt->markAllDirty();
     risk_.swap(rebuilt);
   }
   rebuilt.reset();

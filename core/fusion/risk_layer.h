@@ -113,11 +113,14 @@ class RiskLayer {
   void advanceClock(int64_t now);
   // Cells as last published (restored from the lake at start); not reported as changes.
   void restore(const firehub::v1::RiskCell& cell);
-  // The published cells of `other` (restored from the lake) with their stamps, as this layer's.
-  void adoptPublished(const RiskLayer& other) {
-    cells_ = other.cells_;
-    stamps_ = other.stamps_;
+  // The published cells of `other` (restored from the lake) with their stamps become this
+  // layer's (moved: `other` is left without cells).
+  void takePublished(RiskLayer& other) {
+    cells_ = std::move(other.cells_);
+    stamps_ = std::move(other.stamps_);
     last_stamp_ = other.last_stamp_;
+    other.cells_.clear();
+    other.stamps_.clear();
   }
   // Loading many inputs at once (a restore): no per-input marking until markAllDirty().
   void beginBulk() { bulk_ = true; }

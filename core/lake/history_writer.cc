@@ -26,11 +26,23 @@ namespace firehub::lake {
 namespace {
 
 // Entries waiting in memory at most; past it the writer reads the commits from the log instead.
-constexpr size_t kMaxQueuedEntries = 400000;
+constexpr size_t kMaxQueuedEntries = 200000;
+// Entries written in one batch at most (commits handed over whole): the writer's buffers stay
+// small, and so does the process's memory after a bulk load.
+constexpr size_t kMaxBatchEntries = 40000;
 // Records indexed from the log per batch (the mark moves with each).
 constexpr size_t kLogBatchRecords = 10000;
 // How long a reader waits for the index to reach the commits made before it asked.
 constexpr auto kReaderWait = std::chrono::seconds(10);
+
+// A batch made large by one huge commit does not keep its memory.
+void releaseIfLarge(rocksdb::WriteBatch& batch,
+                    std::vector<std::pair<std::string, std::string>>& entries) {
+  if (batch.GetDataSize() > (size_t{8} << 20)) batch = rocksdb::WriteBatch();
+  if (entries.capacity() > 2 * kMaxBatchEntries)
+    std::vector<std::pair<std::string, std::string>>().swap(entries);
+  entries.clear();
+}
 
 void putMark(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* history, uint64_t below) {
   std::string mark;
@@ -128,8 +140,13 @@ void Lake::runHistoryWriter() {
         w.from_log = false;
         log_below = w.target;
       } else {
-        taken.swap(w.queue);
-        w.queued_entries = 0;
+        size_t n = 0;
+        while (!w.queue.empty() && (taken.empty() || n < kMaxBatchEntries)) {
+          n += w.queue.front().entries.size();
+          taken.push_back(std::move(w.queue.front()));
+          w.queue.pop_front();
+        }
+        w.queued_entries -= std::min(w.queued_entries, n);
       }
     }
     Status s;
@@ -146,6 +163,7 @@ void Lake::runHistoryWriter() {
       for (const auto& [k, v] : entries) batch.Put(history_, k, v);
       putMark(batch, history_, taken.back().end);
       s = write(batch, false, "write the history index", /*logged=*/false);
+      releaseIfLarge(batch, entries);
       if (s.isOk()) {
         {
           std::lock_guard<std::mutex> lock(w.mu);
@@ -224,6 +242,13 @@ Status Lake::waitHistoryIndexed() const {
   return Status::unavailable("the history index is catching up with the log (at sequence " +
                              std::to_string(w.below.load()) + " of " + std::to_string(target) +
                              "); try again shortly");
+}
+
+uint64_t Lake::historyIndexBehind() const {
+  if (!history_writer_) return 0;
+  std::lock_guard<std::mutex> lock(history_writer_->mu);
+  const uint64_t below = history_writer_->below.load();
+  return history_writer_->target > below ? history_writer_->target - below : 0;
 }
 
 uint64_t Lake::historyIndexedBelow() const {

@@ -173,12 +173,14 @@ TEST_F(HubHistoryTest, TheLakesSizeByColumnFamilyAndRetentionOnDemand) {
   for (const char* family : {"records", "latest", "history", "log", "layers"})
     EXPECT_TRUE(o->getObject("bytes")->has(family)) << family;
   EXPECT_GT(o->getValue<uint64_t>("disk_free_bytes"), 0u);
+  EXPECT_TRUE(o->has("history_index_behind"));
   auto run = post("/api/v1/lake/retention", "", "application/json");
   ASSERT_EQ(run.status, 200) << run.body;
   EXPECT_TRUE(parse(run.body)->getObject("retention")->has("last_run"));
   auto metrics = get("/metrics");
   EXPECT_NE(metrics.body.find("firehub_lake_bytes{family=\"records\"}"), std::string::npos);
   EXPECT_NE(metrics.body.find("firehub_lake_disk_free_bytes"), std::string::npos);
+  EXPECT_NE(metrics.body.find("firehub_lake_history_index_behind"), std::string::npos);
 }
 
 TEST_F(HubHistoryTest, AStationsSeasonStartCodesSetByAnOperator) {

@@ -133,14 +133,16 @@ class LakeUpkeep {
   void start();
   // One retention pass as of `now_micros` (what the thread runs; tests give their own clock).
   Result<lake::RetentionResult> runOnce(int64_t now_micros);
-  // {"bytes": {family: n}, "total_bytes", "disk_budget_bytes", "disk_free_bytes", "warnings":
-  // [...], "retention": {rules, last run and what it removed}}; sets the gauges.
+  // {"bytes": {family: n}, "total_bytes", "disk_budget_bytes", "disk_free_bytes",
+  // "history_index_behind", "warnings": [...], "retention": {rules, last run and what it
+  // removed}}; sets the gauges.
   std::string stateJson();
   // The lake's size by column family, the disk's free bytes and the warnings (near the budget,
   // the disk nearly full); sets the gauges.
   struct Measured {
     std::vector<std::pair<std::string, uint64_t>> families;
     uint64_t total = 0, disk_free = 0;
+    uint64_t history_behind = 0;  // log sequences the history index has not reached yet
     std::vector<std::string> warnings;
   };
   Measured measure();
@@ -152,6 +154,7 @@ class LakeUpkeep {
   prometheus::Family<prometheus::Gauge>& bytes_;
   prometheus::Gauge& budget_;
   prometheus::Gauge& free_;
+  prometheus::Gauge& history_behind_;
   prometheus::Family<prometheus::Counter>& removed_;
   std::mutex mu_;  // one pass at a time; guards the fields below
   int64_t last_run_ms_ = 0;

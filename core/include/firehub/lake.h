@@ -427,6 +427,8 @@ class Lake {
   Result<RetentionResult> expire(const Retention& rules, int64_t now_micros);
   // Bytes on disk (table files) and in memtables of each column family, by name.
   std::vector<std::pair<std::string, uint64_t>> sizeByFamily() const;
+  // Log sequences committed that the history index has not reached yet.
+  uint64_t historyIndexBehind() const;
 
   // Forgets every pending Kafka delivery (a lake copied from another node: what it had not sent
   // is that node's to send).
