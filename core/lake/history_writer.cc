@@ -25,8 +25,6 @@
 namespace firehub::lake {
 namespace {
 
-// Entries waiting in memory at most; past it the writer reads the commits from the log instead.
-constexpr size_t kMaxQueuedEntries = 200000;
 // Entries written in one batch at most (commits handed over whole): the writer's buffers stay
 // small, and so does the process's memory after a bulk load.
 constexpr size_t kMaxBatchEntries = 40000;
@@ -104,14 +102,14 @@ void Lake::queueHistory(uint64_t end, std::vector<std::pair<std::string, std::st
   {
     std::lock_guard<std::mutex> lock(w.mu);
     w.target = end;
-    if (!w.from_log && w.queued_entries + entries.size() > kMaxQueuedEntries) {
+    if (!w.from_log && w.queued_entries + entries.size() > options_.history_queue_entries) {
       // The writer is far behind (a slow disk, a huge push): it reads these commits back from
       // the log rather than holding them all in memory.
       w.from_log = true;
       w.queue.clear();
       w.queued_entries = 0;
       FIREHUB_LOG(kWarning, "lake",
-                  "the history index is more than " << kMaxQueuedEntries
+                  "the history index is more than " << options_.history_queue_entries
                                                     << " entries behind; it reads the log");
     }
     if (!w.from_log) {

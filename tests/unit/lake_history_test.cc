@@ -333,6 +333,33 @@ TEST(LakeHistoryTest, AnIndexACrashLeftShortIsCompletedFromTheLogWhenTheLakeOpen
   EXPECT_EQ(in_time, 3u);
 }
 
+// A writer far behind the commits (here: no entry may wait in memory) reads them back from the
+// log: the index still holds every record, each once.
+TEST(LakeHistoryTest, AWriterFarBehindReadsTheCommitsBackFromTheLog) {
+  TempDir dir;
+  LakeOptions o;
+  o.path = dir.path();
+  o.history_queue_entries = 1;
+  auto opened = Lake::open(o);
+  ASSERT_TRUE(opened.isOk()) << opened.status().toString();
+  auto& lake = *opened.value();
+  for (int64_t t = 1; t <= 20; ++t) {
+    std::vector<StoreItem> items;
+    for (const char* station : {"A1", "A2", "A3", "A4", "A5"}) items.push_back(reading(station, t));
+    ASSERT_TRUE(lake.commit(items, {}).isOk());
+  }
+  EXPECT_EQ(history(lake, "A3", 0, 1000 * kSecond, 100).size(), 20u);
+  size_t in_time = 0;
+  ASSERT_TRUE(lake.recordsInTime("weather", "", 0, 1000 * kSecond, "",
+                                 [&](const TimedRecord&, firehub::v1::Record&) {
+                                   ++in_time;
+                                   return true;
+                                 })
+                  .isOk());
+  EXPECT_EQ(in_time, 100u);
+  EXPECT_EQ(lake.historyIndexBehind(), 0u);
+}
+
 TEST(LakeHistoryTest, TheAuditChainVerifiesAcrossTheEntriesRetentionRemoved) {
   TempDir dir;
   auto lake = openLake(dir.path());

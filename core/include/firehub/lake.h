@@ -100,6 +100,9 @@ struct LakeOptions {
   // Create the database when the path holds none; false: a missing database is an error.
   // Default: true.
   bool create_if_missing = true;
+  // History index entries waiting in memory for their writer at most (two per record); past it
+  // the writer reads those commits back from the log instead. Default: 200000.
+  size_t history_queue_entries = 200000;
 };
 
 // One record to store: the fully normalised envelope plus where to publish it.
