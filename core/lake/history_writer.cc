@@ -33,15 +33,6 @@ constexpr size_t kLogBatchRecords = 10000;
 // How long a reader waits for the index to reach the commits made before it asked.
 constexpr auto kReaderWait = std::chrono::seconds(10);
 
-// A batch made large by one huge commit does not keep its memory.
-void releaseIfLarge(rocksdb::WriteBatch& batch,
-                    std::vector<std::pair<std::string, std::string>>& entries) {
-  if (batch.GetDataSize() > (size_t{8} << 20)) batch = rocksdb::WriteBatch();
-  if (entries.capacity() > 2 * kMaxBatchEntries)
-    std::vector<std::pair<std::string, std::string>>().swap(entries);
-  entries.clear();
-}
-
 void putMark(rocksdb::WriteBatch& batch, rocksdb::ColumnFamilyHandle* history, uint64_t below) {
   std::string mark;
   codec::appendBigEndian64(mark, below);
@@ -120,9 +111,29 @@ void Lake::queueHistory(uint64_t end, std::vector<std::pair<std::string, std::st
   w.work.notify_one();
 }
 
+Status Lake::writeHistoryBatch(std::vector<std::pair<std::string, std::string>>& entries,
+                               uint64_t mark) {
+  // In key order: RocksDB inserts a sorted run near the previous insert.
+  std::sort(entries.begin(), entries.end());
+  rocksdb::WriteBatch batch;
+  for (const auto& [k, v] : entries) batch.Put(history_, k, v);
+  putMark(batch, history_, mark);
+  // Entries made many by one huge commit do not keep their memory.
+  if (entries.capacity() > 2 * kMaxBatchEntries)
+    std::vector<std::pair<std::string, std::string>>().swap(entries);
+  entries.clear();
+  FIREHUB_RETURN_IF_ERROR(write(batch, false, "write the history index", /*logged=*/false));
+  auto& w = *history_writer_;
+  {
+    std::lock_guard<std::mutex> lock(w.mu);
+    w.below = std::max(w.below.load(), mark);
+  }
+  w.done.notify_all();
+  return Status::ok();
+}
+
 void Lake::runHistoryWriter() {
   auto& w = *history_writer_;
-  rocksdb::WriteBatch batch;
   std::vector<std::pair<std::string, std::string>> entries;
   int failures = 0;
   for (;;) {
@@ -151,24 +162,10 @@ void Lake::runHistoryWriter() {
     if (log_below > 0) {
       s = indexFromLog(w.below.load(), log_below);
     } else {
-      entries.clear();
       for (auto& handed : taken) {
         std::move(handed.entries.begin(), handed.entries.end(), std::back_inserter(entries));
       }
-      // In key order: RocksDB inserts a sorted run near the previous insert.
-      std::sort(entries.begin(), entries.end());
-      batch.Clear();
-      for (const auto& [k, v] : entries) batch.Put(history_, k, v);
-      putMark(batch, history_, taken.back().end);
-      s = write(batch, false, "write the history index", /*logged=*/false);
-      releaseIfLarge(batch, entries);
-      if (s.isOk()) {
-        {
-          std::lock_guard<std::mutex> lock(w.mu);
-          w.below = taken.back().end;
-        }
-        w.done.notify_all();
-      }
+      s = writeHistoryBatch(entries, taken.back().end);
     }
     if (s.isOk()) {
       failures = 0;
@@ -188,29 +185,12 @@ void Lake::runHistoryWriter() {
 }
 
 Status Lake::indexFromLog(uint64_t from, uint64_t below) {
-  auto& w = *history_writer_;
-  rocksdb::WriteBatch batch;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), log_));
   firehub::v1::Record r;
   std::vector<std::pair<std::string, std::string>> entries;
   std::string start;
   codec::appendBigEndian64(start, from);
   size_t in_batch = 0, indexed = 0;
-  auto flush = [&](uint64_t mark) -> Status {
-    std::sort(entries.begin(), entries.end());
-    batch.Clear();
-    for (const auto& [k, v] : entries) batch.Put(history_, k, v);
-    putMark(batch, history_, mark);
-    FIREHUB_RETURN_IF_ERROR(write(batch, false, "index the log", /*logged=*/false));
-    entries.clear();
-    in_batch = 0;
-    {
-      std::lock_guard<std::mutex> lock(w.mu);
-      w.below = std::max(w.below.load(), mark);
-    }
-    w.done.notify_all();
-    return Status::ok();
-  };
   for (it->Seek(start); it->Valid(); it->Next()) {
     codec::LogEntry entry;
     if (it->key().size() != 8) continue;
@@ -222,10 +202,12 @@ Status Lake::indexFromLog(uint64_t from, uint64_t below) {
     if (!read.value()) continue;  // removed by retention
     addHistoryEntries(r, micros(r.observed_at()), seq, entityKey(r), entries);
     ++indexed;
-    if (++in_batch >= kLogBatchRecords) FIREHUB_RETURN_IF_ERROR(flush(seq + 1));
+    if (++in_batch < kLogBatchRecords) continue;
+    FIREHUB_RETURN_IF_ERROR(writeHistoryBatch(entries, seq + 1));
+    in_batch = 0;
   }
   FIREHUB_RETURN_IF_ERROR(fromRocks(it->status(), "scan the log"));
-  FIREHUB_RETURN_IF_ERROR(flush(below));
+  FIREHUB_RETURN_IF_ERROR(writeHistoryBatch(entries, below));
   if (indexed > 0)
     FIREHUB_LOG(kInfo, "lake", "indexed the history of " << indexed << " records from the log");
   return Status::ok();

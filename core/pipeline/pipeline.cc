@@ -314,11 +314,17 @@ class Body {
     }
   }
 
-  // The newest record of an entity: earlier in this body, else in the lake.
+  // The newest record of an entity: earlier in this body, else in the lake. The newest per entity
+  // of this body is gathered here, from the records kept since the last ask (most bodies hold no
+  // patch or reference, and their records pay nothing for it).
   Result<std::optional<firehub::v1::Record>> latestOf(const std::string& key) {
-    if (!latest_indexed_) {
-      for (size_t i = 0; i < items_.size(); ++i) indexLatest(items_[i], i);
-      latest_indexed_ = true;
+    for (; latest_of_items_ < items_.size(); ++latest_of_items_) {
+      const lake::StoreItem& item = items_[latest_of_items_];
+      auto [known, added] = batch_latest_.try_emplace(item.entity_key, latest_of_items_);
+      if (!added &&
+          TimeUtil::TimestampToMicroseconds(items_[known->second].record().observed_at()) <=
+              TimeUtil::TimestampToMicroseconds(item.record().observed_at()))
+        known->second = latest_of_items_;
     }
     if (auto it = batch_latest_.find(key); it != batch_latest_.end()) {
       return std::optional<firehub::v1::Record>(items_[it->second].record());
@@ -381,7 +387,7 @@ class Body {
       return;
     }
     fillEnvelope(item, anchor);
-    remember(std::move(item));
+    items_.push_back(std::move(item));
   }
 
   // A record that names its place (district codes, an address) instead of giving it: placed by
@@ -424,24 +430,6 @@ class Body {
     item.entity_key = lake::entityKey(r);
   }
 
-  // Keeps the record, and notes it as its entity's newest of this body when it is.
-  void remember(lake::StoreItem&& item) {
-    if (latest_indexed_) indexLatest(item, items_.size());
-    items_.push_back(std::move(item));
-  }
-
-  // The newest record per entity of this body: kept from the first patch or reference on (most
-  // bodies have none, and their records pay nothing for it).
-  void indexLatest(const lake::StoreItem& item, size_t at) {
-    auto known = batch_latest_.find(item.entity_key);
-    if (known == batch_latest_.end()) {
-      batch_latest_.emplace(item.entity_key, at);
-    } else if (TimeUtil::TimestampToMicroseconds(items_[known->second].record().observed_at()) <=
-               TimeUtil::TimestampToMicroseconds(item.record().observed_at())) {
-      known->second = at;
-    }
-  }
-
   std::string charset_;
   lake::Lake& lake_;
   const PipelineOptions& options_;
@@ -459,7 +447,7 @@ class Body {
   // Newest record per entity in this body, so a patch or a reference can follow its base in the
   // same push.
   absl::flat_hash_map<std::string, size_t> batch_latest_;
-  bool latest_indexed_ = false;  // batch_latest_ is kept (latestOf() was asked)
+  size_t latest_of_items_ = 0;  // items_ gathered into batch_latest_
   Status lake_error_;
   size_t garbage_ = 0;  // pieces that show the connector itself is broken
   // What the agency sent for the records that follow (plugins of ABI >= 1.2 say so); a record

@@ -498,6 +498,9 @@ class Lake {
   void runHistoryWriter();
   // Hands a commit's entries (key, value) to the writer; `end`: the commit's next sequence.
   void queueHistory(uint64_t end, std::vector<std::pair<std::string, std::string>>&& entries);
+  // Writes `entries` (emptied) with the mark `mark`, without the WAL, and moves the index's reach.
+  Status writeHistoryBatch(std::vector<std::pair<std::string, std::string>>& entries,
+                           uint64_t mark);
   // Indexes the log's records in [from, below) from the log itself, moving the mark as it goes.
   Status indexFromLog(uint64_t from, uint64_t below);
   // Waits (a bounded time) until every commit made before the call is in the index.
